@@ -1,0 +1,145 @@
+"""Model cards: one structured document rendered to Markdown, self-contained HTML and JSON.
+
+The training pipelines fill a ``ModelCard`` from the same metrics object that chose the
+thresholds; nothing in a card is written by hand.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CARD_MD = "card.md"
+CARD_HTML = "card.html"
+CARD_JSON = "card.json"
+
+Cell = str | int | float | None
+
+
+class CardTable(BaseModel):
+    """A table in a card section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: list[str]
+    rows: list[list[Cell]]
+    caption: str = ""
+
+
+class CardImage(BaseModel):
+    """A plot stored as a PNG file beside the card."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str
+    caption: str
+
+
+class CardSection(BaseModel):
+    """One section: paragraphs, bullet points, tables and images, in that order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    title: str
+    paragraphs: list[str] = Field(default_factory=list)
+    bullets: list[str] = Field(default_factory=list)
+    tables: list[CardTable] = Field(default_factory=list)
+    images: list[CardImage] = Field(default_factory=list)
+
+
+class ModelCard(BaseModel):
+    """A model card: the model's tag and its sections."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_name: str
+    version: str
+    sections: list[CardSection]
+
+    def section(self, key: str) -> CardSection:
+        """The section with ``key``."""
+        for section in self.sections:
+            if section.key == key:
+                return section
+        raise KeyError(key)
+
+
+def _format_cell(value: Cell) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def to_markdown(card: ModelCard) -> str:
+    """Render the card as Markdown (images referenced by file name)."""
+    lines = [f"# Model card: {card.model_name}:{card.version}", ""]
+    for section in card.sections:
+        lines += [f"## {section.title}", ""]
+        for paragraph in section.paragraphs:
+            lines += [paragraph, ""]
+        if section.bullets:
+            lines += [f"- {b}" for b in section.bullets] + [""]
+        for table in section.tables:
+            if table.caption:
+                lines += [f"**{table.caption}**", ""]
+            lines.append("| " + " | ".join(table.columns) + " |")
+            lines.append("|" + "---|" * len(table.columns))
+            lines += ["| " + " | ".join(_format_cell(c) for c in row) + " |" for row in table.rows]
+            lines.append("")
+        for image in section.images:
+            lines += [f"![{image.caption}]({image.file})", ""]
+    return "\n".join(lines)
+
+
+_HTML_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
+th{background:#f3f3f3}h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:4px}
+figure{margin:1em 0}img{max-width:100%}figcaption{color:#555;font-size:.9em}
+"""
+
+
+def to_html(card: ModelCard, image_dir: Path) -> str:
+    """Render the card as one self-contained HTML page, images embedded as data URIs."""
+    esc = html.escape
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>Model card {esc(card.model_name)}:{esc(card.version)}</title>",
+        f"<style>{_HTML_STYLE}</style></head><body>",
+        f"<h1>Model card: {esc(card.model_name)}:{esc(card.version)}</h1>",
+    ]
+    for section in card.sections:
+        parts.append(f"<section id='{esc(section.key)}'><h2>{esc(section.title)}</h2>")
+        parts += [f"<p>{esc(p)}</p>" for p in section.paragraphs]
+        if section.bullets:
+            parts.append("<ul>" + "".join(f"<li>{esc(b)}</li>" for b in section.bullets) + "</ul>")
+        for table in section.tables:
+            caption = f"<caption>{esc(table.caption)}</caption>" if table.caption else ""
+            head = "".join(f"<th>{esc(c)}</th>" for c in table.columns)
+            body = "".join(
+                "<tr>" + "".join(f"<td>{esc(_format_cell(c))}</td>" for c in row) + "</tr>"
+                for row in table.rows
+            )
+            parts.append(f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        for image in section.images:
+            data = base64.b64encode((image_dir / image.file).read_bytes()).decode("ascii")
+            parts.append(
+                f"<figure><img alt='{esc(image.caption)}' src='data:image/png;base64,{data}'>"
+                f"<figcaption>{esc(image.caption)}</figcaption></figure>"
+            )
+        parts.append("</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_card(card: ModelCard, folder: Path) -> None:
+    """Write ``card.md``, ``card.html`` and ``card.json`` into ``folder`` (images already there)."""
+    (folder / CARD_MD).write_text(to_markdown(card), encoding="utf-8")
+    (folder / CARD_HTML).write_text(to_html(card, folder), encoding="utf-8")
+    (folder / CARD_JSON).write_text(card.model_dump_json(indent=2), encoding="utf-8")

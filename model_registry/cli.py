@@ -1,0 +1,123 @@
+"""``shopguard models ...``: list, show, card, promote, rollback, history."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Literal
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.table import Table
+
+from features.errors import ShopGuardError
+from model_registry.cards import CARD_HTML, CARD_JSON, CARD_MD
+from model_registry.registry import ModelRegistry
+
+console = Console()
+models_app = typer.Typer(help="Inspect, promote and roll back registered models.", no_args_is_help=True)
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(2)
+
+
+@models_app.command("list")
+def list_models(name: str | None = typer.Argument(None, help="only this model")) -> None:
+    """Every registered version with its aliases, newest first."""
+    table = Table(title="registered models")
+    for column in ("name", "version", "created (UTC)", "aliases"):
+        table.add_column(column)
+    for info in ModelRegistry().versions(name):
+        table.add_row(info.name, info.version, info.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                      ", ".join(info.aliases))
+    console.print(table)
+
+
+@models_app.command("show")
+def show(reference: str = typer.Argument(..., help="NAME[:VERSION|production|candidate]")) -> None:
+    """A version's manifest summary: thresholds, headline metrics, lineage, files."""
+    try:
+        bundle = ModelRegistry().load(reference)
+    except ShopGuardError as exc:
+        _fail(exc)
+        return
+    m = bundle.manifest
+    table = Table(title=f"{m.tag}", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    test = m.metrics.get("test", {})
+    rows = {
+        "created": m.created_at, "task": m.task,
+        "feature set": f"{m.feature_set.name} v{m.feature_set.version} ({len(m.feature_set.features)} features)",
+        "thresholds": "; ".join(f"{k}: block>={t.block:.4f} review>={t.review:.4f}" for k, t in m.thresholds.items()),
+        "test ROC-AUC / PR-AUC": f"{test.get('roc_auc')} / {test.get('pr_auc')}",
+        "training files": "; ".join(f"{f.path} ({f.rows:,} rows, sha256 {f.sha256[:12]})" for f in m.lineage.training_files),
+        "git commit": str(m.lineage.git_commit), "seed": str(m.lineage.seed),
+        "files": ", ".join(sorted(m.files)), "path": str(bundle.path),
+    }
+    for key, value in rows.items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+@models_app.command("card")
+def card(
+    reference: str = typer.Argument(..., help="NAME[:VERSION|production|candidate]"),
+    format: Literal["md", "html", "json"] = typer.Option("md", "--format", help="md, html or json"),
+) -> None:
+    """Print a model card (verified bundle) as Markdown, HTML or JSON."""
+    try:
+        bundle = ModelRegistry().load(reference)
+    except ShopGuardError as exc:
+        _fail(exc)
+        return
+    file = {"md": CARD_MD, "html": CARD_HTML, "json": CARD_JSON}[format]
+    text = (bundle.path / file).read_text(encoding="utf-8")
+    if format == "md" and sys.stdout.isatty():
+        console.print(Markdown(text))
+    else:
+        sys.stdout.write(text if format != "json" else json.dumps(json.loads(text), ensure_ascii=False, indent=2))
+        sys.stdout.write("\n")
+
+
+@models_app.command("promote")
+def promote(
+    reference: str = typer.Argument(..., help="NAME:VERSION (or NAME:candidate)"),
+    reason: str = typer.Option(..., "--reason", help="why, for the audit history"),
+) -> None:
+    """Make a version production (restart the service to serve it)."""
+    try:
+        event = ModelRegistry().promote(reference, reason=reason)
+    except ShopGuardError as exc:
+        _fail(exc)
+        return
+    console.print(f"{event.model_name}: production {event.previous_version or '(none)'} -> {event.version}")
+
+
+@models_app.command("rollback")
+def rollback(
+    name: str = typer.Argument(..., help="model name"),
+    reason: str = typer.Option(..., "--reason", help="why, for the audit history"),
+) -> None:
+    """Point production back at the version before the current one."""
+    try:
+        event = ModelRegistry().rollback(name, reason=reason)
+    except ShopGuardError as exc:
+        _fail(exc)
+        return
+    console.print(f"{event.model_name}: production {event.previous_version} -> {event.version}")
+
+
+@models_app.command("history")
+def history(name: str = typer.Argument(..., help="model name")) -> None:
+    """Every alias change of a model: time, action, versions, actor, reason."""
+    table = Table(title=f"{name} alias history")
+    for column in ("time (UTC)", "alias", "action", "from", "to", "actor", "reason"):
+        table.add_column(column)
+    for e in ModelRegistry().history(name):
+        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.alias, e.action, e.previous_version or "",
+                      e.version or "", e.actor, e.reason)
+    console.print(table)

@@ -1,0 +1,103 @@
+"""The ``listing-quality`` runtime: LightGBM text model + feature state from a bundle."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from features.decision import Thresholds
+from features.listing import LISTING_FEATURE_SET, ListingFeatureState, build_listing_features
+from features.reasons import Reason, top_reasons
+from features.text_scorer import CharNgramScorer
+from model_registry.registry import LoadedBundle
+
+MODEL_FILE = "model.lgb.txt"
+FEATURE_STATE_FILE = "feature_state.json"
+TEXT_SCORER_FILE = "text_scorer.safetensors"
+DEFAULT_THRESHOLD_KEY = "default"
+
+
+@dataclass(frozen=True)
+class ListingScores:
+    """Scores, feature values and per-feature contributions for a batch."""
+
+    scores: np.ndarray
+    reasons: list[list[Reason]]
+
+
+class ListingQualityModel:
+    """Scores listings with the feature set it was trained on and explains each score."""
+
+    def __init__(
+        self,
+        booster: lgb.Booster,
+        state: ListingFeatureState,
+        feature_medians: Sequence[float],
+        thresholds: Thresholds,
+        tag: str = "listing-quality:unsaved",
+    ) -> None:
+        if list(booster.feature_name()) != list(LISTING_FEATURE_SET.features):
+            raise ValueError("booster features do not match feature set listing_quality_v1")
+        self.booster = booster
+        self.state = state
+        self.feature_medians = np.asarray(feature_medians, dtype=np.float64)
+        self.thresholds = thresholds
+        self.tag = tag
+
+    # -- persistence -----------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        """Write the model files (LightGBM text, JSON, safetensors) into ``folder``."""
+        self.booster.save_model(str(folder / MODEL_FILE))
+        state_json: dict[str, Any] = {
+            **self.state.to_json(),
+            "feature_medians": [None if np.isnan(v) else float(v) for v in self.feature_medians],
+        }
+        (folder / FEATURE_STATE_FILE).write_text(json.dumps(state_json, indent=2), encoding="utf-8")
+        if self.state.text_scorer is not None:
+            save_file(self.state.text_scorer.to_arrays(), str(folder / TEXT_SCORER_FILE))
+
+    @classmethod
+    def from_bundle(cls, bundle: LoadedBundle) -> ListingQualityModel:
+        """Load from a verified bundle."""
+        return cls.from_folder(
+            bundle.path, bundle.manifest.thresholds[DEFAULT_THRESHOLD_KEY], bundle.tag
+        )
+
+    @classmethod
+    def from_folder(cls, folder: Path, thresholds: Thresholds, tag: str) -> ListingQualityModel:
+        """Load from files written by ``save`` (call ``from_bundle`` for registered models,
+        which verifies hashes first)."""
+        state_json = json.loads((folder / FEATURE_STATE_FILE).read_text(encoding="utf-8"))
+        scorer_path = folder / TEXT_SCORER_FILE
+        scorer = CharNgramScorer.from_arrays(load_file(str(scorer_path))) if scorer_path.exists() else None
+        state = ListingFeatureState(state_json["category_median_price"], scorer)
+        medians = [np.nan if v is None else v for v in state_json["feature_medians"]]
+        booster = lgb.Booster(model_file=str(folder / MODEL_FILE))
+        return cls(booster, state, medians, thresholds, tag)
+
+    # -- scoring ---------------------------------------------------------------------------
+    def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """Probability of ``is_inferior`` for a feature matrix."""
+        return np.asarray(self.booster.predict(matrix), dtype=np.float64)
+
+    def score(self, columns: Mapping[str, Sequence[Any]], explain: bool = True) -> ListingScores:
+        """Score a batch of listings given as columns; optionally with up to 3 reasons each."""
+        features = build_listing_features(columns, self.state)
+        scores = self.predict_matrix(features.matrix)
+        reasons: list[list[Reason]] = [[] for _ in range(len(scores))]
+        if explain and len(scores):
+            contributions = np.asarray(self.booster.predict(features.matrix, pred_contrib=True))
+            names = LISTING_FEATURE_SET.features
+            reasons = [
+                top_reasons(names, features.matrix[i], contributions[i, :-1], features.cue_hits[i],
+                            self.feature_medians)
+                for i in range(len(scores))
+            ]
+        return ListingScores(scores=scores, reasons=reasons)

@@ -1,0 +1,1 @@
+"""The BentoML scoring service, the decision policy and the decision log."""

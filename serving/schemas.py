@@ -1,0 +1,44 @@
+"""Typed request and response models of the HTTP API (DESIGN.md contract)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from features.decision import Decision
+
+MAX_BATCH = 1000
+
+
+class ReasonOut(BaseModel):
+    """Why a decision was taken: a stable code and a readable detail."""
+
+    code: str
+    detail: str
+
+
+class ListingResult(BaseModel):
+    """The decision for one listing."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    listing_id: str
+    decision: Decision
+    score: float
+    reasons: list[ReasonOut]
+    model: str = Field(description="name:version of the model that produced the score")
+
+
+class ListingsResponse(BaseModel):
+    """Answer to ``POST /v1/listings/score``: one result per listing, in request order."""
+
+    request_id: str
+    results: list[ListingResult]
+
+
+class ErrorBody(BaseModel):
+    """A JSON error. ``field`` names the offending input where there is one."""
+
+    error: str
+    message: str
+    field: str | None = None
+    fallback_decision: Decision | None = None

@@ -1,0 +1,25 @@
+"""``shopguard``: one CLI composed from each package's own commands."""
+
+from __future__ import annotations
+
+import typer
+
+from model_registry.cli import models_app
+from serving.cli import serve
+from training.cli import data_app, train_app
+
+app = typer.Typer(help="ShopGuard: moderation models for livestream e-commerce.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+app.add_typer(data_app, name="data")
+app.add_typer(train_app, name="train")
+app.add_typer(models_app, name="models")
+app.command("serve")(serve)
+
+
+def main() -> None:
+    """Entry point of the ``shopguard`` script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Shared fixtures: a small generated catalogue and a trained, promoted registry home."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+BIN = Path(sys.executable).parent
+
+FAST_LISTING_CONFIG = {"bootstrap_samples": 30, "text_oof_folds": 3, "text_hash_features": 2**16}
+
+
+def run_cli(*args: str, home: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the real ``shopguard`` CLI with ``SHOPGUARD_HOME`` = ``home``."""
+    env = {**os.environ, "SHOPGUARD_HOME": str(home), "BENTOML_HOME": str(home / "bentoml"),
+           "COLUMNS": "200"}
+    result = subprocess.run([str(BIN / "shopguard"), *args], env=env, capture_output=True,
+                            text=True, cwd=REPO, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"shopguard {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def listing_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 6,000-row synthetic catalogue written by the real generator command."""
+    folder = tmp_path_factory.mktemp("data")
+    out = folder / "listings.parquet"
+    run_cli("data", "generate", "listings", "--n", "6000", "--seed", "7", "--out", str(out),
+            home=folder / "home")
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory: pytest.TempPathFactory, listing_file: Path) -> Path:
+    """A ShopGuard home with listing-quality trained by the CLI and promoted to production."""
+    home = tmp_path_factory.mktemp("home")
+    config = home / "listing_config.json"
+    config.write_text(json.dumps(FAST_LISTING_CONFIG))
+    run_cli("train", "listing-quality", "--data", str(listing_file), "--config", str(config), home=home)
+    run_cli("models", "promote", "listing-quality:candidate", "--reason", "test fixture", home=home)
+    return home
+
+
+@pytest.fixture()
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty ShopGuard home for this test (environment variables pointed at it)."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("SHOPGUARD_HOME", str(home))
+    monkeypatch.setenv("BENTOML_HOME", str(home / "bentoml"))
+    return home

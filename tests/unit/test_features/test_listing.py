@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from features.lexicons import LISTING_CUES, find_cues
+from features.listing import (
+    LISTING_FEATURE_SET,
+    ListingFeatureState,
+    build_listing_features,
+    fit_category_medians,
+)
+from features.text_scorer import CharNgramScorer, NgramHashing, smooth_idf
+
+
+def _column(features, name):
+    return features.matrix[:, LISTING_FEATURE_SET.features.index(name)]
+
+
+@pytest.fixture()
+def state() -> ListingFeatureState:
+    return ListingFeatureState(fit_category_medians(["beauty", "beauty", "food"], [100.0, 200.0, 40.0]), None)
+
+
+def test_category_medians_include_a_global_fallback(state) -> None:
+    assert state.category_median_price == {"*": 100.0, "beauty": 150.0, "food": 40.0}
+
+
+def test_price_against_category_median_and_discount(state) -> None:
+    columns = {"title": ["口红", "坚果"], "category": ["beauty", "food"], "price": [15.0, 40.0],
+               "list_price": [150.0, None]}
+    features = build_listing_features(columns, state)
+    assert features.matrix.shape == (2, len(LISTING_FEATURE_SET.features))
+    below = _column(features, "price_vs_category_median")
+    assert below[0] == pytest.approx(np.log1p(15) - np.log1p(150))
+    assert below[1] == pytest.approx(0.0)
+    discount = _column(features, "discount_ratio")
+    assert discount[0] == pytest.approx(0.1)
+    assert np.isnan(discount[1])
+
+
+def test_missing_optional_columns_become_nan(state) -> None:
+    features = build_listing_features({"title": ["口红"], "category": ["beauty"], "price": [10.0]}, state)
+    for name in ("rating", "return_rate", "image_count", "text_score"):
+        assert np.isnan(_column(features, name)[0])
+
+
+def test_cue_counts_see_through_evasion(state) -> None:
+    columns = {"title": ["香奈兒 高 仿 口紅 1:1"], "description": ["三無產品"], "category": ["beauty"],
+               "price": [9.9]}
+    features = build_listing_features(columns, state)
+    assert _column(features, "counterfeit_cues")[0] == 2  # 高仿, 1:1
+    assert _column(features, "unsafe_cues")[0] == 1  # 三无
+    assert _column(features, "brand_mentions")[0] == 1
+    assert _column(features, "brand_price_gap")[0] > 0
+
+
+def test_unknown_category_maps_to_other(state) -> None:
+    features = build_listing_features({"title": ["x"], "category": ["garden"], "price": [1.0]}, state)
+    assert _column(features, "category")[0] == 8  # index of "other"
+
+
+def test_cue_matching_prefers_longest_term() -> None:
+    hits = find_cues("大牌平替同厂", LISTING_CUES)
+    assert [h.term for h in hits] == ["大牌平替同厂"]
+
+
+def test_text_scorer_round_trips_through_arrays() -> None:
+    hashing = NgramHashing(n_features=2**10)
+    texts = ["高仿包包", "正品口红", "原单a货"]
+    idf = smooth_idf(hashing.counts(texts))
+    scorer = CharNgramScorer(hashing, idf, np.linspace(-1, 1, 2**10).astype(np.float32), 0.1)
+    restored = CharNgramScorer.from_arrays(scorer.to_arrays())
+    np.testing.assert_allclose(restored.score(texts), scorer.score(texts))
+    assert ((scorer.score(texts) > 0) & (scorer.score(texts) < 1)).all()

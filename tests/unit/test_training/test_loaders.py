@@ -1,0 +1,57 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.schemas import LISTING_COLUMNS
+from training.data.loaders import DataValidationError, read_table, validate_columns
+from training.listing_quality import load_listing_file
+
+
+def _good_rows() -> pd.DataFrame:
+    return pd.DataFrame({
+        "listing_id": ["a", "b"], "title": ["口红", "坚果"], "category": ["beauty", "food"],
+        "price": [10.0, 20.0], "is_inferior": [1, 0],
+    })
+
+
+def test_missing_required_columns_are_all_named(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    _good_rows().drop(columns=["price", "category"]).to_csv(path, index=False)
+    with pytest.raises(DataValidationError, match="category, price") as info:
+        load_listing_file(path)
+    assert info.value.field == "category"
+
+
+def test_mistyped_numeric_column_is_named_with_row(tmp_path: Path) -> None:
+    frame = _good_rows()
+    frame["price"] = ["10.5", "cheap"]
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataValidationError, match=r"'price' must be numeric; row 1 holds 'cheap'"):
+        load_listing_file(path)
+
+
+def test_labels_must_be_binary() -> None:
+    frame = _good_rows()
+    frame["is_inferior"] = [1, 2]
+    with pytest.raises(DataValidationError, match="is_inferior"):
+        validate_columns(frame, LISTING_COLUMNS, "x")
+
+
+def test_boolean_labels_and_absent_optional_columns_are_accepted(tmp_path: Path) -> None:
+    frame = _good_rows()
+    frame["is_inferior"] = ["true", "false"]
+    path = tmp_path / "ok.jsonl"
+    frame.to_json(path, orient="records", lines=True, force_ascii=False)
+    loaded = load_listing_file(path)
+    assert loaded["is_inferior"].tolist() == [1, 0]
+    assert loaded["rating"].isna().all()
+    assert loaded["description"].tolist() == ["", ""]
+
+
+def test_unsupported_suffix_and_missing_file_are_explained(tmp_path: Path) -> None:
+    with pytest.raises(DataValidationError, match="unsupported file type"):
+        read_table(Path(__file__))
+    with pytest.raises(DataValidationError, match="does not exist"):
+        read_table(tmp_path / "nope.csv")

@@ -1,0 +1,1 @@
+"""Training pipelines, data generators and loaders, evaluation and thresholds."""

@@ -1,0 +1,245 @@
+"""The ``listing-quality`` training pipeline: split, features, LightGBM, thresholds,
+evaluation, card, registration. Config, trainer and result are separate objects."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from features.listing import (
+    LISTING_FEATURE_SET,
+    ListingFeatures,
+    ListingFeatureState,
+    build_listing_features,
+    fit_category_medians,
+)
+from features.schemas import LISTING_COLUMNS, LISTING_LABEL_COLUMN
+from features.text_scorer import CharNgramScorer, NgramHashing, smooth_idf, tfidf
+from model_registry.bundle import FeatureSetRef, Lineage, Manifest
+from model_registry.cards import write_card
+from model_registry.registry import ModelRegistry, new_version
+from model_registry.runtimes.listing import DEFAULT_THRESHOLD_KEY, ListingQualityModel
+from training.data.loaders import DataValidationError, read_table, validate_columns
+from training.evaluation import BinaryMetrics, binary_metrics, sliced_metrics
+from training.lineage import git_commit, library_versions, training_file
+from training.listing_card import build_listing_card
+from training.thresholds import ThresholdChoice, choose_thresholds
+
+MODEL_NAME = "listing-quality"
+Progress = Callable[[str], None]
+
+
+class ListingQualityConfig(BaseModel):
+    """Parameters of a listing-quality training run. Unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 0
+    test_size: float = Field(0.2, gt=0, lt=0.5)
+    validation_size: float = Field(0.2, gt=0, lt=0.5)
+    precision_target: float = Field(0.95, gt=0, le=1)
+    recall_target: float = Field(0.90, gt=0, le=1)
+    learning_rate: float = Field(0.05, gt=0)
+    num_leaves: int = Field(31, ge=2)
+    min_data_in_leaf: int = Field(40, ge=1)
+    feature_fraction: float = Field(0.9, gt=0, le=1)
+    num_boost_round: int = Field(2000, ge=1)
+    early_stopping_rounds: int = Field(50, ge=1)
+    text_hash_features: int = Field(2**18, ge=2**10)
+    text_ngram_max: int = Field(3, ge=1, le=5)
+    text_regularization_c: float = Field(4.0, gt=0)
+    text_oof_folds: int = Field(5, ge=2)
+    bootstrap_samples: int = Field(200, ge=0)
+    num_threads: int = Field(0, ge=0)
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Row indices of the three parts of the data."""
+
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+
+
+@dataclass
+class ListingTrainingResult:
+    """What a run produced: the model, its manifest and the metrics behind its card."""
+
+    model: ListingQualityModel
+    manifest: Manifest
+    threshold_choice: ThresholdChoice
+    test_metrics: BinaryMetrics
+    per_category: dict[str, BinaryMetrics]
+    test_scores: np.ndarray
+    test_frame: pd.DataFrame
+
+
+def split_rows(labels: np.ndarray, config: ListingQualityConfig) -> Splits:
+    """Stratified, seeded train / validation / test split."""
+    index = np.arange(len(labels))
+    if np.bincount(labels, minlength=2).min() < 10:
+        raise DataValidationError(
+            f"column {LISTING_LABEL_COLUMN!r} needs at least 10 rows of each class to split "
+            "into train, validation and test.", field=LISTING_LABEL_COLUMN,
+        )
+    rest, test = train_test_split(index, test_size=config.test_size, stratify=labels,
+                                  random_state=config.seed)
+    val_share = config.validation_size / (1 - config.test_size)
+    train, validation = train_test_split(rest, test_size=val_share, stratify=labels[rest],
+                                         random_state=config.seed)
+    return Splits(np.sort(train), np.sort(validation), np.sort(test))
+
+
+class ListingQualityTrainer:
+    """Trains, evaluates and registers a listing-quality model."""
+
+    def __init__(self, config: ListingQualityConfig, registry: ModelRegistry | None = None,
+                 progress: Progress | None = None) -> None:
+        self.config = config
+        self.registry = registry
+        self._progress = progress or (lambda _message: None)
+
+    # -- steps -----------------------------------------------------------------------------
+    def _fit_text_scorer(self, texts: list[str], labels: np.ndarray) -> tuple[CharNgramScorer, np.ndarray]:
+        """Fit the text scorer on training texts; return it and out-of-fold training scores
+        (so the tree model never sees a text score fit on its own row)."""
+        hashing = NgramHashing(self.config.text_hash_features, 1, self.config.text_ngram_max)
+        counts = hashing.counts(texts)
+        idf = smooth_idf(counts)
+        matrix = tfidf(counts, idf)
+
+        def fit(rows: np.ndarray) -> LogisticRegression:
+            model = LogisticRegression(C=self.config.text_regularization_c, max_iter=2000,
+                                       solver="liblinear")
+            return model.fit(matrix[rows], labels[rows])
+
+        oof = np.zeros(len(texts))
+        folds = StratifiedKFold(self.config.text_oof_folds, shuffle=True, random_state=self.config.seed)
+        for fold_train, fold_out in folds.split(np.zeros(len(labels)), labels):
+            oof[fold_out] = fit(fold_train).predict_proba(matrix[fold_out])[:, 1]
+        full = fit(np.arange(len(texts)))
+        scorer = CharNgramScorer(hashing, idf, full.coef_.ravel().astype(np.float32),
+                                 float(full.intercept_[0]))
+        return scorer, oof
+
+    def _train_booster(self, train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray,
+                       val_y: np.ndarray) -> lgb.Booster:
+        params = {
+            "objective": "binary", "metric": ["average_precision", "auc"],
+            "learning_rate": self.config.learning_rate, "num_leaves": self.config.num_leaves,
+            "min_data_in_leaf": self.config.min_data_in_leaf,
+            "feature_fraction": self.config.feature_fraction, "seed": self.config.seed,
+            "deterministic": True, "verbosity": -1, "num_threads": self.config.num_threads,
+        }
+        names = list(LISTING_FEATURE_SET.features)
+        train_set = lgb.Dataset(train_x, train_y, feature_name=names,
+                                categorical_feature=list(LISTING_FEATURE_SET.categorical))
+        val_set = lgb.Dataset(val_x, val_y, reference=train_set)
+        return lgb.train(
+            params, train_set, num_boost_round=self.config.num_boost_round, valid_sets=[val_set],
+            callbacks=[lgb.early_stopping(self.config.early_stopping_rounds, verbose=False)],
+        )
+
+    # -- the run ---------------------------------------------------------------------------
+    def fit(self, frame: pd.DataFrame, source: Path | None = None) -> ListingTrainingResult:
+        """Train on a validated frame (see ``load_listing_file``); register if a registry
+        was given."""
+        config = self.config
+        labels = frame[LISTING_LABEL_COLUMN].to_numpy().astype(int)
+        splits = split_rows(labels, config)
+        parts = {name: frame.iloc[getattr(splits, name)].reset_index(drop=True)
+                 for name in ("train", "validation", "test")}
+        self._progress(f"split: {', '.join(f'{k} {len(v):,}' for k, v in parts.items())}")
+
+        medians = fit_category_medians(parts["train"]["category"], parts["train"]["price"])
+        untrained = ListingFeatureState(medians, text_scorer=None)
+        self._progress("building features (text normalization, lexicons)")
+        train_features = build_listing_features(parts["train"], untrained)
+        self._progress("fitting the text scorer (char n-grams, out-of-fold)")
+        scorer, oof = self._fit_text_scorer(train_features.texts, labels[splits.train])
+        state = ListingFeatureState(medians, scorer)
+        text_column = LISTING_FEATURE_SET.features.index("text_score")
+        train_x = train_features.matrix.copy()
+        train_x[:, text_column] = oof
+        featured: dict[str, ListingFeatures] = {
+            name: build_listing_features(parts[name], state) for name in ("validation", "test")
+        }
+        self._progress("training LightGBM with early stopping on validation")
+        booster = self._train_booster(train_x, labels[splits.train],
+                                      featured["validation"].matrix, labels[splits.validation])
+        val_scores = booster.predict(featured["validation"].matrix)
+        choice = choose_thresholds(labels[splits.validation], val_scores,
+                                   config.precision_target, config.recall_target)
+        model = ListingQualityModel(booster, state, np.nanmedian(train_x, axis=0), choice.thresholds)
+
+        self._progress("evaluating on test")
+        test_y = labels[splits.test]
+        test_scores = model.predict_matrix(featured["test"].matrix)
+        test_metrics = binary_metrics(test_y, test_scores, choice.thresholds, config.bootstrap_samples)
+        per_category = sliced_metrics(test_y, test_scores, parts["test"]["category"], choice.thresholds)
+        manifest = self._manifest(frame, source, splits, choice, test_metrics, per_category, booster)
+        result = ListingTrainingResult(model, manifest, choice, test_metrics, per_category,
+                                       test_scores, parts["test"])
+        if self.registry is not None:
+            result.manifest = self._register(result, parts, labels, splits)
+        return result
+
+    def _manifest(self, frame: pd.DataFrame, source: Path | None, splits: Splits,
+                  choice: ThresholdChoice, test_metrics: BinaryMetrics,
+                  per_category: dict[str, BinaryMetrics], booster: lgb.Booster) -> Manifest:
+        files = [training_file(source, len(frame))] if source is not None else []
+        return Manifest(
+            model_name=MODEL_NAME,
+            version=new_version(),
+            task="binary classification: is_inferior",
+            feature_set=FeatureSetRef(name=LISTING_FEATURE_SET.name, version=LISTING_FEATURE_SET.version,
+                                      features=list(LISTING_FEATURE_SET.features)),
+            label_map={"0": "acceptable", "1": "inferior"},
+            thresholds={DEFAULT_THRESHOLD_KEY: choice.thresholds},
+            metrics={
+                "test": test_metrics.model_dump(mode="json"),
+                "test_per_category": {k: v.model_dump(mode="json") for k, v in per_category.items()},
+                "validation_thresholds": choice.model_dump(mode="json"),
+                "split_rows": {"train": len(splits.train), "validation": len(splits.validation),
+                               "test": len(splits.test)},
+                "best_iteration": booster.best_iteration,
+            },
+            lineage=Lineage(training_files=files, git_commit=git_commit(),
+                            parameters=self.config.model_dump(), library_versions=library_versions(),
+                            seed=self.config.seed),
+        )
+
+    def _register(self, result: ListingTrainingResult, parts: dict[str, pd.DataFrame],
+                  labels: np.ndarray, splits: Splits) -> Manifest:
+        assert self.registry is not None
+        self._progress("writing the bundle and the model card")
+        previous = _previous_production(self.registry)
+        with tempfile.TemporaryDirectory(prefix="shopguard-bundle-") as tmp:
+            staging = Path(tmp)
+            result.model.save(staging)
+            card = build_listing_card(result, labels, splits, staging, self.registry.settings.owner,
+                                      previous)
+            write_card(card, staging)
+            return self.registry.register(staging, result.manifest)
+
+
+def _previous_production(registry: ModelRegistry) -> Manifest | None:
+    try:
+        return registry.load(f"{MODEL_NAME}:production").manifest
+    except Exception:  # noqa: BLE001 - no production yet, or it cannot be loaded: no comparison
+        return None
+
+
+def load_listing_file(path: Path) -> pd.DataFrame:
+    """Read and validate a listing training file (Parquet / CSV / JSONL)."""
+    return validate_columns(read_table(path), LISTING_COLUMNS, path.name)

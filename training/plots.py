@@ -1,0 +1,65 @@
+"""PNG plots for model cards (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.calibration import calibration_curve  # noqa: E402
+from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve  # noqa: E402
+
+from features.decision import Thresholds  # noqa: E402
+
+
+def roc_pr_plot(y: np.ndarray, scores: np.ndarray, thresholds: Thresholds, out: Path) -> None:
+    """ROC and precision-recall curves side by side, with the two thresholds marked."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), dpi=90)
+    fpr, tpr, _ = roc_curve(y, scores)
+    left.plot(fpr, tpr, color="#1f77b4")
+    left.plot([0, 1], [0, 1], ls="--", color="#999")
+    left.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (test)")
+    precision, recall, _ = precision_recall_curve(y, scores)
+    right.plot(recall, precision, color="#d62728")
+    for name, value, marker in (("block", thresholds.block, "o"), ("review", thresholds.review, "s")):
+        flagged = scores >= value
+        if flagged.any():
+            p = float((y[flagged] == 1).mean())
+            r = float((flagged & (y == 1)).sum() / max(1, (y == 1).sum()))
+            right.plot([r], [p], marker=marker, color="black", label=f"{name} @ {value:.3f}")
+    right.set(xlabel="recall", ylabel="precision", title="Precision-recall (test)", ylim=(0, 1.02))
+    right.legend(loc="lower left")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def calibration_plot(y: np.ndarray, scores: np.ndarray, out: Path) -> None:
+    """Reliability diagram: mean predicted score against observed positive rate."""
+    fig, ax = plt.subplots(figsize=(4.6, 4.2), dpi=90)
+    observed, predicted = calibration_curve(y, scores, n_bins=10, strategy="quantile")
+    ax.plot(predicted, observed, marker="o")
+    ax.plot([0, 1], [0, 1], ls="--", color="#999")
+    ax.set(xlabel="mean predicted score", ylabel="observed positive rate", title="Calibration (test)")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def confusion_plot(y: np.ndarray, scores: np.ndarray, thresholds: Thresholds, out: Path) -> None:
+    """Confusion matrices at the block and the review thresholds."""
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), dpi=90)
+    for ax, (name, value) in zip(axes, (("block", thresholds.block), ("review", thresholds.review)),
+                                 strict=True):
+        matrix = confusion_matrix(y, (scores >= value).astype(int), labels=[0, 1])
+        ax.imshow(matrix, cmap="Blues")
+        for (i, j), count in np.ndenumerate(matrix):
+            ax.text(j, i, str(count), ha="center", va="center")
+        ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["pred 0", "pred 1"],
+               yticklabels=["true 0", "true 1"], title=f"{name} @ {value:.3f}")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
