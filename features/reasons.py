@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from features.lexicons import CueHit
@@ -67,13 +67,15 @@ def top_reasons(
     reference_values: Sequence[float],
     limit: int = 3,
     reason_codes: dict[str, tuple[str, str]] = LISTING_REASON_CODES,
+    describe: Callable[[str, float, float], str | None] | None = None,
 ) -> list[Reason]:
     """Up to ``limit`` reasons from the features that raised the score most.
 
     ``contributions`` are per-feature additive contributions (e.g. LightGBM ``pred_contrib``)
     without the bias term. Codes come from ``reason_codes``: the first code when the value
     is below the feature's training-time median (``reference_values``) or missing, the
-    second when at or above it."""
+    second when at or above it. ``describe(feature, value, contribution)`` may supply a
+    sentence for the detail instead of the generic one."""
     ranked = sorted(
         (i for i, c in enumerate(contributions) if c > 0), key=lambda i: contributions[i], reverse=True
     )
@@ -88,7 +90,8 @@ def top_reasons(
         if code in seen:
             continue
         seen.add(code)
-        reasons.append(Reason(code, _detail(feature, value, float(contributions[i]), hits)))
+        custom = describe(feature, value, float(contributions[i])) if describe else None
+        reasons.append(Reason(code, custom or _detail(feature, value, float(contributions[i]), hits)))
         if len(reasons) == limit:
             break
     return reasons

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import StratifiedKFold
 
 from features.listing import (
     LISTING_FEATURE_SET,
@@ -28,10 +28,12 @@ from model_registry.bundle import FeatureSetRef, Lineage, Manifest
 from model_registry.cards import write_card
 from model_registry.registry import ModelRegistry, new_version
 from model_registry.runtimes.listing import DEFAULT_THRESHOLD_KEY, ListingQualityModel
-from training.data.loaders import DataValidationError, read_table, validate_columns
+from training.boosting import train_binary_lightgbm
+from training.data.loaders import read_table, validate_columns
 from training.evaluation import BinaryMetrics, binary_metrics, sliced_metrics
 from training.lineage import git_commit, library_versions, training_file
 from training.listing_card import build_listing_card
+from training.splits import Splits, stratified_splits
 from training.thresholds import ThresholdChoice, choose_thresholds
 
 MODEL_NAME = "listing-quality"
@@ -62,15 +64,6 @@ class ListingQualityConfig(BaseModel):
     num_threads: int = Field(0, ge=0)
 
 
-@dataclass(frozen=True)
-class Splits:
-    """Row indices of the three parts of the data."""
-
-    train: np.ndarray
-    validation: np.ndarray
-    test: np.ndarray
-
-
 @dataclass
 class ListingTrainingResult:
     """What a run produced: the model, its manifest and the metrics behind its card."""
@@ -86,18 +79,8 @@ class ListingTrainingResult:
 
 def split_rows(labels: np.ndarray, config: ListingQualityConfig) -> Splits:
     """Stratified, seeded train / validation / test split."""
-    index = np.arange(len(labels))
-    if np.bincount(labels, minlength=2).min() < 10:
-        raise DataValidationError(
-            f"column {LISTING_LABEL_COLUMN!r} needs at least 10 rows of each class to split "
-            "into train, validation and test.", field=LISTING_LABEL_COLUMN,
-        )
-    rest, test = train_test_split(index, test_size=config.test_size, stratify=labels,
-                                  random_state=config.seed)
-    val_share = config.validation_size / (1 - config.test_size)
-    train, validation = train_test_split(rest, test_size=val_share, stratify=labels[rest],
-                                         random_state=config.seed)
-    return Splits(np.sort(train), np.sort(validation), np.sort(test))
+    return stratified_splits(labels, config.test_size, config.validation_size, config.seed,
+                             LISTING_LABEL_COLUMN)
 
 
 class ListingQualityTrainer:
@@ -135,19 +118,15 @@ class ListingQualityTrainer:
     def _train_booster(self, train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray,
                        val_y: np.ndarray) -> lgb.Booster:
         params = {
-            "objective": "binary", "metric": ["average_precision", "auc"],
             "learning_rate": self.config.learning_rate, "num_leaves": self.config.num_leaves,
             "min_data_in_leaf": self.config.min_data_in_leaf,
             "feature_fraction": self.config.feature_fraction, "seed": self.config.seed,
-            "deterministic": True, "verbosity": -1, "num_threads": self.config.num_threads,
+            "num_threads": self.config.num_threads,
         }
-        names = list(LISTING_FEATURE_SET.features)
-        train_set = lgb.Dataset(train_x, train_y, feature_name=names,
-                                categorical_feature=list(LISTING_FEATURE_SET.categorical))
-        val_set = lgb.Dataset(val_x, val_y, reference=train_set)
-        return lgb.train(
-            params, train_set, num_boost_round=self.config.num_boost_round, valid_sets=[val_set],
-            callbacks=[lgb.early_stopping(self.config.early_stopping_rounds, verbose=False)],
+        return train_binary_lightgbm(
+            params, (train_x, train_y), (val_x, val_y), LISTING_FEATURE_SET.features,
+            LISTING_FEATURE_SET.categorical, self.config.num_boost_round,
+            self.config.early_stopping_rounds,
         )
 
     # -- the run ---------------------------------------------------------------------------
@@ -210,8 +189,7 @@ class ListingQualityTrainer:
                 "test": test_metrics.model_dump(mode="json"),
                 "test_per_category": {k: v.model_dump(mode="json") for k, v in per_category.items()},
                 "validation_thresholds": choice.model_dump(mode="json"),
-                "split_rows": {"train": len(splits.train), "validation": len(splits.validation),
-                               "test": len(splits.test)},
+                "split_rows": splits.sizes(),
                 "best_iteration": booster.best_iteration,
             },
             lineage=Lineage(training_files=files, git_commit=git_commit(),

@@ -1,0 +1,149 @@
+"""The ``merchant-risk`` runtime: LightGBM over own + linked-merchant features.
+
+The bundle keeps the reference graph of training time (each merchant's own features, the
+training labels known then, and the links), so a merchant scored later is compared with
+the merchants it is linked to, whether or not the request lists those links again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features.decision import Thresholds
+from features.merchant import (
+    MerchantFeatureSpec,
+    MerchantGraph,
+    build_merchant_features,
+    describe_merchant_feature,
+    merchant_reason_codes,
+)
+from features.reasons import Reason, top_reasons
+from model_registry.registry import LoadedBundle
+
+MODEL_FILE = "model.lgb.txt"
+SPEC_FILE = "merchant_spec.json"
+REFERENCE_FILE = "reference_merchants.parquet"
+LINKS_FILE = "reference_links.parquet"
+
+
+@dataclass(frozen=True)
+class MerchantScores:
+    """Scores and reasons for a batch of merchants."""
+
+    scores: np.ndarray
+    reasons: list[list[Reason]]
+
+
+class MerchantRiskModel:
+    """Scores merchants from their behaviour and their links."""
+
+    def __init__(self, booster: lgb.Booster, spec: MerchantFeatureSpec, feature_medians: Sequence[float],
+                 thresholds: Thresholds, reference: MerchantGraph,
+                 tag: str = "merchant-risk:unsaved") -> None:
+        self.booster = booster
+        self.spec = spec
+        self.feature_medians = np.asarray(feature_medians, dtype=np.float64)
+        self.thresholds = thresholds
+        self.reference = reference
+        self.tag = tag
+        self._index = {m: i for i, m in enumerate(reference.ids)}
+        self._neighbours: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for a, b, t in zip(reference.src, reference.dst, reference.link_type, strict=True):
+            type_name = spec.link_types[t]
+            self._neighbours[reference.ids[a]].append((reference.ids[b], type_name))
+            self._neighbours[reference.ids[b]].append((reference.ids[a], type_name))
+
+    # -- persistence -----------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        """Write LightGBM text, the spec as JSON and the reference graph as Parquet."""
+        self.booster.save_model(str(folder / MODEL_FILE))
+        spec_json = {"name": self.spec.name, "own_features": list(self.spec.own_features),
+                     "link_types": list(self.spec.link_types), "graph": self.spec.graph,
+                     "feature_medians": [None if np.isnan(v) else float(v) for v in self.feature_medians]}
+        (folder / SPEC_FILE).write_text(json.dumps(spec_json, indent=2), encoding="utf-8")
+        reference = pd.DataFrame(self.reference.values, columns=list(self.spec.own_features))
+        reference.insert(0, "merchant_id", self.reference.ids)
+        reference["known_label"] = self.reference.known_labels
+        reference.to_parquet(folder / REFERENCE_FILE, index=False)
+        links = pd.DataFrame({
+            "src": self.reference.ids[self.reference.src], "dst": self.reference.ids[self.reference.dst],
+            "link_type": [self.spec.link_types[t] for t in self.reference.link_type],
+        })
+        links.to_parquet(folder / LINKS_FILE, index=False)
+
+    @classmethod
+    def from_bundle(cls, bundle: LoadedBundle) -> MerchantRiskModel:
+        """Load from a verified bundle."""
+        folder = bundle.path
+        spec_json = json.loads((folder / SPEC_FILE).read_text(encoding="utf-8"))
+        spec = MerchantFeatureSpec(spec_json["name"], tuple(spec_json["own_features"]),
+                                   tuple(spec_json["link_types"]), spec_json["graph"])
+        reference = pd.read_parquet(folder / REFERENCE_FILE)
+        links = pd.read_parquet(folder / LINKS_FILE)
+        known = {m: int(v) for m, v in zip(reference["merchant_id"], reference["known_label"], strict=True)
+                 if v == v}
+        graph = MerchantGraph.build(reference["merchant_id"].to_numpy(),
+                                    reference[list(spec.own_features)].to_numpy(np.float64),
+                                    list(links.itertuples(index=False, name=None)), spec.link_types, known)
+        medians = [np.nan if v is None else v for v in spec_json["feature_medians"]]
+        booster = lgb.Booster(model_file=str(folder / MODEL_FILE))
+        return cls(booster, spec, medians, bundle.manifest.thresholds["default"], graph, bundle.tag)
+
+    # -- scoring ---------------------------------------------------------------------------
+    def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """Probability of ``suspicious`` for a feature matrix."""
+        return np.asarray(self.booster.predict(matrix), dtype=np.float64)
+
+    def local_graph(self, merchants: Sequence[Mapping[str, Any]]) -> tuple[MerchantGraph, np.ndarray]:
+        """A graph of the scored merchants and their neighbours (request links plus the
+        reference links), with reference values and known labels for the neighbours."""
+        scored_ids = [str(m["merchant_id"]) for m in merchants]
+        values: dict[str, np.ndarray] = {}
+        links: list[tuple[str, str, str]] = []
+        for merchant in merchants:
+            merchant_id = str(merchant["merchant_id"])
+            values[merchant_id] = np.array([np.nan if merchant.get(f) is None else float(merchant[f])
+                                            for f in self.spec.own_features])
+            links += [(merchant_id, other, t) for other, t in self._neighbours.get(merchant_id, [])]
+            links += [(merchant_id, str(link["merchant_id"]), str(link["link_type"]))
+                      for link in merchant.get("links") or []]
+        for _, other, _ in links:
+            if other not in values:
+                position = self._index.get(other)
+                values[other] = (self.reference.values[position] if position is not None
+                                 else np.full(len(self.spec.own_features), np.nan))
+        ids = list(values)
+        known = {}
+        for merchant_id in ids:
+            position = self._index.get(merchant_id)
+            if position is not None and not np.isnan(self.reference.known_labels[position]):
+                known[merchant_id] = int(self.reference.known_labels[position])
+        graph = MerchantGraph.build(ids, np.vstack([values[m] for m in ids]), links,
+                                    self.spec.link_types, known)
+        position_of = {m: i for i, m in enumerate(ids)}
+        rows = np.array([position_of[m] for m in scored_ids], dtype=np.int64)
+        return graph, rows
+
+    def score(self, merchants: Sequence[Mapping[str, Any]], explain: bool = True) -> MerchantScores:
+        """Score merchants given as dicts of own features (+ optional ``links``)."""
+        graph, rows = self.local_graph(merchants)
+        matrix = build_merchant_features(graph, rows, self.spec)
+        scores = self.predict_matrix(matrix)
+        reasons: list[list[Reason]] = [[] for _ in merchants]
+        if explain and len(scores):
+            contributions = np.asarray(self.booster.predict(matrix, pred_contrib=True))
+            codes = merchant_reason_codes(self.spec)
+            reasons = [top_reasons(self.spec.feature_names, matrix[i], contributions[i, :-1], [],
+                                   self.feature_medians, reason_codes=codes,
+                                   describe=describe_merchant_feature)
+                       for i in range(len(scores))]
+        return MerchantScores(scores, reasons)

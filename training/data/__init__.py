@@ -1,0 +1,1 @@
+"""Synthetic data generators and loaders for training files."""

@@ -1,0 +1,88 @@
+"""Read an analyst's labelled file (Parquet, CSV or JSONL) and check its columns."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.errors import InvalidInputError
+from features.schemas import ColumnSpec
+
+READERS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".txt": "tsv",
+           ".jsonl": "jsonl", ".json": "jsonl"}
+
+
+class DataValidationError(InvalidInputError):
+    """A training file lacks columns or has values of the wrong type."""
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read Parquet, CSV, TSV or JSON-lines by file suffix."""
+    if not path.is_file():
+        raise DataValidationError(f"{path} does not exist or is not a file.", field="--data")
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise DataValidationError(
+            f"{path.name}: unsupported file type {path.suffix!r}; use .parquet, .csv, .tsv or .jsonl.",
+            field="--data",
+        )
+    if kind == "parquet":
+        return pd.read_parquet(path)
+    if kind == "csv":
+        return pd.read_csv(path, keep_default_na=True)
+    if kind == "tsv":
+        return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False, na_values=[""])
+    return pd.read_json(path, lines=True)
+
+
+def _coerce_label(values: pd.Series, name: str) -> pd.Series:
+    mapped = values.map(lambda v: {True: 1, False: 0, "true": 1, "false": 0, "1": 1, "0": 0}.get(
+        v.lower() if isinstance(v, str) else v, v))
+    numeric = pd.to_numeric(mapped, errors="coerce")
+    if numeric.isna().any() or not numeric.isin([0, 1]).all():
+        bad = values[numeric.isna() | ~numeric.isin([0, 1])].iloc[0]
+        raise DataValidationError(f"column {name!r} must hold 0/1 labels; found {bad!r}.", field=name)
+    return numeric.astype(int)
+
+
+def validate_columns(frame: pd.DataFrame, specs: Sequence[ColumnSpec], source: str) -> pd.DataFrame:
+    """Check a table against column specs and return it with canonical dtypes.
+
+    Raises ``DataValidationError`` naming every missing required column, or the first
+    column whose values are not of its kind. Optional columns that are absent are added as
+    missing values; columns not in ``specs`` are kept untouched."""
+    missing = [s.name for s in specs if s.required and s.name not in frame.columns]
+    if missing:
+        raise DataValidationError(
+            f"{source}: missing required column(s) {', '.join(missing)}. "
+            f"Expected columns: {', '.join(s.name + ('' if s.required else '?') for s in specs)} "
+            "(? = optional).",
+            field=missing[0],
+        )
+    if frame.empty:
+        raise DataValidationError(f"{source} has no rows.", field="--data")
+    out = frame.copy()
+    for spec in specs:
+        if spec.name not in out.columns:
+            out[spec.name] = "" if spec.kind == "text" else np.nan
+            continue
+        column = out[spec.name]
+        if spec.kind == "text":
+            out[spec.name] = column.where(column.notna(), "").astype(str)
+        elif spec.kind == "label":
+            out[spec.name] = _coerce_label(column, spec.name)
+        else:
+            numeric = pd.to_numeric(column, errors="coerce")
+            bad = column.notna() & numeric.isna()
+            if bad.any():
+                raise DataValidationError(
+                    f"{source}: column {spec.name!r} must be numeric; row {int(np.flatnonzero(bad)[0])} "
+                    f"holds {column[bad].iloc[0]!r}.",
+                    field=spec.name,
+                )
+            out[spec.name] = numeric.astype(float)
+    return out

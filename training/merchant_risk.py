@@ -1,0 +1,220 @@
+"""The ``merchant-risk`` training pipeline: own behaviour + linked-merchant (graph) features,
+LightGBM, thresholds, card, registration. Works on our merchant columns or on any generic
+table (``--label-column``, numeric feature columns, optional edge list)."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from features.merchant import (
+    GENERIC_LINK_TYPE,
+    MERCHANT_FEATURE_SPEC,
+    MerchantFeatureSpec,
+    MerchantGraph,
+    build_merchant_features,
+)
+from model_registry.bundle import FeatureSetRef, Lineage, Manifest
+from model_registry.cards import write_card
+from model_registry.registry import ModelRegistry, new_version
+from model_registry.runtimes.merchant import MerchantRiskModel
+from training.boosting import train_binary_lightgbm
+from training.data.loaders import DataValidationError, read_table
+from training.evaluation import BinaryMetrics, binary_metrics, sliced_metrics
+from training.lineage import git_commit, library_versions, training_file
+from training.splits import Splits, stratified_splits
+from training.thresholds import ThresholdChoice, choose_thresholds
+
+MODEL_NAME = "merchant-risk"
+DEFAULT_LABEL = "is_suspicious"
+DEFAULT_ID = "merchant_id"
+Progress = Callable[[str], None]
+AGE_BANDS = ((0, 30, "<30 days"), (30, 180, "30-180 days"), (180, 730, "180-730 days"),
+             (730, np.inf, ">=730 days"))
+
+
+class MerchantRiskConfig(BaseModel):
+    """Parameters of a merchant-risk training run. Unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 0
+    graph_features: bool = True
+    test_size: float = Field(0.2, gt=0, lt=0.5)
+    validation_size: float = Field(0.2, gt=0, lt=0.5)
+    precision_target: float = Field(0.95, gt=0, le=1)
+    recall_target: float = Field(0.90, gt=0, le=1)
+    learning_rate: float = Field(0.05, gt=0)
+    num_leaves: int = Field(31, ge=2)
+    min_data_in_leaf: int = Field(20, ge=1)
+    feature_fraction: float = Field(0.8, gt=0, le=1)
+    num_boost_round: int = Field(2000, ge=1)
+    early_stopping_rounds: int = Field(100, ge=1)
+    bootstrap_samples: int = Field(200, ge=0)
+    num_threads: int = Field(0, ge=0)
+
+
+@dataclass
+class MerchantTable:
+    """Merchants (one row each), their labels and the links between them."""
+
+    ids: np.ndarray
+    values: np.ndarray
+    labels: np.ndarray
+    links: list[tuple[str, str, str]]
+    spec: MerchantFeatureSpec
+    sources: list[Path]
+    account_age: np.ndarray | None = None
+
+
+@dataclass
+class MerchantTrainingResult:
+    """What a run produced."""
+
+    model: MerchantRiskModel
+    manifest: Manifest
+    threshold_choice: ThresholdChoice
+    test_metrics: BinaryMetrics
+    slices: dict[str, BinaryMetrics]
+    test_scores: np.ndarray
+    splits: Splits
+
+
+def _links_from_frame(frame: pd.DataFrame, source: str) -> list[tuple[str, str, str]]:
+    columns = [c for c in ("src", "dst") if c not in frame.columns]
+    if columns:
+        raise DataValidationError(f"{source}: missing link column(s) {', '.join(columns)}; an edge "
+                                  "list needs src, dst and optionally link_type.", field=columns[0])
+    types = frame["link_type"].astype(str) if "link_type" in frame.columns else GENERIC_LINK_TYPE
+    out = pd.DataFrame({"src": frame["src"].astype(str), "dst": frame["dst"].astype(str),
+                        "link_type": types})
+    return list(out.itertuples(index=False, name=None))
+
+
+def load_merchant_table(path: Path, links_path: Path | None = None,
+                        label_column: str = DEFAULT_LABEL, id_column: str = DEFAULT_ID,
+                        graph: bool = True) -> MerchantTable:
+    """Read merchants (+ links). Our columns when all behaviour features are present;
+    otherwise generic mode: every other numeric column is a feature."""
+    frame = read_table(path)
+    for required in (label_column, id_column):
+        if required not in frame.columns:
+            raise DataValidationError(f"{path.name}: missing column {required!r}.", field=required)
+    labels = pd.to_numeric(frame[label_column], errors="coerce")
+    if labels.isna().any() or not labels.isin([0, 1]).all():
+        raise DataValidationError(f"{path.name}: column {label_column!r} must hold 0/1 labels.",
+                                  field=label_column)
+    ours = all(c in frame.columns for c in MERCHANT_FEATURE_SPEC.own_features)
+    links = _links_from_frame(read_table(links_path), links_path.name) if links_path else []
+    if ours:
+        spec = MerchantFeatureSpec(MERCHANT_FEATURE_SPEC.name, MERCHANT_FEATURE_SPEC.own_features,
+                                   MERCHANT_FEATURE_SPEC.link_types, graph)
+    else:
+        skip = {label_column, id_column, "label_flipped", "ring_member"}
+        numeric = [c for c in frame.columns if c not in skip and pd.api.types.is_numeric_dtype(frame[c])
+                   and not pd.api.types.is_bool_dtype(frame[c])]
+        if not numeric:
+            raise DataValidationError(f"{path.name}: no numeric feature columns found.", field="--data")
+        link_types = tuple(sorted({t for _, _, t in links})) or (GENERIC_LINK_TYPE,)
+        spec = MerchantFeatureSpec("generic_merchant_v1", tuple(numeric), link_types, graph)
+    values = frame[list(spec.own_features)].apply(pd.to_numeric, errors="coerce")
+    bad = [c for c in spec.own_features if (frame[c].notna() & values[c].isna()).any()]
+    if bad:
+        raise DataValidationError(f"{path.name}: column {bad[0]!r} must be numeric.", field=bad[0])
+    age = frame["account_age_days"].to_numpy(float) if "account_age_days" in frame.columns else None
+    return MerchantTable(frame[id_column].astype(str).to_numpy(), values.to_numpy(np.float64),
+                         labels.to_numpy(int), links, spec,
+                         [p for p in (path, links_path) if p is not None], age)
+
+
+def age_bands(age: np.ndarray) -> list[str]:
+    """Merchant age band of each row (a card slice)."""
+    return [next((name for low, high, name in AGE_BANDS if low <= a < high), "unknown") for a in age]
+
+
+class MerchantRiskTrainer:
+    """Trains, evaluates and (optionally) registers a merchant-risk model."""
+
+    def __init__(self, config: MerchantRiskConfig, registry: ModelRegistry | None = None,
+                 progress: Progress | None = None) -> None:
+        self.config = config
+        self.registry = registry
+        self._progress = progress or (lambda _message: None)
+
+    def features(self, table: MerchantTable, train_rows: np.ndarray) -> tuple[MerchantGraph, np.ndarray]:
+        """The graph (labels known for ``train_rows`` only) and every merchant's features."""
+        known = {str(table.ids[i]): int(table.labels[i]) for i in train_rows}
+        graph = MerchantGraph.build(table.ids, table.values, table.links, table.spec.link_types, known)
+        return graph, build_merchant_features(graph, np.arange(len(table.ids)), table.spec)
+
+    def fit(self, table: MerchantTable, splits: Splits | None = None) -> MerchantTrainingResult:
+        """Train on ``table``; ``splits`` fixes the protocol (default: stratified, seeded)."""
+        config = self.config
+        splits = splits or stratified_splits(table.labels, config.test_size, config.validation_size,
+                                             config.seed, DEFAULT_LABEL)
+        self._progress(f"split: {splits.sizes()}; building features ({len(table.links):,} links)")
+        graph, matrix = self.features(table, splits.train)
+        y = table.labels
+        params = {"learning_rate": config.learning_rate, "num_leaves": config.num_leaves,
+                  "min_data_in_leaf": config.min_data_in_leaf,
+                  "feature_fraction": config.feature_fraction, "seed": config.seed,
+                  "num_threads": config.num_threads}
+        self._progress("training LightGBM with early stopping on validation")
+        booster = train_binary_lightgbm(
+            params, (matrix[splits.train], y[splits.train]),
+            (matrix[splits.validation], y[splits.validation]), table.spec.feature_names, (),
+            config.num_boost_round, config.early_stopping_rounds,
+        )
+        choice = choose_thresholds(y[splits.validation], booster.predict(matrix[splits.validation]),
+                                   config.precision_target, config.recall_target)
+        model = MerchantRiskModel(booster, table.spec, np.nanmedian(matrix[splits.train], axis=0),
+                                  choice.thresholds, graph)
+        test_scores = model.predict_matrix(matrix[splits.test])
+        test_metrics = binary_metrics(y[splits.test], test_scores, choice.thresholds,
+                                      config.bootstrap_samples)
+        slices = (sliced_metrics(y[splits.test], test_scores, age_bands(table.account_age[splits.test]),
+                                 choice.thresholds) if table.account_age is not None else {})
+        manifest = self._manifest(table, splits, choice, test_metrics, slices, booster.best_iteration)
+        result = MerchantTrainingResult(model, manifest, choice, test_metrics, slices, test_scores,
+                                        splits)
+        if self.registry is not None:
+            result.manifest = self._register(result, table)
+        return result
+
+    def _manifest(self, table: MerchantTable, splits: Splits, choice: ThresholdChoice,
+                  test: BinaryMetrics, slices: dict[str, BinaryMetrics], best_iteration: int) -> Manifest:
+        return Manifest(
+            model_name=MODEL_NAME, version=new_version(),
+            task="binary classification: suspicious merchant",
+            feature_set=FeatureSetRef(name=table.spec.name, version=1,
+                                      features=list(table.spec.feature_names)),
+            label_map={"0": "ordinary", "1": "suspicious"},
+            thresholds={"default": choice.thresholds},
+            metrics={"test": test.model_dump(mode="json"),
+                     "test_per_age_band": {k: v.model_dump(mode="json") for k, v in slices.items()},
+                     "validation_thresholds": choice.model_dump(mode="json"),
+                     "split_rows": splits.sizes(), "best_iteration": best_iteration,
+                     "links": len(table.links)},
+            lineage=Lineage(training_files=[training_file(p, len(table.ids) if i == 0 else len(table.links))
+                                            for i, p in enumerate(table.sources)],
+                            git_commit=git_commit(), parameters=self.config.model_dump(),
+                            library_versions=library_versions(), seed=self.config.seed),
+        )
+
+    def _register(self, result: MerchantTrainingResult, table: MerchantTable) -> Manifest:
+        from training.merchant_card import build_merchant_card
+
+        assert self.registry is not None
+        self._progress("writing the bundle and the model card")
+        with tempfile.TemporaryDirectory(prefix="shopguard-bundle-") as tmp:
+            staging = Path(tmp)
+            result.model.save(staging)
+            card = build_merchant_card(result, table, staging, self.registry.settings.owner)
+            write_card(card, staging)
+            return self.registry.register(staging, result.manifest)
