@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 export SHOPGUARD_HOME ?= $(CURDIR)/.shopguard
 PORT ?= 3000
 N_LISTINGS ?= 50000
+N_MERCHANTS ?= 20000
 
 .PHONY: setup demo train-demo serve test lint bench clean
 
@@ -24,6 +25,9 @@ train-demo: setup
 	$(BIN)/shopguard data generate listings --n $(N_LISTINGS) --seed 0 --out data/listings.parquet
 	$(BIN)/shopguard train listing-quality --data data/listings.parquet
 	$(BIN)/shopguard models promote listing-quality:candidate --reason "demo: model trained on the built-in data"
+	$(BIN)/shopguard data generate merchants --n $(N_MERCHANTS) --seed 0 --out data/merchants.parquet
+	$(BIN)/shopguard train merchant-risk --data data/merchants.parquet --links data/merchants.links.parquet
+	$(BIN)/shopguard models promote merchant-risk:candidate --reason "demo: model trained on the built-in data"
 
 demo: train-demo serve
 
@@ -36,6 +40,8 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/listing_throughput.py
+	$(BIN)/python benchmarks/merchant_throughput.py
+	$(BIN)/python benchmarks/merchant_amazon.py
 
 clean:
 	rm -rf $(VENV) .shopguard data

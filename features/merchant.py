@@ -25,30 +25,52 @@ MERCHANT_LINK_TYPES: tuple[str, ...] = (
 GENERIC_LINK_TYPE = "link"
 
 
+GRAPH_AGGREGATES: tuple[str, ...] = ("counts", "mean", "max", "sum", "contrast", "flagged")
+DEFAULT_GRAPH_AGGREGATES: tuple[str, ...] = ("counts", "mean", "sum", "contrast", "flagged")
+
+
 @dataclass(frozen=True)
 class MerchantFeatureSpec:
-    """Which own features a merchant model uses, which link types it counts and whether it
-    adds neighbour aggregates. The ordered feature names follow from these."""
+    """Which own features a merchant model uses, which link types it counts and which
+    neighbour aggregates it adds (none when ``graph`` is off). The ordered feature names
+    follow from these.
+
+    Aggregates: ``counts`` (links per type, degree), ``mean`` / ``max`` / ``sum`` of each own
+    feature over linked merchants, ``contrast`` (own value minus the neighbour mean) and
+    ``flagged`` (linked merchants flagged in the training labels, per type and in share)."""
 
     name: str
     own_features: tuple[str, ...]
     link_types: tuple[str, ...]
     graph: bool = True
+    aggregates: tuple[str, ...] = DEFAULT_GRAPH_AGGREGATES
+
+    def __post_init__(self) -> None:
+        unknown = set(self.aggregates) - set(GRAPH_AGGREGATES)
+        if unknown:
+            raise ValueError(f"unknown graph aggregates {sorted(unknown)}; use {GRAPH_AGGREGATES}")
 
     @property
     def feature_names(self) -> tuple[str, ...]:
-        """Own features, then per-link-type counts, degree, neighbour mean / max / sum of each
-        own feature, and flagged-neighbour counts."""
+        """Own features, then each enabled aggregate's columns in ``GRAPH_AGGREGATES`` order."""
         if not self.graph:
             return self.own_features
         names = list(self.own_features)
-        names += [f"links_{t}" for t in self.link_types] + ["degree"]
-        names += [f"nbr_mean_{f}" for f in self.own_features]
-        names += [f"nbr_max_{f}" for f in self.own_features]
-        names += [f"nbr_sum_{f}" for f in self.own_features]
-        names += [f"flagged_{t}" for t in self.link_types]
-        names += ["flagged_neighbours", "flagged_share", "known_neighbours"]
+        for aggregate in GRAPH_AGGREGATES:
+            if aggregate in self.aggregates:
+                names += _aggregate_names(aggregate, self)
         return tuple(names)
+
+
+def _aggregate_names(aggregate: str, spec: MerchantFeatureSpec) -> list[str]:
+    if aggregate == "counts":
+        return [f"links_{t}" for t in spec.link_types] + ["degree"]
+    if aggregate in ("mean", "max", "sum"):
+        return [f"nbr_{aggregate}_{f}" for f in spec.own_features]
+    if aggregate == "contrast":
+        return [f"vs_nbr_{f}" for f in spec.own_features]
+    return [f"flagged_{t}" for t in spec.link_types] + ["flagged_neighbours", "flagged_share",
+                                                          "known_neighbours"]
 
 
 MERCHANT_FEATURE_SPEC = MerchantFeatureSpec(
@@ -73,23 +95,25 @@ class MerchantGraph:
               link_types: Sequence[str], known: dict[str, int] | None = None) -> MerchantGraph:
         """Index merchants and links; links to unknown merchants or of unknown types are
         dropped, self-links too."""
+        import pandas as pd
+
         id_array = np.asarray([str(i) for i in ids])
-        position = {m: i for i, m in enumerate(id_array)}
-        type_index = {t: i for i, t in enumerate(link_types)}
-        src, dst, kind = [], [], []
-        for a, b, t in links:
-            ia, ib, it = position.get(str(a)), position.get(str(b)), type_index.get(str(t))
-            if ia is None or ib is None or it is None or ia == ib:
-                continue
-            src.append(ia)
-            dst.append(ib)
-            kind.append(it)
+        index = pd.Index(id_array)
+        if len(links):
+            src_ids, dst_ids, types = (np.asarray([str(v) for v in column]) for column in zip(*links, strict=True))
+        else:
+            src_ids = dst_ids = types = np.asarray([], dtype=str)
+        src = index.get_indexer(src_ids)
+        dst = index.get_indexer(dst_ids)
+        kind = pd.Index(list(link_types)).get_indexer(types)
+        keep = (src >= 0) & (dst >= 0) & (kind >= 0) & (src != dst)
         labels = np.full(len(id_array), np.nan)
-        for merchant, label in (known or {}).items():
-            if merchant in position:
-                labels[position[merchant]] = float(label)
-        return cls(id_array, np.asarray(values, dtype=np.float64), np.asarray(src, dtype=np.int64),
-                   np.asarray(dst, dtype=np.int64), np.asarray(kind, dtype=np.int64), labels)
+        if known:
+            positions = index.get_indexer(list(known))
+            values_known = np.asarray(list(known.values()), dtype=np.float64)
+            labels[positions[positions >= 0]] = values_known[positions >= 0]
+        return cls(id_array, np.asarray(values, dtype=np.float64), src[keep].astype(np.int64),
+                   dst[keep].astype(np.int64), kind[keep].astype(np.int64), labels)
 
     def adjacency(self, type_id: int | None = None) -> sparse.csr_matrix:
         """Symmetric 0/1 adjacency (one link type, or all), no self-loops."""
@@ -124,30 +148,31 @@ def build_merchant_features(graph: MerchantGraph, rows: np.ndarray,
     own = graph.values[rows]
     if not spec.graph:
         return own
-    adjacency = graph.adjacency()
-    sub = adjacency[rows]
-    degree = np.asarray(sub.sum(axis=1)).ravel()
+    sub = graph.adjacency()[rows].tocsr()
+    blocks: dict[str, list[np.ndarray]] = {}
+    if "counts" in spec.aggregates:
+        per_type = [np.asarray(graph.adjacency(t)[rows].sum(axis=1)).ravel()
+                    for t in range(len(spec.link_types))]
+        blocks["counts"] = [*per_type, np.asarray(sub.sum(axis=1)).ravel()]
     filled = np.nan_to_num(graph.values, nan=0.0)
-    counts = np.asarray(sub @ (~np.isnan(graph.values)).astype(np.float64))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        nbr_sum = np.asarray(sub @ filled)
-        nbr_mean = np.where(counts > 0, nbr_sum / np.maximum(counts, 1), np.nan)
-    nbr_max = _neighbour_max(sub.tocsr(), graph.values)
-    known = ~np.isnan(graph.known_labels)
-    flagged_vector = np.where(known, np.nan_to_num(graph.known_labels), 0.0)
-    per_type_links, per_type_flagged = [], []
-    for type_id in range(len(spec.link_types)):
-        typed = graph.adjacency(type_id)[rows]
-        per_type_links.append(np.asarray(typed.sum(axis=1)).ravel())
-        per_type_flagged.append(typed @ flagged_vector)
-    flagged = sub @ flagged_vector
-    known_count = sub @ known.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    nbr_sum = np.asarray(sub @ filled)
+    present = np.asarray(sub @ (~np.isnan(graph.values)).astype(np.float64))
+    nbr_mean = np.where(present > 0, nbr_sum / np.maximum(present, 1), np.nan)
+    blocks["mean"] = [nbr_mean]
+    blocks["sum"] = [nbr_sum]
+    blocks["contrast"] = [own - nbr_mean]
+    if "max" in spec.aggregates:
+        blocks["max"] = [_neighbour_max(sub, graph.values)]
+    if "flagged" in spec.aggregates:
+        known = ~np.isnan(graph.known_labels)
+        flagged_vector = np.where(known, np.nan_to_num(graph.known_labels), 0.0)
+        per_type = [graph.adjacency(t)[rows] @ flagged_vector for t in range(len(spec.link_types))]
+        flagged = sub @ flagged_vector
+        known_count = sub @ known.astype(np.float64)
         share = np.where(known_count > 0, flagged / np.maximum(known_count, 1), np.nan)
-    return np.column_stack([
-        own, *per_type_links, degree, nbr_mean, nbr_max, nbr_sum, *per_type_flagged,
-        flagged, share, known_count,
-    ])
+        blocks["flagged"] = [*per_type, flagged, share, known_count]
+    columns = [own] + [block for a in GRAPH_AGGREGATES if a in spec.aggregates for block in blocks[a]]
+    return np.column_stack(columns)
 
 
 def merchant_reason_codes(spec: MerchantFeatureSpec) -> dict[str, tuple[str, str]]:
@@ -160,6 +185,8 @@ def merchant_reason_codes(spec: MerchantFeatureSpec) -> dict[str, tuple[str, str
     for prefix in ("nbr_mean_", "nbr_max_", "nbr_sum_"):
         for feature in spec.own_features:
             codes[prefix + feature] = (f"linked_merchants_low_{feature}", f"linked_merchants_high_{feature}")
+    for feature in spec.own_features:
+        codes[f"vs_nbr_{feature}"] = (f"{feature}_below_linked_merchants", f"{feature}_above_linked_merchants")
     for name in ("flagged_neighbours", "flagged_share", "known_neighbours"):
         codes[name] = ("linked_to_flagged_merchants", "linked_to_flagged_merchants")
     return codes

@@ -52,8 +52,9 @@ CUE_FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
 def _detail(feature: str, value: float, contribution: float, hits: Sequence[CueHit]) -> str:
     groups = CUE_FEATURE_GROUPS.get(feature, ())
     words = sorted({h.term for h in hits if h.group in groups})
-    shown = "nan" if value != value else f"{value:.3g}"
-    text = f"{feature}={shown} raised the log-odds by {contribution:.2f}"
+    if value != value:
+        return f"{feature} was not given; its absence raised the log-odds by {contribution:.2f}"
+    text = f"{feature}={value:.3g} raised the log-odds by {contribution:.2f}"
     if words:
         text += "; matched: " + ", ".join(words)
     return text
@@ -73,8 +74,8 @@ def top_reasons(
 
     ``contributions`` are per-feature additive contributions (e.g. LightGBM ``pred_contrib``)
     without the bias term. Codes come from ``reason_codes``: the first code when the value
-    is below the feature's training-time median (``reference_values``) or missing, the
-    second when at or above it. ``describe(feature, value, contribution)`` may supply a
+    is below the feature's training-time median (``reference_values``), the second when at
+    or above it, and ``missing_<feature>`` when the value was not given. ``describe(feature, value, contribution)`` may supply a
     sentence for the detail instead of the generic one."""
     ranked = sorted(
         (i for i, c in enumerate(contributions) if c > 0), key=lambda i: contributions[i], reverse=True
@@ -85,8 +86,10 @@ def top_reasons(
         feature = feature_names[i]
         low_code, high_code = reason_codes.get(feature, (feature, feature))
         value = float(values[i])
-        is_low = value != value or value < reference_values[i]
-        code = low_code if is_low else high_code
+        if value != value:
+            code = f"missing_{feature}"
+        else:
+            code = low_code if value < reference_values[i] else high_code
         if code in seen:
             continue
         seen.add(code)

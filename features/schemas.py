@@ -71,3 +71,42 @@ LISTING_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("complaint_rate", "number", False),
     ColumnSpec(LISTING_LABEL_COLUMN, "label", True),
 )
+
+
+MerchantLinkType = Literal[
+    "shared_device", "shared_payout_account", "shared_return_address", "shared_owner_id"
+]
+MAX_LINKS_PER_MERCHANT = 1000
+
+
+class MerchantLink(BaseModel):
+    """A link from the scored merchant to another merchant."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    merchant_id: str = Field(min_length=1, max_length=128)
+    link_type: MerchantLinkType
+
+
+class MerchantRecord(BaseModel):
+    """A merchant's behaviour aggregates (every field must be present; null = unknown) and,
+    optionally, its links. Links known at training time are added by the service."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    merchant_id: str = Field(min_length=1, max_length=128)
+    account_age_days: float | None = Field(ge=0)
+    orders_30d: float | None = Field(ge=0)
+    gmv_30d: float | None = Field(ge=0)
+    refund_rate: float | None = Field(ge=0, le=1)
+    return_rate: float | None = Field(ge=0, le=1)
+    complaint_rate: float | None = Field(ge=0, le=1)
+    negative_review_rate: float | None = Field(ge=0, le=1)
+    late_shipment_rate: float | None = Field(ge=0, le=1)
+    no_ship_rate: float | None = Field(ge=0, le=1)
+    presale_share: float | None = Field(ge=0, le=1)
+    cs_response_minutes: float | None = Field(ge=0)
+    sales_spike_ratio: float | None = Field(ge=0)
+    review_burstiness: float | None = Field(ge=0, le=1)
+    category_spread: float | None = Field(ge=0)
+    links: list[MerchantLink] = Field(default_factory=list, max_length=MAX_LINKS_PER_MERCHANT)

@@ -13,7 +13,9 @@ When the service cannot score at all, callers get HTTP 503 with ``fallback_decis
 
 from __future__ import annotations
 
-from features.decision import Decision, Thresholds, decide
+from features.decision import Decision, Thresholds, decide, stricter
+from features.reasons import Reason
+from serving.merchant_decisions import MerchantDecision
 
 FALLBACK_DECISION: Decision = "review"
 
@@ -21,3 +23,15 @@ FALLBACK_DECISION: Decision = "review"
 def model_decision(score: float, thresholds: Thresholds) -> Decision:
     """Step 1 of the policy."""
     return decide(score, thresholds)
+
+
+def merchant_rule(decision: Decision, blocked: MerchantDecision | None) -> tuple[Decision, Reason | None]:
+    """Step 3: a merchant at ``block`` raises a listing or stream result to at least review."""
+    if blocked is None:
+        return decision, None
+    reason = Reason(
+        code="merchant_blocked",
+        detail=(f"merchant {blocked.merchant_id} is at block by {blocked.model} "
+                f"(score {blocked.score:.3f}, decided {blocked.decided_at:%Y-%m-%d %H:%M} UTC)"),
+    )
+    return stricter(decision, "review"), reason

@@ -42,3 +42,20 @@ class ErrorBody(BaseModel):
     message: str
     field: str | None = None
     fallback_decision: Decision | None = None
+
+
+class MerchantResult(BaseModel):
+    """The decision for one merchant."""
+
+    merchant_id: str
+    decision: Decision
+    score: float
+    reasons: list[ReasonOut]
+    model: str
+
+
+class MerchantsResponse(BaseModel):
+    """Answer to ``POST /v1/merchants/score``: one result per merchant, in request order."""
+
+    request_id: str
+    results: list[MerchantResult]

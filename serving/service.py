@@ -19,17 +19,22 @@ import bentoml  # noqa: E402
 from pydantic import Field  # noqa: E402
 from starlette.responses import JSONResponse  # noqa: E402
 
-from features.schemas import ListingRecord  # noqa: E402
-from serving.policy import FALLBACK_DECISION, model_decision  # noqa: E402
+from features.decision import Decision  # noqa: E402
+from features.reasons import Reason  # noqa: E402
+from features.schemas import ListingRecord, MerchantRecord  # noqa: E402
+from serving.policy import FALLBACK_DECISION, merchant_rule, model_decision  # noqa: E402
 from serving.schemas import (  # noqa: E402
     MAX_BATCH,
     ErrorBody,
     ListingResult,
     ListingsResponse,
+    MerchantResult,
+    MerchantsResponse,
     ReasonOut,
 )
 
 logger = logging.getLogger("shopguard.serving")
+MAX_REASONS = 3
 
 
 def unavailable(model_name: str, why: str) -> JSONResponse:
@@ -43,8 +48,27 @@ def unavailable(model_name: str, why: str) -> JSONResponse:
 
 
 def _columns(records: list[ListingRecord]) -> dict[str, list[Any]]:
-    fields = ListingRecord.model_fields
-    return {name: [getattr(r, name) for r in records] for name in fields}
+    return {name: [getattr(r, name) for r in records] for name in ListingRecord.model_fields}
+
+
+def _reasons_out(rule_reasons: list[Reason], model_reasons: list[Reason]) -> list[ReasonOut]:
+    """Rule reasons first, then the model's, at most ``MAX_REASONS``."""
+    return [ReasonOut(code=r.code, detail=r.detail) for r in [*rule_reasons, *model_reasons]][:MAX_REASONS]
+
+
+def _api_merchant_model(model_class: Any) -> Any:
+    """A loader that refuses merchant models whose features the API does not carry (a
+    generic-table model trained on other columns)."""
+    from features.merchant import MERCHANT_FEATURE_SPEC
+
+    def load(bundle: Any) -> Any:
+        model = model_class.from_bundle(bundle)
+        if model.spec.own_features != MERCHANT_FEATURE_SPEC.own_features:
+            raise ValueError(f"{model.tag} uses feature set {model.spec.name}, not the API's "
+                             f"{MERCHANT_FEATURE_SPEC.name}; promote a model trained on merchant columns")
+        return model
+
+    return load
 
 
 @bentoml.service(
@@ -53,23 +77,40 @@ def _columns(records: list[ListingRecord]) -> dict[str, list[Any]]:
     http={"port": 3000},
 )
 class ShopGuard:
-    """Scores listings (and, as models are added, streams and merchants)."""
+    """Scores listings and merchants (and streams once that model is added)."""
 
     def __init__(self) -> None:
+        from model_registry.aliases import make_engine
         from model_registry.registry import ModelRegistry
         from model_registry.runtimes.listing import ListingQualityModel
+        from model_registry.runtimes.merchant import MerchantRiskModel
+        from serving.merchant_decisions import MerchantDecisionStore
 
         self.registry = ModelRegistry()
-        self.listing_model: ListingQualityModel | None = None
         self.load_errors: dict[str, str] = {}
+        self.listing_model = self._load("listing-quality", ListingQualityModel.from_bundle)
+        self.merchant_model = self._load("merchant-risk", _api_merchant_model(MerchantRiskModel))
+        self.merchant_decisions = MerchantDecisionStore(make_engine(self.registry.settings.database_url))
+
+    def _load(self, name: str, loader: Any) -> Any:
         try:
-            self.listing_model = ListingQualityModel.from_bundle(
-                self.registry.load("listing-quality:production")
-            )
-            logger.info("loaded %s", self.listing_model.tag)
+            model = loader(self.registry.load(f"{name}:production"))
         except Exception as exc:  # noqa: BLE001 - reported per endpoint as 503
-            self.load_errors["listing-quality"] = str(exc)
-            logger.error("listing-quality not loaded: %s", exc)
+            self.load_errors[name] = str(exc)
+            logger.error("%s not loaded: %s", name, exc)
+            return None
+        logger.info("loaded %s", model.tag)
+        return model
+
+    def _merchant_rule(self, merchant_ids: list[str | None], decisions: list[Decision]
+                       ) -> tuple[list[Decision], list[list[Reason]]]:
+        blocked = self.merchant_decisions.blocked({m for m in merchant_ids if m})
+        raised, reasons = [], []
+        for merchant_id, decision in zip(merchant_ids, decisions, strict=True):
+            new_decision, reason = merchant_rule(decision, blocked.get(merchant_id or ""))
+            raised.append(new_decision)
+            reasons.append([reason] if reason else [])
+        return raised, reasons
 
     @bentoml.api(route="/v1/listings/score")
     def score_listings(
@@ -80,14 +121,31 @@ class ShopGuard:
         if model is None:
             return unavailable("listing-quality", self.load_errors.get("listing-quality", "not loaded"))
         scored = model.score(_columns(listings))
+        decisions = [model_decision(float(s), model.thresholds) for s in scored.scores]
+        decisions, rule_reasons = self._merchant_rule([r.merchant_id for r in listings], decisions)
         results = [
-            ListingResult(
-                listing_id=record.listing_id,
-                decision=model_decision(float(score), model.thresholds),
-                score=round(float(score), 6),
-                reasons=[ReasonOut(code=r.code, detail=r.detail) for r in reasons],
-                model=model.tag,
-            )
-            for record, score, reasons in zip(listings, scored.scores, scored.reasons, strict=True)
+            ListingResult(listing_id=record.listing_id, decision=decision, score=round(float(score), 6),
+                          reasons=_reasons_out(rules, reasons), model=model.tag)
+            for record, score, decision, rules, reasons in zip(
+                listings, scored.scores, decisions, rule_reasons, scored.reasons, strict=True)
         ]
         return ListingsResponse(request_id=uuid.uuid4().hex, results=results)
+
+    @bentoml.api(route="/v1/merchants/score")
+    def score_merchants(
+        self, merchants: list[MerchantRecord] = Field(..., min_length=1, max_length=MAX_BATCH)
+    ) -> MerchantsResponse:
+        """Decide block / review / allow for up to 1,000 merchants, with reasons (ring evidence)
+        for review and block results; the decisions are kept so that blocked merchants'
+        listings go to review."""
+        model = self.merchant_model
+        if model is None:
+            return unavailable("merchant-risk", self.load_errors.get("merchant-risk", "not loaded"))
+        scored = model.score([m.model_dump() for m in merchants], explain_from=model.thresholds.review)
+        results = [
+            MerchantResult(merchant_id=m.merchant_id, decision=model_decision(float(s), model.thresholds),
+                           score=round(float(s), 6), reasons=_reasons_out([], reasons), model=model.tag)
+            for m, s, reasons in zip(merchants, scored.scores, scored.reasons, strict=True)
+        ]
+        self.merchant_decisions.record([(r.merchant_id, r.decision, r.score, r.model) for r in results])
+        return MerchantsResponse(request_id=uuid.uuid4().hex, results=results)

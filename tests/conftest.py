@@ -39,13 +39,20 @@ def listing_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained_home(tmp_path_factory: pytest.TempPathFactory, listing_file: Path) -> Path:
-    """A ShopGuard home with listing-quality trained by the CLI and promoted to production."""
+def trained_home(tmp_path_factory: pytest.TempPathFactory, listing_file: Path,
+                 merchant_files: tuple[Path, Path]) -> Path:
+    """A ShopGuard home with listing-quality and merchant-risk trained by the CLI and
+    promoted to production."""
     home = tmp_path_factory.mktemp("home")
-    config = home / "listing_config.json"
-    config.write_text(json.dumps(FAST_LISTING_CONFIG))
-    run_cli("train", "listing-quality", "--data", str(listing_file), "--config", str(config), home=home)
-    run_cli("models", "promote", "listing-quality:candidate", "--reason", "test fixture", home=home)
+    listing_config, merchant_config = home / "listing_config.json", home / "merchant_config.json"
+    listing_config.write_text(json.dumps(FAST_LISTING_CONFIG))
+    merchant_config.write_text(json.dumps(FAST_MERCHANT_CONFIG))
+    run_cli("train", "listing-quality", "--data", str(listing_file), "--config", str(listing_config),
+            home=home)
+    run_cli("train", "merchant-risk", "--data", str(merchant_files[0]), "--links", str(merchant_files[1]),
+            "--config", str(merchant_config), home=home)
+    for name in ("listing-quality", "merchant-risk"):
+        run_cli("models", "promote", f"{name}:candidate", "--reason", "test fixture", home=home)
     return home
 
 
@@ -56,3 +63,16 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SHOPGUARD_HOME", str(home))
     monkeypatch.setenv("BENTOML_HOME", str(home / "bentoml"))
     return home
+
+
+FAST_MERCHANT_CONFIG = {"bootstrap_samples": 30, "ensemble_size": 2}
+
+
+@pytest.fixture(scope="session")
+def merchant_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """12,000 synthetic merchants and their links, written by the real generator command."""
+    folder = tmp_path_factory.mktemp("merchant-data")
+    out = folder / "merchants.parquet"
+    run_cli("data", "generate", "merchants", "--n", "12000", "--seed", "3", "--out", str(out),
+            home=folder / "home")
+    return out, folder / "merchants.links.parquet"

@@ -31,3 +31,11 @@ def gain_shares(booster: lgb.Booster) -> dict[str, float]:
     gains = booster.feature_importance("gain")
     total = float(gains.sum()) or 1.0
     return {name: float(g / total) for name, g in zip(booster.feature_name(), gains, strict=True)}
+
+
+def refit_binary_lightgbm(params: dict[str, Any], data: tuple[np.ndarray, np.ndarray],
+                          feature_names: Sequence[str], num_boost_round: int) -> lgb.Booster:
+    """Retrain with a fixed number of rounds (found by early stopping) on more data."""
+    full_params = {"objective": "binary", "deterministic": True, "verbosity": -1, **params}
+    return lgb.train(full_params, lgb.Dataset(data[0], data[1], feature_name=list(feature_names)),
+                     num_boost_round=max(1, num_boost_round))

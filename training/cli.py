@@ -110,3 +110,66 @@ def train_listing_quality(
     if register:
         console.print(f"registered [bold]{result.manifest.tag}[/] as candidate. Promote it with:\n"
                       f"  shopguard models promote {result.manifest.tag} --reason '...'")
+
+
+@generate_app.command("merchants")
+def generate_merchants_command(
+    n: int = typer.Option(20_000, "--n", min=100, help="number of merchants"),
+    seed: int = typer.Option(0, help="random seed; same seed, same bytes"),
+    out: Path = typer.Option(Path("data/merchants.parquet"), help=".parquet or .csv"),
+) -> None:
+    """Write synthetic merchants, their links (<out>.links.<ext>) and a data card."""
+    from training.data.listings import card_path_for, write_table
+    from training.data.merchants import (
+        MerchantGenerationConfig,
+        generate_merchants,
+        merchant_data_card,
+    )
+
+    config = MerchantGenerationConfig(n=n, seed=seed)
+    merchants, links = generate_merchants(config)
+    links_out = links_path_for(out)
+    write_table(merchants, out)
+    write_table(links, links_out)
+    card_path_for(out).write_text(merchant_data_card(merchants, links, config), encoding="utf-8")
+    console.print(f"wrote {len(merchants):,} merchants to {out} ({merchants['is_suspicious'].mean():.1%} "
+                  f"suspicious), {len(links):,} links to {links_out}; data card {card_path_for(out)}")
+
+
+def links_path_for(out: Path) -> Path:
+    """Where the link table of a generated merchant file is written."""
+    return out.with_name(out.stem + ".links" + out.suffix)
+
+
+@train_app.command("merchant-risk")
+def train_merchant_risk(
+    data: Path = typer.Option(..., "--data", help="merchants: .parquet, .csv or .jsonl"),
+    links: Path | None = typer.Option(None, "--links", help="edge list: src, dst[, link_type]"),
+    label_column: str = typer.Option("is_suspicious", "--label-column"),
+    id_column: str = typer.Option("merchant_id", "--id-column"),
+    config: Path | None = typer.Option(None, "--config", help="JSON file of MerchantRiskConfig"),
+    seed: int | None = typer.Option(None, help="override the config's seed"),
+    register: bool = typer.Option(True, help="register the bundle and mark it candidate"),
+) -> None:
+    """Train merchant-risk (own + linked-merchant features) and register it as candidate."""
+    from model_registry.registry import ModelRegistry
+    from training.merchant_risk import MerchantRiskConfig, MerchantRiskTrainer, load_merchant_table
+
+    try:
+        cfg = _load_config(config, MerchantRiskConfig, {"seed": seed})
+        table = load_merchant_table(data, links, label_column, id_column)
+        with console.status("training merchant-risk") as status:
+            def progress(message: str) -> None:
+                console.log(message)
+                status.update(message)
+
+            result = MerchantRiskTrainer(cfg, ModelRegistry() if register else None, progress).fit(table)
+    except ShopGuardError as exc:
+        fail(exc)
+        return
+    console.print(metrics_table("test metrics", {"all": result.test_metrics, **result.slices}))
+    t = result.threshold_choice.thresholds
+    console.print(f"thresholds: block >= {t.block:.4f}, review >= {t.review:.4f} (chosen on validation)")
+    if register:
+        console.print(f"registered [bold]{result.manifest.tag}[/] as candidate. Promote it with:\n"
+                      f"  shopguard models promote {result.manifest.tag} --reason '...'")

@@ -23,13 +23,21 @@ def build_merchant_card(result: MerchantTrainingResult, table: MerchantTable, fo
                         owner: str) -> ModelCard:
     """Write the card's plots into ``folder`` and return the card."""
     manifest, test, choice, splits = result.manifest, result.test_metrics, result.threshold_choice, result.splits
-    shares = sorted(gain_shares(result.model.booster).items(), key=lambda kv: -kv[1])
+    totals: dict[str, float] = {}
+    for booster in result.model.boosters:
+        for name, share in gain_shares(booster).items():
+            totals[name] = totals.get(name, 0.0) + share / len(result.model.boosters)
+    shares = sorted(totals.items(), key=lambda kv: -kv[1])
     graph_share = sum(v for k, v in shares if k not in table.spec.own_features)
     sections = [
         CardSection(key="model_details", title="Model details", bullets=[
             f"name: {manifest.model_name}; version: {manifest.version}; created: {manifest.created_at}",
             f"owner: {owner}",
-            "type: LightGBM over the merchant's own behaviour and aggregates over linked merchants",
+            f"type: {len(result.model.boosters)} bagged LightGBM models (log-odds averaged) over the "
+            "merchant's own behaviour and aggregates over linked merchants",
+            "training: each member early-stopped on validation, then retrained on train + "
+            "validation with the same number of rounds scaled to the data; thresholds were chosen "
+            "on the validation scores of the members before that refit",
             f"feature set: {table.spec.name} ({len(table.spec.feature_names)} features; graph "
             f"features {'on' if table.spec.graph else 'off'}; link types {', '.join(table.spec.link_types)})",
         ]),

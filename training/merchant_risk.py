@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from features.merchant import (
+    DEFAULT_GRAPH_AGGREGATES,
     GENERIC_LINK_TYPE,
+    GRAPH_AGGREGATES,
     MERCHANT_FEATURE_SPEC,
     MerchantFeatureSpec,
     MerchantGraph,
@@ -24,7 +26,7 @@ from model_registry.bundle import FeatureSetRef, Lineage, Manifest
 from model_registry.cards import write_card
 from model_registry.registry import ModelRegistry, new_version
 from model_registry.runtimes.merchant import MerchantRiskModel
-from training.boosting import train_binary_lightgbm
+from training.boosting import refit_binary_lightgbm, train_binary_lightgbm
 from training.data.loaders import DataValidationError, read_table
 from training.evaluation import BinaryMetrics, binary_metrics, sliced_metrics
 from training.lineage import git_commit, library_versions, training_file
@@ -46,18 +48,31 @@ class MerchantRiskConfig(BaseModel):
 
     seed: int = 0
     graph_features: bool = True
+    graph_aggregates: list[str] = Field(default_factory=lambda: list(DEFAULT_GRAPH_AGGREGATES))
     test_size: float = Field(0.2, gt=0, lt=0.5)
     validation_size: float = Field(0.2, gt=0, lt=0.5)
     precision_target: float = Field(0.95, gt=0, le=1)
     recall_target: float = Field(0.90, gt=0, le=1)
     learning_rate: float = Field(0.05, gt=0)
-    num_leaves: int = Field(31, ge=2)
-    min_data_in_leaf: int = Field(20, ge=1)
-    feature_fraction: float = Field(0.8, gt=0, le=1)
-    num_boost_round: int = Field(2000, ge=1)
+    num_leaves: int = Field(15, ge=2)
+    min_data_in_leaf: int = Field(10, ge=1)
+    feature_fraction: float = Field(0.5, gt=0, le=1)
+    bagging_fraction: float = Field(0.8, gt=0, le=1)
+    ensemble_size: int = Field(5, ge=1, description="bagged LightGBM models, log-odds averaged")
+    refit_on_train_and_validation: bool = Field(
+        True, description="after early stopping, retrain each member on train + validation")
+    num_boost_round: int = Field(3000, ge=1)
     early_stopping_rounds: int = Field(100, ge=1)
     bootstrap_samples: int = Field(200, ge=0)
     num_threads: int = Field(0, ge=0)
+
+    @field_validator("graph_aggregates")
+    @classmethod
+    def _known_aggregates(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(GRAPH_AGGREGATES))
+        if unknown:
+            raise ValueError(f"unknown graph aggregates {unknown}; choose from {list(GRAPH_AGGREGATES)}")
+        return value
 
 
 @dataclass
@@ -98,14 +113,18 @@ def _links_from_frame(frame: pd.DataFrame, source: str) -> list[tuple[str, str, 
 
 
 def load_merchant_table(path: Path, links_path: Path | None = None,
-                        label_column: str = DEFAULT_LABEL, id_column: str = DEFAULT_ID,
-                        graph: bool = True) -> MerchantTable:
+                        label_column: str = DEFAULT_LABEL, id_column: str = DEFAULT_ID) -> MerchantTable:
     """Read merchants (+ links). Our columns when all behaviour features are present;
     otherwise generic mode: every other numeric column is a feature."""
     frame = read_table(path)
     for required in (label_column, id_column):
         if required not in frame.columns:
             raise DataValidationError(f"{path.name}: missing column {required!r}.", field=required)
+    duplicated = frame[id_column].astype(str).duplicated()
+    if duplicated.any():
+        raise DataValidationError(
+            f"{path.name}: {id_column!r} must be unique; {frame[id_column][duplicated].iloc[0]!r} "
+            "appears more than once.", field=id_column)
     labels = pd.to_numeric(frame[label_column], errors="coerce")
     if labels.isna().any() or not labels.isin([0, 1]).all():
         raise DataValidationError(f"{path.name}: column {label_column!r} must hold 0/1 labels.",
@@ -114,7 +133,7 @@ def load_merchant_table(path: Path, links_path: Path | None = None,
     links = _links_from_frame(read_table(links_path), links_path.name) if links_path else []
     if ours:
         spec = MerchantFeatureSpec(MERCHANT_FEATURE_SPEC.name, MERCHANT_FEATURE_SPEC.own_features,
-                                   MERCHANT_FEATURE_SPEC.link_types, graph)
+                                   MERCHANT_FEATURE_SPEC.link_types)
     else:
         skip = {label_column, id_column, "label_flipped", "ring_member"}
         numeric = [c for c in frame.columns if c not in skip and pd.api.types.is_numeric_dtype(frame[c])
@@ -122,7 +141,7 @@ def load_merchant_table(path: Path, links_path: Path | None = None,
         if not numeric:
             raise DataValidationError(f"{path.name}: no numeric feature columns found.", field="--data")
         link_types = tuple(sorted({t for _, _, t in links})) or (GENERIC_LINK_TYPE,)
-        spec = MerchantFeatureSpec("generic_merchant_v1", tuple(numeric), link_types, graph)
+        spec = MerchantFeatureSpec("generic_merchant_v1", tuple(numeric), link_types)
     values = frame[list(spec.own_features)].apply(pd.to_numeric, errors="coerce")
     bad = [c for c in spec.own_features if (frame[c].notna() & values[c].isna()).any()]
     if bad:
@@ -153,34 +172,56 @@ class MerchantRiskTrainer:
         graph = MerchantGraph.build(table.ids, table.values, table.links, table.spec.link_types, known)
         return graph, build_merchant_features(graph, np.arange(len(table.ids)), table.spec)
 
+    def _train_ensemble(self, matrix: np.ndarray, y: np.ndarray, splits: Splits,
+                        spec: MerchantFeatureSpec) -> tuple[list, np.ndarray]:
+        """Bagged members, each early-stopped on validation; the returned validation scores
+        come from the members before any refit, so thresholds are chosen out of sample."""
+        config = self.config
+        boosters, validation_raw = [], np.zeros(len(splits.validation))
+        fit_rows = np.concatenate([splits.train, splits.validation])
+        for member in range(config.ensemble_size):
+            params = {"learning_rate": config.learning_rate, "num_leaves": config.num_leaves,
+                      "min_data_in_leaf": config.min_data_in_leaf,
+                      "feature_fraction": config.feature_fraction,
+                      "bagging_fraction": config.bagging_fraction,
+                      "bagging_freq": 1 if config.bagging_fraction < 1 else 0,
+                      "seed": config.seed * 1000 + member, "num_threads": config.num_threads}
+            booster = train_binary_lightgbm(
+                params, (matrix[splits.train], y[splits.train]),
+                (matrix[splits.validation], y[splits.validation]), spec.feature_names, (),
+                config.num_boost_round, config.early_stopping_rounds,
+            )
+            validation_raw += booster.predict(matrix[splits.validation], raw_score=True)
+            if config.refit_on_train_and_validation:
+                rounds = round(booster.best_iteration * len(fit_rows) / len(splits.train))
+                booster = refit_binary_lightgbm(params, (matrix[fit_rows], y[fit_rows]),
+                                                spec.feature_names, rounds)
+            boosters.append(booster)
+        return boosters, 1.0 / (1.0 + np.exp(-validation_raw / config.ensemble_size))
+
     def fit(self, table: MerchantTable, splits: Splits | None = None) -> MerchantTrainingResult:
         """Train on ``table``; ``splits`` fixes the protocol (default: stratified, seeded)."""
         config = self.config
+        table = replace(table, spec=replace(table.spec, graph=config.graph_features,
+                                            aggregates=tuple(config.graph_aggregates)))
         splits = splits or stratified_splits(table.labels, config.test_size, config.validation_size,
                                              config.seed, DEFAULT_LABEL)
         self._progress(f"split: {splits.sizes()}; building features ({len(table.links):,} links)")
         graph, matrix = self.features(table, splits.train)
         y = table.labels
-        params = {"learning_rate": config.learning_rate, "num_leaves": config.num_leaves,
-                  "min_data_in_leaf": config.min_data_in_leaf,
-                  "feature_fraction": config.feature_fraction, "seed": config.seed,
-                  "num_threads": config.num_threads}
-        self._progress("training LightGBM with early stopping on validation")
-        booster = train_binary_lightgbm(
-            params, (matrix[splits.train], y[splits.train]),
-            (matrix[splits.validation], y[splits.validation]), table.spec.feature_names, (),
-            config.num_boost_round, config.early_stopping_rounds,
-        )
-        choice = choose_thresholds(y[splits.validation], booster.predict(matrix[splits.validation]),
+        self._progress(f"training {config.ensemble_size} LightGBM model(s) with early stopping")
+        boosters, validation_scores = self._train_ensemble(matrix, y, splits, table.spec)
+        choice = choose_thresholds(y[splits.validation], validation_scores,
                                    config.precision_target, config.recall_target)
-        model = MerchantRiskModel(booster, table.spec, np.nanmedian(matrix[splits.train], axis=0),
+        model = MerchantRiskModel(boosters, table.spec, np.nanmedian(matrix[splits.train], axis=0),
                                   choice.thresholds, graph)
         test_scores = model.predict_matrix(matrix[splits.test])
         test_metrics = binary_metrics(y[splits.test], test_scores, choice.thresholds,
                                       config.bootstrap_samples)
         slices = (sliced_metrics(y[splits.test], test_scores, age_bands(table.account_age[splits.test]),
                                  choice.thresholds) if table.account_age is not None else {})
-        manifest = self._manifest(table, splits, choice, test_metrics, slices, booster.best_iteration)
+        manifest = self._manifest(table, splits, choice, test_metrics, slices,
+                                  [b.current_iteration() for b in boosters])
         result = MerchantTrainingResult(model, manifest, choice, test_metrics, slices, test_scores,
                                         splits)
         if self.registry is not None:
@@ -188,7 +229,7 @@ class MerchantRiskTrainer:
         return result
 
     def _manifest(self, table: MerchantTable, splits: Splits, choice: ThresholdChoice,
-                  test: BinaryMetrics, slices: dict[str, BinaryMetrics], best_iteration: int) -> Manifest:
+                  test: BinaryMetrics, slices: dict[str, BinaryMetrics], iterations: list[int]) -> Manifest:
         return Manifest(
             model_name=MODEL_NAME, version=new_version(),
             task="binary classification: suspicious merchant",
@@ -199,7 +240,7 @@ class MerchantRiskTrainer:
             metrics={"test": test.model_dump(mode="json"),
                      "test_per_age_band": {k: v.model_dump(mode="json") for k, v in slices.items()},
                      "validation_thresholds": choice.model_dump(mode="json"),
-                     "split_rows": splits.sizes(), "best_iteration": best_iteration,
+                     "split_rows": splits.sizes(), "best_iteration": iterations,
                      "links": len(table.links)},
             lineage=Lineage(training_files=[training_file(p, len(table.ids) if i == 0 else len(table.links))
                                             for i, p in enumerate(table.sources)],

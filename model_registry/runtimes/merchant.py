@@ -29,7 +29,7 @@ from features.merchant import (
 from features.reasons import Reason, top_reasons
 from model_registry.registry import LoadedBundle
 
-MODEL_FILE = "model.lgb.txt"
+MODEL_FILE_PATTERN = "model_{}.lgb.txt"
 SPEC_FILE = "merchant_spec.json"
 REFERENCE_FILE = "reference_merchants.parquet"
 LINKS_FILE = "reference_links.parquet"
@@ -46,10 +46,12 @@ class MerchantScores:
 class MerchantRiskModel:
     """Scores merchants from their behaviour and their links."""
 
-    def __init__(self, booster: lgb.Booster, spec: MerchantFeatureSpec, feature_medians: Sequence[float],
-                 thresholds: Thresholds, reference: MerchantGraph,
+    def __init__(self, boosters: Sequence[lgb.Booster], spec: MerchantFeatureSpec,
+                 feature_medians: Sequence[float], thresholds: Thresholds, reference: MerchantGraph,
                  tag: str = "merchant-risk:unsaved") -> None:
-        self.booster = booster
+        if not boosters:
+            raise ValueError("a merchant-risk model needs at least one booster")
+        self.boosters = list(boosters)
         self.spec = spec
         self.feature_medians = np.asarray(feature_medians, dtype=np.float64)
         self.thresholds = thresholds
@@ -64,10 +66,13 @@ class MerchantRiskModel:
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, folder: Path) -> None:
-        """Write LightGBM text, the spec as JSON and the reference graph as Parquet."""
-        self.booster.save_model(str(folder / MODEL_FILE))
+        """Write each member as LightGBM text, the spec as JSON and the reference graph as
+        Parquet."""
+        for index, booster in enumerate(self.boosters):
+            booster.save_model(str(folder / MODEL_FILE_PATTERN.format(index)))
         spec_json = {"name": self.spec.name, "own_features": list(self.spec.own_features),
                      "link_types": list(self.spec.link_types), "graph": self.spec.graph,
+                     "aggregates": list(self.spec.aggregates), "members": len(self.boosters),
                      "feature_medians": [None if np.isnan(v) else float(v) for v in self.feature_medians]}
         (folder / SPEC_FILE).write_text(json.dumps(spec_json, indent=2), encoding="utf-8")
         reference = pd.DataFrame(self.reference.values, columns=list(self.spec.own_features))
@@ -86,7 +91,8 @@ class MerchantRiskModel:
         folder = bundle.path
         spec_json = json.loads((folder / SPEC_FILE).read_text(encoding="utf-8"))
         spec = MerchantFeatureSpec(spec_json["name"], tuple(spec_json["own_features"]),
-                                   tuple(spec_json["link_types"]), spec_json["graph"])
+                                   tuple(spec_json["link_types"]), spec_json["graph"],
+                                   tuple(spec_json["aggregates"]))
         reference = pd.read_parquet(folder / REFERENCE_FILE)
         links = pd.read_parquet(folder / LINKS_FILE)
         known = {m: int(v) for m, v in zip(reference["merchant_id"], reference["known_label"], strict=True)
@@ -95,13 +101,19 @@ class MerchantRiskModel:
                                     reference[list(spec.own_features)].to_numpy(np.float64),
                                     list(links.itertuples(index=False, name=None)), spec.link_types, known)
         medians = [np.nan if v is None else v for v in spec_json["feature_medians"]]
-        booster = lgb.Booster(model_file=str(folder / MODEL_FILE))
-        return cls(booster, spec, medians, bundle.manifest.thresholds["default"], graph, bundle.tag)
+        boosters = [lgb.Booster(model_file=str(folder / MODEL_FILE_PATTERN.format(i)))
+                    for i in range(spec_json["members"])]
+        return cls(boosters, spec, medians, bundle.manifest.thresholds["default"], graph, bundle.tag)
 
     # -- scoring ---------------------------------------------------------------------------
     def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
-        """Probability of ``suspicious`` for a feature matrix."""
-        return np.asarray(self.booster.predict(matrix), dtype=np.float64)
+        """Probability of ``suspicious``: the sigmoid of the members' mean log-odds."""
+        raw = np.mean([b.predict(matrix, raw_score=True) for b in self.boosters], axis=0)
+        return 1.0 / (1.0 + np.exp(-np.asarray(raw, dtype=np.float64)))
+
+    def contributions(self, matrix: np.ndarray) -> np.ndarray:
+        """Per-feature log-odds contributions averaged over members (last column: bias)."""
+        return np.mean([np.asarray(b.predict(matrix, pred_contrib=True)) for b in self.boosters], axis=0)
 
     def local_graph(self, merchants: Sequence[Mapping[str, Any]]) -> tuple[MerchantGraph, np.ndarray]:
         """A graph of the scored merchants and their neighbours (request links plus the
@@ -133,17 +145,21 @@ class MerchantRiskModel:
         rows = np.array([position_of[m] for m in scored_ids], dtype=np.int64)
         return graph, rows
 
-    def score(self, merchants: Sequence[Mapping[str, Any]], explain: bool = True) -> MerchantScores:
-        """Score merchants given as dicts of own features (+ optional ``links``)."""
+    def score(self, merchants: Sequence[Mapping[str, Any]], explain: bool = True,
+              explain_from: float = 0.0) -> MerchantScores:
+        """Score merchants given as dicts of own features (+ optional ``links``). Reasons are
+        computed for scores >= ``explain_from`` (TreeSHAP over the ensemble is the costly
+        part; the service explains review and block results only)."""
         graph, rows = self.local_graph(merchants)
         matrix = build_merchant_features(graph, rows, self.spec)
         scores = self.predict_matrix(matrix)
         reasons: list[list[Reason]] = [[] for _ in merchants]
-        if explain and len(scores):
-            contributions = np.asarray(self.booster.predict(matrix, pred_contrib=True))
+        explained = np.flatnonzero(scores >= explain_from) if explain else np.array([], dtype=int)
+        if len(explained):
+            contributions = self.contributions(matrix[explained])
             codes = merchant_reason_codes(self.spec)
-            reasons = [top_reasons(self.spec.feature_names, matrix[i], contributions[i, :-1], [],
-                                   self.feature_medians, reason_codes=codes,
-                                   describe=describe_merchant_feature)
-                       for i in range(len(scores))]
+            for row, i in enumerate(explained):
+                reasons[i] = top_reasons(self.spec.feature_names, matrix[i], contributions[row, :-1], [],
+                                         self.feature_medians, reason_codes=codes,
+                                         describe=describe_merchant_feature)
         return MerchantScores(scores, reasons)

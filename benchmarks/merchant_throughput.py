@@ -1,0 +1,118 @@
+"""merchant-risk throughput with graph features. Prints JSON.
+
+- in-process: 100,000 merchants and 1,000,000 links (the generator's merchants and links,
+  topped up with random links), feature building + model for all of them at once, with
+  the elapsed time and the process's peak RSS;
+- HTTP: batches of 100 merchants, 4 concurrent clients, against ``bentoml serve``.
+
+Needs a production merchant-risk model in ``SHOPGUARD_HOME`` (``make train-demo``).
+
+    .venv/bin/python benchmarks/merchant_throughput.py [--merchants 100000 --links 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.listing_throughput import free_port, rss_mb, start_server  # noqa: E402
+from features.merchant import MERCHANT_BEHAVIOUR_FEATURES, MerchantGraph, build_merchant_features  # noqa: E402
+from model_registry.registry import ModelRegistry  # noqa: E402
+from model_registry.runtimes.merchant import MerchantRiskModel  # noqa: E402
+from training.data.merchants import LINK_TYPES, MerchantGenerationConfig, generate_merchants  # noqa: E402
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def in_process(model: MerchantRiskModel, n: int, n_links: int) -> dict[str, Any]:
+    merchants, links = generate_merchants(MerchantGenerationConfig(n=n, seed=11))
+    rng = np.random.default_rng(0)
+    extra = n_links - len(links)
+    ids = merchants["merchant_id"].to_numpy()
+    edge_list = list(links.itertuples(index=False, name=None))
+    if extra > 0:
+        edge_list += list(zip(ids[rng.integers(0, n, extra)], ids[rng.integers(0, n, extra)],
+                              np.asarray(LINK_TYPES)[rng.integers(0, 4, extra)], strict=True))
+    values = merchants[list(MERCHANT_BEHAVIOUR_FEATURES)].to_numpy(np.float64)
+    before = peak_rss_mb()
+    start = time.perf_counter()
+    graph = MerchantGraph.build(ids, values, edge_list, model.spec.link_types, {})
+    built = time.perf_counter()
+    matrix = build_merchant_features(graph, np.arange(n), model.spec)
+    featured = time.perf_counter()
+    scores = model.predict_matrix(matrix)
+    done = time.perf_counter()
+    return {"merchants": n, "links": len(edge_list), "merchants_per_s": n / (done - start),
+            "seconds_graph_index": built - start, "seconds_features": featured - built,
+            "seconds_model": done - featured, "peak_rss_mb_before": before,
+            "peak_rss_mb_after": peak_rss_mb(), "blocked_share": float((scores >= model.thresholds.block).mean())}
+
+
+def http(url: str, records: list[dict[str, Any]], batch: int, clients: int, seconds: float) -> dict[str, Any]:
+    done, errors = [0] * clients, [0] * clients
+    stop = time.monotonic() + seconds
+
+    def client(index: int) -> None:
+        with httpx.Client(timeout=60) as session:
+            position = index * batch
+            while time.monotonic() < stop:
+                start = position % (len(records) - batch)
+                response = session.post(url, json={"merchants": records[start:start + batch]})
+                if response.status_code == 200:
+                    done[index] += batch
+                else:
+                    errors[index] += 1
+                position += batch * clients
+
+    begin = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"merchants_per_s": sum(done) / (time.perf_counter() - begin), "batch_size": batch,
+            "clients": clients, "errors": sum(errors)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--merchants", type=int, default=100_000)
+    parser.add_argument("--links", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    args = parser.parse_args()
+    model = MerchantRiskModel.from_bundle(ModelRegistry().load("merchant-risk:production"))
+    result: dict[str, Any] = {"benchmark": "merchant_throughput", "model": model.tag,
+                              "in_process": in_process(model, args.merchants, args.links)}
+    merchants, _ = generate_merchants(MerchantGenerationConfig(n=5000, seed=12))
+    records = [{k: (v if k == "merchant_id" else float(v)) for k, v in row.items()}
+               for row in merchants[["merchant_id", *MERCHANT_BEHAVIOUR_FEATURES]].to_dict(orient="records")]
+    port = free_port()
+    server = start_server(port)
+    try:
+        result["http"] = http(f"http://127.0.0.1:{port}/v1/merchants/score", records, 100, 4, args.seconds)
+        result["server_rss_mb"] = rss_mb(server)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from model_registry.registry import ModelRegistry
+from model_registry.runtimes.merchant import MerchantRiskModel
+from tests.conftest import FAST_MERCHANT_CONFIG, SHARED_DATA
+from training.data.loaders import DataValidationError
+from training.data.merchants import MerchantGenerationConfig, generate_merchants
+from training.merchant_risk import MerchantRiskConfig, MerchantRiskTrainer, load_merchant_table
+
+OWN_COLUMNS = ["account_age_days", "refund_rate", "complaint_rate"]
+
+
+@pytest.fixture(scope="module")
+def registered(merchant_files, tmp_path_factory):
+    home = tmp_path_factory.mktemp("merchant-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SHOPGUARD_HOME", str(home))
+        mp.setenv("BENTOML_HOME", str(home / "bentoml"))
+        registry = ModelRegistry()
+        table = load_merchant_table(*merchant_files)
+        result = MerchantRiskTrainer(MerchantRiskConfig(**FAST_MERCHANT_CONFIG), registry).fit(table)
+        yield registry, table, result
+
+
+def test_generator_is_seeded_and_has_rings_lookalikes_and_noise() -> None:
+    config = MerchantGenerationConfig(n=3000, seed=5)
+    first, links = generate_merchants(config)
+    second, _ = generate_merchants(config)
+    pd.testing.assert_frame_equal(first, second)
+    assert set(links["link_type"]) == {"shared_device", "shared_payout_account",
+                                       "shared_return_address", "shared_owner_id"}
+    assert 0.03 < first["is_suspicious"].mean() < 0.2
+    ring = first[first["ring_member"]]
+    assert 0.5 < ring["is_suspicious"].mean() < 1.0  # some ring members not yet caught
+    assert first["label_flipped"].any()
+
+
+def test_test_labels_never_become_features(registered) -> None:
+    registry, table, result = registered
+    graph, _ = MerchantRiskTrainer(MerchantRiskConfig()).features(table, result.splits.train)
+    assert np.isnan(graph.known_labels[result.splits.test]).all()
+    assert np.isnan(graph.known_labels[result.splits.validation]).all()
+    assert not np.isnan(graph.known_labels[result.splits.train]).any()
+
+
+def test_held_out_quality_and_round_trip(registered) -> None:
+    registry, table, result = registered
+    assert result.test_metrics.roc_auc > 0.8
+    model = MerchantRiskModel.from_bundle(registry.load(result.manifest.tag))
+    frame = pd.read_parquet(registry.load(result.manifest.tag).path / "reference_merchants.parquet")
+    rows = frame.iloc[result.splits.test].drop(columns=["known_label"]).to_dict(orient="records")
+    scores = model.score(rows, explain=False).scores
+    np.testing.assert_allclose(scores, result.test_scores, rtol=0, atol=1e-12)
+
+
+def test_graph_features_help_on_ring_data(registered, merchant_files) -> None:
+    _, table, with_graph = registered
+    config = MerchantRiskConfig(**{**FAST_MERCHANT_CONFIG, "graph_features": False})
+    without = MerchantRiskTrainer(config).fit(load_merchant_table(*merchant_files), with_graph.splits)
+    assert with_graph.test_metrics.pr_auc > without.test_metrics.pr_auc + 0.03
+
+
+def test_ring_evidence_appears_in_reasons(registered) -> None:
+    registry, table, result = registered
+    model = MerchantRiskModel.from_bundle(registry.load(result.manifest.tag))
+    frame = pd.read_parquet(registry.load(result.manifest.tag).path / "reference_merchants.parquet")
+    records = frame.drop(columns=["known_label"]).to_dict(orient="records")
+    scored = model.score(records)
+    codes = {r.code for reasons in scored.reasons for r in reasons}
+    assert any(code.startswith("linked_to_flagged") for code in codes)
+    details = [r.detail for reasons in scored.reasons for r in reasons if r.code.startswith("linked_to_flagged_by")]
+    assert any("flagged merchant(s) by shared_" in d for d in details)
+
+
+def test_generic_table_with_plain_edge_list(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    n = 1500
+    label = (rng.random(n) < 0.15).astype(int)
+    table = pd.DataFrame({"account": [f"A{i}" for i in range(n)], "fraud": label,
+                          "score_a": rng.normal(label * 1.5, 1.0), "score_b": rng.normal(0, 1, n),
+                          "note": ["text"] * n})
+    fraud = np.flatnonzero(label)
+    edges = pd.DataFrame({"src": [f"A{i}" for i in rng.choice(fraud, 600)],
+                          "dst": [f"A{i}" for i in rng.choice(fraud, 600)]})
+    table.to_csv(tmp_path / "accounts.csv", index=False)
+    edges.to_csv(tmp_path / "edges.csv", index=False)
+    loaded = load_merchant_table(tmp_path / "accounts.csv", tmp_path / "edges.csv",
+                                 label_column="fraud", id_column="account")
+    assert loaded.spec.own_features == ("score_a", "score_b")  # text column skipped
+    assert loaded.spec.link_types == ("link",)
+    result = MerchantRiskTrainer(MerchantRiskConfig(**FAST_MERCHANT_CONFIG)).fit(loaded)
+    assert result.test_metrics.roc_auc > 0.85
+    assert "flagged_link" in result.manifest.feature_set.features
+
+
+def test_generic_table_errors_name_the_column(tmp_path: Path) -> None:
+    pd.DataFrame({"id": ["a"], "y": [2], "v": [1.0]}).to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(DataValidationError, match="'y' must hold 0/1"):
+        load_merchant_table(tmp_path / "t.csv", label_column="y", id_column="id")
+    with pytest.raises(DataValidationError, match="missing column 'label'"):
+        load_merchant_table(tmp_path / "t.csv", label_column="label", id_column="id")
+    pd.DataFrame({"from": ["a"], "to": ["b"]}).to_csv(tmp_path / "e.csv", index=False)
+    pd.DataFrame({"id": ["a"], "y": [1], "v": [1.0]}).to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(DataValidationError, match="missing link column"):
+        load_merchant_table(tmp_path / "t.csv", tmp_path / "e.csv", label_column="y", id_column="id")
+
+
+def test_config_rejects_unknown_keys_and_aggregates() -> None:
+    with pytest.raises(ValidationError):
+        MerchantRiskConfig(ensemble=3)
+    with pytest.raises(ValidationError, match="unknown graph aggregates"):
+        MerchantRiskConfig(graph_aggregates=["median"])
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(not (SHARED_DATA / "amazon_users" / "Amazon.mat").is_file(),
+                    reason="../shared/data/amazon_users/Amazon.mat not present (fresh clone)")
+def test_amazon_one_split_reaches_the_reference(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+    from merchant_amazon import DATA, export_amazon, run
+
+    table_path, edges_path = export_amazon(DATA, tmp_path)
+    result = run(table_path, edges_path, graph=True, seeds=[0])
+    assert result["roc_auc_mean"] > 0.975
+    assert result["ap_mean"] > 0.90
