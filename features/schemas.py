@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 LISTING_CATEGORIES: tuple[str, ...] = (
     "beauty", "food", "supplements", "apparel", "electronics", "appliances", "baby", "home", "other",
@@ -110,3 +110,22 @@ class MerchantRecord(BaseModel):
     review_burstiness: float | None = Field(ge=0, le=1)
     category_spread: float | None = Field(ge=0)
     links: list[MerchantLink] = Field(default_factory=list, max_length=MAX_LINKS_PER_MERCHANT)
+
+
+MAX_SEGMENT_CHARS = 2000
+
+
+class TranscriptSegment(BaseModel):
+    """One ASR segment of a livestream: its text and its time in the stream."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    text: str = Field(min_length=1, max_length=MAX_SEGMENT_CHARS)
+    start_ms: int = Field(ge=0)
+    end_ms: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> TranscriptSegment:
+        if self.end_ms < self.start_ms:
+            raise ValueError("end_ms must not be before start_ms")
+        return self

@@ -35,3 +35,29 @@ def merchant_rule(decision: Decision, blocked: MerchantDecision | None) -> tuple
                 f"(score {blocked.score:.3f}, decided {blocked.decided_at:%Y-%m-%d %H:%M} UTC)"),
     )
     return stricter(decision, "review"), reason
+
+
+REVIEW_BURST_SEGMENTS = 3
+REVIEW_BURST_WINDOW_MS = 60_000
+
+
+def stream_decision(decisions: list[Decision], start_ms: list[int]) -> tuple[Decision, list[Reason]]:
+    """The stream's decision from its segments (documented rule):
+
+    - ``block`` if any segment is at block, or if ``REVIEW_BURST_SEGMENTS`` or more segments
+      at review start within ``REVIEW_BURST_WINDOW_MS`` of each other (a host repeating
+      claims that are each only doubtful);
+    - else ``review`` if any segment is at review;
+    - else ``allow``."""
+    blocking = [i for i, d in enumerate(decisions) if d == "block"]
+    if blocking:
+        return "block", [Reason("blocking_segment", f"segment(s) {blocking[:10]} at block")]
+    review = sorted((start_ms[i], i) for i, d in enumerate(decisions) if d == "review")
+    for first in range(len(review)):
+        window = [i for t, i in review[first:] if t - review[first][0] <= REVIEW_BURST_WINDOW_MS]
+        if len(window) >= REVIEW_BURST_SEGMENTS:
+            return "block", [Reason("review_burst", f"{len(window)} segments at review within "
+                                    f"{REVIEW_BURST_WINDOW_MS // 1000}s: {window[:10]}")]
+    if review:
+        return "review", [Reason("review_segment", f"segment(s) {[i for _, i in review][:10]} at review")]
+    return "allow", []

@@ -59,3 +59,37 @@ class MerchantsResponse(BaseModel):
 
     request_id: str
     results: list[MerchantResult]
+
+
+class SpanOut(BaseModel):
+    """Evidence: characters [start, end) of the segment's original text."""
+
+    start: int
+    end: int
+    text: str
+    category: str
+    source: str = Field(description="lexicon or model")
+    rule_id: str | None = None
+
+
+class SegmentResult(BaseModel):
+    """Scores and decision of one segment."""
+
+    index: int
+    score: float
+    decision: Decision
+    labels: list[str]
+    categories: dict[str, float]
+    spans: list[SpanOut]
+
+
+class StreamResponse(BaseModel):
+    """Answer to ``POST /v1/streams/score``."""
+
+    request_id: str
+    stream_id: str
+    decision: Decision
+    score: float
+    segments: list[SegmentResult]
+    reasons: list[ReasonOut]
+    model: str

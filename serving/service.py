@@ -21,8 +21,13 @@ from starlette.responses import JSONResponse  # noqa: E402
 
 from features.decision import Decision  # noqa: E402
 from features.reasons import Reason  # noqa: E402
-from features.schemas import ListingRecord, MerchantRecord  # noqa: E402
-from serving.policy import FALLBACK_DECISION, merchant_rule, model_decision  # noqa: E402
+from features.schemas import ListingRecord, MerchantRecord, TranscriptSegment  # noqa: E402
+from serving.policy import (  # noqa: E402
+    FALLBACK_DECISION,
+    merchant_rule,
+    model_decision,
+    stream_decision,
+)
 from serving.schemas import (  # noqa: E402
     MAX_BATCH,
     ErrorBody,
@@ -31,6 +36,9 @@ from serving.schemas import (  # noqa: E402
     MerchantResult,
     MerchantsResponse,
     ReasonOut,
+    SegmentResult,
+    SpanOut,
+    StreamResponse,
 )
 
 logger = logging.getLogger("shopguard.serving")
@@ -77,12 +85,13 @@ def _api_merchant_model(model_class: Any) -> Any:
     http={"port": 3000},
 )
 class ShopGuard:
-    """Scores listings and merchants (and streams once that model is added)."""
+    """Scores listings, livestream transcripts and merchants."""
 
     def __init__(self) -> None:
         from model_registry.aliases import make_engine
         from model_registry.registry import ModelRegistry
         from model_registry.runtimes.listing import ListingQualityModel
+        from model_registry.runtimes.marketing import FalseMarketingModel
         from model_registry.runtimes.merchant import MerchantRiskModel
         from serving.merchant_decisions import MerchantDecisionStore
 
@@ -90,6 +99,7 @@ class ShopGuard:
         self.load_errors: dict[str, str] = {}
         self.listing_model = self._load("listing-quality", ListingQualityModel.from_bundle)
         self.merchant_model = self._load("merchant-risk", _api_merchant_model(MerchantRiskModel))
+        self.marketing_model = self._load("false-marketing", FalseMarketingModel.from_bundle)
         self.merchant_decisions = MerchantDecisionStore(make_engine(self.registry.settings.database_url))
 
     def _load(self, name: str, loader: Any) -> Any:
@@ -149,3 +159,30 @@ class ShopGuard:
         ]
         self.merchant_decisions.record([(r.merchant_id, r.decision, r.score, r.model) for r in results])
         return MerchantsResponse(request_id=uuid.uuid4().hex, results=results)
+
+    @bentoml.api(route="/v1/streams/score")
+    def score_stream(
+        self,
+        stream_id: str = Field(..., min_length=1, max_length=128),
+        segments: list[TranscriptSegment] = Field(..., min_length=1, max_length=MAX_BATCH),
+        merchant_id: str | None = Field(None, max_length=128),
+    ) -> StreamResponse:
+        """Per-segment category scores, labels and evidence spans, segment decisions and the
+        stream decision (policy in ``serving/policy.py``)."""
+        model = self.marketing_model
+        if model is None:
+            return unavailable("false-marketing", self.load_errors.get("false-marketing", "not loaded"))
+        analyses = model.analyze([s.text for s in segments])
+        decision, reasons = stream_decision([a.decision for a in analyses], [s.start_ms for s in segments])
+        [decision], [rule_reasons] = self._merchant_rule([merchant_id], [decision])
+        results = [
+            SegmentResult(index=i, score=a.score, decision=a.decision, labels=a.labels, categories=a.scores,
+                          spans=[SpanOut(start=sp.start, end=sp.end, text=sp.text, category=sp.category,
+                                         source=sp.source, rule_id=sp.rule_id) for sp in a.spans])
+            for i, a in enumerate(analyses)
+        ]
+        return StreamResponse(
+            request_id=uuid.uuid4().hex, stream_id=stream_id, decision=decision,
+            score=max(a.score for a in analyses), segments=results,
+            reasons=_reasons_out(rule_reasons, reasons), model=model.tag,
+        )

@@ -6,7 +6,7 @@ import typer
 
 from model_registry.cli import models_app
 from serving.cli import serve
-from training.cli import data_app, train_app
+from training.cli import data_app, evaluate_command, train_app
 
 app = typer.Typer(help="ShopGuard: moderation models for livestream e-commerce.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -14,6 +14,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
 app.add_typer(models_app, name="models")
 app.command("serve")(serve)
+app.command("evaluate")(evaluate_command)
 
 
 def main() -> None:

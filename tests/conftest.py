@@ -40,18 +40,21 @@ def listing_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_home(tmp_path_factory: pytest.TempPathFactory, listing_file: Path,
-                 merchant_files: tuple[Path, Path]) -> Path:
-    """A ShopGuard home with listing-quality and merchant-risk trained by the CLI and
-    promoted to production."""
+                 merchant_files: tuple[Path, Path], transcript_file: Path) -> Path:
+    """A ShopGuard home with all three models trained by the CLI and promoted to production."""
     home = tmp_path_factory.mktemp("home")
     listing_config, merchant_config = home / "listing_config.json", home / "merchant_config.json"
+    marketing_config = home / "marketing_config.json"
     listing_config.write_text(json.dumps(FAST_LISTING_CONFIG))
     merchant_config.write_text(json.dumps(FAST_MERCHANT_CONFIG))
+    marketing_config.write_text(json.dumps(TINY_MARKETING_CONFIG))
     run_cli("train", "listing-quality", "--data", str(listing_file), "--config", str(listing_config),
             home=home)
     run_cli("train", "merchant-risk", "--data", str(merchant_files[0]), "--links", str(merchant_files[1]),
             "--config", str(merchant_config), home=home)
-    for name in ("listing-quality", "merchant-risk"):
+    run_cli("train", "false-marketing", "--data", str(transcript_file), "--config", str(marketing_config),
+            home=home)
+    for name in ("listing-quality", "merchant-risk", "false-marketing"):
         run_cli("models", "promote", f"{name}:candidate", "--reason", "test fixture", home=home)
     return home
 
@@ -76,3 +79,18 @@ def merchant_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     run_cli("data", "generate", "merchants", "--n", "12000", "--seed", "3", "--out", str(out),
             home=folder / "home")
     return out, folder / "merchants.links.parquet"
+
+
+TINY_MARKETING_CONFIG = {"hidden_size": 32, "layers": 1, "heads": 2, "intermediate_size": 64,
+                         "epochs": 2, "bootstrap_samples": 0,
+                         "tfidf_hash_features": 2**14}
+
+
+@pytest.fixture(scope="session")
+def transcript_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3,000 synthetic transcript segments written by the real generator command."""
+    folder = tmp_path_factory.mktemp("transcripts")
+    out = folder / "transcripts.parquet"
+    run_cli("data", "generate", "transcripts", "--n", "3000", "--seed", "5", "--out", str(out),
+            home=folder / "home")
+    return out

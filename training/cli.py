@@ -173,3 +173,120 @@ def train_merchant_risk(
     if register:
         console.print(f"registered [bold]{result.manifest.tag}[/] as candidate. Promote it with:\n"
                       f"  shopguard models promote {result.manifest.tag} --reason '...'")
+
+
+@generate_app.command("transcripts")
+def generate_transcripts_command(
+    n: int = typer.Option(20_000, "--n", min=100, help="number of segments"),
+    seed: int = typer.Option(0, help="random seed; same seed, same bytes"),
+    out: Path = typer.Option(Path("data/transcripts.parquet"), help=".parquet, .csv or .jsonl"),
+) -> None:
+    """Write synthetic livestream transcript segments with multi-label truth and a data card."""
+    from training.data.listings import card_path_for, write_table
+    from training.data.transcripts import (
+        TranscriptGenerationConfig,
+        generate_transcripts,
+        transcript_data_card,
+    )
+
+    config = TranscriptGenerationConfig(n=n, seed=seed)
+    frame = generate_transcripts(config)
+    if out.suffix == ".jsonl":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_json(out, orient="records", lines=True, force_ascii=False)
+    else:
+        write_table(frame, out)
+    card_path_for(out).write_text(transcript_data_card(frame, config), encoding="utf-8")
+    console.print(f"wrote {len(frame):,} segments to {out} ({(frame['labels'] != '').mean():.1%} with "
+                  f"violations); data card {card_path_for(out)}")
+
+
+def marketing_table(title: str, systems: dict) -> Table:
+    """Per-category metrics of several systems as one rich table."""
+    table = Table(title=title)
+    for column in ("category", "system", "pos", "PR-AUC", "ROC-AUC", "review P", "review R", "review F1"):
+        table.add_column(column, justify="left" if column in ("category", "system") else "right")
+
+    def fmt(value: float | None) -> str:
+        return "–" if value is None else f"{value:.3f}"
+
+    categories = list(dict.fromkeys(c for per in systems.values() for c in per))
+    for category in categories:
+        for name, per in systems.items():
+            if category in per:
+                m = per[category]
+                table.add_row(category, name, f"{m.positives:,}", fmt(m.pr_auc), fmt(m.roc_auc),
+                              fmt(m.review.precision), fmt(m.review.recall), fmt(m.review.f1))
+    return table
+
+
+@train_app.command("false-marketing")
+def train_false_marketing(
+    data: Path = typer.Option(..., "--data", help="segments: .parquet, .csv, .tsv/.txt or .jsonl"),
+    binary_category: str | None = typer.Option(
+        None, "--binary-category", help="the file has a binary `label` column meaning this category"),
+    base_model: Path | None = typer.Option(None, "--base-model", help="local checkpoint folder to fine-tune"),
+    config: Path | None = typer.Option(None, "--config", help="JSON file of FalseMarketingConfig"),
+    seed: int | None = typer.Option(None, help="override the config's seed"),
+    epochs: int | None = typer.Option(None, help="override the config's epochs"),
+) -> None:
+    """Train the false-marketing encoder and its baselines, export int8 ONNX, register as candidate."""
+    from model_registry.registry import ModelRegistry
+    from training.false_marketing import (
+        FalseMarketingConfig,
+        load_marketing_file,
+        train_and_register,
+    )
+
+    try:
+        overrides = {"seed": seed, "epochs": epochs,
+                     "base_model": str(base_model) if base_model else None}
+        cfg = _load_config(config, FalseMarketingConfig, overrides)
+        segments = load_marketing_file(data, binary_category)
+        with console.status("training false-marketing") as status:
+            def progress(message: str) -> None:
+                console.log(message)
+                status.update(message)
+
+            result = train_and_register(segments, cfg, ModelRegistry(), progress)
+    except (ShopGuardError, FileNotFoundError) as exc:
+        fail(exc)
+        return
+    console.print(marketing_table("test metrics per category",
+                                  {s.name: s.per_category for s in result.systems}))
+    q = result.quantization
+    console.print(f"int8 vs PyTorch: max |diff| {q['max_abs_diff_int8_vs_pytorch']:.4f} on "
+                  f"{q['rows']:,} validation segments")
+    console.print(f"registered [bold]{result.manifest.tag}[/] as candidate. Promote it with:\n"
+                  f"  shopguard models promote {result.manifest.tag} --reason '...'")
+
+
+def evaluate_command(
+    reference: str = typer.Argument(..., help="false-marketing[:VERSION|production|candidate]"),
+    data: Path = typer.Option(..., "--data", help="labelled segments"),
+    binary_category: str | None = typer.Option(None, "--binary-category"),
+    out: Path | None = typer.Option(None, "--out", help="write the metrics as JSON"),
+) -> None:
+    """Per-category metrics of a registered false-marketing model (and its baselines) on a file."""
+    from model_registry.registry import ModelRegistry
+    from training.false_marketing import evaluate_bundle, load_marketing_file
+
+    try:
+        if not reference.startswith("false-marketing"):
+            raise ShopGuardError("evaluate supports false-marketing[:VERSION]; listing-quality and "
+                                 "merchant-risk report test metrics in their cards.")
+        bundle = ModelRegistry().load(reference)
+        segments = load_marketing_file(data, binary_category)
+        with console.status(f"scoring {len(segments.texts):,} segments"):
+            results = evaluate_bundle(bundle, segments)
+    except ShopGuardError as exc:
+        fail(exc)
+        return
+    console.print(marketing_table(f"{bundle.tag} on {data.name}", results))
+    if out:
+        payload = {"model": bundle.tag, "data": str(data), "rows": len(segments.texts),
+                   "systems": {name: {c: m.model_dump(mode="json") for c, m in per.items()}
+                               for name, per in results.items()}}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+        console.print(f"wrote {out}")

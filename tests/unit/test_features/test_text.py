@@ -33,6 +33,41 @@ def test_offsets_point_back_to_original_characters() -> None:
 def test_offsets_survive_full_width_and_decoration() -> None:
     original = "加❤ＶＸ：abc"
     normalized = normalize_text(original)
-    assert normalized.text.startswith("加vx")
+    assert normalized.text.startswith("加微信:")
     begin, end = normalized.original_span(0, 3)
     assert original[begin:end] == "加❤ＶＸ"
+
+
+def test_fillers_inside_protected_words_are_removed() -> None:
+    assert normalize_text("降血某压").text == "降血压"
+    assert normalize_text("治什么疗失眠").text == "治疗失眠"
+    assert normalize_text("某些朋友").text == "某些朋友"  # not inside a protected word
+
+
+def test_aabb_reduplication_collapses() -> None:
+    assert normalize_text("全全网网最最低低").text == "全网最低"
+    assert normalize_text("好好").text == "好好"  # a single pair is ordinary speech
+
+
+def test_contact_word_homophones_and_pinyin_map_to_one_spelling() -> None:
+    for variant in ("加wei信", "加薇信", "加V信", "加vx", "加威信", "加 微 xin"):
+        assert normalize_text(variant).text == "加微信", variant
+    assert normalize_text("hello vxyz").text == "hello vxyz"
+
+
+def test_chinese_numerals_become_digits_only_where_they_count() -> None:
+    assert normalize_text("原价九百九十九今天只要九十九").text == "原价999今天只要99"
+    assert normalize_text("最后三单").text == "最后3单"
+    assert normalize_text("一模一样").text == "一模一样"
+    assert normalize_text("两万块").text == "20000块"
+
+
+def test_offsets_survive_every_step() -> None:
+    original = "家人們加 薇 信，原價九百九十九"
+    normalized = normalize_text(original)
+    start = normalized.text.index("微信")
+    begin, end = normalized.original_span(start, start + 2)
+    assert original[begin:end] == "薇 信"
+    start = normalized.text.index("999")
+    begin, end = normalized.original_span(start, start + 3)
+    assert original[begin:end] == "九百九十九"

@@ -1,0 +1,158 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from features.marketing import MARKETING_CATEGORIES
+from model_registry.registry import ModelRegistry
+from model_registry.runtimes.marketing import FalseMarketingModel, OnnxEncoder, windows
+from tests.conftest import SHARED_DATA, TINY_MARKETING_CONFIG, run_cli
+from training.data.loaders import DataValidationError
+from training.data.transcripts import TranscriptGenerationConfig, generate_transcripts
+from training.false_marketing import (
+    FalseMarketingConfig,
+    evaluate_bundle,
+    load_marketing_file,
+    train_and_register,
+)
+
+
+@pytest.fixture(scope="module")
+def registered(transcript_file, tmp_path_factory):
+    home = tmp_path_factory.mktemp("marketing-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SHOPGUARD_HOME", str(home))
+        mp.setenv("BENTOML_HOME", str(home / "bentoml"))
+        mp.setenv("SHOPGUARD_DEVICE", "cpu")
+        registry = ModelRegistry()
+        data = load_marketing_file(transcript_file)
+        result = train_and_register(data, FalseMarketingConfig(**TINY_MARKETING_CONFIG), registry)
+        yield registry, data, result, home
+
+
+def test_generator_is_seeded_multi_label_and_varied() -> None:
+    config = TranscriptGenerationConfig(n=2000, seed=1)
+    first = generate_transcripts(config, progress=False)
+    pd.testing.assert_frame_equal(first, generate_transcripts(config, progress=False))
+    labels = first["labels"].str.split("|")
+    assert {c for ls in labels for c in ls if c} == set(MARKETING_CATEGORIES)
+    assert (labels.apply(len) >= 2).any()  # multi-label segments exist
+    assert first["evasion"].any() and first["hard_negative"].any()
+    assert first["text"].nunique() > 0.9 * len(first)
+
+
+def test_bundle_holds_onnx_int8_tokenizer_weights_and_baselines(registered) -> None:
+    registry, _, result, _ = registered
+    files = set(registry.load(result.manifest.tag).manifest.files)
+    assert {"encoder.int8.onnx", "encoder.fp32.onnx", "tokenizer.json", "model.safetensors",
+            "config.json", "card.md", "card.html"} <= files
+    assert any(f.startswith("tfidf_") for f in files)
+    assert not any(f.endswith((".bin", ".pkl", ".pt")) for f in files)
+
+
+def test_onnx_export_agrees_with_pytorch(registered) -> None:
+    _, _, result, _ = registered
+    q = result.quantization
+    assert q["max_abs_diff_fp32_vs_pytorch"] < 1e-4
+    assert q["max_abs_diff_int8_vs_pytorch"] < 0.2
+    assert set(q["f1_at_review_threshold"]) <= set(MARKETING_CATEGORIES)
+
+
+def test_card_compares_three_systems_per_category(registered) -> None:
+    registry, _, result, _ = registered
+    card = (registry.load(result.manifest.tag).path / "card.md").read_text(encoding="utf-8")
+    for needle in ("transformer (int8 ONNX, served)", "TF-IDF char 1-3-grams", "lexicon rules only",
+                   "int8 quantization", "Thresholds per category"):
+        assert needle in card
+    assert {s.name for s in result.systems} == {
+        "transformer (int8 ONNX, served)", "TF-IDF char 1-3-grams + logistic regression", "lexicon rules only"}
+
+
+def test_runtime_scores_spans_and_decisions(registered) -> None:
+    registry, _, result, _ = registered
+    model = FalseMarketingModel.from_bundle(registry.load(result.manifest.tag), device="cpu")
+    [clean, violating] = model.analyze(["欢迎宝宝们来到直播间", "家人们 加 薇 信 私聊 全网最低价"])
+    assert set(clean.scores) == set(MARKETING_CATEGORIES)
+    assert clean.decision in ("allow", "review")
+    assert violating.decision == "block"  # OFF-001 is a blocking rule
+    lexicon_span = next(s for s in violating.spans if s.rule_id == "OFF-001")
+    assert "家人们 加 薇 信 私聊 全网最低价"[lexicon_span.start:lexicon_span.end] == lexicon_span.text
+    assert {"off_platform", "absolute_claim"} <= set(violating.labels)
+
+
+def test_long_texts_are_scored_in_windows(registered) -> None:
+    registry, _, result, _ = registered
+    encoder = OnnxEncoder(registry.load(result.manifest.tag).path / "encoder.int8.onnx",
+                          registry.load(result.manifest.tag).path / "tokenizer.json")
+    long_text = "欢迎来到直播间" * 200 + "加微信私聊"
+    assert len(windows(long_text)) > 1
+    scores = encoder.predict([long_text, "加微信私聊"])
+    assert scores.shape == (2, len(MARKETING_CATEGORIES))
+    assert np.isfinite(scores).all()
+
+
+def test_evaluate_command_writes_per_category_json(registered, transcript_file) -> None:
+    _, _, result, home = registered
+    out = home / "eval.json"
+    run_cli("evaluate", result.manifest.tag, "--data", str(transcript_file), "--out", str(out), home=home)
+    payload = json.loads(out.read_text())
+    assert payload["rows"] == 3000
+    systems = payload["systems"]
+    assert len(systems) == 3
+    assert all(set(per) == set(MARKETING_CATEGORIES) for per in systems.values())
+
+
+def test_fine_tune_from_a_local_checkpoint(registered, transcript_file, tmp_path) -> None:
+    registry, _, result, _ = registered
+    checkpoint = registry.load(result.manifest.tag).path  # save_pretrained files live in the bundle
+    config = FalseMarketingConfig(**{**TINY_MARKETING_CONFIG, "epochs": 1, "base_model": str(checkpoint)})
+    data = load_marketing_file(transcript_file)
+    tuned = train_and_register(data, config, registry)
+    assert tuned.manifest.lineage.parameters["base_model"] == str(checkpoint)
+    assert tuned.training["history"]
+
+
+def test_files_with_binary_labels_and_bad_labels(tmp_path: Path) -> None:
+    path = tmp_path / "ads.tsv"
+    path.write_text("label\ttext\n1\t加我qq123456卖金币\n0\t今天打副本吗\n", encoding="utf-8")
+    data = load_marketing_file(path, binary_category="off_platform")
+    assert data.labels[:, MARKETING_CATEGORIES.index("off_platform")].tolist() == [1, 0]
+    assert data.labels.sum() == 1
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"text": ["x"], "labels": ["absolute_claim|made_up"]}).to_csv(bad, index=False)
+    with pytest.raises(DataValidationError, match="unknown category 'made_up'"):
+        load_marketing_file(bad)
+    with pytest.raises(DataValidationError, match="missing column"):
+        load_marketing_file(path)
+
+
+def test_config_rejects_unknown_keys() -> None:
+    with pytest.raises(ValidationError):
+        FalseMarketingConfig(epoch=3)
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(not (SHARED_DATA / "ingame_ads" / "train.txt").is_file(),
+                    reason="../shared/data/ingame_ads not present (fresh clone)")
+def test_real_ingame_ads_reduced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reduced version of the real-data check: 6,000 training rows, 3,000 validation rows."""
+    import csv
+
+    monkeypatch.setenv("SHOPGUARD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "home" / "bentoml"))
+    train = pd.read_csv(SHARED_DATA / "ingame_ads" / "train.txt", sep="\t", quoting=csv.QUOTE_NONE)
+    valid = pd.read_csv(SHARED_DATA / "ingame_ads" / "validation.txt", sep="\t", quoting=csv.QUOTE_NONE)
+    train.sample(6000, random_state=0).to_csv(tmp_path / "train.csv", index=False)
+    valid.sample(3000, random_state=0).to_csv(tmp_path / "valid.csv", index=False)
+    registry = ModelRegistry()
+    config = FalseMarketingConfig(**{**TINY_MARKETING_CONFIG, "hidden_size": 64, "epochs": 3})
+    result = train_and_register(load_marketing_file(tmp_path / "train.csv", "off_platform"), config, registry)
+    metrics = evaluate_bundle(registry.load(result.manifest.tag),
+                              load_marketing_file(tmp_path / "valid.csv", "off_platform"))
+    transformer = metrics["transformer (int8 ONNX, served)"]["off_platform"]
+    tfidf = metrics["TF-IDF char 1-3-grams + logistic regression"]["off_platform"]
+    assert transformer.roc_auc > 0.8
+    assert tfidf.roc_auc > 0.8

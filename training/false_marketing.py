@@ -1,0 +1,377 @@
+"""The ``false-marketing`` pipeline: multi-label transformer encoder over normalized
+transcript segments, two baselines on the same split (lexicon only; TF-IDF character
+n-grams + logistic regression), per-category thresholds, ONNX export with int8
+quantization checked against PyTorch, model card and registration."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+from features.decision import Thresholds
+from features.marketing import MARKETING_CATEGORIES, lexicon_scores, match_lexicon
+from features.text import normalize_text
+from features.text_scorer import CharNgramScorer, NgramHashing, smooth_idf, tfidf
+from model_registry.bundle import FeatureSetRef, Lineage, Manifest
+from model_registry.cards import write_card
+from model_registry.registry import LoadedBundle, ModelRegistry, new_version
+from model_registry.runtimes.marketing import (
+    ONNX_FP32_FILE,
+    ONNX_INT8_FILE,
+    TFIDF_FILE_PATTERN,
+    TOKENIZER_FILE,
+    FalseMarketingModel,
+    OnnxEncoder,
+)
+from model_registry.settings import load_settings
+from training.data.loaders import DataValidationError, read_table
+from training.evaluation import BinaryMetrics, binary_metrics
+from training.lineage import git_commit, library_versions, training_file
+from training.splits import Splits
+from training.text_encoder import (
+    build_char_tokenizer,
+    build_encoder,
+    export_onnx,
+    load_base_model,
+    predict_torch,
+    quantize_int8,
+    torch_device,
+    train_encoder,
+)
+from training.thresholds import UNREACHABLE, ThresholdChoice, choose_thresholds
+
+MODEL_NAME = "false-marketing"
+FEATURE_SET = "normalized_text_v1"
+LEXICON_THRESHOLDS = Thresholds(block=1.0, review=0.5)
+NEVER = Thresholds(block=UNREACHABLE, review=UNREACHABLE)
+TFIDF_PREFIX = "tfidf/"  # manifest threshold keys of the TF-IDF baseline
+Progress = Callable[[str], None]
+
+
+class FalseMarketingConfig(BaseModel):
+    """Parameters of a false-marketing training run. Unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 0
+    test_size: float = Field(0.2, gt=0, lt=0.5)
+    validation_size: float = Field(0.15, gt=0, lt=0.5)
+    precision_target: float = Field(0.95, gt=0, le=1)
+    recall_target: float = Field(0.90, gt=0, le=1)
+    base_model: str | None = Field(None, description="local checkpoint folder to fine-tune")
+    hidden_size: int = Field(128, ge=16)
+    layers: int = Field(2, ge=1)
+    heads: int = Field(4, ge=1)
+    intermediate_size: int = Field(256, ge=16)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    epochs: int = Field(5, ge=1)
+    batch_size: int = Field(16, ge=1)
+    learning_rate: float = Field(5e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    patience: int = Field(2, ge=1)
+    max_train_seconds: float | None = Field(None, gt=0)
+    tfidf_hash_features: int = Field(2**17, ge=2**10)
+    tfidf_regularization_c: float = Field(4.0, gt=0)
+    bootstrap_samples: int = Field(100, ge=0)
+    torch_threads: int = Field(0, ge=0)
+
+
+@dataclass
+class MarketingData:
+    """Segments and their multi-label truth (rows x ``MARKETING_CATEGORIES``)."""
+
+    texts: list[str]
+    labels: np.ndarray
+    source: Path | None = None
+    known_categories: np.ndarray | None = None  # 0/1 per category; None = all labelled
+
+
+@dataclass
+class SystemEvaluation:
+    """One system's per-category test metrics."""
+
+    name: str
+    per_category: dict[str, BinaryMetrics]
+
+
+@dataclass
+class MarketingTrainingResult:
+    """What a run produced."""
+
+    manifest: Manifest
+    thresholds: dict[str, Thresholds]
+    choices: dict[str, ThresholdChoice | None]
+    systems: list[SystemEvaluation]
+    quantization: dict[str, Any]
+    training: dict[str, Any]
+    splits: Splits
+    staging_files: list[str]
+
+
+def _parse_labels(value: Any, row: int, column: str) -> list[str]:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    items = list(value) if isinstance(value, list | tuple | np.ndarray) else \
+        [v for v in str(value).replace(",", "|").split("|")]
+    items = [str(v).strip() for v in items if str(v).strip()]
+    unknown = [v for v in items if v not in MARKETING_CATEGORIES]
+    if unknown:
+        raise DataValidationError(
+            f"column {column!r}, row {row}: unknown category {unknown[0]!r}; categories are "
+            f"{', '.join(MARKETING_CATEGORIES)}.", field=column)
+    return items
+
+
+def load_marketing_file(path: Path, binary_category: str | None = None) -> MarketingData:
+    """Read segments with ``text`` and multi-label ``labels`` (a list, or categories joined
+    by | or ,), or with a binary ``label`` mapped to ``binary_category``."""
+    frame = read_table(path)
+    label_column = "label" if binary_category else "labels"
+    missing = [c for c in ("text", label_column) if c not in frame.columns]
+    if missing:
+        hint = " (or pass a binary `label` column with --binary-category)" if not binary_category else ""
+        raise DataValidationError(f"{path.name}: missing column(s) {', '.join(missing)}{hint}.",
+                                  field=missing[0])
+    texts = frame["text"]
+    empty = texts.isna() | (texts.astype(str).str.strip() == "")
+    if empty.any():
+        raise DataValidationError(f"{path.name}: column 'text' is empty in row {int(np.flatnonzero(empty)[0])}.",
+                                  field="text")
+    labels = np.zeros((len(frame), len(MARKETING_CATEGORIES)), dtype=np.float32)
+    if binary_category:
+        if binary_category not in MARKETING_CATEGORIES:
+            raise DataValidationError(f"--binary-category {binary_category!r} is not one of "
+                                      f"{', '.join(MARKETING_CATEGORIES)}.", field="--binary-category")
+        values = pd.to_numeric(frame["label"], errors="coerce")
+        if values.isna().any() or not values.isin([0, 1]).all():
+            raise DataValidationError(f"{path.name}: column 'label' must hold 0/1.", field="label")
+        labels[:, MARKETING_CATEGORIES.index(binary_category)] = values.to_numpy()
+        known = np.zeros(len(MARKETING_CATEGORIES), dtype=np.float32)
+        known[MARKETING_CATEGORIES.index(binary_category)] = 1.0
+        return MarketingData(texts.astype(str).tolist(), labels, path, known)
+    else:
+        for row, value in enumerate(frame["labels"]):
+            for category in _parse_labels(value, row, "labels"):
+                labels[row, MARKETING_CATEGORIES.index(category)] = 1.0
+    return MarketingData(texts.astype(str).tolist(), labels, path)
+
+
+def split_segments(labels: np.ndarray, config: FalseMarketingConfig) -> Splits:
+    """Seeded split stratified by each segment's first category (or 'clean')."""
+    key = np.where(labels.any(axis=1), labels.argmax(axis=1), -1)
+    counts = pd.Series(key).value_counts()
+    if counts.min() < 5:
+        key = labels.any(axis=1).astype(int)
+    index = np.arange(len(labels))
+    rest, test = train_test_split(index, test_size=config.test_size, stratify=key, random_state=config.seed)
+    share = config.validation_size / (1 - config.test_size)
+    train, validation = train_test_split(rest, test_size=share, stratify=key[rest], random_state=config.seed)
+    return Splits(np.sort(train), np.sort(validation), np.sort(test))
+
+
+def per_category_metrics(labels: np.ndarray, scores: np.ndarray, thresholds: dict[str, Thresholds],
+                         n_boot: int = 0) -> dict[str, BinaryMetrics]:
+    """BinaryMetrics for every category with at least one positive."""
+    return {c: binary_metrics(labels[:, j], scores[:, j], thresholds[c], n_boot)
+            for j, c in enumerate(MARKETING_CATEGORIES) if labels[:, j].any()}
+
+
+def lexicon_matrix(texts: list[str]) -> np.ndarray:
+    """The lexicon baseline's scores (rows x categories)."""
+    rows = [lexicon_scores(match_lexicon(t)) for t in texts]
+    return np.array([[row[c] for c in MARKETING_CATEGORIES] for row in rows])
+
+
+class FalseMarketingTrainer:
+    """Trains the encoder and the baselines, evaluates, exports, registers."""
+
+    def __init__(self, config: FalseMarketingConfig, registry: ModelRegistry | None = None,
+                 progress: Progress | None = None) -> None:
+        self.config = config
+        self.registry = registry
+        self._progress = progress or (lambda _message: None)
+        self.baseline_thresholds: dict[str, Thresholds] = {}
+
+    def _fit_tfidf(self, texts: list[str], labels: np.ndarray) -> dict[str, CharNgramScorer]:
+        hashing = NgramHashing(self.config.tfidf_hash_features, 1, 3)
+        counts = hashing.counts(texts)
+        idf = smooth_idf(counts)
+        matrix = tfidf(counts, idf)
+        scorers = {}
+        for j, category in enumerate(MARKETING_CATEGORIES):
+            if labels[:, j].min() == labels[:, j].max():
+                continue
+            model = LogisticRegression(C=self.config.tfidf_regularization_c, max_iter=2000,
+                                       solver="liblinear").fit(matrix, labels[:, j])
+            scorers[category] = CharNgramScorer(hashing, idf, model.coef_.ravel().astype(np.float32),
+                                                float(model.intercept_[0]))
+        return scorers
+
+    def _choose(self, labels: np.ndarray, scores: np.ndarray) -> tuple[dict[str, Thresholds], dict]:
+        thresholds, choices = {}, {}
+        for j, category in enumerate(MARKETING_CATEGORIES):
+            if labels[:, j].min() == labels[:, j].max():
+                thresholds[category], choices[category] = NEVER, None
+                continue
+            choice = choose_thresholds(labels[:, j], scores[:, j], self.config.precision_target,
+                                       self.config.recall_target)
+            thresholds[category], choices[category] = choice.thresholds, choice
+        return thresholds, choices
+
+    def fit(self, data: MarketingData, staging: Path) -> MarketingTrainingResult:
+        """Train into ``staging`` (model files written there) and evaluate."""
+        import torch
+
+        config = self.config
+        if config.torch_threads:
+            torch.set_num_threads(config.torch_threads)
+        self._progress(f"normalizing {len(data.texts):,} segments")
+        texts = [normalize_text(t).text for t in data.texts]
+        y = data.labels
+        splits = split_segments(y, config)
+        part = {name: [texts[i] for i in getattr(splits, name)] for name in ("train", "validation", "test")}
+        labels = {name: y[getattr(splits, name)] for name in ("train", "validation", "test")}
+        self._progress(f"split: {splits.sizes()}")
+        if config.base_model:
+            tokenizer, model = load_base_model(Path(config.base_model), len(MARKETING_CATEGORIES))
+        else:
+            tokenizer = build_char_tokenizer(part["train"])
+            model = build_encoder(len(tokenizer), len(MARKETING_CATEGORIES), config.hidden_size,
+                                  config.layers, config.heads, config.intermediate_size,
+                                  config.dropout, config.seed)
+        device = torch_device(load_settings().device)
+        self._progress(f"training the encoder on {device} "
+                       f"({sum(p.numel() for p in model.parameters()):,} parameters)")
+        training = train_encoder(
+            model, tokenizer, (part["train"], labels["train"]), (part["validation"], labels["validation"]),
+            epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay, warmup_ratio=config.warmup_ratio, patience=config.patience,
+            seed=config.seed, device=device, max_seconds=config.max_train_seconds, progress=self._progress,
+            known_categories=data.known_categories)
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        self._progress("exporting to ONNX and quantizing to int8")
+        export_onnx(model, staging / ONNX_FP32_FILE)
+        quantize_int8(staging / ONNX_FP32_FILE, staging / ONNX_INT8_FILE)
+        int8 = OnnxEncoder(staging / ONNX_INT8_FILE, staging / TOKENIZER_FILE)
+        fp32 = OnnxEncoder(staging / ONNX_FP32_FILE, staging / TOKENIZER_FILE)
+        scores = {name: int8.predict(part[name]) for name in ("validation", "test")}
+        thresholds, choices = self._choose(labels["validation"], scores["validation"])
+        quantization = self._quantization_check(model, tokenizer, fp32, part["validation"],
+                                                labels["validation"], scores["validation"], thresholds)
+        self._progress("baselines: lexicon and TF-IDF + logistic regression")
+        tfidf_scorers = self._fit_tfidf(part["train"], labels["train"])
+        for category, scorer in tfidf_scorers.items():
+            from safetensors.numpy import save_file
+
+            save_file(scorer.to_arrays(), str(staging / TFIDF_FILE_PATTERN.format(category)))
+        systems = self._evaluate_systems(part, labels, scores["test"], thresholds, tfidf_scorers,
+                                         [data.texts[i] for i in splits.test])
+        manifest = self._manifest(data, splits, thresholds, systems, quantization, training)
+        return MarketingTrainingResult(manifest, thresholds, choices, systems, quantization, training,
+                                       splits, sorted(p.name for p in staging.iterdir()))
+
+    def _quantization_check(self, model: Any, tokenizer: Any, fp32: OnnxEncoder, texts: list[str],
+                            labels: np.ndarray, int8_scores: np.ndarray,
+                            thresholds: dict[str, Thresholds]) -> dict[str, Any]:
+        torch_scores = predict_torch(model, tokenizer, texts)
+        fp32_scores = fp32.predict(texts)
+        f1_change = {}
+        for j, category in enumerate(MARKETING_CATEGORIES):
+            if not labels[:, j].any():
+                continue
+            review = thresholds[category].review
+            before = binary_metrics(labels[:, j], torch_scores[:, j], thresholds[category]).review.f1
+            after = binary_metrics(labels[:, j], int8_scores[:, j], thresholds[category]).review.f1
+            f1_change[category] = {"threshold": review, "f1_pytorch": before, "f1_int8": after,
+                                   "change": after - before}
+        return {
+            "rows": len(texts),
+            "max_abs_diff_fp32_vs_pytorch": float(np.abs(fp32_scores - torch_scores).max()),
+            "max_abs_diff_int8_vs_pytorch": float(np.abs(int8_scores - torch_scores).max()),
+            "mean_abs_diff_int8_vs_pytorch": float(np.abs(int8_scores - torch_scores).mean()),
+            "f1_at_review_threshold": f1_change,
+        }
+
+    def _evaluate_systems(self, part: dict[str, list[str]], labels: dict[str, np.ndarray],
+                          test_scores: np.ndarray, thresholds: dict[str, Thresholds],
+                          tfidf_scorers: dict[str, CharNgramScorer], raw_test: list[str]) -> list[SystemEvaluation]:
+        n_boot = self.config.bootstrap_samples
+        systems = [SystemEvaluation("transformer (int8 ONNX, served)",
+                                    per_category_metrics(labels["test"], test_scores, thresholds, n_boot))]
+        validation_tfidf = np.column_stack([
+            tfidf_scorers[c].score(part["validation"]) if c in tfidf_scorers else np.zeros(len(part["validation"]))
+            for c in MARKETING_CATEGORIES])
+        test_tfidf = np.column_stack([
+            tfidf_scorers[c].score(part["test"]) if c in tfidf_scorers else np.zeros(len(part["test"]))
+            for c in MARKETING_CATEGORIES])
+        tfidf_thresholds, _ = self._choose(labels["validation"], validation_tfidf)
+        self.baseline_thresholds = {f"{TFIDF_PREFIX}{c}": t for c, t in tfidf_thresholds.items()}
+        systems.append(SystemEvaluation("TF-IDF char 1-3-grams + logistic regression",
+                                        per_category_metrics(labels["test"], test_tfidf, tfidf_thresholds)))
+        lexicon = lexicon_matrix(raw_test)
+        systems.append(SystemEvaluation("lexicon rules only", per_category_metrics(
+            labels["test"], lexicon, dict.fromkeys(MARKETING_CATEGORIES, LEXICON_THRESHOLDS))))
+        return systems
+
+    def _manifest(self, data: MarketingData, splits: Splits, thresholds: dict[str, Thresholds],
+                  systems: list[SystemEvaluation], quantization: dict[str, Any],
+                  training: dict[str, Any]) -> Manifest:
+        files = [training_file(data.source, len(data.texts))] if data.source else []
+        return Manifest(
+            model_name=MODEL_NAME, version=new_version(),
+            task="multi-label classification of livestream transcript segments",
+            feature_set=FeatureSetRef(name=FEATURE_SET, version=1, features=["text"]),
+            label_map={str(i): c for i, c in enumerate(MARKETING_CATEGORIES)},
+            thresholds={**thresholds, **self.baseline_thresholds},
+            metrics={
+                "test": {s.name: {c: m.model_dump(mode="json") for c, m in s.per_category.items()}
+                         for s in systems},
+                "quantization": quantization, "training": training, "split_rows": splits.sizes(),
+            },
+            lineage=Lineage(training_files=files, git_commit=git_commit(),
+                            parameters=self.config.model_dump(), library_versions=library_versions(),
+                            seed=self.config.seed),
+        )
+
+
+def train_and_register(data: MarketingData, config: FalseMarketingConfig, registry: ModelRegistry,
+                       progress: Progress | None = None) -> MarketingTrainingResult:
+    """Train, write the card and register as candidate."""
+    from training.marketing_card import build_marketing_card
+
+    with tempfile.TemporaryDirectory(prefix="shopguard-bundle-") as tmp:
+        staging = Path(tmp)
+        result = FalseMarketingTrainer(config, registry, progress).fit(data, staging)
+        card = build_marketing_card(result, data, registry.settings.owner)
+        write_card(card, staging)
+        result.manifest = registry.register(staging, result.manifest)
+    return result
+
+
+def evaluate_bundle(bundle: LoadedBundle, data: MarketingData) -> dict[str, dict[str, BinaryMetrics]]:
+    """Per-category metrics on any labelled file for the served model and both baselines."""
+    model = FalseMarketingModel.from_bundle(bundle)
+    normalized = [normalize_text(t).text for t in data.texts]
+    scores = model.encoder.predict(normalized)
+    out = {"transformer (int8 ONNX, served)": per_category_metrics(data.labels, scores, model.thresholds)}
+    if model.tfidf:
+        tfidf_scores = np.column_stack([
+            model.tfidf[c].score(normalized) if c in model.tfidf else np.zeros(len(normalized))
+            for c in MARKETING_CATEGORIES])
+        baseline = {c: bundle.manifest.thresholds.get(f"{TFIDF_PREFIX}{c}", NEVER) for c in MARKETING_CATEGORIES}
+        out["TF-IDF char 1-3-grams + logistic regression"] = per_category_metrics(
+            data.labels, tfidf_scores, baseline)
+    out["lexicon rules only"] = per_category_metrics(
+        data.labels, lexicon_matrix(data.texts), dict.fromkeys(MARKETING_CATEGORIES, LEXICON_THRESHOLDS))
+    return out

@@ -1,0 +1,208 @@
+"""The multi-label transformer encoder: character tokenizer (``tokenizers``), a compact
+BERT (``transformers``) trained from scratch or fine-tuned from a local checkpoint, the
+training loop (torch), and the ONNX export with dynamic int8 quantization."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import average_precision_score
+
+from model_registry.runtimes.marketing import MAX_TOKENS, windows
+from model_registry.settings import Device
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def torch_device(device: Device) -> str:
+    """'cuda' when asked for (or auto) and available, else 'cpu' (with a warning if cuda
+    was asked for explicitly)."""
+    import torch
+
+    if device in ("cuda", "auto") and torch.cuda.is_available():
+        return "cuda"
+    if device == "cuda":
+        warnings.warn("SHOPGUARD_DEVICE=cuda but torch sees no CUDA device; training on CPU.",
+                      RuntimeWarning, stacklevel=2)
+    return "cpu"
+
+
+def build_char_tokenizer(texts: Sequence[str], min_frequency: int = 2):  # noqa: ANN201
+    """A character-level WordLevel tokenizer over the training texts, wrapped for
+    ``transformers`` (saved as tokenizer.json)."""
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    counts = Counter(char for text in texts for char in text)
+    chars = sorted(c for c, n in counts.items() if n >= min_frequency)
+    vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
+    for char in chars:
+        vocab.setdefault(char, len(vocab))
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
+                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
+                                   model_max_length=MAX_TOKENS)
+
+
+def build_encoder(vocab_size: int, num_labels: int, hidden_size: int, layers: int, heads: int,
+                  intermediate_size: int, dropout: float, seed: int):  # noqa: ANN201
+    """A compact BERT for multi-label sequence classification, randomly initialised."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=layers,
+        num_attention_heads=heads, intermediate_size=intermediate_size,
+        max_position_embeddings=MAX_TOKENS, hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout, num_labels=num_labels,
+        problem_type="multi_label_classification", attn_implementation="eager",
+    )
+    return BertForSequenceClassification(config)
+
+
+def load_base_model(path: Path, num_labels: int):  # noqa: ANN201
+    """Tokenizer and encoder from a local checkpoint folder, with a fresh multi-label head."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} is not a checkpoint folder (no config.json); pass the "
+                                "folder written by save_pretrained.")
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=num_labels, problem_type="multi_label_classification",
+        ignore_mismatched_sizes=True, local_files_only=True, attn_implementation="eager")
+    return tokenizer, model
+
+
+def _batches(tokenizer: Any, texts: Sequence[str], labels: np.ndarray | None, batch_size: int,
+             rng: np.random.Generator | None):
+    import torch
+
+    order = np.arange(len(texts)) if rng is None else rng.permutation(len(texts))
+    for start in range(0, len(order), batch_size):
+        index = order[start:start + batch_size]
+        encoded = tokenizer([texts[i] for i in index], padding=True, truncation=True,
+                            max_length=MAX_TOKENS, return_tensors="pt")
+        target = None if labels is None else torch.tensor(labels[index], dtype=torch.float32)
+        yield encoded["input_ids"], encoded["attention_mask"], target
+
+
+def predict_torch(model: Any, tokenizer: Any, texts: Sequence[str], device: str = "cpu",
+                  batch_size: int = 128) -> np.ndarray:
+    """Probabilities from the PyTorch model (max over windows for long texts)."""
+    import torch
+
+    pieces = [(i, piece) for i, text in enumerate(texts) for _, piece in windows(text)]
+    model.eval()
+    out = np.zeros((len(texts), model.config.num_labels))
+    with torch.no_grad():
+        for start in range(0, len(pieces), batch_size):
+            chunk = pieces[start:start + batch_size]
+            encoded = tokenizer([p for _, p in chunk], padding=True, truncation=True,
+                                max_length=MAX_TOKENS, return_tensors="pt")
+            logits = model(input_ids=encoded["input_ids"].to(device),
+                           attention_mask=encoded["attention_mask"].to(device)).logits
+            probabilities = torch.sigmoid(logits).cpu().numpy()
+            for (owner, _), row in zip(chunk, probabilities, strict=True):
+                out[owner] = np.maximum(out[owner], row)
+    return out
+
+
+def mean_average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Mean PR-AUC over the categories that have positives."""
+    values = [average_precision_score(labels[:, j], scores[:, j])
+              for j in range(labels.shape[1]) if labels[:, j].any()]
+    return float(np.mean(values)) if values else 0.0
+
+
+def train_encoder(model: Any, tokenizer: Any, train: tuple[Sequence[str], np.ndarray],
+                  validation: tuple[Sequence[str], np.ndarray], *, epochs: int, batch_size: int,
+                  learning_rate: float, weight_decay: float, warmup_ratio: float, patience: int,
+                  seed: int, device: str, max_seconds: float | None,
+                  progress: Callable[[str], None], known_categories: np.ndarray | None = None,
+                  ) -> dict[str, Any]:
+    """AdamW with linear warm-up and decay; keeps the epoch with the best validation mean
+    PR-AUC and stops after ``patience`` epochs without improvement or past ``max_seconds``.
+
+    ``known_categories`` (a 0/1 vector) masks the loss: a file labelled for one category
+    (a binary ``label``) says nothing about the others, so they are not trained as negatives."""
+    import torch
+
+    mask_vector = torch.tensor(np.ones(train[1].shape[1]) if known_categories is None else known_categories,
+                               dtype=torch.float32, device=device)
+    loss_function = torch.nn.BCEWithLogitsLoss(reduction="none")
+
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    steps = epochs * math.ceil(len(train[0]) / batch_size)
+    warmup = max(1, int(warmup_ratio * steps))
+
+    def schedule(step: int) -> float:
+        return (step + 1) / warmup if step < warmup else max(0.0, (steps - step) / max(1, steps - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    rng = np.random.default_rng(seed)
+    best, best_state, history, stale, began = -1.0, None, [], 0, time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        losses = []
+        for ids, mask, target in _batches(tokenizer, train[0], train[1], batch_size, rng):
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+            weights = mask_vector.expand_as(logits)
+            loss = (loss_function(logits, target.to(device)) * weights).sum() / weights.sum()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            losses.append(float(loss.detach()))
+        score = mean_average_precision(validation[1], predict_torch(model, tokenizer, validation[0], device))
+        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "validation_mean_pr_auc": score})
+        progress(f"epoch {epoch + 1}/{epochs}: loss {np.mean(losses):.4f}, validation mean PR-AUC {score:.4f}")
+        if score > best:
+            best, stale = score, 0
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+        if stale >= patience or (max_seconds and time.perf_counter() - began > max_seconds):
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.to("cpu").eval()
+    return {"history": history, "best_validation_mean_pr_auc": best,
+            "train_seconds": time.perf_counter() - began}
+
+
+def export_onnx(model: Any, out: Path) -> None:
+    """Export the encoder to ONNX (opset 17) with dynamic batch and sequence axes."""
+    import torch
+
+    model.eval().to("cpu")
+    ids = torch.ones((2, 16), dtype=torch.int64)
+    mask = torch.ones((2, 16), dtype=torch.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (ids, mask), str(out), input_names=["input_ids", "attention_mask"],
+            output_names=["logits"], opset_version=17, dynamo=False,
+            dynamic_axes={"input_ids": {0: "batch", 1: "sequence"},
+                          "attention_mask": {0: "batch", 1: "sequence"}, "logits": {0: "batch"}},
+        )
+
+
+def quantize_int8(fp32: Path, int8: Path) -> None:
+    """Dynamic int8 quantization of the weights (activations quantized at run time)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
