@@ -7,8 +7,9 @@ export SHOPGUARD_HOME ?= $(CURDIR)/.shopguard
 PORT ?= 3000
 N_LISTINGS ?= 50000
 N_MERCHANTS ?= 20000
+N_SEGMENTS ?= 15000
 
-.PHONY: setup demo train-demo serve test lint bench clean
+.PHONY: setup demo train-demo serve test lint bench real-data-check clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -28,6 +29,9 @@ train-demo: setup
 	$(BIN)/shopguard data generate merchants --n $(N_MERCHANTS) --seed 0 --out data/merchants.parquet
 	$(BIN)/shopguard train merchant-risk --data data/merchants.parquet --links data/merchants.links.parquet
 	$(BIN)/shopguard models promote merchant-risk:candidate --reason "demo: model trained on the built-in data"
+	$(BIN)/shopguard data generate transcripts --n $(N_SEGMENTS) --seed 0 --out data/transcripts.parquet
+	$(BIN)/shopguard train false-marketing --data data/transcripts.parquet
+	$(BIN)/shopguard models promote false-marketing:candidate --reason "demo: model trained on the built-in data"
 
 demo: train-demo serve
 
@@ -42,6 +46,14 @@ bench: setup
 	$(BIN)/python benchmarks/listing_throughput.py
 	$(BIN)/python benchmarks/merchant_throughput.py
 	$(BIN)/python benchmarks/merchant_amazon.py
+	$(BIN)/python benchmarks/stream_throughput.py
+
+# Real-data check of the text pipeline (needs ../shared/data): train on the in-game ads
+# (binary label = off_platform), evaluate on their validation file.
+real-data-check: setup
+	$(BIN)/shopguard train false-marketing --data ../shared/data/ingame_ads/train.txt --binary-category off_platform
+	$(BIN)/shopguard evaluate false-marketing:candidate --data ../shared/data/ingame_ads/validation.txt \
+		--binary-category off_platform --out bench-results/ingame_ads_eval.json
 
 clean:
 	rm -rf $(VENV) .shopguard data

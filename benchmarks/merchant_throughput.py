@@ -14,22 +14,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.listing_throughput import free_port, rss_mb, start_server  # noqa: E402
+from benchmarks.load import concurrent_load, rss_mb, served  # noqa: E402
 from features.merchant import MERCHANT_BEHAVIOUR_FEATURES, MerchantGraph, build_merchant_features  # noqa: E402
 from model_registry.registry import ModelRegistry  # noqa: E402
 from model_registry.runtimes.merchant import MerchantRiskModel  # noqa: E402
@@ -65,32 +61,6 @@ def in_process(model: MerchantRiskModel, n: int, n_links: int) -> dict[str, Any]
             "peak_rss_mb_after": peak_rss_mb(), "blocked_share": float((scores >= model.thresholds.block).mean())}
 
 
-def http(url: str, records: list[dict[str, Any]], batch: int, clients: int, seconds: float) -> dict[str, Any]:
-    done, errors = [0] * clients, [0] * clients
-    stop = time.monotonic() + seconds
-
-    def client(index: int) -> None:
-        with httpx.Client(timeout=60) as session:
-            position = index * batch
-            while time.monotonic() < stop:
-                start = position % (len(records) - batch)
-                response = session.post(url, json={"merchants": records[start:start + batch]})
-                if response.status_code == 200:
-                    done[index] += batch
-                else:
-                    errors[index] += 1
-                position += batch * clients
-
-    begin = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return {"merchants_per_s": sum(done) / (time.perf_counter() - begin), "batch_size": batch,
-            "clients": clients, "errors": sum(errors)}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--merchants", type=int, default=100_000)
@@ -103,14 +73,16 @@ def main() -> None:
     merchants, _ = generate_merchants(MerchantGenerationConfig(n=5000, seed=12))
     records = [{k: (v if k == "merchant_id" else float(v)) for k, v in row.items()}
                for row in merchants[["merchant_id", *MERCHANT_BEHAVIOUR_FEATURES]].to_dict(orient="records")]
-    port = free_port()
-    server = start_server(port)
-    try:
-        result["http"] = http(f"http://127.0.0.1:{port}/v1/merchants/score", records, 100, 4, args.seconds)
-        result["server_rss_mb"] = rss_mb(server)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+
+    def batch_of_100(client: int, number: int) -> tuple[dict[str, Any], int]:
+        start = ((client + 4 * number) * 100) % (len(records) - 100)
+        return {"merchants": records[start:start + 100]}, 100
+
+    with served() as (base, process):
+        load = concurrent_load(f"{base}/v1/merchants/score", batch_of_100, clients=4, seconds=args.seconds)
+        result["http"] = {"merchants_per_s": load["items_per_s"], "batch_size": 100, "clients": 4,
+                          "errors": load["errors"]}
+        result["server_rss_mb"] = rss_mb(process)
     print(json.dumps(result, indent=2))
 
 

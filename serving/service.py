@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse  # noqa: E402
 from features.decision import Decision  # noqa: E402
 from features.reasons import Reason  # noqa: E402
 from features.schemas import ListingRecord, MerchantRecord, TranscriptSegment  # noqa: E402
+from serving.models_api import ModelsPathMiddleware, models_app  # noqa: E402
 from serving.policy import (  # noqa: E402
     FALLBACK_DECISION,
     merchant_rule,
@@ -79,6 +80,7 @@ def _api_merchant_model(model_class: Any) -> Any:
     return load
 
 
+@bentoml.mount_asgi_app(models_app, path="/v1/models")
 @bentoml.service(
     name="shopguard",
     traffic={"timeout": 60, "max_concurrency": 256},
@@ -186,3 +188,6 @@ class ShopGuard:
             score=max(a.score for a in analyses), segments=results,
             reasons=_reasons_out(rule_reasons, reasons), model=model.tag,
         )
+
+
+ShopGuard.add_asgi_middleware(ModelsPathMiddleware)

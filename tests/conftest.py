@@ -59,13 +59,17 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory, listing_file: Path,
     return home
 
 
-@pytest.fixture()
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty ShopGuard home for this test (environment variables pointed at it)."""
-    home = tmp_path / "home"
+def point_at_home(monkeypatch: pytest.MonkeyPatch, home: Path) -> Path:
+    """Point SHOPGUARD_HOME (and BentoML's home) at ``home`` for the test's duration."""
     monkeypatch.setenv("SHOPGUARD_HOME", str(home))
     monkeypatch.setenv("BENTOML_HOME", str(home / "bentoml"))
     return home
+
+
+@pytest.fixture()
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty ShopGuard home for this test (environment variables pointed at it)."""
+    return point_at_home(monkeypatch, tmp_path / "home")
 
 
 FAST_MERCHANT_CONFIG = {"bootstrap_samples": 30, "ensemble_size": 2}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -23,6 +25,23 @@ def fail(exc: Exception) -> None:
     """Print a ShopGuard error without a traceback and exit 2."""
     console.print(f"[bold red]error:[/] {exc}")
     raise typer.Exit(2)
+
+
+@contextmanager
+def progress_status(title: str) -> Iterator[Callable[[str], None]]:
+    """A spinner whose text follows the pipeline's steps, each step also logged."""
+    with console.status(title) as status:
+        def progress(message: str) -> None:
+            console.log(message)
+            status.update(message)
+
+        yield progress
+
+
+def announce_candidate(tag: str) -> None:
+    """Tell the analyst what was registered and how to promote it."""
+    console.print(f"registered [bold]{tag}[/] as candidate. Promote it with:\n"
+                  f"  shopguard models promote {tag} --reason '...'")
 
 
 @generate_app.command("listings")
@@ -93,11 +112,7 @@ def train_listing_quality(
         cfg = _load_config(config, ListingQualityConfig, {"seed": seed})
         frame = load_listing_file(data)
         start = time.perf_counter()
-        with console.status("training listing-quality") as status:
-            def progress(message: str) -> None:
-                console.log(message)
-                status.update(message)
-
+        with progress_status("training listing-quality") as progress:
             trainer = ListingQualityTrainer(cfg, ModelRegistry() if register else None, progress)
             result = trainer.fit(frame, data)
     except ShopGuardError as exc:
@@ -108,8 +123,7 @@ def train_listing_quality(
     console.print(f"thresholds: block >= {t.block:.4f}, review >= {t.review:.4f} "
                   f"(chosen on validation); {time.perf_counter() - start:.0f}s")
     if register:
-        console.print(f"registered [bold]{result.manifest.tag}[/] as candidate. Promote it with:\n"
-                      f"  shopguard models promote {result.manifest.tag} --reason '...'")
+        announce_candidate(result.manifest.tag)
 
 
 @generate_app.command("merchants")
@@ -158,11 +172,7 @@ def train_merchant_risk(
     try:
         cfg = _load_config(config, MerchantRiskConfig, {"seed": seed})
         table = load_merchant_table(data, links, label_column, id_column)
-        with console.status("training merchant-risk") as status:
-            def progress(message: str) -> None:
-                console.log(message)
-                status.update(message)
-
+        with progress_status("training merchant-risk") as progress:
             result = MerchantRiskTrainer(cfg, ModelRegistry() if register else None, progress).fit(table)
     except ShopGuardError as exc:
         fail(exc)
@@ -171,8 +181,7 @@ def train_merchant_risk(
     t = result.threshold_choice.thresholds
     console.print(f"thresholds: block >= {t.block:.4f}, review >= {t.review:.4f} (chosen on validation)")
     if register:
-        console.print(f"registered [bold]{result.manifest.tag}[/] as candidate. Promote it with:\n"
-                      f"  shopguard models promote {result.manifest.tag} --reason '...'")
+        announce_candidate(result.manifest.tag)
 
 
 @generate_app.command("transcripts")
@@ -243,11 +252,7 @@ def train_false_marketing(
                      "base_model": str(base_model) if base_model else None}
         cfg = _load_config(config, FalseMarketingConfig, overrides)
         segments = load_marketing_file(data, binary_category)
-        with console.status("training false-marketing") as status:
-            def progress(message: str) -> None:
-                console.log(message)
-                status.update(message)
-
+        with progress_status("training false-marketing") as progress:
             result = train_and_register(segments, cfg, ModelRegistry(), progress)
     except (ShopGuardError, FileNotFoundError) as exc:
         fail(exc)
@@ -257,8 +262,7 @@ def train_false_marketing(
     q = result.quantization
     console.print(f"int8 vs PyTorch: max |diff| {q['max_abs_diff_int8_vs_pytorch']:.4f} on "
                   f"{q['rows']:,} validation segments")
-    console.print(f"registered [bold]{result.manifest.tag}[/] as candidate. Promote it with:\n"
-                  f"  shopguard models promote {result.manifest.tag} --reason '...'")
+    announce_candidate(result.manifest.tag)
 
 
 def evaluate_command(

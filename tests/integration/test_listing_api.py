@@ -3,39 +3,19 @@
 from __future__ import annotations
 
 import httpx
-import pandas as pd
 import pytest
 
 from tests.integration.server import running_server
-from training.data.listings import ListingGenerationConfig, generate_listings
+from training.data.listings import ListingGenerationConfig, generate_listings, to_api_records
 
 pytestmark = pytest.mark.integration
 
-API_FIELDS = ["listing_id", "merchant_id", "title", "description", "category", "price", "list_price",
-              "image_count", "sales", "rating", "review_count", "negative_review_rate",
-              "return_rate", "complaint_rate"]
-
-
-@pytest.fixture(scope="module")
-def server(trained_home):
-    with running_server(trained_home) as base:
-        yield base
-
-
-def _payload(frame: pd.DataFrame) -> list[dict]:
-    records = []
-    for row in frame[API_FIELDS].to_dict(orient="records"):
-        clean = {k: v for k, v in row.items() if not (isinstance(v, float) and v != v)}
-        for key in ("image_count", "sales", "review_count"):
-            if key in clean:
-                clean[key] = int(clean[key])
-        records.append(clean)
-    return records
 
 
 def test_ready_and_scores_a_batch_with_all_three_decisions(server) -> None:
     fresh = generate_listings(ListingGenerationConfig(n=400, seed=99), progress=False)
-    response = httpx.post(f"{server}/v1/listings/score", json={"listings": _payload(fresh)}, timeout=60)
+    response = httpx.post(f"{server}/v1/listings/score", json={"listings": to_api_records(fresh)},
+                          timeout=60)
     assert response.status_code == 200, response.text
     body = response.json()
     results = body["results"]

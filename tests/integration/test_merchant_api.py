@@ -7,15 +7,9 @@ import pandas as pd
 import pytest
 
 from features.merchant import MERCHANT_BEHAVIOUR_FEATURES
-from tests.integration.server import running_server
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture(scope="module")
-def server(trained_home):
-    with running_server(trained_home) as base:
-        yield base
 
 
 def merchant_records(path) -> list[dict]:

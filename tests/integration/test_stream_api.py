@@ -6,15 +6,9 @@ import httpx
 import pytest
 
 from features.marketing import MARKETING_CATEGORIES
-from tests.integration.server import running_server
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture(scope="module")
-def server(trained_home):
-    with running_server(trained_home, extra_env={"SHOPGUARD_DEVICE": "cpu"}) as base:
-        yield base
 
 
 def _segments(*texts: str, step_ms: int = 4000) -> list[dict]:

@@ -311,3 +311,23 @@ def write_table(frame: pd.DataFrame, out: Path) -> None:
 def card_path_for(out: Path) -> Path:
     """Where the data card of a generated file is written."""
     return out.with_name(out.stem + ".card.md")
+
+
+API_FIELDS: tuple[str, ...] = (
+    "listing_id", "merchant_id", "title", "description", "category", "price", "list_price",
+    "image_count", "sales", "rating", "review_count", "negative_review_rate", "return_rate",
+    "complaint_rate",
+)
+
+
+def to_api_records(frame: pd.DataFrame) -> list[dict]:
+    """Generated listings as ``POST /v1/listings/score`` records (missing values left out,
+    counts as integers)."""
+    records = []
+    for row in frame[list(API_FIELDS)].to_dict(orient="records"):
+        clean = {k: v for k, v in row.items() if not (isinstance(v, float) and v != v)}
+        for key in ("image_count", "sales", "review_count"):
+            if key in clean:
+                clean[key] = int(clean[key])
+        records.append(clean)
+    return records

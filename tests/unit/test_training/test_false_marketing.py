@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from features.marketing import MARKETING_CATEGORIES
 from model_registry.registry import ModelRegistry
 from model_registry.runtimes.marketing import FalseMarketingModel, OnnxEncoder, windows
-from tests.conftest import SHARED_DATA, TINY_MARKETING_CONFIG, run_cli
+from tests.conftest import SHARED_DATA, TINY_MARKETING_CONFIG, point_at_home, run_cli
 from training.data.loaders import DataValidationError
 from training.data.transcripts import TranscriptGenerationConfig, generate_transcripts
 from training.false_marketing import (
@@ -24,8 +24,7 @@ from training.false_marketing import (
 def registered(transcript_file, tmp_path_factory):
     home = tmp_path_factory.mktemp("marketing-home")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SHOPGUARD_HOME", str(home))
-        mp.setenv("BENTOML_HOME", str(home / "bentoml"))
+        point_at_home(mp, home)
         mp.setenv("SHOPGUARD_DEVICE", "cpu")
         registry = ModelRegistry()
         data = load_marketing_file(transcript_file)
@@ -141,8 +140,7 @@ def test_real_ingame_ads_reduced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     """A reduced version of the real-data check: 6,000 training rows, 3,000 validation rows."""
     import csv
 
-    monkeypatch.setenv("SHOPGUARD_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "home" / "bentoml"))
+    point_at_home(monkeypatch, tmp_path / "home")
     train = pd.read_csv(SHARED_DATA / "ingame_ads" / "train.txt", sep="\t", quoting=csv.QUOTE_NONE)
     valid = pd.read_csv(SHARED_DATA / "ingame_ads" / "validation.txt", sep="\t", quoting=csv.QUOTE_NONE)
     train.sample(6000, random_state=0).to_csv(tmp_path / "train.csv", index=False)

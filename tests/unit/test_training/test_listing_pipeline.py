@@ -4,7 +4,7 @@ from pydantic import ValidationError
 
 from model_registry.registry import ModelRegistry
 from model_registry.runtimes.listing import ListingQualityModel
-from tests.conftest import FAST_LISTING_CONFIG
+from tests.conftest import FAST_LISTING_CONFIG, point_at_home
 from training.listing_quality import ListingQualityConfig, ListingQualityTrainer, load_listing_file
 
 
@@ -12,8 +12,7 @@ from training.listing_quality import ListingQualityConfig, ListingQualityTrainer
 def trained(listing_file, tmp_path_factory):
     home = tmp_path_factory.mktemp("pipeline-home")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SHOPGUARD_HOME", str(home))
-        mp.setenv("BENTOML_HOME", str(home / "bentoml"))
+        point_at_home(mp, home)
         registry = ModelRegistry()
         trainer = ListingQualityTrainer(ListingQualityConfig(**FAST_LISTING_CONFIG), registry)
         result = trainer.fit(load_listing_file(listing_file), listing_file)

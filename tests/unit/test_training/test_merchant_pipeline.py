@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from model_registry.registry import ModelRegistry
 from model_registry.runtimes.merchant import MerchantRiskModel
-from tests.conftest import FAST_MERCHANT_CONFIG, SHARED_DATA
+from tests.conftest import FAST_MERCHANT_CONFIG, SHARED_DATA, point_at_home
 from training.data.loaders import DataValidationError
 from training.data.merchants import MerchantGenerationConfig, generate_merchants
 from training.merchant_risk import MerchantRiskConfig, MerchantRiskTrainer, load_merchant_table
@@ -19,8 +19,7 @@ OWN_COLUMNS = ["account_age_days", "refund_rate", "complaint_rate"]
 def registered(merchant_files, tmp_path_factory):
     home = tmp_path_factory.mktemp("merchant-home")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SHOPGUARD_HOME", str(home))
-        mp.setenv("BENTOML_HOME", str(home / "bentoml"))
+        point_at_home(mp, home)
         registry = ModelRegistry()
         table = load_merchant_table(*merchant_files)
         result = MerchantRiskTrainer(MerchantRiskConfig(**FAST_MERCHANT_CONFIG), registry).fit(table)

@@ -1,0 +1,106 @@
+"""Shared pieces of the HTTP benchmarks: start ``bentoml serve``, drive it with concurrent
+clients for a fixed time, time sequential requests, read the server's memory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+Body = tuple[dict[str, Any], int]  # JSON payload, items in it
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def served(timeout: float = 180.0) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Start the service on a free loopback port; yield its base URL and process."""
+    port = free_port()
+    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true"}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "bentoml"), "serve", "serving.service:ShopGuard",
+         "--port", str(port), "--host", "127.0.0.1"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the service did not become ready")
+            time.sleep(0.5)
+        yield base, process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+def rss_mb(process: subprocess.Popen[bytes]) -> float:
+    """Resident memory of a process and its children, in MiB."""
+    parent = psutil.Process(process.pid)
+    return sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)]) / 2**20
+
+
+def concurrent_load(url: str, body_for: Callable[[int, int], Body], clients: int,
+                    seconds: float) -> dict[str, float]:
+    """``clients`` threads posting ``body_for(client, request_number)`` for ``seconds``;
+    items per second over all clients."""
+    items, errors = [0] * clients, [0] * clients
+    stop = time.monotonic() + seconds
+
+    def client(index: int) -> None:
+        with httpx.Client(timeout=120) as session:
+            number = 0
+            while time.monotonic() < stop:
+                payload, count = body_for(index, number)
+                response = session.post(url, json=payload)
+                if response.status_code == 200:
+                    items[index] += count
+                else:
+                    errors[index] += 1
+                number += 1
+
+    begin = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"items_per_s": sum(items) / (time.perf_counter() - begin), "clients": clients,
+            "errors": sum(errors)}
+
+
+def sequential_latency(url: str, body_for: Callable[[int], dict[str, Any]], requests: int,
+                       warmup: int = 20) -> dict[str, float]:
+    """p50 / p99 latency in ms of sequential requests (after ``warmup`` untimed ones)."""
+    timings = []
+    with httpx.Client(timeout=60) as session:
+        for number in range(requests + warmup):
+            begin = time.perf_counter()
+            session.post(url, json=body_for(number)).raise_for_status()
+            if number >= warmup:
+                timings.append((time.perf_counter() - begin) * 1000)
+    return {"p50_ms": float(np.percentile(timings, 50)), "p99_ms": float(np.percentile(timings, 99)),
+            "requests": requests}

@@ -1,0 +1,124 @@
+"""false-marketing throughput: PyTorch eager vs ONNX fp32 vs ONNX int8 in-process, and the
+stream endpoint over HTTP. Prints JSON.
+
+- in-process: segments of ~40 characters, batches of 32, segments/s for each runtime;
+  agreement of int8 with PyTorch (max |diff|) and per-category F1 change at the review
+  thresholds on freshly generated labelled segments;
+- HTTP: streams of 50 segments from 4 concurrent clients (segments/s), latency p50 / p99
+  of a stream of 10 segments, server RSS.
+
+Needs a production false-marketing model in ``SHOPGUARD_HOME`` (``make train-demo``).
+
+    .venv/bin/python benchmarks/stream_throughput.py [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.load import concurrent_load, rss_mb, sequential_latency, served  # noqa: E402
+from features.marketing import MARKETING_CATEGORIES  # noqa: E402
+from features.text import normalize_text  # noqa: E402
+from model_registry.registry import ModelRegistry  # noqa: E402
+from model_registry.runtimes.marketing import (  # noqa: E402
+    ONNX_FP32_FILE,
+    ONNX_INT8_FILE,
+    TOKENIZER_FILE,
+    OnnxEncoder,
+)
+from training.data.transcripts import TranscriptGenerationConfig, generate_transcripts  # noqa: E402
+from training.evaluation import binary_metrics  # noqa: E402
+from training.text_encoder import predict_torch  # noqa: E402
+
+BATCH = 32
+
+
+def segments_of_about_40_chars(n: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """Generated segments joined pairwise to about 40 characters, with their labels."""
+    frame = generate_transcripts(TranscriptGenerationConfig(n=2 * n, seed=seed), progress=False)
+    texts, labels = [], []
+    for first, second in zip(frame.iloc[::2].itertuples(), frame.iloc[1::2].itertuples(), strict=False):
+        texts.append((first.text + second.text)[:48])
+        cats = set(filter(None, first.labels.split("|"))) | set(filter(None, second.labels.split("|")))
+        labels.append([c in cats for c in MARKETING_CATEGORIES])
+    return texts[:n], np.array(labels[:n], dtype=int)
+
+
+def rate(predict: Any, texts: list[str]) -> tuple[float, np.ndarray]:
+    predict(texts[:BATCH])  # warm-up
+    begin = time.perf_counter()
+    outputs = [predict(texts[i:i + BATCH]) for i in range(0, len(texts), BATCH)]
+    return len(texts) / (time.perf_counter() - begin), np.vstack(outputs)
+
+
+def in_process(bundle_path: Path, thresholds: dict, n: int) -> dict[str, Any]:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    texts, labels = segments_of_about_40_chars(n, seed=21)
+    normalized = [normalize_text(t).text for t in texts]
+    torch.set_num_threads(os.cpu_count() or 1)
+    model = AutoModelForSequenceClassification.from_pretrained(bundle_path, local_files_only=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(bundle_path, local_files_only=True)
+    eager_rate, eager = rate(lambda batch: predict_torch(model, tokenizer, batch, batch_size=BATCH), normalized)
+    fp32_rate, fp32 = rate(OnnxEncoder(bundle_path / ONNX_FP32_FILE, bundle_path / TOKENIZER_FILE).predict, normalized)
+    int8_rate, int8 = rate(OnnxEncoder(bundle_path / ONNX_INT8_FILE, bundle_path / TOKENIZER_FILE).predict, normalized)
+    f1_change = {}
+    for j, category in enumerate(MARKETING_CATEGORIES):
+        if labels[:, j].any() and category in thresholds:
+            before = binary_metrics(labels[:, j], eager[:, j], thresholds[category]).review.f1
+            after = binary_metrics(labels[:, j], int8[:, j], thresholds[category]).review.f1
+            f1_change[category] = after - before
+    return {
+        "segments": len(texts), "mean_chars": float(np.mean([len(t) for t in texts])), "batch_size": BATCH,
+        "pytorch_eager_segments_per_s": eager_rate, "onnx_fp32_segments_per_s": fp32_rate,
+        "onnx_int8_segments_per_s": int8_rate, "int8_speedup_over_eager": int8_rate / eager_rate,
+        "max_abs_diff_int8_vs_eager": float(np.abs(int8 - eager).max()),
+        "max_abs_diff_fp32_vs_eager": float(np.abs(fp32 - eager).max()),
+        "f1_change_int8_vs_eager_at_review_threshold": f1_change,
+        "max_abs_f1_change": max((abs(v) for v in f1_change.values()), default=0.0),
+    }
+
+
+def stream_body(texts: list[str], start: int, size: int, stream: int) -> dict[str, Any]:
+    chosen = [texts[(start + k) % len(texts)] for k in range(size)]
+    return {"stream_id": f"bench-{stream}", "segments": [
+        {"text": t, "start_ms": k * 4000, "end_ms": (k + 1) * 4000} for k, t in enumerate(chosen)]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--segments", type=int, default=2048)
+    args = parser.parse_args()
+    bundle = ModelRegistry().load("false-marketing:production")
+    thresholds = {c: t for c, t in bundle.manifest.thresholds.items() if c in MARKETING_CATEGORIES}
+    result: dict[str, Any] = {"benchmark": "stream_throughput", "model": bundle.tag,
+                              "in_process": in_process(bundle.path, thresholds, args.segments)}
+    texts, _ = segments_of_about_40_chars(1000, seed=22)
+    with served() as (base, process):
+        url = f"{base}/v1/streams/score"
+        load = concurrent_load(url, lambda c, n: (stream_body(texts, (c + 4 * n) * 50, 50, c), 50),
+                               clients=4, seconds=args.seconds)
+        result["http_streams"] = {"segments_per_s": load["items_per_s"], "segments_per_stream": 50,
+                                  "clients": 4, "errors": load["errors"]}
+        result["http_stream_of_10"] = {**sequential_latency(
+            url, lambda n: stream_body(texts, n * 10, 10, n), requests=200, warmup=10),
+            "segments_per_stream": 10}
+        result["server_rss_mb"] = rss_mb(process)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

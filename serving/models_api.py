@@ -1,0 +1,114 @@
+"""Read-only model endpoints for auditors, mounted under ``/v1/models``:
+
+- ``GET /v1/models``: each model's production and candidate versions, thresholds and
+  headline test metrics;
+- ``GET /v1/models/{name}/card``: the production card as HTML or Markdown (by ``Accept``),
+  or ``?format=html|md|json``; ``?version=`` picks another version.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from features.errors import ShopGuardError
+from model_registry.bundle import Manifest
+from model_registry.cards import CARD_HTML, CARD_JSON, CARD_MD
+from model_registry.registry import MODEL_NAMES, ModelRegistry
+
+CARD_FORMATS = {"html": (CARD_HTML, "text/html"), "md": (CARD_MD, "text/markdown"),
+                "json": (CARD_JSON, "application/json")}
+
+
+@lru_cache(maxsize=1)
+def _registry() -> ModelRegistry:
+    return ModelRegistry()
+
+
+def headline_metrics(manifest: Manifest) -> dict[str, Any]:
+    """ROC-AUC and PR-AUC on the test split (macro over categories for multi-label)."""
+    test = manifest.metrics.get("test", {})
+    if "roc_auc" in test:
+        return {"test_roc_auc": test["roc_auc"], "test_pr_auc": test["pr_auc"]}
+    served = next(iter(test.values()), {})
+    values = [m["pr_auc"] for m in served.values() if m.get("pr_auc") is not None]
+    return {"test_macro_pr_auc": sum(values) / len(values) if values else None}
+
+
+def _summary(name: str) -> dict[str, Any]:
+    registry = _registry()
+    aliases = registry.aliases.all_for(name)
+    entry: dict[str, Any] = {"name": name, "production": aliases.get("production"),
+                             "candidate": aliases.get("candidate")}
+    if entry["production"]:
+        try:
+            manifest = registry.load(f"{name}:production").manifest
+        except ShopGuardError as exc:
+            entry["error"] = str(exc)
+        else:
+            entry["thresholds"] = {k: t.model_dump() for k, t in manifest.thresholds.items()}
+            entry["metrics"] = headline_metrics(manifest)
+            entry["created_at"] = manifest.created_at
+    return entry
+
+
+async def list_models(_: Request) -> Response:
+    """``GET /v1/models``."""
+    return JSONResponse({"models": [_summary(name) for name in MODEL_NAMES]})
+
+
+def _card_format(request: Request) -> str | None:
+    requested = request.query_params.get("format")
+    if requested:
+        return requested if requested in CARD_FORMATS else None
+    accept = request.headers.get("accept", "")
+    if "text/markdown" in accept:
+        return "md"
+    if "application/json" in accept and "text/html" not in accept:
+        return "json"
+    return "html"
+
+
+async def model_card(request: Request) -> Response:
+    """``GET /v1/models/{name}/card``."""
+    name = request.path_params["name"]
+    if name not in MODEL_NAMES:
+        return JSONResponse({"error": "unknown_model", "field": "name",
+                             "message": f"{name!r} is not one of {', '.join(MODEL_NAMES)}"}, status_code=404)
+    card_format = _card_format(request)
+    if card_format is None:
+        return JSONResponse({"error": "invalid_input", "field": "format",
+                             "message": "format must be html, md or json"}, status_code=400)
+    version = request.query_params.get("version", "production")
+    try:
+        bundle = _registry().load(f"{name}:{version}")
+    except ShopGuardError as exc:
+        return JSONResponse({"error": "not_found", "field": "version", "message": str(exc)}, status_code=404)
+    file, media_type = CARD_FORMATS[card_format]
+    text = (bundle.path / file).read_text(encoding="utf-8")
+    if card_format == "html":
+        return HTMLResponse(text)
+    return PlainTextResponse(text, media_type=media_type)
+
+
+models_app = Starlette(routes=[
+    Route("/", list_models, methods=["GET"]),
+    Route("/{name}/card", model_card, methods=["GET"]),
+])
+
+
+class ModelsPathMiddleware:
+    """Serve ``/v1/models`` itself (not only ``/v1/models/``) without a redirect."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/v1/models":
+            scope = {**scope, "path": "/v1/models/", "raw_path": b"/v1/models/"}
+        await self.app(scope, receive, send)
