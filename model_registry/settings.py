@@ -21,12 +21,15 @@ class Settings:
     - ``SHOPGUARD_DATABASE_URL``: any SQLAlchemy URL (default SQLite under the home)
     - ``SHOPGUARD_DEVICE``: ``cpu``, ``cuda`` or ``auto`` (default ``auto``)
     - ``SHOPGUARD_OWNER``: the team named as owner in model cards
+    - ``SHOPGUARD_DECISION_LOG_FLUSH_SECONDS``: longest wait before queued decision records
+      are written (default 0.2)
     """
 
     home: Path
     database_url: str
     device: Device
     owner: str
+    decision_log_flush_seconds: float = 0.2
 
     @property
     def bentoml_home(self) -> Path:
@@ -46,6 +49,7 @@ def load_settings() -> Settings:
         database_url=os.environ.get("SHOPGUARD_DATABASE_URL", f"sqlite:///{home / 'shopguard.db'}"),
         device=device,  # type: ignore[arg-type]
         owner=os.environ.get("SHOPGUARD_OWNER", "ShopGuard trust-and-safety ML team"),
+        decision_log_flush_seconds=float(os.environ.get("SHOPGUARD_DECISION_LOG_FLUSH_SECONDS", "0.2")),
     )
 
 

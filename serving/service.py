@@ -95,6 +95,7 @@ class ShopGuard:
         from model_registry.runtimes.listing import ListingQualityModel
         from model_registry.runtimes.marketing import FalseMarketingModel
         from model_registry.runtimes.merchant import MerchantRiskModel
+        from serving.decision_log import DecisionLogWriter
         from serving.merchant_decisions import MerchantDecisionStore
 
         self.registry = ModelRegistry()
@@ -102,7 +103,15 @@ class ShopGuard:
         self.listing_model = self._load("listing-quality", ListingQualityModel.from_bundle)
         self.merchant_model = self._load("merchant-risk", _api_merchant_model(MerchantRiskModel))
         self.marketing_model = self._load("false-marketing", FalseMarketingModel.from_bundle)
-        self.merchant_decisions = MerchantDecisionStore(make_engine(self.registry.settings.database_url))
+        engine = make_engine(self.registry.settings.database_url)
+        self.merchant_decisions = MerchantDecisionStore(engine)
+        self.decision_log = DecisionLogWriter(
+            engine, flush_seconds=self.registry.settings.decision_log_flush_seconds)
+
+    @bentoml.on_shutdown
+    def flush_decision_log(self) -> None:
+        """Write every accepted decision record before the worker exits."""
+        self.decision_log.close()
 
     def _load(self, name: str, loader: Any) -> Any:
         try:
@@ -141,7 +150,11 @@ class ShopGuard:
             for record, score, decision, rules, reasons in zip(
                 listings, scored.scores, decisions, rule_reasons, scored.reasons, strict=True)
         ]
-        return ListingsResponse(request_id=uuid.uuid4().hex, results=results)
+        response = ListingsResponse(request_id=uuid.uuid4().hex, results=results)
+        self._log(response.request_id, "listing", [
+            (r.listing_id, r.decision, r.score, r.model, r.reasons, listing.model_dump(exclude_none=True))
+            for r, listing in zip(results, listings, strict=True)])
+        return response
 
     @bentoml.api(route="/v1/merchants/score")
     def score_merchants(
@@ -160,7 +173,11 @@ class ShopGuard:
             for m, s, reasons in zip(merchants, scored.scores, scored.reasons, strict=True)
         ]
         self.merchant_decisions.record([(r.merchant_id, r.decision, r.score, r.model) for r in results])
-        return MerchantsResponse(request_id=uuid.uuid4().hex, results=results)
+        response = MerchantsResponse(request_id=uuid.uuid4().hex, results=results)
+        self._log(response.request_id, "merchant", [
+            (r.merchant_id, r.decision, r.score, r.model, r.reasons, m.model_dump(exclude_none=True))
+            for r, m in zip(results, merchants, strict=True)])
+        return response
 
     @bentoml.api(route="/v1/streams/score")
     def score_stream(
@@ -183,11 +200,27 @@ class ShopGuard:
                                          source=sp.source, rule_id=sp.rule_id) for sp in a.spans])
             for i, a in enumerate(analyses)
         ]
-        return StreamResponse(
+        response = StreamResponse(
             request_id=uuid.uuid4().hex, stream_id=stream_id, decision=decision,
             score=max(a.score for a in analyses), segments=results,
             reasons=_reasons_out(rule_reasons, reasons), model=model.tag,
         )
+        inputs = {"stream_id": stream_id, "merchant_id": merchant_id,
+                  "segments": [s.model_dump() for s in segments],
+                  "segment_decisions": [r.decision for r in results],
+                  "segment_labels": [r.labels for r in results]}
+        self._log(response.request_id, "stream",
+                  [(stream_id, decision, response.score, model.tag, response.reasons, inputs)])
+        return response
+
+    def _log(self, request_id: str, entity_type: str,
+             items: list[tuple[str, str, float, str, list[ReasonOut], dict[str, Any]]]) -> None:
+        from serving.decision_log import DecisionRecord
+
+        self.decision_log.record([
+            DecisionRecord(request_id, entity_type, entity_id, decision, score, model,
+                           [r.model_dump() for r in reasons], inputs)
+            for entity_id, decision, score, model, reasons, inputs in items])
 
 
 ShopGuard.add_asgi_middleware(ModelsPathMiddleware)

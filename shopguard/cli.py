@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from model_registry.cli import models_app
-from serving.cli import serve
+from serving.cli import audit_app, serve
 from training.cli import data_app, evaluate_command, train_app
 
 app = typer.Typer(help="ShopGuard: moderation models for livestream e-commerce.",
@@ -13,6 +13,7 @@ app = typer.Typer(help="ShopGuard: moderation models for livestream e-commerce."
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
 app.add_typer(models_app, name="models")
+app.add_typer(audit_app, name="audit")
 app.command("serve")(serve)
 app.command("evaluate")(evaluate_command)
 
