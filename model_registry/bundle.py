@@ -76,6 +76,8 @@ class Manifest(BaseModel):
     thresholds: dict[str, Thresholds]
     metrics: dict[str, Any]
     lineage: Lineage
+    serving_params: dict[str, Any] = Field(
+        default_factory=dict, description="how the runtime combines the model files (e.g. blend weights)")
     files: dict[str, str] = Field(default_factory=dict)
 
     @property

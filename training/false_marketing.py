@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+from safetensors.numpy import save_file
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
@@ -31,6 +32,7 @@ from model_registry.runtimes.marketing import (
     TOKENIZER_FILE,
     FalseMarketingModel,
     OnnxEncoder,
+    blend,
 )
 from model_registry.settings import load_settings
 from training.data.loaders import DataValidationError, read_table
@@ -42,6 +44,7 @@ from training.text_encoder import (
     build_encoder,
     export_onnx,
     load_base_model,
+    mean_average_precision,
     predict_torch,
     quantize_int8,
     torch_device,
@@ -53,7 +56,12 @@ MODEL_NAME = "false-marketing"
 FEATURE_SET = "normalized_text_v1"
 LEXICON_THRESHOLDS = Thresholds(block=1.0, review=0.5)
 NEVER = Thresholds(block=UNREACHABLE, review=UNREACHABLE)
+SERVED_SYSTEM = "served: transformer + TF-IDF blend"
+TRANSFORMER_SYSTEM = "transformer alone (int8 ONNX)"
+TFIDF_SYSTEM = "TF-IDF char 1-3-grams + logistic regression"
+LEXICON_SYSTEM = "lexicon rules only"
 TFIDF_PREFIX = "tfidf/"  # manifest threshold keys of the TF-IDF baseline
+TRANSFORMER_PREFIX = "transformer/"  # ... and of the transformer alone
 Progress = Callable[[str], None]
 
 
@@ -81,6 +89,9 @@ class FalseMarketingConfig(BaseModel):
     patience: int = Field(2, ge=1)
     max_train_seconds: float | None = Field(None, gt=0)
     tfidf_hash_features: int = Field(2**17, ge=2**10)
+    blend_weights: list[float] = Field(
+        default_factory=lambda: [1.0, 0.75, 0.5, 0.25],
+        description="transformer weights tried for the served blend with TF-IDF; chosen on validation")
     tfidf_regularization_c: float = Field(4.0, gt=0)
     bootstrap_samples: int = Field(100, ge=0)
     torch_threads: int = Field(0, ge=0)
@@ -192,6 +203,21 @@ def lexicon_matrix(texts: list[str]) -> np.ndarray:
     return np.array([[row[c] for c in MARKETING_CATEGORIES] for row in rows])
 
 
+def tfidf_matrix(scorers: dict[str, CharNgramScorer], texts: list[str]) -> np.ndarray:
+    """TF-IDF scores (rows x categories); NaN where a category has no scorer."""
+    return np.column_stack([scorers[c].score(texts) if c in scorers else np.full(len(texts), np.nan)
+                            for c in MARKETING_CATEGORIES])
+
+
+def choose_blend_weight(labels: np.ndarray, transformer: np.ndarray, ngram: np.ndarray,
+                        weights: list[float]) -> tuple[float, dict[str, float]]:
+    """The transformer weight (among ``weights``) whose blend has the best mean validation
+    PR-AUC; ties go to the larger transformer weight."""
+    search = {f"{w:.2f}": mean_average_precision(labels, blend(transformer, ngram, w)) for w in weights}
+    best = max(sorted(weights, reverse=True), key=lambda w: search[f"{w:.2f}"])
+    return best, search
+
+
 class FalseMarketingTrainer:
     """Trains the encoder and the baselines, evaluates, exports, registers."""
 
@@ -265,19 +291,36 @@ class FalseMarketingTrainer:
         quantize_int8(staging / ONNX_FP32_FILE, staging / ONNX_INT8_FILE)
         int8 = OnnxEncoder(staging / ONNX_INT8_FILE, staging / TOKENIZER_FILE)
         fp32 = OnnxEncoder(staging / ONNX_FP32_FILE, staging / TOKENIZER_FILE)
-        scores = {name: int8.predict(part[name]) for name in ("validation", "test")}
-        thresholds, choices = self._choose(labels["validation"], scores["validation"])
-        quantization = self._quantization_check(model, tokenizer, fp32, part["validation"],
-                                                labels["validation"], scores["validation"], thresholds)
+        transformer = {name: int8.predict(part[name]) for name in ("validation", "test")}
         self._progress("baselines: lexicon and TF-IDF + logistic regression")
         tfidf_scorers = self._fit_tfidf(part["train"], labels["train"])
         for category, scorer in tfidf_scorers.items():
-            from safetensors.numpy import save_file
-
             save_file(scorer.to_arrays(), str(staging / TFIDF_FILE_PATTERN.format(category)))
-        systems = self._evaluate_systems(part, labels, scores["test"], thresholds, tfidf_scorers,
-                                         [data.texts[i] for i in splits.test])
+        ngram = {name: tfidf_matrix(tfidf_scorers, part[name]) for name in ("validation", "test")}
+        weight, blend_search = choose_blend_weight(labels["validation"], transformer["validation"],
+                                                   ngram["validation"], config.blend_weights)
+        served = {name: blend(transformer[name], ngram[name], weight) for name in ("validation", "test")}
+        thresholds, choices = self._choose(labels["validation"], served["validation"])
+        alone, _ = self._choose(labels["validation"], transformer["validation"])
+        ngram_thresholds, _ = self._choose(labels["validation"], np.nan_to_num(ngram["validation"]))
+        self.baseline_thresholds = {
+            **{f"{TFIDF_PREFIX}{c}": t for c, t in ngram_thresholds.items()},
+            **{f"{TRANSFORMER_PREFIX}{c}": t for c, t in alone.items()},
+        }
+        quantization = self._quantization_check(model, tokenizer, fp32, part["validation"],
+                                                labels["validation"], transformer["validation"], alone)
+        test_labels, n_boot = labels["test"], config.bootstrap_samples
+        systems = [
+            SystemEvaluation(SERVED_SYSTEM, per_category_metrics(test_labels, served["test"], thresholds, n_boot)),
+            SystemEvaluation(TRANSFORMER_SYSTEM, per_category_metrics(test_labels, transformer["test"], alone)),
+            SystemEvaluation(TFIDF_SYSTEM, per_category_metrics(test_labels, np.nan_to_num(ngram["test"]),
+                                                                ngram_thresholds)),
+            SystemEvaluation(LEXICON_SYSTEM, per_category_metrics(
+                test_labels, lexicon_matrix([data.texts[i] for i in splits.test]),
+                dict.fromkeys(MARKETING_CATEGORIES, LEXICON_THRESHOLDS))),
+        ]
         manifest = self._manifest(data, splits, thresholds, systems, quantization, training)
+        manifest.serving_params = {"transformer_weight": weight, "blend_search": blend_search}
         return MarketingTrainingResult(manifest, thresholds, choices, systems, quantization, training,
                                        splits, sorted(p.name for p in staging.iterdir()))
 
@@ -302,27 +345,6 @@ class FalseMarketingTrainer:
             "mean_abs_diff_int8_vs_pytorch": float(np.abs(int8_scores - torch_scores).mean()),
             "f1_at_review_threshold": f1_change,
         }
-
-    def _evaluate_systems(self, part: dict[str, list[str]], labels: dict[str, np.ndarray],
-                          test_scores: np.ndarray, thresholds: dict[str, Thresholds],
-                          tfidf_scorers: dict[str, CharNgramScorer], raw_test: list[str]) -> list[SystemEvaluation]:
-        n_boot = self.config.bootstrap_samples
-        systems = [SystemEvaluation("transformer (int8 ONNX, served)",
-                                    per_category_metrics(labels["test"], test_scores, thresholds, n_boot))]
-        validation_tfidf = np.column_stack([
-            tfidf_scorers[c].score(part["validation"]) if c in tfidf_scorers else np.zeros(len(part["validation"]))
-            for c in MARKETING_CATEGORIES])
-        test_tfidf = np.column_stack([
-            tfidf_scorers[c].score(part["test"]) if c in tfidf_scorers else np.zeros(len(part["test"]))
-            for c in MARKETING_CATEGORIES])
-        tfidf_thresholds, _ = self._choose(labels["validation"], validation_tfidf)
-        self.baseline_thresholds = {f"{TFIDF_PREFIX}{c}": t for c, t in tfidf_thresholds.items()}
-        systems.append(SystemEvaluation("TF-IDF char 1-3-grams + logistic regression",
-                                        per_category_metrics(labels["test"], test_tfidf, tfidf_thresholds)))
-        lexicon = lexicon_matrix(raw_test)
-        systems.append(SystemEvaluation("lexicon rules only", per_category_metrics(
-            labels["test"], lexicon, dict.fromkeys(MARKETING_CATEGORIES, LEXICON_THRESHOLDS))))
-        return systems
 
     def _manifest(self, data: MarketingData, splits: Splits, thresholds: dict[str, Thresholds],
                   systems: list[SystemEvaluation], quantization: dict[str, Any],
@@ -360,18 +382,19 @@ def train_and_register(data: MarketingData, config: FalseMarketingConfig, regist
 
 
 def evaluate_bundle(bundle: LoadedBundle, data: MarketingData) -> dict[str, dict[str, BinaryMetrics]]:
-    """Per-category metrics on any labelled file for the served model and both baselines."""
+    """Per-category metrics on any labelled file: the served scores, the transformer alone
+    and both baselines."""
     model = FalseMarketingModel.from_bundle(bundle)
     normalized = [normalize_text(t).text for t in data.texts]
-    scores = model.encoder.predict(normalized)
-    out = {"transformer (int8 ONNX, served)": per_category_metrics(data.labels, scores, model.thresholds)}
-    if model.tfidf:
-        tfidf_scores = np.column_stack([
-            model.tfidf[c].score(normalized) if c in model.tfidf else np.zeros(len(normalized))
-            for c in MARKETING_CATEGORIES])
+    transformer = model.encoder.predict(normalized)
+    ngram = model.tfidf_matrix(normalized)
+    served = blend(transformer, ngram, model.transformer_weight)
+    out = {SERVED_SYSTEM: per_category_metrics(data.labels, served, model.thresholds),
+           TRANSFORMER_SYSTEM: per_category_metrics(data.labels, transformer, {
+               c: bundle.manifest.thresholds.get(f"{TRANSFORMER_PREFIX}{c}", NEVER) for c in MARKETING_CATEGORIES})}
+    if ngram is not None:
         baseline = {c: bundle.manifest.thresholds.get(f"{TFIDF_PREFIX}{c}", NEVER) for c in MARKETING_CATEGORIES}
-        out["TF-IDF char 1-3-grams + logistic regression"] = per_category_metrics(
-            data.labels, tfidf_scores, baseline)
-    out["lexicon rules only"] = per_category_metrics(
+        out[TFIDF_SYSTEM] = per_category_metrics(data.labels, np.nan_to_num(ngram), baseline)
+    out[LEXICON_SYSTEM] = per_category_metrics(
         data.labels, lexicon_matrix(data.texts), dict.fromkeys(MARKETING_CATEGORIES, LEXICON_THRESHOLDS))
     return out

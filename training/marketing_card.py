@@ -44,8 +44,10 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, o
     f1_rows = [[c, v["threshold"], v["f1_pytorch"], v["f1_int8"], v["change"]]
                for c, v in quantization["f1_at_review_threshold"].items()]
     history = [[h["epoch"], h["train_loss"], h["validation_mean_pr_auc"]] for h in result.training["history"]]
-    transformer = result.systems[0].per_category
-    macro = float(np.mean([m.pr_auc for m in transformer.values() if m.pr_auc is not None])) if transformer else 0.0
+    served = result.systems[0].per_category
+    macro = float(np.mean([m.pr_auc for m in served.values() if m.pr_auc is not None])) if served else 0.0
+    weight = manifest.serving_params.get("transformer_weight", 1.0)
+    search = manifest.serving_params.get("blend_search", {})
     sections = [
         CardSection(key="model_details", title="Model details", bullets=[
             f"name: {manifest.model_name}; version: {manifest.version}; created: {manifest.created_at}",
@@ -56,7 +58,9 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, o
             (f"fine-tuned from the local checkpoint {parameters['base_model']}" if parameters.get("base_model")
              else f"trained from scratch: {parameters['layers']} layers, hidden {parameters['hidden_size']}, "
                   f"{parameters['heads']} heads, character tokenizer built on the training split"),
-            f"test macro PR-AUC over categories with positives: {macro:.4f}",
+            f"served score per category: {weight:.2f} x transformer + {1 - weight:.2f} x TF-IDF "
+            f"n-gram scorer; weight chosen on validation mean PR-AUC among {search}",
+            f"served test macro PR-AUC over categories with positives: {macro:.4f}",
         ]),
         CardSection(key="intended_use", title="Intended use", paragraphs=[
             "Flags illegal or deceptive claims in ASR transcripts of livestream sales talk, per "
@@ -76,10 +80,11 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, o
                              caption="Split sizes"),
                    CardTable(columns=["category", "segments", "share"], rows=balance,
                              caption="Labels in the whole file")]),
-        CardSection(key="evaluation", title="Evaluation on test: transformer against two baselines", paragraphs=[
-            "Both baselines use the same split: the lexicon rules alone (score 1 for a blocking "
-            "rule, 0.5 for a review rule), and TF-IDF character 1-3-grams with one logistic "
-            "regression per category (thresholds chosen on validation the same way).",
+        CardSection(key="evaluation", title="Evaluation on test: served blend, transformer and two baselines", paragraphs=[
+            "All systems use the same split: the served blend, the transformer alone, the "
+            "lexicon rules alone (score 1 for a blocking rule, 0.5 for a review rule), and TF-IDF "
+            "character 1-3-grams with one logistic regression per category; each system's "
+            "thresholds are chosen on validation the same way.",
         ], tables=[CardTable(columns=["category", "system", "positives", "PR-AUC", "ROC-AUC",
                                       "review precision", "review recall", "review F1",
                                       "block precision", "block recall"],

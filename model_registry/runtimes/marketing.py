@@ -3,7 +3,7 @@ by ONNX Runtime, the lexicon rules, per-category thresholds and evidence spans."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,8 +106,17 @@ class OnnxEncoder:
         return out
 
 
-def _model_span(encoder: OnnxEncoder, normalized: NormalizedText, category_index: int,
-                window: int = 4) -> tuple[int, int] | None:
+def blend(transformer: np.ndarray, tfidf: np.ndarray | None, transformer_weight: float) -> np.ndarray:
+    """Per-category weighted mean of the two scorers (the transformer alone where the TF-IDF
+    scorer has no column)."""
+    if tfidf is None or transformer_weight >= 1.0:
+        return transformer
+    mixed = transformer_weight * transformer + (1 - transformer_weight) * tfidf
+    return np.where(np.isnan(tfidf), transformer, mixed)
+
+
+def _model_span(predict: Callable[[Sequence[str]], np.ndarray], normalized: NormalizedText,
+                category_index: int, window: int = 4) -> tuple[int, int] | None:
     """Occlusion: the window of normalized characters whose removal lowers the category's
     score most, mapped back to the original text; None if no window matters."""
     text = normalized.text
@@ -115,8 +124,8 @@ def _model_span(encoder: OnnxEncoder, normalized: NormalizedText, category_index
         return None
     starts = list(range(0, max(1, len(text) - window + 1), 2))
     variants = [text[:s] + text[s + window:] for s in starts]
-    base = encoder.predict([text])[0, category_index]
-    drops = base - encoder.predict(variants)[:, category_index]
+    base = predict([text])[0, category_index]
+    drops = base - predict(variants)[:, category_index]
     best = int(np.argmax(drops))
     if drops[best] < 0.2 * base:
         return None
@@ -129,12 +138,13 @@ class FalseMarketingModel:
 
     def __init__(self, encoder: OnnxEncoder, thresholds: dict[str, Thresholds],
                  categories: Sequence[str] = MARKETING_CATEGORIES, tag: str = "false-marketing:unsaved",
-                 tfidf: dict[str, CharNgramScorer] | None = None) -> None:
+                 tfidf: dict[str, CharNgramScorer] | None = None, transformer_weight: float = 1.0) -> None:
         self.encoder = encoder
         self.thresholds = thresholds
         self.categories = tuple(categories)
         self.tag = tag
         self.tfidf = tfidf or {}
+        self.transformer_weight = transformer_weight
 
     @classmethod
     def from_bundle(cls, bundle: LoadedBundle, device: Device | None = None,
@@ -150,11 +160,24 @@ class FalseMarketingModel:
             if path.exists():
                 tfidf[category] = CharNgramScorer.from_arrays(load_file(str(path)))
         thresholds = {c: t for c, t in bundle.manifest.thresholds.items() if c in MARKETING_CATEGORIES}
-        return cls(encoder, thresholds, MARKETING_CATEGORIES, bundle.tag, tfidf)
+        weight = float(bundle.manifest.serving_params.get("transformer_weight", 1.0))
+        return cls(encoder, thresholds, MARKETING_CATEGORIES, bundle.tag, tfidf, weight)
+
+    def predict_normalized(self, texts: Sequence[str]) -> np.ndarray:
+        """Served scores (n, 8) for normalized texts: the encoder's probabilities, blended
+        per category with the TF-IDF scorer by the weight chosen on validation."""
+        return blend(self.encoder.predict(texts), self.tfidf_matrix(texts), self.transformer_weight)
+
+    def tfidf_matrix(self, texts: Sequence[str]) -> np.ndarray | None:
+        """TF-IDF scores (n, 8); NaN for categories without a scorer; None without any."""
+        if not self.tfidf:
+            return None
+        return np.column_stack([self.tfidf[c].score(texts) if c in self.tfidf else np.full(len(texts), np.nan)
+                                for c in self.categories])
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
-        """Model probabilities (n, 8) for raw texts (normalized here)."""
-        return self.encoder.predict([normalize_text(t).text for t in texts])
+        """Served scores (n, 8) for raw texts (normalized here)."""
+        return self.predict_normalized([normalize_text(t).text for t in texts])
 
     def analyze(self, texts: Sequence[str], spans_from_model: bool = True) -> list[SegmentAnalysis]:
         """Scores, labels, merged lexicon + model spans and a decision for each segment.
@@ -163,7 +186,7 @@ class FalseMarketingModel:
         (the strictest wins), raised by lexicon rules: a ``block`` rule raises to block, a
         ``review`` rule to at least review."""
         normalized = [normalize_text(t) for t in texts]
-        probabilities = self.encoder.predict([n.text for n in normalized])
+        probabilities = self.predict_normalized([n.text for n in normalized])
         results = []
         for norm, row in zip(normalized, probabilities, strict=True):
             scores = {c: round(float(p), 6) for c, p in zip(self.categories, row, strict=True)}
@@ -194,7 +217,7 @@ class FalseMarketingModel:
         for category in labels:
             if category in covered or scores[category] < self.thresholds[category].review:
                 continue
-            found = _model_span(self.encoder, normalized, self.categories.index(category))
+            found = _model_span(self.predict_normalized, normalized, self.categories.index(category))
             if found is not None:
                 start, end = found
                 spans.append(Span(start, end, normalized.original[start:end], category, "model"))

@@ -63,11 +63,15 @@ def test_onnx_export_agrees_with_pytorch(registered) -> None:
 def test_card_compares_three_systems_per_category(registered) -> None:
     registry, _, result, _ = registered
     card = (registry.load(result.manifest.tag).path / "card.md").read_text(encoding="utf-8")
-    for needle in ("transformer (int8 ONNX, served)", "TF-IDF char 1-3-grams", "lexicon rules only",
-                   "int8 quantization", "Thresholds per category"):
+    for needle in ("served: transformer + TF-IDF blend", "transformer alone (int8 ONNX)", "TF-IDF char 1-3-grams",
+                   "lexicon rules only", "int8 quantization", "Thresholds per category", "weight chosen on validation"):
         assert needle in card
-    assert {s.name for s in result.systems} == {
-        "transformer (int8 ONNX, served)", "TF-IDF char 1-3-grams + logistic regression", "lexicon rules only"}
+    assert [s.name for s in result.systems] == [
+        "served: transformer + TF-IDF blend", "transformer alone (int8 ONNX)",
+        "TF-IDF char 1-3-grams + logistic regression", "lexicon rules only"]
+    weight = result.manifest.serving_params["transformer_weight"]
+    search = result.manifest.serving_params["blend_search"]
+    assert search[f"{weight:.2f}"] == max(search.values())  # chosen on validation
 
 
 def test_runtime_scores_spans_and_decisions(registered) -> None:
@@ -100,7 +104,7 @@ def test_evaluate_command_writes_per_category_json(registered, transcript_file) 
     payload = json.loads(out.read_text())
     assert payload["rows"] == 3000
     systems = payload["systems"]
-    assert len(systems) == 3
+    assert len(systems) == 4
     assert all(set(per) == set(MARKETING_CATEGORIES) for per in systems.values())
 
 
@@ -150,7 +154,9 @@ def test_real_ingame_ads_reduced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     result = train_and_register(load_marketing_file(tmp_path / "train.csv", "off_platform"), config, registry)
     metrics = evaluate_bundle(registry.load(result.manifest.tag),
                               load_marketing_file(tmp_path / "valid.csv", "off_platform"))
-    transformer = metrics["transformer (int8 ONNX, served)"]["off_platform"]
+    transformer = metrics["transformer alone (int8 ONNX)"]["off_platform"]
+    served = metrics["served: transformer + TF-IDF blend"]["off_platform"]
+    assert served.roc_auc > 0.8
     tfidf = metrics["TF-IDF char 1-3-grams + logistic regression"]["off_platform"]
     assert transformer.roc_auc > 0.8
     assert tfidf.roc_auc > 0.8
