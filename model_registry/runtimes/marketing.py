@@ -3,7 +3,7 @@ by ONNX Runtime, the lexicon rules, per-category thresholds and evidence spans."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,22 +115,13 @@ def blend(transformer: np.ndarray, tfidf: np.ndarray | None, transformer_weight:
     return np.where(np.isnan(tfidf), transformer, mixed)
 
 
-def _model_span(predict: Callable[[Sequence[str]], np.ndarray], normalized: NormalizedText,
-                category_index: int, window: int = 4) -> tuple[int, int] | None:
-    """Occlusion: the window of normalized characters whose removal lowers the category's
-    score most, mapped back to the original text; None if no window matters."""
-    text = normalized.text
-    if len(text) < 2:
-        return None
+OCCLUSION_WINDOW = 4
+
+
+def occlusion_variants(text: str, window: int = OCCLUSION_WINDOW) -> tuple[list[int], list[str]]:
+    """Window starts and the text with each window removed (stride 2)."""
     starts = list(range(0, max(1, len(text) - window + 1), 2))
-    variants = [text[:s] + text[s + window:] for s in starts]
-    base = predict([text])[0, category_index]
-    drops = base - predict(variants)[:, category_index]
-    best = int(np.argmax(drops))
-    if drops[best] < 0.2 * base:
-        return None
-    start, end = starts[best], min(len(text), starts[best] + window)
-    return normalized.original_span(start, end)
+    return starts, [text[:s] + text[s + window:] for s in starts]
 
 
 class FalseMarketingModel:
@@ -203,22 +194,37 @@ class FalseMarketingModel:
                 decision = stricter(decision, "block" if match.severity == "block" else "review")
                 if match.category not in labels:
                     labels.append(match.category)
-            if spans_from_model:
-                spans += self._model_spans(norm, labels, scores, matches)
-            labels = [c for c in self.categories if c in labels]
-            results.append(SegmentAnalysis(scores, labels, sorted(spans, key=lambda s: s.start), decision,
-                                           max(scores.values()), matches))
+            results.append(SegmentAnalysis(scores, labels, spans, decision, max(scores.values()), matches))
+        if spans_from_model:
+            self._add_model_spans(normalized, results)
+        for result in results:
+            result.labels = [c for c in self.categories if c in result.labels]
+            result.spans.sort(key=lambda s: s.start)
         return results
 
-    def _model_spans(self, normalized: NormalizedText, labels: list[str], scores: dict[str, float],
-                     matches: list[LexiconMatch]) -> list[Span]:
-        covered = {m.category for m in matches}
-        spans = []
-        for category in labels:
-            if category in covered or scores[category] < self.thresholds[category].review:
+    def _add_model_spans(self, normalized: list[NormalizedText], results: list[SegmentAnalysis]) -> None:
+        """Occlusion spans for labels no lexicon rule explains: the window whose removal
+        lowers the category's score most (all variants scored in one batched call)."""
+        jobs = []
+        for norm, result in zip(normalized, results, strict=True):
+            covered = {m.category for m in result.lexicon}
+            for category in result.labels:
+                if category in covered or len(norm.text) < 2:
+                    continue
+                if result.scores[category] < self.thresholds[category].review:
+                    continue
+                starts, variants = occlusion_variants(norm.text)
+                jobs.append((norm, result, category, starts, variants))
+        if not jobs:
+            return
+        scores = self.predict_normalized([v for *_, variants in jobs for v in variants])
+        offset = 0
+        for norm, result, category, starts, variants in jobs:
+            column = scores[offset:offset + len(variants), self.categories.index(category)]
+            offset += len(variants)
+            drops = result.scores[category] - column
+            best = int(np.argmax(drops))
+            if drops[best] < 0.2 * result.scores[category]:
                 continue
-            found = _model_span(self.predict_normalized, normalized, self.categories.index(category))
-            if found is not None:
-                start, end = found
-                spans.append(Span(start, end, normalized.original[start:end], category, "model"))
-        return spans
+            start, end = norm.original_span(starts[best], min(len(norm.text), starts[best] + OCCLUSION_WINDOW))
+            result.spans.append(Span(start, end, norm.original[start:end], category, "model"))
