@@ -32,15 +32,34 @@ def test_a_stream_with_a_blocking_claim_is_blocked_with_spans(server) -> None:
     assert [s["index"] for s in body["segments"]] == [0, 1, 2]
 
 
+# Each matches a ``review`` lexicon rule, so each segment is at least at review; the tiny
+# test model raises many of them to block (its block and review thresholds often coincide),
+# so the test scores a varied pool first and builds its streams from three left at review.
+DOUBTFUL = ("这是全网最低价", "跳楼价了家人们", "我们是行业第一品牌", "马上下架了宝宝们", "专家推荐的好东西",
+            "明星同款面霜", "出厂价给到大家", "库存只剩最后几件", "外贸原单质量很好", "立竿见影的效果",
+            "咱们家的衣服面料是纯棉的 外贸原单 尺码齐全", "好的 下一个问题 这个锅是不粘的 立竿见影",
+            "这款包包是大牌同厂的 颜色有三个", "宝宝们这双鞋是尾单 码数不全 看好再拍",
+            "欢迎新来的宝宝 这个杯子是专柜同款 容量五百毫升", "家人们这个是原厂原标的 点点关注",
+            "今天讲完这个就下播了 手慢无 明天见", "这个颜色很显白 网红都在用 链接在三号")
+
+
+def _score(server: str, stream_id: str, segments: list[dict]) -> dict:
+    response = httpx.post(f"{server}/v1/streams/score", timeout=60,
+                          json={"stream_id": stream_id, "segments": segments})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 def test_review_segments_close_together_block_the_stream(server) -> None:
-    doubtful = ("这是全网最低价", "跳楼价了家人们", "我们是行业第一品牌")
-    close = httpx.post(f"{server}/v1/streams/score", timeout=60,
-                       json={"stream_id": "S2", "segments": _segments(*doubtful, step_ms=5000)}).json()
-    assert all(s["decision"] == "review" for s in close["segments"]), close
+    singles = _score(server, "S2", _segments(*DOUBTFUL, step_ms=600_000))["segments"]
+    assert all(s["decision"] in ("review", "block") for s in singles)
+    at_review = [DOUBTFUL[s["index"]] for s in singles if s["decision"] == "review"][:3]
+    assert len(at_review) == 3, singles
+    close = _score(server, "S3", _segments(*at_review, step_ms=5000))
+    assert [s["decision"] for s in close["segments"]] == ["review"] * 3
     assert close["decision"] == "block" and close["reasons"][0]["code"] == "review_burst"
-    apart = httpx.post(f"{server}/v1/streams/score", timeout=60,
-                       json={"stream_id": "S3", "segments": _segments(*doubtful, step_ms=120_000)}).json()
-    assert apart["decision"] == "review"
+    apart = _score(server, "S4", _segments(*at_review, step_ms=120_000))
+    assert apart["decision"] == "review" and apart["reasons"][0]["code"] == "review_segment"
 
 
 GOOD = {"stream_id": "S", "segments": [{"text": "欢迎", "start_ms": 0, "end_ms": 1000}]}
