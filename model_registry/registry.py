@@ -76,7 +76,9 @@ class ModelRegistry:
         # use, which would ignore a later change of SHOPGUARD_HOME.
         from bentoml._internal.models.model import ModelStore
 
-        self.store = ModelStore(self.settings.bentoml_home / "models")
+        store_path = self.settings.bentoml_home / "models"
+        store_path.mkdir(parents=True, exist_ok=True)
+        self.store = ModelStore(store_path)
 
     # -- storing -------------------------------------------------------------------------
     def register(self, staging_dir: Path, manifest: Manifest, *, mark_candidate: bool = True) -> Manifest:
