@@ -53,6 +53,8 @@ class ColumnSpec:
 
 
 LISTING_LABEL_COLUMN = "is_inferior"
+MERCHANT_LABEL_COLUMN = "is_suspicious"
+MARKETING_LABELS_COLUMN = "labels"  # categories joined by "|"; empty when the segment is clean
 
 LISTING_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("listing_id", "text", True),

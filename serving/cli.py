@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import typer
 
 from model_registry.settings import load_settings
@@ -53,7 +54,6 @@ def audit_decisions(
     out: Path | None = typer.Option(None, "--out", help="export to .csv or .parquet"),
 ) -> None:
     """What was decided, when, by which model version and why."""
-    import pandas as pd
     from rich.console import Console
     from rich.table import Table
 
@@ -78,9 +78,62 @@ def audit_decisions(
         frame = pd.DataFrame(rows)
         for key in ("reasons", "inputs"):
             frame[key] = frame[key].map(lambda v: json.dumps(v, ensure_ascii=False)) if len(frame) else []
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.suffix == ".csv":
-            frame.to_csv(out, index=False)
-        else:
-            frame.to_parquet(out, index=False)
+        _write_table(frame, out)
         console.print(f"wrote {len(frame):,} rows to {out}")
+
+
+def _read_base(path: Path) -> pd.DataFrame:
+    readers = {".parquet": pd.read_parquet, ".csv": pd.read_csv,
+               ".jsonl": lambda p: pd.read_json(p, lines=True)}
+    if not path.is_file() or path.suffix not in readers:
+        raise typer.BadParameter(f"{path} is not a .parquet, .csv or .jsonl file", param_hint="--base")
+    return readers[path.suffix](path)
+
+
+def _write_table(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+
+
+def _with_base(exported: pd.DataFrame, base: Path | None, key: str | None) -> pd.DataFrame:
+    """The base file's rows followed by the feedback rows; a feedback row replaces the base
+    row with the same ``key`` (ids must stay unique)."""
+    if base is None:
+        return exported
+    frame = _read_base(base)
+    if key and key in frame.columns:
+        frame = frame[~frame[key].astype(str).isin(set(exported[key].astype(str)))]
+    return pd.concat([frame, exported], ignore_index=True, sort=False)
+
+
+def export_feedback_command(
+    name: str = typer.Argument(..., help="listing-quality, merchant-risk or false-marketing"),
+    out: Path = typer.Option(..., "--out", help=".parquet or .csv training file to write"),
+    base: Path | None = typer.Option(None, "--base", help="training file to extend with the feedback rows"),
+    base_links: Path | None = typer.Option(None, "--base-links", help="merchant-risk: the base file's links"),
+) -> None:
+    """Join reviewer feedback with the logged inputs into a file ``shopguard train NAME`` accepts."""
+    from rich.console import Console
+
+    from model_registry.aliases import make_engine
+    from serving.feedback import FeedbackError, export_feedback
+
+    if out.suffix not in (".parquet", ".csv"):
+        raise typer.BadParameter("--out must end in .parquet or .csv", param_hint="--out")
+    try:
+        exported = export_feedback(make_engine(load_settings().database_url), name)
+    except FeedbackError as exc:
+        raise typer.BadParameter(str(exc), param_hint=exc.field) from exc
+    key = {"listing-quality": "listing_id", "merchant-risk": "merchant_id"}.get(name)
+    table = _with_base(exported.table, base, key)
+    _write_table(table, out)
+    console = Console()
+    console.print(f"wrote {len(table):,} rows ({len(exported.table):,} from feedback) to {out}")
+    if exported.links is not None:
+        links_out = out.with_name(f"{out.stem}.links{out.suffix}")
+        links = exported.links if base_links is None else pd.concat([_read_base(base_links), exported.links])
+        _write_table(links.drop_duplicates(), links_out)
+        console.print(f"wrote {len(links):,} links to {links_out}; train with --links {links_out}")

@@ -73,7 +73,7 @@ class DecisionLogWriter:
     def __init__(self, engine: Engine, max_batch: int = 2000, flush_seconds: float = 0.2) -> None:
         metadata.create_all(engine)
         self._engine = engine
-        self._queue: queue.Queue[list[dict[str, Any]] | None] = queue.Queue()
+        self._queue: queue.Queue[list[dict[str, Any]] | threading.Event | None] = queue.Queue()
         self._max_batch = max_batch
         self._flush_seconds = flush_seconds
         self._closed = False
@@ -108,10 +108,23 @@ class DecisionLogWriter:
             if item is None:
                 self._write(pending)
                 return
+            if isinstance(item, threading.Event):
+                self._write(pending)
+                pending = []
+                item.set()
+                continue
             pending.extend(item)
             if len(pending) >= self._max_batch:
                 self._write(pending)
                 pending = []
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Write everything queued so far; True once written (False on timeout or when closed)."""
+        if self._closed:
+            return False
+        written = threading.Event()
+        self._queue.put(written)
+        return written.wait(timeout)
 
     def close(self, timeout: float = 30.0) -> None:
         """Write everything queued, then stop the thread."""

@@ -93,3 +93,17 @@ class StreamResponse(BaseModel):
     segments: list[SegmentResult]
     reasons: list[ReasonOut]
     model: str
+
+
+class FeedbackResponse(BaseModel):
+    """Answer to ``POST /v1/feedback``: the stored outcome and the decision it is about."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    feedback_id: int
+    entity_type: str
+    entity_id: str
+    request_id: str = Field(description="the scoring request the feedback is attached to")
+    segment_index: int | None
+    label: str = Field(description="the label as stored (stream categories in taxonomy order)")
+    model: str = Field(description="the model version whose decision was reviewed")

@@ -32,6 +32,7 @@ from serving.policy import (  # noqa: E402
 from serving.schemas import (  # noqa: E402
     MAX_BATCH,
     ErrorBody,
+    FeedbackResponse,
     ListingResult,
     ListingsResponse,
     MerchantResult,
@@ -96,6 +97,7 @@ class ShopGuard:
         from model_registry.runtimes.marketing import FalseMarketingModel
         from model_registry.runtimes.merchant import MerchantRiskModel
         from serving.decision_log import DecisionLogWriter
+        from serving.feedback import FeedbackStore
         from serving.merchant_decisions import MerchantDecisionStore
 
         self.registry = ModelRegistry()
@@ -107,6 +109,7 @@ class ShopGuard:
         self.merchant_decisions = MerchantDecisionStore(engine)
         self.decision_log = DecisionLogWriter(
             engine, flush_seconds=self.registry.settings.decision_log_flush_seconds)
+        self.feedback_store = FeedbackStore(engine)
 
     @bentoml.on_shutdown
     def flush_decision_log(self) -> None:
@@ -212,6 +215,32 @@ class ShopGuard:
         self._log(response.request_id, "stream",
                   [(stream_id, decision, response.score, model.tag, response.reasons, inputs)])
         return response
+
+    @bentoml.api(route="/v1/feedback")
+    def feedback(
+        self,
+        entity_id: str = Field(..., min_length=1, max_length=128),
+        label: str = Field(..., min_length=1, max_length=400,
+                           description="inferior|ok (listings), suspicious|ok (merchants), ok or "
+                                       "categories joined by | (stream segments)"),
+        reviewer: str = Field(..., min_length=1, max_length=128),
+        note: str = Field("", max_length=4000),
+        request_id: str | None = Field(None, min_length=1, max_length=64),
+        segment_index: int | None = Field(None, ge=0),
+    ) -> FeedbackResponse:
+        """Store a reviewer's outcome for a logged decision (stored at once, not queued)."""
+        from serving.feedback import Feedback, FeedbackError
+
+        # The decision may still be queued for the log: write what is pending first.
+        self.decision_log.flush()
+        try:
+            row = self.feedback_store.add(Feedback(entity_id, label, reviewer, note, request_id, segment_index))
+        except FeedbackError as exc:
+            detail = [{"loc": [exc.field], "msg": str(exc), "type": "feedback"}]
+            return JSONResponse({"detail": detail}, status_code=exc.status)
+        return FeedbackResponse(feedback_id=row["id"], entity_type=row["entity_type"], entity_id=row["entity_id"],
+                                request_id=row["request_id"], segment_index=row["segment_index"],
+                                label=row["label"], model=row["model"])
 
     def _log(self, request_id: str, entity_type: str,
              items: list[tuple[str, str, float, str, list[ReasonOut], dict[str, Any]]]) -> None:

@@ -22,6 +22,7 @@ from features.merchant import (
     MerchantGraph,
     build_merchant_features,
 )
+from features.schemas import MERCHANT_LABEL_COLUMN
 from model_registry.bundle import FeatureSetRef, Lineage, Manifest
 from model_registry.cards import write_card
 from model_registry.registry import ModelRegistry, new_version
@@ -34,7 +35,7 @@ from training.splits import Splits, stratified_splits
 from training.thresholds import ThresholdChoice, choose_thresholds
 
 MODEL_NAME = "merchant-risk"
-DEFAULT_LABEL = "is_suspicious"
+DEFAULT_LABEL = MERCHANT_LABEL_COLUMN
 DEFAULT_ID = "merchant_id"
 Progress = Callable[[str], None]
 AGE_BANDS = ((0, 30, "<30 days"), (30, 180, "30-180 days"), (180, 730, "180-730 days"),

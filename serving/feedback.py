@@ -1,0 +1,218 @@
+"""Reviewer feedback: outcomes stored against logged decisions, and their export as training
+files that ``shopguard train`` accepts.
+
+A feedback row points at a logged decision (by ``request_id``, or the entity's latest
+decision); its ``label`` is what the reviewer found:
+
+- listings: ``inferior`` or ``ok``; merchants: ``suspicious`` or ``ok``;
+- streams: ``ok`` (every segment clean, or the segment given by ``segment_index``) or the
+  ``|``-joined categories a segment truly has (``segment_index`` required).
+
+The export joins each entity's latest feedback with the input that was scored, as logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+)
+
+from features.errors import ShopGuardError
+from features.marketing import MARKETING_CATEGORIES
+from features.schemas import (
+    LISTING_LABEL_COLUMN,
+    MARKETING_LABELS_COLUMN,
+    MERCHANT_LABEL_COLUMN,
+    MerchantRecord,
+)
+from serving.decision_log import query_decisions
+
+metadata = MetaData()
+
+feedback_table = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("entity_type", String(16), nullable=False, index=True),
+    Column("entity_id", String(128), nullable=False, index=True),
+    Column("request_id", String(64), nullable=False),
+    Column("segment_index", Integer, nullable=True),
+    Column("model", String(160), nullable=False),
+    Column("label", String(400), nullable=False),
+    Column("reviewer", String(128), nullable=False),
+    Column("note", Text, nullable=False),
+)
+
+POSITIVE_LABEL = {"listing": "inferior", "merchant": "suspicious"}
+CLEAN_LABEL = "ok"
+MODEL_ENTITY = {"listing-quality": "listing", "merchant-risk": "merchant", "false-marketing": "stream"}
+
+
+class FeedbackError(ShopGuardError):
+    """Feedback that cannot be stored: ``field`` names the input at fault, ``status`` the
+    HTTP status it maps to."""
+
+    def __init__(self, message: str, field: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.field = field
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """One reviewer outcome, as received."""
+
+    entity_id: str
+    label: str
+    reviewer: str
+    note: str = ""
+    request_id: str | None = None
+    segment_index: int | None = None
+
+
+def _labelled_decision(engine: Engine, feedback: Feedback) -> dict[str, Any]:
+    """The logged decision the feedback is about."""
+    logged = query_decisions(engine, entity_id=feedback.entity_id, request_id=feedback.request_id)
+    if logged:
+        return logged[-1]
+    if feedback.request_id and query_decisions(engine, entity_id=feedback.entity_id, limit=1):
+        raise FeedbackError(f"request {feedback.request_id!r} did not score entity {feedback.entity_id!r}; "
+                            "give the request_id of a response that contains it, or leave it out.",
+                            field="request_id", status=404)
+    raise FeedbackError(f"no logged decision for entity {feedback.entity_id!r}; feedback must follow a "
+                        "scoring call (listing_id, merchant_id or stream_id).", field="entity_id", status=404)
+
+
+def canonical_label(entity_type: str, label: str, segment_index: int | None, segments: int) -> str:
+    """The label in its stored form, or ``FeedbackError`` saying what is allowed."""
+    label = label.strip()
+    if entity_type in POSITIVE_LABEL:
+        allowed = (POSITIVE_LABEL[entity_type], CLEAN_LABEL)
+        if label not in allowed or segment_index is not None:
+            field = "segment_index" if label in allowed else "label"
+            raise FeedbackError(f"a {entity_type} label is one of {allowed} and takes no segment_index.", field)
+        return label
+    if segment_index is not None and not 0 <= segment_index < segments:
+        raise FeedbackError(f"segment_index {segment_index} is outside the stream's {segments} segment(s).",
+                            "segment_index")
+    if label == CLEAN_LABEL:
+        return label
+    categories = [c.strip() for c in label.split("|") if c.strip()]
+    unknown = [c for c in categories if c not in MARKETING_CATEGORIES]
+    if not categories or unknown:
+        raise FeedbackError(f"unknown categor{'ies' if len(unknown) > 1 else 'y'} {unknown}; a stream label is "
+                            f"'ok' or categories joined by '|' from {list(MARKETING_CATEGORIES)}.", "label")
+    if segment_index is None:
+        raise FeedbackError("a stream label naming categories needs the segment_index it applies to.",
+                            "segment_index")
+    return "|".join(c for c in MARKETING_CATEGORIES if c in categories)
+
+
+class FeedbackStore:
+    """Stores reviewer outcomes and reads them back."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        metadata.create_all(engine)
+
+    def add(self, feedback: Feedback) -> dict[str, Any]:
+        """Validate against the decision log and store; returns the stored row."""
+        decision = _labelled_decision(self._engine, feedback)
+        segments = len(decision["inputs"].get("segments", []))
+        row = {
+            "at": datetime.now(UTC), "entity_type": decision["entity_type"], "entity_id": feedback.entity_id,
+            "request_id": decision["request_id"], "segment_index": feedback.segment_index,
+            "model": decision["model"], "reviewer": feedback.reviewer, "note": feedback.note,
+            "label": canonical_label(decision["entity_type"], feedback.label, feedback.segment_index, segments),
+        }
+        with self._engine.begin() as conn:
+            row["id"] = conn.execute(insert(feedback_table), row).inserted_primary_key[0]
+        return row
+
+    def rows(self, entity_type: str | None = None) -> list[dict[str, Any]]:
+        """Every feedback row (of one entity type), oldest first."""
+        statement = select(feedback_table).order_by(feedback_table.c.id)
+        if entity_type:
+            statement = statement.where(feedback_table.c.entity_type == entity_type)
+        with self._engine.connect() as conn:
+            return [dict(r) for r in conn.execute(statement).mappings()]
+
+
+@dataclass
+class FeedbackExport:
+    """A training table built from feedback (plus, for merchants, their links)."""
+
+    table: pd.DataFrame
+    links: pd.DataFrame | None = None
+
+
+def _logged_inputs(engine: Engine, row: dict[str, Any]) -> dict[str, Any]:
+    logged = query_decisions(engine, entity_id=row["entity_id"], request_id=row["request_id"])
+    return logged[-1]["inputs"]
+
+
+def _provenance(row: dict[str, Any]) -> dict[str, Any]:
+    return {"feedback_id": row["id"], "feedback_reviewer": row["reviewer"],
+            "feedback_request_id": row["request_id"], "scored_by": row["model"]}
+
+
+def _listing_rows(engine: Engine, feedback: list[dict[str, Any]]) -> FeedbackExport:
+    latest = {r["entity_id"]: r for r in feedback}
+    rows = [{**_logged_inputs(engine, r), LISTING_LABEL_COLUMN: int(r["label"] == POSITIVE_LABEL["listing"]),
+             **_provenance(r)} for r in latest.values()]
+    return FeedbackExport(pd.DataFrame(rows))
+
+
+def _merchant_rows(engine: Engine, feedback: list[dict[str, Any]]) -> FeedbackExport:
+    latest = {r["entity_id"]: r for r in feedback}
+    rows, links = [], []
+    for r in latest.values():
+        record = MerchantRecord.model_validate(_logged_inputs(engine, r)).model_dump()
+        links += [{"src": record["merchant_id"], "dst": link["merchant_id"], "link_type": link["link_type"]}
+                  for link in record.pop("links")]
+        rows.append({**record, MERCHANT_LABEL_COLUMN: int(r["label"] == POSITIVE_LABEL["merchant"]),
+                     **_provenance(r)})
+    return FeedbackExport(pd.DataFrame(rows), pd.DataFrame(links, columns=["src", "dst", "link_type"]))
+
+
+def _segment_rows(engine: Engine, feedback: list[dict[str, Any]]) -> FeedbackExport:
+    labels: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
+    for r in feedback:  # oldest first: a later verdict on the same segment wins
+        segments = _logged_inputs(engine, r)["segments"]
+        indices = range(len(segments)) if r["segment_index"] is None else [r["segment_index"]]
+        for index in indices:
+            label = "" if r["label"] == CLEAN_LABEL else r["label"]
+            labels[(r["entity_id"], index)] = (label, {**_provenance(r), "text": segments[index]["text"]})
+    rows = [{"stream_id": stream, "segment_index": index, "text": info["text"], MARKETING_LABELS_COLUMN: label,
+             **{k: v for k, v in info.items() if k != "text"}}
+            for (stream, index), (label, info) in labels.items()]
+    return FeedbackExport(pd.DataFrame(rows))
+
+
+def export_feedback(engine: Engine, model_name: str) -> FeedbackExport:
+    """The training table for ``model_name`` built from its feedback."""
+    if model_name not in MODEL_ENTITY:
+        raise FeedbackError(f"unknown model {model_name!r}; choose one of {list(MODEL_ENTITY)}.", "NAME")
+    metadata.create_all(engine)
+    entity_type = MODEL_ENTITY[model_name]
+    feedback = FeedbackStore(engine).rows(entity_type)
+    if not feedback:
+        raise FeedbackError(f"no feedback on {entity_type}s yet; reviewers send it with POST /v1/feedback.",
+                            "NAME", status=404)
+    build = {"listing": _listing_rows, "merchant": _merchant_rows, "stream": _segment_rows}[entity_type]
+    return build(engine, feedback)

@@ -1,0 +1,117 @@
+"""Reviewer feedback on a real server, exported by the CLI into files ``shopguard train``
+accepts, and a retrain on them: the analysts' loop."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import httpx
+import pandas as pd
+import pytest
+
+from tests.conftest import FAST_LISTING_CONFIG, run_cli
+from training.false_marketing import load_marketing_file
+
+pytestmark = pytest.mark.integration
+
+LISTING_FIELDS = ("listing_id", "merchant_id", "title", "description", "category", "price", "list_price",
+                  "image_count", "sales", "rating", "review_count")
+
+
+def _listings(listing_file, n: int) -> pd.DataFrame:
+    return pd.read_parquet(listing_file).sample(n, random_state=11)
+
+
+def _feedback(server: str, **body) -> httpx.Response:
+    return httpx.post(f"{server}/v1/feedback", json=body, timeout=30)
+
+
+def test_feedback_is_exported_as_a_training_file_and_retrained_on(server, trained_home, listing_file,
+                                                                  tmp_path) -> None:
+    chosen = _listings(listing_file, 40)
+    records = [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items() if pd.notna(v)}
+               for row in chosen[list(LISTING_FIELDS)].to_dict("records")]
+    scored = httpx.post(f"{server}/v1/listings/score", json={"listings": records}, timeout=60).json()
+    truth = dict(zip(chosen["listing_id"], chosen["is_inferior"], strict=True))
+    for k, result in enumerate(scored["results"]):
+        label = "inferior" if truth[result["listing_id"]] else "ok"
+        body = {"entity_id": result["listing_id"], "label": label, "reviewer": "ana", "note": "checked"}
+        if k % 2:
+            body["request_id"] = scored["request_id"]
+        response = _feedback(server, **body)
+        assert response.status_code == 200, response.text
+        stored = response.json()
+        assert stored["request_id"] == scored["request_id"] and stored["model"] == result["model"]
+
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home, ignore=shutil.ignore_patterns("server-*.log"))
+    out = tmp_path / "retrain.parquet"
+    run_cli("data", "export-feedback", "listing-quality", "--out", str(out), "--base", str(listing_file), home=home)
+    exported = pd.read_parquet(out)
+    base = pd.read_parquet(listing_file)
+    assert len(exported) == len(base) and exported["listing_id"].is_unique
+    from_feedback = exported.dropna(subset=["feedback_id"]).set_index("listing_id")
+    assert len(from_feedback) == 40
+    assert all(from_feedback.loc[i, "is_inferior"] == truth[i] for i in truth)
+    assert (from_feedback["feedback_reviewer"] == "ana").all()
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(FAST_LISTING_CONFIG))
+    printed = run_cli("train", "listing-quality", "--data", str(out), "--config", str(config), home=home).stdout
+    assert "registered listing-quality:" in printed
+    shown = run_cli("models", "show", "listing-quality:candidate", home=home).stdout
+    assert "retrain.parquet" in shown
+
+
+def test_stream_feedback_labels_segments_for_the_text_model(server, trained_home, tmp_path) -> None:
+    segments = [{"text": t, "start_ms": 4000 * i, "end_ms": 4000 * (i + 1)}
+                for i, t in enumerate(("大家好欢迎来到直播间", "原价999今天只要99 全网最低", "这款杯子是不锈钢的"))]
+    scored = httpx.post(f"{server}/v1/streams/score", json={"stream_id": "S-fb", "segments": segments},
+                        timeout=60).json()
+    assert _feedback(server, entity_id="S-fb", label="ok", reviewer="bo").status_code == 200
+    labelled = _feedback(server, entity_id="S-fb", label="price_fraud | absolute_claim", reviewer="bo",
+                         segment_index=1, request_id=scored["request_id"])
+    assert labelled.status_code == 200, labelled.text
+    assert labelled.json()["label"] == "absolute_claim|price_fraud"
+
+    out = tmp_path / "segments.parquet"
+    run_cli("data", "export-feedback", "false-marketing", "--out", str(out), home=trained_home)
+    rows = pd.read_parquet(out).query("stream_id == 'S-fb'").set_index("segment_index")
+    assert rows.loc[1, "labels"] == "absolute_claim|price_fraud"
+    assert rows.loc[0, "labels"] == "" and rows.loc[2, "labels"] == ""
+    data = load_marketing_file(out)
+    assert len(data.texts) == len(pd.read_parquet(out))
+    row = data.texts.index(segments[1]["text"])
+    assert data.labels[row].sum() == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"entity_id": "never-scored", "label": "ok", "reviewer": "x"}, 404, "entity_id"),
+        ({"entity_id": "S-fb-bad", "label": "ok", "reviewer": "x", "request_id": "0" * 32}, 404, "request_id"),
+        ({"entity_id": "S-fb-bad", "label": "fake_news", "reviewer": "x", "segment_index": 0}, 422, "label"),
+        ({"entity_id": "S-fb-bad", "label": "counterfeit", "reviewer": "x"}, 422, "segment_index"),
+        ({"entity_id": "S-fb-bad", "label": "ok", "reviewer": "x", "segment_index": 7}, 422, "segment_index"),
+        ({"entity_id": "S-fb-bad", "label": "ok"}, 400, "reviewer"),
+    ],
+    ids=["unknown-entity", "wrong-request", "unknown-category", "no-segment", "segment-out-of-range",
+         "no-reviewer"],
+)
+def test_bad_feedback_is_refused_naming_the_field(server, body, status, field) -> None:
+    segment = {"text": "欢迎来到直播间", "start_ms": 0, "end_ms": 1000}
+    scored = httpx.post(f"{server}/v1/streams/score", json={"stream_id": "S-fb-bad", "segments": [segment]},
+                        timeout=60)
+    assert scored.status_code == 200
+    response = _feedback(server, **body)
+    assert response.status_code == status, response.text
+    assert [field] in [d["loc"] for d in response.json()["detail"]]
+
+
+def test_a_listing_label_must_be_inferior_or_ok(server) -> None:
+    listing = {"listing_id": "L-fb-label", "title": "保温杯", "category": "home", "price": 30.0}
+    assert httpx.post(f"{server}/v1/listings/score", json={"listings": [listing]}, timeout=30).status_code == 200
+    response = _feedback(server, entity_id="L-fb-label", label="suspicious", reviewer="x")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["label"]
