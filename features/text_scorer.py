@@ -64,7 +64,12 @@ class CharNgramScorer:
         """Probability of the positive class for each text."""
         if len(texts) == 0:
             return np.zeros(0, dtype=np.float64)
-        logits = tfidf(self.hashing.counts(texts), self.idf) @ self.coef + self.intercept
+        return self.score_counts(self.hashing.counts(texts))
+
+    def score_counts(self, counts: sparse.csr_matrix) -> np.ndarray:
+        """Probabilities from counts already made with ``self.hashing`` (scorers sharing a
+        hashing then hash each text once)."""
+        logits = tfidf(counts, self.idf) @ self.coef + self.intercept
         return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64).ravel()))
 
     def to_arrays(self) -> dict[str, np.ndarray]:

@@ -4,6 +4,7 @@ training loop (torch), and the ONNX export with dynamic int8 quantization."""
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import warnings
@@ -18,6 +19,7 @@ from sklearn.metrics import average_precision_score
 from model_registry.runtimes.marketing import MAX_TOKENS, windows
 from model_registry.settings import Device
 
+logger = logging.getLogger("shopguard.training")
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
@@ -185,24 +187,53 @@ def train_encoder(model: Any, tokenizer: Any, train: tuple[Sequence[str], np.nda
 
 
 def export_onnx(model: Any, out: Path) -> None:
-    """Export the encoder to ONNX (opset 17) with dynamic batch and sequence axes."""
+    """Export the encoder to ONNX (opset 17, dynamic batch and sequence axes), then fuse its
+    attention, embedding and layer-norm subgraphs with ONNX Runtime's transformer optimizer
+    (fewer, larger kernels: the small encoder is bound by per-op overhead). A model the
+    optimizer cannot fuse is kept as exported."""
     import torch
 
     model.eval().to("cpu")
     ids = torch.ones((2, 16), dtype=torch.int64)
     mask = torch.ones((2, 16), dtype=torch.int64)
+    raw = out.with_name(f"{out.stem}.unfused.onnx")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, (ids, mask), str(out), input_names=["input_ids", "attention_mask"],
+            model, (ids, mask), str(raw), input_names=["input_ids", "attention_mask"],
             output_names=["logits"], opset_version=17, dynamo=False,
             dynamic_axes={"input_ids": {0: "batch", 1: "sequence"},
                           "attention_mask": {0: "batch", 1: "sequence"}, "logits": {0: "batch"}},
         )
+    try:
+        fuse_transformer_graph(raw, out, model.config)
+    except Exception as exc:  # noqa: BLE001 - an architecture the optimizer does not know
+        logger.warning("serving the unfused ONNX graph: the transformer optimizer failed (%s)", exc)
+        raw.replace(out)
+    else:
+        raw.unlink()
+
+
+def fuse_transformer_graph(raw: Path, out: Path, config: Any) -> None:
+    """Fused BERT graph (Attention, EmbedLayerNormalization, SkipLayerNormalization, BiasGelu)."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optimized = optimize_model(str(raw), model_type="bert", num_heads=config.num_attention_heads,
+                                   hidden_size=config.hidden_size, opt_level=1)
+    optimized.save_model_to_file(str(out))
 
 
 def quantize_int8(fp32: Path, int8: Path) -> None:
-    """Dynamic int8 quantization of the weights (activations quantized at run time)."""
+    """Dynamic int8 quantization of the weights (activations quantized at run time).
+
+    ``reduce_range`` keeps weights to 7 bits: on CPUs without VNNI the u8 x s8 multiply-add
+    saturates at full range, which moved scores by up to 0.1 on the demo model (0.03 with it)."""
+    from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, reduce_range=True,
+                         extra_options={"DefaultTensorType": TensorProto.FLOAT})

@@ -163,8 +163,9 @@ class FalseMarketingModel:
         """TF-IDF scores (n, 8); NaN for categories without a scorer; None without any."""
         if not self.tfidf:
             return None
-        return np.column_stack([self.tfidf[c].score(texts) if c in self.tfidf else np.full(len(texts), np.nan)
-                                for c in self.categories])
+        counts = {h: h.counts(texts) for h in {s.hashing for s in self.tfidf.values()}}
+        return np.column_stack([self.tfidf[c].score_counts(counts[self.tfidf[c].hashing]) if c in self.tfidf
+                                else np.full(len(texts), np.nan) for c in self.categories])
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """Served scores (n, 8) for raw texts (normalized here)."""
