@@ -85,6 +85,22 @@ class Manifest(BaseModel):
         """``name:version``."""
         return f"{self.model_name}:{self.version}"
 
+    def headline_metrics(self) -> dict[str, Any]:
+        """ROC-AUC and PR-AUC on the test split (for multi-label models: the served system's
+        PR-AUC averaged over the categories with positives)."""
+        test = self.metrics.get("test", {})
+        if "roc_auc" in test:
+            return {"test_roc_auc": test["roc_auc"], "test_pr_auc": test["pr_auc"]}
+        served = next(iter(test.values()), {})
+        values = [m["pr_auc"] for m in served.values() if m.get("pr_auc") is not None]
+        return {"test_macro_pr_auc": sum(values) / len(values) if values else None}
+
+    @property
+    def headline_pr_auc(self) -> float | None:
+        """The PR-AUC the promotion guard compares."""
+        metrics = self.headline_metrics()
+        return metrics.get("test_pr_auc", metrics.get("test_macro_pr_auc"))
+
 
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file's bytes."""

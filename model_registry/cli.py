@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Literal
 
@@ -12,7 +11,6 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from features.errors import ShopGuardError
-from model_registry.cards import CARD_HTML, CARD_JSON, CARD_MD
 from model_registry.registry import ModelRegistry
 
 console = Console()
@@ -70,27 +68,28 @@ def card(
 ) -> None:
     """Print a model card (verified bundle) as Markdown, HTML or JSON."""
     try:
-        bundle = ModelRegistry().load(reference)
+        text = ModelRegistry().card(reference, format)
     except ShopGuardError as exc:
         _fail(exc)
         return
-    file = {"md": CARD_MD, "html": CARD_HTML, "json": CARD_JSON}[format]
-    text = (bundle.path / file).read_text(encoding="utf-8")
     if format == "md" and sys.stdout.isatty():
         console.print(Markdown(text))
     else:
-        sys.stdout.write(text if format != "json" else json.dumps(json.loads(text), ensure_ascii=False, indent=2))
-        sys.stdout.write("\n")
+        sys.stdout.write(text + "\n")
 
 
 @models_app.command("promote")
 def promote(
     reference: str = typer.Argument(..., help="NAME:VERSION (or NAME:candidate)"),
     reason: str = typer.Option(..., "--reason", help="why, for the audit history"),
+    force: bool = typer.Option(False, "--force", help="promote even if its test PR-AUC is worse than production's"),
+    tolerance: float | None = typer.Option(None, "--tolerance", min=0.0,
+                                           help="allowed PR-AUC drop (default SHOPGUARD_PROMOTION_PR_AUC_TOLERANCE, 0.01)"),
 ) -> None:
-    """Make a version production (restart the service to serve it)."""
+    """Make a version production (restart the service to serve it). A candidate whose stored
+    test PR-AUC is worse than production's beyond the tolerance is refused unless --force."""
     try:
-        event = ModelRegistry().promote(reference, reason=reason)
+        event = ModelRegistry().promote(reference, reason=reason, force=force, tolerance=tolerance)
     except ShopGuardError as exc:
         _fail(exc)
         return

@@ -12,6 +12,7 @@ from pathlib import Path
 from features.errors import ShopGuardError
 from model_registry.aliases import ALIASES, AliasEvent, AliasStore, make_engine
 from model_registry.bundle import Manifest, read_verified_manifest, write_bundle_files
+from model_registry.cards import CARD_JSON, CardSection, CardTable, ModelCard, to_html, to_markdown
 from model_registry.settings import Settings, configure_bentoml_home, load_settings
 
 MODEL_NAMES: tuple[str, ...] = ("listing-quality", "false-marketing", "merchant-risk")
@@ -19,6 +20,10 @@ MODEL_NAMES: tuple[str, ...] = ("listing-quality", "false-marketing", "merchant-
 
 class ModelNotFoundError(ShopGuardError):
     """No model version matches a reference."""
+
+
+class PromotionRefusedError(ShopGuardError):
+    """A candidate measured worse than production beyond the tolerance."""
 
 
 @dataclass(frozen=True)
@@ -156,14 +161,50 @@ class ModelRegistry:
         """Every alias change of a model, oldest first."""
         return self.aliases.history(name)
 
+    def card(self, reference: str, card_format: str = "md") -> str:
+        """The version's model card (generated at training time) with its registry history
+        appended: every promotion, rollback and alias change that concerned it."""
+        bundle = self.load(reference)
+        card = ModelCard.model_validate_json((bundle.path / CARD_JSON).read_text(encoding="utf-8"))
+        version = bundle.manifest.version
+        events = [e for e in self.history(bundle.manifest.model_name)
+                  if version in (e.version, e.previous_version)]
+        card.sections.append(CardSection(
+            key="registry_history", title="Registry history",
+            paragraphs=["Alias changes that made this version production or candidate, or moved "
+                        "production away from it (read from the registry when the card is shown)."],
+            tables=[CardTable(columns=["time (UTC)", "action", "alias", "from", "to", "actor", "reason"],
+                              rows=[[f"{e.at:%Y-%m-%d %H:%M:%S}", e.action, e.alias, e.previous_version,
+                                     e.version, e.actor, e.reason] for e in events])],
+        ))
+        if card_format == "html":
+            return to_html(card, bundle.path)
+        if card_format == "json":
+            return card.model_dump_json(indent=2)
+        return to_markdown(card)
+
     # -- changing aliases ----------------------------------------------------------------
-    def promote(self, reference: str, *, reason: str, actor: str | None = None) -> AliasEvent:
-        """Make a version production. The bundle is verified first; a candidate alias
-        pointing at it is cleared."""
+    def promote(self, reference: str, *, reason: str, actor: str | None = None, force: bool = False,
+                tolerance: float | None = None) -> AliasEvent:
+        """Make a version production. The bundle is verified first, then its stored test
+        PR-AUC is compared with production's: more than ``tolerance`` worse is refused
+        unless ``force`` (the history then says so). A candidate alias pointing at the
+        version is cleared."""
         bundle = self.load(reference)
         name, version = bundle.manifest.model_name, bundle.manifest.version
-        if self.aliases.get(name, "production") == version:
+        current = self.aliases.get(name, "production")
+        if current == version:
             raise ShopGuardError(f"{name}:{version} is already production; nothing to promote.")
+        if current is not None:
+            shortfall = self._pr_auc_shortfall(bundle.manifest, self.load(f"{name}:{current}").manifest,
+                                               self.settings.promotion_pr_auc_tolerance
+                                               if tolerance is None else tolerance)
+            if shortfall and not force:
+                raise PromotionRefusedError(
+                    f"{shortfall}. Compare them with `shopguard models compare {name}:{current} "
+                    f"{name}:{version} --data HELD_OUT_FILE`; to promote anyway pass --force with a --reason.")
+            if shortfall:
+                reason = f"{reason} [forced past the PR-AUC guard: {shortfall}]"
         event = self.aliases.set(
             name, "production", version, action="promote", actor=actor or current_actor(), reason=reason
         )
@@ -173,6 +214,15 @@ class ModelRegistry:
                 reason=f"promoted to production: {reason}",
             )
         return event
+
+    @staticmethod
+    def _pr_auc_shortfall(candidate: Manifest, production: Manifest, tolerance: float) -> str | None:
+        """Why the candidate is worse than production beyond ``tolerance``, or None."""
+        new, old = candidate.headline_pr_auc, production.headline_pr_auc
+        if new is None or old is None or new >= old - tolerance:
+            return None
+        return (f"{candidate.tag} has test PR-AUC {new:.4f}, {old - new:.4f} below production "
+                f"{production.tag} ({old:.4f}); the tolerance is {tolerance:.4f}")
 
     def rollback(self, name: str, *, reason: str, actor: str | None = None) -> AliasEvent:
         """Point production back at the version it had before the current one was promoted."""

@@ -23,6 +23,8 @@ class Settings:
     - ``SHOPGUARD_OWNER``: the team named as owner in model cards
     - ``SHOPGUARD_DECISION_LOG_FLUSH_SECONDS``: longest wait before queued decision records
       are written (default 0.2)
+    - ``SHOPGUARD_PROMOTION_PR_AUC_TOLERANCE``: how far a candidate's test PR-AUC may fall
+      below production's before ``promote`` refuses it without ``--force`` (default 0.01)
     """
 
     home: Path
@@ -30,6 +32,7 @@ class Settings:
     device: Device
     owner: str
     decision_log_flush_seconds: float = 0.2
+    promotion_pr_auc_tolerance: float = 0.01
 
     @property
     def bentoml_home(self) -> Path:
@@ -50,6 +53,7 @@ def load_settings() -> Settings:
         device=device,  # type: ignore[arg-type]
         owner=os.environ.get("SHOPGUARD_OWNER", "ShopGuard trust-and-safety ML team"),
         decision_log_flush_seconds=float(os.environ.get("SHOPGUARD_DECISION_LOG_FLUSH_SECONDS", "0.2")),
+        promotion_pr_auc_tolerance=float(os.environ.get("SHOPGUARD_PROMOTION_PR_AUC_TOLERANCE", "0.01")),
     )
 
 

@@ -17,27 +17,14 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from features.errors import ShopGuardError
-from model_registry.bundle import Manifest
-from model_registry.cards import CARD_HTML, CARD_JSON, CARD_MD
 from model_registry.registry import MODEL_NAMES, ModelRegistry
 
-CARD_FORMATS = {"html": (CARD_HTML, "text/html"), "md": (CARD_MD, "text/markdown"),
-                "json": (CARD_JSON, "application/json")}
+CARD_MEDIA_TYPES = {"html": "text/html", "md": "text/markdown", "json": "application/json"}
 
 
 @lru_cache(maxsize=1)
 def _registry() -> ModelRegistry:
     return ModelRegistry()
-
-
-def headline_metrics(manifest: Manifest) -> dict[str, Any]:
-    """ROC-AUC and PR-AUC on the test split (macro over categories for multi-label)."""
-    test = manifest.metrics.get("test", {})
-    if "roc_auc" in test:
-        return {"test_roc_auc": test["roc_auc"], "test_pr_auc": test["pr_auc"]}
-    served = next(iter(test.values()), {})
-    values = [m["pr_auc"] for m in served.values() if m.get("pr_auc") is not None]
-    return {"test_macro_pr_auc": sum(values) / len(values) if values else None}
 
 
 def _summary(name: str) -> dict[str, Any]:
@@ -52,7 +39,7 @@ def _summary(name: str) -> dict[str, Any]:
             entry["error"] = str(exc)
         else:
             entry["thresholds"] = {k: t.model_dump() for k, t in manifest.thresholds.items()}
-            entry["metrics"] = headline_metrics(manifest)
+            entry["metrics"] = manifest.headline_metrics()
             entry["created_at"] = manifest.created_at
     return entry
 
@@ -65,7 +52,7 @@ async def list_models(_: Request) -> Response:
 def _card_format(request: Request) -> str | None:
     requested = request.query_params.get("format")
     if requested:
-        return requested if requested in CARD_FORMATS else None
+        return requested if requested in CARD_MEDIA_TYPES else None
     accept = request.headers.get("accept", "")
     if "text/markdown" in accept:
         return "md"
@@ -86,11 +73,10 @@ async def model_card(request: Request) -> Response:
                              "message": "format must be html, md or json"}, status_code=400)
     version = request.query_params.get("version", "production")
     try:
-        bundle = _registry().load(f"{name}:{version}")
+        text = _registry().card(f"{name}:{version}", card_format)
     except ShopGuardError as exc:
         return JSONResponse({"error": "not_found", "field": "version", "message": str(exc)}, status_code=404)
-    file, media_type = CARD_FORMATS[card_format]
-    text = (bundle.path / file).read_text(encoding="utf-8")
+    media_type = CARD_MEDIA_TYPES[card_format]
     if card_format == "html":
         return HTMLResponse(text)
     return PlainTextResponse(text, media_type=media_type)
