@@ -294,3 +294,56 @@ def evaluate_command(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
         console.print(f"wrote {out}")
+
+
+def compare_command(
+    first: str = typer.Argument(..., help="NAME:A, e.g. listing-quality:production (the champion)"),
+    second: str = typer.Argument(..., help="NAME:B, e.g. listing-quality:candidate (the challenger)"),
+    data: Path = typer.Option(..., "--data", help="labelled held-out file, in the model's training format"),
+    links: Path | None = typer.Option(None, "--links", help="merchant-risk: the file's links"),
+    binary_category: str | None = typer.Option(None, "--binary-category", help="false-marketing: binary label"),
+    bootstrap: int = typer.Option(200, "--bootstrap", min=0, help="paired-bootstrap resamples for the CIs"),
+    out: Path | None = typer.Option(None, "--out", help="write the comparison as .json or .md"),
+) -> None:
+    """Champion / challenger: both versions on the same file, metric deltas with paired-
+    bootstrap CIs, decision flips and per-slice changes."""
+    from model_registry.registry import ModelRegistry
+    from training.compare import (
+        COMPARISON_COLUMNS,
+        DECISIONS,
+        compare_scored,
+        comparison_rows,
+        score_file,
+    )
+    from training.compare import write_comparison as write
+
+    try:
+        registry = ModelRegistry()
+        bundles = [registry.load(first), registry.load(second)]
+        if bundles[0].manifest.model_name != bundles[1].manifest.model_name:
+            raise ShopGuardError(f"{bundles[0].tag} and {bundles[1].tag} are different models; compare two "
+                                 "versions of one model.")
+        scored = []
+        for bundle in bundles:
+            with console.status(f"scoring {data.name} with {bundle.tag}"):
+                scored.append(score_file(bundle, data, links=links, binary_category=binary_category))
+        comparison = compare_scored(scored[0], scored[1], (bundles[0].tag, bundles[1].tag), data, bootstrap)
+    except ShopGuardError as exc:
+        fail(exc)
+        return
+    table = Table(title=f"{comparison.model_b} (B) against {comparison.model_a} (A) on {data.name}")
+    for column in COMPARISON_COLUMNS:
+        table.add_column(column)
+    for row in comparison_rows(comparison):
+        table.add_row(*row)
+    console.print(table)
+    flips = Table(title=f"decision flips: {comparison.flipped_rows:,} of {comparison.rows:,} rows")
+    flips.add_column("A \\ B")
+    for decision in DECISIONS:
+        flips.add_column(decision)
+    for a in DECISIONS:
+        flips.add_row(a, *(f"{comparison.decision_flips[a][b]:,}" for b in DECISIONS))
+    console.print(flips)
+    if out:
+        write(comparison, out)
+        console.print(f"wrote {out}")

@@ -58,7 +58,7 @@ def at_threshold(y: np.ndarray, scores: np.ndarray, threshold: float) -> AtThres
     return AtThreshold(threshold=threshold, precision=precision, recall=recall, f1=f1, flagged=n_flagged)
 
 
-def _ranking_metrics(y: np.ndarray, scores: np.ndarray) -> tuple[float | None, float | None]:
+def ranking_metrics(y: np.ndarray, scores: np.ndarray) -> tuple[float | None, float | None]:
     if y.min() == y.max():
         return None, None
     return float(roc_auc_score(y, scores)), float(average_precision_score(y, scores))
@@ -72,7 +72,7 @@ def bootstrap_intervals(
     aucs, aps = [], []
     for _ in range(n_boot):
         idx = rng.integers(0, len(y), len(y))
-        roc, ap = _ranking_metrics(y[idx], scores[idx])
+        roc, ap = ranking_metrics(y[idx], scores[idx])
         if roc is not None and ap is not None:
             aucs.append(roc)
             aps.append(ap)
@@ -92,7 +92,7 @@ def binary_metrics(
     """All metrics of one set; ``n_boot`` > 0 adds bootstrap CIs for ROC-AUC and PR-AUC."""
     y = np.asarray(y_true).astype(int)
     s = np.asarray(scores, dtype=np.float64)
-    roc, ap = _ranking_metrics(y, s)
+    roc, ap = ranking_metrics(y, s)
     roc_ci, ap_ci = bootstrap_intervals(y, s, n_boot) if n_boot and roc is not None else (None, None)
     return BinaryMetrics(
         rows=len(y), positives=int(y.sum()), roc_auc=roc, pr_auc=ap, roc_auc_ci=roc_ci,

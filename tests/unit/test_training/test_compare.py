@@ -1,0 +1,55 @@
+"""Champion / challenger comparison: paired deltas, decision flips, slices, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+
+from tests.conftest import FAST_LISTING_CONFIG, run_cli
+from training.compare import paired_deltas
+
+
+def test_identical_scores_have_a_zero_delta_and_a_zero_interval() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 500)
+    scores = rng.random(500) + 0.3 * y
+    roc, ap = paired_deltas(y, scores, scores, n_boot=50)
+    assert roc.delta == 0.0 and ap.delta == 0.0
+    assert (ap.delta_ci.low, ap.delta_ci.high) == (0.0, 0.0)
+
+
+def test_a_clearly_better_challenger_has_an_interval_above_zero() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 2000)
+    weak, strong = rng.random(2000) + 0.2 * y, rng.random(2000) + 1.0 * y
+    roc, ap = paired_deltas(y, weak, strong, n_boot=100)
+    assert roc.delta > 0 and roc.delta_ci.low > 0
+    assert ap.delta_ci.low <= ap.delta <= ap.delta_ci.high
+
+
+def test_compare_cli_scores_both_versions_on_one_file(trained_home, listing_file, tmp_path) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home, ignore=shutil.ignore_patterns("server-*.log"))
+    config = tmp_path / "weak.json"
+    config.write_text(json.dumps({**FAST_LISTING_CONFIG, "num_leaves": 4, "num_boost_round": 20}))
+    held_out = tmp_path / "held_out.parquet"
+    pd.read_parquet(listing_file).sample(1500, random_state=3).to_parquet(held_out)
+    run_cli("train", "listing-quality", "--data", str(listing_file), "--config", str(config), home=home)
+    out = tmp_path / "comparison.json"
+    printed = run_cli("models", "compare", "listing-quality:production", "listing-quality:candidate",
+                      "--data", str(held_out), "--bootstrap", "40", "--out", str(out), home=home).stdout
+    assert "decision flips" in printed
+    comparison = json.loads(out.read_text())
+    target = comparison["targets"]["is_inferior"]
+    assert target["rows"] == 1500
+    assert abs(target["pr_auc"]["delta"] - (target["pr_auc"]["b"] - target["pr_auc"]["a"])) < 1e-12
+    flips = comparison["decision_flips"]
+    assert sum(sum(row.values()) for row in flips.values()) == 1500
+    assert comparison["flipped_rows"] == 1500 - sum(flips[d][d] for d in flips)
+    assert set(comparison["slices"]) == set(pd.read_parquet(held_out)["category"])
+    run_cli("models", "compare", "listing-quality:production", "listing-quality:candidate",
+            "--data", str(held_out), "--bootstrap", "0", "--out", str(tmp_path / "c.md"), home=home)
+    assert "| A \\ B | block | review | allow |" in (tmp_path / "c.md").read_text()

@@ -1,0 +1,251 @@
+"""Champion / challenger: two versions of one model scored on the same labelled file.
+
+Reports, for B against A: ROC-AUC and PR-AUC with paired-bootstrap 95% intervals of the
+difference (the same resampled rows score both), precision / recall / F1 at each version's
+own thresholds, how many items change decision (a 3 x 3 table of A's decision against B's),
+and the same metric differences per slice (listing category, merchant age band, false-
+marketing category).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from features.decision import Decision, Thresholds, decide
+from features.errors import ShopGuardError
+from features.marketing import MARKETING_CATEGORIES
+from features.schemas import LISTING_LABEL_COLUMN
+from model_registry.registry import LoadedBundle
+from training.evaluation import BinaryMetrics, Interval, binary_metrics, ranking_metrics
+
+DECISIONS: tuple[Decision, ...] = ("block", "review", "allow")
+
+
+@dataclass
+class ScoredFile:
+    """One version's scores on a file: ``scores`` has one column per target (one for binary
+    models, one per category for false-marketing); ``decisions`` one per row."""
+
+    labels: np.ndarray
+    scores: np.ndarray
+    decisions: list[Decision]
+    targets: list[str]
+    thresholds: dict[str, Thresholds]
+    slices: list[str] | None
+
+
+class MetricDelta(BaseModel):
+    """A metric for A and B and the paired-bootstrap interval of B - A."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    a: float | None
+    b: float | None
+    delta: float | None
+    delta_ci: Interval | None
+
+
+class TargetComparison(BaseModel):
+    """Both versions on one target (the model's label, or one category)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rows: int
+    positives: int
+    roc_auc: MetricDelta
+    pr_auc: MetricDelta
+    a: BinaryMetrics
+    b: BinaryMetrics
+
+
+class Comparison(BaseModel):
+    """What ``shopguard models compare`` prints and writes."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model_a: str
+    model_b: str
+    data: str
+    rows: int
+    targets: dict[str, TargetComparison]
+    decision_flips: dict[str, dict[str, int]]
+    flipped_rows: int
+    slices: dict[str, dict[str, TargetComparison]]
+
+
+def paired_deltas(y: np.ndarray, a: np.ndarray, b: np.ndarray, n_boot: int, seed: int = 0
+                  ) -> tuple[MetricDelta, MetricDelta]:
+    """ROC-AUC and PR-AUC of both, with a 95% paired-bootstrap interval of B - A."""
+    roc_a, ap_a = ranking_metrics(y, a)
+    roc_b, ap_b = ranking_metrics(y, b)
+    rng = np.random.default_rng(seed)
+    roc_d, ap_d = [], []
+    for _ in range(n_boot if roc_a is not None else 0):
+        idx = rng.integers(0, len(y), len(y))
+        ra, pa = ranking_metrics(y[idx], a[idx])
+        rb, pb = ranking_metrics(y[idx], b[idx])
+        if ra is not None and rb is not None:
+            roc_d.append(rb - ra)
+            ap_d.append(pb - pa)
+
+    def delta(first: float | None, second: float | None, samples: list[float]) -> MetricDelta:
+        ci = None
+        if len(samples) >= max(1, n_boot // 2):
+            low, high = np.percentile(samples, [2.5, 97.5])
+            ci = Interval(low=float(low), high=float(high))
+        diff = None if first is None or second is None else second - first
+        return MetricDelta(a=first, b=second, delta=diff, delta_ci=ci)
+
+    return delta(roc_a, roc_b, roc_d), delta(ap_a, ap_b, ap_d)
+
+
+def compare_target(y: np.ndarray, a: np.ndarray, b: np.ndarray, thresholds_a: Thresholds,
+                   thresholds_b: Thresholds, n_boot: int) -> TargetComparison:
+    """Both versions on one target."""
+    roc, ap = paired_deltas(y, a, b, n_boot)
+    return TargetComparison(rows=len(y), positives=int(y.sum()), roc_auc=roc, pr_auc=ap,
+                            a=binary_metrics(y, a, thresholds_a), b=binary_metrics(y, b, thresholds_b))
+
+
+def compare_scored(first: ScoredFile, second: ScoredFile, tags: tuple[str, str], data: Path,
+                   n_boot: int = 200) -> Comparison:
+    """The comparison of two versions' scores on the same rows."""
+    targets = {
+        target: compare_target(first.labels[:, j], first.scores[:, j], second.scores[:, j],
+                               first.thresholds[target], second.thresholds[target], n_boot)
+        for j, target in enumerate(first.targets) if first.labels[:, j].any()
+    }
+    flips = {a: {b: 0 for b in DECISIONS} for a in DECISIONS}
+    for a, b in zip(first.decisions, second.decisions, strict=True):
+        flips[a][b] += 1
+    slices: dict[str, dict[str, TargetComparison]] = {}
+    if first.slices is not None:
+        keys = np.asarray(first.slices)
+        for key in sorted(set(first.slices)):
+            rows = keys == key
+            slices[key] = {
+                target: compare_target(first.labels[rows, j], first.scores[rows, j], second.scores[rows, j],
+                                       first.thresholds[target], second.thresholds[target], n_boot // 2)
+                for j, target in enumerate(first.targets) if first.labels[rows, j].any()
+            }
+    return Comparison(model_a=tags[0], model_b=tags[1], data=str(data), rows=len(first.decisions),
+                      targets=targets, decision_flips=flips,
+                      flipped_rows=sum(a != b for a, b in zip(first.decisions, second.decisions, strict=True)),
+                      slices=slices)
+
+
+# -- scoring a file with one version -------------------------------------------------------
+
+def _score_listings(bundle: LoadedBundle, data: Path, **_: Any) -> ScoredFile:
+    from model_registry.runtimes.listing import ListingQualityModel
+    from training.listing_quality import load_listing_file
+
+    frame = load_listing_file(data)
+    model = ListingQualityModel.from_bundle(bundle)
+    columns = {c: frame[c].where(frame[c].notna(), None).tolist() for c in frame.columns}
+    scores = model.score(columns, explain=False).scores
+    return ScoredFile(frame[LISTING_LABEL_COLUMN].to_numpy(int).reshape(-1, 1), np.reshape(scores, (-1, 1)),
+                      [decide(float(s), model.thresholds) for s in scores], ["is_inferior"],
+                      {"is_inferior": model.thresholds}, frame["category"].astype(str).tolist())
+
+
+def _score_merchants(bundle: LoadedBundle, data: Path, links: Path | None = None, **_: Any) -> ScoredFile:
+    from model_registry.runtimes.merchant import MerchantRiskModel
+    from training.merchant_risk import age_bands, load_merchant_table
+
+    model = MerchantRiskModel.from_bundle(bundle)
+    table = load_merchant_table(data, links)
+    missing = [f for f in model.spec.own_features if f not in table.spec.own_features]
+    if missing:
+        raise ShopGuardError(f"{data.name} lacks {bundle.tag}'s feature column(s) {missing[:5]}.")
+    position = {f: i for i, f in enumerate(table.spec.own_features)}
+    neighbours: dict[str, list[dict[str, str]]] = {}
+    for src, dst, link_type in table.links:
+        neighbours.setdefault(src, []).append({"merchant_id": dst, "link_type": link_type})
+        neighbours.setdefault(dst, []).append({"merchant_id": src, "link_type": link_type})
+    merchants = [{"merchant_id": m, **{f: table.values[i, position[f]] for f in model.spec.own_features},
+                  "links": neighbours.get(m, [])} for i, m in enumerate(table.ids)]
+    scores = model.score(merchants, explain=False).scores
+    slices = age_bands(table.account_age) if table.account_age is not None else None
+    return ScoredFile(table.labels.reshape(-1, 1), np.reshape(scores, (-1, 1)),
+                      [decide(float(s), model.thresholds) for s in scores], ["is_suspicious"],
+                      {"is_suspicious": model.thresholds}, slices)
+
+
+def _score_segments(bundle: LoadedBundle, data: Path, binary_category: str | None = None,
+                    **_: Any) -> ScoredFile:
+    from model_registry.runtimes.marketing import FalseMarketingModel
+    from training.false_marketing import load_marketing_file
+
+    segments = load_marketing_file(data, binary_category)
+    model = FalseMarketingModel.from_bundle(bundle)
+    analyses = model.analyze(segments.texts, spans_from_model=False)
+    scores = np.array([[a.scores[c] for c in MARKETING_CATEGORIES] for a in analyses])
+    labels = segments.labels.astype(int)
+    if segments.known_categories is not None:  # a binary file labels one category only
+        labels = labels * segments.known_categories.astype(int)
+    return ScoredFile(labels, scores, [a.decision for a in analyses], list(MARKETING_CATEGORIES),
+                      dict(model.thresholds), None)
+
+
+SCORERS: dict[str, Callable[..., ScoredFile]] = {
+    "listing-quality": _score_listings, "merchant-risk": _score_merchants, "false-marketing": _score_segments,
+}
+
+
+def score_file(bundle: LoadedBundle, data: Path, **options: Any) -> ScoredFile:
+    """Score a labelled file with one registered version."""
+    return SCORERS[bundle.manifest.model_name](bundle, data, **options)
+
+
+def _fmt(value: float | None, signed: bool = False) -> str:
+    return "–" if value is None else (f"{value:+.4f}" if signed else f"{value:.4f}")
+
+
+def _ci(delta: MetricDelta) -> str:
+    return "–" if delta.delta_ci is None else f"[{delta.delta_ci.low:+.4f}, {delta.delta_ci.high:+.4f}]"
+
+
+def comparison_rows(comparison: Comparison) -> list[list[str]]:
+    """Rows of the metric-delta table (target or slice/target)."""
+    rows = []
+    scopes = [("", comparison.targets)] + [(f"{key} / ", per) for key, per in comparison.slices.items()]
+    for prefix, per in scopes:
+        for target, c in per.items():
+            rows.append([f"{prefix}{target}", str(c.rows), _fmt(c.pr_auc.a), _fmt(c.pr_auc.b),
+                         _fmt(c.pr_auc.delta, True), _ci(c.pr_auc), _fmt(c.roc_auc.delta, True), _ci(c.roc_auc),
+                         _fmt(c.b.review.f1 - c.a.review.f1, True), _fmt(c.b.block.f1 - c.a.block.f1, True)])
+    return rows
+
+
+COMPARISON_COLUMNS = ["target", "rows", "PR-AUC A", "PR-AUC B", "Δ PR-AUC", "95% CI", "Δ ROC-AUC", "95% CI",
+                      "Δ F1 review", "Δ F1 block"]
+
+
+def comparison_markdown(comparison: Comparison) -> str:
+    """The comparison as a Markdown report."""
+    lines = [f"# {comparison.model_b} against {comparison.model_a}", "",
+             f"Data: `{comparison.data}` ({comparison.rows:,} rows). Δ = B - A; intervals are 95% "
+             "paired-bootstrap intervals (the same resampled rows score both versions).", "",
+             "| " + " | ".join(COMPARISON_COLUMNS) + " |", "|" + "---|" * len(COMPARISON_COLUMNS)]
+    lines += ["| " + " | ".join(row) + " |" for row in comparison_rows(comparison)]
+    lines += ["", f"## Decision flips ({comparison.flipped_rows:,} of {comparison.rows:,} rows change decision)",
+              "", "| A \\ B | " + " | ".join(DECISIONS) + " |", "|---|" + "---|" * len(DECISIONS)]
+    lines += [f"| {a} | " + " | ".join(f"{comparison.decision_flips[a][b]:,}" for b in DECISIONS) + " |"
+              for a in DECISIONS]
+    return "\n".join(lines) + "\n"
+
+
+def write_comparison(comparison: Comparison, out: Path) -> None:
+    """Write as JSON (``.json``) or Markdown (``.md``)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".md":
+        out.write_text(comparison_markdown(comparison), encoding="utf-8")
+    else:
+        out.write_text(comparison.model_dump_json(indent=2), encoding="utf-8")
