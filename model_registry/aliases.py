@@ -16,7 +16,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     insert,
     select,
     update,
@@ -63,13 +62,6 @@ class AliasEvent:
     previous_version: str | None
     actor: str
     reason: str
-
-
-def make_engine(database_url: str) -> Engine:
-    """An engine for the registry database, with its tables created if missing."""
-    engine = create_engine(database_url, future=True)
-    metadata.create_all(engine)
-    return engine
 
 
 class AliasStore:

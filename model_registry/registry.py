@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from features.errors import ShopGuardError
-from model_registry.aliases import ALIASES, AliasEvent, AliasStore, make_engine
+from model_registry.aliases import ALIASES, AliasEvent, AliasStore
 from model_registry.bundle import Manifest, read_verified_manifest, write_bundle_files
 from model_registry.cards import CARD_JSON, CardSection, CardTable, ModelCard, to_html, to_markdown
+from model_registry.database import make_engine
 from model_registry.settings import Settings, configure_bentoml_home, load_settings
 
 MODEL_NAMES: tuple[str, ...] = ("listing-quality", "false-marketing", "merchant-risk")

@@ -57,7 +57,7 @@ def audit_decisions(
     from rich.console import Console
     from rich.table import Table
 
-    from model_registry.aliases import make_engine
+    from model_registry.database import make_engine
     from serving.decision_log import query_decisions
 
     if decision is not None and decision not in ("block", "review", "allow"):
@@ -118,7 +118,7 @@ def export_feedback_command(
     """Join reviewer feedback with the logged inputs into a file ``shopguard train NAME`` accepts."""
     from rich.console import Console
 
-    from model_registry.aliases import make_engine
+    from model_registry.database import make_engine
     from serving.feedback import FeedbackError, export_feedback
 
     if out.suffix not in (".parquet", ".csv"):

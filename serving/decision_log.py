@@ -71,7 +71,6 @@ class DecisionLogWriter:
     """Batches decision records into the database from a background thread."""
 
     def __init__(self, engine: Engine, max_batch: int = 2000, flush_seconds: float = 0.2) -> None:
-        metadata.create_all(engine)
         self._engine = engine
         self._queue: queue.Queue[list[dict[str, Any]] | threading.Event | None] = queue.Queue()
         self._max_batch = max_batch
@@ -140,7 +139,6 @@ def query_decisions(engine: Engine, *, entity_id: str | None = None, request_id:
                     model: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     """Logged decisions matching every given filter, oldest first. ``model`` matches a
     model name or a full ``name:version``."""
-    metadata.create_all(engine)
     table = decision_log_table
     statement = select(table).order_by(table.c.id)
     if entity_id:

@@ -128,7 +128,6 @@ class FeedbackStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        metadata.create_all(engine)
 
     def add(self, feedback: Feedback) -> dict[str, Any]:
         """Validate against the decision log and store; returns the stored row."""
@@ -208,7 +207,6 @@ def export_feedback(engine: Engine, model_name: str) -> FeedbackExport:
     """The training table for ``model_name`` built from its feedback."""
     if model_name not in MODEL_ENTITY:
         raise FeedbackError(f"unknown model {model_name!r}; choose one of {list(MODEL_ENTITY)}.", "NAME")
-    metadata.create_all(engine)
     entity_type = MODEL_ENTITY[model_name]
     feedback = FeedbackStore(engine).rows(entity_type)
     if not feedback:

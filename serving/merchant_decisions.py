@@ -39,7 +39,6 @@ class MerchantDecisionStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        metadata.create_all(engine)
 
     def record(self, decisions: list[tuple[str, str, float, str]]) -> None:
         """Store (merchant_id, decision, score, model) rows, replacing older ones."""

@@ -91,7 +91,7 @@ class ShopGuard:
     """Scores listings, livestream transcripts and merchants."""
 
     def __init__(self) -> None:
-        from model_registry.aliases import make_engine
+        from model_registry.database import make_engine
         from model_registry.registry import ModelRegistry
         from model_registry.runtimes.listing import ListingQualityModel
         from model_registry.runtimes.marketing import FalseMarketingModel

@@ -1,0 +1,68 @@
+"""The ShopGuard database (SQLite by default, any SQLAlchemy URL) and its schema migrations.
+
+The schema is versioned with Alembic (``model_registry/migrations``); every process that
+opens the database brings it to the newest revision first, so upgrading ShopGuard upgrades
+the database on the next start. A database made before migrations existed (tables but no
+``alembic_version``) is stamped at the revision its tables match, then upgraded.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, inspect
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_upgraded: set[str] = set()
+_lock = threading.Lock()
+
+
+def _alembic_config(connection):  # noqa: ANN001, ANN202 - alembic objects
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _legacy_revision(tables: set[str]) -> str | None:
+    """The revision a pre-migration database's tables match (None: a new database)."""
+    if "model_aliases" not in tables and "decision_log" not in tables:
+        return None
+    return "0002" if "feedback" in tables else "0001"
+
+
+def upgrade_schema(engine: Engine) -> str:
+    """Bring the database to the newest schema revision; returns that revision."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    with engine.begin() as connection:
+        config = _alembic_config(connection)
+        tables = set(inspect(connection).get_table_names())
+        legacy = _legacy_revision(tables)
+        if "alembic_version" not in tables and legacy:
+            command.stamp(config, legacy)
+        command.upgrade(config, "head")
+        return ScriptDirectory.from_config(config).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision the database is at (None before the first migration)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def make_engine(database_url: str) -> Engine:
+    """An engine for the ShopGuard database, migrated to the newest schema (once per URL
+    and process)."""
+    engine = create_engine(database_url, future=True)
+    with _lock:
+        if database_url not in _upgraded:
+            upgrade_schema(engine)
+            _upgraded.add(database_url)
+    return engine
