@@ -2,7 +2,7 @@
 
 Needs a production listing-quality model in ``SHOPGUARD_HOME`` (``make train-demo``).
 
-    .venv/bin/python benchmarks/listing_throughput.py [--seconds 15]
+    .venv/bin/python benchmarks/listing_throughput.py [--seconds 15] [--decision-log-overhead]
 """
 
 from __future__ import annotations
@@ -42,10 +42,27 @@ def in_process(records: list[dict[str, Any]], batch: int) -> dict[str, float]:
             "listings": len(records)}
 
 
+def http_figures(records: list[dict[str, Any]], batch_of_100: Any, seconds: float,
+                 extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+    """HTTP batch throughput (4 clients), single-listing latency and server RSS."""
+    with served(extra_env=extra_env) as (base, process):
+        url = f"{base}/v1/listings/score"
+        load = concurrent_load(url, batch_of_100, clients=4, seconds=seconds)
+        return {
+            "http_batch": {"listings_per_s": load["items_per_s"], "batch_size": 100, "clients": 4,
+                           "errors": load["errors"]},
+            "http_single": sequential_latency(url, lambda n: {"listings": [records[n % len(records)]]},
+                                              requests=500),
+            "server_rss_mb": rss_mb(process),
+        }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--listings", type=int, default=5000)
+    parser.add_argument("--decision-log-overhead", action="store_true",
+                        help="also serve with SHOPGUARD_DECISION_LOG=off and report the difference")
     args = parser.parse_args()
     records = to_api_records(generate_listings(ListingGenerationConfig(n=args.listings, seed=123),
                                                progress=False))
@@ -56,14 +73,15 @@ def main() -> None:
         start = ((client + 4 * number) * 100) % (len(records) - 100)
         return {"listings": records[start:start + 100]}, 100
 
-    with served() as (base, process):
-        url = f"{base}/v1/listings/score"
-        load = concurrent_load(url, batch_of_100, clients=4, seconds=args.seconds)
-        result["http_batch"] = {"listings_per_s": load["items_per_s"], "batch_size": 100,
-                                "clients": 4, "errors": load["errors"]}
-        result["http_single"] = sequential_latency(
-            url, lambda n: {"listings": [records[n % len(records)]]}, requests=500)
-        result["server_rss_mb"] = rss_mb(process)
+    result.update(http_figures(records, batch_of_100, args.seconds))
+    if args.decision_log_overhead:
+        without = http_figures(records, batch_of_100, args.seconds, {"SHOPGUARD_DECISION_LOG": "off"})
+        result["without_decision_log"] = without
+        result["decision_log_overhead"] = {
+            "batch_throughput_loss": 1 - result["http_batch"]["listings_per_s"] / without["http_batch"]["listings_per_s"],
+            "single_p50_added_ms": result["http_single"]["p50_ms"] - without["http_single"]["p50_ms"],
+            "single_p99_added_ms": result["http_single"]["p99_ms"] - without["http_single"]["p99_ms"],
+        }
     result["http_over_in_process"] = (result["http_batch"]["listings_per_s"]
                                       / result["in_process"]["listings_per_s"])
     print(json.dumps(result, indent=2))

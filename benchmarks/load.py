@@ -31,10 +31,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(timeout: float = 180.0) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def served(timeout: float = 180.0, extra_env: dict[str, str] | None = None
+           ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Start the service on a free loopback port; yield its base URL and process."""
     port = free_port()
-    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true"}
+    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", **(extra_env or {})}
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "bentoml"), "serve", "serving.service:ShopGuard",
          "--port", str(port), "--host", "127.0.0.1"], cwd=ROOT, env=env,

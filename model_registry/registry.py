@@ -5,14 +5,25 @@ from __future__ import annotations
 import getpass
 import os
 import secrets
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from features.decision import Thresholds
 from features.errors import ShopGuardError
 from model_registry.aliases import ALIASES, AliasEvent, AliasStore
 from model_registry.bundle import Manifest, read_verified_manifest, write_bundle_files
-from model_registry.cards import CARD_JSON, CardSection, CardTable, ModelCard, to_html, to_markdown
+from model_registry.cards import (
+    CARD_JSON,
+    CardSection,
+    CardTable,
+    ModelCard,
+    to_html,
+    to_markdown,
+    write_card,
+)
 from model_registry.database import make_engine
 from model_registry.settings import Settings, configure_bentoml_home, load_settings
 
@@ -107,6 +118,37 @@ class ModelRegistry:
                 actor=current_actor(), reason="newly trained version",
             )
         return completed
+
+    def derive_with_thresholds(self, reference: str, thresholds: dict[str, Thresholds], *, reason: str,
+                               evidence: dict[str, Any] | None = None, actor: str | None = None) -> Manifest:
+        """Register a new version identical to ``reference`` except for its thresholds (bundles
+        are immutable: changing a threshold is a new, reviewable version). The card gains a
+        "Threshold change" section with the old and new values, the reason and the evidence;
+        the new version becomes ``candidate``."""
+        import tempfile
+
+        bundle = self.load(reference)
+        old = bundle.manifest.thresholds
+        unknown = sorted(set(thresholds) - set(old))
+        if unknown:
+            raise ShopGuardError(f"{bundle.tag} has no threshold key(s) {unknown}; its keys are {sorted(old)}.")
+        merged = {**old, **thresholds}
+        change = {"derived_from": bundle.tag, "reason": reason, "actor": actor or current_actor(),
+                  "old": {k: t.model_dump() for k, t in old.items()},
+                  "new": {k: t.model_dump() for k, t in merged.items()}, "evidence": evidence or {}}
+        with tempfile.TemporaryDirectory() as tmp:
+            staging = Path(tmp)
+            for name in bundle.manifest.files:
+                shutil.copy2(bundle.path / name, staging / name)
+            if CARD_JSON in bundle.manifest.files:
+                card = ModelCard.model_validate_json((staging / CARD_JSON).read_text(encoding="utf-8"))
+                card.sections.append(_threshold_change_section(change))
+                write_card(card, staging)
+            manifest = bundle.manifest.model_copy(update={
+                "version": "", "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "thresholds": merged, "files": {},
+                "metrics": {**bundle.manifest.metrics, "threshold_change": change}})
+            return self.register(staging, manifest)
 
     # -- reading -------------------------------------------------------------------------
     def versions(self, name: str | None = None) -> list[VersionInfo]:
@@ -243,3 +285,16 @@ class ModelRegistry:
         return self.aliases.set(
             name, "production", target, action="rollback", actor=actor or current_actor(), reason=reason
         )
+
+
+def _threshold_change_section(change: dict[str, Any]) -> CardSection:
+    rows = [[key, change["old"][key]["block"], change["old"][key]["review"], values["block"], values["review"]]
+            for key, values in change["new"].items()]
+    evidence = [f"{key}: {value}" for key, value in change["evidence"].items()]
+    return CardSection(
+        key="threshold_change", title="Threshold change",
+        paragraphs=[f"Derived from {change['derived_from']} by {change['actor']} with new thresholds only "
+                    f"(same model files): {change['reason']}"],
+        bullets=evidence,
+        tables=[CardTable(columns=["key", "old block", "old review", "new block", "new review"], rows=rows)],
+    )

@@ -23,6 +23,8 @@ class Settings:
     - ``SHOPGUARD_OWNER``: the team named as owner in model cards
     - ``SHOPGUARD_DECISION_LOG_FLUSH_SECONDS``: longest wait before queued decision records
       are written (default 0.2)
+    - ``SHOPGUARD_DECISION_LOG``: ``on`` (default) or ``off``; ``off`` exists only to measure
+      the log's overhead (``benchmarks/listing_throughput.py``) and is never for production
     - ``SHOPGUARD_PROMOTION_PR_AUC_TOLERANCE``: how far a candidate's test PR-AUC may fall
       below production's before ``promote`` refuses it without ``--force`` (default 0.01)
     """
@@ -33,6 +35,7 @@ class Settings:
     owner: str
     decision_log_flush_seconds: float = 0.2
     promotion_pr_auc_tolerance: float = 0.01
+    decision_log: bool = True
 
     @property
     def bentoml_home(self) -> Path:
@@ -54,7 +57,15 @@ def load_settings() -> Settings:
         owner=os.environ.get("SHOPGUARD_OWNER", "ShopGuard trust-and-safety ML team"),
         decision_log_flush_seconds=float(os.environ.get("SHOPGUARD_DECISION_LOG_FLUSH_SECONDS", "0.2")),
         promotion_pr_auc_tolerance=float(os.environ.get("SHOPGUARD_PROMOTION_PR_AUC_TOLERANCE", "0.01")),
+        decision_log=_on_off("SHOPGUARD_DECISION_LOG", default="on"),
     )
+
+
+def _on_off(variable: str, default: str) -> bool:
+    value = os.environ.get(variable, default).lower()
+    if value not in ("on", "off"):
+        raise ShopGuardError(f"{variable}={value!r} must be on or off.")
+    return value == "on"
 
 
 def configure_bentoml_home(settings: Settings) -> None:

@@ -107,14 +107,19 @@ class ShopGuard:
         self.marketing_model = self._load("false-marketing", FalseMarketingModel.from_bundle)
         engine = make_engine(self.registry.settings.database_url)
         self.merchant_decisions = MerchantDecisionStore(engine)
-        self.decision_log = DecisionLogWriter(
-            engine, flush_seconds=self.registry.settings.decision_log_flush_seconds)
+        self.decision_log: DecisionLogWriter | None = None
+        if self.registry.settings.decision_log:
+            self.decision_log = DecisionLogWriter(
+                engine, flush_seconds=self.registry.settings.decision_log_flush_seconds)
+        else:
+            logger.warning("SHOPGUARD_DECISION_LOG=off: decisions are NOT recorded (overhead measurement only)")
         self.feedback_store = FeedbackStore(engine)
 
     @bentoml.on_shutdown
     def flush_decision_log(self) -> None:
         """Write every accepted decision record before the worker exits."""
-        self.decision_log.close()
+        if self.decision_log is not None:
+            self.decision_log.close()
 
     def _load(self, name: str, loader: Any) -> Any:
         try:
@@ -232,7 +237,8 @@ class ShopGuard:
         from serving.feedback import Feedback, FeedbackError
 
         # The decision may still be queued for the log: write what is pending first.
-        self.decision_log.flush()
+        if self.decision_log is not None:
+            self.decision_log.flush()
         try:
             row = self.feedback_store.add(Feedback(entity_id, label, reviewer, note, request_id, segment_index))
         except FeedbackError as exc:
@@ -246,6 +252,8 @@ class ShopGuard:
              items: list[tuple[str, str, float, str, list[ReasonOut], dict[str, Any]]]) -> None:
         from serving.decision_log import DecisionRecord
 
+        if self.decision_log is None:
+            return
         self.decision_log.record([
             DecisionRecord(request_id, entity_type, entity_id, decision, score, model,
                            [r.model_dump() for r in reasons], inputs)

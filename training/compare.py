@@ -38,6 +38,12 @@ class ScoredFile:
     targets: list[str]
     thresholds: dict[str, Thresholds]
     slices: list[str] | None
+    ids: list[str] | None = None
+    reasons: list[str] | None = None
+
+
+def _reason_text(reasons: list) -> str:
+    return "; ".join(f"{r.code}: {r.detail}" for r in reasons)
 
 
 class MetricDelta(BaseModel):
@@ -142,20 +148,24 @@ def compare_scored(first: ScoredFile, second: ScoredFile, tags: tuple[str, str],
 
 # -- scoring a file with one version -------------------------------------------------------
 
-def _score_listings(bundle: LoadedBundle, data: Path, **_: Any) -> ScoredFile:
+def _score_listings(bundle: LoadedBundle, data: Path, explain: bool = False, **_: Any) -> ScoredFile:
     from model_registry.runtimes.listing import ListingQualityModel
     from training.listing_quality import load_listing_file
 
     frame = load_listing_file(data)
     model = ListingQualityModel.from_bundle(bundle)
     columns = {c: frame[c].where(frame[c].notna(), None).tolist() for c in frame.columns}
-    scores = model.score(columns, explain=False).scores
+    result = model.score(columns, explain=explain)
+    scores = result.scores
     return ScoredFile(frame[LISTING_LABEL_COLUMN].to_numpy(int).reshape(-1, 1), np.reshape(scores, (-1, 1)),
                       [decide(float(s), model.thresholds) for s in scores], ["is_inferior"],
-                      {"is_inferior": model.thresholds}, frame["category"].astype(str).tolist())
+                      {"is_inferior": model.thresholds}, frame["category"].astype(str).tolist(),
+                      frame["listing_id"].astype(str).tolist(),
+                      [_reason_text(r) for r in result.reasons] if explain else None)
 
 
-def _score_merchants(bundle: LoadedBundle, data: Path, links: Path | None = None, **_: Any) -> ScoredFile:
+def _score_merchants(bundle: LoadedBundle, data: Path, links: Path | None = None, explain: bool = False,
+                     **_: Any) -> ScoredFile:
     from model_registry.runtimes.merchant import MerchantRiskModel
     from training.merchant_risk import age_bands, load_merchant_table
 
@@ -171,27 +181,31 @@ def _score_merchants(bundle: LoadedBundle, data: Path, links: Path | None = None
         neighbours.setdefault(dst, []).append({"merchant_id": src, "link_type": link_type})
     merchants = [{"merchant_id": m, **{f: table.values[i, position[f]] for f in model.spec.own_features},
                   "links": neighbours.get(m, [])} for i, m in enumerate(table.ids)]
-    scores = model.score(merchants, explain=False).scores
+    result = model.score(merchants, explain=explain)
+    scores = result.scores
     slices = age_bands(table.account_age) if table.account_age is not None else None
     return ScoredFile(table.labels.reshape(-1, 1), np.reshape(scores, (-1, 1)),
                       [decide(float(s), model.thresholds) for s in scores], ["is_suspicious"],
-                      {"is_suspicious": model.thresholds}, slices)
+                      {"is_suspicious": model.thresholds}, slices, [str(m) for m in table.ids],
+                      [_reason_text(r) for r in result.reasons] if explain else None)
 
 
 def _score_segments(bundle: LoadedBundle, data: Path, binary_category: str | None = None,
-                    **_: Any) -> ScoredFile:
+                    explain: bool = False, **_: Any) -> ScoredFile:
     from model_registry.runtimes.marketing import FalseMarketingModel
     from training.false_marketing import load_marketing_file
 
     segments = load_marketing_file(data, binary_category)
     model = FalseMarketingModel.from_bundle(bundle)
-    analyses = model.analyze(segments.texts, spans_from_model=False)
+    analyses = model.analyze(segments.texts, spans_from_model=explain)
     scores = np.array([[a.scores[c] for c in MARKETING_CATEGORIES] for a in analyses])
     labels = segments.labels.astype(int)
     if segments.known_categories is not None:  # a binary file labels one category only
         labels = labels * segments.known_categories.astype(int)
+    spans = [", ".join(f"{sp.category}: {sp.text!r} ({sp.rule_id or sp.source})" for sp in a.spans)
+             for a in analyses] if explain else None
     return ScoredFile(labels, scores, [a.decision for a in analyses], list(MARKETING_CATEGORIES),
-                      dict(model.thresholds), None)
+                      dict(model.thresholds), None, segments.texts, spans)
 
 
 SCORERS: dict[str, Callable[..., ScoredFile]] = {

@@ -1,0 +1,63 @@
+"""Analyst helpers behind the notebooks: the precision / recall trade-off of one version on a
+labelled file, and its worst errors with the reasons the service would give."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import precision_recall_curve
+
+from features.decision import Thresholds
+from model_registry.registry import LoadedBundle
+from training.compare import ScoredFile, score_file
+from training.thresholds import ThresholdChoice, choose_thresholds
+
+
+def tradeoff_table(labels: np.ndarray, scores: np.ndarray, points: int = 20) -> pd.DataFrame:
+    """Precision, recall and flagged share at ``points`` thresholds spread over the scores."""
+    precision, recall, cuts = precision_recall_curve(labels, scores)
+    chosen = np.unique(np.linspace(0, len(cuts) - 1, points).astype(int))
+    return pd.DataFrame({
+        "threshold": cuts[chosen], "precision": precision[chosen], "recall": recall[chosen],
+        "flagged_share": [(scores >= c).mean() for c in cuts[chosen]],
+    })
+
+
+def propose_thresholds(scored: ScoredFile, precision_target: float, recall_target: float,
+                       min_block_support: int = 20) -> dict[str, ThresholdChoice]:
+    """Thresholds per target chosen on this file with the training-time rule."""
+    return {
+        target: choose_thresholds(scored.labels[:, j], scored.scores[:, j], precision_target, recall_target,
+                                  min_block_support=min_block_support)
+        for j, target in enumerate(scored.targets) if scored.labels[:, j].any()
+    }
+
+
+def threshold_keys(bundle: LoadedBundle, choices: dict[str, ThresholdChoice]) -> dict[str, Thresholds]:
+    """Proposed thresholds under the bundle's own keys (binary models store theirs under one
+    key; false-marketing under each category)."""
+    keys = list(bundle.manifest.thresholds)
+    if len(keys) == 1 and len(choices) == 1:
+        return {keys[0]: next(iter(choices.values())).thresholds}
+    return {target: choice.thresholds for target, choice in choices.items() if target in keys}
+
+
+def worst_errors(bundle: LoadedBundle, data: Path, k: int = 10, target: int = 0, **options: object
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``k`` highest-scored negatives flagged for ``target`` (false positives: at or above its
+    review threshold) and the ``k`` lowest-scored positives left below it (false negatives),
+    with the item's decision and the reasons the service would give."""
+    scored = score_file(bundle, data, explain=True, **options)
+    name = scored.targets[target]
+    frame = pd.DataFrame({"row": np.arange(len(scored.decisions)), "label": scored.labels[:, target],
+                          "score": scored.scores[:, target], "decision": scored.decisions})
+    flagged = frame.score >= scored.thresholds[name].review
+    if scored.ids is not None:
+        frame.insert(1, "id", scored.ids)
+    if scored.reasons is not None:
+        frame["reasons"] = scored.reasons
+    false_positives = frame[(frame.label == 0) & flagged].nlargest(k, "score")
+    false_negatives = frame[(frame.label == 1) & ~flagged].nsmallest(k, "score")
+    return false_positives.reset_index(drop=True), false_negatives.reset_index(drop=True)
