@@ -10,6 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
 # Characters that carry no meaning but are used to split words apart.
 _ZERO_WIDTH = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u180e"}
@@ -41,6 +42,22 @@ def is_cjk(char: str) -> bool:
     """True for CJK unified ideographs (the Han characters of Chinese text)."""
     code = ord(char)
     return 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x2A6DF
+
+
+Script = Literal["traditional", "latin_mixed", "simplified", "other"]
+
+
+def script_of(text: str) -> Script:
+    """The writing of a text, for slicing metrics: ``traditional`` when any Han character
+    changes under traditional-to-simplified conversion, else ``latin_mixed`` when it holds
+    Latin letters (pinyin, brand names, contact handles), else ``simplified`` when it holds
+    Han characters, else ``other``."""
+    han = "".join(c for c in text if is_cjk(c))
+    if han and _t2s_converter().convert(han) != han:
+        return "traditional"
+    if any("a" <= c.lower() <= "z" for c in unicodedata.normalize("NFKC", text)):
+        return "latin_mixed"
+    return "simplified" if han else "other"
 
 
 @lru_cache(maxsize=1)

@@ -37,6 +37,7 @@ class TrainingFile(BaseModel):
     path: str
     sha256: str
     rows: int
+    exported_at: str | None = Field(None, description="the file's modification time (UTC): when it was exported")
 
 
 class Lineage(BaseModel):

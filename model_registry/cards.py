@@ -76,11 +76,23 @@ def _format_cell(value: Cell) -> str:
     return str(value)
 
 
-def to_markdown(card: ModelCard) -> str:
-    """Render the card as Markdown (images referenced by file name)."""
-    lines = [f"# Model card: {card.model_name}:{card.version}", ""]
+def heading(section: CardSection) -> str:
+    """The section's heading: the Hugging Face model card section it fills, then our title."""
+    from model_registry.card_standards import HF_SECTIONS
+
+    standard = HF_SECTIONS.get(section.key)
+    if standard is None or standard.lower() == section.title.lower():
+        return standard or section.title
+    return f"{standard}: {section.title}"
+
+
+def to_markdown(card: ModelCard, front_matter: str = "") -> str:
+    """Render the card as Markdown (images referenced by file name), optionally after YAML
+    front matter."""
+    lines = [front_matter.rstrip("\n")] if front_matter else []
+    lines += [f"# Model card: {card.model_name}:{card.version}", ""]
     for section in card.sections:
-        lines += [f"## {section.title}", ""]
+        lines += [f"## {heading(section)}", ""]
         for paragraph in section.paragraphs:
             lines += [paragraph, ""]
         if section.bullets:
@@ -115,7 +127,7 @@ def to_html(card: ModelCard, image_dir: Path) -> str:
         f"<h1>Model card: {esc(card.model_name)}:{esc(card.version)}</h1>",
     ]
     for section in card.sections:
-        parts.append(f"<section id='{esc(section.key)}'><h2>{esc(section.title)}</h2>")
+        parts.append(f"<section id='{esc(section.key)}'><h2>{esc(heading(section))}</h2>")
         parts += [f"<p>{esc(p)}</p>" for p in section.paragraphs]
         if section.bullets:
             parts.append("<ul>" + "".join(f"<li>{esc(b)}</li>" for b in section.bullets) + "</ul>")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import secrets
 import shutil
@@ -15,6 +16,7 @@ from features.decision import Thresholds
 from features.errors import ShopGuardError
 from model_registry.aliases import ALIASES, AliasEvent, AliasStore
 from model_registry.bundle import Manifest, read_verified_manifest, write_bundle_files
+from model_registry.card_standards import hugging_face_front_matter, model_card_toolkit
 from model_registry.cards import (
     CARD_JSON,
     CardSection,
@@ -223,8 +225,8 @@ class ModelRegistry:
         if card_format == "html":
             return to_html(card, bundle.path)
         if card_format == "json":
-            return card.model_dump_json(indent=2)
-        return to_markdown(card)
+            return json.dumps(model_card_toolkit(card, bundle.manifest), ensure_ascii=False, indent=2)
+        return to_markdown(card, hugging_face_front_matter(bundle.manifest))
 
     # -- changing aliases ----------------------------------------------------------------
     def promote(self, reference: str, *, reason: str, actor: str | None = None, force: bool = False,

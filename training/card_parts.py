@@ -82,8 +82,8 @@ def lineage_section(manifest: Manifest) -> CardSection:
 
 def data_files_table(manifest: Manifest) -> CardTable:
     """The training files with sha256 and rows."""
-    return CardTable(columns=["file", "sha256", "rows"], caption="Source files",
-                     rows=[[f.path, f.sha256, f.rows] for f in manifest.lineage.training_files])
+    return CardTable(columns=["file", "sha256", "rows", "exported (UTC)"], caption="Source files",
+                     rows=[[f.path, f.sha256, f.rows, f.exported_at] for f in manifest.lineage.training_files])
 
 
 def balance_table(labels: np.ndarray, splits) -> CardTable:  # noqa: ANN001 - training.splits.Splits
@@ -95,12 +95,21 @@ def balance_table(labels: np.ndarray, splits) -> CardTable:  # noqa: ANN001 - tr
                      caption="Class balance")
 
 
-def changes_against(previous: Manifest | None, test: BinaryMetrics) -> str:
-    """'What changed' against the production version, from each version's stored metrics."""
+def previous_production(registry, name: str) -> Manifest | None:  # noqa: ANN001 - ModelRegistry
+    """The production version's manifest, or None (no production yet, or it cannot be loaded)."""
+    try:
+        return registry.load(f"{name}:production").manifest
+    except Exception:  # noqa: BLE001 - then there is nothing to compare with
+        return None
+
+
+def changes_against(previous: Manifest | None, current: Manifest) -> str:
+    """'What changed' against the production version, from each version's stored headline
+    test metrics."""
     if previous is None:
         return "First version of this model: there is no production version to compare with."
-    before = previous.metrics.get("test", {})
-    deltas = [f"{key} {getattr(test, key) - before[key]:+.4f}" for key in ("roc_auc", "pr_auc")
-              if before.get(key) is not None and getattr(test, key) is not None]
+    before, after = previous.headline_metrics(), current.headline_metrics()
+    deltas = [f"{key.removeprefix('test_')} {after[key] - before[key]:+.4f}" for key in after
+              if after.get(key) is not None and before.get(key) is not None]
     return (f"against production {previous.tag} (trained {previous.created_at}), each on its own "
             f"test split: {', '.join(deltas) or 'no comparable metrics'}.")

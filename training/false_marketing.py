@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 
 from features.decision import Thresholds
 from features.marketing import MARKETING_CATEGORIES, lexicon_scores, match_lexicon
-from features.text import normalize_text
+from features.text import normalize_text, script_of
 from features.text_scorer import CharNgramScorer, NgramHashing, smooth_idf, tfidf
 from model_registry.bundle import FeatureSetRef, Lineage, Manifest
 from model_registry.cards import write_card
@@ -35,6 +35,7 @@ from model_registry.runtimes.marketing import (
     blend,
 )
 from model_registry.settings import load_settings
+from training.card_parts import previous_production
 from training.data.loaders import DataValidationError, read_table
 from training.evaluation import BinaryMetrics, binary_metrics
 from training.lineage import git_commit, library_versions, training_file
@@ -319,7 +320,9 @@ class FalseMarketingTrainer:
                 test_labels, lexicon_matrix([data.texts[i] for i in splits.test]),
                 dict.fromkeys(MARKETING_CATEGORIES, LEXICON_THRESHOLDS))),
         ]
+        per_script = self._per_script(data, splits, test_labels, served["test"], thresholds)
         manifest = self._manifest(data, splits, thresholds, systems, quantization, training)
+        manifest.metrics["test_per_script"] = per_script
         manifest.serving_params = {"transformer_weight": weight, "blend_search": blend_search}
         return MarketingTrainingResult(manifest, thresholds, choices, systems, quantization, training,
                                        splits, sorted(p.name for p in staging.iterdir()))
@@ -345,6 +348,15 @@ class FalseMarketingTrainer:
             "mean_abs_diff_int8_vs_pytorch": float(np.abs(int8_scores - torch_scores).mean()),
             "f1_at_review_threshold": f1_change,
         }
+
+    @staticmethod
+    def _per_script(data: MarketingData, splits: Splits, labels: np.ndarray, scores: np.ndarray,
+                    thresholds: dict[str, Thresholds], min_rows: int = 20) -> dict[str, dict[str, Any]]:
+        """The served system's per-category test metrics for each script with enough rows."""
+        scripts = np.array([script_of(data.texts[i]) for i in splits.test])
+        return {script: {c: m.model_dump(mode="json") for c, m in per_category_metrics(
+                    labels[scripts == script], scores[scripts == script], thresholds).items()}
+                for script in sorted(set(scripts.tolist())) if (scripts == script).sum() >= min_rows}
 
     def _manifest(self, data: MarketingData, splits: Splits, thresholds: dict[str, Thresholds],
                   systems: list[SystemEvaluation], quantization: dict[str, Any],
@@ -375,7 +387,8 @@ def train_and_register(data: MarketingData, config: FalseMarketingConfig, regist
     with tempfile.TemporaryDirectory(prefix="shopguard-bundle-") as tmp:
         staging = Path(tmp)
         result = FalseMarketingTrainer(config, registry, progress).fit(data, staging)
-        card = build_marketing_card(result, data, registry.settings.owner)
+        card = build_marketing_card(result, data, registry.settings.owner,
+                                    previous_production(registry, result.manifest.model_name))
         write_card(card, staging)
         result.manifest = registry.register(staging, result.manifest)
     return result

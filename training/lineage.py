@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -16,7 +17,8 @@ TRACKED_LIBRARIES = (
 
 def training_file(path: Path, rows: int) -> TrainingFile:
     """sha256 and row count of an input file."""
-    return TrainingFile(path=str(path), sha256=sha256_file(path), rows=rows)
+    exported = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+    return TrainingFile(path=str(path), sha256=sha256_file(path), rows=rows, exported_at=exported)
 
 
 def git_commit() -> str | None:

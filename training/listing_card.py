@@ -40,7 +40,7 @@ def build_listing_card(result: ListingTrainingResult, labels: np.ndarray, splits
             "type: LightGBM gradient-boosted trees over numeric, categorical and text features",
             f"task: {manifest.task}; labels: {manifest.label_map}",
             f"feature set: {manifest.feature_set.name} (version {manifest.feature_set.version})",
-            f"what changed: {changes_against(previous, test)}",
+            f"what changed: {changes_against(previous, manifest)}",
         ]),
         CardSection(key="intended_use", title="Intended use", paragraphs=[
             "Scores product listings of a livestream e-commerce platform for inferior goods "

@@ -29,6 +29,7 @@ from model_registry.cards import write_card
 from model_registry.registry import ModelRegistry, new_version
 from model_registry.runtimes.listing import DEFAULT_THRESHOLD_KEY, ListingQualityModel
 from training.boosting import train_binary_lightgbm
+from training.card_parts import previous_production
 from training.data.loaders import read_table, validate_columns
 from training.evaluation import BinaryMetrics, binary_metrics, sliced_metrics
 from training.lineage import git_commit, library_versions, training_file
@@ -201,7 +202,7 @@ class ListingQualityTrainer:
                   labels: np.ndarray, splits: Splits) -> Manifest:
         assert self.registry is not None
         self._progress("writing the bundle and the model card")
-        previous = _previous_production(self.registry)
+        previous = previous_production(self.registry, MODEL_NAME)
         with tempfile.TemporaryDirectory(prefix="shopguard-bundle-") as tmp:
             staging = Path(tmp)
             result.model.save(staging)
@@ -209,13 +210,6 @@ class ListingQualityTrainer:
                                       previous)
             write_card(card, staging)
             return self.registry.register(staging, result.manifest)
-
-
-def _previous_production(registry: ModelRegistry) -> Manifest | None:
-    try:
-        return registry.load(f"{MODEL_NAME}:production").manifest
-    except Exception:  # noqa: BLE001 - no production yet, or it cannot be loaded: no comparison
-        return None
 
 
 def load_listing_file(path: Path) -> pd.DataFrame:

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from features.marketing import MARKETING_CATEGORIES, RULES
+from model_registry.bundle import Manifest
 from model_registry.cards import CardSection, CardTable, ModelCard
-from training.card_parts import data_files_table, lineage_section
+from training.card_parts import changes_against, data_files_table, lineage_section
 
 if TYPE_CHECKING:
     from training.false_marketing import MarketingData, MarketingTrainingResult
@@ -26,7 +27,8 @@ def _comparison_rows(result: MarketingTrainingResult) -> list[list]:
     return rows
 
 
-def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, owner: str) -> ModelCard:
+def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, owner: str,
+                         previous: Manifest | None = None) -> ModelCard:
     """The card: model, data, three systems per category, thresholds, quantization, lineage."""
     manifest, quantization = result.manifest, result.quantization
     parameters = manifest.lineage.parameters
@@ -52,6 +54,7 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, o
         CardSection(key="model_details", title="Model details", bullets=[
             f"name: {manifest.model_name}; version: {manifest.version}; created: {manifest.created_at}",
             f"owner: {owner}",
+            f"what changed: {changes_against(previous, manifest)}",
             "type: BERT-style encoder (transformers) over characters of normalized text, multi-label "
             "head with one sigmoid per category; served as int8 ONNX with ONNX Runtime, together "
             f"with {len(RULES)} lexicon rules",
@@ -88,7 +91,12 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, o
         ], tables=[CardTable(columns=["category", "system", "positives", "PR-AUC", "ROC-AUC",
                                       "review precision", "review recall", "review F1",
                                       "block precision", "block recall"],
-                             rows=_comparison_rows(result))]),
+                             rows=_comparison_rows(result)),
+                    CardTable(columns=["script", "category", "rows", "positives", "PR-AUC", "ROC-AUC",
+                                       "review F1", "block F1"], rows=_script_rows(manifest),
+                              caption="Served blend per script of the original text (traditional: "
+                                      "changed by OpenCC t2s; latin_mixed: Latin letters such as pinyin "
+                                      "or handles; slices with fewer than 20 test rows left out)")]),
         CardSection(key="thresholds", title="Thresholds per category", paragraphs=[
             f"block = lowest validation score with precision >= {parameters['precision_target']} over at "
             f"least 20 flagged segments; review = highest score with recall >= {parameters['recall_target']}.",
@@ -116,3 +124,10 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, o
         lineage_section(manifest),
     ]
     return ModelCard(model_name=manifest.model_name, version=manifest.version, sections=sections)
+
+
+def _script_rows(manifest: Manifest) -> list[list[object]]:
+    return [[script, category, m["rows"], m["positives"], m["pr_auc"], m["roc_auc"], m["review"]["f1"],
+             m["block"]["f1"]]
+            for script, per_category in manifest.metrics.get("test_per_script", {}).items()
+            for category, m in per_category.items()]

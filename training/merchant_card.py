@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from model_registry.bundle import Manifest
 from model_registry.cards import CardSection, CardTable, ModelCard
 from training.boosting import gain_shares
 from training.card_parts import (
     balance_table,
+    changes_against,
     data_files_table,
     evaluation_section,
     lineage_section,
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def build_merchant_card(result: MerchantTrainingResult, table: MerchantTable, folder: Path,
-                        owner: str) -> ModelCard:
+                        owner: str, previous: Manifest | None = None) -> ModelCard:
     """Write the card's plots into ``folder`` and return the card."""
     manifest, test, choice, splits = result.manifest, result.test_metrics, result.threshold_choice, result.splits
     totals: dict[str, float] = {}
@@ -33,6 +35,7 @@ def build_merchant_card(result: MerchantTrainingResult, table: MerchantTable, fo
         CardSection(key="model_details", title="Model details", bullets=[
             f"name: {manifest.model_name}; version: {manifest.version}; created: {manifest.created_at}",
             f"owner: {owner}",
+            f"what changed: {changes_against(previous, manifest)}",
             f"type: {len(result.model.boosters)} bagged LightGBM models (log-odds averaged) over the "
             "merchant's own behaviour and aggregates over linked merchants",
             "training: each member early-stopped on validation, then retrained on train + "

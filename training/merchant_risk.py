@@ -28,6 +28,7 @@ from model_registry.cards import write_card
 from model_registry.registry import ModelRegistry, new_version
 from model_registry.runtimes.merchant import MerchantRiskModel
 from training.boosting import refit_binary_lightgbm, train_binary_lightgbm
+from training.card_parts import previous_production
 from training.data.loaders import DataValidationError, read_table
 from training.evaluation import BinaryMetrics, binary_metrics, sliced_metrics
 from training.lineage import git_commit, library_versions, training_file
@@ -257,6 +258,7 @@ class MerchantRiskTrainer:
         with tempfile.TemporaryDirectory(prefix="shopguard-bundle-") as tmp:
             staging = Path(tmp)
             result.model.save(staging)
-            card = build_merchant_card(result, table, staging, self.registry.settings.owner)
+            card = build_merchant_card(result, table, staging, self.registry.settings.owner,
+                                       previous_production(self.registry, result.manifest.model_name))
             write_card(card, staging)
             return self.registry.register(staging, result.manifest)

@@ -1,4 +1,6 @@
-from features.text import normalize_text
+import pytest
+
+from features.text import normalize_text, script_of
 
 
 def test_full_width_letters_and_digits_fold_to_ascii() -> None:
@@ -71,3 +73,11 @@ def test_offsets_survive_every_step() -> None:
     start = normalized.text.index("999")
     begin, end = normalized.original_span(start, start + 3)
     assert original[begin:end] == "九百九十九"
+
+
+@pytest.mark.parametrize(("text", "script"), [
+    ("這款產品真的很好用", "traditional"), ("加wei信私聊", "latin_mixed"), ("这款产品很好用", "simplified"),
+    ("12345 !!", "other"), ("ＶＸ联系", "latin_mixed"),
+])
+def test_script_of_names_the_writing_for_slices(text, script) -> None:
+    assert script_of(text) == script

@@ -126,6 +126,7 @@ def test_the_card_shows_the_versions_promotions_and_rollbacks(isolated_home, tmp
     assert "## Registry history" in markdown
     assert "ship two" in markdown and "two misbehaves" in markdown and "ship one" not in markdown
     as_json = json.loads(registry.card(f"listing-quality:{first}", "json"))
-    history = next(s for s in as_json["sections"] if s["key"] == "registry_history")
+    assert as_json["schema_version"] == "0.0.2" and as_json["model_details"]["version"]["name"] == first
+    history = next(s for s in as_json["shopguard_card"]["sections"] if s["key"] == "registry_history")
     assert [row[1] for row in history["tables"][0]["rows"]] == ["register", "register", "promote", "promote", "rollback"]
     assert "<h2>Registry history</h2>" in registry.card(f"listing-quality:{first}", "html")
