@@ -39,6 +39,7 @@ from training.card_parts import previous_production
 from training.data.loaders import DataValidationError, read_table
 from training.evaluation import BinaryMetrics, binary_metrics
 from training.lineage import git_commit, library_versions, training_file
+from training.plots import multilabel_plots
 from training.splits import Splits
 from training.text_encoder import (
     build_char_tokenizer,
@@ -321,8 +322,10 @@ class FalseMarketingTrainer:
                 dict.fromkeys(MARKETING_CATEGORIES, LEXICON_THRESHOLDS))),
         ]
         per_script = self._per_script(data, splits, test_labels, served["test"], thresholds)
+        plots = multilabel_plots(test_labels, served["test"], thresholds, list(MARKETING_CATEGORIES), staging)
         manifest = self._manifest(data, splits, thresholds, systems, quantization, training)
         manifest.metrics["test_per_script"] = per_script
+        manifest.metrics["plots"] = [{"file": f, "caption": c} for f, c in plots]
         manifest.serving_params = {"transformer_weight": weight, "blend_search": blend_search}
         return MarketingTrainingResult(manifest, thresholds, choices, systems, quantization, training,
                                        splits, sorted(p.name for p in staging.iterdir()))

@@ -8,7 +8,7 @@ import numpy as np
 
 from features.marketing import MARKETING_CATEGORIES, RULES
 from model_registry.bundle import Manifest
-from model_registry.cards import CardSection, CardTable, ModelCard
+from model_registry.cards import CardImage, CardSection, CardTable, ModelCard
 from training.card_parts import changes_against, data_files_table, lineage_section
 
 if TYPE_CHECKING:
@@ -96,7 +96,8 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, o
                                        "review F1", "block F1"], rows=_script_rows(manifest),
                               caption="Served blend per script of the original text (traditional: "
                                       "changed by OpenCC t2s; latin_mixed: Latin letters such as pinyin "
-                                      "or handles; slices with fewer than 20 test rows left out)")]),
+                                      "or handles; slices with fewer than 20 test rows left out)")],
+                    images=[CardImage(file=p["file"], caption=p["caption"]) for p in manifest.metrics.get("plots", [])]),
         CardSection(key="thresholds", title="Thresholds per category", paragraphs=[
             f"block = lowest validation score with precision >= {parameters['precision_target']} over at "
             f"least 20 flagged segments; review = highest score with recall >= {parameters['recall_target']}.",

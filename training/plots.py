@@ -63,3 +63,44 @@ def confusion_plot(y: np.ndarray, scores: np.ndarray, thresholds: Thresholds, ou
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)
+
+
+def multilabel_plots(labels: np.ndarray, scores: np.ndarray, thresholds: dict[str, Thresholds],
+                     categories: list[str], folder: Path) -> list[tuple[str, str]]:
+    """ROC and PR curves per category, a calibration plot pooled over categories, and
+    confusion matrices per category at both thresholds. Returns (file, caption) pairs."""
+    present = [(j, c) for j, c in enumerate(categories) if 0 < labels[:, j].sum() < len(labels)]
+    if not present:
+        return []
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.6), dpi=90)
+    for j, category in present:
+        fpr, tpr, _ = roc_curve(labels[:, j], scores[:, j])
+        precision, recall, _ = precision_recall_curve(labels[:, j], scores[:, j])
+        left.plot(fpr, tpr, label=category)
+        right.plot(recall, precision, label=category)
+    left.plot([0, 1], [0, 1], ls="--", color="#999")
+    left.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC per category (test)")
+    right.set(xlabel="recall", ylabel="precision", title="Precision-recall per category (test)", ylim=(0, 1.02))
+    right.legend(loc="lower left", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(folder / "roc_pr.png")
+    plt.close(fig)
+    columns = [j for j, _ in present]
+    calibration_plot(labels[:, columns].ravel(), scores[:, columns].ravel(), folder / "calibration.png")
+    fig, axes = plt.subplots(len(present), 2, figsize=(6.4, 2.3 * len(present)), dpi=80, squeeze=False)
+    for row, (j, category) in enumerate(present):
+        for ax, name in zip(axes[row], ("block", "review"), strict=True):
+            value = getattr(thresholds[category], name)
+            matrix = confusion_matrix(labels[:, j], (scores[:, j] >= value).astype(int), labels=[0, 1])
+            ax.imshow(matrix, cmap="Blues")
+            for (i, k), count in np.ndenumerate(matrix):
+                ax.text(k, i, str(count), ha="center", va="center", fontsize=8)
+            ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["pred 0", "pred 1"],
+                   yticklabels=["true 0", "true 1"])
+            ax.set_title(f"{category}: {name} @ {value:.3f}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(folder / "confusion.png")
+    plt.close(fig)
+    return [("roc_pr.png", "ROC and precision-recall curves of the served blend per category (test)"),
+            ("calibration.png", "Reliability of the served blend's scores, pooled over categories (test)"),
+            ("confusion.png", "Confusion matrices per category at the block and review thresholds (test)")]

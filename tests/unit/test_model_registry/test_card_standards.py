@@ -5,7 +5,11 @@ from __future__ import annotations
 import yaml
 
 from model_registry.bundle import FeatureSetRef, Lineage, Manifest, TrainingFile
-from model_registry.card_standards import hugging_face_front_matter, model_card_toolkit, performance_metrics
+from model_registry.card_standards import (
+    hugging_face_front_matter,
+    model_card_toolkit,
+    performance_metrics,
+)
 from model_registry.cards import CardSection, ModelCard, to_markdown
 
 AT = {"threshold": 0.5, "precision": 0.9, "recall": 0.7, "f1": 0.7875, "flagged": 10}
