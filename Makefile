@@ -25,13 +25,13 @@ setup: $(BIN)/.installed
 train-demo: setup
 	$(BIN)/shopguard data generate listings --n $(N_LISTINGS) --seed 0 --out data/listings.parquet
 	$(BIN)/shopguard train listing-quality --data data/listings.parquet
-	$(BIN)/shopguard models promote listing-quality:candidate --reason "demo: model trained on the built-in data"
+	$(BIN)/shopguard models promote listing-quality:candidate --force --reason "demo: model trained on the built-in data"
 	$(BIN)/shopguard data generate merchants --n $(N_MERCHANTS) --seed 0 --out data/merchants.parquet
 	$(BIN)/shopguard train merchant-risk --data data/merchants.parquet --links data/merchants.links.parquet
-	$(BIN)/shopguard models promote merchant-risk:candidate --reason "demo: model trained on the built-in data"
+	$(BIN)/shopguard models promote merchant-risk:candidate --force --reason "demo: model trained on the built-in data"
 	$(BIN)/shopguard data generate transcripts --n $(N_SEGMENTS) --seed 0 --out data/transcripts.parquet
 	$(BIN)/shopguard train false-marketing --data data/transcripts.parquet
-	$(BIN)/shopguard models promote false-marketing:candidate --reason "demo: model trained on the built-in data"
+	$(BIN)/shopguard models promote false-marketing:candidate --force --reason "demo: model trained on the built-in data"
 
 demo: train-demo serve
 
