@@ -6,9 +6,15 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from features.marketing import MARKETING_CATEGORIES
+from features.marketing import MARKETING_CATEGORIES, match_lexicon
+from features.text import normalize_text
 from model_registry.registry import ModelRegistry
-from model_registry.runtimes.marketing import FalseMarketingModel, OnnxEncoder, windows
+from model_registry.runtimes.marketing import (
+    FalseMarketingModel,
+    OnnxEncoder,
+    occlusion_variants,
+    windows,
+)
 from tests.conftest import SHARED_DATA, TINY_MARKETING_CONFIG, point_at_home, run_cli
 from training.data.loaders import DataValidationError
 from training.data.transcripts import TranscriptGenerationConfig, generate_transcripts
@@ -86,6 +92,22 @@ def test_runtime_scores_spans_and_decisions(registered) -> None:
     assert {"off_platform", "absolute_claim"} <= set(violating.labels)
 
 
+def test_model_spans_point_at_words_whose_removal_lowers_the_score(registered) -> None:
+    registry, data, result, _ = registered
+    model = FalseMarketingModel.from_bundle(registry.load(result.manifest.tag), device="cpu")
+    unexplained = [t for t, y in zip(data.texts, data.labels, strict=True)
+                   if y.any() and not match_lexicon(normalize_text(t))][:300]
+    spans = [(text, span) for text, analysis in zip(unexplained, model.analyze(unexplained), strict=True)
+             for span in analysis.spans if span.source == "model"]
+    assert len(spans) >= 5
+    without = model.predict([text[:span.start] + text[span.end:] for text, span in spans])
+    full = model.predict([text for text, _ in spans])
+    for row, (text, span) in enumerate(spans):
+        assert text[span.start:span.end] == span.text and span.end - span.start >= 1
+        column = MARKETING_CATEGORIES.index(span.category)
+        assert without[row, column] < full[row, column], (text, span)
+
+
 def test_long_texts_are_scored_in_windows(registered) -> None:
     registry, _, result, _ = registered
     encoder = OnnxEncoder(registry.load(result.manifest.tag).path / "encoder.int8.onnx",
@@ -160,3 +182,12 @@ def test_real_ingame_ads_reduced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     tfidf = metrics["TF-IDF char 1-3-grams + logistic regression"]["off_platform"]
     assert transformer.roc_auc > 0.8
     assert tfidf.roc_auc > 0.8
+
+
+@pytest.mark.parametrize("length", [1, 2, 4, 5, 10, 11, 12, 40])
+def test_occlusion_windows_cover_every_character(length) -> None:
+    text = "".join(chr(0x4E00 + i) for i in range(length))
+    starts, variants = occlusion_variants(text)
+    covered = {i for s in starts for i in range(s, min(length, s + 4))}
+    assert covered == set(range(length))
+    assert all(len(v) == max(0, length - 4) or length < 4 for v in variants)
