@@ -12,8 +12,9 @@ from training.evaluation import BinaryMetrics
 from training.plots import calibration_plot, confusion_plot, roc_pr_plot
 from training.thresholds import ThresholdChoice
 
-METRIC_COLUMNS = ["slice", "rows", "positives", "ROC-AUC", "PR-AUC", "block precision",
-                  "block recall", "block F1", "review precision", "review recall", "review F1"]
+METRIC_COLUMNS = ["slice", "rows", "positives", "ROC-AUC", "ROC-AUC 95% CI", "PR-AUC", "PR-AUC 95% CI",
+                  "block precision", "block recall", "block F1", "review precision", "review recall",
+                  "review F1"]
 
 
 def confidence(metrics: BinaryMetrics, name: str) -> str:
@@ -24,8 +25,8 @@ def confidence(metrics: BinaryMetrics, name: str) -> str:
 
 def metrics_row(label: str, m: BinaryMetrics) -> list:
     """One table row of headline metrics."""
-    return [label, m.rows, m.positives, m.roc_auc, m.pr_auc, m.block.precision, m.block.recall,
-            m.block.f1, m.review.precision, m.review.recall, m.review.f1]
+    return [label, m.rows, m.positives, m.roc_auc, confidence(m, "roc_auc"), m.pr_auc, confidence(m, "pr_auc"),
+            m.block.precision, m.block.recall, m.block.f1, m.review.precision, m.review.recall, m.review.f1]
 
 
 def evaluation_section(test: BinaryMetrics, slices: dict[str, BinaryMetrics], slice_name: str,

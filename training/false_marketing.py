@@ -321,7 +321,7 @@ class FalseMarketingTrainer:
                 test_labels, lexicon_matrix([data.texts[i] for i in splits.test]),
                 dict.fromkeys(MARKETING_CATEGORIES, LEXICON_THRESHOLDS))),
         ]
-        per_script = self._per_script(data, splits, test_labels, served["test"], thresholds)
+        per_script = self._per_script(data, splits, test_labels, served["test"], thresholds, n_boot)
         plots = multilabel_plots(test_labels, served["test"], thresholds, list(MARKETING_CATEGORIES), staging)
         manifest = self._manifest(data, splits, thresholds, systems, quantization, training)
         manifest.metrics["test_per_script"] = per_script
@@ -354,11 +354,12 @@ class FalseMarketingTrainer:
 
     @staticmethod
     def _per_script(data: MarketingData, splits: Splits, labels: np.ndarray, scores: np.ndarray,
-                    thresholds: dict[str, Thresholds], min_rows: int = 20) -> dict[str, dict[str, Any]]:
-        """The served system's per-category test metrics for each script with enough rows."""
+                    thresholds: dict[str, Thresholds], n_boot: int, min_rows: int = 20) -> dict[str, dict[str, Any]]:
+        """The served system's per-category test metrics (with bootstrap intervals) for each
+        script with enough rows."""
         scripts = np.array([script_of(data.texts[i]) for i in splits.test])
         return {script: {c: m.model_dump(mode="json") for c, m in per_category_metrics(
-                    labels[scripts == script], scores[scripts == script], thresholds).items()}
+                    labels[scripts == script], scores[scripts == script], thresholds, n_boot).items()}
                 for script in sorted(set(scripts.tolist())) if (scripts == script).sum() >= min_rows}
 
     def _manifest(self, data: MarketingData, splits: Splits, thresholds: dict[str, Thresholds],

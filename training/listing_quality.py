@@ -166,7 +166,8 @@ class ListingQualityTrainer:
         test_y = labels[splits.test]
         test_scores = model.predict_matrix(featured["test"].matrix)
         test_metrics = binary_metrics(test_y, test_scores, choice.thresholds, config.bootstrap_samples)
-        per_category = sliced_metrics(test_y, test_scores, parts["test"]["category"], choice.thresholds)
+        per_category = sliced_metrics(test_y, test_scores, parts["test"]["category"], choice.thresholds,
+                                      config.bootstrap_samples)
         manifest = self._manifest(frame, source, splits, choice, test_metrics, per_category, booster)
         result = ListingTrainingResult(model, manifest, choice, test_metrics, per_category,
                                        test_scores, parts["test"])

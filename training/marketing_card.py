@@ -9,7 +9,7 @@ import numpy as np
 from features.marketing import MARKETING_CATEGORIES, RULES
 from model_registry.bundle import Manifest
 from model_registry.cards import CardImage, CardSection, CardTable, ModelCard
-from training.card_parts import changes_against, data_files_table, lineage_section
+from training.card_parts import changes_against, confidence, data_files_table, lineage_section
 
 if TYPE_CHECKING:
     from training.false_marketing import MarketingData, MarketingTrainingResult
@@ -22,8 +22,8 @@ def _comparison_rows(result: MarketingTrainingResult) -> list[list]:
             m = system.per_category.get(category)
             if m is None:
                 continue
-            rows.append([category, system.name, m.positives, m.pr_auc, m.roc_auc, m.review.precision,
-                         m.review.recall, m.review.f1, m.block.precision, m.block.recall])
+            rows.append([category, system.name, m.positives, m.pr_auc, confidence(m, "pr_auc"), m.roc_auc,
+                         m.review.precision, m.review.recall, m.review.f1, m.block.precision, m.block.recall])
     return rows
 
 
@@ -88,12 +88,12 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, o
             "lexicon rules alone (score 1 for a blocking rule, 0.5 for a review rule), and TF-IDF "
             "character 1-3-grams with one logistic regression per category; each system's "
             "thresholds are chosen on validation the same way.",
-        ], tables=[CardTable(columns=["category", "system", "positives", "PR-AUC", "ROC-AUC",
+        ], tables=[CardTable(columns=["category", "system", "positives", "PR-AUC", "PR-AUC 95% CI", "ROC-AUC",
                                       "review precision", "review recall", "review F1",
                                       "block precision", "block recall"],
                              rows=_comparison_rows(result)),
-                    CardTable(columns=["script", "category", "rows", "positives", "PR-AUC", "ROC-AUC",
-                                       "review F1", "block F1"], rows=_script_rows(manifest),
+                    CardTable(columns=["script", "category", "rows", "positives", "PR-AUC", "PR-AUC 95% CI",
+                                       "ROC-AUC", "review F1", "block F1"], rows=_script_rows(manifest),
                               caption="Served blend per script of the original text (traditional: "
                                       "changed by OpenCC t2s; latin_mixed: Latin letters such as pinyin "
                                       "or handles; slices with fewer than 20 test rows left out)")],
@@ -128,7 +128,11 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, o
 
 
 def _script_rows(manifest: Manifest) -> list[list[object]]:
-    return [[script, category, m["rows"], m["positives"], m["pr_auc"], m["roc_auc"], m["review"]["f1"],
-             m["block"]["f1"]]
+    return [[script, category, m["rows"], m["positives"], m["pr_auc"], _interval(m.get("pr_auc_ci")), m["roc_auc"],
+             m["review"]["f1"], m["block"]["f1"]]
             for script, per_category in manifest.metrics.get("test_per_script", {}).items()
             for category, m in per_category.items()]
+
+
+def _interval(ci: dict[str, float] | None) -> str:
+    return "–" if not ci else f"[{ci['low']:.4f}, {ci['high']:.4f}]"

@@ -221,7 +221,8 @@ class MerchantRiskTrainer:
         test_metrics = binary_metrics(y[splits.test], test_scores, choice.thresholds,
                                       config.bootstrap_samples)
         slices = (sliced_metrics(y[splits.test], test_scores, age_bands(table.account_age[splits.test]),
-                                 choice.thresholds) if table.account_age is not None else {})
+                                 choice.thresholds, config.bootstrap_samples)
+                  if table.account_age is not None else {})
         manifest = self._manifest(table, splits, choice, test_metrics, slices,
                                   [b.current_iteration() for b in boosters])
         result = MerchantTrainingResult(model, manifest, choice, test_metrics, slices, test_scores,

@@ -60,6 +60,10 @@ def test_card_is_generated_from_the_run_metrics(trained) -> None:
     for section in ("Intended use", "Training and evaluation data", "Per category", "Thresholds",
                     "Limitations", "Lineage"):
         assert section in card
+    for category, metrics in result.manifest.metrics["test_per_category"].items():
+        interval = metrics["pr_auc_ci"]  # every slice carries its 95% bootstrap interval
+        assert 0 <= interval["low"] < interval["high"] <= 1, category
+        assert f"[{interval['low']:.4f}, {interval['high']:.4f}]" in card
 
 
 def test_reasons_name_the_wording_of_a_counterfeit(trained) -> None:
