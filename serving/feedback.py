@@ -160,9 +160,19 @@ class FeedbackExport:
     links: pd.DataFrame | None = None
 
 
-def _logged_inputs(engine: Engine, row: dict[str, Any]) -> dict[str, Any]:
-    logged = query_decisions(engine, entity_id=row["entity_id"], request_id=row["request_id"])
-    return logged[-1]["inputs"]
+class LoggedInputs:
+    """The logged input of each (request, entity), read once per request."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._by_request: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        request_id = row["request_id"]
+        if request_id not in self._by_request:
+            records = query_decisions(self._engine, request_id=request_id)
+            self._by_request[request_id] = {r["entity_id"]: r["inputs"] for r in records}  # latest wins
+        return self._by_request[request_id][row["entity_id"]]
 
 
 def _provenance(row: dict[str, Any]) -> dict[str, Any]:
@@ -170,18 +180,18 @@ def _provenance(row: dict[str, Any]) -> dict[str, Any]:
             "feedback_request_id": row["request_id"], "scored_by": row["model"]}
 
 
-def _listing_rows(engine: Engine, feedback: list[dict[str, Any]]) -> FeedbackExport:
+def _listing_rows(logged: LoggedInputs, feedback: list[dict[str, Any]]) -> FeedbackExport:
     latest = {r["entity_id"]: r for r in feedback}
-    rows = [{**_logged_inputs(engine, r), LISTING_LABEL_COLUMN: int(r["label"] == POSITIVE_LABEL["listing"]),
+    rows = [{**logged(r), LISTING_LABEL_COLUMN: int(r["label"] == POSITIVE_LABEL["listing"]),
              **_provenance(r)} for r in latest.values()]
     return FeedbackExport(pd.DataFrame(rows))
 
 
-def _merchant_rows(engine: Engine, feedback: list[dict[str, Any]]) -> FeedbackExport:
+def _merchant_rows(logged: LoggedInputs, feedback: list[dict[str, Any]]) -> FeedbackExport:
     latest = {r["entity_id"]: r for r in feedback}
     rows, links = [], []
     for r in latest.values():
-        record = MerchantRecord.model_validate(_logged_inputs(engine, r)).model_dump()
+        record = MerchantRecord.model_validate(logged(r)).model_dump()
         links += [{"src": record["merchant_id"], "dst": link["merchant_id"], "link_type": link["link_type"]}
                   for link in record.pop("links")]
         rows.append({**record, MERCHANT_LABEL_COLUMN: int(r["label"] == POSITIVE_LABEL["merchant"]),
@@ -189,10 +199,10 @@ def _merchant_rows(engine: Engine, feedback: list[dict[str, Any]]) -> FeedbackEx
     return FeedbackExport(pd.DataFrame(rows), pd.DataFrame(links, columns=["src", "dst", "link_type"]))
 
 
-def _segment_rows(engine: Engine, feedback: list[dict[str, Any]]) -> FeedbackExport:
+def _segment_rows(logged: LoggedInputs, feedback: list[dict[str, Any]]) -> FeedbackExport:
     labels: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
     for r in feedback:  # oldest first: a later verdict on the same segment wins
-        segments = _logged_inputs(engine, r)["segments"]
+        segments = logged(r)["segments"]
         indices = range(len(segments)) if r["segment_index"] is None else [r["segment_index"]]
         for index in indices:
             label = "" if r["label"] == CLEAN_LABEL else r["label"]
@@ -213,4 +223,4 @@ def export_feedback(engine: Engine, model_name: str) -> FeedbackExport:
         raise FeedbackError(f"no feedback on {entity_type}s yet; reviewers send it with POST /v1/feedback.",
                             "NAME", status=404)
     build = {"listing": _listing_rows, "merchant": _merchant_rows, "stream": _segment_rows}[entity_type]
-    return build(engine, feedback)
+    return build(LoggedInputs(engine), feedback)

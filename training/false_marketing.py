@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +129,7 @@ class MarketingTrainingResult:
     training: dict[str, Any]
     splits: Splits
     staging_files: list[str]
+    plots: list[tuple[str, str]] = field(default_factory=list)  # (PNG file, caption) for the card
 
 
 def _parse_labels(value: Any, row: int, column: str) -> list[str]:
@@ -325,10 +326,9 @@ class FalseMarketingTrainer:
         plots = multilabel_plots(test_labels, served["test"], thresholds, list(MARKETING_CATEGORIES), staging)
         manifest = self._manifest(data, splits, thresholds, systems, quantization, training)
         manifest.metrics["test_per_script"] = per_script
-        manifest.metrics["plots"] = [{"file": f, "caption": c} for f, c in plots]
         manifest.serving_params = {"transformer_weight": weight, "blend_search": blend_search}
         return MarketingTrainingResult(manifest, thresholds, choices, systems, quantization, training,
-                                       splits, sorted(p.name for p in staging.iterdir()))
+                                       splits, sorted(p.name for p in staging.iterdir()), plots)
 
     def _quantization_check(self, model: Any, tokenizer: Any, fp32: OnnxEncoder, texts: list[str],
                             labels: np.ndarray, int8_scores: np.ndarray,

@@ -97,7 +97,7 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, o
                               caption="Served blend per script of the original text (traditional: "
                                       "changed by OpenCC t2s; latin_mixed: Latin letters such as pinyin "
                                       "or handles; slices with fewer than 20 test rows left out)")],
-                    images=[CardImage(file=p["file"], caption=p["caption"]) for p in manifest.metrics.get("plots", [])]),
+                    images=[CardImage(file=file, caption=caption) for file, caption in result.plots]),
         CardSection(key="thresholds", title="Thresholds per category", paragraphs=[
             f"block = lowest validation score with precision >= {parameters['precision_target']} over at "
             f"least 20 flagged segments; review = highest score with recall >= {parameters['recall_target']}.",
