@@ -23,6 +23,8 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 setup: $(BIN)/.installed
 
 train-demo: setup
+	@[ -d ../shared/data ] || [ -n "$$SHOPGUARD_SHARED_DATA" ] || echo "WARNING: ../shared/data not found:" \
+		"the demo models are trained on synthetic text only; their cards say the real-world checks are missing."
 	$(BIN)/shopguard data generate listings --n $(N_LISTINGS) --seed 0 --out data/listings.parquet
 	$(BIN)/shopguard train listing-quality --data data/listings.parquet
 	$(BIN)/shopguard models promote listing-quality:candidate --force --reason "demo: model trained on the built-in data"

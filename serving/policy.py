@@ -1,9 +1,20 @@
 """The decision policy: the model decision, then rules, in one fixed, documented order.
 
-Order (each step can only raise a decision, never lower it):
+Order (after step 1, each step can only raise a decision, never lower it):
 
-1. ``decide(score, thresholds)`` - the model's own decision from the bundle's thresholds;
-2. lexicon rules (streams): a matched span of a blocking category raises to ``block``;
+1. ``decide(score, thresholds)`` - the model's own decision from the bundle's thresholds.
+   Thresholds are chosen at training time: block for the precision target, review for the
+   recall target, then raised to respect the **review budget** (at most 5% of ordinary
+   validation traffic, real clean text included, may reach review).
+   Streams, per category, a stricter rule for evidence from the model alone (no lexicon
+   rule of that category matched): a model-only ``block`` is capped at ``review`` when
+   (a) the score is below ``model_only_block_floor`` (0.5: the model must at least find the
+   claim more likely than not), or (b) the text is **unlike anything the model was trained
+   on**: its novelty (share of its character bigrams never seen in training,
+   ``features/novelty.py``) is above the bundle's cutoff (the 99% quantile of validation
+   novelty). The stream names such segments with the reason ``model_only_capped``;
+2. lexicon rules (streams): a matched span of a blocking category raises to ``block``, of a
+   review category to at least ``review``;
 3. merchant rule: a merchant whose latest merchant-risk decision is ``block`` raises a
    listing or stream result to at least ``review``.
 
@@ -61,3 +72,12 @@ def stream_decision(decisions: list[Decision], start_ms: list[int]) -> tuple[Dec
     if review:
         return "review", [Reason("review_segment", f"segment(s) {[i for _, i in review][:10]} at review")]
     return "allow", []
+
+
+def capped_reason(capped: list[list[str]]) -> Reason | None:
+    """The reason naming segments whose model-only block was capped at review (step 1)."""
+    segments = [i for i, categories in enumerate(capped) if categories]
+    if not segments:
+        return None
+    return Reason("model_only_capped", f"segment(s) {segments[:10]}: evidence from the model alone (below "
+                  "the block floor, or on text unlike the training data) is capped at review")

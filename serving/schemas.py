@@ -81,6 +81,7 @@ class SegmentResult(BaseModel):
     labels: list[str]
     categories: dict[str, float]
     spans: list[SpanOut]
+    novelty: float = Field(0.0, description="share of the segment's character bigrams unseen in training")
 
 
 class StreamResponse(BaseModel):

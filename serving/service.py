@@ -25,6 +25,7 @@ from features.schemas import ListingRecord, MerchantRecord, TranscriptSegment  #
 from serving.models_api import ModelsPathMiddleware, models_app  # noqa: E402
 from serving.policy import (  # noqa: E402
     FALLBACK_DECISION,
+    capped_reason,
     merchant_rule,
     model_decision,
     stream_decision,
@@ -201,11 +202,14 @@ class ShopGuard:
             return unavailable("false-marketing", self.load_errors.get("false-marketing", "not loaded"))
         analyses = model.analyze([s.text for s in segments])
         decision, reasons = stream_decision([a.decision for a in analyses], [s.start_ms for s in segments])
+        capped = capped_reason([a.capped for a in analyses])
+        reasons = reasons + ([capped] if capped else [])
         [decision], [rule_reasons] = self._merchant_rule([merchant_id], [decision])
         results = [
             SegmentResult(index=i, score=a.score, decision=a.decision, labels=a.labels, categories=a.scores,
                           spans=[SpanOut(start=sp.start, end=sp.end, text=sp.text, category=sp.category,
-                                         source=sp.source, rule_id=sp.rule_id) for sp in a.spans])
+                                         source=sp.source, rule_id=sp.rule_id) for sp in a.spans],
+                          novelty=a.novelty)
             for i, a in enumerate(analyses)
         ]
         response = StreamResponse(

@@ -10,6 +10,7 @@ from model_registry.bundle import Manifest
 from model_registry.cards import CardImage, CardSection, CardTable
 from training.evaluation import BinaryMetrics
 from training.plots import calibration_plot, confusion_plot, roc_pr_plot
+from training.real_checks import RealWorldChecks
 from training.thresholds import ThresholdChoice
 
 METRIC_COLUMNS = ["slice", "rows", "positives", "ROC-AUC", "ROC-AUC 95% CI", "PR-AUC", "PR-AUC 95% CI",
@@ -114,3 +115,21 @@ def changes_against(previous: Manifest | None, current: Manifest) -> str:
               if after.get(key) is not None and before.get(key) is not None]
     return (f"against production {previous.tag} (trained {previous.created_at}), each on its own "
             f"test split: {', '.join(deltas) or 'no comparable metrics'}.")
+
+def real_world_section(real: RealWorldChecks, synthetic: RealWorldChecks) -> CardSection:
+    """"Real-world checks": decisions on real held-out text beside the same decisions on the
+    synthetic test split, each with its 95% interval and target; says plainly when the real
+    checks are missing."""
+    columns = ["data", "check", "rows", "value", "95% interval", "target", "met"]
+
+    def rows(checks: RealWorldChecks, data: str) -> list[list]:
+        return [[data, c.description, c.rows, c.value,
+                 "–" if c.low is None else f"[{c.low:.4f}, {c.high:.4f}]",
+                 "–" if c.target is None else f"{'<=' if c.direction == 'at_most' else '>='} {c.target:g}",
+                 {True: "yes", False: "NO", None: "–"}[c.met]] for c in checks.checks]
+
+    paragraphs = [real.note, "Synthetic rows are the test split of the training file; real rows are "
+                  "text nobody on this project wrote. Where they disagree, trust the real rows."]
+    return CardSection(key="real_world_checks", title="Real-world checks", paragraphs=paragraphs,
+                       tables=[CardTable(columns=columns, rows=rows(real, "real") + rows(synthetic, "synthetic"),
+                                         caption="Served decisions (review or block = flagged)")])

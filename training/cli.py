@@ -93,11 +93,30 @@ def metrics_table(title: str, rows: dict) -> Table:
     return table
 
 
+def real_checks_table(title: str, checks: dict) -> Table:
+    """Real-world (and synthetic) decision checks as one rich table: data -> RealWorldChecks."""
+    table = Table(title=title)
+    for column in ("data", "check", "rows", "value", "95% interval", "target", "met"):
+        table.add_column(column, justify="right" if column in ("rows", "value") else "left")
+    for data, result in checks.items():
+        if not result.available:
+            table.add_row(data, f"[bold red]{result.note}[/]", "", "", "", "", "")
+        for c in result.checks:
+            interval = "–" if c.low is None else f"[{c.low:.3f}, {c.high:.3f}]"
+            target = "–" if c.target is None else f"{'<=' if c.direction == 'at_most' else '>='} {c.target:g}"
+            met = {True: "[green]yes[/]", False: "[bold red]NO[/]", None: "–"}[c.met]
+            table.add_row(data, c.description, f"{c.rows:,}", "–" if c.value is None else f"{c.value:.3f}",
+                          interval, target, met)
+    return table
+
+
 @train_app.command("listing-quality")
 def train_listing_quality(
     data: Path = typer.Option(..., "--data", help="labelled file: .parquet, .csv or .jsonl"),
     config: Path | None = typer.Option(None, "--config", help="JSON file of ListingQualityConfig"),
     seed: int | None = typer.Option(None, help="override the config's seed"),
+    review_budget: float | None = typer.Option(
+        None, "--review-budget", help="largest share of ordinary traffic sent to review (default 0.05)"),
     register: bool = typer.Option(True, help="register the bundle and mark it candidate"),
 ) -> None:
     """Train listing-quality on a labelled file and register it as candidate."""
@@ -109,7 +128,7 @@ def train_listing_quality(
     )
 
     try:
-        cfg = _load_config(config, ListingQualityConfig, {"seed": seed})
+        cfg = _load_config(config, ListingQualityConfig, {"seed": seed, "review_budget": review_budget})
         frame = load_listing_file(data)
         start = time.perf_counter()
         with progress_status("training listing-quality") as progress:
@@ -122,6 +141,7 @@ def train_listing_quality(
     t = result.threshold_choice.thresholds
     console.print(f"thresholds: block >= {t.block:.4f}, review >= {t.review:.4f} "
                   f"(chosen on validation); {time.perf_counter() - start:.0f}s")
+    console.print(real_checks_table("real-world checks", {"real": result.real_world}))
     if register:
         announce_candidate(result.manifest.tag)
 
@@ -238,6 +258,8 @@ def train_false_marketing(
     config: Path | None = typer.Option(None, "--config", help="JSON file of FalseMarketingConfig"),
     seed: int | None = typer.Option(None, help="override the config's seed"),
     epochs: int | None = typer.Option(None, help="override the config's epochs"),
+    review_budget: float | None = typer.Option(
+        None, "--review-budget", help="largest share of ordinary traffic sent to review (default 0.05)"),
 ) -> None:
     """Train the false-marketing encoder and its baselines, export int8 ONNX, register as candidate."""
     from model_registry.registry import ModelRegistry
@@ -248,7 +270,7 @@ def train_false_marketing(
     )
 
     try:
-        overrides = {"seed": seed, "epochs": epochs,
+        overrides = {"seed": seed, "epochs": epochs, "review_budget": review_budget,
                      "base_model": str(base_model) if base_model else None}
         cfg = _load_config(config, FalseMarketingConfig, overrides)
         segments = load_marketing_file(data, binary_category)
@@ -262,35 +284,46 @@ def train_false_marketing(
     q = result.quantization
     console.print(f"int8 vs PyTorch: max |diff| {q['max_abs_diff_int8_vs_pytorch']:.4f} on "
                   f"{q['rows']:,} validation segments")
+    console.print(real_checks_table("real-world checks beside the synthetic test split",
+                                    {"real": result.real_world, "synthetic": result.test_decisions}))
     announce_candidate(result.manifest.tag)
 
 
 def evaluate_command(
-    reference: str = typer.Argument(..., help="false-marketing[:VERSION|production|candidate]"),
-    data: Path = typer.Option(..., "--data", help="labelled segments"),
+    reference: str = typer.Argument(..., help="false-marketing or listing-quality [:VERSION|production|candidate]"),
+    data: Path | None = typer.Option(None, "--data", help=(
+        "a file to check: segments (`text`, optional `labels` or a binary `label`) or listings "
+        "(`title`, optional attributes and `is_inferior`); without it, the built-in real-world checks")),
     binary_category: str | None = typer.Option(None, "--binary-category"),
-    out: Path | None = typer.Option(None, "--out", help="write the metrics as JSON"),
+    out: Path | None = typer.Option(None, "--out", help="write the results as JSON"),
 ) -> None:
-    """Per-category metrics of a registered false-marketing model (and its baselines) on a file."""
+    """Decisions of a registered text model on real text: the built-in real-world checks on
+    ../shared/data, or flag rates, recall and metrics on any file."""
     from model_registry.registry import ModelRegistry
-    from training.false_marketing import evaluate_bundle, load_marketing_file
+    from training.evaluate import evaluate_file, evaluate_real_world
 
     try:
-        if not reference.startswith("false-marketing"):
-            raise ShopGuardError("evaluate supports false-marketing[:VERSION]; listing-quality and "
-                                 "merchant-risk report test metrics in their cards.")
+        if not reference.startswith(("false-marketing", "listing-quality")):
+            raise ShopGuardError("evaluate supports false-marketing and listing-quality; merchant-risk reports "
+                                 "its test metrics in its card (and `shopguard models compare`).")
         bundle = ModelRegistry().load(reference)
-        segments = load_marketing_file(data, binary_category)
-        with console.status(f"scoring {len(segments.texts):,} segments"):
-            results = evaluate_bundle(bundle, segments)
+        with console.status(f"scoring with {bundle.tag}"):
+            if data is None:
+                checks, metrics = evaluate_real_world(bundle), {}
+            else:
+                checks, metrics = evaluate_file(bundle, data, binary_category)
     except ShopGuardError as exc:
         fail(exc)
         return
-    console.print(marketing_table(f"{bundle.tag} on {data.name}", results))
+    if metrics:
+        console.print(marketing_table(f"{bundle.tag} on {data.name}", metrics))
+    console.print(real_checks_table(f"{bundle.tag}: decisions", {data.name if data else "real": checks}))
     if out:
-        payload = {"model": bundle.tag, "data": str(data), "rows": len(segments.texts),
+        payload = {"model": bundle.tag, "data": str(data) if data else "../shared/data (check part)",
+                   "rows": max((c.rows for c in checks.checks), default=0),
+                   "decisions": checks.model_dump(mode="json"),
                    "systems": {name: {c: m.model_dump(mode="json") for c, m in per.items()}
-                               for name, per in results.items()}}
+                               for name, per in metrics.items()}}
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
         console.print(f"wrote {out}")

@@ -20,12 +20,15 @@ from sklearn.model_selection import train_test_split
 
 from features.decision import Thresholds
 from features.marketing import MARKETING_CATEGORIES, lexicon_scores, match_lexicon
+from features.novelty import BigramNovelty
 from features.text import normalize_text, script_of
 from features.text_scorer import CharNgramScorer, NgramHashing, smooth_idf, tfidf
 from model_registry.bundle import FeatureSetRef, Lineage, Manifest
 from model_registry.cards import write_card
 from model_registry.registry import LoadedBundle, ModelRegistry, new_version
 from model_registry.runtimes.marketing import (
+    MODEL_ONLY_BLOCK_FLOOR,
+    NOVELTY_FILE,
     ONNX_FP32_FILE,
     ONNX_INT8_FILE,
     TFIDF_FILE_PATTERN,
@@ -40,6 +43,7 @@ from training.data.loaders import DataValidationError, read_table
 from training.evaluation import BinaryMetrics, binary_metrics
 from training.lineage import git_commit, library_versions, training_file
 from training.plots import multilabel_plots
+from training.real_checks import RealWorldChecks, file_checks, marketing_checks, missing
 from training.splits import Splits
 from training.text_encoder import (
     build_char_tokenizer,
@@ -52,7 +56,7 @@ from training.text_encoder import (
     torch_device,
     train_encoder,
 )
-from training.thresholds import UNREACHABLE, ThresholdChoice, choose_thresholds
+from training.thresholds import UNREACHABLE, ThresholdChoice, apply_review_budget, choose_thresholds
 
 MODEL_NAME = "false-marketing"
 FEATURE_SET = "normalized_text_v1"
@@ -97,6 +101,13 @@ class FalseMarketingConfig(BaseModel):
     tfidf_regularization_c: float = Field(4.0, gt=0)
     bootstrap_samples: int = Field(100, ge=0)
     torch_threads: int = Field(0, ge=0)
+    review_budget: float = Field(0.05, gt=0, lt=1, description=(
+        "largest share of ordinary (clean) validation traffic the model may send to review"))
+    novelty_quantile: float = Field(0.99, gt=0, le=1, description=(
+        "validation novelty quantile above which model-only evidence cannot block"))
+    real_checks: bool = Field(True, description="run the real-world checks on ../shared/data")
+    model_only_block_floor: float = Field(MODEL_ONLY_BLOCK_FLOOR, ge=0, le=1, description=(
+        "evidence from the model alone never blocks below this score (it goes to review)"))
 
 
 @dataclass
@@ -107,6 +118,8 @@ class MarketingData:
     labels: np.ndarray
     source: Path | None = None
     known_categories: np.ndarray | None = None  # 0/1 per category; None = all labelled
+    evasion: np.ndarray | None = None  # True where the generator disguised a claim
+    sources: np.ndarray | None = None  # where each row came from (generator's `source`)
 
 
 @dataclass
@@ -130,6 +143,8 @@ class MarketingTrainingResult:
     splits: Splits
     staging_files: list[str]
     plots: list[tuple[str, str]] = field(default_factory=list)  # (PNG file, caption) for the card
+    real_world: RealWorldChecks | None = None
+    test_decisions: RealWorldChecks | None = None
 
 
 def _parse_labels(value: Any, row: int, column: str) -> list[str]:
@@ -173,11 +188,12 @@ def load_marketing_file(path: Path, binary_category: str | None = None) -> Marke
         known = np.zeros(len(MARKETING_CATEGORIES), dtype=np.float32)
         known[MARKETING_CATEGORIES.index(binary_category)] = 1.0
         return MarketingData(texts.astype(str).tolist(), labels, path, known)
-    else:
-        for row, value in enumerate(frame["labels"]):
-            for category in _parse_labels(value, row, "labels"):
-                labels[row, MARKETING_CATEGORIES.index(category)] = 1.0
-    return MarketingData(texts.astype(str).tolist(), labels, path)
+    for row, value in enumerate(frame["labels"]):
+        for category in _parse_labels(value, row, "labels"):
+            labels[row, MARKETING_CATEGORIES.index(category)] = 1.0
+    evasion = frame["evasion"].fillna(False).astype(bool).to_numpy() if "evasion" in frame.columns else None
+    sources = frame["source"].astype(str).to_numpy() if "source" in frame.columns else None
+    return MarketingData(texts.astype(str).tolist(), labels, path, evasion=evasion, sources=sources)
 
 
 def split_segments(labels: np.ndarray, config: FalseMarketingConfig) -> Splits:
@@ -304,6 +320,8 @@ class FalseMarketingTrainer:
                                                    ngram["validation"], config.blend_weights)
         served = {name: blend(transformer[name], ngram[name], weight) for name in ("validation", "test")}
         thresholds, choices = self._choose(labels["validation"], served["validation"])
+        thresholds, budget_shares = self._apply_budget(thresholds, served["validation"], labels["validation"],
+                                                       None if data.sources is None else data.sources[splits.validation])
         alone, _ = self._choose(labels["validation"], transformer["validation"])
         ngram_thresholds, _ = self._choose(labels["validation"], np.nan_to_num(ngram["validation"]))
         self.baseline_thresholds = {
@@ -324,11 +342,65 @@ class FalseMarketingTrainer:
         ]
         per_script = self._per_script(data, splits, test_labels, served["test"], thresholds, n_boot)
         plots = multilabel_plots(test_labels, served["test"], thresholds, list(MARKETING_CATEGORIES), staging)
+        self._progress("novelty signal, decisions on test and real-world checks")
+        novelty = BigramNovelty.fit(part["train"])
+        save_file(novelty.to_arrays(), str(staging / NOVELTY_FILE))
+        cutoff = float(np.quantile(novelty.score(part["validation"]), config.novelty_quantile))
         manifest = self._manifest(data, splits, thresholds, systems, quantization, training)
         manifest.metrics["test_per_script"] = per_script
-        manifest.serving_params = {"transformer_weight": weight, "blend_search": blend_search}
+        manifest.metrics["review_budget"] = {"budget": config.review_budget,
+                                             "validation_clean_share_flagged": budget_shares["all clean"],
+                                             "per_source": budget_shares}
+        manifest.serving_params = {"transformer_weight": weight, "blend_search": blend_search,
+                                   "novelty_cutoff": cutoff, "novelty_quantile": config.novelty_quantile,
+                                   "model_only_block_floor": config.model_only_block_floor}
+        model_runtime = FalseMarketingModel.from_folder(staging, thresholds, manifest.serving_params,
+                                                        manifest.tag, device="cpu")
+        test_decisions = self._test_decisions(model_runtime, data, splits)
+        real_world = self._real_world(model_runtime, data)
+        manifest.metrics["test_decisions"] = test_decisions.model_dump(mode="json")
+        manifest.metrics["real_world"] = real_world.model_dump(mode="json")
         return MarketingTrainingResult(manifest, thresholds, choices, systems, quantization, training,
-                                       splits, sorted(p.name for p in staging.iterdir()), plots)
+                                       splits, sorted(p.name for p in staging.iterdir()), plots,
+                                       real_world, test_decisions)
+
+    def _apply_budget(self, thresholds: dict[str, Thresholds], scores: np.ndarray, labels: np.ndarray,
+                      sources: np.ndarray | None, min_rows: int = 50) -> tuple[dict[str, Thresholds], dict]:
+        """The review budget on the real-text mixture: review thresholds are raised until at
+        most ``review_budget`` of the clean validation rows reach review, overall and within
+        each source of clean text (synthetic talk, real reviews, titles, ad copy, chat) with
+        at least ``min_rows`` rows. Raising only ever lowers every group's share, so each
+        group ends within budget. Returns the thresholds and each group's final share."""
+        clean = ~labels.any(axis=1)
+        groups = {"all clean": clean}
+        if sources is not None:
+            groups |= {str(name): clean & (sources == name) for name in sorted(set(sources[clean]))
+                       if (clean & (sources == name)).sum() >= min_rows}
+        for mask in groups.values():
+            thresholds, _ = apply_review_budget(thresholds, scores, MARKETING_CATEGORIES, mask,
+                                                self.config.review_budget)
+        shares = {name: apply_review_budget(thresholds, scores, MARKETING_CATEGORIES, mask,
+                                            self.config.review_budget)[1] for name, mask in groups.items()}
+        return thresholds, shares
+
+    def _test_decisions(self, model: FalseMarketingModel, data: MarketingData, splits: Splits) -> RealWorldChecks:
+        """Served decisions on the (synthetic) test split: clean flag rate, positives caught,
+        binary F1, and evasion variants caught."""
+        texts = [data.texts[i] for i in splits.test]
+        positive = data.labels[splits.test].any(axis=1)
+        flags = np.array([a.decision != "allow" for a in model.analyze(texts, spans_from_model=False)])
+        checks = file_checks(flags, positive, "test split")
+        if data.evasion is not None:
+            evaded = data.evasion[splits.test] & positive
+            checks.checks.append(file_checks(flags[evaded], np.ones(int(evaded.sum()), dtype=bool),
+                                             "evasion").by_key()["positives_caught"].model_copy(
+                update={"key": "evasion_caught", "description": "disguised claims (evasion variants) caught"}))
+        return checks
+
+    def _real_world(self, model: FalseMarketingModel, data: MarketingData) -> RealWorldChecks:
+        if not self.config.real_checks:
+            return missing("the run was configured without them (real_checks=false)")
+        return marketing_checks(model, exclude=set(data.texts), review_budget=self.config.review_budget)
 
     def _quantization_check(self, model: Any, tokenizer: Any, fp32: OnnxEncoder, texts: list[str],
                             labels: np.ndarray, int8_scores: np.ndarray,

@@ -16,8 +16,10 @@ from training.card_parts import (
     data_files_table,
     evaluation_section,
     lineage_section,
+    real_world_section,
     thresholds_section,
 )
+from training.real_checks import decision_checks
 
 if TYPE_CHECKING:
     from training.listing_quality import ListingTrainingResult
@@ -64,6 +66,8 @@ def build_listing_card(result: ListingTrainingResult, labels: np.ndarray, splits
         evaluation_section(test, result.per_category, "category", labels[splits.test],
                            result.test_scores, choice, folder),
         thresholds_section(choice, test),
+        real_world_section(result.real_world, decision_checks(labels[splits.test].astype(bool),
+                                                              result.test_scores, choice.thresholds)),
         CardSection(key="limitations", title="Limitations, risks and mitigations", bullets=[
             "Trained on the data named above; on the built-in synthetic catalogue the figures show "
             "that the pipeline works, not how it will do on real traffic.",

@@ -34,6 +34,7 @@ from training.data.loaders import read_table, validate_columns
 from training.evaluation import BinaryMetrics, binary_metrics, sliced_metrics
 from training.lineage import git_commit, library_versions, training_file
 from training.listing_card import build_listing_card
+from training.real_checks import RealWorldChecks, listing_checks, missing
 from training.splits import Splits, stratified_splits
 from training.thresholds import ThresholdChoice, choose_thresholds
 
@@ -63,6 +64,9 @@ class ListingQualityConfig(BaseModel):
     text_oof_folds: int = Field(5, ge=2)
     bootstrap_samples: int = Field(200, ge=0)
     num_threads: int = Field(0, ge=0)
+    review_budget: float = Field(0.05, gt=0, lt=1, description=(
+        "largest share of ordinary (acceptable) validation listings that may go to review"))
+    real_checks: bool = Field(True, description="run the real-world checks on ../shared/data")
 
 
 @dataclass
@@ -76,6 +80,7 @@ class ListingTrainingResult:
     per_category: dict[str, BinaryMetrics]
     test_scores: np.ndarray
     test_frame: pd.DataFrame
+    real_world: RealWorldChecks
 
 
 def split_rows(labels: np.ndarray, config: ListingQualityConfig) -> Splits:
@@ -158,8 +163,8 @@ class ListingQualityTrainer:
         booster = self._train_booster(train_x, labels[splits.train],
                                       featured["validation"].matrix, labels[splits.validation])
         val_scores = booster.predict(featured["validation"].matrix)
-        choice = choose_thresholds(labels[splits.validation], val_scores,
-                                   config.precision_target, config.recall_target)
+        choice = choose_thresholds(labels[splits.validation], val_scores, config.precision_target,
+                                   config.recall_target, review_budget=config.review_budget)
         model = ListingQualityModel(booster, state, np.nanmedian(train_x, axis=0), choice.thresholds)
 
         self._progress("evaluating on test")
@@ -168,9 +173,13 @@ class ListingQualityTrainer:
         test_metrics = binary_metrics(test_y, test_scores, choice.thresholds, config.bootstrap_samples)
         per_category = sliced_metrics(test_y, test_scores, parts["test"]["category"], choice.thresholds,
                                       config.bootstrap_samples)
+        self._progress("real-world checks on held-out real titles")
+        real_world = (listing_checks(model, exclude=set(frame["title"].astype(str))) if config.real_checks
+                      else missing("the run was configured without them (real_checks=false)"))
         manifest = self._manifest(frame, source, splits, choice, test_metrics, per_category, booster)
+        manifest.metrics["real_world"] = real_world.model_dump(mode="json")
         result = ListingTrainingResult(model, manifest, choice, test_metrics, per_category,
-                                       test_scores, parts["test"])
+                                       test_scores, parts["test"], real_world)
         if self.registry is not None:
             result.manifest = self._register(result, parts, labels, splits)
         return result

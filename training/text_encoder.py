@@ -56,11 +56,41 @@ def build_char_tokenizer(texts: Sequence[str], min_frequency: int = 2):  # noqa:
                                    model_max_length=MAX_TOKENS)
 
 
+def _max_pool_classifier_class():  # noqa: ANN202 - built lazily: torch is a heavy import
+    """``BertMaxPoolClassifier``: a BERT encoder whose multi-label head reads the masked max
+    over all token states next to the [CLS] state. A claim is a short phrase anywhere in a
+    long segment; max pooling lets the head see it wherever it is, where a [CLS]-only head
+    trained from scratch learned it slowly (validation mean PR-AUC 0.23 after two epochs on
+    the grounded demo data). Padding is masked out, so a text scores the same in any batch."""
+    import torch
+    from transformers import BertModel, BertPreTrainedModel
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    class BertMaxPoolClassifier(BertPreTrainedModel):
+        def __init__(self, config) -> None:  # noqa: ANN001 - transformers.BertConfig
+            super().__init__(config)
+            self.bert = BertModel(config, add_pooling_layer=False)
+            self.dropout = torch.nn.Dropout(config.hidden_dropout_prob)
+            self.classifier = torch.nn.Linear(2 * config.hidden_size, config.num_labels)
+            self.post_init()
+
+        def forward(self, input_ids, attention_mask, **_unused):  # noqa: ANN001, ANN202
+            states = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            padding = (1.0 - attention_mask.unsqueeze(-1).to(states.dtype)) * 1e4
+            pooled = torch.cat([(states - padding).max(dim=1).values, states[:, 0]], dim=-1)
+            return SequenceClassifierOutput(logits=self.classifier(self.dropout(pooled)))
+
+    return BertMaxPoolClassifier
+
+
+MAX_POOL_ARCHITECTURE = "BertMaxPoolClassifier"
+
+
 def build_encoder(vocab_size: int, num_labels: int, hidden_size: int, layers: int, heads: int,
                   intermediate_size: int, dropout: float, seed: int):  # noqa: ANN201
-    """A compact BERT for multi-label sequence classification, randomly initialised."""
+    """A compact BERT with a max-pooling multi-label head, randomly initialised."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertConfig
 
     torch.manual_seed(seed)
     config = BertConfig(
@@ -70,18 +100,24 @@ def build_encoder(vocab_size: int, num_labels: int, hidden_size: int, layers: in
         attention_probs_dropout_prob=dropout, num_labels=num_labels,
         problem_type="multi_label_classification", attn_implementation="eager",
     )
-    return BertForSequenceClassification(config)
+    return _max_pool_classifier_class()(config)
 
 
 def load_base_model(path: Path, num_labels: int):  # noqa: ANN201
-    """Tokenizer and encoder from a local checkpoint folder, with a fresh multi-label head."""
+    """Tokenizer and encoder from a local checkpoint folder, with a fresh multi-label head
+    (our own max-pooling BERT when the checkpoint is one, else the Auto class)."""
+    import json
+
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} is not a checkpoint folder (no config.json); pass the "
                                 "folder written by save_pretrained.")
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModelForSequenceClassification.from_pretrained(
+    architectures = json.loads((path / "config.json").read_text(encoding="utf-8")).get("architectures") or []
+    model_class = (_max_pool_classifier_class() if MAX_POOL_ARCHITECTURE in architectures
+                   else AutoModelForSequenceClassification)
+    model = model_class.from_pretrained(
         path, num_labels=num_labels, problem_type="multi_label_classification",
         ignore_mismatched_sizes=True, local_files_only=True, attn_implementation="eager")
     return tokenizer, model

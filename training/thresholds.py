@@ -25,6 +25,8 @@ class ThresholdChoice(BaseModel):
     review_recall: float | None
     block_reachable: bool
     objective: str
+    review_budget: float | None = None
+    review_raised_by_budget: bool = False
 
 
 def _at(y: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[float | None, float | None]:
@@ -35,17 +37,32 @@ def _at(y: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[float | No
     return true_positive / float(flagged.sum()), true_positive / max(1.0, float((y == 1).sum()))
 
 
+def budget_cut(ordinary_scores: np.ndarray, budget: float) -> float:
+    """The lowest threshold that flags at most ``budget`` of ``ordinary_scores`` (the scores
+    of ordinary, clean traffic)."""
+    ordered = np.sort(np.asarray(ordinary_scores, dtype=np.float64))[::-1]
+    allowed = int(np.floor(budget * len(ordered)))
+    if allowed >= len(ordered):
+        return 0.0
+    return float(np.nextafter(ordered[allowed], np.inf))
+
+
 def choose_thresholds(
     y_true: np.ndarray,
     scores: np.ndarray,
     precision_target: float = 0.95,
     recall_target: float = 0.90,
     min_block_support: int = 20,
+    review_budget: float | None = None,
+    ordinary: np.ndarray | None = None,
 ) -> ThresholdChoice:
     """Block: the lowest score whose precision (of everything at or above it) reaches
     ``precision_target``, among cuts that flag at least ``min_block_support`` validation
     rows (a precision measured on a handful of rows means nothing). Review: the highest
-    score whose recall reaches ``recall_target``, capped at the block threshold."""
+    score whose recall reaches ``recall_target``, raised where needed so that at most
+    ``review_budget`` of ordinary traffic (``ordinary`` rows, by default the negatives) is
+    flagged, and capped at the block threshold (block is raised to review if the budget
+    pushes review above it)."""
     y = np.asarray(y_true).astype(int)
     s = np.asarray(scores, dtype=np.float64)
     if y.min() == y.max():
@@ -59,6 +76,12 @@ def choose_thresholds(
     recall_ok = np.flatnonzero(recall >= recall_target)
     review = float(cuts[recall_ok[-1]]) if recall_ok.size else float(cuts[0])
     review = min(review, block)
+    raised = False
+    if review_budget is not None:
+        cut = budget_cut(s[ordinary if ordinary is not None else y == 0], review_budget)
+        raised = cut > review
+        review = max(review, cut)
+        block = max(block, review)
     thresholds = Thresholds(block=block, review=review)
     block_p, block_r = _at(y, s, block)
     review_p, review_r = _at(y, s, review)
@@ -70,5 +93,45 @@ def choose_thresholds(
             f"block = lowest validation score with precision >= {precision_target:.2f} "
             f"over at least {min_block_support} flagged rows; "
             f"review = highest validation score with recall >= {recall_target:.2f} (capped at block)"
+            + ("" if review_budget is None else
+               f", raised so that at most {review_budget:.1%} of ordinary traffic goes to review")
         ),
+        review_budget=review_budget, review_raised_by_budget=raised,
     )
+
+
+def apply_review_budget(thresholds: dict[str, Thresholds], scores: np.ndarray, categories: tuple[str, ...],
+                        ordinary: np.ndarray, budget: float, iterations: int = 30) -> tuple[dict[str, Thresholds], float]:
+    """Raise per-category review thresholds so that at most ``budget`` of the ``ordinary``
+    rows (clean traffic) reach review in *any* category. Every category is cut at the same
+    share ``q`` of ordinary rows, with the largest ``q`` whose union stays within budget
+    (bisection); a threshold already above its cut is kept; block is raised to review where
+    the cut passes it. Returns the thresholds and the share of ordinary rows they flag."""
+    clean = scores[ordinary]
+
+    def raised(q: float) -> dict[str, Thresholds]:
+        out = {}
+        for j, category in enumerate(categories):
+            t = thresholds[category]
+            if t.review > 1.0:  # never decided: nothing to raise
+                out[category] = t
+                continue
+            review = max(t.review, budget_cut(clean[:, j], q))
+            out[category] = Thresholds(block=max(t.block, review), review=review)
+        return out
+
+    def flagged_share(candidate: dict[str, Thresholds]) -> float:
+        cuts = np.array([candidate[c].review for c in categories])
+        return float((clean >= cuts).any(axis=1).mean()) if len(clean) else 0.0
+
+    if flagged_share(thresholds) <= budget:
+        return thresholds, flagged_share(thresholds)
+    low, high = 0.0, budget
+    for _ in range(iterations):
+        middle = (low + high) / 2
+        if flagged_share(raised(middle)) <= budget:
+            low = middle
+        else:
+            high = middle
+    result = raised(low)
+    return result, flagged_share(result)

@@ -13,10 +13,17 @@ The story (also written into the data card):
    - ``unsafe``: unapproved efficacy or missing-licence wording in beauty, supplements, baby
      and food, with more complaints;
    - ``junk``: thin listings: short titles, few images, empty descriptions, very low prices.
-3. Honest listings overlap on purpose: authorised resellers name brands at fair prices,
+3. Titles are real when ``../shared/data`` is present: each listing starts from a real
+   Taobao product title (train part only; see ``training.data.real_text``), its category
+   read from the product words in it (``other`` when none matches), and the defects above
+   are injected into that real title (copy wording and a famous brand, efficacy wording,
+   misdescribed material claims, a title cut short for junk). Honest listings keep the real
+   title as it is, and many carry no description and no sales history, as a new real
+   listing does. Without the shared data the titles come from templates (with a warning).
+4. Honest listings overlap on purpose: authorised resellers name brands at fair prices,
    clearance sales have deep discounts, some honest sellers exaggerate, new listings have no
    sales history, and some inferior listings avoid every cue word.
-4. Labels are flipped at random for ``label_noise`` of the rows (reviewer error).
+5. Labels are flipped at random for ``label_noise`` of the rows (reviewer error).
 """
 
 from __future__ import annotations
@@ -28,13 +35,30 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from training.data import real_text
+
 CATEGORY_WEIGHTS: dict[str, float] = {
     "beauty": 0.17, "food": 0.14, "supplements": 0.09, "apparel": 0.18,
     "electronics": 0.13, "appliances": 0.08, "baby": 0.09, "home": 0.12,
 }
 CATEGORY_MEDIAN_PRICE: dict[str, float] = {
     "beauty": 160, "food": 45, "supplements": 220, "apparel": 180,
-    "electronics": 900, "appliances": 1300, "baby": 170, "home": 110,
+    "electronics": 900, "appliances": 1300, "baby": 170, "home": 110, "other": 120,
+}
+# Product words that place a real title in a category (first match wins; else ``other``).
+CATEGORY_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "beauty": ("口红", "面膜", "精华", "面霜", "眼霜", "粉底", "香水", "防晒", "洗面奶", "卸妆", "化妆", "护肤",
+               "唇", "眉笔", "睫毛", "乳液", "爽肤水", "美甲", "洗发", "沐浴"),
+    "supplements": ("鱼油", "维生素", "钙片", "蛋白粉", "益生菌", "叶黄素", "胶原蛋白", "褪黑素", "保健", "营养"),
+    "food": ("茶", "蜂蜜", "零食", "坚果", "大米", "咖啡", "牛肉", "燕窝", "红枣", "饼", "糕", "酒", "特产", "食品",
+             "猪", "鸡", "鱼", "果", "米", "面", "酱", "蜜", "肉"),
+    "baby": ("婴儿", "宝宝", "儿童", "童装", "奶粉", "奶瓶", "纸尿裤", "孕妇", "母婴", "玩具"),
+    "apparel": ("裙", "衣", "裤", "鞋", "衫", "外套", "袜", "帽", "包", "t恤", "羽绒", "毛衣", "靴", "女装", "男装"),
+    "electronics": ("手机", "耳机", "充电", "电脑", "数码", "键盘", "鼠标", "相机", "平板", "硬盘", "u盘", "音箱",
+                    "数据线", "路由器", "显示器", "打印", "扫描"),
+    "appliances": ("空调", "冰箱", "洗衣机", "电饭", "吹风", "净水", "加湿", "空气炸锅", "微波炉", "电器", "榨汁"),
+    "home": ("枕", "被", "床", "毛巾", "杯", "锅", "收纳", "拖把", "地毯", "台灯", "窗帘", "家居", "地板", "沙发",
+             "桌", "椅", "柜", "灯"),
 }
 PRODUCTS: dict[str, tuple[str, ...]] = {
     "beauty": ("精华液", "面霜", "口红", "粉底液", "眼霜", "洗面奶", "面膜", "香水", "防晒霜", "卸妆油"),
@@ -55,6 +79,7 @@ BRAND_BY_CATEGORY: dict[str, tuple[str, ...]] = {
     "appliances": ("戴森", "飞利浦", "美的", "格力"),
     "baby": ("飞鹤", "美赞臣", "惠氏"),
     "home": ("小米", "美的"),
+    "other": ("苹果", "耐克", "香奈儿", "华为"),
 }
 # Price of a genuine branded item relative to the category median.
 BRAND_PRICE_FACTOR = 3.0
@@ -99,6 +124,9 @@ class ListingGenerationConfig:
     merchants_per_1000: int = 40
     shady_merchant_share: float = 0.12
     label_noise: float = 0.03
+    use_real_titles: bool = True
+    honest_empty_description: float = 0.35
+    no_history_share: float = 0.25
 
 
 def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
@@ -134,7 +162,40 @@ def _title(rng: np.random.Generator, category: str, kind: str, brand: str | None
     return separator.join(parts), product
 
 
-def _description(rng: np.random.Generator, product: str, kind: str) -> str:
+def category_of_title(title: str) -> str:
+    """The category whose product words a real title mentions first; ``other`` if none."""
+    lowered = title.lower()
+    for category, words in CATEGORY_KEYWORDS.items():
+        if any(w in lowered for w in words):
+            return category
+    return "other"
+
+
+def _insert(rng: np.random.Generator, title: str, word: str) -> str:
+    cut = int(rng.integers(len(title) + 1))
+    return title[:cut] + word + title[cut:]
+
+
+def _real_title(rng: np.random.Generator, title: str, kind: str, brand: str | None) -> str:
+    """A real title with the listing's defect injected (the real words are kept)."""
+    if brand and (kind == "counterfeit" or _maybe(rng, 0.5)):
+        title = f"{brand}{_pick(rng, ('', ' ', '/'))}{title}" if _maybe(rng, 0.6) else _insert(rng, title, brand)
+    if kind == "counterfeit" and _maybe(rng, 0.55):
+        title = _insert(rng, title, _pick(rng, CUE_WORDS["counterfeit"]))
+    if kind == "unsafe" and _maybe(rng, 0.65):
+        title = title + _pick(rng, CUE_WORDS["unsafe"])
+    if kind == "misdescribed" and _maybe(rng, 0.7):
+        title = _insert(rng, title, _pick(rng, MISDESCRIBED_CLAIMS))
+    if _maybe(rng, 0.2 if kind in ("counterfeit", "unsafe") else 0.05):
+        title = title + _pick(rng, CUE_WORDS["exaggeration"])
+    if kind == "junk" and _maybe(rng, 0.3):
+        title = title[:int(rng.integers(3, 9))]
+    return title
+
+
+def _description(rng: np.random.Generator, product: str, kind: str, empty_share: float = 0.0) -> str:
+    if kind == "honest" and _maybe(rng, empty_share):
+        return ""
     if kind == "junk" and _maybe(rng, 0.6):
         return "" if _maybe(rng, 0.5) else product
     sentences = [_pick(rng, DESCRIPTION_OPENERS).format(p=product)]
@@ -196,9 +257,9 @@ BEHAVIOUR: dict[str, _Behaviour] = {
 }
 
 
-def _behaviour(rng: np.random.Generator, kind: str) -> dict[str, float | int | None]:
+def _behaviour(rng: np.random.Generator, kind: str, no_history: float = 0.1) -> dict[str, float | int | None]:
     spec = BEHAVIOUR[kind]
-    if _maybe(rng, 0.1):
+    if _maybe(rng, no_history):
         return {"sales": 0, "rating": None, "review_count": 0, "negative_review_rate": None,
                 "return_rate": None, "complaint_rate": None}
     sales = int(rng.lognormal(4.0 if kind != "junk" else 2.8, 1.4)) + 1
@@ -218,9 +279,12 @@ def _image_count(rng: np.random.Generator, kind: str) -> int:
     return int(np.clip(rng.poisson(5.0), 0, 20))
 
 
-def generate_listings(config: ListingGenerationConfig, progress: bool = True) -> pd.DataFrame:
-    """Generate ``config.n`` listings following the module's generative story."""
+def generate_listings(config: ListingGenerationConfig, progress: bool = True,
+                      real_root: Path | None = None) -> pd.DataFrame:
+    """Generate ``config.n`` listings following the module's generative story (real titles
+    from the train part of ``../shared/data`` when present and ``config.use_real_titles``)."""
     rng = np.random.default_rng(config.seed)
+    titles = _real_title_pool(config, real_root)
     n_merchants = max(5, config.n * config.merchants_per_1000 // 1000)
     shady = rng.random(n_merchants) < config.shady_merchant_share
     inferior_rate = np.where(shady, rng.beta(5, 4, n_merchants), rng.beta(1.2, 14, n_merchants))
@@ -229,31 +293,48 @@ def generate_listings(config: ListingGenerationConfig, progress: bool = True) ->
     rows = []
     for i in tqdm(range(config.n), desc="listings", disable=not progress, mininterval=0.5):
         merchant = int(rng.integers(n_merchants))
-        category = categories[int(rng.choice(len(categories), p=weights / weights.sum()))]
+        real = titles[int(rng.integers(len(titles)))] if titles else None
+        category = category_of_title(real) if real else \
+            categories[int(rng.choice(len(categories), p=weights / weights.sum()))]
         inferior = _maybe(rng, float(inferior_rate[merchant]))
         kind = _inferior_kind(rng, category) if inferior else "honest"
         brand_p = {"counterfeit": 0.85, "honest": 0.12}.get(kind, 0.05)
         brand = _pick(rng, BRAND_BY_CATEGORY[category]) if _maybe(rng, brand_p) else None
-        title, product = _title(rng, category, kind, brand)
+        if real:
+            title, product = _real_title(rng, real, kind, brand), real
+        else:
+            title, product = _title(rng, category, kind, brand)
         price, list_price = _price(rng, category, kind, brand)
         rows.append({
             "listing_id": f"L{config.seed}-{i:07d}",
             "merchant_id": f"M{config.seed}-{merchant:05d}",
             "title": title,
-            "description": _description(rng, product, kind),
+            "description": _description(rng, _pick(rng, PRODUCTS.get(category, ("商品",))), kind,
+                                        config.honest_empty_description if real else 0.0),
             "category": category,
             "price": price,
             "list_price": list_price,
             "image_count": _image_count(rng, kind),
-            **_behaviour(rng, kind),
+            **_behaviour(rng, kind, config.no_history_share if real else 0.1),
             "inferior_type": kind,
             "is_inferior": int(inferior),
+            "title_source": "real" if real else "template",
         })
     frame = pd.DataFrame(rows)
     flip = rng.random(len(frame)) < config.label_noise
     frame["label_flipped"] = flip
     frame["is_inferior"] = np.where(flip, 1 - frame["is_inferior"], frame["is_inferior"]).astype(int)
     return frame
+
+
+def _real_title_pool(config: ListingGenerationConfig, real_root: Path | None) -> tuple[str, ...]:
+    if not config.use_real_titles:
+        return ()
+    root = real_root or real_text.shared_data_dir()
+    if root is None:
+        real_text.warn_missing("listing titles come from templates; the model will not be grounded in real titles")
+        return ()
+    return tuple(t for t in real_text.product_titles(root) if not real_text.is_check_text(t))
 
 
 def listing_data_card(frame: pd.DataFrame, config: ListingGenerationConfig) -> str:
@@ -269,6 +350,9 @@ def listing_data_card(frame: pd.DataFrame, config: ListingGenerationConfig) -> s
         f"- label noise: {config.label_noise:.1%} of labels flipped at random "
         f"({int(frame['label_flipped'].sum()):,} rows, marked in `label_flipped`)",
         f"- shady merchant share: {config.shady_merchant_share:.0%}",
+        f"- titles: {(frame['title_source'] == 'real').mean():.0%} start from real Taobao titles "
+        "(train part of ../shared/data; the held-out check part is never used)" if (frame["title_source"] == "real").any()
+        else "- titles: **templates only** (../shared/data was not found); the model will not be grounded in real titles",
         "- generator: `shopguard data generate listings` (training/data/listings.py); "
         "same seed, same bytes",
         "",

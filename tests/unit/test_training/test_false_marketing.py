@@ -6,8 +6,10 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from features.decision import Thresholds
 from features.marketing import MARKETING_CATEGORIES, match_lexicon
 from features.text import normalize_text
+from model_registry.cards import ModelCard, to_markdown
 from model_registry.registry import ModelRegistry
 from model_registry.runtimes.marketing import (
     FalseMarketingModel,
@@ -16,6 +18,8 @@ from model_registry.runtimes.marketing import (
     windows,
 )
 from tests.conftest import SHARED_DATA, TINY_MARKETING_CONFIG, point_at_home, run_cli
+from training.card_parts import real_world_section
+from training.data import real_text
 from training.data.loaders import DataValidationError
 from training.data.transcripts import TranscriptGenerationConfig, generate_transcripts
 from training.false_marketing import (
@@ -24,6 +28,9 @@ from training.false_marketing import (
     load_marketing_file,
     train_and_register,
 )
+from training.real_checks import flagged_segments, missing
+
+needs_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is not here")
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +131,9 @@ def test_evaluate_command_writes_per_category_json(registered, transcript_file) 
     out = home / "eval.json"
     run_cli("evaluate", result.manifest.tag, "--data", str(transcript_file), "--out", str(out), home=home)
     payload = json.loads(out.read_text())
-    assert payload["rows"] == 3000
+    assert payload["rows"] == len(pd.read_parquet(transcript_file))
+    decisions = {c["key"]: c for c in payload["decisions"]["checks"]}
+    assert {"clean_flagged", "positives_caught", "binary_f1"} <= set(decisions)
     systems = payload["systems"]
     assert len(systems) == 4
     assert all(set(per) == set(MARKETING_CATEGORIES) for per in systems.values())
@@ -172,7 +181,8 @@ def test_real_ingame_ads_reduced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     train.sample(6000, random_state=0).to_csv(tmp_path / "train.csv", index=False)
     valid.sample(3000, random_state=0).to_csv(tmp_path / "valid.csv", index=False)
     registry = ModelRegistry()
-    config = FalseMarketingConfig(**{**TINY_MARKETING_CONFIG, "hidden_size": 64, "epochs": 3})
+    config = FalseMarketingConfig(**{**TINY_MARKETING_CONFIG, "hidden_size": 64, "epochs": 3,
+                                     "real_checks": False})
     result = train_and_register(load_marketing_file(tmp_path / "train.csv", "off_platform"), config, registry)
     metrics = evaluate_bundle(registry.load(result.manifest.tag),
                               load_marketing_file(tmp_path / "valid.csv", "off_platform"))
@@ -191,3 +201,60 @@ def test_occlusion_windows_cover_every_character(length) -> None:
     covered = {i for s in starts for i in range(s, min(length, s + 4))}
     assert covered == set(range(length))
     assert all(len(v) == max(0, length - 4) or length < 4 for v in variants)
+
+
+@needs_shared_data
+def test_real_clean_text_is_mostly_allowed_and_real_claims_caught(registered) -> None:
+    """The regression of issue 8: the demo model flagged 92% of real clean segments. A small
+    model trained the way the demo trains must leave held-out real clean text mostly alone
+    and still catch held-out regulator claims and the synthetic test's claims."""
+    registry, _, result, _ = registered
+    model = FalseMarketingModel.from_bundle(registry.load(result.manifest.tag), device="cpu")
+    root = real_text.require_shared_data()
+    ads = [p for a in real_text.ad_copy(root) if real_text.is_check_text(a) for p in real_text.pieces(a)]
+    titles = [t for t in real_text.product_titles(root) if real_text.is_check_text(t)][:400]
+    assert flagged_segments(model, ads + titles).mean() <= 0.10
+    checks = result.real_world.by_key()
+    assert checks["clean_mixture_flagged"].value <= 0.10
+    assert checks["regulator_cases_caught"].value >= 0.80
+    synthetic = result.test_decisions.by_key()
+    assert synthetic["positives_caught"].value >= 0.8 and synthetic["evasion_caught"].value >= 0.7
+    card = (registry.load(result.manifest.tag).path / "card.md").read_text(encoding="utf-8")
+    assert "Real-world checks" in card and "held-out regulator-penalised ads" in card
+
+
+def test_model_only_block_on_novel_text_is_capped_at_review(registered) -> None:
+    registry, _, result, _ = registered
+    bundle = registry.load(result.manifest.tag)
+    model = FalseMarketingModel.from_bundle(bundle, device="cpu")
+    model.thresholds = {c: Thresholds(block=0.0, review=0.0) for c in MARKETING_CATEGORIES}  # the model blocks all
+    model.model_only_block_floor = 0.0  # isolate the novelty rule
+    text = "오늘 라이브 방송에 오신 여러분 환영합니다"  # Korean: no lexicon rule, unlike the training data
+    [analysis] = model.analyze([text], spans_from_model=False)
+    assert analysis.novelty > model.novelty_cutoff
+    assert analysis.decision == "review" and set(analysis.capped) == set(MARKETING_CATEGORIES)
+    model.novelty_cutoff = 1.0  # a cutoff nothing exceeds: the same evidence now blocks
+    [analysis] = model.analyze([text], spans_from_model=False)
+    assert analysis.decision == "block" and not analysis.capped
+    [lexicon] = model.analyze(["加微信私聊 " + text], spans_from_model=False)
+    assert lexicon.decision == "block"  # a blocking lexicon rule is not capped
+
+
+def test_model_only_block_needs_the_score_floor(registered) -> None:
+    registry, _, result, _ = registered
+    model = FalseMarketingModel.from_bundle(registry.load(result.manifest.tag), device="cpu")
+    assert model.model_only_block_floor == result.manifest.serving_params["model_only_block_floor"] == 0.5
+    text = "家人们这款面霜的质地很细腻"  # ordinary talk: the model's score is far below 0.5
+    model.thresholds = {c: Thresholds(block=0.0, review=0.0) for c in MARKETING_CATEGORIES}
+    [analysis] = model.analyze([text], spans_from_model=False)
+    assert max(analysis.scores.values()) < 0.5
+    assert analysis.decision == "review" and analysis.capped
+    model.model_only_block_floor, model.novelty_cutoff = 0.0, 1.0
+    assert model.analyze([text], spans_from_model=False)[0].decision == "block"
+
+
+def test_card_says_plainly_when_real_checks_are_missing() -> None:
+    section = real_world_section(missing("../shared/data was not found when this ran"),
+                                 missing("not run"))
+    text = to_markdown(ModelCard(model_name="false-marketing", version="v0", sections=[section]))
+    assert "Real-world checks are MISSING" in text and "synthetic only" in text

@@ -1,5 +1,9 @@
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import SHARED_DATA
+from training.data import real_text
 from training.data.listings import (
     CATEGORY_WEIGHTS,
     ListingGenerationConfig,
@@ -7,6 +11,8 @@ from training.data.listings import (
     listing_data_card,
     write_table,
 )
+
+needs_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is not here")
 
 
 def test_same_seed_gives_same_bytes(tmp_path: Path) -> None:
@@ -23,12 +29,27 @@ def test_different_seed_gives_different_data() -> None:
 
 
 def test_catalogue_covers_categories_mechanisms_and_noise() -> None:
-    frame = generate_listings(ListingGenerationConfig(n=6000, seed=0), progress=False)
+    frame = generate_listings(ListingGenerationConfig(n=6000, seed=0, use_real_titles=False), progress=False)
     assert set(frame["category"]) == set(CATEGORY_WEIGHTS)
     assert set(frame["inferior_type"]) == {"honest", "counterfeit", "misdescribed", "unsafe", "junk"}
     assert 0.08 < frame["is_inferior"].mean() < 0.3
     assert 0.01 < frame["label_flipped"].mean() < 0.06
     assert frame["title"].nunique() > 0.6 * len(frame)  # varied templates, not a few strings
+
+
+@needs_shared_data
+def test_real_titles_carry_the_injected_defects_and_never_the_check_part() -> None:
+    frame = generate_listings(ListingGenerationConfig(n=4000, seed=0), progress=False)
+    assert (frame["title_source"] == "real").all()
+    assert set(frame["category"]) <= set(CATEGORY_WEIGHTS) | {"other"}
+    assert frame["category"].nunique() >= 6
+    titles = set(real_text.product_titles(real_text.require_shared_data()))
+    honest = frame[frame["inferior_type"] == "honest"]
+    assert honest["title"].isin(titles).mean() > 0.85  # honest listings keep the real title
+    assert not any(real_text.is_check_text(t) for t in honest["title"] if t in titles)
+    counterfeit = frame[frame["inferior_type"] == "counterfeit"]
+    assert (~counterfeit["title"].isin(titles)).mean() > 0.85  # a brand or cue injected (some avoid every cue)
+    assert (honest["description"] == "").mean() > 0.25  # like a new real listing
 
 
 def test_no_single_feature_separates_the_classes() -> None:

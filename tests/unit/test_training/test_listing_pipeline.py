@@ -4,8 +4,12 @@ from pydantic import ValidationError
 
 from model_registry.registry import ModelRegistry
 from model_registry.runtimes.listing import ListingQualityModel
-from tests.conftest import FAST_LISTING_CONFIG, point_at_home
+from tests.conftest import FAST_LISTING_CONFIG, SHARED_DATA, point_at_home
+from training.data import real_text
 from training.listing_quality import ListingQualityConfig, ListingQualityTrainer, load_listing_file
+from training.real_checks import counterfeit_listings, listing_decisions, neutral_listings
+
+needs_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is not here")
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +34,11 @@ def test_held_out_quality_is_far_above_chance(trained) -> None:
 def test_thresholds_come_from_validation_and_are_stored(trained) -> None:
     _, result = trained
     choice = result.threshold_choice
-    assert choice.review_recall >= 0.9
+    if choice.review_raised_by_budget:  # the review budget outranks the recall target
+        validation = result.manifest.metrics["split_rows"]["validation"]
+        assert validation > 0 and choice.review_budget == 0.05
+    else:
+        assert choice.review_recall >= 0.9
     stored = result.manifest.thresholds["default"]
     assert stored == choice.thresholds
 
@@ -61,8 +69,11 @@ def test_card_is_generated_from_the_run_metrics(trained) -> None:
                     "Limitations", "Lineage"):
         assert section in card
     for category, metrics in result.manifest.metrics["test_per_category"].items():
-        interval = metrics["pr_auc_ci"]  # every slice carries its 95% bootstrap interval
-        assert 0 <= interval["low"] < interval["high"] <= 1, category
+        interval = metrics["pr_auc_ci"]  # slices with positives carry a 95% bootstrap interval
+        if interval is None:
+            assert metrics["positives"] == 0, category
+            continue
+        assert 0 <= interval["low"] <= interval["high"] <= 1, category  # equal on a tiny slice
         assert f"[{interval['low']:.4f}, {interval['high']:.4f}]" in card
 
 
@@ -80,3 +91,21 @@ def test_reasons_name_the_wording_of_a_counterfeit(trained) -> None:
 def test_config_rejects_unknown_keys() -> None:
     with pytest.raises(ValidationError, match="learnin_rate"):
         ListingQualityConfig(learnin_rate=0.1)
+
+
+@needs_shared_data
+def test_real_titles_are_mostly_allowed_and_injected_defects_caught(trained) -> None:
+    """The regression of issue 8: real ordinary titles with neutral attributes were all blocked."""
+    registry, result = trained
+    model = ListingQualityModel.from_bundle(registry.load(result.manifest.tag))
+    root = real_text.require_shared_data()
+    held_out = [t for t in real_text.product_titles(root) if real_text.is_check_text(t)][:800]
+    neutral = np.array(listing_decisions(model, neutral_listings(held_out)))
+    assert (neutral == "block").mean() <= 0.02
+    assert (neutral == "review").mean() <= 0.15
+    injected = np.array(listing_decisions(model, counterfeit_listings(held_out)))
+    assert (injected != "allow").mean() >= 0.9
+    checks = result.real_world.by_key()
+    assert checks["real_titles_blocked"].met and checks["injected_counterfeit_caught"].met
+    card = (registry.load(result.manifest.tag).path / "card.md").read_text(encoding="utf-8")
+    assert "Real-world checks" in card and "held-out real titles, neutral attributes: blocked" in card

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from training.thresholds import UNREACHABLE, choose_thresholds
+from features.decision import Thresholds
+from training.thresholds import UNREACHABLE, apply_review_budget, budget_cut, choose_thresholds
 
 
 def _scores(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -42,3 +43,32 @@ def test_unreachable_precision_target_means_never_block() -> None:
 def test_one_class_validation_data_is_refused() -> None:
     with pytest.raises(ValueError, match="both classes"):
         choose_thresholds(np.zeros(10), np.linspace(0, 1, 10))
+
+
+def test_review_budget_limits_ordinary_traffic_sent_to_review() -> None:
+    y, scores = _scores(2)
+    free = choose_thresholds(y, scores, precision_target=0.95, recall_target=0.9)
+    assert (scores[y == 0] >= free.thresholds.review).mean() > 0.01  # the recall target alone flags more
+    budgeted = choose_thresholds(y, scores, precision_target=0.95, recall_target=0.9, review_budget=0.01)
+    assert (scores[y == 0] >= budgeted.thresholds.review).mean() <= 0.01
+    assert budgeted.review_raised_by_budget and budgeted.thresholds.review <= budgeted.thresholds.block
+
+
+def test_budget_cut_flags_at_most_the_budget() -> None:
+    ordinary = np.random.default_rng(3).random(1000)
+    for budget in (0.0, 0.01, 0.05, 0.5):
+        cut = budget_cut(ordinary, budget)
+        assert (ordinary >= cut).mean() <= budget
+        assert (ordinary >= np.nextafter(cut, -np.inf) - 1e-3).mean() > budget - 0.01
+
+
+def test_union_budget_over_categories() -> None:
+    rng = np.random.default_rng(4)
+    scores = rng.random((4000, 3))
+    ordinary = rng.random(4000) < 0.8
+    start = {c: Thresholds(block=0.9, review=0.5) for c in ("a", "b", "c")}
+    raised, share = apply_review_budget(start, scores, ("a", "b", "c"), ordinary, 0.05)
+    cuts = np.array([raised[c].review for c in "abc"])
+    assert share == (scores[ordinary] >= cuts).any(axis=1).mean() <= 0.05
+    assert share > 0.04  # as close to the budget as the bisection gets
+    assert all(raised[c].review <= raised[c].block for c in "abc")

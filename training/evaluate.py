@@ -1,0 +1,73 @@
+"""``shopguard evaluate``: the real-world checks of a registered text model, or the same
+decision checks on any file an analyst brings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.errors import ShopGuardError
+from features.schemas import LISTING_LABEL_COLUMN
+from model_registry.registry import LoadedBundle
+from model_registry.runtimes.listing import ListingQualityModel
+from model_registry.runtimes.marketing import FalseMarketingModel
+from training.data import real_text
+from training.data.loaders import DataValidationError, read_table
+from training.evaluation import BinaryMetrics
+from training.real_checks import (
+    RealWorldChecks,
+    file_checks,
+    flagged_segments,
+    listing_checks,
+    listing_decisions,
+    marketing_checks,
+    neutral_listings,
+)
+
+Metrics = dict[str, dict[str, BinaryMetrics]]
+
+
+def evaluate_real_world(bundle: LoadedBundle) -> RealWorldChecks:
+    """The built-in real-world checks on the check part of ``../shared/data``."""
+    if real_text.shared_data_dir() is None:
+        raise ShopGuardError(f"../shared/data is not here; set {real_text.SHARED_DATA_ENV} or pass --data FILE.")
+    if bundle.manifest.model_name == "listing-quality":
+        return listing_checks(ListingQualityModel.from_bundle(bundle))
+    budget = float(bundle.manifest.lineage.parameters.get("review_budget", 0.05))
+    return marketing_checks(FalseMarketingModel.from_bundle(bundle), review_budget=budget)
+
+
+def evaluate_file(bundle: LoadedBundle, path: Path, binary_category: str | None) -> tuple[RealWorldChecks, Metrics]:
+    """Decision checks on a file (flag rate of clean or unlabelled rows, recall of positives,
+    F1) and, for labelled segments, the per-category metrics of the served model and baselines."""
+    if bundle.manifest.model_name == "listing-quality":
+        return _listing_file(bundle, path), {}
+    frame = read_table(path)
+    if "text" not in frame.columns:
+        raise DataValidationError(f"{path.name}: missing column 'text'.", field="text")
+    model = FalseMarketingModel.from_bundle(bundle)
+    labelled = ("label" if binary_category else "labels") in frame.columns
+    if not labelled:
+        flags = flagged_segments(model, frame["text"].astype(str).tolist())
+        return file_checks(flags, None, path.name), {}
+    from training.false_marketing import evaluate_bundle, load_marketing_file
+
+    data = load_marketing_file(path, binary_category)
+    flags = flagged_segments(model, data.texts)
+    return file_checks(flags, data.labels.any(axis=1), path.name), evaluate_bundle(bundle, data)
+
+
+def _listing_file(bundle: LoadedBundle, path: Path) -> RealWorldChecks:
+    frame = read_table(path)
+    if "title" not in frame.columns:
+        raise DataValidationError(f"{path.name}: missing column 'title'.", field="title")
+    columns = neutral_listings(frame["title"].astype(str).tolist())
+    for name in frame.columns:  # the file's own attributes replace the neutral ones
+        if name != LISTING_LABEL_COLUMN:
+            columns[name] = [None if pd.isna(v) else v for v in frame[name].tolist()]
+    decisions = np.array(listing_decisions(ListingQualityModel.from_bundle(bundle), columns))
+    positive = frame[LISTING_LABEL_COLUMN].astype(int).to_numpy().astype(bool) \
+        if LISTING_LABEL_COLUMN in frame.columns else None
+    return file_checks(decisions != "allow", positive, path.name)
