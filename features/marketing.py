@@ -65,6 +65,7 @@ RULES: tuple[LexiconRule, ...] = (
     LexiconRule("EFF-004", "efficacy_claim", r"(增强免疫力|提高免疫力|改善睡眠|治失眠|失眠克星|补肾|壮阳|护肝|明目|延年益寿)", "review", "广告法 第十八条"),
     # guarantee_claim: Advertising Law art. 16(2), 18(2)
     LexiconRule("GUA-001", "guarantee_claim", r"(无效退款|无效全额退|没效果退|不见效退|无效包退|保证有效|保证治愈|保证见效|保证瘦)", "block", "广告法 第十六条"),
+    LexiconRule("GUA-004", "guarantee_claim", r"(没效果|没有效果|无效|不见效|不管用|去不掉|瘦不下来|长不出来)(的话)?(就|我)?(给你)?(全额|包)?退(款|钱|全款)?", "block", "广告法 第十六条"),
     LexiconRule("GUA-002", "guarantee_claim", r"\d+天(见效|起效|瘦|美白|白|治好|断根)", "block", "广告法 第十六条"),
     LexiconRule("GUA-003", "guarantee_claim", r"(立竿见影|一次见效|用完就见效|马上见效|当天见效|永不反弹|不反弹|零副作用|无副作用)", "review", "广告法 第十六条"),
     # price_fraud: Price-fraud Provisions art. 19

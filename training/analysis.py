@@ -26,11 +26,13 @@ def tradeoff_table(labels: np.ndarray, scores: np.ndarray, points: int = 20) -> 
 
 
 def propose_thresholds(scored: ScoredFile, precision_target: float, recall_target: float,
-                       min_block_support: int = 20) -> dict[str, ThresholdChoice]:
-    """Thresholds per target chosen on this file with the training-time rule."""
+                       min_block_support: int = 20, review_budget: float | None = 0.05
+                       ) -> dict[str, ThresholdChoice]:
+    """Thresholds per target chosen on this file with the training-time rule, review raised
+    so that at most ``review_budget`` of the file's negatives reach review (None: no budget)."""
     return {
         target: choose_thresholds(scored.labels[:, j], scored.scores[:, j], precision_target, recall_target,
-                                  min_block_support=min_block_support)
+                                  min_block_support=min_block_support, review_budget=review_budget)
         for j, target in enumerate(scored.targets) if scored.labels[:, j].any()
     }
 

@@ -368,20 +368,14 @@ class FalseMarketingTrainer:
                       sources: np.ndarray | None, min_rows: int = 50) -> tuple[dict[str, Thresholds], dict]:
         """The review budget on the real-text mixture: review thresholds are raised until at
         most ``review_budget`` of the clean validation rows reach review, overall and within
-        each source of clean text (synthetic talk, real reviews, titles, ad copy, chat) with
-        at least ``min_rows`` rows. Raising only ever lowers every group's share, so each
-        group ends within budget. Returns the thresholds and each group's final share."""
+        each source of clean text (synthetic talk, real reviews, titles, ad copy, chat) with at
+        least ``min_rows`` rows. Returns the thresholds and each group's share."""
         clean = ~labels.any(axis=1)
-        groups = {"all clean": clean}
-        if sources is not None:
-            groups |= {str(name): clean & (sources == name) for name in sorted(set(sources[clean]))
-                       if (clean & (sources == name)).sum() >= min_rows}
-        for mask in groups.values():
-            thresholds, _ = apply_review_budget(thresholds, scores, MARKETING_CATEGORIES, mask,
-                                                self.config.review_budget)
-        shares = {name: apply_review_budget(thresholds, scores, MARKETING_CATEGORIES, mask,
-                                            self.config.review_budget)[1] for name, mask in groups.items()}
-        return thresholds, shares
+        groups = {} if sources is None else {
+            str(name): clean & (sources == name) for name in sorted(set(sources[clean]))
+            if (clean & (sources == name)).sum() >= min_rows}
+        return apply_review_budget(thresholds, scores, MARKETING_CATEGORIES, clean, self.config.review_budget,
+                                   groups)
 
     def _test_decisions(self, model: FalseMarketingModel, data: MarketingData, splits: Splits) -> RealWorldChecks:
         """Served decisions on the (synthetic) test split: clean flag rate, positives caught,

@@ -101,13 +101,16 @@ def choose_thresholds(
 
 
 def apply_review_budget(thresholds: dict[str, Thresholds], scores: np.ndarray, categories: tuple[str, ...],
-                        ordinary: np.ndarray, budget: float, iterations: int = 30) -> tuple[dict[str, Thresholds], float]:
+                        ordinary: np.ndarray, budget: float, groups: dict[str, np.ndarray] | None = None,
+                        iterations: int = 30) -> tuple[dict[str, Thresholds], dict[str, float]]:
     """Raise per-category review thresholds so that at most ``budget`` of the ``ordinary``
-    rows (clean traffic) reach review in *any* category. Every category is cut at the same
-    share ``q`` of ordinary rows, with the largest ``q`` whose union stays within budget
-    (bisection); a threshold already above its cut is kept; block is raised to review where
-    the cut passes it. Returns the thresholds and the share of ordinary rows they flag."""
-    clean = scores[ordinary]
+    rows (clean traffic) reach review in *any* category, and at most ``budget`` of each
+    group of ordinary rows in ``groups`` (for example each source of real clean text).
+    Every category is cut at the same share ``q`` of ordinary rows, with the largest ``q``
+    that keeps every constraint (bisection); a threshold already above its cut is kept;
+    block is raised to review where the cut passes it. Returns the thresholds and the share
+    of each constraint's rows they flag (``"all clean"`` for ``ordinary``)."""
+    constraints = {"all clean": ordinary, **(groups or {})}
 
     def raised(q: float) -> dict[str, Thresholds]:
         out = {}
@@ -116,22 +119,23 @@ def apply_review_budget(thresholds: dict[str, Thresholds], scores: np.ndarray, c
             if t.review > 1.0:  # never decided: nothing to raise
                 out[category] = t
                 continue
-            review = max(t.review, budget_cut(clean[:, j], q))
+            review = max(t.review, budget_cut(scores[ordinary, j], q))
             out[category] = Thresholds(block=max(t.block, review), review=review)
         return out
 
-    def flagged_share(candidate: dict[str, Thresholds]) -> float:
+    def shares(candidate: dict[str, Thresholds]) -> dict[str, float]:
         cuts = np.array([candidate[c].review for c in categories])
-        return float((clean >= cuts).any(axis=1).mean()) if len(clean) else 0.0
+        return {name: float((scores[mask] >= cuts).any(axis=1).mean()) if mask.any() else 0.0
+                for name, mask in constraints.items()}
 
-    if flagged_share(thresholds) <= budget:
-        return thresholds, flagged_share(thresholds)
+    if max(shares(thresholds).values()) <= budget:
+        return thresholds, shares(thresholds)
     low, high = 0.0, budget
     for _ in range(iterations):
         middle = (low + high) / 2
-        if flagged_share(raised(middle)) <= budget:
+        if max(shares(raised(middle)).values()) <= budget:
             low = middle
         else:
             high = middle
     result = raised(low)
-    return result, flagged_share(result)
+    return result, shares(result)

@@ -49,3 +49,10 @@ def test_lexicon_scores_distinguish_block_and_review_rules() -> None:
     assert scores["counterfeit"] == 1.0
     assert scores["absolute_claim"] == 0.5
     assert scores["off_platform"] == 0.0
+
+
+def test_spoken_efficacy_guarantees_with_refunds_block_but_ordinary_refunds_do_not() -> None:
+    for text in ("这个面霜用了斑去不掉全额退款", "吃完没效果全额退", "没效果的话我给你退钱"):
+        assert any(m.rule_id == "GUA-004" and m.severity == "block" for m in match_lexicon(text)), text
+    for text in ("七天无理由退款", "不满意可以退款", "质量问题包退", "洗了不掉色包退"):
+        assert not any(m.category == "guarantee_claim" for m in match_lexicon(text)), text

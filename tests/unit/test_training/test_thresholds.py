@@ -67,8 +67,23 @@ def test_union_budget_over_categories() -> None:
     scores = rng.random((4000, 3))
     ordinary = rng.random(4000) < 0.8
     start = {c: Thresholds(block=0.9, review=0.5) for c in ("a", "b", "c")}
-    raised, share = apply_review_budget(start, scores, ("a", "b", "c"), ordinary, 0.05)
+    raised, shares = apply_review_budget(start, scores, ("a", "b", "c"), ordinary, 0.05)
     cuts = np.array([raised[c].review for c in "abc"])
-    assert share == (scores[ordinary] >= cuts).any(axis=1).mean() <= 0.05
-    assert share > 0.04  # as close to the budget as the bisection gets
+    assert shares["all clean"] == (scores[ordinary] >= cuts).any(axis=1).mean() <= 0.05
+    assert shares["all clean"] > 0.04  # as close to the budget as the bisection gets
     assert all(raised[c].review <= raised[c].block for c in "abc")
+
+
+def test_union_budget_holds_within_each_group_too() -> None:
+    rng = np.random.default_rng(5)
+    scores = rng.random((4000, 2))
+    ordinary = np.ones(4000, dtype=bool)
+    hard = np.zeros(4000, dtype=bool)
+    hard[:300] = True
+    scores[hard] = np.clip(scores[hard] + 0.3, 0, 1)  # one source of clean text scores higher
+    start = {c: Thresholds(block=0.9, review=0.5) for c in ("a", "b")}
+    overall, _ = apply_review_budget(start, scores, ("a", "b"), ordinary, 0.05)
+    grouped, shares = apply_review_budget(start, scores, ("a", "b"), ordinary, 0.05, {"hard": hard})
+    assert shares["hard"] <= 0.05 and shares["all clean"] <= 0.05
+    cuts = np.array([overall[c].review for c in "ab"])
+    assert (scores[hard] >= cuts).any(axis=1).mean() > 0.05  # the overall budget alone lets it through
