@@ -130,6 +130,9 @@ def real_world_section(real: RealWorldChecks, synthetic: RealWorldChecks) -> Car
 
     paragraphs = [real.note, "Synthetic rows are the test split of the training file; real rows are "
                   "text nobody on this project wrote. Where they disagree, trust the real rows."]
-    return CardSection(key="real_world_checks", title="Real-world checks", paragraphs=paragraphs,
-                       tables=[CardTable(columns=columns, rows=rows(real, "real") + rows(synthetic, "synthetic"),
-                                         caption="Served decisions (review or block = flagged)")])
+    tables = [CardTable(columns=columns, rows=rows(real, "real") + rows(synthetic, "synthetic"),
+                        caption="Served decisions (review or block = flagged)")]
+    if real.sources:
+        tables.append(CardTable(columns=["real file", "sha256"], rows=[[p, h] for p, h in real.sources.items()],
+                                caption="Real files read (never copied into the bundle)"))
+    return CardSection(key="real_world_checks", title="Real-world checks", paragraphs=paragraphs, tables=tables)

@@ -19,6 +19,7 @@ from sklearn.metrics import roc_auc_score
 
 from features.decision import Thresholds, decide
 from features.marketing import MARKETING_CATEGORIES
+from model_registry.bundle import sha256_file
 from training.data import real_text
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class RealWorldChecks(BaseModel):
     available: bool
     note: str
     checks: list[RealCheck] = []
+    sources: dict[str, str] = {}  # real file -> sha256 (the files themselves never enter a bundle)
 
     def by_key(self) -> dict[str, RealCheck]:
         """The checks by key."""
@@ -174,7 +176,8 @@ def marketing_checks(model: FalseMarketingModel, root: Path | None = None,
     checks.append(auc_check("ingame_ads_off_platform_auc", "in-game ad spam (validation file): ROC-AUC "
                             "of the off_platform score (reference TF-IDF + LR: 0.892)",
                             sample["label"].to_numpy().astype(int), scores, target=0.85))
-    return RealWorldChecks(available=True, note=_note(root, exclude), checks=checks)
+    return RealWorldChecks(available=True, note=_note(root, exclude), checks=checks,
+                           sources=real_text.source_hashes(root))
 
 
 def _note(root: Path, exclude: set[str]) -> str:
@@ -226,7 +229,8 @@ def listing_checks(model: ListingQualityModel, root: Path | None = None,
         rate_check("injected_counterfeit_caught", "the same titles with copy wording and a brand at 3% of "
                    "its list price: review or block", [d != "allow" for d in injected], 0.90, "at_least"),
     ]
-    return RealWorldChecks(available=True, note=_note(root, exclude or set()), checks=checks)
+    return RealWorldChecks(available=True, note=_note(root, exclude or set()), checks=checks,
+                           sources={str(root / real_text.TITLES_FILE): sha256_file(root / real_text.TITLES_FILE)})
 
 
 def decision_checks(positive: np.ndarray, scores: np.ndarray, thresholds: Thresholds) -> RealWorldChecks:

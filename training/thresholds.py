@@ -102,40 +102,37 @@ def choose_thresholds(
 
 def apply_review_budget(thresholds: dict[str, Thresholds], scores: np.ndarray, categories: tuple[str, ...],
                         ordinary: np.ndarray, budget: float, groups: dict[str, np.ndarray] | None = None,
-                        iterations: int = 30) -> tuple[dict[str, Thresholds], dict[str, float]]:
-    """Raise per-category review thresholds so that at most ``budget`` of the ``ordinary``
-    rows (clean traffic) reach review in *any* category, and at most ``budget`` of each
-    group of ordinary rows in ``groups`` (for example each source of real clean text).
-    Every category is cut at the same share ``q`` of ordinary rows, with the largest ``q``
-    that keeps every constraint (bisection); a threshold already above its cut is kept;
-    block is raised to review where the cut passes it. Returns the thresholds and the share
-    of each constraint's rows they flag (``"all clean"`` for ``ordinary``)."""
+                        step: float = 0.05, max_steps: int = 2000
+                        ) -> tuple[dict[str, Thresholds], dict[str, float]]:
+    """Raise per-category review thresholds until at most ``budget`` of the ``ordinary`` rows
+    (clean traffic) reach review in *any* category, and at most ``budget`` of each group of
+    ordinary rows in ``groups`` (for example each source of real clean text).
+
+    Greedy and targeted: while some constraint is over budget, the category that flags the
+    most of that constraint's rows is raised just enough to stop flagging ``step`` of them
+    (at least one). Only the categories that cause the excess move, and raising only ever
+    lowers every share. Block is raised to review where review passes it. Returns the
+    thresholds and the share of each constraint's rows they flag (``"all clean"``)."""
     constraints = {"all clean": ordinary, **(groups or {})}
+    reviews = np.array([thresholds[c].review for c in categories], dtype=np.float64)
+    decided = reviews <= 1.0
 
-    def raised(q: float) -> dict[str, Thresholds]:
-        out = {}
-        for j, category in enumerate(categories):
-            t = thresholds[category]
-            if t.review > 1.0:  # never decided: nothing to raise
-                out[category] = t
-                continue
-            review = max(t.review, budget_cut(scores[ordinary, j], q))
-            out[category] = Thresholds(block=max(t.block, review), review=review)
-        return out
-
-    def shares(candidate: dict[str, Thresholds]) -> dict[str, float]:
-        cuts = np.array([candidate[c].review for c in categories])
-        return {name: float((scores[mask] >= cuts).any(axis=1).mean()) if mask.any() else 0.0
+    def shares(flags: np.ndarray) -> dict[str, float]:
+        return {name: float(flags[mask].any(axis=1).mean()) if mask.any() else 0.0
                 for name, mask in constraints.items()}
 
-    if max(shares(thresholds).values()) <= budget:
-        return thresholds, shares(thresholds)
-    low, high = 0.0, budget
-    for _ in range(iterations):
-        middle = (low + high) / 2
-        if max(shares(raised(middle)).values()) <= budget:
-            low = middle
-        else:
-            high = middle
-    result = raised(low)
-    return result, shares(result)
+    for _ in range(max_steps):
+        flags = (scores >= reviews) & decided
+        current = shares(flags)
+        worst = max(current, key=current.__getitem__)
+        if current[worst] <= budget:
+            break
+        mask = constraints[worst]
+        j = int(np.argmax(flags[mask].sum(axis=0)))
+        flagged = np.sort(scores[mask & flags[:, j], j])
+        reviews[j] = float(np.nextafter(flagged[max(1, int(np.ceil(step * len(flagged)))) - 1], np.inf))
+    out = {}
+    for j, category in enumerate(categories):
+        t = thresholds[category]
+        out[category] = t if not decided[j] else Thresholds(block=max(t.block, reviews[j]), review=reviews[j])
+    return out, shares((scores >= reviews) & decided)

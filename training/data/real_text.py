@@ -42,6 +42,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from model_registry.bundle import sha256_file
+
 CHECK_SHARE = 0.3
 _SALT = "shopguard-real-holdout-v1"
 SHARED_DATA_ENV = "SHOPGUARD_SHARED_DATA"
@@ -89,15 +91,6 @@ def is_check_text(text: str, share: float = CHECK_SHARE) -> bool:
     """True when ``text`` belongs to the held-out check part (salted hash; see module doc)."""
     digest = hashlib.sha1(f"{_SALT}:{text}".encode()).digest()
     return int.from_bytes(digest[:4], "big") / 2**32 < share
-
-
-def sha256_of(path: Path) -> str:
-    """The file's sha256, for lineage."""
-    h = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _path(root: Path, relative: str) -> Path:
@@ -196,6 +189,11 @@ def ingame_ads(root: Path, part: str = "train") -> pd.DataFrame:
     relative = INGAME_TRAIN_FILE if part == "train" else INGAME_VALIDATION_FILE
     frame = pd.read_csv(_path(root, relative), sep="\t", quoting=csv.QUOTE_NONE, dtype={"text": str})
     return frame.dropna(subset=["text"]).reset_index(drop=True)
+
+
+def source_hashes(root: Path) -> dict[str, str]:
+    """sha256 of every real file the text pipelines read, by path (for lineage and cards)."""
+    return {str(path): sha256_file(path) for path in source_files(root).values()}
 
 
 def source_files(root: Path) -> dict[str, Path]:
