@@ -39,7 +39,7 @@ from model_registry.runtimes.marketing import (  # noqa: E402
 )
 from training.data.transcripts import TranscriptGenerationConfig, generate_transcripts  # noqa: E402
 from training.evaluation import binary_metrics  # noqa: E402
-from training.text_encoder import predict_torch  # noqa: E402
+from training.text_encoder import load_base_model, predict_torch  # noqa: E402
 
 BATCH = 32
 
@@ -64,13 +64,12 @@ def rate(predict: Any, texts: list[str]) -> tuple[float, np.ndarray]:
 
 def in_process(bundle_path: Path, thresholds: dict, n: int) -> dict[str, Any]:
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     texts, labels = segments_of_about_40_chars(n, seed=21)
     normalized = [normalize_text(t).text for t in texts]
     torch.set_num_threads(os.cpu_count() or 1)
-    model = AutoModelForSequenceClassification.from_pretrained(bundle_path, local_files_only=True).eval()
-    tokenizer = AutoTokenizer.from_pretrained(bundle_path, local_files_only=True)
+    tokenizer, model = load_base_model(bundle_path, len(MARKETING_CATEGORIES))
+    model.eval()
     eager_rate, eager = rate(lambda batch: predict_torch(model, tokenizer, batch, batch_size=BATCH), normalized)
     fp32_rate, fp32 = rate(OnnxEncoder(bundle_path / ONNX_FP32_FILE, bundle_path / TOKENIZER_FILE).predict, normalized)
     int8_rate, int8 = rate(OnnxEncoder(bundle_path / ONNX_INT8_FILE, bundle_path / TOKENIZER_FILE).predict, normalized)

@@ -150,7 +150,7 @@ class ShopGuard:
         model = self.listing_model
         if model is None:
             return unavailable("listing-quality", self.load_errors.get("listing-quality", "not loaded"))
-        scored = model.score(_columns(listings))
+        scored = model.score(_columns(listings), explain_from=model.thresholds.review)
         decisions = [model_decision(float(s), model.thresholds) for s in scored.scores]
         decisions, rule_reasons = self._merchant_rule([r.merchant_id for r in listings], decisions)
         results = [

@@ -176,15 +176,16 @@ def marketing_checks(model: FalseMarketingModel, root: Path | None = None,
     checks.append(auc_check("ingame_ads_off_platform_auc", "in-game ad spam (validation file): ROC-AUC "
                             "of the off_platform score (reference TF-IDF + LR: 0.892)",
                             sample["label"].to_numpy().astype(int), scores, target=0.85))
-    return RealWorldChecks(available=True, note=_note(root, exclude), checks=checks,
+    return RealWorldChecks(available=True, note=_note(root, exclude, "thresholds, model-only block caps, lexicon rules"),
+                           checks=checks,
                            sources=real_text.source_hashes(root))
 
 
-def _note(root: Path, exclude: set[str]) -> str:
+def _note(root: Path, exclude: set[str], decisions: str) -> str:
     return (f"Held-out check part of {root} (salted-hash {real_text.CHECK_SHARE:.0%} of each real "
-            f"source, never used by the generators); {len(exclude):,} training texts excluded from "
-            "the checks where they overlapped. Decisions are the service's (thresholds, novelty "
-            "cap, lexicon rules).")
+            f"source, never used by the generators); training texts that overlap a check set "
+            f"({len(exclude):,} training texts compared) are left out of it. Decisions are the "
+            f"service's ({decisions}).")
 
 
 # -- listing-quality ------------------------------------------------------------------------
@@ -229,7 +230,7 @@ def listing_checks(model: ListingQualityModel, root: Path | None = None,
         rate_check("injected_counterfeit_caught", "the same titles with copy wording and a brand at 3% of "
                    "its list price: review or block", [d != "allow" for d in injected], 0.90, "at_least"),
     ]
-    return RealWorldChecks(available=True, note=_note(root, exclude or set()), checks=checks,
+    return RealWorldChecks(available=True, note=_note(root, exclude or set(), "the model's thresholds"), checks=checks,
                            sources={str(root / real_text.TITLES_FILE): sha256_file(root / real_text.TITLES_FILE)})
 
 

@@ -104,8 +104,9 @@ def build_encoder(vocab_size: int, num_labels: int, hidden_size: int, layers: in
 
 
 def load_base_model(path: Path, num_labels: int):  # noqa: ANN201
-    """Tokenizer and encoder from a local checkpoint folder, with a fresh multi-label head
-    (our own max-pooling BERT when the checkpoint is one, else the Auto class)."""
+    """Tokenizer and encoder from a local checkpoint folder (our own max-pooling BERT when the
+    checkpoint is one, else the Auto class); a head of another size is re-initialised for
+    ``num_labels`` categories."""
     import json
 
     from transformers import AutoModelForSequenceClassification, AutoTokenizer

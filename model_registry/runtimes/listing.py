@@ -87,17 +87,19 @@ class ListingQualityModel:
         """Probability of ``is_inferior`` for a feature matrix."""
         return np.asarray(self.booster.predict(matrix), dtype=np.float64)
 
-    def score(self, columns: Mapping[str, Sequence[Any]], explain: bool = True) -> ListingScores:
-        """Score a batch of listings given as columns; optionally with up to 3 reasons each."""
+    def score(self, columns: Mapping[str, Sequence[Any]], explain: bool = True,
+              explain_from: float = 0.0) -> ListingScores:
+        """Score a batch of listings given as columns; with ``explain``, up to 3 reasons for
+        each listing scored >= ``explain_from`` (TreeSHAP is the costly part: the service
+        explains review and block results only)."""
         features = build_listing_features(columns, self.state)
         scores = self.predict_matrix(features.matrix)
         reasons: list[list[Reason]] = [[] for _ in range(len(scores))]
-        if explain and len(scores):
-            contributions = np.asarray(self.booster.predict(features.matrix, pred_contrib=True))
+        explained = np.flatnonzero(scores >= explain_from) if explain else np.array([], dtype=int)
+        if len(explained):
+            contributions = np.asarray(self.booster.predict(features.matrix[explained], pred_contrib=True))
             names = LISTING_FEATURE_SET.features
-            reasons = [
-                top_reasons(names, features.matrix[i], contributions[i, :-1], features.cue_hits[i],
-                            self.feature_medians)
-                for i in range(len(scores))
-            ]
+            for row, i in enumerate(explained):
+                reasons[i] = top_reasons(names, features.matrix[i], contributions[row, :-1],
+                                         features.cue_hits[i], self.feature_medians)
         return ListingScores(scores=scores, reasons=reasons)

@@ -12,6 +12,8 @@ from features.text import normalize_text
 from model_registry.cards import ModelCard, to_markdown
 from model_registry.registry import ModelRegistry
 from model_registry.runtimes.marketing import (
+    OCCLUSION_STRIDE,
+    OCCLUSION_WINDOW,
     FalseMarketingModel,
     OnnxEncoder,
     occlusion_variants,
@@ -194,13 +196,14 @@ def test_real_ingame_ads_reduced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert tfidf.roc_auc > 0.8
 
 
-@pytest.mark.parametrize("length", [1, 2, 4, 5, 10, 11, 12, 40])
+@pytest.mark.parametrize("length", [1, 2, 4, 5, 6, 7, 10, 11, 12, 40, 47])
 def test_occlusion_windows_cover_every_character(length) -> None:
     text = "".join(chr(0x4E00 + i) for i in range(length))
     starts, variants = occlusion_variants(text)
-    covered = {i for s in starts for i in range(s, min(length, s + 4))}
+    covered = {i for s in starts for i in range(s, min(length, s + OCCLUSION_WINDOW))}
     assert covered == set(range(length))
-    assert all(len(v) == max(0, length - 4) or length < 4 for v in variants)
+    assert all(len(v) == max(0, length - OCCLUSION_WINDOW) or length < OCCLUSION_WINDOW for v in variants)
+    assert len(starts) <= max(1, -(-length // OCCLUSION_STRIDE))
 
 
 @needs_shared_data
