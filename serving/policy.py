@@ -74,9 +74,11 @@ def stream_decision(decisions: list[Decision], start_ms: list[int]) -> tuple[Dec
     return "allow", []
 
 
-def capped_reason(capped: list[list[str]]) -> Reason | None:
-    """The reason naming segments whose model-only block was capped at review (step 1)."""
-    segments = [i for i, categories in enumerate(capped) if categories]
+def capped_reason(capped: list[list[str]], decisions: list[Decision]) -> Reason | None:
+    """The reason naming segments left at review because their model-only block was capped
+    (step 1); a segment blocked on other evidence is not named."""
+    segments = [i for i, (categories, decision) in enumerate(zip(capped, decisions, strict=True))
+                if categories and decision != "block"]
     if not segments:
         return None
     return Reason("model_only_capped", f"segment(s) {segments[:10]}: evidence from the model alone (below "

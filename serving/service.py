@@ -202,7 +202,7 @@ class ShopGuard:
             return unavailable("false-marketing", self.load_errors.get("false-marketing", "not loaded"))
         analyses = model.analyze([s.text for s in segments])
         decision, reasons = stream_decision([a.decision for a in analyses], [s.start_ms for s in segments])
-        capped = capped_reason([a.capped for a in analyses])
+        capped = capped_reason([a.capped for a in analyses], [a.decision for a in analyses])
         reasons = reasons + ([capped] if capped else [])
         [decision], [rule_reasons] = self._merchant_rule([merchant_id], [decision])
         results = [
