@@ -43,7 +43,7 @@ from training.data.loaders import DataValidationError, read_table
 from training.evaluation import BinaryMetrics, binary_metrics
 from training.lineage import git_commit, library_versions, training_file
 from training.plots import multilabel_plots
-from training.real_checks import RealWorldChecks, file_checks, marketing_checks, missing
+from training.real_checks import RealWorldChecks, file_checks, marketing_checks, missing, rate_check
 from training.splits import Splits
 from training.text_encoder import (
     build_char_tokenizer,
@@ -386,9 +386,8 @@ class FalseMarketingTrainer:
         checks = file_checks(flags, positive, "test split")
         if data.evasion is not None:
             evaded = data.evasion[splits.test] & positive
-            checks.checks.append(file_checks(flags[evaded], np.ones(int(evaded.sum()), dtype=bool),
-                                             "evasion").by_key()["positives_caught"].model_copy(
-                update={"key": "evasion_caught", "description": "disguised claims (evasion variants) caught"}))
+            checks.checks.append(rate_check("evasion_caught", "disguised claims (evasion variants) caught",
+                                            flags[evaded]))
         return checks
 
     def _real_world(self, model: FalseMarketingModel, data: MarketingData) -> RealWorldChecks:
