@@ -37,13 +37,14 @@ def test_threshold_notebook_registers_new_thresholds_through_the_registry(traine
     before = ModelRegistry().load("listing-quality:production")
     run_notebook("threshold_selection.ipynb", {
         "MODEL": "listing-quality:production", "DATA": str(validation), "PRECISION_TARGET": 0.9,
-        "RECALL_TARGET": 0.8, "APPLY": True, "REASON": "notebook test"})
+        "RECALL_TARGET": 0.8, "REVIEW_BUDGET": 0.05, "APPLY": True, "REASON": "notebook test"})
     registry = ModelRegistry()
     candidate = registry.load("listing-quality:candidate")
     assert candidate.manifest.version != before.manifest.version
     assert candidate.manifest.thresholds != before.manifest.thresholds
     change = candidate.manifest.metrics["threshold_change"]
     assert change["derived_from"] == before.tag and change["evidence"]["rows"] == 2000
+    assert change["evidence"]["review_budget"] == 0.05
     for name in ("model.lgb.txt", "feature_state.json"):
         assert candidate.manifest.files[name] == before.manifest.files[name]  # same model files
     assert "## Threshold change" in registry.card("listing-quality:candidate", "md")
