@@ -30,3 +30,20 @@ def test_real_sources_load_with_their_documented_sizes() -> None:
     assert len(cases) > 400 and all(c.segments() for c in cases)
     assert all(len(s) <= real_text.MAX_PIECE for c in cases for s in c.segments())
     assert set(real_text.ingame_ads(root, "validation")["label"]) == {0, 1}
+
+
+def test_without_shared_data_generators_warn_and_checks_say_missing(tmp_path, monkeypatch) -> None:
+    from training.data.listings import ListingGenerationConfig, generate_listings
+    from training.data.transcripts import TranscriptGenerationConfig, generate_transcripts
+    from training.real_checks import marketing_checks
+
+    monkeypatch.setenv(real_text.SHARED_DATA_ENV, str(tmp_path / "absent"))
+    assert real_text.shared_data_dir() is None
+    with pytest.warns(RuntimeWarning, match="shared/data not found"):
+        listings = generate_listings(ListingGenerationConfig(n=200, seed=0), progress=False)
+    assert (listings["title_source"] == "template").all()
+    with pytest.warns(RuntimeWarning, match="shared/data not found"):
+        segments = generate_transcripts(TranscriptGenerationConfig(n=200, seed=0), progress=False)
+    assert set(segments["source"]) == {"synthetic"}
+    checks = marketing_checks(model=None)  # never reaches the model without data
+    assert not checks.available and "MISSING" in checks.note
