@@ -125,14 +125,14 @@ def _held_out(items: Sequence[str], exclude: set[str]) -> list[str]:
 
 # -- false-marketing ------------------------------------------------------------------------
 
+def segment_decisions(model: FalseMarketingModel, texts: Sequence[str]) -> np.ndarray:
+    """The served decision of each segment (spans are not needed for a decision)."""
+    return np.array([a.decision for a in model.analyze(list(texts), spans_from_model=False)], dtype=object)
+
+
 def flagged_segments(model: FalseMarketingModel, texts: Sequence[str]) -> np.ndarray:
     """True where the served decision of a segment is review or block."""
-    return np.array([a.decision != "allow" for a in model.analyze(list(texts), spans_from_model=False)], dtype=bool)
-
-
-def blocked_segments(model: FalseMarketingModel, texts: Sequence[str]) -> np.ndarray:
-    """True where the served decision of a segment is block."""
-    return np.array([a.decision == "block" for a in model.analyze(list(texts), spans_from_model=False)], dtype=bool)
+    return segment_decisions(model, texts) != "allow"
 
 
 def marketing_checks(model: FalseMarketingModel, root: Path | None = None,
@@ -151,14 +151,15 @@ def marketing_checks(model: FalseMarketingModel, root: Path | None = None,
              and not set(c.segments()) & exclude]
     case_segments = [c.segments() for c in cases]
     flat = [s for segments in case_segments for s in segments]
-    flat_flags = iter(flagged_segments(model, flat))
-    caught = [any([next(flat_flags) for _ in segments]) for segments in case_segments]
-    mixture_flags = flagged_segments(model, ads + reviews + titles)
+    ends = np.cumsum([len(segments) for segments in case_segments])[:-1]
+    caught = [bool(part.any()) for part in np.split(flagged_segments(model, flat), ends)]
+    mixture = segment_decisions(model, ads + reviews + titles)  # one pass; every rate below reads it
+    mixture_flags = mixture != "allow"
     n_ads, n_reviews = len(ads), len(reviews)
     checks = [
         rate_check("clean_ad_copy_flagged", "real seller ad copy (mostly lawful) sent to review or block",
                    mixture_flags[:n_ads], 0.10, "at_most"),
-        rate_check("clean_ad_copy_blocked", "real seller ad copy blocked", blocked_segments(model, ads),
+        rate_check("clean_ad_copy_blocked", "real seller ad copy blocked", mixture[:n_ads] == "block",
                    0.02, "at_most"),
         rate_check("clean_reviews_flagged", "real shopping reviews (buyers' words) sent to review or block",
                    mixture_flags[n_ads:n_ads + n_reviews], 0.10, "at_most"),
