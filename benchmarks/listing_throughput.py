@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.load import concurrent_load, rss_mb, sequential_latency, served  # noqa: E402
+from features.schemas import ListingRecord  # noqa: E402
 from model_registry.registry import ModelRegistry  # noqa: E402
 from model_registry.runtimes.listing import ListingQualityModel  # noqa: E402
 from training.data.listings import (  # noqa: E402
-    API_FIELDS,
     ListingGenerationConfig,
     generate_listings,
     to_api_records,
@@ -32,12 +32,12 @@ from training.data.listings import (  # noqa: E402
 def in_process(records: list[dict[str, Any]], batch: int) -> dict[str, float]:
     """Feature building + model + reasons, as the service does, without HTTP."""
     model = ListingQualityModel.from_bundle(ModelRegistry().load("listing-quality:production"))
-    batches = [{f: [r.get(f) for r in records[s:s + batch]] for f in API_FIELDS}
+    batches = [[ListingRecord.model_validate(r) for r in records[s:s + batch]]
                for s in range(0, len(records), batch)]
-    model.score(batches[0], explain_from=model.thresholds.review)  # warm-up
+    model.score(batches[0])  # warm-up; reasons for review / block results, as the service
     begin = time.perf_counter()
-    for columns in batches:
-        model.score(columns, explain_from=model.thresholds.review)
+    for listings in batches:
+        model.score(listings)
     return {"listings_per_s": len(records) / (time.perf_counter() - begin), "batch_size": batch,
             "listings": len(records)}
 

@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 Decision = Literal["block", "review", "allow"]
 DECISION_RANK: dict[str, int] = {"allow": 0, "review": 1, "block": 2}
+# The manifest key of a binary model's thresholds (multi-label models key by category).
+DEFAULT_THRESHOLD_KEY = "default"
 
 
 class Thresholds(BaseModel):

@@ -48,7 +48,6 @@ class LexiconRule:
 
 # Hard-negative contexts reused by several rules.
 _NOT_TIME = r"(?!次|个|天|时间|步|眼|批|期|轮|名|位|季|集|场|口|手|回)"
-_NOT_ORDINAL_TAIL = r"(?!个问题|一个问题|1个问题|次|天|批|位|站)"
 
 RULES: tuple[LexiconRule, ...] = (
     # absolute_claim: Advertising Law art. 9(3)

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from features.schemas import MERCHANT_LINK_TYPES
+
 MERCHANT_BEHAVIOUR_FEATURES: tuple[str, ...] = (
     "account_age_days", "orders_30d", "gmv_30d", "refund_rate", "return_rate", "complaint_rate",
     "negative_review_rate", "late_shipment_rate", "no_ship_rate", "presale_share",
     "cs_response_minutes", "sales_spike_ratio", "review_burstiness", "category_spread",
-)
-MERCHANT_LINK_TYPES: tuple[str, ...] = (
-    "shared_device", "shared_payout_account", "shared_return_address", "shared_owner_id",
 )
 GENERIC_LINK_TYPE = "link"
 

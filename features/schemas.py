@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-LISTING_CATEGORIES: tuple[str, ...] = (
-    "beauty", "food", "supplements", "apparel", "electronics", "appliances", "baby", "home", "other",
-)
 ListingCategory = Literal[
     "beauty", "food", "supplements", "apparel", "electronics", "appliances", "baby", "home", "other"
 ]
+LISTING_CATEGORIES: tuple[str, ...] = get_args(ListingCategory)
 
 MAX_TITLE_CHARS = 500
 MAX_DESCRIPTION_CHARS = 5000
@@ -56,28 +54,19 @@ LISTING_LABEL_COLUMN = "is_inferior"
 MERCHANT_LABEL_COLUMN = "is_suspicious"
 MARKETING_LABELS_COLUMN = "labels"  # categories joined by "|"; empty when the segment is clean
 
-LISTING_COLUMNS: tuple[ColumnSpec, ...] = (
-    ColumnSpec("listing_id", "text", True),
-    ColumnSpec("merchant_id", "text", False),
-    ColumnSpec("title", "text", True),
-    ColumnSpec("description", "text", False),
-    ColumnSpec("category", "text", True),
-    ColumnSpec("price", "number", True),
-    ColumnSpec("list_price", "number", False),
-    ColumnSpec("image_count", "number", False),
-    ColumnSpec("sales", "number", False),
-    ColumnSpec("rating", "number", False),
-    ColumnSpec("review_count", "number", False),
-    ColumnSpec("negative_review_rate", "number", False),
-    ColumnSpec("return_rate", "number", False),
-    ColumnSpec("complaint_rate", "number", False),
-    ColumnSpec(LISTING_LABEL_COLUMN, "label", True),
-)
+LISTING_FIELDS: tuple[str, ...] = tuple(ListingRecord.model_fields)
+# Training files carry the API's fields (required where the API requires them) plus the label.
+LISTING_COLUMNS: tuple[ColumnSpec, ...] = tuple(
+    ColumnSpec(name, "text" if name.endswith("_id") or name in ("title", "description", "category")
+               else "number", info.is_required())
+    for name, info in ListingRecord.model_fields.items()
+) + (ColumnSpec(LISTING_LABEL_COLUMN, "label", True),)
 
 
 MerchantLinkType = Literal[
     "shared_device", "shared_payout_account", "shared_return_address", "shared_owner_id"
 ]
+MERCHANT_LINK_TYPES: tuple[str, ...] = get_args(MerchantLinkType)
 MAX_LINKS_PER_MERCHANT = 1000
 
 

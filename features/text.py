@@ -61,7 +61,7 @@ def script_of(text: str) -> Script:
 
 
 @lru_cache(maxsize=1)
-def _t2s_converter():  # noqa: ANN202 - opencc has no type stubs
+def _t2s_converter():  # opencc has no type stubs
     import opencc
 
     return opencc.OpenCC("t2s")

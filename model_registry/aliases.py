@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
 from sqlalchemy import (
     Column,
@@ -21,7 +20,6 @@ from sqlalchemy import (
     update,
 )
 
-Alias = Literal["production", "candidate"]
 ALIASES: tuple[str, ...] = ("production", "candidate")
 
 metadata = MetaData()
@@ -114,6 +112,14 @@ class AliasStore:
             else:
                 conn.execute(update(aliases_table).where(where).values(version=version, updated_at=now))
             event = AliasEvent(now, model_name, alias, action, version, previous, actor, reason)
+            conn.execute(insert(alias_history_table).values(**event.__dict__))
+        return event
+
+    def record_event(self, model_name: str, action: str, version: str | None, *, actor: str,
+                     reason: str) -> AliasEvent:
+        """Append a registry event that moves no alias (alias ``-``) to the history."""
+        event = AliasEvent(datetime.now(UTC), model_name, "-", action, version, None, actor, reason)
+        with self._engine.begin() as conn:
             conn.execute(insert(alias_history_table).values(**event.__dict__))
         return event
 

@@ -14,15 +14,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from features.decision import Thresholds
 from features.errors import ShopGuardError
+from model_registry.metrics import BaselineSystem, ModelMetrics, migrate_v1
 
 MANIFEST_FILE = "manifest.json"
 # Files BentoML itself writes into a model folder; not ours, not hashed.
 BENTOML_OWN_FILES = frozenset({"model.yaml"})
-MANIFEST_SCHEMA_VERSION = 1
+# 2: typed metrics; baseline systems in their own field (1 is read and migrated on load).
+MANIFEST_SCHEMA_VERSION = 2
 
 
 class BundleIntegrityError(ShopGuardError):
@@ -74,33 +76,40 @@ class Manifest(BaseModel):
     task: str
     feature_set: FeatureSetRef
     label_map: dict[str, Any]
-    thresholds: dict[str, Thresholds]
-    metrics: dict[str, Any]
+    thresholds: dict[str, Thresholds] = Field(
+        description="the served thresholds: 'default' for binary models, one per category otherwise")
+    metrics: ModelMetrics
+    baselines: dict[str, BaselineSystem] = Field(
+        default_factory=dict, description="systems measured beside the served one (never served)")
     lineage: Lineage
     serving_params: dict[str, Any] = Field(
         default_factory=dict, description="how the runtime combines the model files (e.g. blend weights)")
     files: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade_schema(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("schema_version") == 1:  # written before typed metrics
+            return migrate_v1(data)
+        if isinstance(data, dict) and data.get("schema_version", MANIFEST_SCHEMA_VERSION) > MANIFEST_SCHEMA_VERSION:
+            raise ValueError(f"manifest schema {data['schema_version']} is newer than this ShopGuard "
+                             f"reads ({MANIFEST_SCHEMA_VERSION}); upgrade ShopGuard to load it")
+        return data
 
     @property
     def tag(self) -> str:
         """``name:version``."""
         return f"{self.model_name}:{self.version}"
 
-    def headline_metrics(self) -> dict[str, Any]:
-        """ROC-AUC and PR-AUC on the test split (for multi-label models: the served system's
-        PR-AUC averaged over the categories with positives)."""
-        test = self.metrics.get("test", {})
-        if "roc_auc" in test:
-            return {"test_roc_auc": test["roc_auc"], "test_pr_auc": test["pr_auc"]}
-        served = next(iter(test.values()), {})
-        values = [m["pr_auc"] for m in served.values() if m.get("pr_auc") is not None]
-        return {"test_macro_pr_auc": sum(values) / len(values) if values else None}
+    def headline_metrics(self) -> dict[str, float | None]:
+        """The test metrics listings show (binary: ROC-AUC and PR-AUC; multi-label: macro
+        and lowest category PR-AUC)."""
+        return self.metrics.headline()
 
     @property
     def headline_pr_auc(self) -> float | None:
         """The PR-AUC the promotion guard compares."""
-        metrics = self.headline_metrics()
-        return metrics.get("test_pr_auc", metrics.get("test_macro_pr_auc"))
+        return self.metrics.test.headline_pr_auc
 
 
 def sha256_file(path: Path) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 
 from model_registry.bundle import Manifest
 from model_registry.cards import ModelCard
+from model_registry.kinds import MODEL_KINDS
+from model_registry.metrics import BinaryMetrics, Interval, TestMetrics
 
 MCT_SCHEMA_VERSION = "0.0.2"
 
@@ -39,46 +41,47 @@ def _section_text(card: ModelCard, key: str) -> list[str]:
     return [*section.paragraphs, *section.bullets]
 
 
-def _interval(ci: dict[str, float] | None) -> dict[str, float] | None:
-    return None if not ci else {"lower_bound": ci["low"], "upper_bound": ci["high"]}
+def _interval(ci: Interval | None) -> dict[str, float] | None:
+    return None if ci is None else {"lower_bound": ci.low, "upper_bound": ci.high}
 
 
-def _binary_metrics(metrics: dict[str, Any], slice_name: str) -> list[dict[str, Any]]:
-    """MCT performance metrics of one ``BinaryMetrics`` dump."""
+def _binary_metrics(metrics: BinaryMetrics, slice_name: str) -> list[dict[str, Any]]:
+    """MCT performance metrics of one ``BinaryMetrics``."""
     out = []
     for name in ("roc_auc", "pr_auc"):
-        if metrics.get(name) is not None:
-            entry = {"type": name, "value": f"{metrics[name]:.4f}", "slice": slice_name}
-            if _interval(metrics.get(f"{name}_ci")):
-                entry["confidence_interval"] = _interval(metrics[f"{name}_ci"])
+        value = getattr(metrics, name)
+        if value is not None:
+            entry = {"type": name, "value": f"{value:.4f}", "slice": slice_name}
+            interval = _interval(getattr(metrics, f"{name}_ci"))
+            if interval:
+                entry["confidence_interval"] = interval
             out.append(entry)
     for cut in ("block", "review"):
-        at = metrics.get(cut) or {}
+        at = getattr(metrics, cut)
         for name in ("precision", "recall", "f1"):
-            if at.get(name) is not None:
-                out.append({"type": f"{name}@{cut}", "value": f"{at[name]:.4f}", "slice": slice_name,
-                            "threshold": f"{at['threshold']:.4f}"})
+            if getattr(at, name) is not None:
+                out.append({"type": f"{name}@{cut}", "value": f"{getattr(at, name):.4f}", "slice": slice_name,
+                            "threshold": f"{at.threshold:.4f}"})
+    return out
+
+
+def _test_metrics(metrics: TestMetrics, prefix: str) -> list[dict[str, Any]]:
+    """Binary metrics under ``prefix`` (or 'all'); multi-label ones per category."""
+    if isinstance(metrics, BinaryMetrics):
+        return _binary_metrics(metrics, prefix or "all")
+    out = []
+    for category, sliced in metrics.per_category.items():
+        out += _binary_metrics(sliced, f"{prefix}, category={category}" if prefix else f"category={category}")
     return out
 
 
 def performance_metrics(manifest: Manifest) -> list[dict[str, Any]]:
     """Every test metric of the manifest as MCT ``performance_metrics`` (slice names say
     'all', 'category=...', 'age_band=...', 'script=...' or the category for multi-label)."""
-    metrics = manifest.metrics
-    test = metrics.get("test", {})
-    if "roc_auc" in test:
-        out = _binary_metrics(test, "all")
-        for key, prefix in (("test_per_category", "category"), ("test_per_age_band", "age_band")):
-            for value, sliced in metrics.get(key, {}).items():
-                out += _binary_metrics(sliced, f"{prefix}={value}")
-        return out
-    served_name, served = next(iter(test.items()), ("", {}))
-    out = []
-    for category, sliced in served.items():
-        out += _binary_metrics(sliced, f"category={category}")
-    for script, per_category in metrics.get("test_per_script", {}).items():
-        for category, sliced in per_category.items():
-            out += _binary_metrics(sliced, f"script={script}, category={category}")
+    out = _test_metrics(manifest.metrics.test, "")
+    for slice_name, values in manifest.metrics.slices.items():
+        for value, sliced in values.items():
+            out += _test_metrics(sliced, f"{slice_name}={value}")
     return out
 
 
@@ -131,7 +134,7 @@ def hugging_face_front_matter(manifest: Manifest) -> str:
     """YAML front matter of a Hugging Face model card with a ``model-index`` of test metrics."""
     import yaml
 
-    text_model = manifest.model_name == "false-marketing"
+    text_model = MODEL_KINDS[manifest.model_name].text_model if manifest.model_name in MODEL_KINDS else False
     overall = [m for m in performance_metrics(manifest)
                if m["slice"] == "all" or (text_model and m["slice"].startswith("category="))]
     results = [{

@@ -10,16 +10,10 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
-from features.errors import ShopGuardError
 from model_registry.registry import ModelRegistry
 
 console = Console()
 models_app = typer.Typer(help="Inspect, promote and roll back registered models.", no_args_is_help=True)
-
-
-def _fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(2)
 
 
 @models_app.command("list")
@@ -37,21 +31,19 @@ def list_models(name: str | None = typer.Argument(None, help="only this model"))
 @models_app.command("show")
 def show(reference: str = typer.Argument(..., help="NAME[:VERSION|production|candidate]")) -> None:
     """A version's manifest summary: thresholds, headline metrics, lineage, files."""
-    try:
-        bundle = ModelRegistry().load(reference)
-    except ShopGuardError as exc:
-        _fail(exc)
-        return
+    bundle = ModelRegistry().load(reference)
     m = bundle.manifest
     table = Table(title=f"{m.tag}", show_header=False)
     table.add_column("field")
     table.add_column("value")
-    test = m.metrics.get("test", {})
+    headline = m.headline_metrics()
     rows = {
         "created": m.created_at, "task": m.task,
         "feature set": f"{m.feature_set.name} v{m.feature_set.version} ({len(m.feature_set.features)} features)",
         "thresholds": "; ".join(f"{k}: block>={t.block:.4f} review>={t.review:.4f}" for k, t in m.thresholds.items()),
-        "test ROC-AUC / PR-AUC": f"{test.get('roc_auc')} / {test.get('pr_auc')}",
+        **{f"{key.replace('_', ' ')}": "–" if value is None else f"{value:.4f}" for key, value in headline.items()},
+        "baselines": "; ".join(f"{name} (test PR-AUC {b.test.headline_pr_auc:.4f})" for name, b in m.baselines.items()
+                               if b.test.headline_pr_auc is not None) or "–",
         "training files": "; ".join(f"{f.path} ({f.rows:,} rows, sha256 {f.sha256[:12]})" for f in m.lineage.training_files),
         "git commit": str(m.lineage.git_commit), "seed": str(m.lineage.seed),
         "files": ", ".join(sorted(m.files)), "path": str(bundle.path),
@@ -67,11 +59,7 @@ def card(
     format: Literal["md", "html", "json"] = typer.Option("md", "--format", help="md, html or json"),
 ) -> None:
     """Print a model card (verified bundle) as Markdown, HTML or JSON."""
-    try:
-        text = ModelRegistry().card(reference, format)
-    except ShopGuardError as exc:
-        _fail(exc)
-        return
+    text = ModelRegistry().card(reference, format)
     if format == "md" and sys.stdout.isatty():
         console.print(Markdown(text))
     else:
@@ -88,11 +76,7 @@ def promote(
 ) -> None:
     """Make a version production (restart the service to serve it). A candidate whose stored
     test PR-AUC is worse than production's beyond the tolerance is refused unless --force."""
-    try:
-        event = ModelRegistry().promote(reference, reason=reason, force=force, tolerance=tolerance)
-    except ShopGuardError as exc:
-        _fail(exc)
-        return
+    event = ModelRegistry().promote(reference, reason=reason, force=force, tolerance=tolerance)
     console.print(f"{event.model_name}: production {event.previous_version or '(none)'} -> {event.version}")
 
 
@@ -102,11 +86,7 @@ def rollback(
     reason: str = typer.Option(..., "--reason", help="why, for the audit history"),
 ) -> None:
     """Point production back at the version before the current one."""
-    try:
-        event = ModelRegistry().rollback(name, reason=reason)
-    except ShopGuardError as exc:
-        _fail(exc)
-        return
+    event = ModelRegistry().rollback(name, reason=reason)
     console.print(f"{event.model_name}: production {event.previous_version} -> {event.version}")
 
 
@@ -120,3 +100,14 @@ def history(name: str = typer.Argument(..., help="model name")) -> None:
         table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.alias, e.action, e.previous_version or "",
                       e.version or "", e.actor, e.reason)
     console.print(table)
+
+
+@models_app.command("adopt")
+def adopt(
+    reference: str = typer.Argument(..., help="NAME:VERSION in the model store"),
+    reason: str = typer.Option(..., "--reason", help="why it is trusted, for the audit history"),
+) -> None:
+    """Record a version registered by an older ShopGuard (before manifests were hashed into
+    the registry database): its files are verified, then its manifest hash is recorded."""
+    manifest = ModelRegistry().adopt(reference, reason=reason)
+    console.print(f"recorded {manifest.tag}; its manifest is now checked at every load")

@@ -18,7 +18,7 @@ _upgraded: set[str] = set()
 _lock = threading.Lock()
 
 
-def _alembic_config(connection):  # noqa: ANN001, ANN202 - alembic objects
+def _alembic_config(connection):  # alembic objects
     from alembic.config import Config
 
     config = Config()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 import secrets
 import shutil
 from dataclasses import dataclass
@@ -15,7 +13,14 @@ from typing import Any
 from features.decision import Thresholds
 from features.errors import ShopGuardError
 from model_registry.aliases import ALIASES, AliasEvent, AliasStore
-from model_registry.bundle import Manifest, read_verified_manifest, write_bundle_files
+from model_registry.bundle import (
+    MANIFEST_FILE,
+    BundleIntegrityError,
+    Manifest,
+    read_verified_manifest,
+    sha256_file,
+    write_bundle_files,
+)
 from model_registry.card_standards import hugging_face_front_matter, model_card_toolkit
 from model_registry.cards import (
     CARD_JSON,
@@ -28,8 +33,7 @@ from model_registry.cards import (
 )
 from model_registry.database import make_engine
 from model_registry.settings import Settings, configure_bentoml_home, load_settings
-
-MODEL_NAMES: tuple[str, ...] = ("listing-quality", "false-marketing", "merchant-risk")
+from model_registry.version_records import VersionRecords
 
 
 class ModelNotFoundError(ShopGuardError):
@@ -68,14 +72,6 @@ def new_version() -> str:
     return datetime.now(UTC).strftime("v%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
-def current_actor() -> str:
-    """Who is acting, for the alias history (``SHOPGUARD_ACTOR`` or the login name)."""
-    try:
-        return os.environ.get("SHOPGUARD_ACTOR") or getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
 def split_reference(reference: str) -> tuple[str, str | None]:
     """``name[:version|alias]`` -> (name, version-or-alias or None)."""
     name, _, version = reference.partition(":")
@@ -89,15 +85,19 @@ class ModelRegistry:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
-        configure_bentoml_home(self.settings)
-        self.aliases = AliasStore(make_engine(self.settings.database_url))
-        # An explicit store: BentoML's default one is a process-wide singleton fixed at first
-        # use, which would ignore a later change of SHOPGUARD_HOME.
-        from bentoml._internal.models.model import ModelStore
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        # BentoML's model store (public API only) is process-wide and fixed at first use: a
+        # registry on another SHOPGUARD_HOME in the same process shares it. Which versions
+        # belong to this registry, and their manifest hashes, live in its database.
+        self.store_home = configure_bentoml_home(self.settings)
+        engine = make_engine(self.settings.database_url)
+        self.aliases = AliasStore(engine)
+        self.version_records = VersionRecords(engine)
 
-        store_path = self.settings.bentoml_home / "models"
-        store_path.mkdir(parents=True, exist_ok=True)
-        self.store = ModelStore(store_path)
+    @property
+    def actor(self) -> str:
+        """Who is acting, for the alias history (``SHOPGUARD_ACTOR`` or the login name)."""
+        return self.settings.actor
 
     # -- storing -------------------------------------------------------------------------
     def register(self, staging_dir: Path, manifest: Manifest, *, mark_candidate: bool = True) -> Manifest:
@@ -109,15 +109,21 @@ class ModelRegistry:
         manifest = manifest.model_copy(update={"version": version})
         with bentoml.models.create(
             f"{manifest.model_name}:{version}",
-            _model_store=self.store,
             labels={"shopguard_task": manifest.task},
             metadata={"feature_set": manifest.feature_set.name},
         ) as model:
             completed = write_bundle_files(staging_dir, Path(model.path), manifest)
+        path = self._bundle_path(completed.tag)
+        if not path.resolve().is_relative_to(self.store_home.resolve()):
+            raise ShopGuardError(
+                f"BentoML's model store in this process is not under {self.store_home} ({completed.tag} went to "
+                f"{path}): BENTOML_HOME changed after BentoML first used its store. Set BENTOML_HOME before "
+                "the process starts.")
+        self.version_records.add(manifest.model_name, version, sha256_file(path / MANIFEST_FILE), self.actor)
         if mark_candidate:
             self.aliases.set(
                 manifest.model_name, "candidate", version, action="register",
-                actor=current_actor(), reason="newly trained version",
+                actor=self.actor, reason="newly trained version",
             )
         return completed
 
@@ -135,7 +141,7 @@ class ModelRegistry:
         if unknown:
             raise ShopGuardError(f"{bundle.tag} has no threshold key(s) {unknown}; its keys are {sorted(old)}.")
         merged = {**old, **thresholds}
-        change = {"derived_from": bundle.tag, "reason": reason, "actor": actor or current_actor(),
+        change = {"derived_from": bundle.tag, "reason": reason, "actor": actor or self.actor,
                   "old": {k: t.model_dump() for k, t in old.items()},
                   "new": {k: t.model_dump() for k, t in merged.items()}, "evidence": evidence or {}}
         with tempfile.TemporaryDirectory() as tmp:
@@ -149,25 +155,19 @@ class ModelRegistry:
             manifest = bundle.manifest.model_copy(update={
                 "version": "", "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "thresholds": merged, "files": {},
-                "metrics": {**bundle.manifest.metrics, "threshold_change": change}})
+                "metrics": bundle.manifest.metrics.model_copy(update={
+                    "details": {**bundle.manifest.metrics.details, "threshold_change": change}})})
             return self.register(staging, manifest)
 
     # -- reading -------------------------------------------------------------------------
     def versions(self, name: str | None = None) -> list[VersionInfo]:
         """Registered versions, newest first (of one model or of all)."""
-        import bentoml
-
         found = []
-        for model in bentoml.models.list(name, _model_store=self.store):
-            aliases = self.aliases.all_for(model.tag.name)
-            found.append(
-                VersionInfo(
-                    name=model.tag.name,
-                    version=str(model.tag.version),
-                    created_at=model.creation_time,
-                    aliases=tuple(a for a, v in sorted(aliases.items()) if v == model.tag.version),
-                )
-            )
+        for record in self.version_records.all(name):
+            aliases = self.aliases.all_for(record.model_name)
+            found.append(VersionInfo(
+                name=record.model_name, version=record.version, created_at=record.registered_at,
+                aliases=tuple(a for a, v in sorted(aliases.items()) if v == record.version)))
         return sorted(found, key=lambda v: (v.name, v.created_at), reverse=True)
 
     def resolve(self, reference: str) -> str:
@@ -185,22 +185,69 @@ class ModelRegistry:
                     f"and promote it with `shopguard models promote {name}:VERSION --reason ...`."
                 )
             return f"{name}:{target}"
+        if version == "latest":
+            recorded = self.version_records.all(name)
+            if not recorded:
+                raise ModelNotFoundError(f"{name} has no registered version; `shopguard models list` "
+                                         "shows what there is.")
+            return f"{name}:{recorded[-1].version}"
         try:
-            model = bentoml.models.get(f"{name}:{version}", _model_store=self.store)
-        except bentoml.exceptions.NotFound as exc:
+            model = bentoml.models.get(f"{name}:{version}")
+        except (bentoml.exceptions.NotFound, ValueError) as exc:
             raise ModelNotFoundError(
                 f"no model {name}:{version} in the store; `shopguard models list` shows what there is."
             ) from exc
         return str(model.tag)
 
     def load(self, reference: str) -> LoadedBundle:
-        """Resolve a reference and return the verified bundle (hashes checked)."""
+        """Resolve a reference and return the verified bundle: every file's hash, and the
+        manifest's own hash against the one recorded at registration."""
+        tag = self.resolve(reference)
+        path = self._bundle_path(tag)
+        name, version = split_reference(tag)
+        record = self.version_records.get(name, version or "")
+        if record is None:
+            raise BundleIntegrityError(
+                f"{tag} is in the model store but this registry never recorded its manifest hash (it "
+                f"was registered by an older ShopGuard, or by another registry). Check it, then record "
+                f"it with `shopguard models adopt {tag} --reason ...`, or re-register it from its "
+                "training run.")
+        actual = sha256_file(path / MANIFEST_FILE)
+        if actual != record.manifest_sha256:
+            raise BundleIntegrityError(
+                f"bundle {tag}: file {MANIFEST_FILE!r} has sha256 {actual[:12]}..., registration "
+                f"recorded {record.manifest_sha256[:12]}...; the manifest (thresholds included) was "
+                "edited. Refusing to load it.")
+        return LoadedBundle(path=path, manifest=read_verified_manifest(path))
+
+    @staticmethod
+    def _bundle_path(tag: str) -> Path:
         import bentoml
 
-        tag = self.resolve(reference)
-        model = bentoml.models.get(tag, _model_store=self.store)
-        path = Path(model.path)
-        return LoadedBundle(path=path, manifest=read_verified_manifest(path))
+        try:
+            return Path(bentoml.models.get(tag).path)
+        except (bentoml.exceptions.NotFound, ValueError) as exc:
+            raise ModelNotFoundError(f"no model {tag} in the store; `shopguard models list` shows what "
+                                     "there is.") from exc
+
+    def adopt(self, reference: str, *, reason: str) -> Manifest:
+        """Record a version that is in the model store but not in this registry's database
+        (registered by an older ShopGuard): its files are verified against its manifest, and
+        the manifest's hash as it is now is recorded. The alias history says who did it."""
+        import bentoml
+
+        try:
+            tag = str(bentoml.models.get(reference).tag)
+        except (bentoml.exceptions.NotFound, ValueError) as exc:
+            raise ModelNotFoundError(f"no model {reference} in the store.") from exc
+        name, version = split_reference(tag)
+        if self.version_records.get(name, version or "") is not None:
+            raise ShopGuardError(f"{tag} is already recorded in this registry; nothing to adopt.")
+        path = self._bundle_path(tag)
+        manifest = read_verified_manifest(path)
+        self.version_records.add(name, version or "", sha256_file(path / MANIFEST_FILE), self.actor)
+        self.aliases.record_event(name, "adopt", version, actor=self.actor, reason=reason)
+        return manifest
 
     def history(self, name: str) -> list[AliasEvent]:
         """Every alias change of a model, oldest first."""
@@ -251,11 +298,11 @@ class ModelRegistry:
             if shortfall:
                 reason = f"{reason} [forced past the PR-AUC guard: {shortfall}]"
         event = self.aliases.set(
-            name, "production", version, action="promote", actor=actor or current_actor(), reason=reason
+            name, "production", version, action="promote", actor=actor or self.actor, reason=reason
         )
         if self.aliases.get(name, "candidate") == version:
             self.aliases.set(
-                name, "candidate", None, action="clear", actor=actor or current_actor(),
+                name, "candidate", None, action="clear", actor=actor or self.actor,
                 reason=f"promoted to production: {reason}",
             )
         return event
@@ -285,7 +332,7 @@ class ModelRegistry:
             )
         self.load(f"{name}:{target}")  # refuse to roll back onto a damaged bundle
         return self.aliases.set(
-            name, "production", target, action="rollback", actor=actor or current_actor(), reason=reason
+            name, "production", target, action="rollback", actor=actor or self.actor, reason=reason
         )
 
 

@@ -1,78 +1,112 @@
-"""Settings from ``SHOPGUARD_*`` environment variables, each with an embedded default."""
+"""Settings from ``SHOPGUARD_*`` environment variables (pydantic-settings), each with a default.
+
+Settings are read once at the edge of a process (the CLI, the service, a benchmark) and
+passed in; runtimes and trainers take what they need as arguments.
+"""
 
 from __future__ import annotations
 
+import getpass
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from features.errors import ShopGuardError
 
 Device = Literal["cpu", "cuda", "auto"]
+ENV_PREFIX = "SHOPGUARD_"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Where ShopGuard keeps its state and how it runs.
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class Settings(BaseSettings):
+    """Where ShopGuard keeps its state and how it runs (``SHOPGUARD_<FIELD>`` variables).
 
     - ``SHOPGUARD_HOME``: model store and default database (default ``./.shopguard``)
     - ``SHOPGUARD_DATABASE_URL``: any SQLAlchemy URL (default SQLite under the home)
     - ``SHOPGUARD_DEVICE``: ``cpu``, ``cuda`` or ``auto`` (default ``auto``)
     - ``SHOPGUARD_OWNER``: the team named as owner in model cards
+    - ``SHOPGUARD_ACTOR``: who acts, for the alias history (default: the login name)
     - ``SHOPGUARD_DECISION_LOG_FLUSH_SECONDS``: longest wait before queued decision records
       are written (default 0.2)
     - ``SHOPGUARD_DECISION_LOG``: ``on`` (default) or ``off``; ``off`` exists only to measure
       the log's overhead (``benchmarks/listing_throughput.py``) and is never for production
     - ``SHOPGUARD_PROMOTION_PR_AUC_TOLERANCE``: how far a candidate's test PR-AUC may fall
       below production's before ``promote`` refuses it without ``--force`` (default 0.01)
+
+    BentoML's model store lives in ``BENTOML_HOME`` (BentoML's own variable; default
+    ``<home>/bentoml``). BentoML fixes its store at first use in a process.
     """
 
-    home: Path
-    database_url: str
-    device: Device
-    owner: str
-    decision_log_flush_seconds: float = 0.2
-    promotion_pr_auc_tolerance: float = 0.01
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    home: Path = Path(".shopguard")
+    database_url: str = ""
+    device: Device = "auto"
+    owner: str = "ShopGuard trust-and-safety ML team"
+    actor: str = Field(default_factory=_login_name)
+    decision_log_flush_seconds: float = Field(0.2, gt=0)
+    promotion_pr_auc_tolerance: float = Field(0.01, ge=0)
     decision_log: bool = True
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _lower_device(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("decision_log", mode="before")
+    @classmethod
+    def _on_off(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.lower() not in ("on", "off"):
+                raise ValueError("must be on or off")
+            return value.lower() == "on"
+        return value
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url:  # SQLite in the home unless SHOPGUARD_DATABASE_URL is set
+            object.__setattr__(self, "database_url", f"sqlite:///{self.home / 'shopguard.db'}")
+        return self
 
     @property
     def bentoml_home(self) -> Path:
         """The BentoML home holding the model store."""
-        return self.home / "bentoml"
+        return Path(os.environ.get("BENTOML_HOME") or self.home / "bentoml")
 
 
 def load_settings() -> Settings:
-    """Read settings from the environment and make sure the home folder exists."""
-    home = Path(os.environ.get("SHOPGUARD_HOME", ".shopguard")).expanduser().resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    device = os.environ.get("SHOPGUARD_DEVICE", "auto").lower()
-    if device not in ("cpu", "cuda", "auto"):
-        raise ShopGuardError(f"SHOPGUARD_DEVICE={device!r} is not one of cpu, cuda, auto; set one of those.")
-    return Settings(
-        home=home,
-        database_url=os.environ.get("SHOPGUARD_DATABASE_URL", f"sqlite:///{home / 'shopguard.db'}"),
-        device=device,  # type: ignore[arg-type]
-        owner=os.environ.get("SHOPGUARD_OWNER", "ShopGuard trust-and-safety ML team"),
-        decision_log_flush_seconds=float(os.environ.get("SHOPGUARD_DECISION_LOG_FLUSH_SECONDS", "0.2")),
-        promotion_pr_auc_tolerance=float(os.environ.get("SHOPGUARD_PROMOTION_PR_AUC_TOLERANCE", "0.01")),
-        decision_log=_on_off("SHOPGUARD_DECISION_LOG", default="on"),
-    )
+    """Read settings from the environment; a wrong value is refused naming its variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        variable = ENV_PREFIX + str(error["loc"][0]).upper()
+        raise ShopGuardError(f"{variable}={error.get('input')!r} is invalid: {error['msg']}. "
+                             "Fix or unset the variable.") from exc
 
 
-def _on_off(variable: str, default: str) -> bool:
-    value = os.environ.get(variable, default).lower()
-    if value not in ("on", "off"):
-        raise ShopGuardError(f"{variable}={value!r} must be on or off.")
-    return value == "on"
-
-
-def configure_bentoml_home(settings: Settings) -> None:
-    """Point BentoML's model store into the ShopGuard home unless the user chose one."""
-    if "BENTOML_HOME" not in os.environ:
-        os.environ["BENTOML_HOME"] = str(settings.bentoml_home)
-    Path(os.environ["BENTOML_HOME"]).mkdir(parents=True, exist_ok=True)
+def configure_bentoml_home(settings: Settings) -> Path:
+    """Point BentoML's model store into the ShopGuard home unless the user chose one, and
+    make the folders. Call before BentoML first touches its store."""
+    os.environ.setdefault("BENTOML_HOME", str(settings.home / "bentoml"))
+    home = Path(os.environ["BENTOML_HOME"])
+    (home / "models").mkdir(parents=True, exist_ok=True)
+    return home
 
 
 def onnx_providers(device: Device) -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 
+from model_registry.kinds import MODEL_NAMES
 from model_registry.settings import load_settings
 
 
@@ -21,8 +22,7 @@ def serve(
 ) -> None:
     """Serve the scoring API (``bentoml serve serving.service:ShopGuard``)."""
     settings = load_settings()
-    env = {**os.environ, "SHOPGUARD_HOME": str(settings.home)}
-    env.setdefault("BENTOML_HOME", str(settings.bentoml_home))
+    env = {**os.environ, "SHOPGUARD_HOME": str(settings.home), "BENTOML_HOME": str(settings.bentoml_home)}
     root = Path(__file__).resolve().parent.parent
     command = [sys.executable, "-m", "bentoml", "serve", "serving.service:ShopGuard",
                "--port", str(port), "--host", host, "--working-dir", str(root)]
@@ -110,7 +110,7 @@ def _with_base(exported: pd.DataFrame, base: Path | None, key: str | None) -> pd
 
 
 def export_feedback_command(
-    name: str = typer.Argument(..., help="listing-quality, merchant-risk or false-marketing"),
+    name: str = typer.Argument(..., help=f"one of {', '.join(MODEL_NAMES)}"),
     out: Path = typer.Option(..., "--out", help=".parquet or .csv training file to write"),
     base: Path | None = typer.Option(None, "--base", help="training file to extend with the feedback rows"),
     base_links: Path | None = typer.Option(None, "--base-links", help="merchant-risk: the base file's links"),
@@ -127,8 +127,10 @@ def export_feedback_command(
         exported = export_feedback(make_engine(load_settings().database_url), name)
     except FeedbackError as exc:
         raise typer.BadParameter(str(exc), param_hint=exc.field) from exc
-    key = {"listing-quality": "listing_id", "merchant-risk": "merchant_id"}.get(name)
-    table = _with_base(exported.table, base, key)
+    from model_registry.kinds import model_kind
+
+    kind = model_kind(name)
+    table = _with_base(exported.table, base, None if kind.multi_label else kind.id_field)
     _write_table(table, out)
     console = Console()
     console.print(f"wrote {len(table):,} rows ({len(exported.table):,} from feedback) to {out}")

@@ -92,7 +92,7 @@ class DecisionLogWriter:
         try:
             with self._engine.begin() as conn:
                 conn.execute(insert(decision_log_table), rows)
-        except Exception:  # noqa: BLE001 - never lose the thread; the rows are reported
+        except Exception:  # never lose the thread; the rows are reported
             logger.exception("could not write %d decision records", len(rows))
 
     def _run(self) -> None:

@@ -32,13 +32,7 @@ from sqlalchemy import (
 )
 
 from features.errors import ShopGuardError
-from features.marketing import MARKETING_CATEGORIES
-from features.schemas import (
-    LISTING_LABEL_COLUMN,
-    MARKETING_LABELS_COLUMN,
-    MERCHANT_LABEL_COLUMN,
-    MerchantRecord,
-)
+from model_registry.kinds import CLEAN_FEEDBACK_LABEL, ModelKind, kind_of_entity, model_kind
 from serving.decision_log import query_decisions
 
 metadata = MetaData()
@@ -58,9 +52,7 @@ feedback_table = Table(
     Column("note", Text, nullable=False),
 )
 
-POSITIVE_LABEL = {"listing": "inferior", "merchant": "suspicious"}
-CLEAN_LABEL = "ok"
-MODEL_ENTITY = {"listing-quality": "listing", "merchant-risk": "merchant", "false-marketing": "stream"}
+CLEAN_LABEL = CLEAN_FEEDBACK_LABEL
 
 
 class FeedbackError(ShopGuardError):
@@ -99,10 +91,13 @@ def _labelled_decision(engine: Engine, feedback: Feedback) -> dict[str, Any]:
 
 
 def canonical_label(entity_type: str, label: str, segment_index: int | None, segments: int) -> str:
-    """The label in its stored form, or ``FeedbackError`` saying what is allowed."""
+    """The label in its stored form, or ``FeedbackError`` saying what is allowed (the labels
+    come from the model kind: positive label or ``ok``; for multi-label kinds ``ok`` or
+    categories joined by ``|``, which need the segment they apply to)."""
+    kind = kind_of_entity(entity_type)
     label = label.strip()
-    if entity_type in POSITIVE_LABEL:
-        allowed = (POSITIVE_LABEL[entity_type], CLEAN_LABEL)
+    if not kind.multi_label:
+        allowed = kind.feedback_labels
         if label not in allowed or segment_index is not None:
             field = "segment_index" if label in allowed else "label"
             raise FeedbackError(f"a {entity_type} label is one of {allowed} and takes no segment_index.", field)
@@ -113,14 +108,14 @@ def canonical_label(entity_type: str, label: str, segment_index: int | None, seg
     if label == CLEAN_LABEL:
         return label
     categories = [c.strip() for c in label.split("|") if c.strip()]
-    unknown = [c for c in categories if c not in MARKETING_CATEGORIES]
+    unknown = [c for c in categories if c not in kind.categories]
     if not categories or unknown:
         raise FeedbackError(f"unknown categor{'ies' if len(unknown) > 1 else 'y'} {unknown}; a stream label is "
-                            f"'ok' or categories joined by '|' from {list(MARKETING_CATEGORIES)}.", "label")
+                            f"'ok' or categories joined by '|' from {list(kind.categories)}.", "label")
     if segment_index is None:
         raise FeedbackError("a stream label naming categories needs the segment_index it applies to.",
                             "segment_index")
-    return "|".join(c for c in MARKETING_CATEGORIES if c in categories)
+    return "|".join(c for c in kind.categories if c in categories)
 
 
 class FeedbackStore:
@@ -180,26 +175,23 @@ def _provenance(row: dict[str, Any]) -> dict[str, Any]:
             "feedback_request_id": row["request_id"], "scored_by": row["model"]}
 
 
-def _listing_rows(logged: LoggedInputs, feedback: list[dict[str, Any]]) -> FeedbackExport:
+def _binary_rows(kind: ModelKind, logged: LoggedInputs, feedback: list[dict[str, Any]]) -> FeedbackExport:
+    """One row per entity (its latest feedback) with the kind's label column; records with
+    links (merchants) give their links as a separate edge list."""
     latest = {r["entity_id"]: r for r in feedback}
-    rows = [{**logged(r), LISTING_LABEL_COLUMN: int(r["label"] == POSITIVE_LABEL["listing"]),
-             **_provenance(r)} for r in latest.values()]
-    return FeedbackExport(pd.DataFrame(rows))
-
-
-def _merchant_rows(logged: LoggedInputs, feedback: list[dict[str, Any]]) -> FeedbackExport:
-    latest = {r["entity_id"]: r for r in feedback}
+    with_links = "links" in kind.record.model_fields
     rows, links = [], []
     for r in latest.values():
-        record = MerchantRecord.model_validate(logged(r)).model_dump()
-        links += [{"src": record["merchant_id"], "dst": link["merchant_id"], "link_type": link["link_type"]}
-                  for link in record.pop("links")]
-        rows.append({**record, MERCHANT_LABEL_COLUMN: int(r["label"] == POSITIVE_LABEL["merchant"]),
-                     **_provenance(r)})
-    return FeedbackExport(pd.DataFrame(rows), pd.DataFrame(links, columns=["src", "dst", "link_type"]))
+        record = kind.record.model_validate(logged(r)).model_dump() if with_links else dict(logged(r))
+        if with_links:
+            links += [{"src": record[kind.id_field], "dst": link["merchant_id"], "link_type": link["link_type"]}
+                      for link in record.pop("links")]
+        rows.append({**record, kind.label_column: int(r["label"] == kind.positive_label), **_provenance(r)})
+    return FeedbackExport(pd.DataFrame(rows),
+                          pd.DataFrame(links, columns=["src", "dst", "link_type"]) if with_links else None)
 
 
-def _segment_rows(logged: LoggedInputs, feedback: list[dict[str, Any]]) -> FeedbackExport:
+def _segment_rows(kind: ModelKind, logged: LoggedInputs, feedback: list[dict[str, Any]]) -> FeedbackExport:
     labels: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
     for r in feedback:  # oldest first: a later verdict on the same segment wins
         segments = logged(r)["segments"]
@@ -207,7 +199,7 @@ def _segment_rows(logged: LoggedInputs, feedback: list[dict[str, Any]]) -> Feedb
         for index in indices:
             label = "" if r["label"] == CLEAN_LABEL else r["label"]
             labels[(r["entity_id"], index)] = (label, {**_provenance(r), "text": segments[index]["text"]})
-    rows = [{"stream_id": stream, "segment_index": index, "text": info["text"], MARKETING_LABELS_COLUMN: label,
+    rows = [{kind.id_field: stream, "segment_index": index, "text": info["text"], kind.label_column: label,
              **{k: v for k, v in info.items() if k != "text"}}
             for (stream, index), (label, info) in labels.items()]
     return FeedbackExport(pd.DataFrame(rows))
@@ -215,12 +207,13 @@ def _segment_rows(logged: LoggedInputs, feedback: list[dict[str, Any]]) -> Feedb
 
 def export_feedback(engine: Engine, model_name: str) -> FeedbackExport:
     """The training table for ``model_name`` built from its feedback."""
-    if model_name not in MODEL_ENTITY:
-        raise FeedbackError(f"unknown model {model_name!r}; choose one of {list(MODEL_ENTITY)}.", "NAME")
-    entity_type = MODEL_ENTITY[model_name]
-    feedback = FeedbackStore(engine).rows(entity_type)
+    try:
+        kind = model_kind(model_name)
+    except ShopGuardError as exc:
+        raise FeedbackError(str(exc), "NAME") from None
+    feedback = FeedbackStore(engine).rows(kind.entity_type)
     if not feedback:
-        raise FeedbackError(f"no feedback on {entity_type}s yet; reviewers send it with POST /v1/feedback.",
+        raise FeedbackError(f"no feedback on {kind.entity_type}s yet; reviewers send it with POST /v1/feedback.",
                             "NAME", status=404)
-    build = {"listing": _listing_rows, "merchant": _merchant_rows, "stream": _segment_rows}[entity_type]
-    return build(LoggedInputs(engine), feedback)
+    build = _segment_rows if kind.multi_label else _binary_rows
+    return build(kind, LoggedInputs(engine), feedback)

@@ -17,7 +17,8 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from features.errors import ShopGuardError
-from model_registry.registry import MODEL_NAMES, ModelRegistry
+from model_registry.kinds import MODEL_NAMES
+from model_registry.registry import ModelRegistry
 
 CARD_MEDIA_TYPES = {"html": "text/html", "md": "text/markdown", "json": "application/json"}
 

@@ -2,7 +2,9 @@
 
 Order (after step 1, each step can only raise a decision, never lower it):
 
-1. ``decide(score, thresholds)`` - the model's own decision from the bundle's thresholds.
+1. ``decide(score, thresholds)`` - the model's own decision from the bundle's thresholds,
+   taken by the runtime's ``score()`` (``Scores.decisions``), so that the service and batch
+   jobs decide alike.
    Thresholds are chosen at training time: block for the precision target, review for the
    recall target, then raised to respect the **review budget** (at most 5% of ordinary
    validation traffic, real clean text included, may reach review).
@@ -24,16 +26,11 @@ When the service cannot score at all, callers get HTTP 503 with ``fallback_decis
 
 from __future__ import annotations
 
-from features.decision import Decision, Thresholds, decide, stricter
+from features.decision import Decision, stricter
 from features.reasons import Reason
 from serving.merchant_decisions import MerchantDecision
 
 FALLBACK_DECISION: Decision = "review"
-
-
-def model_decision(score: float, thresholds: Thresholds) -> Decision:
-    """Step 1 of the policy."""
-    return decide(score, thresholds)
 
 
 def merchant_rule(decision: Decision, blocked: MerchantDecision | None) -> tuple[Decision, Reason | None]:

@@ -36,11 +36,11 @@ class ListingsResponse(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """A JSON error. ``field`` names the offending input where there is one."""
+    """A JSON error of the service itself (validation errors are FastAPI's ``detail`` list,
+    each naming its field)."""
 
     error: str
     message: str
-    field: str | None = None
     fallback_decision: Decision | None = None
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from model_registry.settings import configure_bentoml_home, load_settings
 
-configure_bentoml_home(load_settings())  # before bentoml touches its model store
+SETTINGS = load_settings()
+configure_bentoml_home(SETTINGS)  # before bentoml touches its model store
 
 import bentoml  # noqa: E402
 from pydantic import Field  # noqa: E402
@@ -22,12 +23,12 @@ from starlette.responses import JSONResponse  # noqa: E402
 from features.decision import Decision  # noqa: E402
 from features.reasons import Reason  # noqa: E402
 from features.schemas import ListingRecord, MerchantRecord, TranscriptSegment  # noqa: E402
+from model_registry.kinds import FALSE_MARKETING, LISTING_QUALITY, MERCHANT_RISK, ModelKind  # noqa: E402
 from serving.models_api import ModelsPathMiddleware, models_app  # noqa: E402
 from serving.policy import (  # noqa: E402
     FALLBACK_DECISION,
     capped_reason,
     merchant_rule,
-    model_decision,
     stream_decision,
 )
 from serving.schemas import (  # noqa: E402
@@ -58,28 +59,20 @@ def unavailable(model_name: str, why: str) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=503)
 
 
-def _columns(records: list[ListingRecord]) -> dict[str, list[Any]]:
-    return {name: [getattr(r, name) for r in records] for name in ListingRecord.model_fields}
-
-
 def _reasons_out(rule_reasons: list[Reason], model_reasons: list[Reason]) -> list[ReasonOut]:
     """Rule reasons first, then the model's, at most ``MAX_REASONS``."""
     return [ReasonOut(code=r.code, detail=r.detail) for r in [*rule_reasons, *model_reasons]][:MAX_REASONS]
 
 
-def _api_merchant_model(model_class: Any) -> Any:
-    """A loader that refuses merchant models whose features the API does not carry (a
-    generic-table model trained on other columns)."""
-    from features.merchant import MERCHANT_FEATURE_SPEC
-
-    def load(bundle: Any) -> Any:
-        model = model_class.from_bundle(bundle)
-        if model.spec.own_features != MERCHANT_FEATURE_SPEC.own_features:
-            raise ValueError(f"{model.tag} uses feature set {model.spec.name}, not the API's "
-                             f"{MERCHANT_FEATURE_SPEC.name}; promote a model trained on merchant columns")
-        return model
-
-    return load
+def check_api_fields(kind: ModelKind, model: Any) -> None:
+    """Refuse a model that needs inputs the API's records do not carry (a merchant model
+    trained on a generic table's columns)."""
+    spec = getattr(model, "spec", None)
+    if spec is not None:
+        missing = [f for f in spec.own_features if f not in kind.record.model_fields]
+        if missing:
+            raise ValueError(f"{model.tag} uses feature set {spec.name}, whose features {missing[:3]} the API's "
+                             f"{kind.record.__name__} lacks; promote a model trained on its columns")
 
 
 @bentoml.mount_asgi_app(models_app, path="/v1/models")
@@ -94,24 +87,21 @@ class ShopGuard:
     def __init__(self) -> None:
         from model_registry.database import make_engine
         from model_registry.registry import ModelRegistry
-        from model_registry.runtimes.listing import ListingQualityModel
-        from model_registry.runtimes.marketing import FalseMarketingModel
-        from model_registry.runtimes.merchant import MerchantRiskModel
         from serving.decision_log import DecisionLogWriter
         from serving.feedback import FeedbackStore
         from serving.merchant_decisions import MerchantDecisionStore
 
-        self.registry = ModelRegistry()
+        self.settings = SETTINGS
+        self.registry = ModelRegistry(self.settings)
         self.load_errors: dict[str, str] = {}
-        self.listing_model = self._load("listing-quality", ListingQualityModel.from_bundle)
-        self.merchant_model = self._load("merchant-risk", _api_merchant_model(MerchantRiskModel))
-        self.marketing_model = self._load("false-marketing", FalseMarketingModel.from_bundle)
-        engine = make_engine(self.registry.settings.database_url)
+        self.listing_model = self._load(LISTING_QUALITY)
+        self.merchant_model = self._load(MERCHANT_RISK)
+        self.marketing_model = self._load(FALSE_MARKETING)
+        engine = make_engine(self.settings.database_url)
         self.merchant_decisions = MerchantDecisionStore(engine)
         self.decision_log: DecisionLogWriter | None = None
-        if self.registry.settings.decision_log:
-            self.decision_log = DecisionLogWriter(
-                engine, flush_seconds=self.registry.settings.decision_log_flush_seconds)
+        if self.settings.decision_log:
+            self.decision_log = DecisionLogWriter(engine, flush_seconds=self.settings.decision_log_flush_seconds)
         else:
             logger.warning("SHOPGUARD_DECISION_LOG=off: decisions are NOT recorded (overhead measurement only)")
         self.feedback_store = FeedbackStore(engine)
@@ -122,12 +112,15 @@ class ShopGuard:
         if self.decision_log is not None:
             self.decision_log.close()
 
-    def _load(self, name: str, loader: Any) -> Any:
+    def _load(self, kind: ModelKind) -> Any:
+        """The kind's production runtime, or None with the reason kept for its 503 answers."""
         try:
-            model = loader(self.registry.load(f"{name}:production"))
-        except Exception as exc:  # noqa: BLE001 - reported per endpoint as 503
-            self.load_errors[name] = str(exc)
-            logger.error("%s not loaded: %s", name, exc)
+            model = kind.runtime_class().from_bundle(self.registry.load(f"{kind.name}:production"),
+                                                     device=self.settings.device)
+            check_api_fields(kind, model)
+        except Exception as exc:  # any failure: reported per endpoint as 503
+            self.load_errors[kind.name] = str(exc)
+            logger.error("%s not loaded: %s", kind.name, exc)
             return None
         logger.info("loaded %s", model.tag)
         return model
@@ -149,10 +142,9 @@ class ShopGuard:
         """Decide block / review / allow for up to 1,000 listings, with reasons."""
         model = self.listing_model
         if model is None:
-            return unavailable("listing-quality", self.load_errors.get("listing-quality", "not loaded"))
-        scored = model.score(_columns(listings), explain_from=model.thresholds.review)
-        decisions = [model_decision(float(s), model.thresholds) for s in scored.scores]
-        decisions, rule_reasons = self._merchant_rule([r.merchant_id for r in listings], decisions)
+            return unavailable(LISTING_QUALITY.name, self.load_errors.get(LISTING_QUALITY.name, "not loaded"))
+        scored = model.score(listings)
+        decisions, rule_reasons = self._merchant_rule([r.merchant_id for r in listings], scored.decisions)
         results = [
             ListingResult(listing_id=record.listing_id, decision=decision, score=round(float(score), 6),
                           reasons=_reasons_out(rules, reasons), model=model.tag)
@@ -160,7 +152,7 @@ class ShopGuard:
                 listings, scored.scores, decisions, rule_reasons, scored.reasons, strict=True)
         ]
         response = ListingsResponse(request_id=uuid.uuid4().hex, results=results)
-        self._log(response.request_id, "listing", [
+        self._log(response.request_id, LISTING_QUALITY.entity_type, [
             (r.listing_id, r.decision, r.score, r.model, r.reasons, listing.model_dump(exclude_none=True))
             for r, listing in zip(results, listings, strict=True)])
         return response
@@ -174,16 +166,17 @@ class ShopGuard:
         listings go to review."""
         model = self.merchant_model
         if model is None:
-            return unavailable("merchant-risk", self.load_errors.get("merchant-risk", "not loaded"))
-        scored = model.score([m.model_dump() for m in merchants], explain_from=model.thresholds.review)
+            return unavailable(MERCHANT_RISK.name, self.load_errors.get(MERCHANT_RISK.name, "not loaded"))
+        scored = model.score(merchants)
         results = [
-            MerchantResult(merchant_id=m.merchant_id, decision=model_decision(float(s), model.thresholds),
-                           score=round(float(s), 6), reasons=_reasons_out([], reasons), model=model.tag)
-            for m, s, reasons in zip(merchants, scored.scores, scored.reasons, strict=True)
+            MerchantResult(merchant_id=m.merchant_id, decision=decision, score=round(float(s), 6),
+                           reasons=_reasons_out([], reasons), model=model.tag)
+            for m, s, decision, reasons in zip(merchants, scored.scores, scored.decisions, scored.reasons,
+                                               strict=True)
         ]
         self.merchant_decisions.record([(r.merchant_id, r.decision, r.score, r.model) for r in results])
         response = MerchantsResponse(request_id=uuid.uuid4().hex, results=results)
-        self._log(response.request_id, "merchant", [
+        self._log(response.request_id, MERCHANT_RISK.entity_type, [
             (r.merchant_id, r.decision, r.score, r.model, r.reasons, m.model_dump(exclude_none=True))
             for r, m in zip(results, merchants, strict=True)])
         return response
@@ -199,8 +192,8 @@ class ShopGuard:
         stream decision (policy in ``serving/policy.py``)."""
         model = self.marketing_model
         if model is None:
-            return unavailable("false-marketing", self.load_errors.get("false-marketing", "not loaded"))
-        analyses = model.analyze([s.text for s in segments])
+            return unavailable(FALSE_MARKETING.name, self.load_errors.get(FALSE_MARKETING.name, "not loaded"))
+        analyses = model.score(segments).segments
         decision, reasons = stream_decision([a.decision for a in analyses], [s.start_ms for s in segments])
         capped = capped_reason([a.capped for a in analyses], [a.decision for a in analyses])
         reasons = reasons + ([capped] if capped else [])
@@ -221,7 +214,7 @@ class ShopGuard:
                   "segments": [s.model_dump() for s in segments],
                   "segment_decisions": [r.decision for r in results],
                   "segment_labels": [r.labels for r in results]}
-        self._log(response.request_id, "stream",
+        self._log(response.request_id, FALSE_MARKETING.entity_type,
                   [(stream_id, decision, response.score, model.tag, response.reasons, inputs)])
         return response
 

@@ -1,14 +1,38 @@
-"""``shopguard``: one CLI composed from each package's own commands."""
+"""``shopguard``: one CLI composed from each package's own commands.
+
+Errors a user can fix (``ShopGuardError``: bad data, a missing model, a refused promotion)
+are reported here, once, as one line without a traceback, and exit with status 2.
+"""
 
 from __future__ import annotations
 
-import typer
+from typing import Any
 
+import click
+import typer
+from typer.core import TyperGroup
+
+from features.errors import ShopGuardError
 from model_registry.cli import models_app
 from serving.cli import audit_app, export_feedback_command, serve
 from training.cli import compare_command, data_app, evaluate_command, train_app
 
-app = typer.Typer(help="ShopGuard: moderation models for livestream e-commerce.",
+USER_ERROR_EXIT = 2
+
+
+class ShopGuardGroup(TyperGroup):
+    """The root command group: turns a ``ShopGuardError`` from any subcommand into a clean
+    ``error: ...`` message."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ShopGuardError as exc:
+            click.echo(click.style("error: ", fg="red", bold=True) + str(exc), err=True)
+            raise click.exceptions.Exit(USER_ERROR_EXIT) from None
+
+
+app = typer.Typer(cls=ShopGuardGroup, help="ShopGuard: moderation models for livestream e-commerce.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 data_app.command("export-feedback")(export_feedback_command)
 app.add_typer(data_app, name="data")

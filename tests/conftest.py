@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,14 +14,17 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 BIN = Path(sys.executable).parent
+# BentoML fixes its model store at first use in a process, so the whole test session (and
+# every CLI and server it starts) shares one store; each test's registry database says which
+# versions are its own.
+os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="shopguard-test-bentoml-")
 
 FAST_LISTING_CONFIG = {"bootstrap_samples": 30, "text_oof_folds": 3, "text_hash_features": 2**16}
 
 
 def run_cli(*args: str, home: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run the real ``shopguard`` CLI with ``SHOPGUARD_HOME`` = ``home``."""
-    env = {**os.environ, "SHOPGUARD_HOME": str(home), "BENTOML_HOME": str(home / "bentoml"),
-           "COLUMNS": "200"}
+    env = {**os.environ, "SHOPGUARD_HOME": str(home), "COLUMNS": "200"}
     result = subprocess.run([str(BIN / "shopguard"), *args], env=env, capture_output=True,
                             text=True, cwd=REPO, timeout=900)
     if check and result.returncode != 0:
@@ -60,9 +64,9 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory, listing_file: Path,
 
 
 def point_at_home(monkeypatch: pytest.MonkeyPatch, home: Path) -> Path:
-    """Point SHOPGUARD_HOME (and BentoML's home) at ``home`` for the test's duration."""
+    """Point SHOPGUARD_HOME at ``home`` for the test's duration (BentoML's store is the
+    session's)."""
     monkeypatch.setenv("SHOPGUARD_HOME", str(home))
-    monkeypatch.setenv("BENTOML_HOME", str(home / "bentoml"))
     return home
 
 

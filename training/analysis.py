@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve
 
-from features.decision import Thresholds
+from features.decision import DEFAULT_THRESHOLD_KEY, Thresholds
+from model_registry.kinds import model_kind
 from model_registry.registry import LoadedBundle
 from training.compare import ScoredFile, score_file
 from training.thresholds import ThresholdChoice, choose_thresholds
@@ -40,10 +41,10 @@ def propose_thresholds(scored: ScoredFile, precision_target: float, recall_targe
 def threshold_keys(bundle: LoadedBundle, choices: dict[str, ThresholdChoice]) -> dict[str, Thresholds]:
     """Proposed thresholds under the bundle's own keys (binary models store theirs under one
     key; false-marketing under each category)."""
-    keys = list(bundle.manifest.thresholds)
-    if len(keys) == 1 and len(choices) == 1:
-        return {keys[0]: next(iter(choices.values())).thresholds}
-    return {target: choice.thresholds for target, choice in choices.items() if target in keys}
+    if not model_kind(bundle.manifest.model_name).multi_label:
+        [choice] = choices.values()
+        return {DEFAULT_THRESHOLD_KEY: choice.thresholds}
+    return {target: choice.thresholds for target, choice in choices.items() if target in bundle.manifest.thresholds}
 
 
 def worst_errors(bundle: LoadedBundle, data: Path, k: int = 10, target: int = 0, **options: object

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,6 +13,12 @@ from training.evaluation import BinaryMetrics
 from training.plots import calibration_plot, confusion_plot, roc_pr_plot
 from training.real_checks import RealWorldChecks
 from training.thresholds import ThresholdChoice
+
+if TYPE_CHECKING:
+    from model_registry.registry import ModelRegistry
+    from training.splits import Splits
+
+PreviousVersion = Manifest  # the production version a new card compares itself with
 
 METRIC_COLUMNS = ["slice", "rows", "positives", "ROC-AUC", "ROC-AUC 95% CI", "PR-AUC", "PR-AUC 95% CI",
                   "block precision", "block recall", "block F1", "review precision", "review recall",
@@ -73,7 +80,7 @@ def lineage_section(manifest: Manifest) -> CardSection:
     return CardSection(key="lineage", title="Lineage", bullets=[
         f"git commit: {lineage.git_commit or 'unknown'}",
         f"seed: {lineage.seed}",
-        f"best iteration: {manifest.metrics.get('best_iteration')}",
+        f"best iteration: {manifest.metrics.details.get('best_iteration')}",
     ], tables=[
         CardTable(columns=["parameter", "value"],
                   rows=[[k, str(v)] for k, v in sorted(lineage.parameters.items())]),
@@ -88,7 +95,7 @@ def data_files_table(manifest: Manifest) -> CardTable:
                      rows=[[f.path, f.sha256, f.rows, f.exported_at] for f in manifest.lineage.training_files])
 
 
-def balance_table(labels: np.ndarray, splits) -> CardTable:  # noqa: ANN001 - training.splits.Splits
+def balance_table(labels: np.ndarray, splits: Splits) -> CardTable:
     """Rows and positives per split."""
     rows = [[name, len(idx), int(labels[idx].sum()), float(labels[idx].mean())]
             for name, idx in (("train", splits.train), ("validation", splits.validation),
@@ -97,11 +104,14 @@ def balance_table(labels: np.ndarray, splits) -> CardTable:  # noqa: ANN001 - tr
                      caption="Class balance")
 
 
-def previous_production(registry, name: str) -> Manifest | None:  # noqa: ANN001 - ModelRegistry
-    """The production version's manifest, or None (no production yet, or it cannot be loaded)."""
+def previous_production(registry: ModelRegistry, name: str) -> Manifest | None:
+    """The production version's manifest, or None (no production yet, or it cannot be loaded:
+    then there is nothing to compare with)."""
+    from features.errors import ShopGuardError
+
     try:
         return registry.load(f"{name}:production").manifest
-    except Exception:  # noqa: BLE001 - then there is nothing to compare with
+    except (ShopGuardError, ValueError, OSError):
         return None
 
 
@@ -115,6 +125,7 @@ def changes_against(previous: Manifest | None, current: Manifest) -> str:
               if after.get(key) is not None and before.get(key) is not None]
     return (f"against production {previous.tag} (trained {previous.created_at}), each on its own "
             f"test split: {', '.join(deltas) or 'no comparable metrics'}.")
+
 
 def real_world_section(real: RealWorldChecks, synthetic: RealWorldChecks) -> CardSection:
     """"Real-world checks": decisions on real held-out text beside the same decisions on the

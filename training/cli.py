@@ -21,12 +21,6 @@ data_app.add_typer(generate_app, name="generate")
 train_app = typer.Typer(help="Train a model, evaluate it, register it as candidate.", no_args_is_help=True)
 
 
-def fail(exc: Exception) -> None:
-    """Print a ShopGuard error without a traceback and exit 2."""
-    console.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(2)
-
-
 @contextmanager
 def progress_status(title: str) -> Iterator[Callable[[str], None]]:
     """A spinner whose text follows the pipeline's steps, each step also logged."""
@@ -127,16 +121,12 @@ def train_listing_quality(
         load_listing_file,
     )
 
-    try:
-        cfg = _load_config(config, ListingQualityConfig, {"seed": seed, "review_budget": review_budget})
-        frame = load_listing_file(data)
-        start = time.perf_counter()
-        with progress_status("training listing-quality") as progress:
-            trainer = ListingQualityTrainer(cfg, ModelRegistry() if register else None, progress)
-            result = trainer.fit(frame, data)
-    except ShopGuardError as exc:
-        fail(exc)
-        return
+    cfg = _load_config(config, ListingQualityConfig, {"seed": seed, "review_budget": review_budget})
+    frame = load_listing_file(data)
+    start = time.perf_counter()
+    with progress_status("training listing-quality") as progress:
+        trainer = ListingQualityTrainer(cfg, ModelRegistry() if register else None, progress)
+        result = trainer.fit(frame, data)
     console.print(metrics_table("test metrics", {"all": result.test_metrics, **result.per_category}))
     t = result.threshold_choice.thresholds
     console.print(f"thresholds: block >= {t.block:.4f}, review >= {t.review:.4f} "
@@ -189,14 +179,10 @@ def train_merchant_risk(
     from model_registry.registry import ModelRegistry
     from training.merchant_risk import MerchantRiskConfig, MerchantRiskTrainer, load_merchant_table
 
-    try:
-        cfg = _load_config(config, MerchantRiskConfig, {"seed": seed})
-        table = load_merchant_table(data, links, label_column, id_column)
-        with progress_status("training merchant-risk") as progress:
-            result = MerchantRiskTrainer(cfg, ModelRegistry() if register else None, progress).fit(table)
-    except ShopGuardError as exc:
-        fail(exc)
-        return
+    cfg = _load_config(config, MerchantRiskConfig, {"seed": seed})
+    table = load_merchant_table(data, links, label_column, id_column)
+    with progress_status("training merchant-risk") as progress:
+        result = MerchantRiskTrainer(cfg, ModelRegistry() if register else None, progress).fit(table)
     console.print(metrics_table("test metrics", {"all": result.test_metrics, **result.slices}))
     t = result.threshold_choice.thresholds
     console.print(f"thresholds: block >= {t.block:.4f}, review >= {t.review:.4f} (chosen on validation)")
@@ -269,16 +255,12 @@ def train_false_marketing(
         train_and_register,
     )
 
-    try:
-        overrides = {"seed": seed, "epochs": epochs, "review_budget": review_budget,
-                     "base_model": str(base_model) if base_model else None}
-        cfg = _load_config(config, FalseMarketingConfig, overrides)
-        segments = load_marketing_file(data, binary_category)
-        with progress_status("training false-marketing") as progress:
-            result = train_and_register(segments, cfg, ModelRegistry(), progress)
-    except (ShopGuardError, FileNotFoundError) as exc:
-        fail(exc)
-        return
+    overrides = {"seed": seed, "epochs": epochs, "review_budget": review_budget,
+                 "base_model": str(base_model) if base_model else None}
+    cfg = _load_config(config, FalseMarketingConfig, overrides)
+    segments = load_marketing_file(data, binary_category)
+    with progress_status("training false-marketing") as progress:
+        result = train_and_register(segments, cfg, ModelRegistry(), progress)
     console.print(marketing_table("test metrics per category",
                                   {s.name: s.per_category for s in result.systems}))
     q = result.quantization
@@ -300,21 +282,15 @@ def evaluate_command(
     """Decisions of a registered text model on real text: the built-in real-world checks on
     ../shared/data, or flag rates, recall and metrics on any file."""
     from model_registry.registry import ModelRegistry
-    from training.evaluate import evaluate_file, evaluate_real_world
+    from training.evaluate import evaluable_kind, evaluate_file, evaluate_real_world
 
-    try:
-        if not reference.startswith(("false-marketing", "listing-quality")):
-            raise ShopGuardError("evaluate supports false-marketing and listing-quality; merchant-risk reports "
-                                 "its test metrics in its card (and `shopguard models compare`).")
-        bundle = ModelRegistry().load(reference)
-        with console.status(f"scoring with {bundle.tag}"):
-            if data is None:
-                checks, metrics = evaluate_real_world(bundle), {}
-            else:
-                checks, metrics = evaluate_file(bundle, data, binary_category)
-    except ShopGuardError as exc:
-        fail(exc)
-        return
+    bundle = ModelRegistry().load(reference)
+    evaluable_kind(bundle)
+    with console.status(f"scoring with {bundle.tag}"):
+        if data is None:
+            checks, metrics = evaluate_real_world(bundle), {}
+        else:
+            checks, metrics = evaluate_file(bundle, data, binary_category)
     if metrics:
         console.print(marketing_table(f"{bundle.tag} on {data.name}", metrics))
     console.print(real_checks_table(f"{bundle.tag}: decisions", {data.name if data else "real": checks}))
@@ -350,20 +326,16 @@ def compare_command(
     )
     from training.compare import write_comparison as write
 
-    try:
-        registry = ModelRegistry()
-        bundles = [registry.load(first), registry.load(second)]
-        if bundles[0].manifest.model_name != bundles[1].manifest.model_name:
-            raise ShopGuardError(f"{bundles[0].tag} and {bundles[1].tag} are different models; compare two "
-                                 "versions of one model.")
-        scored = []
-        for bundle in bundles:
-            with console.status(f"scoring {data.name} with {bundle.tag}"):
-                scored.append(score_file(bundle, data, links=links, binary_category=binary_category))
-        comparison = compare_scored(scored[0], scored[1], (bundles[0].tag, bundles[1].tag), data, bootstrap)
-    except ShopGuardError as exc:
-        fail(exc)
-        return
+    registry = ModelRegistry()
+    bundles = [registry.load(first), registry.load(second)]
+    if bundles[0].manifest.model_name != bundles[1].manifest.model_name:
+        raise ShopGuardError(f"{bundles[0].tag} and {bundles[1].tag} are different models; compare two "
+                             "versions of one model.")
+    scored = []
+    for bundle in bundles:
+        with console.status(f"scoring {data.name} with {bundle.tag}"):
+            scored.append(score_file(bundle, data, links=links, binary_category=binary_category))
+    comparison = compare_scored(scored[0], scored[1], (bundles[0].tag, bundles[1].tag), data, bootstrap)
     table = Table(title=f"{comparison.model_b} (B) against {comparison.model_a} (A) on {data.name}")
     for column in COMPARISON_COLUMNS:
         table.add_column(column)

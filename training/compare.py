@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from features.decision import Decision, Thresholds, decide
+from features.decision import Decision, Thresholds
 from features.errors import ShopGuardError
 from features.marketing import MARKETING_CATEGORIES
 from features.schemas import LISTING_LABEL_COLUMN
+from model_registry.kinds import import_path, model_kind
 from model_registry.registry import LoadedBundle
 from training.evaluation import BinaryMetrics, Interval, binary_metrics, ranking_metrics
 
@@ -146,58 +148,57 @@ def compare_scored(first: ScoredFile, second: ScoredFile, tags: tuple[str, str],
                       slices=slices)
 
 
-# -- scoring a file with one version -------------------------------------------------------
+# -- scoring a file with one version (each kind names its scorer in model_registry/kinds.py) --
 
-def _score_listings(bundle: LoadedBundle, data: Path, explain: bool = False, **_: Any) -> ScoredFile:
-    from model_registry.runtimes.listing import ListingQualityModel
+def _runtime(bundle: LoadedBundle) -> Any:
+    return model_kind(bundle.manifest.model_name).runtime_class().from_bundle(bundle)
+
+
+def score_listing_file(bundle: LoadedBundle, data: Path, explain: bool = False, **_: Any) -> ScoredFile:
+    """A labelled listing file scored by one listing-quality version."""
     from training.listing_quality import load_listing_file
 
     frame = load_listing_file(data)
-    model = ListingQualityModel.from_bundle(bundle)
-    columns = {c: frame[c].where(frame[c].notna(), None).tolist() for c in frame.columns}
-    result = model.score(columns, explain=explain)
-    scores = result.scores
-    return ScoredFile(frame[LISTING_LABEL_COLUMN].to_numpy(int).reshape(-1, 1), np.reshape(scores, (-1, 1)),
-                      [decide(float(s), model.thresholds) for s in scores], ["is_inferior"],
-                      {"is_inferior": model.thresholds}, frame["category"].astype(str).tolist(),
-                      frame["listing_id"].astype(str).tolist(),
+    model = _runtime(bundle)
+    result = model.score(frame, explain="all" if explain else "none")
+    return ScoredFile(frame[LISTING_LABEL_COLUMN].to_numpy(int).reshape(-1, 1), np.reshape(result.scores, (-1, 1)),
+                      result.decisions, ["is_inferior"], {"is_inferior": model.thresholds},
+                      frame["category"].astype(str).tolist(), frame["listing_id"].astype(str).tolist(),
                       [_reason_text(r) for r in result.reasons] if explain else None)
 
 
-def _score_merchants(bundle: LoadedBundle, data: Path, links: Path | None = None, explain: bool = False,
-                     **_: Any) -> ScoredFile:
-    from model_registry.runtimes.merchant import MerchantRiskModel
+def score_merchant_file(bundle: LoadedBundle, data: Path, links: Path | None = None, explain: bool = False,
+                        **_: Any) -> ScoredFile:
+    """A labelled merchant file (+ links) scored by one merchant-risk version."""
     from training.merchant_risk import age_bands, load_merchant_table
 
-    model = MerchantRiskModel.from_bundle(bundle)
+    model = _runtime(bundle)
     table = load_merchant_table(data, links)
     missing = [f for f in model.spec.own_features if f not in table.spec.own_features]
     if missing:
         raise ShopGuardError(f"{data.name} lacks {bundle.tag}'s feature column(s) {missing[:5]}.")
-    position = {f: i for i, f in enumerate(table.spec.own_features)}
     neighbours: dict[str, list[dict[str, str]]] = {}
     for src, dst, link_type in table.links:
         neighbours.setdefault(src, []).append({"merchant_id": dst, "link_type": link_type})
         neighbours.setdefault(dst, []).append({"merchant_id": src, "link_type": link_type})
-    merchants = [{"merchant_id": m, **{f: table.values[i, position[f]] for f in model.spec.own_features},
-                  "links": neighbours.get(m, [])} for i, m in enumerate(table.ids)]
-    result = model.score(merchants, explain=explain)
-    scores = result.scores
+    frame = pd.DataFrame(table.values, columns=list(table.spec.own_features))[list(model.spec.own_features)]
+    frame.insert(0, "merchant_id", [str(m) for m in table.ids])
+    frame["links"] = [neighbours.get(str(m), []) for m in table.ids]
+    result = model.score(frame, explain="all" if explain else "none")
     slices = age_bands(table.account_age) if table.account_age is not None else None
-    return ScoredFile(table.labels.reshape(-1, 1), np.reshape(scores, (-1, 1)),
-                      [decide(float(s), model.thresholds) for s in scores], ["is_suspicious"],
-                      {"is_suspicious": model.thresholds}, slices, [str(m) for m in table.ids],
+    return ScoredFile(table.labels.reshape(-1, 1), np.reshape(result.scores, (-1, 1)), result.decisions,
+                      ["is_suspicious"], {"is_suspicious": model.thresholds}, slices, [str(m) for m in table.ids],
                       [_reason_text(r) for r in result.reasons] if explain else None)
 
 
-def _score_segments(bundle: LoadedBundle, data: Path, binary_category: str | None = None,
-                    explain: bool = False, **_: Any) -> ScoredFile:
-    from model_registry.runtimes.marketing import FalseMarketingModel
+def score_segment_file(bundle: LoadedBundle, data: Path, binary_category: str | None = None,
+                       explain: bool = False, **_: Any) -> ScoredFile:
+    """A labelled segment file scored by one false-marketing version."""
     from training.false_marketing import load_marketing_file
 
     segments = load_marketing_file(data, binary_category)
-    model = FalseMarketingModel.from_bundle(bundle)
-    analyses = model.analyze(segments.texts, spans_from_model=explain)
+    model = _runtime(bundle)
+    analyses = model.score(pd.DataFrame({"text": segments.texts}), explain="flagged" if explain else "none").segments
     scores = np.array([[a.scores[c] for c in MARKETING_CATEGORIES] for a in analyses])
     labels = segments.labels.astype(int)
     if segments.known_categories is not None:  # a binary file labels one category only
@@ -208,14 +209,10 @@ def _score_segments(bundle: LoadedBundle, data: Path, binary_category: str | Non
                       dict(model.thresholds), None, segments.texts, spans)
 
 
-SCORERS: dict[str, Callable[..., ScoredFile]] = {
-    "listing-quality": _score_listings, "merchant-risk": _score_merchants, "false-marketing": _score_segments,
-}
-
-
 def score_file(bundle: LoadedBundle, data: Path, **options: Any) -> ScoredFile:
-    """Score a labelled file with one registered version."""
-    return SCORERS[bundle.manifest.model_name](bundle, data, **options)
+    """Score a labelled file with one registered version (the kind's file scorer)."""
+    scorer: Callable[..., ScoredFile] = import_path(model_kind(bundle.manifest.model_name).file_scorer_path)
+    return scorer(bundle, data, **options)
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from features.errors import ShopGuardError
 from features.schemas import LISTING_LABEL_COLUMN
+from model_registry.kinds import FALSE_MARKETING, LISTING_QUALITY, ModelKind, model_kind
 from model_registry.registry import LoadedBundle
 from model_registry.runtimes.listing import ListingQualityModel
 from model_registry.runtimes.marketing import FalseMarketingModel
@@ -29,20 +30,34 @@ from training.real_checks import (
 Metrics = dict[str, dict[str, BinaryMetrics]]
 
 
+EVALUABLE = (LISTING_QUALITY, FALSE_MARKETING)  # the text models with real-world checks
+
+
+def evaluable_kind(bundle: LoadedBundle) -> ModelKind:
+    """The bundle's kind, if ``evaluate`` supports it."""
+    kind = model_kind(bundle.manifest.model_name)
+    if kind not in EVALUABLE:
+        raise ShopGuardError(f"evaluate supports {' and '.join(k.name for k in EVALUABLE)}; {kind.name} reports its "
+                             "test metrics in its card (and `shopguard models compare`).")
+    return kind
+
+
 def evaluate_real_world(bundle: LoadedBundle) -> RealWorldChecks:
     """The built-in real-world checks on the check part of ``../shared/data``."""
     if real_text.shared_data_dir() is None:
         raise ShopGuardError(f"../shared/data is not here; set {real_text.SHARED_DATA_ENV} or pass --data FILE.")
-    if bundle.manifest.model_name == "listing-quality":
-        return listing_checks(ListingQualityModel.from_bundle(bundle))
+    kind = evaluable_kind(bundle)
+    model = kind.runtime_class().from_bundle(bundle)
+    if not kind.multi_label:
+        return listing_checks(model)
     budget = float(bundle.manifest.lineage.parameters.get("review_budget", 0.05))
-    return marketing_checks(FalseMarketingModel.from_bundle(bundle), review_budget=budget)
+    return marketing_checks(model, review_budget=budget)
 
 
 def evaluate_file(bundle: LoadedBundle, path: Path, binary_category: str | None) -> tuple[RealWorldChecks, Metrics]:
     """Decision checks on a file (flag rate of clean or unlabelled rows, recall of positives,
     F1) and, for labelled segments, the per-category metrics of the served model and baselines."""
-    if bundle.manifest.model_name == "listing-quality":
+    if not evaluable_kind(bundle).multi_label:
         return _listing_file(bundle, path), {}
     frame = read_table(path)
     if "text" not in frame.columns:

@@ -5,57 +5,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from features.decision import Thresholds
+from model_registry.metrics import AtThreshold, BinaryMetrics, Interval, MultiLabelMetrics
+
+__all__ = ["AtThreshold", "BinaryMetrics", "Interval", "MultiLabelMetrics", "binary_metrics", "precision_recall"]
 
 
-class AtThreshold(BaseModel):
-    """Precision / recall / F1 of flagging everything at or above a threshold."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    threshold: float
-    precision: float | None
-    recall: float
-    f1: float
-    flagged: int
-
-
-class Interval(BaseModel):
-    """A 95% bootstrap confidence interval."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    low: float
-    high: float
-
-
-class BinaryMetrics(BaseModel):
-    """Metrics of one scored, labelled set."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    rows: int
-    positives: int
-    roc_auc: float | None
-    pr_auc: float | None
-    roc_auc_ci: Interval | None = None
-    pr_auc_ci: Interval | None = None
-    block: AtThreshold
-    review: AtThreshold
+def precision_recall(positive: np.ndarray, flagged: np.ndarray) -> tuple[float | None, float, float]:
+    """Precision (None when nothing is flagged), recall and F1 of boolean flags against
+    boolean truth: the one place these are computed."""
+    positive, flagged = np.asarray(positive, dtype=bool), np.asarray(flagged, dtype=bool)
+    tp = float((flagged & positive).sum())
+    n_flagged = int(flagged.sum())
+    precision = tp / n_flagged if n_flagged else None
+    recall = tp / max(1.0, float(positive.sum()))
+    f1 = 0.0 if not precision or not recall else 2 * precision * recall / (precision + recall)
+    return precision, recall, f1
 
 
 def at_threshold(y: np.ndarray, scores: np.ndarray, threshold: float) -> AtThreshold:
     """Precision, recall and F1 when flagging scores >= threshold."""
-    flagged = scores >= threshold
-    tp = float((flagged & (y == 1)).sum())
-    n_flagged = int(flagged.sum())
-    precision = tp / n_flagged if n_flagged else None
-    recall = tp / max(1.0, float((y == 1).sum()))
-    f1 = 0.0 if not precision or not recall else 2 * precision * recall / (precision + recall)
-    return AtThreshold(threshold=threshold, precision=precision, recall=recall, f1=f1, flagged=n_flagged)
+    flagged = np.asarray(scores) >= threshold
+    precision, recall, f1 = precision_recall(np.asarray(y) == 1, flagged)
+    return AtThreshold(threshold=threshold, precision=precision, recall=recall, f1=f1, flagged=int(flagged.sum()))
 
 
 def ranking_metrics(y: np.ndarray, scores: np.ndarray) -> tuple[float | None, float | None]:

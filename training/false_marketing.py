@@ -6,43 +6,46 @@ quantization checked against PyTorch, model card and registration."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
-from safetensors.numpy import save_file
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
+from pydantic import AliasChoices, Field
 
 from features.decision import Thresholds
 from features.marketing import MARKETING_CATEGORIES, lexicon_scores, match_lexicon
 from features.novelty import BigramNovelty
 from features.text import normalize_text, script_of
-from features.text_scorer import CharNgramScorer, NgramHashing, smooth_idf, tfidf
+from features.text_scorer import CharNgramScorer
 from model_registry.bundle import FeatureSetRef, Lineage, Manifest
-from model_registry.cards import write_card
+from model_registry.kinds import FALSE_MARKETING
+from model_registry.metrics import BaselineSystem, ModelMetrics, MultiLabelMetrics
 from model_registry.registry import LoadedBundle, ModelRegistry, new_version
 from model_registry.runtimes.marketing import (
     MODEL_ONLY_BLOCK_FLOOR,
-    NOVELTY_FILE,
     ONNX_FP32_FILE,
     ONNX_INT8_FILE,
-    TFIDF_FILE_PATTERN,
     TOKENIZER_FILE,
     FalseMarketingModel,
     OnnxEncoder,
     blend,
+    tfidf_scores,
 )
-from model_registry.settings import load_settings
-from training.card_parts import previous_production
+from model_registry.settings import Device
 from training.data.loaders import DataValidationError, read_table
 from training.evaluation import BinaryMetrics, binary_metrics
 from training.lineage import git_commit, library_versions, training_file
-from training.plots import multilabel_plots
+from training.pipeline import (
+    BaseTrainingConfig,
+    CharTfidf,
+    Progress,
+    fit_char_scorer,
+    no_progress,
+    register_model,
+    split_rows,
+)
 from training.real_checks import RealWorldChecks, file_checks, marketing_checks, missing, rate_check
 from training.splits import Splits
 from training.text_encoder import (
@@ -58,7 +61,7 @@ from training.text_encoder import (
 )
 from training.thresholds import UNREACHABLE, ThresholdChoice, apply_review_budget, choose_thresholds
 
-MODEL_NAME = "false-marketing"
+MODEL_NAME = FALSE_MARKETING.name
 FEATURE_SET = "normalized_text_v1"
 LEXICON_THRESHOLDS = Thresholds(block=1.0, review=0.5)
 NEVER = Thresholds(block=UNREACHABLE, review=UNREACHABLE)
@@ -66,21 +69,15 @@ SERVED_SYSTEM = "served: transformer + TF-IDF blend"
 TRANSFORMER_SYSTEM = "transformer alone (int8 ONNX)"
 TFIDF_SYSTEM = "TF-IDF char 1-3-grams + logistic regression"
 LEXICON_SYSTEM = "lexicon rules only"
-TFIDF_PREFIX = "tfidf/"  # manifest threshold keys of the TF-IDF baseline
-TRANSFORMER_PREFIX = "transformer/"  # ... and of the transformer alone
-Progress = Callable[[str], None]
 
 
-class FalseMarketingConfig(BaseModel):
+class FalseMarketingConfig(BaseTrainingConfig):
     """Parameters of a false-marketing training run. Unknown keys are rejected."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    seed: int = 0
-    test_size: float = Field(0.2, gt=0, lt=0.5)
     validation_size: float = Field(0.15, gt=0, lt=0.5)
-    precision_target: float = Field(0.95, gt=0, le=1)
-    recall_target: float = Field(0.90, gt=0, le=1)
+    bootstrap_samples: int = Field(100, ge=0)
+    num_threads: int = Field(0, ge=0, validation_alias=AliasChoices("num_threads", "torch_threads"),
+                             description="PyTorch threads (0: default); `torch_threads` is accepted too")
     base_model: str | None = Field(None, description="local checkpoint folder to fine-tune")
     hidden_size: int = Field(128, ge=16)
     layers: int = Field(2, ge=1)
@@ -99,8 +96,6 @@ class FalseMarketingConfig(BaseModel):
         default_factory=lambda: [1.0, 0.75, 0.5, 0.25],
         description="transformer weights tried for the served blend with TF-IDF; chosen on validation")
     tfidf_regularization_c: float = Field(4.0, gt=0)
-    bootstrap_samples: int = Field(100, ge=0)
-    torch_threads: int = Field(0, ge=0)
     review_budget: float = Field(0.05, gt=0, lt=1, description=(
         "largest share of ordinary (clean) validation traffic the model may send to review"))
     novelty_quantile: float = Field(0.99, gt=0, le=1, description=(
@@ -134,6 +129,7 @@ class SystemEvaluation:
 class MarketingTrainingResult:
     """What a run produced."""
 
+    model: FalseMarketingModel
     manifest: Manifest
     thresholds: dict[str, Thresholds]
     choices: dict[str, ThresholdChoice | None]
@@ -141,10 +137,10 @@ class MarketingTrainingResult:
     quantization: dict[str, Any]
     training: dict[str, Any]
     splits: Splits
-    staging_files: list[str]
-    plots: list[tuple[str, str]] = field(default_factory=list)  # (PNG file, caption) for the card
-    real_world: RealWorldChecks | None = None
-    test_decisions: RealWorldChecks | None = None
+    test_labels: np.ndarray
+    test_scores: np.ndarray  # the served blend on test (the card's plots)
+    real_world: RealWorldChecks
+    test_decisions: RealWorldChecks
 
 
 def _parse_labels(value: Any, row: int, column: str) -> list[str]:
@@ -196,17 +192,18 @@ def load_marketing_file(path: Path, binary_category: str | None = None) -> Marke
     return MarketingData(texts.astype(str).tolist(), labels, path, evasion=evasion, sources=sources)
 
 
+def segment_strata(labels: np.ndarray, min_rows: int = 10) -> np.ndarray:
+    """Each segment's stratum: 0 when clean, else 1 + its first category; clean vs not when
+    a category has fewer than ``min_rows`` segments."""
+    key = np.where(labels.any(axis=1), labels.argmax(axis=1) + 1, 0)
+    if np.bincount(key).astype(float)[np.bincount(key) > 0].min() < min_rows:
+        key = labels.any(axis=1).astype(int)
+    return key
+
+
 def split_segments(labels: np.ndarray, config: FalseMarketingConfig) -> Splits:
     """Seeded split stratified by each segment's first category (or 'clean')."""
-    key = np.where(labels.any(axis=1), labels.argmax(axis=1), -1)
-    counts = pd.Series(key).value_counts()
-    if counts.min() < 5:
-        key = labels.any(axis=1).astype(int)
-    index = np.arange(len(labels))
-    rest, test = train_test_split(index, test_size=config.test_size, stratify=key, random_state=config.seed)
-    share = config.validation_size / (1 - config.test_size)
-    train, validation = train_test_split(rest, test_size=share, stratify=key[rest], random_state=config.seed)
-    return Splits(np.sort(train), np.sort(validation), np.sort(test))
+    return split_rows(segment_strata(labels), config, "labels")
 
 
 def per_category_metrics(labels: np.ndarray, scores: np.ndarray, thresholds: dict[str, Thresholds],
@@ -222,12 +219,6 @@ def lexicon_matrix(texts: list[str]) -> np.ndarray:
     return np.array([[row[c] for c in MARKETING_CATEGORIES] for row in rows])
 
 
-def tfidf_matrix(scorers: dict[str, CharNgramScorer], texts: list[str]) -> np.ndarray:
-    """TF-IDF scores (rows x categories); NaN where a category has no scorer."""
-    return np.column_stack([scorers[c].score(texts) if c in scorers else np.full(len(texts), np.nan)
-                            for c in MARKETING_CATEGORIES])
-
-
 def choose_blend_weight(labels: np.ndarray, transformer: np.ndarray, ngram: np.ndarray,
                         weights: list[float]) -> tuple[float, dict[str, float]]:
     """The transformer weight (among ``weights``) whose blend has the best mean validation
@@ -238,29 +229,20 @@ def choose_blend_weight(labels: np.ndarray, transformer: np.ndarray, ngram: np.n
 
 
 class FalseMarketingTrainer:
-    """Trains the encoder and the baselines, evaluates, exports, registers."""
+    """Trains the encoder and the baselines, evaluates and exports; ``fit`` returns the
+    served runtime and its manifest (``train_and_register`` registers them)."""
 
-    def __init__(self, config: FalseMarketingConfig, registry: ModelRegistry | None = None,
-                 progress: Progress | None = None) -> None:
+    def __init__(self, config: FalseMarketingConfig, progress: Progress | None = None,
+                 device: Device = "cpu") -> None:
         self.config = config
-        self.registry = registry
-        self._progress = progress or (lambda _message: None)
-        self.baseline_thresholds: dict[str, Thresholds] = {}
+        self.device = device
+        self._progress = progress or no_progress
 
     def _fit_tfidf(self, texts: list[str], labels: np.ndarray) -> dict[str, CharNgramScorer]:
-        hashing = NgramHashing(self.config.tfidf_hash_features, 1, 3)
-        counts = hashing.counts(texts)
-        idf = smooth_idf(counts)
-        matrix = tfidf(counts, idf)
-        scorers = {}
-        for j, category in enumerate(MARKETING_CATEGORIES):
-            if labels[:, j].min() == labels[:, j].max():
-                continue
-            model = LogisticRegression(C=self.config.tfidf_regularization_c, max_iter=2000,
-                                       solver="liblinear").fit(matrix, labels[:, j])
-            scorers[category] = CharNgramScorer(hashing, idf, model.coef_.ravel().astype(np.float32),
-                                                float(model.intercept_[0]))
-        return scorers
+        """One TF-IDF scorer per category with both classes in training."""
+        features = CharTfidf.fit(texts, self.config.tfidf_hash_features)
+        return {category: fit_char_scorer(features, labels[:, j], self.config.tfidf_regularization_c)
+                for j, category in enumerate(MARKETING_CATEGORIES) if labels[:, j].min() != labels[:, j].max()}
 
     def _choose(self, labels: np.ndarray, scores: np.ndarray) -> tuple[dict[str, Thresholds], dict]:
         thresholds, choices = {}, {}
@@ -273,20 +255,10 @@ class FalseMarketingTrainer:
             thresholds[category], choices[category] = choice.thresholds, choice
         return thresholds, choices
 
-    def fit(self, data: MarketingData, staging: Path) -> MarketingTrainingResult:
-        """Train into ``staging`` (model files written there) and evaluate."""
-        import torch
-
+    def _train_encoder(self, part: dict[str, list[str]], labels: dict[str, np.ndarray], data: MarketingData,
+                       work: Path) -> tuple[Any, Any, dict[str, Any]]:
+        """Build (or load) and train the encoder; save its checkpoint and ONNX files in ``work``."""
         config = self.config
-        if config.torch_threads:
-            torch.set_num_threads(config.torch_threads)
-        self._progress(f"normalizing {len(data.texts):,} segments")
-        texts = [normalize_text(t).text for t in data.texts]
-        y = data.labels
-        splits = split_segments(y, config)
-        part = {name: [texts[i] for i in getattr(splits, name)] for name in ("train", "validation", "test")}
-        labels = {name: y[getattr(splits, name)] for name in ("train", "validation", "test")}
-        self._progress(f"split: {splits.sizes()}")
         if config.base_model:
             tokenizer, model = load_base_model(Path(config.base_model), len(MARKETING_CATEGORIES))
         else:
@@ -294,7 +266,7 @@ class FalseMarketingTrainer:
             model = build_encoder(len(tokenizer), len(MARKETING_CATEGORIES), config.hidden_size,
                                   config.layers, config.heads, config.intermediate_size,
                                   config.dropout, config.seed)
-        device = torch_device(load_settings().device)
+        device = torch_device(self.device)
         self._progress(f"training the encoder on {device} "
                        f"({sum(p.numel() for p in model.parameters()):,} parameters)")
         training = train_encoder(
@@ -303,19 +275,36 @@ class FalseMarketingTrainer:
             weight_decay=config.weight_decay, warmup_ratio=config.warmup_ratio, patience=config.patience,
             seed=config.seed, device=device, max_seconds=config.max_train_seconds, progress=self._progress,
             known_categories=data.known_categories)
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
+        model.save_pretrained(work)
+        tokenizer.save_pretrained(work)
         self._progress("exporting to ONNX and quantizing to int8")
-        export_onnx(model, staging / ONNX_FP32_FILE)
-        quantize_int8(staging / ONNX_FP32_FILE, staging / ONNX_INT8_FILE)
-        int8 = OnnxEncoder(staging / ONNX_INT8_FILE, staging / TOKENIZER_FILE)
-        fp32 = OnnxEncoder(staging / ONNX_FP32_FILE, staging / TOKENIZER_FILE)
+        export_onnx(model, work / ONNX_FP32_FILE)
+        quantize_int8(work / ONNX_FP32_FILE, work / ONNX_INT8_FILE)
+        return model, tokenizer, training
+
+    def fit(self, data: MarketingData, work: Path) -> MarketingTrainingResult:
+        """Train, writing the encoder files into ``work`` (a folder that must outlive the
+        returned runtime), and evaluate."""
+        import torch
+
+        config = self.config
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        self._progress(f"normalizing {len(data.texts):,} segments")
+        texts = [normalize_text(t).text for t in data.texts]
+        y = data.labels
+        splits = split_segments(y, config)
+        part = {name: [texts[i] for i in getattr(splits, name)] for name in ("train", "validation", "test")}
+        labels = {name: y[getattr(splits, name)] for name in ("train", "validation", "test")}
+        self._progress(f"split: {splits.sizes()}")
+        model, tokenizer, training = self._train_encoder(part, labels, data, work)
+        int8 = OnnxEncoder(work / ONNX_INT8_FILE, work / TOKENIZER_FILE)
+        fp32 = OnnxEncoder(work / ONNX_FP32_FILE, work / TOKENIZER_FILE)
         transformer = {name: int8.predict(part[name]) for name in ("validation", "test")}
         self._progress("baselines: lexicon and TF-IDF + logistic regression")
         tfidf_scorers = self._fit_tfidf(part["train"], labels["train"])
-        for category, scorer in tfidf_scorers.items():
-            save_file(scorer.to_arrays(), str(staging / TFIDF_FILE_PATTERN.format(category)))
-        ngram = {name: tfidf_matrix(tfidf_scorers, part[name]) for name in ("validation", "test")}
+        ngram = {name: tfidf_scores(tfidf_scorers, part[name], MARKETING_CATEGORIES)
+                 for name in ("validation", "test")}
         weight, blend_search = choose_blend_weight(labels["validation"], transformer["validation"],
                                                    ngram["validation"], config.blend_weights)
         served = {name: blend(transformer[name], ngram[name], weight) for name in ("validation", "test")}
@@ -324,10 +313,6 @@ class FalseMarketingTrainer:
                                                        None if data.sources is None else data.sources[splits.validation])
         alone, _ = self._choose(labels["validation"], transformer["validation"])
         ngram_thresholds, _ = self._choose(labels["validation"], np.nan_to_num(ngram["validation"]))
-        self.baseline_thresholds = {
-            **{f"{TFIDF_PREFIX}{c}": t for c, t in ngram_thresholds.items()},
-            **{f"{TRANSFORMER_PREFIX}{c}": t for c, t in alone.items()},
-        }
         quantization = self._quantization_check(model, tokenizer, fp32, part["validation"],
                                                 labels["validation"], transformer["validation"], alone)
         test_labels, n_boot = labels["test"], config.bootstrap_samples
@@ -340,29 +325,35 @@ class FalseMarketingTrainer:
                 test_labels, lexicon_matrix([data.texts[i] for i in splits.test]),
                 dict.fromkeys(MARKETING_CATEGORIES, LEXICON_THRESHOLDS))),
         ]
+        baseline_thresholds = {TRANSFORMER_SYSTEM: alone, TFIDF_SYSTEM: ngram_thresholds,
+                               LEXICON_SYSTEM: dict.fromkeys(MARKETING_CATEGORIES, LEXICON_THRESHOLDS)}
         per_script = self._per_script(data, splits, test_labels, served["test"], thresholds, n_boot)
-        plots = multilabel_plots(test_labels, served["test"], thresholds, list(MARKETING_CATEGORIES), staging)
         self._progress("novelty signal, decisions on test and real-world checks")
         novelty = BigramNovelty.fit(part["train"])
-        save_file(novelty.to_arrays(), str(staging / NOVELTY_FILE))
         cutoff = float(np.quantile(novelty.score(part["validation"]), config.novelty_quantile))
-        manifest = self._manifest(data, splits, thresholds, systems, quantization, training)
-        manifest.metrics["test_per_script"] = per_script
-        manifest.metrics["review_budget"] = {"budget": config.review_budget,
-                                             "validation_clean_share_flagged": budget_shares["all clean"],
-                                             "per_source": budget_shares}
-        manifest.serving_params = {"transformer_weight": weight, "blend_search": blend_search,
-                                   "novelty_cutoff": cutoff, "novelty_quantile": config.novelty_quantile,
-                                   "model_only_block_floor": config.model_only_block_floor}
-        model_runtime = FalseMarketingModel.from_folder(staging, thresholds, manifest.serving_params,
-                                                        manifest.tag, device="cpu")
-        test_decisions = self._test_decisions(model_runtime, data, splits)
-        real_world = self._real_world(model_runtime, data)
-        manifest.metrics["test_decisions"] = test_decisions.model_dump(mode="json")
-        manifest.metrics["real_world"] = real_world.model_dump(mode="json")
-        return MarketingTrainingResult(manifest, thresholds, choices, systems, quantization, training,
-                                       splits, sorted(p.name for p in staging.iterdir()), plots,
-                                       real_world, test_decisions)
+        serving_params = {"transformer_weight": weight, "blend_search": blend_search,
+                          "novelty_cutoff": cutoff, "novelty_quantile": config.novelty_quantile,
+                          "model_only_block_floor": config.model_only_block_floor}
+        runtime = FalseMarketingModel(int8, thresholds, MARKETING_CATEGORIES, tfidf=tfidf_scorers,
+                                      transformer_weight=weight, novelty=novelty, novelty_cutoff=cutoff,
+                                      model_only_block_floor=config.model_only_block_floor)
+        test_decisions = self._test_decisions(runtime, data, splits)
+        real_world = self._real_world(runtime, data)
+        metrics = ModelMetrics(
+            test=MultiLabelMetrics(per_category=systems[0].per_category),
+            slices={"script": {k: MultiLabelMetrics(per_category=v) for k, v in per_script.items()}},
+            real_world=real_world, test_decisions=test_decisions,
+            details={"quantization": quantization, "training": training, "split_rows": splits.sizes(),
+                     "review_budget": {"budget": config.review_budget,
+                                       "validation_clean_share_flagged": budget_shares["all clean"],
+                                       "per_source": budget_shares}})
+        baselines = {s.name: BaselineSystem(thresholds=baseline_thresholds[s.name],
+                                            test=MultiLabelMetrics(per_category=s.per_category))
+                     for s in systems[1:]}
+        manifest = self._manifest(data, thresholds, metrics, baselines, serving_params)
+        runtime.tag = manifest.tag
+        return MarketingTrainingResult(runtime, manifest, thresholds, choices, systems, quantization, training,
+                                       splits, test_labels, served["test"], real_world, test_decisions)
 
     def _apply_budget(self, thresholds: dict[str, Thresholds], scores: np.ndarray, labels: np.ndarray,
                       sources: np.ndarray | None, min_rows: int = 50) -> tuple[dict[str, Thresholds], dict]:
@@ -414,34 +405,29 @@ class FalseMarketingTrainer:
             "max_abs_diff_fp32_vs_pytorch": float(np.abs(fp32_scores - torch_scores).max()),
             "max_abs_diff_int8_vs_pytorch": float(np.abs(int8_scores - torch_scores).max()),
             "mean_abs_diff_int8_vs_pytorch": float(np.abs(int8_scores - torch_scores).mean()),
+            "p99_abs_diff_int8_vs_pytorch": float(np.quantile(np.abs(int8_scores - torch_scores), 0.99)),
             "f1_at_review_threshold": f1_change,
         }
 
     @staticmethod
     def _per_script(data: MarketingData, splits: Splits, labels: np.ndarray, scores: np.ndarray,
-                    thresholds: dict[str, Thresholds], n_boot: int, min_rows: int = 20) -> dict[str, dict[str, Any]]:
+                    thresholds: dict[str, Thresholds], n_boot: int,
+                    min_rows: int = 20) -> dict[str, dict[str, BinaryMetrics]]:
         """The served system's per-category test metrics (with bootstrap intervals) for each
         script with enough rows."""
         scripts = np.array([script_of(data.texts[i]) for i in splits.test])
-        return {script: {c: m.model_dump(mode="json") for c, m in per_category_metrics(
-                    labels[scripts == script], scores[scripts == script], thresholds, n_boot).items()}
+        return {script: per_category_metrics(labels[scripts == script], scores[scripts == script], thresholds, n_boot)
                 for script in sorted(set(scripts.tolist())) if (scripts == script).sum() >= min_rows}
 
-    def _manifest(self, data: MarketingData, splits: Splits, thresholds: dict[str, Thresholds],
-                  systems: list[SystemEvaluation], quantization: dict[str, Any],
-                  training: dict[str, Any]) -> Manifest:
+    def _manifest(self, data: MarketingData, thresholds: dict[str, Thresholds], metrics: ModelMetrics,
+                  baselines: dict[str, BaselineSystem], serving_params: dict[str, Any]) -> Manifest:
         files = [training_file(data.source, len(data.texts))] if data.source else []
         return Manifest(
             model_name=MODEL_NAME, version=new_version(),
             task="multi-label classification of livestream transcript segments",
             feature_set=FeatureSetRef(name=FEATURE_SET, version=1, features=["text"]),
             label_map={str(i): c for i, c in enumerate(MARKETING_CATEGORIES)},
-            thresholds={**thresholds, **self.baseline_thresholds},
-            metrics={
-                "test": {s.name: {c: m.model_dump(mode="json") for c, m in s.per_category.items()}
-                         for s in systems},
-                "quantization": quantization, "training": training, "split_rows": splits.sizes(),
-            },
+            thresholds=thresholds, metrics=metrics, baselines=baselines, serving_params=serving_params,
             lineage=Lineage(training_files=files, git_commit=git_commit(),
                             parameters=self.config.model_dump(), library_versions=library_versions(),
                             seed=self.config.seed),
@@ -453,30 +439,33 @@ def train_and_register(data: MarketingData, config: FalseMarketingConfig, regist
     """Train, write the card and register as candidate."""
     from training.marketing_card import build_marketing_card
 
-    with tempfile.TemporaryDirectory(prefix="shopguard-bundle-") as tmp:
-        staging = Path(tmp)
-        result = FalseMarketingTrainer(config, registry, progress).fit(data, staging)
-        card = build_marketing_card(result, data, registry.settings.owner,
-                                    previous_production(registry, result.manifest.model_name))
-        write_card(card, staging)
-        result.manifest = registry.register(staging, result.manifest)
+    owner = registry.settings.owner
+    with tempfile.TemporaryDirectory(prefix="shopguard-work-") as tmp:
+        result = FalseMarketingTrainer(config, progress, registry.settings.device).fit(data, Path(tmp))
+        result.manifest = register_model(
+            registry, result.model, result.manifest,
+            lambda folder, previous: build_marketing_card(result, data, folder, owner, previous),
+            progress or no_progress)
     return result
 
 
 def evaluate_bundle(bundle: LoadedBundle, data: MarketingData) -> dict[str, dict[str, BinaryMetrics]]:
     """Per-category metrics on any labelled file: the served scores, the transformer alone
-    and both baselines."""
+    and both baselines (each at its own thresholds from the manifest)."""
     model = FalseMarketingModel.from_bundle(bundle)
     normalized = [normalize_text(t).text for t in data.texts]
     transformer = model.encoder.predict(normalized)
     ngram = model.tfidf_matrix(normalized)
     served = blend(transformer, ngram, model.transformer_weight)
+
+    def baseline(name: str) -> dict[str, Thresholds]:
+        system = bundle.manifest.baselines.get(name)
+        return {c: (system.thresholds.get(c, NEVER) if system else NEVER) for c in MARKETING_CATEGORIES}
+
     out = {SERVED_SYSTEM: per_category_metrics(data.labels, served, model.thresholds),
-           TRANSFORMER_SYSTEM: per_category_metrics(data.labels, transformer, {
-               c: bundle.manifest.thresholds.get(f"{TRANSFORMER_PREFIX}{c}", NEVER) for c in MARKETING_CATEGORIES})}
+           TRANSFORMER_SYSTEM: per_category_metrics(data.labels, transformer, baseline(TRANSFORMER_SYSTEM))}
     if ngram is not None:
-        baseline = {c: bundle.manifest.thresholds.get(f"{TFIDF_PREFIX}{c}", NEVER) for c in MARKETING_CATEGORIES}
-        out[TFIDF_SYSTEM] = per_category_metrics(data.labels, np.nan_to_num(ngram), baseline)
+        out[TFIDF_SYSTEM] = per_category_metrics(data.labels, np.nan_to_num(ngram), baseline(TFIDF_SYSTEM))
     out[LEXICON_SYSTEM] = per_category_metrics(
         data.labels, lexicon_matrix(data.texts), dict.fromkeys(MARKETING_CATEGORIES, LEXICON_THRESHOLDS))
     return out

@@ -3,18 +3,16 @@ evaluation, card, registration. Config, trainer and result are separate objects.
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
-from sklearn.linear_model import LogisticRegression
+from pydantic import Field
 from sklearn.model_selection import StratifiedKFold
 
+from features.decision import DEFAULT_THRESHOLD_KEY
 from features.listing import (
     LISTING_FEATURE_SET,
     ListingFeatures,
@@ -23,35 +21,37 @@ from features.listing import (
     fit_category_medians,
 )
 from features.schemas import LISTING_COLUMNS, LISTING_LABEL_COLUMN
-from features.text_scorer import CharNgramScorer, NgramHashing, smooth_idf, tfidf
+from features.text_scorer import CharNgramScorer
 from model_registry.bundle import FeatureSetRef, Lineage, Manifest
-from model_registry.cards import write_card
+from model_registry.kinds import LISTING_QUALITY
+from model_registry.metrics import ModelMetrics
 from model_registry.registry import ModelRegistry, new_version
-from model_registry.runtimes.listing import DEFAULT_THRESHOLD_KEY, ListingQualityModel
+from model_registry.runtimes.listing import ListingQualityModel
 from training.boosting import train_binary_lightgbm
-from training.card_parts import previous_production
 from training.data.loaders import read_table, validate_columns
 from training.evaluation import BinaryMetrics, binary_metrics, sliced_metrics
 from training.lineage import git_commit, library_versions, training_file
 from training.listing_card import build_listing_card
+from training.pipeline import (
+    BaseTrainingConfig,
+    CharTfidf,
+    Progress,
+    fit_char_scorer,
+    no_progress,
+    register_model,
+    score_tfidf_rows,
+    split_rows,
+)
 from training.real_checks import RealWorldChecks, listing_checks, missing
-from training.splits import Splits, stratified_splits
+from training.splits import Splits
 from training.thresholds import ThresholdChoice, choose_thresholds
 
-MODEL_NAME = "listing-quality"
-Progress = Callable[[str], None]
+MODEL_NAME = LISTING_QUALITY.name
 
 
-class ListingQualityConfig(BaseModel):
+class ListingQualityConfig(BaseTrainingConfig):
     """Parameters of a listing-quality training run. Unknown keys are rejected."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    seed: int = 0
-    test_size: float = Field(0.2, gt=0, lt=0.5)
-    validation_size: float = Field(0.2, gt=0, lt=0.5)
-    precision_target: float = Field(0.95, gt=0, le=1)
-    recall_target: float = Field(0.90, gt=0, le=1)
     learning_rate: float = Field(0.05, gt=0)
     num_leaves: int = Field(31, ge=2)
     min_data_in_leaf: int = Field(40, ge=1)
@@ -62,8 +62,6 @@ class ListingQualityConfig(BaseModel):
     text_ngram_max: int = Field(3, ge=1, le=5)
     text_regularization_c: float = Field(4.0, gt=0)
     text_oof_folds: int = Field(5, ge=2)
-    bootstrap_samples: int = Field(200, ge=0)
-    num_threads: int = Field(0, ge=0)
     review_budget: float = Field(0.05, gt=0, lt=1, description=(
         "largest share of ordinary (acceptable) validation listings that may go to review"))
     real_checks: bool = Field(True, description="run the real-world checks on ../shared/data")
@@ -83,12 +81,6 @@ class ListingTrainingResult:
     real_world: RealWorldChecks
 
 
-def split_rows(labels: np.ndarray, config: ListingQualityConfig) -> Splits:
-    """Stratified, seeded train / validation / test split."""
-    return stratified_splits(labels, config.test_size, config.validation_size, config.seed,
-                             LISTING_LABEL_COLUMN)
-
-
 class ListingQualityTrainer:
     """Trains, evaluates and registers a listing-quality model."""
 
@@ -96,30 +88,20 @@ class ListingQualityTrainer:
                  progress: Progress | None = None) -> None:
         self.config = config
         self.registry = registry
-        self._progress = progress or (lambda _message: None)
+        self._progress = progress or no_progress
 
     # -- steps -----------------------------------------------------------------------------
     def _fit_text_scorer(self, texts: list[str], labels: np.ndarray) -> tuple[CharNgramScorer, np.ndarray]:
         """Fit the text scorer on training texts; return it and out-of-fold training scores
         (so the tree model never sees a text score fit on its own row)."""
-        hashing = NgramHashing(self.config.text_hash_features, 1, self.config.text_ngram_max)
-        counts = hashing.counts(texts)
-        idf = smooth_idf(counts)
-        matrix = tfidf(counts, idf)
-
-        def fit(rows: np.ndarray) -> LogisticRegression:
-            model = LogisticRegression(C=self.config.text_regularization_c, max_iter=2000,
-                                       solver="liblinear")
-            return model.fit(matrix[rows], labels[rows])
-
+        features = CharTfidf.fit(texts, self.config.text_hash_features, self.config.text_ngram_max)
+        c = self.config.text_regularization_c
         oof = np.zeros(len(texts))
         folds = StratifiedKFold(self.config.text_oof_folds, shuffle=True, random_state=self.config.seed)
         for fold_train, fold_out in folds.split(np.zeros(len(labels)), labels):
-            oof[fold_out] = fit(fold_train).predict_proba(matrix[fold_out])[:, 1]
-        full = fit(np.arange(len(texts)))
-        scorer = CharNgramScorer(hashing, idf, full.coef_.ravel().astype(np.float32),
-                                 float(full.intercept_[0]))
-        return scorer, oof
+            oof[fold_out] = score_tfidf_rows(fit_char_scorer(features, labels, c, fold_train),
+                                             features.matrix[fold_out])
+        return fit_char_scorer(features, labels, c), oof
 
     def _train_booster(self, train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray,
                        val_y: np.ndarray) -> lgb.Booster:
@@ -141,7 +123,7 @@ class ListingQualityTrainer:
         was given."""
         config = self.config
         labels = frame[LISTING_LABEL_COLUMN].to_numpy().astype(int)
-        splits = split_rows(labels, config)
+        splits = split_rows(labels, config, LISTING_LABEL_COLUMN)
         parts = {name: frame.iloc[getattr(splits, name)].reset_index(drop=True)
                  for name in ("train", "validation", "test")}
         self._progress(f"split: {', '.join(f'{k} {len(v):,}' for k, v in parts.items())}")
@@ -176,17 +158,23 @@ class ListingQualityTrainer:
         self._progress("real-world checks on held-out real titles")
         real_world = (listing_checks(model, exclude=set(frame["title"].astype(str))) if config.real_checks
                       else missing("the run was configured without them (real_checks=false)"))
-        manifest = self._manifest(frame, source, splits, choice, test_metrics, per_category, booster)
-        manifest.metrics["real_world"] = real_world.model_dump(mode="json")
+        manifest = self._manifest(frame, source, splits, choice, test_metrics, per_category, booster,
+                                  real_world)
+        model.tag = manifest.tag
         result = ListingTrainingResult(model, manifest, choice, test_metrics, per_category,
                                        test_scores, parts["test"], real_world)
         if self.registry is not None:
-            result.manifest = self._register(result, parts, labels, splits)
+            owner = self.registry.settings.owner
+            result.manifest = register_model(
+                self.registry, model, manifest,
+                lambda folder, previous: build_listing_card(result, labels, splits, folder, owner, previous),
+                self._progress)
         return result
 
     def _manifest(self, frame: pd.DataFrame, source: Path | None, splits: Splits,
                   choice: ThresholdChoice, test_metrics: BinaryMetrics,
-                  per_category: dict[str, BinaryMetrics], booster: lgb.Booster) -> Manifest:
+                  per_category: dict[str, BinaryMetrics], booster: lgb.Booster,
+                  real_world: RealWorldChecks) -> Manifest:
         files = [training_file(source, len(frame))] if source is not None else []
         return Manifest(
             model_name=MODEL_NAME,
@@ -196,30 +184,14 @@ class ListingQualityTrainer:
                                       features=list(LISTING_FEATURE_SET.features)),
             label_map={"0": "acceptable", "1": "inferior"},
             thresholds={DEFAULT_THRESHOLD_KEY: choice.thresholds},
-            metrics={
-                "test": test_metrics.model_dump(mode="json"),
-                "test_per_category": {k: v.model_dump(mode="json") for k, v in per_category.items()},
-                "validation_thresholds": choice.model_dump(mode="json"),
-                "split_rows": splits.sizes(),
-                "best_iteration": booster.best_iteration,
-            },
+            metrics=ModelMetrics(
+                test=test_metrics, slices={"category": per_category}, real_world=real_world,
+                details={"validation_thresholds": choice.model_dump(mode="json"), "split_rows": splits.sizes(),
+                         "best_iteration": booster.best_iteration}),
             lineage=Lineage(training_files=files, git_commit=git_commit(),
                             parameters=self.config.model_dump(), library_versions=library_versions(),
                             seed=self.config.seed),
         )
-
-    def _register(self, result: ListingTrainingResult, parts: dict[str, pd.DataFrame],
-                  labels: np.ndarray, splits: Splits) -> Manifest:
-        assert self.registry is not None
-        self._progress("writing the bundle and the model card")
-        previous = previous_production(self.registry, MODEL_NAME)
-        with tempfile.TemporaryDirectory(prefix="shopguard-bundle-") as tmp:
-            staging = Path(tmp)
-            result.model.save(staging)
-            card = build_listing_card(result, labels, splits, staging, self.registry.settings.owner,
-                                      previous)
-            write_card(card, staging)
-            return self.registry.register(staging, result.manifest)
 
 
 def load_listing_file(path: Path) -> pd.DataFrame:

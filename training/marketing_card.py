@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +17,7 @@ from training.card_parts import (
     lineage_section,
     real_world_section,
 )
-from training.real_checks import missing
+from training.plots import multilabel_plots
 
 if TYPE_CHECKING:
     from training.false_marketing import MarketingData, MarketingTrainingResult
@@ -34,10 +35,15 @@ def _comparison_rows(result: MarketingTrainingResult) -> list[list]:
     return rows
 
 
-def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, owner: str,
+def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, folder: Path, owner: str,
                          previous: Manifest | None = None) -> ModelCard:
-    """The card: model, data, three systems per category, thresholds, quantization, lineage."""
+    """The card: model, data, three systems per category, thresholds, quantization, lineage;
+    its plots are written into ``folder`` (the bundle's staging folder)."""
     manifest, quantization = result.manifest, result.quantization
+    plots = multilabel_plots(result.test_labels, result.test_scores, result.thresholds,
+                             list(MARKETING_CATEGORIES), folder)
+    budget_share = manifest.metrics.details.get("review_budget", {}).get("validation_clean_share_flagged",
+                                                                         float("nan"))
     parameters = manifest.lineage.parameters
     balance = [[c, int(data.labels[:, j].sum()), float(data.labels[:, j].mean())]
                for j, c in enumerate(MARKETING_CATEGORIES)]
@@ -104,12 +110,12 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, o
                               caption="Served blend per script of the original text (traditional: "
                                       "changed by OpenCC t2s; latin_mixed: Latin letters such as pinyin "
                                       "or handles; slices with fewer than 20 test rows left out)")],
-                    images=[CardImage(file=file, caption=caption) for file, caption in result.plots]),
-        real_world_section(result.real_world or missing("not run"), result.test_decisions or missing("not run")),
+                    images=[CardImage(file=file, caption=caption) for file, caption in plots]),
+        real_world_section(result.real_world, result.test_decisions),
         CardSection(key="decision_safety", title="Decisions under drift", bullets=[
             f"review budget: review thresholds are raised until at most {parameters.get('review_budget', 0.05):.0%} "
             "of clean validation segments (synthetic talk and real clean text) reach review in any "
-            f"category; measured share {manifest.metrics.get('review_budget', {}).get('validation_clean_share_flagged', float('nan')):.2%}",
+            f"category; measured share {budget_share:.2%}",
             "novelty: the share of a segment's character bigrams never seen in training; above "
             f"{manifest.serving_params.get('novelty_cutoff', 1.0):.3f} (the "
             f"{manifest.serving_params.get('novelty_quantile', 0.99):.0%} validation quantile) evidence from the "
@@ -140,7 +146,7 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, o
             "Real clean text in training is reviews, product titles and clothing ad copy; real sales talk "
             "of other verticals is only approximated by the generator.",
             "Texts longer than 126 characters are scored in overlapping windows (max per category).",
-            "Model spans come from occlusion (the 4-character window whose removal lowers the score "
+            "Model spans come from occlusion (the 6-character window whose removal lowers the score "
             "most) and are approximate; lexicon spans are exact.",
             "Mitigation: thresholds target 95% precision for block; everything else goes to review.",
         ]),
@@ -150,11 +156,7 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, o
 
 
 def _script_rows(manifest: Manifest) -> list[list[object]]:
-    return [[script, category, m["rows"], m["positives"], m["pr_auc"], _interval(m.get("pr_auc_ci")), m["roc_auc"],
-             m["review"]["f1"], m["block"]["f1"]]
-            for script, per_category in manifest.metrics.get("test_per_script", {}).items()
-            for category, m in per_category.items()]
-
-
-def _interval(ci: dict[str, float] | None) -> str:
-    return "–" if not ci else f"[{ci['low']:.4f}, {ci['high']:.4f}]"
+    return [[script, category, m.rows, m.positives, m.pr_auc, confidence(m, "pr_auc"), m.roc_auc,
+             m.review.f1, m.block.f1]
+            for script, sliced in manifest.metrics.slices.get("script", {}).items()
+            for category, m in getattr(sliced, "per_category", {}).items()]

@@ -4,15 +4,14 @@ table (``--label-column``, numeric feature columns, optional edge list)."""
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from features.decision import DEFAULT_THRESHOLD_KEY
 from features.merchant import (
     DEFAULT_GRAPH_AGGREGATES,
     GENERIC_LINK_TYPE,
@@ -24,37 +23,30 @@ from features.merchant import (
 )
 from features.schemas import MERCHANT_LABEL_COLUMN
 from model_registry.bundle import FeatureSetRef, Lineage, Manifest
-from model_registry.cards import write_card
+from model_registry.kinds import MERCHANT_RISK
+from model_registry.metrics import ModelMetrics
 from model_registry.registry import ModelRegistry, new_version
 from model_registry.runtimes.merchant import MerchantRiskModel
 from training.boosting import refit_binary_lightgbm, train_binary_lightgbm
-from training.card_parts import previous_production
 from training.data.loaders import DataValidationError, read_table
 from training.evaluation import BinaryMetrics, binary_metrics, sliced_metrics
 from training.lineage import git_commit, library_versions, training_file
-from training.splits import Splits, stratified_splits
+from training.pipeline import BaseTrainingConfig, Progress, no_progress, register_model, split_rows
+from training.splits import Splits
 from training.thresholds import ThresholdChoice, choose_thresholds
 
-MODEL_NAME = "merchant-risk"
+MODEL_NAME = MERCHANT_RISK.name
 DEFAULT_LABEL = MERCHANT_LABEL_COLUMN
-DEFAULT_ID = "merchant_id"
-Progress = Callable[[str], None]
+DEFAULT_ID = MERCHANT_RISK.id_field
 AGE_BANDS = ((0, 30, "<30 days"), (30, 180, "30-180 days"), (180, 730, "180-730 days"),
              (730, np.inf, ">=730 days"))
 
 
-class MerchantRiskConfig(BaseModel):
+class MerchantRiskConfig(BaseTrainingConfig):
     """Parameters of a merchant-risk training run. Unknown keys are rejected."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    seed: int = 0
     graph_features: bool = True
     graph_aggregates: list[str] = Field(default_factory=lambda: list(DEFAULT_GRAPH_AGGREGATES))
-    test_size: float = Field(0.2, gt=0, lt=0.5)
-    validation_size: float = Field(0.2, gt=0, lt=0.5)
-    precision_target: float = Field(0.95, gt=0, le=1)
-    recall_target: float = Field(0.90, gt=0, le=1)
     learning_rate: float = Field(0.05, gt=0)
     num_leaves: int = Field(15, ge=2)
     min_data_in_leaf: int = Field(10, ge=1)
@@ -65,8 +57,6 @@ class MerchantRiskConfig(BaseModel):
         True, description="after early stopping, retrain each member on train + validation")
     num_boost_round: int = Field(3000, ge=1)
     early_stopping_rounds: int = Field(100, ge=1)
-    bootstrap_samples: int = Field(200, ge=0)
-    num_threads: int = Field(0, ge=0)
 
     @field_validator("graph_aggregates")
     @classmethod
@@ -166,7 +156,7 @@ class MerchantRiskTrainer:
                  progress: Progress | None = None) -> None:
         self.config = config
         self.registry = registry
-        self._progress = progress or (lambda _message: None)
+        self._progress = progress or no_progress
 
     def features(self, table: MerchantTable, train_rows: np.ndarray) -> tuple[MerchantGraph, np.ndarray]:
         """The graph (labels known for ``train_rows`` only) and every merchant's features."""
@@ -206,8 +196,7 @@ class MerchantRiskTrainer:
         config = self.config
         table = replace(table, spec=replace(table.spec, graph=config.graph_features,
                                             aggregates=tuple(config.graph_aggregates)))
-        splits = splits or stratified_splits(table.labels, config.test_size, config.validation_size,
-                                             config.seed, DEFAULT_LABEL)
+        splits = splits or split_rows(table.labels, config, DEFAULT_LABEL)
         self._progress(f"split: {splits.sizes()}; building features ({len(table.links):,} links)")
         graph, matrix = self.features(table, splits.train)
         y = table.labels
@@ -225,10 +214,17 @@ class MerchantRiskTrainer:
                   if table.account_age is not None else {})
         manifest = self._manifest(table, splits, choice, test_metrics, slices,
                                   [b.current_iteration() for b in boosters])
+        model.tag = manifest.tag
         result = MerchantTrainingResult(model, manifest, choice, test_metrics, slices, test_scores,
                                         splits)
         if self.registry is not None:
-            result.manifest = self._register(result, table)
+            from training.merchant_card import build_merchant_card
+
+            owner = self.registry.settings.owner
+            result.manifest = register_model(
+                self.registry, model, manifest,
+                lambda folder, previous: build_merchant_card(result, table, folder, owner, previous),
+                self._progress)
         return result
 
     def _manifest(self, table: MerchantTable, splits: Splits, choice: ThresholdChoice,
@@ -239,27 +235,12 @@ class MerchantRiskTrainer:
             feature_set=FeatureSetRef(name=table.spec.name, version=1,
                                       features=list(table.spec.feature_names)),
             label_map={"0": "ordinary", "1": "suspicious"},
-            thresholds={"default": choice.thresholds},
-            metrics={"test": test.model_dump(mode="json"),
-                     "test_per_age_band": {k: v.model_dump(mode="json") for k, v in slices.items()},
-                     "validation_thresholds": choice.model_dump(mode="json"),
-                     "split_rows": splits.sizes(), "best_iteration": iterations,
-                     "links": len(table.links)},
+            thresholds={DEFAULT_THRESHOLD_KEY: choice.thresholds},
+            metrics=ModelMetrics(test=test, slices={"age_band": slices}, details={
+                "validation_thresholds": choice.model_dump(mode="json"), "split_rows": splits.sizes(),
+                "best_iteration": iterations, "links": len(table.links)}),
             lineage=Lineage(training_files=[training_file(p, len(table.ids) if i == 0 else len(table.links))
                                             for i, p in enumerate(table.sources)],
                             git_commit=git_commit(), parameters=self.config.model_dump(),
                             library_versions=library_versions(), seed=self.config.seed),
         )
-
-    def _register(self, result: MerchantTrainingResult, table: MerchantTable) -> Manifest:
-        from training.merchant_card import build_merchant_card
-
-        assert self.registry is not None
-        self._progress("writing the bundle and the model card")
-        with tempfile.TemporaryDirectory(prefix="shopguard-bundle-") as tmp:
-            staging = Path(tmp)
-            result.model.save(staging)
-            card = build_merchant_card(result, table, staging, self.registry.settings.owner,
-                                       previous_production(self.registry, result.manifest.model_name))
-            write_card(card, staging)
-            return self.registry.register(staging, result.manifest)

@@ -11,63 +11,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from features.decision import Thresholds, decide
 from features.marketing import MARKETING_CATEGORIES
 from model_registry.bundle import sha256_file
+from model_registry.metrics import Direction, RealCheck, RealWorldChecks
 from training.data import real_text
+from training.evaluation import precision_recall
 
 if TYPE_CHECKING:
     from model_registry.runtimes.listing import ListingQualityModel
     from model_registry.runtimes.marketing import FalseMarketingModel
 
-Direction = Literal["at_most", "at_least"]
 NEUTRAL_PRICES = (19.9, 49.0, 99.0, 199.0, 399.0)
 MAX_ROWS = {"reviews": 1500, "titles": 800, "ingame": 3000}
-
-
-class RealCheck(BaseModel):
-    """One figure on real text, with its 95% interval and the target it is held to."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    key: str
-    description: str
-    metric: Literal["rate", "roc_auc"]
-    rows: int
-    count: int | None = None
-    value: float | None
-    low: float | None
-    high: float | None
-    target: float | None = None
-    direction: Direction | None = None
-
-    @property
-    def met(self) -> bool | None:
-        """Whether the target is met (None without a target or a value)."""
-        if self.target is None or self.value is None:
-            return None
-        return self.value <= self.target if self.direction == "at_most" else self.value >= self.target
-
-
-class RealWorldChecks(BaseModel):
-    """All real-world checks of one model version, or why they are missing."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    available: bool
-    note: str
-    checks: list[RealCheck] = []
-    sources: dict[str, str] = {}  # real file -> sha256 (the files themselves never enter a bundle)
-
-    def by_key(self) -> dict[str, RealCheck]:
-        """The checks by key."""
-        return {c.key: c for c in self.checks}
 
 
 def missing(reason: str) -> RealWorldChecks:
@@ -210,8 +172,7 @@ def counterfeit_listings(titles: Sequence[str]) -> dict[str, list]:
 
 def listing_decisions(model: ListingQualityModel, columns: dict[str, list]) -> list[str]:
     """The served decision of each listing (model thresholds only; no merchant rule)."""
-    scores = model.score(columns, explain=False).scores
-    return [decide(float(s), model.thresholds) for s in scores]
+    return model.score(pd.DataFrame(columns), explain="none").decisions
 
 
 def listing_checks(model: ListingQualityModel, root: Path | None = None,
@@ -255,8 +216,7 @@ def file_checks(flags: np.ndarray, positive: np.ndarray | None, name: str) -> Re
                                checks=[rate_check("flagged", "rows sent to review or block", flags)])
     checks = [rate_check("clean_flagged", "clean rows sent to review or block", flags[~positive]),
               rate_check("positives_caught", "labelled positives sent to review or block", flags[positive])]
-    tp, fp, fn = int((flags & positive).sum()), int((flags & ~positive).sum()), int((~flags & positive).sum())
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    _, _, f1 = precision_recall(positive, flags)
     checks.append(RealCheck(key="binary_f1", description="F1 of flagged vs labelled", metric="rate",
                             rows=len(flags), value=f1, low=None, high=None))
     return RealWorldChecks(available=True, note=f"{name}: decisions as served", checks=checks)

@@ -25,9 +25,11 @@ class Splits:
 
 def stratified_splits(labels: np.ndarray, test_size: float, validation_size: float, seed: int,
                       label_name: str) -> Splits:
-    """Split rows into train / validation / test, stratified by label."""
+    """Split rows into train / validation / test, stratified by label (or by any stratum
+    key: each present value needs 10 rows, and there must be two)."""
     index = np.arange(len(labels))
-    if np.bincount(labels, minlength=2).min() < 10:
+    _, counts = np.unique(labels, return_counts=True)
+    if len(counts) < 2 or counts.min() < 10:
         raise DataValidationError(
             f"column {label_name!r} needs at least 10 rows of each class to split into train, "
             "validation and test.", field=label_name,

@@ -36,7 +36,7 @@ def torch_device(device: Device) -> str:
     return "cpu"
 
 
-def build_char_tokenizer(texts: Sequence[str], min_frequency: int = 2):  # noqa: ANN201
+def build_char_tokenizer(texts: Sequence[str], min_frequency: int = 2):
     """A character-level WordLevel tokenizer over the training texts, wrapped for
     ``transformers`` (saved as tokenizer.json)."""
     from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
@@ -56,7 +56,7 @@ def build_char_tokenizer(texts: Sequence[str], min_frequency: int = 2):  # noqa:
                                    model_max_length=MAX_TOKENS)
 
 
-def _max_pool_classifier_class():  # noqa: ANN202 - built lazily: torch is a heavy import
+def _max_pool_classifier_class():  # built lazily: torch is a heavy import
     """``BertMaxPoolClassifier``: a BERT encoder whose multi-label head reads the masked max
     over all token states next to the [CLS] state. A claim is a short phrase anywhere in a
     long segment; max pooling lets the head see it wherever it is, where a [CLS]-only head
@@ -67,14 +67,14 @@ def _max_pool_classifier_class():  # noqa: ANN202 - built lazily: torch is a hea
     from transformers.modeling_outputs import SequenceClassifierOutput
 
     class BertMaxPoolClassifier(BertPreTrainedModel):
-        def __init__(self, config) -> None:  # noqa: ANN001 - transformers.BertConfig
+        def __init__(self, config) -> None:  # transformers.BertConfig
             super().__init__(config)
             self.bert = BertModel(config, add_pooling_layer=False)
             self.dropout = torch.nn.Dropout(config.hidden_dropout_prob)
             self.classifier = torch.nn.Linear(2 * config.hidden_size, config.num_labels)
             self.post_init()
 
-        def forward(self, input_ids, attention_mask, **_unused):  # noqa: ANN001, ANN202
+        def forward(self, input_ids, attention_mask, **_unused):
             states = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             padding = (1.0 - attention_mask.unsqueeze(-1).to(states.dtype)) * 1e4
             pooled = torch.cat([(states - padding).max(dim=1).values, states[:, 0]], dim=-1)
@@ -87,7 +87,7 @@ MAX_POOL_ARCHITECTURE = "BertMaxPoolClassifier"
 
 
 def build_encoder(vocab_size: int, num_labels: int, hidden_size: int, layers: int, heads: int,
-                  intermediate_size: int, dropout: float, seed: int):  # noqa: ANN201
+                  intermediate_size: int, dropout: float, seed: int):
     """A compact BERT with a max-pooling multi-label head, randomly initialised."""
     import torch
     from transformers import BertConfig
@@ -103,7 +103,7 @@ def build_encoder(vocab_size: int, num_labels: int, hidden_size: int, layers: in
     return _max_pool_classifier_class()(config)
 
 
-def load_base_model(path: Path, num_labels: int):  # noqa: ANN201
+def load_base_model(path: Path, num_labels: int):
     """Tokenizer and encoder from a local checkpoint folder (our own max-pooling BERT when the
     checkpoint is one, else the Auto class); a head of another size is re-initialised for
     ``num_labels`` categories."""
@@ -112,8 +112,10 @@ def load_base_model(path: Path, num_labels: int):  # noqa: ANN201
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{path} is not a checkpoint folder (no config.json); pass the "
-                                "folder written by save_pretrained.")
+        from features.errors import ShopGuardError
+
+        raise ShopGuardError(f"{path} is not a checkpoint folder (no config.json); pass the "
+                             "folder written by save_pretrained.")
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     architectures = json.loads((path / "config.json").read_text(encoding="utf-8")).get("architectures") or []
     model_class = (_max_pool_classifier_class() if MAX_POOL_ARCHITECTURE in architectures
@@ -244,7 +246,7 @@ def export_onnx(model: Any, out: Path) -> None:
         )
     try:
         fuse_transformer_graph(raw, out, model.config)
-    except Exception as exc:  # noqa: BLE001 - an architecture the optimizer does not know
+    except Exception as exc:  # an architecture the optimizer does not know
         logger.warning("serving the unfused ONNX graph: the transformer optimizer failed (%s)", exc)
         raw.replace(out)
     else:

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict
 from sklearn.metrics import precision_recall_curve
 
 from features.decision import Thresholds
+from training.evaluation import precision_recall
 
 UNREACHABLE = 1.01  # a threshold above any probability: the decision is never taken
 
@@ -30,11 +31,8 @@ class ThresholdChoice(BaseModel):
 
 
 def _at(y: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[float | None, float | None]:
-    flagged = scores >= threshold
-    if not flagged.any():
-        return None, 0.0
-    true_positive = float((flagged & (y == 1)).sum())
-    return true_positive / float(flagged.sum()), true_positive / max(1.0, float((y == 1).sum()))
+    precision, recall, _ = precision_recall(y == 1, scores >= threshold)
+    return precision, recall
 
 
 def budget_cut(ordinary_scores: np.ndarray, budget: float) -> float:

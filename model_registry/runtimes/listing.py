@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,24 +11,17 @@ import lightgbm as lgb
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from features.decision import Thresholds
+from features.decision import DEFAULT_THRESHOLD_KEY, Thresholds, decide
 from features.listing import LISTING_FEATURE_SET, ListingFeatureState, build_listing_features
 from features.reasons import Reason, top_reasons
+from features.schemas import LISTING_FIELDS
 from features.text_scorer import CharNgramScorer
 from model_registry.registry import LoadedBundle
+from model_registry.runtimes.base import Explain, Records, Scores, as_columns, explain_cut
 
 MODEL_FILE = "model.lgb.txt"
 FEATURE_STATE_FILE = "feature_state.json"
 TEXT_SCORER_FILE = "text_scorer.safetensors"
-DEFAULT_THRESHOLD_KEY = "default"
-
-
-@dataclass(frozen=True)
-class ListingScores:
-    """Scores, feature values and per-feature contributions for a batch."""
-
-    scores: np.ndarray
-    reasons: list[list[Reason]]
 
 
 class ListingQualityModel:
@@ -64,8 +56,8 @@ class ListingQualityModel:
             save_file(self.state.text_scorer.to_arrays(), str(folder / TEXT_SCORER_FILE))
 
     @classmethod
-    def from_bundle(cls, bundle: LoadedBundle) -> ListingQualityModel:
-        """Load from a verified bundle."""
+    def from_bundle(cls, bundle: LoadedBundle, *, device: str = "cpu") -> ListingQualityModel:
+        """Load from a verified bundle (LightGBM runs on CPU whatever ``device`` says)."""
         return cls.from_folder(
             bundle.path, bundle.manifest.thresholds[DEFAULT_THRESHOLD_KEY], bundle.tag
         )
@@ -87,19 +79,22 @@ class ListingQualityModel:
         """Probability of ``is_inferior`` for a feature matrix."""
         return np.asarray(self.booster.predict(matrix), dtype=np.float64)
 
-    def score(self, columns: Mapping[str, Sequence[Any]], explain: bool = True,
-              explain_from: float = 0.0) -> ListingScores:
-        """Score a batch of listings given as columns; with ``explain``, up to 3 reasons for
-        each listing scored >= ``explain_from`` (TreeSHAP is the costly part: the service
-        explains review and block results only)."""
+    def score(self, records: Records, explain: Explain = "flagged") -> Scores:
+        """Score listings (API records or a table with their columns). Reasons (up to 3, from
+        TreeSHAP, the costly part) for review and block results by default."""
+        return self.score_columns(as_columns(records, LISTING_FIELDS), explain_cut(explain, self.thresholds))
+
+    def score_columns(self, columns: dict[str, Sequence[Any]], explain_from: float | None) -> Scores:
+        """Score listings given as columns; reasons for scores >= ``explain_from`` (None: none)."""
         features = build_listing_features(columns, self.state)
         scores = self.predict_matrix(features.matrix)
         reasons: list[list[Reason]] = [[] for _ in range(len(scores))]
-        explained = np.flatnonzero(scores >= explain_from) if explain else np.array([], dtype=int)
+        explained = np.flatnonzero(scores >= explain_from) if explain_from is not None else np.array([], dtype=int)
         if len(explained):
             contributions = np.asarray(self.booster.predict(features.matrix[explained], pred_contrib=True))
             names = LISTING_FEATURE_SET.features
             for row, i in enumerate(explained):
                 reasons[i] = top_reasons(names, features.matrix[i], contributions[row, :-1],
                                          features.cue_hits[i], self.feature_medians)
-        return ListingScores(scores=scores, reasons=reasons)
+        decisions = [decide(float(s), self.thresholds) for s in scores]
+        return Scores(scores=scores, decisions=decisions, reasons=reasons)

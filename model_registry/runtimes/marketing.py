@@ -3,11 +3,14 @@ by ONNX Runtime, the lexicon rules, per-category thresholds and evidence spans."
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from safetensors.numpy import load_file, save_file
 
 from features.decision import Decision, Thresholds, decide, stricter
 from features.marketing import MARKETING_CATEGORIES, LexiconMatch, match_lexicon
@@ -15,13 +18,17 @@ from features.novelty import BigramNovelty
 from features.text import NormalizedText, normalize_text
 from features.text_scorer import CharNgramScorer
 from model_registry.registry import LoadedBundle
-from model_registry.settings import Device, load_settings, onnx_providers
+from model_registry.runtimes.base import Explain, Records, Scores
+from model_registry.settings import Device, onnx_providers
 
 TOKENIZER_FILE = "tokenizer.json"
 ONNX_INT8_FILE = "encoder.int8.onnx"
 ONNX_FP32_FILE = "encoder.fp32.onnx"
 TFIDF_FILE_PATTERN = "tfidf_{}.safetensors"
 NOVELTY_FILE = "novelty.safetensors"
+# The PyTorch checkpoint kept beside the ONNX files, so that a version can be fine-tuned further.
+CHECKPOINT_FILES = ("config.json", "model.safetensors", "tokenizer_config.json", "special_tokens_map.json",
+                    "vocab.txt")
 # Evidence from the model alone never blocks below this probability, whatever the validation
 # precision says: block thresholds chosen on synthetic validation sat near 0.2, which blocked
 # real clothing ad copy (5% of it) that no rule matched.
@@ -57,7 +64,7 @@ class SegmentAnalysis:
     capped: list[str] = field(default_factory=list)  # categories whose model-only block was capped at review
 
 
-def load_tokenizer(path: Path):  # noqa: ANN201 - tokenizers.Tokenizer
+def load_tokenizer(path: Path):  # -> tokenizers.Tokenizer, imported here only
     """The character tokenizer with truncation and padding set for inference."""
     from tokenizers import Tokenizer
 
@@ -82,6 +89,7 @@ class OnnxEncoder:
                  threads: int = 0) -> None:
         import onnxruntime as ort
 
+        self.model_path, self.tokenizer_path = model_path, tokenizer_path
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -97,21 +105,41 @@ class OnnxEncoder:
 
     def predict(self, texts: Sequence[str], batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """Probabilities (n, categories) for normalized texts; a long text takes the max over
-        its windows. Batches are formed from texts of similar length."""
-        pieces: list[tuple[int, str]] = []
-        for index, text in enumerate(texts):
-            pieces += [(index, piece) for _, piece in windows(text)]
-        order = sorted(range(len(pieces)), key=lambda i: len(pieces[i][1]))
-        out = np.zeros((len(texts), 0))
+        its windows."""
+        owners, pieces = split_windows(texts)
+        return max_by_owner(self.predict_pieces(pieces, batch_size), owners, len(texts))
+
+    def predict_pieces(self, pieces: Sequence[str], batch_size: int = INFERENCE_BATCH) -> np.ndarray:
+        """Probabilities for texts that fit one window (longer ones are truncated). Batches
+        are formed from texts of similar length."""
+        order = sorted(range(len(pieces)), key=lambda i: len(pieces[i]))
+        out = np.zeros((len(pieces), 0))
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            probabilities = self._run([pieces[i][1] for i in chunk])
+            probabilities = self._run([pieces[i] for i in chunk])
             if out.shape[1] == 0:
-                out = np.zeros((len(texts), probabilities.shape[1]))
-            for row, piece_index in zip(probabilities, chunk, strict=True):
-                owner = pieces[piece_index][0]
-                out[owner] = np.maximum(out[owner], row)
+                out = np.zeros((len(pieces), probabilities.shape[1]))
+            out[chunk] = probabilities
         return out
+
+
+def split_windows(texts: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Every text's windows, and the index of the text each window came from."""
+    owners, pieces = [], []
+    for index, text in enumerate(texts):
+        for _, piece in windows(text):
+            owners.append(index)
+            pieces.append(piece)
+    return np.array(owners, dtype=np.int64), pieces
+
+
+def max_by_owner(values: np.ndarray, owners: np.ndarray, n: int) -> np.ndarray:
+    """Per-text maximum over its windows' rows."""
+    if len(values) == len(owners) == n:  # every text fits one window
+        return values
+    out = np.full((n, values.shape[1]), -np.inf)
+    np.maximum.at(out, owners, values)
+    return out
 
 
 def blend(transformer: np.ndarray, tfidf: np.ndarray | None, transformer_weight: float) -> np.ndarray:
@@ -121,6 +149,15 @@ def blend(transformer: np.ndarray, tfidf: np.ndarray | None, transformer_weight:
         return transformer
     mixed = transformer_weight * transformer + (1 - transformer_weight) * tfidf
     return np.where(np.isnan(tfidf), transformer, mixed)
+
+
+def tfidf_scores(scorers: dict[str, CharNgramScorer], texts: Sequence[str],
+                 categories: Sequence[str]) -> np.ndarray:
+    """TF-IDF scores (rows x categories), each text hashed once per hashing; NaN where a
+    category has no scorer."""
+    counts = {h: h.counts(texts) for h in {s.hashing for s in scorers.values()}}
+    return np.column_stack([scorers[c].score_counts(counts[scorers[c].hashing]) if c in scorers
+                            else np.full(len(texts), np.nan) for c in categories])
 
 
 # Windows of 6 characters (a word or two of Chinese) with stride 5 overlap by one: every
@@ -160,21 +197,19 @@ class FalseMarketingModel:
         self.model_only_block_floor = model_only_block_floor
 
     @classmethod
-    def from_bundle(cls, bundle: LoadedBundle, device: Device | None = None,
+    def from_bundle(cls, bundle: LoadedBundle, *, device: Device = "cpu",
                     onnx_file: str = ONNX_INT8_FILE) -> FalseMarketingModel:
-        """Load the served encoder (int8 ONNX by default) from a verified bundle."""
+        """Load the served encoder (int8 ONNX by default) from a verified bundle, on
+        ``device`` (the caller passes ``Settings.device``)."""
         return cls.from_folder(bundle.path, bundle.manifest.thresholds, bundle.manifest.serving_params,
                                bundle.tag, device, onnx_file)
 
     @classmethod
     def from_folder(cls, folder: Path, thresholds: dict[str, Thresholds], serving_params: dict,
-                    tag: str, device: Device | None = None,
+                    tag: str, device: Device = "cpu",
                     onnx_file: str = ONNX_INT8_FILE) -> FalseMarketingModel:
         """Load from model files in ``folder`` (``from_bundle`` verifies hashes first; the
-        trainer uses this on its staging folder)."""
-        from safetensors.numpy import load_file
-
-        device = device or load_settings().device
+        trainer uses this on its work folder)."""
         encoder = OnnxEncoder(folder / onnx_file, folder / TOKENIZER_FILE, device)
         tfidf = {}
         for category in MARKETING_CATEGORIES:
@@ -183,23 +218,48 @@ class FalseMarketingModel:
                 tfidf[category] = CharNgramScorer.from_arrays(load_file(str(path)))
         novelty_path = folder / NOVELTY_FILE
         novelty = BigramNovelty.from_arrays(load_file(str(novelty_path))) if novelty_path.exists() else None
-        return cls(encoder, {c: t for c, t in thresholds.items() if c in MARKETING_CATEGORIES},
+        return cls(encoder, {c: thresholds[c] for c in MARKETING_CATEGORIES},
                    MARKETING_CATEGORIES, tag, tfidf, float(serving_params.get("transformer_weight", 1.0)),
                    novelty, float(serving_params.get("novelty_cutoff", 1.0)),
                    float(serving_params.get("model_only_block_floor", MODEL_ONLY_BLOCK_FLOOR)))
 
+    def save(self, folder: Path) -> None:
+        """Write the model files into ``folder``: the ONNX encoders (int8 served, fp32 kept
+        for checks) and tokenizer, the PyTorch checkpoint where the source folder has one,
+        the TF-IDF scorers and the novelty bit set (safetensors)."""
+        source = self.encoder.model_path.parent
+        names = [ONNX_INT8_FILE, ONNX_FP32_FILE, TOKENIZER_FILE, *CHECKPOINT_FILES]
+        for name in names:
+            if (source / name).is_file() and source.resolve() != folder.resolve():
+                shutil.copy2(source / name, folder / name)
+        for category, scorer in self.tfidf.items():
+            save_file(scorer.to_arrays(), str(folder / TFIDF_FILE_PATTERN.format(category)))
+        if self.novelty is not None:
+            save_file(self.novelty.to_arrays(), str(folder / NOVELTY_FILE))
+
+    def score(self, records: Records, explain: Explain = "flagged") -> Scores:
+        """Score segments (``TranscriptSegment`` records, dicts or a table with ``text``): per
+        segment the highest category score, the segment decision and the full analysis
+        (``Scores.segments``). ``explain="none"`` skips the model's occlusion spans."""
+        if isinstance(records, pd.DataFrame):
+            texts = records["text"].astype(str).tolist()
+        else:
+            texts = [r["text"] if isinstance(r, dict) else r.text for r in records]  # type: ignore[index,union-attr]
+        analyses = self.analyze(texts, spans_from_model=explain != "none")
+        return Scores(np.array([a.score for a in analyses]), [a.decision for a in analyses],
+                      [[] for _ in analyses], analyses)
+
     def predict_normalized(self, texts: Sequence[str]) -> np.ndarray:
-        """Served scores (n, 8) for normalized texts: the encoder's probabilities, blended
-        per category with the TF-IDF scorer by the weight chosen on validation."""
-        return blend(self.encoder.predict(texts), self.tfidf_matrix(texts), self.transformer_weight)
+        """Served scores (n, 8) for normalized texts: per window, the encoder's probabilities
+        blended per category with the TF-IDF scorer by the weight chosen on validation; a long
+        text takes its strongest window (so a claim at its end is not diluted)."""
+        owners, pieces = split_windows(texts)
+        scores = blend(self.encoder.predict_pieces(pieces), self.tfidf_matrix(pieces), self.transformer_weight)
+        return max_by_owner(scores, owners, len(texts))
 
     def tfidf_matrix(self, texts: Sequence[str]) -> np.ndarray | None:
         """TF-IDF scores (n, 8); NaN for categories without a scorer; None without any."""
-        if not self.tfidf:
-            return None
-        counts = {h: h.counts(texts) for h in {s.hashing for s in self.tfidf.values()}}
-        return np.column_stack([self.tfidf[c].score_counts(counts[self.tfidf[c].hashing]) if c in self.tfidf
-                                else np.full(len(texts), np.nan) for c in self.categories])
+        return tfidf_scores(self.tfidf, texts, self.categories) if self.tfidf else None
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """Served scores (n, 8) for raw texts (normalized here)."""

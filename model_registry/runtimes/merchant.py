@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.decision import Thresholds
+from features.decision import DEFAULT_THRESHOLD_KEY, Thresholds, decide
 from features.merchant import (
     MerchantFeatureSpec,
     MerchantGraph,
@@ -28,19 +27,12 @@ from features.merchant import (
 )
 from features.reasons import Reason, top_reasons
 from model_registry.registry import LoadedBundle
+from model_registry.runtimes.base import Explain, Records, Scores, as_rows, explain_cut
 
 MODEL_FILE_PATTERN = "model_{}.lgb.txt"
 SPEC_FILE = "merchant_spec.json"
 REFERENCE_FILE = "reference_merchants.parquet"
 LINKS_FILE = "reference_links.parquet"
-
-
-@dataclass(frozen=True)
-class MerchantScores:
-    """Scores and reasons for a batch of merchants."""
-
-    scores: np.ndarray
-    reasons: list[list[Reason]]
 
 
 class MerchantRiskModel:
@@ -86,8 +78,8 @@ class MerchantRiskModel:
         links.to_parquet(folder / LINKS_FILE, index=False)
 
     @classmethod
-    def from_bundle(cls, bundle: LoadedBundle) -> MerchantRiskModel:
-        """Load from a verified bundle."""
+    def from_bundle(cls, bundle: LoadedBundle, *, device: str = "cpu") -> MerchantRiskModel:
+        """Load from a verified bundle (LightGBM runs on CPU whatever ``device`` says)."""
         folder = bundle.path
         spec_json = json.loads((folder / SPEC_FILE).read_text(encoding="utf-8"))
         spec = MerchantFeatureSpec(spec_json["name"], tuple(spec_json["own_features"]),
@@ -103,7 +95,7 @@ class MerchantRiskModel:
         medians = [np.nan if v is None else v for v in spec_json["feature_medians"]]
         boosters = [lgb.Booster(model_file=str(folder / MODEL_FILE_PATTERN.format(i)))
                     for i in range(spec_json["members"])]
-        return cls(boosters, spec, medians, bundle.manifest.thresholds["default"], graph, bundle.tag)
+        return cls(boosters, spec, medians, bundle.manifest.thresholds[DEFAULT_THRESHOLD_KEY], graph, bundle.tag)
 
     # -- scoring ---------------------------------------------------------------------------
     def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
@@ -145,16 +137,17 @@ class MerchantRiskModel:
         rows = np.array([position_of[m] for m in scored_ids], dtype=np.int64)
         return graph, rows
 
-    def score(self, merchants: Sequence[Mapping[str, Any]], explain: bool = True,
-              explain_from: float = 0.0) -> MerchantScores:
-        """Score merchants given as dicts of own features (+ optional ``links``). Reasons are
-        computed for scores >= ``explain_from`` (TreeSHAP over the ensemble is the costly
-        part; the service explains review and block results only)."""
+    def score(self, records: Records, explain: Explain = "flagged") -> Scores:
+        """Score merchants (API records, dicts of own features + optional ``links``, or a
+        table with those columns). Reasons (ring evidence; TreeSHAP over the ensemble, the
+        costly part) for review and block results by default."""
+        merchants = as_rows(records)
+        explain_from = explain_cut(explain, self.thresholds)
         graph, rows = self.local_graph(merchants)
         matrix = build_merchant_features(graph, rows, self.spec)
         scores = self.predict_matrix(matrix)
         reasons: list[list[Reason]] = [[] for _ in merchants]
-        explained = np.flatnonzero(scores >= explain_from) if explain else np.array([], dtype=int)
+        explained = np.flatnonzero(scores >= explain_from) if explain_from is not None else np.array([], dtype=int)
         if len(explained):
             contributions = self.contributions(matrix[explained])
             codes = merchant_reason_codes(self.spec)
@@ -162,4 +155,4 @@ class MerchantRiskModel:
                 reasons[i] = top_reasons(self.spec.feature_names, matrix[i], contributions[row, :-1], [],
                                          self.feature_medians, reason_codes=codes,
                                          describe=describe_merchant_feature)
-        return MerchantScores(scores, reasons)
+        return Scores(scores, [decide(float(s), self.thresholds) for s in scores], reasons)

@@ -28,8 +28,7 @@ def running_server(home: Path, extra_env: dict[str, str] | None = None,
                    timeout: float = 90.0) -> Iterator[str]:
     """Yield the base URL of ``bentoml serve serving.service:ShopGuard`` over ``home``."""
     port = free_port()
-    env = {**os.environ, "SHOPGUARD_HOME": str(home), "BENTOML_HOME": str(home / "bentoml"),
-           "BENTOML_DO_NOT_TRACK": "true", **(extra_env or {})}
+    env = {**os.environ, "SHOPGUARD_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", **(extra_env or {})}
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / f"server-{port}.log"
     log = log_path.open("w")

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from features.schemas import LISTING_FIELDS
 from training.data import real_text
 
 CATEGORY_WEIGHTS: dict[str, float] = {
@@ -397,11 +398,7 @@ def card_path_for(out: Path) -> Path:
     return out.with_name(out.stem + ".card.md")
 
 
-API_FIELDS: tuple[str, ...] = (
-    "listing_id", "merchant_id", "title", "description", "category", "price", "list_price",
-    "image_count", "sales", "rating", "review_count", "negative_review_rate", "return_rate",
-    "complaint_rate",
-)
+API_FIELDS: tuple[str, ...] = LISTING_FIELDS
 
 
 def to_api_records(frame: pd.DataFrame) -> list[dict]:

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-LINK_TYPES: tuple[str, ...] = ("shared_device", "shared_payout_account", "shared_return_address",
-                               "shared_owner_id")
+from features.schemas import MERCHANT_LINK_TYPES as LINK_TYPES
 
 
 @dataclass(frozen=True)

@@ -228,7 +228,7 @@ def _pick(rng: Rng, options: tuple[str, ...]) -> str:
 
 
 @lru_cache(maxsize=1)
-def _s2t():  # noqa: ANN202 - opencc has no type stubs
+def _s2t():  # opencc has no type stubs
     import opencc
 
     return opencc.OpenCC("s2t")

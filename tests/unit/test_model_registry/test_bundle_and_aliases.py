@@ -6,15 +6,19 @@ import pytest
 from features.errors import ShopGuardError
 from model_registry.bundle import BundleIntegrityError, FeatureSetRef, Lineage, Manifest
 from model_registry.cards import CardSection, ModelCard
+from model_registry.metrics import AtThreshold, BinaryMetrics, ModelMetrics
 from model_registry.registry import ModelNotFoundError, ModelRegistry, PromotionRefusedError
 
 
 def _manifest(pr_auc: float | None = None) -> Manifest:
+    at = AtThreshold(threshold=0.5, precision=None, recall=0.0, f1=0.0, flagged=0)
+    test = BinaryMetrics(rows=10, positives=5, roc_auc=None if pr_auc is None else 0.9, pr_auc=pr_auc,
+                         block=at, review=at)
     return Manifest(
         model_name="listing-quality", task="test", label_map={"1": "bad"},
         feature_set=FeatureSetRef(name="fs", version=1, features=["a"]), thresholds={},
-        metrics={} if pr_auc is None else {"test": {"roc_auc": 0.9, "pr_auc": pr_auc}}, lineage=Lineage(training_files=[], git_commit=None, parameters={},
-                                    library_versions={}, seed=0),
+        metrics=ModelMetrics(test=test), lineage=Lineage(training_files=[], git_commit=None, parameters={},
+                                                         library_versions={}, seed=0),
     )
 
 
@@ -62,7 +66,7 @@ def test_manifest_itself_cannot_be_edited_to_hide_a_change(isolated_home, tmp_pa
     data = json.loads((folder / "manifest.json").read_text())
     data["files"]["model.txt"] = "0" * 64
     (folder / "manifest.json").write_text(json.dumps(data))
-    with pytest.raises(BundleIntegrityError, match="model.txt"):
+    with pytest.raises(BundleIntegrityError, match="'manifest.json' has sha256.*edited"):
         registry.load(manifest.tag)
 
 
@@ -130,3 +134,50 @@ def test_the_card_shows_the_versions_promotions_and_rollbacks(isolated_home, tmp
     history = next(s for s in as_json["shopguard_card"]["sections"] if s["key"] == "registry_history")
     assert [row[1] for row in history["tables"][0]["rows"]] == ["register", "register", "promote", "promote", "rollback"]
     assert "<h2>Registry history</h2>" in registry.card(f"listing-quality:{first}", "html")
+
+
+def test_a_schema_1_manifest_is_read_with_typed_metrics_and_baselines_moved_out() -> None:
+    at = {"threshold": 0.5, "precision": 0.9, "recall": 0.7, "f1": 0.78, "flagged": 10}
+    metrics = {"rows": 100, "positives": 20, "roc_auc": 0.9, "pr_auc": 0.6, "block": at, "review": at}
+    old = {
+        "schema_version": 1, "model_name": "false-marketing", "version": "v1", "task": "multi-label",
+        "feature_set": {"name": "normalized_text_v1", "version": 1, "features": ["text"]},
+        "label_map": {"0": "off_platform"},
+        "thresholds": {"off_platform": {"block": 0.9, "review": 0.4},
+                       "tfidf/off_platform": {"block": 0.8, "review": 0.3},
+                       "transformer/off_platform": {"block": 0.7, "review": 0.2}},
+        "metrics": {"test": {"served: transformer + TF-IDF blend": {"off_platform": metrics},
+                             "transformer alone (int8 ONNX)": {"off_platform": {**metrics, "pr_auc": 0.5}},
+                             "TF-IDF char 1-3-grams + logistic regression": {"off_platform": {**metrics, "pr_auc": 0.4}}},
+                    "test_per_script": {"simplified": {"off_platform": metrics}}, "split_rows": {"test": 100}},
+        "lineage": {"training_files": [], "git_commit": None, "parameters": {}, "library_versions": {}, "seed": 0},
+    }
+    manifest = Manifest.model_validate_json(json.dumps(old))
+    assert manifest.schema_version == 2
+    assert set(manifest.thresholds) == {"off_platform"}
+    assert manifest.baselines["TF-IDF char 1-3-grams + logistic regression"].thresholds["off_platform"].review == 0.3
+    assert manifest.baselines["transformer alone (int8 ONNX)"].test.headline_pr_auc == 0.5
+    assert manifest.headline_metrics()["test_macro_pr_auc"] == 0.6
+    assert manifest.metrics.slices["script"]["simplified"].per_category["off_platform"].pr_auc == 0.6
+    assert manifest.metrics.details["split_rows"] == {"test": 100}
+
+
+def test_an_edited_manifest_is_refused_naming_it(isolated_home, tmp_path) -> None:
+    registry = ModelRegistry()
+    manifest = _register(registry, tmp_path)
+    path = registry.load(manifest.tag).path / "manifest.json"
+    data = json.loads(path.read_text())
+    data["thresholds"] = {"default": {"block": 0.999999, "review": 0.99}}
+    path.write_text(json.dumps(data))
+    with pytest.raises(BundleIntegrityError, match="'manifest.json' has sha256"):
+        registry.load(manifest.tag)
+
+
+def test_no_private_bentoml_api_is_used() -> None:
+    repo = Path(__file__).resolve().parents[3]
+    offenders = [str(p.relative_to(repo)) for folder in ("features", "model_registry", "serving", "training",
+                                                         "shopguard", "benchmarks")
+                 for p in (repo / folder).rglob("*.py")
+                 if "bentoml._internal" in p.read_text(encoding="utf-8")
+                 or "_model_store" in p.read_text(encoding="utf-8")]
+    assert offenders == []

@@ -27,7 +27,7 @@ def _manifest() -> Manifest:
         model_name="merchant-risk", version="v1", task="binary", label_map={"1": "suspicious"},
         feature_set=FeatureSetRef(name="fs", version=1, features=["a"]),
         thresholds={"default": Thresholds(block=0.8, review=0.3)},
-        metrics={"test": _metrics(0.93, 0.81), "test_per_age_band": {"<30 days": _metrics(0.9, 0.7)}},
+        metrics={"test": _metrics(0.93, 0.81), "slices": {"age_band": {"<30 days": _metrics(0.9, 0.7)}}},
         lineage=Lineage(training_files=[TrainingFile(path="m.parquet", sha256="ab", rows=100,
                                                      exported_at="2026-11-01T00:00:00+00:00")],
                         git_commit=None, parameters={}, library_versions={}, seed=0))

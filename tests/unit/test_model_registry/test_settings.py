@@ -21,3 +21,18 @@ def test_defaults_keep_the_decision_log_on_and_a_strict_promotion_guard(isolated
     settings = load_settings()
     assert settings.decision_log is True and settings.promotion_pr_auc_tolerance == 0.01
     assert settings.database_url.startswith("sqlite:///") and str(isolated_home) in settings.database_url
+
+
+def test_the_actor_comes_from_settings_and_reading_settings_creates_nothing(tmp_path, monkeypatch) -> None:
+    home = tmp_path / "not-yet"
+    monkeypatch.setenv("SHOPGUARD_HOME", str(home))
+    monkeypatch.setenv("SHOPGUARD_ACTOR", "auditor-7")
+    settings = load_settings()
+    assert settings.actor == "auditor-7" and settings.home == home.resolve()
+    assert not home.exists()  # folders are made by the registry that uses them, not by reading
+
+
+def test_an_unknown_device_value_is_refused_with_what_to_do(isolated_home, monkeypatch) -> None:
+    monkeypatch.setenv("SHOPGUARD_DEVICE", "tpu")
+    with pytest.raises(ShopGuardError, match="SHOPGUARD_DEVICE='tpu' is invalid.*Fix or unset"):
+        load_settings()

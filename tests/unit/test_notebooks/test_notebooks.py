@@ -42,7 +42,7 @@ def test_threshold_notebook_registers_new_thresholds_through_the_registry(traine
     candidate = registry.load("listing-quality:candidate")
     assert candidate.manifest.version != before.manifest.version
     assert candidate.manifest.thresholds != before.manifest.thresholds
-    change = candidate.manifest.metrics["threshold_change"]
+    change = candidate.manifest.metrics.details["threshold_change"]
     assert change["derived_from"] == before.tag and change["evidence"]["rows"] == 2000
     assert change["evidence"]["review_budget"] == 0.05
     for name in ("model.lgb.txt", "feature_state.json"):

@@ -1,7 +1,6 @@
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
@@ -15,7 +14,6 @@ from model_registry.runtimes.marketing import (
     OCCLUSION_STRIDE,
     OCCLUSION_WINDOW,
     FalseMarketingModel,
-    OnnxEncoder,
     occlusion_variants,
     windows,
 )
@@ -71,8 +69,13 @@ def test_onnx_export_agrees_with_pytorch(registered) -> None:
     _, _, result, _ = registered
     q = result.quantization
     assert q["max_abs_diff_fp32_vs_pytorch"] < 1e-4
-    assert q["max_abs_diff_int8_vs_pytorch"] < 0.2
+    # Dynamic int8 quantization moves probabilities by about 1e-3 on average (demo model: mean
+    # 2e-4, max 0.04); decisions at the review threshold barely change.
+    assert q["mean_abs_diff_int8_vs_pytorch"] < 0.01
+    assert q["p99_abs_diff_int8_vs_pytorch"] < 0.05
+    assert q["max_abs_diff_int8_vs_pytorch"] < 0.1
     assert set(q["f1_at_review_threshold"]) <= set(MARKETING_CATEGORIES)
+    assert all(abs(v["change"]) <= 0.05 for v in q["f1_at_review_threshold"].values())
 
 
 def test_card_compares_three_systems_per_category(registered) -> None:
@@ -117,15 +120,32 @@ def test_model_spans_point_at_words_whose_removal_lowers_the_score(registered) -
         assert without[row, column] < full[row, column], (text, span)
 
 
-def test_long_texts_are_scored_in_windows(registered) -> None:
-    registry, _, result, _ = registered
-    encoder = OnnxEncoder(registry.load(result.manifest.tag).path / "encoder.int8.onnx",
-                          registry.load(result.manifest.tag).path / "tokenizer.json")
-    long_text = "欢迎来到直播间" * 200 + "加微信私聊"
-    assert len(windows(long_text)) > 1
-    scores = encoder.predict([long_text, "加微信私聊"])
-    assert scores.shape == (2, len(MARKETING_CATEGORIES))
-    assert np.isfinite(scores).all()
+def test_a_claim_at_the_end_of_a_long_text_is_caught(registered) -> None:
+    registry, data, result, _ = registered
+    model = FalseMarketingModel.from_bundle(registry.load(result.manifest.tag), device="cpu")
+    column = MARKETING_CATEGORIES.index("efficacy_claim")
+    review = model.thresholds["efficacy_claim"].review
+    # Claims only the model can catch (no lexicon rule), which it catches clearly on their own.
+    claims = [t for t, y in zip(data.texts, data.labels, strict=True)
+              if y[column] and not match_lexicon(normalize_text(t)) and len(t) < 60]
+    caught = [t for t, s in zip(claims, model.predict(claims)[:, column], strict=True) if s >= 2 * review][:20]
+    assert len(caught) >= 5
+    filler = "家人们这款面霜的质地很细腻 我们今天给大家讲一讲怎么用 " * 40  # ~1,200 ordinary characters
+    long_texts = [filler + claim for claim in caught]
+    assert all(len(windows(normalize_text(t).text)) > 1 for t in long_texts)
+    first_window_only = model.predict([filler[:126]])[0, column]
+    assert first_window_only < review  # truncation to the first window would miss every claim
+    long_scores = model.predict(long_texts)[:, column]
+    # The strongest window decides, and the last window is always scored (dynamic int8
+    # quantization makes scores depend on the batch by ~1e-4).
+    last_windows = model.predict([normalize_text(t).text[-126:] for t in long_texts])[:, column]
+    assert (long_scores >= last_windows - 1e-3).all()
+    # Caught after 1,200 characters of ordinary talk (the tiny test model: 80%; 0% when the
+    # TF-IDF half of the blend read the whole text); the 66 characters of talk that share
+    # the last window with the claim cost the rest.
+    assert (long_scores >= review).mean() >= 0.7
+    decisions = [a.decision for a in model.analyze(long_texts, spans_from_model=False)]
+    assert [d != "allow" for d in decisions] == list(long_scores >= review)
 
 
 def test_evaluate_command_writes_per_category_json(registered, transcript_file) -> None:

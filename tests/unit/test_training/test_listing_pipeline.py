@@ -35,7 +35,7 @@ def test_thresholds_come_from_validation_and_are_stored(trained) -> None:
     _, result = trained
     choice = result.threshold_choice
     if choice.review_raised_by_budget:  # the review budget outranks the recall target
-        validation = result.manifest.metrics["split_rows"]["validation"]
+        validation = result.manifest.metrics.details["split_rows"]["validation"]
         assert validation > 0 and choice.review_budget == 0.05
     else:
         assert choice.review_recall >= 0.9
@@ -47,7 +47,7 @@ def test_registered_bundle_reloads_with_identical_predictions(trained) -> None:
     registry, result = trained
     bundle = registry.load(result.manifest.tag)
     reloaded = ListingQualityModel.from_bundle(bundle)
-    scores = reloaded.score(result.test_frame, explain=False).scores
+    scores = reloaded.score(result.test_frame, explain="none").scores
     np.testing.assert_allclose(scores, result.test_scores, rtol=0, atol=1e-12)
 
 
@@ -68,20 +68,20 @@ def test_card_is_generated_from_the_run_metrics(trained) -> None:
     for section in ("Intended use", "Training and evaluation data", "Per category", "Thresholds",
                     "Limitations", "Lineage"):
         assert section in card
-    for category, metrics in result.manifest.metrics["test_per_category"].items():
-        interval = metrics["pr_auc_ci"]  # slices with positives carry a 95% bootstrap interval
+    for category, metrics in result.manifest.metrics.slices["category"].items():
+        interval = metrics.pr_auc_ci  # slices with positives carry a 95% bootstrap interval
         if interval is None:
-            assert metrics["positives"] == 0, category
+            assert metrics.positives == 0, category
             continue
-        assert 0 <= interval["low"] <= interval["high"] <= 1, category  # equal on a tiny slice
-        assert f"[{interval['low']:.4f}, {interval['high']:.4f}]" in card
+        assert 0 <= interval.low <= interval.high <= 1, category  # equal on a tiny slice
+        assert f"[{interval.low:.4f}, {interval.high:.4f}]" in card
 
 
 def test_reasons_name_the_wording_of_a_counterfeit(trained) -> None:
     _, result = trained
-    columns = {"listing_id": ["x"], "title": ["迪奥 高仿 口红 1:1复刻"], "description": ["和专柜一模一样"],
-               "category": ["beauty"], "price": [12.0], "list_price": [480.0], "image_count": [3]}
-    scored = result.model.score(columns)
+    listing = {"listing_id": "x", "title": "迪奥 高仿 口红 1:1复刻", "description": "和专柜一模一样",
+               "category": "beauty", "price": 12.0, "list_price": 480.0, "image_count": 3}
+    scored = result.model.score([listing])
     assert scored.scores[0] > result.threshold_choice.thresholds.review
     details = " ".join(r.detail for r in scored.reasons[0])
     assert 1 <= len(scored.reasons[0]) <= 3

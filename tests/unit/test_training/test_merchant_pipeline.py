@@ -53,7 +53,7 @@ def test_held_out_quality_and_round_trip(registered) -> None:
     model = MerchantRiskModel.from_bundle(registry.load(result.manifest.tag))
     frame = pd.read_parquet(registry.load(result.manifest.tag).path / "reference_merchants.parquet")
     rows = frame.iloc[result.splits.test].drop(columns=["known_label"]).to_dict(orient="records")
-    scores = model.score(rows, explain=False).scores
+    scores = model.score(rows, explain="none").scores
     np.testing.assert_allclose(scores, result.test_scores, rtol=0, atol=1e-12)
 
 
@@ -69,7 +69,7 @@ def test_ring_evidence_appears_in_reasons(registered) -> None:
     model = MerchantRiskModel.from_bundle(registry.load(result.manifest.tag))
     frame = pd.read_parquet(registry.load(result.manifest.tag).path / "reference_merchants.parquet")
     records = frame.drop(columns=["known_label"]).to_dict(orient="records")
-    scored = model.score(records)
+    scored = model.score(records, explain="all")
     codes = {r.code for reasons in scored.reasons for r in reasons}
     assert any(code.startswith("linked_to_flagged") for code in codes)
     details = [r.detail for reasons in scored.reasons for r in reasons if r.code.startswith("linked_to_flagged_by")]

@@ -1,0 +1,78 @@
+"""The one runtime interface every model kind implements, and the one ``Scores`` it returns.
+
+A runtime is loaded from a verified bundle (``from_bundle``), writes its model files into a
+folder (``save``) and scores records (``score``): a sequence of the kind's API records
+(pydantic models or plain dicts with the same fields) or a table with those columns. The
+service, batch jobs, ``compare``, ``evaluate``, the notebooks and the benchmarks all call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol, Self
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from features.decision import Decision, Thresholds
+from features.reasons import Reason
+
+Explain = Literal["none", "flagged", "all"]
+Records = Sequence[BaseModel] | Sequence[Mapping[str, Any]] | pd.DataFrame
+
+
+@dataclass
+class Scores:
+    """One result per record, in order: the model's score, its decision (policy step 1, plus
+    the lexicon rules for text), its reasons, and for multi-label text models the full
+    per-segment analysis (category scores, labels, spans)."""
+
+    scores: np.ndarray
+    decisions: list[Decision]
+    reasons: list[list[Reason]]
+    segments: list[Any] | None = None
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+class ModelRuntime(Protocol):
+    """What every runtime offers."""
+
+    tag: str
+
+    @classmethod
+    def from_bundle(cls, bundle: Any, *, device: str = "cpu") -> Self:
+        """Load from a verified bundle (``ModelRegistry.load``)."""
+
+    def save(self, folder: Path) -> None:
+        """Write the model files into ``folder`` (the bundle's staging folder)."""
+
+    def score(self, records: Records, explain: Explain = "flagged") -> Scores:
+        """Score records; reasons for review / block results (``flagged``), all or none."""
+
+
+def explain_cut(explain: Explain, thresholds: Thresholds) -> float | None:
+    """The lowest score that gets reasons: the review threshold for ``flagged``."""
+    return {"none": None, "flagged": thresholds.review, "all": -np.inf}[explain]
+
+
+def as_rows(records: Records) -> list[dict[str, Any]]:
+    """Records as dicts (a table's missing values as None)."""
+    if isinstance(records, pd.DataFrame):
+        frame = records.astype(object).where(records.notna(), None)
+        return frame.to_dict(orient="records")
+    return [r.model_dump() if isinstance(r, BaseModel) else dict(r) for r in records]
+
+
+def as_columns(records: Records, fields: Sequence[str]) -> dict[str, list[Any]]:
+    """Records as columns of ``fields`` (absent fields are None)."""
+    if isinstance(records, pd.DataFrame):
+        return {f: (records[f].astype(object).where(records[f].notna(), None).tolist() if f in records.columns
+                    else [None] * len(records)) for f in fields}
+    if records and isinstance(records[0], BaseModel):
+        return {f: [getattr(r, f, None) for r in records] for f in fields}
+    return {f: [r.get(f) for r in records] for f in fields}  # type: ignore[union-attr]
