@@ -9,7 +9,7 @@ N_LISTINGS ?= 50000
 N_MERCHANTS ?= 20000
 N_SEGMENTS ?= 15000
 
-.PHONY: setup demo train-demo serve test lint bench real-data-check clean
+.PHONY: setup demo demo-token train-demo serve test lint bench real-data-check clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -35,7 +35,13 @@ train-demo: setup
 	$(BIN)/shopguard train false-marketing --data data/transcripts.parquet
 	$(BIN)/shopguard models promote false-marketing:candidate --force --reason "demo: model trained on the built-in data"
 
-demo: train-demo serve
+demo: train-demo demo-token serve
+
+# A token for the README's curl examples (scopes score, feedback, read), kept in the home.
+demo-token: setup
+	@[ -s $(SHOPGUARD_HOME)/demo.token ] || $(BIN)/shopguard tokens create --name demo --scopes score,feedback,read \
+		--save $(SHOPGUARD_HOME)/demo.token >/dev/null
+	@echo "demo token in $(SHOPGUARD_HOME)/demo.token: curl -H \"Authorization: Bearer \$$(cat $(SHOPGUARD_HOME)/demo.token)\" ..."
 
 serve: setup
 	$(BIN)/shopguard serve --port $(PORT)

@@ -36,6 +36,7 @@ def served(timeout: float = 180.0, extra_env: dict[str, str] | None = None
     """Start the service on a free loopback port; yield its base URL and process."""
     port = free_port()
     env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", **(extra_env or {})}
+    AUTH_HEADERS["Authorization"] = f"Bearer {benchmark_token()}"
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "bentoml"), "serve", "serving.service:ShopGuard",
          "--port", str(port), "--host", "127.0.0.1"], cwd=ROOT, env=env,
@@ -58,6 +59,21 @@ def served(timeout: float = 180.0, extra_env: dict[str, str] | None = None
         process.wait(timeout=60)
 
 
+AUTH_HEADERS: dict[str, str] = {}
+
+
+def benchmark_token() -> str:
+    """A fresh token (scopes score, read) in the benchmarked home's database."""
+    import secrets
+
+    from model_registry.database import make_engine
+    from model_registry.settings import load_settings
+    from serving.auth import TokenStore
+
+    store = TokenStore(make_engine(load_settings().database_url))
+    return store.create(f"benchmark-{secrets.token_hex(4)}", ("score", "read"), "benchmarks")
+
+
 def rss_mb(process: subprocess.Popen[bytes]) -> float:
     """Resident memory of a process and its children, in MiB."""
     parent = psutil.Process(process.pid)
@@ -72,7 +88,7 @@ def concurrent_load(url: str, body_for: Callable[[int, int], Body], clients: int
     stop = time.monotonic() + seconds
 
     def client(index: int) -> None:
-        with httpx.Client(timeout=120) as session:
+        with httpx.Client(timeout=120, headers=AUTH_HEADERS) as session:
             number = 0
             while time.monotonic() < stop:
                 payload, count = body_for(index, number)
@@ -97,7 +113,7 @@ def sequential_latency(url: str, body_for: Callable[[int], dict[str, Any]], requ
                        warmup: int = 20) -> dict[str, float]:
     """p50 / p99 latency in ms of sequential requests (after ``warmup`` untimed ones)."""
     timings = []
-    with httpx.Client(timeout=60) as session:
+    with httpx.Client(timeout=60, headers=AUTH_HEADERS) as session:
         for number in range(requests + warmup):
             begin = time.perf_counter()
             session.post(url, json=body_for(number)).raise_for_status()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ListingCategory = Literal[
     "beauty", "food", "supplements", "apparel", "electronics", "appliances", "baby", "home", "other"
@@ -14,6 +15,22 @@ LISTING_CATEGORIES: tuple[str, ...] = get_args(ListingCategory)
 
 MAX_TITLE_CHARS = 500
 MAX_DESCRIPTION_CHARS = 5000
+MAX_COUNT = 10**12  # sales, review counts, orders: far above any real figure, far below overflow
+MAX_AMOUNT = 1e12  # prices, GMV, minutes, ratios
+
+
+def checked_text(value: str, limit: int, required: bool) -> str:
+    """The text if its Unicode-normalized (NFKC) form fits ``limit`` characters and, when
+    ``required``, holds a letter or digit; else ``ValueError`` saying which rule failed.
+    (NFKC can expand a character many times: U+FDFA becomes 18 characters.)"""
+    normalized = unicodedata.normalize("NFKC", value)
+    if len(normalized) > limit:
+        raise ValueError(f"is {len(normalized):,} characters after Unicode normalization (NFKC); "
+                         f"at most {limit:,} are accepted")
+    if required and not any(unicodedata.category(c)[0] in "LN" for c in normalized):
+        raise ValueError("has no letter or digit (empty after normalization: only spaces, "
+                         "zero-width or symbol characters)")
+    return value
 
 
 class ListingRecord(BaseModel):
@@ -27,15 +44,25 @@ class ListingRecord(BaseModel):
     title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
     description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
     category: ListingCategory
-    price: float = Field(ge=0)
-    list_price: float | None = Field(default=None, ge=0)
+    price: float = Field(ge=0, le=MAX_AMOUNT)
+    list_price: float | None = Field(default=None, ge=0, le=MAX_AMOUNT)
     image_count: int | None = Field(default=None, ge=0, le=1000)
-    sales: int | None = Field(default=None, ge=0)
+    sales: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     rating: float | None = Field(default=None, ge=0, le=5)
-    review_count: int | None = Field(default=None, ge=0)
+    review_count: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     negative_review_rate: float | None = Field(default=None, ge=0, le=1)
     return_rate: float | None = Field(default=None, ge=0, le=1)
     complaint_rate: float | None = Field(default=None, ge=0, le=1)
+
+    @field_validator("title")
+    @classmethod
+    def _title_has_content(cls, value: str) -> str:
+        return checked_text(value, MAX_TITLE_CHARS, required=True)
+
+    @field_validator("description")
+    @classmethod
+    def _description_fits(cls, value: str) -> str:
+        return checked_text(value, MAX_DESCRIPTION_CHARS, required=False)
 
 
 ColumnKind = Literal["text", "number", "integer", "label"]
@@ -86,9 +113,9 @@ class MerchantRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     merchant_id: str = Field(min_length=1, max_length=128)
-    account_age_days: float | None = Field(ge=0)
-    orders_30d: float | None = Field(ge=0)
-    gmv_30d: float | None = Field(ge=0)
+    account_age_days: float | None = Field(ge=0, le=MAX_AMOUNT)
+    orders_30d: float | None = Field(ge=0, le=MAX_AMOUNT)
+    gmv_30d: float | None = Field(ge=0, le=MAX_AMOUNT)
     refund_rate: float | None = Field(ge=0, le=1)
     return_rate: float | None = Field(ge=0, le=1)
     complaint_rate: float | None = Field(ge=0, le=1)
@@ -96,10 +123,10 @@ class MerchantRecord(BaseModel):
     late_shipment_rate: float | None = Field(ge=0, le=1)
     no_ship_rate: float | None = Field(ge=0, le=1)
     presale_share: float | None = Field(ge=0, le=1)
-    cs_response_minutes: float | None = Field(ge=0)
-    sales_spike_ratio: float | None = Field(ge=0)
+    cs_response_minutes: float | None = Field(ge=0, le=MAX_AMOUNT)
+    sales_spike_ratio: float | None = Field(ge=0, le=MAX_AMOUNT)
     review_burstiness: float | None = Field(ge=0, le=1)
-    category_spread: float | None = Field(ge=0)
+    category_spread: float | None = Field(ge=0, le=MAX_AMOUNT)
     links: list[MerchantLink] = Field(default_factory=list, max_length=MAX_LINKS_PER_MERCHANT)
 
 
@@ -112,8 +139,13 @@ class TranscriptSegment(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     text: str = Field(min_length=1, max_length=MAX_SEGMENT_CHARS)
-    start_ms: int = Field(ge=0)
-    end_ms: int = Field(ge=0)
+    start_ms: int = Field(ge=0, le=MAX_COUNT)
+    end_ms: int = Field(ge=0, le=MAX_COUNT)
+
+    @field_validator("text")
+    @classmethod
+    def _text_has_content(cls, value: str) -> str:
+        return checked_text(value, MAX_SEGMENT_CHARS, required=True)
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> TranscriptSegment:

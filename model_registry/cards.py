@@ -76,6 +76,16 @@ def _format_cell(value: Cell) -> str:
     return str(value)
 
 
+def md_text(value: object) -> str:
+    """Text from data or the environment made inert in Markdown: HTML special characters
+    become entities (no tag or script from a category name or file path reaches a page)."""
+    return html.escape(str(value), quote=False)
+
+
+def _md_cell(value: Cell) -> str:
+    return md_text(_format_cell(value)).replace("|", "\\|").replace("\n", " ")
+
+
 def heading(section: CardSection) -> str:
     """The section's heading: the Hugging Face model card section it fills, then our title."""
     from model_registry.card_standards import HF_SECTIONS
@@ -90,22 +100,22 @@ def to_markdown(card: ModelCard, front_matter: str = "") -> str:
     """Render the card as Markdown (images referenced by file name), optionally after YAML
     front matter."""
     lines = [front_matter.rstrip("\n")] if front_matter else []
-    lines += [f"# Model card: {card.model_name}:{card.version}", ""]
+    lines += [f"# Model card: {md_text(card.model_name)}:{md_text(card.version)}", ""]
     for section in card.sections:
-        lines += [f"## {heading(section)}", ""]
+        lines += [f"## {md_text(heading(section))}", ""]
         for paragraph in section.paragraphs:
-            lines += [paragraph, ""]
+            lines += [md_text(paragraph), ""]
         if section.bullets:
-            lines += [f"- {b}" for b in section.bullets] + [""]
+            lines += [f"- {md_text(b)}" for b in section.bullets] + [""]
         for table in section.tables:
             if table.caption:
-                lines += [f"**{table.caption}**", ""]
-            lines.append("| " + " | ".join(table.columns) + " |")
+                lines += [f"**{md_text(table.caption)}**", ""]
+            lines.append("| " + " | ".join(_md_cell(c) for c in table.columns) + " |")
             lines.append("|" + "---|" * len(table.columns))
-            lines += ["| " + " | ".join(_format_cell(c) for c in row) + " |" for row in table.rows]
+            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
             lines.append("")
         for image in section.images:
-            lines += [f"![{image.caption}]({image.file})", ""]
+            lines += [f"![{md_text(image.caption)}]({md_text(image.file)})", ""]
     return "\n".join(lines)
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, inspect
+from sqlalchemy import Engine, create_engine, event, inspect
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _upgraded: set[str] = set()
@@ -57,10 +58,31 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def make_engine(database_url: str) -> Engine:
+def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    def on_connect(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        # WAL: readers (audit exports) never block the writer, and a commit is one append.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.close()
+
+    return on_connect
+
+
+def make_engine(database_url: str, busy_timeout: float = 5.0) -> Engine:
     """An engine for the ShopGuard database, migrated to the newest schema (once per URL
-    and process)."""
-    engine = create_engine(database_url, future=True)
+    and process). SQLite runs in WAL mode and waits up to ``busy_timeout`` seconds for a
+    lock held by another process before an operation fails."""
+    if database_url.startswith("sqlite"):
+        from sqlalchemy.engine import make_url
+
+        path = make_url(database_url).database
+        if path and path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(database_url, future=True, connect_args={"timeout": busy_timeout})
+        event.listen(engine, "connect", _sqlite_pragmas(int(busy_timeout * 1000)))
+    else:
+        engine = create_engine(database_url, future=True, pool_pre_ping=True)
     with _lock:
         if database_url not in _upgraded:
             upgrade_schema(engine)

@@ -42,6 +42,14 @@ class Settings(BaseSettings):
       the log's overhead (``benchmarks/listing_throughput.py``) and is never for production
     - ``SHOPGUARD_PROMOTION_PR_AUC_TOLERANCE``: how far a candidate's test PR-AUC may fall
       below production's before ``promote`` refuses it without ``--force`` (default 0.01)
+    - ``SHOPGUARD_MAX_IN_FLIGHT``: scoring calls a worker works on at once; the next ones are
+      shed with 503 + ``Retry-After`` (default 8, measured on 2 cores)
+    - ``SHOPGUARD_AUTH``: ``on`` (default; bearer tokens with scopes) or ``off`` (local
+      experiments only; the service says so loudly at start)
+    - ``SHOPGUARD_METRICS``: ``on`` serves Prometheus ``/metrics`` (``read`` scope); ``off``
+      (default) answers 404
+    - ``SHOPGUARD_MERCHANT_BLOCK_DAYS``: how long a merchant block stands without a
+      reviewer's ``ok`` (default 30)
 
     BentoML's model store lives in ``BENTOML_HOME`` (BentoML's own variable; default
     ``<home>/bentoml``). BentoML fixes its store at first use in a process.
@@ -57,6 +65,11 @@ class Settings(BaseSettings):
     decision_log_flush_seconds: float = Field(0.2, gt=0)
     promotion_pr_auc_tolerance: float = Field(0.01, ge=0)
     decision_log: bool = True
+    workers: int = Field(1, ge=1, le=64, description="service worker processes (``shopguard serve --workers``)")
+    max_in_flight: int = Field(8, ge=1, description="scoring calls worked on at once per worker; more get 503")
+    auth: bool = True
+    metrics: bool = False
+    merchant_block_days: float = Field(30.0, gt=0, description="a merchant block without review expires after this")
 
     @field_validator("home")
     @classmethod
@@ -68,7 +81,7 @@ class Settings(BaseSettings):
     def _lower_device(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("decision_log", mode="before")
+    @field_validator("decision_log", "auth", "metrics", mode="before")
     @classmethod
     def _on_off(cls, value: object) -> object:
         if isinstance(value, str):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import typer
@@ -18,15 +19,21 @@ from model_registry.settings import load_settings
 
 def serve(
     port: int = typer.Option(3000, help="HTTP port"),
-    host: str = typer.Option("127.0.0.1", help="interface to bind; 0.0.0.0 for all"),
+    host: str = typer.Option("127.0.0.1", help="interface to bind; 0.0.0.0 for all (put TLS and a firewall in front)"),
+    workers: int | None = typer.Option(None, "--workers", min=1, max=64,
+                                       help="worker processes (default SHOPGUARD_WORKERS, 1); they share the database"),
 ) -> None:
-    """Serve the scoring API (``bentoml serve serving.service:ShopGuard``)."""
+    """Serve the scoring API (``bentoml serve serving.service:ShopGuard``) on loopback unless
+    ``--host`` says otherwise. The server dies with this command, whatever kills it."""
     settings = load_settings()
-    env = {**os.environ, "SHOPGUARD_HOME": str(settings.home), "BENTOML_HOME": str(settings.bentoml_home)}
+    env = {**os.environ, "SHOPGUARD_HOME": str(settings.home), "BENTOML_HOME": str(settings.bentoml_home),
+           "SHOPGUARD_WORKERS": str(workers or settings.workers)}
     root = Path(__file__).resolve().parent.parent
     command = [sys.executable, "-m", "bentoml", "serve", "serving.service:ShopGuard",
                "--port", str(port), "--host", host, "--working-dir", str(root)]
-    raise typer.Exit(subprocess.call(command, env=env))
+    from serving.process import die_with_parent
+
+    raise typer.Exit(subprocess.call(command, env=env, preexec_fn=die_with_parent))
 
 
 audit_app = typer.Typer(help="Read the decision log.", no_args_is_help=True)
@@ -50,36 +57,69 @@ def audit_decisions(
     since: str | None = typer.Option(None, "--since", help="ISO time, e.g. 2026-11-23T10:00"),
     decision: str | None = typer.Option(None, "--decision", help="block, review or allow"),
     model: str | None = typer.Option(None, "--model", help="model name or name:version"),
-    limit: int = typer.Option(50, help="rows to print (the export has all)"),
-    out: Path | None = typer.Option(None, "--out", help="export to .csv or .parquet"),
+    limit: int = typer.Option(50, min=1, help="newest rows to print (the export has all)"),
+    out: Path | None = typer.Option(None, "--out", help="export to .csv or .parquet (streamed in chunks)"),
 ) -> None:
-    """What was decided, when, by which model version and why."""
+    """What was decided, when, by which model version and why. Reads only the rows it
+    prints; an export streams every matching row in chunks (bounded memory)."""
     from rich.console import Console
     from rich.table import Table
 
     from model_registry.database import make_engine
-    from serving.decision_log import query_decisions
+    from serving.decision_log import latest_decisions
 
     if decision is not None and decision not in ("block", "review", "allow"):
         raise typer.BadParameter("--decision must be block, review or allow")
-    rows = query_decisions(make_engine(load_settings().database_url), entity_id=entity,
-                           request_id=request_id, since=_parse_since(since), decision=decision,
-                           model=model)
+    if out is not None and out.suffix not in (".csv", ".parquet"):
+        raise typer.BadParameter("--out must end in .csv or .parquet", param_hint="--out")
+    engine = make_engine(load_settings().database_url)
+    filters = {"entity_id": entity, "request_id": request_id, "since": _parse_since(since), "decision": decision,
+               "model": model}
+    total, rows = latest_decisions(engine, limit, **filters)
     console = Console()
-    table = Table(title=f"{len(rows):,} decision(s)")
+    table = Table(title=f"{total:,} decision(s)" + (f", newest {len(rows):,} shown" if total > len(rows) else ""))
     for column in ("time (UTC)", "request", "type", "entity", "decision", "score", "model", "reasons"):
         table.add_column(column)
-    for row in rows[-limit:]:
+    for row in rows:
         table.add_row(row["at"].strftime("%Y-%m-%d %H:%M:%S"), row["request_id"][:12], row["entity_type"],
                       row["entity_id"], row["decision"], f"{row['score']:.3f}", row["model"],
                       "; ".join(r["code"] for r in row["reasons"]))
     console.print(table)
     if out is not None:
-        frame = pd.DataFrame(rows)
+        written = _export_decisions(engine, filters, out)
+        console.print(f"wrote {written:,} rows to {out}")
+
+
+def _export_decisions(engine: Any, filters: dict[str, Any], out: Path) -> int:
+    """Stream matching decisions into ``out`` chunk by chunk; returns the rows written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from serving.decision_log import iter_decisions
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written, writer = 0, None
+    out.unlink(missing_ok=True)
+    for chunk in iter_decisions(engine, **filters):
+        frame = pd.DataFrame(chunk)
         for key in ("reasons", "inputs"):
-            frame[key] = frame[key].map(lambda v: json.dumps(v, ensure_ascii=False)) if len(frame) else []
-        _write_table(frame, out)
-        console.print(f"wrote {len(frame):,} rows to {out}")
+            frame[key] = frame[key].map(lambda v: json.dumps(v, ensure_ascii=False))
+        frame["at"] = frame["at"].astype(str)
+        frame["record_id"] = frame["record_id"].fillna("").astype(str)  # older rows have none
+        frame["score"] = frame["score"].astype(float)
+        if out.suffix == ".csv":
+            frame.to_csv(out, mode="a", header=written == 0, index=False)
+        else:
+            batch = pa.Table.from_pandas(frame, preserve_index=False)
+            writer = writer or pq.ParquetWriter(out, batch.schema)
+            writer.write_table(batch.cast(writer.schema))
+        written += len(frame)
+    if writer is not None:
+        writer.close()
+    if written == 0:
+        _write_table(pd.DataFrame(columns=["request_id", "at", "entity_type", "entity_id", "decision", "score",
+                                           "model", "reasons", "inputs"]), out)
+    return written
 
 
 def _read_base(path: Path) -> pd.DataFrame:
@@ -96,6 +136,19 @@ def _write_table(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(path, index=False)
     else:
         frame.to_parquet(path, index=False)
+
+
+def _contradictions(exported: pd.DataFrame, base: Path, key: str | None, label: str) -> pd.DataFrame | None:
+    """Per reviewer: feedback rows whose label differs from the base file's label of the same id."""
+    frame = _read_base(base)
+    if key is None or key not in frame.columns or label not in frame.columns:
+        return None
+    joined = exported[[key, label, "feedback_reviewer"]].merge(
+        frame[[key, label]].astype({key: str}), on=key, suffixes=("", "_base"))
+    changed = joined[joined[label].astype(int) != joined[f"{label}_base"].astype(int)]
+    return changed.groupby("feedback_reviewer").agg(
+        rows=(label, "size"), now_positive=(label, "sum")).assign(
+        now_negative=lambda t: t["rows"] - t["now_positive"])
 
 
 def _with_base(exported: pd.DataFrame, base: Path | None, key: str | None) -> pd.DataFrame:
@@ -117,25 +170,147 @@ def export_feedback_command(
 ) -> None:
     """Join reviewer feedback with the logged inputs into a file ``shopguard train NAME`` accepts."""
     from rich.console import Console
+    from rich.table import Table
 
     from model_registry.database import make_engine
-    from serving.feedback import FeedbackError, export_feedback
+    from model_registry.kinds import model_kind
+    from serving.feedback import export_feedback
 
     if out.suffix not in (".parquet", ".csv"):
         raise typer.BadParameter("--out must end in .parquet or .csv", param_hint="--out")
-    try:
-        exported = export_feedback(make_engine(load_settings().database_url), name)
-    except FeedbackError as exc:
-        raise typer.BadParameter(str(exc), param_hint=exc.field) from exc
-    from model_registry.kinds import model_kind
-
+    exported = export_feedback(make_engine(load_settings().database_url), name)  # errors: shopguard/cli.py
     kind = model_kind(name)
-    table = _with_base(exported.table, base, None if kind.multi_label else kind.id_field)
+    key = None if kind.multi_label else kind.id_field
+    contradictions = _contradictions(exported.table, base, key, kind.label_column) if base is not None else None
+    table = _with_base(exported.table, base, key)
     _write_table(table, out)
     console = Console()
     console.print(f"wrote {len(table):,} rows ({len(exported.table):,} from feedback) to {out}")
+    if contradictions is not None and len(contradictions):
+        report = Table(title="feedback that contradicts the base file's label, by reviewer")
+        for column in ("reviewer", "rows", "now positive", "now negative"):
+            report.add_column(column)
+        for reviewer, row in contradictions.iterrows():
+            report.add_row(str(reviewer), f"{row['rows']:,}", f"{row['now_positive']:,}", f"{row['now_negative']:,}")
+        console.print(report)
     if exported.links is not None:
         links_out = out.with_name(f"{out.stem}.links{out.suffix}")
         links = exported.links if base_links is None else pd.concat([_read_base(base_links), exported.links])
         _write_table(links.drop_duplicates(), links_out)
         console.print(f"wrote {len(links):,} links to {links_out}; train with --links {links_out}")
+
+
+tokens_app = typer.Typer(help="API tokens (bearer tokens with scopes).", no_args_is_help=True)
+
+
+def _token_store():  # -> serving.auth.TokenStore
+    from model_registry.database import make_engine
+    from serving.auth import TokenStore
+
+    return TokenStore(make_engine(load_settings().database_url))
+
+
+@tokens_app.command("create")
+def create_token(
+    name: str = typer.Option(..., "--name", help="who uses it (the reviewer name for feedback)"),
+    scopes: str = typer.Option(..., "--scopes", help="comma-separated: score, feedback, read, admin"),
+    save: Path | None = typer.Option(None, "--save", help="also write the token to this file (mode 600)"),
+) -> None:
+    """Create a token and print it once (only its sha256 is stored)."""
+    from serving.auth import parse_scopes
+
+    settings = load_settings()
+    token = _token_store().create(name, parse_scopes(scopes), settings.actor)
+    if save is not None:
+        save.parent.mkdir(parents=True, exist_ok=True)
+        save.touch(mode=0o600)
+        save.write_text(token + "\n", encoding="utf-8")
+    typer.echo(token)
+
+
+@tokens_app.command("list")
+def list_tokens() -> None:
+    """Every token: name, scopes, who created it, when, and whether it is revoked."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="API tokens")
+    for column in ("name", "scopes", "created (UTC)", "created by", "revoked (UTC)"):
+        table.add_column(column)
+    for token in _token_store().list():
+        table.add_row(token.name, ",".join(token.scopes), f"{token.created_at:%Y-%m-%d %H:%M:%S}", token.created_by,
+                      f"{token.revoked_at:%Y-%m-%d %H:%M:%S}" if token.revoked_at else "")
+    Console().print(table)
+
+
+@tokens_app.command("revoke")
+def revoke_token(name: str = typer.Argument(..., help="the token's name")) -> None:
+    """Revoke a token (refused within a few seconds by every worker)."""
+    _token_store().revoke(name)
+    typer.echo(f"revoked {name}")
+
+
+batch_app = typer.Typer(help="Score whole catalogues offline (local or Ray).", no_args_is_help=True)
+
+
+def standing_blocks(source: str | None) -> dict[str, Any]:
+    """Every standing merchant block from a file (``merchant_id`` or ``id``, ``decision``, ...;
+    e.g. a merchant-risk batch output) or a database URL; empty without a source."""
+    from serving.merchant_decisions import MerchantDecision, MerchantDecisionStore
+
+    if source is None:
+        return {}
+    if "://" in source:
+        from model_registry.database import make_engine
+
+        return MerchantDecisionStore(make_engine(source), block_days=load_settings().merchant_block_days).all_blocked()
+    frame = _read_base(Path(source))
+    key = "merchant_id" if "merchant_id" in frame.columns else "id"
+    blocks = frame[frame["decision"] == "block"]
+    now = datetime.now(UTC)
+    return {str(r[key]): MerchantDecision(str(r[key]), "block", float(r.get("score", 1.0)), str(r.get("model", source)),
+                                          now) for r in blocks.to_dict(orient="records")}
+
+
+@batch_app.command("score")
+def batch_score(
+    reference: str = typer.Argument(..., help="NAME[:VERSION|production|candidate]; resolved once for the job"),
+    input: str = typer.Option(..., "--input", help="a file or glob: .parquet, .csv or .jsonl in the API's record shape"),
+    output: Path = typer.Option(..., "--output", help="folder for <input>.parquet results and .rejects.parquet"),
+    engine: str = typer.Option("local", "--engine", help="local or ray"),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="an existing Ray cluster (default: start one)"),
+    workers: int = typer.Option(2, "--workers", min=1, help="ray: scoring actors"),
+    batch_size: int = typer.Option(1000, "--batch-size", min=1, max=100_000),
+    links: Path | None = typer.Option(None, "--links", help="merchant-risk: edge list src, dst, link_type"),
+    merchant_decisions: str | None = typer.Option(None, "--merchant-decisions", help=(
+        "apply the merchant rule from a file (e.g. a merchant-risk batch output) or a database URL")),
+) -> None:
+    """Score files with the service's runtime and policy; skip inputs already done."""
+    from rich.console import Console
+
+    from model_registry.kinds import model_kind
+    from model_registry.registry import ModelRegistry
+    from serving.batch import input_files, read_links, run_local
+
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter("--engine must be local or ray", param_hint="--engine")
+    console = Console(stderr=True)
+    settings = load_settings()
+    registry = ModelRegistry(settings)
+    tag = registry.resolve(reference)
+    kind = model_kind(tag.split(":")[0])
+    files = input_files(input)
+    standing = standing_blocks(merchant_decisions)
+    edges = read_links(links)
+    console.log(f"{tag}: {len(files)} input file(s), engine {engine}, {len(standing):,} standing merchant block(s)")
+    if engine == "local":
+        model = kind.runtime_class().from_bundle(registry.load(tag), device=settings.device)
+        report = run_local(kind, model, files, output, lambda ids: {m: standing[m] for m in ids if m in standing},
+                           edges, console.log)
+    else:
+        from serving.batch_ray import run_ray
+
+        snapshot = {m: d.__dict__ for m, d in standing.items()}
+        report = run_ray(kind.name, tag, files, output, snapshot, edges, workers, batch_size, ray_address,
+                         console.log)
+    typer.echo(json.dumps(report.as_dict(), indent=2))

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
 from sqlalchemy import (
     Column,
     DateTime,
@@ -182,7 +183,13 @@ def _binary_rows(kind: ModelKind, logged: LoggedInputs, feedback: list[dict[str,
     with_links = "links" in kind.record.model_fields
     rows, links = [], []
     for r in latest.values():
-        record = kind.record.model_validate(logged(r)).model_dump() if with_links else dict(logged(r))
+        try:  # the logged input must still be a valid record: values a training file cannot hold are refused
+            record = kind.record.model_validate(logged(r)).model_dump(exclude_none=not with_links)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            raise FeedbackError(f"feedback {r['id']} ({kind.id_field} {r['entity_id']!r}): the logged input's "
+                                f"{'.'.join(str(p) for p in error['loc'])} cannot be exported ({error['msg']}); "
+                                "correct or drop that row.", "NAME") from None
         if with_links:
             links += [{"src": record[kind.id_field], "dst": link["merchant_id"], "link_type": link["link_type"]}
                       for link in record.pop("links")]

@@ -7,6 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from features.decision import Decision
 
 MAX_BATCH = 1000
+# Characters of segment text per stream request (a segment is about 46 characters; 1,000
+# segments of 100 characters fit): bounds the work of one request.
+MAX_STREAM_CHARS = 100_000
 
 
 class ReasonOut(BaseModel):
@@ -82,6 +85,9 @@ class SegmentResult(BaseModel):
     categories: dict[str, float]
     spans: list[SpanOut]
     novelty: float = Field(0.0, description="share of the segment's character bigrams unseen in training")
+    spans_complete: bool = Field(True, description=(
+        "false when the request's span budget ran out before this segment: its lexicon spans are "
+        "all there, model spans are missing"))
 
 
 class StreamResponse(BaseModel):
@@ -94,6 +100,7 @@ class StreamResponse(BaseModel):
     segments: list[SegmentResult]
     reasons: list[ReasonOut]
     model: str
+    spans_cut_short: bool = Field(False, description="some segments' model spans were left out (span budget)")
 
 
 class FeedbackResponse(BaseModel):

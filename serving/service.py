@@ -18,35 +18,54 @@ configure_bentoml_home(SETTINGS)  # before bentoml touches its model store
 
 import bentoml  # noqa: E402
 from pydantic import Field  # noqa: E402
+from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 from starlette.responses import JSONResponse  # noqa: E402
 
-from features.decision import Decision  # noqa: E402
-from features.reasons import Reason  # noqa: E402
 from features.schemas import ListingRecord, MerchantRecord, TranscriptSegment  # noqa: E402
 from model_registry.kinds import FALSE_MARKETING, LISTING_QUALITY, MERCHANT_RISK, ModelKind  # noqa: E402
+from serving.answers import listing_results, merchant_results, stream_answer  # noqa: E402
+from serving.auth import PRINCIPAL_HEADER, AuthGuard, TokenStore  # noqa: E402
+from serving.decision_log import DecisionLogUnavailable  # noqa: E402
+from serving.guard import HEALTH, RequestGuard, install_log_filter  # noqa: E402
 from serving.models_api import ModelsPathMiddleware, models_app  # noqa: E402
 from serving.policy import (  # noqa: E402
     FALLBACK_DECISION,
-    capped_reason,
-    merchant_rule,
-    stream_decision,
 )
 from serving.schemas import (  # noqa: E402
     MAX_BATCH,
+    MAX_STREAM_CHARS,
     ErrorBody,
     FeedbackResponse,
-    ListingResult,
     ListingsResponse,
-    MerchantResult,
     MerchantsResponse,
     ReasonOut,
-    SegmentResult,
-    SpanOut,
     StreamResponse,
 )
 
 logger = logging.getLogger("shopguard.serving")
-MAX_REASONS = 3
+
+
+def configure_front_door(settings: Any) -> None:
+    """Tokens, metrics and the in-flight limit for the middlewares, before any request."""
+    from model_registry.database import make_engine
+
+    RequestGuard.max_in_flight = settings.max_in_flight
+    AuthGuard.metrics_enabled = settings.metrics
+    if settings.auth:
+        AuthGuard.store = TokenStore(make_engine(settings.database_url))
+    else:
+        AuthGuard.store = None
+        logger.warning("!" * 72)
+        logger.warning("SHOPGUARD_AUTH=off: ANYONE who reaches this port can score, send feedback and read "
+                       "models. Local experiments only.")
+        logger.warning("!" * 72)
+
+
+configure_front_door(SETTINGS)
+
+
+# A request whose decisions cannot be stored is not answered with them (503 + fallback).
+STORAGE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, DecisionLogUnavailable)
 
 
 def unavailable(model_name: str, why: str) -> JSONResponse:
@@ -56,12 +75,18 @@ def unavailable(model_name: str, why: str) -> JSONResponse:
         message=f"{model_name} cannot score right now ({why}); treat the items as 'review'.",
         fallback_decision=FALLBACK_DECISION,
     )
-    return JSONResponse(body.model_dump(), status_code=503)
+    return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
 
 
-def _reasons_out(rule_reasons: list[Reason], model_reasons: list[Reason]) -> list[ReasonOut]:
-    """Rule reasons first, then the model's, at most ``MAX_REASONS``."""
-    return [ReasonOut(code=r.code, detail=r.detail) for r in [*rule_reasons, *model_reasons]][:MAX_REASONS]
+def _with_status(ctx: bentoml.Context, response: JSONResponse) -> JSONResponse:
+    """An API taking ``ctx`` answers with ``ctx.response.status_code``: keep the error's own."""
+    ctx.response.status_code = response.status_code
+    return response
+
+
+def too_large(field: str, message: str) -> JSONResponse:
+    """413 naming the field whose size is over the limit (the validation-error shape)."""
+    return JSONResponse({"detail": [{"loc": ["body", field], "msg": message, "type": "too_large"}]}, status_code=413)
 
 
 def check_api_fields(kind: ModelKind, model: Any) -> None:
@@ -78,6 +103,7 @@ def check_api_fields(kind: ModelKind, model: Any) -> None:
 @bentoml.mount_asgi_app(models_app, path="/v1/models")
 @bentoml.service(
     name="shopguard",
+    workers=SETTINGS.workers,
     traffic={"timeout": 60, "max_concurrency": 256},
     http={"port": 3000},
 )
@@ -86,6 +112,9 @@ class ShopGuard:
 
     def __init__(self) -> None:
         from model_registry.database import make_engine
+        from serving.process import die_with_parent
+
+        die_with_parent()  # a worker never outlives the server process that started it
         from model_registry.registry import ModelRegistry
         from serving.decision_log import DecisionLogWriter
         from serving.feedback import FeedbackStore
@@ -98,13 +127,30 @@ class ShopGuard:
         self.merchant_model = self._load(MERCHANT_RISK)
         self.marketing_model = self._load(FALSE_MARKETING)
         engine = make_engine(self.settings.database_url)
-        self.merchant_decisions = MerchantDecisionStore(engine)
+        self.merchant_decisions = MerchantDecisionStore(engine, block_days=self.settings.merchant_block_days)
         self.decision_log: DecisionLogWriter | None = None
         if self.settings.decision_log:
-            self.decision_log = DecisionLogWriter(engine, flush_seconds=self.settings.decision_log_flush_seconds)
+            # Its own engine with a short lock wait: a busy database costs a request at most about
+            # a second before its records go to the local journal.
+            self.decision_log = DecisionLogWriter(
+                make_engine(self.settings.database_url, busy_timeout=0.25),
+                flush_seconds=self.settings.decision_log_flush_seconds,
+                journal_dir=self.settings.home / "journal")
         else:
             logger.warning("SHOPGUARD_DECISION_LOG=off: decisions are NOT recorded (overhead measurement only)")
         self.feedback_store = FeedbackStore(engine)
+        self._report_health()
+        install_log_filter()
+
+    def _report_health(self) -> None:
+        """What ``/readyz`` says: per model, whether it has a production version and is loaded."""
+        models = {}
+        for kind, model in ((LISTING_QUALITY, self.listing_model), (MERCHANT_RISK, self.merchant_model),
+                            (FALSE_MARKETING, self.marketing_model)):
+            models[kind.name] = {"production": self.registry.aliases.get(kind.name, "production"),
+                                 "loaded": model is not None, "model": model.tag if model is not None else None,
+                                 "error": self.load_errors.get(kind.name)}
+        HEALTH.models = models
 
     @bentoml.on_shutdown
     def flush_decision_log(self) -> None:
@@ -125,16 +171,6 @@ class ShopGuard:
         logger.info("loaded %s", model.tag)
         return model
 
-    def _merchant_rule(self, merchant_ids: list[str | None], decisions: list[Decision]
-                       ) -> tuple[list[Decision], list[list[Reason]]]:
-        blocked = self.merchant_decisions.blocked({m for m in merchant_ids if m})
-        raised, reasons = [], []
-        for merchant_id, decision in zip(merchant_ids, decisions, strict=True):
-            new_decision, reason = merchant_rule(decision, blocked.get(merchant_id or ""))
-            raised.append(new_decision)
-            reasons.append([reason] if reason else [])
-        return raised, reasons
-
     @bentoml.api(route="/v1/listings/score")
     def score_listings(
         self, listings: list[ListingRecord] = Field(..., min_length=1, max_length=MAX_BATCH)
@@ -143,19 +179,16 @@ class ShopGuard:
         model = self.listing_model
         if model is None:
             return unavailable(LISTING_QUALITY.name, self.load_errors.get(LISTING_QUALITY.name, "not loaded"))
-        scored = model.score(listings)
-        decisions, rule_reasons = self._merchant_rule([r.merchant_id for r in listings], scored.decisions)
-        results = [
-            ListingResult(listing_id=record.listing_id, decision=decision, score=round(float(score), 6),
-                          reasons=_reasons_out(rules, reasons), model=model.tag)
-            for record, score, decision, rules, reasons in zip(
-                listings, scored.scores, decisions, rule_reasons, scored.reasons, strict=True)
-        ]
-        response = ListingsResponse(request_id=uuid.uuid4().hex, results=results)
-        self._log(response.request_id, LISTING_QUALITY.entity_type, [
-            (r.listing_id, r.decision, r.score, r.model, r.reasons, listing.model_dump(exclude_none=True))
-            for r, listing in zip(results, listings, strict=True)])
-        return response
+        try:
+            results = listing_results(model, listings, self.merchant_decisions.blocked)
+            response = ListingsResponse(request_id=uuid.uuid4().hex, results=results)
+            self._log(response.request_id, LISTING_QUALITY.entity_type, [
+                (r.listing_id, r.decision, r.score, r.model, r.reasons, listing.model_dump(exclude_none=True))
+                for r, listing in zip(results, listings, strict=True)])
+            return response
+        except STORAGE_ERRORS as exc:  # merchant decisions or decision records not stored
+            logger.warning("%s: decision storage unavailable: %s", LISTING_QUALITY.name, exc)
+            return unavailable(LISTING_QUALITY.name, "its decisions cannot be stored right now")
 
     @bentoml.api(route="/v1/merchants/score")
     def score_merchants(
@@ -167,19 +200,17 @@ class ShopGuard:
         model = self.merchant_model
         if model is None:
             return unavailable(MERCHANT_RISK.name, self.load_errors.get(MERCHANT_RISK.name, "not loaded"))
-        scored = model.score(merchants)
-        results = [
-            MerchantResult(merchant_id=m.merchant_id, decision=decision, score=round(float(s), 6),
-                           reasons=_reasons_out([], reasons), model=model.tag)
-            for m, s, decision, reasons in zip(merchants, scored.scores, scored.decisions, scored.reasons,
-                                               strict=True)
-        ]
-        self.merchant_decisions.record([(r.merchant_id, r.decision, r.score, r.model) for r in results])
-        response = MerchantsResponse(request_id=uuid.uuid4().hex, results=results)
-        self._log(response.request_id, MERCHANT_RISK.entity_type, [
-            (r.merchant_id, r.decision, r.score, r.model, r.reasons, m.model_dump(exclude_none=True))
-            for r, m in zip(results, merchants, strict=True)])
-        return response
+        try:
+            results = merchant_results(model, merchants)
+            self.merchant_decisions.record([(r.merchant_id, r.decision, r.score, r.model) for r in results])
+            response = MerchantsResponse(request_id=uuid.uuid4().hex, results=results)
+            self._log(response.request_id, MERCHANT_RISK.entity_type, [
+                (r.merchant_id, r.decision, r.score, r.model, r.reasons, m.model_dump(exclude_none=True))
+                for r, m in zip(results, merchants, strict=True)])
+            return response
+        except STORAGE_ERRORS as exc:  # merchant decisions or decision records not stored
+            logger.warning("%s: decision storage unavailable: %s", MERCHANT_RISK.name, exc)
+            return unavailable(MERCHANT_RISK.name, "its decisions cannot be stored right now")
 
     @bentoml.api(route="/v1/streams/score")
     def score_stream(
@@ -193,54 +224,65 @@ class ShopGuard:
         model = self.marketing_model
         if model is None:
             return unavailable(FALSE_MARKETING.name, self.load_errors.get(FALSE_MARKETING.name, "not loaded"))
-        analyses = model.score(segments).segments
-        decision, reasons = stream_decision([a.decision for a in analyses], [s.start_ms for s in segments])
-        capped = capped_reason([a.capped for a in analyses], [a.decision for a in analyses])
-        reasons = reasons + ([capped] if capped else [])
-        [decision], [rule_reasons] = self._merchant_rule([merchant_id], [decision])
-        results = [
-            SegmentResult(index=i, score=a.score, decision=a.decision, labels=a.labels, categories=a.scores,
-                          spans=[SpanOut(start=sp.start, end=sp.end, text=sp.text, category=sp.category,
-                                         source=sp.source, rule_id=sp.rule_id) for sp in a.spans],
-                          novelty=a.novelty)
-            for i, a in enumerate(analyses)
-        ]
-        response = StreamResponse(
-            request_id=uuid.uuid4().hex, stream_id=stream_id, decision=decision,
-            score=max(a.score for a in analyses), segments=results,
-            reasons=_reasons_out(rule_reasons, reasons), model=model.tag,
-        )
-        inputs = {"stream_id": stream_id, "merchant_id": merchant_id,
-                  "segments": [s.model_dump() for s in segments],
-                  "segment_decisions": [r.decision for r in results],
-                  "segment_labels": [r.labels for r in results]}
-        self._log(response.request_id, FALSE_MARKETING.entity_type,
-                  [(stream_id, decision, response.score, model.tag, response.reasons, inputs)])
-        return response
+        total = sum(len(s.text) for s in segments)
+        if total > MAX_STREAM_CHARS:
+            return too_large("segments", f"the segments hold {total:,} characters; a stream request may hold at most "
+                             f"{MAX_STREAM_CHARS:,}: send the stream in several requests")
+        try:
+            answer = stream_answer(model, segments, merchant_id, self.merchant_decisions.blocked)
+            results = answer.segments
+            response = StreamResponse(
+                request_id=uuid.uuid4().hex, stream_id=stream_id, decision=answer.decision, score=answer.score,
+                segments=results, reasons=answer.reasons, model=answer.model,
+                spans_cut_short=answer.spans_cut_short,
+            )
+            inputs = {"stream_id": stream_id, "merchant_id": merchant_id,
+                      "segments": [s.model_dump() for s in segments],
+                      "segment_decisions": [r.decision for r in results],
+                      "segment_labels": [r.labels for r in results]}
+            self._log(response.request_id, FALSE_MARKETING.entity_type,
+                      [(stream_id, answer.decision, response.score, model.tag, response.reasons, inputs)])
+            return response
+        except STORAGE_ERRORS as exc:  # merchant decisions or decision records not stored
+            logger.warning("%s: decision storage unavailable: %s", FALSE_MARKETING.name, exc)
+            return unavailable(FALSE_MARKETING.name, "its decisions cannot be stored right now")
 
     @bentoml.api(route="/v1/feedback")
     def feedback(
         self,
+        ctx: bentoml.Context,
         entity_id: str = Field(..., min_length=1, max_length=128),
         label: str = Field(..., min_length=1, max_length=400,
                            description="inferior|ok (listings), suspicious|ok (merchants), ok or "
                                        "categories joined by | (stream segments)"),
-        reviewer: str = Field(..., min_length=1, max_length=128),
+        reviewer: str | None = Field(None, min_length=1, max_length=128, description=(
+            "only with SHOPGUARD_AUTH=off; otherwise the reviewer is the calling token's name")),
         note: str = Field("", max_length=4000),
         request_id: str | None = Field(None, min_length=1, max_length=64),
-        segment_index: int | None = Field(None, ge=0),
+        segment_index: int | None = Field(None, ge=0, le=1_000_000),
     ) -> FeedbackResponse:
-        """Store a reviewer's outcome for a logged decision (stored at once, not queued)."""
+        """Store a reviewer's outcome for a logged decision (stored at once). A reviewer's
+        ``ok`` on a merchant lifts its standing block."""
         from serving.feedback import Feedback, FeedbackError
 
-        # The decision may still be queued for the log: write what is pending first.
-        if self.decision_log is not None:
-            self.decision_log.flush()
+        principal = ctx.request.headers.get(PRINCIPAL_HEADER.decode())
+        reviewer = principal or reviewer
+        if reviewer is None:
+            detail = [{"loc": ["body", "reviewer"], "msg": "name the reviewer (authentication is off)",
+                       "type": "missing"}]
+            return _with_status(ctx, JSONResponse({"detail": detail}, status_code=422))
         try:
             row = self.feedback_store.add(Feedback(entity_id, label, reviewer, note, request_id, segment_index))
         except FeedbackError as exc:
             detail = [{"loc": [exc.field], "msg": str(exc), "type": "feedback"}]
-            return JSONResponse({"detail": detail}, status_code=exc.status)
+            return _with_status(ctx, JSONResponse({"detail": detail}, status_code=exc.status))
+        except SQLAlchemyError as exc:
+            logger.warning("feedback not stored: %s", exc)
+            body = ErrorBody(error="storage_unavailable", message="feedback cannot be stored right now; retry later")
+            return _with_status(ctx, JSONResponse(body.model_dump(exclude_none=True), status_code=503,
+                                                  headers={"Retry-After": "5"}))
+        if row["entity_type"] == MERCHANT_RISK.entity_type and row["label"] == "ok":
+            self.merchant_decisions.lift_block(row["entity_id"], reviewer)
         return FeedbackResponse(feedback_id=row["id"], entity_type=row["entity_type"], entity_id=row["entity_id"],
                                 request_id=row["request_id"], segment_index=row["segment_index"],
                                 label=row["label"], model=row["model"])
@@ -257,4 +299,6 @@ class ShopGuard:
             for entity_id, decision, score, model, reasons, inputs in items])
 
 
+ShopGuard.add_asgi_middleware(AuthGuard)  # outermost: anonymous calls cost nothing
+ShopGuard.add_asgi_middleware(RequestGuard)
 ShopGuard.add_asgi_middleware(ModelsPathMiddleware)

@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from features.errors import ShopGuardError
 from model_registry.cli import models_app
-from serving.cli import audit_app, export_feedback_command, serve
+from serving.cli import audit_app, batch_app, export_feedback_command, serve, tokens_app
 from training.cli import compare_command, data_app, evaluate_command, train_app
 
 USER_ERROR_EXIT = 2
@@ -29,7 +29,7 @@ class ShopGuardGroup(TyperGroup):
             return super().invoke(ctx)
         except ShopGuardError as exc:
             click.echo(click.style("error: ", fg="red", bold=True) + str(exc), err=True)
-            raise click.exceptions.Exit(USER_ERROR_EXIT) from None
+            raise SystemExit(USER_ERROR_EXIT) from None
 
 
 app = typer.Typer(cls=ShopGuardGroup, help="ShopGuard: moderation models for livestream e-commerce.",
@@ -40,6 +40,8 @@ app.add_typer(train_app, name="train")
 models_app.command("compare")(compare_command)
 app.add_typer(models_app, name="models")
 app.add_typer(audit_app, name="audit")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(batch_app, name="batch")
 app.command("serve")(serve)
 app.command("evaluate")(evaluate_command)
 

@@ -60,7 +60,18 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory, listing_file: Path,
             home=home)
     for name in ("listing-quality", "merchant-risk", "false-marketing"):
         run_cli("models", "promote", f"{name}:candidate", "--reason", "test fixture", home=home)
+    token = run_cli("tokens", "create", "--name", "test-reviewer", "--scopes", "score,feedback,read",
+                    home=home).stdout.strip()
+    os.environ[TOKEN_ENV] = token  # copies of this home share its database, hence its tokens
     return home
+
+
+TOKEN_ENV = "SHOPGUARD_TEST_TOKEN"
+
+
+def auth_headers() -> dict[str, str]:
+    """The Authorization header of the trained home's test token (scopes score, feedback, read)."""
+    return {"Authorization": f"Bearer {os.environ[TOKEN_ENV]}"}
 
 
 def point_at_home(monkeypatch: pytest.MonkeyPatch, home: Path) -> Path:

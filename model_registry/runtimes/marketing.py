@@ -62,6 +62,7 @@ class SegmentAnalysis:
     lexicon: list[LexiconMatch] = field(default_factory=list)
     novelty: float = 0.0
     capped: list[str] = field(default_factory=list)  # categories whose model-only block was capped at review
+    spans_complete: bool = True  # False: the request's span budget ran out before this segment
 
 
 def load_tokenizer(path: Path):  # -> tokenizers.Tokenizer, imported here only
@@ -160,6 +161,12 @@ def tfidf_scores(scorers: dict[str, CharNgramScorer], texts: Sequence[str],
                             else np.full(len(texts), np.nan) for c in categories])
 
 
+# Occlusion spans cost one encoder pass per variant: a request's variants may hold at most
+# this many characters (about 1,200 windows, a second of CPU). Segments are explained in
+# order of score; the rest keep their lexicon spans and say that model spans were cut short.
+MAX_SPAN_CHARS = 150_000
+
+
 # Windows of 6 characters (a word or two of Chinese) with stride 5 overlap by one: every
 # character is covered with a fifth as many variants as characters. Real segments are about
 # 46 characters, so this costs 9-10 encoder calls per explained segment (16 with 4/3).
@@ -195,6 +202,7 @@ class FalseMarketingModel:
         self.novelty = novelty
         self.novelty_cutoff = novelty_cutoff
         self.model_only_block_floor = model_only_block_floor
+        self.span_budget_chars = MAX_SPAN_CHARS
 
     @classmethod
     def from_bundle(cls, bundle: LoadedBundle, *, device: Device = "cpu",
@@ -302,24 +310,35 @@ class FalseMarketingModel:
             results.append(SegmentAnalysis(scores, labels, spans, decision, max(scores.values()), matches,
                                            round(float(novel), 4), capped))
         if spans_from_model:
-            self._add_model_spans(normalized, results)
+            self._add_model_spans(normalized, results, self.span_budget_chars)
         for result in results:
             result.labels = [c for c in self.categories if c in result.labels]
             result.spans.sort(key=lambda s: s.start)
         return results
 
-    def _add_model_spans(self, normalized: list[NormalizedText], results: list[SegmentAnalysis]) -> None:
+    def _add_model_spans(self, normalized: list[NormalizedText], results: list[SegmentAnalysis],
+                         budget_chars: int = MAX_SPAN_CHARS) -> None:
         """Occlusion spans for labels no lexicon rule explains: the window whose removal
         lowers the category's score most. A segment's variants are scored once for all its
-        categories, and all segments' variants in one batched call."""
-        jobs = []
+        categories, and all segments' variants in one batched call, highest-scored segments
+        first until ``budget_chars`` characters of variants are spent."""
+        candidates = []
         for norm, result in zip(normalized, results, strict=True):
             covered = {m.category for m in result.lexicon}
             categories = [c for c in result.labels if c not in covered
                           and result.scores[c] >= self.thresholds[c].review]
             if categories and len(norm.text) >= 2:
-                starts, variants = occlusion_variants(norm.text)
-                jobs.append((norm, result, categories, starts, variants))
+                candidates.append((norm, result, categories))
+        jobs, spent, exhausted = [], 0, False
+        for norm, result, categories in sorted(candidates, key=lambda c: -c[1].score):
+            cost = len(norm.text) * max(1, -(-len(norm.text) // OCCLUSION_STRIDE))
+            exhausted = exhausted or spent + cost > budget_chars
+            if exhausted:  # strictly by score: the rest are not explained
+                result.spans_complete = False
+                continue
+            spent += cost
+            starts, variants = occlusion_variants(norm.text)
+            jobs.append((norm, result, categories, starts, variants))
         if not jobs:
             return
         scores = self.predict_normalized([v for *_, variants in jobs for v in variants])

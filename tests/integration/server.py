@@ -13,7 +13,19 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import BIN, REPO
+from tests.conftest import BIN, REPO, auth_headers
+
+
+def api_post(url: str, **options: object) -> httpx.Response:
+    """POST with the test token (scopes score, feedback, read)."""
+    headers = {**auth_headers(), **dict(options.pop("headers", None) or {})}  # type: ignore[call-overload]
+    return httpx.post(url, headers=headers, **options)  # type: ignore[arg-type]
+
+
+def api_get(url: str, **options: object) -> httpx.Response:
+    """GET with the test token."""
+    headers = {**auth_headers(), **dict(options.pop("headers", None) or {})}  # type: ignore[call-overload]
+    return httpx.get(url, headers=headers, **options)  # type: ignore[arg-type]
 
 
 def free_port() -> int:

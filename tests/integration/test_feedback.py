@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import FAST_LISTING_CONFIG, run_cli
+from tests.integration.server import api_post
 from training.false_marketing import load_marketing_file
 
 pytestmark = pytest.mark.integration
@@ -24,7 +25,7 @@ def _listings(listing_file, n: int) -> pd.DataFrame:
 
 
 def _feedback(server: str, **body) -> httpx.Response:
-    return httpx.post(f"{server}/v1/feedback", json=body, timeout=30)
+    return api_post(f"{server}/v1/feedback", json=body, timeout=30)
 
 
 def test_feedback_is_exported_as_a_training_file_and_retrained_on(server, trained_home, listing_file,
@@ -32,7 +33,7 @@ def test_feedback_is_exported_as_a_training_file_and_retrained_on(server, traine
     chosen = _listings(listing_file, 40)
     records = [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items() if pd.notna(v)}
                for row in chosen[list(LISTING_FIELDS)].to_dict("records")]
-    scored = httpx.post(f"{server}/v1/listings/score", json={"listings": records}, timeout=60).json()
+    scored = api_post(f"{server}/v1/listings/score", json={"listings": records}, timeout=60).json()
     truth = dict(zip(chosen["listing_id"], chosen["is_inferior"], strict=True))
     for k, result in enumerate(scored["results"]):
         label = "inferior" if truth[result["listing_id"]] else "ok"
@@ -54,7 +55,7 @@ def test_feedback_is_exported_as_a_training_file_and_retrained_on(server, traine
     from_feedback = exported.dropna(subset=["feedback_id"]).set_index("listing_id")
     assert len(from_feedback) == 40
     assert all(from_feedback.loc[i, "is_inferior"] == truth[i] for i in truth)
-    assert (from_feedback["feedback_reviewer"] == "ana").all()
+    assert (from_feedback["feedback_reviewer"] == "test-reviewer").all()  # the token's name, not the body's
 
     config = tmp_path / "config.json"
     config.write_text(json.dumps(FAST_LISTING_CONFIG))
@@ -67,7 +68,7 @@ def test_feedback_is_exported_as_a_training_file_and_retrained_on(server, traine
 def test_stream_feedback_labels_segments_for_the_text_model(server, trained_home, tmp_path) -> None:
     segments = [{"text": t, "start_ms": 4000 * i, "end_ms": 4000 * (i + 1)}
                 for i, t in enumerate(("大家好欢迎来到直播间", "原价999今天只要99 全网最低", "这款杯子是不锈钢的"))]
-    scored = httpx.post(f"{server}/v1/streams/score", json={"stream_id": "S-fb", "segments": segments},
+    scored = api_post(f"{server}/v1/streams/score", json={"stream_id": "S-fb", "segments": segments},
                         timeout=60).json()
     assert _feedback(server, entity_id="S-fb", label="ok", reviewer="bo").status_code == 200
     labelled = _feedback(server, entity_id="S-fb", label="price_fraud | absolute_claim", reviewer="bo",
@@ -94,14 +95,14 @@ def test_stream_feedback_labels_segments_for_the_text_model(server, trained_home
         ({"entity_id": "S-fb-bad", "label": "fake_news", "reviewer": "x", "segment_index": 0}, 422, "label"),
         ({"entity_id": "S-fb-bad", "label": "counterfeit", "reviewer": "x"}, 422, "segment_index"),
         ({"entity_id": "S-fb-bad", "label": "ok", "reviewer": "x", "segment_index": 7}, 422, "segment_index"),
-        ({"entity_id": "S-fb-bad", "label": "ok"}, 400, "reviewer"),
+        ({"entity_id": "S-fb-bad", "label": "ok", "segment_index": -1}, 400, "segment_index"),
     ],
     ids=["unknown-entity", "wrong-request", "unknown-category", "no-segment", "segment-out-of-range",
-         "no-reviewer"],
+         "negative-segment"],
 )
 def test_bad_feedback_is_refused_naming_the_field(server, body, status, field) -> None:
     segment = {"text": "欢迎来到直播间", "start_ms": 0, "end_ms": 1000}
-    scored = httpx.post(f"{server}/v1/streams/score", json={"stream_id": "S-fb-bad", "segments": [segment]},
+    scored = api_post(f"{server}/v1/streams/score", json={"stream_id": "S-fb-bad", "segments": [segment]},
                         timeout=60)
     assert scored.status_code == 200
     response = _feedback(server, **body)
@@ -111,7 +112,7 @@ def test_bad_feedback_is_refused_naming_the_field(server, body, status, field) -
 
 def test_a_listing_label_must_be_inferior_or_ok(server) -> None:
     listing = {"listing_id": "L-fb-label", "title": "保温杯", "category": "home", "price": 30.0}
-    assert httpx.post(f"{server}/v1/listings/score", json={"listings": [listing]}, timeout=30).status_code == 200
+    assert api_post(f"{server}/v1/listings/score", json={"listings": [listing]}, timeout=30).status_code == 200
     response = _feedback(server, entity_id="L-fb-label", label="suspicious", reviewer="x")
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["label"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.integration.server import running_server
+from tests.conftest import run_cli
+from tests.integration.server import api_post, running_server
 from training.data.listings import ListingGenerationConfig, generate_listings, to_api_records
 
 pytestmark = pytest.mark.integration
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 def test_ready_and_scores_a_batch_with_all_three_decisions(server) -> None:
     fresh = generate_listings(ListingGenerationConfig(n=400, seed=99), progress=False)
-    response = httpx.post(f"{server}/v1/listings/score", json={"listings": to_api_records(fresh)},
+    response = api_post(f"{server}/v1/listings/score", json={"listings": to_api_records(fresh)},
                           timeout=60)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -35,7 +36,7 @@ def test_served_model_is_the_production_version(server, trained_home) -> None:
     from tests.conftest import run_cli
 
     shown = run_cli("models", "show", "listing-quality:production", home=trained_home).stdout
-    response = httpx.post(f"{server}/v1/listings/score", timeout=30, json={"listings": [
+    response = api_post(f"{server}/v1/listings/score", timeout=30, json={"listings": [
         {"listing_id": "L1", "title": "口红", "category": "beauty", "price": 99.0}]})
     version = response.json()["results"][0]["model"].split(":")[1]
     assert version in shown
@@ -54,14 +55,19 @@ GOOD = {"listing_id": "L1", "title": "口红", "category": "beauty", "price": 99
         ([{**GOOD, "title": "好" * 501}], ["listings", 0, "title"]),
         ([GOOD, {**GOOD, "rating": 7}], ["listings", 1, "rating"]),
         ([{**GOOD, "unknown_field": 1}], ["listings", 0, "unknown_field"]),
+        ([{**GOOD, "title": "   "}], ["listings", 0, "title"]),  # empty after normalization
+        ([{**GOOD, "title": "\u200b\u200b\u200d"}], ["listings", 0, "title"]),  # zero-width only
+        ([{**GOOD, "title": "\ufdfa" * 30}], ["listings", 0, "title"]),  # 540 characters after NFKC
+        ([{**GOOD, "sales": 18446744073709551616}], ["listings", 0, "sales"]),
         ([], ["listings"]),
         ([GOOD] * 1001, ["listings"]),
     ],
     ids=["missing", "mistyped", "negative-price", "bad-category", "long-title", "second-item",
-         "unknown-field", "empty", "oversize"],
+         "unknown-field", "blank-title", "zero-width-title", "nfkc-expanding-title", "huge-sales", "empty",
+         "oversize"],
 )
 def test_bad_input_is_a_4xx_naming_the_field(server, listings, field) -> None:
-    response = httpx.post(f"{server}/v1/listings/score", json={"listings": listings}, timeout=30)
+    response = api_post(f"{server}/v1/listings/score", json={"listings": listings}, timeout=30)
     assert response.status_code == 400, response.text
     locations = [d["loc"] for d in response.json()["detail"]]
     assert field in locations
@@ -69,16 +75,40 @@ def test_bad_input_is_a_4xx_naming_the_field(server, listings, field) -> None:
 
 @pytest.mark.parametrize("body", [b"not json", b'{"listings": [', b"[1, 2]", b'{"listing": []}'])
 def test_malformed_bodies_are_4xx(server, body) -> None:
-    response = httpx.post(f"{server}/v1/listings/score", content=body, timeout=30,
+    response = api_post(f"{server}/v1/listings/score", content=body, timeout=30,
                           headers={"content-type": "application/json"})
     assert 400 <= response.status_code < 500, response.text
     assert "error" in response.json()
 
 
 def test_without_a_production_model_the_endpoint_says_503_and_review(tmp_path) -> None:
-    with running_server(tmp_path / "empty-home") as base:
-        response = httpx.post(f"{base}/v1/listings/score", json={"listings": [GOOD]}, timeout=30)
+    home = tmp_path / "empty-home"
+    token = run_cli("tokens", "create", "--name", "t", "--scopes", "score", home=home).stdout.strip()
+    with running_server(home) as base:
+        ready = httpx.get(f"{base}/readyz", timeout=30).json()
+        response = httpx.post(f"{base}/v1/listings/score", json={"listings": [GOOD]}, timeout=30,
+                              headers={"Authorization": f"Bearer {token}"})
+    assert ready["models"]["listing-quality"] == {"production": None, "loaded": False, "model": None,
+                                                   "error": ready["models"]["listing-quality"]["error"]}
     assert response.status_code == 503
     body = response.json()
     assert body["error"] == "model_unavailable"
     assert body["fallback_decision"] == "review"
+
+
+def test_bodies_that_are_not_json_or_too_large_are_refused_up_front(server) -> None:
+    multipart = api_post(f"{server}/v1/listings/score", content=b"x", timeout=30,
+                         headers={"content-type": "multipart/form-data"})  # no boundary: was a 500
+    assert multipart.status_code == 415 and multipart.json()["detail"][0]["loc"] == ["header", "content-type"]
+    huge = api_post(f"{server}/v1/listings/score", content=b" " * (11 * 1024 * 1024), timeout=60,
+                    headers={"content-type": "application/json"})
+    assert huge.status_code == 413
+
+
+def test_error_bodies_are_capped(server) -> None:
+    listing = {**GOOD, **{f"unknown_{i}": i for i in range(2000)}}
+    response = api_post(f"{server}/v1/listings/score", json={"listings": [listing]}, timeout=60)
+    assert response.status_code == 400
+    body = response.json()
+    assert len(body["detail"]) == 20 and body["errors_total"] >= 2000
+    assert len(response.content) < 20_000

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
+
+from tests.integration.server import api_get
 
 pytestmark = pytest.mark.integration
 
 
 
 def test_models_lists_production_versions_thresholds_and_metrics(server) -> None:
-    body = httpx.get(f"{server}/v1/models", timeout=30).json()
+    body = api_get(f"{server}/v1/models", timeout=30).json()
     by_name = {m["name"]: m for m in body["models"]}
     assert set(by_name) == {"listing-quality", "false-marketing", "merchant-risk"}
     listing = by_name["listing-quality"]
@@ -26,16 +27,16 @@ def test_models_lists_production_versions_thresholds_and_metrics(server) -> None
     ("*/*", "?format=json", '"model_name": "merchant-risk"', "application/json"),
 ])
 def test_card_by_accept_header_or_format(server, accept, query, needle, media) -> None:
-    response = httpx.get(f"{server}/v1/models/merchant-risk/card{query}", headers={"accept": accept}, timeout=30)
+    response = api_get(f"{server}/v1/models/merchant-risk/card{query}", headers={"accept": accept}, timeout=30)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith(media)
     assert needle in response.text
 
 
 def test_card_errors_name_the_field(server) -> None:
-    unknown = httpx.get(f"{server}/v1/models/no-such-model/card", timeout=30)
+    unknown = api_get(f"{server}/v1/models/no-such-model/card", timeout=30)
     assert unknown.status_code == 404 and unknown.json()["field"] == "name"
-    bad_format = httpx.get(f"{server}/v1/models/listing-quality/card?format=pdf", timeout=30)
+    bad_format = api_get(f"{server}/v1/models/listing-quality/card?format=pdf", timeout=30)
     assert bad_format.status_code == 400 and bad_format.json()["field"] == "format"
-    bad_version = httpx.get(f"{server}/v1/models/listing-quality/card?version=v0", timeout=30)
+    bad_version = api_get(f"{server}/v1/models/listing-quality/card?version=v0", timeout=30)
     assert bad_version.status_code == 404 and bad_version.json()["field"] == "version"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import httpx
+import time
+
 import pytest
 
 from features.marketing import MARKETING_CATEGORIES
+from tests.integration.server import api_post
 
 pytestmark = pytest.mark.integration
 
@@ -17,7 +19,7 @@ def _segments(*texts: str, step_ms: int = 4000) -> list[dict]:
 
 def test_a_stream_with_a_blocking_claim_is_blocked_with_spans(server) -> None:
     texts = ("欢迎宝宝们来到直播间", "这款面霜的质地非常细腻", "家人们 加 薇 信 私聊下单 便宜")
-    response = httpx.post(f"{server}/v1/streams/score", timeout=60,
+    response = api_post(f"{server}/v1/streams/score", timeout=60,
                           json={"stream_id": "S1", "merchant_id": "M-x", "segments": _segments(*texts)})
     assert response.status_code == 200, response.text
     body = response.json()
@@ -44,7 +46,7 @@ DOUBTFUL = ("这是全网最低价", "跳楼价了家人们", "我们是行业�
 
 
 def _score(server: str, stream_id: str, segments: list[dict]) -> dict:
-    response = httpx.post(f"{server}/v1/streams/score", timeout=60,
+    response = api_post(f"{server}/v1/streams/score", timeout=60,
                           json={"stream_id": stream_id, "segments": segments})
     assert response.status_code == 200, response.text
     return response.json()
@@ -75,10 +77,34 @@ GOOD = {"stream_id": "S", "segments": [{"text": "欢迎", "start_ms": 0, "end_ms
         ({**GOOD, "segments": [{"text": "好", "start_ms": 5, "end_ms": 1}]}, ["segments", 0]),
         ({**GOOD, "segments": [{"text": 3, "start_ms": 0, "end_ms": 1}]}, ["segments", 0, "text"]),
         ({**GOOD, "segments": GOOD["segments"] * 1001}, ["segments"]),
+        ({**GOOD, "segments": [{"text": "\ufdfa" * 200, "start_ms": 0, "end_ms": 1}]}, ["segments", 0, "text"]),
+        ({**GOOD, "segments": [{"text": " \u200b ", "start_ms": 0, "end_ms": 1}]}, ["segments", 0, "text"]),
     ],
-    ids=["missing-stream-id", "empty", "too-long", "negative-time", "end-before-start", "mistyped", "oversize"],
+    ids=["missing-stream-id", "empty", "too-long", "negative-time", "end-before-start", "mistyped", "oversize",
+         "nfkc-expanding", "blank"],
 )
 def test_bad_stream_input_is_a_4xx_naming_the_field(server, body, field) -> None:
-    response = httpx.post(f"{server}/v1/streams/score", json=body, timeout=30)
+    response = api_post(f"{server}/v1/streams/score", json=body, timeout=30)
     assert response.status_code == 400, response.text
     assert field in [d["loc"] for d in response.json()["detail"]]
+
+
+def test_a_stream_over_the_character_budget_is_refused_up_front(server) -> None:
+    segments = [{"text": "今天只要九十九加微信" * 200, "start_ms": i, "end_ms": i + 1} for i in range(60)]
+    started = time.monotonic()
+    response = api_post(f"{server}/v1/streams/score", json={"stream_id": "S-big", "segments": segments}, timeout=60)
+    assert response.status_code == 413 and time.monotonic() - started < 5
+    assert response.json()["detail"][0]["loc"] == ["body", "segments"] and "100,000" in response.json()["detail"][0]["msg"]
+
+
+def test_model_spans_are_budgeted_and_the_answer_says_so(server) -> None:
+    claim = "这个产品吃了以后三天就能把高血压降下来 医院都不用去了 "
+    segments = [{"text": (claim * 20)[:1600], "start_ms": i * 1000, "end_ms": i * 1000 + 900} for i in range(50)]
+    started = time.monotonic()
+    response = api_post(f"{server}/v1/streams/score", json={"stream_id": "S-spans", "segments": segments}, timeout=60)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    body = response.json()
+    flagged = [s for s in body["segments"] if s["decision"] != "allow"]
+    assert flagged and elapsed < 30
+    assert body["spans_cut_short"] == any(not s["spans_complete"] for s in body["segments"])

@@ -17,6 +17,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    if "model_versions" in sa.inspect(op.get_bind()).get_table_names():  # stamped from tables made by current code
+        return
     op.create_table(
         "model_versions",
         sa.Column("model_name", sa.String(128), primary_key=True),

@@ -11,9 +11,9 @@ from sqlalchemy import MetaData, create_engine, insert, inspect, select
 
 from model_registry import aliases, version_records
 from model_registry.database import current_revision, make_engine
-from serving import decision_log, feedback, merchant_decisions
+from serving import auth, decision_log, feedback, merchant_decisions
 
-DECLARED = (aliases.metadata, version_records.metadata, decision_log.metadata, merchant_decisions.metadata, feedback.metadata)
+DECLARED = (aliases.metadata, version_records.metadata, auth.metadata, decision_log.metadata, merchant_decisions.metadata, feedback.metadata)
 
 
 def _declared_metadata() -> MetaData:
@@ -26,7 +26,7 @@ def _declared_metadata() -> MetaData:
 
 def test_a_new_database_is_migrated_to_the_declared_schema(tmp_path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'new.db'}")
-    assert current_revision(engine) == "0003"
+    assert current_revision(engine) == "0005"
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), _declared_metadata())
     assert differences == []
@@ -42,7 +42,7 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded(tmp_path) -> 
         connection.execute(insert(aliases.aliases_table), {"model_name": "listing-quality", "alias": "production",
                                                            "version": "v1", "updated_at": datetime.now(UTC)})
     engine = make_engine(url)
-    assert current_revision(engine) == "0003"
+    assert current_revision(engine) == "0005"
     assert {"feedback", "model_versions"} <= set(inspect(engine).get_table_names())
     with engine.connect() as connection:
         kept = connection.execute(select(aliases.aliases_table.c.version)).scalars().all()

@@ -281,3 +281,21 @@ def test_card_says_plainly_when_real_checks_are_missing() -> None:
                                  missing("not run"))
     text = to_markdown(ModelCard(model_name="false-marketing", version="v0", sections=[section]))
     assert "Real-world checks are MISSING" in text and "synthetic only" in text
+
+
+def test_model_spans_stop_at_the_budget_highest_scores_first(registered) -> None:
+    registry, data, result, _ = registered
+    model = FalseMarketingModel.from_bundle(registry.load(result.manifest.tag), device="cpu")
+    unexplained = [t for t, y in zip(data.texts, data.labels, strict=True)
+                   if y.any() and not match_lexicon(normalize_text(t))][:200]
+    full = model.analyze(unexplained)
+    needing = [a for a in full if any(s.source == "model" for s in a.spans)]
+    assert len(needing) >= 5 and all(a.spans_complete for a in full)
+    model.span_budget_chars = 3 * max(len(t) ** 2 for t in unexplained) // 5  # room for about three
+    cut = model.analyze(unexplained)
+    explained = [a for a in cut if any(s.source == "model" for s in a.spans)]
+    short = [a for a in cut if not a.spans_complete]
+    assert 1 <= len(explained) < len(needing) and short
+    assert min(a.score for a in explained) >= max(a.score for a in short)  # the strongest are explained
+    assert all(not any(s.source == "model" for s in a.spans) for a in short)
+    assert [a.decision for a in cut] == [a.decision for a in full]  # spans never change a decision

@@ -1,0 +1,90 @@
+"""The service's answers as functions of a runtime, the records and the standing merchant
+decisions. The HTTP service and batch jobs (``serving/batch.py``) build their results with
+these, so both decide exactly alike (policy order in ``serving/policy.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from features.decision import Decision
+from features.reasons import Reason
+from features.schemas import ListingRecord, MerchantRecord, TranscriptSegment
+from serving.merchant_decisions import MerchantDecision
+from serving.policy import capped_reason, merchant_rule, stream_decision
+from serving.schemas import ListingResult, MerchantResult, ReasonOut, SegmentResult, SpanOut
+
+MAX_REASONS = 3
+BlockedLookup = Callable[[set[str]], dict[str, MerchantDecision]]
+
+
+def no_blocks(_merchant_ids: set[str]) -> dict[str, MerchantDecision]:
+    """The lookup of a job run without merchant decisions."""
+    return {}
+
+
+def reasons_out(rule_reasons: Sequence[Reason], model_reasons: Sequence[Reason]) -> list[ReasonOut]:
+    """Rule reasons first, then the model's, at most ``MAX_REASONS``."""
+    return [ReasonOut(code=r.code, detail=r.detail) for r in [*rule_reasons, *model_reasons]][:MAX_REASONS]
+
+
+def apply_merchant_rule(merchant_ids: Sequence[str | None], decisions: Sequence[Decision],
+                        blocked: BlockedLookup) -> tuple[list[Decision], list[list[Reason]]]:
+    """Policy step 3 for each item: raised decisions and the rule's reasons."""
+    standing = blocked({m for m in merchant_ids if m})
+    raised, reasons = [], []
+    for merchant_id, decision in zip(merchant_ids, decisions, strict=True):
+        new_decision, reason = merchant_rule(decision, standing.get(merchant_id or ""))
+        raised.append(new_decision)
+        reasons.append([reason] if reason else [])
+    return raised, reasons
+
+
+def listing_results(model: Any, listings: Sequence[ListingRecord], blocked: BlockedLookup) -> list[ListingResult]:
+    """One result per listing, in order."""
+    scored = model.score(listings)
+    decisions, rule_reasons = apply_merchant_rule([r.merchant_id for r in listings], scored.decisions, blocked)
+    return [ListingResult(listing_id=record.listing_id, decision=decision, score=round(float(score), 6),
+                          reasons=reasons_out(rules, reasons), model=model.tag)
+            for record, score, decision, rules, reasons in zip(
+                listings, scored.scores, decisions, rule_reasons, scored.reasons, strict=True)]
+
+
+def merchant_results(model: Any, merchants: Sequence[MerchantRecord]) -> list[MerchantResult]:
+    """One result per merchant, in order."""
+    scored = model.score(merchants)
+    return [MerchantResult(merchant_id=m.merchant_id, decision=decision, score=round(float(s), 6),
+                           reasons=reasons_out([], reasons), model=model.tag)
+            for m, s, decision, reasons in zip(merchants, scored.scores, scored.decisions, scored.reasons, strict=True)]
+
+
+@dataclass
+class StreamAnswer:
+    """A stream's decision and its segments' results."""
+
+    decision: Decision
+    score: float
+    segments: list[SegmentResult]
+    reasons: list[ReasonOut]
+    model: str
+    spans_cut_short: bool
+
+
+def stream_answer(model: Any, segments: Sequence[TranscriptSegment], merchant_id: str | None,
+                  blocked: BlockedLookup) -> StreamAnswer:
+    """Segment scores, labels, spans and decisions, then the stream's decision."""
+    analyses = model.score(segments).segments
+    decision, reasons = stream_decision([a.decision for a in analyses], [s.start_ms for s in segments])
+    capped = capped_reason([a.capped for a in analyses], [a.decision for a in analyses])
+    reasons = reasons + ([capped] if capped else [])
+    [decision], [rule_reasons] = apply_merchant_rule([merchant_id], [decision], blocked)
+    results = [
+        SegmentResult(index=i, score=a.score, decision=a.decision, labels=a.labels, categories=a.scores,
+                      spans=[SpanOut(start=sp.start, end=sp.end, text=sp.text, category=sp.category,
+                                     source=sp.source, rule_id=sp.rule_id) for sp in a.spans],
+                      novelty=a.novelty, spans_complete=a.spans_complete)
+        for i, a in enumerate(analyses)
+    ]
+    return StreamAnswer(decision, max(a.score for a in analyses), results, reasons_out(rule_reasons, reasons),
+                        model.tag, not all(a.spans_complete for a in analyses))

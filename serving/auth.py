@@ -1,0 +1,213 @@
+"""Bearer tokens with scopes, stored hashed in the ShopGuard database.
+
+``shopguard tokens create --name NAME --scopes score,feedback,read,admin`` prints a token
+once; the database keeps only its sha256. Calls send ``Authorization: Bearer <token>``:
+
+- ``score``: the three scoring routes; ``feedback``: ``/v1/feedback`` (the reviewer is the
+  token's name); ``read``: models, cards, metrics; ``admin``: everything;
+- a missing or unknown token gets 401, a token without the route's scope 403; both are
+  logged with the token's name or ``anonymous``, never the token.
+
+``/readyz``, ``/livez`` and ``/healthz`` stay open; ``/metrics`` is served only when
+``SHOPGUARD_METRICS=on``. ``SHOPGUARD_AUTH=off`` turns all of this off for local experiments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    insert,
+    select,
+    update,
+)
+
+from features.errors import ShopGuardError
+
+logger = logging.getLogger("shopguard.auth")
+metadata = MetaData()
+
+tokens_table = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("scopes", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+SCOPES: tuple[str, ...] = ("score", "feedback", "read", "admin")
+TOKEN_PREFIX = "sg_"
+PRINCIPAL_HEADER = b"x-shopguard-principal"  # set by the middleware, never trusted from a client
+OPEN_PATHS = frozenset({"/readyz", "/livez", "/healthz"})
+ROUTE_SCOPES: dict[tuple[str, str], str] = {
+    ("POST", "/v1/listings/score"): "score",
+    ("POST", "/v1/merchants/score"): "score",
+    ("POST", "/v1/streams/score"): "score",
+    ("POST", "/v1/feedback"): "feedback",
+}
+READ_PREFIXES = ("/v1/models", "/metrics")
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A stored token (never the token itself)."""
+
+    name: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None
+
+    def allows(self, scope: str) -> bool:
+        """Whether this token may call a route needing ``scope``."""
+        return "admin" in self.scopes or scope in self.scopes
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def parse_scopes(value: str) -> tuple[str, ...]:
+    """``score,feedback`` -> ('score', 'feedback'), refusing unknown scopes."""
+    scopes = tuple(dict.fromkeys(s.strip() for s in value.split(",") if s.strip()))
+    unknown = [s for s in scopes if s not in SCOPES]
+    if not scopes or unknown:
+        raise ShopGuardError(f"unknown scope(s) {unknown or [value]}; choose from {', '.join(SCOPES)}.")
+    return scopes
+
+
+class TokenStore:
+    """Create, list, revoke and verify tokens."""
+
+    def __init__(self, engine: Engine, cache_seconds: float = 5.0) -> None:
+        self._engine = engine
+        self._cache: dict[str, tuple[float, ApiToken | None]] = {}
+        self._cache_seconds = cache_seconds
+
+    def create(self, name: str, scopes: tuple[str, ...], created_by: str) -> str:
+        """A new token for ``name``; returns the token (shown once, stored hashed)."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self._engine.begin() as conn:
+            if conn.execute(select(tokens_table.c.id).where(tokens_table.c.name == name)).first():
+                raise ShopGuardError(f"a token named {name!r} exists; revoke it or choose another name.")
+            conn.execute(insert(tokens_table).values(
+                name=name, token_sha256=_digest(token), scopes=",".join(scopes),
+                created_at=datetime.now(UTC), created_by=created_by, revoked_at=None))
+        return token
+
+    def list(self) -> list[ApiToken]:
+        """Every token, revoked ones included, oldest first."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(tokens_table).order_by(tokens_table.c.id)).mappings().all()
+        return [self._token(r) for r in rows]
+
+    def revoke(self, name: str) -> None:
+        """Revoke a token by name (effective within the verification cache's few seconds)."""
+        with self._engine.begin() as conn:
+            done = conn.execute(update(tokens_table).where(
+                tokens_table.c.name == name, tokens_table.c.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC)))
+        if done.rowcount == 0:
+            raise ShopGuardError(f"no active token named {name!r}; `shopguard tokens list` shows them.")
+
+    def verify(self, token: str) -> ApiToken | None:
+        """The active token matching ``token``, or None."""
+        digest = _digest(token)
+        cached = self._cache.get(digest)
+        if cached is not None and time.monotonic() - cached[0] < self._cache_seconds:
+            return cached[1]
+        with self._engine.connect() as conn:
+            row = conn.execute(select(tokens_table).where(tokens_table.c.token_sha256 == digest)).mappings().first()
+        found = None if row is None or row["revoked_at"] is not None else self._token(row)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[digest] = (time.monotonic(), found)
+        return found
+
+    @staticmethod
+    def _token(row: Any) -> ApiToken:
+        return ApiToken(row["name"], tuple(row["scopes"].split(",")), row["created_at"], row["created_by"],
+                        row["revoked_at"])
+
+
+def required_scope(method: str, path: str) -> str | None:
+    """The scope a route needs (None: open)."""
+    if path in OPEN_PATHS:
+        return None
+    scope = ROUTE_SCOPES.get((method, path))
+    if scope is not None:
+        return scope
+    if path.startswith(READ_PREFIXES):
+        return "read"
+    return None  # the API description and BentoML's UI
+
+
+class AuthGuard:
+    """ASGI middleware enforcing tokens and scopes; passes the caller's name on to the
+    service in ``x-shopguard-principal``."""
+
+    store: TokenStore | None = None  # set by the service; None: SHOPGUARD_AUTH=off
+    metrics_enabled = False
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = [(k, v) for k, v in scope.get("headers") or [] if k.lower() != PRINCIPAL_HEADER]
+        if scope["path"] == "/metrics" and not self.metrics_enabled:
+            await _respond(send, 404, {"error": "not_found", "message": "metrics are off; set SHOPGUARD_METRICS=on"})
+            return
+        needed = required_scope(scope["method"], scope["path"])
+        if self.store is None or needed is None:
+            await self.app({**scope, "headers": headers}, receive, send)
+            return
+        token = _bearer(headers)
+        found = self.store.verify(token) if token else None
+        if found is None:
+            logger.info("401 %s %s: %s token", scope["method"], scope["path"], "unknown" if token else "no")
+            await _respond(send, 401, {"error": "unauthenticated", "message": "send Authorization: Bearer <token>; "
+                                       "`shopguard tokens create` makes one"}, {"WWW-Authenticate": "Bearer"})
+            return
+        if not found.allows(needed):
+            logger.info("403 %s %s: token %r lacks scope %s", scope["method"], scope["path"], found.name, needed)
+            await _respond(send, 403, {"error": "forbidden", "message": f"token {found.name!r} lacks the {needed!r} "
+                                       f"scope (it has {', '.join(found.scopes)})"})
+            return
+        headers.append((PRINCIPAL_HEADER, found.name.encode()))
+        await self.app({**scope, "headers": headers}, receive, send)
+
+
+def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for key, value in headers:
+        if key.lower() == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() or None if scheme.lower() == "bearer" else None
+    return None
+
+
+async def _respond(send: Any, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    payload = json.dumps(body).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,91 @@
+"""The Ray Data engine of ``shopguard batch score``: the model is loaded once per actor
+(``map_batches`` with a callable class); the answer code is the service's."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from model_registry.kinds import FALSE_MARKETING, model_kind
+from serving.batch import (
+    RESULT_COLUMNS,
+    BatchReport,
+    already_done,
+    read_table,
+    score_frame,
+    write_outputs,
+)
+
+ROW = "_row"  # the row number in its input file, carried through Ray to name rejects
+
+
+class RayScorer:
+    """One actor: loads the pinned version once, then scores batches."""
+
+    def __init__(self, kind_name: str, tag: str, blocked: dict[str, Any], links: dict[str, list[dict[str, str]]]) -> None:
+        from model_registry.registry import ModelRegistry
+        from model_registry.settings import load_settings
+        from serving.merchant_decisions import MerchantDecision
+
+        settings = load_settings()
+        self.kind = model_kind(kind_name)
+        self.model = self.kind.runtime_class().from_bundle(ModelRegistry(settings).load(tag), device=settings.device)
+        standing = {m: MerchantDecision(**d) for m, d in blocked.items()}
+        self.blocked = lambda ids: {m: standing[m] for m in ids if m in standing}
+        self.links = links
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        rows = batch[ROW].tolist()
+        frame = batch.drop(columns=[ROW]).reset_index(drop=True)
+        frame = frame.astype(object).where(frame.notna(), None)
+        results, rejects = score_frame(self.kind, self.model, frame, self.blocked, self.links)
+        rejects = rejects.assign(row=[rows[r] for r in rejects["row"]]) if len(rejects) else rejects
+        out = results.assign(kind="result", row=-1, field=None, message=None)
+        bad = rejects.assign(kind="reject", **{c: None for c in RESULT_COLUMNS})
+        return pd.concat([out, bad[out.columns]], ignore_index=True).astype({"row": "int64"})
+
+
+def run_ray(kind_name: str, tag: str, files: list[Path], output: Path, blocked: dict[str, Any],
+            links: dict[str, list[dict[str, str]]], workers: int, batch_size: int, address: str | None,
+            progress: Callable[[str], None]) -> BatchReport:
+    """Score every input file on Ray (a local cluster unless ``address`` names one)."""
+    import ray
+
+    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, include_dashboard=False)
+    kind = model_kind(kind_name)
+    report = BatchReport(model=tag)
+    started = time.perf_counter()
+    try:
+        for source in files:
+            report.files += 1
+            if already_done(output, source, tag):
+                report.skipped_files += 1
+                progress(f"{source.name}: already done, skipped")
+                continue
+            frame = read_table(source)
+            frame[ROW] = range(len(frame))
+            if kind is FALSE_MARKETING and "stream_id" in frame.columns:
+                dataset = ray.data.from_pandas(frame).groupby("stream_id").map_groups(
+                    RayScorer, fn_constructor_args=(kind_name, tag, blocked, links), concurrency=workers,
+                    batch_format="pandas")
+            else:
+                dataset = ray.data.from_pandas(frame).map_batches(
+                    RayScorer, fn_constructor_args=(kind_name, tag, blocked, links), concurrency=workers,
+                    batch_size=batch_size, batch_format="pandas")
+            scored = dataset.to_pandas()
+            results = scored[scored["kind"] == "result"][RESULT_COLUMNS].reset_index(drop=True)
+            rejects = scored[scored["kind"] == "reject"][["row", "field", "message"]].sort_values("row")
+            rejects = rejects.assign(errors=1).reset_index(drop=True)
+            report.outputs.append(str(write_outputs(output, source, tag, results, rejects)))
+            report.rows += len(frame)
+            report.scored += len(results)
+            report.rejected += len(rejects)
+            progress(f"{source.name}: {len(results):,} scored, {len(rejects):,} rejected (ray, {workers} actor(s))")
+    finally:
+        ray.shutdown()
+    report.seconds = time.perf_counter() - started
+    return report

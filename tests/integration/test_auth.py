@@ -1,0 +1,55 @@
+"""Tokens and scopes on a real server: anonymous and unknown callers get 401, a token
+without the route's scope 403, a revoked token 401; health stays open; metrics are off."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import run_cli
+from tests.integration.server import api_get
+
+pytestmark = pytest.mark.integration
+
+LISTING = {"listing_id": "L-auth", "title": "加厚保温杯", "category": "home", "price": 59.0}
+
+
+def _score(server: str, token: str | None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.post(f"{server}/v1/listings/score", json={"listings": [LISTING]}, headers=headers, timeout=30)
+
+
+def test_scoring_and_feedback_need_a_token(server) -> None:
+    assert _score(server, None).status_code == 401
+    assert _score(server, "sg_not-a-token").status_code == 401
+    anonymous_feedback = httpx.post(f"{server}/v1/feedback", timeout=30,
+                                    json={"entity_id": "L-auth", "label": "ok", "reviewer": "mallory"})
+    assert anonymous_feedback.status_code == 401
+    assert anonymous_feedback.headers["www-authenticate"] == "Bearer"
+    assert httpx.get(f"{server}/v1/models", timeout=30).status_code == 401
+
+
+def test_a_token_without_the_scope_is_forbidden_and_a_revoked_one_refused(server, trained_home) -> None:
+    reader = run_cli("tokens", "create", "--name", "auditor-test", "--scopes", "read", home=trained_home).stdout.strip()
+    refused = _score(server, reader)
+    assert refused.status_code == 403 and "'score' scope" in refused.json()["message"]
+    assert httpx.get(f"{server}/v1/models", headers={"Authorization": f"Bearer {reader}"}, timeout=30).status_code == 200
+    scorer = run_cli("tokens", "create", "--name", "pipeline-test", "--scopes", "score", home=trained_home).stdout.strip()
+    assert _score(server, scorer).status_code == 200
+    listed = run_cli("tokens", "list", home=trained_home).stdout
+    assert "pipeline-test" in listed and scorer not in listed  # only the hash is stored
+    run_cli("tokens", "revoke", "pipeline-test", home=trained_home)
+    deadline = time.monotonic() + 15  # workers cache a verified token for a few seconds
+    while _score(server, scorer).status_code != 401 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _score(server, scorer).status_code == 401
+
+
+def test_health_is_open_and_metrics_are_off_by_default(server) -> None:
+    ready = httpx.get(f"{server}/readyz", timeout=30)
+    assert ready.status_code == 200
+    assert all(m["loaded"] for m in ready.json()["models"].values())
+    assert httpx.get(f"{server}/livez", timeout=30).status_code == 200
+    assert api_get(f"{server}/metrics", timeout=30).status_code == 404

@@ -1,0 +1,157 @@
+"""PostgreSQL as the production database: a real server started with ``initdb`` / ``pg_ctl``
+in a temporary folder (skipped, saying why, where the binaries are absent). Migrations, the
+decision log with its journal replay, merchant decisions, feedback, aliases, version records
+and tokens all run against it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import MetaData
+
+from model_registry import aliases, version_records
+from model_registry.aliases import AliasStore
+from model_registry.database import current_revision, make_engine
+from model_registry.version_records import VersionRecords
+from serving import auth, decision_log, feedback, merchant_decisions
+from serving.auth import TokenStore
+from serving.decision_log import DecisionLogWriter, DecisionRecord, query_decisions
+from serving.feedback import Feedback, FeedbackStore
+from serving.merchant_decisions import MerchantDecisionStore
+from tests.integration.server import free_port
+
+pytestmark = pytest.mark.integration
+PG_BIN = Path(os.environ.get("SHOPGUARD_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    """initdb refuses to run as root: run the server tools as the postgres user then."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    if not (PG_BIN / "initdb").is_file():
+        pytest.skip(f"PostgreSQL binaries not found in {PG_BIN} (set SHOPGUARD_PG_BIN)")
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        pytest.skip("running as root without runuser: cannot start PostgreSQL as another user")
+    # Not under pytest's folder: the postgres user must be able to reach it.
+    folder = Path(tempfile.mkdtemp(prefix="shopguard-pg-"))
+    data, port = folder / "data", free_port()
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres")
+    subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "shopguard", "--auth=trust"]),
+                   check=True, capture_output=True)
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-l",
+                                 str(folder / "server.log"), "start"]), check=True, capture_output=True)
+    try:
+        subprocess.run(_as_postgres([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "shopguard",
+                                     "shopguard"]), check=True, capture_output=True)
+        yield f"postgresql+psycopg://shopguard@127.0.0.1:{port}/shopguard"
+    finally:
+        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_migrations_bring_postgres_to_the_declared_schema(postgres_url) -> None:
+    engine = make_engine(postgres_url)
+    assert current_revision(engine) == "0005"
+    declared = MetaData()
+    for metadata in (aliases.metadata, version_records.metadata, auth.metadata, decision_log.metadata,
+                     merchant_decisions.metadata, feedback.metadata):
+        for table in metadata.tables.values():
+            table.to_metadata(declared)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), declared)
+    assert differences == []
+
+
+def test_the_decision_log_commits_and_replays_without_duplicates(postgres_url, tmp_path) -> None:
+    engine = make_engine(postgres_url)
+    records = [DecisionRecord("pg-r1", "listing", f"pg-L{i}", "allow", 0.1, "listing-quality:v1", [], {"i": i})
+               for i in range(50)]
+    writer = DecisionLogWriter(engine, journal_dir=tmp_path / "journal")
+    writer.record(records[:30])
+    writer._journal.append([r.row(datetime.now(UTC)) for r in records[20:]])  # a journal overlapping the log
+    writer.close()  # replays the journal on the way out
+    rows = query_decisions(engine, request_id="pg-r1")
+    assert sorted(r["entity_id"] for r in rows) == sorted(f"pg-L{i}" for i in range(50))
+    assert not list((tmp_path / "journal").glob("decisions-*.jsonl"))
+
+
+def test_merchant_blocks_feedback_aliases_versions_and_tokens(postgres_url) -> None:
+    engine = make_engine(postgres_url)
+    store = MerchantDecisionStore(engine)
+    store.record([("pg-M1", "block", 0.97, "merchant-risk:v1"), ("pg-M2", "allow", 0.1, "merchant-risk:v1")])
+    store.record([("pg-M1", "allow", 0.05, "merchant-risk:v1")])  # a better score does not lower the block
+    assert set(store.blocked({"pg-M1", "pg-M2"})) == {"pg-M1"}
+    store.lift_block("pg-M1", "ana")
+    assert store.blocked({"pg-M1"}) == {}
+
+    writer = DecisionLogWriter(engine)
+    writer.record([DecisionRecord("pg-r2", "listing", "pg-L-fb", "block", 0.9, "listing-quality:v1", [], {})])
+    writer.close()
+    stored = FeedbackStore(engine).add(Feedback("pg-L-fb", "inferior", "ana"))
+    assert stored["label"] == "inferior" and stored["request_id"] == "pg-r2"
+
+    alias_store = AliasStore(engine)
+    alias_store.set("listing-quality", "production", "v1", action="promote", actor="ana", reason="pg")
+    assert alias_store.get("listing-quality", "production") == "v1"
+    VersionRecords(engine).add("listing-quality", "pg-v1", "0" * 64, "ana")
+    assert VersionRecords(engine).get("listing-quality", "pg-v1").manifest_sha256 == "0" * 64
+
+    tokens = TokenStore(engine, cache_seconds=0)
+    token = tokens.create("pg-pipeline", ("score",), "ana")
+    assert tokens.verify(token).name == "pg-pipeline"
+    tokens.revoke("pg-pipeline")
+    assert tokens.verify(token) is None
+
+
+def test_two_services_share_one_postgres_database(postgres_url, trained_home, tmp_path, monkeypatch) -> None:
+    """Replicas: a merchant blocked through one service raises its listings on the other, and
+    every answered decision is in the shared log once, after SIGTERM of both."""
+    import httpx
+
+    from tests.conftest import run_cli
+    from tests.integration.server import running_server
+
+    tags = []
+    for name in ("listing-quality", "merchant-risk", "false-marketing"):
+        shown = run_cli("models", "show", f"{name}:production", home=trained_home).stdout  # the SQLite registry
+        tags.append(next(word for word in shown.split() if word.startswith(f"{name}:v")))
+    monkeypatch.setenv("SHOPGUARD_DATABASE_URL", postgres_url)
+    home = tmp_path / "replica-home"
+    for tag in tags:
+        run_cli("models", "adopt", tag, "--reason", "replica test", home=home)  # into the PostgreSQL registry
+        run_cli("models", "promote", tag, "--reason", "replica test", home=home)
+    token = run_cli("tokens", "create", "--name", "replicas", "--scopes", "score", home=home).stdout.strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    merchant = {"merchant_id": "pg-ring-1", **dict.fromkeys(
+        ("account_age_days", "orders_30d", "gmv_30d", "cs_response_minutes", "sales_spike_ratio", "category_spread"),
+        None), "refund_rate": 0.9, "return_rate": 0.9, "complaint_rate": 0.9, "negative_review_rate": 0.9,
+        "late_shipment_rate": 0.9, "no_ship_rate": 0.9, "presale_share": 0.9, "review_burstiness": 0.9}
+    listing = {"listing_id": "pg-L1", "merchant_id": "pg-ring-1", "title": "加厚保温杯", "category": "home",
+               "price": 59.0}
+    answered = []
+    with running_server(home) as first, running_server(home) as second:
+        scored = httpx.post(f"{first}/v1/merchants/score", json={"merchants": [merchant]}, headers=headers, timeout=60)
+        assert scored.status_code == 200, scored.text
+        decision = scored.json()["results"][0]["decision"]
+        for base in (first, second) * 10:
+            response = httpx.post(f"{base}/v1/listings/score", json={"listings": [listing]}, headers=headers,
+                                  timeout=60)
+            answered.append(response.json()["request_id"])
+            codes = [r["code"] for r in response.json()["results"][0]["reasons"]]
+            assert ("merchant_blocked" in codes) == (decision == "block")
+    rows = query_decisions(make_engine(postgres_url), entity_id="pg-L1")
+    assert sorted(r["request_id"] for r in rows) == sorted(answered)  # each once, from both services
