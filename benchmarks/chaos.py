@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,6 +48,7 @@ class Load:
 
     def __init__(self, url: str, clients: int, batch: int, timeout: float = 60) -> None:
         self.url, self.batch, self.timeout = url, batch, timeout
+        self.prefix = f"chaos-{uuid.uuid4().hex[:8]}-"  # this load's ids, apart from the home's older rows
         self.statuses: Counter[str] = Counter()
         self.answered: set[str] = set()
         self.latencies: list[float] = []
@@ -57,7 +59,7 @@ class Load:
         with httpx.Client(timeout=self.timeout, headers=AUTH_HEADERS) as session:
             k = 0
             while not self._stop.is_set():
-                ids = [f"C{index}-{k}-{j}" for j in range(self.batch)]
+                ids = [f"{self.prefix}{index}-{k}-{j}" for j in range(self.batch)]
                 k += 1
                 started = time.monotonic()
                 try:
@@ -84,15 +86,15 @@ class Load:
             thread.join(timeout=self.timeout + 5)
 
 
-def logged_ids(home: Path) -> list[str]:
-    """Every listing id in the decision log (read in chunks)."""
+def logged_ids(home: Path, prefix: str) -> list[str]:
+    """The listing ids of one load in the decision log (read in chunks)."""
     engine = create_engine(f"sqlite:///{home / 'shopguard.db'}")
-    return [r["entity_id"] for chunk in iter_decisions(engine) for r in chunk if r["entity_type"] == "listing"]
+    return [r["entity_id"] for chunk in iter_decisions(engine) for r in chunk if r["entity_id"].startswith(prefix)]
 
 
 def report(load: Load, home: Path, seconds: float, **extra: Any) -> dict[str, Any]:
     """The fault's counts."""
-    logged = logged_ids(home)
+    logged = logged_ids(home, load.prefix)
     return {"requests": sum(load.statuses.values()), "statuses": dict(load.statuses),
             "answered_decisions": len(load.answered), "logged_decisions": len(logged),
             "lost_decisions": len(load.answered - set(logged)), "duplicated_decisions": len(logged) - len(set(logged)),

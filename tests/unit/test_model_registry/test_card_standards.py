@@ -10,7 +10,7 @@ from model_registry.card_standards import (
     model_card_toolkit,
     performance_metrics,
 )
-from model_registry.cards import CardSection, ModelCard, to_markdown
+from model_registry.cards import CardSection, CardTable, ModelCard, to_markdown
 
 AT = {"threshold": 0.5, "precision": 0.9, "recall": 0.7, "f1": 0.7875, "flagged": 10}
 
@@ -60,3 +60,13 @@ def test_model_card_toolkit_document_and_hugging_face_front_matter() -> None:
     assert front["library_name"] == "lightgbm"
     assert {"type": "roc_auc", "value": 0.93, "name": "roc_auc (all)"} in results["metrics"]
     assert "## Uses: Intended use" in markdown and "## Bias, Risks, and Limitations:" in markdown
+
+
+def test_markdown_cards_escape_strings_from_data() -> None:
+    card = ModelCard(model_name="listing-quality", version="v1", sections=[
+        CardSection(key="evaluation", title="Per category", bullets=["<script>alert(1)</script> & more"],
+                    tables=[CardTable(columns=["category"], rows=[["<img src=x onerror=alert(1)>|x"]])])])
+    markdown = to_markdown(card)
+    assert "<script>" not in markdown and "<img" not in markdown
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in markdown
+    assert "&lt;img src=x onerror=alert(1)&gt;\\|x" in markdown  # a pipe cannot break the table
