@@ -193,7 +193,7 @@ class ModelRegistry:
             return f"{name}:{recorded[-1].version}"
         try:
             model = bentoml.models.get(f"{name}:{version}")
-        except (bentoml.exceptions.NotFound, ValueError) as exc:
+        except (bentoml.exceptions.BentoMLException, ValueError) as exc:
             raise ModelNotFoundError(
                 f"no model {name}:{version} in the store; `shopguard models list` shows what there is."
             ) from exc
@@ -226,7 +226,7 @@ class ModelRegistry:
 
         try:
             return Path(bentoml.models.get(tag).path)
-        except (bentoml.exceptions.NotFound, ValueError) as exc:
+        except (bentoml.exceptions.BentoMLException, ValueError) as exc:
             raise ModelNotFoundError(f"no model {tag} in the store; `shopguard models list` shows what "
                                      "there is.") from exc
 
@@ -238,7 +238,7 @@ class ModelRegistry:
 
         try:
             tag = str(bentoml.models.get(reference).tag)
-        except (bentoml.exceptions.NotFound, ValueError) as exc:
+        except (bentoml.exceptions.BentoMLException, ValueError) as exc:
             raise ModelNotFoundError(f"no model {reference} in the store.") from exc
         name, version = split_reference(tag)
         if self.version_records.get(name, version or "") is not None:

@@ -181,3 +181,9 @@ def test_no_private_bentoml_api_is_used() -> None:
                  if "bentoml._internal" in p.read_text(encoding="utf-8")
                  or "_model_store" in p.read_text(encoding="utf-8")]
     assert offenders == []
+
+
+@pytest.mark.parametrize("version", ["../../etc/passwd", "a:b:c", "x" * 300])
+def test_malformed_versions_are_not_found_not_errors(isolated_home, version) -> None:
+    with pytest.raises(ModelNotFoundError):
+        ModelRegistry().load(f"listing-quality:{version}")
