@@ -105,10 +105,10 @@ def test_merchant_blocks_feedback_aliases_versions_and_tokens(postgres_url) -> N
     assert stored["label"] == "inferior" and stored["request_id"] == "pg-r2"
 
     alias_store = AliasStore(engine)
-    alias_store.set("listing-quality", "production", "v1", action="promote", actor="ana", reason="pg")
-    assert alias_store.get("listing-quality", "production") == "v1"
-    VersionRecords(engine).add("listing-quality", "pg-v1", "0" * 64, "ana")
-    assert VersionRecords(engine).get("listing-quality", "pg-v1").manifest_sha256 == "0" * 64
+    alias_store.set("pg-test-model", "production", "v1", action="promote", actor="ana", reason="pg")
+    assert alias_store.get("pg-test-model", "production") == "v1"
+    VersionRecords(engine).add("pg-test-model", "pg-v1", "0" * 64, "ana")
+    assert VersionRecords(engine).get("pg-test-model", "pg-v1").manifest_sha256 == "0" * 64
 
     tokens = TokenStore(engine, cache_seconds=0)
     token = tokens.create("pg-pipeline", ("score",), "ana")
@@ -140,7 +140,7 @@ def test_two_services_share_one_postgres_database(postgres_url, trained_home, tm
         ("account_age_days", "orders_30d", "gmv_30d", "cs_response_minutes", "sales_spike_ratio", "category_spread"),
         None), "refund_rate": 0.9, "return_rate": 0.9, "complaint_rate": 0.9, "negative_review_rate": 0.9,
         "late_shipment_rate": 0.9, "no_ship_rate": 0.9, "presale_share": 0.9, "review_burstiness": 0.9}
-    listing = {"listing_id": "pg-L1", "merchant_id": "pg-ring-1", "title": "加厚保温杯", "category": "home",
+    listing = {"listing_id": "pg-replica-L1", "merchant_id": "pg-ring-1", "title": "加厚保温杯", "category": "home",
                "price": 59.0}
     answered = []
     with running_server(home) as first, running_server(home) as second:
@@ -153,5 +153,5 @@ def test_two_services_share_one_postgres_database(postgres_url, trained_home, tm
             answered.append(response.json()["request_id"])
             codes = [r["code"] for r in response.json()["results"][0]["reasons"]]
             assert ("merchant_blocked" in codes) == (decision == "block")
-    rows = query_decisions(make_engine(postgres_url), entity_id="pg-L1")
+    rows = query_decisions(make_engine(postgres_url), entity_id="pg-replica-L1")
     assert sorted(r["request_id"] for r in rows) == sorted(answered)  # each once, from both services
