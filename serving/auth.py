@@ -15,7 +15,6 @@ once; the database keeps only its sha256. Calls send ``Authorization: Bearer <to
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import secrets
 import time
@@ -37,6 +36,7 @@ from sqlalchemy import (
 )
 
 from features.errors import ShopGuardError
+from serving.guard import send_json
 
 logger = logging.getLogger("shopguard.auth")
 metadata = MetaData()
@@ -175,7 +175,7 @@ class AuthGuard:
             return
         headers = [(k, v) for k, v in scope.get("headers") or [] if k.lower() != PRINCIPAL_HEADER]
         if scope["path"] == "/metrics" and not self.metrics_enabled:
-            await _respond(send, 404, {"error": "not_found", "message": "metrics are off; set SHOPGUARD_METRICS=on"})
+            await send_json(send, 404, {"error": "not_found", "message": "metrics are off; set SHOPGUARD_METRICS=on"})
             return
         needed = required_scope(scope["method"], scope["path"])
         if self.store is None or needed is None:
@@ -185,12 +185,12 @@ class AuthGuard:
         found = self.store.verify(token) if token else None
         if found is None:
             logger.info("401 %s %s: %s token", scope["method"], scope["path"], "unknown" if token else "no")
-            await _respond(send, 401, {"error": "unauthenticated", "message": "send Authorization: Bearer <token>; "
+            await send_json(send, 401, {"error": "unauthenticated", "message": "send Authorization: Bearer <token>; "
                                        "`shopguard tokens create` makes one"}, {"WWW-Authenticate": "Bearer"})
             return
         if not found.allows(needed):
             logger.info("403 %s %s: token %r lacks scope %s", scope["method"], scope["path"], found.name, needed)
-            await _respond(send, 403, {"error": "forbidden", "message": f"token {found.name!r} lacks the {needed!r} "
+            await send_json(send, 403, {"error": "forbidden", "message": f"token {found.name!r} lacks the {needed!r} "
                                        f"scope (it has {', '.join(found.scopes)})"})
             return
         headers.append((PRINCIPAL_HEADER, found.name.encode()))
@@ -203,11 +203,3 @@ def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
             scheme, _, token = value.decode("latin-1").partition(" ")
             return token.strip() or None if scheme.lower() == "bearer" else None
     return None
-
-
-async def _respond(send: Any, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-    payload = json.dumps(body).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": payload})

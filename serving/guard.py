@@ -49,7 +49,8 @@ class ServiceHealth:
 HEALTH = ServiceHealth()
 
 
-async def _json(send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+async def send_json(send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    """Answer with a JSON body straight from ASGI (before or instead of the app)."""
     payload = json.dumps(body, ensure_ascii=False).encode()
     raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
@@ -104,15 +105,15 @@ class RequestGuard:
             return
         refusal = self._refusal(scope)
         if refusal is not None:
-            await _json(send, *refusal)
+            await send_json(send, *refusal)
             return
         body = await self._read_body(receive)
         if body is None:
-            await _json(send, 413, _field_error("body", "body", f"the body is over {MAX_BODY_BYTES:,} bytes; send "
+            await send_json(send, 413, _field_error("body", "body", f"the body is over {MAX_BODY_BYTES:,} bytes; send "
                                                 f"smaller batches", "too_large"))
             return
         if not self._enter():
-            await _json(send, 503, {"error": "overloaded", "message": "the service is at capacity; retry after "
+            await send_json(send, 503, {"error": "overloaded", "message": "the service is at capacity; retry after "
                                     "the delay given, and treat the items as 'review' meanwhile",
                                     "fallback_decision": FALLBACK_DECISION}, {"Retry-After": "1"})
             return
@@ -162,7 +163,7 @@ class RequestGuard:
     @staticmethod
     async def _readyz(send: Send) -> None:
         status = 200 if HEALTH.ready() else 503
-        await _json(send, status, {"ready": status == 200, "models": HEALTH.models or {}})
+        await send_json(send, status, {"ready": status == 200, "models": HEALTH.models or {}})
 
 
 def _replay(body: bytes, original: Receive) -> Receive:
