@@ -203,20 +203,26 @@ class ModelRegistry:
         """Resolve a reference and return the verified bundle: every file's hash, and the
         manifest's own hash against the one recorded at registration."""
         tag = self.resolve(reference)
-        path = self._bundle_path(tag)
         name, version = split_reference(tag)
         record = self.version_records.get(name, version or "")
         if record is None:
+            self._bundle_path(tag)  # a missing model is reported as such first
             raise BundleIntegrityError(
                 f"{tag} is in the model store but this registry never recorded its manifest hash (it "
                 f"was registered by an older ShopGuard, or by another registry). Check it, then record "
                 f"it with `shopguard models adopt {tag} --reason ...`, or re-register it from its "
                 "training run.")
+        return self.load_pinned(tag, record.manifest_sha256, pinned_by="registration")
+
+    def load_pinned(self, tag: str, manifest_sha256: str, *, pinned_by: str = "the release") -> LoadedBundle:
+        """The verified bundle of an exact ``name:version`` whose manifest hash is known from
+        elsewhere (a Bento's release file): no registry database is read."""
+        path = self._bundle_path(tag)
         actual = sha256_file(path / MANIFEST_FILE)
-        if actual != record.manifest_sha256:
+        if actual != manifest_sha256:
             raise BundleIntegrityError(
-                f"bundle {tag}: file {MANIFEST_FILE!r} has sha256 {actual[:12]}..., registration "
-                f"recorded {record.manifest_sha256[:12]}...; the manifest (thresholds included) was "
+                f"bundle {tag}: file {MANIFEST_FILE!r} has sha256 {actual[:12]}..., {pinned_by} "
+                f"recorded {manifest_sha256[:12]}...; the manifest (thresholds included) was "
                 "edited. Refusing to load it.")
         return LoadedBundle(path=path, manifest=read_verified_manifest(path))
 

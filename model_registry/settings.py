@@ -50,6 +50,9 @@ class Settings(BaseSettings):
       (default) answers 404
     - ``SHOPGUARD_MERCHANT_BLOCK_DAYS``: how long a merchant block stands without a
       reviewer's ``ok`` (default 30)
+    - ``SHOPGUARD_RELEASE``: a release file (``shopguard bento build``); when set, the
+      service serves exactly the versions it pins instead of the ``production`` aliases (a
+      Bento sets it)
 
     BentoML's model store lives in ``BENTOML_HOME`` (BentoML's own variable; default
     ``<home>/bentoml``). BentoML fixes its store at first use in a process.
@@ -70,6 +73,7 @@ class Settings(BaseSettings):
     auth: bool = True
     metrics: bool = False
     merchant_block_days: float = Field(30.0, gt=0, description="a merchant block without review expires after this")
+    release: Path | None = Field(None, description="a release file pinning the served versions (set in a Bento)")
 
     @field_validator("home")
     @classmethod

@@ -314,3 +314,31 @@ def batch_score(
         report = run_ray(kind.name, tag, files, output, snapshot, edges, workers, batch_size, ray_address,
                          console.log)
     typer.echo(json.dumps(report.as_dict(), indent=2))
+
+
+bento_app = typer.Typer(help="Package the service and its production models as a Bento.", no_args_is_help=True)
+
+
+@bento_app.command("build")
+def bento_build(
+    version: str | None = typer.Option(None, "--version", help="Bento version (default: generated)"),
+    context: Path | None = typer.Option(None, "--context", help="build context holding bentofile.yaml "
+                                        "(default: this checkout)"),
+) -> None:
+    """Pin each model's production version (release.json, manifest hashes) and run
+    ``bentoml build``: the Bento carries the service and those three models with their cards.
+    Then ``bentoml containerize TAG`` makes an OCI image."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from serving.bento import PROJECT_ROOT, build_bento
+
+    tag, release = build_bento(load_settings(), context or PROJECT_ROOT, version)
+    table = Table(title=f"Bento {tag}")
+    table.add_column("model")
+    table.add_column("version")
+    table.add_column("manifest sha256")
+    for name, pinned in release.models.items():
+        table.add_row(name, pinned.tag.split(":")[1], pinned.manifest_sha256[:16] + "...")
+    Console().print(table)
+    print(f"bento: {tag}\ncontainerize: bentoml containerize {tag}")

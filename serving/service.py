@@ -3,12 +3,18 @@
 Loads the ``production`` version of each model at start (``/readyz`` answers only after
 that). A model without a production version is reported at start and its endpoint answers
 503 with ``fallback_decision: review`` until one is promoted and the service restarted.
+
+In a Bento (``shopguard bento build``), ``SHOPGUARD_RELEASE`` names the release file that
+pins one version of each model; they are declared to BentoML as class-level ``BentoModel``
+references, so ``bentoml build`` packs them (cards included) and the service loads them from
+the Bento's own model store.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from pathlib import Path
 from typing import Any
 
 from model_registry.settings import configure_bentoml_home, load_settings
@@ -23,6 +29,7 @@ from starlette.responses import JSONResponse  # noqa: E402
 
 from features.schemas import ListingRecord, MerchantRecord, TranscriptSegment  # noqa: E402
 from model_registry.kinds import FALSE_MARKETING, LISTING_QUALITY, MERCHANT_RISK, ModelKind  # noqa: E402
+from model_registry.release import Release, bento_release_file, read_release  # noqa: E402
 from serving.answers import listing_results, merchant_results, stream_answer  # noqa: E402
 from serving.auth import PRINCIPAL_HEADER, AuthGuard, TokenStore  # noqa: E402
 from serving.decision_log import DecisionLogUnavailable  # noqa: E402
@@ -62,6 +69,16 @@ def configure_front_door(settings: Any) -> None:
 
 
 configure_front_door(SETTINGS)
+RELEASE_PATH = SETTINGS.release or bento_release_file(Path.cwd())
+RELEASE: Release | None = read_release(RELEASE_PATH) if RELEASE_PATH else None
+
+
+def released_model(kind: ModelKind) -> bentoml.models.BentoModel | None:
+    """The BentoML reference of the release's version of ``kind`` (None without a release):
+    what ``bentoml build`` packs into the Bento."""
+    if RELEASE is None or kind.name not in RELEASE.models:
+        return None
+    return bentoml.models.BentoModel(RELEASE.models[kind.name].tag)
 
 
 # A request whose decisions cannot be stored is not answered with them (503 + fallback).
@@ -110,6 +127,10 @@ def check_api_fields(kind: ModelKind, model: Any) -> None:
 class ShopGuard:
     """Scores listings, livestream transcripts and merchants."""
 
+    listing_model_ref = released_model(LISTING_QUALITY)
+    merchant_model_ref = released_model(MERCHANT_RISK)
+    marketing_model_ref = released_model(FALSE_MARKETING)
+
     def __init__(self) -> None:
         from model_registry.database import make_engine
         from serving.process import die_with_parent
@@ -147,7 +168,11 @@ class ShopGuard:
         models = {}
         for kind, model in ((LISTING_QUALITY, self.listing_model), (MERCHANT_RISK, self.merchant_model),
                             (FALSE_MARKETING, self.marketing_model)):
-            models[kind.name] = {"production": self.registry.aliases.get(kind.name, "production"),
+            if RELEASE is not None:
+                served = RELEASE.models[kind.name].tag.split(":")[1] if kind.name in RELEASE.models else None
+            else:
+                served = self.registry.aliases.get(kind.name, "production")
+            models[kind.name] = {"production": served,
                                  "loaded": model is not None, "model": model.tag if model is not None else None,
                                  "error": self.load_errors.get(kind.name)}
         HEALTH.models = models
@@ -161,8 +186,12 @@ class ShopGuard:
     def _load(self, kind: ModelKind) -> Any:
         """The kind's production runtime, or None with the reason kept for its 503 answers."""
         try:
-            model = kind.runtime_class().from_bundle(self.registry.load(f"{kind.name}:production"),
-                                                     device=self.settings.device)
+            if RELEASE is not None:
+                pinned = RELEASE.pinned(kind.name)
+                bundle = self.registry.load_pinned(pinned.tag, pinned.manifest_sha256)
+            else:
+                bundle = self.registry.load(f"{kind.name}:production")
+            model = kind.runtime_class().from_bundle(bundle, device=self.settings.device)
             check_api_fields(kind, model)
         except Exception as exc:  # any failure: reported per endpoint as 503
             self.load_errors[kind.name] = str(exc)

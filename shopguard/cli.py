@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from features.errors import ShopGuardError
 from model_registry.cli import models_app
-from serving.cli import audit_app, batch_app, export_feedback_command, serve, tokens_app
+from serving.cli import audit_app, batch_app, bento_app, export_feedback_command, serve, tokens_app
 from training.cli import compare_command, data_app, evaluate_command, train_app
 
 USER_ERROR_EXIT = 2
@@ -42,6 +42,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(audit_app, name="audit")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(batch_app, name="batch")
+app.add_typer(bento_app, name="bento")
 app.command("serve")(serve)
 app.command("evaluate")(evaluate_command)
 

@@ -37,17 +37,18 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(home: Path, extra_env: dict[str, str] | None = None,
-                   timeout: float = 90.0) -> Iterator[str]:
-    """Yield the base URL of ``bentoml serve serving.service:ShopGuard`` over ``home``."""
+                   timeout: float = 90.0, target: str = "serving.service:ShopGuard",
+                   cwd: Path = REPO) -> Iterator[str]:
+    """Yield the base URL of ``bentoml serve TARGET`` (the checkout's service, or a Bento's
+    tag) over ``home``."""
     port = free_port()
     env = {**os.environ, "SHOPGUARD_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", **(extra_env or {})}
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / f"server-{port}.log"
     log = log_path.open("w")
     process = subprocess.Popen(
-        [str(BIN / "bentoml"), "serve", "serving.service:ShopGuard", "--port", str(port),
-         "--host", "127.0.0.1"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [str(BIN / "bentoml"), "serve", target, "--port", str(port), "--host", "127.0.0.1"],
+        cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -1,0 +1,74 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from model_registry.bundle import BundleIntegrityError, sha256_file
+from model_registry.registry import ModelRegistry
+from model_registry.release import (
+    ReleasedModel,
+    ReleaseError,
+    bento_release_file,
+    new_release,
+    read_release,
+    write_release,
+)
+from tests.conftest import point_at_home
+from tests.unit.test_model_registry.test_bundle_and_aliases import _register
+
+
+def _pin(registry: ModelRegistry, tag: str) -> ReleasedModel:
+    return ReleasedModel(tag=tag, manifest_sha256=sha256_file(registry.load(tag).path / "manifest.json"))
+
+
+def test_a_release_loads_its_pinned_version_where_no_registry_recorded_it(isolated_home, tmp_path,
+                                                                          monkeypatch) -> None:
+    registry = ModelRegistry()
+    manifest = _register(registry, tmp_path)
+    path = write_release(new_release({"listing-quality": _pin(registry, manifest.tag)}), tmp_path / "release.json")
+    release = read_release(path)
+    pinned = release.pinned("listing-quality")
+    point_at_home(monkeypatch, tmp_path / "fresh-home")  # a Bento's home: same model store, empty database
+    fresh = ModelRegistry()
+    with pytest.raises(BundleIntegrityError, match="never recorded"):
+        fresh.load(manifest.tag)
+    assert fresh.load_pinned(pinned.tag, pinned.manifest_sha256).tag == manifest.tag
+    with pytest.raises(ReleaseError, match="pins no merchant-risk"):
+        release.pinned("merchant-risk")
+
+
+def test_an_edited_manifest_is_refused_against_the_release(isolated_home, tmp_path) -> None:
+    registry = ModelRegistry()
+    manifest = _register(registry, tmp_path)
+    pinned = _pin(registry, manifest.tag)
+    path = registry.load(manifest.tag).path / "manifest.json"
+    data = json.loads(path.read_text())
+    data["thresholds"] = {"default": {"block": 0.999999, "review": 0.99}}
+    path.write_text(json.dumps(data))
+    with pytest.raises(BundleIntegrityError, match="the release recorded"):
+        registry.load_pinned(pinned.tag, pinned.manifest_sha256)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "not a valid release"),
+    (json.dumps({"models": {}, "created_at": "2026-11-30T00:00:00Z", "created_by": "a", "extra": 1}),
+     "not a valid release"),
+    (json.dumps({"models": {"listing-quality": {"tag": "listing-quality:v1", "manifest_sha256": "abc"}},
+                 "created_at": "2026-11-30T00:00:00Z", "created_by": "a"}), "manifest_sha256"),
+])
+def test_a_bad_release_file_is_refused_naming_the_problem(tmp_path, content, message) -> None:
+    path = tmp_path / "release.json"
+    path.write_text(content)
+    with pytest.raises(ReleaseError, match=message):
+        read_release(path)
+    with pytest.raises(ReleaseError, match="does not exist"):
+        read_release(tmp_path / "missing.json")
+
+
+def test_the_release_file_is_found_only_inside_a_bento(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "release.json").write_text("{}")
+    assert bento_release_file(source) is None  # a checkout with a stray release.json
+    (tmp_path / "bento.yaml").write_text("service: x")
+    assert bento_release_file(source) == source / "release.json"
