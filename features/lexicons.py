@@ -8,6 +8,7 @@ platform's own listing rules.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -62,3 +63,26 @@ def find_cues(normalized_text: str, groups: dict[str, tuple[str, ...]]) -> list[
         for match in _pattern(terms).finditer(normalized_text):
             hits.append(CueHit(group, match.group(0), match.start(), match.end()))
     return sorted(hits, key=lambda h: (h.start, h.group))
+
+
+_TEXT_BREAK = "\x00"  # never inside a normalized text or a lexicon term
+
+
+def find_cues_many(normalized_texts: list[str], groups: dict[str, tuple[str, ...]]) -> list[list[CueHit]]:
+    """``[find_cues(t, groups) for t in normalized_texts]`` in one regex pass per group over
+    the joined texts (a term never spans two texts: it cannot hold the break character)."""
+    joined = _TEXT_BREAK.join(normalized_texts)
+    if joined.count(_TEXT_BREAK) != len(normalized_texts) - 1:
+        return [find_cues(t, groups) for t in normalized_texts]
+    starts = [0]
+    for text in normalized_texts[:-1]:
+        starts.append(starts[-1] + len(text) + 1)
+    hits: list[list[CueHit]] = [[] for _ in normalized_texts]
+    for group, terms in groups.items():
+        for match in _pattern(terms).finditer(joined):
+            row = bisect.bisect_right(starts, match.start()) - 1
+            offset = starts[row]
+            hits[row].append(CueHit(group, match.group(0), match.start() - offset, match.end() - offset))
+    for row_hits in hits:
+        row_hits.sort(key=lambda h: (h.start, h.group))
+    return hits

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from features.lexicons import BRANDS, LISTING_CUES, CueHit, find_cues
+from features.lexicons import BRANDS, LISTING_CUES, CueHit, find_cues_many
 from features.schemas import LISTING_CATEGORIES
-from features.text import normalize_text
+from features.text import normalize_many
 from features.text_scorer import CharNgramScorer
 
 
@@ -103,7 +103,13 @@ def fit_category_medians(categories: Sequence[str], prices: Sequence[float]) -> 
 
 def listing_text(title: str, description: str) -> str:
     """The normalized text the cue lexicons and the text scorer read."""
-    return normalize_text(title).text + "\n" + normalize_text(description or "").text
+    return listing_texts([title], [description])[0]
+
+
+def listing_texts(titles: Sequence[str], descriptions: Sequence[str | None]) -> list[str]:
+    """``listing_text`` of many listings at once (one normalization pass over the batch)."""
+    normalized = normalize_many([*titles, *(d or "" for d in descriptions)])
+    return [t + "\n" + d for t, d in zip(normalized[:len(titles)], normalized[len(titles):], strict=True)]
 
 
 def _numeric(columns: Mapping[str, Any], name: str, n_rows: int) -> np.ndarray:
@@ -124,9 +130,9 @@ def build_listing_features(
     if len(descriptions) != n_rows:
         descriptions = [""] * n_rows
     categories = [str(c) for c in columns["category"]]
-    texts = [listing_text(t, d) for t, d in zip(titles, descriptions, strict=True)]
+    texts = listing_texts(titles, descriptions)
     groups = {**LISTING_CUES, "brand": BRANDS}
-    hits = [find_cues(text, groups) for text in texts]
+    hits = find_cues_many(texts, groups)
 
     def count(group: str) -> np.ndarray:
         return np.array([sum(h.group == group for h in row) for row in hits], dtype=np.float64)

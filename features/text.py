@@ -6,8 +6,10 @@ the normalized text can be pointed back at the characters the user actually saw.
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -291,3 +293,158 @@ def normalize_text(text: str) -> NormalizedText:
         text="".join(c for c, _ in chars),
         offsets=tuple(o for _, o in chars),
     )
+
+
+# -- the same normalization on plain strings, many at once -----------------------------------
+# ``normalize_many`` gives exactly ``[normalize_text(t).text for t in texts]`` without the offset
+# maps, about 10x faster: the texts are joined with a boundary character that every step treats
+# as the end of a text, and each per-character step is a regular expression over the characters
+# it changes (found once per process over the Basic Multilingual Plane; characters beyond it are
+# always checked one by one), so Python only runs where something changes. Listings (which show
+# no spans) use it; a property test holds it equal to ``normalize_text``.
+
+_BOUNDARY = "\x00"
+
+
+def _folded(char: str) -> str:
+    return unicodedata.normalize("NFKC", char).lower()
+
+
+def _dropped(char: str) -> bool:
+    return char in _ZERO_WIDTH or unicodedata.category(char) in _DROPPED_CATEGORIES
+
+
+def _char_class(predicate: Callable[[str], bool], with_astral: bool = True) -> re.Pattern[str]:
+    """A pattern matching one character for which ``predicate`` holds (or may hold: with
+    ``with_astral`` every character beyond the BMP matches and is decided by the caller)."""
+    ranges: list[tuple[int, int]] = []
+    for code in range(0x10000):
+        if 0xD800 <= code <= 0xDFFF or not predicate(chr(code)):
+            continue
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+    parts = [re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges]
+    astral = "\U00010000-\U0010ffff" if with_astral else ""
+    return re.compile("[" + "".join(parts) + astral + "]")
+
+
+@lru_cache(maxsize=1)
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """Characters folding to something else, characters dropped, separator runs."""
+    fold = _char_class(lambda c: _folded(c) != c)
+    dropped = _char_class(_dropped)
+    separator = _char_class(lambda c: c != _BOUNDARY and _is_separator(c), with_astral=False)
+    return fold, dropped, re.compile(separator.pattern + "+")
+
+
+def _fold_match(match: re.Match[str]) -> str:
+    return _folded(match.group(0))
+
+
+def _drop_match(match: re.Match[str]) -> str:
+    char = match.group(0)
+    return "" if _dropped(char) else char
+
+
+def _plain_simplified(joined: str) -> str:
+    converter = _t2s_converter()
+    converted = converter.convert(joined)
+    if len(converted) == len(joined):
+        return converted
+    # Some text changed length under phrase conversion: that one goes character by character.
+    pieces = joined.split(_BOUNDARY)
+    return _BOUNDARY.join(
+        piece_out if len(piece_out := converter.convert(piece)) == len(piece)
+        else "".join(converter.convert(c) for c in piece) for piece in pieces)
+
+
+def _plain_separators(text: str, separator_runs: re.Pattern[str]) -> str:
+    if _ASTRAL.search(text):  # separator runs were found over the BMP only
+        return _plain_separators_slow(text)
+    out: list[str] = []
+    last, length = 0, len(text)
+    for run in separator_runs.finditer(text):
+        start, end = run.span()
+        out.append(text[last:start])
+        if start and end < length:
+            before, after = text[start - 1], text[end]
+            if before != _BOUNDARY and after != _BOUNDARY and not is_cjk(before) and not is_cjk(after):
+                out.append("".join(run.group(0).split()) or " ")  # split(): the isspace() characters
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _plain_separators_slow(text: str) -> str:
+    return _BOUNDARY.join("".join(c for c, _ in _remove_separators_inside_words([(c, 0) for c in piece]))
+                          for piece in text.split(_BOUNDARY))
+
+
+def _plain_fillers(text: str) -> str:
+    return "".join(c for c, _ in _remove_fillers([(c, 0) for c in text]))
+
+
+def _plain_numeral(match: re.Match[str]) -> str:
+    run, text, end = match.group(0), match.string, match.end()
+    after = text[end] if end < len(text) else ""
+    if (len(run) < 2 and after not in MEASURE_WORDS) or run in ("万", "千", "百"):
+        return run
+    return str(chinese_numeral_value(run))
+
+
+_FILLER = re.compile("|".join(FILLERS))
+_BOUNDARY_RE = re.compile(_BOUNDARY)
+_ASTRAL = re.compile("[\\U00010000-\\U0010ffff]")
+_DOUBLED_CJK = re.compile("([\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0002a6df])\\1")
+
+
+def _rare_steps(text: str) -> str:
+    """Fillers and reduplication, character by character, only on a text that has them."""
+    if _FILLER.search(text):
+        text = _plain_fillers(text)
+    if _DOUBLED_CJK.search(text):
+        text = "".join(c for c, _ in _collapse_reduplication([(c, 0) for c in text]))
+    return text
+
+
+def normalize_many(texts: Sequence[str]) -> list[str]:
+    """``[normalize_text(t).text for t in texts]``, computed on joined strings without offsets:
+    for texts whose spans are never shown, such as listings in bulk."""
+    if not texts:
+        return []
+    joined = _BOUNDARY.join(texts)
+    if joined.count(_BOUNDARY) != len(texts) - 1:  # a text holds the boundary itself
+        return [normalize_text(t).text for t in texts]
+    fold, dropped, separator_runs = _patterns()
+    text = dropped.sub(_drop_match, _plain_simplified(fold.sub(_fold_match, joined)))
+    text = _plain_separators(text, separator_runs)
+    text = _in_pieces_with(_variant_candidates(), text, _replace_variants_plain)
+    text = _in_pieces_with(_RARE_TRIGGER, text, _rare_steps)
+    return _NUMERAL_RUN.sub(_plain_numeral, text).split(_BOUNDARY)
+
+
+_RARE_TRIGGER = re.compile(_FILLER.pattern + "|" + _DOUBLED_CJK.pattern)  # its one group: the doubled
+
+
+@lru_cache(maxsize=1)
+def _variant_candidates() -> re.Pattern[str]:
+    """Contact-word variants without their word-boundary conditions: a cheap first look."""
+    return re.compile("|".join(re.escape(v) for v in sorted(CONTACT_VARIANTS, key=len, reverse=True)))
+
+
+def _replace_variants_plain(text: str) -> str:
+    return _variant_pattern().sub(lambda m: CONTACT_VARIANTS[m.group(0)], text)
+
+
+def _in_pieces_with(trigger: re.Pattern[str], joined: str, step: Callable[[str], str]) -> str:
+    """Apply ``step`` to each joined text in which ``trigger`` occurs, leaving the rest."""
+    hits = [m.start() for m in trigger.finditer(joined)]
+    if not hits:
+        return joined
+    boundaries = [m.start() for m in _BOUNDARY_RE.finditer(joined)]
+    pieces = joined.split(_BOUNDARY)
+    for piece in {bisect.bisect(boundaries, hit) for hit in hits}:
+        pieces[piece] = step(pieces[piece])
+    return _BOUNDARY.join(pieces)

@@ -17,7 +17,7 @@ from pydantic import AliasChoices, Field
 from features.decision import Thresholds
 from features.marketing import MARKETING_CATEGORIES, lexicon_scores, match_lexicon
 from features.novelty import BigramNovelty
-from features.text import normalize_text, script_of
+from features.text import normalize_many, script_of
 from features.text_scorer import CharNgramScorer
 from model_registry.bundle import FeatureSetRef, Lineage, Manifest
 from model_registry.kinds import FALSE_MARKETING
@@ -291,7 +291,7 @@ class FalseMarketingTrainer:
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         self._progress(f"normalizing {len(data.texts):,} segments")
-        texts = [normalize_text(t).text for t in data.texts]
+        texts = normalize_many(list(data.texts))
         y = data.labels
         splits = split_segments(y, config)
         part = {name: [texts[i] for i in getattr(splits, name)] for name in ("train", "validation", "test")}
@@ -453,7 +453,7 @@ def evaluate_bundle(bundle: LoadedBundle, data: MarketingData) -> dict[str, dict
     """Per-category metrics on any labelled file: the served scores, the transformer alone
     and both baselines (each at its own thresholds from the manifest)."""
     model = FalseMarketingModel.from_bundle(bundle)
-    normalized = [normalize_text(t).text for t in data.texts]
+    normalized = normalize_many(list(data.texts))
     transformer = model.encoder.predict(normalized)
     ngram = model.tfidf_matrix(normalized)
     served = blend(transformer, ngram, model.transformer_weight)

@@ -18,6 +18,7 @@ from features.schemas import LISTING_FIELDS
 from features.text_scorer import CharNgramScorer
 from model_registry.registry import LoadedBundle
 from model_registry.runtimes.base import Explain, Records, Scores, as_columns, explain_cut
+from model_registry.runtimes.tree_paths import PathAttribution
 
 MODEL_FILE = "model.lgb.txt"
 FEATURE_STATE_FILE = "feature_state.json"
@@ -42,6 +43,7 @@ class ListingQualityModel:
         self.feature_medians = np.asarray(feature_medians, dtype=np.float64)
         self.thresholds = thresholds
         self.tag = tag
+        self.attribution = PathAttribution(booster)
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, folder: Path) -> None:
@@ -81,7 +83,7 @@ class ListingQualityModel:
 
     def score(self, records: Records, explain: Explain = "flagged") -> Scores:
         """Score listings (API records or a table with their columns). Reasons (up to 3, from
-        TreeSHAP, the costly part) for review and block results by default."""
+        the decision paths: ``tree_paths.py``) for review and block results by default."""
         return self.score_columns(as_columns(records, LISTING_FIELDS), explain_cut(explain, self.thresholds))
 
     def score_columns(self, columns: dict[str, Sequence[Any]], explain_from: float | None) -> Scores:
@@ -91,7 +93,7 @@ class ListingQualityModel:
         reasons: list[list[Reason]] = [[] for _ in range(len(scores))]
         explained = np.flatnonzero(scores >= explain_from) if explain_from is not None else np.array([], dtype=int)
         if len(explained):
-            contributions = np.asarray(self.booster.predict(features.matrix[explained], pred_contrib=True))
+            contributions = self.attribution.contributions(self.booster, features.matrix[explained])
             names = LISTING_FEATURE_SET.features
             for row, i in enumerate(explained):
                 reasons[i] = top_reasons(names, features.matrix[i], contributions[row, :-1],

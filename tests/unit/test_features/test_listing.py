@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from features.lexicons import LISTING_CUES, find_cues
+from features.lexicons import BRANDS, LISTING_CUES, find_cues, find_cues_many
 from features.listing import (
     LISTING_FEATURE_SET,
     ListingFeatureState,
@@ -71,3 +71,29 @@ def test_text_scorer_round_trips_through_arrays() -> None:
     restored = CharNgramScorer.from_arrays(scorer.to_arrays())
     np.testing.assert_allclose(restored.score(texts), scorer.score(texts))
     assert ((scorer.score(texts) > 0) & (scorer.score(texts) < 1)).all()
+
+
+def test_text_scorers_saved_before_the_hash_scheme_was_recorded_use_murmur() -> None:
+    hashing = NgramHashing(n_features=2**10, scheme="murmur")
+    scorer = CharNgramScorer(hashing, np.ones(2**10, np.float32), np.zeros(2**10, np.float32), 0.0)
+    arrays = scorer.to_arrays()
+    arrays["hashing"] = arrays["hashing"][:3]  # the layout of bundles made before 2026-11-30
+    assert CharNgramScorer.from_arrays(arrays).hashing.scheme == "murmur"
+    assert CharNgramScorer.from_arrays(scorer.to_arrays()).hashing == hashing
+
+
+def test_codepoint_hashing_counts_the_same_ngrams_as_murmur() -> None:
+    texts = ["高仿包包 1:1", "", "a", "ab", "正品口红正品", "x\ny\u00e9\U0001F600"]
+    for n_features in (2**16, 1000):
+        codepoint = NgramHashing(n_features=n_features, ngram_min=1, ngram_max=3).counts(texts)
+        murmur = NgramHashing(n_features=n_features, scheme="murmur").counts(texts)
+        np.testing.assert_array_equal(codepoint.sum(axis=1), murmur.sum(axis=1))
+        assert codepoint.has_sorted_indices and codepoint.nnz == murmur.nnz  # no collisions at this size
+        # "正品" occurs twice in one text: one column holding 2.
+        assert codepoint[4].max() == 2
+
+
+def test_batch_cue_matching_equals_one_text_at_a_time() -> None:
+    texts = ["高仿原单1:1 nike", "", "全网最低价 顶级", "三无产品速效", "普通文字"]
+    groups = {**LISTING_CUES, "brand": BRANDS}
+    assert find_cues_many(texts, groups) == [find_cues(t, groups) for t in texts]

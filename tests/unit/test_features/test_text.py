@@ -81,3 +81,36 @@ def test_offsets_survive_every_step() -> None:
 ])
 def test_script_of_names_the_writing_for_slices(text, script) -> None:
     assert script_of(text) == script
+
+
+# -- normalize_many: the offset-free fast path must equal normalize_text exactly ------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from features.text import CONTACT_VARIANTS, FILLERS, normalize_many  # noqa: E402
+
+# Characters every step reacts to: full-width and upper-case forms, traditional characters,
+# decorations and zero-width characters, separators, fillers, doubled characters, numerals,
+# contact-word variants, combining marks, final sigma, characters beyond the BMP, the boundary.
+_TRICKY = list("ＶＩＰ１００％ＡΣσ國家級頂級療效全网最低价高仿原单微信血压治疗三单九百九十九万千百两"
+               " \t\n　-.,!！，。、:%★♥\u200b\u200d\u00ad\u0301\ufdfa\ufeffé") + \
+    ["\U0001F600", "\U00020000", "\U0002A6D6", "\x00"] + list(FILLERS) + list(CONTACT_VARIANTS)
+_TEXTS = st.lists(st.one_of(st.sampled_from(_TRICKY), st.characters(codec="utf-8")), max_size=30).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_TEXTS, min_size=1, max_size=8))
+def test_normalize_many_equals_normalize_text(texts: list[str]) -> None:
+    assert normalize_many(texts) == [normalize_text(t).text for t in texts]
+
+
+def test_normalize_many_equals_normalize_text_on_generated_listings_and_transcripts() -> None:
+    from training.data.listings import ListingGenerationConfig, generate_listings, to_api_records
+    from training.data.transcripts import TranscriptGenerationConfig, generate_transcripts
+
+    listings = to_api_records(generate_listings(ListingGenerationConfig(n=2000, seed=11), progress=False))
+    texts = [r["title"] for r in listings] + [r.get("description") or "" for r in listings]
+    texts += list(generate_transcripts(TranscriptGenerationConfig(n=2000, seed=3, use_real_text=False),
+                                       progress=False)["text"])
+    assert normalize_many(texts) == [normalize_text(t).text for t in texts]
