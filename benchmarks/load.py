@@ -83,8 +83,9 @@ def rss_mb(process: subprocess.Popen[bytes]) -> float:
 def concurrent_load(url: str, body_for: Callable[[int, int], Body], clients: int,
                     seconds: float) -> dict[str, float]:
     """``clients`` threads posting ``body_for(client, request_number)`` for ``seconds``;
-    items per second over all clients."""
+    items per second over all clients and the latency percentiles of the answered calls."""
     items, errors = [0] * clients, [0] * clients
+    latencies: list[float] = []
     stop = time.monotonic() + seconds
 
     def client(index: int) -> None:
@@ -92,9 +93,11 @@ def concurrent_load(url: str, body_for: Callable[[int, int], Body], clients: int
             number = 0
             while time.monotonic() < stop:
                 payload, count = body_for(index, number)
+                sent = time.perf_counter()
                 response = session.post(url, json=payload)
                 if response.status_code == 200:
                     items[index] += count
+                    latencies.append((time.perf_counter() - sent) * 1000)
                 else:
                     errors[index] += 1
                 number += 1
@@ -105,8 +108,9 @@ def concurrent_load(url: str, body_for: Callable[[int, int], Body], clients: int
         thread.start()
     for thread in threads:
         thread.join()
+    percentiles = np.percentile(latencies, [50, 99]) if latencies else [float("nan")] * 2
     return {"items_per_s": sum(items) / (time.perf_counter() - begin), "clients": clients,
-            "errors": sum(errors)}
+            "errors": sum(errors), "p50_ms": float(percentiles[0]), "p99_ms": float(percentiles[1])}
 
 
 def sequential_latency(url: str, body_for: Callable[[int], dict[str, Any]], requests: int,

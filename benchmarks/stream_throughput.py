@@ -5,7 +5,10 @@ stream endpoint over HTTP. Prints JSON.
   agreement of int8 with PyTorch (max |diff|) and per-category F1 change at the review
   thresholds on freshly generated labelled segments;
 - HTTP: streams of 50 segments from 4 concurrent clients (segments/s), latency p50 / p99
-  of a stream of 10 segments, server RSS.
+  of a stream of 10 segments, server RSS;
+- HTTP, many small calls: 16 concurrent clients each sending 10-segment streams, with the
+  service batching concurrent calls (``serving/microbatch.py``) and without
+  (``SHOPGUARD_STREAM_BATCH_SEGMENTS=1``): segments/s and the p50 / p99 each costs.
 
 Needs a production false-marketing model in ``SHOPGUARD_HOME`` (``make train-demo``).
 
@@ -100,12 +103,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--segments", type=int, default=2048)
+    parser.add_argument("--small-calls-only", action="store_true", help="only the 16 x 10-segment scenario")
     args = parser.parse_args()
+    texts, _ = segments_of_about_40_chars(1000, seed=22)
+    if args.small_calls_only:
+        print(json.dumps({"benchmark": "stream_throughput", "http_16_clients_10_segments":
+                          small_calls(texts, args.seconds)}, indent=2))
+        return
     bundle = ModelRegistry().load("false-marketing:production")
     thresholds = {c: t for c, t in bundle.manifest.thresholds.items() if c in MARKETING_CATEGORIES}
     result: dict[str, Any] = {"benchmark": "stream_throughput", "model": bundle.tag,
                               "in_process": in_process(bundle.path, thresholds, args.segments)}
-    texts, _ = segments_of_about_40_chars(1000, seed=22)
     with served() as (base, process):
         url = f"{base}/v1/streams/score"
         load = concurrent_load(url, lambda c, n: (stream_body(texts, (c + 4 * n) * 50, 50, c), 50),
@@ -116,7 +124,28 @@ def main() -> None:
             url, lambda n: stream_body(texts, n * 10, 10, n), requests=200, warmup=10),
             "segments_per_stream": 10}
         result["server_rss_mb"] = rss_mb(process)
+    result["http_16_clients_10_segments"] = small_calls(texts, args.seconds)
     print(json.dumps(result, indent=2))
+
+
+SMALL_CALL_CLIENTS = 16
+
+
+def small_calls(texts: list[str], seconds: float) -> dict[str, Any]:
+    """16 clients each sending 10-segment streams, with and without batching across calls
+    (each client has one call in flight, so the in-flight limit is raised to let all in)."""
+    figures: dict[str, Any] = {}
+    for name, segments in (("batched", "256"), ("one_call_at_a_time", "1")):
+        env = {"SHOPGUARD_STREAM_BATCH_SEGMENTS": segments, "SHOPGUARD_MAX_IN_FLIGHT": str(SMALL_CALL_CLIENTS)}
+        with served(extra_env=env) as (base, _process):
+            load = concurrent_load(f"{base}/v1/streams/score",
+                                   lambda c, n: (stream_body(texts, (c * 37 + n * 10) % 1000, 10, c), 10),
+                                   clients=SMALL_CALL_CLIENTS, seconds=seconds)
+        figures[name] = {"segments_per_s": load["items_per_s"], "p50_ms": load["p50_ms"],
+                         "p99_ms": load["p99_ms"], "errors": load["errors"]}
+    figures["speedup"] = figures["batched"]["segments_per_s"] / figures["one_call_at_a_time"]["segments_per_s"]
+    figures["clients"], figures["segments_per_stream"] = SMALL_CALL_CLIENTS, 10
+    return figures
 
 
 if __name__ == "__main__":

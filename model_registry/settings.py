@@ -50,6 +50,10 @@ class Settings(BaseSettings):
       (default) answers 404
     - ``SHOPGUARD_MERCHANT_BLOCK_DAYS``: how long a merchant block stands without a
       reviewer's ``ok`` (default 30)
+    - ``SHOPGUARD_STREAM_BATCH_SEGMENTS`` / ``SHOPGUARD_STREAM_BATCH_WAIT_MS``: batching of
+      concurrent stream calls (``serving/microbatch.py``): at most this many segments per
+      encoder batch (default 256); how long a batch waits for more calls (default 0: it takes
+      the calls that queued while the previous batch ran, so an idle service adds no wait)
     - ``SHOPGUARD_RELEASE``: a release file (``shopguard bento build``); when set, the
       service serves exactly the versions it pins instead of the ``production`` aliases (a
       Bento sets it)
@@ -73,6 +77,10 @@ class Settings(BaseSettings):
     auth: bool = True
     metrics: bool = False
     merchant_block_days: float = Field(30.0, gt=0, description="a merchant block without review expires after this")
+    stream_batch_segments: int = Field(256, ge=1, le=10_000, description=(
+        "most segments one encoder batch takes from concurrent stream calls"))
+    stream_batch_wait_ms: float = Field(0.0, ge=0, le=1000, description=(
+        "how long a stream batch waits for more calls (0: only those queued while the last ran)"))
     release: Path | None = Field(None, description="a release file pinning the served versions (set in a Bento)")
 
     @field_validator("home")

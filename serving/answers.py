@@ -11,6 +11,7 @@ from typing import Any
 from features.decision import Decision
 from features.reasons import Reason
 from features.schemas import ListingRecord, MerchantRecord, TranscriptSegment
+from model_registry.runtimes.base import Scores
 from serving.merchant_decisions import MerchantDecision
 from serving.policy import capped_reason, merchant_rule, stream_decision
 from serving.schemas import ListingResult, MerchantResult, ReasonOut, SegmentResult, SpanOut
@@ -72,9 +73,10 @@ class StreamAnswer:
 
 
 def stream_answer(model: Any, segments: Sequence[TranscriptSegment], merchant_id: str | None,
-                  blocked: BlockedLookup) -> StreamAnswer:
-    """Segment scores, labels, spans and decisions, then the stream's decision."""
-    analyses = model.score(segments).segments
+                  blocked: BlockedLookup, scores: Scores | None = None) -> StreamAnswer:
+    """Segment scores, labels, spans and decisions, then the stream's decision. ``scores``:
+    the model's scores of ``segments`` when already computed (the service's micro-batcher)."""
+    analyses = (scores if scores is not None else model.score(segments)).segments
     decision, reasons = stream_decision([a.decision for a in analyses], [s.start_ms for s in segments])
     capped = capped_reason([a.capped for a in analyses], [a.decision for a in analyses])
     reasons = reasons + ([capped] if capped else [])

@@ -34,6 +34,7 @@ from serving.answers import listing_results, merchant_results, stream_answer  # 
 from serving.auth import PRINCIPAL_HEADER, AuthGuard, TokenStore  # noqa: E402
 from serving.decision_log import DecisionLogUnavailable  # noqa: E402
 from serving.guard import HEALTH, RequestGuard, install_log_filter  # noqa: E402
+from serving.microbatch import MicroBatcher  # noqa: E402
 from serving.models_api import ModelsPathMiddleware, models_app  # noqa: E402
 from serving.policy import (  # noqa: E402
     FALLBACK_DECISION,
@@ -121,6 +122,10 @@ def check_api_fields(kind: ModelKind, model: Any) -> None:
 @bentoml.service(
     name="shopguard",
     workers=SETTINGS.workers,
+    # Sync APIs run on this many threads (BentoML's default is 1: one call at a time per
+    # worker); every admitted call runs at once, so concurrent stream calls meet in one encoder
+    # batch and concurrent decision records in one database commit.
+    threads=SETTINGS.max_in_flight,
     traffic={"timeout": 60, "max_concurrency": 256},
     http={"port": 3000},
 )
@@ -147,6 +152,7 @@ class ShopGuard:
         self.listing_model = self._load(LISTING_QUALITY)
         self.merchant_model = self._load(MERCHANT_RISK)
         self.marketing_model = self._load(FALSE_MARKETING)
+        self.stream_batcher = self._stream_batcher(self.marketing_model)
         engine = make_engine(self.settings.database_url)
         self.merchant_decisions = MerchantDecisionStore(engine, block_days=self.settings.merchant_block_days)
         self.decision_log: DecisionLogWriter | None = None
@@ -177,9 +183,20 @@ class ShopGuard:
                                  "error": self.load_errors.get(kind.name)}
         HEALTH.models = models
 
+    def _stream_batcher(self, model: Any) -> MicroBatcher | None:
+        """One encoder batch for the segments of concurrent stream calls (each call keeps its
+        own span budget and gets its own answer)."""
+        if model is None:
+            return None
+        return MicroBatcher(model.score_groups, max_items=self.settings.stream_batch_segments,
+                            max_wait_s=self.settings.stream_batch_wait_ms / 1000, name="stream-batcher")
+
     @bentoml.on_shutdown
     def flush_decision_log(self) -> None:
-        """Write every accepted decision record before the worker exits."""
+        """Finish the queued stream batches, then write every accepted decision record before
+        the worker exits."""
+        if self.stream_batcher is not None:
+            self.stream_batcher.close()
         if self.decision_log is not None:
             self.decision_log.close()
 
@@ -258,7 +275,8 @@ class ShopGuard:
             return too_large("segments", f"the segments hold {total:,} characters; a stream request may hold at most "
                              f"{MAX_STREAM_CHARS:,}: send the stream in several requests")
         try:
-            answer = stream_answer(model, segments, merchant_id, self.merchant_decisions.blocked)
+            scores = self.stream_batcher.submit(segments, size=len(segments))
+            answer = stream_answer(model, segments, merchant_id, self.merchant_decisions.blocked, scores)
             results = answer.segments
             response = StreamResponse(
                 request_id=uuid.uuid4().hex, stream_id=stream_id, decision=answer.decision, score=answer.score,

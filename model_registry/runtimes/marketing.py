@@ -16,7 +16,7 @@ from features.decision import Decision, Thresholds, decide, stricter
 from features.marketing import MARKETING_CATEGORIES, LexiconMatch, match_lexicon
 from features.novelty import BigramNovelty
 from features.text import NormalizedText, normalize_text
-from features.text_scorer import CharNgramScorer
+from features.text_scorer import CharNgramScorer, NgramHashing, tfidf
 from model_registry.registry import LoadedBundle
 from model_registry.runtimes.base import Explain, Records, Scores
 from model_registry.settings import Device, onnx_providers
@@ -152,13 +152,40 @@ def blend(transformer: np.ndarray, tfidf: np.ndarray | None, transformer_weight:
     return np.where(np.isnan(tfidf), transformer, mixed)
 
 
-def tfidf_scores(scorers: dict[str, CharNgramScorer], texts: Sequence[str],
-                 categories: Sequence[str]) -> np.ndarray:
-    """TF-IDF scores (rows x categories), each text hashed once per hashing; NaN where a
-    category has no scorer."""
-    counts = {h: h.counts(texts) for h in {s.hashing for s in scorers.values()}}
-    return np.column_stack([scorers[c].score_counts(counts[scorers[c].hashing]) if c in scorers
-                            else np.full(len(texts), np.nan) for c in categories])
+@dataclass(frozen=True)
+class TfidfGroup:
+    """Category scorers sharing one hashing and IDF (the trainer fits one per category on the
+    same texts): one TF-IDF matrix and one sparse-dense product score them all."""
+
+    hashing: NgramHashing
+    idf: np.ndarray
+    columns: list[int]
+    coef: np.ndarray
+    intercept: np.ndarray
+
+
+def tfidf_groups(scorers: dict[str, CharNgramScorer], categories: Sequence[str]) -> list[TfidfGroup]:
+    """The scorers of ``categories`` grouped by hashing and IDF."""
+    members: dict[tuple[NgramHashing, bytes], list[int]] = {}
+    for column, category in enumerate(categories):
+        if category in scorers:
+            scorer = scorers[category]
+            members.setdefault((scorer.hashing, scorer.idf.tobytes()), []).append(column)
+    return [TfidfGroup(hashing, scorers[categories[columns[0]]].idf, columns,
+                       np.column_stack([scorers[categories[c]].coef for c in columns]),
+                       np.array([scorers[categories[c]].intercept for c in columns]))
+            for (hashing, _), columns in members.items()]
+
+
+def tfidf_scores(scorers: dict[str, CharNgramScorer], texts: Sequence[str], categories: Sequence[str],
+                 groups: list[TfidfGroup] | None = None) -> np.ndarray:
+    """TF-IDF scores (rows x categories); NaN where a category has no scorer. Equal to each
+    scorer's own ``score`` (one TF-IDF matrix per group instead of one per category)."""
+    out = np.full((len(texts), len(categories)), np.nan)
+    for group in groups if groups is not None else tfidf_groups(scorers, categories):
+        logits = np.asarray(tfidf(group.hashing.counts(texts), group.idf) @ group.coef, dtype=np.float64)
+        out[:, group.columns] = 1.0 / (1.0 + np.exp(-(logits + group.intercept)))
+    return out
 
 
 # Occlusion spans cost one encoder pass per variant: a request's variants may hold at most
@@ -185,6 +212,23 @@ def occlusion_variants(text: str, window: int = OCCLUSION_WINDOW,
     return starts, [text[:s] + text[s + window:] for s in starts]
 
 
+@dataclass
+class SpanJob:
+    """The occlusion variants of one segment and the categories they explain."""
+
+    norm: NormalizedText
+    result: SegmentAnalysis
+    categories: list[str]
+    starts: list[int]
+    variants: list[str]
+
+
+def _segment_texts(records: Records) -> list[str]:
+    if isinstance(records, pd.DataFrame):
+        return records["text"].astype(str).tolist()
+    return [r["text"] if isinstance(r, dict) else r.text for r in records]  # type: ignore[index,union-attr]
+
+
 class FalseMarketingModel:
     """Scores transcript segments per category and explains them with spans."""
 
@@ -198,6 +242,7 @@ class FalseMarketingModel:
         self.categories = tuple(categories)
         self.tag = tag
         self.tfidf = tfidf or {}
+        self.tfidf_groups = tfidf_groups(self.tfidf, self.categories)
         self.transformer_weight = transformer_weight
         self.novelty = novelty
         self.novelty_cutoff = novelty_cutoff
@@ -249,13 +294,16 @@ class FalseMarketingModel:
         """Score segments (``TranscriptSegment`` records, dicts or a table with ``text``): per
         segment the highest category score, the segment decision and the full analysis
         (``Scores.segments``). ``explain="none"`` skips the model's occlusion spans."""
-        if isinstance(records, pd.DataFrame):
-            texts = records["text"].astype(str).tolist()
-        else:
-            texts = [r["text"] if isinstance(r, dict) else r.text for r in records]  # type: ignore[index,union-attr]
-        analyses = self.analyze(texts, spans_from_model=explain != "none")
-        return Scores(np.array([a.score for a in analyses]), [a.decision for a in analyses],
-                      [[] for _ in analyses], analyses)
+        return self.score_groups([records], explain)[0]
+
+    def score_groups(self, groups: Sequence[Records], explain: Explain = "flagged") -> list[Scores]:
+        """``[self.score(g, explain) for g in groups]`` with every encoder pass of all groups
+        in shared batches (the service batches concurrent streams this way); each group keeps
+        its own span budget, so a group's answer does not depend on the others."""
+        texts = [_segment_texts(records) for records in groups]
+        analyses = self.analyze_groups(texts, spans_from_model=explain != "none")
+        return [Scores(np.array([a.score for a in group]), [a.decision for a in group], [[] for _ in group], group)
+                for group in analyses]
 
     def predict_normalized(self, texts: Sequence[str]) -> np.ndarray:
         """Served scores (n, 8) for normalized texts: per window, the encoder's probabilities
@@ -267,7 +315,7 @@ class FalseMarketingModel:
 
     def tfidf_matrix(self, texts: Sequence[str]) -> np.ndarray | None:
         """TF-IDF scores (n, 8); NaN for categories without a scorer; None without any."""
-        return tfidf_scores(self.tfidf, texts, self.categories) if self.tfidf else None
+        return tfidf_scores(self.tfidf, texts, self.categories, self.tfidf_groups) if self.tfidf else None
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """Served scores (n, 8) for raw texts (normalized here)."""
@@ -282,46 +330,60 @@ class FalseMarketingModel:
         ``model_only_block_floor`` or the text's novelty is above the bundle's cutoff; then
         lexicon rules raise it (a ``block`` rule to block, a ``review`` rule to at least
         review). The strictest category wins."""
-        normalized = [normalize_text(t) for t in texts]
-        plain = [n.text for n in normalized]
+        return self.analyze_groups([texts], spans_from_model)[0]
+
+    def analyze_groups(self, groups: Sequence[Sequence[str]], spans_from_model: bool = True
+                       ) -> list[list[SegmentAnalysis]]:
+        """``analyze`` of each group, sharing the encoder passes (segments, then span variants)."""
+        normalized = [[normalize_text(t) for t in texts] for texts in groups]
+        flat = [n for group in normalized for n in group]
+        plain = [n.text for n in flat]
         probabilities = self.predict_normalized(plain)
         novelty = self.novelty.score(plain) if self.novelty is not None else np.zeros(len(plain))
-        results = []
-        for norm, row, novel in zip(normalized, probabilities, novelty, strict=True):
-            scores = {c: round(float(p), 6) for c, p in zip(self.categories, row, strict=True)}
-            matches = match_lexicon(norm)
-            matched = {m.category for m in matches}
-            decision: Decision = "allow"
-            labels, capped = [], []
-            for category in self.categories:
-                category_decision = decide(scores[category], self.thresholds[category])
-                if category_decision == "block" and category not in matched and (
-                        novel > self.novelty_cutoff or scores[category] < self.model_only_block_floor):
-                    category_decision = "review"
-                    capped.append(category)
-                if category_decision != "allow":
-                    labels.append(category)
-                decision = stricter(decision, category_decision)
-            spans = [Span(m.start, m.end, m.text, m.category, "lexicon", m.rule_id) for m in matches]
-            for match in matches:
-                decision = stricter(decision, "block" if match.severity == "block" else "review")
-                if match.category not in labels:
-                    labels.append(match.category)
-            results.append(SegmentAnalysis(scores, labels, spans, decision, max(scores.values()), matches,
-                                           round(float(novel), 4), capped))
+        results = [self._segment_analysis(norm, row, float(novel))
+                   for norm, row, novel in zip(flat, probabilities, novelty, strict=True)]
+        grouped, offset = [], 0
+        for group in normalized:
+            grouped.append(results[offset:offset + len(group)])
+            offset += len(group)
         if spans_from_model:
-            self._add_model_spans(normalized, results, self.span_budget_chars)
+            jobs = [job for group, group_results in zip(normalized, grouped, strict=True)
+                    for job in self._span_jobs(group, group_results, self.span_budget_chars)]
+            self._add_model_spans(jobs)
         for result in results:
             result.labels = [c for c in self.categories if c in result.labels]
             result.spans.sort(key=lambda s: s.start)
-        return results
+        return grouped
 
-    def _add_model_spans(self, normalized: list[NormalizedText], results: list[SegmentAnalysis],
-                         budget_chars: int = MAX_SPAN_CHARS) -> None:
-        """Occlusion spans for labels no lexicon rule explains: the window whose removal
-        lowers the category's score most. A segment's variants are scored once for all its
-        categories, and all segments' variants in one batched call, highest-scored segments
-        first until ``budget_chars`` characters of variants are spent."""
+    def _segment_analysis(self, norm: NormalizedText, row: np.ndarray, novel: float) -> SegmentAnalysis:
+        """One segment's labels, lexicon spans and decision from its category scores."""
+        scores = {c: round(float(p), 6) for c, p in zip(self.categories, row, strict=True)}
+        matches = match_lexicon(norm)
+        matched = {m.category for m in matches}
+        decision: Decision = "allow"
+        labels, capped = [], []
+        for category in self.categories:
+            category_decision = decide(scores[category], self.thresholds[category])
+            if category_decision == "block" and category not in matched and (
+                    novel > self.novelty_cutoff or scores[category] < self.model_only_block_floor):
+                category_decision = "review"
+                capped.append(category)
+            if category_decision != "allow":
+                labels.append(category)
+            decision = stricter(decision, category_decision)
+        spans = [Span(m.start, m.end, m.text, m.category, "lexicon", m.rule_id) for m in matches]
+        for match in matches:
+            decision = stricter(decision, "block" if match.severity == "block" else "review")
+            if match.category not in labels:
+                labels.append(match.category)
+        return SegmentAnalysis(scores, labels, spans, decision, max(scores.values()), matches,
+                               round(novel, 4), capped)
+
+    def _span_jobs(self, normalized: list[NormalizedText], results: list[SegmentAnalysis],
+                   budget_chars: int = MAX_SPAN_CHARS) -> list[SpanJob]:
+        """Occlusion work for one request: labels no lexicon rule explains, highest-scored
+        segments first until ``budget_chars`` characters of variants are spent (the rest are
+        marked ``spans_complete=False``)."""
         candidates = []
         for norm, result in zip(normalized, results, strict=True):
             covered = {m.category for m in result.lexicon}
@@ -338,18 +400,24 @@ class FalseMarketingModel:
                 continue
             spent += cost
             starts, variants = occlusion_variants(norm.text)
-            jobs.append((norm, result, categories, starts, variants))
+            jobs.append(SpanJob(norm, result, categories, starts, variants))
+        return jobs
+
+    def _add_model_spans(self, jobs: list[SpanJob]) -> None:
+        """Occlusion spans: for each job's category, the window whose removal lowers the
+        score most (all jobs' variants in one batched call)."""
         if not jobs:
             return
-        scores = self.predict_normalized([v for *_, variants in jobs for v in variants])
+        scores = self.predict_normalized([v for job in jobs for v in job.variants])
         offset = 0
-        for norm, result, categories, starts, variants in jobs:
-            block = scores[offset:offset + len(variants)]
-            offset += len(variants)
-            for category in categories:
-                drops = result.scores[category] - block[:, self.categories.index(category)]
+        for job in jobs:
+            block = scores[offset:offset + len(job.variants)]
+            offset += len(job.variants)
+            for category in job.categories:
+                drops = job.result.scores[category] - block[:, self.categories.index(category)]
                 best = int(np.argmax(drops))
-                if drops[best] < 0.2 * result.scores[category]:
+                if drops[best] < 0.2 * job.result.scores[category]:
                     continue
-                start, end = norm.original_span(starts[best], min(len(norm.text), starts[best] + OCCLUSION_WINDOW))
-                result.spans.append(Span(start, end, norm.original[start:end], category, "model"))
+                start, end = job.norm.original_span(
+                    job.starts[best], min(len(job.norm.text), job.starts[best] + OCCLUSION_WINDOW))
+                job.result.spans.append(Span(start, end, job.norm.original[start:end], category, "model"))
