@@ -405,7 +405,37 @@ class FalseMarketingModel:
 
     def _add_model_spans(self, jobs: list[SpanJob]) -> None:
         """Occlusion spans: for each job's category, the window whose removal lowers the
-        score most (all jobs' variants in one batched call)."""
+        served score most (ignored when it lowers it by less than a fifth).
+
+        The served score blends the encoder with the TF-IDF scorer, and the TF-IDF half of
+        every variant is cheap, so each window's drop has an upper bound without the encoder:
+        score - (1 - weight) * tfidf(variant). Windows are scored by the encoder in rounds,
+        highest bound first, until no unscored window's bound beats the best drop found: the
+        same window as scoring them all (``search_all_windows`` does that), for a fraction of
+        the encoder passes. Each round is one batched call over all jobs."""
+        # A variant longer than one encoder window is scored over several windows: no cheap bound.
+        long_jobs = [job for job in jobs if any(len(v) > MAX_TOKENS - 2 for v in job.variants)]
+        self.search_all_windows(long_jobs)
+        jobs = [job for job in jobs if all(len(v) <= MAX_TOKENS - 2 for v in job.variants)]
+        if not jobs:
+            return
+        tfidf = self.tfidf_matrix([v for job in jobs for v in job.variants])
+        searches, offset = [], 0
+        for job in jobs:
+            rows = None if tfidf is None else tfidf[offset:offset + len(job.variants)]
+            offset += len(job.variants)
+            searches.append(_WindowSearch(job, self, rows))
+        while requests := [(search, i) for search in searches for i in search.next_windows()]:
+            texts = [search.job.variants[i] for search, i in requests]
+            encoder = self.encoder.predict_pieces(texts)
+            for row, (search, i) in enumerate(requests):
+                search.record(i, encoder[row])
+        for search in searches:
+            self._apply_span(search.job, search.drops)
+
+    def search_all_windows(self, jobs: list[SpanJob]) -> None:
+        """Occlusion spans from every window's served score (long segments, and the reference
+        ``_add_model_spans`` is tested against)."""
         if not jobs:
             return
         scores = self.predict_normalized([v for job in jobs for v in job.variants])
@@ -413,11 +443,56 @@ class FalseMarketingModel:
         for job in jobs:
             block = scores[offset:offset + len(job.variants)]
             offset += len(job.variants)
-            for category in job.categories:
-                drops = job.result.scores[category] - block[:, self.categories.index(category)]
-                best = int(np.argmax(drops))
-                if drops[best] < 0.2 * job.result.scores[category]:
-                    continue
-                start, end = job.norm.original_span(
-                    job.starts[best], min(len(job.norm.text), job.starts[best] + OCCLUSION_WINDOW))
-                job.result.spans.append(Span(start, end, job.norm.original[start:end], category, "model"))
+            drops = np.column_stack([job.result.scores[c] - block[:, self.categories.index(c)]
+                                     for c in job.categories])
+            self._apply_span(job, drops)
+
+    def _apply_span(self, job: SpanJob, drops: np.ndarray) -> None:
+        """Add the span of each category's largest drop (columns follow ``job.categories``;
+        unscored windows hold -inf)."""
+        for column, category in enumerate(job.categories):
+            best = int(np.argmax(drops[:, column]))
+            if drops[best, column] < 0.2 * job.result.scores[category]:
+                continue
+            start, end = job.norm.original_span(
+                job.starts[best], min(len(job.norm.text), job.starts[best] + OCCLUSION_WINDOW))
+            job.result.spans.append(Span(start, end, job.norm.original[start:end], category, "model"))
+
+
+class _WindowSearch:
+    """The branch-and-bound state of one job's occlusion search (``_add_model_spans``)."""
+
+    def __init__(self, job: SpanJob, model: FalseMarketingModel, tfidf: np.ndarray | None) -> None:
+        self.job, self.weight = job, model.transformer_weight
+        columns = [model.categories.index(c) for c in job.categories]
+        full = np.array([job.result.scores[c] for c in job.categories])
+        self.tfidf = (tfidf[:, columns] if tfidf is not None
+                      else np.full((len(job.variants), len(columns)), np.nan))
+        self.full = full
+        cheap = np.where(np.isnan(self.tfidf), 0.0, (1 - self.weight) * self.tfidf)
+        self.bounds = full - cheap if self.weight < 1.0 else np.repeat(full[None, :], len(job.variants), 0)
+        self.columns = columns
+        self.drops = np.full((len(job.variants), len(columns)), -np.inf)
+        self.scored = np.zeros(len(job.variants), dtype=bool)
+
+    def next_windows(self) -> list[int]:
+        """Windows to score next: per category, the unscored one with the highest bound when
+        that bound beats the best drop so far (none: the search is over)."""
+        if self.scored.all():
+            return []
+        wanted = set()
+        bounds = np.where(self.scored[:, None], -np.inf, self.bounds)
+        for column in range(bounds.shape[1]):
+            candidate = int(np.argmax(bounds[:, column]))
+            if bounds[candidate, column] > self.drops[:, column].max():
+                wanted.add(candidate)
+        return sorted(wanted)
+
+    def record(self, window: int, encoder_row: np.ndarray) -> None:
+        """The exact drops of ``window`` from its encoder scores (all categories)."""
+        encoder = encoder_row[self.columns]
+        tfidf = self.tfidf[window]
+        served = encoder if self.weight >= 1.0 else np.where(
+            np.isnan(tfidf), encoder, self.weight * encoder + (1 - self.weight) * tfidf)
+        self.drops[window] = self.full - served
+        self.scored[window] = True

@@ -318,3 +318,26 @@ def test_scoring_groups_together_answers_each_group_as_alone(registered) -> None
         assert [a.labels for a in batched.segments] == [a.labels for a in alone.segments]
         assert [a.spans_complete for a in batched.segments] == [a.spans_complete for a in alone.segments]
     assert any(not a.spans_complete for g in together for a in g.segments)  # the budget is per group
+
+
+def test_the_bounded_window_search_finds_the_same_spans_as_scoring_every_window(registered) -> None:
+    registry, data, result, _ = registered
+    model = FalseMarketingModel.from_bundle(registry.load(result.manifest.tag), device="cpu")
+    texts = [t for t, y in zip(data.texts, data.labels, strict=True) if y.any()][:300]
+
+    def jobs():
+        normalized = [normalize_text(t) for t in texts]
+        return model._span_jobs(normalized, model.analyze(texts, spans_from_model=False), 10**9)
+
+    bounded, exhaustive = jobs(), jobs()
+    encoded: list[int] = []
+    predict_pieces = model.encoder.predict_pieces
+    model.encoder.predict_pieces = lambda pieces, *a, **k: (encoded.append(len(pieces)), predict_pieces(pieces, *a, **k))[1]
+    model._add_model_spans(bounded)
+    model.search_all_windows(exhaustive)
+    spans = [[(s.start, s.end, s.category) for s in job.result.spans if s.source == "model"] for job in bounded]
+    reference = [[(s.start, s.end, s.category) for s in job.result.spans if s.source == "model"] for job in exhaustive]
+    assert len(bounded) >= 20 and any(spans)
+    assert np.mean([a == b for a, b in zip(spans, reference, strict=True)]) >= 0.97  # int8 batch noise may swap near-ties
+    all_windows = sum(len(job.variants) for job in exhaustive)
+    assert sum(encoded[:-1]) < 0.6 * all_windows  # the last call was the exhaustive search's
