@@ -52,9 +52,11 @@ def listing_results(model: Any, listings: Sequence[ListingRecord], blocked: Bloc
                 listings, scored.scores, decisions, rule_reasons, scored.reasons, strict=True)]
 
 
-def merchant_results(model: Any, merchants: Sequence[MerchantRecord]) -> list[MerchantResult]:
-    """One result per merchant, in order."""
-    scored = model.score(merchants)
+def merchant_results(model: Any, merchants: Sequence[MerchantRecord],
+                     scored: Scores | None = None) -> list[MerchantResult]:
+    """One result per merchant, in order (``scored``: the model's scores when already
+    computed, as batch jobs do from catalogue-wide graph features)."""
+    scored = scored if scored is not None else model.score(merchants)
     return [MerchantResult(merchant_id=m.merchant_id, decision=decision, score=round(float(s), 6),
                            reasons=reasons_out([], reasons), model=model.tag)
             for m, s, decision, reasons in zip(merchants, scored.scores, scored.decisions, scored.reasons, strict=True)]

@@ -177,6 +177,45 @@ def _score_streams(model: Any, frame: pd.DataFrame, blocked: BlockedLookup) -> t
                                                                                        "errors"])
 
 
+def score_merchants_at_scale(model: Any, frame: pd.DataFrame, links_file: Path | None
+                             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Merchant results of a whole file with the graph features computed out of core by
+    DuckDB (``serving/graph_scale.py``) instead of per request: every merchant of the file is
+    a neighbour with its values from the file, other merchants come from the model's
+    reference graph (known labels too), links are the file's, the records' own and the
+    reference's. For a file that fits one request this is exactly what the service answers."""
+    from serving.graph_scale import graph_features_duckdb
+
+    spec = model.spec
+    if not spec.graph or "max" in spec.aggregates:  # nothing to gain, or not computed out of core
+        return score_frame(MERCHANT_RISK, model, frame, links=read_links(links_file))
+    valid, rejects = validate_rows(MERCHANT_RISK, frame)
+    records = [record for _, record in valid]
+    reject_frame = pd.DataFrame(rejects, columns=["row", "field", "message", "errors"])
+    if not records:
+        return pd.DataFrame(columns=RESULT_COLUMNS), reject_frame
+    nodes = pd.DataFrame({"merchant_id": [r.merchant_id for r in records],
+                          **{f: [getattr(r, f) for r in records] for f in spec.own_features}})
+    nodes = nodes.drop_duplicates("merchant_id", keep="last")  # as a request's values: the last wins
+    reference, reference_links = model.reference_tables()
+    nodes["known"] = nodes["merchant_id"].map(dict(zip(reference["merchant_id"], reference["known"], strict=True)))
+    others = reference[~reference["merchant_id"].isin(set(nodes["merchant_id"]))]
+    link_sources = [reference_links]
+    if links_file is not None:
+        link_sources.append(read_table(links_file)[["src", "dst", "link_type"]].astype(str))
+    own_links = [(r.merchant_id, link.merchant_id, str(link.link_type)) for r in records for link in r.links or []]
+    if own_links:
+        link_sources.append(pd.DataFrame(own_links, columns=["src", "dst", "link_type"]))
+    ids, matrix = graph_features_duckdb(pd.concat([nodes, others], ignore_index=True), link_sources, spec,
+                                        label_column="known", endpoints_as_merchants=True)
+    position = {merchant_id: i for i, merchant_id in enumerate(ids[:len(nodes)])}
+    scored = model.score_matrix(matrix[[position[r.merchant_id] for r in records]])
+    results = merchant_results(model, records, scored)
+    rows = [{"id": r.merchant_id, "decision": r.decision, "score": r.score, "reasons": _reasons(r.reasons),
+             "model": r.model, "labels": None, "spans": None, "segment_decisions": None} for r in results]
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS), reject_frame
+
+
 def read_links(path: Path | None) -> dict[str, list[dict[str, str]]]:
     """Each merchant's links from an edge list (src, dst, link_type), both directions."""
     if path is None:
@@ -221,8 +260,9 @@ def write_outputs(output: Path, source: Path, tag: str, results: pd.DataFrame, r
 
 
 def run_local(kind: ModelKind, model: Any, files: list[Path], output: Path, blocked: BlockedLookup,
-              links: dict[str, list[dict[str, str]]], progress: Callable[[str], None]) -> BatchReport:
-    """Score every input file in this process."""
+              links_file: Path | None, progress: Callable[[str], None]) -> BatchReport:
+    """Score every input file in this process (merchants with catalogue-wide graph features:
+    ``score_merchants_at_scale``)."""
     report = BatchReport(model=model.tag)
     started = time.perf_counter()
     for source in files:
@@ -232,7 +272,10 @@ def run_local(kind: ModelKind, model: Any, files: list[Path], output: Path, bloc
             progress(f"{source.name}: already done, skipped")
             continue
         frame = read_table(source)
-        results, rejects = score_frame(kind, model, frame, blocked, links)
+        if kind is MERCHANT_RISK:
+            results, rejects = score_merchants_at_scale(model, frame, links_file)
+        else:
+            results, rejects = score_frame(kind, model, frame, blocked)
         report.outputs.append(str(write_outputs(output, source, model.tag, results, rejects)))
         report.rows += len(frame)
         report.scored += len(results)

@@ -301,18 +301,17 @@ def batch_score(
     kind = model_kind(tag.split(":")[0])
     files = input_files(input)
     standing = standing_blocks(merchant_decisions)
-    edges = read_links(links)
     console.log(f"{tag}: {len(files)} input file(s), engine {engine}, {len(standing):,} standing merchant block(s)")
     if engine == "local":
         model = kind.runtime_class().from_bundle(registry.load(tag), device=settings.device)
         report = run_local(kind, model, files, output, lambda ids: {m: standing[m] for m in ids if m in standing},
-                           edges, console.log)
+                           links, console.log)
     else:
         from serving.batch_ray import run_ray
 
         snapshot = {m: d.__dict__ for m, d in standing.items()}
-        report = run_ray(kind.name, tag, files, output, snapshot, edges, workers, batch_size, ray_address,
-                         console.log)
+        report = run_ray(kind.name, tag, files, output, snapshot, read_links(links), workers, batch_size,
+                         ray_address, console.log)
     typer.echo(json.dumps(report.as_dict(), indent=2))
 
 

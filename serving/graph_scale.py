@@ -23,15 +23,22 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def graph_features_duckdb(merchants: str | Path | pd.DataFrame, links: str | Path | pd.DataFrame,
+Source = str | Path | pd.DataFrame
+
+
+def graph_features_duckdb(merchants: Source, links: Source | Sequence[Source],
                           spec: MerchantFeatureSpec, label_column: str | None = None,
                           memory_limit: str = "2GB", temp_directory: str | None = None,
-                          threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                          threads: int | None = None, endpoints_as_merchants: bool = False
+                          ) -> tuple[np.ndarray, np.ndarray]:
     """(merchant ids, feature matrix in ``spec.feature_names`` order) for every merchant.
 
     ``merchants``: a Parquet path (or table) with ``merchant_id``, the own features and
-    optionally ``label_column`` (0/1 known labels, null when unknown); ``links``: a Parquet
-    path (or table) with ``src``, ``dst``, ``link_type``."""
+    optionally ``label_column`` (0/1 known labels, null when unknown); ``links``: Parquet
+    paths (or tables) with ``src``, ``dst``, ``link_type``, read as one edge list.
+    ``endpoints_as_merchants``: a link to a merchant not in ``merchants`` adds it with unknown
+    features (as the service's request graphs do) instead of dropping the link; the added
+    merchants come after the given ones."""
     import duckdb
 
     if "max" in spec.aggregates:
@@ -42,15 +49,29 @@ def graph_features_duckdb(merchants: str | Path | pd.DataFrame, links: str | Pat
         con.execute(f"SET temp_directory = '{temp_directory}'")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    for name, source in (("merchants_src", merchants), ("links_src", links)):
+    link_sources = list(links) if isinstance(links, list | tuple) else [links]
+    sources = [("merchants_src", merchants)] + [(f"links_{i}", source) for i, source in enumerate(link_sources)]
+    for name, source in sources:
         if isinstance(source, pd.DataFrame):
             con.register(name, source)
         else:
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{Path(source)}')")
+    con.execute("CREATE VIEW links_src AS " + " UNION ALL ".join(
+        f"SELECT CAST(src AS VARCHAR) AS src, CAST(dst AS VARCHAR) AS dst, CAST(link_type AS VARCHAR) AS link_type "
+        f"FROM links_{i}" for i in range(len(link_sources))))
     label = f"CAST({_quote(label_column)} AS DOUBLE)" if label_column else "CAST(NULL AS DOUBLE)"
     own = ", ".join(f"CAST({_quote(f)} AS DOUBLE) AS {_quote(f)}" for f in spec.own_features)
-    con.execute(f"""CREATE TEMP TABLE m AS SELECT row_number() OVER () - 1 AS pos,
+    con.execute(f"""CREATE TEMP TABLE given AS SELECT row_number() OVER () - 1 AS pos,
                     CAST(merchant_id AS VARCHAR) AS merchant_id, {own}, {label} AS known FROM merchants_src""")
+    if endpoints_as_merchants:
+        nulls = ", ".join(f"CAST(NULL AS DOUBLE) AS {_quote(f)}" for f in spec.own_features)
+        con.execute(f"""CREATE TEMP TABLE m AS SELECT * FROM given UNION ALL
+                        SELECT (SELECT count(*) FROM given) + row_number() OVER (ORDER BY id) - 1, id, {nulls},
+                               CAST(NULL AS DOUBLE)
+                        FROM (SELECT src AS id FROM links_src UNION SELECT dst FROM links_src) e
+                        WHERE id NOT IN (SELECT merchant_id FROM given)""")
+    else:
+        con.execute("CREATE TEMP TABLE m AS SELECT * FROM given")
     types = ", ".join("'" + t.replace("'", "''") + "'" for t in spec.link_types)
     con.execute(f"""CREATE TEMP TABLE edges AS SELECT DISTINCT a.pos AS a, b.pos AS b, l.t AS t FROM (
                       SELECT CAST(src AS VARCHAR) AS x, CAST(dst AS VARCHAR) AS y, CAST(link_type AS VARCHAR) AS t

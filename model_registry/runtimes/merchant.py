@@ -67,14 +67,8 @@ class MerchantRiskModel:
                      "aggregates": list(self.spec.aggregates), "members": len(self.boosters),
                      "feature_medians": [None if np.isnan(v) else float(v) for v in self.feature_medians]}
         (folder / SPEC_FILE).write_text(json.dumps(spec_json, indent=2), encoding="utf-8")
-        reference = pd.DataFrame(self.reference.values, columns=list(self.spec.own_features))
-        reference.insert(0, "merchant_id", self.reference.ids)
-        reference["known_label"] = self.reference.known_labels
-        reference.to_parquet(folder / REFERENCE_FILE, index=False)
-        links = pd.DataFrame({
-            "src": self.reference.ids[self.reference.src], "dst": self.reference.ids[self.reference.dst],
-            "link_type": [self.spec.link_types[t] for t in self.reference.link_type],
-        })
+        reference, links = self.reference_tables()
+        reference.rename(columns={"known": "known_label"}).to_parquet(folder / REFERENCE_FILE, index=False)
         links.to_parquet(folder / LINKS_FILE, index=False)
 
     @classmethod
@@ -141,12 +135,15 @@ class MerchantRiskModel:
         """Score merchants (API records, dicts of own features + optional ``links``, or a
         table with those columns). Reasons (ring evidence; TreeSHAP over the ensemble, the
         costly part) for review and block results by default."""
-        merchants = as_rows(records)
+        graph, rows = self.local_graph(as_rows(records))
+        return self.score_matrix(build_merchant_features(graph, rows, self.spec), explain)
+
+    def score_matrix(self, matrix: np.ndarray, explain: Explain = "flagged") -> Scores:
+        """Score merchants whose features (``spec.feature_names`` order) are already built,
+        such as by ``serving.graph_scale`` for a whole catalogue."""
         explain_from = explain_cut(explain, self.thresholds)
-        graph, rows = self.local_graph(merchants)
-        matrix = build_merchant_features(graph, rows, self.spec)
         scores = self.predict_matrix(matrix)
-        reasons: list[list[Reason]] = [[] for _ in merchants]
+        reasons: list[list[Reason]] = [[] for _ in range(len(matrix))]
         explained = np.flatnonzero(scores >= explain_from) if explain_from is not None else np.array([], dtype=int)
         if len(explained):
             contributions = self.contributions(matrix[explained])
@@ -156,3 +153,14 @@ class MerchantRiskModel:
                                          self.feature_medians, reason_codes=codes,
                                          describe=describe_merchant_feature)
         return Scores(scores, [decide(float(s), self.thresholds) for s in scores], reasons)
+
+    def reference_tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The reference graph as tables: merchants (id, own features, ``known`` label) and
+        links (src, dst, link_type)."""
+        merchants = pd.DataFrame(self.reference.values, columns=list(self.spec.own_features))
+        merchants.insert(0, "merchant_id", self.reference.ids)
+        merchants["known"] = self.reference.known_labels
+        links = pd.DataFrame({
+            "src": self.reference.ids[self.reference.src], "dst": self.reference.ids[self.reference.dst],
+            "link_type": [self.spec.link_types[t] for t in self.reference.link_type]})
+        return merchants, links

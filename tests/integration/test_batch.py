@@ -72,3 +72,33 @@ def test_merchants_and_streams_over_http_and_in_batch_agree(server, trained_home
         assert (row["decision"], row["score"]) == (answer["decision"], answer["score"])
         assert json.loads(row["segment_decisions"]) == [s["decision"] for s in answer["segments"]]
         assert json.loads(row["labels"]) == [s["labels"] for s in answer["segments"]]
+
+
+def test_merchant_batch_with_a_links_file_equals_the_service_with_the_same_links(server, trained_home,
+                                                                                 merchant_files, tmp_path) -> None:
+    """The batch job's DuckDB graph features (serving/graph_scale.py) see new links between
+    the file's merchants, to merchants only the reference graph knows, and to merchants
+    nobody knows, exactly as the service sees the same links sent with the records."""
+    merchants = merchant_records(merchant_files[0])[300:500]
+    ids = [m["merchant_id"] for m in merchants]
+    new_links = [(ids[i], ids[i + 1], "shared_device") for i in range(0, 60, 2)]  # within the file
+    new_links += [(ids[i], "M-nobody-knows", "shared_payout_account") for i in range(60, 70)]
+    known_elsewhere = merchant_records(merchant_files[0])[2000]["merchant_id"]
+    new_links += [(ids[i], known_elsewhere, "shared_owner_id") for i in range(70, 80)]
+    with_links = [{**m, "links": [{"merchant_id": dst, "link_type": t} for src, dst, t in new_links
+                                  if src == m["merchant_id"]]} for m in merchants]
+    # The service links both ends of a request link; send the reverse too so that a merchant
+    # sees its links whichever side the file lists it on.
+    for m in with_links:
+        m["links"] += [{"merchant_id": src, "link_type": t} for src, dst, t in new_links if dst == m["merchant_id"]]
+    http = api_post(f"{server}/v1/merchants/score", json={"merchants": with_links}, timeout=120).json()["results"]
+    pd.DataFrame(merchants).to_parquet(tmp_path / "merchants.parquet", index=False)
+    pd.DataFrame(new_links, columns=["src", "dst", "link_type"]).to_parquet(tmp_path / "links.parquet", index=False)
+    _batch(trained_home, "merchant-risk:production", "--input", str(tmp_path / "merchants.parquet"),
+           "--links", str(tmp_path / "links.parquet"), "--output", str(tmp_path / "out"))
+    batch = pd.read_parquet(tmp_path / "out" / "merchants.parquet").set_index("id")
+    assert [(batch.loc[r["merchant_id"], "decision"], batch.loc[r["merchant_id"], "score"],
+             json.loads(batch.loc[r["merchant_id"], "reasons"])) for r in http] == \
+        [(r["decision"], r["score"], r["reasons"]) for r in http]
+    without = api_post(f"{server}/v1/merchants/score", json={"merchants": merchants}, timeout=120).json()["results"]
+    assert sum(a["score"] != b["score"] for a, b in zip(http, without, strict=True)) >= 20  # the links mattered
