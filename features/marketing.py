@@ -109,6 +109,17 @@ def _compiled() -> tuple[tuple[LexiconRule, re.Pattern[str]], ...]:
     return tuple((rule, re.compile(rule.pattern)) for rule in RULES)
 
 
+@lru_cache(maxsize=1)
+def _any_rule() -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{rule.pattern})" for rule in RULES))
+
+
+def lexicon_may_match(normalized_text: str) -> bool:
+    """False only when no rule matches ``normalized_text`` (one combined search; the text's
+    offset map is then never needed for lexicon spans)."""
+    return _any_rule().search(normalized_text) is not None
+
+
 def match_lexicon(text: str | NormalizedText) -> list[LexiconMatch]:
     """Every rule match in ``text`` (normalized here unless already normalized), with spans
     pointing at the original characters."""

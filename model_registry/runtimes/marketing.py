@@ -13,9 +13,9 @@ import pandas as pd
 from safetensors.numpy import load_file, save_file
 
 from features.decision import Decision, Thresholds, decide, stricter
-from features.marketing import MARKETING_CATEGORIES, LexiconMatch, match_lexicon
+from features.marketing import MARKETING_CATEGORIES, LexiconMatch, lexicon_may_match, match_lexicon
 from features.novelty import BigramNovelty
-from features.text import NormalizedText, normalize_text
+from features.text import NormalizedText, normalize_many, normalize_text
 from features.text_scorer import CharNgramScorer, NgramHashing, tfidf
 from model_registry.registry import LoadedBundle
 from model_registry.runtimes.base import Explain, Records, Scores
@@ -212,11 +212,27 @@ def occlusion_variants(text: str, window: int = OCCLUSION_WINDOW,
     return starts, [text[:s] + text[s + window:] for s in starts]
 
 
+class Segment:
+    """A segment's normalized text, with the offset map (``normalize_text``) computed only
+    when a span must point back at the original characters."""
+
+    def __init__(self, original: str, normalized: str) -> None:
+        self.original, self.text = original, normalized
+        self._full: NormalizedText | None = None
+
+    @property
+    def full(self) -> NormalizedText:
+        """The normalized text with its offsets (computed once)."""
+        if self._full is None:
+            self._full = normalize_text(self.original)
+        return self._full
+
+
 @dataclass
 class SpanJob:
     """The occlusion variants of one segment and the categories they explain."""
 
-    norm: NormalizedText
+    norm: Segment | NormalizedText
     result: SegmentAnalysis
     categories: list[str]
     starts: list[int]
@@ -335,19 +351,20 @@ class FalseMarketingModel:
     def analyze_groups(self, groups: Sequence[Sequence[str]], spans_from_model: bool = True
                        ) -> list[list[SegmentAnalysis]]:
         """``analyze`` of each group, sharing the encoder passes (segments, then span variants)."""
-        normalized = [[normalize_text(t) for t in texts] for texts in groups]
-        flat = [n for group in normalized for n in group]
-        plain = [n.text for n in flat]
+        flat = [text for texts in groups for text in texts]
+        segments = [Segment(text, plain) for text, plain in zip(flat, normalize_many(flat), strict=True)]
+        plain = [segment.text for segment in segments]
         probabilities = self.predict_normalized(plain)
         novelty = self.novelty.score(plain) if self.novelty is not None else np.zeros(len(plain))
-        results = [self._segment_analysis(norm, row, float(novel))
-                   for norm, row, novel in zip(flat, probabilities, novelty, strict=True)]
-        grouped, offset = [], 0
-        for group in normalized:
-            grouped.append(results[offset:offset + len(group)])
-            offset += len(group)
+        results = [self._segment_analysis(segment, row, float(novel))
+                   for segment, row, novel in zip(segments, probabilities, novelty, strict=True)]
+        grouped_segments, grouped, offset = [], [], 0
+        for texts in groups:
+            grouped_segments.append(segments[offset:offset + len(texts)])
+            grouped.append(results[offset:offset + len(texts)])
+            offset += len(texts)
         if spans_from_model:
-            jobs = [job for group, group_results in zip(normalized, grouped, strict=True)
+            jobs = [job for group, group_results in zip(grouped_segments, grouped, strict=True)
                     for job in self._span_jobs(group, group_results, self.span_budget_chars)]
             self._add_model_spans(jobs)
         for result in results:
@@ -355,10 +372,10 @@ class FalseMarketingModel:
             result.spans.sort(key=lambda s: s.start)
         return grouped
 
-    def _segment_analysis(self, norm: NormalizedText, row: np.ndarray, novel: float) -> SegmentAnalysis:
+    def _segment_analysis(self, segment: Segment, row: np.ndarray, novel: float) -> SegmentAnalysis:
         """One segment's labels, lexicon spans and decision from its category scores."""
         scores = {c: round(float(p), 6) for c, p in zip(self.categories, row, strict=True)}
-        matches = match_lexicon(norm)
+        matches = match_lexicon(segment.full) if lexicon_may_match(segment.text) else []
         matched = {m.category for m in matches}
         decision: Decision = "allow"
         labels, capped = [], []
@@ -379,7 +396,7 @@ class FalseMarketingModel:
         return SegmentAnalysis(scores, labels, spans, decision, max(scores.values()), matches,
                                round(novel, 4), capped)
 
-    def _span_jobs(self, normalized: list[NormalizedText], results: list[SegmentAnalysis],
+    def _span_jobs(self, normalized: Sequence[Segment | NormalizedText], results: list[SegmentAnalysis],
                    budget_chars: int = MAX_SPAN_CHARS) -> list[SpanJob]:
         """Occlusion work for one request: labels no lexicon rule explains, highest-scored
         segments first until ``budget_chars`` characters of variants are spent (the rest are
@@ -454,9 +471,9 @@ class FalseMarketingModel:
             best = int(np.argmax(drops[:, column]))
             if drops[best, column] < 0.2 * job.result.scores[category]:
                 continue
-            start, end = job.norm.original_span(
-                job.starts[best], min(len(job.norm.text), job.starts[best] + OCCLUSION_WINDOW))
-            job.result.spans.append(Span(start, end, job.norm.original[start:end], category, "model"))
+            full = job.norm.full if isinstance(job.norm, Segment) else job.norm
+            start, end = full.original_span(job.starts[best], min(len(full.text), job.starts[best] + OCCLUSION_WINDOW))
+            job.result.spans.append(Span(start, end, full.original[start:end], category, "model"))
 
 
 class _WindowSearch:
