@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -217,24 +218,31 @@ class ShopGuard:
         logger.info("loaded %s", model.tag)
         return model
 
+    def _answer(self, kind: ModelKind, model: Any, answer: Callable[[Any], Any]) -> Any:
+        """``answer(model)``, or 503 with the fallback when the model is not loaded or the
+        decisions cannot be stored (a decision that is not stored is not answered)."""
+        if model is None:
+            return unavailable(kind.name, self.load_errors.get(kind.name, "not loaded"))
+        try:
+            return answer(model)
+        except STORAGE_ERRORS as exc:  # merchant decisions or decision records not stored
+            logger.warning("%s: decision storage unavailable: %s", kind.name, exc)
+            return unavailable(kind.name, "its decisions cannot be stored right now")
+
     @bentoml.api(route="/v1/listings/score")
     def score_listings(
         self, listings: list[ListingRecord] = Field(..., min_length=1, max_length=MAX_BATCH)
     ) -> ListingsResponse:
         """Decide block / review / allow for up to 1,000 listings, with reasons."""
-        model = self.listing_model
-        if model is None:
-            return unavailable(LISTING_QUALITY.name, self.load_errors.get(LISTING_QUALITY.name, "not loaded"))
-        try:
+        def answer(model: Any) -> ListingsResponse:
             results = listing_results(model, listings, self.merchant_decisions.blocked)
             response = ListingsResponse(request_id=uuid.uuid4().hex, results=results)
             self._log(response.request_id, LISTING_QUALITY.entity_type, [
                 (r.listing_id, r.decision, r.score, r.model, r.reasons, listing.model_dump(exclude_none=True))
                 for r, listing in zip(results, listings, strict=True)])
             return response
-        except STORAGE_ERRORS as exc:  # merchant decisions or decision records not stored
-            logger.warning("%s: decision storage unavailable: %s", LISTING_QUALITY.name, exc)
-            return unavailable(LISTING_QUALITY.name, "its decisions cannot be stored right now")
+
+        return self._answer(LISTING_QUALITY, self.listing_model, answer)
 
     @bentoml.api(route="/v1/merchants/score")
     def score_merchants(
@@ -243,10 +251,7 @@ class ShopGuard:
         """Decide block / review / allow for up to 1,000 merchants, with reasons (ring evidence)
         for review and block results; the decisions are kept so that blocked merchants'
         listings go to review."""
-        model = self.merchant_model
-        if model is None:
-            return unavailable(MERCHANT_RISK.name, self.load_errors.get(MERCHANT_RISK.name, "not loaded"))
-        try:
+        def answer(model: Any) -> MerchantsResponse:
             results = merchant_results(model, merchants)
             self.merchant_decisions.record([(r.merchant_id, r.decision, r.score, r.model) for r in results])
             response = MerchantsResponse(request_id=uuid.uuid4().hex, results=results)
@@ -254,9 +259,8 @@ class ShopGuard:
                 (r.merchant_id, r.decision, r.score, r.model, r.reasons, m.model_dump(exclude_none=True))
                 for r, m in zip(results, merchants, strict=True)])
             return response
-        except STORAGE_ERRORS as exc:  # merchant decisions or decision records not stored
-            logger.warning("%s: decision storage unavailable: %s", MERCHANT_RISK.name, exc)
-            return unavailable(MERCHANT_RISK.name, "its decisions cannot be stored right now")
+
+        return self._answer(MERCHANT_RISK, self.merchant_model, answer)
 
     @bentoml.api(route="/v1/streams/score")
     def score_stream(
@@ -266,33 +270,31 @@ class ShopGuard:
         merchant_id: str | None = Field(None, max_length=128),
     ) -> StreamResponse:
         """Per-segment category scores, labels and evidence spans, segment decisions and the
-        stream decision (policy in ``serving/policy.py``)."""
-        model = self.marketing_model
-        if model is None:
-            return unavailable(FALSE_MARKETING.name, self.load_errors.get(FALSE_MARKETING.name, "not loaded"))
+        stream decision (policy in ``serving/policy.py``). Concurrent calls share encoder
+        batches (``serving/microbatch.py``)."""
         total = sum(len(s.text) for s in segments)
-        if total > MAX_STREAM_CHARS:
+        if self.marketing_model is not None and total > MAX_STREAM_CHARS:
             return too_large("segments", f"the segments hold {total:,} characters; a stream request may hold at most "
                              f"{MAX_STREAM_CHARS:,}: send the stream in several requests")
-        try:
+
+        def answer(model: Any) -> StreamResponse:
             scores = self.stream_batcher.submit(segments, size=len(segments))
-            answer = stream_answer(model, segments, merchant_id, self.merchant_decisions.blocked, scores)
-            results = answer.segments
+            stream = stream_answer(model, segments, merchant_id, self.merchant_decisions.blocked, scores)
+            results = stream.segments
             response = StreamResponse(
-                request_id=uuid.uuid4().hex, stream_id=stream_id, decision=answer.decision, score=answer.score,
-                segments=results, reasons=answer.reasons, model=answer.model,
-                spans_cut_short=answer.spans_cut_short,
+                request_id=uuid.uuid4().hex, stream_id=stream_id, decision=stream.decision, score=stream.score,
+                segments=results, reasons=stream.reasons, model=stream.model,
+                spans_cut_short=stream.spans_cut_short,
             )
             inputs = {"stream_id": stream_id, "merchant_id": merchant_id,
                       "segments": [s.model_dump() for s in segments],
                       "segment_decisions": [r.decision for r in results],
                       "segment_labels": [r.labels for r in results]}
             self._log(response.request_id, FALSE_MARKETING.entity_type,
-                      [(stream_id, answer.decision, response.score, model.tag, response.reasons, inputs)])
+                      [(stream_id, stream.decision, response.score, model.tag, response.reasons, inputs)])
             return response
-        except STORAGE_ERRORS as exc:  # merchant decisions or decision records not stored
-            logger.warning("%s: decision storage unavailable: %s", FALSE_MARKETING.name, exc)
-            return unavailable(FALSE_MARKETING.name, "its decisions cannot be stored right now")
+
+        return self._answer(FALSE_MARKETING, self.marketing_model, answer)
 
     @bentoml.api(route="/v1/feedback")
     def feedback(
