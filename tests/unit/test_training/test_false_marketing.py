@@ -15,7 +15,10 @@ from model_registry.runtimes.marketing import (
     OCCLUSION_STRIDE,
     OCCLUSION_WINDOW,
     FalseMarketingModel,
+    blend,
+    max_by_owner,
     occlusion_variants,
+    split_windows,
     windows,
 )
 from tests.conftest import SHARED_DATA, TINY_MARKETING_CONFIG, point_at_home, run_cli
@@ -141,10 +144,17 @@ def test_a_claim_at_the_end_of_a_long_text_is_caught(registered) -> None:
     # quantization makes scores depend on the batch by ~1e-4).
     last_windows = model.predict([normalize_text(t).text[-126:] for t in long_texts])[:, column]
     assert (long_scores >= last_windows - 1e-3).all()
-    # Caught after 1,200 characters of ordinary talk (the tiny test model: 80%; 0% when the
-    # TF-IDF half of the blend read the whole text); the 66 characters of talk that share
-    # the last window with the claim cost the rest.
-    assert (long_scores >= review).mean() >= 0.7
+    # Caught after 1,200 characters of ordinary talk as often as with only the 66 characters
+    # of talk that share the last window, and far more often than when the TF-IDF half of the
+    # blend read the whole text (the bug this guards against: 0% caught). The tiny model's
+    # own rate (35-80% between trainings whose thresholds differ by 0.02) is not the point.
+    caught = (long_scores >= review).mean()
+    assert caught >= (last_windows >= review).mean() - 0.05
+    normalized = [normalize_text(t).text for t in long_texts]
+    owners, pieces = split_windows(normalized)
+    encoder = max_by_owner(model.encoder.predict_pieces(pieces), owners, len(long_texts))
+    whole_text = blend(encoder, model.tfidf_matrix(normalized), model.transformer_weight)[:, column]
+    assert caught >= (whole_text >= review).mean() + 0.25
     # The served analysis labels the category exactly where its score reaches review (other
     # categories may flag a text too, so the label is compared, not the whole decision).
     analyses = model.analyze(long_texts, spans_from_model=False)
