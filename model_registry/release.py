@@ -9,7 +9,6 @@ manifest), so a Bento needs no registry database to trust its models.
 
 from __future__ import annotations
 
-import getpass
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,13 +51,9 @@ class Release(BaseModel):
                                f"{sorted(self.models) or 'none'}); rebuild it after promoting one") from None
 
 
-def new_release(models: dict[str, ReleasedModel]) -> Release:
-    """A release of ``models``, stamped now by the current user."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return Release(models=models, created_at=datetime.now(UTC), created_by=user)
+def new_release(models: dict[str, ReleasedModel], created_by: str) -> Release:
+    """A release of ``models``, stamped now by ``created_by`` (``Settings.actor``)."""
+    return Release(models=models, created_at=datetime.now(UTC), created_by=created_by)
 
 
 def write_release(release: Release, path: Path) -> Path:

@@ -177,7 +177,7 @@ def _score_streams(model: Any, frame: pd.DataFrame, blocked: BlockedLookup) -> t
                                                                                        "errors"])
 
 
-def score_merchants_at_scale(model: Any, frame: pd.DataFrame, links_file: Path | None
+def score_merchants_at_scale(model: Any, frame: pd.DataFrame, links: pd.DataFrame | None
                              ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Merchant results of a whole file with the graph features computed out of core by
     DuckDB (``serving/graph_scale.py``) instead of per request: every merchant of the file is
@@ -188,7 +188,7 @@ def score_merchants_at_scale(model: Any, frame: pd.DataFrame, links_file: Path |
 
     spec = model.spec
     if not spec.graph or "max" in spec.aggregates:  # nothing to gain, or not computed out of core
-        return score_frame(MERCHANT_RISK, model, frame, links=read_links(links_file))
+        return score_frame(MERCHANT_RISK, model, frame, links=links_by_merchant(links))
     valid, rejects = validate_rows(MERCHANT_RISK, frame)
     records = [record for _, record in valid]
     reject_frame = pd.DataFrame(rejects, columns=["row", "field", "message", "errors"])
@@ -201,8 +201,8 @@ def score_merchants_at_scale(model: Any, frame: pd.DataFrame, links_file: Path |
     nodes["known"] = nodes["merchant_id"].map(dict(zip(reference["merchant_id"], reference["known"], strict=True)))
     others = reference[~reference["merchant_id"].isin(set(nodes["merchant_id"]))]
     link_sources = [reference_links]
-    if links_file is not None:
-        link_sources.append(read_table(links_file)[["src", "dst", "link_type"]].astype(str))
+    if links is not None:
+        link_sources.append(links)
     own_links = [(r.merchant_id, link.merchant_id, str(link.link_type)) for r in records for link in r.links or []]
     if own_links:
         link_sources.append(pd.DataFrame(own_links, columns=["src", "dst", "link_type"]))
@@ -216,13 +216,22 @@ def score_merchants_at_scale(model: Any, frame: pd.DataFrame, links_file: Path |
     return pd.DataFrame(rows, columns=RESULT_COLUMNS), reject_frame
 
 
+def read_link_table(path: Path | None) -> pd.DataFrame | None:
+    """An edge list file (src, dst, link_type) as strings; None without a file."""
+    return None if path is None else read_table(path)[["src", "dst", "link_type"]].astype(str)
+
+
 def read_links(path: Path | None) -> dict[str, list[dict[str, str]]]:
-    """Each merchant's links from an edge list (src, dst, link_type), both directions."""
-    if path is None:
+    """Each merchant's links from an edge list file, both directions."""
+    return links_by_merchant(read_link_table(path))
+
+
+def links_by_merchant(frame: pd.DataFrame | None) -> dict[str, list[dict[str, str]]]:
+    """Each merchant's links from an edge list table, both directions."""
+    if frame is None:
         return {}
-    frame = READERS[path.suffix](path)
     links: dict[str, list[dict[str, str]]] = {}
-    for src, dst, link_type in frame[["src", "dst", "link_type"]].astype(str).itertuples(index=False):
+    for src, dst, link_type in frame.itertuples(index=False):
         links.setdefault(src, []).append({"merchant_id": dst, "link_type": link_type})
         links.setdefault(dst, []).append({"merchant_id": src, "link_type": link_type})
     return links
@@ -265,6 +274,7 @@ def run_local(kind: ModelKind, model: Any, files: list[Path], output: Path, bloc
     ``score_merchants_at_scale``)."""
     report = BatchReport(model=model.tag)
     started = time.perf_counter()
+    links = read_link_table(links_file) if kind is MERCHANT_RISK else None  # once for all files
     for source in files:
         report.files += 1
         if already_done(output, source, model.tag):
@@ -273,7 +283,7 @@ def run_local(kind: ModelKind, model: Any, files: list[Path], output: Path, bloc
             continue
         frame = read_table(source)
         if kind is MERCHANT_RISK:
-            results, rejects = score_merchants_at_scale(model, frame, links_file)
+            results, rejects = score_merchants_at_scale(model, frame, links)
         else:
             results, rejects = score_frame(kind, model, frame, blocked)
         report.outputs.append(str(write_outputs(output, source, model.tag, results, rejects)))

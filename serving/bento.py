@@ -18,7 +18,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TAG_PREFIX = "__tag__:"
 
 
-def production_release(registry: ModelRegistry) -> Release:
+def production_release(registry: ModelRegistry, actor: str) -> Release:
     """A release pinning every model's production version, each verified (files and manifest
     hash) before it ships."""
     models: dict[str, ReleasedModel] = {}
@@ -37,14 +37,14 @@ def production_release(registry: ModelRegistry) -> Release:
     if missing:
         raise ShopGuardError(f"no production version of {', '.join(missing)}: a Bento carries all three models. "
                              "Promote one first (`shopguard models promote NAME:VERSION --reason ...`).")
-    return new_release(models)
+    return new_release(models, actor)
 
 
 def build_bento(settings: Settings, context: Path = PROJECT_ROOT, version: str | None = None) -> tuple[str, Release]:
     """Write ``release.json`` into the build context and build the Bento; return its tag."""
     if not (context / "bentofile.yaml").exists():
         raise ShopGuardError(f"no bentofile.yaml in {context}; run from a ShopGuard checkout or pass --context")
-    release = production_release(ModelRegistry(settings))
+    release = production_release(ModelRegistry(settings), settings.actor)
     release_path = write_release(release, context / RELEASE_FILE)
     env = {**os.environ, "SHOPGUARD_HOME": str(settings.home), "BENTOML_HOME": str(settings.bentoml_home),
            "SHOPGUARD_RELEASE": str(release_path), "BENTOML_DO_NOT_TRACK": "true"}

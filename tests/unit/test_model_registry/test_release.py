@@ -25,7 +25,7 @@ def test_a_release_loads_its_pinned_version_where_no_registry_recorded_it(isolat
                                                                           monkeypatch) -> None:
     registry = ModelRegistry()
     manifest = _register(registry, tmp_path)
-    path = write_release(new_release({"listing-quality": _pin(registry, manifest.tag)}), tmp_path / "release.json")
+    path = write_release(new_release({"listing-quality": _pin(registry, manifest.tag)}, "analyst"), tmp_path / "release.json")
     release = read_release(path)
     pinned = release.pinned("listing-quality")
     point_at_home(monkeypatch, tmp_path / "fresh-home")  # a Bento's home: same model store, empty database
