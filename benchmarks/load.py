@@ -80,6 +80,13 @@ def rss_mb(process: subprocess.Popen[bytes]) -> float:
     return sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)]) / 2**20
 
 
+def worker_cpu_seconds(process: subprocess.Popen[bytes]) -> list[float]:
+    """CPU seconds so far of each worker process under the server (how evenly the load was
+    spread over ``--workers``)."""
+    children = psutil.Process(process.pid).children(recursive=True)
+    return [round(sum(child.cpu_times()[:2]), 1) for child in children]
+
+
 def concurrent_load(url: str, body_for: Callable[[int, int], Body], clients: int,
                     seconds: float) -> dict[str, float]:
     """``clients`` threads posting ``body_for(client, request_number)`` for ``seconds``;

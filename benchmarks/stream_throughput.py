@@ -30,7 +30,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.load import concurrent_load, rss_mb, sequential_latency, served  # noqa: E402
+from benchmarks.load import (  # noqa: E402
+    concurrent_load,
+    rss_mb,
+    sequential_latency,
+    served,
+    worker_cpu_seconds,
+)
 from features.marketing import MARKETING_CATEGORIES  # noqa: E402
 from features.text import normalize_text  # noqa: E402
 from model_registry.registry import ModelRegistry  # noqa: E402
@@ -133,17 +139,25 @@ SMALL_CALL_CLIENTS = 16
 
 def small_calls(texts: list[str], seconds: float) -> dict[str, Any]:
     """16 clients each sending 10-segment streams, with and without batching across calls
-    (each client has one call in flight, so the in-flight limit is raised to let all in)."""
+    (each client has one call in flight, so the in-flight limit is raised to let all in), on
+    one worker process and on two (``shopguard serve --workers 2``: one per core, as the
+    Python side of scoring holds one core per process)."""
     figures: dict[str, Any] = {}
-    for name, segments in (("batched", "256"), ("one_call_at_a_time", "1")):
-        env = {"SHOPGUARD_STREAM_BATCH_SEGMENTS": segments, "SHOPGUARD_MAX_IN_FLIGHT": str(SMALL_CALL_CLIENTS)}
-        with served(extra_env=env) as (base, _process):
-            load = concurrent_load(f"{base}/v1/streams/score",
-                                   lambda c, n: (stream_body(texts, (c * 37 + n * 10) % 1000, 10, c), 10),
-                                   clients=SMALL_CALL_CLIENTS, seconds=seconds)
-        figures[name] = {"segments_per_s": load["items_per_s"], "p50_ms": load["p50_ms"],
-                         "p99_ms": load["p99_ms"], "errors": load["errors"]}
-    figures["speedup"] = figures["batched"]["segments_per_s"] / figures["one_call_at_a_time"]["segments_per_s"]
+    for workers in (1, 2):
+        for name, segments in (("batched", "256"), ("one_call_at_a_time", "1")):
+            env = {"SHOPGUARD_STREAM_BATCH_SEGMENTS": segments, "SHOPGUARD_MAX_IN_FLIGHT": str(SMALL_CALL_CLIENTS),
+                   "SHOPGUARD_WORKERS": str(workers)}
+            with served(extra_env=env) as (base, process):
+                before = worker_cpu_seconds(process)
+                load = concurrent_load(f"{base}/v1/streams/score",
+                                       lambda c, n: (stream_body(texts, (c * 37 + n * 10) % 1000, 10, c), 10),
+                                       clients=SMALL_CALL_CLIENTS, seconds=seconds)
+                cpu = [round(b - a, 1) for a, b in zip(before, worker_cpu_seconds(process), strict=True)]
+            figures[f"{workers}_worker_{name}"] = {
+                "segments_per_s": load["items_per_s"], "p50_ms": load["p50_ms"], "p99_ms": load["p99_ms"],
+                "errors": load["errors"], "cpu_seconds_per_worker": cpu}
+        figures[f"{workers}_worker_speedup"] = (figures[f"{workers}_worker_batched"]["segments_per_s"]
+                                                / figures[f"{workers}_worker_one_call_at_a_time"]["segments_per_s"])
     figures["clients"], figures["segments_per_stream"] = SMALL_CALL_CLIENTS, 10
     return figures
 

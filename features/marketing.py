@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
+from features.first_chars import with_first_character_check
 from features.text import NormalizedText, normalize_text
 
 MARKETING_CATEGORIES: tuple[str, ...] = (
@@ -106,12 +107,12 @@ class LexiconMatch:
 
 @lru_cache(maxsize=1)
 def _compiled() -> tuple[tuple[LexiconRule, re.Pattern[str]], ...]:
-    return tuple((rule, re.compile(rule.pattern)) for rule in RULES)
+    return tuple((rule, re.compile(with_first_character_check(rule.pattern))) for rule in RULES)
 
 
 @lru_cache(maxsize=1)
 def _any_rule() -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{rule.pattern})" for rule in RULES))
+    return re.compile(with_first_character_check("|".join(f"(?:{rule.pattern})" for rule in RULES)))
 
 
 def lexicon_may_match(normalized_text: str) -> bool:

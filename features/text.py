@@ -277,22 +277,45 @@ def normalize_text(text: str) -> NormalizedText:
     inside words, AABB reduplication, contact-word homophones and pinyin, and Chinese
     numerals to Arabic digits. ``offsets`` map every output character to the original."""
     chars: Chars = [(c, i) for i, c in enumerate(text)]
-    for step in (
-        _fold_width_and_case,
-        _to_simplified,
-        _drop_decorations,
-        _remove_separators_inside_words,
-        _replace_variants,
-        _remove_fillers,
-        _collapse_reduplication,
-        _convert_numerals,
-    ):
-        chars = step(chars)
+    for step, may_change in _steps_with_guards():
+        if may_change("".join(c for c, _ in chars)):
+            chars = step(chars)
     return NormalizedText(
         original=text,
         text="".join(c for c, _ in chars),
         offsets=tuple(o for _, o in chars),
     )
+
+
+NORMALIZATION_STEPS = (
+    _fold_width_and_case,
+    _to_simplified,
+    _drop_decorations,
+    _remove_separators_inside_words,
+    _replace_variants,
+    _remove_fillers,
+    _collapse_reduplication,
+    _convert_numerals,
+)
+
+
+@lru_cache(maxsize=1)
+def _steps_with_guards() -> tuple[tuple[Callable[[Chars], Chars], Callable[[str], object]], ...]:
+    """Each step with a check that is false only where the step would change nothing (a
+    third of ``normalize_text``'s time went to steps that changed nothing)."""
+    fold, dropped, separator_runs = _patterns()
+    converter = _t2s_converter()
+    guards = {
+        _fold_width_and_case: fold.search,
+        _to_simplified: lambda text: converter.convert(text) != text,
+        _drop_decorations: dropped.search,
+        _remove_separators_inside_words: lambda text: separator_runs.search(text) or _ASTRAL.search(text),
+        _replace_variants: _variant_pattern().search,
+        _remove_fillers: _FILLER.search,
+        _collapse_reduplication: _DOUBLED_CJK.search,
+        _convert_numerals: _NUMERAL_RUN.search,
+    }
+    return tuple((step, guards[step]) for step in NORMALIZATION_STEPS)
 
 
 # -- the same normalization on plain strings, many at once -----------------------------------

@@ -46,8 +46,8 @@ class Settings(BaseSettings):
       shed with 503 + ``Retry-After`` (default 8, measured on 2 cores)
     - ``SHOPGUARD_AUTH``: ``on`` (default; bearer tokens with scopes) or ``off`` (local
       experiments only; the service says so loudly at start)
-    - ``SHOPGUARD_METRICS``: ``on`` serves Prometheus ``/metrics`` (``read`` scope); ``off``
-      (default) answers 404
+    - ``SHOPGUARD_METRICS``: ``on`` collects BentoML's request metrics and serves Prometheus
+      ``/metrics`` (``read`` scope); ``off`` (default) collects none and answers 404
     - ``SHOPGUARD_MERCHANT_BLOCK_DAYS``: how long a merchant block stands without a
       reviewer's ``ok`` (default 30)
     - ``SHOPGUARD_STREAM_BATCH_SEGMENTS`` / ``SHOPGUARD_STREAM_BATCH_WAIT_MS``: batching of

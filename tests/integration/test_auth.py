@@ -53,3 +53,18 @@ def test_health_is_open_and_metrics_are_off_by_default(server) -> None:
     assert all(m["loaded"] for m in ready.json()["models"].values())
     assert httpx.get(f"{server}/livez", timeout=30).status_code == 200
     assert api_get(f"{server}/metrics", timeout=30).status_code == 404
+
+
+def test_metrics_on_are_collected_and_need_the_read_scope(trained_home) -> None:
+    from tests.integration.server import running_server
+
+    reader = run_cli("tokens", "create", "--name", "metrics-reader", "--scopes", "read", home=trained_home).stdout.strip()
+    scorer = run_cli("tokens", "create", "--name", "metrics-scorer", "--scopes", "score", home=trained_home).stdout.strip()
+    with running_server(trained_home, extra_env={"SHOPGUARD_METRICS": "on", "SHOPGUARD_DEVICE": "cpu"}) as base:
+        assert _score(base, scorer).status_code == 200
+        assert httpx.get(f"{base}/metrics", timeout=30).status_code == 401
+        metrics = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {reader}"}, timeout=30)
+    assert metrics.status_code == 200
+    scored = [line for line in metrics.text.splitlines()
+              if line.startswith("bentoml_service_request_total") and "/v1/listings/score" in line]
+    assert scored and float(scored[0].rsplit(" ", 1)[1]) >= 1

@@ -88,7 +88,13 @@ def test_script_of_names_the_writing_for_slices(text, script) -> None:
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from features.text import CONTACT_VARIANTS, FILLERS, normalize_many  # noqa: E402
+from features.text import (  # noqa: E402
+    CONTACT_VARIANTS,
+    FILLERS,
+    NORMALIZATION_STEPS,
+    NormalizedText,
+    normalize_many,
+)
 
 # Characters every step reacts to: full-width and upper-case forms, traditional characters,
 # decorations and zero-width characters, separators, fillers, doubled characters, numerals,
@@ -114,3 +120,22 @@ def test_normalize_many_equals_normalize_text_on_generated_listings_and_transcri
     texts += list(generate_transcripts(TranscriptGenerationConfig(n=2000, seed=3, use_real_text=False),
                                        progress=False)["text"])
     assert normalize_many(texts) == [normalize_text(t).text for t in texts]
+
+
+def _every_step(text: str) -> NormalizedText:
+    chars = [(c, i) for i, c in enumerate(text)]
+    for step in NORMALIZATION_STEPS:
+        chars = step(chars)
+    return NormalizedText(text, "".join(c for c, _ in chars), tuple(o for _, o in chars))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXTS)
+def test_skipping_steps_that_change_nothing_keeps_text_and_offsets(text: str) -> None:
+    assert normalize_text(text) == _every_step(text)
+
+
+def test_the_steps_still_change_the_text_they_are_for() -> None:
+    text = "全 网-最.低 ＶＸ１２３ 國家 血某压 全全网网 三单 \u200b"
+    assert normalize_text(text) == _every_step(text)
+    assert normalize_text(text).text != text
