@@ -53,10 +53,23 @@ def served(timeout: float = 180.0, extra_env: dict[str, str] | None = None
             if time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError("the service did not become ready")
             time.sleep(0.5)
+        wait_until_workers_idle(process, deadline)
         yield base, process
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
+
+
+def wait_until_workers_idle(process: subprocess.Popen[bytes], deadline: float) -> None:
+    """Wait until no worker process is busy: /readyz answers as soon as one worker has loaded
+    its models, and a load started then lands every connection on that worker."""
+    workers = psutil.Process(process.pid).children(recursive=True)
+    while time.monotonic() < deadline:
+        for worker in workers:
+            worker.cpu_percent(None)
+        time.sleep(1.0)
+        if all(worker.cpu_percent(None) < 20 for worker in workers):
+            return
 
 
 AUTH_HEADERS: dict[str, str] = {}

@@ -45,8 +45,9 @@ class ModelRuntime(Protocol):
     tag: str
 
     @classmethod
-    def from_bundle(cls, bundle: Any, *, device: str = "cpu") -> Self:
-        """Load from a verified bundle (``ModelRegistry.load``)."""
+    def from_bundle(cls, bundle: Any, *, device: str = "cpu", threads: int = 0) -> Self:
+        """Load from a verified bundle (``ModelRegistry.load``); ``threads``: the compute
+        threads its library may use (0: the library's default, every core)."""
 
     def save(self, folder: Path) -> None:
         """Write the model files into ``folder`` (the bundle's staging folder)."""

@@ -44,6 +44,7 @@ class ListingQualityModel:
         self.thresholds = thresholds
         self.tag = tag
         self.attribution = PathAttribution(booster)
+        self.threads = 0  # LightGBM's num_threads (0: OpenMP's default)
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, folder: Path) -> None:
@@ -58,11 +59,12 @@ class ListingQualityModel:
             save_file(self.state.text_scorer.to_arrays(), str(folder / TEXT_SCORER_FILE))
 
     @classmethod
-    def from_bundle(cls, bundle: LoadedBundle, *, device: str = "cpu") -> ListingQualityModel:
-        """Load from a verified bundle (LightGBM runs on CPU whatever ``device`` says)."""
-        return cls.from_folder(
-            bundle.path, bundle.manifest.thresholds[DEFAULT_THRESHOLD_KEY], bundle.tag
-        )
+    def from_bundle(cls, bundle: LoadedBundle, *, device: str = "cpu", threads: int = 0) -> ListingQualityModel:
+        """Load from a verified bundle (LightGBM runs on CPU whatever ``device`` says, on
+        ``threads`` threads; 0: OpenMP's default)."""
+        model = cls.from_folder(bundle.path, bundle.manifest.thresholds[DEFAULT_THRESHOLD_KEY], bundle.tag)
+        model.threads = threads
+        return model
 
     @classmethod
     def from_folder(cls, folder: Path, thresholds: Thresholds, tag: str) -> ListingQualityModel:
@@ -79,7 +81,7 @@ class ListingQualityModel:
     # -- scoring ---------------------------------------------------------------------------
     def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
         """Probability of ``is_inferior`` for a feature matrix."""
-        return np.asarray(self.booster.predict(matrix), dtype=np.float64)
+        return np.asarray(self.booster.predict(matrix, num_threads=self.threads), dtype=np.float64)
 
     def score(self, records: Records, explain: Explain = "flagged") -> Scores:
         """Score listings (API records or a table with their columns). Reasons (up to 3, from
@@ -93,7 +95,7 @@ class ListingQualityModel:
         reasons: list[list[Reason]] = [[] for _ in range(len(scores))]
         explained = np.flatnonzero(scores >= explain_from) if explain_from is not None else np.array([], dtype=int)
         if len(explained):
-            contributions = self.attribution.contributions(self.booster, features.matrix[explained])
+            contributions = self.attribution.contributions(self.booster, features.matrix[explained], self.threads)
             names = LISTING_FEATURE_SET.features
             for row, i in enumerate(explained):
                 reasons[i] = top_reasons(names, features.matrix[i], contributions[row, :-1],

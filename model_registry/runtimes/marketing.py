@@ -279,20 +279,21 @@ class FalseMarketingModel:
         self.span_budget_chars = MAX_SPAN_CHARS
 
     @classmethod
-    def from_bundle(cls, bundle: LoadedBundle, *, device: Device = "cpu",
+    def from_bundle(cls, bundle: LoadedBundle, *, device: Device = "cpu", threads: int = 0,
                     onnx_file: str = ONNX_INT8_FILE) -> FalseMarketingModel:
         """Load the served encoder (int8 ONNX by default) from a verified bundle, on
-        ``device`` (the caller passes ``Settings.device``)."""
+        ``device`` (the caller passes ``Settings.device``) with ``threads`` ONNX Runtime
+        threads (0: one per core)."""
         return cls.from_folder(bundle.path, bundle.manifest.thresholds, bundle.manifest.serving_params,
-                               bundle.tag, device, onnx_file)
+                               bundle.tag, device, onnx_file, threads)
 
     @classmethod
     def from_folder(cls, folder: Path, thresholds: dict[str, Thresholds], serving_params: dict,
                     tag: str, device: Device = "cpu",
-                    onnx_file: str = ONNX_INT8_FILE) -> FalseMarketingModel:
+                    onnx_file: str = ONNX_INT8_FILE, threads: int = 0) -> FalseMarketingModel:
         """Load from model files in ``folder`` (``from_bundle`` verifies hashes first; the
         trainer uses this on its work folder)."""
-        encoder = OnnxEncoder(folder / onnx_file, folder / TOKENIZER_FILE, device)
+        encoder = OnnxEncoder(folder / onnx_file, folder / TOKENIZER_FILE, device, threads)
         tfidf = {}
         for category in MARKETING_CATEGORIES:
             path = folder / TFIDF_FILE_PATTERN.format(category)

@@ -49,6 +49,7 @@ class MerchantRiskModel:
         self.thresholds = thresholds
         self.reference = reference
         self.tag = tag
+        self.threads = 0  # LightGBM's num_threads (0: OpenMP's default)
         self._index = {m: i for i, m in enumerate(reference.ids)}
         self._neighbours: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for a, b, t in zip(reference.src, reference.dst, reference.link_type, strict=True):
@@ -72,8 +73,9 @@ class MerchantRiskModel:
         links.to_parquet(folder / LINKS_FILE, index=False)
 
     @classmethod
-    def from_bundle(cls, bundle: LoadedBundle, *, device: str = "cpu") -> MerchantRiskModel:
-        """Load from a verified bundle (LightGBM runs on CPU whatever ``device`` says)."""
+    def from_bundle(cls, bundle: LoadedBundle, *, device: str = "cpu", threads: int = 0) -> MerchantRiskModel:
+        """Load from a verified bundle (LightGBM runs on CPU whatever ``device`` says, on
+        ``threads`` threads; 0: OpenMP's default)."""
         folder = bundle.path
         spec_json = json.loads((folder / SPEC_FILE).read_text(encoding="utf-8"))
         spec = MerchantFeatureSpec(spec_json["name"], tuple(spec_json["own_features"]),
@@ -89,17 +91,20 @@ class MerchantRiskModel:
         medians = [np.nan if v is None else v for v in spec_json["feature_medians"]]
         boosters = [lgb.Booster(model_file=str(folder / MODEL_FILE_PATTERN.format(i)))
                     for i in range(spec_json["members"])]
-        return cls(boosters, spec, medians, bundle.manifest.thresholds[DEFAULT_THRESHOLD_KEY], graph, bundle.tag)
+        model = cls(boosters, spec, medians, bundle.manifest.thresholds[DEFAULT_THRESHOLD_KEY], graph, bundle.tag)
+        model.threads = threads
+        return model
 
     # -- scoring ---------------------------------------------------------------------------
     def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
         """Probability of ``suspicious``: the sigmoid of the members' mean log-odds."""
-        raw = np.mean([b.predict(matrix, raw_score=True) for b in self.boosters], axis=0)
+        raw = np.mean([b.predict(matrix, raw_score=True, num_threads=self.threads) for b in self.boosters], axis=0)
         return 1.0 / (1.0 + np.exp(-np.asarray(raw, dtype=np.float64)))
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
         """Per-feature log-odds contributions averaged over members (last column: bias)."""
-        return np.mean([np.asarray(b.predict(matrix, pred_contrib=True)) for b in self.boosters], axis=0)
+        return np.mean([np.asarray(b.predict(matrix, pred_contrib=True, num_threads=self.threads))
+                        for b in self.boosters], axis=0)
 
     def local_graph(self, merchants: Sequence[Mapping[str, Any]]) -> tuple[MerchantGraph, np.ndarray]:
         """A graph of the scored merchants and their neighbours (request links plus the

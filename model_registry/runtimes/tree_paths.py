@@ -47,8 +47,8 @@ class PathAttribution:
             else:
                 self._walk(child, child_credit, table)
 
-    def contributions(self, booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
+    def contributions(self, booster: lgb.Booster, matrix: np.ndarray, threads: int = 0) -> np.ndarray:
         """Rows x (features + 1): each feature's contribution to the raw score, then the bias."""
-        leaves = np.asarray(booster.predict(matrix, pred_leaf=True), dtype=np.int64).reshape(len(matrix), -1)
+        leaves = np.asarray(booster.predict(matrix, pred_leaf=True, num_threads=threads), dtype=np.int64).reshape(len(matrix), -1)
         per_feature = self.table[leaves + self.offsets].sum(axis=1)
         return np.column_stack([per_feature, np.full(len(matrix), self.bias)])

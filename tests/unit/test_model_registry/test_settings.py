@@ -36,3 +36,18 @@ def test_an_unknown_device_value_is_refused_with_what_to_do(isolated_home, monke
     monkeypatch.setenv("SHOPGUARD_DEVICE", "tpu")
     with pytest.raises(ShopGuardError, match="SHOPGUARD_DEVICE='tpu' is invalid.*Fix or unset"):
         load_settings()
+
+
+def test_compute_threads_share_the_cores_among_workers(isolated_home, monkeypatch) -> None:
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setenv("SHOPGUARD_WORKERS", str(cores))
+    assert load_settings().threads_per_worker() == 1
+    monkeypatch.setenv("SHOPGUARD_WORKERS", "1")
+    assert load_settings().threads_per_worker() == cores
+    monkeypatch.setenv("SHOPGUARD_COMPUTE_THREADS", "3")
+    assert load_settings().threads_per_worker() == 3
+    monkeypatch.setenv("SHOPGUARD_COMPUTE_THREADS", "-1")
+    with pytest.raises(ShopGuardError, match="SHOPGUARD_COMPUTE_THREADS"):
+        load_settings()
