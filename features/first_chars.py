@@ -76,10 +76,13 @@ def first_character_class(pattern: str) -> str | None:
     """A character class (``[...]``) holding the first character of every non-empty match
     of ``pattern``; None when the pattern can match the empty string, uses flags or a
     construct this module does not follow."""
-    parsed = sre_parse.parse(pattern)
-    if parsed.state.flags & ~(re.UNICODE | re.DEBUG):
+    try:  # ``re``'s own parser: private, so any surprise leaves the pattern unchecked
+        parsed = sre_parse.parse(pattern)
+        if parsed.state.flags & ~(re.UNICODE | re.DEBUG):
+            return None
+        first = _sequence(parsed)
+    except Exception:
         return None
-    first = _sequence(parsed)
     if first is None or first[1] or not first[0]:
         return None
     return "[" + "".join(sorted(first[0])) + "]"
