@@ -42,8 +42,11 @@ def test_compute_threads_share_the_cores_among_workers(isolated_home, monkeypatc
     import os
 
     cores = len(os.sched_getaffinity(0))
-    monkeypatch.setenv("SHOPGUARD_WORKERS", str(cores))
-    assert load_settings().threads_per_worker() == 1
+    workers = min(cores, 64)  # the most workers the settings take
+    monkeypatch.setenv("SHOPGUARD_WORKERS", str(workers))
+    assert load_settings().threads_per_worker() == max(1, cores // workers)
+    monkeypatch.setenv("SHOPGUARD_WORKERS", "64")
+    assert load_settings().threads_per_worker() == max(1, cores // 64)
     monkeypatch.setenv("SHOPGUARD_WORKERS", "1")
     assert load_settings().threads_per_worker() == cores
     monkeypatch.setenv("SHOPGUARD_COMPUTE_THREADS", "3")
