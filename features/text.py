@@ -250,6 +250,15 @@ _NUMERAL_CHARS = "".join(CHINESE_DIGITS) + "".join(CHINESE_UNITS)
 _NUMERAL_RUN = re.compile(f"[{_NUMERAL_CHARS}]+")
 
 
+def _is_spoken_number(run: str, after: str) -> bool:
+    """Whether a run of numeral characters is a number: two or more characters, or one before
+    a measure word; never a run that starts with 千, 万 or 百 (千万别错过 "by all means",
+    万一 "in case": words, not amounts)."""
+    if run[0] in "千万百":
+        return False
+    return len(run) >= 2 or after in MEASURE_WORDS
+
+
 def _convert_numerals(chars: Chars) -> Chars:
     """Chinese numerals to Arabic digits: runs of two or more numeral characters, or one
     before a measure word (最后三单 -> 最后3单, 原价九百九十九 -> 原价999)."""
@@ -259,7 +268,7 @@ def _convert_numerals(chars: Chars) -> Chars:
     for match in _NUMERAL_RUN.finditer(text):
         run = match.group(0)
         after = text[match.end()] if match.end() < len(text) else ""
-        if (len(run) < 2 and after not in MEASURE_WORDS) or run in ("万", "千", "百"):
+        if not _is_spoken_number(run, after):
             continue
         digits = str(chinese_numeral_value(run))
         span = chars[match.start():match.end()]
@@ -412,7 +421,7 @@ def _plain_fillers(text: str) -> str:
 def _plain_numeral(match: re.Match[str]) -> str:
     run, text, end = match.group(0), match.string, match.end()
     after = text[end] if end < len(text) else ""
-    if (len(run) < 2 and after not in MEASURE_WORDS) or run in ("万", "千", "百"):
+    if not _is_spoken_number(run, after):
         return run
     return str(chinese_numeral_value(run))
 

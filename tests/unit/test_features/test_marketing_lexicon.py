@@ -56,3 +56,95 @@ def test_spoken_efficacy_guarantees_with_refunds_block_but_ordinary_refunds_do_n
         assert any(m.rule_id == "GUA-004" and m.severity == "block" for m in match_lexicon(text)), text
     for text in ("七天无理由退款", "不满意可以退款", "质量问题包退", "洗了不掉色包退"):
         assert not any(m.category == "guarantee_claim" for m in match_lexicon(text)), text
+
+
+# -- the patterns of real live-room speech (issue 17) ----------------------------------------
+# Sentences written for these tests in the way hosts speak (numbers said aloud, no punctuation);
+# the rules' precision on the released real rooms is measured in test_live_asr_rules.py.
+
+@pytest.mark.parametrize(
+    ("text", "rule_id"),
+    [
+        ("家人们日常价格三百七十六今天只要二百九", "PRI-010"),
+        ("平常咱们家这一瓶是一百九十八块钱", "PRI-012"),
+        ("您去线下至少六七十对不对", "PRI-010"),
+        ("不要六百三十一只要五百九十九", "PRI-012"),
+        ("这个价格比往常的价格更加划算", "PRI-011"),
+        ("马上就要下播了还没拍的抓紧", "SCA-010"),
+        ("下播之后就没有这个赠品了", "SCA-010"),
+        ("名额有限先到先得", "SCA-011"),
+        ("拍完不加单不返场", "SCA-011"),
+        ("还有最后五分钟", "SCA-011"),
+        ("错过这波就没有这个价了", "SCA-012"),
+        ("明天就恢复日常价了", "SCA-012"),
+        ("大家拼一下手速", "SCA-013"),
+        ("坚持吃三个月一定有效果", "GUA-010"),
+        ("这三瓶喝完一定不会让你失望", "GUA-010"),
+        ("停了也不会反弹", "GUA-011"),
+        ("随时想停随时都能停", "GUA-011"),
+        ("没有任何副作用放心吃", "GUA-012"),
+        ("今天把价格打到底了", "ABS-010"),
+        ("整个平台唯一一家官方店", "ABS-010"),
+        ("女明星都在喝这一款", "END-010"),
+        ("央视选品非常严格", "END-010"),
+        ("很多医生都推荐过", "END-010"),
+        ("和北京好几家医院都有合作", "END-011"),
+        ("睡不着的就去吃三号链接", "EFF-010"),
+        ("软硬骨同补加补钙", "EFF-010"),
+        ("帮你赶走黑气黄气", "EFF-010"),
+    ],
+)
+def test_spoken_sales_talk_rules(text: str, rule_id: str) -> None:
+    assert any(m.rule_id == rule_id for m in match_lexicon(text)), [m.rule_id for m in match_lexicon(text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # coupon arithmetic and plain prices
+        "领券减二十到手一百九十九", "拍两件更划算平均一瓶十几块", "今天到手价三瓶一百九十九", "下单满一百二直接立减十块",
+        "加了会员再帮你省三十二块钱",
+        # first time, had better, enumerations
+        "第一次来直播间的宝宝点个关注", "最好饭后半小时再吃", "最好是早上空腹喝", "第一个是红色第二个是蓝色",
+        # authenticity and after-sales promises
+        "官方旗舰店发货正品保证假一赔四", "七天无理由退换还有运费险", "破损包赔顺丰包邮",
+        # describing a problem without a claim; ordinary enthusiasm
+        "随着年纪增长身体里的有益菌会越来越少", "这个面霜口碑很好性价比很高",
+        # a cut-off for shipping, not scarcity
+        "下午五点前下单当天发货",
+        # a star mentioned without endorsement
+        "主播自己也在用",
+    ],
+)
+def test_real_speech_hard_negatives_trip_no_rule(text: str) -> None:
+    assert match_lexicon(text) == [], [(m.rule_id, m.text) for m in match_lexicon(text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["加微信 abc123", "加微信 Lily2024", "加 微 信 wxid_k9f2", "加V：abc1234", "vx: lily_2024 私聊", "微信号 jenny0808",
+     "wei信 shop_88", "扣扣 12345678", "加qq号 35791113", "whatsapp: anna_2025", "telegram tg_store99",
+     "联系v sale2024"],
+)
+def test_contact_handles_in_latin_letters_are_caught(text: str) -> None:
+    """Tried as an attacker would: a handle in Latin letters after a contact word (issue 17)."""
+    assert any(m.category == "off_platform" and m.severity == "block" for m in match_lexicon(text)), text
+
+
+@pytest.mark.parametrize("text", ["加vip会员更优惠", "vivo x6 手机壳", "型号 vb50mg 胶囊", "华为 vp9039a 会议终端"])
+def test_model_numbers_and_vip_are_not_contact_handles(text: str) -> None:
+    assert not any(m.category == "off_platform" for m in match_lexicon(text)), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["LV家新款老花手袋 原版皮 顶级复刻", "高版本 纯原 代购级", "莆田aj 公司级", "一比一 原单", "GAO FANG 包包", "香奈儿 1:1 口红"],
+)
+def test_counterfeit_jargon_is_caught(text: str) -> None:
+    assert any(m.category == "counterfeit" for m in match_lexicon(text)), text
+
+
+def test_jade_a_grade_is_not_counterfeit() -> None:
+    """In the jade trade A货 means natural, untreated jade: the context cancels the rule."""
+    assert not any(m.category == "counterfeit" for m in match_lexicon("翡翠吊坠a货豆子")), "jade"
+    assert any(m.category == "counterfeit" for m in match_lexicon("a货包包 支持验货"))
