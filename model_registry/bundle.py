@@ -40,6 +40,7 @@ class TrainingFile(BaseModel):
     sha256: str
     rows: int
     exported_at: str | None = Field(None, description="the file's modification time (UTC): when it was exported")
+    role: str | None = Field(None, description="how training used it, e.g. 'generated' or 'real, held out by room'")
 
 
 class Lineage(BaseModel):
@@ -52,6 +53,8 @@ class Lineage(BaseModel):
     parameters: dict[str, Any]
     library_versions: dict[str, str]
     seed: int
+    base_model: dict[str, Any] | None = Field(None, description=(
+        "the checkpoint fine-tuned: its folder, the sha256 of its base manifest, its corpus"))
 
 
 class FeatureSetRef(BaseModel):

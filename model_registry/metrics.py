@@ -87,7 +87,7 @@ class RealCheck(BaseModel):
 
     key: str
     description: str
-    metric: Literal["rate", "roc_auc"]
+    metric: Literal["rate", "roc_auc", "f1"]
     rows: int
     count: int | None = None
     value: float | None
@@ -138,6 +138,8 @@ class ModelMetrics(BaseModel):
         default_factory=dict, description="test metrics per slice: category, age_band, script ...")
     real_world: RealWorldChecks | None = None
     test_decisions: RealWorldChecks | None = None
+    real_heldout: RealWorldChecks | None = Field(None, description=(
+        "decisions on real labelled rows held out by group (room): the headline figures of a text model"))
     details: dict[str, Any] = Field(
         default_factory=dict, description="run facts: split rows, iterations, threshold choice, quantization ...")
 

@@ -8,15 +8,14 @@ Order (after step 1, each step can only raise a decision, never lower it):
    Thresholds are chosen at training time: block for the precision target, review for the
    recall target, then raised to respect the **review budget** (at most 5% of ordinary
    validation traffic, real clean text included, may reach review).
-   Streams, per category, a stricter rule for evidence from the model alone (no lexicon
-   rule of that category matched): a model-only ``block`` is capped at ``review`` when
-   (a) the score is below ``model_only_block_floor`` (0.5: the model must at least find the
-   claim more likely than not), or (b) the text is **unlike anything the model was trained
-   on**: its novelty (share of its character bigrams never seen in training,
-   ``features/novelty.py``) is above the bundle's cutoff (the 99% quantile of validation
-   novelty). The stream names such segments with the reason ``model_only_capped``;
-2. lexicon rules (streams): a matched span of a blocking category raises to ``block``, of a
-   review category to at least ``review``;
+   Streams: the segment rules (model-only block caps, lexicon raises, rule evidence in the
+   category scores) live in one place, ``model_registry/runtimes/segment_policy.py``, which
+   the runtime applies for the service and batch jobs alike and training measures on
+   held-out real rooms. A segment left at review because its model-only block was capped is
+   named by the stream reason ``model_only_capped``;
+2. lexicon rules (streams, and the counterfeit / contact-handle rules of listings): a matched
+   span of a blocking category raises a segment to ``block``, of a review category to at least
+   ``review``; replica wording or a contact handle in a listing raises it to at least review;
 3. merchant rule: a merchant whose latest merchant-risk decision is ``block`` raises a
    listing or stream result to at least ``review``.
 

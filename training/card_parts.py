@@ -91,8 +91,9 @@ def lineage_section(manifest: Manifest) -> CardSection:
 
 def data_files_table(manifest: Manifest) -> CardTable:
     """The training files with sha256 and rows."""
-    return CardTable(columns=["file", "sha256", "rows", "exported (UTC)"], caption="Source files",
-                     rows=[[f.path, f.sha256, f.rows, f.exported_at] for f in manifest.lineage.training_files])
+    return CardTable(columns=["file", "role", "sha256", "rows", "exported (UTC)"], caption="Source files",
+                     rows=[[f.path, f.role or "training", f.sha256, f.rows, f.exported_at]
+                           for f in manifest.lineage.training_files])
 
 
 def balance_table(labels: np.ndarray, splits: Splits) -> CardTable:
@@ -127,21 +128,24 @@ def changes_against(previous: Manifest | None, current: Manifest) -> str:
             f"test split: {', '.join(deltas) or 'no comparable metrics'}.")
 
 
+def checks_rows(checks: RealWorldChecks, data: str) -> list[list]:
+    """Table rows of decision checks: data, check, rows, value, interval, target, met."""
+    return [[data, c.description, c.rows, c.value,
+             "–" if c.low is None else f"[{c.low:.4f}, {c.high:.4f}]",
+             "–" if c.target is None else f"{'<=' if c.direction == 'at_most' else '>='} {c.target:g}",
+             {True: "yes", False: "NO", None: "–"}[c.met]] for c in checks.checks]
+
+
+CHECK_COLUMNS = ["data", "check", "rows", "value", "95% interval", "target", "met"]
+
+
 def real_world_section(real: RealWorldChecks, synthetic: RealWorldChecks) -> CardSection:
     """"Real-world checks": decisions on real held-out text beside the same decisions on the
     synthetic test split, each with its 95% interval and target; says plainly when the real
     checks are missing."""
-    columns = ["data", "check", "rows", "value", "95% interval", "target", "met"]
-
-    def rows(checks: RealWorldChecks, data: str) -> list[list]:
-        return [[data, c.description, c.rows, c.value,
-                 "–" if c.low is None else f"[{c.low:.4f}, {c.high:.4f}]",
-                 "–" if c.target is None else f"{'<=' if c.direction == 'at_most' else '>='} {c.target:g}",
-                 {True: "yes", False: "NO", None: "–"}[c.met]] for c in checks.checks]
-
     paragraphs = [real.note, "Synthetic rows are the test split of the training file; real rows are "
                   "text nobody on this project wrote. Where they disagree, trust the real rows."]
-    tables = [CardTable(columns=columns, rows=rows(real, "real") + rows(synthetic, "synthetic"),
+    tables = [CardTable(columns=CHECK_COLUMNS, rows=checks_rows(real, "real") + checks_rows(synthetic, "synthetic"),
                         caption="Served decisions (review or block = flagged)")]
     if real.sources:
         tables.append(CardTable(columns=["real file", "sha256"], rows=[[p, h] for p, h in real.sources.items()],

@@ -216,6 +216,28 @@ def generate_transcripts_command(
                   f"violations); data card {card_path_for(out)}")
 
 
+@data_app.command("live-asr")
+def export_live_asr_command(
+    out: Path = typer.Option(Path("data/live_asr.jsonl"), help=".jsonl, .csv or .parquet"),
+    project_labels: bool = typer.Option(True, help="add this project's own annotation rounds"),
+) -> None:
+    """Write the labelled real live-room sentences of ../shared/data/live_asr (both annotators
+    agreed) as a training file: text, labels, room, platform, clip, label_source."""
+    from training.data import live_asr
+    from training.data.listings import write_table
+    from training.data.real_text import require_shared_data
+
+    frame = live_asr.labelled_sentences(require_shared_data(), live_asr.PROJECT_LABELS if project_labels else None)
+    if out.suffix == ".jsonl":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_json(out, orient="records", lines=True, force_ascii=False)
+    else:
+        write_table(frame, out)
+    console.print(f"wrote {len(frame):,} labelled live-room sentences from {frame['room'].nunique()} rooms to {out} "
+                  f"({(frame['labels'] != '').mean():.1%} violating); sources: "
+                  f"{frame['label_source'].value_counts().to_dict()}")
+
+
 def marketing_table(title: str, systems: dict) -> Table:
     """Per-category metrics of several systems as one rich table."""
     table = Table(title=title)
@@ -237,10 +259,19 @@ def marketing_table(title: str, systems: dict) -> Table:
 
 @train_app.command("false-marketing")
 def train_false_marketing(
-    data: Path = typer.Option(..., "--data", help="segments: .parquet, .csv, .tsv/.txt or .jsonl"),
+    data: list[Path] = typer.Option(..., "--data", help=(
+        "segments (`text`, `labels`): .parquet, .csv, .tsv/.txt or .jsonl; generated or any labelled text, "
+        "split at random; repeat for several files")),
+    real: list[Path] = typer.Option([], "--real", help=(
+        "real labelled segments (`text`, `labels`, a group column): held out by group for the thresholds "
+        "and the headline figures, then trained on; repeat for several files")),
+    group_column: str = typer.Option("room", "--group-column", help=(
+        "the column of --real files that groups rows (a live room, a source, a month); a file without it "
+        "is one group")),
     binary_category: str | None = typer.Option(
-        None, "--binary-category", help="the file has a binary `label` column meaning this category"),
-    base_model: Path | None = typer.Option(None, "--base-model", help="local checkpoint folder to fine-tune"),
+        None, "--binary-category", help="the --data files have a binary `label` column meaning this category"),
+    base_model: Path | None = typer.Option(None, "--base-model", help=(
+        "local checkpoint folder to fine-tune (e.g. from `shopguard train base-encoder`)")),
     config: Path | None = typer.Option(None, "--config", help="JSON file of FalseMarketingConfig"),
     seed: int | None = typer.Option(None, help="override the config's seed"),
     epochs: int | None = typer.Option(None, help="override the config's epochs"),
@@ -251,24 +282,56 @@ def train_false_marketing(
     from model_registry.registry import ModelRegistry
     from training.false_marketing import (
         FalseMarketingConfig,
-        load_marketing_file,
+        load_training_data,
         train_and_register,
     )
 
     overrides = {"seed": seed, "epochs": epochs, "review_budget": review_budget,
                  "base_model": str(base_model) if base_model else None}
     cfg = _load_config(config, FalseMarketingConfig, overrides)
-    segments = load_marketing_file(data, binary_category)
+    segments = load_training_data(data, real, binary_category, group_column)
     with progress_status("training false-marketing") as progress:
-        result = train_and_register(segments, cfg, ModelRegistry(), progress)
-    console.print(marketing_table("test metrics per category",
+        result = train_and_register(segments, cfg, ModelRegistry(), progress, group_column)
+    console.print(marketing_table("test metrics per category (generated test split)",
                                   {s.name: s.per_category for s in result.systems}))
+    if result.heldout_systems:
+        console.print(marketing_table(f"held-out {group_column}s (real): ranking per category",
+                                      {s.name: s.per_category for s in result.heldout_systems}))
     q = result.quantization
     console.print(f"int8 vs PyTorch: max |diff| {q['max_abs_diff_int8_vs_pytorch']:.4f} on "
                   f"{q['rows']:,} validation segments")
-    console.print(real_checks_table("real-world checks beside the synthetic test split",
-                                    {"real": result.real_world, "synthetic": result.test_decisions}))
+    checks = {"real": result.real_world, "synthetic": result.test_decisions}
+    if result.real_heldout is not None:
+        checks = {f"held-out {group_column}s": result.real_heldout, **checks}
+    console.print(real_checks_table("decisions: held-out real groups (headline), real-world checks, synthetic "
+                                    "test split", checks))
     announce_candidate(result.manifest.tag)
+
+
+@train_app.command("base-encoder")
+def train_base_encoder(
+    out: Path | None = typer.Option(None, "--out", help=(
+        "checkpoint folder (default: $SHOPGUARD_HOME/base_models/char-bert-<key>, reused when it exists)")),
+    config: Path | None = typer.Option(None, "--config", help="JSON file of PretrainConfig"),
+    epochs: int | None = typer.Option(None, help="override the config's epochs"),
+    force: bool = typer.Option(False, "--force", help="retrain even when a verified base is already there"),
+) -> None:
+    """Pretrain the character encoder on real text from ../shared/data (masked-LM) as a reusable
+    base for `train false-marketing --base-model`; prints the folder."""
+    from model_registry.settings import load_settings
+    from training.data.real_text import require_shared_data
+    from training.pretrain import PretrainConfig, base_model_folder, pretrain_base_model
+
+    cfg = _load_config(config, PretrainConfig, {"epochs": epochs})
+    root = require_shared_data()
+    folder = out or base_model_folder(load_settings().home, cfg, root)
+    with progress_status("pretraining the base encoder") as progress:
+        folder, manifest = pretrain_base_model(cfg, root, folder, progress, force)
+    last = manifest["training"]["history"][-1]
+    console.print(f"base encoder: {folder}\n  corpus {manifest['corpus']['texts']:,} real texts; held-out masked-token "
+                  f"accuracy {last['masked_accuracy']:.3f} (loss {last['evaluation_loss']:.3f}); "
+                  f"{manifest['training']['train_seconds']:.0f}s")
+    print(folder)
 
 
 def evaluate_command(
@@ -277,10 +340,12 @@ def evaluate_command(
         "a file to check: segments (`text`, optional `labels` or a binary `label`) or listings "
         "(`title`, optional attributes and `is_inferior`); without it, the built-in real-world checks")),
     binary_category: str | None = typer.Option(None, "--binary-category"),
+    group_column: str = typer.Option("room", "--group-column", help=(
+        "a column grouping the file's rows (rooms, sources): intervals resample groups")),
     out: Path | None = typer.Option(None, "--out", help="write the results as JSON"),
 ) -> None:
     """Decisions of a registered text model on real text: the built-in real-world checks on
-    ../shared/data, or flag rates, recall and metrics on any file."""
+    ../shared/data, or binary F1, flag rates, recall, ROC-AUC and per-category metrics on any file."""
     from model_registry.registry import ModelRegistry
     from training.evaluate import evaluable_kind, evaluate_file, evaluate_real_world
 
@@ -290,7 +355,7 @@ def evaluate_command(
         if data is None:
             checks, metrics = evaluate_real_world(bundle), {}
         else:
-            checks, metrics = evaluate_file(bundle, data, binary_category)
+            checks, metrics = evaluate_file(bundle, data, binary_category, group_column)
     if metrics:
         console.print(marketing_table(f"{bundle.tag} on {data.name}", metrics))
     console.print(real_checks_table(f"{bundle.tag}: decisions", {data.name if data else "real": checks}))

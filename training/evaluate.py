@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import ShopGuardError
+from features.marketing import MARKETING_CATEGORIES
 from features.schemas import LISTING_LABEL_COLUMN
 from model_registry.kinds import FALSE_MARKETING, LISTING_QUALITY, ModelKind, model_kind
 from model_registry.registry import LoadedBundle
@@ -17,6 +18,7 @@ from model_registry.runtimes.marketing import FalseMarketingModel
 from training.data import real_text
 from training.data.loaders import DataValidationError, read_table
 from training.evaluation import BinaryMetrics
+from training.grouped import heldout_checks
 from training.real_checks import (
     RealWorldChecks,
     file_checks,
@@ -54,7 +56,8 @@ def evaluate_real_world(bundle: LoadedBundle) -> RealWorldChecks:
     return marketing_checks(model, review_budget=budget)
 
 
-def evaluate_file(bundle: LoadedBundle, path: Path, binary_category: str | None) -> tuple[RealWorldChecks, Metrics]:
+def evaluate_file(bundle: LoadedBundle, path: Path, binary_category: str | None,
+                  group_column: str = "room") -> tuple[RealWorldChecks, Metrics]:
     """Decision checks on a file (flag rate of clean or unlabelled rows, recall of positives,
     F1) and, for labelled segments, the per-category metrics of the served model and baselines."""
     if not evaluable_kind(bundle).multi_label:
@@ -70,8 +73,24 @@ def evaluate_file(bundle: LoadedBundle, path: Path, binary_category: str | None)
     from training.false_marketing import evaluate_bundle, load_marketing_file
 
     data = load_marketing_file(path, binary_category)
-    flags = flagged_segments(model, data.texts)
-    return file_checks(flags, data.labels.any(axis=1), path.name), evaluate_bundle(bundle, data)
+    groups = frame[group_column].astype(str).to_numpy() if group_column in frame.columns else None
+    return labelled_file_checks(model, data.texts, data.labels, groups, path.name), evaluate_bundle(bundle, data)
+
+
+def labelled_file_checks(model: FalseMarketingModel, texts: list[str], labels: np.ndarray,
+                         groups: np.ndarray | None, name: str, n_boot: int = 200) -> RealWorldChecks:
+    """The figures the card's held-out section shows, on any labelled file: binary F1, clean
+    rows flagged, recall, precision, ROC-AUC of the segment score and per-category recall;
+    intervals resample the file's groups (rows when it has none)."""
+    analyses = model.analyze(texts, spans_from_model=False)
+    flagged = np.array([a.decision != "allow" for a in analyses])
+    category_flags = np.array([[c in a.labels for c in MARKETING_CATEGORIES] for a in analyses])
+    scores = np.array([a.score for a in analyses])
+    groups = groups if groups is not None else np.arange(len(texts)).astype(str)
+    note = (f"{name}: decisions as served on {len(texts):,} labelled rows"
+            + (f", intervals resample its {len(set(groups)):,} groups" if len(set(groups)) < len(texts) else ""))
+    return heldout_checks(labels.any(axis=1), flagged, scores, groups, labels, category_flags,
+                          MARKETING_CATEGORIES, note, n_boot)
 
 
 def _listing_file(bundle: LoadedBundle, path: Path) -> RealWorldChecks:

@@ -15,10 +15,10 @@ TRACKED_LIBRARIES = (
 )
 
 
-def training_file(path: Path, rows: int) -> TrainingFile:
-    """sha256 and row count of an input file."""
+def training_file(path: Path, rows: int, role: str | None = None) -> TrainingFile:
+    """sha256 and row count of an input file (and how training used it)."""
     exported = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
-    return TrainingFile(path=str(path), sha256=sha256_file(path), rows=rows, exported_at=exported)
+    return TrainingFile(path=str(path), sha256=sha256_file(path), rows=rows, exported_at=exported, role=role)
 
 
 def git_commit() -> str | None:

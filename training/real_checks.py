@@ -170,6 +170,20 @@ def counterfeit_listings(titles: Sequence[str]) -> dict[str, list]:
             "price": [29.9] * len(titles), "list_price": [899.0] * len(titles), "image_count": [5] * len(titles)}
 
 
+# Replica wording as counterfeit sellers write it (jargon, ratios, pinyin, brand initials),
+# written for these checks; listing_checks adds one to each held-out real title.
+COUNTERFEIT_WORDING = ("一比一", "1:1", "高仿", "精仿", "原单", "尾单", "顶级复刻", "莆田鞋", "纯原", "公司级",
+                       "高版本", "GAO FANG", "L家新款", "a货", "原版皮", "大牌同厂", "超a", "1比1")
+
+
+def jargon_listings(titles: Sequence[str]) -> dict[str, list]:
+    """The real titles with replica wording added and neutral attributes (the price equal to the
+    list price, 5 images): only the words say counterfeit."""
+    columns = neutral_listings([f"{COUNTERFEIT_WORDING[i % len(COUNTERFEIT_WORDING)]} {t}"
+                                for i, t in enumerate(titles)])
+    return columns
+
+
 def listing_decisions(model: ListingQualityModel, columns: dict[str, list]) -> list[str]:
     """The served decision of each listing (model thresholds only; no merchant rule)."""
     return model.score(pd.DataFrame(columns), explain="none").decisions
@@ -184,6 +198,7 @@ def listing_checks(model: ListingQualityModel, root: Path | None = None,
     titles = _sample(_held_out(list(real_text.product_titles(root)), exclude or set()), 1200)
     neutral = listing_decisions(model, neutral_listings(titles))
     injected = listing_decisions(model, counterfeit_listings(titles))
+    jargon = listing_decisions(model, jargon_listings(titles))
     checks = [
         rate_check("real_titles_blocked", "held-out real titles, neutral attributes: blocked",
                    [d == "block" for d in neutral], 0.02, "at_most"),
@@ -191,6 +206,9 @@ def listing_checks(model: ListingQualityModel, root: Path | None = None,
                    [d == "review" for d in neutral], 0.15, "at_most"),
         rate_check("injected_counterfeit_caught", "the same titles with copy wording and a brand at 3% of "
                    "its list price: review or block", [d != "allow" for d in injected], 0.90, "at_least"),
+        rate_check("jargon_titles_caught", "the same titles with replica wording (一比一, 莆田, GAO FANG, L家 ...) "
+                   "at a neutral price and 5 images: review or block", [d != "allow" for d in jargon], 0.80,
+                   "at_least"),
     ]
     return RealWorldChecks(available=True, note=_note(root, exclude or set(), "the model's thresholds"), checks=checks,
                            sources={str(root / real_text.TITLES_FILE): sha256_file(root / real_text.TITLES_FILE)})

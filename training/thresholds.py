@@ -98,6 +98,33 @@ def choose_thresholds(
     )
 
 
+def best_f1_thresholds(y_true: np.ndarray, scores: np.ndarray, precision_target: float = 0.95,
+                       min_block_support: int = 20) -> ThresholdChoice:
+    """Thresholds from held-out real rows: review at the score with the best F1 (where real
+    traffic is judged, recall at any price floods the queue), block at the lowest score whose
+    precision reaches ``precision_target`` over at least ``min_block_support`` flagged rows."""
+    y = np.asarray(y_true).astype(int)
+    s = np.asarray(scores, dtype=np.float64)
+    if y.min() == y.max():
+        raise ValueError("threshold choice needs both classes in the held-out data")
+    precision, recall, cuts = precision_recall_curve(y, s)
+    precision, recall = precision[:-1], recall[:-1]
+    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+    review = float(cuts[int(np.argmax(f1))])
+    flagged_counts = len(s) - np.searchsorted(np.sort(s), cuts, side="left")
+    reaching = np.flatnonzero((precision >= precision_target) & (flagged_counts >= min_block_support))
+    block = float(cuts[reaching[0]]) if reaching.size else UNREACHABLE
+    review = min(review, block)
+    block_p, block_r = _at(y, s, block)
+    review_p, review_r = _at(y, s, review)
+    return ThresholdChoice(
+        thresholds=Thresholds(block=block, review=review), precision_target=precision_target, recall_target=0.0,
+        block_precision=block_p, block_recall=block_r, review_precision=review_p, review_recall=review_r,
+        block_reachable=bool(reaching.size),
+        objective=(f"on held-out real rows: review = the score with the best F1; block = lowest score with "
+                   f"precision >= {precision_target:.2f} over at least {min_block_support} flagged rows"))
+
+
 def apply_review_budget(thresholds: dict[str, Thresholds], scores: np.ndarray, categories: tuple[str, ...],
                         ordinary: np.ndarray, budget: float, groups: dict[str, np.ndarray] | None = None,
                         step: float = 0.05, max_steps: int = 2000

@@ -11,10 +11,12 @@ import lightgbm as lgb
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from features.decision import DEFAULT_THRESHOLD_KEY, Thresholds, decide
+from features.decision import DEFAULT_THRESHOLD_KEY, Decision, Thresholds, decide, stricter
 from features.listing import LISTING_FEATURE_SET, ListingFeatureState, build_listing_features
+from features.marketing import LexiconMatch, listing_rule_matches
 from features.reasons import Reason, top_reasons
 from features.schemas import LISTING_FIELDS
+from features.text import normalize_many
 from features.text_scorer import CharNgramScorer
 from model_registry.registry import LoadedBundle
 from model_registry.runtimes.base import Explain, Records, Scores, as_columns, explain_cut
@@ -101,4 +103,33 @@ class ListingQualityModel:
                 reasons[i] = top_reasons(names, features.matrix[i], contributions[row, :-1],
                                          features.cue_hits[i], self.feature_medians)
         decisions = [decide(float(s), self.thresholds) for s in scores]
+        for i, matches in enumerate(wording_matches(columns)):
+            if matches:
+                decisions[i], reasons[i] = wording_rule(decisions[i], reasons[i], matches)
         return Scores(scores=scores, decisions=decisions, reasons=reasons)
+
+
+WORDING_REASONS = {"counterfeit": "counterfeit_wording", "off_platform": "contact_handle"}
+
+
+def wording_matches(columns: dict[str, Sequence[Any]]) -> list[list[LexiconMatch]]:
+    """Counterfeit-wording and contact-handle rule matches in each listing's title and description."""
+    descriptions = columns.get("description") or [""] * len(columns["title"])
+    texts = [f"{title} {description or ''}".strip() for title, description in
+             zip(columns["title"], descriptions, strict=True)]
+    return listing_rule_matches(texts, normalize_many(texts))
+
+
+def wording_rule(decision: Decision, reasons: list[Reason], matches: list[LexiconMatch]
+                 ) -> tuple[Decision, list[Reason]]:
+    """Replica wording or a contact handle in a listing is evidence on its own: the decision is
+    raised to at least review, whatever the price and images, with a reason naming the words
+    and the rule (the lexicon of ``features/marketing.py``)."""
+    found: dict[str, list[str]] = {}
+    for match in matches:
+        found.setdefault(match.category, [])
+        if f"{match.text} ({match.rule_id})" not in found[match.category]:
+            found[match.category].append(f"{match.text} ({match.rule_id})")
+    added = [Reason(WORDING_REASONS[category], f"wording in the title or description: {', '.join(words[:5])}")
+             for category, words in found.items()]
+    return stricter(decision, "review"), added + [r for r in reasons if r.code not in WORDING_REASONS.values()]

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from safetensors.numpy import load_file, save_file
 
-from features.decision import Decision, Thresholds, decide, stricter
+from features.decision import Decision, Thresholds
 from features.marketing import MARKETING_CATEGORIES, LexiconMatch, lexicon_may_match, match_lexicon
 from features.novelty import BigramNovelty
 from features.text import NormalizedText, normalize_many, normalize_text
@@ -20,6 +20,7 @@ from features.text_scorer import CharNgramScorer, NgramHashing, tfidf
 from model_registry.registry import LoadedBundle
 from model_registry.runtimes.base import Explain, Records, Scores
 from model_registry.runtimes.char_ids import CharIds
+from model_registry.runtimes.segment_policy import MODEL_ONLY_BLOCK_FLOOR, SegmentPolicy
 from model_registry.settings import Device, onnx_providers
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -30,10 +31,6 @@ NOVELTY_FILE = "novelty.safetensors"
 # The PyTorch checkpoint kept beside the ONNX files, so that a version can be fine-tuned further.
 CHECKPOINT_FILES = ("config.json", "model.safetensors", "tokenizer_config.json", "special_tokens_map.json",
                     "vocab.txt")
-# Evidence from the model alone never blocks below this probability, whatever the validation
-# precision says: block thresholds chosen on synthetic validation sat near 0.2, which blocked
-# real clothing ad copy (5% of it) that no rule matched.
-MODEL_ONLY_BLOCK_FLOOR = 0.5
 MAX_TOKENS = 128  # [CLS] + 126 characters + [SEP]; longer texts are scored in windows
 WINDOW_STRIDE = 96
 INFERENCE_BATCH = 64
@@ -64,6 +61,7 @@ class SegmentAnalysis:
     novelty: float = 0.0
     capped: list[str] = field(default_factory=list)  # categories whose model-only block was capped at review
     spans_complete: bool = True  # False: the request's span budget ran out before this segment
+    model_scores: list[float] = field(default_factory=list)  # the model's own per-category scores
 
 
 def load_tokenizer(path: Path):  # -> tokenizers.Tokenizer, imported here only
@@ -265,18 +263,46 @@ class FalseMarketingModel:
                  categories: Sequence[str] = MARKETING_CATEGORIES, tag: str = "false-marketing:unsaved",
                  tfidf: dict[str, CharNgramScorer] | None = None, transformer_weight: float = 1.0,
                  novelty: BigramNovelty | None = None, novelty_cutoff: float = 1.0,
-                 model_only_block_floor: float = MODEL_ONLY_BLOCK_FLOOR) -> None:
+                 model_only_block_floor: float = MODEL_ONLY_BLOCK_FLOOR,
+                 rule_evidence: dict[str, float] | None = None) -> None:
         self.encoder = encoder
-        self.thresholds = thresholds
         self.categories = tuple(categories)
         self.tag = tag
         self.tfidf = tfidf or {}
         self.tfidf_groups = tfidf_groups(self.tfidf, self.categories)
         self.transformer_weight = transformer_weight
         self.novelty = novelty
-        self.novelty_cutoff = novelty_cutoff
-        self.model_only_block_floor = model_only_block_floor
+        self.policy = SegmentPolicy(thresholds, self.categories, novelty_cutoff, model_only_block_floor,
+                                    dict(rule_evidence or {}))
         self.span_budget_chars = MAX_SPAN_CHARS
+
+    # The decision settings live in ``self.policy`` (one frozen object); these read and replace them.
+    @property
+    def thresholds(self) -> dict[str, Thresholds]:
+        """Per-category thresholds (``SegmentPolicy.thresholds``)."""
+        return self.policy.thresholds
+
+    @thresholds.setter
+    def thresholds(self, value: dict[str, Thresholds]) -> None:
+        self.policy = replace(self.policy, thresholds=value)
+
+    @property
+    def novelty_cutoff(self) -> float:
+        """Novelty above which model-only blocks are capped (``SegmentPolicy.novelty_cutoff``)."""
+        return self.policy.novelty_cutoff
+
+    @novelty_cutoff.setter
+    def novelty_cutoff(self, value: float) -> None:
+        self.policy = replace(self.policy, novelty_cutoff=value)
+
+    @property
+    def model_only_block_floor(self) -> float:
+        """Score below which model-only blocks are capped (``SegmentPolicy.model_only_block_floor``)."""
+        return self.policy.model_only_block_floor
+
+    @model_only_block_floor.setter
+    def model_only_block_floor(self, value: float) -> None:
+        self.policy = replace(self.policy, model_only_block_floor=value)
 
     @classmethod
     def from_bundle(cls, bundle: LoadedBundle, *, device: Device = "cpu", threads: int = 0,
@@ -304,7 +330,8 @@ class FalseMarketingModel:
         return cls(encoder, {c: thresholds[c] for c in MARKETING_CATEGORIES},
                    MARKETING_CATEGORIES, tag, tfidf, float(serving_params.get("transformer_weight", 1.0)),
                    novelty, float(serving_params.get("novelty_cutoff", 1.0)),
-                   float(serving_params.get("model_only_block_floor", MODEL_ONLY_BLOCK_FLOOR)))
+                   float(serving_params.get("model_only_block_floor", MODEL_ONLY_BLOCK_FLOOR)),
+                   {k: float(v) for k, v in serving_params.get("rule_evidence", {}).items()})
 
     def save(self, folder: Path) -> None:
         """Write the model files into ``folder``: the ONNX encoders (int8 served, fp32 kept
@@ -387,28 +414,12 @@ class FalseMarketingModel:
         return grouped
 
     def _segment_analysis(self, segment: Segment, row: np.ndarray, novel: float) -> SegmentAnalysis:
-        """One segment's labels, lexicon spans and decision from its category scores."""
-        scores = {c: round(float(p), 6) for c, p in zip(self.categories, row, strict=True)}
+        """One segment's labels, lexicon spans and decision (``SegmentPolicy``)."""
         matches = match_lexicon(segment.full) if lexicon_may_match(segment.text) else []
-        matched = {m.category for m in matches}
-        decision: Decision = "allow"
-        labels, capped = [], []
-        for category in self.categories:
-            category_decision = decide(scores[category], self.thresholds[category])
-            if category_decision == "block" and category not in matched and (
-                    novel > self.novelty_cutoff or scores[category] < self.model_only_block_floor):
-                category_decision = "review"
-                capped.append(category)
-            if category_decision != "allow":
-                labels.append(category)
-            decision = stricter(decision, category_decision)
+        verdict = self.policy.decide(row, matches, novel)
         spans = [Span(m.start, m.end, m.text, m.category, "lexicon", m.rule_id) for m in matches]
-        for match in matches:
-            decision = stricter(decision, "block" if match.severity == "block" else "review")
-            if match.category not in labels:
-                labels.append(match.category)
-        return SegmentAnalysis(scores, labels, spans, decision, max(scores.values()), matches,
-                               round(novel, 4), capped)
+        return SegmentAnalysis(verdict.scores, verdict.labels, spans, verdict.decision, verdict.score, matches,
+                               round(novel, 4), verdict.capped, model_scores=[float(v) for v in row])
 
     def _span_jobs(self, normalized: Sequence[Segment | NormalizedText], results: list[SegmentAnalysis],
                    budget_chars: int = MAX_SPAN_CHARS) -> list[SpanJob]:

@@ -45,6 +45,21 @@ def test_served_model_is_the_production_version(server, trained_home) -> None:
 GOOD = {"listing_id": "L1", "title": "口红", "category": "beauty", "price": 99.0}
 
 
+def test_replica_wording_or_a_contact_handle_alone_reaches_review(server) -> None:
+    """Neutral price and images: only the words say counterfeit or off-platform (issue 17)."""
+    neutral = {"category": "other", "price": 99.0, "list_price": 99.0, "image_count": 5}
+    listings = [{"listing_id": "C1", "title": "LV家新款老花手袋 一比一 原版皮", **neutral},
+                {"listing_id": "C2", "title": "GAO FANG 包包 支持验货", **neutral},
+                {"listing_id": "C3", "title": "女士卫衣 秋冬款 加微信 lily2024 拿货", **neutral},
+                {"listing_id": "C4", "title": "加厚珊瑚绒毛毯 冬季午睡盖毯 办公室沙发毯", **neutral}]
+    results = api_post(f"{server}/v1/listings/score", json={"listings": listings}, timeout=30).json()["results"]
+    by_id = {r["listing_id"]: r for r in results}
+    for listing_id, code in (("C1", "counterfeit_wording"), ("C2", "counterfeit_wording"), ("C3", "contact_handle")):
+        assert by_id[listing_id]["decision"] in ("review", "block"), by_id[listing_id]
+        assert by_id[listing_id]["reasons"][0]["code"] == code
+    assert by_id["C4"]["decision"] == "allow" and by_id["C4"]["reasons"] == []
+
+
 @pytest.mark.parametrize(
     ("listings", "field"),
     [

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.errors import ShopGuardError
 from model_registry.bundle import sha256_file
 
 CHECK_SHARE = 0.3
@@ -57,8 +58,8 @@ MAX_PIECE = 94  # the longest real ASR segment the maintainers describe
 MIN_PIECE = 14
 
 
-class RealDataMissing(RuntimeError):
-    """``../shared/data`` (or one of its files) is not here."""
+class RealDataMissing(ShopGuardError, RuntimeError):
+    """``../shared/data`` (or one of its files) is not here (a user error: the CLI says so in one line)."""
 
 
 def shared_data_dir() -> Path | None:

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from features.decision import Thresholds
-from features.marketing import MARKETING_CATEGORIES, match_lexicon
+from features.marketing import MARKETING_CATEGORIES, RULES, match_lexicon
 from features.text import normalize_text
 from model_registry.cards import ModelCard, to_markdown
 from model_registry.registry import ModelRegistry
@@ -168,7 +168,9 @@ def test_evaluate_command_writes_per_category_json(registered, transcript_file) 
     payload = json.loads(out.read_text())
     assert payload["rows"] == len(pd.read_parquet(transcript_file))
     decisions = {c["key"]: c for c in payload["decisions"]["checks"]}
-    assert {"clean_flagged", "positives_caught", "binary_f1"} <= set(decisions)
+    assert {"clean_flagged", "violations_caught", "binary_f1", "roc_auc", "flag_precision"} <= set(decisions)
+    assert decisions["clean_flagged"]["rows"] + decisions["violations_caught"]["rows"] == payload["rows"]
+    assert decisions["roc_auc"]["low"] <= decisions["roc_auc"]["value"] <= decisions["roc_auc"]["high"]
     systems = payload["systems"]
     assert len(systems) == 4
     assert all(set(per) == set(MARKETING_CATEGORIES) for per in systems.values())
@@ -351,3 +353,40 @@ def test_the_bounded_window_search_finds_the_same_spans_as_scoring_every_window(
     assert np.mean([a == b for a, b in zip(spans, reference, strict=True)]) >= 0.97  # int8 batch noise may swap near-ties
     all_windows = sum(len(job.variants) for job in exhaustive)
     assert sum(encoded[:-1]) < 0.6 * all_windows  # the last call was the exhaustive search's
+
+
+def test_real_files_are_held_out_by_room_for_thresholds_and_headline(transcript_file, tmp_path) -> None:
+    """`train false-marketing --real FILE`: the real rows are scored by runs that never saw their
+    room, thresholds and the blend come from those scores, and the card leads with them."""
+    frame = pd.read_parquet(transcript_file)
+    generated, real = frame.iloc[:1500], frame.iloc[1500:2400].copy()
+    real["room"] = [f"room-{i % 9}" for i in range(len(real))]  # nine made-up rooms
+    generated.to_parquet(tmp_path / "generated.parquet")
+    real[["text", "labels", "room"]].to_json(tmp_path / "real.jsonl", orient="records", lines=True, force_ascii=False)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**TINY_MARKETING_CONFIG, "real_folds": 3, "min_real_positives": 10}))
+    home = tmp_path / "home"
+    run_cli("train", "false-marketing", "--data", str(tmp_path / "generated.parquet"), "--real",
+            str(tmp_path / "real.jsonl"), "--config", str(config), home=home)
+    with pytest.MonkeyPatch.context() as mp:
+        point_at_home(mp, home)
+        bundle = ModelRegistry().load("false-marketing:candidate")
+    manifest = bundle.manifest
+    heldout = manifest.metrics.real_heldout.by_key()
+    assert heldout["binary_f1"].rows == len(real) and heldout["roc_auc"].value is not None
+    assert heldout["clean_flagged"].rows == int((real["labels"] == "").sum())
+    held = manifest.metrics.details["held_out_rooms"]
+    assert held == {**held, "folds": 3, "rows": len(real), "groups": 9}
+    assert manifest.serving_params["blend_chosen_on"] == "held-out real rooms"
+    assert set(manifest.serving_params["rule_evidence"]) <= {r.rule_id for r in RULES}
+    roles = {f.role for f in manifest.lineage.training_files}
+    assert roles == {"generated", "real labelled, held out by room"}
+    card = (bundle.path / "card.md").read_text(encoding="utf-8")
+    assert card.index("Real held-out rooms (headline)") < card.index("Evaluation on test")
+    assert "never saw its group" in card
+
+
+def test_a_card_without_real_files_says_the_headline_is_missing(registered) -> None:
+    registry, _, result, _ = registered
+    card = (registry.load(result.manifest.tag).path / "card.md").read_text(encoding="utf-8")
+    assert "MISSING: this version was trained without real labelled files" in card

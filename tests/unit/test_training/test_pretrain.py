@@ -1,0 +1,99 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from features.errors import ShopGuardError
+from features.marketing import MARKETING_CATEGORIES
+from tests.conftest import SHARED_DATA
+from training.pretrain import (
+    BASE_MANIFEST,
+    BaseEncoderTrainer,
+    Corpus,
+    PretrainConfig,
+    build_corpus,
+    mask_tokens,
+    verify_base_model,
+    write_base_manifest,
+)
+from training.text_encoder import load_base_model, predict_torch
+
+TINY = PretrainConfig(hidden_size=32, layers=1, heads=2, intermediate_size=64, epochs=8, batch_size=32,
+                      learning_rate=3e-3)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    rng = np.random.default_rng(0)
+    words = ["家人们", "这个", "面霜", "一天两粒", "饭后吃", "今天", "到手价", "点关注", "下播了", "名额有限"]
+    texts = ["".join(rng.choice(words, 4)) for _ in range(600)]
+    folder = tmp_path_factory.mktemp("base")
+    training = BaseEncoderTrainer(TINY).fit(Corpus(texts, {"made up": len(texts)}), folder)
+    write_base_manifest(folder, TINY, Corpus(texts, {"made up": len(texts)}), training)
+    return folder
+
+
+def test_masking_targets_only_plain_tokens_at_the_rate_asked() -> None:
+    import torch
+
+    ids = torch.randint(5, 100, (200, 50))
+    special = torch.zeros_like(ids, dtype=torch.bool)
+    special[:, 0] = special[:, -1] = True
+    inputs, labels = mask_tokens(ids, special, 4, 100, 0.15, torch.Generator().manual_seed(0))
+    target = labels != -100
+    assert not target[special].any()
+    assert 0.13 < target.float().mean() / (~special).float().mean() < 0.17
+    assert (labels[target] == ids[target]).all()
+    assert 0.75 < (inputs[target] == 4).float().mean() < 0.85  # 80% become [MASK]
+    assert (inputs[~target] == ids[~target]).all()
+
+
+def test_pretraining_learns_and_writes_a_verified_base(base: Path) -> None:
+    manifest = json.loads((base / BASE_MANIFEST).read_text(encoding="utf-8"))
+    history = manifest["training"]["history"]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    # ten made-up words: context predicts a masked character far better than always guessing the
+    # most frequent one
+    words = "家人们这个面霜一天两粒饭后吃今天到手价点关注下播了名额有限"
+    majority = max(words.count(c) for c in set(words)) / len(words)
+    assert history[-1]["masked_accuracy"] > 2 * majority
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(manifest["files"])
+    assert verify_base_model(base)["parameters"]["hidden_size"] == 32
+
+
+def test_a_changed_base_file_is_refused_naming_it(base: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(base, copy)
+    (copy / "config.json").write_text((copy / "config.json").read_text() + " ", encoding="utf-8")
+    with pytest.raises(ShopGuardError, match="config.json does not match"):
+        verify_base_model(copy)
+
+
+def test_the_classifier_starts_from_the_base_encoder_weights(base: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    tokenizer, model = load_base_model(base, len(MARKETING_CATEGORIES))
+    saved = load_file(str(base / "model.safetensors"))
+    key = next(k for k in saved if k.endswith("encoder.layer.0.attention.self.query.weight"))
+    assert torch.equal(model.state_dict()[key], saved[key])  # the encoder is the pretrained one
+    assert predict_torch(model, tokenizer, ["家人们这个面霜"]).shape == (1, len(MARKETING_CATEGORIES))
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is not here")
+def test_corpus_keeps_real_checks_and_labelled_sentences_out() -> None:
+    from training.data import live_asr, real_text
+
+    config = PretrainConfig(sources=["live_asr", "titles"])
+    corpus = build_corpus(SHARED_DATA, config)
+    texts = set(corpus.texts)
+    labelled = live_asr.labelled_sentences(SHARED_DATA)["text"].tolist()
+    from features.text import normalize_many
+
+    assert not texts & set(normalize_many(labelled))
+    checks = [t for t in real_text.product_titles(SHARED_DATA) if real_text.is_check_text(t)]
+    assert not texts & set(normalize_many(checks))
+    assert corpus.rows_per_source["live_asr"] > 0 and corpus.rows_per_source["titles"] > 1000
