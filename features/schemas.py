@@ -8,6 +8,8 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from features.ids import EntityId
+
 ListingCategory = Literal[
     "beauty", "food", "supplements", "apparel", "electronics", "appliances", "baby", "home", "other"
 ]
@@ -17,6 +19,13 @@ MAX_TITLE_CHARS = 500
 MAX_DESCRIPTION_CHARS = 5000
 MAX_COUNT = 10**12  # sales, review counts, orders: far above any real figure, far below overflow
 MAX_AMOUNT = 1e12  # prices, GMV, minutes, ratios
+
+
+def normalized_length(value: str) -> int:
+    """Characters of ``value`` after Unicode normalization (NFKC), what the text models work
+    on: NFKC can expand a character many times (U+FDFA becomes 18 characters), and the other
+    normalization steps (``features/text.py``) do not lengthen a text further."""
+    return len(unicodedata.normalize("NFKC", value))
 
 
 def checked_text(value: str, limit: int, required: bool) -> str:
@@ -39,8 +48,8 @@ class ListingRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-    listing_id: str = Field(min_length=1, max_length=128)
-    merchant_id: str | None = Field(default=None, max_length=128)
+    listing_id: EntityId
+    merchant_id: EntityId | None = None
     title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
     description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
     category: ListingCategory
@@ -102,7 +111,7 @@ class MerchantLink(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    merchant_id: str = Field(min_length=1, max_length=128)
+    merchant_id: EntityId
     link_type: MerchantLinkType
 
 
@@ -112,7 +121,7 @@ class MerchantRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-    merchant_id: str = Field(min_length=1, max_length=128)
+    merchant_id: EntityId
     account_age_days: float | None = Field(ge=0, le=MAX_AMOUNT)
     orders_30d: float | None = Field(ge=0, le=MAX_AMOUNT)
     gmv_30d: float | None = Field(ge=0, le=MAX_AMOUNT)

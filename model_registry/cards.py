@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -76,10 +77,23 @@ def _format_cell(value: Cell) -> str:
     return str(value)
 
 
+# ``scheme://`` and ``www.``: what a Markdown viewer (GitHub's autolinks) turns into a link.
+_AUTOLINK = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,31}):(?=//)|\b(www)\.")
+# What makes brackets a link, an image or a reference definition: ``](``, ``][``, ``]:``, ``![``.
+_LINK_SYNTAX = re.compile(r"\]\s*[(\[:]|!\[")
+
+
 def md_text(value: object) -> str:
     """Text from data or the environment made inert in Markdown: HTML special characters
-    become entities (no tag or script from a category name or file path reaches a page)."""
-    return html.escape(str(value), quote=False)
+    become entities (no tag, script or ``<url>`` autolink from a category name, a file path
+    or a promotion reason reaches a page), brackets and backslashes are escaped (no link,
+    image or reference definition: ``[x](javascript:...)`` stays text; plain brackets such as
+    an interval ``[0.61, 0.67]`` are left as they are), and a bare URL's ``://`` or ``www.``
+    is escaped so that no viewer links it."""
+    text = html.escape(str(value), quote=False).replace("\\", "\\\\")
+    if _LINK_SYNTAX.search(text):
+        text = text.replace("[", "\\[").replace("]", "\\]")
+    return _AUTOLINK.sub(lambda m: f"{m.group(1)}\\:" if m.group(1) else "www\\.", text)
 
 
 def _md_cell(value: Cell) -> str:

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
       below production's before ``promote`` refuses it without ``--force`` (default 0.01)
     - ``SHOPGUARD_MAX_IN_FLIGHT``: scoring calls a worker works on at once; the next ones are
       shed with 503 + ``Retry-After`` (default 8, measured on 2 cores)
+    - ``SHOPGUARD_MAX_OPEN_REQUESTS``: calls a worker holds open at once, bodies still
+      arriving included; the next ones are shed with 503 + ``Retry-After`` (default 1024)
+    - ``SHOPGUARD_BODY_TIMEOUT_SECONDS``: how long a request body may take to arrive; a
+      slower one is answered 408 and its connection closed (default 15)
+    - ``SHOPGUARD_REQUEST_BUDGET_SECONDS``: how long a call may take once admitted; then it
+      is answered 503 with the fallback and its work cancelled (default 30)
     - ``SHOPGUARD_COMPUTE_THREADS``: threads each worker's models use (ONNX Runtime,
       LightGBM); default 0: the cores divided among the workers
     - ``SHOPGUARD_AUTH``: ``on`` (default; bearer tokens with scopes) or ``off`` (local
@@ -76,6 +82,12 @@ class Settings(BaseSettings):
     decision_log: bool = True
     workers: int = Field(1, ge=1, le=64, description="service worker processes (``shopguard serve --workers``)")
     max_in_flight: int = Field(8, ge=1, description="scoring calls worked on at once per worker; more get 503")
+    max_open_requests: int = Field(1024, ge=1, le=100_000, description=(
+        "calls held open at once per worker (bodies still arriving included); more get 503"))
+    body_timeout_seconds: float = Field(15.0, gt=0, le=600, description=(
+        "how long a request body may take to arrive; slower ones get 408"))
+    request_budget_seconds: float = Field(30.0, gt=0, le=3600, description=(
+        "how long an admitted call may take; then 503 with the fallback, and its work is cancelled"))
     compute_threads: int = Field(0, ge=0, le=256, description=(
         "threads each worker's models use (ONNX Runtime, LightGBM); 0: the cores divided among the workers"))
     auth: bool = True

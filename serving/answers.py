@@ -4,11 +4,13 @@ these, so both decide exactly alike (policy order in ``serving/policy.py``)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from features.decision import Decision
+from features.ids import merchant_key
 from features.reasons import Reason
 from features.schemas import ListingRecord, MerchantRecord, TranscriptSegment
 from model_registry.runtimes.base import Scores
@@ -17,6 +19,7 @@ from serving.policy import capped_reason, merchant_rule, stream_decision
 from serving.schemas import ListingResult, MerchantResult, ReasonOut, SegmentResult, SpanOut
 
 MAX_REASONS = 3
+# Standing blocks among normalized merchant ids (features/ids.py: merchant_key), by that id.
 BlockedLookup = Callable[[set[str]], dict[str, MerchantDecision]]
 
 
@@ -32,11 +35,16 @@ def reasons_out(rule_reasons: Sequence[Reason], model_reasons: Sequence[Reason])
 
 def apply_merchant_rule(merchant_ids: Sequence[str | None], decisions: Sequence[Decision],
                         blocked: BlockedLookup) -> tuple[list[Decision], list[list[Reason]]]:
-    """Policy step 3 for each item: raised decisions and the rule's reasons."""
-    standing = blocked({m for m in merchant_ids if m})
+    """Policy step 3 for each item: raised decisions and the rule's reasons. Merchant ids are
+    compared normalized (``features/ids.py``); a reason names the id as the item gave it."""
+    keys = [merchant_key(m) if isinstance(m, str) else "" for m in merchant_ids]
+    standing = blocked({k for k in keys if k})
     raised, reasons = [], []
-    for merchant_id, decision in zip(merchant_ids, decisions, strict=True):
-        new_decision, reason = merchant_rule(decision, standing.get(merchant_id or ""))
+    for merchant_id, key, decision in zip(merchant_ids, keys, decisions, strict=True):
+        found = standing.get(key) if key else None
+        if found is not None:
+            found = dataclasses.replace(found, merchant_id=merchant_id)
+        new_decision, reason = merchant_rule(decision, found)
         raised.append(new_decision)
         reasons.append([reason] if reason else [])
     return raised, reasons

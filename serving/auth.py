@@ -184,17 +184,23 @@ class AuthGuard:
         token = _bearer(headers)
         found = self.store.verify(token) if token else None
         if found is None:
-            logger.info("401 %s %s: %s token", scope["method"], scope["path"], "unknown" if token else "no")
+            log_denied(401, scope, "anonymous", "unknown or revoked token" if token else "no bearer token")
             await send_json(send, 401, {"error": "unauthenticated", "message": "send Authorization: Bearer <token>; "
                                        "`shopguard tokens create` makes one"}, {"WWW-Authenticate": "Bearer"})
             return
         if not found.allows(needed):
-            logger.info("403 %s %s: token %r lacks scope %s", scope["method"], scope["path"], found.name, needed)
+            log_denied(403, scope, found.name, f"the token lacks the {needed!r} scope")
             await send_json(send, 403, {"error": "forbidden", "message": f"token {found.name!r} lacks the {needed!r} "
                                        f"scope (it has {', '.join(found.scopes)})"})
             return
         headers.append((PRINCIPAL_HEADER, found.name.encode()))
         await self.app({**scope, "headers": headers}, receive, send)
+
+
+def log_denied(status: int, scope: dict[str, Any], caller: str, reason: str) -> None:
+    """One INFO line per refused call: status, caller (the token's name, or ``anonymous``),
+    route and reason; never the token."""
+    logger.info("denied %d %s %s caller=%s reason=%s", status, scope["method"], scope["path"], caller, reason)
 
 
 def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:

@@ -52,7 +52,8 @@ def _parse_since(value: str | None) -> datetime | None:
 
 @audit_app.command("decisions")
 def audit_decisions(
-    entity: str | None = typer.Option(None, "--entity", help="listing, merchant or stream id"),
+    entity: str | None = typer.Option(None, "--entity", help=(
+        "listing, merchant or stream id (a merchant id also matches its normalized form)")),
     request_id: str | None = typer.Option(None, "--request-id", help="a response's request_id"),
     since: str | None = typer.Option(None, "--since", help="ISO time, e.g. 2026-11-23T10:00"),
     decision: str | None = typer.Option(None, "--decision", help="block, review or allow"),
@@ -73,7 +74,7 @@ def audit_decisions(
     if out is not None and out.suffix not in (".csv", ".parquet"):
         raise typer.BadParameter("--out must end in .csv or .parquet", param_hint="--out")
     engine = make_engine(load_settings().database_url)
-    filters = {"entity_id": entity, "request_id": request_id, "since": _parse_since(since), "decision": decision,
+    filters = {"entity": entity, "request_id": request_id, "since": _parse_since(since), "decision": decision,
                "model": model}
     total, rows = latest_decisions(engine, limit, **filters)
     console = Console()
@@ -255,7 +256,9 @@ batch_app = typer.Typer(help="Score whole catalogues offline (local or Ray).", n
 
 def standing_blocks(source: str | None) -> dict[str, Any]:
     """Every standing merchant block from a file (``merchant_id`` or ``id``, ``decision``, ...;
-    e.g. a merchant-risk batch output) or a database URL; empty without a source."""
+    e.g. a merchant-risk batch output) or a database URL, by normalized merchant id; empty
+    without a source."""
+    from features.ids import merchant_key
     from serving.merchant_decisions import MerchantDecision, MerchantDecisionStore
 
     if source is None:
@@ -268,8 +271,9 @@ def standing_blocks(source: str | None) -> dict[str, Any]:
     key = "merchant_id" if "merchant_id" in frame.columns else "id"
     blocks = frame[frame["decision"] == "block"]
     now = datetime.now(UTC)
-    return {str(r[key]): MerchantDecision(str(r[key]), "block", float(r.get("score", 1.0)), str(r.get("model", source)),
-                                          now) for r in blocks.to_dict(orient="records")}
+    return {merchant_key(str(r[key])): MerchantDecision(str(r[key]), "block", float(r.get("score", 1.0)),
+                                                        str(r.get("model", source)), now)
+            for r in blocks.to_dict(orient="records")}
 
 
 @batch_app.command("score")

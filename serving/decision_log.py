@@ -5,22 +5,30 @@ A decision is durable before its answer is sent. The service hands a request's r
 ``DecisionLogWriter.record`` and waits: the writer's thread commits everything queued by
 concurrent requests in one transaction (group commit), retrying while the database is busy.
 When the database stays unavailable past ``retry_seconds``, the records are appended to a
-local journal (JSON lines, fsynced) instead, and the thread replays the journal into the
-database once it answers again. Every record has a unique ``record_id``, so a replay never
-stores a record twice. ``close()`` (on shutdown, SIGTERM included) drains the queue.
+local journal (JSON lines, fsynced; ``serving/journal.py``) instead, and the thread replays
+the journal into the database once it answers again. Every record has a unique
+``record_id``, so a replay never stores a record twice. A damaged journal line is moved to a
+quarantine file and the rest replayed. ``close()`` (on shutdown, SIGTERM included) drains
+the queue.
+
+A request that stops waiting (``wait_seconds``) withdraws its records if the thread has not
+taken them yet, so a record is never stored for an answer that was not sent; once taken,
+the request waits for the outcome. The thread cannot die silently: an error in one batch is
+logged and fails only that batch, and a thread that stops anyway is restarted (at most
+``max_restarts`` times in ``restart_window_seconds``, then ``on_give_up`` is called: the
+service then exits so that its supervisor starts a fresh worker); ``health()`` says whether
+it runs, for ``/readyz``.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
 import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +50,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+
+from features.ids import merchant_key
+from serving.journal import JOURNAL_GLOB, DecisionJournal
 
 logger = logging.getLogger("shopguard.decision_log")
 metadata = MetaData()
@@ -62,7 +73,12 @@ decision_log_table = Table(
     Column("inputs", JSON, nullable=False),
     Column("record_id", String(32), nullable=True, unique=True, index=True),
 )
-JOURNAL_GLOB = "decisions-*.jsonl"
+__all__ = ["JOURNAL_GLOB", "DecisionLogUnavailable", "DecisionLogWriter", "DecisionRecord", "decision_log_table",
+           "iter_decisions", "latest_decisions", "query_decisions"]
+MERCHANT_ENTITY = "merchant"  # merchant ids are logged in their normalized form (features/ids.py)
+# Errors that mean the database cannot be reached or is busy (retry later), as opposed to
+# one that refuses a row.
+UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
 
 
 class DecisionLogUnavailable(RuntimeError):
@@ -88,66 +104,16 @@ class DecisionRecord:
         return {**self.__dict__, "at": at}
 
 
+QUEUED, TAKEN, WITHDRAWN = "queued", "taken", "withdrawn"
+TAKEN_WAIT_SECONDS = 60.0  # a request whose records are being stored waits this long for the outcome
+
+
 @dataclass
 class _Pending:
     rows: list[dict[str, Any]]
     done: threading.Event = field(default_factory=threading.Event)
     stored: bool = False
-
-
-class DecisionJournal:
-    """This process's append-only journal of records the database did not take, and the
-    replay of every journal in the folder whose writer is gone (or of our own)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.path = folder / f"decisions-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
-        self._handle: Any = None
-
-    def append(self, rows: list[dict[str, Any]]) -> None:
-        """Write rows and fsync before returning (the records are then durable)."""
-        if self._handle is None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._handle = self.path.open("a", encoding="utf-8")
-            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours while we live
-        for row in rows:
-            self._handle.write(json.dumps({**row, "at": row["at"].isoformat()}, ensure_ascii=False) + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-
-    def pending(self) -> bool:
-        """Whether any journal file waits for replay."""
-        return self.folder.is_dir() and any(self.folder.glob(JOURNAL_GLOB))
-
-    def replayable(self) -> Iterator[tuple[Path, list[dict[str, Any]]]]:
-        """Journals to replay with their rows: ours, and those no living process holds."""
-        for path in sorted(self.folder.glob(JOURNAL_GLOB)):
-            if path != self.path:
-                try:
-                    with path.open("r+", encoding="utf-8") as probe:
-                        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # another worker's live journal
-            yield path, [self._row(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-    @staticmethod
-    def _row(line: str) -> dict[str, Any]:
-        row = json.loads(line)
-        row["at"] = datetime.fromisoformat(row["at"])
-        return row
-
-    def replayed(self, path: Path) -> None:
-        """Remove a journal whose rows are now in the database."""
-        if path == self.path and self._handle is not None:
-            self._handle.close()
-            self._handle = None
-        path.unlink(missing_ok=True)
-
-    def close(self) -> None:
-        """Close our file (it stays for replay if it holds rows)."""
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+    state: str = QUEUED  # changed under the writer's claim lock
 
 
 class DecisionLogWriter:
@@ -155,7 +121,8 @@ class DecisionLogWriter:
 
     def __init__(self, engine: Engine, max_batch: int = 2000, flush_seconds: float = 0.2,
                  journal_dir: Path | None = None, retry_seconds: float = 1.0,
-                 wait_seconds: float = 10.0) -> None:
+                 wait_seconds: float = 10.0, max_restarts: int = 5, restart_window_seconds: float = 600.0,
+                 on_give_up: Callable[[], None] | None = None) -> None:
         self._engine = engine
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._max_batch = max_batch
@@ -167,20 +134,106 @@ class DecisionLogWriter:
         self.committed = 0
         self.journaled = 0
         self._last_replay = 0.0
-        self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
-        self._thread.start()
+        self._replay_not_before = 0.0
+        self._claims = threading.Lock()
+        self._supervision = threading.Lock()
+        self._max_restarts, self._restart_window = max_restarts, restart_window_seconds
+        self._restarts: list[float] = []
+        self._on_give_up = on_give_up
+        self.given_up = False
+        self.stopped_reason: str | None = None
+        self._thread = self._start_thread()
+
+    def _start_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
+        thread.start()
+        return thread
+
+    # -- supervision -------------------------------------------------------------------
+
+    def running(self) -> bool:
+        """Whether the writer thread is alive."""
+        return self._thread.is_alive()
+
+    def ensure_running(self) -> bool:
+        """Restart the writer thread if it stopped; False once the restarts are used up
+        (``on_give_up`` has then been called) or the writer is closed."""
+        if self._closed:
+            return False
+        with self._supervision:
+            if self._thread.is_alive():
+                return True
+            now = time.monotonic()
+            self._restarts = [t for t in self._restarts if now - t < self._restart_window]
+            if len(self._restarts) >= self._max_restarts:
+                self._give_up()
+                return False
+            self._restarts.append(now)
+            logger.error("the decision-log thread had stopped (%s); restarting it (restart %d of at most %d in "
+                         "%.0f s)", self.stopped_reason, len(self._restarts), self._max_restarts,
+                         self._restart_window)
+            self._thread = self._start_thread()
+            return True
+
+    def _give_up(self) -> None:
+        if self.given_up:
+            return
+        self.given_up = True
+        logger.critical("the decision-log thread stopped %d times within %.0f s (last: %s); decisions cannot be "
+                        "stored, scoring answers 503", len(self._restarts) + 1, self._restart_window,
+                        self.stopped_reason)
+        if self._on_give_up is not None:
+            self._on_give_up()
+
+    def health(self) -> dict[str, Any]:
+        """The writer's state for ``/readyz``; a stopped thread is restarted after the
+        report (which still says it stopped)."""
+        report: dict[str, Any] = {"running": self.running(), "restarts": len(self._restarts),
+                                  "stopped_reason": self.stopped_reason}
+        if self._journal is not None:
+            report["journal_quarantined_lines"] = self._journal.quarantined_lines
+            report["journal_files_set_aside"] = self._journal.quarantined_files
+        if not report["running"] and not self._closed:
+            self.ensure_running()
+        return report
+
+    # -- the requests' side ------------------------------------------------------------
 
     def record(self, records: list[DecisionRecord], wait: bool = True) -> None:
         """Store records; with ``wait`` (the service), return only once they are committed or
-        journaled, else raise ``DecisionLogUnavailable``."""
+        journaled, else raise ``DecisionLogUnavailable`` (the records are then withdrawn
+        unless the thread is already storing them, in which case this waits for it)."""
         if self._closed:
             raise RuntimeError("the decision log is closed")
+        if not self.ensure_running():
+            raise DecisionLogUnavailable("the decision-log writer has stopped")
         now = datetime.now(UTC)
         pending = _Pending([r.row(now) for r in records])
         self._queue.put(pending)
-        if wait and not (pending.done.wait(self._wait_seconds) and pending.stored):
-            raise DecisionLogUnavailable(f"{len(records)} decision record(s) not stored within "
-                                         f"{self._wait_seconds:.0f}s")
+        if not wait:
+            return
+        if not pending.done.wait(self._wait_seconds):
+            with self._claims:
+                if pending.state == QUEUED:
+                    pending.state = WITHDRAWN
+                    raise DecisionLogUnavailable(f"{len(records)} decision record(s) not stored within "
+                                                 f"{self._wait_seconds:.0f}s")
+            # Being stored now: the commit's retries, then the journal's fsync, end it.
+            if not pending.done.wait(TAKEN_WAIT_SECONDS):
+                logger.error("%d decision record(s) still being stored after %.0f s (a hung disk?); answered "
+                             "503, the records may yet be stored", len(records), TAKEN_WAIT_SECONDS)
+        if not pending.stored:
+            raise DecisionLogUnavailable(f"{len(records)} decision record(s) could not be stored")
+
+    def _take(self, pending: _Pending) -> bool:
+        """Claim a queued request's records for storing; False if it withdrew them."""
+        with self._claims:
+            if pending.state == WITHDRAWN:
+                return False
+            pending.state = TAKEN
+            return True
+
+    # -- the thread's side -------------------------------------------------------------
 
     def _insert(self, rows: list[dict[str, Any]]) -> None:
         dialect = self._engine.dialect.name
@@ -208,39 +261,76 @@ class DecisionLogWriter:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.25)
 
-    def _store(self, batch: list[_Pending]) -> None:
-        rows = [row for pending in batch for row in pending.rows]
-        stored = False
-        if rows and self._commit(rows):
-            self.committed += len(rows)
-            stored = True
-        elif rows and self._journal is not None:
+    def _replay_commit(self, rows: list[dict[str, Any]]) -> list[tuple[int, str]] | None:
+        """Insert journaled rows: None while the database is unavailable, else the rows it
+        refused (found one by one when the batch is refused), with the reason."""
+        try:
+            self._insert(rows)
+            return []
+        except UNAVAILABLE_ERRORS:
+            return None
+        except Exception:  # a row the database refuses: find it
+            pass
+        refused = []
+        for position, row in enumerate(rows):
             try:
-                self._journal.append(rows)
-                self.journaled += len(rows)
-                stored = True
-            except OSError:
-                logger.exception("could not journal %d decision record(s)", len(rows))
-        elif not rows:
-            stored = True
-        else:
+                self._insert([row])
+            except UNAVAILABLE_ERRORS:
+                return None
+            except Exception as exc:
+                refused.append((position, f"{type(exc).__name__}: {str(exc)[:300]}"))
+        return refused
+
+    def _store(self, batch: list[_Pending]) -> None:
+        """Commit (or journal) a batch; every request in it learns the outcome, whatever
+        happens (an unexpected error fails this batch only)."""
+        stored = False
+        try:
+            stored = self._store_rows([row for pending in batch for row in pending.rows])
+        except Exception:
+            logger.exception("decision log: %d request(s) failed by an unexpected error", len(batch))
+        finally:
+            for pending in batch:
+                pending.stored = stored
+                pending.done.set()
+
+    def _store_rows(self, rows: list[dict[str, Any]]) -> bool:
+        if not rows:
+            return True
+        if self._commit(rows):
+            self.committed += len(rows)
+            return True
+        if self._journal is None:
             logger.error("%d decision record(s) not stored: no journal configured", len(rows))
-        for pending in batch:
-            pending.stored = stored
-            pending.done.set()
+            return False
+        try:
+            self._journal.append(rows)
+        except OSError:
+            logger.exception("could not journal %d decision record(s)", len(rows))
+            return False
+        self.journaled += len(rows)
+        return True
 
     def _replay(self) -> None:
-        self._last_replay = time.monotonic()
-        if self._journal is None or not self._journal.pending():
+        """Replay the journals now (errors are logged and the replay retried later)."""
+        now = time.monotonic()
+        self._last_replay = now
+        if self._journal is None or now < self._replay_not_before or not self._journal.pending():
             return
-        for path, rows in self._journal.replayable():
-            for start in range(0, len(rows), self._max_batch):
-                if not self._commit(rows[start:start + self._max_batch], retry_seconds=0.0):
-                    return  # still unavailable: try again later
-            self._journal.replayed(path)
-            logger.info("replayed %d journaled decision record(s) from %s", len(rows), path.name)
+        try:
+            self._journal.replay(self._replay_commit, self._max_batch)
+        except Exception:
+            self._replay_not_before = time.monotonic() + 30
+            logger.exception("decision journal replay failed; retrying in 30 s")
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # the thread ends; the next record() or health() restarts it
+            self.stopped_reason = f"{type(exc).__name__}: {exc}"
+            logger.critical("the decision-log thread stopped: %s", self.stopped_reason, exc_info=True)
+
+    def _loop(self) -> None:
         self._replay()
         while True:
             try:
@@ -248,25 +338,31 @@ class DecisionLogWriter:
             except queue.Empty:
                 self._replay()
                 continue
-            batch: list[_Pending] = []
-            stop = first is None
-            if first is not None:
-                batch.append(first)
-            while not stop and sum(len(p.rows) for p in batch) < self._max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                else:
-                    batch.append(item)
+            batch, stop = self._collect(first)
             self._store(batch)
             if stop:
                 self._drain_and_stop()
                 return
             if time.monotonic() - self._last_replay > self._idle_seconds:  # busy: replay between batches
                 self._replay()
+
+    def _collect(self, first: _Pending | None) -> tuple[list[_Pending], bool]:
+        """The queued requests to store together (withdrawn ones left out), and whether
+        ``close`` was called."""
+        batch: list[_Pending] = []
+        stop = first is None
+        if first is not None and self._take(first):
+            batch.append(first)
+        while not stop and sum(len(p.rows) for p in batch) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                stop = True
+            elif self._take(item):
+                batch.append(item)
+        return batch, stop
 
     def _drain_and_stop(self) -> None:
         rest = []
@@ -275,7 +371,7 @@ class DecisionLogWriter:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if item is not None:
+            if item is not None and self._take(item):
                 rest.append(item)
         self._store(rest)
         self._replay()
@@ -285,7 +381,7 @@ class DecisionLogWriter:
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far is stored; True once stored (False on timeout
         or when closed)."""
-        if self._closed:
+        if self._closed or not self.ensure_running():
             return False
         marker = _Pending([])
         self._queue.put(marker)
@@ -295,17 +391,26 @@ class DecisionLogWriter:
         """Store everything queued, then stop the thread."""
         if self._closed:
             return
+        self.ensure_running()
         self._closed = True
         self._queue.put(None)
         self._thread.join(timeout)
 
 
 def _decision_query(entity_id: str | None = None, request_id: str | None = None, since: datetime | None = None,
-                    decision: str | None = None, model: str | None = None) -> Any:
+                    decision: str | None = None, model: str | None = None, entity_type: str | None = None,
+                    entity_ids: Sequence[str] | None = None, entity: str | None = None) -> Any:
     table = decision_log_table
     statement = select(table)
     if entity_id:
         statement = statement.where(table.c.entity_id == entity_id)
+    if entity:  # as a person types it: that id, or the merchant whose normalized id it is
+        statement = statement.where((table.c.entity_id == entity) | (
+            (table.c.entity_type == MERCHANT_ENTITY) & (table.c.entity_id == merchant_key(entity))))
+    if entity_ids:
+        statement = statement.where(table.c.entity_id.in_(sorted(set(entity_ids))))
+    if entity_type:
+        statement = statement.where(table.c.entity_type == entity_type)
     if request_id:
         statement = statement.where(table.c.request_id == request_id)
     if since:
@@ -327,10 +432,13 @@ def _decoded(row: Any) -> dict[str, Any]:
 
 def query_decisions(engine: Engine, *, entity_id: str | None = None, request_id: str | None = None,
                     since: datetime | None = None, decision: str | None = None,
-                    model: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+                    model: str | None = None, limit: int | None = None, entity_type: str | None = None,
+                    entity_ids: Sequence[str] | None = None, entity: str | None = None) -> list[dict[str, Any]]:
     """Logged decisions matching every given filter, oldest first. ``model`` matches a
-    model name or a full ``name:version``."""
-    statement = _decision_query(entity_id, request_id, since, decision, model).order_by(decision_log_table.c.id)
+    model name or a full ``name:version``; ``entity_ids``: any of these ids; ``entity``: an
+    id as a person types it (any entity with it, or the merchant whose normalized id it is)."""
+    statement = _decision_query(entity_id, request_id, since, decision, model, entity_type,
+                                entity_ids, entity).order_by(decision_log_table.c.id)
     if limit:
         statement = statement.limit(limit)
     with engine.connect() as conn:

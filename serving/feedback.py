@@ -1,8 +1,10 @@
 """Reviewer feedback: outcomes stored against logged decisions, and their export as training
 files that ``shopguard train`` accepts.
 
-A feedback row points at a logged decision (by ``request_id``, or the entity's latest
-decision); its ``label`` is what the reviewer found:
+A feedback row points at a logged decision of one entity type (``listing``, ``merchant`` or
+``stream``: a listing, a merchant and a stream may share an id, so the verdict must say which
+it is about), by ``request_id`` or as the entity's latest decision of that type, optionally of
+one model version; its ``label`` is what the reviewer found:
 
 - listings: ``inferior`` or ``ok``; merchants: ``suspicious`` or ``ok``;
 - streams: ``ok`` (every segment clean, or the segment given by ``segment_index``) or the
@@ -33,7 +35,14 @@ from sqlalchemy import (
 )
 
 from features.errors import ShopGuardError
-from model_registry.kinds import CLEAN_FEEDBACK_LABEL, ModelKind, kind_of_entity, model_kind
+from features.ids import merchant_key
+from model_registry.kinds import (
+    CLEAN_FEEDBACK_LABEL,
+    MODEL_KINDS,
+    ModelKind,
+    kind_of_entity,
+    model_kind,
+)
 from serving.decision_log import query_decisions
 
 metadata = MetaData()
@@ -66,29 +75,76 @@ class FeedbackError(ShopGuardError):
         self.status = status
 
 
+ENTITY_TYPES: tuple[str, ...] = tuple(kind.entity_type for kind in MODEL_KINDS.values())
+
+
 @dataclass(frozen=True)
 class Feedback:
-    """One reviewer outcome, as received."""
+    """One reviewer outcome, as received: about ``entity_type``'s entity ``entity_id``
+    (and, when ``model_version`` is given, that version's decision)."""
 
     entity_id: str
     label: str
     reviewer: str
+    entity_type: str
     note: str = ""
     request_id: str | None = None
     segment_index: int | None = None
+    model_version: str | None = None
+
+
+def feedback_target(entity_type: str | None, model: str | None) -> tuple[str, str | None]:
+    """The entity type a verdict is about and the model version it names (if any), from the
+    request's ``entity_type`` and ``model`` (``NAME`` or ``NAME:VERSION``); ``FeedbackError``
+    (400) naming the field when neither is given, the model is unknown or the two disagree."""
+    if model is None:
+        if entity_type is None:
+            raise FeedbackError(
+                f"name what the verdict is about: entity_type {' / '.join(ENTITY_TYPES)} (or model: "
+                f"{' / '.join(MODEL_KINDS)}). An entity_id alone is ambiguous: a listing, a merchant and a stream "
+                "may share an id.", field="entity_type", status=400)
+        return entity_type, None
+    name, _, version = model.partition(":")
+    if name not in MODEL_KINDS or (":" in model and not version):
+        raise FeedbackError(f"model {model!r} is not NAME or NAME:VERSION of one of {', '.join(MODEL_KINDS)}.",
+                            field="model", status=400)
+    kind = MODEL_KINDS[name]
+    if entity_type is not None and entity_type != kind.entity_type:
+        raise FeedbackError(f"model {name} decides {kind.entity_type}s, not {entity_type}s: the verdict is "
+                            "ambiguous; give one of the two, or both agreeing.", field="model", status=400)
+    return kind.entity_type, model if version else None
+
+
+def _candidate_ids(feedback: Feedback) -> list[str]:
+    """The logged ids the feedback's id may stand for: merchants are logged normalized
+    (older rows as received)."""
+    if feedback.entity_type == "merchant":
+        return [feedback.entity_id, merchant_key(feedback.entity_id)]
+    return [feedback.entity_id]
 
 
 def _labelled_decision(engine: Engine, feedback: Feedback) -> dict[str, Any]:
-    """The logged decision the feedback is about."""
-    logged = query_decisions(engine, entity_id=feedback.entity_id, request_id=feedback.request_id)
+    """The logged decision the feedback is about: of its entity type, its request (or the
+    latest) and its model version when one is named."""
+    ids, kind = _candidate_ids(feedback), feedback.entity_type
+    logged = query_decisions(engine, entity_ids=ids, entity_type=kind, request_id=feedback.request_id,
+                             model=feedback.model_version)
     if logged:
         return logged[-1]
-    if feedback.request_id and query_decisions(engine, entity_id=feedback.entity_id, limit=1):
-        raise FeedbackError(f"request {feedback.request_id!r} did not score entity {feedback.entity_id!r}; "
+    if feedback.model_version:
+        other = query_decisions(engine, entity_ids=ids, entity_type=kind, request_id=feedback.request_id)
+        if other:
+            raise FeedbackError(f"the {kind} {feedback.entity_id!r} was decided by {other[-1]['model']}, not by "
+                                f"{feedback.model_version}; name the version that decided it, or only the model.",
+                                field="model", status=422)
+    if feedback.request_id and query_decisions(engine, entity_ids=ids, entity_type=kind, limit=1):
+        raise FeedbackError(f"request {feedback.request_id!r} did not score {kind} {feedback.entity_id!r}; "
                             "give the request_id of a response that contains it, or leave it out.",
                             field="request_id", status=404)
-    raise FeedbackError(f"no logged decision for entity {feedback.entity_id!r}; feedback must follow a "
-                        "scoring call (listing_id, merchant_id or stream_id).", field="entity_id", status=404)
+    others = sorted({r["entity_type"] for r in query_decisions(engine, entity=feedback.entity_id, limit=20)})
+    hint = f" (a {' and a '.join(others)} with that id was scored: check entity_type)" if others else ""
+    raise FeedbackError(f"no logged decision for {kind} {feedback.entity_id!r}{hint}; feedback must follow a "
+                        f"scoring call of that {kind}.", field="entity_id", status=404)
 
 
 def canonical_label(entity_type: str, label: str, segment_index: int | None, segments: int) -> str:
@@ -130,7 +186,7 @@ class FeedbackStore:
         decision = _labelled_decision(self._engine, feedback)
         segments = len(decision["inputs"].get("segments", []))
         row = {
-            "at": datetime.now(UTC), "entity_type": decision["entity_type"], "entity_id": feedback.entity_id,
+            "at": datetime.now(UTC), "entity_type": decision["entity_type"], "entity_id": decision["entity_id"],
             "request_id": decision["request_id"], "segment_index": feedback.segment_index,
             "model": decision["model"], "reviewer": feedback.reviewer, "note": feedback.note,
             "label": canonical_label(decision["entity_type"], feedback.label, feedback.segment_index, segments),

@@ -4,6 +4,10 @@ listing and stream results of a blocked merchant can be raised to review.
 A ``block`` stands until a reviewer's ``ok`` (``POST /v1/feedback`` with the ``feedback``
 scope) or until it is ``block_days`` old: a later scoring with better figures is logged in
 the decision log but does not lower it (a caller cannot clear a block by re-scoring).
+
+Merchants are keyed by their normalized id (``features/ids.py``: NFKC, format characters
+removed, trimmed, case-folded), so ``M1``, ``"m1 "`` and ``Ｍ１`` are one merchant everywhere:
+recorded, looked up and lifted alike.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Any
 from sqlalchemy import Column, DateTime, Engine, Float, MetaData, String, Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from features.ids import merchant_key
 
 metadata = MetaData()
 
@@ -55,7 +61,7 @@ class MerchantDecisionStore:
         a standing block is never lowered by a new score (a new block refreshes it)."""
         if not decisions:
             return
-        latest = {m: (d, s, model) for m, d, s, model in decisions}  # last one in a batch wins
+        latest = {merchant_key(m): (d, s, model) for m, d, s, model in decisions}  # last one in a batch wins
         with self._engine.begin() as conn:
             standing = set(self._blocked(conn, set(latest)))
             rows = [{"merchant_id": m, "decision": d, "score": s, "model": model, "decided_at": datetime.now(UTC)}
@@ -65,7 +71,7 @@ class MerchantDecisionStore:
     def lift_block(self, merchant_id: str, reviewer: str) -> None:
         """A reviewer found the merchant ordinary: its decision becomes ``allow``."""
         with self._engine.begin() as conn:
-            self._upsert(conn, [{"merchant_id": merchant_id, "decision": "allow", "score": 0.0,
+            self._upsert(conn, [{"merchant_id": merchant_key(merchant_id), "decision": "allow", "score": 0.0,
                                  "model": f"reviewer:{reviewer}"[:160], "decided_at": datetime.now(UTC)}])
 
     def _upsert(self, conn: Any, rows: list[dict[str, Any]]) -> None:
@@ -101,8 +107,8 @@ class MerchantDecisionStore:
         return {r["merchant_id"]: MerchantDecision(**r) for r in rows}
 
     def blocked(self, merchant_ids: set[str]) -> dict[str, MerchantDecision]:
-        """The merchants among ``merchant_ids`` with a standing block."""
+        """The merchants among ``merchant_ids`` with a standing block, by normalized id."""
         if not merchant_ids:
             return {}
         with self._engine.connect() as conn:
-            return self._blocked(conn, merchant_ids)
+            return self._blocked(conn, {merchant_key(m) for m in merchant_ids})

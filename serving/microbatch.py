@@ -4,6 +4,12 @@ A call waits while the batch before it runs; everything that queued in the meant
 the next batch (up to ``max_items`` units, such as segments), so under load batches grow by
 themselves and an idle service adds no wait. ``max_wait_s`` > 0 additionally holds a batch
 open that long for more callers (more throughput, more latency).
+
+A caller may pass ``cancelled`` (its time budget ran out): a job already cancelled when its
+batch starts is dropped with ``WorkCancelled``, and a batch whose callers are all cancelled
+stops at the work's next checkpoint (``model_registry.runtimes.base.check_cancelled``). A
+batch with one caller still waiting runs to the end, so every caller's wait ends when the
+work it waits for has stopped.
 """
 
 from __future__ import annotations
@@ -16,14 +22,21 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from model_registry.runtimes.base import WorkCancelled, cancel_scope
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
+
+def _never() -> bool:
+    return False
 
 
 @dataclass
 class _Job(Generic[Item, Result]):
     item: Item
     size: int
+    cancelled: Callable[[], bool] = _never
     future: Future[Result] = field(default_factory=Future)
 
 
@@ -41,9 +54,10 @@ class MicroBatcher(Generic[Item, Result]):
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, item: Item, size: int = 1) -> Result:
-        """Run ``item`` in the next batch and return its result (or raise the batch's error)."""
-        job: _Job[Item, Result] = _Job(item, size)
+    def submit(self, item: Item, size: int = 1, cancelled: Callable[[], bool] = _never) -> Result:
+        """Run ``item`` in the next batch and return its result (or raise the batch's error,
+        ``WorkCancelled`` when ``cancelled()`` stopped it)."""
+        job: _Job[Item, Result] = _Job(item, size, cancelled)
         self._queue.put(job)
         return job.future.result()
 
@@ -83,8 +97,14 @@ class MicroBatcher(Generic[Item, Result]):
         return batch, None, False
 
     def _execute(self, batch: list[_Job[Item, Result]]) -> None:
+        for job in [job for job in batch if job.cancelled()]:
+            job.future.set_exception(WorkCancelled("cancelled before its batch started"))
+            batch.remove(job)
+        if not batch:
+            return
         try:
-            results = self.work([job.item for job in batch])
+            with cancel_scope(lambda: all(job.cancelled() for job in batch)):
+                results = self.work([job.item for job in batch])
             if len(results) != len(batch):
                 raise RuntimeError(f"batch work returned {len(results)} results for {len(batch)} items")
         except BaseException as exc:  # every caller of the batch gets the error

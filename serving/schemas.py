@@ -7,8 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from features.decision import Decision
 
 MAX_BATCH = 1000
-# Characters of segment text per stream request (a segment is about 46 characters; 1,000
-# segments of 100 characters fit): bounds the work of one request.
+# Characters of segment text per stream request, counted after Unicode normalization (NFKC),
+# as the model works on them (a segment is about 46 characters; 1,000 segments of 100
+# characters fit): bounds the work of one request.
 MAX_STREAM_CHARS = 100_000
 
 

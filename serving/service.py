@@ -13,10 +13,12 @@ the Bento's own model store.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from model_registry.settings import configure_bentoml_home, load_settings
 
@@ -28,9 +30,12 @@ from pydantic import Field  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 from starlette.responses import JSONResponse  # noqa: E402
 
-from features.schemas import ListingRecord, MerchantRecord, TranscriptSegment  # noqa: E402
+from features.ids import EntityId, merchant_key  # noqa: E402
+from features.schemas import ListingRecord, MerchantRecord, TranscriptSegment, normalized_length  # noqa: E402
 from model_registry.kinds import FALSE_MARKETING, LISTING_QUALITY, MERCHANT_RISK, ModelKind  # noqa: E402
 from model_registry.release import Release, bento_release_file, read_release  # noqa: E402
+from model_registry.runtimes.base import WorkCancelled  # noqa: E402
+from serving.admission import claim_answer, current_admission  # noqa: E402
 from serving.answers import listing_results, merchant_results, stream_answer  # noqa: E402
 from serving.auth import PRINCIPAL_HEADER, AuthGuard, TokenStore  # noqa: E402
 from serving.decision_log import DecisionLogUnavailable  # noqa: E402
@@ -40,6 +45,7 @@ from serving.models_api import ModelsPathMiddleware, models_app  # noqa: E402
 from serving.policy import (  # noqa: E402
     FALLBACK_DECISION,
 )
+from serving.protocol_errors import install_json_protocol_errors  # noqa: E402
 from serving.schemas import (  # noqa: E402
     MAX_BATCH,
     MAX_STREAM_CHARS,
@@ -55,10 +61,16 @@ logger = logging.getLogger("shopguard.serving")
 
 
 def configure_front_door(settings: Any) -> None:
-    """Tokens, metrics and the in-flight limit for the middlewares, before any request."""
+    """Tokens, metrics, the limits and the time budget for the middlewares, before any
+    request; JSON answers to unparsable requests; the service's own log lines at INFO."""
     from model_registry.database import make_engine
 
+    logging.getLogger("shopguard").setLevel(logging.INFO)  # BentoML leaves the root at WARNING
     RequestGuard.max_in_flight = settings.max_in_flight
+    RequestGuard.max_open_requests = settings.max_open_requests
+    RequestGuard.body_timeout_seconds = settings.body_timeout_seconds
+    RequestGuard.budget_seconds = settings.request_budget_seconds
+    install_json_protocol_errors()
     AuthGuard.metrics_enabled = settings.metrics
     if settings.auth:
         AuthGuard.store = TokenStore(make_engine(settings.database_url))
@@ -85,16 +97,38 @@ def released_model(kind: ModelKind) -> bentoml.models.BentoModel | None:
 
 # A request whose decisions cannot be stored is not answered with them (503 + fallback).
 STORAGE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, DecisionLogUnavailable)
+# BentoML's own limits answer 429 and 504 bodies that callers cannot act on: its concurrency
+# limit is off (the front door sheds with 503), and its timeout sits past every limit of ours.
+BENTOML_TIMEOUT_SECONDS = SETTINGS.body_timeout_seconds + SETTINGS.request_budget_seconds + 120
 
 
-def unavailable(model_name: str, why: str) -> JSONResponse:
+def unavailable(model_name: str, why: str, error: str = "model_unavailable") -> JSONResponse:
     """503 telling the caller to fall back to review."""
     body = ErrorBody(
-        error="model_unavailable",
+        error=error,
         message=f"{model_name} cannot score right now ({why}); treat the items as 'review'.",
         fallback_decision=FALLBACK_DECISION,
     )
     return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
+
+
+def duplicate_ids(field: str, id_field: str, ids: Sequence[str | None], key: Callable[[str], str]
+                  ) -> JSONResponse | None:
+    """400 naming every index of an id given more than once in one call (compared as ``key``
+    sees them), or None. One call scores each entity once: two records of one merchant in
+    one batch would each change the other's answer."""
+    positions: dict[str, list[int]] = {}
+    for index, value in enumerate(ids):
+        if value is not None:
+            positions.setdefault(key(value), []).append(index)
+    repeated = [indexes for indexes in positions.values() if len(indexes) > 1]
+    if not repeated:
+        return None
+    detail = [{"loc": [field, i, id_field], "type": "duplicate",
+               "msg": f"{id_field} {ids[i]!r} is given at indexes {indexes}: send each {id_field[:-3]} once per call"}
+              for indexes in repeated for i in indexes]
+    return JSONResponse({"error": f"{len(repeated)} {id_field}(s) given more than once", "detail": detail},
+                        status_code=400)
 
 
 def _with_status(ctx: bentoml.Context, response: JSONResponse) -> JSONResponse:
@@ -127,7 +161,7 @@ def check_api_fields(kind: ModelKind, model: Any) -> None:
     # worker); every admitted call runs at once, so concurrent stream calls meet in one encoder
     # batch and concurrent decision records in one database commit.
     threads=SETTINGS.max_in_flight,
-    traffic={"timeout": 60, "max_concurrency": 256},
+    traffic={"timeout": BENTOML_TIMEOUT_SECONDS, "max_concurrency": None},
     http={"port": 3000},
     # Off unless served: BentoML's per-request histograms cost 8% of stream throughput.
     metrics={"enabled": SETTINGS.metrics},
@@ -165,7 +199,8 @@ class ShopGuard:
             self.decision_log = DecisionLogWriter(
                 make_engine(self.settings.database_url, busy_timeout=0.25),
                 flush_seconds=self.settings.decision_log_flush_seconds,
-                journal_dir=self.settings.home / "journal")
+                journal_dir=self.settings.home / "journal", on_give_up=exit_worker)
+            HEALTH.decision_log = self.decision_log.health
         else:
             logger.warning("SHOPGUARD_DECISION_LOG=off: decisions are NOT recorded (overhead measurement only)")
         self.feedback_store = FeedbackStore(engine)
@@ -230,12 +265,16 @@ class ShopGuard:
         return model
 
     def _answer(self, kind: ModelKind, model: Any, answer: Callable[[Any], Any]) -> Any:
-        """``answer(model)``, or 503 with the fallback when the model is not loaded or the
-        decisions cannot be stored (a decision that is not stored is not answered)."""
+        """``answer(model)``, or 503 with the fallback when the model is not loaded, the
+        call's time budget ran out (its work is cancelled, nothing stored) or the decisions
+        cannot be stored (a decision that is not stored is not answered)."""
         if model is None:
             return unavailable(kind.name, self.load_errors.get(kind.name, "not loaded"))
         try:
             return answer(model)
+        except WorkCancelled as exc:  # serving/admission.py: no decision of this call is stored
+            logger.warning("%s: work cancelled (%s); no decision stored", kind.name, exc)
+            return unavailable(kind.name, f"the call was cancelled: {exc}", error="time_budget_exceeded")
         except STORAGE_ERRORS as exc:  # merchant decisions or decision records not stored
             logger.warning("%s: decision storage unavailable: %s", kind.name, exc)
             return unavailable(kind.name, "its decisions cannot be stored right now")
@@ -244,10 +283,16 @@ class ShopGuard:
     def score_listings(
         self, listings: list[ListingRecord] = Field(..., min_length=1, max_length=MAX_BATCH)
     ) -> ListingsResponse:
-        """Decide block / review / allow for up to 1,000 listings, with reasons."""
+        """Decide block / review / allow for up to 1,000 listings, with reasons. Each
+        ``listing_id`` at most once per call (400 naming the indexes)."""
+        refused = duplicate_ids("listings", "listing_id", [r.listing_id for r in listings], str)
+        if refused is not None:
+            return refused
+
         def answer(model: Any) -> ListingsResponse:
             results = listing_results(model, listings, self.merchant_decisions.blocked)
             response = ListingsResponse(request_id=uuid.uuid4().hex, results=results)
+            claim_answer()  # past the time budget: raises, nothing stored
             self._log(response.request_id, LISTING_QUALITY.entity_type, [
                 (r.listing_id, r.decision, r.score, r.model, r.reasons, listing.model_dump(exclude_none=True))
                 for r, listing in zip(results, listings, strict=True)])
@@ -261,14 +306,20 @@ class ShopGuard:
     ) -> MerchantsResponse:
         """Decide block / review / allow for up to 1,000 merchants, with reasons (ring evidence)
         for review and block results; the decisions are kept so that blocked merchants'
-        listings go to review."""
+        listings go to review. Each merchant at most once per call (ids compared normalized:
+        ``features/ids.py``; 400 naming the indexes)."""
+        refused = duplicate_ids("merchants", "merchant_id", [m.merchant_id for m in merchants], merchant_key)
+        if refused is not None:
+            return refused
+
         def answer(model: Any) -> MerchantsResponse:
             results = merchant_results(model, merchants)
+            claim_answer()  # past the time budget: raises, nothing stored
             self.merchant_decisions.record([(r.merchant_id, r.decision, r.score, r.model) for r in results])
             response = MerchantsResponse(request_id=uuid.uuid4().hex, results=results)
             self._log(response.request_id, MERCHANT_RISK.entity_type, [
-                (r.merchant_id, r.decision, r.score, r.model, r.reasons, m.model_dump(exclude_none=True))
-                for r, m in zip(results, merchants, strict=True)])
+                (merchant_key(r.merchant_id), r.decision, r.score, r.model, r.reasons,
+                 m.model_dump(exclude_none=True)) for r, m in zip(results, merchants, strict=True)])
             return response
 
         return self._answer(MERCHANT_RISK, self.merchant_model, answer)
@@ -276,20 +327,24 @@ class ShopGuard:
     @bentoml.api(route="/v1/streams/score")
     def score_stream(
         self,
-        stream_id: str = Field(..., min_length=1, max_length=128),
+        stream_id: EntityId = Field(...),
         segments: list[TranscriptSegment] = Field(..., min_length=1, max_length=MAX_BATCH),
-        merchant_id: str | None = Field(None, max_length=128),
+        merchant_id: EntityId | None = Field(None),
     ) -> StreamResponse:
         """Per-segment category scores, labels and evidence spans, segment decisions and the
         stream decision (policy in ``serving/policy.py``). Concurrent calls share encoder
-        batches (``serving/microbatch.py``)."""
-        total = sum(len(s.text) for s in segments)
+        batches (``serving/microbatch.py``). The text is measured as the model works on it,
+        after Unicode normalization (NFKC)."""
+        total = sum(normalized_length(s.text) for s in segments)
         if self.marketing_model is not None and total > MAX_STREAM_CHARS:
-            return too_large("segments", f"the segments hold {total:,} characters; a stream request may hold at most "
-                             f"{MAX_STREAM_CHARS:,}: send the stream in several requests")
+            return too_large("segments", f"the segments hold {total:,} characters after Unicode normalization "
+                             f"(NFKC); a stream request may hold at most {MAX_STREAM_CHARS:,}: send the stream in "
+                             "several requests")
 
         def answer(model: Any) -> StreamResponse:
-            scores = self.stream_batcher.submit(segments, size=len(segments))
+            admission = current_admission()
+            scores = self.stream_batcher.submit(segments, size=len(segments),
+                                                cancelled=admission.cancelled if admission else lambda: False)
             stream = stream_answer(model, segments, merchant_id, self.merchant_decisions.blocked, scores)
             results = stream.segments
             response = StreamResponse(
@@ -301,6 +356,7 @@ class ShopGuard:
                       "segments": [s.model_dump() for s in segments],
                       "segment_decisions": [r.decision for r in results],
                       "segment_labels": [r.labels for r in results]}
+            claim_answer()  # past the time budget: raises, nothing stored
             self._log(response.request_id, FALSE_MARKETING.entity_type,
                       [(stream_id, stream.decision, response.score, model.tag, response.reasons, inputs)])
             return response
@@ -311,7 +367,13 @@ class ShopGuard:
     def feedback(
         self,
         ctx: bentoml.Context,
-        entity_id: str = Field(..., min_length=1, max_length=128),
+        entity_id: EntityId = Field(...),
+        entity_type: Literal["listing", "merchant", "stream"] | None = Field(None, description=(
+            "what the verdict is about (required unless `model` names it): a listing, a merchant and a "
+            "stream may share an id")),
+        model: str | None = Field(None, min_length=1, max_length=160, description=(
+            "the model whose decision is reviewed, NAME or NAME:VERSION (names the entity type; with a "
+            "version, the decision must be that version's)")),
         label: str = Field(..., min_length=1, max_length=400,
                            description="inferior|ok (listings), suspicious|ok (merchants), ok or "
                                        "categories joined by | (stream segments)"),
@@ -321,9 +383,9 @@ class ShopGuard:
         request_id: str | None = Field(None, min_length=1, max_length=64),
         segment_index: int | None = Field(None, ge=0, le=1_000_000),
     ) -> FeedbackResponse:
-        """Store a reviewer's outcome for a logged decision (stored at once). A reviewer's
-        ``ok`` on a merchant lifts its standing block."""
-        from serving.feedback import Feedback, FeedbackError
+        """Store a reviewer's outcome for a logged decision of the named entity type (stored
+        at once). A reviewer's ``ok`` on a merchant lifts its standing block."""
+        from serving.feedback import Feedback, FeedbackError, feedback_target
 
         principal = ctx.request.headers.get(PRINCIPAL_HEADER.decode())
         reviewer = principal or reviewer
@@ -332,17 +394,23 @@ class ShopGuard:
                        "type": "missing"}]
             return _with_status(ctx, JSONResponse({"detail": detail}, status_code=422))
         try:
-            row = self.feedback_store.add(Feedback(entity_id, label, reviewer, note, request_id, segment_index))
+            kind, version = feedback_target(entity_type, model)
+            claim_answer()  # past the time budget: raises, nothing stored
+            row = self.feedback_store.add(Feedback(entity_id, label, reviewer, kind, note, request_id,
+                                                   segment_index, version))
         except FeedbackError as exc:
             detail = [{"loc": [exc.field], "msg": str(exc), "type": "feedback"}]
             return _with_status(ctx, JSONResponse({"detail": detail}, status_code=exc.status))
+        except WorkCancelled as exc:
+            return _with_status(ctx, unavailable("feedback", f"the call was cancelled: {exc}",
+                                                 error="time_budget_exceeded"))
         except SQLAlchemyError as exc:
             logger.warning("feedback not stored: %s", exc)
             body = ErrorBody(error="storage_unavailable", message="feedback cannot be stored right now; retry later")
             return _with_status(ctx, JSONResponse(body.model_dump(exclude_none=True), status_code=503,
                                                   headers={"Retry-After": "5"}))
         if row["entity_type"] == MERCHANT_RISK.entity_type and row["label"] == "ok":
-            self.merchant_decisions.lift_block(row["entity_id"], reviewer)
+            self.merchant_decisions.lift_block(row["entity_id"], reviewer)  # normalized by the store
         return FeedbackResponse(feedback_id=row["id"], entity_type=row["entity_type"], entity_id=row["entity_id"],
                                 request_id=row["request_id"], segment_index=row["segment_index"],
                                 label=row["label"], model=row["model"])
@@ -359,6 +427,21 @@ class ShopGuard:
             for entity_id, decision, score, model, reasons, inputs in items])
 
 
+def exit_worker() -> None:
+    """Stop this worker (SIGTERM: a graceful shutdown); BentoML's supervisor starts a fresh one."""
+    logger.critical("stopping this worker so that the supervisor starts a fresh one")
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def forbid_unknown_fields(service: Any) -> None:
+    """Refuse a body with a top-level field the API does not declare (400 naming it), on
+    every API alike; records (listings, merchants, segments) already forbid unknown fields."""
+    for method in service.apis.values():
+        method.input_spec.model_config["extra"] = "forbid"
+        method.input_spec.model_rebuild(force=True)
+
+
+forbid_unknown_fields(ShopGuard)
 ShopGuard.add_asgi_middleware(AuthGuard)  # outermost: anonymous calls cost nothing
 ShopGuard.add_asgi_middleware(RequestGuard)
 ShopGuard.add_asgi_middleware(ModelsPathMiddleware)

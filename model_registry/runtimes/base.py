@@ -8,7 +8,9 @@ service, batch jobs, ``compare``, ``evaluate``, the notebooks and the benchmarks
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, Self
@@ -54,6 +56,34 @@ class ModelRuntime(Protocol):
 
     def score(self, records: Records, explain: Explain = "flagged") -> Scores:
         """Score records; reasons for review / block results (``flagged``), all or none."""
+
+
+class WorkCancelled(Exception):
+    """The work was cancelled (its caller's time budget ran out): raised at a checkpoint."""
+
+
+_CANCEL_SCOPE = threading.local()
+
+
+@contextmanager
+def cancel_scope(cancelled: Callable[[], bool]) -> Iterator[None]:
+    """Within the block, ``check_cancelled()`` on this thread raises ``WorkCancelled`` once
+    ``cancelled()`` is true (the service sets it around a batch of callers' work)."""
+    previous = getattr(_CANCEL_SCOPE, "cancelled", None)
+    _CANCEL_SCOPE.cancelled = cancelled
+    try:
+        yield
+    finally:
+        _CANCEL_SCOPE.cancelled = previous
+
+
+def check_cancelled() -> None:
+    """A checkpoint for long work (a runtime calls it between inference batches): raises
+    ``WorkCancelled`` when the current ``cancel_scope`` says the work is no longer wanted; a
+    no-op outside one (training, batch jobs, notebooks)."""
+    cancelled = getattr(_CANCEL_SCOPE, "cancelled", None)
+    if cancelled is not None and cancelled():
+        raise WorkCancelled("the caller's time budget ran out")
 
 
 def explain_cut(explain: Explain, thresholds: Thresholds) -> float | None:

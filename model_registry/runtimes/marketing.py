@@ -18,7 +18,7 @@ from features.novelty import BigramNovelty
 from features.text import NormalizedText, normalize_many, normalize_text
 from features.text_scorer import CharNgramScorer, NgramHashing, tfidf
 from model_registry.registry import LoadedBundle
-from model_registry.runtimes.base import Explain, Records, Scores
+from model_registry.runtimes.base import Explain, Records, Scores, check_cancelled
 from model_registry.runtimes.char_ids import CharIds
 from model_registry.runtimes.segment_policy import MODEL_ONLY_BLOCK_FLOOR, SegmentPolicy
 from model_registry.settings import Device, onnx_providers
@@ -111,6 +111,7 @@ class OnnxEncoder:
                 np.array([e.attention_mask for e in encodings], dtype=np.int64))
 
     def _run(self, texts: list[str]) -> np.ndarray:
+        check_cancelled()  # a cancelled caller's work stops between batches (serving/admission.py)
         ids, mask = self.token_ids(texts)
         logits = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))

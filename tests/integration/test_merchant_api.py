@@ -103,6 +103,7 @@ def test_a_block_stands_until_a_reviewer_lifts_it(server, merchant_files) -> Non
     assert rescored["results"][0]["decision"] != "block"  # the new score is answered and logged ...
     assert "merchant_blocked" in listing_reasons()  # ... but does not lower the standing block
     lifted = api_post(f"{server}/v1/feedback", timeout=30,
-                      json={"entity_id": blocked_id, "label": "ok", "note": "checked the shop"})
+                      json={"entity_id": blocked_id, "entity_type": "merchant", "label": "ok",
+                            "note": "checked the shop"})
     assert lifted.status_code == 200, lifted.text
     assert "merchant_blocked" not in listing_reasons()

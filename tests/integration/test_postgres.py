@@ -65,7 +65,7 @@ def postgres_url():
 
 def test_migrations_bring_postgres_to_the_declared_schema(postgres_url) -> None:
     engine = make_engine(postgres_url)
-    assert current_revision(engine) == "0005"
+    assert current_revision(engine) == "0006"
     declared = MetaData()
     for metadata in (aliases.metadata, version_records.metadata, auth.metadata, decision_log.metadata,
                      merchant_decisions.metadata, feedback.metadata):
@@ -101,7 +101,7 @@ def test_merchant_blocks_feedback_aliases_versions_and_tokens(postgres_url) -> N
     writer = DecisionLogWriter(engine)
     writer.record([DecisionRecord("pg-r2", "listing", "pg-L-fb", "block", 0.9, "listing-quality:v1", [], {})])
     writer.close()
-    stored = FeedbackStore(engine).add(Feedback("pg-L-fb", "inferior", "ana"))
+    stored = FeedbackStore(engine).add(Feedback("pg-L-fb", "inferior", "ana", "listing"))
     assert stored["label"] == "inferior" and stored["request_id"] == "pg-r2"
 
     alias_store = AliasStore(engine)

@@ -70,3 +70,21 @@ def test_markdown_cards_escape_strings_from_data() -> None:
     assert "<script>" not in markdown and "<img" not in markdown
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in markdown
     assert "&lt;img src=x onerror=alert(1)&gt;\\|x" in markdown  # a pipe cannot break the table
+
+
+HOSTILE = ("[click](javascript:alert(1)) ![x](http://evil.example/p.png) [ref]: https://evil.example "
+           "<https://evil.example> www.evil.example \\[x](javascript:alert(2))")
+
+
+def test_markdown_cards_neutralize_links_and_images_in_every_string_from_data() -> None:
+    from markdown_it import MarkdownIt
+
+    card = ModelCard(model_name="listing-quality", version=HOSTILE, sections=[
+        CardSection(key="history", title=HOSTILE, paragraphs=[HOSTILE], bullets=[f"promoted: {HOSTILE}"],
+                    tables=[CardTable(columns=[HOSTILE], rows=[[HOSTILE]], caption=HOSTILE)])])
+    markdown = to_markdown(card)
+    rendered = MarkdownIt("commonmark").enable("table").render(markdown)
+    assert "<a " not in rendered and "<img" not in rendered
+    assert "https://evil.example" not in markdown and "www.evil.example" not in markdown  # no bare autolink
+    assert "javascript:alert(1)" in rendered  # the text itself is kept, inert
+    assert markdown.count("\\[click\\]") == 7  # model tag, heading, paragraph, bullet, caption, cell, column

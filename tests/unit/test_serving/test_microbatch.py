@@ -71,3 +71,99 @@ def test_close_finishes_queued_work() -> None:
         thread.join()
     batcher.close()
     assert sorted(results) == [1, 2, 3, 4, 5]
+
+
+def _checked_work(log: list[str]):
+    """Work in ten steps with a cancellation checkpoint between them (as the encoder has)."""
+    from model_registry.runtimes.base import check_cancelled
+
+    def work(items):
+        for _ in range(10):
+            check_cancelled()
+            time.sleep(0.05)
+        log.append("finished")
+        return list(items)
+
+    return work
+
+
+def test_a_batch_whose_callers_all_ran_out_of_time_stops_at_the_next_checkpoint() -> None:
+    from model_registry.runtimes.base import WorkCancelled
+
+    log: list[str] = []
+    batcher = MicroBatcher(_checked_work(log), max_items=10)
+    deadline = time.monotonic() + 0.12
+    started = time.monotonic()
+    with pytest.raises(WorkCancelled):
+        batcher.submit("late", cancelled=lambda: time.monotonic() > deadline)
+    assert time.monotonic() - started < 0.3 and log == []  # stopped after 3 of 10 steps
+    assert batcher.submit("next") == "next" and log == ["finished"]  # the worker goes on
+    batcher.close()
+
+
+def test_a_batch_with_one_caller_still_waiting_runs_to_the_end() -> None:
+    log: list[str] = []
+    gate, shared_started = threading.Event(), threading.Event()
+
+    def work(items):
+        gate.wait(5)
+        if "patient" in items:
+            shared_started.set()
+        return _checked_work(log)(items)
+
+    batcher = MicroBatcher(work, max_items=10)
+    first = threading.Thread(target=batcher.submit, args=("blocker",))
+    first.start()  # holds the worker until the gate opens; the next two queue together
+    time.sleep(0.05)
+    results: dict[str, object] = {}
+
+    def call(name: str, cancelled) -> None:
+        try:
+            results[name] = batcher.submit(name, cancelled=cancelled)
+        except Exception as exc:  # noqa: BLE001 - the test records what each caller got
+            results[name] = type(exc).__name__
+
+    flag = threading.Event()
+    waiting = [threading.Thread(target=call, args=("patient", lambda: False)),
+               threading.Thread(target=call, args=("impatient", flag.is_set))]
+    for thread in waiting:
+        thread.start()
+    time.sleep(0.05)
+    gate.set()
+    assert shared_started.wait(5)
+    flag.set()  # cancelled while its shared batch runs: the batch goes on for the other caller
+    for thread in [first, *waiting]:
+        thread.join(5)
+    batcher.close()
+    assert results == {"patient": "patient", "impatient": "impatient"}
+    assert log == ["finished", "finished"]
+
+
+def test_a_job_cancelled_before_its_batch_starts_is_dropped() -> None:
+    seen: list[list[str]] = []
+    gate = threading.Event()
+
+    def work(items):
+        gate.wait(5)
+        seen.append(list(items))
+        return list(items)
+
+    batcher = MicroBatcher(work, max_items=1)
+    first = threading.Thread(target=batcher.submit, args=("first",))
+    first.start()
+    time.sleep(0.05)
+    errors: list[str] = []
+
+    def dropped() -> None:
+        try:
+            batcher.submit("dropped", cancelled=lambda: True)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(type(exc).__name__)
+
+    second = threading.Thread(target=dropped)
+    second.start()
+    gate.set()
+    first.join(5)
+    second.join(5)
+    batcher.close()
+    assert seen == [["first"]] and errors == ["WorkCancelled"]
