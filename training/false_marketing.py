@@ -122,7 +122,7 @@ class FalseMarketingConfig(BaseTrainingConfig):
     model_only_block_floor: float = Field(MODEL_ONLY_BLOCK_FLOOR, ge=0, le=1, description=(
         "evidence from the model alone never blocks below this score (it goes to review); with real "
         "files, raised where held-out real rooms show model-only blocks below the precision target"))
-    real_folds: int = Field(5, ge=2, le=20, description=(
+    real_folds: int = Field(4, ge=2, le=20, description=(
         "grouped folds over the real rows (--real): each fold's groups are held out of one training run"))
     real_weight: float = Field(1.0, gt=0, description="loss weight of a real row")
     generated_weight: float = Field(1.0, gt=0, description="loss weight of a --data row")
