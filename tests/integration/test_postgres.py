@@ -17,6 +17,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData
 
+from features.ids import merchant_key
 from model_registry import aliases, version_records
 from model_registry.aliases import AliasStore
 from model_registry.database import current_revision, make_engine
@@ -94,7 +95,8 @@ def test_merchant_blocks_feedback_aliases_versions_and_tokens(postgres_url) -> N
     store = MerchantDecisionStore(engine)
     store.record([("pg-M1", "block", 0.97, "merchant-risk:v1"), ("pg-M2", "allow", 0.1, "merchant-risk:v1")])
     store.record([("pg-M1", "allow", 0.05, "merchant-risk:v1")])  # a better score does not lower the block
-    assert set(store.blocked({"pg-M1", "pg-M2"})) == {"pg-M1"}
+    assert set(store.blocked({"pg-M1", "pg-M2"})) == {merchant_key("pg-M1")}  # keyed by normalized id
+    assert set(store.blocked({" PG-M1\u200b"})) == {merchant_key("pg-M1")}  # a variant finds the block
     store.lift_block("pg-M1", "ana")
     assert store.blocked({"pg-M1"}) == {}
 
