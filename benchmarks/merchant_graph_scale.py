@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from features.merchant import MERCHANT_FEATURE_SPEC, MerchantGraph, build_merchant_features  # noqa: E402
-from serving.graph_scale import graph_features_duckdb  # noqa: E402
+from model_registry.runtimes.graph_scale import graph_features_duckdb  # noqa: E402
 
 
 def synthetic_graph(merchants: int, links: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,14 +1,23 @@
-"""The one table of model kinds. Every place that lists models reads it.
+"""The one table of model kinds. Every place that lists models, or does something per model,
+reads it: a kind is its own files plus one line here.
 
-Adding a model means: a features module, a runtime (``model_registry/runtimes``), a
-training pipeline and a card builder (``training``), and one ``ModelKind`` entry here.
-Parts that live in ``training`` are named by import path, so that this package (and
-``serving``, which reads the table) never imports training code.
+A kind's line holds, as objects, what serving and batch jobs need: the API's record and
+result schemas, the answer code (``model_registry/answers/``: results, decision-log items,
+batch rows), the route of its scoring endpoint and its entity type. Two parts are named by
+import path: the runtime class (imported on first use: heavy libraries load only when a
+model is loaded, and runtimes import the registry), and the training half (``training``:
+trainer, file scorer, evaluation and CLI command), which only ``training`` and the CLI
+resolve (``training/kinds/``): ``serving`` never imports it.
+
+Plug-in kinds (a fourth model kept outside this repository, or a test's): name their
+``ModelKind`` objects in ``SHOPGUARD_KINDS`` (``package.module:ATTRIBUTE``, comma-separated);
+they join the table when it is imported, in every process that reads the environment.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +33,13 @@ from features.schemas import (
     MerchantRecord,
     TranscriptSegment,
 )
+from model_registry.answers import KindAnswers
+from model_registry.answers.listing import ListingAnswers, ListingResult
+from model_registry.answers.merchant import MerchantAnswers, MerchantResult
+from model_registry.answers.stream import SegmentResult, StreamAnswers
+from model_registry.runtimes.base import ModelRuntime
 
+PLUGINS_ENV = "SHOPGUARD_KINDS"
 CLEAN_FEEDBACK_LABEL = "ok"
 
 
@@ -36,20 +51,22 @@ def import_path(path: str) -> Any:
 
 @dataclass(frozen=True)
 class ModelKind:
-    """Everything the registry, the service, the CLI and the cards need to know about one model."""
+    """Everything the registry, the service, batch jobs, the CLI and the cards need to know
+    about one model."""
 
     name: str
-    entity_type: str  # decision log and feedback: listing | merchant | stream
-    id_field: str  # the request field that identifies the entity
+    entity_type: str  # decision log and feedback: listing | merchant | stream | a plug-in's
+    id_field: str  # the field that identifies the entity (a request's or a record's)
     record: type[BaseModel]  # the API's record of one scored item
-    runtime_path: str  # the runtime class (from_bundle / save / score)
+    result: type[BaseModel]  # the API's result of one item (streams: of one segment)
+    answers: KindAnswers[Any]  # results, decision-log items and batch rows from a runtime's scores
+    route: str  # the HTTP route of its scoring endpoint
+    runtime_path: str  # the runtime class (``ModelRuntime``: from_bundle / save / score ...)
+    training: str  # the training half (``training.kinds.KindTraining``), resolved by training only
     label_column: str  # the label column of a training file
     positive_label: str | None  # feedback label of a positive item; None: multi-label categories
     categories: tuple[str, ...] = ()  # multi-label models: the taxonomy
     text_model: bool = False  # cards: text-model standards (languages, scripts) apply
-    pipeline_path: str = ""  # training: the trainer module (train + register)
-    file_scorer_path: str = ""  # training: scores a labelled file (compare, evaluate)
-    card_builder_path: str = ""  # training: builds the model card
 
     @property
     def multi_label(self) -> bool:
@@ -63,36 +80,47 @@ class ModelKind:
             return (*self.categories, CLEAN_FEEDBACK_LABEL)
         return (self.positive_label, CLEAN_FEEDBACK_LABEL)
 
-    def runtime_class(self) -> Any:
+    def runtime_class(self) -> type[ModelRuntime]:
         """The runtime class (imported on first use: heavy libraries load only when needed)."""
         return import_path(self.runtime_path)
 
 
 LISTING_QUALITY = ModelKind(
     name="listing-quality", entity_type="listing", id_field="listing_id", record=ListingRecord,
-    runtime_path="model_registry.runtimes.listing:ListingQualityModel",
+    result=ListingResult, answers=ListingAnswers("listing_id"), route="/v1/listings/score",
+    runtime_path="model_registry.runtimes.listing:ListingQualityModel", training="training.kinds.listing_quality:TRAINING",
     label_column=LISTING_LABEL_COLUMN, positive_label="inferior",
-    pipeline_path="training.listing_quality", file_scorer_path="training.compare:score_listing_file",
-    card_builder_path="training.listing_card:build_listing_card",
 )
 FALSE_MARKETING = ModelKind(
     name="false-marketing", entity_type="stream", id_field="stream_id", record=TranscriptSegment,
+    result=SegmentResult, answers=StreamAnswers(), route="/v1/streams/score",
     runtime_path="model_registry.runtimes.marketing:FalseMarketingModel",
-    label_column=MARKETING_LABELS_COLUMN, positive_label=None, categories=MARKETING_CATEGORIES,
-    text_model=True, pipeline_path="training.false_marketing",
-    file_scorer_path="training.compare:score_segment_file",
-    card_builder_path="training.marketing_card:build_marketing_card",
+    training="training.kinds.false_marketing:TRAINING",
+    label_column=MARKETING_LABELS_COLUMN, positive_label=None, categories=MARKETING_CATEGORIES, text_model=True,
 )
 MERCHANT_RISK = ModelKind(
     name="merchant-risk", entity_type="merchant", id_field="merchant_id", record=MerchantRecord,
-    runtime_path="model_registry.runtimes.merchant:MerchantRiskModel",
+    result=MerchantResult, answers=MerchantAnswers(), route="/v1/merchants/score",
+    runtime_path="model_registry.runtimes.merchant:MerchantRiskModel", training="training.kinds.merchant_risk:TRAINING",
     label_column=MERCHANT_LABEL_COLUMN, positive_label="suspicious",
-    pipeline_path="training.merchant_risk", file_scorer_path="training.compare:score_merchant_file",
-    card_builder_path="training.merchant_card:build_merchant_card",
 )
 
-MODEL_KINDS: dict[str, ModelKind] = {k.name: k for k in (LISTING_QUALITY, FALSE_MARKETING, MERCHANT_RISK)}
+
+def plugin_kinds(spec: str) -> list[ModelKind]:
+    """The ``ModelKind`` objects named in ``spec`` (``module:ATTRIBUTE``, comma-separated)."""
+    kinds = []
+    for path in filter(None, (part.strip() for part in spec.split(","))):
+        kind = import_path(path)
+        if not isinstance(kind, ModelKind):
+            raise ShopGuardError(f"{PLUGINS_ENV}: {path} is a {type(kind).__name__}, not a ModelKind.")
+        kinds.append(kind)
+    return kinds
+
+
+MODEL_KINDS: dict[str, ModelKind] = {
+    k.name: k for k in (LISTING_QUALITY, FALSE_MARKETING, MERCHANT_RISK, *plugin_kinds(os.environ.get(PLUGINS_ENV, "")))}
 MODEL_NAMES: tuple[str, ...] = tuple(MODEL_KINDS)
+ENTITY_TYPES: tuple[str, ...] = tuple(k.entity_type for k in MODEL_KINDS.values())
 
 
 def model_kind(name: str) -> ModelKind:

@@ -32,11 +32,11 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from model_registry.policy import FALLBACK_DECISION
 from serving.admission import CURRENT, Admission
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_ERRORS = 20
-FALLBACK_DECISION = "review"
 GUARDED_PREFIX = "/v1/"
 READY_PATH = "/readyz"
 OPENAPI_PATH = "/docs.json"

@@ -12,7 +12,6 @@ recorded, looked up and lifted alike.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from features.ids import merchant_key
+from model_registry.policy import MerchantDecision
 
 metadata = MetaData()
 
@@ -33,17 +33,6 @@ merchant_decisions_table = Table(
     Column("model", String(160), nullable=False),
     Column("decided_at", DateTime(timezone=True), nullable=False),
 )
-
-
-@dataclass(frozen=True)
-class MerchantDecision:
-    """One merchant's latest decision."""
-
-    merchant_id: str
-    decision: str
-    score: float
-    model: str
-    decided_at: datetime
 
 
 class MerchantDecisionStore:

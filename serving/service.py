@@ -16,7 +16,7 @@ import logging
 import os
 import signal
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,34 +26,38 @@ SETTINGS = load_settings()
 configure_bentoml_home(SETTINGS)  # before bentoml touches its model store
 
 import bentoml  # noqa: E402
-from pydantic import Field  # noqa: E402
+from pydantic import Field, create_model  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 from starlette.responses import JSONResponse  # noqa: E402
 
-from features.ids import EntityId, merchant_key  # noqa: E402
-from features.schemas import ListingRecord, MerchantRecord, TranscriptSegment, normalized_length  # noqa: E402
-from model_registry.kinds import FALSE_MARKETING, LISTING_QUALITY, MERCHANT_RISK, ModelKind  # noqa: E402
+from features.ids import EntityId  # noqa: E402
+from features.schemas import ListingRecord, MerchantRecord, TranscriptSegment  # noqa: E402
+from model_registry.answers import Answer, Refused  # noqa: E402
+from model_registry.kinds import (  # noqa: E402
+    ENTITY_TYPES,
+    FALSE_MARKETING,
+    LISTING_QUALITY,
+    MERCHANT_RISK,
+    MODEL_KINDS,
+    ModelKind,
+    kind_of_entity,
+)
+from model_registry.policy import FALLBACK_DECISION  # noqa: E402
 from model_registry.release import Release, bento_release_file, read_release  # noqa: E402
-from model_registry.runtimes.base import WorkCancelled  # noqa: E402
+from model_registry.runtimes.base import ModelRuntime, Scores, WorkCancelled  # noqa: E402
 from serving.admission import claim_answer, current_admission  # noqa: E402
-from serving.answers import listing_results, merchant_results, stream_answer  # noqa: E402
 from serving.auth import PRINCIPAL_HEADER, AuthGuard, TokenStore  # noqa: E402
 from serving.decision_log import DecisionLogUnavailable  # noqa: E402
 from serving.guard import HEALTH, RequestGuard, install_log_filter  # noqa: E402
 from serving.microbatch import MicroBatcher  # noqa: E402
 from serving.models_api import ModelsPathMiddleware, models_app  # noqa: E402
-from serving.policy import (  # noqa: E402
-    FALLBACK_DECISION,
-)
 from serving.protocol_errors import install_json_protocol_errors  # noqa: E402
 from serving.schemas import (  # noqa: E402
     MAX_BATCH,
-    MAX_STREAM_CHARS,
     ErrorBody,
     FeedbackResponse,
     ListingsResponse,
     MerchantsResponse,
-    ReasonOut,
     StreamResponse,
 )
 
@@ -112,23 +116,21 @@ def unavailable(model_name: str, why: str, error: str = "model_unavailable") -> 
     return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
 
 
-def duplicate_ids(field: str, id_field: str, ids: Sequence[str | None], key: Callable[[str], str]
-                  ) -> JSONResponse | None:
-    """400 naming every index of an id given more than once in one call (compared as ``key``
-    sees them), or None. One call scores each entity once: two records of one merchant in
-    one batch would each change the other's answer."""
-    positions: dict[str, list[int]] = {}
-    for index, value in enumerate(ids):
-        if value is not None:
-            positions.setdefault(key(value), []).append(index)
-    repeated = [indexes for indexes in positions.values() if len(indexes) > 1]
-    if not repeated:
-        return None
-    detail = [{"loc": [field, i, id_field], "type": "duplicate",
-               "msg": f"{id_field} {ids[i]!r} is given at indexes {indexes}: send each {id_field[:-3]} once per call"}
-              for indexes in repeated for i in indexes]
-    return JSONResponse({"error": f"{len(repeated)} {id_field}(s) given more than once", "detail": detail},
-                        status_code=400)
+def refused(refusal: Refused) -> JSONResponse:
+    """The answer to a call that cannot be answered as sent (400 or 413 naming the field)."""
+    return JSONResponse(refusal.body, status_code=refusal.status)
+
+
+def check_api_fields(kind: ModelKind, model: ModelRuntime) -> None:
+    """Refuse a model that needs inputs the API's records do not carry (a merchant model
+    trained on a generic table's columns)."""
+    missing = model.missing_api_fields(kind.record)
+    if missing:
+        raise ValueError(f"{model.tag} uses features {missing[:3]} that the API's {kind.record.__name__} lacks; "
+                         "promote a model trained on its columns")
+
+
+EntityType = Literal[ENTITY_TYPES]  # type: ignore[valid-type]
 
 
 def _with_status(ctx: bentoml.Context, response: JSONResponse) -> JSONResponse:
@@ -137,41 +139,9 @@ def _with_status(ctx: bentoml.Context, response: JSONResponse) -> JSONResponse:
     return response
 
 
-def too_large(field: str, message: str) -> JSONResponse:
-    """413 naming the field whose size is over the limit (the validation-error shape)."""
-    return JSONResponse({"detail": [{"loc": ["body", field], "msg": message, "type": "too_large"}]}, status_code=413)
-
-
-def check_api_fields(kind: ModelKind, model: Any) -> None:
-    """Refuse a model that needs inputs the API's records do not carry (a merchant model
-    trained on a generic table's columns)."""
-    spec = getattr(model, "spec", None)
-    if spec is not None:
-        missing = [f for f in spec.own_features if f not in kind.record.model_fields]
-        if missing:
-            raise ValueError(f"{model.tag} uses feature set {spec.name}, whose features {missing[:3]} the API's "
-                             f"{kind.record.__name__} lacks; promote a model trained on its columns")
-
-
-@bentoml.mount_asgi_app(models_app, path="/v1/models")
-@bentoml.service(
-    name="shopguard",
-    workers=SETTINGS.workers,
-    # Sync APIs run on this many threads (BentoML's default is 1: one call at a time per
-    # worker); every admitted call runs at once, so concurrent stream calls meet in one encoder
-    # batch and concurrent decision records in one database commit.
-    threads=SETTINGS.max_in_flight,
-    traffic={"timeout": BENTOML_TIMEOUT_SECONDS, "max_concurrency": None},
-    http={"port": 3000},
-    # Off unless served: BentoML's per-request histograms cost 8% of stream throughput.
-    metrics={"enabled": SETTINGS.metrics},
-)
 class ShopGuard:
-    """Scores listings, livestream transcripts and merchants."""
-
-    listing_model_ref = released_model(LISTING_QUALITY)
-    merchant_model_ref = released_model(MERCHANT_RISK)
-    marketing_model_ref = released_model(FALSE_MARKETING)
+    """Scores listings, livestream transcripts and merchants (and every plug-in kind): one
+    model per kind of the kinds table (``model_registry/kinds.py``)."""
 
     def __init__(self) -> None:
         from model_registry.database import make_engine
@@ -186,10 +156,10 @@ class ShopGuard:
         self.settings = SETTINGS
         self.registry = ModelRegistry(self.settings)
         self.load_errors: dict[str, str] = {}
-        self.listing_model = self._load(LISTING_QUALITY)
-        self.merchant_model = self._load(MERCHANT_RISK)
-        self.marketing_model = self._load(FALSE_MARKETING)
-        self.stream_batcher = self._stream_batcher(self.marketing_model)
+        self.models: dict[str, ModelRuntime | None] = {name: self._load(kind) for name, kind in MODEL_KINDS.items()}
+        self.batchers: dict[str, MicroBatcher[Any, Scores]] = {
+            name: self._batcher(name, model) for name, model in self.models.items()
+            if model is not None and MODEL_KINDS[name].answers.micro_batched}
         engine = make_engine(self.settings.database_url)
         self.merchant_decisions = MerchantDecisionStore(engine, block_days=self.settings.merchant_block_days)
         self.decision_log: DecisionLogWriter | None = None
@@ -212,41 +182,38 @@ class ShopGuard:
         """Build each API's callable once. BentoML looks the API up on the instance for every
         request, and its descriptor rebuilds the callable each time (``inspect.signature`` of
         the method: 5% of a stream call's CPU); an instance attribute is found first."""
-        for name in ShopGuard.apis:
+        for name in type(self).apis:
             self.__dict__[name] = getattr(self, name)
 
     def _report_health(self) -> None:
         """What ``/readyz`` says: per model, whether it has a production version and is loaded."""
         models = {}
-        for kind, model in ((LISTING_QUALITY, self.listing_model), (MERCHANT_RISK, self.merchant_model),
-                            (FALSE_MARKETING, self.marketing_model)):
+        for name, model in self.models.items():
             if RELEASE is not None:
-                served = RELEASE.models[kind.name].tag.split(":")[1] if kind.name in RELEASE.models else None
+                served = RELEASE.models[name].tag.split(":")[1] if name in RELEASE.models else None
             else:
-                served = self.registry.aliases.get(kind.name, "production")
-            models[kind.name] = {"production": served,
-                                 "loaded": model is not None, "model": model.tag if model is not None else None,
-                                 "error": self.load_errors.get(kind.name)}
+                served = self.registry.aliases.get(name, "production")
+            models[name] = {"production": served,
+                            "loaded": model is not None, "model": model.tag if model is not None else None,
+                            "error": self.load_errors.get(name)}
         HEALTH.models = models
 
-    def _stream_batcher(self, model: Any) -> MicroBatcher | None:
-        """One encoder batch for the segments of concurrent stream calls (each call keeps its
-        own span budget and gets its own answer)."""
-        if model is None:
-            return None
+    def _batcher(self, name: str, model: ModelRuntime) -> MicroBatcher[Any, Scores]:
+        """One runtime batch for the records of concurrent calls (``score_groups``: each call
+        keeps its own answer, and for streams its own span budget)."""
         return MicroBatcher(model.score_groups, max_items=self.settings.stream_batch_segments,
-                            max_wait_s=self.settings.stream_batch_wait_ms / 1000, name="stream-batcher")
+                            max_wait_s=self.settings.stream_batch_wait_ms / 1000, name=f"{name}-batcher")
 
     @bentoml.on_shutdown
     def flush_decision_log(self) -> None:
-        """Finish the queued stream batches, then write every accepted decision record before
+        """Finish the queued micro-batches, then write every accepted decision record before
         the worker exits."""
-        if self.stream_batcher is not None:
-            self.stream_batcher.close()
+        for batcher in self.batchers.values():
+            batcher.close()
         if self.decision_log is not None:
             self.decision_log.close()
 
-    def _load(self, kind: ModelKind) -> Any:
+    def _load(self, kind: ModelKind) -> ModelRuntime | None:
         """The kind's production runtime, or None with the reason kept for its 503 answers."""
         try:
             if RELEASE is not None:
@@ -264,14 +231,29 @@ class ShopGuard:
         logger.info("loaded %s", model.tag)
         return model
 
-    def _answer(self, kind: ModelKind, model: Any, answer: Callable[[Any], Any]) -> Any:
-        """``answer(model)``, or 503 with the fallback when the model is not loaded, the
-        call's time budget ran out (its work is cancelled, nothing stored) or the decisions
-        cannot be stored (a decision that is not stored is not answered)."""
+    def _score(self, kind: ModelKind, records: Sequence[Any], request: dict[str, Any], field: str) -> Any:
+        """Every scoring endpoint's work: the kind's refusals (400 / 413 naming the field), its
+        answer from the production runtime, then the decisions kept and logged. 503 with the
+        fallback when the model is not loaded, the call's time budget ran out (its work is
+        cancelled, nothing stored) or the decisions cannot be stored (a decision that is not
+        stored is not answered)."""
+        refusal = kind.answers.refusal(records, field)
+        if refusal is not None:
+            return refused(refusal)
+        model = self.models.get(kind.name)
         if model is None:
             return unavailable(kind.name, self.load_errors.get(kind.name, "not loaded"))
+        refusal = kind.answers.work_refusal(records)
+        if refusal is not None:
+            return refused(refusal)
         try:
-            return answer(model)
+            answer = kind.answers.answer(model, records, request, self.merchant_decisions.blocked,
+                                         self._batched_scores(kind, records))
+            request_id = uuid.uuid4().hex
+            claim_answer()  # past the time budget: raises, nothing stored
+            self._keep(answer)
+            self._log(request_id, kind.entity_type, answer)
+            return {"request_id": request_id, **request, **answer.fields}
         except WorkCancelled as exc:  # serving/admission.py: no decision of this call is stored
             logger.warning("%s: work cancelled (%s); no decision stored", kind.name, exc)
             return unavailable(kind.name, f"the call was cancelled: {exc}", error="time_budget_exceeded")
@@ -279,28 +261,29 @@ class ShopGuard:
             logger.warning("%s: decision storage unavailable: %s", kind.name, exc)
             return unavailable(kind.name, "its decisions cannot be stored right now")
 
-    @bentoml.api(route="/v1/listings/score")
+    def _batched_scores(self, kind: ModelKind, records: Sequence[Any]) -> Scores | None:
+        """The records' scores from the kind's micro-batcher (None: the answer scores them)."""
+        batcher = self.batchers.get(kind.name)
+        if batcher is None:
+            return None
+        admission = current_admission()
+        return batcher.submit(records, size=len(records),
+                              cancelled=admission.cancelled if admission else lambda: False)
+
+    def _keep(self, answer: Answer) -> None:
+        """Store the decisions that stand (merchants'), before the answer is logged."""
+        if answer.standing:
+            self.merchant_decisions.record([(d.entity_id, d.decision, d.score, d.model) for d in answer.standing])
+
+    @bentoml.api(route=LISTING_QUALITY.route)
     def score_listings(
         self, listings: list[ListingRecord] = Field(..., min_length=1, max_length=MAX_BATCH)
     ) -> ListingsResponse:
         """Decide block / review / allow for up to 1,000 listings, with reasons. Each
         ``listing_id`` at most once per call (400 naming the indexes)."""
-        refused = duplicate_ids("listings", "listing_id", [r.listing_id for r in listings], str)
-        if refused is not None:
-            return refused
+        return self._respond(ListingsResponse, self._score(LISTING_QUALITY, listings, {}, "listings"))
 
-        def answer(model: Any) -> ListingsResponse:
-            results = listing_results(model, listings, self.merchant_decisions.blocked)
-            response = ListingsResponse(request_id=uuid.uuid4().hex, results=results)
-            claim_answer()  # past the time budget: raises, nothing stored
-            self._log(response.request_id, LISTING_QUALITY.entity_type, [
-                (r.listing_id, r.decision, r.score, r.model, r.reasons, listing.model_dump(exclude_none=True))
-                for r, listing in zip(results, listings, strict=True)])
-            return response
-
-        return self._answer(LISTING_QUALITY, self.listing_model, answer)
-
-    @bentoml.api(route="/v1/merchants/score")
+    @bentoml.api(route=MERCHANT_RISK.route)
     def score_merchants(
         self, merchants: list[MerchantRecord] = Field(..., min_length=1, max_length=MAX_BATCH)
     ) -> MerchantsResponse:
@@ -308,23 +291,9 @@ class ShopGuard:
         for review and block results; the decisions are kept so that blocked merchants'
         listings go to review. Each merchant at most once per call (ids compared normalized:
         ``features/ids.py``; 400 naming the indexes)."""
-        refused = duplicate_ids("merchants", "merchant_id", [m.merchant_id for m in merchants], merchant_key)
-        if refused is not None:
-            return refused
+        return self._respond(MerchantsResponse, self._score(MERCHANT_RISK, merchants, {}, "merchants"))
 
-        def answer(model: Any) -> MerchantsResponse:
-            results = merchant_results(model, merchants)
-            claim_answer()  # past the time budget: raises, nothing stored
-            self.merchant_decisions.record([(r.merchant_id, r.decision, r.score, r.model) for r in results])
-            response = MerchantsResponse(request_id=uuid.uuid4().hex, results=results)
-            self._log(response.request_id, MERCHANT_RISK.entity_type, [
-                (merchant_key(r.merchant_id), r.decision, r.score, r.model, r.reasons,
-                 m.model_dump(exclude_none=True)) for r, m in zip(results, merchants, strict=True)])
-            return response
-
-        return self._answer(MERCHANT_RISK, self.merchant_model, answer)
-
-    @bentoml.api(route="/v1/streams/score")
+    @bentoml.api(route=FALSE_MARKETING.route)
     def score_stream(
         self,
         stream_id: EntityId = Field(...),
@@ -332,43 +301,26 @@ class ShopGuard:
         merchant_id: EntityId | None = Field(None),
     ) -> StreamResponse:
         """Per-segment category scores, labels and evidence spans, segment decisions and the
-        stream decision (policy in ``serving/policy.py``). Concurrent calls share encoder
+        stream decision (policy in ``model_registry/policy.py``). Concurrent calls share encoder
         batches (``serving/microbatch.py``). The text is measured as the model works on it,
         after Unicode normalization (NFKC)."""
-        total = sum(normalized_length(s.text) for s in segments)
-        if self.marketing_model is not None and total > MAX_STREAM_CHARS:
-            return too_large("segments", f"the segments hold {total:,} characters after Unicode normalization "
-                             f"(NFKC); a stream request may hold at most {MAX_STREAM_CHARS:,}: send the stream in "
-                             "several requests")
+        answer = self._score(FALSE_MARKETING, segments, {"stream_id": stream_id, "merchant_id": merchant_id},
+                             "segments")
+        if isinstance(answer, dict):
+            answer.pop("merchant_id")
+        return self._respond(StreamResponse, answer)
 
-        def answer(model: Any) -> StreamResponse:
-            admission = current_admission()
-            scores = self.stream_batcher.submit(segments, size=len(segments),
-                                                cancelled=admission.cancelled if admission else lambda: False)
-            stream = stream_answer(model, segments, merchant_id, self.merchant_decisions.blocked, scores)
-            results = stream.segments
-            response = StreamResponse(
-                request_id=uuid.uuid4().hex, stream_id=stream_id, decision=stream.decision, score=stream.score,
-                segments=results, reasons=stream.reasons, model=stream.model,
-                spans_cut_short=stream.spans_cut_short,
-            )
-            inputs = {"stream_id": stream_id, "merchant_id": merchant_id,
-                      "segments": [s.model_dump() for s in segments],
-                      "segment_decisions": [r.decision for r in results],
-                      "segment_labels": [r.labels for r in results]}
-            claim_answer()  # past the time budget: raises, nothing stored
-            self._log(response.request_id, FALSE_MARKETING.entity_type,
-                      [(stream_id, stream.decision, response.score, model.tag, response.reasons, inputs)])
-            return response
-
-        return self._answer(FALSE_MARKETING, self.marketing_model, answer)
+    @staticmethod
+    def _respond(response: type[Any], answer: Any) -> Any:
+        """The typed response of an answer, or the error response as it is."""
+        return response(**answer) if isinstance(answer, dict) else answer
 
     @bentoml.api(route="/v1/feedback")
     def feedback(
         self,
         ctx: bentoml.Context,
         entity_id: EntityId = Field(...),
-        entity_type: Literal["listing", "merchant", "stream"] | None = Field(None, description=(
+        entity_type: EntityType | None = Field(None, description=(
             "what the verdict is about (required unless `model` names it): a listing, a merchant and a "
             "stream may share an id")),
         model: str | None = Field(None, min_length=1, max_length=160, description=(
@@ -409,22 +361,21 @@ class ShopGuard:
             body = ErrorBody(error="storage_unavailable", message="feedback cannot be stored right now; retry later")
             return _with_status(ctx, JSONResponse(body.model_dump(exclude_none=True), status_code=503,
                                                   headers={"Retry-After": "5"}))
-        if row["entity_type"] == MERCHANT_RISK.entity_type and row["label"] == "ok":
+        if kind_of_entity(row["entity_type"]).answers.keeps_standing and row["label"] == "ok":
             self.merchant_decisions.lift_block(row["entity_id"], reviewer)  # normalized by the store
         return FeedbackResponse(feedback_id=row["id"], entity_type=row["entity_type"], entity_id=row["entity_id"],
                                 request_id=row["request_id"], segment_index=row["segment_index"],
                                 label=row["label"], model=row["model"])
 
-    def _log(self, request_id: str, entity_type: str,
-             items: list[tuple[str, str, float, str, list[ReasonOut], dict[str, Any]]]) -> None:
+    def _log(self, request_id: str, entity_type: str, answer: Answer) -> None:
         from serving.decision_log import DecisionRecord
 
         if self.decision_log is None:
             return
         self.decision_log.record([
-            DecisionRecord(request_id, entity_type, entity_id, decision, score, model,
-                           [r.model_dump() for r in reasons], inputs)
-            for entity_id, decision, score, model, reasons, inputs in items])
+            DecisionRecord(request_id, entity_type, item.entity_id, item.decision, item.score, item.model,
+                           [r.model_dump() for r in item.reasons], item.inputs)
+            for item in answer.log])
 
 
 def exit_worker() -> None:
@@ -441,6 +392,44 @@ def forbid_unknown_fields(service: Any) -> None:
         method.input_spec.model_rebuild(force=True)
 
 
+def records_api(kind: ModelKind) -> Any:
+    """The typed scoring endpoint of a kind without a hand-written one (a plug-in kind):
+    ``POST <kind.route>`` with ``records`` (up to 1,000 of ``kind.record``), answered with
+    ``request_id`` and one ``kind.result`` per record."""
+    response = create_model(f"{kind.record.__name__}Results", request_id=(str, ...), results=(list[kind.result], ...))
+
+    def score(self: ShopGuard, records: Any = Field(..., min_length=1, max_length=MAX_BATCH)) -> Any:
+        return self._respond(response, self._score(kind, records, {}, "records"))
+
+    score.__annotations__ = {"records": list[kind.record], "return": response}
+    score.__name__ = score.__qualname__ = f"score_{kind.name.replace('-', '_')}"
+    score.__doc__ = f"Decide block / review / allow for up to {MAX_BATCH:,} {kind.entity_type} records ({kind.name})."
+    return bentoml.api(route=kind.route)(score)
+
+
+def add_kind_endpoints(service_class: type) -> None:
+    """Declare every kind's model to BentoML (what ``bentoml build`` packs into a Bento) and
+    give each kind without a hand-written endpoint its ``records_api``."""
+    routes = {getattr(method, "route", None) for method in vars(service_class).values()}
+    for kind in MODEL_KINDS.values():
+        setattr(service_class, f"{kind.name.replace('-', '_')}_model_ref", released_model(kind))
+        if kind.route not in routes:
+            setattr(service_class, f"score_{kind.name.replace('-', '_')}", records_api(kind))
+
+
+add_kind_endpoints(ShopGuard)
+ShopGuard = bentoml.mount_asgi_app(models_app, path="/v1/models")(bentoml.service(  # type: ignore[misc]
+    name="shopguard",
+    workers=SETTINGS.workers,
+    # Sync APIs run on this many threads (BentoML's default is 1: one call at a time per
+    # worker); every admitted call runs at once, so concurrent stream calls meet in one encoder
+    # batch and concurrent decision records in one database commit.
+    threads=SETTINGS.max_in_flight,
+    traffic={"timeout": BENTOML_TIMEOUT_SECONDS, "max_concurrency": None},
+    http={"port": 3000},
+    # Off unless served: BentoML's per-request histograms cost 8% of stream throughput.
+    metrics={"enabled": SETTINGS.metrics},
+)(ShopGuard))
 forbid_unknown_fields(ShopGuard)
 ShopGuard.add_asgi_middleware(AuthGuard)  # outermost: anonymous calls cost nothing
 ShopGuard.add_asgi_middleware(RequestGuard)

@@ -12,9 +12,10 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from batch.cli import batch_app
 from features.errors import ShopGuardError
 from model_registry.cli import models_app
-from serving.cli import audit_app, batch_app, bento_app, export_feedback_command, serve, tokens_app
+from serving.cli import audit_app, bento_app, export_feedback_command, serve, tokens_app
 from training.cli import compare_command, data_app, evaluate_command, train_app
 
 USER_ERROR_EXIT = 2

@@ -3,39 +3,26 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from features.errors import ShopGuardError
+from training.console import (
+    console,
+    load_config,
+    marketing_table,
+    progress_status,
+    real_checks_table,
+)
+from training.kinds import add_train_commands
 
-console = Console()
 data_app = typer.Typer(help="Generate and prepare data.", no_args_is_help=True)
 generate_app = typer.Typer(help="Generate seeded synthetic data with a data card.", no_args_is_help=True)
 data_app.add_typer(generate_app, name="generate")
 train_app = typer.Typer(help="Train a model, evaluate it, register it as candidate.", no_args_is_help=True)
-
-
-@contextmanager
-def progress_status(title: str) -> Iterator[Callable[[str], None]]:
-    """A spinner whose text follows the pipeline's steps, each step also logged."""
-    with console.status(title) as status:
-        def progress(message: str) -> None:
-            console.log(message)
-            status.update(message)
-
-        yield progress
-
-
-def announce_candidate(tag: str) -> None:
-    """Tell the analyst what was registered and how to promote it."""
-    console.print(f"registered [bold]{tag}[/] as candidate. Promote it with:\n"
-                  f"  shopguard models promote {tag} --reason '...'")
+add_train_commands(train_app)  # shopguard train <kind>: each kind's own command (training/kinds/)
 
 
 @generate_app.command("listings")
@@ -59,81 +46,6 @@ def generate_listings_command(
     card_path_for(out).write_text(listing_data_card(frame, config), encoding="utf-8")
     console.print(f"wrote {len(frame):,} listings to {out} "
                   f"({frame['is_inferior'].mean():.1%} inferior); data card {card_path_for(out)}")
-
-
-def _load_config(config_path: Path | None, config_cls: type, overrides: dict) -> object:
-    raw = json.loads(config_path.read_text(encoding="utf-8")) if config_path else {}
-    raw.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return config_cls.model_validate(raw)
-    except Exception as exc:  # pydantic ValidationError: unknown or mistyped keys
-        raise ShopGuardError(f"invalid training config: {exc}") from exc
-
-
-def metrics_table(title: str, rows: dict) -> Table:
-    """A rich table of BinaryMetrics rows."""
-    table = Table(title=title)
-    for column in ("slice", "rows", "pos", "ROC-AUC", "PR-AUC", "block P", "block R", "review P",
-                   "review R"):
-        table.add_column(column, justify="right" if column != "slice" else "left")
-
-    def fmt(value: float | None) -> str:
-        return "–" if value is None else f"{value:.3f}"
-
-    for name, m in rows.items():
-        table.add_row(name, f"{m.rows:,}", f"{m.positives:,}", fmt(m.roc_auc), fmt(m.pr_auc),
-                      fmt(m.block.precision), fmt(m.block.recall), fmt(m.review.precision),
-                      fmt(m.review.recall))
-    return table
-
-
-def real_checks_table(title: str, checks: dict) -> Table:
-    """Real-world (and synthetic) decision checks as one rich table: data -> RealWorldChecks."""
-    table = Table(title=title)
-    for column in ("data", "check", "rows", "value", "95% interval", "target", "met"):
-        table.add_column(column, justify="right" if column in ("rows", "value") else "left")
-    for data, result in checks.items():
-        if not result.available:
-            table.add_row(data, f"[bold red]{result.note}[/]", "", "", "", "", "")
-        for c in result.checks:
-            interval = "–" if c.low is None else f"[{c.low:.3f}, {c.high:.3f}]"
-            target = "–" if c.target is None else f"{'<=' if c.direction == 'at_most' else '>='} {c.target:g}"
-            met = {True: "[green]yes[/]", False: "[bold red]NO[/]", None: "–"}[c.met]
-            table.add_row(data, c.description, f"{c.rows:,}", "–" if c.value is None else f"{c.value:.3f}",
-                          interval, target, met)
-    return table
-
-
-@train_app.command("listing-quality")
-def train_listing_quality(
-    data: Path = typer.Option(..., "--data", help="labelled file: .parquet, .csv or .jsonl"),
-    config: Path | None = typer.Option(None, "--config", help="JSON file of ListingQualityConfig"),
-    seed: int | None = typer.Option(None, help="override the config's seed"),
-    review_budget: float | None = typer.Option(
-        None, "--review-budget", help="largest share of ordinary traffic sent to review (default 0.05)"),
-    register: bool = typer.Option(True, help="register the bundle and mark it candidate"),
-) -> None:
-    """Train listing-quality on a labelled file and register it as candidate."""
-    from model_registry.registry import ModelRegistry
-    from training.listing_quality import (
-        ListingQualityConfig,
-        ListingQualityTrainer,
-        load_listing_file,
-    )
-
-    cfg = _load_config(config, ListingQualityConfig, {"seed": seed, "review_budget": review_budget})
-    frame = load_listing_file(data)
-    start = time.perf_counter()
-    with progress_status("training listing-quality") as progress:
-        trainer = ListingQualityTrainer(cfg, ModelRegistry() if register else None, progress)
-        result = trainer.fit(frame, data)
-    console.print(metrics_table("test metrics", {"all": result.test_metrics, **result.per_category}))
-    t = result.threshold_choice.thresholds
-    console.print(f"thresholds: block >= {t.block:.4f}, review >= {t.review:.4f} "
-                  f"(chosen on validation); {time.perf_counter() - start:.0f}s")
-    console.print(real_checks_table("real-world checks", {"real": result.real_world}))
-    if register:
-        announce_candidate(result.manifest.tag)
 
 
 @generate_app.command("merchants")
@@ -163,31 +75,6 @@ def generate_merchants_command(
 def links_path_for(out: Path) -> Path:
     """Where the link table of a generated merchant file is written."""
     return out.with_name(out.stem + ".links" + out.suffix)
-
-
-@train_app.command("merchant-risk")
-def train_merchant_risk(
-    data: Path = typer.Option(..., "--data", help="merchants: .parquet, .csv or .jsonl"),
-    links: Path | None = typer.Option(None, "--links", help="edge list: src, dst[, link_type]"),
-    label_column: str = typer.Option("is_suspicious", "--label-column"),
-    id_column: str = typer.Option("merchant_id", "--id-column"),
-    config: Path | None = typer.Option(None, "--config", help="JSON file of MerchantRiskConfig"),
-    seed: int | None = typer.Option(None, help="override the config's seed"),
-    register: bool = typer.Option(True, help="register the bundle and mark it candidate"),
-) -> None:
-    """Train merchant-risk (own + linked-merchant features) and register it as candidate."""
-    from model_registry.registry import ModelRegistry
-    from training.merchant_risk import MerchantRiskConfig, MerchantRiskTrainer, load_merchant_table
-
-    cfg = _load_config(config, MerchantRiskConfig, {"seed": seed})
-    table = load_merchant_table(data, links, label_column, id_column)
-    with progress_status("training merchant-risk") as progress:
-        result = MerchantRiskTrainer(cfg, ModelRegistry() if register else None, progress).fit(table)
-    console.print(metrics_table("test metrics", {"all": result.test_metrics, **result.slices}))
-    t = result.threshold_choice.thresholds
-    console.print(f"thresholds: block >= {t.block:.4f}, review >= {t.review:.4f} (chosen on validation)")
-    if register:
-        announce_candidate(result.manifest.tag)
 
 
 @generate_app.command("transcripts")
@@ -238,76 +125,6 @@ def export_live_asr_command(
                   f"{frame['label_source'].value_counts().to_dict()}")
 
 
-def marketing_table(title: str, systems: dict) -> Table:
-    """Per-category metrics of several systems as one rich table."""
-    table = Table(title=title)
-    for column in ("category", "system", "pos", "PR-AUC", "ROC-AUC", "review P", "review R", "review F1"):
-        table.add_column(column, justify="left" if column in ("category", "system") else "right")
-
-    def fmt(value: float | None) -> str:
-        return "–" if value is None else f"{value:.3f}"
-
-    categories = list(dict.fromkeys(c for per in systems.values() for c in per))
-    for category in categories:
-        for name, per in systems.items():
-            if category in per:
-                m = per[category]
-                table.add_row(category, name, f"{m.positives:,}", fmt(m.pr_auc), fmt(m.roc_auc),
-                              fmt(m.review.precision), fmt(m.review.recall), fmt(m.review.f1))
-    return table
-
-
-@train_app.command("false-marketing")
-def train_false_marketing(
-    data: list[Path] = typer.Option(..., "--data", help=(
-        "segments (`text`, `labels`): .parquet, .csv, .tsv/.txt or .jsonl; generated or any labelled text, "
-        "split at random; repeat for several files")),
-    real: list[Path] = typer.Option([], "--real", help=(
-        "real labelled segments (`text`, `labels`, a group column): held out by group for the thresholds "
-        "and the headline figures, then trained on; repeat for several files")),
-    group_column: str = typer.Option("room", "--group-column", help=(
-        "the column of --real files that groups rows (a live room, a source, a month); a file without it "
-        "is one group")),
-    binary_category: str | None = typer.Option(
-        None, "--binary-category", help="the --data files have a binary `label` column meaning this category"),
-    base_model: Path | None = typer.Option(None, "--base-model", help=(
-        "local checkpoint folder to fine-tune (e.g. from `shopguard train base-encoder`)")),
-    config: Path | None = typer.Option(None, "--config", help="JSON file of FalseMarketingConfig"),
-    seed: int | None = typer.Option(None, help="override the config's seed"),
-    epochs: int | None = typer.Option(None, help="override the config's epochs"),
-    review_budget: float | None = typer.Option(
-        None, "--review-budget", help="largest share of ordinary traffic sent to review (default 0.05)"),
-) -> None:
-    """Train the false-marketing encoder and its baselines, export int8 ONNX, register as candidate."""
-    from model_registry.registry import ModelRegistry
-    from training.false_marketing import (
-        FalseMarketingConfig,
-        load_training_data,
-        train_and_register,
-    )
-
-    overrides = {"seed": seed, "epochs": epochs, "review_budget": review_budget,
-                 "base_model": str(base_model) if base_model else None}
-    cfg = _load_config(config, FalseMarketingConfig, overrides)
-    segments = load_training_data(data, real, binary_category, group_column)
-    with progress_status("training false-marketing") as progress:
-        result = train_and_register(segments, cfg, ModelRegistry(), progress, group_column)
-    console.print(marketing_table("test metrics per category (generated test split)",
-                                  {s.name: s.per_category for s in result.systems}))
-    if result.heldout_systems:
-        console.print(marketing_table(f"held-out {group_column}s (real): ranking per category",
-                                      {s.name: s.per_category for s in result.heldout_systems}))
-    q = result.quantization
-    console.print(f"int8 vs PyTorch: max |diff| {q['max_abs_diff_int8_vs_pytorch']:.4f} on "
-                  f"{q['rows']:,} validation segments")
-    checks = {"real": result.real_world, "synthetic": result.test_decisions}
-    if result.real_heldout is not None:
-        checks = {f"held-out {group_column}s": result.real_heldout, **checks}
-    console.print(real_checks_table("decisions: held-out real groups (headline), real-world checks, synthetic "
-                                    "test split", checks))
-    announce_candidate(result.manifest.tag)
-
-
 @train_app.command("base-encoder")
 def train_base_encoder(
     out: Path | None = typer.Option(None, "--out", help=(
@@ -322,7 +139,7 @@ def train_base_encoder(
     from training.data.real_text import require_shared_data
     from training.pretrain import PretrainConfig, base_model_folder, pretrain_base_model
 
-    cfg = _load_config(config, PretrainConfig, {"epochs": epochs})
+    cfg = load_config(config, PretrainConfig, {"epochs": epochs})
     root = require_shared_data()
     folder = out or base_model_folder(load_settings().home, cfg, root)
     with progress_status("pretraining the base encoder") as progress:
@@ -335,7 +152,8 @@ def train_base_encoder(
 
 
 def evaluate_command(
-    reference: str = typer.Argument(..., help="false-marketing or listing-quality [:VERSION|production|candidate]"),
+    reference: str = typer.Argument(..., help="a model with checks (false-marketing, listing-quality ...) "
+                                              "[:VERSION|production|candidate]"),
     data: Path | None = typer.Option(None, "--data", help=(
         "a file to check: segments (`text`, optional `labels` or a binary `label`) or listings "
         "(`title`, optional attributes and `is_inferior`); without it, the built-in real-world checks")),

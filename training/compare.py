@@ -9,20 +9,14 @@ marketing category).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from features.decision import Decision, Thresholds
-from features.errors import ShopGuardError
-from features.marketing import MARKETING_CATEGORIES
-from features.schemas import LISTING_LABEL_COLUMN
-from model_registry.kinds import import_path, model_kind
 from model_registry.registry import LoadedBundle
 from training.evaluation import BinaryMetrics, Interval, binary_metrics, ranking_metrics
 
@@ -44,7 +38,8 @@ class ScoredFile:
     reasons: list[str] | None = None
 
 
-def _reason_text(reasons: list) -> str:
+def reason_text(reasons: list) -> str:
+    """Reasons as one readable line."""
     return "; ".join(f"{r.code}: {r.detail}" for r in reasons)
 
 
@@ -148,71 +143,12 @@ def compare_scored(first: ScoredFile, second: ScoredFile, tags: tuple[str, str],
                       slices=slices)
 
 
-# -- scoring a file with one version (each kind names its scorer in model_registry/kinds.py) --
-
-def _runtime(bundle: LoadedBundle) -> Any:
-    return model_kind(bundle.manifest.model_name).runtime_class().from_bundle(bundle)
-
-
-def score_listing_file(bundle: LoadedBundle, data: Path, explain: bool = False, **_: Any) -> ScoredFile:
-    """A labelled listing file scored by one listing-quality version."""
-    from training.listing_quality import load_listing_file
-
-    frame = load_listing_file(data)
-    model = _runtime(bundle)
-    result = model.score(frame, explain="all" if explain else "none")
-    return ScoredFile(frame[LISTING_LABEL_COLUMN].to_numpy(int).reshape(-1, 1), np.reshape(result.scores, (-1, 1)),
-                      result.decisions, ["is_inferior"], {"is_inferior": model.thresholds},
-                      frame["category"].astype(str).tolist(), frame["listing_id"].astype(str).tolist(),
-                      [_reason_text(r) for r in result.reasons] if explain else None)
-
-
-def score_merchant_file(bundle: LoadedBundle, data: Path, links: Path | None = None, explain: bool = False,
-                        **_: Any) -> ScoredFile:
-    """A labelled merchant file (+ links) scored by one merchant-risk version."""
-    from training.merchant_risk import age_bands, load_merchant_table
-
-    model = _runtime(bundle)
-    table = load_merchant_table(data, links)
-    missing = [f for f in model.spec.own_features if f not in table.spec.own_features]
-    if missing:
-        raise ShopGuardError(f"{data.name} lacks {bundle.tag}'s feature column(s) {missing[:5]}.")
-    neighbours: dict[str, list[dict[str, str]]] = {}
-    for src, dst, link_type in table.links:
-        neighbours.setdefault(src, []).append({"merchant_id": dst, "link_type": link_type})
-        neighbours.setdefault(dst, []).append({"merchant_id": src, "link_type": link_type})
-    frame = pd.DataFrame(table.values, columns=list(table.spec.own_features))[list(model.spec.own_features)]
-    frame.insert(0, "merchant_id", [str(m) for m in table.ids])
-    frame["links"] = [neighbours.get(str(m), []) for m in table.ids]
-    result = model.score(frame, explain="all" if explain else "none")
-    slices = age_bands(table.account_age) if table.account_age is not None else None
-    return ScoredFile(table.labels.reshape(-1, 1), np.reshape(result.scores, (-1, 1)), result.decisions,
-                      ["is_suspicious"], {"is_suspicious": model.thresholds}, slices, [str(m) for m in table.ids],
-                      [_reason_text(r) for r in result.reasons] if explain else None)
-
-
-def score_segment_file(bundle: LoadedBundle, data: Path, binary_category: str | None = None,
-                       explain: bool = False, **_: Any) -> ScoredFile:
-    """A labelled segment file scored by one false-marketing version."""
-    from training.false_marketing import load_marketing_file
-
-    segments = load_marketing_file(data, binary_category)
-    model = _runtime(bundle)
-    analyses = model.score(pd.DataFrame({"text": segments.texts}), explain="flagged" if explain else "none").segments
-    scores = np.array([[a.scores[c] for c in MARKETING_CATEGORIES] for a in analyses])
-    labels = segments.labels.astype(int)
-    if segments.known_categories is not None:  # a binary file labels one category only
-        labels = labels * segments.known_categories.astype(int)
-    spans = [", ".join(f"{sp.category}: {sp.text!r} ({sp.rule_id or sp.source})" for sp in a.spans)
-             for a in analyses] if explain else None
-    return ScoredFile(labels, scores, [a.decision for a in analyses], list(MARKETING_CATEGORIES),
-                      dict(model.thresholds), None, segments.texts, spans)
-
-
 def score_file(bundle: LoadedBundle, data: Path, **options: Any) -> ScoredFile:
-    """Score a labelled file with one registered version (the kind's file scorer)."""
-    scorer: Callable[..., ScoredFile] = import_path(model_kind(bundle.manifest.model_name).file_scorer_path)
-    return scorer(bundle, data, **options)
+    """Score a labelled file with one registered version (its kind's file scorer,
+    ``training/kinds/``)."""
+    from training.kinds import training_of
+
+    return training_of(bundle.manifest.model_name).score_file(bundle, data, **options)
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:

@@ -40,9 +40,21 @@ class Scores:
     def __len__(self) -> int:
         return len(self.scores)
 
+    def rows(self, start: int, stop: int) -> Scores:
+        """The results of records ``start`` to ``stop`` (a batch job answers in chunks)."""
+        return Scores(self.scores[start:stop], self.decisions[start:stop], self.reasons[start:stop],
+                      None if self.segments is None else self.segments[start:stop])
+
+    @staticmethod
+    def joined(parts: Sequence[Scores]) -> Scores:
+        """Several results in one, in order."""
+        segments = None if any(p.segments is None for p in parts) else [s for p in parts for s in p.segments or []]
+        return Scores(np.concatenate([p.scores for p in parts]) if parts else np.zeros(0),
+                      [d for p in parts for d in p.decisions], [r for p in parts for r in p.reasons], segments)
+
 
 class ModelRuntime(Protocol):
-    """What every runtime offers."""
+    """What every runtime offers (``RuntimeBase`` gives the last four their plain meaning)."""
 
     tag: str
 
@@ -56,6 +68,41 @@ class ModelRuntime(Protocol):
 
     def score(self, records: Records, explain: Explain = "flagged") -> Scores:
         """Score records; reasons for review / block results (``flagged``), all or none."""
+
+    def score_groups(self, groups: Sequence[Records], explain: Explain = "flagged") -> list[Scores]:
+        """``[self.score(g, explain) for g in groups]``, possibly in shared inference batches
+        (the service's micro-batcher hands it the records of concurrent calls)."""
+
+    def score_catalogue(self, records: Sequence[BaseModel], links: pd.DataFrame | None = None) -> Scores:
+        """Score a whole file's records at once (a batch job), with ``links`` (src, dst,
+        link_type) between them where the kind has links; the same scores as ``score``."""
+
+    def missing_api_fields(self, record: type[BaseModel]) -> list[str]:
+        """Inputs this version needs that the API's ``record`` does not carry (a model trained
+        on another table's columns cannot be served)."""
+
+
+class RuntimeBase:
+    """The plain meaning of the optional parts of ``ModelRuntime``: groups scored one by one,
+    a catalogue scored in chunks of the API's size, every input on the API's record."""
+
+    CATALOGUE_CHUNK = 1000
+
+    def score(self, records: Records, explain: Explain = "flagged") -> Scores:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def score_groups(self, groups: Sequence[Records], explain: Explain = "flagged") -> list[Scores]:
+        """Each group scored alone."""
+        return [self.score(group, explain) for group in groups]
+
+    def score_catalogue(self, records: Sequence[BaseModel], links: pd.DataFrame | None = None) -> Scores:
+        """The records scored in chunks of ``CATALOGUE_CHUNK`` (``links``: unused here)."""
+        size = self.CATALOGUE_CHUNK
+        return Scores.joined([self.score(records[i:i + size]) for i in range(0, len(records), size)])
+
+    def missing_api_fields(self, record: type[BaseModel]) -> list[str]:
+        """None: the runtime reads the record's fields only."""
+        return []
 
 
 class WorkCancelled(Exception):

@@ -19,7 +19,14 @@ from features.schemas import LISTING_FIELDS
 from features.text import normalize_many
 from features.text_scorer import CharNgramScorer
 from model_registry.registry import LoadedBundle
-from model_registry.runtimes.base import Explain, Records, Scores, as_columns, explain_cut
+from model_registry.runtimes.base import (
+    Explain,
+    Records,
+    RuntimeBase,
+    Scores,
+    as_columns,
+    explain_cut,
+)
 from model_registry.runtimes.tree_paths import PathAttribution
 
 MODEL_FILE = "model.lgb.txt"
@@ -27,7 +34,7 @@ FEATURE_STATE_FILE = "feature_state.json"
 TEXT_SCORER_FILE = "text_scorer.safetensors"
 
 
-class ListingQualityModel:
+class ListingQualityModel(RuntimeBase):
     """Scores listings with the feature set it was trained on and explains each score."""
 
     def __init__(

@@ -18,7 +18,7 @@ from features.novelty import BigramNovelty
 from features.text import NormalizedText, normalize_many, normalize_text
 from features.text_scorer import CharNgramScorer, NgramHashing, tfidf
 from model_registry.registry import LoadedBundle
-from model_registry.runtimes.base import Explain, Records, Scores, check_cancelled
+from model_registry.runtimes.base import Explain, Records, RuntimeBase, Scores, check_cancelled
 from model_registry.runtimes.char_ids import CharIds
 from model_registry.runtimes.segment_policy import MODEL_ONLY_BLOCK_FLOOR, SegmentPolicy
 from model_registry.settings import Device, onnx_providers
@@ -257,7 +257,7 @@ def _segment_texts(records: Records) -> list[str]:
     return [r["text"] if isinstance(r, dict) else r.text for r in records]  # type: ignore[index,union-attr]
 
 
-class FalseMarketingModel:
+class FalseMarketingModel(RuntimeBase):
     """Scores transcript segments per category and explains them with spans."""
 
     def __init__(self, encoder: OnnxEncoder, thresholds: dict[str, Thresholds],
@@ -382,7 +382,7 @@ class FalseMarketingModel:
     def analyze(self, texts: Sequence[str], spans_from_model: bool = True) -> list[SegmentAnalysis]:
         """Scores, labels, merged lexicon + model spans and a decision for each segment.
 
-        Segment decision (``serving/policy.py`` documents the order): the model's decision per
+        Segment decision (``model_registry/policy.py`` documents the order): the model's decision per
         category from that category's thresholds, where a model-only ``block`` (no lexicon
         rule of that category matched) is capped at review when the score is below
         ``model_only_block_floor`` or the text's novelty is above the bundle's cutoff; then

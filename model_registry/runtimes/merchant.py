@@ -16,6 +16,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel
 
 from features.decision import DEFAULT_THRESHOLD_KEY, Thresholds, decide
 from features.merchant import (
@@ -27,7 +28,7 @@ from features.merchant import (
 )
 from features.reasons import Reason, top_reasons
 from model_registry.registry import LoadedBundle
-from model_registry.runtimes.base import Explain, Records, Scores, as_rows, explain_cut
+from model_registry.runtimes.base import Explain, Records, RuntimeBase, Scores, as_rows, explain_cut
 
 MODEL_FILE_PATTERN = "model_{}.lgb.txt"
 SPEC_FILE = "merchant_spec.json"
@@ -35,7 +36,7 @@ REFERENCE_FILE = "reference_merchants.parquet"
 LINKS_FILE = "reference_links.parquet"
 
 
-class MerchantRiskModel:
+class MerchantRiskModel(RuntimeBase):
     """Scores merchants from their behaviour and their links."""
 
     def __init__(self, boosters: Sequence[lgb.Booster], spec: MerchantFeatureSpec,
@@ -145,7 +146,7 @@ class MerchantRiskModel:
 
     def score_matrix(self, matrix: np.ndarray, explain: Explain = "flagged") -> Scores:
         """Score merchants whose features (``spec.feature_names`` order) are already built,
-        such as by ``serving.graph_scale`` for a whole catalogue."""
+        such as by ``graph_scale`` for a whole catalogue."""
         explain_from = explain_cut(explain, self.thresholds)
         scores = self.predict_matrix(matrix)
         reasons: list[list[Reason]] = [[] for _ in range(len(matrix))]
@@ -169,3 +170,58 @@ class MerchantRiskModel:
             "src": self.reference.ids[self.reference.src], "dst": self.reference.ids[self.reference.dst],
             "link_type": [self.spec.link_types[t] for t in self.reference.link_type]})
         return merchants, links
+
+    def missing_api_fields(self, record: type[BaseModel]) -> list[str]:
+        """The own features of this version's feature set that ``record`` lacks (a model
+        trained on a generic table's columns)."""
+        return [f for f in self.spec.own_features if f not in record.model_fields]
+
+    def score_catalogue(self, records: Sequence[BaseModel], links: pd.DataFrame | None = None) -> Scores:
+        """A whole file's merchants with the graph features computed out of core by DuckDB
+        (``graph_scale.py``) instead of per request: every merchant of the file is a neighbour
+        with its values from the file, other merchants come from the reference graph (known
+        labels too), links are the file's, the records' own and the reference's. For a file
+        that fits one request this is exactly what ``score`` answers."""
+        from model_registry.runtimes.graph_scale import graph_features_duckdb
+
+        if not self.spec.graph or "max" in self.spec.aggregates:  # nothing to gain, or not computed out of core
+            return RuntimeBase.score_catalogue(self, with_links(records, links))
+        if not records:
+            return Scores(np.zeros(0), [], [])
+        nodes = pd.DataFrame({"merchant_id": [r.merchant_id for r in records],
+                              **{f: [getattr(r, f) for r in records] for f in self.spec.own_features}})
+        nodes = nodes.drop_duplicates("merchant_id", keep="last")  # as a request's values: the last wins
+        reference, reference_links = self.reference_tables()
+        nodes["known"] = nodes["merchant_id"].map(dict(zip(reference["merchant_id"], reference["known"], strict=True)))
+        others = reference[~reference["merchant_id"].isin(set(nodes["merchant_id"]))]
+        link_sources = [reference_links]
+        if links is not None:
+            link_sources.append(links)
+        own_links = [(r.merchant_id, link.merchant_id, str(link.link_type)) for r in records for link in r.links or []]
+        if own_links:
+            link_sources.append(pd.DataFrame(own_links, columns=["src", "dst", "link_type"]))
+        ids, matrix = graph_features_duckdb(pd.concat([nodes, others], ignore_index=True), link_sources, self.spec,
+                                            label_column="known", endpoints_as_merchants=True)
+        position = {merchant_id: i for i, merchant_id in enumerate(ids[:len(nodes)])}
+        return self.score_matrix(matrix[[position[r.merchant_id] for r in records]])
+
+
+def links_by_merchant(frame: pd.DataFrame | None) -> dict[str, list[dict[str, str]]]:
+    """Each merchant's links from an edge list table (src, dst, link_type), both directions."""
+    if frame is None:
+        return {}
+    links: dict[str, list[dict[str, str]]] = {}
+    for src, dst, link_type in frame.itertuples(index=False):
+        links.setdefault(src, []).append({"merchant_id": dst, "link_type": link_type})
+        links.setdefault(dst, []).append({"merchant_id": src, "link_type": link_type})
+    return links
+
+
+def with_links(records: Sequence[BaseModel], links: pd.DataFrame | None) -> list[BaseModel]:
+    """Records whose ``links`` are missing given their links from the edge list."""
+    by_merchant = links_by_merchant(links)
+    if not by_merchant:
+        return list(records)
+    return [r if getattr(r, "links", None) is not None or str(getattr(r, "merchant_id", "")) not in by_merchant
+            else type(r).model_validate({**r.model_dump(), "links": by_merchant[str(getattr(r, "merchant_id", ""))]})
+            for r in records]

@@ -1,7 +1,7 @@
 """The decision of one transcript segment from its model scores, lexicon matches and novelty:
 the one place this rule lives (the runtime serves it; training measures it on held-out rooms).
 
-Order (``serving/policy.py`` documents the stream-level steps that follow):
+Order (``model_registry/policy.py`` documents the stream-level steps that follow):
 
 1. per category, the model's decision from that category's thresholds; a ``block`` from the
    model alone (no lexicon rule of that category matched) is capped at ``review`` when the

@@ -10,8 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from model_registry.kinds import FALSE_MARKETING, model_kind
-from serving.batch import (
+from batch.jobs import (
     RESULT_COLUMNS,
     BatchReport,
     already_done,
@@ -19,6 +18,7 @@ from serving.batch import (
     score_frame,
     write_outputs,
 )
+from model_registry.kinds import model_kind
 
 ROW = "_row"  # the row number in its input file, carried through Ray to name rejects
 
@@ -27,9 +27,9 @@ class RayScorer:
     """One actor: loads the pinned version once, then scores batches."""
 
     def __init__(self, kind_name: str, tag: str, blocked: dict[str, Any], links: dict[str, list[dict[str, str]]]) -> None:
+        from model_registry.policy import MerchantDecision
         from model_registry.registry import ModelRegistry
         from model_registry.settings import load_settings
-        from serving.merchant_decisions import MerchantDecision
 
         settings = load_settings()
         self.kind = model_kind(kind_name)
@@ -68,8 +68,9 @@ def run_ray(kind_name: str, tag: str, files: list[Path], output: Path, blocked: 
                 continue
             frame = read_table(source)
             frame[ROW] = range(len(frame))
-            if kind is FALSE_MARKETING and "stream_id" in frame.columns:
-                dataset = ray.data.from_pandas(frame).groupby("stream_id").map_groups(
+            group = kind.answers.group_column
+            if group is not None and group in frame.columns:  # one call per group (streams)
+                dataset = ray.data.from_pandas(frame).groupby(group).map_groups(
                     RayScorer, fn_constructor_args=(kind_name, tag, blocked, links), concurrency=workers,
                     batch_format="pandas")
             else:

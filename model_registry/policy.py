@@ -1,5 +1,10 @@
 """The decision policy: the model decision, then rules, in one fixed, documented order.
 
+Each rule has one owner: step 1 is the runtime's (``decide`` with the bundle's thresholds);
+the stream segment rules are ``model_registry/runtimes/segment_policy.py``'s; the stream
+rule and the merchant rule are this module's, applied by the kinds' answers
+(``model_registry/answers/``) for the service and batch jobs alike.
+
 Order (after step 1, each step can only raise a decision, never lower it):
 
 1. ``decide(score, thresholds)`` - the model's own decision from the bundle's thresholds,
@@ -25,11 +30,24 @@ When the service cannot score at all, callers get HTTP 503 with ``fallback_decis
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from features.decision import Decision, stricter
 from features.reasons import Reason
-from serving.merchant_decisions import MerchantDecision
 
 FALLBACK_DECISION: Decision = "review"
+
+
+@dataclass(frozen=True)
+class MerchantDecision:
+    """One merchant's latest decision (kept by ``serving/merchant_decisions.py``)."""
+
+    merchant_id: str
+    decision: str
+    score: float
+    model: str
+    decided_at: datetime
 
 
 def merchant_rule(decision: Decision, blocked: MerchantDecision | None) -> tuple[Decision, Reason | None]:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from features.merchant import MERCHANT_FEATURE_SPEC, MerchantGraph, build_merchant_features
-from serving.graph_scale import graph_features_duckdb
+from model_registry.runtimes.graph_scale import graph_features_duckdb
 from training.data.merchants import MerchantGenerationConfig, generate_merchants
 
 

@@ -1,0 +1,267 @@
+"""Catalogue-wide batch scoring: ``shopguard batch score``.
+
+Reads Parquet, CSV or JSONL files in the API's record shape (listings; merchants, with an
+optional links file; stream segments with ``stream_id``), scores them with the same runtime
+and the same answer code the service uses (each kind's ``answers``, ``model_registry/answers/``),
+and writes one Parquet
+file of results per input file, plus a rejects file naming each bad row and field.
+
+- The model reference is resolved once; the whole job uses that version.
+- ``--engine local`` scores in this process; ``--engine ray`` runs ``ray.data`` with the
+  model loaded once per actor (``map_batches`` with a callable class), on the cluster at
+  ``--ray-address`` or on a local one started for the job.
+- A re-run with the same output folder skips inputs already done (a marker per input
+  records its size and modification time).
+- Bad rows never abort the job and are never dropped silently: they go to
+  ``<input>.rejects.parquet`` with the row number, field and message.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import ValidationError
+
+from features.errors import ShopGuardError
+from model_registry.answers import BATCH_COLUMNS, BlockedLookup, no_blocks
+from model_registry.kinds import ModelKind
+from model_registry.runtimes.base import ModelRuntime
+from model_registry.runtimes.merchant import links_by_merchant
+
+READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
+    ".parquet": pd.read_parquet, ".csv": pd.read_csv, ".jsonl": lambda p: pd.read_json(p, lines=True),
+}
+DONE_FOLDER = "_done"
+RESULT_COLUMNS = BATCH_COLUMNS
+
+
+@dataclass
+class BatchReport:
+    """What a job did."""
+
+    model: str
+    files: int = 0
+    skipped_files: int = 0
+    rows: int = 0
+    scored: int = 0
+    rejected: int = 0
+    seconds: float = 0.0
+    outputs: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (rows per second included)."""
+        return {**self.__dict__, "rows_per_s": self.scored / self.seconds if self.seconds else None}
+
+
+def input_files(pattern: str) -> list[Path]:
+    """The files a path or glob names, sorted; an error when none is a supported table."""
+    paths = [Path(p) for p in sorted(glob.glob(pattern))] or ([Path(pattern)] if Path(pattern).is_file() else [])
+    paths = [p for p in paths if p.is_file() and p.suffix in READERS and not p.name.endswith(".rejects.parquet")]
+    if not paths:
+        raise ShopGuardError(f"--input {pattern!r} names no .parquet, .csv or .jsonl file.")
+    return paths
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A table with missing values as None."""
+    frame = READERS[path.suffix](path)
+    return frame.astype(object).where(frame.notna(), None)
+
+
+def _clean(value: Any) -> Any:
+    """A table cell as the API would receive it (numpy scalars to Python, whole floats of
+    integer columns to int)."""
+    if hasattr(value, "item") and not isinstance(value, list | dict | str):
+        value = value.item()
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    return value
+
+
+def validate_rows(kind: ModelKind, frame: pd.DataFrame, extra: tuple[str, ...] = ()
+                  ) -> tuple[list[tuple[int, Any]], list[dict[str, Any]]]:
+    """(row number, record) for valid rows, and a reject (row, field, message) for each bad one."""
+    fields = set(kind.record.model_fields)
+    valid, rejects = [], []
+    for number, row in enumerate(frame.to_dict(orient="records")):
+        data = {k: _integral(kind, k, _clean(v)) for k, v in row.items() if k in fields and v is not None}
+        unknown = [k for k in row if k not in fields and k not in extra]
+        try:
+            if unknown:
+                raise ValueError(f"unknown column {unknown[0]!r}")
+            valid.append((number, kind.record.model_validate(data)))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            rejects.append({"row": number, "field": ".".join(str(p) for p in error["loc"]) or "-",
+                            "message": error["msg"], "errors": len(exc.errors())})
+        except ValueError as exc:
+            rejects.append({"row": number, "field": unknown[0], "message": str(exc), "errors": 1})
+    return valid, rejects
+
+
+def _integral(kind: ModelKind, name: str, value: Any) -> Any:
+    """CSV and Parquet store integer columns with gaps as floats: 3.0 -> 3 where the API wants an int."""
+    annotation = str(kind.record.model_fields[name].annotation)
+    if isinstance(value, float) and value.is_integer() and "int" in annotation and "float" not in annotation:
+        return int(value)
+    return value
+
+
+def _attach_links(frame: pd.DataFrame, key: str, links: dict[str, list[dict[str, str]]]) -> pd.DataFrame:
+    """Each row's links from the edge list where the row has none (records with a ``links``
+    field: merchants, by ``key``)."""
+    if key not in frame.columns:
+        return frame
+    frame = frame.copy()
+    given = frame["links"] if "links" in frame.columns else [None] * len(frame)
+    frame["links"] = [links.get(str(k), []) if v is None else v for k, v in zip(frame[key], given, strict=True)]
+    return frame
+
+
+def _frames(rows: list[dict[str, Any]], rejects: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return (pd.DataFrame(rows, columns=RESULT_COLUMNS),
+            pd.DataFrame(rejects, columns=["row", "field", "message", "errors"]))
+
+
+def score_frame(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, blocked: BlockedLookup = no_blocks,
+                links: dict[str, list[dict[str, str]]] | None = None, chunk: int = 1000
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Results and rejects of one table, each chunk of ``chunk`` records answered as one API
+    call would be (``links``: each entity's links, for records that carry links): the unit of
+    work of the Ray engine."""
+    if kind.answers.group_column is not None:
+        return _score_groups(kind, model, frame, blocked)
+    if links and "links" in kind.record.model_fields:
+        frame = _attach_links(frame, kind.id_field, links)
+    valid, rejects = validate_rows(kind, frame)
+    records = [record for _, record in valid]
+    rows = []
+    for start in range(0, len(records), chunk):
+        rows += kind.answers.answer(model, records[start:start + chunk], {}, blocked).batch_rows
+    return _frames(rows, rejects)
+
+
+def score_file(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, blocked: BlockedLookup = no_blocks,
+               links: pd.DataFrame | None = None, chunk: int = 1000) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Results and rejects of a whole file, scored catalogue-wide (``score_catalogue``: the
+    merchants' graph features out of core, with ``links`` between them), then answered in
+    chunks of ``chunk`` records as API calls would be: the unit of work of the local engine."""
+    if kind.answers.group_column is not None:
+        return _score_groups(kind, model, frame, blocked)
+    valid, rejects = validate_rows(kind, frame)
+    records = [record for _, record in valid]
+    scored = model.score_catalogue(records, links) if records else None
+    rows = []
+    for start in range(0, len(records), chunk):
+        part = scored.rows(start, start + chunk) if scored is not None else None
+        rows += kind.answers.answer(model, records[start:start + chunk], {}, blocked, part).batch_rows
+    return _frames(rows, rejects)
+
+
+def _score_groups(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, blocked: BlockedLookup
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Records grouped into calls by the kind's ``group_column`` (in file order; streams by
+    ``stream_id``); a group with a bad record is rejected whole (its decision would be
+    partial otherwise)."""
+    group = kind.answers.group_column
+    assert group is not None
+    if group not in frame.columns:
+        rejects = [{"row": i, "field": group, "message": f"missing column {group}", "errors": 1}
+                   for i in range(len(frame))]
+        return _frames([], rejects)
+    extra = (*kind.answers.request_fields, "segment_index")
+    valid, rejects = validate_rows(kind, frame, extra)
+    bad_groups = {frame[group].iloc[r["row"]] for r in rejects}
+    members: dict[str, list[Any]] = {}
+    requests: dict[str, dict[str, Any]] = {}
+    for number, record in valid:
+        key = frame[group].iloc[number]
+        if key in bad_groups or key is None:
+            continue
+        members.setdefault(str(key), []).append(record)
+        requests.setdefault(str(key), {name: (frame[name].iloc[number] if name in frame.columns else None)
+                                       for name in kind.answers.request_fields} | {group: str(key)})
+    member, whole = kind.answers.grouped_as
+    rejects += [{"row": number, "field": group, "message": f"another {member} of this {whole} was rejected",
+                 "errors": 1} for number, _ in valid if frame[group].iloc[number] in bad_groups]
+    rows = []
+    for key, records in members.items():
+        rows += kind.answers.answer(model, records, requests[key], blocked).batch_rows
+    return _frames(rows, rejects)
+
+
+def read_link_table(path: Path | None) -> pd.DataFrame | None:
+    """An edge list file (src, dst, link_type) as strings; None without a file."""
+    return None if path is None else read_table(path)[["src", "dst", "link_type"]].astype(str)
+
+
+def read_links(path: Path | None) -> dict[str, list[dict[str, str]]]:
+    """Each entity's links from an edge list file, both directions."""
+    return links_by_merchant(read_link_table(path))
+
+
+def marker(output: Path, source: Path) -> Path:
+    """The completion marker of one input file."""
+    return output / DONE_FOLDER / f"{source.name}.json"
+
+
+def already_done(output: Path, source: Path, tag: str) -> bool:
+    """Whether this input was completed by a job with the same model version."""
+    path = marker(output, source)
+    if not path.is_file():
+        return False
+    done = json.loads(path.read_text(encoding="utf-8"))
+    stat = source.stat()
+    return (done.get("size"), done.get("mtime"), done.get("model")) == (stat.st_size, stat.st_mtime, tag)
+
+
+def write_outputs(output: Path, source: Path, tag: str, results: pd.DataFrame, rejects: pd.DataFrame) -> Path:
+    """Write the results and rejects of one input, then its completion marker (last, so a
+    crash in between redoes the file)."""
+    output.mkdir(parents=True, exist_ok=True)
+    target = output / f"{source.stem}.parquet"
+    results.to_parquet(target, index=False)
+    if len(rejects):
+        rejects.assign(input=source.name).to_parquet(output / f"{source.stem}.rejects.parquet", index=False)
+    stat = source.stat()
+    path = marker(output, source)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"size": stat.st_size, "mtime": stat.st_mtime, "model": tag,
+                                "rows": len(results), "rejected": len(rejects)}), encoding="utf-8")
+    return target
+
+
+def run_local(kind: ModelKind, model: ModelRuntime, files: list[Path], output: Path, blocked: BlockedLookup,
+              links_file: Path | None, progress: Callable[[str], None]) -> BatchReport:
+    """Score every input file in this process, each file catalogue-wide (``score_file``)."""
+    report = BatchReport(model=model.tag)
+    started = time.perf_counter()
+    links = read_link_table(links_file)  # once for all files
+    for source in files:
+        report.files += 1
+        if already_done(output, source, model.tag):
+            report.skipped_files += 1
+            progress(f"{source.name}: already done, skipped")
+            continue
+        frame = read_table(source)
+        results, rejects = score_file(kind, model, frame, blocked, links)
+        report.outputs.append(str(write_outputs(output, source, model.tag, results, rejects)))
+        report.rows += len(frame)
+        report.scored += len(results)
+        report.rejected += len(rejects)
+        progress(f"{source.name}: {len(results):,} scored, {len(rejects):,} rejected")
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def iter_chunks(frame: pd.DataFrame, rows: int) -> Iterator[pd.DataFrame]:
+    """Row slices of a table."""
+    for start in range(0, len(frame), rows):
+        yield frame.iloc[start:start + rows]

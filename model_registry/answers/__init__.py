@@ -1,0 +1,175 @@
+"""How a model kind answers: a runtime's scores, the records and the standing merchant
+decisions in; the API's results, the decision-log items and the batch rows out.
+
+Each kind's ``KindAnswers`` (``listing.py``, ``merchant.py``, ``stream.py``, or a plug-in's
+own) sits in its line of the kinds table (``model_registry/kinds.py``). The HTTP service and
+batch jobs (``batch/``) call only this interface, so both decide exactly alike (policy order
+in ``model_registry/policy.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from features.decision import Decision
+from features.ids import merchant_key
+from features.reasons import Reason
+from model_registry.policy import MerchantDecision, merchant_rule
+from model_registry.runtimes.base import ModelRuntime, Scores
+
+MAX_REASONS = 3
+# Standing blocks among normalized merchant ids (features/ids.py: merchant_key), by that id.
+BlockedLookup = Callable[[set[str]], dict[str, MerchantDecision]]
+# Result columns of a batch job's output file, for every kind.
+BATCH_COLUMNS = ["id", "decision", "score", "reasons", "model", "labels", "spans", "segment_decisions"]
+
+
+class ReasonOut(BaseModel):
+    """Why a decision was taken: a stable code and a readable detail."""
+
+    code: str
+    detail: str
+
+
+def no_blocks(_merchant_ids: set[str]) -> dict[str, MerchantDecision]:
+    """The lookup of a job run without merchant decisions."""
+    return {}
+
+
+def reasons_out(rule_reasons: Sequence[Reason], model_reasons: Sequence[Reason]) -> list[ReasonOut]:
+    """Rule reasons first, then the model's, at most ``MAX_REASONS``."""
+    return [ReasonOut(code=r.code, detail=r.detail) for r in [*rule_reasons, *model_reasons]][:MAX_REASONS]
+
+
+def apply_merchant_rule(merchant_ids: Sequence[str | None], decisions: Sequence[Decision],
+                        blocked: BlockedLookup) -> tuple[list[Decision], list[list[Reason]]]:
+    """Policy step 3 for each item: raised decisions and the rule's reasons. Merchant ids are
+    compared normalized (``features/ids.py``); a reason names the id as the item gave it."""
+    keys = [merchant_key(m) if isinstance(m, str) else "" for m in merchant_ids]
+    standing = blocked({k for k in keys if k})
+    raised, reasons = [], []
+    for merchant_id, key, decision in zip(merchant_ids, keys, decisions, strict=True):
+        found = standing.get(key) if key else None
+        if found is not None:
+            found = dataclasses.replace(found, merchant_id=merchant_id)
+        new_decision, reason = merchant_rule(decision, found)
+        raised.append(new_decision)
+        reasons.append([reason] if reason else [])
+    return raised, reasons
+
+
+@dataclass(frozen=True)
+class LogItem:
+    """One decision-log record of an answer (the service adds the request id)."""
+
+    entity_id: str
+    decision: Decision
+    score: float
+    model: str
+    reasons: list[ReasonOut]
+    inputs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StandingDecision:
+    """A decision that stands after the call (a merchant's): kept by the service."""
+
+    entity_id: str
+    decision: Decision
+    score: float
+    model: str
+
+
+@dataclass
+class Answer:
+    """One call's answer: the response's fields (besides ``request_id``), what the decision
+    log records, the decisions that stand, and the batch rows of the same answer."""
+
+    fields: dict[str, Any]
+    log: list[LogItem]
+    batch_rows: list[dict[str, Any]]
+    standing: list[StandingDecision] = field(default_factory=list)
+
+
+class Refused(Exception):
+    """The call cannot be answered as sent: ``status`` and the JSON body naming the field."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(str(body))
+        self.status, self.body = status, body
+
+
+def result_row(item_id: str, result: Any) -> dict[str, Any]:
+    """A batch row of a per-record result (decision, score, reasons, model)."""
+    import json
+
+    return {"id": item_id, "decision": result.decision, "score": result.score,
+            "reasons": json.dumps([r.model_dump() for r in result.reasons], ensure_ascii=False),
+            "model": result.model, "labels": None, "spans": None, "segment_decisions": None}
+
+
+Record = TypeVar("Record", bound=BaseModel)
+
+
+class KindAnswers(Generic[Record]):
+    """A kind's answer code. The defaults fit a kind that scores independent records, each
+    named by ``id_field``, and answers one result per record; a kind overrides ``answer``.
+
+    - ``request_fields``: fields of a call besides its records (a stream's ``stream_id``);
+      a batch file carries them as columns.
+    - ``group_column``: a batch file's column that groups records into one call (streams).
+    - ``micro_batched``: concurrent calls share the runtime's batches (``score_groups``).
+    - ``keeps_standing``: the kind's block decisions stand (merchants): the service keeps
+      them, the merchant rule reads them, a reviewer's ``ok`` lifts them.
+    """
+
+    request_fields: tuple[str, ...] = ()
+    group_column: str | None = None
+    grouped_as: tuple[str, str] = ("record", "group")  # what a grouped record and its group are called
+    micro_batched: bool = False
+    keeps_standing: bool = False
+
+    def __init__(self, id_field: str, id_key: Callable[[str], str] = str) -> None:
+        self.id_field, self.id_key = id_field, id_key
+
+    def refusal(self, records: Sequence[Record], field_name: str) -> Refused | None:
+        """400 naming every index of an id given more than once in one call (compared as
+        ``id_key`` sees them): one call scores each entity once."""
+        ids = [getattr(r, self.id_field, None) for r in records]
+        positions: dict[str, list[int]] = {}
+        for index, value in enumerate(ids):
+            if value is not None:
+                positions.setdefault(self.id_key(value), []).append(index)
+        repeated = [indexes for indexes in positions.values() if len(indexes) > 1]
+        if not repeated:
+            return None
+        detail = [{"loc": [field_name, i, self.id_field], "type": "duplicate",
+                   "msg": f"{self.id_field} {ids[i]!r} is given at indexes {indexes}: send each "
+                          f"{self.id_field[:-3]} once per call"}
+                  for indexes in repeated for i in indexes]
+        return Refused(400, {"error": f"{len(repeated)} {self.id_field}(s) given more than once", "detail": detail})
+
+    def work_refusal(self, records: Sequence[Record]) -> Refused | None:
+        """A call too large to work on (checked once the model is loaded); None: none here."""
+        return None
+
+    def answer(self, model: ModelRuntime, records: Sequence[Record], request: dict[str, Any],
+               blocked: BlockedLookup, scores: Scores | None = None) -> Answer:
+        """The answer to one call (``scores``: the model's scores of ``records`` when already
+        computed, by a micro-batcher or a catalogue-wide batch job)."""
+        raise NotImplementedError
+
+
+def per_record_answer(results: Sequence[Any], records: Sequence[BaseModel], id_field: str,
+                      log_id: Callable[[str], str] = str) -> Answer:
+    """The answer of a kind with one result per record: ``results`` in the response, one log
+    item and one batch row per record."""
+    log = [LogItem(log_id(getattr(r, id_field)), r.decision, r.score, r.model, r.reasons,
+                   record.model_dump(exclude_none=True)) for r, record in zip(results, records, strict=True)]
+    rows = [result_row(getattr(r, id_field), r) for r in results]
+    return Answer({"results": list(results)}, log, rows)

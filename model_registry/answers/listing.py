@@ -1,0 +1,53 @@
+"""listing-quality's answer: one result per listing, raised by the merchant rule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from features.decision import Decision
+from features.schemas import ListingRecord
+from model_registry.answers import (
+    Answer,
+    BlockedLookup,
+    KindAnswers,
+    ReasonOut,
+    apply_merchant_rule,
+    per_record_answer,
+    reasons_out,
+)
+from model_registry.runtimes.base import ModelRuntime, Scores
+
+
+class ListingResult(BaseModel):
+    """The decision for one listing."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    listing_id: str
+    decision: Decision
+    score: float
+    reasons: list[ReasonOut]
+    model: str = Field(description="name:version of the model that produced the score")
+
+
+def listing_results(model: ModelRuntime, listings: Sequence[ListingRecord], blocked: BlockedLookup,
+                    scored: Scores | None = None) -> list[ListingResult]:
+    """One result per listing, in order."""
+    scored = scored if scored is not None else model.score(listings)
+    decisions, rule_reasons = apply_merchant_rule([r.merchant_id for r in listings], scored.decisions, blocked)
+    return [ListingResult(listing_id=record.listing_id, decision=decision, score=round(float(score), 6),
+                          reasons=reasons_out(rules, reasons), model=model.tag)
+            for record, score, decision, rules, reasons in zip(
+                listings, scored.scores, decisions, rule_reasons, scored.reasons, strict=True)]
+
+
+class ListingAnswers(KindAnswers[ListingRecord]):
+    """Listings: model decision, listing rules (in the runtime), then the merchant rule."""
+
+    def answer(self, model: ModelRuntime, records: Sequence[ListingRecord], request: dict[str, Any],
+               blocked: BlockedLookup, scores: Scores | None = None) -> Answer:
+        """One result per listing, in order."""
+        return per_record_answer(listing_results(model, records, blocked, scores), records, self.id_field)

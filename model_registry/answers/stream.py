@@ -1,0 +1,125 @@
+"""false-marketing's answer: a stream's segments scored together, the segment results and
+the stream's decision (stream rule, capped-evidence reason, merchant rule)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from features.decision import Decision
+from features.schemas import TranscriptSegment, normalized_length
+from model_registry.answers import (
+    Answer,
+    BlockedLookup,
+    KindAnswers,
+    LogItem,
+    Refused,
+    apply_merchant_rule,
+    reasons_out,
+)
+from model_registry.policy import capped_reason, stream_decision
+from model_registry.runtimes.base import ModelRuntime, Scores
+
+# Characters of segment text per stream request, counted after Unicode normalization (NFKC),
+# as the model works on them (a segment is about 46 characters; 1,000 segments of 100
+# characters fit): bounds the work of one request.
+MAX_STREAM_CHARS = 100_000
+
+
+class SpanOut(BaseModel):
+    """Evidence: characters [start, end) of the segment's original text."""
+
+    start: int
+    end: int
+    text: str
+    category: str
+    source: str = Field(description="lexicon or model")
+    rule_id: str | None = None
+
+
+class SegmentResult(BaseModel):
+    """Scores and decision of one segment."""
+
+    index: int
+    score: float
+    decision: Decision
+    labels: list[str]
+    categories: dict[str, float]
+    spans: list[SpanOut]
+    novelty: float = Field(0.0, description="share of the segment's character bigrams unseen in training")
+    spans_complete: bool = Field(True, description=(
+        "false when the request's span budget ran out before this segment: its lexicon spans are "
+        "all there, model spans are missing"))
+
+
+def too_large(field: str, message: str) -> Refused:
+    """413 naming the field whose size is over the limit (the validation-error shape)."""
+    return Refused(413, {"detail": [{"loc": ["body", field], "msg": message, "type": "too_large"}]})
+
+
+class StreamAnswers(KindAnswers[TranscriptSegment]):
+    """Streams: one call is one stream's segments (a batch file groups them by ``stream_id``);
+    concurrent calls share encoder batches."""
+
+    request_fields = ("stream_id", "merchant_id")
+    group_column = "stream_id"
+    grouped_as = ("segment", "stream")
+    micro_batched = True
+
+    def __init__(self) -> None:
+        super().__init__("stream_id")
+
+    def refusal(self, records: Sequence[TranscriptSegment], field_name: str) -> Refused | None:
+        """Segments carry no ids of their own: nothing to refuse before the model is there."""
+        return None
+
+    def work_refusal(self, records: Sequence[TranscriptSegment]) -> Refused | None:
+        """413 when the text is over ``MAX_STREAM_CHARS`` after Unicode normalization."""
+        total = sum(normalized_length(s.text) for s in records)
+        if total <= MAX_STREAM_CHARS:
+            return None
+        return too_large("segments", f"the segments hold {total:,} characters after Unicode normalization (NFKC); "
+                         f"a stream request may hold at most {MAX_STREAM_CHARS:,}: send the stream in several "
+                         "requests")
+
+    def answer(self, model: ModelRuntime, records: Sequence[TranscriptSegment], request: dict[str, Any],
+               blocked: BlockedLookup, scores: Scores | None = None) -> Answer:
+        """Segment scores, labels, spans and decisions, then the stream's decision."""
+        analyses = (scores if scores is not None else model.score(records)).segments or []
+        decision, reasons = stream_decision([a.decision for a in analyses], [s.start_ms for s in records])
+        capped = capped_reason([a.capped for a in analyses], [a.decision for a in analyses])
+        reasons = reasons + ([capped] if capped else [])
+        [decision], [rule_reasons] = apply_merchant_rule([request.get("merchant_id")], [decision], blocked)
+        results = [
+            SegmentResult(index=i, score=a.score, decision=a.decision, labels=a.labels, categories=a.scores,
+                          spans=[SpanOut(start=sp.start, end=sp.end, text=sp.text, category=sp.category,
+                                         source=sp.source, rule_id=sp.rule_id) for sp in a.spans],
+                          novelty=a.novelty, spans_complete=a.spans_complete)
+            for i, a in enumerate(analyses)
+        ]
+        score, out = max(a.score for a in analyses), reasons_out(rule_reasons, reasons)
+        fields = {"decision": decision, "score": score, "segments": results, "reasons": out, "model": model.tag,
+                  "spans_cut_short": not all(a.spans_complete for a in analyses)}
+        return Answer(fields, [self._log_item(records, request, fields)], [self._batch_row(request, fields)])
+
+    @staticmethod
+    def _log_item(records: Sequence[TranscriptSegment], request: dict[str, Any], fields: dict[str, Any]) -> LogItem:
+        inputs = {"stream_id": request.get("stream_id"), "merchant_id": request.get("merchant_id"),
+                  "segments": [s.model_dump() for s in records],
+                  "segment_decisions": [r.decision for r in fields["segments"]],
+                  "segment_labels": [r.labels for r in fields["segments"]]}
+        return LogItem(str(request.get("stream_id")), fields["decision"], fields["score"], fields["model"],
+                       fields["reasons"], inputs)
+
+    @staticmethod
+    def _batch_row(request: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+        segments = fields["segments"]
+        return {"id": request.get("stream_id"), "decision": fields["decision"], "score": fields["score"],
+                "reasons": json.dumps([r.model_dump() for r in fields["reasons"]], ensure_ascii=False),
+                "model": fields["model"],
+                "labels": json.dumps([s.labels for s in segments], ensure_ascii=False),
+                "spans": json.dumps([[sp.model_dump() for sp in s.spans] for s in segments], ensure_ascii=False),
+                "segment_decisions": json.dumps([s.decision for s in segments])}
