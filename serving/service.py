@@ -182,7 +182,7 @@ class ShopGuard:
         """Build each API's callable once. BentoML looks the API up on the instance for every
         request, and its descriptor rebuilds the callable each time (``inspect.signature`` of
         the method: 5% of a stream call's CPU); an instance attribute is found first."""
-        for name in type(self).apis:
+        for name in ShopGuard.apis:  # the service (this module's name for it once decorated)
             self.__dict__[name] = getattr(self, name)
 
     def _report_health(self) -> None:

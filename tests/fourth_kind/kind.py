@@ -1,0 +1,65 @@
+"""The review-spam kind: its records, its results, its answer and its line in the table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from features.decision import Decision
+from model_registry.answers import (
+    Answer,
+    BlockedLookup,
+    KindAnswers,
+    ReasonOut,
+    apply_merchant_rule,
+    per_record_answer,
+    reasons_out,
+)
+from model_registry.kinds import ModelKind
+from model_registry.runtimes.base import ModelRuntime, Scores
+
+
+class ReviewRecord(BaseModel):
+    """One product review."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    review_id: str = Field(..., min_length=1, max_length=128)
+    text: str = Field(..., min_length=1, max_length=2000)
+    merchant_id: str | None = Field(None, max_length=128)
+
+
+class ReviewResult(BaseModel):
+    """The decision for one review."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    review_id: str
+    decision: Decision
+    score: float
+    reasons: list[ReasonOut]
+    model: str
+
+
+class ReviewAnswers(KindAnswers[ReviewRecord]):
+    """One result per review, raised by the merchant rule like listings."""
+
+    def answer(self, model: ModelRuntime, records: Sequence[ReviewRecord], request: dict[str, Any],
+               blocked: BlockedLookup, scores: Scores | None = None) -> Answer:
+        scored = scores if scores is not None else model.score(records)
+        decisions, rule_reasons = apply_merchant_rule([r.merchant_id for r in records], scored.decisions, blocked)
+        results = [ReviewResult(review_id=r.review_id, decision=d, score=round(float(s), 6),
+                                reasons=reasons_out(rules, reasons), model=model.tag)
+                   for r, s, d, rules, reasons in zip(records, scored.scores, decisions, rule_reasons,
+                                                       scored.reasons, strict=True)]
+        return per_record_answer(results, records, self.id_field)
+
+
+REVIEW_SPAM = ModelKind(
+    name="review-spam", entity_type="review", id_field="review_id", record=ReviewRecord, result=ReviewResult,
+    answers=ReviewAnswers("review_id"), route="/v1/reviews/score",
+    runtime_path="tests.fourth_kind.runtime:ReviewSpamModel", training="tests.fourth_kind.training:TRAINING",
+    label_column="is_spam", positive_label="spam",
+)
