@@ -46,13 +46,14 @@ from sqlalchemy import (
     Table,
     func,
     insert,
+    or_,
     select,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
-from features.ids import merchant_key
+from model_registry.kinds import MODEL_KINDS
 from serving.journal import JOURNAL_GLOB, DecisionJournal
 
 logger = logging.getLogger("shopguard.decision_log")
@@ -75,7 +76,6 @@ decision_log_table = Table(
 )
 __all__ = ["JOURNAL_GLOB", "DecisionLogUnavailable", "DecisionLogWriter", "DecisionRecord", "decision_log_table",
            "iter_decisions", "latest_decisions", "query_decisions"]
-MERCHANT_ENTITY = "merchant"  # merchant ids are logged in their normalized form (features/ids.py)
 # Errors that mean the database cannot be reached or is busy (retry later), as opposed to
 # one that refuses a row.
 UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
@@ -404,9 +404,10 @@ def _decision_query(entity_id: str | None = None, request_id: str | None = None,
     statement = select(table)
     if entity_id:
         statement = statement.where(table.c.entity_id == entity_id)
-    if entity:  # as a person types it: that id, or the merchant whose normalized id it is
-        statement = statement.where((table.c.entity_id == entity) | (
-            (table.c.entity_type == MERCHANT_ENTITY) & (table.c.entity_id == merchant_key(entity))))
+    if entity:  # as a person types it: that id, or the entity whose normalized id it is (merchants)
+        normalized = [(table.c.entity_type == kind.entity_type) & (table.c.entity_id == kind.answers.id_key(entity))
+                      for kind in MODEL_KINDS.values() if kind.answers.id_key(entity) != entity]
+        statement = statement.where(or_(table.c.entity_id == entity, *normalized))
     if entity_ids:
         statement = statement.where(table.c.entity_id.in_(sorted(set(entity_ids))))
     if entity_type:

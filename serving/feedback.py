@@ -35,7 +35,6 @@ from sqlalchemy import (
 )
 
 from features.errors import ShopGuardError
-from features.ids import merchant_key
 from model_registry.kinds import (
     CLEAN_FEEDBACK_LABEL,
     MODEL_KINDS,
@@ -116,11 +115,10 @@ def feedback_target(entity_type: str | None, model: str | None) -> tuple[str, st
 
 
 def _candidate_ids(feedback: Feedback) -> list[str]:
-    """The logged ids the feedback's id may stand for: merchants are logged normalized
-    (older rows as received)."""
-    if feedback.entity_type == "merchant":
-        return [feedback.entity_id, merchant_key(feedback.entity_id)]
-    return [feedback.entity_id]
+    """The logged ids the feedback's id may stand for: a kind that logs its ids normalized
+    (merchants) may hold older rows as received."""
+    normalized = kind_of_entity(feedback.entity_type).answers.id_key(feedback.entity_id)
+    return list(dict.fromkeys([feedback.entity_id, normalized]))
 
 
 def _labelled_decision(engine: Engine, feedback: Feedback) -> dict[str, Any]:
