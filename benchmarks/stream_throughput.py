@@ -40,11 +40,11 @@ from benchmarks.load import (  # noqa: E402
 from features.marketing import MARKETING_CATEGORIES  # noqa: E402
 from features.text import normalize_text  # noqa: E402
 from model_registry.registry import ModelRegistry  # noqa: E402
+from model_registry.runtimes.encoder import OnnxEncoder  # noqa: E402
 from model_registry.runtimes.marketing import (  # noqa: E402
     ONNX_FP32_FILE,
     ONNX_INT8_FILE,
     TOKENIZER_FILE,
-    OnnxEncoder,
 )
 from training.data.transcripts import TranscriptGenerationConfig, generate_transcripts  # noqa: E402
 from training.evaluation import binary_metrics  # noqa: E402

@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 
 from features.errors import ShopGuardError
-from serving.guard import send_json
+from serving.error_answers import send_json
 
 logger = logging.getLogger("shopguard.auth")
 metadata = MetaData()

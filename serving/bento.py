@@ -35,7 +35,7 @@ def production_release(registry: ModelRegistry, actor: str) -> Release:
         assert record is not None  # load() refuses a version without a record
         models[kind.name] = ReleasedModel(tag=tag, manifest_sha256=record.manifest_sha256)
     if missing:
-        raise ShopGuardError(f"no production version of {', '.join(missing)}: a Bento carries all three models. "
+        raise ShopGuardError(f"no production version of {', '.join(missing)}: a Bento carries every model kind. "
                              "Promote one first (`shopguard models promote NAME:VERSION --reason ...`).")
     return new_release(models, actor)
 

@@ -20,20 +20,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from model_registry.settings import configure_bentoml_home, load_settings
+import bentoml
+from pydantic import Field, create_model
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.responses import JSONResponse
 
-SETTINGS = load_settings()
-configure_bentoml_home(SETTINGS)  # before bentoml touches its model store
-
-import bentoml  # noqa: E402
-from pydantic import Field, create_model  # noqa: E402
-from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
-from starlette.responses import JSONResponse  # noqa: E402
-
-from features.ids import EntityId  # noqa: E402
-from features.schemas import ListingRecord, MerchantRecord, TranscriptSegment  # noqa: E402
-from model_registry.answers import Answer, Refused  # noqa: E402
-from model_registry.kinds import (  # noqa: E402
+from features.ids import EntityId
+from features.schemas import ListingRecord, MerchantRecord, TranscriptSegment
+from model_registry.answers import Answer, Refused
+from model_registry.kinds import (
     ENTITY_TYPES,
     FALSE_MARKETING,
     LISTING_QUALITY,
@@ -42,17 +37,20 @@ from model_registry.kinds import (  # noqa: E402
     ModelKind,
     kind_of_entity,
 )
-from model_registry.policy import FALLBACK_DECISION  # noqa: E402
-from model_registry.release import Release, bento_release_file, read_release  # noqa: E402
-from model_registry.runtimes.base import ModelRuntime, Scores, WorkCancelled  # noqa: E402
-from serving.admission import claim_answer, current_admission  # noqa: E402
-from serving.auth import PRINCIPAL_HEADER, AuthGuard, TokenStore  # noqa: E402
-from serving.decision_log import DecisionLogUnavailable  # noqa: E402
-from serving.guard import HEALTH, RequestGuard, install_log_filter  # noqa: E402
-from serving.microbatch import MicroBatcher  # noqa: E402
-from serving.models_api import ModelsPathMiddleware, models_app  # noqa: E402
-from serving.protocol_errors import install_json_protocol_errors  # noqa: E402
-from serving.schemas import (  # noqa: E402
+from model_registry.policy import FALLBACK_DECISION
+from model_registry.release import Release, bento_release_file, read_release
+from model_registry.runtimes.base import ModelRuntime, Scores, WorkCancelled
+from model_registry.settings import Settings, configure_bentoml_home, load_settings
+from serving.admission import claim_answer, current_admission
+from serving.auth import PRINCIPAL_HEADER, AuthGuard, TokenStore
+from serving.decision_log import DecisionLogUnavailable
+from serving.error_answers import install_log_filter
+from serving.guard import RequestGuard
+from serving.health import HEALTH
+from serving.microbatch import MicroBatcher
+from serving.models_api import ModelsPathMiddleware, models_app
+from serving.protocol_errors import install_json_protocol_errors
+from serving.schemas import (
     MAX_BATCH,
     ErrorBody,
     FeedbackResponse,
@@ -62,9 +60,11 @@ from serving.schemas import (  # noqa: E402
 )
 
 logger = logging.getLogger("shopguard.serving")
+SETTINGS = load_settings()  # the service's shape (workers, threads, limits) is read once, at import
+configure_bentoml_home(SETTINGS)  # BentoML reads its home at first use (not at import): before that
 
 
-def configure_front_door(settings: Any) -> None:
+def configure_front_door(settings: Settings) -> None:
     """Tokens, metrics, the limits and the time budget for the middlewares, before any
     request; JSON answers to unparsable requests; the service's own log lines at INFO."""
     from model_registry.database import make_engine
@@ -86,7 +86,6 @@ def configure_front_door(settings: Any) -> None:
         logger.warning("!" * 72)
 
 
-configure_front_door(SETTINGS)
 RELEASE_PATH = SETTINGS.release or bento_release_file(Path.cwd())
 RELEASE: Release | None = read_release(RELEASE_PATH) if RELEASE_PATH else None
 
@@ -148,6 +147,7 @@ class ShopGuard:
         from serving.process import die_with_parent
 
         die_with_parent()  # a worker never outlives the server process that started it
+        configure_front_door(SETTINGS)  # this worker's middlewares, before its first request
         from model_registry.registry import ModelRegistry
         from serving.decision_log import DecisionLogWriter
         from serving.feedback import FeedbackStore

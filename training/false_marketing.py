@@ -25,14 +25,13 @@ from model_registry.bundle import FeatureSetRef, Lineage, Manifest, sha256_file
 from model_registry.kinds import FALSE_MARKETING
 from model_registry.metrics import BaselineSystem, ModelMetrics, MultiLabelMetrics
 from model_registry.registry import LoadedBundle, ModelRegistry, new_version
+from model_registry.runtimes.blend import blend, tfidf_scores
+from model_registry.runtimes.encoder import OnnxEncoder
 from model_registry.runtimes.marketing import (
     ONNX_FP32_FILE,
     ONNX_INT8_FILE,
     TOKENIZER_FILE,
     FalseMarketingModel,
-    OnnxEncoder,
-    blend,
-    tfidf_scores,
 )
 from model_registry.runtimes.segment_policy import (
     MODEL_ONLY_BLOCK_FLOOR,

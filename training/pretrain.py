@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from features.errors import ShopGuardError
 from features.text import normalize_many
 from model_registry.bundle import sha256_file
-from model_registry.runtimes.marketing import MAX_TOKENS
+from model_registry.runtimes.encoder import MAX_TOKENS
 from training.data import live_asr, real_text
 from training.lineage import git_commit, library_versions
 from training.pipeline import Progress, no_progress

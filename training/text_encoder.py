@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from model_registry.runtimes.marketing import MAX_TOKENS, windows
+from model_registry.runtimes.encoder import MAX_TOKENS, windows
 from model_registry.settings import Device
 
 logger = logging.getLogger("shopguard.training")

@@ -11,15 +11,16 @@ from features.marketing import MARKETING_CATEGORIES, RULES, match_lexicon
 from features.text import normalize_text
 from model_registry.cards import ModelCard, to_markdown
 from model_registry.registry import ModelRegistry
-from model_registry.runtimes.marketing import (
+from model_registry.runtimes.blend import blend
+from model_registry.runtimes.encoder import max_by_owner, split_windows, windows
+from model_registry.runtimes.marketing import FalseMarketingModel
+from model_registry.runtimes.spans import (
     OCCLUSION_STRIDE,
     OCCLUSION_WINDOW,
-    FalseMarketingModel,
-    blend,
-    max_by_owner,
+    add_model_spans,
     occlusion_variants,
-    split_windows,
-    windows,
+    search_all_windows,
+    span_jobs,
 )
 from tests.conftest import SHARED_DATA, TINY_MARKETING_CONFIG, point_at_home, run_cli
 from training.card_parts import real_world_section
@@ -339,14 +340,14 @@ def test_the_bounded_window_search_finds_the_same_spans_as_scoring_every_window(
 
     def jobs():
         normalized = [normalize_text(t) for t in texts]
-        return model._span_jobs(normalized, model.analyze(texts, spans_from_model=False), 10**9)
+        return span_jobs(model, normalized, model.analyze(texts, spans_from_model=False), 10**9)
 
     bounded, exhaustive = jobs(), jobs()
     encoded: list[int] = []
     predict_pieces = model.encoder.predict_pieces
     model.encoder.predict_pieces = lambda pieces, *a, **k: (encoded.append(len(pieces)), predict_pieces(pieces, *a, **k))[1]
-    model._add_model_spans(bounded)
-    model.search_all_windows(exhaustive)
+    add_model_spans(model, bounded)
+    search_all_windows(model, exhaustive)
     spans = [[(s.start, s.end, s.category) for s in job.result.spans if s.source == "model"] for job in bounded]
     reference = [[(s.start, s.end, s.category) for s in job.result.spans if s.source == "model"] for job in exhaustive]
     assert len(bounded) >= 20 and any(spans)

@@ -1,0 +1,55 @@
+"""The TF-IDF half of the served false-marketing score and its blend with the encoder's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from features.text_scorer import CharNgramScorer, NgramHashing, tfidf
+
+
+def blend(transformer: np.ndarray, tfidf: np.ndarray | None, transformer_weight: float) -> np.ndarray:
+    """Per-category weighted mean of the two scorers (the transformer alone where the TF-IDF
+    scorer has no column)."""
+    if tfidf is None or transformer_weight >= 1.0:
+        return transformer
+    mixed = transformer_weight * transformer + (1 - transformer_weight) * tfidf
+    return np.where(np.isnan(tfidf), transformer, mixed)
+
+
+@dataclass(frozen=True)
+class TfidfGroup:
+    """Category scorers sharing one hashing and IDF (the trainer fits one per category on the
+    same texts): one TF-IDF matrix and one sparse-dense product score them all."""
+
+    hashing: NgramHashing
+    idf: np.ndarray
+    columns: list[int]
+    coef: np.ndarray
+    intercept: np.ndarray
+
+
+def tfidf_groups(scorers: dict[str, CharNgramScorer], categories: Sequence[str]) -> list[TfidfGroup]:
+    """The scorers of ``categories`` grouped by hashing and IDF."""
+    members: dict[tuple[NgramHashing, bytes], list[int]] = {}
+    for column, category in enumerate(categories):
+        if category in scorers:
+            scorer = scorers[category]
+            members.setdefault((scorer.hashing, scorer.idf.tobytes()), []).append(column)
+    return [TfidfGroup(hashing, scorers[categories[columns[0]]].idf, columns,
+                       np.column_stack([scorers[categories[c]].coef for c in columns]),
+                       np.array([scorers[categories[c]].intercept for c in columns]))
+            for (hashing, _), columns in members.items()]
+
+
+def tfidf_scores(scorers: dict[str, CharNgramScorer], texts: Sequence[str], categories: Sequence[str],
+                 groups: list[TfidfGroup] | None = None) -> np.ndarray:
+    """TF-IDF scores (rows x categories); NaN where a category has no scorer. Equal to each
+    scorer's own ``score`` (one TF-IDF matrix per group instead of one per category)."""
+    out = np.full((len(texts), len(categories)), np.nan)
+    for group in groups if groups is not None else tfidf_groups(scorers, categories):
+        logits = np.asarray(tfidf(group.hashing.counts(texts), group.idf) @ group.coef, dtype=np.float64)
+        out[:, group.columns] = 1.0 / (1.0 + np.exp(-(logits + group.intercept)))
+    return out

@@ -1,0 +1,113 @@
+"""The front door's own answers and small error bodies: JSON straight from ASGI, ``503`` with
+the fallback, validation errors capped at their first ``MAX_ERRORS`` (with the total count),
+and client errors logged at INFO without a traceback (``ClientErrorLogFilter``)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from model_registry.policy import FALLBACK_DECISION
+
+MAX_ERRORS = 20
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def send_json(send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    """Answer with a JSON body straight from ASGI (before or instead of the app)."""
+    payload = json.dumps(body, ensure_ascii=False).encode()
+    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def send_unavailable(send: Send, error: str, message: str, close: bool = False) -> None:
+    """``503`` with ``Retry-After`` and ``fallback_decision: review``: every answer that
+    refuses a call for load, a time budget or storage."""
+    headers = {"Retry-After": "1", **({"Connection": "close"} if close else {})}
+    await send_json(send, 503, {"error": error, "message": f"{message}; retry after the delay given, and treat "
+                                "the items as 'review' meanwhile", "fallback_decision": FALLBACK_DECISION}, headers)
+
+
+def field_error(where: str, field: str, message: str, kind: str) -> dict[str, Any]:
+    """An error body naming one field (the validation-error shape)."""
+    return {"error": message, "detail": [{"loc": [where, field], "msg": message, "type": kind}]}
+
+
+def cap_errors(body: dict[str, Any], limit: int = MAX_ERRORS) -> dict[str, Any]:
+    """The error body with at most ``limit`` errors listed and the total count."""
+    detail = body.get("detail")
+    if not isinstance(detail, list):
+        return body
+    capped = {**body, "detail": [_short(e) for e in detail[:limit]], "errors_total": len(detail)}
+    if isinstance(capped.get("error"), str):
+        capped["error"] = capped["error"][:200]
+    return capped
+
+
+def _short(error: Any) -> Any:
+    """One validation error without the echoed input (which can be megabytes)."""
+    if isinstance(error, dict):
+        return {k: (str(v)[:300] if k == "msg" else v) for k, v in error.items() if k not in ("input", "ctx", "url")}
+    return error
+
+
+class ErrorCapper:
+    """Passes responses through; a 400/422 JSON body is capped (first errors + count)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._start: dict[str, Any] | None = None
+        self._chunks: list[bytes] = []
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start" and message["status"] in (400, 422):
+            self._start = message
+            return
+        if self._start is None or message["type"] != "http.response.body":
+            await self._send(message)
+            return
+        self._chunks.append(message.get("body", b""))
+        if message.get("more_body"):
+            return
+        payload = b"".join(self._chunks)
+        with contextlib.suppress(ValueError, TypeError):
+            payload = json.dumps(cap_errors(json.loads(payload)), ensure_ascii=False).encode()
+        headers = [(k, v) for k, v in self._start["headers"] if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(payload)).encode()))
+        await self._send({**self._start, "headers": headers})
+        await self._send({"type": "http.response.body", "body": payload})
+
+
+class ClientErrorLogFilter(logging.Filter):
+    """Turns the server's ERROR + traceback for a client's bad input into one INFO line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and _is_client_error(error):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg = f"{record.getMessage()}: rejected bad input ({type(error).__name__})"
+            record.args = ()
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _is_client_error(error: BaseException) -> bool:
+    from pydantic import ValidationError
+
+    status = getattr(error, "status_code", None) or getattr(error, "error_code", None)
+    status = int(status) if isinstance(status, int) or (isinstance(status, str) and status.isdigit()) else None
+    return isinstance(error, ValidationError) or (status is not None and 400 <= status < 500)
+
+
+def install_log_filter() -> None:
+    """Add the filter to every handler that could print a client error's traceback."""
+    log_filter = ClientErrorLogFilter()
+    for name in ("", "bentoml", "bentoml.serve"):
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, ClientErrorLogFilter) for f in handler.filters):
+                handler.addFilter(log_filter)

@@ -1,0 +1,92 @@
+"""The OpenAPI document with the error answers the service really gives on each call
+(``/docs.json`` is patched on its way out)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+GUARDED_PREFIX = "/v1/"
+OPENAPI_PATH = "/docs.json"
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+ERROR_DETAIL_SCHEMA = {
+    "type": "object", "title": "ErrorDetail", "required": ["msg"],
+    "properties": {"loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+                   "msg": {"type": "string"}, "type": {"type": "string"}},
+}
+CLIENT_ERROR_SCHEMA = {
+    "type": "object", "title": "ClientError",
+    "description": "A refused call: ``detail`` names each offending field (the first 20; ``errors_total`` counts all)",
+    "properties": {"error": {"type": "string"}, "message": {"type": "string"},
+                   "detail": {"anyOf": [{"type": "array", "items": {"$ref": "#/components/schemas/ErrorDetail"}},
+                                        {"type": "string"}]},
+                   "errors_total": {"type": "integer"}},
+}
+UNAVAILABLE_SCHEMA = {
+    "type": "object", "title": "Unavailable", "required": ["error", "message", "fallback_decision"],
+    "properties": {"error": {"type": "string"}, "message": {"type": "string"},
+                   "fallback_decision": {"type": "string", "enum": ["review"]}},
+}
+DOCUMENTED_ERRORS = {
+    "400": "invalid input, an unknown field, or an id given twice: each error names its field",
+    "401": "no or unknown bearer token",
+    "403": "the token lacks the route's scope",
+    "404": "the entity or request the feedback names was not scored",
+    "408": "the body did not arrive within the read timeout (SHOPGUARD_BODY_TIMEOUT_SECONDS)",
+    "413": "the body, or a stream's text, is over its limit",
+    "415": "the body is not JSON",
+    "422": "the feedback's label or segment does not fit the scored entity",
+}
+
+
+UNAVAILABLE_DESCRIPTION = (
+    "cannot answer now: model missing, overloaded (too many calls open or in flight), the call's time "
+    "budget ran out, or decisions cannot be stored. Retry after Retry-After and treat the items as "
+    "'review' meanwhile. The service never answers 429 or 504.")
+RETRY_AFTER_HEADER = {"Retry-After": {"description": "seconds to wait before retrying",
+                                      "schema": {"type": "integer"}}}
+
+
+def document_errors(openapi: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document with the error answers the service really gives on each call."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update({"ErrorDetail": ERROR_DETAIL_SCHEMA, "ClientError": CLIENT_ERROR_SCHEMA,
+                    "Unavailable": UNAVAILABLE_SCHEMA})
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ClientError"}}}
+    for path, operations in openapi.get("paths", {}).items():
+        post = operations.get("post")
+        if post is None or not path.startswith(GUARDED_PREFIX):
+            continue
+        responses = post.setdefault("responses", {})
+        for status, description in DOCUMENTED_ERRORS.items():
+            responses[status] = {"description": description, "content": error}
+        responses["503"] = {"description": UNAVAILABLE_DESCRIPTION, "headers": RETRY_AFTER_HEADER,
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Unavailable"}}}}
+        responses.pop("500", None)  # a 500 is a bug, never a documented answer
+    return openapi
+
+
+class OpenApiPatcher:
+    """Buffers the OpenAPI document and sends it with ``document_errors`` applied."""
+
+    def __init__(self, send: Send) -> None:
+        self._send, self._start, self._chunks = send, None, []
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self._start = message
+            return
+        self._chunks.append(message.get("body", b""))
+        if message.get("more_body"):
+            return
+        payload = b"".join(self._chunks)
+        with contextlib.suppress(ValueError, TypeError):
+            payload = json.dumps(document_errors(json.loads(payload))).encode()
+        headers = [(k, v) for k, v in (self._start or {}).get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(payload)).encode()))
+        await self._send({**(self._start or {"type": "http.response.start", "status": 200}), "headers": headers})
+        await self._send({"type": "http.response.body", "body": payload})
