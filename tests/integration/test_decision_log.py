@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import run_cli
@@ -29,4 +31,6 @@ def test_a_response_request_id_finds_its_records(server, trained_home, tmp_path)
     assert sorted(frame["entity_id"]) == ["L-log-0", "L-log-1", "L-log-2"]
     assert set(frame["decision"]) <= {"allow", "review", "block"}
     assert frame["model"].str.startswith("listing-quality:v").all()
-    assert "L-log-0" in frame["inputs"].iloc[0] or "L-log" in " ".join(frame["inputs"])
+    inputs = [json.loads(i) for i in frame["inputs"]]  # each row's own listing, as the request sent it
+    assert [i["listing_id"] for i in inputs] == list(frame["entity_id"])
+    assert all(i["title"] == LISTING["title"] for i in inputs)

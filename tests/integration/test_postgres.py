@@ -30,7 +30,23 @@ from serving.merchant_decisions import MerchantDecisionStore
 from tests.integration.server import free_port
 
 pytestmark = pytest.mark.integration
-PG_BIN = Path(os.environ.get("SHOPGUARD_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def postgres_bin() -> Path:
+    """The PostgreSQL server tools: ``SHOPGUARD_PG_BIN``, else ``pg_config --bindir``, else the
+    newest ``/usr/lib/postgresql/<version>/bin`` (Debian's layout)."""
+    if "SHOPGUARD_PG_BIN" in os.environ:
+        return Path(os.environ["SHOPGUARD_PG_BIN"])
+    if shutil.which("pg_config"):
+        found = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
+        if found and (Path(found) / "initdb").is_file():
+            return Path(found)
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name)
+                      if p.parent.name.isdigit() else 0)
+    return versions[-1] if versions else Path("/usr/lib/postgresql/bin")
+
+
+PG_BIN = postgres_bin()
 
 
 def _as_postgres(command: list[str]) -> list[str]:

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import nbformat
 import pandas as pd
+import pytest
 from nbclient import NotebookClient
 
 from model_registry.registry import ModelRegistry
 from tests.conftest import REPO, point_at_home
+
+pytestmark = pytest.mark.integration  # the shared trained home
 
 
 def run_notebook(name: str, parameters: dict[str, object]) -> nbformat.NotebookNode:

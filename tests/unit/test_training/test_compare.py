@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.conftest import FAST_LISTING_CONFIG, run_cli
 from training.compare import paired_deltas
@@ -30,6 +31,7 @@ def test_a_clearly_better_challenger_has_an_interval_above_zero() -> None:
     assert ap.delta_ci.low <= ap.delta <= ap.delta_ci.high
 
 
+@pytest.mark.integration  # the shared trained home
 def test_compare_cli_scores_both_versions_on_one_file(trained_home, listing_file, tmp_path) -> None:
     home = tmp_path / "home"
     shutil.copytree(trained_home, home, ignore=shutil.ignore_patterns("server-*.log"))
@@ -46,6 +48,7 @@ def test_compare_cli_scores_both_versions_on_one_file(trained_home, listing_file
     target = comparison["targets"]["is_inferior"]
     assert target["rows"] == 1500
     assert abs(target["pr_auc"]["delta"] - (target["pr_auc"]["b"] - target["pr_auc"]["a"])) < 1e-12
+    assert target["pr_auc"]["delta"] < 0 and target["roc_auc"]["delta"] < 0  # the weak challenger loses
     flips = comparison["decision_flips"]
     assert sum(sum(row.values()) for row in flips.values()) == 1500
     assert comparison["flipped_rows"] == 1500 - sum(flips[d][d] for d in flips)

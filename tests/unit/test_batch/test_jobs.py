@@ -1,0 +1,80 @@
+"""Batch jobs (``batch/jobs.py``) on a real runtime: the test tree's review-spam kind, which
+shared batch code scores like any kind of the table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from batch.jobs import (
+    RESULT_COLUMNS,
+    already_done,
+    input_files,
+    run_local,
+    score_file,
+    score_frame,
+    validate_rows,
+    write_outputs,
+)
+from features.decision import Thresholds
+from features.errors import ShopGuardError
+from tests.fourth_kind.kind import REVIEW_SPAM
+from tests.fourth_kind.runtime import ReviewSpamModel
+
+MODEL = ReviewSpamModel({"cheap": 3.0, "promo": 3.0, "fits": -2.0}, 0.0, Thresholds(block=0.9, review=0.5),
+                        "review-spam:v1")
+FRAME = pd.DataFrame({"review_id": ["a", "b", "c"], "text": ["cheap promo", "fits well", ""],
+                      "merchant_id": ["m0", "m1", None]})
+FRAME = FRAME.astype(object).where(FRAME.notna(), None)  # as read_table gives it
+
+
+def test_bad_rows_are_rejected_naming_row_and_field() -> None:
+    valid, rejects = validate_rows(REVIEW_SPAM, FRAME.assign(extra=[None, None, 1]))
+    assert valid == [] and [(r["row"], r["field"]) for r in rejects] == [(0, "extra"), (1, "extra"), (2, "extra")]
+    valid, rejects = validate_rows(REVIEW_SPAM, FRAME)
+    assert [(r["row"], r["field"]) for r in rejects] == [(2, "text")]
+
+
+def test_both_engines_units_answer_alike_in_chunks() -> None:
+    by_frame, rejects = score_frame(REVIEW_SPAM, MODEL, FRAME, chunk=1)
+    by_file, _ = score_file(REVIEW_SPAM, MODEL, FRAME, chunk=2)
+    assert list(by_frame.columns) == RESULT_COLUMNS
+    assert by_frame.to_dict("records") == by_file.to_dict("records")
+    assert list(by_frame["id"]) == ["a", "b"] and list(by_frame["decision"]) == ["block", "allow"]
+    assert json.loads(by_frame["reasons"][0])[0]["code"] == "spam_word" and list(rejects["row"]) == [2]
+
+
+def test_a_merchant_block_raises_the_batch_answer_too() -> None:
+    def blocked(ids: set[str]) -> dict:
+        from datetime import UTC, datetime
+
+        from model_registry.policy import MerchantDecision
+
+        return {m: MerchantDecision(m, "block", 1.0, "merchant-risk:v1", datetime.now(UTC)) for m in ids}
+
+    results, _ = score_file(REVIEW_SPAM, MODEL, FRAME, blocked)
+    assert list(results["decision"]) == ["block", "review"]  # a and b: both merchants at block
+
+
+def test_a_finished_input_is_skipped_until_it_changes(tmp_path: Path) -> None:
+    source = tmp_path / "reviews.parquet"
+    FRAME.to_parquet(source)
+    report = run_local(REVIEW_SPAM, MODEL, [source], tmp_path / "out", lambda ids: {}, None, lambda _: None)
+    assert (report.scored, report.rejected) == (2, 1)
+    assert pd.read_parquet(tmp_path / "out" / "reviews.rejects.parquet")["field"].tolist() == ["text"]
+    assert already_done(tmp_path / "out", source, MODEL.tag) and not already_done(tmp_path / "out", source, "other")
+    again = run_local(REVIEW_SPAM, MODEL, [source], tmp_path / "out", lambda ids: {}, None, lambda _: None)
+    assert again.skipped_files == 1 and again.scored == 0
+    FRAME.head(1).to_parquet(source)
+    assert not already_done(tmp_path / "out", source, MODEL.tag)
+    write_outputs(tmp_path / "out", source, MODEL.tag, *score_file(REVIEW_SPAM, MODEL, FRAME.head(1)))
+    assert already_done(tmp_path / "out", source, MODEL.tag)
+
+
+def test_an_input_naming_no_table_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ShopGuardError, match="names no .parquet"):
+        input_files(str(tmp_path / "*"))

@@ -1,0 +1,111 @@
+"""The kinds' answers (``model_registry/answers/``) from given scores: results, the policy's
+rules, decision-log items and batch rows. The runtime is the test tree's review-spam one
+(only its tag is read: the scores are given, as the micro-batcher and batch jobs give them)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import numpy as np
+
+from features.decision import Thresholds
+from features.reasons import Reason
+from features.schemas import ListingRecord, TranscriptSegment
+from model_registry.answers import MAX_REASONS, no_blocks
+from model_registry.answers.listing import ListingAnswers
+from model_registry.answers.merchant import MerchantAnswers
+from model_registry.answers.stream import MAX_STREAM_CHARS, StreamAnswers
+from model_registry.policy import MerchantDecision
+from model_registry.runtimes.base import Scores
+from model_registry.runtimes.spans import SegmentAnalysis, Span
+from tests.fourth_kind.runtime import ReviewSpamModel
+
+MODEL = ReviewSpamModel({}, 0.0, Thresholds(block=0.9, review=0.5), "test-model:v1")
+BLOCKED = MerchantDecision("m1", "block", 0.97, "merchant-risk:v1", datetime(2026, 1, 2, tzinfo=UTC))
+
+
+def blocks(ids: set[str]) -> dict[str, MerchantDecision]:
+    return {m: BLOCKED for m in ids if m == "m1"}
+
+
+def listing(listing_id: str, merchant_id: str | None) -> ListingRecord:
+    return ListingRecord(listing_id=listing_id, merchant_id=merchant_id, title="保温杯", category="home", price=9.0)
+
+
+def test_a_blocked_merchant_raises_a_listing_to_review_with_its_reason_first() -> None:
+    records = [listing("a", " M1 "), listing("b", "m2")]
+    model_reasons = [[Reason(f"r{i}", "model") for i in range(4)], []]
+    scores = Scores(np.array([0.1234567, 0.2]), ["allow", "allow"], model_reasons)
+    answer = ListingAnswers("listing_id").answer(MODEL, records, {}, blocks, scores)
+    first, second = answer.fields["results"]
+    assert (first.decision, second.decision) == ("review", "allow")
+    assert first.reasons[0].code == "merchant_blocked" and " M1 " in first.reasons[0].detail
+    assert len(first.reasons) == MAX_REASONS and first.score == 0.123457
+    assert [item.entity_id for item in answer.log] == ["a", "b"]
+    assert answer.log[0].inputs == records[0].model_dump(exclude_none=True)
+    assert [row["id"] for row in answer.batch_rows] == ["a", "b"]
+    assert json.loads(answer.batch_rows[0]["reasons"])[0]["code"] == "merchant_blocked"
+    assert answer.standing == []
+
+
+def test_merchant_decisions_stand_and_are_logged_under_the_normalized_id() -> None:
+    from features.schemas import MerchantRecord
+
+    fields = {f: None for f in MerchantRecord.model_fields if f not in ("merchant_id", "links")}
+    records = [MerchantRecord(merchant_id="Ｍ１", **fields)]
+    answer = MerchantAnswers().answer(MODEL, records, {}, no_blocks, Scores(np.array([0.95]), ["block"], [[]]))
+    assert [(d.entity_id, d.decision) for d in answer.standing] == [("Ｍ１", "block")]
+    assert answer.log[0].entity_id == "m1" and answer.batch_rows[0]["id"] == "Ｍ１"
+
+
+def test_one_call_names_each_merchant_once_as_normalized() -> None:
+    from features.schemas import MerchantRecord
+
+    fields = {f: None for f in MerchantRecord.model_fields if f not in ("merchant_id", "links")}
+    records = [MerchantRecord(merchant_id=m, **fields) for m in ("M1", "x", " m1")]
+    refused = MerchantAnswers().refusal(records, "merchants")
+    assert refused is not None and refused.status == 400
+    assert [d["loc"] for d in refused.body["detail"]] == [["merchants", 0, "merchant_id"], ["merchants", 2, "merchant_id"]]
+    assert MerchantAnswers().refusal(records[:2], "merchants") is None
+
+
+def segment_analysis(decision: str, complete: bool = True) -> SegmentAnalysis:
+    span = Span(0, 2, "原价", "price_fraud", "lexicon", "price-1")
+    return SegmentAnalysis({"price_fraud": 0.8}, ["price_fraud"] if decision != "allow" else [], [span], decision,
+                           0.8 if decision != "allow" else 0.1, spans_complete=complete)
+
+
+def stream(n: int) -> list[TranscriptSegment]:
+    return [TranscriptSegment(text="原价九十九", start_ms=i * 1000, end_ms=i * 1000 + 900) for i in range(n)]
+
+
+def test_a_stream_whose_span_budget_ran_out_says_so() -> None:
+    analyses = [segment_analysis("review", complete=True), segment_analysis("review", complete=False)]
+    scores = Scores(np.array([0.8, 0.8]), ["review", "review"], [[], []], analyses)
+    answer = StreamAnswers().answer(MODEL, stream(2), {"stream_id": "S1", "merchant_id": None}, no_blocks, scores)
+    assert answer.fields["spans_cut_short"] is True
+    assert [s.spans_complete for s in answer.fields["segments"]] == [True, False]
+    complete = StreamAnswers().answer(MODEL, stream(1), {"stream_id": "S2"}, no_blocks,
+                                      Scores(np.array([0.8]), ["review"], [[]], analyses[:1]))
+    assert complete.fields["spans_cut_short"] is False
+
+
+def test_three_segments_at_review_within_a_minute_block_the_stream_and_a_blocked_merchant_is_named() -> None:
+    analyses = [segment_analysis("review") for _ in range(3)]
+    scores = Scores(np.array([0.8] * 3), ["review"] * 3, [[]] * 3, analyses)
+    answer = StreamAnswers().answer(MODEL, stream(3), {"stream_id": "S3", "merchant_id": "m1"}, blocks, scores)
+    assert answer.fields["decision"] == "block"
+    assert [r.code for r in answer.fields["reasons"]] == ["merchant_blocked", "review_burst"]
+    [item] = answer.log
+    assert item.entity_id == "S3" and item.inputs["segment_decisions"] == ["review"] * 3
+    [row] = answer.batch_rows
+    assert row["id"] == "S3" and json.loads(row["labels"]) == [["price_fraud"]] * 3
+    assert json.loads(row["spans"])[0][0]["rule_id"] == "price-1"
+
+
+def test_a_stream_over_the_character_budget_is_refused_before_any_work() -> None:
+    segments = [TranscriptSegment(text="字" * 2000, start_ms=i, end_ms=i + 1) for i in range(MAX_STREAM_CHARS // 2000 + 1)]
+    refused = StreamAnswers().work_refusal(segments)
+    assert refused is not None and refused.status == 413 and refused.body["detail"][0]["loc"] == ["body", "segments"]
+    assert StreamAnswers().work_refusal(segments[:1]) is None
