@@ -33,7 +33,6 @@ from features.errors import ShopGuardError
 from model_registry.answers import BATCH_COLUMNS, BlockedLookup, no_blocks
 from model_registry.kinds import ModelKind
 from model_registry.runtimes.base import ModelRuntime
-from model_registry.runtimes.merchant import links_by_merchant
 
 READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     ".parquet": pd.read_parquet, ".csv": pd.read_csv, ".jsonl": lambda p: pd.read_json(p, lines=True),
@@ -204,6 +203,9 @@ def read_link_table(path: Path | None) -> pd.DataFrame | None:
 
 def read_links(path: Path | None) -> dict[str, list[dict[str, str]]]:
     """Each entity's links from an edge list file, both directions."""
+    # Imported here: the merchant runtime loads LightGBM, which the CLI's start does not need.
+    from model_registry.runtimes.merchant import links_by_merchant
+
     return links_by_merchant(read_link_table(path))
 
 

@@ -1,1 +1,2 @@
-"""The BentoML scoring service, the decision policy and the decision log."""
+"""The BentoML scoring service, its front door (guard, health, error answers), the decision
+log, feedback and API tokens."""
