@@ -110,7 +110,11 @@ def plugin_kinds(spec: str) -> list[ModelKind]:
     """The ``ModelKind`` objects named in ``spec`` (``module:ATTRIBUTE``, comma-separated)."""
     kinds = []
     for path in filter(None, (part.strip() for part in spec.split(","))):
-        kind = import_path(path)
+        try:
+            kind = import_path(path)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise ShopGuardError(f"{PLUGINS_ENV}: cannot import {path!r} ({exc}); name a ModelKind as "
+                                 "package.module:ATTRIBUTE on the Python path.") from exc
         if not isinstance(kind, ModelKind):
             raise ShopGuardError(f"{PLUGINS_ENV}: {path} is a {type(kind).__name__}, not a ModelKind.")
         kinds.append(kind)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
+from features.errors import ShopGuardError
 from model_registry.answers import KindAnswers
 from model_registry.kinds import MODEL_KINDS, ModelKind, plugin_kinds
 from training.kinds import KindTraining, training_half
@@ -47,6 +48,12 @@ def test_every_kind_offers_what_shared_code_calls(kind: ModelKind) -> None:
     assert isinstance(half, KindTraining) and callable(half.train) and callable(half.score_file)
     grouped = kind.answers.group_column
     assert grouped is None or grouped in kind.answers.request_fields
+
+
+@pytest.mark.parametrize("spec", ["no.such.module:KIND", "tests.fourth_kind.kind:NOTHING", "tests.fourth_kind.kind:ReviewRecord"])
+def test_a_plugin_that_is_not_a_kind_is_refused_naming_it(spec: str) -> None:
+    with pytest.raises(ShopGuardError, match=spec.split(":")[0].replace(".", r"\.")):
+        plugin_kinds(spec)
 
 
 def test_kinds_do_not_share_names_entity_types_or_routes() -> None:
