@@ -1,4 +1,5 @@
-"""Shared fixtures: a small generated catalogue and a trained, promoted registry home."""
+"""Shared fixtures: small generated files, the slow trainings done once per session, and a
+trained, promoted registry home."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,21 +45,75 @@ def listing_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained_home(tmp_path_factory: pytest.TempPathFactory, listing_file: Path,
-                 merchant_files: tuple[Path, Path], transcript_file: Path) -> Path:
-    """A ShopGuard home with all three models trained by the CLI and promoted to production."""
+def listing_training(tmp_path_factory: pytest.TempPathFactory, listing_file: Path) -> tuple[Any, Any]:
+    """listing-quality trained once per session in this process, in its own home: (registry,
+    the trainer's result). Its unit tests read the result; ``trained_home`` serves its bundle."""
+    from model_registry.registry import ModelRegistry
+    from training.listing_quality import (
+        ListingQualityConfig,
+        ListingQualityTrainer,
+        load_listing_file,
+    )
+
+    with pytest.MonkeyPatch.context() as mp:
+        point_at_home(mp, tmp_path_factory.mktemp("listing-home"))
+        registry = ModelRegistry()
+        trainer = ListingQualityTrainer(ListingQualityConfig(**FAST_LISTING_CONFIG), registry)
+        return registry, trainer.fit(load_listing_file(listing_file), listing_file)
+
+
+@pytest.fixture(scope="session")
+def marketing_training(tmp_path_factory: pytest.TempPathFactory, transcript_file: Path) -> tuple[Any, ...]:
+    """false-marketing trained once per session in this process, in its own home: (registry,
+    the data, the result, the home). Its unit tests read them; ``trained_home`` serves its bundle."""
+    from model_registry.registry import ModelRegistry
+    from training.false_marketing import (
+        FalseMarketingConfig,
+        load_marketing_file,
+        train_and_register,
+    )
+
+    home = tmp_path_factory.mktemp("marketing-home")
+    with pytest.MonkeyPatch.context() as mp:
+        point_at_home(mp, home)
+        mp.setenv("SHOPGUARD_DEVICE", "cpu")
+        registry = ModelRegistry()
+        data = load_marketing_file(transcript_file)
+        result = train_and_register(data, FalseMarketingConfig(**TINY_MARKETING_CONFIG), registry)
+        return registry, data, result, home
+
+
+def register_in(home: Path, tag: str) -> None:
+    """Record a bundle of the session's model store in another home as its candidate, as
+    ``ModelRegistry.register`` records it (the store is shared; each home's database says
+    which versions are its own)."""
+    from model_registry.bundle import MANIFEST_FILE, sha256_file
+    from model_registry.registry import ModelRegistry, split_reference
+
+    with pytest.MonkeyPatch.context() as mp:
+        point_at_home(mp, home)
+        registry = ModelRegistry()
+        name, version = split_reference(tag)
+        assert version is not None
+        manifest_hash = sha256_file(registry._bundle_path(tag) / MANIFEST_FILE)
+        registry.version_records.add(name, version, manifest_hash, registry.actor)
+        registry.aliases.set(name, "candidate", version, action="register", actor=registry.actor,
+                             reason="newly trained version")
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory: pytest.TempPathFactory, listing_training: tuple[Any, Any],
+                 marketing_training: tuple[Any, ...], merchant_files: tuple[Path, Path]) -> Path:
+    """A ShopGuard home with all three models promoted to production: merchant-risk trained by
+    the CLI, listing-quality and false-marketing the session's trainings (their CLI commands
+    are run by their own tests), each promoted by the CLI."""
     home = tmp_path_factory.mktemp("home")
-    listing_config, merchant_config = home / "listing_config.json", home / "merchant_config.json"
-    marketing_config = home / "marketing_config.json"
-    listing_config.write_text(json.dumps(FAST_LISTING_CONFIG))
+    merchant_config = home / "merchant_config.json"
     merchant_config.write_text(json.dumps(FAST_MERCHANT_CONFIG))
-    marketing_config.write_text(json.dumps(TINY_MARKETING_CONFIG))
-    run_cli("train", "listing-quality", "--data", str(listing_file), "--config", str(listing_config),
-            home=home)
     run_cli("train", "merchant-risk", "--data", str(merchant_files[0]), "--links", str(merchant_files[1]),
             "--config", str(merchant_config), home=home)
-    run_cli("train", "false-marketing", "--data", str(transcript_file), "--config", str(marketing_config),
-            home=home)
+    register_in(home, listing_training[1].manifest.tag)
+    register_in(home, marketing_training[2].manifest.tag)
     for name in ("listing-quality", "merchant-risk", "false-marketing"):
         run_cli("models", "promote", f"{name}:candidate", "--reason", "test fixture", home=home)
     token = run_cli("tokens", "create", "--name", "test-reviewer", "--scopes", "score,feedback,read",

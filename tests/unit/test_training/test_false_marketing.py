@@ -39,15 +39,12 @@ needs_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shar
 
 
 @pytest.fixture(scope="module")
-def registered(transcript_file, tmp_path_factory):
-    home = tmp_path_factory.mktemp("marketing-home")
+def registered(marketing_training):
+    """The session's false-marketing training (``tests/conftest.py``), its home pointed at."""
     with pytest.MonkeyPatch.context() as mp:
-        point_at_home(mp, home)
+        point_at_home(mp, marketing_training[3])
         mp.setenv("SHOPGUARD_DEVICE", "cpu")
-        registry = ModelRegistry()
-        data = load_marketing_file(transcript_file)
-        result = train_and_register(data, FalseMarketingConfig(**TINY_MARKETING_CONFIG), registry)
-        yield registry, data, result, home
+        yield marketing_training
 
 
 def test_generator_is_seeded_multi_label_and_varied() -> None:

@@ -2,25 +2,22 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from model_registry.registry import ModelRegistry
 from model_registry.runtimes.listing import ListingQualityModel
-from tests.conftest import FAST_LISTING_CONFIG, SHARED_DATA, point_at_home
+from tests.conftest import SHARED_DATA, point_at_home
 from training.data import real_text
-from training.listing_quality import ListingQualityConfig, ListingQualityTrainer, load_listing_file
+from training.listing_quality import ListingQualityConfig
 from training.real_checks import counterfeit_listings, listing_decisions, neutral_listings
 
 needs_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is not here")
 
 
 @pytest.fixture(scope="module")
-def trained(listing_file, tmp_path_factory):
-    home = tmp_path_factory.mktemp("pipeline-home")
+def trained(listing_training):
+    """The session's listing-quality training (``tests/conftest.py``), its home pointed at."""
+    registry, _ = listing_training
     with pytest.MonkeyPatch.context() as mp:
-        point_at_home(mp, home)
-        registry = ModelRegistry()
-        trainer = ListingQualityTrainer(ListingQualityConfig(**FAST_LISTING_CONFIG), registry)
-        result = trainer.fit(load_listing_file(listing_file), listing_file)
-        yield registry, result
+        point_at_home(mp, registry.settings.home)
+        yield listing_training
 
 
 def test_held_out_quality_is_far_above_chance(trained) -> None:
