@@ -15,6 +15,7 @@ The export joins each entity's latest feedback with the input that was scored, a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Index,
     Integer,
     MetaData,
     String,
@@ -38,6 +40,7 @@ from features.errors import ShopGuardError
 from features.ids import merchant_key
 from model_registry.kinds import (
     CLEAN_FEEDBACK_LABEL,
+    MERCHANT_RISK,
     MODEL_KINDS,
     ModelKind,
     kind_of_entity,
@@ -60,6 +63,7 @@ feedback_table = Table(
     Column("label", String(400), nullable=False),
     Column("reviewer", String(128), nullable=False),
     Column("note", Text, nullable=False),
+    Index("ix_feedback_type_entity_request", "entity_type", "entity_id", "request_id"),  # migration 0007
 )
 
 CLEAN_LABEL = CLEAN_FEEDBACK_LABEL
@@ -202,6 +206,15 @@ class FeedbackStore:
             statement = statement.where(feedback_table.c.entity_type == entity_type)
         with self._engine.connect() as conn:
             return [dict(r) for r in conn.execute(statement).mappings()]
+
+
+def record_verdict(store: FeedbackStore, feedback: Feedback, lift_block: Callable[[str, str], Any]) -> dict[str, Any]:
+    """Store a reviewer's verdict (``POST /v1/feedback`` and the console alike); a reviewer's
+    ``ok`` on a merchant lifts its standing block (``lift_block(merchant_id, reviewer)``)."""
+    row = store.add(feedback)
+    if row["entity_type"] == MERCHANT_RISK.entity_type and row["label"] == CLEAN_LABEL:
+        lift_block(row["entity_id"], feedback.reviewer)
+    return row
 
 
 @dataclass

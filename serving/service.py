@@ -38,6 +38,7 @@ from model_registry.runtimes.base import WorkCancelled  # noqa: E402
 from serving.admission import claim_answer, current_admission  # noqa: E402
 from serving.answers import listing_results, merchant_results, stream_answer  # noqa: E402
 from serving.auth import PRINCIPAL_HEADER, AuthGuard, TokenStore  # noqa: E402
+from serving.console import console_app  # noqa: E402
 from serving.decision_log import DecisionLogUnavailable  # noqa: E402
 from serving.guard import HEALTH, RequestGuard, install_log_filter  # noqa: E402
 from serving.microbatch import MicroBatcher  # noqa: E402
@@ -153,6 +154,7 @@ def check_api_fields(kind: ModelKind, model: Any) -> None:
                              f"{kind.record.__name__} lacks; promote a model trained on its columns")
 
 
+@bentoml.mount_asgi_app(console_app, path="/console")
 @bentoml.mount_asgi_app(models_app, path="/v1/models")
 @bentoml.service(
     name="shopguard",
@@ -355,7 +357,8 @@ class ShopGuard:
             inputs = {"stream_id": stream_id, "merchant_id": merchant_id,
                       "segments": [s.model_dump() for s in segments],
                       "segment_decisions": [r.decision for r in results],
-                      "segment_labels": [r.labels for r in results]}
+                      "segment_labels": [r.labels for r in results],
+                      "segment_spans": [[sp.model_dump() for sp in r.spans] for r in results]}
             claim_answer()  # past the time budget: raises, nothing stored
             self._log(response.request_id, FALSE_MARKETING.entity_type,
                       [(stream_id, stream.decision, response.score, model.tag, response.reasons, inputs)])
@@ -385,7 +388,7 @@ class ShopGuard:
     ) -> FeedbackResponse:
         """Store a reviewer's outcome for a logged decision of the named entity type (stored
         at once). A reviewer's ``ok`` on a merchant lifts its standing block."""
-        from serving.feedback import Feedback, FeedbackError, feedback_target
+        from serving.feedback import Feedback, FeedbackError, feedback_target, record_verdict
 
         principal = ctx.request.headers.get(PRINCIPAL_HEADER.decode())
         reviewer = principal or reviewer
@@ -396,8 +399,9 @@ class ShopGuard:
         try:
             kind, version = feedback_target(entity_type, model)
             claim_answer()  # past the time budget: raises, nothing stored
-            row = self.feedback_store.add(Feedback(entity_id, label, reviewer, kind, note, request_id,
-                                                   segment_index, version))
+            row = record_verdict(self.feedback_store, Feedback(entity_id, label, reviewer, kind, note, request_id,
+                                                               segment_index, version),
+                                 self.merchant_decisions.lift_block)
         except FeedbackError as exc:
             detail = [{"loc": [exc.field], "msg": str(exc), "type": "feedback"}]
             return _with_status(ctx, JSONResponse({"detail": detail}, status_code=exc.status))
@@ -409,8 +413,6 @@ class ShopGuard:
             body = ErrorBody(error="storage_unavailable", message="feedback cannot be stored right now; retry later")
             return _with_status(ctx, JSONResponse(body.model_dump(exclude_none=True), status_code=503,
                                                   headers={"Retry-After": "5"}))
-        if row["entity_type"] == MERCHANT_RISK.entity_type and row["label"] == "ok":
-            self.merchant_decisions.lift_block(row["entity_id"], reviewer)  # normalized by the store
         return FeedbackResponse(feedback_id=row["id"], entity_type=row["entity_type"], entity_id=row["entity_id"],
                                 request_id=row["request_id"], segment_index=row["segment_index"],
                                 label=row["label"], model=row["model"])
