@@ -76,7 +76,7 @@ decision_log_table = Table(
     # The console's queue and search (migration 0007).
     Index("ix_decision_log_decision_id", "decision", "id"),
     Index("ix_decision_log_decision_score_id", "decision", "score", "id"),
-    Index("ix_decision_log_type_decision_id", "entity_type", "decision", "id"),
+    Index("ix_decision_log_decision_type_id", "decision", "entity_type", "id"),
 )
 __all__ = ["JOURNAL_GLOB", "DecisionLogUnavailable", "DecisionLogWriter", "DecisionRecord", "decision_log_table",
            "iter_decisions", "latest_decisions", "query_decisions"]

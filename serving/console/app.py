@@ -152,10 +152,10 @@ def _csrf_ok(request: Request, session: Session, form: Any) -> bool:
 async def queue(request: Request, session: Session) -> Response:
     """``GET /queue``: pending reviews, filtered, one page."""
     query: QueueQuery = parse(QueueQuery, dict(request.query_params))
-    since_day = datetime.now(UTC) - timedelta(days=1)
+    now = datetime.now(UTC)
     page, load = await run_in_threadpool(lambda: (
         queries.queue_page(state().engine, query.order, query.keyset(), **query.filters()),
-        queries.review_load(state().engine, since_day)))
+        queries.review_load(state().engine, now - timedelta(days=1), now)))
     params = {k: v for k, v in request.query_params.items() if k not in ("cursor", "done") and v}
     return render(request, "queue.html", session=session, page=page, query=query, load=load,
                   budget=state().review_budget, params=params, categories=CATEGORIES, entity_types=ENTITY_TYPES)

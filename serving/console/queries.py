@@ -131,9 +131,10 @@ def _overlap(segment: int | None, other: int | None) -> bool:
     return segment is None or other is None or segment == other
 
 
-def review_load(engine: Engine, since: datetime) -> dict[str, dict[str, int]]:
-    """Per entity type: decisions and reviews since ``since`` (the review budget's measure)."""
-    statement = (select(D.c.entity_type, D.c.decision, func.count()).where(D.c.at >= since)
+def review_load(engine: Engine, since: datetime, until: datetime) -> dict[str, dict[str, int]]:
+    """Per entity type: decisions and reviews from ``since`` to ``until`` (the review budget's
+    measure; both bounds, so that the time index is used)."""
+    statement = (select(D.c.entity_type, D.c.decision, func.count()).where(D.c.at >= since, D.c.at <= until)
                  .group_by(D.c.entity_type, D.c.decision))
     load: dict[str, dict[str, int]] = {kind.entity_type: {"decisions": 0, "reviews": 0}
                                        for kind in MODEL_KINDS.values()}

@@ -1,6 +1,6 @@
 """Headers on every console answer: a strict Content-Security-Policy (scripts, styles and
 images from the console itself only; no inline script, no framing by other sites), no
-MIME sniffing, no referrer, no caching of pages that show logged data.
+MIME sniffing, no referrer to other sites (``same-origin``: a form's ``Origin`` stays checkable), no caching of pages that show logged data.
 
 A model card is a self-contained HTML page with inline styles and ``data:`` images; it is
 served with its own policy (still no script at all) and may be framed by the console only.
@@ -35,7 +35,7 @@ class SecurityHeaders:
                 headers += [
                     (b"content-security-policy", (CARD_POLICY if card else PAGE_POLICY).encode()),
                     (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
+                    (b"referrer-policy", b"same-origin"),
                     (b"cross-origin-opener-policy", b"same-origin"),
                 ]
                 if not card:

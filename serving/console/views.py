@@ -41,10 +41,12 @@ def _segments(kind: ModelKind, inputs: dict[str, Any]) -> dict[str, Any]:
     rows = []
     for index, segment in enumerate(segments):
         start_ms, end_ms = int(segment.get("start_ms") or 0), int(segment.get("end_ms") or 0)
+        segment_spans = spans[index] if spans and index < len(spans) else []
+        segment_labels = labels[index] if index < len(labels) else []
         rows.append({
+            "flagged": {*segment_labels, *(sp.get("category") for sp in segment_spans)},
             "index": index, "start_ms": start_ms, "end_ms": end_ms, "text": segment.get("text", ""),
-            "pieces": highlighted(str(segment.get("text", "")), spans[index] if spans else []),
-            "labels": labels[index] if index < len(labels) else [],
+            "pieces": highlighted(str(segment.get("text", "")), segment_spans), "labels": segment_labels,
             "decision": decisions[index] if index < len(decisions) else "",
             "x": round(start_ms / end * TIMELINE_WIDTH), "width": max(2, round((end_ms - start_ms) / end * TIMELINE_WIDTH)),
         })

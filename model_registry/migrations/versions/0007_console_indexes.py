@@ -21,7 +21,7 @@ depends_on = None
 INDEXES: dict[str, tuple[str, list[str]]] = {
     "ix_decision_log_decision_id": ("decision_log", ["decision", "id"]),
     "ix_decision_log_decision_score_id": ("decision_log", ["decision", "score", "id"]),
-    "ix_decision_log_type_decision_id": ("decision_log", ["entity_type", "decision", "id"]),
+    "ix_decision_log_decision_type_id": ("decision_log", ["decision", "entity_type", "id"]),
     "ix_feedback_type_entity_request": ("feedback", ["entity_type", "entity_id", "request_id"]),
 }
 
