@@ -6,13 +6,15 @@ import sys
 from typing import Literal
 
 import typer
-from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
-from model_registry.registry import ModelRegistry
+from features.errors import ShopGuardError
+from model_registry.kinds import model_kind
+from model_registry.registry import FORCED_NOTE, ModelRegistry
+from model_registry.terminal import plain, terminal_console
 
-console = Console()
+console = terminal_console()
 models_app = typer.Typer(help="Inspect, promote and roll back registered models.", no_args_is_help=True)
 
 
@@ -23,8 +25,8 @@ def list_models(name: str | None = typer.Argument(None, help="only this model"))
     for column in ("name", "version", "created (UTC)", "aliases"):
         table.add_column(column)
     for info in ModelRegistry().versions(name):
-        table.add_row(info.name, info.version, info.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                      ", ".join(info.aliases))
+        table.add_row(plain(info.name), plain(info.version), info.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                      plain(", ".join(info.aliases)))
     console.print(table)
 
 
@@ -49,7 +51,7 @@ def show(reference: str = typer.Argument(..., help="NAME[:VERSION|production|can
         "files": ", ".join(sorted(m.files)), "path": str(bundle.path),
     }
     for key, value in rows.items():
-        table.add_row(key, str(value))
+        table.add_row(key, plain(value))
     console.print(table)
 
 
@@ -77,7 +79,7 @@ def promote(
     """Make a version production (restart the service to serve it). A candidate whose stored
     test PR-AUC is worse than production's beyond the tolerance is refused unless --force."""
     event = ModelRegistry().promote(reference, reason=reason, force=force, tolerance=tolerance)
-    console.print(f"{event.model_name}: production {event.previous_version or '(none)'} -> {event.version}")
+    console.print(plain(f"{event.model_name}: production {event.previous_version or '(none)'} -> {event.version}"))
 
 
 @models_app.command("rollback")
@@ -87,18 +89,23 @@ def rollback(
 ) -> None:
     """Point production back at the version before the current one."""
     event = ModelRegistry().rollback(name, reason=reason)
-    console.print(f"{event.model_name}: production {event.previous_version} -> {event.version}")
+    console.print(plain(f"{event.model_name}: production {event.previous_version} -> {event.version}"))
 
 
 @models_app.command("history")
 def history(name: str = typer.Argument(..., help="model name")) -> None:
-    """Every alias change of a model: time, action, versions, actor, reason."""
+    """Every alias change of a model: time, action, versions, actor, whether it was forced
+    past the PR-AUC guard, and the reason as recorded."""
+    model_kind(name)  # an unknown name is an error, not an empty table
+    events = ModelRegistry().history(name)
+    if not events:
+        raise ShopGuardError(f"{name} has no alias changes yet: `shopguard models promote {name}:VERSION` makes one.")
     table = Table(title=f"{name} alias history")
-    for column in ("time (UTC)", "alias", "action", "from", "to", "actor", "reason"):
+    for column in ("time (UTC)", "alias", "action", "from", "to", "actor", "forced", "reason"):
         table.add_column(column)
-    for e in ModelRegistry().history(name):
-        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.alias, e.action, e.previous_version or "",
-                      e.version or "", e.actor, e.reason)
+    for e in events:
+        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), plain(e.alias), plain(e.action), plain(e.previous_version),
+                      plain(e.version), plain(e.actor), "yes" if f"[{FORCED_NOTE}" in e.reason else "", plain(e.reason))
     console.print(table)
 
 

@@ -35,6 +35,7 @@ from model_registry.database import make_engine
 from model_registry.settings import Settings, configure_bentoml_home, load_settings
 from model_registry.version_records import VersionRecords
 
+FORCED_NOTE = "forced past the PR-AUC guard"  # in the reason of a promotion made with --force over a shortfall
 
 class ModelNotFoundError(ShopGuardError):
     """No model version matches a reference."""
@@ -302,7 +303,7 @@ class ModelRegistry:
                     f"{shortfall}. Compare them with `shopguard models compare {name}:{current} "
                     f"{name}:{version} --data HELD_OUT_FILE`; to promote anyway pass --force with a --reason.")
             if shortfall:
-                reason = f"{reason} [forced past the PR-AUC guard: {shortfall}]"
+                reason = f"{reason} [{FORCED_NOTE}: {shortfall}]"
         event = self.aliases.set(
             name, "production", version, action="promote", actor=actor or self.actor, reason=reason
         )

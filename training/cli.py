@@ -9,12 +9,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from features.errors import ShopGuardError
+from model_registry.terminal import terminal_console
 
-console = Console()
+console = terminal_console()
 data_app = typer.Typer(help="Generate and prepare data.", no_args_is_help=True)
 generate_app = typer.Typer(help="Generate seeded synthetic data with a data card.", no_args_is_help=True)
 data_app.add_typer(generate_app, name="generate")

@@ -11,6 +11,7 @@ from typing import Any
 
 from features.errors import ShopGuardError
 from model_registry.kinds import MODEL_KINDS, model_kind
+from model_registry.registry import FORCED_NOTE
 from serving.console import charts, queries
 from serving.console.session import Session, SessionSigner, console_secret
 
@@ -77,7 +78,7 @@ class ConsoleState:
         manifest = self.registry.load(f"{name}:{version}").manifest
         return {"name": name, "version": manifest.version, "manifest": manifest,
                 "headline": manifest.headline_metrics(), "history": self.registry.history(name),
-                "aliases": self.registry.aliases.all_for(name)}
+                "aliases": self.registry.aliases.all_for(name), "forced_note": f"[{FORCED_NOTE}"}
 
     def card(self, name: str, version: str) -> str:
         """The version's HTML card."""

@@ -16,8 +16,9 @@ TIMELINE_WIDTH = 1000
 
 
 def highlighted(text: str, spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``text`` cut into pieces, each ``{"text", "span"}`` (``span`` None outside evidence);
-    overlapping or out-of-range spans are clipped so every character shows exactly once."""
+    """``text`` cut into pieces, each ``{"text", "span"}`` (``span`` None outside evidence;
+    evidence pieces also give the ``start`` and ``end`` they show); overlapping or
+    out-of-range spans are clipped so every character shows exactly once."""
     pieces, position = [], 0
     for span in sorted(spans, key=lambda s: (int(s.get("start", 0)), -int(s.get("end", 0)))):
         start, end = max(int(span.get("start", 0)), position), min(int(span.get("end", 0)), len(text))
@@ -25,7 +26,7 @@ def highlighted(text: str, spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         if start > position:
             pieces.append({"text": text[position:start], "span": None})
-        pieces.append({"text": text[start:end], "span": span})
+        pieces.append({"text": text[start:end], "span": span, "start": start, "end": end})
         position = end
     if position < len(text):
         pieces.append({"text": text[position:], "span": None})

@@ -23,6 +23,7 @@ def test_a_response_request_id_finds_its_records(server, trained_home, tmp_path)
         if "3 decision(s)" in printed:
             break
     assert "3 decision(s)" in printed
+    assert body["request_id"] in printed  # in full: what --request-id takes
     import pandas as pd
 
     frame = pd.read_csv(export)
@@ -30,3 +31,7 @@ def test_a_response_request_id_finds_its_records(server, trained_home, tmp_path)
     assert set(frame["decision"]) <= {"allow", "review", "block"}
     assert frame["model"].str.startswith("listing-quality:v").all()
     assert "L-log-0" in frame["inputs"].iloc[0] or "L-log" in " ".join(frame["inputs"])
+    assert frame["at"].str.endswith("+00:00").all() and "reason_codes" in frame.columns
+    before = run_cli("audit", "decisions", "--request-id", body["request_id"], "--until", "2000-01-01",
+                     home=trained_home).stdout
+    assert "0 decision(s)" in before

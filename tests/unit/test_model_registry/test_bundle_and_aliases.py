@@ -187,3 +187,22 @@ def test_no_private_bentoml_api_is_used() -> None:
 def test_malformed_versions_are_not_found_not_errors(isolated_home, version) -> None:
     with pytest.raises(ModelNotFoundError):
         ModelRegistry().load(f"listing-quality:{version}")
+
+
+def test_history_shows_a_forced_promotion_and_reasons_verbatim(isolated_home, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from model_registry.cli import models_app
+
+    registry = ModelRegistry()
+    good = _register(registry, tmp_path, "good", pr_auc=0.85).version
+    registry.promote(f"listing-quality:{good}", reason="first [bold]release[/bold]", actor="ana")
+    worse = _register(registry, tmp_path, "worse", pr_auc=0.80).version
+    registry.promote(f"listing-quality:{worse}", reason="override", actor="ana", force=True)
+    printed = CliRunner().invoke(models_app, ["history", "listing-quality"]).output  # not a terminal
+    assert "first [bold]release[/bold]" in printed
+    assert "[forced past the PR-AUC guard: " in printed and "0.0500 below production" in printed
+    forced_row = next(line for line in printed.splitlines() if "override" in line)
+    assert "│ yes " in forced_row
+    unknown = CliRunner().invoke(models_app, ["history", "listing-qualty"])
+    assert unknown.exit_code != 0 and "not a ShopGuard model" in str(unknown.exception)

@@ -108,6 +108,14 @@ def test_logged_input_is_escaped_and_spans_cut_at_their_characters(console) -> N
     stream = client.get("/console/decisions/62").text
     assert re.search(r'<mark class="cat-0" data-start="2" data-end="6" data-category="absolute_claim"[^>]*>全网最低</mark>',
                      stream)
+    from serving.console.views import highlighted
+
+    overlapping = [{"start": 0, "end": 4, "category": "a"}, {"start": 2, "end": 6, "category": "b"},
+                   {"start": 9, "end": 99, "category": "c"}]
+    pieces = highlighted("0123456789", overlapping)
+    assert "".join(p["text"] for p in pieces) == "0123456789"
+    assert [(p["start"], p["end"], p["span"]["category"]) for p in pieces if p["span"]] == [
+        (0, 4, "a"), (4, 6, "b"), (9, 10, "c")]
     merchant = client.get("/console/decisions/63").text
     assert 'href="/console/decisions?entity=M7"' in merchant
 
