@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from features.errors import ShopGuardError
-from model_registry.terminal import terminal_console
+from model_registry.terminal import plain, terminal_console
 
 console = terminal_console()
 data_app = typer.Typer(help="Generate and prepare data.", no_args_is_help=True)
@@ -388,6 +388,7 @@ def compare_command(
         compare_scored,
         comparison_rows,
         score_file,
+        training_overlap,
     )
     from training.compare import write_comparison as write
 
@@ -396,6 +397,8 @@ def compare_command(
     if bundles[0].manifest.model_name != bundles[1].manifest.model_name:
         raise ShopGuardError(f"{bundles[0].tag} and {bundles[1].tag} are different models; compare two "
                              "versions of one model.")
+    for warning in training_overlap(data, [b.manifest for b in bundles]):
+        console.print(f"[yellow]warning:[/yellow] {plain(warning)}")
     scored = []
     for bundle in bundles:
         with console.status(f"scoring {data.name} with {bundle.tag}"):

@@ -123,12 +123,18 @@ def compare_target(y: np.ndarray, a: np.ndarray, b: np.ndarray, thresholds_a: Th
 
 def compare_scored(first: ScoredFile, second: ScoredFile, tags: tuple[str, str], data: Path,
                    n_boot: int = 200) -> Comparison:
-    """The comparison of two versions' scores on the same rows."""
+    """The comparison of two versions' scores on the same rows; ``ShopGuardError`` when no
+    target has both classes (nothing can be compared: one class, or a handful of rows)."""
     targets = {
         target: compare_target(first.labels[:, j], first.scores[:, j], second.scores[:, j],
                                first.thresholds[target], second.thresholds[target], n_boot)
-        for j, target in enumerate(first.targets) if first.labels[:, j].any()
+        for j, target in enumerate(first.targets) if _both_classes(first.labels[:, j])
     }
+    if not targets:
+        positives = int(first.labels.any(axis=1).sum())
+        raise ShopGuardError(f"{data}: {len(first.decisions):,} row(s), {positives:,} positive: no label has both "
+                             "positive and negative rows, so no ranking metric can be compared; use a held-out "
+                             "file with both classes (a few hundred rows or more for useful intervals).")
     flips = {a: {b: 0 for b in DECISIONS} for a in DECISIONS}
     for a, b in zip(first.decisions, second.decisions, strict=True):
         flips[a][b] += 1
@@ -140,12 +146,27 @@ def compare_scored(first: ScoredFile, second: ScoredFile, tags: tuple[str, str],
             slices[key] = {
                 target: compare_target(first.labels[rows, j], first.scores[rows, j], second.scores[rows, j],
                                        first.thresholds[target], second.thresholds[target], n_boot // 2)
-                for j, target in enumerate(first.targets) if first.labels[rows, j].any()
+                for j, target in enumerate(first.targets) if _both_classes(first.labels[rows, j])
             }
     return Comparison(model_a=tags[0], model_b=tags[1], data=str(data), rows=len(first.decisions),
                       targets=targets, decision_flips=flips,
                       flipped_rows=sum(a != b for a, b in zip(first.decisions, second.decisions, strict=True)),
                       slices=slices)
+
+
+def _both_classes(labels: np.ndarray) -> bool:
+    return bool(labels.any()) and not bool(labels.all())
+
+
+def training_overlap(data: Path, manifests: list[Any]) -> list[str]:
+    """Warnings for each version whose training files include ``data`` (same sha256): its
+    figures on that file are not held-out figures."""
+    from model_registry.bundle import sha256_file
+
+    digest = sha256_file(data)
+    return [f"{m.tag} was trained on this very file ({f.path}, {f.rows:,} rows, sha256 {digest[:12]}): its figures "
+            "here are not held-out figures; compare on a file neither version was trained on."
+            for m in manifests for f in m.lineage.training_files if f.sha256 == digest]
 
 
 # -- scoring a file with one version (each kind names its scorer in model_registry/kinds.py) --

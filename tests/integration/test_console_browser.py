@@ -93,7 +93,11 @@ def _shoot(page: Page, name: str) -> None:
     folder = os.environ.get("SHOPGUARD_SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"))
+        from PIL import Image
+
+        path = Path(folder) / f"{name}.png"
+        page.screenshot(path=str(path))
+        Image.open(path).convert("RGB").quantize(colors=64).save(path, optimize=True)  # small for the README
 
 
 def test_a_reviewer_sees_the_spans_and_a_verdict_leaves_the_queue(console: Page, server: str, trained_home: Path,
