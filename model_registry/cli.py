@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
+from pathlib import Path
 from typing import Literal
 
 import typer
@@ -10,7 +12,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from features.errors import ShopGuardError
-from model_registry.kinds import model_kind
+from model_registry.kinds import import_path, model_kind
 from model_registry.registry import FORCED_NOTE, ModelRegistry
 from model_registry.terminal import plain, terminal_console
 
@@ -72,13 +74,23 @@ def card(
 def promote(
     reference: str = typer.Argument(..., help="NAME:VERSION (or NAME:candidate)"),
     reason: str = typer.Option(..., "--reason", help="why, for the audit history"),
-    force: bool = typer.Option(False, "--force", help="promote even if its test PR-AUC is worse than production's"),
+    force: bool = typer.Option(False, "--force", help="promote even if it is worse than production"),
     tolerance: float | None = typer.Option(None, "--tolerance", min=0.0,
                                            help="allowed PR-AUC drop (default SHOPGUARD_PROMOTION_PR_AUC_TOLERANCE, 0.01)"),
+    data: Path | None = typer.Option(None, "--data", help=(
+        "labelled held-out file: gate on both versions scored on it (paired) instead of their stored test "
+        "figures, which come from different test splits")),
+    links: Path | None = typer.Option(None, "--links", help="merchant-risk: the --data file's links"),
+    bootstrap: int = typer.Option(200, "--bootstrap", min=0, help="paired-bootstrap resamples (with --data)"),
 ) -> None:
-    """Make a version production (restart the service to serve it). A candidate whose stored
-    test PR-AUC is worse than production's beyond the tolerance is refused unless --force."""
-    event = ModelRegistry().promote(reference, reason=reason, force=force, tolerance=tolerance)
+    """Make a version production (restart the service to serve it). A candidate worse than
+    production beyond the tolerance is refused unless --force: compared on --data when given
+    (both versions on the same rows, the paired bootstrap of `models compare`), else on their
+    stored test PR-AUC."""
+    gate = None
+    if data is not None:  # the scorer lives in training, named by import path as in model_registry/kinds.py
+        gate = partial(import_path("training.compare:paired_shortfall"), data=data, links=links, n_boot=bootstrap)
+    event = ModelRegistry().promote(reference, reason=reason, force=force, tolerance=tolerance, gate=gate)
     console.print(plain(f"{event.model_name}: production {event.previous_version or '(none)'} -> {event.version}"))
 
 

@@ -169,6 +169,30 @@ def training_overlap(data: Path, manifests: list[Any]) -> list[str]:
             for m in manifests for f in m.lineage.training_files if f.sha256 == digest]
 
 
+def paired_shortfall(production: LoadedBundle, candidate: LoadedBundle, tolerance: float, *, data: Path,
+                     links: Path | None = None, n_boot: int = 200) -> str | None:
+    """The promotion gate on one shared file: both versions score ``data`` and the
+    candidate's PR-AUC (averaged over the targets with both classes) is compared with
+    production's on the same rows, with the paired-bootstrap interval of the difference.
+    Returns why the candidate is worse beyond ``tolerance``, or None."""
+    first = score_file(production, data, links=links)
+    second = score_file(candidate, data, links=links)
+    comparison = compare_scored(first, second, (production.tag, candidate.tag), data, n_boot)
+    deltas = [t.pr_auc for t in comparison.targets.values() if t.pr_auc.delta is not None]
+    if not deltas:
+        raise ShopGuardError(f"{data}: no target has both classes; the promotion gate cannot compare the versions.")
+    old = float(np.mean([d.a for d in deltas]))
+    new = float(np.mean([d.b for d in deltas]))
+    if new >= old - tolerance:
+        return None
+    intervals = [d.delta_ci for d in deltas if d.delta_ci is not None]
+    interval = (f"; 95% paired-bootstrap interval of the difference {np.mean([i.low for i in intervals]):+.4f} "
+                f"to {np.mean([i.high for i in intervals]):+.4f}") if intervals else ""
+    return (f"on {data.name} ({comparison.rows:,} rows, both versions scored on the same rows) {candidate.tag} has "
+            f"PR-AUC {new:.4f}, {old - new:.4f} below production {production.tag} ({old:.4f}){interval}; the "
+            f"tolerance is {tolerance:.4f}")
+
+
 # -- scoring a file with one version (each kind names its scorer in model_registry/kinds.py) --
 
 def _runtime(bundle: LoadedBundle) -> Any:

@@ -206,3 +206,21 @@ def test_history_shows_a_forced_promotion_and_reasons_verbatim(isolated_home, tm
     assert "│ yes " in forced_row
     unknown = CliRunner().invoke(models_app, ["history", "listing-qualty"])
     assert unknown.exit_code != 0 and "not a ShopGuard model" in str(unknown.exception)
+
+
+def test_a_given_gate_decides_instead_of_the_stored_figures(isolated_home, tmp_path) -> None:
+    registry = ModelRegistry()
+    first = _register(registry, tmp_path, "one", pr_auc=0.80).version
+    registry.promote(f"listing-quality:{first}", reason="first", actor="ana")
+    better_on_paper = _register(registry, tmp_path, "two", pr_auc=0.95).version
+    seen = []
+
+    def paired(production, candidate, tolerance):  # what `--data` plugs in (training.compare.paired_shortfall)
+        seen.append((production.manifest.version, candidate.manifest.version, tolerance))
+        return "on held.parquet (900 rows, both versions scored on the same rows) 0.0300 below"
+
+    with pytest.raises(PromotionRefusedError, match="900 rows, both versions"):
+        registry.promote(f"listing-quality:{better_on_paper}", reason="try", actor="ana", gate=paired, tolerance=0.0)
+    assert seen == [(first, better_on_paper, 0.0)]
+    event = registry.promote(f"listing-quality:{better_on_paper}", reason="anyway", actor="ana", gate=paired, force=True)
+    assert "[forced past the PR-AUC guard: on held.parquet (900 rows" in event.reason

@@ -53,6 +53,13 @@ def test_compare_cli_scores_both_versions_on_one_file(trained_home, listing_file
     run_cli("models", "compare", "listing-quality:production", "listing-quality:candidate",
             "--data", str(held_out), "--bootstrap", "0", "--out", str(tmp_path / "c.md"), home=home)
     assert "| A \\ B | block | review | allow |" in (tmp_path / "c.md").read_text()
+    gate = run_cli("models", "promote", "listing-quality:candidate", "--reason", "gate", "--data", str(held_out),
+                   "--tolerance", "0", "--bootstrap", "40", home=home, check=False)
+    if target["pr_auc"]["delta"] < 0:  # the paired comparison on the shared file decides, not stored figures
+        assert gate.returncode != 0 and "both versions scored on the same rows" in gate.stderr + gate.stdout
+        assert "held_out.parquet (1,500 rows" in gate.stderr + gate.stdout
+    else:
+        assert gate.returncode == 0, gate.stderr
 
 
 def test_one_class_is_one_clear_error_not_an_empty_table(tmp_path) -> None:
