@@ -101,11 +101,20 @@ def _shoot(page: Page, name: str) -> None:
 
 
 def test_a_reviewer_sees_the_spans_and_a_verdict_leaves_the_queue(console: Page, server: str, trained_home: Path,
-                                                                  review_stream: dict) -> None:
+                                                                  review_stream: dict, listing_file: Path) -> None:
     page = console
     decision_id = _decision_id(page, server, review_stream["stream_id"])
     page.goto(f"{server}/console/queue?type=stream")
     assert page.locator(f'#queue a[href$="/decisions/{decision_id}"]').count() == 1
+    if os.environ.get("SHOPGUARD_SCREENSHOTS"):  # a fuller queue for the README's picture
+        import pandas as pd
+
+        rows = pd.read_parquet(listing_file).sample(60, random_state=5)
+        fields = ("listing_id", "title", "category", "price", "list_price", "image_count")
+        listings = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items() if k in fields and pd.notna(v)}
+                    for r in rows.to_dict("records")]
+        api_post(f"{server}/v1/listings/score", json={"listings": listings}, timeout=60)
+        page.goto(f"{server}/console/queue")
     _shoot(page, "queue")
 
     page.locator(f'#queue a[href$="/decisions/{decision_id}"]').click()
