@@ -233,7 +233,7 @@ async def model_version(request: Request, session: Session) -> Response:
     try:
         info = await run_in_threadpool(state().version_info, name, version)
     except ShopGuardError as exc:
-        raise HTTPException(404, str(exc)) from None
+        raise _no_version(name, version, exc) from None
     return render(request, "model.html", session=session, **info)
 
 
@@ -244,8 +244,14 @@ async def model_card(request: Request, session: Session) -> Response:
     try:
         text = await run_in_threadpool(state().card, name, version)
     except ShopGuardError as exc:
-        raise HTTPException(404, str(exc)) from None
+        raise _no_version(name, version, exc) from None
     return HTMLResponse(text, headers={CARD_MARKER.decode(): "1"})
+
+
+def _no_version(name: str, version: str, exc: Exception) -> HTTPException:
+    """404 naming the version only (the registry's message may hold file paths: logged)."""
+    logger.info("console: %s:%s not shown: %s", name, version, exc)
+    return HTTPException(404, f"no readable version {version!r} of model {name!r}; the Audit page lists them.")
 
 
 @signed_in("read")

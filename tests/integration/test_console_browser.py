@@ -114,6 +114,8 @@ def test_a_reviewer_sees_the_spans_and_a_verdict_leaves_the_queue(console: Page,
         listings = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items() if k in fields and pd.notna(v)}
                     for r in rows.to_dict("records")]
         api_post(f"{server}/v1/listings/score", json={"listings": listings}, timeout=60)
+        for i, text in enumerate(DOUBTFUL):
+            _stream(server, f"S-{1000 + i}", [text, "欢迎宝宝们来到直播间"])
         page.goto(f"{server}/console/queue")
     _shoot(page, "queue")
 
