@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Engine, Text, and_, cast, func, or_, select
 
 from model_registry.kinds import CLEAN_FEEDBACK_LABEL, MODEL_KINDS, ModelKind, kind_of_entity
 from serving.decision_log import _decision_query, _decoded, decision_log_table
@@ -52,7 +52,7 @@ def _category_filter(category: str) -> Any:
     """Decisions whose logged input or reasons name ``category`` (a value checked against the
     kinds' taxonomies and the listing categories before it gets here)."""
     quoted = f'%"{category}"%'
-    return or_(func.cast(D.c.inputs, D.c.model.type).like(quoted), func.cast(D.c.reasons, D.c.model.type).like(quoted))
+    return or_(cast(D.c.inputs, Text).like(quoted), cast(D.c.reasons, Text).like(quoted))
 
 
 def queue_statement(entity_type: str | None = None, model: str | None = None, category: str | None = None,

@@ -171,6 +171,8 @@ def test_queue_and_search_page_by_keyset_and_export_every_match(console) -> None
     second = client.get(following).text
     ids = lambda text: set(re.findall(r'href="/console/decisions/(\d+)"', text))  # noqa: E731
     assert len(ids(first)) == 50 and len(ids(second)) == 11 and not ids(first) & ids(second)
+    by_category = client.get("/console/queue?category=absolute_claim").text
+    assert ids(by_category) == {"62"}
     by_score = client.get("/console/queue?order=score").text
     assert re.findall(r'href="/console/decisions/(\d+)"', by_score)[:2] == ["62", "61"]
     csv = client.get("/console/decisions/export.csv?model=listing-quality").text.splitlines()
