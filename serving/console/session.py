@@ -10,8 +10,10 @@ cross-site ``Origin`` is refused. The token itself is never stored in the cookie
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,15 +42,21 @@ class Session:
 
 
 def console_secret(home: Path) -> bytes:
-    """The signing secret in ``home``, created (mode 0600) by the first process to need it."""
+    """The signing secret in ``home``, created (mode 0600) by the first process to need it:
+    written to a private temporary file, then linked into place, so that a worker starting
+    at the same moment reads either no file or the whole secret, never a half-written one."""
     path = home / SECRET_FILE
-    home.mkdir(parents=True, exist_ok=True)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if path.is_file():
         return path.read_bytes().strip()
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(secrets.token_hex(32))
+    home.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=home, prefix=".console-secret-")  # mode 0600
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+        with contextlib.suppress(FileExistsError):  # another worker was first: use its secret
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
     return path.read_bytes().strip()
 
 
