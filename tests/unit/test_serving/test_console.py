@@ -179,3 +179,14 @@ def test_queue_and_search_page_by_keyset_and_export_every_match(console) -> None
     assert len(csv) == 62 and csv[1].split(",")[2].endswith("+00:00")
     table = pq.read_table(io.BytesIO(client.get("/console/decisions/export.parquet?type=stream").content))
     assert table.num_rows == 1 and table.column("reasons").to_pylist()[0][0]["code"] == "model_score"
+
+
+def test_the_signing_secret_is_made_once_and_private(tmp_path) -> None:
+    import os
+
+    from serving.console.session import console_secret
+
+    first, again = console_secret(tmp_path), console_secret(tmp_path)
+    assert first == again and len(first) == 64
+    assert os.stat(tmp_path / "console.secret").st_mode & 0o077 == 0
+    assert os.listdir(tmp_path) == ["console.secret"]  # no temporary file left behind
