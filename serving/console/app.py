@@ -33,7 +33,7 @@ from serving.console.session import (
     same_origin,
 )
 from serving.console.state import state
-from serving.console.views import decision_view
+from serving.console.views import decision_view, item_summary
 from serving.decision_export import FORMATS, export_decisions
 from serving.feedback import Feedback, FeedbackError, record_verdict
 
@@ -156,6 +156,8 @@ async def queue(request: Request, session: Session) -> Response:
     page, load = await run_in_threadpool(lambda: (
         queries.queue_page(state().engine, query.order, query.keyset(), **query.filters()),
         queries.review_load(state().engine, now - timedelta(days=1), now)))
+    for row in page.rows:
+        row["summary"] = item_summary(row["entity_type"], row["inputs"])
     params = {k: v for k, v in request.query_params.items() if k not in ("cursor", "done") and v}
     return render(request, "queue.html", session=session, page=page, query=query, load=load,
                   budget=state().review_budget, params=params, categories=CATEGORIES, entity_types=ENTITY_TYPES)

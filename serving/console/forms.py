@@ -4,17 +4,27 @@ value is a 400 page naming the field, never a 500."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from features.schemas import LISTING_CATEGORIES
-from model_registry.kinds import MODEL_KINDS, MODEL_NAMES
+from model_registry.kinds import MODEL_KINDS, MODEL_NAMES, ModelKind
 
 ENTITY_TYPES: tuple[str, ...] = tuple(kind.entity_type for kind in MODEL_KINDS.values())
+
+
+def _record_categories(kind: ModelKind) -> list[str]:
+    """The values of a record's ``category`` field when it is a fixed list (a listing's)."""
+    field = kind.record.model_fields.get("category")
+    values = get_args(field.annotation) if field is not None else ()
+    return [v for v in values if isinstance(v, str)]
+
+
+# The queue's category filter: each kind's taxonomy, positive label and record categories.
 CATEGORIES: tuple[str, ...] = tuple(dict.fromkeys(
     [c for kind in MODEL_KINDS.values() for c in kind.categories]
-    + [kind.positive_label for kind in MODEL_KINDS.values() if kind.positive_label] + list(LISTING_CATEGORIES)))
+    + [kind.positive_label for kind in MODEL_KINDS.values() if kind.positive_label]
+    + [c for kind in MODEL_KINDS.values() for c in _record_categories(kind)]))
 
 
 class BadInput(ValueError):

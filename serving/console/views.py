@@ -55,6 +55,19 @@ def _segments(kind: ModelKind, inputs: dict[str, Any]) -> dict[str, Any]:
             {c: i for i, c in enumerate(kind.categories)}}
 
 
+def item_summary(entity_type: str, inputs: dict[str, Any], limit: int = 90) -> str:
+    """A line saying what the item is: the first segment's text (multi-label kinds), else
+    the first text field of the record that is not an id (a listing's title)."""
+    kind = kind_of_entity(entity_type)
+    if kind.multi_label:
+        segments = inputs.get("segments") or [{}]
+        text = str(segments[0].get("text", ""))
+    else:
+        text = next((inputs[name] for name in kind.record.model_fields
+                     if not name.endswith("_id") and isinstance(inputs.get(name), str) and inputs[name]), "")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _value(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool) or value is None else json.dumps(
         value, ensure_ascii=False)

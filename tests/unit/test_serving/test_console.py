@@ -105,6 +105,8 @@ def test_logged_input_is_escaped_and_spans_cut_at_their_characters(console) -> N
         text = client.get(path).text
         assert "<script>window.x" not in text and "<img src=x" not in text, path
     assert "&lt;script&gt;window.x=1&lt;/script&gt;" in client.get("/console/decisions/61").text
+    queue = client.get("/console/queue").text  # each item summed up by its title or first segment
+    assert ">listing 59<" in queue and ">这是全网最低价<" in queue
     stream = client.get("/console/decisions/62").text
     assert re.search(r'<mark class="cat-0" data-start="2" data-end="6" data-category="absolute_claim"[^>]*>全网最低</mark>',
                      stream)
