@@ -65,6 +65,7 @@ bench: setup
 	$(BIN)/python benchmarks/stream_throughput.py
 	$(BIN)/python benchmarks/chaos.py
 	$(BIN)/python benchmarks/batch_scaling.py --rows 200000
+	$(BIN)/python benchmarks/console_queries.py
 
 # Real-data check of the text pipeline (needs ../shared/data): train on the in-game ads
 # (binary label = off_platform), evaluate on their validation file.

@@ -134,24 +134,38 @@ def to_markdown(card: ModelCard, front_matter: str = "") -> str:
 
 
 _HTML_STYLE = """
-body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans CJK SC","Noto Sans SC","Source Han Sans SC",
+"PingFang SC","Hiragino Sans GB","Microsoft YaHei","WenQuanYi Zen Hei",sans-serif;max-width:980px;margin:2em auto;
+padding:0 1em;color:#222}
+.table-scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
 th{background:#f3f3f3}h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:4px}
 figure{margin:1em 0}img{max-width:100%}figcaption{color:#555;font-size:.9em}
 """
 
 
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+
+
+def _html_text(value: object) -> str:
+    """Escaped text; text holding Chinese is marked ``lang="zh-Hans"`` so that browsers pick a
+    CJK font (the page is English)."""
+    escaped = html.escape(str(value))
+    return f'<span lang="zh-Hans">{escaped}</span>' if _CJK.search(escaped) else escaped
+
+
 def to_html(card: ModelCard, image_dir: Path) -> str:
-    """Render the card as one self-contained HTML page, images embedded as data URIs."""
-    esc = html.escape
+    """Render the card as one self-contained HTML page, images embedded as data URIs; wide
+    tables scroll sideways instead of overflowing."""
+    esc = _html_text
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>Model card {esc(card.model_name)}:{esc(card.version)}</title>",
+        f"<title>Model card {html.escape(card.model_name)}:{html.escape(card.version)}</title>",
         f"<style>{_HTML_STYLE}</style></head><body>",
         f"<h1>Model card: {esc(card.model_name)}:{esc(card.version)}</h1>",
     ]
     for section in card.sections:
-        parts.append(f"<section id='{esc(section.key)}'><h2>{esc(heading(section))}</h2>")
+        parts.append(f"<section id='{html.escape(section.key)}'><h2>{esc(heading(section))}</h2>")
         parts += [f"<p>{esc(p)}</p>" for p in section.paragraphs]
         if section.bullets:
             parts.append("<ul>" + "".join(f"<li>{esc(b)}</li>" for b in section.bullets) + "</ul>")
@@ -162,11 +176,12 @@ def to_html(card: ModelCard, image_dir: Path) -> str:
                 "<tr>" + "".join(f"<td>{esc(_format_cell(c))}</td>" for c in row) + "</tr>"
                 for row in table.rows
             )
-            parts.append(f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            parts.append(f"<div class='table-scroll'><table>{caption}<thead><tr>{head}</tr></thead>"
+                         f"<tbody>{body}</tbody></table></div>")
         for image in section.images:
             data = base64.b64encode((image_dir / image.file).read_bytes()).decode("ascii")
             parts.append(
-                f"<figure><img alt='{esc(image.caption)}' src='data:image/png;base64,{data}'>"
+                f"<figure><img alt='{html.escape(image.caption)}' src='data:image/png;base64,{data}'>"
                 f"<figcaption>{esc(image.caption)}</figcaption></figure>"
             )
         parts.append("</section>")

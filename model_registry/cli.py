@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 from typing import Literal
 
 import typer
-from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
-from model_registry.registry import ModelRegistry
+from features.errors import ShopGuardError
+from model_registry.kinds import model_kind
+from model_registry.registry import FORCED_NOTE, ModelRegistry, ShortfallCheck
+from model_registry.terminal import plain, terminal_console
 
-console = Console()
+console = terminal_console()
+# The paired gate of ``promote --data`` scores files, which is training's job: the ``shopguard``
+# CLI composes it in (``use_paired_gate``), so this package never imports ``training``.
+_paired_gate: Callable[..., str | None] | None = None
 models_app = typer.Typer(help="Inspect, promote and roll back registered models.", no_args_is_help=True)
 
 
@@ -23,8 +31,8 @@ def list_models(name: str | None = typer.Argument(None, help="only this model"))
     for column in ("name", "version", "created (UTC)", "aliases"):
         table.add_column(column)
     for info in ModelRegistry().versions(name):
-        table.add_row(info.name, info.version, info.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                      ", ".join(info.aliases))
+        table.add_row(plain(info.name), plain(info.version), info.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                      plain(", ".join(info.aliases)))
     console.print(table)
 
 
@@ -49,7 +57,7 @@ def show(reference: str = typer.Argument(..., help="NAME[:VERSION|production|can
         "files": ", ".join(sorted(m.files)), "path": str(bundle.path),
     }
     for key, value in rows.items():
-        table.add_row(key, str(value))
+        table.add_row(key, plain(value))
     console.print(table)
 
 
@@ -66,18 +74,37 @@ def card(
         sys.stdout.write(text + "\n")
 
 
+def use_paired_gate(gate: Callable[..., str | None]) -> None:
+    """Set the paired promotion gate ``gate(production, candidate, tolerance, *, data, links,
+    n_boot)`` that ``promote --data`` uses (the composed CLI passes training's)."""
+    global _paired_gate
+    _paired_gate = gate
+
+
 @models_app.command("promote")
 def promote(
     reference: str = typer.Argument(..., help="NAME:VERSION (or NAME:candidate)"),
     reason: str = typer.Option(..., "--reason", help="why, for the audit history"),
-    force: bool = typer.Option(False, "--force", help="promote even if its test PR-AUC is worse than production's"),
+    force: bool = typer.Option(False, "--force", help="promote even if it is worse than production"),
     tolerance: float | None = typer.Option(None, "--tolerance", min=0.0,
                                            help="allowed PR-AUC drop (default SHOPGUARD_PROMOTION_PR_AUC_TOLERANCE, 0.01)"),
+    data: Path | None = typer.Option(None, "--data", help=(
+        "labelled held-out file: gate on both versions scored on it (paired) instead of their stored test "
+        "figures, which come from different test splits")),
+    links: Path | None = typer.Option(None, "--links", help="merchant-risk: the --data file's links"),
+    bootstrap: int = typer.Option(200, "--bootstrap", min=0, help="paired-bootstrap resamples (with --data)"),
 ) -> None:
-    """Make a version production (restart the service to serve it). A candidate whose stored
-    test PR-AUC is worse than production's beyond the tolerance is refused unless --force."""
-    event = ModelRegistry().promote(reference, reason=reason, force=force, tolerance=tolerance)
-    console.print(f"{event.model_name}: production {event.previous_version or '(none)'} -> {event.version}")
+    """Make a version production (restart the service to serve it). A candidate worse than
+    production beyond the tolerance is refused unless --force: compared on --data when given
+    (both versions on the same rows, the paired bootstrap of `models compare`), else on their
+    stored test PR-AUC."""
+    gate: ShortfallCheck | None = None
+    if data is not None:
+        if _paired_gate is None:
+            raise ShopGuardError("--data needs the training package's file scorers; run promote through `shopguard`.")
+        gate = partial(_paired_gate, data=data, links=links, n_boot=bootstrap)
+    event = ModelRegistry().promote(reference, reason=reason, force=force, tolerance=tolerance, gate=gate)
+    console.print(plain(f"{event.model_name}: production {event.previous_version or '(none)'} -> {event.version}"))
 
 
 @models_app.command("rollback")
@@ -87,18 +114,23 @@ def rollback(
 ) -> None:
     """Point production back at the version before the current one."""
     event = ModelRegistry().rollback(name, reason=reason)
-    console.print(f"{event.model_name}: production {event.previous_version} -> {event.version}")
+    console.print(plain(f"{event.model_name}: production {event.previous_version} -> {event.version}"))
 
 
 @models_app.command("history")
 def history(name: str = typer.Argument(..., help="model name")) -> None:
-    """Every alias change of a model: time, action, versions, actor, reason."""
+    """Every alias change of a model: time, action, versions, actor, whether it was forced
+    past the PR-AUC guard, and the reason as recorded."""
+    model_kind(name)  # an unknown name is an error, not an empty table
+    events = ModelRegistry().history(name)
+    if not events:
+        raise ShopGuardError(f"{name} has no alias changes yet: `shopguard models promote {name}:VERSION` makes one.")
     table = Table(title=f"{name} alias history")
-    for column in ("time (UTC)", "alias", "action", "from", "to", "actor", "reason"):
+    for column in ("time (UTC)", "alias", "action", "from", "to", "actor", "forced", "reason"):
         table.add_column(column)
-    for e in ModelRegistry().history(name):
-        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.alias, e.action, e.previous_version or "",
-                      e.version or "", e.actor, e.reason)
+    for e in events:
+        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), plain(e.alias), plain(e.action), plain(e.previous_version),
+                      plain(e.version), plain(e.actor), "yes" if f"[{FORCED_NOTE}" in e.reason else "", plain(e.reason))
     console.print(table)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +36,9 @@ from model_registry.database import make_engine
 from model_registry.settings import Settings, configure_bentoml_home, load_settings
 from model_registry.version_records import VersionRecords
 
+# (production, candidate, tolerance) -> why the candidate falls short, or None
+ShortfallCheck = Callable[["LoadedBundle", "LoadedBundle", float], "str | None"]
+FORCED_NOTE = "forced past the PR-AUC guard"  # in the reason of a promotion made with --force over a shortfall
 
 class ModelNotFoundError(ShopGuardError):
     """No model version matches a reference."""
@@ -283,9 +287,11 @@ class ModelRegistry:
 
     # -- changing aliases ----------------------------------------------------------------
     def promote(self, reference: str, *, reason: str, actor: str | None = None, force: bool = False,
-                tolerance: float | None = None) -> AliasEvent:
-        """Make a version production. The bundle is verified first, then its stored test
-        PR-AUC is compared with production's: more than ``tolerance`` worse is refused
+                tolerance: float | None = None, gate: ShortfallCheck | None = None) -> AliasEvent:
+        """Make a version production. The bundle is verified first, then compared with
+        production: by ``gate(production, candidate, tolerance)`` when given (the CLI's
+        ``--data``: both scored on one shared file, paired), else by their stored test PR-AUC
+        (measured on each version's own test split). More than ``tolerance`` worse is refused
         unless ``force`` (the history then says so). A candidate alias pointing at the
         version is cleared."""
         bundle = self.load(reference)
@@ -294,15 +300,17 @@ class ModelRegistry:
         if current == version:
             raise ShopGuardError(f"{name}:{version} is already production; nothing to promote.")
         if current is not None:
-            shortfall = self._pr_auc_shortfall(bundle.manifest, self.load(f"{name}:{current}").manifest,
-                                               self.settings.promotion_pr_auc_tolerance
-                                               if tolerance is None else tolerance)
+            allowed = self.settings.promotion_pr_auc_tolerance if tolerance is None else tolerance
+            production = self.load(f"{name}:{current}")
+            shortfall = (gate(production, bundle, allowed) if gate is not None
+                         else self._pr_auc_shortfall(bundle.manifest, production.manifest, allowed))
             if shortfall and not force:
-                raise PromotionRefusedError(
-                    f"{shortfall}. Compare them with `shopguard models compare {name}:{current} "
-                    f"{name}:{version} --data HELD_OUT_FILE`; to promote anyway pass --force with a --reason.")
+                hint = ("" if gate is not None else f"; pass --data HELD_OUT_FILE to gate on both versions scored on "
+                        f"one shared file (`shopguard models compare {name}:{current} {name}:{version} --data ...` "
+                        "shows the details)")
+                raise PromotionRefusedError(f"{shortfall}{hint}. To promote anyway pass --force with a --reason.")
             if shortfall:
-                reason = f"{reason} [forced past the PR-AUC guard: {shortfall}]"
+                reason = f"{reason} [{FORCED_NOTE}: {shortfall}]"
         event = self.aliases.set(
             name, "production", version, action="promote", actor=actor or self.actor, reason=reason
         )
@@ -319,8 +327,8 @@ class ModelRegistry:
         new, old = candidate.headline_pr_auc, production.headline_pr_auc
         if new is None or old is None or new >= old - tolerance:
             return None
-        return (f"{candidate.tag} has test PR-AUC {new:.4f}, {old - new:.4f} below production "
-                f"{production.tag} ({old:.4f}); the tolerance is {tolerance:.4f}")
+        return (f"{candidate.tag} has stored test PR-AUC {new:.4f}, {old - new:.4f} below production "
+                f"{production.tag} ({old:.4f}; each measured on its own test split); the tolerance is {tolerance:.4f}")
 
     def rollback(self, name: str, *, reason: str, actor: str | None = None) -> AliasEvent:
         """Point production back at the version it had before the current one was promoted."""

@@ -141,6 +141,13 @@ class TokenStore:
         self._cache[digest] = (time.monotonic(), found)
         return found
 
+    def active(self, name: str) -> ApiToken | None:
+        """The active (not revoked) token named ``name``, or None: a console session ends
+        when its token is revoked."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(tokens_table).where(tokens_table.c.name == name)).mappings().first()
+        return None if row is None or row["revoked_at"] is not None else self._token(row)
+
     @staticmethod
     def _token(row: Any) -> ApiToken:
         return ApiToken(row["name"], tuple(row["scopes"].split(",")), row["created_at"], row["created_by"],

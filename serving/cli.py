@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -39,14 +38,14 @@ def serve(
 audit_app = typer.Typer(help="Read the decision log.", no_args_is_help=True)
 
 
-def _parse_since(value: str | None) -> datetime | None:
+def _parse_time(value: str | None, option: str) -> datetime | None:
     if value is None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise typer.BadParameter(f"--since {value!r} is not an ISO time such as 2026-11-23 or "
-                                 "2026-11-23T10:00:00") from exc
+        raise typer.BadParameter(f"{value!r} is not an ISO time such as 2026-11-23 or 2026-11-23T10:00:00 "
+                                 "(UTC unless it names a zone)", param_hint=option) from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -54,19 +53,22 @@ def _parse_since(value: str | None) -> datetime | None:
 def audit_decisions(
     entity: str | None = typer.Option(None, "--entity", help=(
         "listing, merchant or stream id (a merchant id also matches its normalized form)")),
-    request_id: str | None = typer.Option(None, "--request-id", help="a response's request_id"),
-    since: str | None = typer.Option(None, "--since", help="ISO time, e.g. 2026-11-23T10:00"),
+    request_id: str | None = typer.Option(None, "--request-id", help="a response's request_id (as printed: in full)"),
+    since: str | None = typer.Option(None, "--since", help="from this ISO time (UTC unless zoned), e.g. 2026-11-23T10:00"),
+    until: str | None = typer.Option(None, "--until", help="before this ISO time (UTC unless zoned)"),
     decision: str | None = typer.Option(None, "--decision", help="block, review or allow"),
     model: str | None = typer.Option(None, "--model", help="model name or name:version"),
     limit: int = typer.Option(50, min=1, help="newest rows to print (the export has all)"),
     out: Path | None = typer.Option(None, "--out", help="export to .csv or .parquet (streamed in chunks)"),
 ) -> None:
-    """What was decided, when, by which model version and why. Reads only the rows it
-    prints; an export streams every matching row in chunks (bounded memory)."""
-    from rich.console import Console
+    """What was decided, when (UTC, ISO 8601), by which model version and why. Reads only the
+    rows it prints; an export streams every matching row in chunks (bounded memory), with
+    reasons as structured columns (``serving/decision_export.py``)."""
     from rich.table import Table
 
     from model_registry.database import make_engine
+    from model_registry.terminal import plain, terminal_console
+    from serving.decision_export import utc_iso
     from serving.decision_log import latest_decisions
 
     if decision is not None and decision not in ("block", "review", "allow"):
@@ -74,53 +76,38 @@ def audit_decisions(
     if out is not None and out.suffix not in (".csv", ".parquet"):
         raise typer.BadParameter("--out must end in .csv or .parquet", param_hint="--out")
     engine = make_engine(load_settings().database_url)
-    filters = {"entity": entity, "request_id": request_id, "since": _parse_since(since), "decision": decision,
-               "model": model}
+    filters = {"entity": entity, "request_id": request_id, "since": _parse_time(since, "--since"),
+               "until": _parse_time(until, "--until"), "decision": decision, "model": model}
     total, rows = latest_decisions(engine, limit, **filters)
-    console = Console()
+    console = terminal_console()
     table = Table(title=f"{total:,} decision(s)" + (f", newest {len(rows):,} shown" if total > len(rows) else ""))
     for column in ("time (UTC)", "request", "type", "entity", "decision", "score", "model", "reasons"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["at"].strftime("%Y-%m-%d %H:%M:%S"), row["request_id"][:12], row["entity_type"],
-                      row["entity_id"], row["decision"], f"{row['score']:.3f}", row["model"],
-                      "; ".join(r["code"] for r in row["reasons"]))
+        table.add_row(utc_iso(row["at"]), row["request_id"], row["entity_type"], plain(row["entity_id"]),
+                      row["decision"], f"{row['score']:.3f}", plain(row["model"]),
+                      plain("; ".join(r["code"] for r in row["reasons"])))
     console.print(table)
     if out is not None:
         written = _export_decisions(engine, filters, out)
-        console.print(f"wrote {written:,} rows to {out}")
+        console.print(plain(f"wrote {written:,} rows to {out}"))
 
 
 def _export_decisions(engine: Any, filters: dict[str, Any], out: Path) -> int:
     """Stream matching decisions into ``out`` chunk by chunk; returns the rows written."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from sqlalchemy import func, select
 
-    from serving.decision_log import iter_decisions
+    from serving.decision_export import export_decisions
+    from serving.decision_log import _decision_query
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    written, writer = 0, None
-    out.unlink(missing_ok=True)
-    for chunk in iter_decisions(engine, **filters):
-        frame = pd.DataFrame(chunk)
-        for key in ("reasons", "inputs"):
-            frame[key] = frame[key].map(lambda v: json.dumps(v, ensure_ascii=False))
-        frame["at"] = frame["at"].astype(str)
-        frame["record_id"] = frame["record_id"].fillna("").astype(str)  # older rows have none
-        frame["score"] = frame["score"].astype(float)
-        if out.suffix == ".csv":
-            frame.to_csv(out, mode="a", header=written == 0, index=False)
-        else:
-            batch = pa.Table.from_pandas(frame, preserve_index=False)
-            writer = writer or pq.ParquetWriter(out, batch.schema)
-            writer.write_table(batch.cast(writer.schema))
-        written += len(frame)
-    if writer is not None:
-        writer.close()
-    if written == 0:
-        _write_table(pd.DataFrame(columns=["request_id", "at", "entity_type", "entity_id", "decision", "score",
-                                           "model", "reasons", "inputs"]), out)
-    return written
+    partial = out.with_name(out.name + ".partial")
+    with partial.open("wb") as handle:
+        for data in export_decisions(engine, out.suffix.lstrip("."), **filters):
+            handle.write(data)
+    partial.replace(out)
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(_decision_query(**filters).subquery())).scalar_one()
 
 
 def _read_base(path: Path) -> pd.DataFrame:

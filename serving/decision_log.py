@@ -40,6 +40,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -73,6 +74,10 @@ decision_log_table = Table(
     Column("reasons", JSON, nullable=False),
     Column("inputs", JSON, nullable=False),
     Column("record_id", String(32), nullable=True, unique=True, index=True),
+    # The console's queue and search (migration 0007).
+    Index("ix_decision_log_decision_id", "decision", "id"),
+    Index("ix_decision_log_decision_score_id", "decision", "score", "id"),
+    Index("ix_decision_log_decision_type_id", "decision", "entity_type", "id"),
 )
 __all__ = ["JOURNAL_GLOB", "DecisionLogUnavailable", "DecisionLogWriter", "DecisionRecord", "decision_log_table",
            "iter_decisions", "latest_decisions", "query_decisions"]
@@ -399,7 +404,8 @@ class DecisionLogWriter:
 
 def _decision_query(entity_id: str | None = None, request_id: str | None = None, since: datetime | None = None,
                     decision: str | None = None, model: str | None = None, entity_type: str | None = None,
-                    entity_ids: Sequence[str] | None = None, entity: str | None = None) -> Any:
+                    entity_ids: Sequence[str] | None = None, entity: str | None = None,
+                    until: datetime | None = None) -> Any:
     table = decision_log_table
     statement = select(table)
     if entity_id:
@@ -416,10 +422,13 @@ def _decision_query(entity_id: str | None = None, request_id: str | None = None,
         statement = statement.where(table.c.request_id == request_id)
     if since:
         statement = statement.where(table.c.at >= since)
+    if until:
+        statement = statement.where(table.c.at < until)
     if decision:
         statement = statement.where(table.c.decision == decision)
-    if model:
-        statement = statement.where((table.c.model == model) | table.c.model.startswith(f"{model}:"))
+    if model:  # NAME:VERSION, or every version of NAME (a range: "NAME:" <= model < "NAME;", indexed)
+        by_name = (table.c.model >= f"{model}:") & (table.c.model < f"{model};")
+        statement = statement.where(table.c.model == model if ":" in model else by_name)
     return statement
 
 
@@ -434,12 +443,13 @@ def _decoded(row: Any) -> dict[str, Any]:
 def query_decisions(engine: Engine, *, entity_id: str | None = None, request_id: str | None = None,
                     since: datetime | None = None, decision: str | None = None,
                     model: str | None = None, limit: int | None = None, entity_type: str | None = None,
-                    entity_ids: Sequence[str] | None = None, entity: str | None = None) -> list[dict[str, Any]]:
+                    entity_ids: Sequence[str] | None = None, entity: str | None = None,
+                    until: datetime | None = None) -> list[dict[str, Any]]:
     """Logged decisions matching every given filter, oldest first. ``model`` matches a
     model name or a full ``name:version``; ``entity_ids``: any of these ids; ``entity``: an
     id as a person types it (any entity with it, or the merchant whose normalized id it is)."""
     statement = _decision_query(entity_id, request_id, since, decision, model, entity_type,
-                                entity_ids, entity).order_by(decision_log_table.c.id)
+                                entity_ids, entity, until).order_by(decision_log_table.c.id)
     if limit:
         statement = statement.limit(limit)
     with engine.connect() as conn:

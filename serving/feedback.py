@@ -15,6 +15,7 @@ The export joins each entity's latest feedback with the input that was scored, a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Index,
     Integer,
     MetaData,
     String,
@@ -59,6 +61,7 @@ feedback_table = Table(
     Column("label", String(400), nullable=False),
     Column("reviewer", String(128), nullable=False),
     Column("note", Text, nullable=False),
+    Index("ix_feedback_type_entity_request", "entity_type", "entity_id", "request_id"),  # migration 0007
 )
 
 CLEAN_LABEL = CLEAN_FEEDBACK_LABEL
@@ -200,6 +203,16 @@ class FeedbackStore:
             statement = statement.where(feedback_table.c.entity_type == entity_type)
         with self._engine.connect() as conn:
             return [dict(r) for r in conn.execute(statement).mappings()]
+
+
+def record_verdict(store: FeedbackStore, feedback: Feedback, lift_block: Callable[[str, str], Any]) -> dict[str, Any]:
+    """Store a reviewer's verdict (``POST /v1/feedback`` and the console alike); a reviewer's
+    ``ok`` on an entity whose blocks stand (merchants) lifts its standing block
+    (``lift_block(entity_id, reviewer)``)."""
+    row = store.add(feedback)
+    if kind_of_entity(row["entity_type"]).answers.keeps_standing and row["label"] == CLEAN_LABEL:
+        lift_block(row["entity_id"], feedback.reviewer)
+    return row
 
 
 @dataclass

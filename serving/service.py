@@ -35,7 +35,6 @@ from model_registry.kinds import (
     MERCHANT_RISK,
     MODEL_KINDS,
     ModelKind,
-    kind_of_entity,
 )
 from model_registry.policy import FALLBACK_DECISION
 from model_registry.release import Release, bento_release_file, read_release
@@ -43,6 +42,7 @@ from model_registry.runtimes.base import ModelRuntime, Scores, WorkCancelled
 from model_registry.settings import Settings, configure_bentoml_home, load_settings
 from serving.admission import claim_answer, current_admission
 from serving.auth import PRINCIPAL_HEADER, AuthGuard, TokenStore
+from serving.console import console_app
 from serving.decision_log import DecisionLogUnavailable
 from serving.error_answers import install_log_filter
 from serving.guard import RequestGuard
@@ -337,7 +337,7 @@ class ShopGuard:
     ) -> FeedbackResponse:
         """Store a reviewer's outcome for a logged decision of the named entity type (stored
         at once). A reviewer's ``ok`` on a merchant lifts its standing block."""
-        from serving.feedback import Feedback, FeedbackError, feedback_target
+        from serving.feedback import Feedback, FeedbackError, feedback_target, record_verdict
 
         principal = ctx.request.headers.get(PRINCIPAL_HEADER.decode())
         reviewer = principal or reviewer
@@ -348,8 +348,9 @@ class ShopGuard:
         try:
             kind, version = feedback_target(entity_type, model)
             claim_answer()  # past the time budget: raises, nothing stored
-            row = self.feedback_store.add(Feedback(entity_id, label, reviewer, kind, note, request_id,
-                                                   segment_index, version))
+            row = record_verdict(self.feedback_store, Feedback(entity_id, label, reviewer, kind, note, request_id,
+                                                               segment_index, version),
+                                 self.merchant_decisions.lift_block)
         except FeedbackError as exc:
             detail = [{"loc": [exc.field], "msg": str(exc), "type": "feedback"}]
             return _with_status(ctx, JSONResponse({"detail": detail}, status_code=exc.status))
@@ -361,8 +362,6 @@ class ShopGuard:
             body = ErrorBody(error="storage_unavailable", message="feedback cannot be stored right now; retry later")
             return _with_status(ctx, JSONResponse(body.model_dump(exclude_none=True), status_code=503,
                                                   headers={"Retry-After": "5"}))
-        if kind_of_entity(row["entity_type"]).answers.keeps_standing and row["label"] == "ok":
-            self.merchant_decisions.lift_block(row["entity_id"], reviewer)  # normalized by the store
         return FeedbackResponse(feedback_id=row["id"], entity_type=row["entity_type"], entity_id=row["entity_id"],
                                 request_id=row["request_id"], segment_index=row["segment_index"],
                                 label=row["label"], model=row["model"])
@@ -418,7 +417,8 @@ def add_kind_endpoints(service_class: type) -> None:
 
 
 add_kind_endpoints(ShopGuard)
-ShopGuard = bentoml.mount_asgi_app(models_app, path="/v1/models")(bentoml.service(  # type: ignore[misc]
+ShopGuard = bentoml.mount_asgi_app(console_app, path="/console")(  # type: ignore[misc]
+    bentoml.mount_asgi_app(models_app, path="/v1/models")(bentoml.service(  # type: ignore[misc]
     name="shopguard",
     workers=SETTINGS.workers,
     # Sync APIs run on this many threads (BentoML's default is 1: one call at a time per
@@ -429,7 +429,7 @@ ShopGuard = bentoml.mount_asgi_app(models_app, path="/v1/models")(bentoml.servic
     http={"port": 3000},
     # Off unless served: BentoML's per-request histograms cost 8% of stream throughput.
     metrics={"enabled": SETTINGS.metrics},
-)(ShopGuard))
+)(ShopGuard)))
 forbid_unknown_fields(ShopGuard)
 ShopGuard.add_asgi_middleware(AuthGuard)  # outermost: anonymous calls cost nothing
 ShopGuard.add_asgi_middleware(RequestGuard)

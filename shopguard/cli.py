@@ -14,9 +14,10 @@ from typer.core import TyperGroup
 
 from batch.cli import batch_app
 from features.errors import ShopGuardError
-from model_registry.cli import models_app
+from model_registry.cli import models_app, use_paired_gate
 from serving.cli import audit_app, bento_app, export_feedback_command, serve, tokens_app
 from training.cli import compare_command, data_app, evaluate_command, train_app
+from training.compare import paired_shortfall
 
 USER_ERROR_EXIT = 2
 
@@ -39,6 +40,7 @@ data_app.command("export-feedback")(export_feedback_command)
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
 models_app.command("compare")(compare_command)
+use_paired_gate(paired_shortfall)
 app.add_typer(models_app, name="models")
 app.add_typer(audit_app, name="audit")
 app.add_typer(tokens_app, name="tokens")

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from features.errors import ShopGuardError
+from model_registry.terminal import plain
 from training.console import (
     console,
     load_config,
@@ -206,6 +207,7 @@ def compare_command(
         compare_scored,
         comparison_rows,
         score_file,
+        training_overlap,
     )
     from training.compare import write_comparison as write
 
@@ -214,6 +216,8 @@ def compare_command(
     if bundles[0].manifest.model_name != bundles[1].manifest.model_name:
         raise ShopGuardError(f"{bundles[0].tag} and {bundles[1].tag} are different models; compare two "
                              "versions of one model.")
+    for warning in training_overlap(data, [b.manifest for b in bundles]):
+        console.print(f"[yellow]warning:[/yellow] {plain(warning)}")
     scored = []
     for bundle in bundles:
         with console.status(f"scoring {data.name} with {bundle.tag}"):

@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from features.decision import Decision, Thresholds
+from features.errors import ShopGuardError
 from model_registry.registry import LoadedBundle
 from training.evaluation import BinaryMetrics, Interval, binary_metrics, ranking_metrics
 
@@ -118,12 +119,18 @@ def compare_target(y: np.ndarray, a: np.ndarray, b: np.ndarray, thresholds_a: Th
 
 def compare_scored(first: ScoredFile, second: ScoredFile, tags: tuple[str, str], data: Path,
                    n_boot: int = 200) -> Comparison:
-    """The comparison of two versions' scores on the same rows."""
+    """The comparison of two versions' scores on the same rows; ``ShopGuardError`` when no
+    target has both classes (nothing can be compared: one class, or a handful of rows)."""
     targets = {
         target: compare_target(first.labels[:, j], first.scores[:, j], second.scores[:, j],
                                first.thresholds[target], second.thresholds[target], n_boot)
-        for j, target in enumerate(first.targets) if first.labels[:, j].any()
+        for j, target in enumerate(first.targets) if _both_classes(first.labels[:, j])
     }
+    if not targets:
+        positives = int(first.labels.any(axis=1).sum())
+        raise ShopGuardError(f"{data}: {len(first.decisions):,} row(s), {positives:,} positive: no label has both "
+                             "positive and negative rows, so no ranking metric can be compared; use a held-out "
+                             "file with both classes (a few hundred rows or more for useful intervals).")
     flips = {a: {b: 0 for b in DECISIONS} for a in DECISIONS}
     for a, b in zip(first.decisions, second.decisions, strict=True):
         flips[a][b] += 1
@@ -135,12 +142,51 @@ def compare_scored(first: ScoredFile, second: ScoredFile, tags: tuple[str, str],
             slices[key] = {
                 target: compare_target(first.labels[rows, j], first.scores[rows, j], second.scores[rows, j],
                                        first.thresholds[target], second.thresholds[target], n_boot // 2)
-                for j, target in enumerate(first.targets) if first.labels[rows, j].any()
+                for j, target in enumerate(first.targets) if _both_classes(first.labels[rows, j])
             }
     return Comparison(model_a=tags[0], model_b=tags[1], data=str(data), rows=len(first.decisions),
                       targets=targets, decision_flips=flips,
                       flipped_rows=sum(a != b for a, b in zip(first.decisions, second.decisions, strict=True)),
                       slices=slices)
+
+
+def _both_classes(labels: np.ndarray) -> bool:
+    return bool(labels.any()) and not bool(labels.all())
+
+
+def training_overlap(data: Path, manifests: list[Any]) -> list[str]:
+    """Warnings for each version whose training files include ``data`` (same sha256): its
+    figures on that file are not held-out figures."""
+    from model_registry.bundle import sha256_file
+
+    digest = sha256_file(data)
+    return [f"{m.tag} was trained on this very file ({f.path}, {f.rows:,} rows, sha256 {digest[:12]}): its figures "
+            "here are not held-out figures; compare on a file neither version was trained on."
+            for m in manifests for f in m.lineage.training_files if f.sha256 == digest]
+
+
+def paired_shortfall(production: LoadedBundle, candidate: LoadedBundle, tolerance: float, *, data: Path,
+                     links: Path | None = None, n_boot: int = 200) -> str | None:
+    """The promotion gate on one shared file: both versions score ``data`` and the
+    candidate's PR-AUC (averaged over the targets with both classes) is compared with
+    production's on the same rows, with the paired-bootstrap interval of the difference.
+    Returns why the candidate is worse beyond ``tolerance``, or None."""
+    first = score_file(production, data, links=links)
+    second = score_file(candidate, data, links=links)
+    comparison = compare_scored(first, second, (production.tag, candidate.tag), data, n_boot)
+    deltas = [t.pr_auc for t in comparison.targets.values() if t.pr_auc.delta is not None]
+    if not deltas:
+        raise ShopGuardError(f"{data}: no target has both classes; the promotion gate cannot compare the versions.")
+    old = float(np.mean([d.a for d in deltas]))
+    new = float(np.mean([d.b for d in deltas]))
+    if new >= old - tolerance:
+        return None
+    intervals = [d.delta_ci for d in deltas if d.delta_ci is not None]
+    interval = (f"; 95% paired-bootstrap interval of the difference {np.mean([i.low for i in intervals]):+.4f} "
+                f"to {np.mean([i.high for i in intervals]):+.4f}") if intervals else ""
+    return (f"on {data.name} ({comparison.rows:,} rows, both versions scored on the same rows) {candidate.tag} has "
+            f"PR-AUC {new:.4f}, {old - new:.4f} below production {production.tag} ({old:.4f}){interval}; the "
+            f"tolerance is {tolerance:.4f}")
 
 
 def score_file(bundle: LoadedBundle, data: Path, **options: Any) -> ScoredFile:

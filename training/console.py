@@ -7,12 +7,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from features.errors import ShopGuardError
+from model_registry.terminal import terminal_console
 
-console = Console()
+console = terminal_console()  # full width when output is not a terminal
 
 
 @contextmanager

@@ -110,7 +110,8 @@ class StreamAnswers(KindAnswers[TranscriptSegment]):
         inputs = {"stream_id": request.get("stream_id"), "merchant_id": request.get("merchant_id"),
                   "segments": [s.model_dump() for s in records],
                   "segment_decisions": [r.decision for r in fields["segments"]],
-                  "segment_labels": [r.labels for r in fields["segments"]]}
+                  "segment_labels": [r.labels for r in fields["segments"]],
+                  "segment_spans": [[sp.model_dump() for sp in r.spans] for r in fields["segments"]]}
         return LogItem(str(request.get("stream_id")), fields["decision"], fields["score"], fields["model"],
                        fields["reasons"], inputs)
 

@@ -25,6 +25,7 @@ def test_a_response_request_id_finds_its_records(server, trained_home, tmp_path)
         if "3 decision(s)" in printed:
             break
     assert "3 decision(s)" in printed
+    assert body["request_id"] in printed  # in full: what --request-id takes
     import pandas as pd
 
     frame = pd.read_csv(export)
@@ -34,3 +35,7 @@ def test_a_response_request_id_finds_its_records(server, trained_home, tmp_path)
     inputs = [json.loads(i) for i in frame["inputs"]]  # each row's own listing, as the request sent it
     assert [i["listing_id"] for i in inputs] == list(frame["entity_id"])
     assert all(i["title"] == LISTING["title"] for i in inputs)
+    assert frame["at"].str.endswith("+00:00").all() and "reason_codes" in frame.columns
+    before = run_cli("audit", "decisions", "--request-id", body["request_id"], "--until", "2000-01-01",
+                     home=trained_home).stdout
+    assert "0 decision(s)" in before

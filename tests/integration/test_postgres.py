@@ -82,7 +82,7 @@ def postgres_url():
 
 def test_migrations_bring_postgres_to_the_declared_schema(postgres_url) -> None:
     engine = make_engine(postgres_url)
-    assert current_revision(engine) == "0006"
+    assert current_revision(engine) == "0007"
     declared = MetaData()
     for metadata in (aliases.metadata, version_records.metadata, auth.metadata, decision_log.metadata,
                      merchant_decisions.metadata, feedback.metadata):

@@ -21,7 +21,9 @@ class DataValidationError(InvalidInputError):
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """Read Parquet, CSV, TSV or JSON-lines by file suffix."""
+    """Read Parquet, CSV, TSV, JSON lines or a JSON array of records by file suffix (a
+    ``.json`` file starting with ``[`` is an array). An empty or unreadable file is one
+    clear ``DataValidationError``, not a reader's traceback."""
     if not path.is_file():
         raise DataValidationError(f"{path} does not exist or is not a file.", field="--data")
     kind = READERS.get(path.suffix.lower())
@@ -30,13 +32,32 @@ def read_table(path: Path) -> pd.DataFrame:
             f"{path.name}: unsupported file type {path.suffix!r}; use .parquet, .csv, .tsv or .jsonl.",
             field="--data",
         )
+    if path.stat().st_size == 0:
+        raise DataValidationError(f"{path} is empty (0 bytes): export the labelled rows into it first.",
+                                  field="--data")
+    try:
+        return _read(path, kind)
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataValidationError(f"{path} cannot be read as {kind}: {first_line}", field="--data") from None
+
+
+def _read(path: Path, kind: str) -> pd.DataFrame:
     if kind == "parquet":
         return pd.read_parquet(path)
     if kind == "csv":
         return pd.read_csv(path, keep_default_na=True)
     if kind == "tsv":
         return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False, na_values=[""])
+    if path.suffix.lower() == ".json" and _starts_with(path, "["):
+        return pd.read_json(path, orient="records")
     return pd.read_json(path, lines=True)
+
+
+def _starts_with(path: Path, character: str) -> bool:
+    with path.open("rb") as handle:
+        head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head[:1] == character.encode()
 
 
 def _coerce_label(values: pd.Series, name: str) -> pd.Series:

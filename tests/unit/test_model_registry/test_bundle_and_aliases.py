@@ -187,3 +187,40 @@ def test_no_private_bentoml_api_is_used() -> None:
 def test_malformed_versions_are_not_found_not_errors(isolated_home, version) -> None:
     with pytest.raises(ModelNotFoundError):
         ModelRegistry().load(f"listing-quality:{version}")
+
+
+def test_history_shows_a_forced_promotion_and_reasons_verbatim(isolated_home, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from model_registry.cli import models_app
+
+    registry = ModelRegistry()
+    good = _register(registry, tmp_path, "good", pr_auc=0.85).version
+    registry.promote(f"listing-quality:{good}", reason="first [bold]release[/bold]", actor="ana")
+    worse = _register(registry, tmp_path, "worse", pr_auc=0.80).version
+    registry.promote(f"listing-quality:{worse}", reason="override", actor="ana", force=True)
+    printed = CliRunner().invoke(models_app, ["history", "listing-quality"]).output  # not a terminal
+    assert "first [bold]release[/bold]" in printed
+    assert "[forced past the PR-AUC guard: " in printed and "0.0500 below production" in printed
+    forced_row = next(line for line in printed.splitlines() if "override" in line)
+    assert "│ yes " in forced_row
+    unknown = CliRunner().invoke(models_app, ["history", "listing-qualty"])
+    assert unknown.exit_code != 0 and "not a ShopGuard model" in str(unknown.exception)
+
+
+def test_a_given_gate_decides_instead_of_the_stored_figures(isolated_home, tmp_path) -> None:
+    registry = ModelRegistry()
+    first = _register(registry, tmp_path, "one", pr_auc=0.80).version
+    registry.promote(f"listing-quality:{first}", reason="first", actor="ana")
+    better_on_paper = _register(registry, tmp_path, "two", pr_auc=0.95).version
+    seen = []
+
+    def paired(production, candidate, tolerance):  # what `--data` plugs in (training.compare.paired_shortfall)
+        seen.append((production.manifest.version, candidate.manifest.version, tolerance))
+        return "on held.parquet (900 rows, both versions scored on the same rows) 0.0300 below"
+
+    with pytest.raises(PromotionRefusedError, match="900 rows, both versions"):
+        registry.promote(f"listing-quality:{better_on_paper}", reason="try", actor="ana", gate=paired, tolerance=0.0)
+    assert seen == [(first, better_on_paper, 0.0)]
+    event = registry.promote(f"listing-quality:{better_on_paper}", reason="anyway", actor="ana", gate=paired, force=True)
+    assert "[forced past the PR-AUC guard: on held.parquet (900 rows" in event.reason

@@ -26,7 +26,7 @@ def _declared_metadata() -> MetaData:
 
 def test_a_new_database_is_migrated_to_the_declared_schema(tmp_path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'new.db'}")
-    assert current_revision(engine) == "0006"
+    assert current_revision(engine) == "0007"
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), _declared_metadata())
     assert differences == []
@@ -42,7 +42,7 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded(tmp_path) -> 
         connection.execute(insert(aliases.aliases_table), {"model_name": "listing-quality", "alias": "production",
                                                            "version": "v1", "updated_at": datetime.now(UTC)})
     engine = make_engine(url)
-    assert current_revision(engine) == "0006"
+    assert current_revision(engine) == "0007"
     assert {"feedback", "model_versions"} <= set(inspect(engine).get_table_names())
     with engine.connect() as connection:
         kept = connection.execute(select(aliases.aliases_table.c.version)).scalars().all()
@@ -69,7 +69,7 @@ def test_merchant_decisions_move_to_normalized_ids_and_a_block_stands(tmp_path) 
             {"merchant_id": "m-ring ", "decision": "allow", "score": 0.1, "model": "m:v2", "decided_at": now},
             {"merchant_id": "Ｍ-ＯＫ", "decision": "review", "score": 0.5, "model": "m:v1", "decided_at": now},
             {"merchant_id": "plain", "decision": "allow", "score": 0.2, "model": "m:v1", "decided_at": now}])
-    assert current_revision(make_engine(url)) == "0006"
+    assert current_revision(make_engine(url)) == "0007"
     with engine.connect() as connection:
         rows = {r["merchant_id"]: (r["decision"], r["model"])
                 for r in connection.execute(select(table)).mappings()}

@@ -56,3 +56,40 @@ def test_compare_cli_scores_both_versions_on_one_file(trained_home, listing_file
     run_cli("models", "compare", "listing-quality:production", "listing-quality:candidate",
             "--data", str(held_out), "--bootstrap", "0", "--out", str(tmp_path / "c.md"), home=home)
     assert "| A \\ B | block | review | allow |" in (tmp_path / "c.md").read_text()
+    gate = run_cli("models", "promote", "listing-quality:candidate", "--reason", "gate", "--data", str(held_out),
+                   "--tolerance", "0", "--bootstrap", "40", home=home, check=False)
+    if target["pr_auc"]["delta"] < 0:  # the paired comparison on the shared file decides, not stored figures
+        assert gate.returncode != 0 and "both versions scored on the same rows" in gate.stderr + gate.stdout
+        assert "held_out.parquet (1,500 rows" in gate.stderr + gate.stdout
+    else:
+        assert gate.returncode == 0, gate.stderr
+
+
+def test_one_class_is_one_clear_error_not_an_empty_table(tmp_path) -> None:
+    import pytest
+
+    from features.decision import Thresholds
+    from features.errors import ShopGuardError
+    from training.compare import ScoredFile, compare_scored
+
+    one_class = ScoredFile(labels=np.zeros((3, 1), dtype=bool), scores=np.array([[0.1], [0.5], [0.9]]),
+                           decisions=["allow", "review", "block"], targets=["inferior"],
+                           thresholds={"inferior": Thresholds(block=0.8, review=0.4)}, slices=None)
+    with pytest.raises(ShopGuardError, match="3 row.*0 positive.*both"):
+        compare_scored(one_class, one_class, ("a", "b"), tmp_path / "three.parquet")
+
+
+def test_compare_warns_when_the_file_trained_either_version(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from model_registry.bundle import TrainingFile, sha256_file
+    from training.compare import training_overlap
+
+    data = tmp_path / "held_out.parquet"
+    pd.DataFrame({"a": [1, 2]}).to_parquet(data)
+    trained_on = SimpleNamespace(tag="listing-quality:v1", lineage=SimpleNamespace(training_files=[
+        TrainingFile(path="train.parquet", sha256=sha256_file(data), rows=2)]))
+    other = SimpleNamespace(tag="listing-quality:v2", lineage=SimpleNamespace(training_files=[
+        TrainingFile(path="other.parquet", sha256="0" * 64, rows=9)]))
+    warnings = training_overlap(data, [trained_on, other])
+    assert len(warnings) == 1 and "listing-quality:v1 was trained on this very file" in warnings[0]

@@ -55,3 +55,27 @@ def test_unsupported_suffix_and_missing_file_are_explained(tmp_path: Path) -> No
         read_table(Path(__file__))
     with pytest.raises(DataValidationError, match="does not exist"):
         read_table(tmp_path / "nope.csv")
+
+
+def test_an_empty_or_unreadable_file_is_one_clear_error(tmp_path) -> None:
+
+    empty = tmp_path / "labels.parquet"
+    empty.write_bytes(b"")
+    with pytest.raises(DataValidationError, match="is empty"):
+        read_table(empty)
+    broken = tmp_path / "labels.parquet"
+    broken.write_bytes(b"not parquet at all")
+    with pytest.raises(DataValidationError, match="cannot be read as parquet") as caught:
+        read_table(broken)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_json_array_is_read_as_records(tmp_path) -> None:
+
+    array = tmp_path / "labels.json"
+    array.write_text('\n [{"title": "a", "is_inferior": 1}, {"title": "b", "is_inferior": 0}]', encoding="utf-8")
+    lines = tmp_path / "labels2.json"
+    lines.write_text('{"title": "a", "is_inferior": 1}\n{"title": "b", "is_inferior": 0}\n', encoding="utf-8")
+    for path in (array, lines):
+        frame = read_table(path)
+        assert list(frame["title"]) == ["a", "b"] and list(frame["is_inferior"]) == [1, 0]

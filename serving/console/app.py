@@ -1,0 +1,338 @@
+"""Routes of the console (a Starlette app mounted at ``/console`` by ``serving/service.py``)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from features.errors import ShopGuardError
+from model_registry.kinds import MODEL_KINDS, kind_of_entity
+from serving.console import queries
+from serving.console.forms import CATEGORIES, ENTITY_TYPES, BadInput, QueueQuery, SearchQuery, parse
+from serving.console.security import CARD_MARKER, SecurityHeaders
+from serving.console.session import (
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    SIGNIN_COOKIE,
+    SIGNIN_SECONDS,
+    Session,
+    cookie_options,
+    same_origin,
+)
+from serving.console.state import state
+from serving.console.views import decision_view, item_summary
+from serving.decision_export import FORMATS, export_decisions
+from serving.feedback import Feedback, FeedbackError, record_verdict
+
+HERE = Path(__file__).resolve().parent
+logger = logging.getLogger("shopguard.console")
+TEMPLATES = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
+                        trim_blocks=True, lstrip_blocks=True)
+Endpoint = Callable[[Request, Session], Awaitable[Response]]
+
+
+def prefix(request: Request) -> str:
+    """Where the console is mounted (``/console``)."""
+    return request.scope.get("root_path", "").rstrip("/")
+
+
+def render(request: Request, template: str, status: int = 200, session: Session | None = None,
+           **context: Any) -> HTMLResponse:
+    """An HTML page from ``template`` (auto-escaped)."""
+    body = TEMPLATES.get_template(template).render(
+        base=prefix(request), session=session, kinds=list(MODEL_KINDS.values()), request_path=request.url.path,
+        **context)
+    return HTMLResponse(body, status_code=status)
+
+
+def signed_in(scope: str) -> Callable[[Endpoint], Callable[[Request], Awaitable[Response]]]:
+    """A page for a signed-in session whose token has ``scope`` (``read`` pages also admit
+    nobody else; ``review`` pages admit ``read`` or ``feedback``); others go to sign-in."""
+    def wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(endpoint)
+        async def page(request: Request) -> Response:
+            session = await run_in_threadpool(state().session, request.cookies.get(SESSION_COOKIE))
+            if session is None:
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                response = RedirectResponse(f"{prefix(request)}/signin?next={_quote(target)}", status_code=303)
+                response.delete_cookie(SESSION_COOKIE, path=prefix(request) or "/")
+                return response
+            allowed = session.may("read") or (scope == "review" and session.may("feedback"))
+            if not allowed:
+                return render(request, "error.html", 403, session, title="Not allowed",
+                              message=f"the token {session.name!r} lacks the {scope!r} scope for this page.")
+            try:
+                return await endpoint(request, session)
+            except BadInput as exc:
+                return render(request, "error.html", 400, session, title="Bad request", field=exc.field,
+                              message=exc.message)
+        return page
+    return wrap
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="/")
+
+
+def _safe_next(request: Request, target: str | None) -> str:
+    """A redirect target inside the console (never another site)."""
+    base = prefix(request)
+    if target and target.startswith(f"{base}/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return f"{base}/queue"
+
+
+# -- sign-in ------------------------------------------------------------------------------------
+
+
+async def signin_form(request: Request, error: str | None = None, status: int = 200) -> Response:
+    """``GET /signin``: the token form (with its CSRF cookie)."""
+    token, cookie = state().signer.signin_token()
+    response = render(request, "signin.html", status, csrf=token, error=error, auth=state().auth,
+                      next=request.query_params.get("next", ""))
+    response.set_cookie(SIGNIN_COOKIE, cookie, **cookie_options(request, SIGNIN_SECONDS))
+    return response
+
+
+async def signin(request: Request) -> Response:
+    """``POST /signin``: exchange a token for a session cookie."""
+    form = await request.form()
+    if not same_origin(request) or not state().signer.signin_matches(request.cookies.get(SIGNIN_COOKIE),
+                                                                      str(form.get("csrf", ""))):
+        return await signin_form(request, "The form expired; sign in again.", 403)
+    token = str(form.get("token", "")).strip()
+    found = await run_in_threadpool(state().exchange, token)
+    if found is None:
+        logger.info("console sign-in refused (unknown, revoked or scopeless token)")
+        return await signin_form(request, "That token is unknown, revoked, or has neither the read nor the "
+                                 "feedback scope.", 401)
+    response = RedirectResponse(_safe_next(request, str(form.get("next", ""))), status_code=303)
+    response.set_cookie(SESSION_COOKIE, state().signer.issue(*found), **cookie_options(request, SESSION_SECONDS))
+    response.delete_cookie(SIGNIN_COOKIE, path=prefix(request) or "/")
+    logger.info("console sign-in: %s", found[0])
+    return response
+
+
+async def signout(request: Request) -> Response:
+    """``POST /signout``: end the session."""
+    session = state().signer.read(request.cookies.get(SESSION_COOKIE))
+    form = await request.form()
+    if session is not None and not _csrf_ok(request, session, form):
+        return render(request, "error.html", 403, session, title="Not allowed", message="the form expired.")
+    response = RedirectResponse(f"{prefix(request)}/signin", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path=prefix(request) or "/")
+    return response
+
+
+def _csrf_ok(request: Request, session: Session, form: Any) -> bool:
+    import secrets
+
+    return same_origin(request) and secrets.compare_digest(str(form.get("csrf", "")), session.csrf)
+
+
+# -- the review queue ---------------------------------------------------------------------------
+
+
+@signed_in("review")
+async def queue(request: Request, session: Session) -> Response:
+    """``GET /queue``: pending reviews, filtered, one page."""
+    query: QueueQuery = parse(QueueQuery, dict(request.query_params))
+    now = datetime.now(UTC)
+    page, load = await run_in_threadpool(lambda: (
+        queries.queue_page(state().engine, query.order, query.keyset(), **query.filters()),
+        queries.review_load(state().engine, now - timedelta(days=1), now)))
+    for row in page.rows:
+        row["summary"] = item_summary(row["entity_type"], row["inputs"])
+    params = {k: v for k, v in request.query_params.items() if k not in ("cursor", "done") and v}
+    return render(request, "queue.html", session=session, page=page, query=query, load=load,
+                  budget=state().review_budget, params=params, categories=CATEGORIES, entity_types=ENTITY_TYPES)
+
+
+@signed_in("review")
+async def decision_page(request: Request, session: Session) -> Response:
+    """``GET /decisions/{id}``: what the model saw and why, its answer, the version, the verdicts."""
+    decision_id = int(request.path_params["decision_id"])
+    view = await run_in_threadpool(decision_view, state().engine, decision_id)
+    if view is None:
+        raise HTTPException(404, f"no logged decision {decision_id}")
+    return render(request, "decision.html", session=session, **view)
+
+
+@signed_in("review")
+async def verdict(request: Request, session: Session) -> Response:
+    """``POST /decisions/{id}/verdict``: store the reviewer's verdict, go to the next item."""
+    form = await request.form()
+    if not _csrf_ok(request, session, form):
+        return render(request, "error.html", 403, session, title="Not allowed", message="the form expired; reload it.")
+    if not session.may("feedback"):
+        return render(request, "error.html", 403, session, title="Not allowed",
+                      message=f"the token {session.name!r} lacks the 'feedback' scope: it cannot give verdicts.")
+    decision_id = int(request.path_params["decision_id"])
+    try:
+        stored = await run_in_threadpool(_store_verdict, decision_id, session.name, form)
+    except FeedbackError as exc:
+        return render(request, "error.html", exc.status, session, title="Verdict not stored", field=exc.field,
+                      message=str(exc))
+    following = await run_in_threadpool(queries.next_in_queue, state().engine, decision_id)
+    target = f"{prefix(request)}/decisions/{following}" if following else f"{prefix(request)}/queue"
+    return RedirectResponse(f"{target}?done={decision_id}&stored={stored}", status_code=303)
+
+
+def _store_verdict(decision_id: int, reviewer: str, form: Any) -> int:
+    """Store the form's verdict(s) through ``record_verdict``; returns how many rows."""
+    decision = queries.decision_by_id(state().engine, decision_id)
+    if decision is None:
+        raise FeedbackError(f"no logged decision {decision_id}", "decision", 404)
+    kind = kind_of_entity(decision["entity_type"])
+    answer, note = str(form.get("verdict", "")), str(form.get("note", ""))[:4000]
+    if answer not in ("violation", "ok"):
+        raise FeedbackError("verdict must be 'violation' or 'ok'", "verdict", 400)
+    labels: list[tuple[str, int | None]] = [("ok", None)]
+    if answer == "violation" and kind.multi_label:
+        segments = len(decision["inputs"].get("segments", []))
+        labels = [("|".join(form.getlist(f"categories-{i}")), i) for i in range(segments)
+                  if form.getlist(f"categories-{i}")]
+        if not labels:
+            raise FeedbackError("a violation names at least one category of one segment", "categories", 400)
+    elif answer == "violation":
+        labels = [(kind.positive_label or "", None)]
+    for label, segment in labels:
+        record_verdict(state().feedback, Feedback(
+            decision["entity_id"], label, reviewer, decision["entity_type"], note, decision["request_id"], segment,
+            decision["model"]), state().merchants.lift_block)
+    return len(labels)
+
+
+# -- the audit view -----------------------------------------------------------------------------
+
+
+@signed_in("read")
+async def audit(request: Request, session: Session) -> Response:
+    """``GET /audit``: every model's versions and aliases, and the charts."""
+    models = await run_in_threadpool(state().model_summaries)
+    return render(request, "audit.html", session=session, models=models)
+
+
+@signed_in("read")
+async def model_version(request: Request, session: Session) -> Response:
+    """``GET /models/{name}/{version}``: the version's summary, alias history and card."""
+    name, version = request.path_params["name"], request.path_params["version"]
+    try:
+        info = await run_in_threadpool(state().version_info, name, version)
+    except ShopGuardError as exc:
+        raise _no_version(name, version, exc) from None
+    return render(request, "model.html", session=session, **info)
+
+
+@signed_in("read")
+async def model_card(request: Request, session: Session) -> Response:
+    """``GET /models/{name}/{version}/card``: the version's HTML card (no script can run in it)."""
+    name, version = request.path_params["name"], request.path_params["version"]
+    try:
+        text = await run_in_threadpool(state().card, name, version)
+    except ShopGuardError as exc:
+        raise _no_version(name, version, exc) from None
+    return HTMLResponse(text, headers={CARD_MARKER.decode(): "1"})
+
+
+def _no_version(name: str, version: str, exc: Exception) -> HTTPException:
+    """404 naming the version only (the registry's message may hold file paths: logged)."""
+    logger.info("console: %s:%s not shown: %s", name, version, exc)
+    return HTTPException(404, f"no readable version {version!r} of model {name!r}; the Audit page lists them.")
+
+
+@signed_in("read")
+async def search(request: Request, session: Session) -> Response:
+    """``GET /decisions``: the decision search, one page, with export links."""
+    query: SearchQuery = parse(SearchQuery, dict(request.query_params))
+    filters = query.filters()
+    page = await run_in_threadpool(queries.search_page, state().engine, query.before, **filters)
+    params = {k: v for k, v in request.query_params.items() if k != "before" and v}
+    return render(request, "search.html", session=session, page=page, query=query, params=params,
+                  entity_types=ENTITY_TYPES)
+
+
+@signed_in("read")
+async def export(request: Request, session: Session) -> Response:
+    """``GET /decisions/export.{csv|parquet}``: every matching decision, streamed."""
+    file_format = request.path_params["format"]
+    if file_format not in FORMATS:
+        raise HTTPException(404, "export as .csv or .parquet")
+    filters = parse(SearchQuery, dict(request.query_params)).filters()
+    logger.info("console export (%s) by %s: %s", file_format, session.name,
+                {k: str(v) for k, v in filters.items() if v})
+    chunks = export_decisions(state().engine, file_format, **filters)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return StreamingResponse(chunks, media_type=FORMATS[file_format], headers={
+        "Content-Disposition": f'attachment; filename="decisions-{stamp}.{file_format}"'})
+
+
+@signed_in("read")
+async def chart(request: Request, session: Session) -> Response:
+    """``GET /charts/{name}.png``: one of the audit view's pictures."""
+    name = request.path_params["name"]
+    png = await run_in_threadpool(state().chart, name)
+    if png is None:
+        raise HTTPException(404, f"no chart {name!r}")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
+
+
+async def home(request: Request) -> Response:
+    """``GET /``: the queue."""
+    return RedirectResponse(f"{prefix(request)}/queue", status_code=303)
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Known HTTP errors as pages (the message names what is missing; no internals)."""
+    status = getattr(exc, "status_code", 500)
+    detail = getattr(exc, "detail", "") or ""
+    session = state().signer.read(request.cookies.get(SESSION_COOKIE))
+    return render(request, "error.html", status, session, title="Not found" if status == 404 else "Error",
+                  message=str(detail) if status < 500 else "something went wrong")
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """Anything unexpected: logged with its traceback, answered with a page that shows none."""
+    logger.exception("console error on %s", request.url.path)
+    return render(request, "error.html", 500, None, title="Error",
+                  message="something went wrong on our side; it has been logged.")
+
+
+console_app = Starlette(
+    routes=[
+        Route("/", home),
+        Route("/signin", signin_form, methods=["GET"]),
+        Route("/signin", signin, methods=["POST"]),
+        Route("/signout", signout, methods=["POST"]),
+        Route("/queue", queue),
+        Route("/audit", audit),
+        Route("/models/{name}/{version}", model_version),
+        Route("/models/{name}/{version}/card", model_card),
+        Route("/decisions", search),
+        Route("/decisions/export.{format}", export),
+        Route("/decisions/{decision_id:int}", decision_page),
+        Route("/decisions/{decision_id:int}/verdict", verdict, methods=["POST"]),
+        Route("/charts/{name}.png", chart),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ],
+    exception_handlers={HTTPException: http_error, 500: server_error},
+)
+console_app.add_middleware(SecurityHeaders)

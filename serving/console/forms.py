@@ -1,0 +1,129 @@
+"""Typed query parameters and form fields of the console: an unknown parameter or a bad
+value is a 400 page naming the field, never a 500."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from model_registry.kinds import MODEL_KINDS, MODEL_NAMES, ModelKind
+
+ENTITY_TYPES: tuple[str, ...] = tuple(kind.entity_type for kind in MODEL_KINDS.values())
+
+
+def _record_categories(kind: ModelKind) -> list[str]:
+    """The values of a record's ``category`` field when it is a fixed list (a listing's)."""
+    field = kind.record.model_fields.get("category")
+    values = get_args(field.annotation) if field is not None else ()
+    return [v for v in values if isinstance(v, str)]
+
+
+# The queue's category filter: each kind's taxonomy, positive label and record categories.
+CATEGORIES: tuple[str, ...] = tuple(dict.fromkeys(
+    [c for kind in MODEL_KINDS.values() for c in kind.categories]
+    + [kind.positive_label for kind in MODEL_KINDS.values() if kind.positive_label]
+    + [c for kind in MODEL_KINDS.values() for c in _record_categories(kind)]))
+
+
+class BadInput(ValueError):
+    """A query parameter or form field that cannot be used: ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class _Query(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    since: datetime | None = None
+    until: datetime | None = None
+    model: str | None = None
+    type: str | None = None
+
+    @field_validator("since", "until")
+    @classmethod
+    def _as_utc(cls, value: datetime | None) -> datetime | None:
+        return _utc(value)
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str | None) -> str | None:
+        if value is not None and value not in MODEL_NAMES:
+            raise ValueError(f"not one of {', '.join(MODEL_NAMES)}")
+        return value
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str | None) -> str | None:
+        if value is not None and value not in ENTITY_TYPES:
+            raise ValueError(f"not one of {', '.join(ENTITY_TYPES)}")
+        return value
+
+
+class QueueQuery(_Query):
+    """The queue's filters, order and cursor."""
+
+    category: str | None = None
+    order: Literal["newest", "score"] = "newest"
+    cursor: str | None = Field(None, pattern=r"^-?[0-9.eE+-]{1,32}:[0-9]{1,18}$")
+    done: int | None = Field(None, ge=1)
+
+    @field_validator("category")
+    @classmethod
+    def _known_category(cls, value: str | None) -> str | None:
+        if value is not None and value not in CATEGORIES:
+            raise ValueError(f"not one of {', '.join(CATEGORIES)}")
+        return value
+
+    def keyset(self) -> tuple[float, int] | None:
+        """The cursor as (score, id)."""
+        if not self.cursor:
+            return None
+        score, _, last = self.cursor.rpartition(":")
+        try:
+            return float(score), int(last)
+        except ValueError:
+            raise BadInput("cursor", "not a cursor given by the queue's 'next' link") from None
+
+    def filters(self) -> dict[str, Any]:
+        """Filters for ``queries.queue_page``."""
+        return {"entity_type": self.type, "model": self.model, "category": self.category, "since": self.since,
+                "until": self.until}
+
+
+class SearchQuery(_Query):
+    """The decision search's filters and cursor."""
+
+    version: str | None = Field(None, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")
+    decision: Literal["block", "review", "allow"] | None = None
+    entity: str | None = Field(None, max_length=128)
+    request_id: str | None = Field(None, max_length=64)
+    before: int | None = Field(None, ge=1)
+
+    def filters(self) -> dict[str, Any]:
+        """Filters for ``serving.decision_log``'s queries."""
+        if self.version and not self.model:
+            raise BadInput("version", "a version needs its model")
+        model = f"{self.model}:{self.version}" if self.version else self.model
+        return {"since": self.since, "until": self.until, "model": model, "decision": self.decision,
+                "entity": self.entity, "request_id": self.request_id, "entity_type": self.type}
+
+
+def parse(model: type[BaseModel], values: dict[str, Any]) -> Any:
+    """``model`` from query parameters or form fields (empty values are absent); ``BadInput``
+    naming the first field at fault."""
+    try:
+        return model.model_validate({k: v for k, v in values.items() if v != ""})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"]) or "query"
+        message = "unknown parameter" if error["type"] == "extra_forbidden" else error["msg"]
+        raise BadInput(field, message) from None

@@ -1,0 +1,210 @@
+"""The console in a real headless Chromium (Debian's ``chromium``, driven by Playwright)
+against the shared ``bentoml serve``: sign in, work the queue, see evidence spans at the
+right characters, read a card, search and export, and hostile inputs that must render as
+text. ``SHOPGUARD_SCREENSHOTS=DIR`` also saves the README's screenshots there.
+
+Needs ``apt-get install chromium`` and ``pip install playwright`` (never ``playwright
+install``: the system browser is used); without them these tests skip.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import create_engine, select
+
+from features.marketing import MARKETING_CATEGORIES
+from tests.conftest import auth_headers
+from tests.integration.server import api_post
+from tests.integration.test_stream_api import DOUBTFUL
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = os.environ.get("SHOPGUARD_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+try:
+    from playwright.sync_api import Browser, Page, sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_playwright = None
+if sync_playwright is None or CHROMIUM is None:
+    pytest.skip("browser tests need Chromium and Playwright: `sudo apt-get install -y chromium` and "
+                "`pip install playwright` (no `playwright install`: the system chromium is used)",
+                allow_module_level=True)
+
+HOSTILE_TITLE = '<script>window.__pwned=1</script>"><img src=x onerror="window.__pwned=2">\u202egpj.exe'
+HOSTILE_SEGMENT = '"><svg onload="window.__pwned=3"><script>window.__pwned=4</script>\u202e全网最低价 '
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the module."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def console(server: str, browser: Browser) -> Iterator[Page]:
+    """A page signed in to the console with the test token (scopes score, feedback, read)."""
+    context = browser.new_context(viewport={"width": 1100, "height": 760}, accept_downloads=True)
+    page = context.new_page()
+    page.goto(f"{server}/console/queue")
+    assert page.url.startswith(f"{server}/console/signin"), "an anonymous visit must go to sign-in"
+    page.get_by_label("API token").fill(auth_headers()["Authorization"].removeprefix("Bearer "))
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server}/console/queue")
+    cookie = next(c for c in context.cookies() if c["name"] == "shopguard_console")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] > 0
+    yield page
+    context.close()
+
+
+def _stream(server: str, stream_id: str, texts: list[str]) -> dict:
+    segments = [{"text": t, "start_ms": i * 4000, "end_ms": (i + 1) * 4000} for i, t in enumerate(texts)]
+    response = api_post(f"{server}/v1/streams/score", json={"stream_id": stream_id, "segments": segments}, timeout=60)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture(scope="module")
+def review_stream(server: str) -> dict:
+    """A one-segment stream the model sent to review, with lexicon evidence spans."""
+    for i, text in enumerate(DOUBTFUL):
+        body = _stream(server, f"console-S{i}", [text])
+        if body["decision"] == "review" and body["segments"][0]["spans"]:
+            return {**body, "text": text}
+    pytest.fail("no doubtful text was left at review by the test model")
+
+
+def _decision_id(page: Page, server: str, entity: str) -> int:
+    page.goto(f"{server}/console/decisions?entity={entity}")
+    href = page.locator("#decisions tbody a").first.get_attribute("href")
+    return int(href.rsplit("/", 1)[1])
+
+
+def _shoot(page: Page, name: str) -> None:
+    folder = os.environ.get("SHOPGUARD_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        from PIL import Image
+
+        path = Path(folder) / f"{name}.png"
+        page.screenshot(path=str(path))
+        Image.open(path).convert("RGB").quantize(colors=64).save(path, optimize=True)  # small for the README
+
+
+def test_a_reviewer_sees_the_spans_and_a_verdict_leaves_the_queue(console: Page, server: str, trained_home: Path,
+                                                                  review_stream: dict, listing_file: Path) -> None:
+    page = console
+    decision_id = _decision_id(page, server, review_stream["stream_id"])
+    page.goto(f"{server}/console/queue?type=stream")
+    assert page.locator(f'#queue a[href$="/decisions/{decision_id}"]').count() == 1
+    if os.environ.get("SHOPGUARD_SCREENSHOTS"):  # a fuller queue for the README's picture
+        import pandas as pd
+
+        rows = pd.read_parquet(listing_file).sample(60, random_state=5)
+        fields = ("listing_id", "title", "category", "price", "list_price", "image_count")
+        listings = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items() if k in fields and pd.notna(v)}
+                    for r in rows.to_dict("records")]
+        api_post(f"{server}/v1/listings/score", json={"listings": listings}, timeout=60)
+        for i, text in enumerate(DOUBTFUL):
+            _stream(server, f"S-{1000 + i}", [text, "欢迎宝宝们来到直播间"])
+        page.goto(f"{server}/console/queue")
+    _shoot(page, "queue")
+
+    page.locator(f'#queue a[href$="/decisions/{decision_id}"]').click()
+    text, spans = review_stream["text"], review_stream["segments"][0]["spans"]
+    marks = page.locator("#segment-0 mark")
+    assert marks.count() >= 1
+    shown: set[int] = set()
+    for k in range(marks.count()):  # overlapping spans are clipped: each character is marked once
+        mark = marks.nth(k)
+        start, end = int(mark.get_attribute("data-start")), int(mark.get_attribute("data-end"))
+        assert mark.inner_text() == text[start:end]
+        assert any(s["start"] <= start < end <= s["end"] and s["category"] == mark.get_attribute("data-category")
+                   for s in spans)
+        shown |= set(range(start, end))
+    assert shown == {i for s in spans for i in range(s["start"], s["end"])}
+    _shoot(page, "stream-item")
+
+    page.keyboard.press("v")  # a verdict in two keystrokes: v selects "violation", Enter gives it
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: f"done={decision_id}" in url)
+    page.goto(f"{server}/console/queue?type=stream")
+    assert page.locator(f'#queue a[href$="/decisions/{decision_id}"]').count() == 0
+
+    engine = create_engine(f"sqlite:///{trained_home / 'shopguard.db'}")
+    from serving.feedback import feedback_table
+
+    with engine.connect() as conn:
+        rows = conn.execute(select(feedback_table).where(
+            feedback_table.c.request_id == review_stream["request_id"])).mappings().all()
+    segment = review_stream["segments"][0]
+    flagged = {*segment["labels"], *(s["category"] for s in segment["spans"])}  # pre-checked on the form
+    assert [(r["reviewer"], r["segment_index"], r["label"]) for r in rows] == [
+        ("test-reviewer", 0, "|".join(c for c in MARKETING_CATEGORIES if c in flagged))]
+
+    page.goto(f"{server}/console/decisions/{decision_id}")  # a second, contradicting verdict is shown
+    page.get_by_role("button", name="OK (o)").click()
+    page.goto(f"{server}/console/decisions/{decision_id}")
+    assert page.locator("#verdicts tr.contradicts").count() == 1
+
+
+def test_an_auditor_reads_a_card_searches_and_exports(console: Page, server: str) -> None:
+    page = console
+    page.goto(f"{server}/console/audit")
+    assert page.locator("#models tbody tr").count() == 3
+    for image in page.locator("img").all():  # every chart drawn
+        assert image.evaluate("i => i.complete && i.naturalWidth > 0")
+    _shoot(page, "audit")
+
+    page.locator("#models tbody tr").first.locator("td a").first.click()
+    card = page.frame_locator("iframe.card")
+    assert "Model card" in card.locator("h1").inner_text()
+    assert page.locator("#history tbody tr").count() >= 1
+
+    page.goto(f"{server}/console/decisions?model=false-marketing&type=stream")
+    count = int(page.locator("#search-count").inner_text().rstrip("+").replace(",", ""))
+    assert count >= 1
+    with page.expect_download() as download:
+        page.locator("#export-csv").click()
+    lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("id,request_id,at,") and "+00:00" in lines[1]
+    parquet = page.request.get(server + page.locator("#export-parquet").get_attribute("href"))
+    table = pq.read_table(io.BytesIO(parquet.body()))
+    assert table.num_rows >= count and set(table.column("entity_type").to_pylist()) == {"stream"}
+
+    assert page.goto(f"{server}/console/decisions?since=yesterday").status == 400
+    assert "since" in page.locator(".error").inner_text()
+
+
+def test_hostile_inputs_render_as_text_and_no_script_runs(console: Page, server: str) -> None:
+    listing = {"listing_id": "console-hostile-L", "title": HOSTILE_TITLE, "description": "x" * 5000,
+               "category": "beauty", "price": 9.9, "list_price": 99.0, "image_count": 1}
+    response = api_post(f"{server}/v1/listings/score", json={"listings": [listing]}, timeout=60)
+    assert response.status_code == 200, response.text
+    _stream(server, "console-hostile-S", [HOSTILE_SEGMENT + "长" * (2000 - len(HOSTILE_SEGMENT))] * 5)  # 10,000 chars
+
+    page = console
+    for entity, text in (("console-hostile-L", HOSTILE_TITLE), ("console-hostile-S", HOSTILE_SEGMENT.strip())):
+        page.goto(f"{server}/console/decisions/{_decision_id(page, server, entity)}")
+        assert page.get_by_text(text[:40], exact=False).first.is_visible()
+        assert page.evaluate("window.__pwned") is None
+        assert page.locator("main img, main svg[onload], main script").count() == 0
+    page.goto(f"{server}/console/queue")
+    assert page.evaluate("window.__pwned") is None
+
+    headers = httpx.get(f"{server}/console/signin", timeout=10).headers
+    assert "script-src 'self'" in headers["content-security-policy"] and "unsafe-inline" not in \
+        headers["content-security-policy"]
+    for path in ("/console/decisions/999999999", "/console/queue?cursor=1:x", "/console/decisions?nope=1"):
+        answer = page.request.get(f"{server}{path}")
+        assert answer.status in (400, 404), path
+        assert "Traceback" not in answer.text() and "sg_" not in answer.text() and "/home/" not in answer.text()

@@ -1,0 +1,194 @@
+"""The console in process (Starlette's test client over a real SQLite home): sign-in and
+its cookie, CSRF, escaping, 4xx pages for bad parameters, verdicts through the feedback
+code, contradicting verdicts shown, keyset paging and exports. The browser tests
+(``tests/integration/test_console_browser.py``) drive the same pages in Chromium."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime, timedelta
+
+import pyarrow.parquet as pq
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.testclient import TestClient
+
+from model_registry.database import make_engine
+from model_registry.settings import load_settings
+from serving.auth import TokenStore
+from serving.decision_log import decision_log_table
+from serving.feedback import FeedbackStore
+
+HOSTILE = '<script>window.x=1</script>"><img src=x onerror=alert(1)>\u202e'
+SPAN = {"start": 2, "end": 6, "text": "全网最低", "category": "absolute_claim", "source": "lexicon", "rule_id": "abs-1"}
+
+
+def _decision(i: int, entity_type: str, decision: str = "review", **inputs: object) -> dict:
+    model = {"listing": "listing-quality:v1", "stream": "false-marketing:v1", "merchant": "merchant-risk:v1"}
+    return {"request_id": f"req{i:04d}", "at": datetime.now(UTC) - timedelta(minutes=100 - i),
+            "entity_type": entity_type, "entity_id": f"{entity_type[0].upper()}{i}", "decision": decision,
+            "score": 0.5 + i / 1000, "model": model[entity_type], "record_id": f"rec{i}",
+            "reasons": [{"code": "model_score", "detail": HOSTILE}], "inputs": inputs}
+
+
+@pytest.fixture()
+def console(isolated_home):
+    """A signed-out client of the console mounted at /console, its engine and two tokens."""
+    from serving.console import state as state_module
+    from serving.console.app import console_app
+
+    state_module.state.cache_clear()
+    engine = make_engine(load_settings().database_url)
+    tokens = TokenStore(engine)
+    secrets = {"reviewer": tokens.create("rita", ("read", "feedback"), "test"),
+               "reader": tokens.create("otto", ("read",), "test"), "scorer": tokens.create("sam", ("score",), "test")}
+    rows = [_decision(i, "listing", title=f"listing {i}", category="beauty", price=1.0) for i in range(60)]
+    rows.append(_decision(60, "listing", title=HOSTILE, category="beauty", price=1.0))
+    rows.append(_decision(61, "stream", segments=[{"text": "这是全网最低价", "start_ms": 0, "end_ms": 4000}],
+                          segment_decisions=["review"], segment_labels=[["absolute_claim"]], segment_spans=[[SPAN]]))
+    rows.append(_decision(62, "merchant", "allow", merchant_id="M62", links=[{"merchant_id": "M7", "link_type": "ip"}]))
+    with engine.begin() as conn:
+        conn.execute(decision_log_table.insert(), rows)
+    client = TestClient(Starlette(routes=[Mount("/console", console_app)]), base_url="http://testserver")
+    yield client, engine, secrets
+    state_module.state.cache_clear()
+
+
+def _sign_in(client: TestClient, token: str) -> int:
+    page = client.get("/console/signin")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    return client.post("/console/signin", data={"csrf": csrf, "token": token, "next": "/console/queue"},
+                       follow_redirects=False).status_code
+
+
+def _csrf(client: TestClient, path: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', client.get(path).text).group(1)
+
+
+def test_sign_in_sets_a_signed_httponly_strict_cookie_and_sign_out_ends_it(console) -> None:
+    client, _, secrets = console
+    assert client.get("/console/queue", follow_redirects=False).headers["location"].startswith("/console/signin")
+    assert _sign_in(client, "sg_not-a-token") == 401
+    assert _sign_in(client, secrets["scorer"]) == 401  # neither read nor feedback
+    assert _sign_in(client, secrets["reviewer"]) == 303
+    cookie = client.cookies.get("shopguard_console")
+    assert cookie and secrets["reviewer"] not in cookie
+    page = client.get("/console/queue")
+    assert page.status_code == 200 and "rita" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    client.cookies.clear()
+    tampered_payload = ("B" if cookie[0] == "A" else "A") + cookie[1:]
+    for forged in (cookie[:-3] + ("abc" if cookie[-3:] != "abc" else "xyz"), tampered_payload):
+        answer = client.get("/console/queue", headers={"cookie": f"shopguard_console={forged}"},
+                            follow_redirects=False)
+        assert answer.status_code == 303
+    _sign_in(client, secrets["reviewer"])
+    assert client.post("/console/signout", data={"csrf": _csrf(client, "/console/queue")},
+                       follow_redirects=False).status_code == 303
+    assert client.get("/console/queue", follow_redirects=False).status_code == 303
+
+
+def test_a_revoked_token_ends_its_session(console) -> None:
+    client, engine, secrets = console
+    _sign_in(client, secrets["reader"])
+    assert client.get("/console/audit").status_code == 200
+    TokenStore(engine).revoke("otto")
+    assert client.get("/console/audit", follow_redirects=False).status_code == 303
+
+
+def test_logged_input_is_escaped_and_spans_cut_at_their_characters(console) -> None:
+    client, _, secrets = console
+    _sign_in(client, secrets["reviewer"])
+    for path in ("/console/queue", "/console/decisions/61", "/console/decisions"):
+        text = client.get(path).text
+        assert "<script>window.x" not in text and "<img src=x" not in text, path
+    assert "&lt;script&gt;window.x=1&lt;/script&gt;" in client.get("/console/decisions/61").text
+    queue = client.get("/console/queue").text  # each item summed up by its title or first segment
+    assert ">listing 59<" in queue and ">这是全网最低价<" in queue
+    stream = client.get("/console/decisions/62").text
+    assert re.search(r'<mark class="cat-0" data-start="2" data-end="6" data-category="absolute_claim"[^>]*>全网最低</mark>',
+                     stream)
+    from serving.console.views import highlighted
+
+    overlapping = [{"start": 0, "end": 4, "category": "a"}, {"start": 2, "end": 6, "category": "b"},
+                   {"start": 9, "end": 99, "category": "c"}]
+    pieces = highlighted("0123456789", overlapping)
+    assert "".join(p["text"] for p in pieces) == "0123456789"
+    assert [(p["start"], p["end"], p["span"]["category"]) for p in pieces if p["span"]] == [
+        (0, 4, "a"), (4, 6, "b"), (9, 10, "c")]
+    merchant = client.get("/console/decisions/63").text
+    assert 'href="/console/decisions?entity=M7"' in merchant
+
+
+def test_bad_parameters_answer_4xx_pages_that_name_the_field(console) -> None:
+    client, _, secrets = console
+    _sign_in(client, secrets["reviewer"])
+    for path, field in (("/console/decisions?since=yesterday", "since"), ("/console/decisions?colour=red", "colour"),
+                        ("/console/queue?cursor=1:x", "cursor"), ("/console/queue?model=nope", "model"),
+                        ("/console/decisions?version=v1", "version"), ("/console/decisions?before=-1", "before")):
+        page = client.get(path)
+        assert page.status_code == 400 and f"<code>{field}</code>" in page.text, path
+    assert client.get("/console/decisions/999999").status_code == 404
+    assert client.get("/console/models/listing-quality/nope").status_code == 404
+
+
+def test_a_verdict_goes_through_the_feedback_code_and_leaves_the_queue(console) -> None:
+    client, engine, secrets = console
+    _sign_in(client, secrets["reviewer"])
+    assert re.search(r'id="queue-count">62<', client.get("/console/queue").text)
+    bad = client.post("/console/decisions/62/verdict", data={"csrf": "forged", "verdict": "ok"})
+    assert bad.status_code == 403
+    csrf = _csrf(client, "/console/decisions/62")
+    stored = client.post("/console/decisions/62/verdict", data={"csrf": csrf, "verdict": "violation",
+                                                                "categories-0": "absolute_claim"},
+                         follow_redirects=False)
+    assert stored.status_code == 303 and "done=62" in stored.headers["location"]
+    rows = FeedbackStore(engine).rows("stream")
+    assert [(r["reviewer"], r["segment_index"], r["label"], r["request_id"]) for r in rows] == [
+        ("rita", 0, "absolute_claim", "req0061")]
+    assert re.search(r'id="queue-count">61<', client.get("/console/queue").text)
+    client.post("/console/decisions/62/verdict", data={"csrf": csrf, "verdict": "ok"})
+    page = client.get("/console/decisions/62").text
+    assert page.count("contradicts an earlier verdict") == 1
+    wrong = client.post("/console/decisions/62/verdict", data={"csrf": csrf, "verdict": "violation",
+                                                               "categories-0": "made_up"})
+    assert wrong.status_code == 422 and "made_up" in wrong.text
+
+
+def test_a_read_only_token_cannot_give_verdicts(console) -> None:
+    client, engine, secrets = console
+    _sign_in(client, secrets["reader"])
+    csrf = _csrf(client, "/console/queue")
+    assert client.post("/console/decisions/1/verdict", data={"csrf": csrf, "verdict": "ok"}).status_code == 403
+    assert FeedbackStore(engine).rows() == []
+
+
+def test_queue_and_search_page_by_keyset_and_export_every_match(console) -> None:
+    client, _, secrets = console
+    _sign_in(client, secrets["reader"])
+    first = client.get("/console/queue?type=listing").text
+    following = re.search(r'href="(/console/queue\?[^"]*cursor=[^"]+)"', first).group(1).replace("&amp;", "&")
+    second = client.get(following).text
+    ids = lambda text: set(re.findall(r'href="/console/decisions/(\d+)"', text))  # noqa: E731
+    assert len(ids(first)) == 50 and len(ids(second)) == 11 and not ids(first) & ids(second)
+    by_category = client.get("/console/queue?category=absolute_claim").text
+    assert ids(by_category) == {"62"}
+    by_score = client.get("/console/queue?order=score").text
+    assert re.findall(r'href="/console/decisions/(\d+)"', by_score)[:2] == ["62", "61"]
+    csv = client.get("/console/decisions/export.csv?model=listing-quality").text.splitlines()
+    assert len(csv) == 62 and csv[1].split(",")[2].endswith("+00:00")
+    table = pq.read_table(io.BytesIO(client.get("/console/decisions/export.parquet?type=stream").content))
+    assert table.num_rows == 1 and table.column("reasons").to_pylist()[0][0]["code"] == "model_score"
+
+
+def test_the_signing_secret_is_made_once_and_private(tmp_path) -> None:
+    import os
+
+    from serving.console.session import console_secret
+
+    first, again = console_secret(tmp_path), console_secret(tmp_path)
+    assert first == again and len(first) == 64
+    assert os.stat(tmp_path / "console.secret").st_mode & 0o077 == 0
+    assert os.listdir(tmp_path) == ["console.secret"]  # no temporary file left behind
