@@ -71,11 +71,12 @@ class CharTfidf:
 
 
 def fit_char_scorer(features: CharTfidf, labels: np.ndarray, regularization_c: float,
-                    rows: np.ndarray | None = None) -> CharNgramScorer:
-    """Logistic regression on the TF-IDF rows (``rows``: a subset) as a stateless scorer."""
+                    rows: np.ndarray | None = None, sample_weight: np.ndarray | None = None) -> CharNgramScorer:
+    """Logistic regression on the TF-IDF rows (``rows``: a subset; ``sample_weight``: one
+    weight per row of ``features``) as a stateless scorer."""
     rows = np.arange(features.matrix.shape[0]) if rows is None else rows
     model = LogisticRegression(C=regularization_c, max_iter=2000, solver="liblinear")
-    model.fit(features.matrix[rows], labels[rows])
+    model.fit(features.matrix[rows], labels[rows], sample_weight=None if sample_weight is None else sample_weight[rows])
     return CharNgramScorer(features.hashing, features.idf, model.coef_.ravel().astype(np.float32),
                            float(model.intercept_[0]))
 
