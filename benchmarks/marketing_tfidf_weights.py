@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +29,7 @@ from features.text import normalize_many  # noqa: E402
 from features.text_scorer import NgramHashing, smooth_idf, tfidf  # noqa: E402
 from training.false_marketing import MARKETING_CATEGORIES, MarketingData, load_training_data  # noqa: E402
 from training.grouped import group_folds  # noqa: E402
+from training.pipeline import CharTfidf, fit_char_scorer, score_tfidf_rows  # noqa: E402
 
 SETTINGS: dict[str, dict[str, float]] = {
     "before (real weight 1, C 4)": {"real_weight": 1.0, "c": 4.0},
@@ -45,19 +45,20 @@ def held_out_scores(data: MarketingData, texts: list[str], folds: list[np.ndarra
     """Per-category probabilities of every real row from scorers that never saw its room."""
     real = np.flatnonzero(data.real)
     generated = np.flatnonzero(~data.real)
-    counts = NgramHashing(hash_features, 1, 3).counts(texts)
+    hashing = NgramHashing(hash_features, 1, 3)
+    counts = hashing.counts(texts)
     scores = np.zeros((len(real), len(MARKETING_CATEGORIES)))
     for fold in folds:
         train = np.concatenate([generated, np.delete(real, fold)])
-        matrix = tfidf(counts, smooth_idf(counts[train]))
-        weights = np.where(data.real[train], real_weight, 1.0)
+        idf = smooth_idf(counts[train])
+        # The trainer's own fitting function, on rows whose IDF saw only the training rows.
+        features = CharTfidf(hashing, idf, tfidf(counts, idf))
+        weights = np.where(data.real, real_weight, 1.0)
         for j in range(len(MARKETING_CATEGORIES)):
-            labels = data.labels[train, j]
-            if labels.min() == labels.max():
+            if data.labels[train, j].min() == data.labels[train, j].max():
                 continue
-            model = LogisticRegression(C=c, max_iter=2000, solver="liblinear")
-            model.fit(matrix[train], labels, sample_weight=weights)
-            scores[fold, j] = model.predict_proba(matrix[real[fold]])[:, 1]
+            scorer = fit_char_scorer(features, data.labels[:, j], c, rows=train, sample_weight=weights)
+            scores[fold, j] = score_tfidf_rows(scorer, features.matrix[real[fold]])
     return scores
 
 
