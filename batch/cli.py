@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,34 +10,38 @@ import typer
 
 from batch.jobs import READERS
 from model_registry.settings import load_settings
+from policy.document import PolicyDocument
 
 batch_app = typer.Typer(help="Score whole catalogues offline (local or Ray).", no_args_is_help=True)
 
 
-def standing_blocks(source: str | None) -> dict[str, Any]:
-    """Every standing merchant block from a file (``merchant_id`` or ``id``, ``decision``, ...;
-    e.g. a merchant-risk batch output) or a database URL, by normalized merchant id; empty
-    without a source."""
+def standing_holds(source: str | None, policy: PolicyDocument) -> dict[str, Any]:
+    """Every merchant on a hold, by normalized merchant id: from a file (``merchant_id`` or
+    ``id``, ``decision``, ...; e.g. a merchant-risk batch output: its blocks, as the model's
+    holds) or from a database URL (the holds in force, ``policy/store.py``); empty without a
+    source."""
     from features.ids import merchant_key
-    from model_registry.policy import MerchantDecision
-    from serving.merchant_decisions import MerchantDecisionStore
+    from policy.calls import MODEL_HOLD, MerchantHold
 
     if source is None:
         return {}
     if "://" in source:
         from model_registry.database import make_engine
+        from policy.store import EnforcementStore
 
-        return MerchantDecisionStore(make_engine(source), block_days=load_settings().merchant_block_days).all_blocked()
+        return EnforcementStore(make_engine(source), policy).all_holds()
     path = Path(source)
     if not path.is_file() or path.suffix not in READERS:
         raise typer.BadParameter(f"{path} is not a .parquet, .csv or .jsonl file", param_hint="--merchant-decisions")
     frame = READERS[path.suffix](path)
     key = "merchant_id" if "merchant_id" in frame.columns else "id"
     blocks = frame[frame["decision"] == "block"]
-    now = datetime.now(UTC)
-    return {merchant_key(str(r[key])): MerchantDecision(str(r[key]), "block", float(r.get("score", 1.0)),
-                                                        str(r.get("model", source)), now)
-            for r in blocks.to_dict(orient="records")}
+    hold = policy.merchants.model_hold
+    raises = policy.calls.merchant_penalty_raises_to if hold.penalty == "review_hold" else "block"
+    return {merchant_key(str(r[key])): MerchantHold(
+        str(r[key]), hold.penalty, MODEL_HOLD, f"{r.get('model', source)} decided block (score "
+        f"{float(r.get('score', 1.0)):.3f}, {path.name})", raises, None)
+        for r in blocks.to_dict(orient="records")}
 
 
 @batch_app.command("score")
@@ -52,9 +55,11 @@ def batch_score(
     batch_size: int = typer.Option(1000, "--batch-size", min=1, max=100_000),
     links: Path | None = typer.Option(None, "--links", help="merchant-risk: edge list src, dst, link_type"),
     merchant_decisions: str | None = typer.Option(None, "--merchant-decisions", help=(
-        "apply the merchant rule from a file (e.g. a merchant-risk batch output) or a database URL")),
+        "apply the merchant rule from a file (e.g. a merchant-risk batch output) or a database URL (the holds "
+        "in force)")),
 ) -> None:
-    """Score files with the service's runtime and policy; skip inputs already done."""
+    """Score files with the service's runtime and policy (SHOPGUARD_POLICY's per-call rules);
+    skip inputs already done. Batch scoring never writes enforcement (rooms, credit, points)."""
     from rich.console import Console
 
     from batch.jobs import input_files, read_links, run_local
@@ -64,21 +69,25 @@ def batch_score(
     if engine not in ("local", "ray"):
         raise typer.BadParameter("--engine must be local or ray", param_hint="--engine")
     console = Console(stderr=True)
+    from policy.document import load_policy
+
     settings = load_settings()
+    policy = load_policy(settings.policy)
     registry = ModelRegistry(settings)
     tag = registry.resolve(reference)
     kind = model_kind(tag.split(":")[0])
     files = input_files(input)
-    standing = standing_blocks(merchant_decisions)
-    console.log(f"{tag}: {len(files)} input file(s), engine {engine}, {len(standing):,} standing merchant block(s)")
+    standing = standing_holds(merchant_decisions, policy)
+    console.log(f"{tag}: {len(files)} input file(s), engine {engine}, policy {policy.version}, "
+                f"{len(standing):,} merchant(s) on a hold")
     if engine == "local":
         model = kind.runtime_class().from_bundle(registry.load(tag), device=settings.device)
         report = run_local(kind, model, files, output, lambda ids: {m: standing[m] for m in ids if m in standing},
-                           links, console.log)
+                           links, console.log, rules=policy.calls)
     else:
         from batch.ray_engine import run_ray
 
         snapshot = {m: d.__dict__ for m, d in standing.items()}
         report = run_ray(kind.name, tag, files, output, snapshot, read_links(links), workers, batch_size,
-                         ray_address, console.log)
+                         ray_address, console.log, rules=policy.calls.model_dump())
     typer.echo(json.dumps(report.as_dict(), indent=2))

@@ -30,9 +30,10 @@ import pandas as pd
 from pydantic import ValidationError
 
 from features.errors import ShopGuardError
-from model_registry.answers import BATCH_COLUMNS, BlockedLookup, no_blocks
+from model_registry.answers import BATCH_COLUMNS, HoldLookup, no_holds
 from model_registry.kinds import ModelKind
 from model_registry.runtimes.base import ModelRuntime
+from policy.document import CallRules
 
 READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     ".parquet": pd.read_parquet, ".csv": pd.read_csv, ".jsonl": lambda p: pd.read_json(p, lines=True),
@@ -129,43 +130,44 @@ def _frames(rows: list[dict[str, Any]], rejects: list[dict[str, Any]]) -> tuple[
             pd.DataFrame(rejects, columns=["row", "field", "message", "errors"]))
 
 
-def score_frame(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, blocked: BlockedLookup = no_blocks,
-                links: dict[str, list[dict[str, str]]] | None = None, chunk: int = 1000
-                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def score_frame(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, holds: HoldLookup = no_holds,
+                links: dict[str, list[dict[str, str]]] | None = None, chunk: int = 1000,
+                rules: CallRules | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Results and rejects of one table, each chunk of ``chunk`` records answered as one API
     call would be (``links``: each entity's links, for records that carry links): the unit of
     work of the Ray engine."""
     if kind.answers.group_column is not None:
-        return _score_groups(kind, model, frame, blocked)
+        return _score_groups(kind, model, frame, holds, rules)
     if links and "links" in kind.record.model_fields:
         frame = _attach_links(frame, kind.id_field, links)
     valid, rejects = validate_rows(kind, frame)
     records = [record for _, record in valid]
     rows = []
     for start in range(0, len(records), chunk):
-        rows += kind.answers.answer(model, records[start:start + chunk], {}, blocked).batch_rows
+        rows += kind.answers.answer(model, records[start:start + chunk], {}, holds, rules=rules).batch_rows
     return _frames(rows, rejects)
 
 
-def score_file(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, blocked: BlockedLookup = no_blocks,
-               links: pd.DataFrame | None = None, chunk: int = 1000) -> tuple[pd.DataFrame, pd.DataFrame]:
+def score_file(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, holds: HoldLookup = no_holds,
+               links: pd.DataFrame | None = None, chunk: int = 1000, rules: CallRules | None = None
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Results and rejects of a whole file, scored catalogue-wide (``score_catalogue``: the
     merchants' graph features out of core, with ``links`` between them), then answered in
     chunks of ``chunk`` records as API calls would be: the unit of work of the local engine."""
     if kind.answers.group_column is not None:
-        return _score_groups(kind, model, frame, blocked)
+        return _score_groups(kind, model, frame, holds, rules)
     valid, rejects = validate_rows(kind, frame)
     records = [record for _, record in valid]
     scored = model.score_catalogue(records, links) if records else None
     rows = []
     for start in range(0, len(records), chunk):
         part = scored.rows(start, start + chunk) if scored is not None else None
-        rows += kind.answers.answer(model, records[start:start + chunk], {}, blocked, part).batch_rows
+        rows += kind.answers.answer(model, records[start:start + chunk], {}, holds, part, rules).batch_rows
     return _frames(rows, rejects)
 
 
-def _score_groups(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, blocked: BlockedLookup
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _score_groups(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, holds: HoldLookup,
+                  rules: CallRules | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Records grouped into calls by the kind's ``group_column`` (in file order; streams by
     ``stream_id``); a group with a bad record is rejected whole (its decision would be
     partial otherwise)."""
@@ -192,7 +194,7 @@ def _score_groups(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, blo
                  "errors": 1} for number, _ in valid if frame[group].iloc[number] in bad_groups]
     rows = []
     for key, records in members.items():
-        rows += kind.answers.answer(model, records, requests[key], blocked).batch_rows
+        rows += kind.answers.answer(model, records, requests[key], holds, rules=rules).batch_rows
     return _frames(rows, rejects)
 
 
@@ -240,8 +242,9 @@ def write_outputs(output: Path, source: Path, tag: str, results: pd.DataFrame, r
     return target
 
 
-def run_local(kind: ModelKind, model: ModelRuntime, files: list[Path], output: Path, blocked: BlockedLookup,
-              links_file: Path | None, progress: Callable[[str], None]) -> BatchReport:
+def run_local(kind: ModelKind, model: ModelRuntime, files: list[Path], output: Path, holds: HoldLookup,
+              links_file: Path | None, progress: Callable[[str], None], rules: CallRules | None = None
+              ) -> BatchReport:
     """Score every input file in this process, each file catalogue-wide (``score_file``)."""
     report = BatchReport(model=model.tag)
     started = time.perf_counter()
@@ -253,7 +256,7 @@ def run_local(kind: ModelKind, model: ModelRuntime, files: list[Path], output: P
             progress(f"{source.name}: already done, skipped")
             continue
         frame = read_table(source)
-        results, rejects = score_file(kind, model, frame, blocked, links)
+        results, rejects = score_file(kind, model, frame, holds, links, rules=rules)
         report.outputs.append(str(write_outputs(output, source, model.tag, results, rejects)))
         report.rows += len(frame)
         report.scored += len(results)

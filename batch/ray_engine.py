@@ -26,32 +26,35 @@ ROW = "_row"  # the row number in its input file, carried through Ray to name re
 class RayScorer:
     """One actor: loads the pinned version once, then scores batches."""
 
-    def __init__(self, kind_name: str, tag: str, blocked: dict[str, Any], links: dict[str, list[dict[str, str]]]) -> None:
-        from model_registry.policy import MerchantDecision
+    def __init__(self, kind_name: str, tag: str, holds: dict[str, Any], links: dict[str, list[dict[str, str]]],
+                 rules: dict[str, Any] | None = None) -> None:
         from model_registry.registry import ModelRegistry
         from model_registry.settings import load_settings
+        from policy.calls import MerchantHold
+        from policy.document import CallRules
 
         settings = load_settings()
         self.kind = model_kind(kind_name)
         self.model = self.kind.runtime_class().from_bundle(ModelRegistry(settings).load(tag), device=settings.device)
-        standing = {m: MerchantDecision(**d) for m, d in blocked.items()}
-        self.blocked = lambda ids: {m: standing[m] for m in ids if m in standing}
+        standing = {m: MerchantHold(**d) for m, d in holds.items()}
+        self.holds = lambda ids: {m: standing[m] for m in ids if m in standing}
         self.links = links
+        self.rules = CallRules.model_validate(rules) if rules else None
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         rows = batch[ROW].tolist()
         frame = batch.drop(columns=[ROW]).reset_index(drop=True)
         frame = frame.astype(object).where(frame.notna(), None)
-        results, rejects = score_frame(self.kind, self.model, frame, self.blocked, self.links)
+        results, rejects = score_frame(self.kind, self.model, frame, self.holds, self.links, rules=self.rules)
         rejects = rejects.assign(row=[rows[r] for r in rejects["row"]]) if len(rejects) else rejects
         out = results.assign(kind="result", row=-1, field=None, message=None)
         bad = rejects.assign(kind="reject", **{c: None for c in RESULT_COLUMNS})
         return pd.concat([out, bad[out.columns]], ignore_index=True).astype({"row": "int64"})
 
 
-def run_ray(kind_name: str, tag: str, files: list[Path], output: Path, blocked: dict[str, Any],
+def run_ray(kind_name: str, tag: str, files: list[Path], output: Path, holds: dict[str, Any],
             links: dict[str, list[dict[str, str]]], workers: int, batch_size: int, address: str | None,
-            progress: Callable[[str], None]) -> BatchReport:
+            progress: Callable[[str], None], rules: dict[str, Any] | None = None) -> BatchReport:
     """Score every input file on Ray (a local cluster unless ``address`` names one)."""
     import ray
 
@@ -71,11 +74,11 @@ def run_ray(kind_name: str, tag: str, files: list[Path], output: Path, blocked: 
             group = kind.answers.group_column
             if group is not None and group in frame.columns:  # one call per group (streams)
                 dataset = ray.data.from_pandas(frame).groupby(group).map_groups(
-                    RayScorer, fn_constructor_args=(kind_name, tag, blocked, links), concurrency=workers,
+                    RayScorer, fn_constructor_args=(kind_name, tag, holds, links, rules), concurrency=workers,
                     batch_format="pandas")
             else:
                 dataset = ray.data.from_pandas(frame).map_batches(
-                    RayScorer, fn_constructor_args=(kind_name, tag, blocked, links), concurrency=workers,
+                    RayScorer, fn_constructor_args=(kind_name, tag, holds, links, rules), concurrency=workers,
                     batch_size=batch_size, batch_format="pandas")
             scored = dataset.to_pandas()
             results = scored[scored["kind"] == "result"][RESULT_COLUMNS].reset_index(drop=True)

@@ -8,7 +8,10 @@ stream endpoint over HTTP. Prints JSON.
   of a stream of 10 segments, server RSS;
 - HTTP, many small calls: 16 concurrent clients each sending 10-segment streams, with the
   service batching concurrent calls (``serving/microbatch.py``) and without
-  (``SHOPGUARD_STREAM_BATCH_SEGMENTS=1``): segments/s and the p50 / p99 each costs.
+  (``SHOPGUARD_STREAM_BATCH_SEGMENTS=1``): segments/s and the p50 / p99 each costs;
+- ``--enforcement``: the same 16 clients on 2 workers, stateless (``SHOPGUARD_ENFORCEMENT=off``)
+  and stateful (each call a numbered chunk of a live room with its host: rooms, credit and
+  points committed before each answer), in one run: segments/s of each and their ratio.
 
 Needs a production false-marketing model in ``SHOPGUARD_HOME`` (``make train-demo``).
 
@@ -110,8 +113,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--segments", type=int, default=2048)
     parser.add_argument("--small-calls-only", action="store_true", help="only the 16 x 10-segment scenario")
+    parser.add_argument("--enforcement", action="store_true", help="only stateless vs stateful, 2 workers")
     args = parser.parse_args()
     texts, _ = segments_of_about_40_chars(1000, seed=22)
+    if args.enforcement:
+        print(json.dumps({"benchmark": "stream_throughput", "enforcement": enforcement_cost(texts, args.seconds)},
+                         indent=2))
+        return
     if args.small_calls_only:
         print(json.dumps({"benchmark": "stream_throughput", "http_16_clients_10_segments":
                           small_calls(texts, args.seconds)}, indent=2))
@@ -159,6 +167,34 @@ def small_calls(texts: list[str], seconds: float) -> dict[str, Any]:
         figures[f"{workers}_worker_speedup"] = (figures[f"{workers}_worker_batched"]["segments_per_s"]
                                                 / figures[f"{workers}_worker_one_call_at_a_time"]["segments_per_s"])
     figures["clients"], figures["segments_per_stream"] = SMALL_CALL_CLIENTS, 10
+    return figures
+
+
+def enforcement_cost(texts: list[str], seconds: float, workers: int = 2) -> dict[str, Any]:
+    """The 16 x 10-segment load on ``workers`` workers without enforcement and with every call a
+    chunk of a live room (the clients' rooms, one host each, chunk numbers counting up)."""
+    import uuid
+
+    run = uuid.uuid4().hex[:6]
+    figures: dict[str, Any] = {}
+    for name, enforcement in (("stateless", "off"), ("stateful", "on")):
+        env = {"SHOPGUARD_MAX_IN_FLIGHT": str(SMALL_CALL_CLIENTS), "SHOPGUARD_WORKERS": str(workers),
+               "SHOPGUARD_ENFORCEMENT": enforcement}
+
+        def body(client: int, number: int, stateful: bool = enforcement == "on") -> tuple[dict[str, Any], int]:
+            payload = stream_body(texts, (client * 37 + number * 10) % 1000, 10, client)
+            payload["stream_id"] = f"bench-{run}-{client}"
+            if stateful:
+                payload |= {"chunk": number, "creator_id": f"bench-host-{run}-{client}"}
+            return payload, 10
+
+        with served(extra_env=env) as (base, _process):
+            load = concurrent_load(f"{base}/v1/streams/score", body, clients=SMALL_CALL_CLIENTS, seconds=seconds)
+        figures[name] = {"segments_per_s": load["items_per_s"], "p50_ms": load["p50_ms"], "p99_ms": load["p99_ms"],
+                         "errors": load["errors"]}
+    figures["stateful_share_of_stateless"] = round(figures["stateful"]["segments_per_s"]
+                                                   / figures["stateless"]["segments_per_s"], 3)
+    figures |= {"clients": SMALL_CALL_CLIENTS, "segments_per_stream": 10, "workers": workers}
     return figures
 
 

@@ -4,7 +4,7 @@ The signal is the share of a normalized text's character bigrams that never occu
 training texts, looked up in a hashed bit set (2**20 bits, 128 KiB, saved as safetensors).
 Sales talk in the trained verticals scores near 0; another language, another domain or
 garbage scores high. The serving policy uses it so that evidence from the model alone never
-blocks text unlike anything the model was trained on (``model_registry/policy.py``).
+blocks text unlike anything the model was trained on (``policy/calls.py``).
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from features.decision import Thresholds
 from features.errors import ShopGuardError
 from model_registry.metrics import BaselineSystem, ModelMetrics, migrate_v1
+from policy.decisions import Thresholds
 
 MANIFEST_FILE = "manifest.json"
 # Files BentoML itself writes into a model folder; not ours, not hashed.

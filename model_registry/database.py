@@ -58,8 +58,10 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+def _sqlite_pragmas(busy_timeout_ms: int, own_transactions: bool = False) -> Any:
     def on_connect(connection: Any, _record: Any) -> None:
+        if own_transactions:  # the driver begins nothing itself: SQLAlchemy's "begin" event does
+            connection.isolation_level = None
         cursor = connection.cursor()
         # WAL: readers (audit exports) never block the writer, and a commit is one append.
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -69,10 +71,17 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
     return on_connect
 
 
-def make_engine(database_url: str, busy_timeout: float = 5.0) -> Engine:
+def _begin_immediate(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(database_url: str, busy_timeout: float = 5.0, immediate: bool = False) -> Engine:
     """An engine for the ShopGuard database, migrated to the newest schema (once per URL
     and process). SQLite runs in WAL mode and waits up to ``busy_timeout`` seconds for a
-    lock held by another process before an operation fails."""
+    lock held by another process before an operation fails. With ``immediate``, a SQLite
+    transaction takes the write lock when it begins (``BEGIN IMMEDIATE``), so that a
+    transaction that reads, then writes never fails to upgrade its lock while another
+    process writes (enforcement's read-modify-write transactions)."""
     if database_url.startswith("sqlite"):
         from sqlalchemy.engine import make_url
 
@@ -80,7 +89,9 @@ def make_engine(database_url: str, busy_timeout: float = 5.0) -> Engine:
         if path and path != ":memory:":
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(database_url, future=True, connect_args={"timeout": busy_timeout})
-        event.listen(engine, "connect", _sqlite_pragmas(int(busy_timeout * 1000)))
+        event.listen(engine, "connect", _sqlite_pragmas(int(busy_timeout * 1000), immediate))
+        if immediate:
+            event.listen(engine, "begin", _begin_immediate)
     else:
         engine = create_engine(database_url, future=True, pool_pre_ping=True)
     with _lock:

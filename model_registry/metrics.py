@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from features.decision import Thresholds
+from policy.decisions import Thresholds
 
 Direction = Literal["at_most", "at_least"]
 

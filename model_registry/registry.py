@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from features.decision import Thresholds
 from features.errors import ShopGuardError
 from model_registry.aliases import ALIASES, AliasEvent, AliasStore
 from model_registry.bundle import (
@@ -35,6 +34,7 @@ from model_registry.cards import (
 from model_registry.database import make_engine
 from model_registry.settings import Settings, configure_bentoml_home, load_settings
 from model_registry.version_records import VersionRecords
+from policy.decisions import Thresholds
 
 # (production, candidate, tolerance) -> why the candidate falls short, or None
 ShortfallCheck = Callable[["LoadedBundle", "LoadedBundle", float], "str | None"]

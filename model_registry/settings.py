@@ -56,8 +56,14 @@ class Settings(BaseSettings):
       experiments only; the service says so loudly at start)
     - ``SHOPGUARD_METRICS``: ``on`` collects BentoML's request metrics and serves Prometheus
       ``/metrics`` (``read`` scope); ``off`` (default) collects none and answers 404
-    - ``SHOPGUARD_MERCHANT_BLOCK_DAYS``: how long a merchant block stands without a
-      reviewer's ``ok`` (default 30)
+    - ``SHOPGUARD_POLICY``: the policy file (``policy/default_policy.yaml`` when unset): the
+      per-call rules and enforcement over time; a file that does not validate is refused
+      naming the key (``shopguard enforcement check FILE``)
+    - ``SHOPGUARD_ENFORCEMENT``: ``on`` (default) or ``off``; ``off`` answers every call on
+      its own (no rooms, credit or points) and exists only to measure enforcement's cost
+      (``benchmarks/stream_throughput.py --enforcement``); never for production
+    - ``SHOPGUARD_ENFORCEMENT_TICK_SECONDS``: how often each worker applies what fell due
+      (credit recoveries, point expiries, penalty ends) and verdicts not yet applied (default 60)
     - ``SHOPGUARD_STREAM_BATCH_SEGMENTS`` / ``SHOPGUARD_STREAM_BATCH_WAIT_MS``: batching of
       concurrent stream calls (``serving/microbatch.py``): at most this many segments per
       encoder batch (default 256); how long a batch waits for more calls (default 0: it takes
@@ -92,7 +98,10 @@ class Settings(BaseSettings):
         "threads each worker's models use (ONNX Runtime, LightGBM); 0: the cores divided among the workers"))
     auth: bool = True
     metrics: bool = False
-    merchant_block_days: float = Field(30.0, gt=0, description="a merchant block without review expires after this")
+    enforcement: bool = True
+    policy: Path | None = Field(None, description="the policy file (None: the shipped policy/default_policy.yaml)")
+    enforcement_tick_seconds: float = Field(60.0, gt=0, le=86_400, description=(
+        "how often each worker applies what fell due and verdicts not yet applied"))
     stream_batch_segments: int = Field(256, ge=1, le=10_000, description=(
         "most segments one encoder batch takes from concurrent stream calls"))
     stream_batch_wait_ms: float = Field(0.0, ge=0, le=1000, description=(
@@ -119,7 +128,7 @@ class Settings(BaseSettings):
     def _lower_device(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("decision_log", "auth", "metrics", mode="before")
+    @field_validator("decision_log", "auth", "metrics", "enforcement", mode="before")
     @classmethod
     def _on_off(cls, value: object) -> object:
         if isinstance(value, str):

@@ -4,7 +4,8 @@
 once; the database keeps only its sha256. Calls send ``Authorization: Bearer <token>``:
 
 - ``score``: the three scoring routes; ``feedback``: ``/v1/feedback`` (the reviewer is the
-  token's name); ``read``: models, cards, metrics; ``admin``: everything;
+  token's name) and ``/v1/appeals``; ``read``: models, cards, metrics, and the enforcement
+  reads (rooms, creators, merchants' standing, the action feed); ``admin``: everything;
 - a missing or unknown token gets 401, a token without the route's scope 403; both are
   logged with the token's name or ``anonymous``, never the token.
 
@@ -62,8 +63,9 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("POST", "/v1/merchants/score"): "score",
     ("POST", "/v1/streams/score"): "score",
     ("POST", "/v1/feedback"): "feedback",
+    ("POST", "/v1/appeals"): "feedback",
 }
-READ_PREFIXES = ("/v1/models", "/metrics")
+READ_PREFIXES = ("/v1/models", "/metrics", "/v1/streams/", "/v1/creators/", "/v1/merchants/", "/v1/enforcement/")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from model_registry.policy import FALLBACK_DECISION
+from policy.calls import FALLBACK_DECISION
 
 MAX_ERRORS = 20
 Send = Callable[[dict[str, Any]], Awaitable[None]]

@@ -182,6 +182,11 @@ class FeedbackStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
+    @property
+    def engine(self) -> Engine:
+        """The database the verdicts are stored in."""
+        return self._engine
+
     def add(self, feedback: Feedback) -> dict[str, Any]:
         """Validate against the decision log and store; returns the stored row."""
         decision = _labelled_decision(self._engine, feedback)
@@ -205,13 +210,13 @@ class FeedbackStore:
             return [dict(r) for r in conn.execute(statement).mappings()]
 
 
-def record_verdict(store: FeedbackStore, feedback: Feedback, lift_block: Callable[[str, str], Any]) -> dict[str, Any]:
-    """Store a reviewer's verdict (``POST /v1/feedback`` and the console alike); a reviewer's
-    ``ok`` on an entity whose blocks stand (merchants) lifts its standing block
-    (``lift_block(entity_id, reviewer)``)."""
+def record_verdict(store: FeedbackStore, feedback: Feedback, enforce: Callable[[dict[str, Any]], Any]
+                   ) -> dict[str, Any]:
+    """Store a reviewer's verdict (``POST /v1/feedback`` and the console alike), then hand the
+    stored row to enforcement (``enforce``: an ``ok`` gives back the points a decision cost and
+    lifts what no longer stands; a merchant's ``ok`` lifts its hold)."""
     row = store.add(feedback)
-    if kind_of_entity(row["entity_type"]).answers.keeps_standing and row["label"] == CLEAN_LABEL:
-        lift_block(row["entity_id"], feedback.reviewer)
+    enforce(row)
     return row
 
 

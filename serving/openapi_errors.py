@@ -35,13 +35,17 @@ DOCUMENTED_ERRORS = {
     "400": "invalid input, an unknown field, or an id given twice: each error names its field",
     "401": "no or unknown bearer token",
     "403": "the token lacks the route's scope",
-    "404": "the entity or request the feedback names was not scored",
+    "404": "the entity or request the feedback names was not scored, or the ledger entry appealed does not exist",
     "408": "the body did not arrive within the read timeout (SHOPGUARD_BODY_TIMEOUT_SECONDS)",
     "413": "the body, or a stream's text, is over its limit",
+    "409": "the call contradicts what is stored: a stream chunk sent again with other segments, another "
+           "creator_id for a stream, an appeal of an entry appealed already or past its deadline",
     "415": "the body is not JSON",
     "422": "the feedback's label or segment does not fit the scored entity",
 }
 
+
+CREATED = {"/v1/appeals"}  # answered 201 Created
 
 UNAVAILABLE_DESCRIPTION = (
     "cannot answer now: model missing, overloaded (too many calls open or in flight), the call's time "
@@ -62,6 +66,8 @@ def document_errors(openapi: dict[str, Any]) -> dict[str, Any]:
         if post is None or not path.startswith(GUARDED_PREFIX):
             continue
         responses = post.setdefault("responses", {})
+        if path in CREATED and "200" in responses:
+            responses["201"] = {**responses.pop("200"), "description": "created"}
         for status, description in DOCUMENTED_ERRORS.items():
             responses[status] = {"description": description, "content": error}
         responses["503"] = {"description": UNAVAILABLE_DESCRIPTION, "headers": RETRY_AFTER_HEADER,

@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse
 
 from features.ids import EntityId
 from features.schemas import ListingRecord, MerchantRecord, TranscriptSegment
-from model_registry.answers import Answer, Refused
+from model_registry.answers import CallKey, LogItem, Refused
 from model_registry.kinds import (
     ENTITY_TYPES,
     FALSE_MARKETING,
@@ -36,14 +36,16 @@ from model_registry.kinds import (
     MODEL_KINDS,
     ModelKind,
 )
-from model_registry.policy import FALLBACK_DECISION
 from model_registry.release import Release, bento_release_file, read_release
 from model_registry.runtimes.base import ModelRuntime, Scores, WorkCancelled
 from model_registry.settings import Settings, configure_bentoml_home, load_settings
+from policy.calls import FALLBACK_DECISION
+from policy.store import EnforcementConflict, EnforcementNotFound
 from serving.admission import claim_answer, current_admission
 from serving.auth import PRINCIPAL_HEADER, AuthGuard, TokenStore
 from serving.console import console_app
 from serving.decision_log import DecisionLogUnavailable
+from serving.enforcement_api import enforcement_app
 from serving.error_answers import install_log_filter
 from serving.guard import RequestGuard
 from serving.health import HEALTH
@@ -52,6 +54,7 @@ from serving.models_api import ModelsPathMiddleware, models_app
 from serving.protocol_errors import install_json_protocol_errors
 from serving.schemas import (
     MAX_BATCH,
+    AppealResponse,
     ErrorBody,
     FeedbackResponse,
     ListingsResponse,
@@ -149,11 +152,14 @@ class ShopGuard:
         die_with_parent()  # a worker never outlives the server process that started it
         configure_front_door(SETTINGS)  # this worker's middlewares, before its first request
         from model_registry.registry import ModelRegistry
+        from policy.document import load_policy
+        from policy.store import EnforcementStore
         from serving.decision_log import DecisionLogWriter
+        from serving.enforcement_clock import EnforcementClock
         from serving.feedback import FeedbackStore
-        from serving.merchant_decisions import MerchantDecisionStore
 
         self.settings = SETTINGS
+        self.policy = load_policy(self.settings.policy)  # a policy that does not validate stops the start here
         self.registry = ModelRegistry(self.settings)
         self.load_errors: dict[str, str] = {}
         self.models: dict[str, ModelRuntime | None] = {name: self._load(kind) for name, kind in MODEL_KINDS.items()}
@@ -161,7 +167,9 @@ class ShopGuard:
             name: self._batcher(name, model) for name, model in self.models.items()
             if model is not None and MODEL_KINDS[name].answers.micro_batched}
         engine = make_engine(self.settings.database_url)
-        self.merchant_decisions = MerchantDecisionStore(engine, block_days=self.settings.merchant_block_days)
+        # Rooms, credit, points: one transaction per scored call, committed before its answer.
+        self.enforcement = EnforcementStore(make_engine(self.settings.database_url, immediate=True), self.policy,
+                                            read_engine=engine)
         self.decision_log: DecisionLogWriter | None = None
         if self.settings.decision_log:
             # Its own engine with a short lock wait: a busy database costs a request at most about
@@ -174,6 +182,12 @@ class ShopGuard:
         else:
             logger.warning("SHOPGUARD_DECISION_LOG=off: decisions are NOT recorded (overhead measurement only)")
         self.feedback_store = FeedbackStore(engine)
+        self.clock = EnforcementClock(self.enforcement, self.feedback_store, self.settings.enforcement_tick_seconds)
+        if self.settings.enforcement:
+            logger.info("policy %s", self.policy.version)
+        else:
+            logger.warning("SHOPGUARD_ENFORCEMENT=off: calls are answered on their own, no room, credit or points "
+                           "(overhead measurement only)")
         self._report_health()
         install_log_filter()
         self._keep_api_callables()
@@ -208,6 +222,7 @@ class ShopGuard:
     def flush_decision_log(self) -> None:
         """Finish the queued micro-batches, then write every accepted decision record before
         the worker exits."""
+        self.clock.close()
         for batcher in self.batchers.values():
             batcher.close()
         if self.decision_log is not None:
@@ -233,10 +248,11 @@ class ShopGuard:
 
     def _score(self, kind: ModelKind, records: Sequence[Any], request: dict[str, Any], field: str) -> Any:
         """Every scoring endpoint's work: the kind's refusals (400 / 413 naming the field), its
-        answer from the production runtime, then the decisions kept and logged. 503 with the
-        fallback when the model is not loaded, the call's time budget ran out (its work is
+        answer from the production runtime, enforcement (a repeated chunk gets its first answer;
+        the call's room, credit and points are committed), then the decisions logged. 503 with
+        the fallback when the model is not loaded, the call's time budget ran out (its work is
         cancelled, nothing stored) or the decisions cannot be stored (a decision that is not
-        stored is not answered)."""
+        stored is not answered, and counts nothing)."""
         refusal = kind.answers.refusal(records, field)
         if refusal is not None:
             return refused(refusal)
@@ -247,19 +263,47 @@ class ShopGuard:
         if refusal is not None:
             return refused(refusal)
         try:
-            answer = kind.answers.answer(model, records, request, self.merchant_decisions.blocked,
-                                         self._batched_scores(kind, records))
+            enforced = self.settings.enforcement
+            key = kind.answers.call_key(records, request) if enforced else None
+            first = self._first_answer(key)
+            if first is not None:
+                return self._repeat(kind, records, request, first)
+            answer = kind.answers.answer(model, records, request, self.enforcement.holds,
+                                         self._batched_scores(kind, records), self.policy.calls)
             request_id = uuid.uuid4().hex
             claim_answer()  # past the time budget: raises, nothing stored
-            self._keep(answer)
-            self._log(request_id, kind.entity_type, answer)
-            return {"request_id": request_id, **request, **answer.fields}
+            fields = {"request_id": request_id, **request, **answer.fields}
+            event = (kind.answers.enforcement_event(answer, records, request, request_id, self.enforcement.clock())
+                     if enforced else None)
+            if event is not None:
+                applied = self.enforcement.record(event, key.segments_sha256 if key else None,
+                                                  lambda outcome: kind.answers.answered(fields, outcome))
+                if applied.repeated is not None:  # the same chunk, committed by a concurrent call
+                    return self._repeat(kind, records, request, applied.repeated)
+                fields = applied.answer or fields
+            self._log(request_id, kind.entity_type, answer.log)
+            return fields
+        except EnforcementConflict as exc:
+            return conflict(exc.field, str(exc))
         except WorkCancelled as exc:  # serving/admission.py: no decision of this call is stored
             logger.warning("%s: work cancelled (%s); no decision stored", kind.name, exc)
             return unavailable(kind.name, f"the call was cancelled: {exc}", error="time_budget_exceeded")
-        except STORAGE_ERRORS as exc:  # merchant decisions or decision records not stored
+        except STORAGE_ERRORS as exc:  # enforcement or decision records not stored
             logger.warning("%s: decision storage unavailable: %s", kind.name, exc)
             return unavailable(kind.name, "its decisions cannot be stored right now")
+
+    def _first_answer(self, key: CallKey | None) -> dict[str, Any] | None:
+        """The stored first answer of a repeated call (None: not a repeat)."""
+        if key is None:
+            return None
+        return self.enforcement.existing_chunk(key.stream_id, key.chunk, key.creator_id, key.segments_sha256)
+
+    def _repeat(self, kind: ModelKind, records: Sequence[Any], request: dict[str, Any],
+                first: dict[str, Any]) -> dict[str, Any]:
+        """A repeated call's first answer; its decision is logged again (stored once: the
+        first attempt's record may have been lost with its answer)."""
+        self._log(first["request_id"], kind.entity_type, kind.answers.repeated_log(records, request, first))
+        return first
 
     def _batched_scores(self, kind: ModelKind, records: Sequence[Any]) -> Scores | None:
         """The records' scores from the kind's micro-batcher (None: the answer scores them)."""
@@ -269,11 +313,6 @@ class ShopGuard:
         admission = current_admission()
         return batcher.submit(records, size=len(records),
                               cancelled=admission.cancelled if admission else lambda: False)
-
-    def _keep(self, answer: Answer) -> None:
-        """Store the decisions that stand (merchants'), before the answer is logged."""
-        if answer.standing:
-            self.merchant_decisions.record([(d.entity_id, d.decision, d.score, d.model) for d in answer.standing])
 
     @bentoml.api(route=LISTING_QUALITY.route)
     def score_listings(
@@ -296,18 +335,25 @@ class ShopGuard:
     @bentoml.api(route=FALSE_MARKETING.route)
     def score_stream(
         self,
-        stream_id: EntityId = Field(...),
+        stream_id: EntityId = Field(..., description="the broadcast (live room); normalized as merchant ids are"),
         segments: list[TranscriptSegment] = Field(..., min_length=1, max_length=MAX_BATCH),
-        merchant_id: EntityId | None = Field(None),
+        merchant_id: EntityId | None = Field(None, description="the merchant whose goods the room sells"),
+        creator_id: EntityId | None = Field(None, description=(
+            "the host; fixed for a stream (another one later is 409 naming creator_id)")),
+        chunk: int | None = Field(None, ge=0, le=1_000_000, description=(
+            "this call's sequence number in the stream: a repeat with the same segments gets the first answer and "
+            "counts once; with other segments it is 409 naming chunk")),
     ) -> StreamResponse:
         """Per-segment category scores, labels and evidence spans, segment decisions and the
-        stream decision (policy in ``model_registry/policy.py``). Concurrent calls share encoder
-        batches (``serving/microbatch.py``). The text is measured as the model works on it,
-        after Unicode normalization (NFKC)."""
-        answer = self._score(FALSE_MARKETING, segments, {"stream_id": stream_id, "merchant_id": merchant_id},
-                             "segments")
+        stream decision (policy in ``policy/calls.py``); the call is a chunk of its live room,
+        whose action (``room``) and host's credit (``creator``) come with the answer
+        (``policy/engine.py``). Concurrent calls share encoder batches
+        (``serving/microbatch.py``). The text is measured as the model works on it, after
+        Unicode normalization (NFKC)."""
+        answer = self._score(FALSE_MARKETING, segments, {"stream_id": stream_id, "merchant_id": merchant_id,
+                                                         "creator_id": creator_id, "chunk": chunk}, "segments")
         if isinstance(answer, dict):
-            answer.pop("merchant_id")
+            answer = {k: v for k, v in answer.items() if k not in ("merchant_id", "creator_id")}
         return self._respond(StreamResponse, answer)
 
     @staticmethod
@@ -336,7 +382,9 @@ class ShopGuard:
         segment_index: int | None = Field(None, ge=0, le=1_000_000),
     ) -> FeedbackResponse:
         """Store a reviewer's outcome for a logged decision of the named entity type (stored
-        at once). A reviewer's ``ok`` on a merchant lifts its standing block."""
+        at once), then apply it to enforcement: an ``ok`` on a decision that cost points gives
+        them back and lifts what no longer stands (a merchant's ``ok`` lifts its hold); a
+        verdict naming a review segment's categories charges them."""
         from serving.feedback import Feedback, FeedbackError, feedback_target, record_verdict
 
         principal = ctx.request.headers.get(PRINCIPAL_HEADER.decode())
@@ -350,7 +398,7 @@ class ShopGuard:
             claim_answer()  # past the time budget: raises, nothing stored
             row = record_verdict(self.feedback_store, Feedback(entity_id, label, reviewer, kind, note, request_id,
                                                                segment_index, version),
-                                 self.merchant_decisions.lift_block)
+                                 self.clock.apply_verdict)
         except FeedbackError as exc:
             detail = [{"loc": [exc.field], "msg": str(exc), "type": "feedback"}]
             return _with_status(ctx, JSONResponse({"detail": detail}, status_code=exc.status))
@@ -366,15 +414,63 @@ class ShopGuard:
                                 request_id=row["request_id"], segment_index=row["segment_index"],
                                 label=row["label"], model=row["model"])
 
-    def _log(self, request_id: str, entity_type: str, answer: Answer) -> None:
+    @bentoml.api(route="/v1/appeals")
+    def appeal(
+        self,
+        ctx: bentoml.Context,
+        ledger_entry_id: int = Field(..., ge=1, le=2**53, description="the ledger entry appealed (a charge)"),
+        appellant: str = Field(..., min_length=1, max_length=128, description="who appeals (the creator or merchant)"),
+        reason: str = Field(..., min_length=1, max_length=4000, description="why"),
+    ) -> AppealResponse:
+        """Appeal a charge of a creator's or merchant's ledger: one appeal per entry, within
+        the policy's deadline (``appeals.deadline_days``); 201 with the appeal, 404 naming
+        ``ledger_entry_id`` when there is no such entry, 409 naming it when it was appealed
+        already, is past its deadline or is not a standing charge. Reviewers decide appeals
+        in the console."""
+        try:
+            claim_answer()
+            appeal = self.enforcement.file_appeal(ledger_entry_id, appellant, reason)
+        except (EnforcementConflict, EnforcementNotFound) as exc:
+            status = 404 if isinstance(exc, EnforcementNotFound) else 409
+            return _with_status(ctx, JSONResponse({"error": "not_found" if status == 404 else "conflict", "detail": [
+                {"loc": ["body", exc.field], "msg": str(exc), "type": "appeal"}]}, status_code=status))
+        except WorkCancelled as exc:
+            return _with_status(ctx, unavailable("appeals", f"the call was cancelled: {exc}",
+                                                 error="time_budget_exceeded"))
+        except SQLAlchemyError as exc:
+            logger.warning("appeal not stored: %s", exc)
+            body = ErrorBody(error="storage_unavailable", message="the appeal cannot be stored right now; retry later")
+            return _with_status(ctx, JSONResponse(body.model_dump(exclude_none=True), status_code=503,
+                                                  headers={"Retry-After": "5"}))
+        ctx.response.status_code = 201
+        return AppealResponse(appeal_id=appeal.id, ledger_entry_id=appeal.ledger_entry_id,
+                              entity_type=appeal.entity_type, entity_id=appeal.entity_id,
+                              appellant=appeal.appellant, status=appeal.status, filed_at=appeal.filed_at)
+
+    def _log(self, request_id: str, entity_type: str, items: Sequence[LogItem]) -> None:
         from serving.decision_log import DecisionRecord
 
         if self.decision_log is None:
             return
         self.decision_log.record([
             DecisionRecord(request_id, entity_type, item.entity_id, item.decision, item.score, item.model,
-                           [r.model_dump() for r in item.reasons], item.inputs)
-            for item in answer.log])
+                           [r.model_dump() for r in item.reasons], item.inputs,
+                           record_id=stable_record_id(request_id, i, item.entity_id))
+            for i, item in enumerate(items)])
+
+
+def stable_record_id(request_id: str, index: int, entity_id: str) -> str:
+    """A decision record's id, the same whenever the same answer is logged again (a repeated
+    chunk), so that the log stores it once."""
+    import hashlib
+
+    return hashlib.sha256(f"{request_id}\x1f{index}\x1f{entity_id}".encode()).hexdigest()[:32]
+
+
+def conflict(field: str, message: str) -> JSONResponse:
+    """409 naming the field that contradicts what is stored."""
+    return JSONResponse({"error": "conflict", "detail": [{"loc": ["body", field], "msg": message, "type": "conflict"}]},
+                        status_code=409)
 
 
 def exit_worker() -> None:
@@ -418,6 +514,7 @@ def add_kind_endpoints(service_class: type) -> None:
 
 add_kind_endpoints(ShopGuard)
 ShopGuard = bentoml.mount_asgi_app(console_app, path="/console")(  # type: ignore[misc]
+    bentoml.mount_asgi_app(enforcement_app, path="/v1")(  # type: ignore[misc]
     bentoml.mount_asgi_app(models_app, path="/v1/models")(bentoml.service(  # type: ignore[misc]
     name="shopguard",
     workers=SETTINGS.workers,
@@ -429,7 +526,7 @@ ShopGuard = bentoml.mount_asgi_app(console_app, path="/console")(  # type: ignor
     http={"port": 3000},
     # Off unless served: BentoML's per-request histograms cost 8% of stream throughput.
     metrics={"enabled": SETTINGS.metrics},
-)(ShopGuard)))
+)(ShopGuard))))
 forbid_unknown_fields(ShopGuard)
 ShopGuard.add_asgi_middleware(AuthGuard)  # outermost: anonymous calls cost nothing
 ShopGuard.add_asgi_middleware(RequestGuard)

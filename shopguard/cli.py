@@ -15,8 +15,15 @@ from typer.core import TyperGroup
 from batch.cli import batch_app
 from features.errors import ShopGuardError
 from model_registry.cli import models_app, use_paired_gate
+from policy.cli import enforcement_app
 from serving.cli import audit_app, bento_app, export_feedback_command, serve, tokens_app
-from training.cli import compare_command, data_app, evaluate_command, train_app
+from training.cli import (
+    compare_command,
+    data_app,
+    enforcement_rooms_command,
+    evaluate_command,
+    train_app,
+)
 from training.compare import paired_shortfall
 
 USER_ERROR_EXIT = 2
@@ -45,6 +52,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(audit_app, name="audit")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(batch_app, name="batch")
+enforcement_app.command("rooms")(enforcement_rooms_command)
+app.add_typer(enforcement_app, name="enforcement")
 app.add_typer(bento_app, name="bento")
 app.command("serve")(serve)
 app.command("evaluate")(evaluate_command)

@@ -239,3 +239,57 @@ def compare_command(
     if out:
         write(comparison, out)
         console.print(f"wrote {out}")
+
+
+def enforcement_rooms_command(
+    segments: Path | None = typer.Option(None, "--segments", help=(
+        "held-out decisions (heldout_segments.parquet of a training run); default: the production "
+        "false-marketing version's")),
+    policy_file: Path | None = typer.Option(None, "--policy", help="a policy file (default: SHOPGUARD_POLICY)"),
+    chunk_sentences: int = typer.Option(5, "--chunk-sentences", min=1, max=1000, help="sentences per call"),
+    out: Path | None = typer.Option(None, "--out", help="write every figure and each room's detail as .json"),
+) -> None:
+    """Replay whole held-out live_asr rooms (every sentence decided by a model that never saw
+    its room) through the enforcement policy: rooms acted on by how many violations they hold,
+    how soon, actions resting on clean speech, and clean-only broadcasts (each room without its
+    violating sentences) acted on."""
+    from model_registry.registry import ModelRegistry
+    from model_registry.settings import load_settings
+    from policy.document import load_policy
+    from training.data.real_text import shared_data_dir
+    from training.false_marketing import heldout_segments_file
+    from training.room_replay import broadcast_order, replay_rooms, summarize
+
+    settings = load_settings()
+    if segments is None:
+        tag = ModelRegistry(settings).resolve("false-marketing:production")
+        segments = heldout_segments_file(settings.home, tag)
+    if not segments.is_file():
+        raise ShopGuardError(f"{segments} does not exist: train false-marketing with --real (the demo does) to "
+                             "decide held-out rooms, or pass --segments")
+    root = shared_data_dir()
+    if root is None:
+        raise ShopGuardError("../shared/data (or SHOPGUARD_SHARED_DATA) is needed for the rooms' broadcast order")
+    import pandas as pd
+
+    policy = load_policy(policy_file or settings.policy)
+    with progress_status("replaying held-out rooms"):
+        results = replay_rooms(pd.read_parquet(segments), broadcast_order(root), policy, chunk_sentences)
+    summary = summarize(results, policy, chunk_sentences)
+    table = Table("violations in the room", "rooms", "acted on", "restricted or stopped", "stopped",
+                  "median sentence of first action", "median sentence of stop",
+                  title=f"{summary['rooms']} held-out rooms, {summary['sentences']:,} sentences, policy "
+                        f"{policy.version}, {chunk_sentences} sentences a call")
+    for band in summary["by_violations"]:
+        table.add_row(band["violations"], str(band["rooms"]), f"{band['acted_on']:.0%}",
+                      f"{band['restricted_or_stopped']:.0%}", f"{band['stopped']:.0%}",
+                      str(band["median_sentence_first_action"]), str(band["median_sentence_stop"]))
+    console.print(table)
+    console.print(f"actions resting on clean speech (lost once reviewers overturn every clean-labelled segment): "
+                  f"{summary['actions_resting_on_clean']:.0%} of {summary['rooms_acted_on']} rooms acted on; "
+                  f"clean-only broadcasts acted on: {summary['clean_only_rooms_acted_on']:.0%} "
+                  f"({summary['clean_only_actions']}); credit charges on clean segments: "
+                  f"{summary['charges_on_clean']}")
+    if out is not None:
+        out.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+        console.print(f"wrote {out}")

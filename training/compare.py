@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from features.decision import Decision, Thresholds
 from features.errors import ShopGuardError
 from model_registry.registry import LoadedBundle
+from policy.decisions import Decision, Thresholds
 from training.evaluation import BinaryMetrics, Interval, binary_metrics, ranking_metrics
 
 DECISIONS: tuple[Decision, ...] = ("block", "review", "allow")

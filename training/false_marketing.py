@@ -5,6 +5,7 @@ quantization checked against PyTorch, model card and registration."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -16,7 +17,6 @@ import numpy as np
 import pandas as pd
 from pydantic import AliasChoices, Field
 
-from features.decision import Thresholds
 from features.marketing import MARKETING_CATEGORIES, lexicon_scores, match_lexicon
 from features.novelty import BigramNovelty
 from features.text import normalize_many, script_of
@@ -33,12 +33,13 @@ from model_registry.runtimes.marketing import (
     TOKENIZER_FILE,
     FalseMarketingModel,
 )
-from model_registry.runtimes.segment_policy import (
+from model_registry.settings import Device
+from policy.decisions import Thresholds
+from policy.segments import (
     MODEL_ONLY_BLOCK_FLOOR,
     SegmentPolicy,
     measured_rule_evidence,
 )
-from model_registry.settings import Device
 from training.data.loaders import DataValidationError, read_table
 from training.evaluation import BinaryMetrics, binary_metrics
 from training.grouped import group_folds, heldout_checks
@@ -216,6 +217,9 @@ class MarketingTrainingResult:
     real_heldout: RealWorldChecks | None = None
     heldout_systems: list[SystemEvaluation] = field(default_factory=list)
     rule_evidence: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Each held-out real row's cross-fitted decision (sha256 of the text, never the text):
+    # what ``shopguard enforcement rooms`` replays as whole broadcasts.
+    heldout_segments: pd.DataFrame | None = None
 
 
 def _parse_labels(value: Any, row: int, column: str) -> list[str]:
@@ -511,8 +515,8 @@ class FalseMarketingTrainer:
                                       transformer_weight=weight, novelty=final.novelty, novelty_cutoff=cutoff,
                                       model_only_block_floor=policy.model_only_block_floor,
                                       rule_evidence=policy.rule_evidence)
-        real_heldout, heldout_systems = (self._held_out_figures(data, splits, validation, held, cutoff, matches)
-                                         if held else (None, []))
+        real_heldout, heldout_systems, heldout_segments = (
+            self._held_out_figures(data, splits, validation, held, cutoff, matches) if held else (None, [], None))
         budget_shares = settings.budget_shares
         systems = self._test_systems(data, splits, labels["test"], served["test"], transformer["test"],
                                      ngram["test"], thresholds, alone, ngram_thresholds)
@@ -547,7 +551,7 @@ class FalseMarketingTrainer:
         runtime.tag = manifest.tag
         return MarketingTrainingResult(runtime, manifest, thresholds, choices, systems, quantization, final.training,
                                        splits, labels["test"], served["test"], real_world, test_decisions,
-                                       real_heldout, heldout_systems, evidence)
+                                       real_heldout, heldout_systems, evidence, heldout_segments)
 
     def _blend_weight(self, data: MarketingData, held: HeldOutRooms | None, labels: np.ndarray,
                       transformer: np.ndarray, ngram: np.ndarray) -> tuple[float, dict[str, float]]:
@@ -646,11 +650,12 @@ class FalseMarketingTrainer:
 
     def _held_out_figures(self, data: MarketingData, splits: Splits, validation: tuple[np.ndarray, np.ndarray],
                           held: HeldOutRooms, cutoff: float, matches: dict[int, list]
-                          ) -> tuple[RealWorldChecks, list[SystemEvaluation]]:
+                          ) -> tuple[RealWorldChecks, list[SystemEvaluation], pd.DataFrame]:
         """The served decisions on held-out rooms (the card's headline), cross-fitted: each fold's
         rows are decided by thresholds, budget, rule evidence and floor chosen on the *other*
         folds' held-out rows, so no figure reads a choice made on its own rows. Beside them, the
-        ranking metrics of each system on the same rows."""
+        ranking metrics of each system on the same rows, and each row's decision (by the sha256
+        of its text)."""
         labels = data.labels[held.rows]
         verdicts: list = [None] * len(held.rows)
         for k in range(held.folds):
@@ -676,7 +681,13 @@ class FalseMarketingTrainer:
                    for name, values in ((SERVED_SYSTEM + " with rule evidence", served_with_rules),
                                         (SERVED_SYSTEM, held.served), (TRANSFORMER_SYSTEM, held.transformer),
                                         (TFIDF_SYSTEM, np.nan_to_num(held.tfidf)), (LEXICON_SYSTEM, lexicon))]
-        return checks, systems
+        segments = pd.DataFrame({
+            "sha256": [hashlib.sha256(data.texts[int(i)].encode("utf-8")).hexdigest() for i in held.rows],
+            self.group_column: data.groups[held.rows].astype(str),
+            "labels": ["|".join(c for c, on in zip(MARKETING_CATEGORIES, row, strict=True) if on) for row in labels],
+            "decision": [v.decision for v in verdicts], "flagged_labels": ["|".join(v.labels) for v in verdicts],
+            "score": scores, "fold": held.fold})
+        return checks, systems, segments
 
     def _test_systems(self, data: MarketingData, splits: Splits, test_labels: np.ndarray, served: np.ndarray,
                       transformer: np.ndarray, ngram: np.ndarray, thresholds: dict[str, Thresholds],
@@ -784,7 +795,17 @@ def train_and_register(data: MarketingData, config: FalseMarketingConfig, regist
             registry, result.model, result.manifest,
             lambda folder, previous: build_marketing_card(result, data, folder, owner, previous),
             progress or no_progress)
+    if result.heldout_segments is not None:
+        out = heldout_segments_file(registry.settings.home, result.manifest.tag)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result.heldout_segments.to_parquet(out, index=False)
     return result
+
+
+def heldout_segments_file(home: Path, tag: str) -> Path:
+    """Where a trained version's held-out real decisions are kept (in the home, not the bundle:
+    they derive from data that never ships)."""
+    return home / "evaluations" / tag.replace(":", "-") / "heldout_segments.parquet"
 
 
 def evaluate_bundle(bundle: LoadedBundle, data: MarketingData) -> dict[str, dict[str, BinaryMetrics]]:

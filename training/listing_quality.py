@@ -12,7 +12,6 @@ import pandas as pd
 from pydantic import Field
 from sklearn.model_selection import StratifiedKFold
 
-from features.decision import DEFAULT_THRESHOLD_KEY
 from features.listing import (
     LISTING_FEATURE_SET,
     ListingFeatures,
@@ -27,6 +26,7 @@ from model_registry.kinds import LISTING_QUALITY
 from model_registry.metrics import ModelMetrics
 from model_registry.registry import ModelRegistry, new_version
 from model_registry.runtimes.listing import ListingQualityModel
+from policy.decisions import DEFAULT_THRESHOLD_KEY
 from training.boosting import train_binary_lightgbm
 from training.data.loaders import read_table, validate_columns
 from training.evaluation import BinaryMetrics, binary_metrics, sliced_metrics

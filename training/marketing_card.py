@@ -159,7 +159,7 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, f
             "novelty: the share of a segment's character bigrams never seen in training; above "
             f"{manifest.serving_params.get('novelty_cutoff', 1.0):.3f} (the "
             f"{manifest.serving_params.get('novelty_quantile', 0.99):.0%} validation quantile) evidence from the "
-            "model alone is capped at review and cannot block (model_registry/policy.py)",
+            "model alone is capped at review and cannot block (policy/calls.py)",
             "lexicon rules still raise decisions on any text: a blocking rule blocks, a review rule reviews",
         ]),
         CardSection(key="thresholds", title="Thresholds per category", paragraphs=[

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
-from features.decision import DEFAULT_THRESHOLD_KEY
 from features.merchant import (
     DEFAULT_GRAPH_AGGREGATES,
     GENERIC_LINK_TYPE,
@@ -27,6 +26,7 @@ from model_registry.kinds import MERCHANT_RISK
 from model_registry.metrics import ModelMetrics
 from model_registry.registry import ModelRegistry, new_version
 from model_registry.runtimes.merchant import MerchantRiskModel
+from policy.decisions import DEFAULT_THRESHOLD_KEY
 from training.boosting import refit_binary_lightgbm, train_binary_lightgbm
 from training.data.loaders import DataValidationError, read_table
 from training.evaluation import BinaryMetrics, binary_metrics, sliced_metrics

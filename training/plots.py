@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve  # noqa: E402
 
-from features.decision import Thresholds  # noqa: E402
+from policy.decisions import Thresholds  # noqa: E402
 
 
 def roc_pr_plot(y: np.ndarray, scores: np.ndarray, thresholds: Thresholds, out: Path) -> None:

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from features.decision import Thresholds, decide
 from features.marketing import MARKETING_CATEGORIES
 from model_registry.bundle import sha256_file
 from model_registry.metrics import Direction, RealCheck, RealWorldChecks
+from policy.decisions import Thresholds, decide
 from training.data import real_text
 from training.evaluation import precision_recall
 

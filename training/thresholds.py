@@ -6,7 +6,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from sklearn.metrics import precision_recall_curve
 
-from features.decision import Thresholds
+from policy.decisions import Thresholds
 from training.evaluation import precision_recall
 
 UNREACHABLE = 1.01  # a threshold above any probability: the decision is never taken

@@ -4,27 +4,30 @@ decisions in; the API's results, the decision-log items and the batch rows out.
 Each kind's ``KindAnswers`` (``listing.py``, ``merchant.py``, ``stream.py``, or a plug-in's
 own) sits in its line of the kinds table (``model_registry/kinds.py``). The HTTP service and
 batch jobs (``batch/``) call only this interface, so both decide exactly alike (policy order
-in ``model_registry/policy.py``).
+in ``policy/calls.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from features.decision import Decision
 from features.ids import merchant_key
 from features.reasons import Reason
-from model_registry.policy import MerchantDecision, merchant_rule
 from model_registry.runtimes.base import ModelRuntime, Scores
+from policy.calls import MerchantHold, merchant_rule
+from policy.decisions import Decision
+from policy.document import CallRules
+from policy.state import Event
 
 MAX_REASONS = 3
-# Standing blocks among normalized merchant ids (features/ids.py: merchant_key), by that id.
-BlockedLookup = Callable[[set[str]], dict[str, MerchantDecision]]
+# The holds in force among normalized merchant ids (features/ids.py: merchant_key), by that id.
+HoldLookup = Callable[[set[str]], dict[str, MerchantHold]]
 # Result columns of a batch job's output file, for every kind.
 BATCH_COLUMNS = ["id", "decision", "score", "reasons", "model", "labels", "spans", "segment_decisions"]
 
@@ -36,8 +39,8 @@ class ReasonOut(BaseModel):
     detail: str
 
 
-def no_blocks(_merchant_ids: set[str]) -> dict[str, MerchantDecision]:
-    """The lookup of a job run without merchant decisions."""
+def no_holds(_merchant_ids: set[str]) -> dict[str, MerchantHold]:
+    """The lookup of a job run without merchant standing."""
     return {}
 
 
@@ -47,11 +50,11 @@ def reasons_out(rule_reasons: Sequence[Reason], model_reasons: Sequence[Reason])
 
 
 def apply_merchant_rule(merchant_ids: Sequence[str | None], decisions: Sequence[Decision],
-                        blocked: BlockedLookup) -> tuple[list[Decision], list[list[Reason]]]:
+                        holds: HoldLookup) -> tuple[list[Decision], list[list[Reason]]]:
     """Policy step 3 for each item: raised decisions and the rule's reasons. Merchant ids are
     compared normalized (``features/ids.py``); a reason names the id as the item gave it."""
     keys = [merchant_key(m) if isinstance(m, str) else "" for m in merchant_ids]
-    standing = blocked({k for k in keys if k})
+    standing = holds({k for k in keys if k})
     raised, reasons = [], []
     for merchant_id, key, decision in zip(merchant_ids, keys, decisions, strict=True):
         found = standing.get(key) if key else None
@@ -76,24 +79,23 @@ class LogItem:
 
 
 @dataclass(frozen=True)
-class StandingDecision:
-    """A decision that stands after the call (a merchant's): kept by the service."""
+class CallKey:
+    """What makes a call repeatable: a repeat of the same key and segments gets the first answer."""
 
-    entity_id: str
-    decision: Decision
-    score: float
-    model: str
+    stream_id: str
+    chunk: int | None
+    creator_id: str | None
+    segments_sha256: str
 
 
 @dataclass
 class Answer:
     """One call's answer: the response's fields (besides ``request_id``), what the decision
-    log records, the decisions that stand, and the batch rows of the same answer."""
+    log records, and the batch rows of the same answer."""
 
     fields: dict[str, Any]
     log: list[LogItem]
     batch_rows: list[dict[str, Any]]
-    standing: list[StandingDecision] = field(default_factory=list)
 
 
 class Refused(Exception):
@@ -124,15 +126,17 @@ class KindAnswers(Generic[Record]):
       a batch file carries them as columns.
     - ``group_column``: a batch file's column that groups records into one call (streams).
     - ``micro_batched``: concurrent calls share the runtime's batches (``score_groups``).
-    - ``keeps_standing``: the kind's block decisions stand (merchants): the service keeps
-      them, the merchant rule reads them, a reviewer's ``ok`` lifts them.
+
+    Enforcement over time (``policy/``) is reached through three hooks, each a no-op by
+    default: ``call_key`` (a call that may be repeated: its first answer is given again),
+    ``enforcement_event`` (what the call tells enforcement) and ``answered`` (the answer's
+    fields once enforcement has applied it).
     """
 
     request_fields: tuple[str, ...] = ()
     group_column: str | None = None
     grouped_as: tuple[str, str] = ("record", "group")  # what a grouped record and its group are called
     micro_batched: bool = False
-    keeps_standing: bool = False
 
     def __init__(self, id_field: str, id_key: Callable[[str], str] = str) -> None:
         self.id_field, self.id_key = id_field, id_key
@@ -159,10 +163,30 @@ class KindAnswers(Generic[Record]):
         return None
 
     def answer(self, model: ModelRuntime, records: Sequence[Record], request: dict[str, Any],
-               blocked: BlockedLookup, scores: Scores | None = None) -> Answer:
+               holds: HoldLookup, scores: Scores | None = None, rules: CallRules | None = None) -> Answer:
         """The answer to one call (``scores``: the model's scores of ``records`` when already
-        computed, by a micro-batcher or a catalogue-wide batch job)."""
+        computed, by a micro-batcher or a catalogue-wide batch job; ``rules``: the policy's
+        per-call rules, the shipped defaults when None)."""
         raise NotImplementedError
+
+    def call_key(self, records: Sequence[Record], request: dict[str, Any]) -> CallKey | None:
+        """The key under which a call may be repeated (None: every call counts on its own)."""
+        return None
+
+    def enforcement_event(self, answer: Answer, records: Sequence[Record], request: dict[str, Any],
+                          request_id: str, at: datetime) -> Event | None:
+        """What this call tells enforcement (None: nothing)."""
+        return None
+
+    def answered(self, fields: dict[str, Any], outcome: Any) -> dict[str, Any]:
+        """The response's fields once enforcement applied the call (``outcome``: ``policy.engine.Outcome``)."""
+        return fields
+
+    def repeated_log(self, records: Sequence[Record], request: dict[str, Any], first: dict[str, Any]
+                     ) -> list[LogItem]:
+        """The decision-log items of a repeated call's first answer ``first`` (logged again
+        under the first request id: a record already stored is not stored twice)."""
+        return []
 
 
 def per_record_answer(results: Sequence[Any], records: Sequence[BaseModel], id_field: str,

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from features.decision import Decision
+from features.ids import merchant_key
 from features.schemas import ListingRecord
 from model_registry.answers import (
     Answer,
-    BlockedLookup,
+    HoldLookup,
     KindAnswers,
     ReasonOut,
     apply_merchant_rule,
@@ -19,6 +20,9 @@ from model_registry.answers import (
     reasons_out,
 )
 from model_registry.runtimes.base import ModelRuntime, Scores
+from policy.decisions import Decision
+from policy.document import CallRules
+from policy.state import ListingScored, ListingsScored
 
 
 class ListingResult(BaseModel):
@@ -33,11 +37,11 @@ class ListingResult(BaseModel):
     model: str = Field(description="name:version of the model that produced the score")
 
 
-def listing_results(model: ModelRuntime, listings: Sequence[ListingRecord], blocked: BlockedLookup,
+def listing_results(model: ModelRuntime, listings: Sequence[ListingRecord], holds: HoldLookup,
                     scored: Scores | None = None) -> list[ListingResult]:
     """One result per listing, in order."""
     scored = scored if scored is not None else model.score(listings)
-    decisions, rule_reasons = apply_merchant_rule([r.merchant_id for r in listings], scored.decisions, blocked)
+    decisions, rule_reasons = apply_merchant_rule([r.merchant_id for r in listings], scored.decisions, holds)
     return [ListingResult(listing_id=record.listing_id, decision=decision, score=round(float(score), 6),
                           reasons=reasons_out(rules, reasons), model=model.tag)
             for record, score, decision, rules, reasons in zip(
@@ -48,6 +52,15 @@ class ListingAnswers(KindAnswers[ListingRecord]):
     """Listings: model decision, listing rules (in the runtime), then the merchant rule."""
 
     def answer(self, model: ModelRuntime, records: Sequence[ListingRecord], request: dict[str, Any],
-               blocked: BlockedLookup, scores: Scores | None = None) -> Answer:
+               holds: HoldLookup, scores: Scores | None = None, rules: CallRules | None = None) -> Answer:
         """One result per listing, in order."""
-        return per_record_answer(listing_results(model, records, blocked, scores), records, self.id_field)
+        return per_record_answer(listing_results(model, records, holds, scores), records, self.id_field)
+
+    def enforcement_event(self, answer: Answer, records: Sequence[ListingRecord], request: dict[str, Any],
+                          request_id: str, at: datetime) -> ListingsScored | None:
+        """Listings of a merchant at review or block: a block costs the merchant points at once,
+        a review once a reviewer confirms it."""
+        items = tuple(ListingScored(result.listing_id, merchant_key(record.merchant_id), result.decision)
+                      for result, record in zip(answer.fields["results"], records, strict=True)
+                      if record.merchant_id and result.decision in ("review", "block"))
+        return ListingsScored(at, request_id, items) if items else None

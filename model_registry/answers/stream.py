@@ -1,27 +1,36 @@
 """false-marketing's answer: a stream's segments scored together, the segment results and
-the stream's decision (stream rule, capped-evidence reason, merchant rule)."""
+the stream's decision (stream rule, capped-evidence reason, merchant rule); with enforcement,
+the call is a chunk of its live room (``policy/engine.py``): its answer adds the room's action
+and the creator's credit, and a repeated chunk gets its first answer."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from features.decision import Decision
+from features.ids import merchant_key
 from features.schemas import TranscriptSegment, normalized_length
 from model_registry.answers import (
     Answer,
-    BlockedLookup,
+    CallKey,
+    HoldLookup,
     KindAnswers,
     LogItem,
+    ReasonOut,
     Refused,
     apply_merchant_rule,
     reasons_out,
 )
-from model_registry.policy import capped_reason, stream_decision
 from model_registry.runtimes.base import ModelRuntime, Scores
+from policy.calls import burst_segments, capped_reason, stream_decision
+from policy.decisions import Decision
+from policy.document import CallRules
+from policy.state import ChunkScored, FlaggedInput
 
 # Characters of segment text per stream request, counted after Unicode normalization (NFKC),
 # as the model works on them (a segment is about 46 characters; 1,000 segments of 100
@@ -70,7 +79,7 @@ class StreamAnswers(KindAnswers[TranscriptSegment]):
     micro_batched = True
 
     def __init__(self) -> None:
-        super().__init__("stream_id")
+        super().__init__("stream_id", merchant_key)  # a live room's id compares as a merchant id
 
     def refusal(self, records: Sequence[TranscriptSegment], field_name: str) -> Refused | None:
         """Segments carry no ids of their own: nothing to refuse before the model is there."""
@@ -86,13 +95,14 @@ class StreamAnswers(KindAnswers[TranscriptSegment]):
                          "requests")
 
     def answer(self, model: ModelRuntime, records: Sequence[TranscriptSegment], request: dict[str, Any],
-               blocked: BlockedLookup, scores: Scores | None = None) -> Answer:
+               holds: HoldLookup, scores: Scores | None = None, rules: CallRules | None = None) -> Answer:
         """Segment scores, labels, spans and decisions, then the stream's decision."""
         analyses = (scores if scores is not None else model.score(records)).segments or []
-        decision, reasons = stream_decision([a.decision for a in analyses], [s.start_ms for s in records])
+        burst = (rules or CallRules()).stream_review_burst
+        decision, reasons = stream_decision([a.decision for a in analyses], [s.start_ms for s in records], burst)
         capped = capped_reason([a.capped for a in analyses], [a.decision for a in analyses])
         reasons = reasons + ([capped] if capped else [])
-        [decision], [rule_reasons] = apply_merchant_rule([request.get("merchant_id")], [decision], blocked)
+        [decision], [rule_reasons] = apply_merchant_rule([request.get("merchant_id")], [decision], holds)
         results = [
             SegmentResult(index=i, score=a.score, decision=a.decision, labels=a.labels, categories=a.scores,
                           spans=[SpanOut(start=sp.start, end=sp.end, text=sp.text, category=sp.category,
@@ -105,15 +115,49 @@ class StreamAnswers(KindAnswers[TranscriptSegment]):
                   "spans_cut_short": not all(a.spans_complete for a in analyses)}
         return Answer(fields, [self._log_item(records, request, fields)], [self._batch_row(request, fields)])
 
+    def call_key(self, records: Sequence[TranscriptSegment], request: dict[str, Any]) -> CallKey:
+        """The room (normalized stream id), the chunk, the creator and the segments' hash."""
+        creator = request.get("creator_id")
+        segments = json.dumps([s.model_dump() for s in records], ensure_ascii=False, sort_keys=True)
+        return CallKey(merchant_key(str(request["stream_id"])), request.get("chunk"),
+                       merchant_key(creator) if creator else None, hashlib.sha256(segments.encode()).hexdigest())
+
+    def enforcement_event(self, answer: Answer, records: Sequence[TranscriptSegment], request: dict[str, Any],
+                          request_id: str, at: datetime) -> ChunkScored:
+        """The chunk as its room sees it: its segments at review or block, and the segments a
+        stream rule blocked on."""
+        key = self.call_key(records, request)
+        segments = answer.fields["segments"]
+        merchant = request.get("merchant_id")
+        reasons = [r.code for r in answer.fields["reasons"]]
+        return ChunkScored(at, key.stream_id, request_id, len(segments),
+                           tuple(FlaggedInput(s.index, s.decision, tuple(s.labels)) for s in segments
+                                 if s.decision in ("review", "block")),
+                           key.creator_id, merchant_key(merchant) if merchant else None, key.chunk,
+                           tuple(burst_segments([ReasonOut(code=c, detail="") for c in reasons],
+                                                [s.decision for s in segments])))
+
+    def answered(self, fields: dict[str, Any], outcome: Any) -> dict[str, Any]:
+        """The stream's answer with its room's action and, for a creator, their credit."""
+        return {**fields, "room": outcome.room, "creator": outcome.creator}
+
+    def repeated_log(self, records: Sequence[TranscriptSegment], request: dict[str, Any], first: dict[str, Any]
+                     ) -> list[LogItem]:
+        """The first answer's log item (the same segments were sent again)."""
+        fields = {**first, "segments": [SegmentResult(**s) for s in first["segments"]],
+                  "reasons": [ReasonOut(**r) for r in first["reasons"]]}
+        return [self._log_item(records, request, fields)]
+
     @staticmethod
     def _log_item(records: Sequence[TranscriptSegment], request: dict[str, Any], fields: dict[str, Any]) -> LogItem:
         inputs = {"stream_id": request.get("stream_id"), "merchant_id": request.get("merchant_id"),
+                  "creator_id": request.get("creator_id"), "chunk": request.get("chunk"),
                   "segments": [s.model_dump() for s in records],
                   "segment_decisions": [r.decision for r in fields["segments"]],
                   "segment_labels": [r.labels for r in fields["segments"]],
                   "segment_spans": [[sp.model_dump() for sp in r.spans] for r in fields["segments"]]}
-        return LogItem(str(request.get("stream_id")), fields["decision"], fields["score"], fields["model"],
-                       fields["reasons"], inputs)
+        return LogItem(merchant_key(str(request.get("stream_id"))), fields["decision"], fields["score"],
+                       fields["model"], fields["reasons"], inputs)
 
     @staticmethod
     def _batch_row(request: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from features.decision import Decision, Thresholds
 from features.reasons import Reason
+from policy.decisions import Decision, Thresholds
 
 Explain = Literal["none", "flagged", "all"]
 Records = Sequence[BaseModel] | Sequence[Mapping[str, Any]] | pd.DataFrame

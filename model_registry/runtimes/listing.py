@@ -11,7 +11,6 @@ import lightgbm as lgb
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from features.decision import DEFAULT_THRESHOLD_KEY, Decision, Thresholds, decide, stricter
 from features.listing import LISTING_FEATURE_SET, ListingFeatureState, build_listing_features
 from features.marketing import LexiconMatch, listing_rule_matches
 from features.reasons import Reason, top_reasons
@@ -28,6 +27,8 @@ from model_registry.runtimes.base import (
     explain_cut,
 )
 from model_registry.runtimes.tree_paths import PathAttribution
+from policy.calls import wording_rule
+from policy.decisions import DEFAULT_THRESHOLD_KEY, Thresholds, decide
 
 MODEL_FILE = "model.lgb.txt"
 FEATURE_STATE_FILE = "feature_state.json"
@@ -116,27 +117,9 @@ class ListingQualityModel(RuntimeBase):
         return Scores(scores=scores, decisions=decisions, reasons=reasons)
 
 
-WORDING_REASONS = {"counterfeit": "counterfeit_wording", "off_platform": "contact_handle"}
-
-
 def wording_matches(columns: dict[str, Sequence[Any]]) -> list[list[LexiconMatch]]:
     """Counterfeit-wording and contact-handle rule matches in each listing's title and description."""
     descriptions = columns.get("description") or [""] * len(columns["title"])
     texts = [f"{title} {description or ''}".strip() for title, description in
              zip(columns["title"], descriptions, strict=True)]
     return listing_rule_matches(texts, normalize_many(texts))
-
-
-def wording_rule(decision: Decision, reasons: list[Reason], matches: list[LexiconMatch]
-                 ) -> tuple[Decision, list[Reason]]:
-    """Replica wording or a contact handle in a listing is evidence on its own: the decision is
-    raised to at least review, whatever the price and images, with a reason naming the words
-    and the rule (the lexicon of ``features/marketing.py``)."""
-    found: dict[str, list[str]] = {}
-    for match in matches:
-        found.setdefault(match.category, [])
-        if f"{match.text} ({match.rule_id})" not in found[match.category]:
-            found[match.category].append(f"{match.text} ({match.rule_id})")
-    added = [Reason(WORDING_REASONS[category], f"wording in the title or description: {', '.join(words[:5])}")
-             for category, words in found.items()]
-    return stricter(decision, "review"), added + [r for r in reasons if r.code not in WORDING_REASONS.values()]

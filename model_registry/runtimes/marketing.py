@@ -1,5 +1,5 @@
 """The ``false-marketing`` runtime: the encoder (``encoder.py``) blended with the TF-IDF
-scorers (``blend.py``), the segment rules (``segment_policy.py``) and the evidence spans
+scorers (``blend.py``), the segment rules (``policy/segments.py``) and the evidence spans
 (``spans.py``), loaded from and saved to a bundle."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 from safetensors.numpy import load_file, save_file
 
-from features.decision import Thresholds
 from features.marketing import MARKETING_CATEGORIES, lexicon_may_match, match_lexicon
 from features.novelty import BigramNovelty
 from features.text import normalize_many, normalize_text
@@ -22,7 +21,6 @@ from model_registry.registry import LoadedBundle
 from model_registry.runtimes.base import Explain, Records, RuntimeBase, Scores
 from model_registry.runtimes.blend import blend, tfidf_groups, tfidf_scores
 from model_registry.runtimes.encoder import OnnxEncoder, max_by_owner, split_windows
-from model_registry.runtimes.segment_policy import MODEL_ONLY_BLOCK_FLOOR, SegmentPolicy
 from model_registry.runtimes.spans import (
     MAX_SPAN_CHARS,
     Segment,
@@ -32,6 +30,8 @@ from model_registry.runtimes.spans import (
     span_jobs,
 )
 from model_registry.settings import Device
+from policy.decisions import Thresholds
+from policy.segments import MODEL_ONLY_BLOCK_FLOOR, SegmentPolicy
 
 TOKENIZER_FILE = "tokenizer.json"
 ONNX_INT8_FILE = "encoder.int8.onnx"
@@ -174,7 +174,7 @@ class FalseMarketingModel(RuntimeBase):
     def analyze(self, texts: Sequence[str], spans_from_model: bool = True) -> list[SegmentAnalysis]:
         """Scores, labels, merged lexicon + model spans and a decision for each segment.
 
-        Segment decision (``model_registry/policy.py`` documents the order): the model's decision per
+        Segment decision (``policy/calls.py`` documents the order): the model's decision per
         category from that category's thresholds, where a model-only ``block`` (no lexicon
         rule of that category matched) is capped at review when the score is below
         ``model_only_block_floor`` or the text's novelty is above the bundle's cutoff; then

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from features.decision import DEFAULT_THRESHOLD_KEY, Thresholds, decide
 from features.merchant import (
     MerchantFeatureSpec,
     MerchantGraph,
@@ -29,6 +28,7 @@ from features.merchant import (
 from features.reasons import Reason, top_reasons
 from model_registry.registry import LoadedBundle
 from model_registry.runtimes.base import Explain, Records, RuntimeBase, Scores, as_rows, explain_cut
+from policy.decisions import DEFAULT_THRESHOLD_KEY, Thresholds, decide
 
 MODEL_FILE_PATTERN = "model_{}.lgb.txt"
 SPEC_FILE = "merchant_spec.json"

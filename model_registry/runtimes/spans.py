@@ -10,10 +10,10 @@ from typing import Protocol
 
 import numpy as np
 
-from features.decision import Decision, Thresholds
 from features.marketing import LexiconMatch
 from features.text import NormalizedText, normalize_text
 from model_registry.runtimes.encoder import MAX_TOKENS, OnnxEncoder
+from policy.decisions import Decision, Thresholds
 
 
 @dataclass

@@ -35,6 +35,7 @@ from serving.console.session import (
 from serving.console.state import state
 from serving.console.views import decision_view, item_summary
 from serving.decision_export import FORMATS, export_decisions
+from serving.enforcement_clock import enforce_verdict
 from serving.feedback import Feedback, FeedbackError, record_verdict
 
 HERE = Path(__file__).resolve().parent
@@ -214,7 +215,7 @@ def _store_verdict(decision_id: int, reviewer: str, form: Any) -> int:
     for label, segment in labels:
         record_verdict(state().feedback, Feedback(
             decision["entity_id"], label, reviewer, decision["entity_type"], note, decision["request_id"], segment,
-            decision["model"]), state().merchants.lift_block)
+            decision["model"]), lambda row: enforce_verdict(state().enforcement, row))
     return len(labels)
 
 
@@ -292,6 +293,158 @@ async def chart(request: Request, session: Session) -> Response:
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
 
 
+# -- enforcement: rooms, creators, merchants, appeals ----------------------------------------
+
+
+def _key(value: str, field: str) -> str:
+    """An entity id from the address, normalized as the service compares it (400 naming ``field``)."""
+    from features.ids import checked_id, merchant_key
+
+    try:
+        checked_id(value)
+    except ValueError as exc:
+        raise BadInput(field, f"{field} {exc}") from None
+    if len(value) > 128:
+        raise BadInput(field, f"{field} holds {len(value):,} characters; at most 128")
+    return merchant_key(value)
+
+
+async def _enforcement_read(read: Callable[[], Any]) -> Any:
+    from policy.store import EnforcementNotFound
+
+    try:
+        return await run_in_threadpool(read)
+    except EnforcementNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+@signed_in("read")
+async def rooms(request: Request, session: Session) -> Response:
+    """``GET /rooms``: live rooms, the latest call first (those acted on by default)."""
+    action = request.query_params.get("action", "acted")
+    if action not in ("acted", "all", "warn", "restrict", "stop"):
+        raise BadInput("action", "action is acted, all, warn, restrict or stop")
+    found = await run_in_threadpool(state().enforcement.rooms, action if action not in ("acted", "all") else None,
+                                    action == "acted")
+    return render(request, "rooms.html", session=session, rooms=found, action=action)
+
+
+@signed_in("read")
+async def lookup(request: Request, session: Session) -> Response:
+    """``GET /lookup?type=room|creator|merchant&id=``: open an entity's page."""
+    kind = request.query_params.get("type", "")
+    if kind not in ("room", "creator", "merchant"):
+        raise BadInput("type", "type is room, creator or merchant")
+    key = _key(request.query_params.get("id", ""), "id")
+    return RedirectResponse(f"{prefix(request)}/{kind}s/{_quote(key)}", status_code=303)
+
+
+@signed_in("read")
+async def room_page(request: Request, session: Session) -> Response:
+    """``GET /rooms/{stream_id}``: the room's action, its calls on a timeline, its actions."""
+    key = _key(request.path_params["stream_id"], "stream_id")
+    room = await _enforcement_read(lambda: state().enforcement.room_state(key))
+    calls = await run_in_threadpool(state().enforcement.room_calls, key)
+    width = 1000 / max(1, len(calls))
+    timeline = [{"x": round(i * width, 2), "width": round(max(width - 0.5, 0.5), 2), "chunk": c["chunk"],
+                 "action": c["room_action"] or "none", "flagged": len(c["flagged"]),
+                 "blocks": sum(f["decision"] == "block" for f in c["flagged"])} for i, c in enumerate(calls)]
+    return render(request, "room.html", session=session, room=room, calls=calls, timeline=timeline)
+
+
+@signed_in("read")
+async def creator_page(request: Request, session: Session) -> Response:
+    """``GET /creators/{creator_id}``: credit over time, the ledger, appeals, rooms, actions."""
+    key = _key(request.path_params["creator_id"], "creator_id")
+    creator = await _enforcement_read(lambda: state().enforcement.creator_state(key))
+    start = state().enforcement.policy.creators.start
+    chart = credit_chart(creator["ledger"], start, creator["cap"], state().enforcement.policy.creators.penalties)
+    appeals = {a["ledger_entry_id"]: a for a in creator["appeals"]}
+    return render(request, "creator.html", session=session, creator=creator, chart=chart, appeals_by_entry=appeals)
+
+
+def credit_chart(ledger: list[dict[str, Any]], start: int, cap: int, penalties: Any) -> dict[str, Any]:
+    """An SVG line of the credit after each entry (x: time, y: credit 0..cap), with the penalty levels."""
+    def y(value: float) -> float:
+        return round(200 - 190 * max(0.0, min(value, cap)) / cap, 1)
+
+    points = [(e["at"], e["balance"]) for e in ledger]
+    out: dict[str, Any] = {"levels": [{"value": v, "y": y(v)} for v in range(0, cap + 1, max(1, cap // 6))],
+                           "penalties": [{"value": p.at_or_below, "kind": p.kind, "y": y(p.at_or_below)}
+                                         for p in penalties if 0 <= p.at_or_below <= cap],
+                           "points": "", "dots": [], "start": "", "end": ""}
+    if not points:
+        return out
+    first, last = points[0][0], points[-1][0]
+    span = max((last - first).total_seconds(), 1.0)
+
+    def x(at: datetime) -> float:
+        return round(40 + 950 * (at - first).total_seconds() / span, 1)
+
+    line, balance = [f"40,{y(start)}"], start
+    for at, value in points:
+        line += [f"{x(at)},{y(balance)}", f"{x(at)},{y(value)}"]  # steps: the credit holds until the next entry
+        balance = value
+    out.update(points=" ".join(line), start=first.strftime("%Y-%m-%d"), end=last.strftime("%Y-%m-%d"),
+               dots=[{"x": x(at), "y": y(v), "label": f"{at:%Y-%m-%d %H:%M}: credit {v}"} for at, v in points])
+    return out
+
+
+@signed_in("read")
+async def merchant_page(request: Request, session: Session) -> Response:
+    """``GET /merchants/{merchant_id}``: points, the hold in force, the ledger, actions."""
+    key = _key(request.path_params["merchant_id"], "merchant_id")
+    merchant = await _enforcement_read(lambda: state().enforcement.merchant_state(key))
+    appeals = {a["ledger_entry_id"]: a for a in merchant["appeals"]}
+    return render(request, "merchant.html", session=session, merchant=merchant, appeals_by_entry=appeals)
+
+
+@signed_in("review")
+async def appeals(request: Request, session: Session) -> Response:
+    """``GET /appeals``: the appeals queue (pending first by default)."""
+    status = request.query_params.get("status", "pending")
+    if status not in ("pending", "upheld", "overturned", "all"):
+        raise BadInput("status", "status is pending, upheld, overturned or all")
+    found = await run_in_threadpool(state().enforcement.appeals, None if status == "all" else status)
+    decided = request.query_params.get("decided", "")
+    return render(request, "appeals.html", session=session, appeals=found, shown=status,
+                  decided=decided if decided.isdigit() else None)
+
+
+@signed_in("review")
+async def appeal_page(request: Request, session: Session) -> Response:
+    """``GET /appeals/{id}``: an appeal, the charge it is about, the decision form."""
+    appeal_id = int(request.path_params["appeal_id"])
+    if appeal_id > 2**53:
+        raise HTTPException(404, f"no appeal {appeal_id}")
+    appeal = await _enforcement_read(lambda: state().enforcement.appeal(appeal_id))
+    return render(request, "appeal.html", session=session, appeal=appeal)
+
+
+@signed_in("review")
+async def appeal_decision(request: Request, session: Session) -> Response:
+    """``POST /appeals/{id}/decision``: uphold or overturn (``feedback`` scope)."""
+    from policy.store import EnforcementConflict, EnforcementNotFound
+
+    form = await request.form()
+    if not _csrf_ok(request, session, form):
+        return render(request, "error.html", 403, session, title="Not allowed", message="the form expired; reload it.")
+    if not session.may("feedback"):
+        return render(request, "error.html", 403, session, title="Not allowed",
+                      message=f"the token {session.name!r} lacks the 'feedback' scope: it cannot decide appeals.")
+    appeal_id = int(request.path_params["appeal_id"])
+    outcome, note = str(form.get("outcome", "")), str(form.get("note", ""))[:4000]
+    if outcome not in ("upheld", "overturned"):
+        raise BadInput("outcome", "an appeal is upheld or overturned")
+    try:
+        await run_in_threadpool(state().enforcement.decide_appeal, appeal_id, outcome, session.name, note)
+    except EnforcementNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except EnforcementConflict as exc:
+        return render(request, "error.html", 409, session, title="Already decided", field=exc.field, message=str(exc))
+    return RedirectResponse(f"{prefix(request)}/appeals?decided={appeal_id}", status_code=303)
+
+
 async def home(request: Request) -> Response:
     """``GET /``: the queue."""
     return RedirectResponse(f"{prefix(request)}/queue", status_code=303)
@@ -331,6 +484,14 @@ console_app = Starlette(
         Route("/decisions/{decision_id:int}", decision_page),
         Route("/decisions/{decision_id:int}/verdict", verdict, methods=["POST"]),
         Route("/charts/{name}.png", chart),
+        Route("/rooms", rooms),
+        Route("/lookup", lookup),
+        Route("/rooms/{stream_id:path}", room_page),
+        Route("/creators/{creator_id:path}", creator_page),
+        Route("/merchants/{merchant_id:path}", merchant_page),
+        Route("/appeals", appeals),
+        Route("/appeals/{appeal_id:int}", appeal_page),
+        Route("/appeals/{appeal_id:int}/decision", appeal_decision, methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ],
     exception_handlers={HTTPException: http_error, 500: server_error},

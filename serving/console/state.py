@@ -27,16 +27,18 @@ class ConsoleState:
         from model_registry.database import make_engine
         from model_registry.registry import ModelRegistry
         from model_registry.settings import load_settings
+        from policy.document import load_policy
+        from policy.store import EnforcementStore
         from serving.auth import TokenStore
         from serving.feedback import FeedbackStore
-        from serving.merchant_decisions import MerchantDecisionStore
 
         settings = load_settings()
         self.auth = settings.auth
         self.engine = make_engine(settings.database_url)
         self.tokens = TokenStore(self.engine)
         self.feedback = FeedbackStore(self.engine)
-        self.merchants = MerchantDecisionStore(self.engine, block_days=settings.merchant_block_days)
+        self.enforcement = EnforcementStore(make_engine(settings.database_url, immediate=True),
+                                            load_policy(settings.policy), read_engine=self.engine)
         self.registry = ModelRegistry(settings)
         self.signer = SessionSigner(console_secret(settings.home))
         self.review_budget = REVIEW_BUDGET

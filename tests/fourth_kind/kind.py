@@ -7,10 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from features.decision import Decision
 from model_registry.answers import (
     Answer,
-    BlockedLookup,
+    HoldLookup,
     KindAnswers,
     ReasonOut,
     apply_merchant_rule,
@@ -19,6 +18,8 @@ from model_registry.answers import (
 )
 from model_registry.kinds import ModelKind
 from model_registry.runtimes.base import ModelRuntime, Scores
+from policy.decisions import Decision
+from policy.document import CallRules
 
 
 class ReviewRecord(BaseModel):
@@ -47,9 +48,9 @@ class ReviewAnswers(KindAnswers[ReviewRecord]):
     """One result per review, raised by the merchant rule like listings."""
 
     def answer(self, model: ModelRuntime, records: Sequence[ReviewRecord], request: dict[str, Any],
-               blocked: BlockedLookup, scores: Scores | None = None) -> Answer:
+               holds: HoldLookup, scores: Scores | None = None, rules: CallRules | None = None) -> Answer:
         scored = scores if scores is not None else model.score(records)
-        decisions, rule_reasons = apply_merchant_rule([r.merchant_id for r in records], scored.decisions, blocked)
+        decisions, rule_reasons = apply_merchant_rule([r.merchant_id for r in records], scored.decisions, holds)
         results = [ReviewResult(review_id=r.review_id, decision=d, score=round(float(s), 6),
                                 reasons=reasons_out(rules, reasons), model=model.tag)
                    for r, s, d, rules, reasons in zip(records, scored.scores, decisions, rule_reasons,

@@ -9,7 +9,6 @@ from typing import Any, Self
 
 import numpy as np
 
-from features.decision import DEFAULT_THRESHOLD_KEY, Thresholds, decide
 from features.reasons import Reason
 from model_registry.runtimes.base import (
     Explain,
@@ -19,6 +18,7 @@ from model_registry.runtimes.base import (
     as_columns,
     explain_cut,
 )
+from policy.decisions import DEFAULT_THRESHOLD_KEY, Thresholds, decide
 
 WEIGHTS_FILE = "weights.json"
 

@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import typer
 
-from features.decision import DEFAULT_THRESHOLD_KEY, Thresholds
 from model_registry.bundle import FeatureSetRef, Lineage, Manifest
 from model_registry.cards import CardSection, CardTable, ModelCard, write_card
 from model_registry.metrics import ModelMetrics
 from model_registry.registry import LoadedBundle, ModelRegistry, new_version
+from policy.decisions import DEFAULT_THRESHOLD_KEY, Thresholds
 from tests.fourth_kind.runtime import ReviewSpamModel, words
 from training.compare import ScoredFile
 from training.console import announce_candidate, console

@@ -81,7 +81,7 @@ def test_stream_feedback_labels_segments_for_the_text_model(server, trained_home
 
     out = tmp_path / "segments.parquet"
     run_cli("data", "export-feedback", "false-marketing", "--out", str(out), home=trained_home)
-    rows = pd.read_parquet(out).query("stream_id == 'S-fb'").set_index("segment_index")
+    rows = pd.read_parquet(out).query("stream_id == 's-fb'").set_index("segment_index")  # logged normalized
     assert rows.loc[1, "labels"] == "absolute_claim|price_fraud"
     assert rows.loc[0, "labels"] == "" and rows.loc[2, "labels"] == ""
     data = load_marketing_file(out)

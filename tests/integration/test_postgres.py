@@ -22,11 +22,14 @@ from model_registry import aliases, version_records
 from model_registry.aliases import AliasStore
 from model_registry.database import current_revision, make_engine
 from model_registry.version_records import VersionRecords
-from serving import auth, decision_log, feedback, merchant_decisions
+from policy import store as enforcement
+from policy.document import load_policy
+from policy.state import ChunkScored, FlaggedInput, MerchantScored, MerchantsScored, VerdictGiven
+from policy.store import EnforcementStore
+from serving import auth, decision_log, feedback
 from serving.auth import TokenStore
 from serving.decision_log import DecisionLogWriter, DecisionRecord, query_decisions
 from serving.feedback import Feedback, FeedbackStore
-from serving.merchant_decisions import MerchantDecisionStore
 from tests.integration.server import free_port
 
 pytestmark = pytest.mark.integration
@@ -82,10 +85,10 @@ def postgres_url():
 
 def test_migrations_bring_postgres_to_the_declared_schema(postgres_url) -> None:
     engine = make_engine(postgres_url)
-    assert current_revision(engine) == "0007"
+    assert current_revision(engine) == "0008"
     declared = MetaData()
     for metadata in (aliases.metadata, version_records.metadata, auth.metadata, decision_log.metadata,
-                     merchant_decisions.metadata, feedback.metadata):
+                     feedback.metadata, enforcement.metadata):
         for table in metadata.tables.values():
             table.to_metadata(declared)
     with engine.connect() as connection:
@@ -106,15 +109,17 @@ def test_the_decision_log_commits_and_replays_without_duplicates(postgres_url, t
     assert not list((tmp_path / "journal").glob("decisions-*.jsonl"))
 
 
-def test_merchant_blocks_feedback_aliases_versions_and_tokens(postgres_url) -> None:
+def test_merchant_holds_feedback_aliases_versions_and_tokens(postgres_url) -> None:
     engine = make_engine(postgres_url)
-    store = MerchantDecisionStore(engine)
-    store.record([("pg-M1", "block", 0.97, "merchant-risk:v1"), ("pg-M2", "allow", 0.1, "merchant-risk:v1")])
-    store.record([("pg-M1", "allow", 0.05, "merchant-risk:v1")])  # a better score does not lower the block
-    assert set(store.blocked({"pg-M1", "pg-M2"})) == {merchant_key("pg-M1")}  # keyed by normalized id
-    assert set(store.blocked({" PG-M1\u200b"})) == {merchant_key("pg-M1")}  # a variant finds the block
-    store.lift_block("pg-M1", "ana")
-    assert store.blocked({"pg-M1"}) == {}
+    store = EnforcementStore(make_engine(postgres_url, immediate=True), load_policy())
+    now = datetime.now(UTC)
+    key = merchant_key("pg-M1")
+    store.record_merchants(MerchantsScored(now, "pg-m", (MerchantScored(key, "block", 0.97, "merchant-risk:v1"),
+                                                         MerchantScored("pg-m2", "allow", 0.1, "merchant-risk:v1"))))
+    store.record_merchants(MerchantsScored(now, "pg-m2", (MerchantScored(key, "allow", 0.05, "merchant-risk:v1"),)))
+    assert set(store.holds({key, "pg-m2"})) == {key}  # a better score does not lower the hold
+    store.record_verdict(VerdictGiven(now, 1, "merchant", key, "pg-m", "ok", "ana"))
+    assert store.holds({key}) == {}
 
     writer = DecisionLogWriter(engine)
     writer.record([DecisionRecord("pg-r2", "listing", "pg-L-fb", "block", 0.9, "listing-quality:v1", [], {})])
@@ -161,6 +166,7 @@ def test_two_services_share_one_postgres_database(postgres_url, trained_home, tm
     listing = {"listing_id": "pg-replica-L1", "merchant_id": "pg-ring-1", "title": "加厚保温杯", "category": "home",
                "price": 59.0}
     answered = []
+    chunks = []
     with running_server(home) as first, running_server(home) as second:
         scored = httpx.post(f"{first}/v1/merchants/score", json={"merchants": [merchant]}, headers=headers, timeout=60)
         assert scored.status_code == 200, scored.text
@@ -171,5 +177,71 @@ def test_two_services_share_one_postgres_database(postgres_url, trained_home, tm
             answered.append(response.json()["request_id"])
             codes = [r["code"] for r in response.json()["results"][0]["reasons"]]
             assert ("merchant_blocked" in codes) == (decision == "block")
+        from concurrent.futures import ThreadPoolExecutor
+
+        def chunk(n: int) -> httpx.Response:  # one live room, its chunks sent to both replicas at once
+            body = {"stream_id": "pg-live", "creator_id": "pg-live-host", "chunk": n,
+                    "segments": [{"text": "家人们 加微信 abc123 私聊下单", "start_ms": n * 5000, "end_ms": n * 5000 + 4000}]}
+            return httpx.post(f"{(first, second)[n % 2]}/v1/streams/score", json=body, headers=headers, timeout=60)
+
+        with ThreadPoolExecutor(8) as pool:
+            chunks = list(pool.map(chunk, range(20)))
+        assert [c.status_code for c in chunks] == [200] * 20
+    room = EnforcementStore(make_engine(postgres_url), load_policy()).room_state("pg-live")
+    assert room["chunks"] == 20 and room["counts"]["block"] == 20
+    assert [a["to"] for a in room["actions"]] == ["warn", "restrict", "stop"]
     rows = query_decisions(make_engine(postgres_url), entity_id="pg-replica-L1")
     assert sorted(r["request_id"] for r in rows) == sorted(answered)  # each once, from both services
+
+
+def test_enforcement_on_postgres_loses_no_count_and_pages_the_feed_in_commit_order(postgres_url) -> None:
+    """Four workers' engines write chunks of two rooms of one creator at once while a reader
+    pages the action feed by ``next``: no count lost, no action taken twice, and the reader
+    sees every action id once (ids are committed in order)."""
+    import threading
+
+    make_engine(postgres_url)  # migrated
+    stores = [EnforcementStore(make_engine(postgres_url, immediate=True), load_policy()) for _ in range(4)]
+    last = max([a["id"] for a in stores[0].actions(0, 100_000)["actions"]], default=0)
+    seen: list[int] = []
+    done = threading.Event()
+    errors: list[BaseException] = []
+    block = FlaggedInput(0, "block", ("off_platform",))
+
+    def write(worker: int) -> None:
+        try:
+            for n in range(worker, 60, 4):
+                room = f"pg-room-{n % 2}"
+                event = ChunkScored(datetime.now(UTC), room, f"pg-{room}-{n}", 2, (block,), "pg-host", "pg-m9", n)
+                stores[worker].record_chunk(event, f"sha{n}", lambda o: {"room": o.room})
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def read() -> None:
+        after = last
+        while True:
+            page = stores[0].actions(after, 5)
+            seen.extend(a["id"] for a in page["actions"])
+            after = page["next"]
+            if done.is_set() and not page["actions"]:
+                return
+
+    reader = threading.Thread(target=read)
+    writers = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    reader.start()
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    done.set()
+    reader.join(timeout=60)
+    assert errors == []
+    for room in ("pg-room-0", "pg-room-1"):
+        state = stores[0].room_state(room)
+        assert state["chunks"] == 30 and state["counts"]["block"] == 30
+        assert [a["to"] for a in state["actions"]] == ["warn", "restrict", "stop"]
+    written = [a["id"] for a in stores[0].actions(last, 100_000)["actions"]]
+    assert seen == written and len(set(seen)) == len(seen)
+    charges = [e for e in stores[0].creator_state("pg-host")["ledger"] if e["kind"] == "charge"]
+    assert [(e["stream_id"], e["category"]) for e in sorted(charges, key=lambda e: e["stream_id"])] == [
+        ("pg-room-0", "off_platform"), ("pg-room-1", "off_platform")]

@@ -19,8 +19,8 @@ from batch.jobs import (
     validate_rows,
     write_outputs,
 )
-from features.decision import Thresholds
 from features.errors import ShopGuardError
+from policy.decisions import Thresholds
 from tests.fourth_kind.kind import REVIEW_SPAM
 from tests.fourth_kind.runtime import ReviewSpamModel
 
@@ -49,11 +49,10 @@ def test_both_engines_units_answer_alike_in_chunks() -> None:
 
 def test_a_merchant_block_raises_the_batch_answer_too() -> None:
     def blocked(ids: set[str]) -> dict:
-        from datetime import UTC, datetime
+        from policy.calls import MODEL_HOLD, MerchantHold
 
-        from model_registry.policy import MerchantDecision
-
-        return {m: MerchantDecision(m, "block", 1.0, "merchant-risk:v1", datetime.now(UTC)) for m in ids}
+        return {m: MerchantHold(m, "review_hold", MODEL_HOLD, "merchant-risk:v1 decided block", "review", None)
+                for m in ids}
 
     results, _ = score_file(REVIEW_SPAM, MODEL, FRAME, blocked)
     assert list(results["decision"]) == ["block", "review"]  # a and b: both merchants at block

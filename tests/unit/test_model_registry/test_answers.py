@@ -9,23 +9,26 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from features.decision import Thresholds
 from features.reasons import Reason
 from features.schemas import ListingRecord, TranscriptSegment
-from model_registry.answers import MAX_REASONS, no_blocks
+from model_registry.answers import MAX_REASONS, no_holds
 from model_registry.answers.listing import ListingAnswers
 from model_registry.answers.merchant import MerchantAnswers
 from model_registry.answers.stream import MAX_STREAM_CHARS, StreamAnswers
-from model_registry.policy import MerchantDecision
 from model_registry.runtimes.base import Scores
 from model_registry.runtimes.spans import SegmentAnalysis, Span
+from policy.calls import MODEL_HOLD, MerchantHold
+from policy.decisions import Thresholds
+from policy.document import CallRules
+from policy.state import ChunkScored, MerchantsScored
 from tests.fourth_kind.runtime import ReviewSpamModel
 
 MODEL = ReviewSpamModel({}, 0.0, Thresholds(block=0.9, review=0.5), "test-model:v1")
-BLOCKED = MerchantDecision("m1", "block", 0.97, "merchant-risk:v1", datetime(2026, 1, 2, tzinfo=UTC))
+BLOCKED = MerchantHold("m1", "review_hold", MODEL_HOLD, "merchant-risk:v1 decided block (score 0.970)", "review",
+                       datetime(2026, 1, 2, tzinfo=UTC))
 
 
-def blocks(ids: set[str]) -> dict[str, MerchantDecision]:
+def blocks(ids: set[str]) -> dict[str, MerchantHold]:
     return {m: BLOCKED for m in ids if m == "m1"}
 
 
@@ -46,16 +49,21 @@ def test_a_blocked_merchant_raises_a_listing_to_review_with_its_reason_first() -
     assert answer.log[0].inputs == records[0].model_dump(exclude_none=True)
     assert [row["id"] for row in answer.batch_rows] == ["a", "b"]
     assert json.loads(answer.batch_rows[0]["reasons"])[0]["code"] == "merchant_blocked"
-    assert answer.standing == []
+    event = ListingAnswers("listing_id").enforcement_event(answer, records, {}, "req", datetime(2026, 1, 3, tzinfo=UTC))
+    assert event is not None and [(i.listing_id, i.merchant_id, i.decision) for i in event.items] == [
+        ("a", "m1", "review")]  # listings of a merchant at review or block reach enforcement
 
 
-def test_merchant_decisions_stand_and_are_logged_under_the_normalized_id() -> None:
+def test_a_merchant_block_reaches_enforcement_and_is_logged_under_the_normalized_id() -> None:
     from features.schemas import MerchantRecord
 
     fields = {f: None for f in MerchantRecord.model_fields if f not in ("merchant_id", "links")}
-    records = [MerchantRecord(merchant_id="Ｍ１", **fields)]
-    answer = MerchantAnswers().answer(MODEL, records, {}, no_blocks, Scores(np.array([0.95]), ["block"], [[]]))
-    assert [(d.entity_id, d.decision) for d in answer.standing] == [("Ｍ１", "block")]
+    records = [MerchantRecord(merchant_id="Ｍ１", **fields), MerchantRecord(merchant_id="m2", **fields)]
+    answer = MerchantAnswers().answer(MODEL, records, {}, no_holds,
+                                      Scores(np.array([0.95, 0.1]), ["block", "allow"], [[], []]))
+    event = MerchantAnswers().enforcement_event(answer, records, {}, "req", datetime(2026, 1, 3, tzinfo=UTC))
+    assert isinstance(event, MerchantsScored) and [(i.merchant_id, i.decision) for i in event.items] == [
+        ("m1", "block")]
     assert answer.log[0].entity_id == "m1" and answer.batch_rows[0]["id"] == "Ｍ１"
 
 
@@ -83,10 +91,10 @@ def stream(n: int) -> list[TranscriptSegment]:
 def test_a_stream_whose_span_budget_ran_out_says_so() -> None:
     analyses = [segment_analysis("review", complete=True), segment_analysis("review", complete=False)]
     scores = Scores(np.array([0.8, 0.8]), ["review", "review"], [[], []], analyses)
-    answer = StreamAnswers().answer(MODEL, stream(2), {"stream_id": "S1", "merchant_id": None}, no_blocks, scores)
+    answer = StreamAnswers().answer(MODEL, stream(2), {"stream_id": "S1", "merchant_id": None}, no_holds, scores)
     assert answer.fields["spans_cut_short"] is True
     assert [s.spans_complete for s in answer.fields["segments"]] == [True, False]
-    complete = StreamAnswers().answer(MODEL, stream(1), {"stream_id": "S2"}, no_blocks,
+    complete = StreamAnswers().answer(MODEL, stream(1), {"stream_id": "S2"}, no_holds,
                                       Scores(np.array([0.8]), ["review"], [[]], analyses[:1]))
     assert complete.fields["spans_cut_short"] is False
 
@@ -98,7 +106,7 @@ def test_three_segments_at_review_within_a_minute_block_the_stream_and_a_blocked
     assert answer.fields["decision"] == "block"
     assert [r.code for r in answer.fields["reasons"]] == ["merchant_blocked", "review_burst"]
     [item] = answer.log
-    assert item.entity_id == "S3" and item.inputs["segment_decisions"] == ["review"] * 3
+    assert item.entity_id == "s3" and item.inputs["segment_decisions"] == ["review"] * 3  # logged normalized
     [row] = answer.batch_rows
     assert row["id"] == "S3" and json.loads(row["labels"]) == [["price_fraud"]] * 3
     assert json.loads(row["spans"])[0][0]["rule_id"] == "price-1"
@@ -109,3 +117,27 @@ def test_a_stream_over_the_character_budget_is_refused_before_any_work() -> None
     refused = StreamAnswers().work_refusal(segments)
     assert refused is not None and refused.status == 413 and refused.body["detail"][0]["loc"] == ["body", "segments"]
     assert StreamAnswers().work_refusal(segments[:1]) is None
+
+
+def test_a_stream_call_is_a_chunk_of_its_room_and_its_burst_is_charged() -> None:
+    analyses = [segment_analysis("review") for _ in range(3)] + [segment_analysis("allow")]
+    scores = Scores(np.array([0.8] * 3 + [0.1]), ["review"] * 3 + ["allow"], [[]] * 4, analyses)
+    request = {"stream_id": " Room-1\u200b", "merchant_id": "Ｍ２", "creator_id": "Host", "chunk": 4}
+    answers = StreamAnswers()
+    answer = answers.answer(MODEL, stream(4), request, no_holds, scores)
+    event = answers.enforcement_event(answer, stream(4), request, "req-1", datetime(2026, 1, 3, tzinfo=UTC))
+    assert isinstance(event, ChunkScored)
+    assert (event.stream_id, event.creator_id, event.merchant_id, event.chunk) == ("room-1", "host", "m2", 4)
+    assert [(f.index, f.decision, f.categories) for f in event.flagged] == [(i, "review", ("price_fraud",))
+                                                                           for i in range(3)]
+    assert event.rule_blocked == (0, 1, 2) and event.segments == 4
+    key = answers.call_key(stream(4), request)
+    assert key.stream_id == "room-1" and key == answers.call_key(stream(4), dict(request))
+    assert key.segments_sha256 != answers.call_key(stream(3), request).segments_sha256
+    lenient = CallRules(stream_review_burst={"segments": 4, "window_seconds": 60})
+    assert answers.answer(MODEL, stream(4), request, no_holds, scores, lenient).fields["decision"] == "review"
+    first = {"request_id": "req-1", **answer.fields}
+    from policy.store import jsonable
+
+    [again] = answers.repeated_log(stream(4), request, jsonable(first))
+    assert again.entity_id == "room-1" and again.inputs["chunk"] == 4 and again.decision == "block"

@@ -21,7 +21,7 @@ def _metrics(roc: float, pr: float) -> dict:
 
 
 def _manifest() -> Manifest:
-    from features.decision import Thresholds
+    from policy.decisions import Thresholds
 
     return Manifest(
         model_name="merchant-risk", version="v1", task="binary", label_map={"1": "suspicious"},

@@ -1,5 +1,6 @@
 from features.reasons import Reason
-from model_registry.runtimes.listing import wording_matches, wording_rule
+from model_registry.runtimes.listing import wording_matches
+from policy.calls import wording_rule
 
 
 def _columns(titles: list[str], descriptions: list[str | None] | None = None) -> dict:

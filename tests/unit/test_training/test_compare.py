@@ -68,8 +68,8 @@ def test_compare_cli_scores_both_versions_on_one_file(trained_home, listing_file
 def test_one_class_is_one_clear_error_not_an_empty_table(tmp_path) -> None:
     import pytest
 
-    from features.decision import Thresholds
     from features.errors import ShopGuardError
+    from policy.decisions import Thresholds
     from training.compare import ScoredFile, compare_scored
 
     one_class = ScoredFile(labels=np.zeros((3, 1), dtype=bool), scores=np.array([[0.1], [0.5], [0.9]]),

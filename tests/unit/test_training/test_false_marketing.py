@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from features.decision import Thresholds
 from features.marketing import MARKETING_CATEGORIES, RULES, match_lexicon
 from features.text import normalize_text
 from model_registry.cards import ModelCard, to_markdown
@@ -22,6 +21,7 @@ from model_registry.runtimes.spans import (
     search_all_windows,
     span_jobs,
 )
+from policy.decisions import Thresholds
 from tests.conftest import SHARED_DATA, TINY_MARKETING_CONFIG, point_at_home, run_cli
 from training.card_parts import real_world_section
 from training.data import real_text

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from features.decision import Thresholds
+from policy.decisions import Thresholds
 from training.thresholds import UNREACHABLE, apply_review_budget, budget_cut, choose_thresholds
 
 

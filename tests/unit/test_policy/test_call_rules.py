@@ -1,4 +1,4 @@
-from model_registry.policy import capped_reason, stream_decision
+from policy.calls import capped_reason, stream_decision
 
 
 def test_capped_reason_names_only_segments_the_cap_left_at_review() -> None:

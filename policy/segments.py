@@ -1,7 +1,7 @@
 """The decision of one transcript segment from its model scores, lexicon matches and novelty:
 the one place this rule lives (the runtime serves it; training measures it on held-out rooms).
 
-Order (``model_registry/policy.py`` documents the stream-level steps that follow):
+Order (``policy/calls.py`` documents the stream-level steps that follow):
 
 1. per category, the model's decision from that category's thresholds; a ``block`` from the
    model alone (no lexicon rule of that category matched) is capped at ``review`` when the
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from features.decision import Decision, Thresholds, decide, stricter
 from features.marketing import LexiconMatch
+from policy.decisions import Decision, Thresholds, decide, stricter
 
 # Evidence of a rule without enough real matches to measure it (smoothed toward these).
 RULE_EVIDENCE_PRIOR = {"block": 0.9, "review": 0.6}

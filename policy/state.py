@@ -1,0 +1,450 @@
+"""What enforcement remembers: rooms, creators, merchants, their ledgers, actions and appeals,
+and the events that change them.
+
+The engine (``engine.py``) reads and writes these through ``State``; ``MemoryState`` keeps
+them in dictionaries (the shadow replay), ``store.py``'s ``SqlState`` in the database (the
+live service), so both run the same engine code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+# -- events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlaggedInput:
+    """A segment of a scored chunk at review or block, as the model and per-call rules decided."""
+
+    index: int
+    decision: str
+    categories: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ChunkScored:
+    """One stream call: a chunk of a broadcast, scored."""
+
+    at: datetime
+    stream_id: str
+    request_id: str
+    segments: int
+    flagged: tuple[FlaggedInput, ...]
+    creator_id: str | None = None
+    merchant_id: str | None = None
+    chunk: int | None = None
+    rule_blocked: tuple[int, ...] = ()  # segments a stream rule (the review burst) blocked on
+
+
+@dataclass(frozen=True)
+class ListingScored:
+    """A listing decision at review or block of a listing with a merchant."""
+
+    listing_id: str
+    merchant_id: str
+    decision: str
+
+
+@dataclass(frozen=True)
+class ListingsScored:
+    """One listing call (its listings at review or block that name a merchant)."""
+
+    at: datetime
+    request_id: str
+    items: tuple[ListingScored, ...]
+
+
+@dataclass(frozen=True)
+class MerchantScored:
+    """A merchant-risk decision."""
+
+    merchant_id: str
+    decision: str
+    score: float
+    model: str
+
+
+@dataclass(frozen=True)
+class MerchantsScored:
+    """One merchant call."""
+
+    at: datetime
+    request_id: str
+    items: tuple[MerchantScored, ...]
+
+
+@dataclass(frozen=True)
+class VerdictGiven:
+    """A reviewer's verdict (a stored feedback row)."""
+
+    at: datetime
+    feedback_id: int
+    entity_type: str
+    entity_id: str
+    request_id: str
+    label: str
+    reviewer: str
+    segment_index: int | None = None
+
+
+@dataclass(frozen=True)
+class AppealFiled:
+    """An appeal of one ledger entry."""
+
+    at: datetime
+    appeal_id: int
+    ledger_entry_id: int
+    appellant: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class AppealDecided:
+    """A reviewer's decision on an appeal: ``upheld`` (the charge stands) or ``overturned``."""
+
+    at: datetime
+    appeal_id: int
+    outcome: str
+    reviewer: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Tick:
+    """The clock: recoveries, expiries and penalty ends due by ``at``."""
+
+    at: datetime
+
+
+Event = ChunkScored | ListingsScored | MerchantsScored | VerdictGiven | AppealFiled | AppealDecided | Tick
+EVENT_TYPES: dict[str, type] = {"chunk": ChunkScored, "listings": ListingsScored, "merchants": MerchantsScored,
+                                "verdict": VerdictGiven, "appeal": AppealFiled, "appeal_decision": AppealDecided,
+                                "tick": Tick}
+_NESTED = {"flagged": FlaggedInput, "items_listings": ListingScored, "items_merchants": MerchantScored}
+
+
+def event_type(event: Event) -> str:
+    """The name an event is logged under."""
+    return next(name for name, cls in EVENT_TYPES.items() if isinstance(event, cls))
+
+
+def event_payload(event: Event) -> dict[str, Any]:
+    """The JSON form of an event (times as ISO strings)."""
+    import dataclasses
+
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value):
+            return {k: plain(v) for k, v in dataclasses.asdict(value).items()}
+        if isinstance(value, tuple | list):
+            return [plain(v) for v in value]
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return value
+
+    return plain(event)
+
+
+def event_from_payload(name: str, payload: dict[str, Any]) -> Event:
+    """An event back from its logged form."""
+    cls = EVENT_TYPES[name]
+    values = dict(payload)
+    values["at"] = datetime.fromisoformat(values["at"])
+    if cls is ChunkScored:
+        values["flagged"] = tuple(FlaggedInput(f["index"], f["decision"], tuple(f["categories"]))
+                                  for f in values["flagged"])
+        values["rule_blocked"] = tuple(values.get("rule_blocked", ()))
+    elif cls is ListingsScored:
+        values["items"] = tuple(ListingScored(**i) for i in values["items"])
+    elif cls is MerchantsScored:
+        values["items"] = tuple(MerchantScored(**i) for i in values["items"])
+    return cls(**values)
+
+
+# -- what is remembered ---------------------------------------------------------------------
+
+
+@dataclass
+class Room:
+    """A live room: one broadcast (``stream_id``)."""
+
+    stream_id: str
+    opened_at: datetime
+    creator_id: str | None = None
+    action: str = "none"
+    chunks: int = 0
+    segments: int = 0
+    blocks: int = 0
+    reviews: int = 0
+    penalty_stop: bool = False  # stopped because its creator may not sell live
+    reasons: list[dict[str, str]] = field(default_factory=list)
+    updated_at: datetime | None = None
+
+
+@dataclass
+class Flagged:
+    """A segment of a room at review or block (or confirmed by a reviewer)."""
+
+    stream_id: str
+    ordinal: int  # its place among the room's segments, in the order received
+    request_id: str
+    segment_index: int
+    decision: str
+    categories: tuple[str, ...]
+    merchant_id: str | None = None
+    overturned: bool = False
+    confirmed: tuple[str, ...] = ()  # categories a reviewer confirmed
+
+
+@dataclass
+class Call:
+    """A scored call enforcement knows, to find it again from a verdict's request id."""
+
+    request_id: str
+    entity_type: str  # stream | listing
+    entity_id: str
+    at: datetime
+    merchant_id: str | None = None
+    creator_id: str | None = None
+    chunk: int | None = None
+    decision: str | None = None
+    ordinal: int = 0  # a stream call: the room's segment count before it
+    segments: int = 0
+    segments_sha256: str | None = None
+    answer: dict[str, Any] | None = None
+
+
+@dataclass
+class Penalty:
+    """A penalty in force: imposed at ``since`` when the balance crossed ``level``; ``basis``
+    is the balance at imposition net of later reversals (what still stands behind it)."""
+
+    kind: str
+    since: datetime
+    until: datetime | None
+    level: int
+    basis: int
+    entry_id: int | None = None
+
+    def active(self, now: datetime) -> bool:
+        """Whether it is in force at ``now``."""
+        return self.until is None or self.until > now
+
+
+@dataclass
+class Creator:
+    """A host: credit score and penalty."""
+
+    creator_id: str
+    credit: int
+    clock: datetime  # last violation or recovery: clean days count from here
+    created_at: datetime
+    penalty: Penalty | None = None
+
+
+@dataclass
+class ModelHold:
+    """The merchant-risk model's block, standing since ``since``."""
+
+    since: datetime
+    detail: str
+
+
+@dataclass
+class Merchant:
+    """A merchant: violation points, a points penalty and the model's hold."""
+
+    merchant_id: str
+    points: int
+    created_at: datetime
+    penalty: Penalty | None = None
+    model_hold: ModelHold | None = None
+    # When something next falls due, as last written (a database row's hint; None: unknown,
+    # work it out): a merchant with nothing due is not read further.
+    due_hint: datetime | None = field(default=None, compare=False)
+
+
+@dataclass
+class Entry:
+    """A ledger entry. ``points`` is signed: creators' charges are negative (credit lost),
+    merchants' positive (points gained). Entries are never edited: a reversal, a confirmation,
+    a recovery or an expiry is a new entry (``refers_to`` names the charge it concerns)."""
+
+    entity_type: str  # creator | merchant
+    entity_id: str
+    at: datetime
+    points: int
+    balance: int
+    kind: str  # charge | reversal | confirmation | recovery | expiry
+    rule: str
+    policy_version: str
+    status: str = "final"  # a charge's status when written: provisional (a block) or final (confirmed)
+    category: str | None = None
+    stream_id: str | None = None
+    listing_id: str | None = None
+    request_id: str | None = None
+    segment_index: int | None = None
+    refers_to: int | None = None
+    event_id: int | None = None
+    id: int | None = None
+
+
+@dataclass
+class Action:
+    """A change of a room's action or of a creator's or merchant's penalty."""
+
+    at: datetime
+    entity_type: str  # room | creator | merchant
+    entity_id: str
+    before: str
+    after: str
+    cause: str
+    detail: str
+    policy_version: str
+    ledger_entry_id: int | None = None
+    triggers: list[dict[str, Any]] = field(default_factory=list)
+    event_id: int | None = None
+    id: int | None = None
+
+
+@dataclass
+class Appeal:
+    """An appeal of a ledger entry."""
+
+    id: int
+    ledger_entry_id: int
+    entity_type: str
+    entity_id: str
+    appellant: str
+    reason: str
+    filed_at: datetime
+    status: str = "pending"  # pending | upheld | overturned
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    note: str = ""
+
+
+class State(Protocol):
+    """What the engine reads and writes (``MemoryState`` here, ``SqlState`` in ``store.py``)."""
+
+    event_id: int | None
+
+    def room(self, stream_id: str) -> Room | None: ...
+    def put_room(self, room: Room) -> None: ...
+    def rooms_of_creator(self, creator_id: str) -> list[Room]: ...
+    def flagged(self, stream_id: str, from_ordinal: int = 0) -> list[Flagged]: ...
+    def put_flagged(self, segment: Flagged) -> None: ...
+    def call(self, request_id: str, entity_id: str | None = None) -> Call | None: ...
+    def add_call(self, call: Call) -> None: ...
+    def creator(self, creator_id: str) -> Creator | None: ...
+    def put_creator(self, creator: Creator) -> None: ...
+    def merchant(self, merchant_id: str) -> Merchant | None: ...
+    def put_merchant(self, merchant: Merchant) -> None: ...
+    def entry(self, entry_id: int) -> Entry | None: ...
+    def entries(self, entity_type: str, entity_id: str) -> list[Entry]: ...
+    def add_entry(self, entry: Entry) -> Entry: ...
+    def add_action(self, action: Action) -> Action: ...
+    def appeal(self, appeal_id: int) -> Appeal | None: ...
+    def appeal_of(self, ledger_entry_id: int) -> Appeal | None: ...
+    def put_appeal(self, appeal: Appeal) -> None: ...
+    def due(self, now: datetime) -> list[tuple[str, str]]: ...
+
+
+class MemoryState:
+    """Every entity in dictionaries: the shadow replay's state (nothing touches the database)."""
+
+    def __init__(self) -> None:
+        self.event_id: int | None = None
+        self.rooms: dict[str, Room] = {}
+        self._flagged: dict[str, dict[int, Flagged]] = {}
+        self.calls: dict[tuple[str, str], Call] = {}
+        self._calls_by_request: dict[str, list[Call]] = {}
+        self.creators: dict[str, Creator] = {}
+        self.merchants: dict[str, Merchant] = {}
+        self.ledger: list[Entry] = []
+        self._by_entity: dict[tuple[str, str], list[Entry]] = {}
+        self.actions: list[Action] = []
+        self.appeals: dict[int, Appeal] = {}
+
+    def room(self, stream_id: str) -> Room | None:
+        room = self.rooms.get(stream_id)
+        return replace(room, reasons=list(room.reasons)) if room else None
+
+    def put_room(self, room: Room) -> None:
+        self.rooms[room.stream_id] = room
+
+    def rooms_of_creator(self, creator_id: str) -> list[Room]:
+        return [replace(r) for r in self.rooms.values() if r.creator_id == creator_id]
+
+    def flagged(self, stream_id: str, from_ordinal: int = 0) -> list[Flagged]:
+        found = self._flagged.get(stream_id, {})
+        return [replace(s) for o, s in sorted(found.items()) if o >= from_ordinal]
+
+    def put_flagged(self, segment: Flagged) -> None:
+        self._flagged.setdefault(segment.stream_id, {})[segment.ordinal] = segment
+
+    def call(self, request_id: str, entity_id: str | None = None) -> Call | None:
+        for call in self._calls_by_request.get(request_id, []):
+            if entity_id is None or call.entity_id == entity_id:
+                return call
+        return None
+
+    def add_call(self, call: Call) -> None:
+        self.calls[(call.request_id, call.entity_id)] = call
+        self._calls_by_request.setdefault(call.request_id, []).append(call)
+
+    def creator(self, creator_id: str) -> Creator | None:
+        found = self.creators.get(creator_id)
+        return replace(found, penalty=replace(found.penalty) if found.penalty else None) if found else None
+
+    def put_creator(self, creator: Creator) -> None:
+        self.creators[creator.creator_id] = creator
+
+    def merchant(self, merchant_id: str) -> Merchant | None:
+        found = self.merchants.get(merchant_id)
+        if found is None:
+            return None
+        return replace(found, penalty=replace(found.penalty) if found.penalty else None,
+                       model_hold=replace(found.model_hold) if found.model_hold else None)
+
+    def put_merchant(self, merchant: Merchant) -> None:
+        self.merchants[merchant.merchant_id] = merchant
+
+    def entry(self, entry_id: int) -> Entry | None:
+        return self.ledger[entry_id - 1] if 0 < entry_id <= len(self.ledger) else None
+
+    def entries(self, entity_type: str, entity_id: str) -> list[Entry]:
+        return list(self._by_entity.get((entity_type, entity_id), []))
+
+    def add_entry(self, entry: Entry) -> Entry:
+        entry = replace(entry, id=len(self.ledger) + 1, event_id=self.event_id)
+        self.ledger.append(entry)
+        self._by_entity.setdefault((entry.entity_type, entry.entity_id), []).append(entry)
+        return entry
+
+    def add_action(self, action: Action) -> Action:
+        action = replace(action, id=len(self.actions) + 1, event_id=self.event_id)
+        self.actions.append(action)
+        return action
+
+    def appeal(self, appeal_id: int) -> Appeal | None:
+        found = self.appeals.get(appeal_id)
+        return replace(found) if found else None
+
+    def appeal_of(self, ledger_entry_id: int) -> Appeal | None:
+        found = next((a for a in self.appeals.values() if a.ledger_entry_id == ledger_entry_id), None)
+        return replace(found) if found else None
+
+    def put_appeal(self, appeal: Appeal) -> None:
+        self.appeals[appeal.id] = appeal
+
+    def due(self, now: datetime) -> list[tuple[str, str]]:
+        return [("creator", c) for c in sorted(self.creators)] + [("merchant", m) for m in sorted(self.merchants)]
+
+
+def by_id(items: Iterable[Entry]) -> dict[int, Entry]:
+    """Entries by id."""
+    return {e.id: e for e in items if e.id is not None}

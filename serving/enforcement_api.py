@@ -1,0 +1,118 @@
+"""Enforcement reads, mounted under ``/v1`` beside the scoring APIs (``read`` scope):
+
+- ``GET /v1/streams/{stream_id}``: a live room's action, chunks, counts and action history;
+- ``GET /v1/creators/{creator_id}``: credit, the penalty in force, the ledger and appeals;
+- ``GET /v1/merchants/{merchant_id}/standing``: points, the hold in force, the ledger;
+- ``GET /v1/enforcement/actions?after=ID&limit=N``: every action (a room's, a creator's, a
+  merchant's), also those caused later (a verdict, a recovery, an overturn), in id order;
+  ``next`` is the id to ask after. An id is shown only once every lower one is committed,
+  so a caller that pages with ``next`` sees each action at least once (de-duplicate by id).
+
+Ids are compared normalized (``features/ids.py``); unknown ids are 404 naming the id.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from features.ids import checked_id, merchant_key
+from policy.store import EnforcementNotFound, EnforcementStore, jsonable
+
+MAX_ACTIONS_PAGE = 1000
+MAX_ACTION_ID = 2**62
+
+
+@lru_cache(maxsize=1)
+def _store() -> EnforcementStore:
+    """This worker's store, opened at its first read."""
+    from model_registry.database import make_engine
+    from model_registry.settings import load_settings
+    from policy.document import load_policy
+
+    settings = load_settings()
+    return EnforcementStore(make_engine(settings.database_url), load_policy(settings.policy))
+
+
+def _bad(field: str, message: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": "invalid_input" if status == 400 else "not_found",
+                         "detail": [{"loc": ["path" if field.endswith("_id") else "query", field], "msg": message,
+                                     "type": "value_error" if status == 400 else "not_found"}]}, status_code=status)
+
+
+def _entity_key(request: Request, field: str) -> str | JSONResponse:
+    value = request.path_params[field]
+    try:
+        checked_id(value)
+    except ValueError as exc:
+        return _bad(field, f"{field} {exc}")
+    if len(value) > 128:
+        return _bad(field, f"{field} holds {len(value):,} characters; at most 128 are accepted")
+    return merchant_key(value)
+
+
+async def _read(request: Request, field: str, read: Any) -> Response:
+    key = _entity_key(request, field)
+    if isinstance(key, JSONResponse):
+        return key
+    try:
+        body = await run_in_threadpool(read, key)
+    except EnforcementNotFound as exc:
+        return _bad(exc.field, str(exc), 404)
+    return JSONResponse(jsonable(body))
+
+
+async def stream_state(request: Request) -> Response:
+    """``GET /v1/streams/{stream_id}``."""
+    return await _read(request, "stream_id", lambda key: _store().room_state(key))
+
+
+async def creator_state(request: Request) -> Response:
+    """``GET /v1/creators/{creator_id}``."""
+    return await _read(request, "creator_id", lambda key: _store().creator_state(key))
+
+
+async def merchant_standing(request: Request) -> Response:
+    """``GET /v1/merchants/{merchant_id}/standing``."""
+    return await _read(request, "merchant_id", lambda key: _store().merchant_state(key))
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int | JSONResponse:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        return _bad(name, f"{name} must be a whole number between {low} and {high:,}")
+    if not low <= value <= high:
+        return _bad(name, f"{name} must be between {low} and {high:,}")
+    return value
+
+
+async def actions(request: Request) -> Response:
+    """``GET /v1/enforcement/actions?after=ID&limit=N``."""
+    unknown = sorted(set(request.query_params) - {"after", "limit"})
+    if unknown:
+        return _bad(unknown[0], f"unknown parameter {unknown[0]!r}; use after and limit")
+    after = _int_param(request, "after", 0, 0, MAX_ACTION_ID)
+    limit = _int_param(request, "limit", 100, 1, MAX_ACTIONS_PAGE)
+    for value in (after, limit):
+        if isinstance(value, JSONResponse):
+            return value
+    body = await run_in_threadpool(_store().actions, after, limit)
+    return JSONResponse(jsonable(body))
+
+
+enforcement_app = Starlette(routes=[
+    Route("/streams/{stream_id:path}", stream_state, methods=["GET"]),
+    Route("/creators/{creator_id:path}", creator_state, methods=["GET"]),
+    Route("/merchants/{merchant_id:path}/standing", merchant_standing, methods=["GET"]),
+    Route("/enforcement/actions", actions, methods=["GET"]),
+])

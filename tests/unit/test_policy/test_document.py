@@ -1,0 +1,55 @@
+"""The policy file: typed, strict, versioned by content, shipped with its defaults."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from policy.document import DEFAULT_POLICY_FILE, PolicyDocument, PolicyError, load_policy
+
+
+def test_the_shipped_file_states_every_default_of_the_schema() -> None:
+    shipped = load_policy()
+    assert shipped == PolicyDocument(name="shopguard-default")
+    text = DEFAULT_POLICY_FILE.read_text(encoding="utf-8")
+    for section in ("calls", "rooms", "creators", "merchants", "charging", "appeals"):
+        assert f"\n{section}:" in text  # every section written out, with where its values come from
+
+
+def test_the_version_is_the_name_and_a_hash_of_the_resolved_content(tmp_path: Path) -> None:
+    explicit = tmp_path / "explicit.json"
+    explicit.write_text(json.dumps(load_policy().model_dump(mode="json")), encoding="utf-8")
+    short = tmp_path / "short.yaml"
+    short.write_text("name: shopguard-default\n", encoding="utf-8")
+    assert load_policy(explicit).version == load_policy(short).version == load_policy().version
+    changed = tmp_path / "changed.yaml"
+    changed.write_text("name: shopguard-default\nappeals: {deadline_days: 14}\n", encoding="utf-8")
+    assert load_policy(changed).version != load_policy().version
+    assert load_policy(changed).version.startswith("shopguard-default@")
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("name: x\nrooms: {rungz: []}\n", "rooms.rungz: unknown key"),
+    ("name: x\ncreators: {points: {efficacy: 2}}\n", "creators.points"),
+    ("name: x\nrooms: {rungs: [{action: stop, weight: 6}, {action: warn, weight: 2}]}\n", "rooms"),
+    ("name: x\nmerchants: {milestones: [{points: 24, penalty: review_hold}, {points: 12, penalty: suspension}]}\n",
+     "merchants"),
+    ("name: x\ncreators: {start: 13}\n", "creators"),
+    ("name: x\nappeals: {deadline_days: -1}\n", "appeals.deadline_days"),
+    ("rooms: {}\n", "name: Field required"),
+    ("- a list\n", "a policy is a mapping"),
+    ("name: [unclosed\n", "not valid YAML at line"),
+])
+def test_a_policy_that_does_not_validate_is_refused_naming_the_key(tmp_path: Path, text: str, named: str) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyError) as refused:
+        load_policy(path)
+    assert named in str(refused.value) and str(path) in str(refused.value)
+
+
+def test_a_missing_policy_file_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="cannot read the policy file"):
+        load_policy(tmp_path / "absent.yaml")

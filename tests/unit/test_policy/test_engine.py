@@ -1,0 +1,202 @@
+"""The enforcement engine on events, in memory: ladders, charges, penalties, time, overturns, appeals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from policy.document import PolicyDocument, load_policy
+from policy.engine import Enforcer, charge_status
+from policy.state import (
+    AppealDecided,
+    AppealFiled,
+    ChunkScored,
+    FlaggedInput,
+    ListingScored,
+    ListingsScored,
+    MemoryState,
+    MerchantScored,
+    MerchantsScored,
+    Tick,
+    VerdictGiven,
+)
+
+T0 = datetime(2026, 11, 2, 20, 0, tzinfo=UTC)
+CLAIM = FlaggedInput(0, "block", ("price_fraud", "off_platform"))
+
+
+def chunk(n: int, *flagged: FlaggedInput, stream: str = "S1", creator: str | None = "C1",
+          merchant: str | None = "M1", segments: int = 2, at: datetime | None = None) -> ChunkScored:
+    return ChunkScored(at or T0 + timedelta(seconds=5 * n), stream, f"req-{stream}-{n}", segments, tuple(flagged),
+                       creator, merchant, n)
+
+
+def run(enforcer: Enforcer, state: MemoryState, *events):
+    outs = []
+    for i, event in enumerate(events):
+        state.event_id = i + 1
+        outs.append(enforcer.apply(event, state))
+    return outs
+
+
+@pytest.fixture()
+def enforcer() -> Enforcer:
+    return Enforcer(load_policy())
+
+
+def test_a_host_repeating_blocking_claims_is_warned_restricted_and_stopped_within_six_chunks(enforcer) -> None:
+    state = MemoryState()
+    outs = run(enforcer, state, *[chunk(n, CLAIM) for n in range(6)])
+    actions = [o.room["action"] for o in outs]
+    assert actions == ["none", "warn", "warn", "restrict", "restrict", "stop"]  # blocks weigh 1: rungs at 2, 4, 6
+    assert actions == sorted(actions, key=["none", "warn", "restrict", "stop"].index)  # never lowered
+    assert [a.after for a in state.actions if a.entity_type == "room"] == ["warn", "restrict", "stop"]
+    # charged once per category per broadcast: 2 (price_fraud) + 2 (off_platform) of credit 10
+    assert outs[-1].creator["credit"] == 6
+    assert outs[-1].creator["penalty"]["kind"] == "limit_live_selling"  # for later broadcasts (next test)
+    merchant = state.merchant("M1")
+    assert merchant is not None and merchant.points == 2 + 3
+    charges = [e for e in state.ledger if e.kind == "charge"]
+    assert {(e.entity_type, e.category) for e in charges} == {
+        ("creator", "price_fraud"), ("creator", "off_platform"), ("merchant", "price_fraud"),
+        ("merchant", "off_platform")}
+    assert all(e.status == "provisional" and e.request_id == "req-S1-0" and e.policy_version == enforcer.version
+               for e in charges)
+
+
+def test_ordinary_talk_and_scattered_reviews_see_no_action(enforcer) -> None:
+    state = MemoryState()
+    review = FlaggedInput(1, "review", ("false_scarcity",))
+    # one doubtful sentence every 40 segments (5% of a clean room's talk at most) for a long broadcast
+    outs = run(enforcer, state, *[chunk(n, review, segments=40) for n in range(60)])
+    assert {o.room["action"] for o in outs} == {"none"}
+    assert outs[-1].creator["credit"] == 10 and not state.ledger  # reviews cost nothing unconfirmed
+
+
+def test_a_creator_under_a_penalty_is_stopped_from_the_first_chunk_of_a_new_broadcast(enforcer) -> None:
+    state = MemoryState()
+    efficacy = FlaggedInput(0, "block", ("efficacy_claim", "counterfeit"))  # 3 + 4 points: credit 10 -> 3
+    run(enforcer, state, chunk(0, efficacy))
+    assert state.creator("C1").penalty.kind == "limit_live_selling"
+    later = chunk(0, stream="S2", at=T0 + timedelta(days=1))
+    (out,) = run(enforcer, state, later)
+    assert out.room["action"] == "stop" and out.room["reasons"][0]["code"] == "creator_penalty"
+    # 30 days later the limit has ended (an action dated at its end) and a new room is free
+    (out,) = run(enforcer, state, chunk(0, stream="S3", at=T0 + timedelta(days=31)))
+    assert out.room["action"] == "none" and out.creator["penalty"] is None
+    ended = [a for a in state.actions if a.entity_type == "creator" and a.cause == "penalty_ended"]
+    assert ended and ended[0].at == T0 + timedelta(days=30)
+
+
+def test_credit_recovers_on_the_schedule_with_entries_dated_when_due(enforcer) -> None:
+    state = MemoryState()
+    run(enforcer, state, chunk(0, FlaggedInput(0, "block", ("price_fraud",))))  # 10 -> 8
+    run(enforcer, state, Tick(T0 + timedelta(days=15)))
+    recoveries = [e for e in state.ledger if e.kind == "recovery"]
+    assert [(e.at - T0).days for e in recoveries] == [7, 14]
+    assert [e.balance for e in recoveries] == [9, 10]
+    run(enforcer, state, Tick(T0 + timedelta(days=14 + 30 + 30 + 5)))
+    assert state.creator("C1").credit == 12  # capped: +1 after each 30 clean days at or above 10
+    assert len([e for e in state.ledger if e.kind == "recovery"]) == 4
+
+
+def test_merchant_points_expire_and_milestones_impose_holds(enforcer) -> None:
+    state = MemoryState()
+    listings = ListingsScored(T0, "req-L", tuple(ListingScored(f"L{i}", "M9", "block") for i in range(3)))
+    run(enforcer, state, listings, listings)  # the same listings again: charged once each
+    merchant = state.merchant("M9")
+    assert merchant.points == 12 and merchant.penalty.kind == "review_hold"
+    hold = enforcer.merchant_hold(merchant, T0)
+    assert hold is not None and hold.raises_to == "review" and hold.cause == "points"
+    run(enforcer, state, Tick(T0 + timedelta(days=91)))
+    merchant = state.merchant("M9")
+    assert merchant.points == 0 and merchant.penalty is None
+    expiries = [e for e in state.ledger if e.kind == "expiry"]
+    assert len(expiries) == 3 and all(e.at == T0 + timedelta(days=90) for e in expiries)
+
+
+def test_overturning_every_violation_of_a_room_restores_the_credit_and_lifts_everything(enforcer) -> None:
+    state = MemoryState()
+    efficacy = FlaggedInput(0, "block", ("efficacy_claim",))
+    price = FlaggedInput(1, "block", ("price_fraud",))
+    run(enforcer, state, *[chunk(n, efficacy, price) for n in range(4)])
+    creator = state.creator("C1")
+    assert creator.credit == 5 and creator.penalty.kind == "limit_live_selling"
+    assert state.room("S1").action == "stop"
+    verdicts = [VerdictGiven(T0 + timedelta(hours=1, minutes=n), n, "stream", "S1", f"req-S1-{n}", "ok", "rev")
+                for n in range(4)]
+    run(enforcer, state, *verdicts)
+    creator = state.creator("C1")
+    assert creator.credit == 10 and creator.penalty is None
+    assert state.room("S1").action == "none"
+    assert state.merchant("M1").points == 0
+    lifted = [a for a in state.actions if a.cause == "overturn"]
+    assert {a.entity_type for a in lifted} == {"room", "creator"}
+    # every charge has its reversal; none is edited
+    charges = [e for e in state.ledger if e.kind == "charge"]
+    assert all(charge_status(c, state.ledger, {}, T0, 7) == "reversed" for c in charges)
+
+
+def test_a_charge_moves_to_the_next_violation_of_its_category_when_overturned(enforcer) -> None:
+    state = MemoryState()
+    run(enforcer, state, chunk(0, FlaggedInput(0, "block", ("price_fraud",))),
+        chunk(1, FlaggedInput(0, "block", ("price_fraud",))))
+    assert state.creator("C1").credit == 8  # once per category per broadcast
+    run(enforcer, state, VerdictGiven(T0 + timedelta(hours=1), 1, "stream", "S1", "req-S1-0", "ok", "rev", 0))
+    assert state.creator("C1").credit == 8  # the second segment now carries the charge
+    carried = [e for e in state.ledger if e.kind == "charge" and e.request_id == "req-S1-1"]
+    assert len(carried) == 2  # creator and merchant
+
+
+def test_a_review_segment_costs_points_only_once_a_verdict_confirms_it(enforcer) -> None:
+    state = MemoryState()
+    run(enforcer, state, chunk(0, FlaggedInput(1, "review", ("efficacy_claim",))))
+    assert state.creator("C1").credit == 10
+    run(enforcer, state, VerdictGiven(T0 + timedelta(hours=1), 7, "stream", "S1", "req-S1-0", "efficacy_claim",
+                                      "rev", 1))
+    charge = next(e for e in state.ledger if e.entity_type == "creator")
+    assert state.creator("C1").credit == 7 and charge.status == "final"
+
+
+def test_an_appeal_overturned_returns_the_points_and_one_upheld_makes_the_charge_final(enforcer) -> None:
+    state = MemoryState()
+    run(enforcer, state, chunk(0, FlaggedInput(0, "block", ("price_fraud",))),
+        chunk(1, stream="S2", creator="C2", merchant=None))
+    run(enforcer, state, chunk(0, FlaggedInput(0, "block", ("absolute_claim",)), stream="S2", creator="C2",
+                               merchant=None, at=T0 + timedelta(minutes=1)))
+    first = next(e for e in state.ledger if e.entity_id == "C1")
+    second = next(e for e in state.ledger if e.entity_id == "C2")
+    at = T0 + timedelta(days=1)
+    run(enforcer, state, AppealFiled(at, 1, first.id, "C1", "I said 'daily price' truthfully"),
+        AppealFiled(at, 2, second.id, "C2", "no"),
+        AppealDecided(at + timedelta(hours=2), 1, "overturned", "lead"),
+        AppealDecided(at + timedelta(hours=2), 2, "upheld", "lead"))
+    appeals = {a.ledger_entry_id: a for a in state.appeals.values()}
+    assert state.creator("C1").credit == 10 and state.creator("C2").credit == 9
+    assert charge_status(first, state.ledger, appeals, at, 7) == "reversed"
+    assert charge_status(second, state.ledger, appeals, at, 7) == "final"
+    assert appeals[first.id].status == "overturned" and appeals[second.id].decided_by == "lead"
+
+
+def test_the_merchant_risk_block_is_a_hold_that_a_reviewers_ok_lifts(enforcer) -> None:
+    state = MemoryState()
+    run(enforcer, state, MerchantsScored(T0, "r1", (MerchantScored("m5", "block", 0.97, "merchant-risk:v1"),)))
+    assert enforcer.merchant_standing(state.merchant("m5"), T0) == "review_hold"
+    run(enforcer, state, MerchantsScored(T0 + timedelta(hours=1), "r2",
+                                         (MerchantScored("m5", "allow", 0.1, "merchant-risk:v1"),)))
+    assert enforcer.merchant_standing(state.merchant("m5"), T0 + timedelta(hours=1)) == "review_hold"
+    run(enforcer, state, VerdictGiven(T0 + timedelta(hours=2), 3, "merchant", "m5", "r1", "ok", "rev"))
+    assert enforcer.merchant_standing(state.merchant("m5"), T0 + timedelta(hours=2)) == "none"
+    assert [(a.before, a.after) for a in state.actions] == [("none", "review_hold"), ("review_hold", "none")]
+
+
+def test_a_stricter_policy_changes_only_what_it_says() -> None:
+    default = load_policy()
+    strict = PolicyDocument.model_validate({**default.model_dump(), "name": "strict",
+                                            "charging": {"once_per": "segment"}})
+    assert strict.version != default.version and strict.version.startswith("strict@")
+    state = MemoryState()
+    run(Enforcer(strict), state, chunk(0, FlaggedInput(0, "block", ("price_fraud",))),
+        chunk(1, FlaggedInput(0, "block", ("price_fraud",))))
+    assert state.creator("C1").credit == 6  # charged per segment

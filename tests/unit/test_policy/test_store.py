@@ -1,0 +1,204 @@
+"""Enforcement in a real SQLite database: transactions, idempotent chunks, concurrent workers,
+the clock, appeals, and the shadow replay reproducing the live ledger."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from model_registry.database import make_engine
+from policy.document import PolicyDocument, load_policy
+from policy.replay import compare_with_live, day_table, replay
+from policy.state import ChunkScored, FlaggedInput, ListingScored, ListingsScored, VerdictGiven
+from policy.store import EnforcementConflict, EnforcementNotFound, EnforcementStore
+
+T0 = datetime(2026, 11, 2, 20, 0, tzinfo=UTC)
+BLOCK = FlaggedInput(0, "block", ("off_platform",))
+
+
+class FakeClock:
+    """The server clock, moved by the test."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def make_store(tmp_path: Path, clock: FakeClock | None = None, policy: PolicyDocument | None = None
+               ) -> EnforcementStore:
+    url = f"sqlite:///{tmp_path / 'shopguard.db'}"
+    return EnforcementStore(make_engine(url, immediate=True), policy or load_policy(), clock,
+                            read_engine=make_engine(url))
+
+
+def chunk(stream: str, n: int, *flagged: FlaggedInput, creator: str = "c1", at: datetime = T0,
+          merchant: str | None = "m1") -> ChunkScored:
+    return ChunkScored(at, stream, f"{stream}-{n}", 3, flagged, creator, merchant, n)
+
+
+def answer(outcome) -> dict:
+    return {"room": outcome.room, "creator": outcome.creator}
+
+
+def test_a_repeated_chunk_gets_its_first_answer_and_other_segments_are_refused(tmp_path) -> None:
+    store = make_store(tmp_path)
+    first = store.record_chunk(chunk("s1", 0, BLOCK), "sha-a", answer)
+    assert first.answer["room"]["chunks"] == 1
+    again = store.record_chunk(chunk("s1", 0, BLOCK), "sha-a", answer)
+    assert again.outcome is None and again.repeated == first.answer
+    assert store.existing_chunk("s1", 0, "c1", "sha-a") == first.answer
+    with pytest.raises(EnforcementConflict) as refused:
+        store.record_chunk(chunk("s1", 0), "sha-b", answer)
+    assert refused.value.field == "chunk"
+    with pytest.raises(EnforcementConflict) as other_host:
+        store.existing_chunk("s1", 1, "c2", "sha-c")
+    assert other_host.value.field == "creator_id"
+    room = store.room_state("s1")
+    assert room["chunks"] == 1 and room["counts"] == {"block": 1, "review": 0}
+
+
+def test_concurrent_workers_lose_no_count_and_take_no_action_twice(tmp_path) -> None:
+    make_store(tmp_path)  # migrate once
+    stores = [make_store(tmp_path) for _ in range(4)]  # four engines: four workers' connections
+    errors: list[BaseException] = []
+
+    def send(worker: int) -> None:
+        try:
+            for n in range(worker, 40, 4):
+                stores[worker].record_chunk(chunk("busy", n, BLOCK, at=T0 + timedelta(seconds=n)), f"sha{n}", answer)
+                stores[worker].record_chunk(chunk("busy", n, BLOCK, at=T0 + timedelta(seconds=n)), f"sha{n}", answer)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    room = stores[0].room_state("busy")
+    assert room["chunks"] == 40 and room["counts"]["block"] == 40 and room["segments"] == 120
+    assert [a["to"] for a in room["actions"]] == ["warn", "restrict", "stop"]
+    creator = stores[0].creator_state("c1")
+    assert [e["category"] for e in creator["ledger"] if e["kind"] == "charge"] == ["off_platform"]
+    feed = stores[0].actions(0, 1000)["actions"]
+    assert [a["id"] for a in feed] == sorted(a["id"] for a in feed) and len({a["id"] for a in feed}) == len(feed)
+
+
+def test_the_clock_recovers_credit_ends_penalties_and_expires_points(tmp_path) -> None:
+    clock = FakeClock(T0)
+    store = make_store(tmp_path, clock)
+    heavy = FlaggedInput(0, "block", ("efficacy_claim", "counterfeit"))  # 3 + 4: credit 10 -> 3
+    store.record_chunk(chunk("s1", 0, heavy), "x", answer)
+    assert store.creator_state("c1")["penalty"]["kind"] == "limit_live_selling"
+    clock.now = T0 + timedelta(days=31)
+    assert store.tick() is not None and store.tick() is None  # applied once
+    creator = store.creator_state("c1")
+    recoveries = [e for e in creator["ledger"] if e["kind"] == "recovery"]
+    assert [e["at"] - T0 for e in recoveries] == [timedelta(days=7 * k) for k in range(1, 5)]
+    assert creator["credit"] == 7 and creator["penalty"] is None
+    assert [a["cause"] for a in creator["actions"]] == ["credit_threshold", "penalty_ended"]
+    clock.now = T0 + timedelta(days=91)
+    store.tick()
+    merchant = store.merchant_state("m1")
+    assert merchant["points"] == 0 and {e["kind"] for e in merchant["ledger"]} == {"charge", "expiry"}
+
+
+def test_appeals_are_one_per_entry_within_the_deadline(tmp_path) -> None:
+    clock = FakeClock(T0)
+    store = make_store(tmp_path, clock)
+    store.record_chunk(chunk("s1", 0, BLOCK), "x", answer)
+    charge = next(e for e in store.creator_state("c1")["ledger"] if e["kind"] == "charge")
+    appeal = store.file_appeal(charge["id"], "c1", "the handle was a brand name")
+    with pytest.raises(EnforcementConflict, match="appealed already"):
+        store.file_appeal(charge["id"], "c1", "again")
+    with pytest.raises(EnforcementNotFound):
+        store.file_appeal(99_999, "c1", "?")
+    store.decide_appeal(appeal.id, "overturned", "lead")
+    with pytest.raises(EnforcementConflict, match="decided already"):
+        store.decide_appeal(appeal.id, "upheld", "lead")
+    creator = store.creator_state("c1")
+    assert creator["credit"] == 10 and creator["appeals"][0]["status"] == "overturned"
+    store.record_chunk(chunk("s2", 0, BLOCK, at=T0 + timedelta(hours=1)), "y", answer)
+    late = next(e for e in store.creator_state("c1")["ledger"] if e["kind"] == "charge" and e["stream_id"] == "s2")
+    clock.now = T0 + timedelta(days=8)
+    with pytest.raises(EnforcementConflict, match="deadline"):
+        store.file_appeal(late["id"], "c1", "too late")
+
+
+def test_replaying_the_live_policy_reproduces_the_live_ledger(tmp_path) -> None:
+    clock = FakeClock(T0)
+    store = make_store(tmp_path, clock)
+    rng = random.Random(3)
+    categories = ("efficacy_claim", "price_fraud", "off_platform", "false_scarcity", "counterfeit")
+    scored: list[tuple[str, int]] = []
+    for step in range(400):
+        clock.now = T0 + timedelta(hours=step * 3)
+        roll = rng.random()
+        if roll < 0.75:
+            stream, creator = f"s{rng.randrange(25)}", f"c{rng.randrange(6)}"
+            room = store.room_state(stream)["creator_id"] if stream in _rooms(store) else creator
+            flagged = tuple(FlaggedInput(i, rng.choice(["block", "review", "review"]),
+                                         tuple(rng.sample(categories, rng.randint(1, 2))))
+                            for i in range(3) if rng.random() < 0.3)
+            event = ChunkScored(clock.now, stream, f"r{step}", 3, flagged, room, f"m{rng.randrange(4)}", step)
+            store.record_chunk(event, f"sha{step}", answer)
+            scored += [(f"r{step}", f.index) for f in flagged]
+        elif roll < 0.85:
+            items = tuple(ListingScored(f"L{rng.randrange(30)}", f"m{rng.randrange(4)}", rng.choice(["block", "review"]))
+                          for _ in range(3))
+            store.record_listings(ListingsScored(clock.now, f"r{step}", items))
+        elif roll < 0.95 and scored:
+            request_id, index = rng.choice(scored)
+            label = rng.choice(["ok", "ok", "price_fraud"])
+            stream = next(c for c in _calls(store) if c == request_id)
+            store.record_verdict(VerdictGiven(clock.now, step, "stream", _stream_of(store, stream), request_id, label,
+                                              "rev", index))
+        else:
+            store.tick()
+    clock.now += timedelta(days=120)
+    store.tick()
+    live_entries, live_actions = store.ledger_entries(), store.all_actions()
+    assert len(live_entries) > 100 and len(live_actions) > 20
+    assert {e.kind for e in live_entries} >= {"charge", "reversal", "recovery", "expiry"}
+    result = replay(store.events(), load_policy())
+    comparison = compare_with_live(result, live_entries, live_actions)
+    assert comparison.identical, (comparison.missing_entries[:3], comparison.extra_entries[:3],
+                                  comparison.missing_actions[:3], comparison.extra_actions[:3])
+    lenient = PolicyDocument.model_validate({**load_policy().model_dump(), "name": "lenient",
+                                             "rooms": {"rungs": [{"action": "warn", "weight": 8, "blocks": 6}]}})
+    rows = day_table(result, replay(store.events(), lenient), None, None)
+    current = sum(r.get("rooms_warn", 0) + r.get("rooms_restrict", 0) + r.get("rooms_stop", 0)
+                  for r in rows if r["policy"] == "current")
+    candidate = sum(r.get("rooms_warn", 0) + r.get("rooms_restrict", 0) + r.get("rooms_stop", 0)
+                    for r in rows if r["policy"] == "candidate")
+    assert candidate < current
+    assert all(0 <= r["overturned_share"] <= 1 for r in rows)
+
+
+def _rooms(store: EnforcementStore) -> set[str]:
+    return {r["stream_id"] for r in store.rooms(limit=1000)}
+
+
+def _calls(store: EnforcementStore) -> list[str]:
+    from sqlalchemy import select
+
+    from policy.store import calls_table
+
+    with store.engine.connect() as conn:
+        return list(conn.execute(select(calls_table.c.request_id)).scalars())
+
+
+def _stream_of(store: EnforcementStore, request_id: str) -> str:
+    from sqlalchemy import select
+
+    from policy.store import calls_table
+
+    with store.engine.connect() as conn:
+        return conn.execute(select(calls_table.c.entity_id).where(calls_table.c.request_id == request_id)).scalar()
