@@ -114,11 +114,12 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=2048)
     parser.add_argument("--small-calls-only", action="store_true", help="only the 16 x 10-segment scenario")
     parser.add_argument("--enforcement", action="store_true", help="only stateless vs stateful, 2 workers")
+    parser.add_argument("--clients", type=int, default=SMALL_CALL_CLIENTS, help="--enforcement: concurrent clients")
     args = parser.parse_args()
     texts, _ = segments_of_about_40_chars(1000, seed=22)
     if args.enforcement:
-        print(json.dumps({"benchmark": "stream_throughput", "enforcement": enforcement_cost(texts, args.seconds)},
-                         indent=2))
+        print(json.dumps({"benchmark": "stream_throughput",
+                          "enforcement": enforcement_cost(texts, args.seconds, clients=args.clients)}, indent=2))
         return
     if args.small_calls_only:
         print(json.dumps({"benchmark": "stream_throughput", "http_16_clients_10_segments":
@@ -170,7 +171,8 @@ def small_calls(texts: list[str], seconds: float) -> dict[str, Any]:
     return figures
 
 
-def enforcement_cost(texts: list[str], seconds: float, workers: int = 2) -> dict[str, Any]:
+def enforcement_cost(texts: list[str], seconds: float, workers: int = 2, clients: int = SMALL_CALL_CLIENTS
+                     ) -> dict[str, Any]:
     """The 16 x 10-segment load on ``workers`` workers without enforcement and with every call a
     chunk of a live room (the clients' rooms, one host each, chunk numbers counting up)."""
     import uuid
@@ -178,7 +180,7 @@ def enforcement_cost(texts: list[str], seconds: float, workers: int = 2) -> dict
     run = uuid.uuid4().hex[:6]
     figures: dict[str, Any] = {}
     for name, enforcement in (("stateless", "off"), ("stateful", "on")):
-        env = {"SHOPGUARD_MAX_IN_FLIGHT": str(SMALL_CALL_CLIENTS), "SHOPGUARD_WORKERS": str(workers),
+        env = {"SHOPGUARD_MAX_IN_FLIGHT": str(clients), "SHOPGUARD_WORKERS": str(workers),
                "SHOPGUARD_ENFORCEMENT": enforcement}
 
         def body(client: int, number: int, stateful: bool = enforcement == "on") -> tuple[dict[str, Any], int]:
@@ -189,12 +191,12 @@ def enforcement_cost(texts: list[str], seconds: float, workers: int = 2) -> dict
             return payload, 10
 
         with served(extra_env=env) as (base, _process):
-            load = concurrent_load(f"{base}/v1/streams/score", body, clients=SMALL_CALL_CLIENTS, seconds=seconds)
+            load = concurrent_load(f"{base}/v1/streams/score", body, clients=clients, seconds=seconds)
         figures[name] = {"segments_per_s": load["items_per_s"], "p50_ms": load["p50_ms"], "p99_ms": load["p99_ms"],
                          "errors": load["errors"]}
     figures["stateful_share_of_stateless"] = round(figures["stateful"]["segments_per_s"]
                                                    / figures["stateless"]["segments_per_s"], 3)
-    figures |= {"clients": SMALL_CALL_CLIENTS, "segments_per_stream": 10, "workers": workers}
+    figures |= {"clients": clients, "segments_per_stream": 10, "workers": workers}
     return figures
 
 

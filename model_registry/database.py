@@ -9,6 +9,8 @@ the database on the next start. A database made before migrations existed (table
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,35 @@ def _sqlite_pragmas(busy_timeout_ms: int, own_transactions: bool = False) -> Any
 
 def _begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_file_locks: dict[str, threading.Lock] = {}
+
+
+@contextmanager
+def write_lock(engine: Engine) -> Iterator[None]:
+    """Hold the SQLite database's write turn across processes (a no-op on other databases).
+
+    Writers of several worker processes that meet at SQLite's lock wait in its busy handler,
+    which sleeps 1, 2, 5 ... 100 ms between tries: a writer that just finished takes the lock
+    again while the other sleeps, and the other starves. An exclusive ``flock`` on a file beside
+    the database instead queues them in the kernel, which wakes the next one as the lock is
+    released."""
+    import fcntl
+
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    lock_path = f"{Path(path).expanduser()}.write-lock"
+    with _lock:
+        in_process = _file_locks.setdefault(lock_path, threading.Lock())
+    with in_process, open(lock_path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def make_engine(database_url: str, busy_timeout: float = 5.0, immediate: bool = False) -> Engine:

@@ -74,6 +74,10 @@ class Outcome:
     entries: list[Entry] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
 
+    def answer_fields(self) -> dict[str, Any]:
+        """What enforcement adds to a call's answer: a chunk's room and creator."""
+        return {} if self.room is None else {"room": self.room, "creator": self.creator}
+
 
 def _days(days: float | None) -> timedelta | None:
     return None if days is None else timedelta(days=days)
@@ -265,9 +269,11 @@ class Enforcer:
             if merchant is not None:
                 self._charge(state, "merchant", merchant, category, segment, status, at, rule, out)
 
-    def _standing_charges(self, state: State, entity_type: str, entity_id: str) -> list[Entry]:
-        """The entity's charges not reversed (nor, for merchants, expired)."""
-        entries = state.entries(entity_type, entity_id)
+    def _standing_charges(self, state: State, entity_type: str, entity_id: str, stream_id: str | None = None,
+                          listing_id: str | None = None) -> list[Entry]:
+        """The entity's charges not reversed (nor, for merchants, expired); only those of one
+        broadcast or one listing when named (a reversal or expiry carries its charge's)."""
+        entries = state.entries(entity_type, entity_id, stream_id, listing_id)
         ended = {e.refers_to for e in entries if e.kind in ("reversal", "expiry")}
         return [e for e in entries if e.kind == "charge" and e.id not in ended]
 
@@ -275,7 +281,8 @@ class Enforcer:
                 segment: Flagged | None, status: str, at: datetime, rule: str, out: Outcome,
                 listing_id: str | None = None) -> None:
         entity_id = entity.creator_id if isinstance(entity, Creator) else entity.merchant_id
-        standing = self._standing_charges(state, entity_type, entity_id)
+        standing = self._standing_charges(state, entity_type, entity_id, segment.stream_id if segment else None,
+                                          listing_id)
         if listing_id is not None:
             if any(e.listing_id == listing_id for e in standing):
                 return
@@ -547,8 +554,8 @@ class Enforcer:
             return
         merchant = self._merchant(state, call.merchant_id, event.at, out)
         reason = f"verdict {event.feedback_id} by {event.reviewer}"
-        charges = [e for e in self._standing_charges(state, "merchant", merchant.merchant_id)
-                   if e.listing_id == call.entity_id]
+        charges = [e for e in self._standing_charges(state, "merchant", merchant.merchant_id,
+                                                     listing_id=call.entity_id) if e.listing_id == call.entity_id]
         if event.label == CLEAN_LABEL:
             for charge in charges:
                 self._reverse(state, merchant, charge, event.at, f"overturned: {reason}", out)
@@ -572,7 +579,7 @@ class Enforcer:
             if entity is None:
                 continue
             entity_id = entity.creator_id if isinstance(entity, Creator) else entity.merchant_id
-            on_it = [e for e in self._standing_charges(state, entity_type, entity_id)
+            on_it = [e for e in self._standing_charges(state, entity_type, entity_id, segment.stream_id)
                      if (e.request_id, e.segment_index) == (segment.request_id, segment.segment_index)]
             self._confirm_entries(state, [e for e in on_it if e.category in categories], at, reason, out)
         self._charge_segment(state, segment, categories, "final", at, f"confirmed: {reason}", creator, merchant, out)
@@ -625,7 +632,7 @@ class Enforcer:
                 continue
             entity_id = entity.creator_id if isinstance(entity, Creator) else entity.merchant_id
             keys = {(s.request_id, s.segment_index) for s in segments}
-            for charge in self._standing_charges(state, entity_type, entity_id):
+            for charge in self._standing_charges(state, entity_type, entity_id, stream_id):
                 if (charge.request_id, charge.segment_index) in keys:
                     self._reverse(state, entity, charge, at, f"overturned: {reason}", out)
                     self._recharge(state, entity_type, entity, charge, at, out)
@@ -772,7 +779,8 @@ class Enforcer:
             return
         if charge.listing_id is not None and charge.entity_type == "merchant":
             merchant = self._merchant(state, charge.entity_id, event.at, out)
-            if charge.id in {e.id for e in self._standing_charges(state, "merchant", merchant.merchant_id)}:
+            if charge.id in {e.id for e in self._standing_charges(state, "merchant", merchant.merchant_id,
+                                                                 listing_id=charge.listing_id)}:
                 self._reverse(state, merchant, charge, event.at, f"overturned: {reason}", out)
             state.put_merchant(merchant)
             return

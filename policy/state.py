@@ -215,6 +215,7 @@ class Call:
     segments: int = 0
     segments_sha256: str | None = None
     answer: dict[str, Any] | None = None
+    event_id: int | None = None
 
 
 @dataclass
@@ -344,7 +345,8 @@ class State(Protocol):
     def merchant(self, merchant_id: str) -> Merchant | None: ...
     def put_merchant(self, merchant: Merchant) -> None: ...
     def entry(self, entry_id: int) -> Entry | None: ...
-    def entries(self, entity_type: str, entity_id: str) -> list[Entry]: ...
+    def entries(self, entity_type: str, entity_id: str, stream_id: str | None = None,
+                listing_id: str | None = None) -> list[Entry]: ...
     def add_entry(self, entry: Entry) -> Entry: ...
     def add_action(self, action: Action) -> Action: ...
     def appeal(self, appeal_id: int) -> Appeal | None: ...
@@ -416,8 +418,10 @@ class MemoryState:
     def entry(self, entry_id: int) -> Entry | None:
         return self.ledger[entry_id - 1] if 0 < entry_id <= len(self.ledger) else None
 
-    def entries(self, entity_type: str, entity_id: str) -> list[Entry]:
-        return list(self._by_entity.get((entity_type, entity_id), []))
+    def entries(self, entity_type: str, entity_id: str, stream_id: str | None = None,
+                listing_id: str | None = None) -> list[Entry]:
+        return [e for e in self._by_entity.get((entity_type, entity_id), [])
+                if (stream_id is None or e.stream_id == stream_id) and (listing_id is None or e.listing_id == listing_id)]
 
     def add_entry(self, entry: Entry) -> Entry:
         entry = replace(entry, id=len(self.ledger) + 1, event_id=self.event_id)

@@ -14,7 +14,7 @@ action that commits later with a lower id.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,10 +38,13 @@ from sqlalchemy import (
     and_,
     func,
     insert,
+    or_,
     select,
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -99,7 +102,7 @@ calls_table = Table(
     Column("ordinal", Integer, nullable=False),
     Column("segments", Integer, nullable=False),
     Column("segments_sha256", String(64), nullable=True),
-    Column("answer", JSON, nullable=True),
+    Column("answer", Text, nullable=True),  # a chunk's answer as JSON text, given again to a repeat
     Column("event_id", Integer, nullable=True),
     UniqueConstraint("entity_type", "entity_id", "chunk", name="uq_enforcement_calls_chunk"),
     Index("ix_enforcement_calls_request", "request_id", "entity_id"),
@@ -252,28 +255,80 @@ def _split(value: str) -> tuple[str, ...]:
 
 
 class SqlState:
-    """``State`` over one database transaction (``policy/state.py`` documents the interface)."""
+    """``State`` over one database transaction (``policy/state.py`` documents the interface).
+
+    Rooms, creators, merchants, a room's recent segments and the calls are read once (a batch
+    prefetches them in a few queries), kept and changed in memory, and written by ``flush()``
+    in a few statements: every statement costs the writer a wait for the interpreter lock
+    behind the scoring threads, so a batch of calls makes about a dozen, not a dozen each.
+    Ledger entries, actions and appeals are inserted as they are added (their ids are
+    referenced at once); they are rare beside chunks."""
 
     def __init__(self, conn: Connection, enforcer: Enforcer) -> None:
         self.conn, self.enforcer = conn, enforcer
         self.event_id: int | None = None
-        self.touched: dict[str, set[str]] = {"creator": set(), "merchant": set()}
         self._feed_locked = False
-        # Read once per transaction (its locks keep them current): an entity's ledger, a room's segments.
-        self._entries: dict[tuple[str, str], list[Entry]] = {}
+        self._rooms: dict[str, Room | None] = {}
+        self._creators: dict[str, Creator | None] = {}
+        self._merchants: dict[str, Merchant | None] = {}
+        self._loaded: dict[tuple[str, str], Any] = {}  # as read: an unchanged entity is not written
+        self._dirty: dict[str, set[str]] = {"room": set(), "creator": set(), "merchant": set()}
         self._flagged: dict[str, dict[int, Flagged]] = {}
         self._read_from: dict[str, int] = {}  # a room's segments from this ordinal on are in _flagged
-        self._loaded: dict[tuple[str, str], Any] = {}  # creators and merchants as read: unchanged ones are not written
+        self._stored_flagged: set[tuple[str, int]] = set()  # segments that have a row already
+        self._dirty_flagged: set[tuple[str, int]] = set()
+        self._new_calls: dict[tuple[str, str], Call] = {}
+        self._entries: dict[tuple[str, str], list[Entry]] = {}
 
-    # rooms
+    # -- reading ahead (a batch) ------------------------------------------------------------
+
+    def prefetch(self, rooms: set[str], creators: set[str], merchants: set[str]) -> None:
+        """Read these entities (and each room's segments in its ladder window) in four queries."""
+        rooms = rooms - set(self._rooms)
+        if rooms:
+            found = {r["stream_id"]: self._room(r) for r in self.conn.execute(
+                select(rooms_table).where(rooms_table.c.stream_id.in_(sorted(rooms)))).mappings()}
+            for stream_id in rooms:
+                self._remember_room(stream_id, found.get(stream_id))
+            window = self.enforcer.policy.rooms.window_segments
+            ranges = [(r.stream_id, max(0, r.segments - window)) for r in found.values() if r.blocks + r.reviews]
+            if ranges:
+                t = room_segments_table
+                rows = self.conn.execute(select(t).where(or_(*[and_(t.c.stream_id == sid, t.c.ordinal >= low)
+                                                               for sid, low in ranges]))).mappings()
+                for row in rows:
+                    self._keep_flagged(row)
+                for stream_id, low in ranges:
+                    self._read_from[stream_id] = low
+        creators = creators - set(self._creators)
+        if creators:
+            found_c = {r["creator_id"]: r for r in self.conn.execute(
+                select(creators_table).where(creators_table.c.creator_id.in_(sorted(creators)))).mappings()}
+            for creator_id in creators:
+                self._creators[creator_id] = self._creator(found_c[creator_id]) if creator_id in found_c else None
+        merchants = merchants - set(self._merchants)
+        if merchants:
+            t = merchant_standing_table
+            found_m = {r["merchant_id"]: r for r in self.conn.execute(
+                select(t).where(t.c.merchant_id.in_(sorted(merchants)))).mappings()}
+            for merchant_id in merchants:
+                self._merchants[merchant_id] = self._merchant(found_m[merchant_id]) if merchant_id in found_m else None
+
+    # -- rooms ------------------------------------------------------------------------------
+
     def room(self, stream_id: str) -> Room | None:
-        row = self.conn.execute(select(rooms_table).where(rooms_table.c.stream_id == stream_id)).mappings().first()
-        room = self._room(row) if row else None
+        if stream_id not in self._rooms:
+            row = self.conn.execute(select(rooms_table).where(rooms_table.c.stream_id == stream_id)
+                                    ).mappings().first()
+            self._remember_room(stream_id, self._room(row) if row else None)
+        room = self._rooms[stream_id]
+        return _copy_room(room) if room else None
+
+    def _remember_room(self, stream_id: str, room: Room | None) -> None:
+        self._rooms[stream_id] = room
         # A room's flagged segments all lie below its segment count: none is stored from there on.
-        if stream_id not in self._read_from:
-            self._read_from[stream_id] = room.segments if room else 0
-            self._flagged.setdefault(stream_id, {})
-        return room
+        self._read_from.setdefault(stream_id, room.segments if room else 0)
+        self._flagged.setdefault(stream_id, {})
 
     @staticmethod
     def _room(row: Any) -> Room:
@@ -282,51 +337,49 @@ class SqlState:
                     _utc(row["updated_at"]))
 
     def put_room(self, room: Room) -> None:
-        values = {"creator_id": room.creator_id, "opened_at": room.opened_at, "updated_at": room.updated_at,
-                  "action": room.action, "chunks": room.chunks, "segments": room.segments, "blocks": room.blocks,
-                  "reviews": room.reviews, "penalty_stop": room.penalty_stop, "reasons": room.reasons}
-        done = self.conn.execute(update(rooms_table).where(rooms_table.c.stream_id == room.stream_id).values(**values))
-        if done.rowcount == 0:
-            self.conn.execute(insert(rooms_table).values(stream_id=room.stream_id, **values))
+        self._rooms[room.stream_id] = _copy_room(room)
+        self._dirty["room"].add(room.stream_id)
 
     def rooms_of_creator(self, creator_id: str) -> list[Room]:
-        rows = self.conn.execute(select(rooms_table).where(rooms_table.c.creator_id == creator_id,
-                                                           rooms_table.c.penalty_stop.is_(True))).mappings()
-        return [self._room(r) for r in rows]
+        rows = self.conn.execute(select(rooms_table.c.stream_id).where(
+            rooms_table.c.creator_id == creator_id, rooms_table.c.penalty_stop.is_(True))).scalars().all()
+        found = {stream_id for stream_id, room in self._rooms.items()
+                 if room is not None and room.creator_id == creator_id and room.penalty_stop}
+        return [r for r in (self.room(s) for s in sorted(found | set(rows))) if r is not None and r.penalty_stop]
+
+    def _keep_flagged(self, row: Any) -> None:
+        segment = Flagged(row["stream_id"], row["ordinal"], row["request_id"], row["segment_index"], row["decision"],
+                          _split(row["categories"]), row["merchant_id"], bool(row["overturned"]),
+                          _split(row["confirmed"]))
+        self._flagged.setdefault(segment.stream_id, {}).setdefault(segment.ordinal, segment)
+        self._stored_flagged.add((segment.stream_id, segment.ordinal))
 
     def flagged(self, stream_id: str, from_ordinal: int = 0) -> list[Flagged]:
         from_ordinal = max(from_ordinal, 0)
         known = self._flagged.setdefault(stream_id, {})
-        if from_ordinal < self._read_from.get(stream_id, 1 << 62):
+        read_from = self._read_from.get(stream_id, 1 << 62)
+        if from_ordinal < read_from:
             t = room_segments_table
-            rows = self.conn.execute(select(t).where(t.c.stream_id == stream_id, t.c.ordinal >= from_ordinal,
-                                                     t.c.ordinal < self._read_from.get(stream_id, 1 << 62))
-                                     .order_by(t.c.ordinal)).mappings()
-            for r in rows:
-                known[r["ordinal"]] = Flagged(r["stream_id"], r["ordinal"], r["request_id"], r["segment_index"],
-                                              r["decision"], _split(r["categories"]), r["merchant_id"],
-                                              bool(r["overturned"]), _split(r["confirmed"]))
+            for row in self.conn.execute(select(t).where(t.c.stream_id == stream_id, t.c.ordinal >= from_ordinal,
+                                                         t.c.ordinal < read_from)).mappings():
+                self._keep_flagged(row)
             self._read_from[stream_id] = from_ordinal
-        return [replace(s) for o, s in sorted(known.items()) if o >= from_ordinal]
+        # The cached segments themselves: the engine changes one only to put it back at once.
+        return [known[o] for o in sorted(known) if o >= from_ordinal]
 
     def put_flagged(self, segment: Flagged) -> None:
-        t = room_segments_table
-        values = {"request_id": segment.request_id, "segment_index": segment.segment_index,
-                  "decision": segment.decision, "categories": "|".join(segment.categories),
-                  "merchant_id": segment.merchant_id, "overturned": segment.overturned,
-                  "confirmed": "|".join(segment.confirmed)}
         known = self._flagged.setdefault(segment.stream_id, {})
-        absent = segment.ordinal not in known and segment.ordinal >= self._read_from.get(segment.stream_id, 1 << 62)
-        if segment.ordinal in known or not absent:
-            done = self.conn.execute(update(t).where(t.c.stream_id == segment.stream_id,
-                                                     t.c.ordinal == segment.ordinal).values(**values))
-            absent = done.rowcount == 0
-        if absent:
-            self.conn.execute(insert(t).values(stream_id=segment.stream_id, ordinal=segment.ordinal, **values))
-        known[segment.ordinal] = replace(segment)
+        if segment.ordinal not in known and segment.ordinal < self._read_from.get(segment.stream_id, 1 << 62):
+            self.flagged(segment.stream_id, segment.ordinal)  # a row may exist below what was read
+        known[segment.ordinal] = segment
+        self._dirty_flagged.add((segment.stream_id, segment.ordinal))
 
-    # calls
+    # -- calls ------------------------------------------------------------------------------
+
     def call(self, request_id: str, entity_id: str | None = None) -> Call | None:
+        for (request, entity), call in self._new_calls.items():
+            if request == request_id and (entity_id is None or entity == entity_id):
+                return call
         t = calls_table
         query = select(t).where(t.c.request_id == request_id)
         if entity_id is not None:
@@ -335,72 +388,77 @@ class SqlState:
         return call_from_row(row) if row else None
 
     def add_call(self, call: Call) -> None:
-        self.conn.execute(insert(calls_table).values(
-            request_id=call.request_id, entity_type=call.entity_type, entity_id=call.entity_id, at=call.at,
-            merchant_id=call.merchant_id, creator_id=call.creator_id, chunk=call.chunk, decision=call.decision,
-            ordinal=call.ordinal, segments=call.segments, segments_sha256=call.segments_sha256, answer=call.answer,
-            event_id=self.event_id))
+        call.event_id = self.event_id
+        self._new_calls[(call.request_id, call.entity_id)] = call
 
-    # creators and merchants
-    def creator(self, creator_id: str) -> Creator | None:
-        row = self.conn.execute(select(creators_table).where(creators_table.c.creator_id == creator_id)
-                                ).mappings().first()
-        if row is None:
-            return None
+    def chunk_call(self, stream_id: str, chunk: int) -> Call | None:
+        """A call of this batch with that chunk of that stream (a repeat within one batch)."""
+        return next((c for c in self._new_calls.values()
+                     if c.entity_type == "stream" and c.entity_id == stream_id and c.chunk == chunk), None)
+
+    # -- creators and merchants ---------------------------------------------------------------
+
+    def _creator(self, row: Any) -> Creator:
         creator = Creator(row["creator_id"], row["credit"], _utc(row["clock"]), _utc(row["created_at"]),
                           _penalty(row["penalty"]))
-        self._loaded[("creator", creator_id)] = copy.deepcopy(creator)
+        self._loaded[("creator", creator.creator_id)] = _copy_creator(creator)
         return creator
 
-    def put_creator(self, creator: Creator) -> None:
-        if self._loaded.get(("creator", creator.creator_id)) == creator:
-            return  # unchanged: nothing to write
-        self._loaded[("creator", creator.creator_id)] = copy.deepcopy(creator)
-        self.touched["creator"].add(creator.creator_id)
-        values = {"credit": creator.credit, "clock": creator.clock, "created_at": creator.created_at,
-                  "penalty": _penalty_json(creator.penalty), "next_due_at": self.enforcer.next_creator_due(creator)}
-        t = creators_table
-        if self.conn.execute(update(t).where(t.c.creator_id == creator.creator_id).values(**values)).rowcount == 0:
-            self.conn.execute(insert(t).values(creator_id=creator.creator_id, **values))
+    def creator(self, creator_id: str) -> Creator | None:
+        if creator_id not in self._creators:
+            row = self.conn.execute(select(creators_table).where(creators_table.c.creator_id == creator_id)
+                                    ).mappings().first()
+            self._creators[creator_id] = self._creator(row) if row else None
+        found = self._creators[creator_id]
+        return _copy_creator(found) if found else None
 
-    def merchant(self, merchant_id: str) -> Merchant | None:
-        t = merchant_standing_table
-        row = self.conn.execute(select(t).where(t.c.merchant_id == merchant_id)).mappings().first()
-        if row is None:
-            return None
+    def put_creator(self, creator: Creator) -> None:
+        self._creators[creator.creator_id] = _copy_creator(creator)
+        if self._loaded.get(("creator", creator.creator_id)) != creator:
+            self._dirty["creator"].add(creator.creator_id)
+
+    def _merchant(self, row: Any) -> Merchant:
         hold = row["model_hold"]
         merchant = Merchant(row["merchant_id"], row["points"], _utc(row["created_at"]), _penalty(row["penalty"]),
                             ModelHold(datetime.fromisoformat(hold["since"]), hold["detail"]) if hold else None,
                             _utc(row["next_due_at"]) or NEVER_DUE)
-        self._loaded[("merchant", merchant_id)] = copy.deepcopy(merchant)
+        self._loaded[("merchant", merchant.merchant_id)] = _copy_merchant(merchant)
         return merchant
 
-    def put_merchant(self, merchant: Merchant) -> None:
-        if self._loaded.get(("merchant", merchant.merchant_id)) == merchant:
-            return  # unchanged: nothing to write
-        self._loaded[("merchant", merchant.merchant_id)] = copy.deepcopy(merchant)
-        self.touched["merchant"].add(merchant.merchant_id)
-        hold = merchant.model_hold
-        values = {"points": merchant.points, "created_at": merchant.created_at,
-                  "penalty": _penalty_json(merchant.penalty),
-                  "model_hold": {"since": hold.since.isoformat(), "detail": hold.detail} if hold else None,
-                  "next_due_at": self.enforcer.next_merchant_due(self, merchant)}
-        t = merchant_standing_table
-        if self.conn.execute(update(t).where(t.c.merchant_id == merchant.merchant_id).values(**values)).rowcount == 0:
-            self.conn.execute(insert(t).values(merchant_id=merchant.merchant_id, **values))
+    def merchant(self, merchant_id: str) -> Merchant | None:
+        if merchant_id not in self._merchants:
+            t = merchant_standing_table
+            row = self.conn.execute(select(t).where(t.c.merchant_id == merchant_id)).mappings().first()
+            self._merchants[merchant_id] = self._merchant(row) if row else None
+        found = self._merchants[merchant_id]
+        return _copy_merchant(found) if found else None
 
-    # the ledger
+    def put_merchant(self, merchant: Merchant) -> None:
+        self._merchants[merchant.merchant_id] = _copy_merchant(merchant)
+        if self._loaded.get(("merchant", merchant.merchant_id)) != merchant:
+            self._dirty["merchant"].add(merchant.merchant_id)
+
+    # -- the ledger, actions, appeals (written at once) ---------------------------------------
+
     def entry(self, entry_id: int) -> Entry | None:
         row = self.conn.execute(select(ledger_table).where(ledger_table.c.id == entry_id)).mappings().first()
         return entry_from_row(row) if row else None
 
-    def entries(self, entity_type: str, entity_id: str) -> list[Entry]:
-        key = (entity_type, entity_id)
+    def entries(self, entity_type: str, entity_id: str, stream_id: str | None = None,
+                listing_id: str | None = None) -> list[Entry]:
+        key = (entity_type, entity_id, stream_id, listing_id)
+        whole = self._entries.get((entity_type, entity_id, None, None))
+        if whole is not None:
+            return [e for e in whole if (stream_id is None or e.stream_id == stream_id)
+                    and (listing_id is None or e.listing_id == listing_id)]
         if key not in self._entries:
             t = ledger_table
-            rows = self.conn.execute(select(t).where(t.c.entity_type == entity_type, t.c.entity_id == entity_id)
-                                     .order_by(t.c.id)).mappings()
-            self._entries[key] = [entry_from_row(r) for r in rows]
+            query = select(t).where(t.c.entity_type == entity_type, t.c.entity_id == entity_id)
+            if stream_id is not None:
+                query = query.where(t.c.stream_id == stream_id)
+            if listing_id is not None:
+                query = query.where(t.c.listing_id == listing_id)
+            self._entries[key] = [entry_from_row(r) for r in self.conn.execute(query.order_by(t.c.id)).mappings()]
         return list(self._entries[key])
 
     def add_entry(self, entry: Entry) -> Entry:
@@ -408,8 +466,11 @@ class SqlState:
         values["event_id"] = self.event_id
         new_id = self.conn.execute(insert(ledger_table).values(**values)).inserted_primary_key[0]
         written = Entry(**{**values, "id": new_id})
-        if (entry.entity_type, entry.entity_id) in self._entries:
-            self._entries[(entry.entity_type, entry.entity_id)].append(written)
+        for (entity_type, entity_id, stream_id, listing_id), cached in self._entries.items():
+            if (entity_type, entity_id) == (entry.entity_type, entry.entity_id) and (
+                    stream_id is None or stream_id == entry.stream_id) and (
+                    listing_id is None or listing_id == entry.listing_id):
+                cached.append(written)
         return written
 
     def add_action(self, action: Action) -> Action:
@@ -421,7 +482,6 @@ class SqlState:
         new_id = self.conn.execute(insert(actions_table).values(**values)).inserted_primary_key[0]
         return Action(**{**values, "id": new_id})
 
-    # appeals
     def appeal(self, appeal_id: int) -> Appeal | None:
         row = self.conn.execute(select(appeals_table).where(appeals_table.c.id == appeal_id)).mappings().first()
         return appeal_from_row(row) if row else None
@@ -444,6 +504,82 @@ class SqlState:
         t = merchant_standing_table
         return found + [("merchant", r) for r in self.conn.execute(
             select(t.c.merchant_id).where(t.c.next_due_at <= now).order_by(t.c.merchant_id)).scalars()]
+
+    # -- writing what changed ------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write every changed room, creator, merchant, segment and the new calls."""
+        rooms = [self._rooms[s] for s in sorted(self._dirty["room"])]
+        _upsert(self.conn, rooms_table, ["stream_id"], [
+            {"stream_id": r.stream_id, "creator_id": r.creator_id, "opened_at": r.opened_at,
+             "updated_at": r.updated_at, "action": r.action, "chunks": r.chunks, "segments": r.segments,
+             "blocks": r.blocks, "reviews": r.reviews, "penalty_stop": r.penalty_stop, "reasons": r.reasons}
+            for r in rooms if r is not None])
+        creators = [self._creators[c] for c in sorted(self._dirty["creator"])]
+        _upsert(self.conn, creators_table, ["creator_id"], [
+            {"creator_id": c.creator_id, "credit": c.credit, "clock": c.clock, "created_at": c.created_at,
+             "penalty": _penalty_json(c.penalty), "next_due_at": self.enforcer.next_creator_due(c)}
+            for c in creators if c is not None])
+        merchants = [self._merchants[m] for m in sorted(self._dirty["merchant"])]
+        _upsert(self.conn, merchant_standing_table, ["merchant_id"], [
+            {"merchant_id": m.merchant_id, "points": m.points, "created_at": m.created_at,
+             "penalty": _penalty_json(m.penalty),
+             "model_hold": {"since": m.model_hold.since.isoformat(), "detail": m.model_hold.detail}
+             if m.model_hold else None, "next_due_at": self.enforcer.next_merchant_due(self, m)}
+            for m in merchants if m is not None])
+        segments = [self._flagged[s][o] for s, o in sorted(self._dirty_flagged)]
+        _upsert(self.conn, room_segments_table, ["stream_id", "ordinal"], [
+            {"stream_id": f.stream_id, "ordinal": f.ordinal, "request_id": f.request_id,
+             "segment_index": f.segment_index, "decision": f.decision, "categories": "|".join(f.categories),
+             "merchant_id": f.merchant_id, "overturned": f.overturned, "confirmed": "|".join(f.confirmed)}
+            for f in segments])
+        if self._new_calls:
+            self.conn.execute(insert(calls_table), [
+                {"request_id": c.request_id, "entity_type": c.entity_type, "entity_id": c.entity_id, "at": c.at,
+                 "merchant_id": c.merchant_id, "creator_id": c.creator_id, "chunk": c.chunk, "decision": c.decision,
+                 "ordinal": c.ordinal, "segments": c.segments, "segments_sha256": c.segments_sha256,
+                 "answer": c.answer, "event_id": c.event_id} for c in self._new_calls.values()])
+        for kind in self._dirty:
+            self._dirty[kind].clear()
+        self._dirty_flagged.clear()
+        self._new_calls.clear()
+
+
+def _copy_room(room: Room) -> Room:
+    return replace(room, reasons=list(room.reasons))
+
+
+def _copy_creator(creator: Creator) -> Creator:
+    return replace(creator, penalty=replace(creator.penalty) if creator.penalty else None)
+
+
+def _copy_merchant(merchant: Merchant) -> Merchant:
+    return replace(merchant, penalty=replace(merchant.penalty) if merchant.penalty else None,
+                   model_hold=replace(merchant.model_hold) if merchant.model_hold else None)
+
+
+_UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
+
+
+def _upsert(conn: Connection, table: Table, keys: list[str], rows: list[dict[str, Any]]) -> None:
+    """Insert rows, replacing those whose ``keys`` exist, in one statement."""
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        for row in rows:
+            conn.execute(table.delete().where(and_(*[table.c[k] == row[k] for k in keys])))
+        conn.execute(insert(table), rows)
+        return
+    cache_key = (dialect, table.name, tuple(keys), tuple(rows[0]))
+    statement = _UPSERTS.get(cache_key)
+    if statement is None:  # built once: constructing a statement costs more than running it
+        statement = (sqlite_insert if dialect == "sqlite" else pg_insert)(table)
+        statement = statement.on_conflict_do_update(
+            index_elements=keys, set_={c.name: statement.excluded[c.name] for c in table.columns
+                                       if c.name not in keys and c.name in rows[0]})
+        _UPSERTS[cache_key] = statement
+    conn.execute(statement, rows)
 
 
 def jsonable(value: Any) -> Any:
@@ -481,14 +617,44 @@ def action_from_row(row: Any) -> Action:
     return Action(**values)
 
 
+def call_keys(event: Event) -> list[str]:
+    """The lock keys of the entities a scoring call's event touches."""
+    if isinstance(event, ChunkScored):
+        return [f"room:{event.stream_id}"] + ([f"creator:{event.creator_id}"] if event.creator_id else []) + (
+            [f"merchant:{event.merchant_id}"] if event.merchant_id else [])
+    if isinstance(event, ListingsScored | MerchantsScored):
+        return [f"merchant:{i.merchant_id}" for i in event.items]
+    raise TypeError(f"a scoring call does not send {type(event).__name__}")
+
+
+@dataclass(frozen=True)
+class CallWork:
+    """A scoring call for enforcement: its event, its segments' hash (a chunk), its answer so
+    far as a JSON object's text (what enforcement adds is spliced in: no re-encoding)."""
+
+    event: Event
+    segments_sha256: str | None
+    answer_json: str
+    records: tuple[Any, ...] = ()  # the call's decision records, written in its transaction (record_writer)
+
+    def answer(self, added: dict[str, Any]) -> str:
+        """The call's whole answer, as stored for a repeat."""
+        if not added:
+            return self.answer_json
+        extra = json.dumps(added, ensure_ascii=False)
+        body = self.answer_json.rstrip()
+        return body[:-1] + ("," if body[:-1].strip() != "{" else "") + extra[1:]
+
+
 @dataclass
 class ChunkAnswer:
-    """A call applied (``outcome`` and the ``answer`` built from it), or the first answer to
-    the same chunk (``repeated``)."""
+    """A call applied (``added``: what enforcement adds to its answer, a chunk's room and
+    creator), or the first answer of a repeated chunk (``repeated``, whole)."""
 
-    outcome: Outcome | None = None
+    added: dict[str, Any] = field(default_factory=dict)
     repeated: dict[str, Any] | None = None
-    answer: dict[str, Any] | None = None
+    outcome: Outcome | None = None
+    answer: dict[str, Any] | None = None  # the whole answer (``EnforcementStore.record``)
 
 
 @dataclass
@@ -505,10 +671,13 @@ class EnforcementStore:
     """The live enforcement: events applied in transactions, and the reads of the API and console."""
 
     def __init__(self, engine: Engine, policy: PolicyDocument, clock: Callable[[], datetime] | None = None,
-                 read_engine: Engine | None = None) -> None:
+                 read_engine: Engine | None = None,
+                 record_writer: Callable[[Connection, list[Any]], None] | None = None) -> None:
         """``engine`` writes (on SQLite an ``immediate`` one: ``model_registry.database.make_engine``);
-        ``read_engine`` reads without taking the write lock (default: ``engine``)."""
+        ``read_engine`` reads without taking the write lock (default: ``engine``);
+        ``record_writer`` writes scoring calls' decision records in their transaction."""
         self.engine = engine
+        self.record_writer = record_writer
         self.reads = read_engine or engine
         self.policy = policy
         self.enforcer = Enforcer(policy)
@@ -518,7 +687,9 @@ class EnforcementStore:
 
     @contextmanager
     def _transaction(self, keys: list[str]) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
+        from model_registry.database import write_lock
+
+        with write_lock(self.engine), self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 for key in sorted(set(keys)):
                     conn.execute(text("INSERT INTO enforcement_locks (key) VALUES (:key) ON CONFLICT DO NOTHING"),
@@ -534,9 +705,12 @@ class EnforcementStore:
 
     def _apply(self, conn: Connection, event: Event, source_key: str | None = None,
                request_id: str | None = None) -> tuple[Outcome, SqlState]:
+        """Log one event and apply it (verdicts, appeals, ticks: one event a transaction)."""
         state = SqlState(conn, self.enforcer)
         state.event_id = self._log(conn, event, source_key, request_id)
-        return self.enforcer.apply(event, state), state
+        outcome = self.enforcer.apply(event, state)
+        state.flush()
+        return outcome, state
 
     def existing_chunk(self, stream_id: str, chunk: int | None, creator_id: str | None,
                        segments_sha256: str) -> dict[str, Any] | None:
@@ -558,7 +732,7 @@ class EnforcementStore:
                     raise EnforcementConflict(f"chunk {chunk} of stream {stream_id!r} was already scored with other "
                                               "segments; send each chunk once, or the same segments again",
                                               "chunk")
-                return dict(row.answer)
+                return json.loads(row.answer)
         if creator_id is not None:
             room_creator = conn.execute(select(rooms_table.c.creator_id).where(
                 rooms_table.c.stream_id == stream_id)).scalar()
@@ -567,53 +741,128 @@ class EnforcementStore:
                                           "creator_id cannot change", "creator_id")
         return None
 
-    def record(self, event: Event, segments_sha256: str | None,
-               finish: Callable[[Outcome], dict[str, Any]]) -> ChunkAnswer:
-        """Apply a scoring call's event; ``finish(outcome)`` builds its answer (stored with a
-        chunk, so that a repeat of the chunk gets it again)."""
-        if isinstance(event, ChunkScored):
-            return self.record_chunk(event, segments_sha256 or "", finish)
-        if isinstance(event, ListingsScored):
-            outcome = self.record_listings(event)
-        elif isinstance(event, MerchantsScored):
-            outcome = self.record_merchants(event)
-        else:
-            raise TypeError(f"a scoring call does not send {type(event).__name__}")
-        return ChunkAnswer(outcome=outcome, answer=finish(outcome))
+    def record(self, event: Event, segments_sha256: str | None, fields: dict[str, Any] | None = None) -> ChunkAnswer:
+        """Apply a scoring call's event in its own transaction; its answer is ``fields`` with
+        what enforcement adds (stored with a chunk, so that a repeat of the chunk gets it
+        again). ``EnforcementConflict`` when the call contradicts the room."""
+        fields = jsonable(fields or {})
+        [result] = self.apply_calls([CallWork(event, segments_sha256, json.dumps(fields, ensure_ascii=False))])
+        if isinstance(result, Exception):
+            raise result
+        if result.repeated is None:
+            result.answer = {**fields, **result.added}
+        return result
 
-    def record_chunk(self, event: ChunkScored, segments_sha256: str,
-                     finish: Callable[[Outcome], dict[str, Any]]) -> ChunkAnswer:
-        """Apply a stream call and store its answer (``finish(outcome)``) in one transaction."""
-        keys = [f"room:{event.stream_id}"] + ([f"creator:{event.creator_id}"] if event.creator_id else []) + (
-            [f"merchant:{event.merchant_id}"] if event.merchant_id else [])
-        try:
-            with self._transaction(keys) as conn:
-                repeated = self._check_chunk(conn, event.stream_id, event.chunk, event.creator_id, segments_sha256)
-                if repeated is not None:
-                    return ChunkAnswer(repeated=repeated)
-                outcome, state = self._apply(conn, event, request_id=event.request_id)
-                answer = jsonable(finish(outcome))
-                conn.execute(update(calls_table).where(calls_table.c.request_id == event.request_id,
-                                                       calls_table.c.entity_id == event.stream_id)
-                             .values(answer=answer, segments_sha256=segments_sha256))
-                return ChunkAnswer(outcome=outcome, answer=answer)
-        except IntegrityError:  # the same chunk committed by another worker meanwhile
-            repeated = self.existing_chunk(event.stream_id, event.chunk, event.creator_id, segments_sha256)
-            if repeated is None:
-                raise
-            return ChunkAnswer(repeated=repeated)
+    def apply_calls(self, works: list[CallWork]) -> list[ChunkAnswer | EnforcementConflict]:
+        """Apply scoring calls in one transaction (``EnforcementWriter``'s batches): the keys
+        of every call locked first, in one sorted order; the entities read in a few queries;
+        each call checked (a repeated chunk gets its first answer, a contradicting one its own
+        ``EnforcementConflict``), logged (one insert for all), applied in order in memory and
+        stamped with the time it is applied; what changed written at the end, with the calls'
+        decision records."""
+        keys = sorted({key for work in works for key in call_keys(work.event)})
+        with self._transaction(keys) as conn:
+            now = self.clock()
+            events = [dataclasses.replace(work.event, at=now) for work in works]
+            state = SqlState(conn, self.enforcer)
+            chunks = [e for e in events if isinstance(e, ChunkScored)]
+            state.prefetch({e.stream_id for e in chunks}, {e.creator_id for e in chunks if e.creator_id},
+                           {e.merchant_id for e in chunks if e.merchant_id}
+                           | {i.merchant_id for e in events if isinstance(e, ListingsScored | MerchantsScored)
+                              for i in e.items})
+            verdicts = self._screen(conn, state, events, works)
+            applied = [i for i, v in enumerate(verdicts) if v is None]
+            ids = self._log_many(conn, [events[i] for i in applied])
+            results: list[Any] = list(verdicts)
+            for i, event_id in zip(applied, ids, strict=True):
+                results[i] = self._apply_one(state, event_id, events[i], works[i])
+            for i, verdict in enumerate(verdicts):  # a repeat of a chunk applied earlier in this batch
+                if isinstance(verdict, int):
+                    first = state.call(events[verdict].request_id, events[verdict].stream_id)
+                    results[i] = ChunkAnswer(repeated=json.loads(first.answer))
+            state.flush()
+            records = [r for i in applied for r in works[i].records]
+            if records and self.record_writer is not None:
+                self.record_writer(conn, records)
+        return results
+
+    def _screen(self, conn: Connection, state: SqlState, events: list[Event], works: list[CallWork]
+                ) -> list[Any]:
+        """Per call: None (apply it), a ``ChunkAnswer`` (a repeat of a stored chunk), the index
+        of an earlier call of the batch it repeats, or its ``EnforcementConflict``."""
+        asked = [(e.stream_id, e.chunk) for e in events if isinstance(e, ChunkScored) and e.chunk is not None]
+        stored: dict[tuple[str, int], tuple[str | None, Any]] = {}
+        if asked:
+            t = calls_table
+            rows = conn.execute(select(t.c.entity_id, t.c.chunk, t.c.segments_sha256, t.c.answer).where(
+                t.c.entity_type == "stream", or_(*[and_(t.c.entity_id == s, t.c.chunk == c) for s, c in asked])))
+            stored = {(r.entity_id, r.chunk): (r.segments_sha256, r.answer) for r in rows}  # answers as text
+        hosts = {stream: room.creator_id for stream, room in
+                 ((e.stream_id, state.room(e.stream_id)) for e in events if isinstance(e, ChunkScored)) if room}
+        seen: dict[tuple[str, int], int] = {}
+        out: list[Any] = []
+        for index, (event, work) in enumerate(zip(events, works, strict=True)):
+            if not isinstance(event, ChunkScored):
+                out.append(None)
+                continue
+            sha, key = work.segments_sha256 or "", (event.stream_id, event.chunk)
+            first = stored.get(key) if event.chunk is not None else None
+            earlier = seen.get(key) if event.chunk is not None else None
+            host = hosts.get(event.stream_id)
+            if first is not None or earlier is not None:
+                same = first[0] == sha if first is not None else works[earlier].segments_sha256 == work.segments_sha256
+                if not same:
+                    out.append(EnforcementConflict(
+                        f"chunk {event.chunk} of stream {event.stream_id!r} was already scored with other segments; "
+                        "send each chunk once, or the same segments again", "chunk"))
+                else:
+                    out.append(ChunkAnswer(repeated=json.loads(first[1])) if first is not None else earlier)
+            elif event.creator_id is not None and host is not None and host != event.creator_id:
+                out.append(EnforcementConflict(f"stream {event.stream_id!r} is hosted by creator {host!r}; a "
+                                               "stream's creator_id cannot change", "creator_id"))
+            else:
+                out.append(None)
+                if event.chunk is not None:
+                    seen[key] = index
+                hosts[event.stream_id] = host or event.creator_id
+        return out
+
+    def _log_many(self, conn: Connection, events: list[Event]) -> list[int]:
+        """Log events in one insert; their ids in order."""
+        if not events:
+            return []
+        rows = [{"at": e.at, "type": event_type(e), "request_id": getattr(e, "request_id", None), "source_key": None,
+                 "policy_version": self.enforcer.version, "payload": event_payload(e)} for e in events]
+        statement = insert(events_table).returning(events_table.c.id, sort_by_parameter_order=True)
+        return list(conn.execute(statement, rows).scalars())
+
+    def _apply_one(self, state: SqlState, event_id: int, event: Event, work: CallWork) -> ChunkAnswer:
+        state.event_id = event_id
+        outcome = self.enforcer.apply(event, state)
+        added = jsonable(outcome.answer_fields())
+        if not isinstance(event, ChunkScored):
+            return ChunkAnswer(added=added, outcome=outcome)
+        call = state.call(event.request_id, event.stream_id)
+        assert call is not None
+        call.answer, call.segments_sha256 = work.answer(added), work.segments_sha256 or ""
+        return ChunkAnswer(added=added, outcome=outcome)
+
+    def record_chunk(self, event: ChunkScored, segments_sha256: str, fields: dict[str, Any] | None = None
+                     ) -> ChunkAnswer:
+        """Apply a stream call and store its answer in one transaction."""
+        return self.record(event, segments_sha256, fields)
 
     def record_listings(self, event: ListingsScored) -> Outcome:
         """Apply a listing call's listings at review or block."""
-        keys = [f"merchant:{i.merchant_id}" for i in event.items]
-        with self._transaction(keys) as conn:
-            return self._apply(conn, event, request_id=event.request_id)[0]
+        outcome = self.record(event, None).outcome
+        assert outcome is not None
+        return outcome
 
     def record_merchants(self, event: MerchantsScored) -> Outcome:
         """Apply a merchant call's decisions (a ``block`` puts the merchant on a hold)."""
-        keys = [f"merchant:{i.merchant_id}" for i in event.items]
-        with self._transaction(keys) as conn:
-            return self._apply(conn, event, request_id=event.request_id)[0]
+        outcome = self.record(event, None).outcome
+        assert outcome is not None
+        return outcome
 
     def record_verdict(self, event: VerdictGiven) -> Outcome | None:
         """Apply a stored verdict once (None: applied before)."""
@@ -788,7 +1037,7 @@ class EnforcementStore:
                         if o in by_ordinal]
             out.append({"request_id": row["request_id"], "chunk": row["chunk"], "at": _utc(row["at"]),
                         "ordinal": row["ordinal"], "segments": row["segments"],
-                        "room_action": (row["answer"] or {}).get("room", {}).get("action"),
+                        "room_action": json.loads(row["answer"] or "{}").get("room", {}).get("action"),
                         "flagged": [{"segment_index": s.segment_index, "decision": s.decision,
                                      "categories": list(s.categories), "overturned": s.overturned,
                                      "confirmed": list(s.confirmed)} for s in segments]})

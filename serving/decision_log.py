@@ -80,10 +80,29 @@ decision_log_table = Table(
     Index("ix_decision_log_decision_type_id", "decision", "entity_type", "id"),
 )
 __all__ = ["JOURNAL_GLOB", "DecisionLogUnavailable", "DecisionLogWriter", "DecisionRecord", "decision_log_table",
-           "iter_decisions", "latest_decisions", "query_decisions"]
+           "insert_rows", "iter_decisions", "latest_decisions", "query_decisions", "write_records"]
 # Errors that mean the database cannot be reached or is busy (retry later), as opposed to
 # one that refuses a row.
 UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
+
+
+def insert_rows(conn: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert decision rows on an open transaction; a record already stored (same
+    ``record_id``) is not stored again."""
+    dialect = conn.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        statement = (sqlite_insert if dialect == "sqlite" else pg_insert)(decision_log_table)
+        statement = statement.on_conflict_do_nothing(index_elements=["record_id"])
+    else:
+        statement = insert(decision_log_table)
+    conn.execute(statement, rows)
+
+
+def write_records(conn: Any, records: list[DecisionRecord]) -> None:
+    """Write ``records`` on an open transaction, stamped now: how scoring calls' decisions are
+    committed in the same transaction as their enforcement (``policy/store.py``)."""
+    now = datetime.now(UTC)
+    insert_rows(conn, [r.row(now) for r in records])
 
 
 class DecisionLogUnavailable(RuntimeError):
@@ -241,14 +260,8 @@ class DecisionLogWriter:
     # -- the thread's side -------------------------------------------------------------
 
     def _insert(self, rows: list[dict[str, Any]]) -> None:
-        dialect = self._engine.dialect.name
-        if dialect in ("sqlite", "postgresql"):
-            statement = (sqlite_insert if dialect == "sqlite" else pg_insert)(decision_log_table)
-            statement = statement.on_conflict_do_nothing(index_elements=["record_id"])
-        else:
-            statement = insert(decision_log_table)
         with self._engine.begin() as conn:
-            conn.execute(statement, rows)
+            insert_rows(conn, rows)
 
     def _commit(self, rows: list[dict[str, Any]], retry_seconds: float | None = None) -> bool:
         """Insert with retries for ``retry_seconds``; False if the database never took them."""

@@ -55,8 +55,34 @@ RETRY_AFTER_HEADER = {"Retry-After": {"description": "seconds to wait before ret
                                       "schema": {"type": "integer"}}}
 
 
+def nullable_for_openapi_30(node: Any) -> Any:
+    """OpenAPI 3.0 (what BentoML declares) has no ``{"type": "null"}``: pydantic's
+    ``X | None`` (``anyOf: [X, {"type": "null"}]``) becomes ``anyOf: [X], nullable: true``, and
+    a property BentoML flattened to ``X`` with ``default: null`` says ``nullable: true`` (a
+    ``$ref``, whose siblings 3.0 ignores, is wrapped in ``allOf``)."""
+    if isinstance(node, list):
+        return [nullable_for_openapi_30(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: nullable_for_openapi_30(value) for key, value in node.items()}
+    options = node.get("anyOf")
+    if isinstance(options, list) and {"type": "null"} in options:
+        node["anyOf"] = [option for option in options if option != {"type": "null"}]
+        node["nullable"] = True
+    properties = node.get("properties")
+    if isinstance(properties, dict):
+        for name, schema in properties.items():
+            if isinstance(schema, dict) and "default" in schema and schema["default"] is None:
+                if "$ref" in schema:
+                    schema = {**{k: v for k, v in schema.items() if k != "$ref"}, "allOf": [{"$ref": schema["$ref"]}]}
+                properties[name] = {**schema, "nullable": True}
+    return node
+
+
 def document_errors(openapi: dict[str, Any]) -> dict[str, Any]:
-    """The OpenAPI document with the error answers the service really gives on each call."""
+    """The OpenAPI document with the error answers the service really gives on each call,
+    valid OpenAPI 3.0 (nullable fields as ``nullable``)."""
+    openapi = nullable_for_openapi_30(openapi)
     schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
     schemas.update({"ErrorDetail": ERROR_DETAIL_SCHEMA, "ClientError": CLIENT_ERROR_SCHEMA,
                     "Unavailable": UNAVAILABLE_SCHEMA})

@@ -22,12 +22,13 @@ from typing import Any, Literal
 
 import bentoml
 from pydantic import Field, create_model
+from pydantic_core import to_json
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import JSONResponse
 
 from features.ids import EntityId
 from features.schemas import ListingRecord, MerchantRecord, TranscriptSegment
-from model_registry.answers import CallKey, LogItem, Refused
+from model_registry.answers import LogItem, Refused
 from model_registry.kinds import (
     ENTITY_TYPES,
     FALSE_MARKETING,
@@ -46,6 +47,7 @@ from serving.auth import PRINCIPAL_HEADER, AuthGuard, TokenStore
 from serving.console import console_app
 from serving.decision_log import DecisionLogUnavailable
 from serving.enforcement_api import enforcement_app
+from serving.enforcement_writer import EnforcementUnavailable
 from serving.error_answers import install_log_filter
 from serving.guard import RequestGuard
 from serving.health import HEALTH
@@ -102,7 +104,7 @@ def released_model(kind: ModelKind) -> bentoml.models.BentoModel | None:
 
 
 # A request whose decisions cannot be stored is not answered with them (503 + fallback).
-STORAGE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, DecisionLogUnavailable)
+STORAGE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, DecisionLogUnavailable, EnforcementUnavailable)
 # BentoML's own limits answer 429 and 504 bodies that callers cannot act on: its concurrency
 # limit is off (the front door sheds with 503), and its timeout sits past every limit of ours.
 BENTOML_TIMEOUT_SECONDS = SETTINGS.body_timeout_seconds + SETTINGS.request_budget_seconds + 120
@@ -156,6 +158,7 @@ class ShopGuard:
         from policy.store import EnforcementStore
         from serving.decision_log import DecisionLogWriter
         from serving.enforcement_clock import EnforcementClock
+        from serving.enforcement_writer import EnforcementWriter
         from serving.feedback import FeedbackStore
 
         self.settings = SETTINGS
@@ -170,6 +173,9 @@ class ShopGuard:
         # Rooms, credit, points: one transaction per scored call, committed before its answer.
         self.enforcement = EnforcementStore(make_engine(self.settings.database_url, immediate=True), self.policy,
                                             read_engine=engine)
+        # Scoring calls' enforcement: group commit in a process of its own (serving/enforcement_writer.py).
+        self.enforcement_writer = EnforcementWriter(self.settings.database_url,
+                                                    str(self.settings.policy) if self.settings.policy else None)
         self.decision_log: DecisionLogWriter | None = None
         if self.settings.decision_log:
             # Its own engine with a short lock wait: a busy database costs a request at most about
@@ -225,6 +231,7 @@ class ShopGuard:
         self.clock.close()
         for batcher in self.batchers.values():
             batcher.close()
+        self.enforcement_writer.close()
         if self.decision_log is not None:
             self.decision_log.close()
 
@@ -265,9 +272,6 @@ class ShopGuard:
         try:
             enforced = self.settings.enforcement
             key = kind.answers.call_key(records, request) if enforced else None
-            first = self._first_answer(key)
-            if first is not None:
-                return self._repeat(kind, records, request, first)
             answer = kind.answers.answer(model, records, request, self.enforcement.holds,
                                          self._batched_scores(kind, records), self.policy.calls)
             request_id = uuid.uuid4().hex
@@ -275,14 +279,16 @@ class ShopGuard:
             fields = {"request_id": request_id, **request, **answer.fields}
             event = (kind.answers.enforcement_event(answer, records, request, request_id, self.enforcement.clock())
                      if enforced else None)
-            if event is not None:
-                applied = self.enforcement.record(event, key.segments_sha256 if key else None,
-                                                  lambda outcome: kind.answers.answered(fields, outcome))
-                if applied.repeated is not None:  # the same chunk, committed by a concurrent call
-                    return self._repeat(kind, records, request, applied.repeated)
-                fields = applied.answer or fields
-            self._log(request_id, kind.entity_type, answer.log)
-            return fields
+            if event is None:
+                self._log(request_id, kind.entity_type, answer.log)
+                return fields
+            # The call's enforcement and its decision records commit in one transaction.
+            decisions = self._records(request_id, kind.entity_type, answer.log)
+            applied = self.enforcement_writer.submit(event, key.segments_sha256 if key else None,
+                                                     to_json(fields).decode(), tuple(decisions) if self.decision_log else ())
+            if applied.repeated is not None:  # the same chunk, committed by a concurrent call
+                return self._repeat(kind, records, request, applied.repeated)
+            return {**fields, **applied.added}
         except EnforcementConflict as exc:
             return conflict(exc.field, str(exc))
         except WorkCancelled as exc:  # serving/admission.py: no decision of this call is stored
@@ -291,12 +297,6 @@ class ShopGuard:
         except STORAGE_ERRORS as exc:  # enforcement or decision records not stored
             logger.warning("%s: decision storage unavailable: %s", kind.name, exc)
             return unavailable(kind.name, "its decisions cannot be stored right now")
-
-    def _first_answer(self, key: CallKey | None) -> dict[str, Any] | None:
-        """The stored first answer of a repeated call (None: not a repeat)."""
-        if key is None:
-            return None
-        return self.enforcement.existing_chunk(key.stream_id, key.chunk, key.creator_id, key.segments_sha256)
 
     def _repeat(self, kind: ModelKind, records: Sequence[Any], request: dict[str, Any],
                 first: dict[str, Any]) -> dict[str, Any]:
@@ -448,15 +448,18 @@ class ShopGuard:
                               appellant=appeal.appellant, status=appeal.status, filed_at=appeal.filed_at)
 
     def _log(self, request_id: str, entity_type: str, items: Sequence[LogItem]) -> None:
+        """Store the decision records (group commit, journal when the database is busy)."""
+        if self.decision_log is not None:
+            self.decision_log.record(self._records(request_id, entity_type, items))
+
+    @staticmethod
+    def _records(request_id: str, entity_type: str, items: Sequence[LogItem]) -> list[Any]:
         from serving.decision_log import DecisionRecord
 
-        if self.decision_log is None:
-            return
-        self.decision_log.record([
-            DecisionRecord(request_id, entity_type, item.entity_id, item.decision, item.score, item.model,
-                           [r.model_dump() for r in item.reasons], item.inputs,
-                           record_id=stable_record_id(request_id, i, item.entity_id))
-            for i, item in enumerate(items)])
+        return [DecisionRecord(request_id, entity_type, item.entity_id, item.decision, item.score, item.model,
+                               [r.model_dump() for r in item.reasons], item.inputs,
+                               record_id=stable_record_id(request_id, i, item.entity_id))
+                for i, item in enumerate(items)]
 
 
 def stable_record_id(request_id: str, index: int, entity_id: str) -> str:

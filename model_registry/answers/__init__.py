@@ -127,10 +127,11 @@ class KindAnswers(Generic[Record]):
     - ``group_column``: a batch file's column that groups records into one call (streams).
     - ``micro_batched``: concurrent calls share the runtime's batches (``score_groups``).
 
-    Enforcement over time (``policy/``) is reached through three hooks, each a no-op by
-    default: ``call_key`` (a call that may be repeated: its first answer is given again),
-    ``enforcement_event`` (what the call tells enforcement) and ``answered`` (the answer's
-    fields once enforcement has applied it).
+    Enforcement over time (``policy/``) is reached through hooks, each a no-op by default:
+    ``call_key`` (a call that may be repeated: its first answer is given again),
+    ``enforcement_event`` (what the call tells enforcement; what enforcement adds to the
+    answer is the engine's: a chunk's room and creator) and ``repeated_log`` (a repeated
+    call's decision-log items).
     """
 
     request_fields: tuple[str, ...] = ()
@@ -177,10 +178,6 @@ class KindAnswers(Generic[Record]):
                           request_id: str, at: datetime) -> Event | None:
         """What this call tells enforcement (None: nothing)."""
         return None
-
-    def answered(self, fields: dict[str, Any], outcome: Any) -> dict[str, Any]:
-        """The response's fields once enforcement applied the call (``outcome``: ``policy.engine.Outcome``)."""
-        return fields
 
     def repeated_log(self, records: Sequence[Record], request: dict[str, Any], first: dict[str, Any]
                      ) -> list[LogItem]:

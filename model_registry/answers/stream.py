@@ -118,9 +118,11 @@ class StreamAnswers(KindAnswers[TranscriptSegment]):
     def call_key(self, records: Sequence[TranscriptSegment], request: dict[str, Any]) -> CallKey:
         """The room (normalized stream id), the chunk, the creator and the segments' hash."""
         creator = request.get("creator_id")
-        segments = json.dumps([s.model_dump() for s in records], ensure_ascii=False, sort_keys=True)
+        digest = hashlib.sha256()
+        for segment in records:  # text and times: what makes two sends of a chunk the same
+            digest.update(f"{len(segment.text)}:{segment.text}:{segment.start_ms}:{segment.end_ms};".encode())
         return CallKey(merchant_key(str(request["stream_id"])), request.get("chunk"),
-                       merchant_key(creator) if creator else None, hashlib.sha256(segments.encode()).hexdigest())
+                       merchant_key(creator) if creator else None, digest.hexdigest())
 
     def enforcement_event(self, answer: Answer, records: Sequence[TranscriptSegment], request: dict[str, Any],
                           request_id: str, at: datetime) -> ChunkScored:
@@ -136,10 +138,6 @@ class StreamAnswers(KindAnswers[TranscriptSegment]):
                            key.creator_id, merchant_key(merchant) if merchant else None, key.chunk,
                            tuple(burst_segments([ReasonOut(code=c, detail="") for c in reasons],
                                                 [s.decision for s in segments])))
-
-    def answered(self, fields: dict[str, Any], outcome: Any) -> dict[str, Any]:
-        """The stream's answer with its room's action and, for a creator, their credit."""
-        return {**fields, "room": outcome.room, "creator": outcome.creator}
 
     def repeated_log(self, records: Sequence[TranscriptSegment], request: dict[str, Any], first: dict[str, Any]
                      ) -> list[LogItem]:

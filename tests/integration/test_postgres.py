@@ -213,7 +213,7 @@ def test_enforcement_on_postgres_loses_no_count_and_pages_the_feed_in_commit_ord
             for n in range(worker, 60, 4):
                 room = f"pg-room-{n % 2}"
                 event = ChunkScored(datetime.now(UTC), room, f"pg-{room}-{n}", 2, (block,), "pg-host", "pg-m9", n)
-                stores[worker].record_chunk(event, f"sha{n}", lambda o: {"room": o.room})
+                stores[worker].record_chunk(event, f"sha{n}")
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

@@ -82,7 +82,7 @@ def _create_tables() -> None:
         sa.Column("ordinal", sa.Integer(), nullable=False),
         sa.Column("segments", sa.Integer(), nullable=False),
         sa.Column("segments_sha256", sa.String(length=64), nullable=True),
-        sa.Column("answer", sa.JSON(), nullable=True),
+        sa.Column("answer", sa.Text(), nullable=True),
         sa.Column("event_id", sa.Integer(), nullable=True),
         sa.UniqueConstraint("entity_type", "entity_id", "chunk", name="uq_enforcement_calls_chunk"),
     )

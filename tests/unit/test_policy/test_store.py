@@ -42,19 +42,15 @@ def chunk(stream: str, n: int, *flagged: FlaggedInput, creator: str = "c1", at: 
     return ChunkScored(at, stream, f"{stream}-{n}", 3, flagged, creator, merchant, n)
 
 
-def answer(outcome) -> dict:
-    return {"room": outcome.room, "creator": outcome.creator}
-
-
 def test_a_repeated_chunk_gets_its_first_answer_and_other_segments_are_refused(tmp_path) -> None:
     store = make_store(tmp_path)
-    first = store.record_chunk(chunk("s1", 0, BLOCK), "sha-a", answer)
-    assert first.answer["room"]["chunks"] == 1
-    again = store.record_chunk(chunk("s1", 0, BLOCK), "sha-a", answer)
+    first = store.record_chunk(chunk("s1", 0, BLOCK), "sha-a", {"request_id": "s1-0"})
+    assert first.answer["room"]["chunks"] == 1 and first.answer["request_id"] == "s1-0"
+    again = store.record_chunk(chunk("s1", 0, BLOCK), "sha-a")
     assert again.outcome is None and again.repeated == first.answer
     assert store.existing_chunk("s1", 0, "c1", "sha-a") == first.answer
     with pytest.raises(EnforcementConflict) as refused:
-        store.record_chunk(chunk("s1", 0), "sha-b", answer)
+        store.record_chunk(chunk("s1", 0), "sha-b")
     assert refused.value.field == "chunk"
     with pytest.raises(EnforcementConflict) as other_host:
         store.existing_chunk("s1", 1, "c2", "sha-c")
@@ -71,8 +67,8 @@ def test_concurrent_workers_lose_no_count_and_take_no_action_twice(tmp_path) -> 
     def send(worker: int) -> None:
         try:
             for n in range(worker, 40, 4):
-                stores[worker].record_chunk(chunk("busy", n, BLOCK, at=T0 + timedelta(seconds=n)), f"sha{n}", answer)
-                stores[worker].record_chunk(chunk("busy", n, BLOCK, at=T0 + timedelta(seconds=n)), f"sha{n}", answer)
+                stores[worker].record_chunk(chunk("busy", n, BLOCK, at=T0 + timedelta(seconds=n)), f"sha{n}")
+                stores[worker].record_chunk(chunk("busy", n, BLOCK, at=T0 + timedelta(seconds=n)), f"sha{n}")
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -95,7 +91,7 @@ def test_the_clock_recovers_credit_ends_penalties_and_expires_points(tmp_path) -
     clock = FakeClock(T0)
     store = make_store(tmp_path, clock)
     heavy = FlaggedInput(0, "block", ("efficacy_claim", "counterfeit"))  # 3 + 4: credit 10 -> 3
-    store.record_chunk(chunk("s1", 0, heavy), "x", answer)
+    store.record_chunk(chunk("s1", 0, heavy), "x")
     assert store.creator_state("c1")["penalty"]["kind"] == "limit_live_selling"
     clock.now = T0 + timedelta(days=31)
     assert store.tick() is not None and store.tick() is None  # applied once
@@ -113,7 +109,7 @@ def test_the_clock_recovers_credit_ends_penalties_and_expires_points(tmp_path) -
 def test_appeals_are_one_per_entry_within_the_deadline(tmp_path) -> None:
     clock = FakeClock(T0)
     store = make_store(tmp_path, clock)
-    store.record_chunk(chunk("s1", 0, BLOCK), "x", answer)
+    store.record_chunk(chunk("s1", 0, BLOCK), "x")
     charge = next(e for e in store.creator_state("c1")["ledger"] if e["kind"] == "charge")
     appeal = store.file_appeal(charge["id"], "c1", "the handle was a brand name")
     with pytest.raises(EnforcementConflict, match="appealed already"):
@@ -125,7 +121,7 @@ def test_appeals_are_one_per_entry_within_the_deadline(tmp_path) -> None:
         store.decide_appeal(appeal.id, "upheld", "lead")
     creator = store.creator_state("c1")
     assert creator["credit"] == 10 and creator["appeals"][0]["status"] == "overturned"
-    store.record_chunk(chunk("s2", 0, BLOCK, at=T0 + timedelta(hours=1)), "y", answer)
+    store.record_chunk(chunk("s2", 0, BLOCK, at=T0 + timedelta(hours=1)), "y")
     late = next(e for e in store.creator_state("c1")["ledger"] if e["kind"] == "charge" and e["stream_id"] == "s2")
     clock.now = T0 + timedelta(days=8)
     with pytest.raises(EnforcementConflict, match="deadline"):
@@ -148,7 +144,7 @@ def test_replaying_the_live_policy_reproduces_the_live_ledger(tmp_path) -> None:
                                          tuple(rng.sample(categories, rng.randint(1, 2))))
                             for i in range(3) if rng.random() < 0.3)
             event = ChunkScored(clock.now, stream, f"r{step}", 3, flagged, room, f"m{rng.randrange(4)}", step)
-            store.record_chunk(event, f"sha{step}", answer)
+            store.record_chunk(event, f"sha{step}")
             scored += [(f"r{step}", f.index) for f in flagged]
         elif roll < 0.85:
             items = tuple(ListingScored(f"L{rng.randrange(30)}", f"m{rng.randrange(4)}", rng.choice(["block", "review"]))
