@@ -27,6 +27,18 @@ def _as_postgres(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
+def server_cpu_seconds() -> float:
+    """CPU seconds so far of every PostgreSQL server process on this machine (the benchmark's
+    cluster is the only one running while it runs)."""
+    import psutil
+
+    total = 0.0
+    for process in psutil.process_iter(["name", "cpu_times"]):
+        if (process.info["name"] or "").startswith("postgres") and process.info["cpu_times"]:
+            total += process.info["cpu_times"].user + process.info["cpu_times"].system
+    return round(total, 1)
+
+
 @contextmanager
 def temporary_postgres() -> Iterator[str]:
     """Yield the SQLAlchemy URL of a fresh database on a temporary cluster."""

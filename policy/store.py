@@ -2,10 +2,10 @@
 engine over the rows it touches and writes what changed, before the caller is answered.
 
 Concurrency. SQLite: every enforcement transaction begins ``IMMEDIATE`` (one writer at a
-time, across workers). PostgreSQL: the transaction first locks the keys of the room, creator
-and merchant it touches (rows of ``enforcement_locks``, in sorted order: no deadlock), so two
-chunks of one room, or of two rooms of one creator, are applied one after the other while
-other rooms go on in parallel; an event takes its id only once it holds its locks, so the
+time, across workers, queued on a file lock). PostgreSQL: the transaction first takes a
+transaction-scoped advisory lock on the key of each room, creator and merchant it touches,
+in sorted order in one statement (no deadlock), so two chunks of one room, or of two rooms of
+one creator, are applied one after the other while other rooms go on in parallel; an event takes its id only once it holds its locks, so the
 event ids of any two events that share an entity are in the order they were applied, which
 is the order a replay applies them in. Actions take a transaction-scoped advisory lock before
 their insert, so the feed's ids are committed in order: a reader paging by id never skips an
@@ -204,7 +204,6 @@ appeals_table = Table(
     Column("decided_at", DateTime(timezone=True), nullable=True),
     Column("note", Text, nullable=False),
 )
-locks_table = Table("enforcement_locks", metadata, Column("key", String(160), primary_key=True))
 FEED_LOCK = 72_610_026  # pg_advisory_xact_lock key of the action feed
 NEVER_DUE = datetime(9999, 1, 1, tzinfo=UTC)
 
@@ -690,11 +689,9 @@ class EnforcementStore:
         from model_registry.database import write_lock
 
         with write_lock(self.engine), self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                for key in sorted(set(keys)):
-                    conn.execute(text("INSERT INTO enforcement_locks (key) VALUES (:key) ON CONFLICT DO NOTHING"),
-                                 {"key": key})
-                    conn.execute(text("SELECT key FROM enforcement_locks WHERE key = :key FOR UPDATE"), {"key": key})
+            if conn.dialect.name == "postgresql" and keys:  # one statement, the keys locked in sorted order
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) AS k "
+                                  "ORDER BY k"), {"keys": sorted(set(keys))})
             yield conn
 
     def _log(self, conn: Connection, event: Event, source_key: str | None = None,
@@ -794,9 +791,13 @@ class EnforcementStore:
         stored: dict[tuple[str, int], tuple[str | None, Any]] = {}
         if asked:
             t = calls_table
+            # streams x chunks asked, on the (entity_type, entity_id, chunk) index; the pairs kept below
             rows = conn.execute(select(t.c.entity_id, t.c.chunk, t.c.segments_sha256, t.c.answer).where(
-                t.c.entity_type == "stream", or_(*[and_(t.c.entity_id == s, t.c.chunk == c) for s, c in asked])))
-            stored = {(r.entity_id, r.chunk): (r.segments_sha256, r.answer) for r in rows}  # answers as text
+                t.c.entity_type == "stream", t.c.entity_id.in_(sorted({s for s, _ in asked})),
+                t.c.chunk.in_(sorted({c for _, c in asked}))))
+            pairs = set(asked)
+            stored = {(r.entity_id, r.chunk): (r.segments_sha256, r.answer)  # answers as text
+                      for r in rows if (r.entity_id, r.chunk) in pairs}
         hosts = {stream: room.creator_id for stream, room in
                  ((e.stream_id, state.room(e.stream_id)) for e in events if isinstance(e, ChunkScored)) if room}
         seen: dict[tuple[str, int], int] = {}
@@ -885,8 +886,8 @@ class EnforcementStore:
     def applied_feedback_ids(self, since_id: int = 0) -> set[int]:
         """The feedback ids whose verdicts are applied (from ``since_id`` on)."""
         with self.reads.connect() as conn:
-            keys = conn.execute(select(events_table.c.source_key).where(
-                events_table.c.type == "verdict", events_table.c.source_key.is_not(None))).scalars()
+            keys = conn.execute(select(events_table.c.source_key).where(  # a range of the source_key index
+                events_table.c.source_key >= "feedback:", events_table.c.source_key < "feedback;")).scalars()
             return {int(k.split(":", 1)[1]) for k in keys if int(k.split(":", 1)[1]) >= since_id}
 
     def file_appeal(self, ledger_entry_id: int, appellant: str, reason: str) -> Appeal:

@@ -22,7 +22,7 @@ branch_labels = None
 depends_on = None
 
 TABLES = ("appeals", "creators", "enforcement_actions", "enforcement_calls", "enforcement_events",
-          "enforcement_locks", "ledger_entries", "merchant_standing", "room_segments", "rooms")
+          "ledger_entries", "merchant_standing", "room_segments", "rooms")
 
 
 def _create_tables() -> None:
@@ -100,10 +100,6 @@ def _create_tables() -> None:
     )
     op.create_index("ix_enforcement_events_request_id", "enforcement_events", ["request_id"])
     op.create_index("ix_enforcement_events_at", "enforcement_events", ["at"])
-    op.create_table(
-        "enforcement_locks",
-        sa.Column("key", sa.String(length=160), primary_key=True, nullable=False),
-    )
     op.create_table(
         "ledger_entries",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True, nullable=False),
