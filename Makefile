@@ -42,6 +42,8 @@ train-demo: setup
 		$(BIN)/shopguard train false-marketing --data data/transcripts.parquet; \
 	fi
 	$(BIN)/shopguard models promote false-marketing:candidate --force --reason "demo: model trained on the built-in data"
+	@# With the real rooms: whole held-out broadcasts through the enforcement policy (seconds).
+	@if [ -s data/live_asr.jsonl ]; then $(BIN)/shopguard enforcement rooms || true; fi
 
 demo: train-demo demo-token serve
 
