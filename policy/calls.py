@@ -111,6 +111,8 @@ def capped_reason(capped: list[list[str]], decisions: list[Decision]) -> Reason 
                   "the block floor, or on text unlike the training data) is capped at review")
 
 
+MAX_RULE_REASONS = 3  # a result names at most this many reasons, the rule's first
+
 WORDING_REASONS = {"counterfeit": "counterfeit_wording", "off_platform": "contact_handle"}
 
 
@@ -126,4 +128,5 @@ def wording_rule(decision: Decision, reasons: list[Reason], matches: list[Lexico
             found[match.category].append(f"{match.text} ({match.rule_id})")
     added = [Reason(WORDING_REASONS[category], f"wording in the title or description: {', '.join(words[:5])}")
              for category, words in found.items()]
-    return stricter(decision, "review"), added + [r for r in reasons if r.code not in WORDING_REASONS.values()]
+    kept = [r for r in reasons if r.code not in WORDING_REASONS.values()]
+    return stricter(decision, "review"), (added + kept)[:MAX_RULE_REASONS]
