@@ -58,7 +58,7 @@ serve: setup
 
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -rs -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python benchmarks/listing_throughput.py

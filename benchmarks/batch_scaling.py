@@ -19,10 +19,9 @@ from pathlib import Path
 import pandas as pd
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from training.data.listings import ListingGenerationConfig, generate_listings, to_api_records
 
-from training.data.listings import ListingGenerationConfig, generate_listings, to_api_records  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def catalogue(rows: int, folder: Path, files: int = 10) -> str:

@@ -42,12 +42,11 @@ import httpx
 import psutil
 from sqlalchemy import create_engine
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchmarks.load import AUTH_HEADERS, served
+from serving.decision_log import DecisionRecord, iter_decisions
+from serving.journal import QUARANTINE_FOLDER, journal_line
 
-from benchmarks.load import AUTH_HEADERS, served  # noqa: E402
-from serving.decision_log import DecisionRecord, iter_decisions  # noqa: E402
-from serving.journal import QUARANTINE_FOLDER, journal_line  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 LISTING = {"title": "加厚保温杯 双层真空 大容量", "category": "home", "price": 59.0, "image_count": 4}
 

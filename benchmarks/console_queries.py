@@ -15,7 +15,6 @@ import os
 import random
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -24,14 +23,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from model_registry.database import make_engine
+from model_registry.kinds import MODEL_KINDS
+from serving.console import queries
+from serving.console.views import decision_view
+from serving.decision_export import export_decisions
 
-from model_registry.database import make_engine  # noqa: E402
-from model_registry.kinds import MODEL_KINDS  # noqa: E402
-from serving.console import queries  # noqa: E402
-from serving.console.views import decision_view  # noqa: E402
-from serving.decision_export import export_decisions  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 DAYS = 30
 OUTCOMES = (("allow", 0.80), ("review", 0.12), ("block", 0.08))

@@ -10,23 +10,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.load import concurrent_load, rss_mb, sequential_latency, served  # noqa: E402
-from features.schemas import ListingRecord  # noqa: E402
-from model_registry.registry import ModelRegistry  # noqa: E402
-from model_registry.runtimes.listing import ListingQualityModel  # noqa: E402
-from training.data.listings import (  # noqa: E402
+from benchmarks.load import concurrent_load, rss_mb, sequential_latency, served
+from features.schemas import ListingRecord
+from model_registry.registry import ModelRegistry
+from model_registry.runtimes.listing import ListingQualityModel
+from training.data.listings import (
     ListingGenerationConfig,
     generate_listings,
     to_api_records,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def in_process(records: list[dict[str, Any]], batch: int) -> dict[str, Any]:

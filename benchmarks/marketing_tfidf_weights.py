@@ -15,21 +15,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from features.text import normalize_many
+from features.text_scorer import NgramHashing, smooth_idf, tfidf
+from training.false_marketing import MARKETING_CATEGORIES, MarketingData, load_training_data
+from training.grouped import group_folds
+from training.pipeline import CharTfidf, fit_char_scorer, score_tfidf_rows
 
-from features.text import normalize_many  # noqa: E402
-from features.text_scorer import NgramHashing, smooth_idf, tfidf  # noqa: E402
-from training.false_marketing import MARKETING_CATEGORIES, MarketingData, load_training_data  # noqa: E402
-from training.grouped import group_folds  # noqa: E402
-from training.pipeline import CharTfidf, fit_char_scorer, score_tfidf_rows  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SETTINGS: dict[str, dict[str, float]] = {
     "before (real weight 1, C 4)": {"real_weight": 1.0, "c": 4.0},

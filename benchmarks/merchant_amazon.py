@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,11 +24,10 @@ import scipy.io as sio
 from scipy import sparse
 from sklearn.model_selection import train_test_split
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from training.merchant_risk import MerchantRiskConfig, MerchantRiskTrainer, load_merchant_table
+from training.splits import validation_from_train
 
-from training.merchant_risk import MerchantRiskConfig, MerchantRiskTrainer, load_merchant_table  # noqa: E402
-from training.splits import validation_from_train  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 DATA = ROOT.parent / "shared" / "data" / "amazon_users" / "Amazon.mat"
 EXPECTED_SHA256 = "e36e1714864c755f101c1c5180510b7609fdc80db5d9a3264b388b0a98d5208e"

@@ -9,7 +9,6 @@ import argparse
 import json
 import multiprocessing
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,11 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from features.merchant import MERCHANT_FEATURE_SPEC, MerchantGraph, build_merchant_features
+from model_registry.runtimes.graph_scale import graph_features_duckdb
 
-from features.merchant import MERCHANT_FEATURE_SPEC, MerchantGraph, build_merchant_features  # noqa: E402
-from model_registry.runtimes.graph_scale import graph_features_duckdb  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def synthetic_graph(merchants: int, links: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -15,21 +15,19 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchmarks.load import concurrent_load, rss_mb, served
+from features.merchant import MERCHANT_BEHAVIOUR_FEATURES, MerchantGraph, build_merchant_features
+from model_registry.registry import ModelRegistry
+from model_registry.runtimes.merchant import MerchantRiskModel
+from training.data.merchants import LINK_TYPES, MerchantGenerationConfig, generate_merchants
 
-from benchmarks.load import concurrent_load, rss_mb, served  # noqa: E402
-from features.merchant import MERCHANT_BEHAVIOUR_FEATURES, MerchantGraph, build_merchant_features  # noqa: E402
-from model_registry.registry import ModelRegistry  # noqa: E402
-from model_registry.runtimes.merchant import MerchantRiskModel  # noqa: E402
-from training.data.merchants import LINK_TYPES, MerchantGenerationConfig, generate_merchants  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def peak_rss_mb() -> float:

@@ -23,14 +23,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 WINDOWS = (100, 150, 200, 250)
 REVIEW_WEIGHTS = (0.0, 0.1, 0.25)

@@ -23,35 +23,33 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.load import (  # noqa: E402
+from benchmarks.load import (
     concurrent_load,
     rss_mb,
     sequential_latency,
     served,
     worker_cpu_seconds,
 )
-from features.marketing import MARKETING_CATEGORIES  # noqa: E402
-from features.text import normalize_text  # noqa: E402
-from model_registry.registry import ModelRegistry  # noqa: E402
-from model_registry.runtimes.encoder import OnnxEncoder  # noqa: E402
-from model_registry.runtimes.marketing import (  # noqa: E402
+from features.marketing import MARKETING_CATEGORIES
+from features.text import normalize_text
+from model_registry.registry import ModelRegistry
+from model_registry.runtimes.encoder import OnnxEncoder
+from model_registry.runtimes.marketing import (
     ONNX_FP32_FILE,
     ONNX_INT8_FILE,
     TOKENIZER_FILE,
 )
-from training.data.transcripts import TranscriptGenerationConfig, generate_transcripts  # noqa: E402
-from training.evaluation import binary_metrics  # noqa: E402
-from training.text_encoder import load_base_model, predict_torch  # noqa: E402
+from training.data.transcripts import TranscriptGenerationConfig, generate_transcripts
+from training.evaluation import binary_metrics
+from training.text_encoder import load_base_model, predict_torch
+
+ROOT = Path(__file__).resolve().parent.parent
 
 BATCH = 32
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Literal
@@ -19,8 +18,7 @@ from model_registry.terminal import plain, terminal_console
 
 console = terminal_console()
 # The paired gate of ``promote --data`` scores files, which is training's job: the ``shopguard``
-# CLI composes it in (``use_paired_gate``), so this package never imports ``training``.
-_paired_gate: Callable[..., str | None] | None = None
+# CLI hands it in through the context object, so this package never imports ``training``.
 models_app = typer.Typer(help="Inspect, promote and roll back registered models.", no_args_is_help=True)
 
 
@@ -74,15 +72,12 @@ def card(
         sys.stdout.write(text + "\n")
 
 
-def use_paired_gate(gate: Callable[..., str | None]) -> None:
-    """Set the paired promotion gate ``gate(production, candidate, tolerance, *, data, links,
-    n_boot)`` that ``promote --data`` uses (the composed CLI passes training's)."""
-    global _paired_gate
-    _paired_gate = gate
+PAIRED_GATE = "paired_gate"  # the key of the composed CLI's context object holding the gate
 
 
 @models_app.command("promote")
 def promote(
+    ctx: typer.Context,
     reference: str = typer.Argument(..., help="NAME:VERSION (or NAME:candidate)"),
     reason: str = typer.Option(..., "--reason", help="why, for the audit history"),
     force: bool = typer.Option(False, "--force", help="promote even if it is worse than production"),
@@ -100,9 +95,10 @@ def promote(
     stored test PR-AUC."""
     gate: ShortfallCheck | None = None
     if data is not None:
-        if _paired_gate is None:
+        paired = (ctx.obj or {}).get(PAIRED_GATE)  # gate(production, candidate, tolerance, *, data, links, n_boot)
+        if paired is None:
             raise ShopGuardError("--data needs the training package's file scorers; run promote through `shopguard`.")
-        gate = partial(_paired_gate, data=data, links=links, n_boot=bootstrap)
+        gate = partial(paired, data=data, links=links, n_boot=bootstrap)
     event = ModelRegistry().promote(reference, reason=reason, force=force, tolerance=tolerance, gate=gate)
     console.print(plain(f"{event.model_name}: production {event.previous_version or '(none)'} -> {event.version}"))
 

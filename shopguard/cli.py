@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from batch.cli import batch_app
 from features.errors import ShopGuardError
-from model_registry.cli import models_app, use_paired_gate
+from model_registry.cli import PAIRED_GATE, models_app
 from policy.cli import enforcement_app
 from serving.cli import audit_app, bento_app, export_feedback_command, serve, tokens_app
 from training.cli import (
@@ -41,13 +41,15 @@ class ShopGuardGroup(TyperGroup):
             raise SystemExit(USER_ERROR_EXIT) from None
 
 
+# The promotion gate of ``models promote --data`` is training's paired comparison, handed to
+# the registry's command through the context object (the registry package never imports training).
 app = typer.Typer(cls=ShopGuardGroup, help="ShopGuard: moderation models for livestream e-commerce.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+                  no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  context_settings={"obj": {PAIRED_GATE: paired_shortfall}})
 data_app.command("export-feedback")(export_feedback_command)
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
 models_app.command("compare")(compare_command)
-use_paired_gate(paired_shortfall)
 app.add_typer(models_app, name="models")
 app.add_typer(audit_app, name="audit")
 app.add_typer(tokens_app, name="tokens")

@@ -24,14 +24,37 @@ os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="shopguard-test-bentoml-")
 FAST_LISTING_CONFIG = {"bootstrap_samples": 30, "text_oof_folds": 3, "text_hash_features": 2**16}
 
 
-def run_cli(*args: str, home: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the real ``shopguard`` CLI with ``SHOPGUARD_HOME`` = ``home``."""
-    env = {**os.environ, "SHOPGUARD_HOME": str(home), "COLUMNS": "200"}
-    result = subprocess.run([str(BIN / "shopguard"), *args], env=env, capture_output=True,
-                            text=True, cwd=REPO, timeout=900)
+def run_cli(*args: str, home: Path, check: bool = True, process: bool = False
+            ) -> subprocess.CompletedProcess[str]:
+    """Run the real ``shopguard`` CLI with ``SHOPGUARD_HOME`` = ``home``: in this process
+    (Click's runner: the same command objects, arguments, environment and exit codes, without
+    the 2-3 s of a fresh interpreter), or as its own process with ``process=True`` (what a
+    user's shell runs: the entry point, the exit status and the streams as the OS sees them).
+    With plug-in kinds in the environment it is always a process: the kinds table is read
+    when the CLI is imported, as in every process a user starts."""
+    env = {"SHOPGUARD_HOME": str(home), "COLUMNS": "200"}
+    if process or os.environ.get("SHOPGUARD_KINDS"):
+        result = subprocess.run([str(BIN / "shopguard"), *args], env={**os.environ, **env}, capture_output=True,
+                                text=True, cwd=REPO, timeout=900)
+    else:
+        result = _in_process(list(args), env)
     if check and result.returncode != 0:
         raise AssertionError(f"shopguard {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def _in_process(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    import traceback
+
+    from typer.testing import CliRunner
+
+    from shopguard.cli import app
+
+    outcome = CliRunner().invoke(app, args, env=env, catch_exceptions=True)
+    stderr = outcome.stderr
+    if outcome.exception is not None and not isinstance(outcome.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(outcome.exception))
+    return subprocess.CompletedProcess(["shopguard", *args], outcome.exit_code, outcome.stdout, stderr)
 
 
 @pytest.fixture(scope="session")

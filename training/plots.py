@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure  # drawn without pyplot: no backend to choose, no global state
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.calibration import calibration_curve  # noqa: E402
-from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve  # noqa: E402
+from policy.decisions import Thresholds
 
-from policy.decisions import Thresholds  # noqa: E402
+
+def _figure(rows: int = 1, columns: int = 1, **options: object) -> tuple[Figure, object]:
+    """A figure and its axes (``Figure.subplots``'s shapes)."""
+    figsize, dpi = options.pop("figsize"), options.pop("dpi")
+    figure = Figure(figsize=figsize, dpi=dpi)  # type: ignore[arg-type]
+    return figure, figure.subplots(rows, columns, **options)  # type: ignore[arg-type]
 
 
 def roc_pr_plot(y: np.ndarray, scores: np.ndarray, thresholds: Thresholds, out: Path) -> None:
     """ROC and precision-recall curves side by side, with the two thresholds marked."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), dpi=90)
+    fig, (left, right) = _figure(1, 2, figsize=(10, 4.2), dpi=90)
     fpr, tpr, _ = roc_curve(y, scores)
     left.plot(fpr, tpr, color="#1f77b4")
     left.plot([0, 1], [0, 1], ls="--", color="#999")
@@ -34,24 +38,22 @@ def roc_pr_plot(y: np.ndarray, scores: np.ndarray, thresholds: Thresholds, out: 
     right.legend(loc="lower left")
     fig.tight_layout()
     fig.savefig(out)
-    plt.close(fig)
 
 
 def calibration_plot(y: np.ndarray, scores: np.ndarray, out: Path) -> None:
     """Reliability diagram: mean predicted score against observed positive rate."""
-    fig, ax = plt.subplots(figsize=(4.6, 4.2), dpi=90)
+    fig, ax = _figure(figsize=(4.6, 4.2), dpi=90)
     observed, predicted = calibration_curve(y, scores, n_bins=10, strategy="quantile")
     ax.plot(predicted, observed, marker="o")
     ax.plot([0, 1], [0, 1], ls="--", color="#999")
     ax.set(xlabel="mean predicted score", ylabel="observed positive rate", title="Calibration (test)")
     fig.tight_layout()
     fig.savefig(out)
-    plt.close(fig)
 
 
 def confusion_plot(y: np.ndarray, scores: np.ndarray, thresholds: Thresholds, out: Path) -> None:
     """Confusion matrices at the block and the review thresholds."""
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), dpi=90)
+    fig, axes = _figure(1, 2, figsize=(8, 3.6), dpi=90)
     for ax, (name, value) in zip(axes, (("block", thresholds.block), ("review", thresholds.review)),
                                  strict=True):
         matrix = confusion_matrix(y, (scores >= value).astype(int), labels=[0, 1])
@@ -62,7 +64,6 @@ def confusion_plot(y: np.ndarray, scores: np.ndarray, thresholds: Thresholds, ou
                yticklabels=["true 0", "true 1"], title=f"{name} @ {value:.3f}")
     fig.tight_layout()
     fig.savefig(out)
-    plt.close(fig)
 
 
 def multilabel_plots(labels: np.ndarray, scores: np.ndarray, thresholds: dict[str, Thresholds],
@@ -72,7 +73,7 @@ def multilabel_plots(labels: np.ndarray, scores: np.ndarray, thresholds: dict[st
     present = [(j, c) for j, c in enumerate(categories) if 0 < labels[:, j].sum() < len(labels)]
     if not present:
         return []
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.6), dpi=90)
+    fig, (left, right) = _figure(1, 2, figsize=(11, 4.6), dpi=90)
     for j, category in present:
         fpr, tpr, _ = roc_curve(labels[:, j], scores[:, j])
         precision, recall, _ = precision_recall_curve(labels[:, j], scores[:, j])
@@ -84,10 +85,9 @@ def multilabel_plots(labels: np.ndarray, scores: np.ndarray, thresholds: dict[st
     right.legend(loc="lower left", fontsize=7)
     fig.tight_layout()
     fig.savefig(folder / "roc_pr.png")
-    plt.close(fig)
     columns = [j for j, _ in present]
     calibration_plot(labels[:, columns].ravel(), scores[:, columns].ravel(), folder / "calibration.png")
-    fig, axes = plt.subplots(len(present), 2, figsize=(6.4, 2.3 * len(present)), dpi=80, squeeze=False)
+    fig, axes = _figure(len(present), 2, figsize=(6.4, 2.3 * len(present)), dpi=80, squeeze=False)
     for row, (j, category) in enumerate(present):
         for ax, name in zip(axes[row], ("block", "review"), strict=True):
             value = getattr(thresholds[category], name)
@@ -100,7 +100,6 @@ def multilabel_plots(labels: np.ndarray, scores: np.ndarray, thresholds: dict[st
             ax.set_title(f"{category}: {name} @ {value:.3f}", fontsize=8)
     fig.tight_layout()
     fig.savefig(folder / "confusion.png")
-    plt.close(fig)
     return [("roc_pr.png", "ROC and precision-recall curves of the served blend per category (test)"),
             ("calibration.png", "Reliability of the served blend's scores, pooled over categories (test)"),
             ("confusion.png", "Confusion matrices per category at the block and review thresholds (test)")]

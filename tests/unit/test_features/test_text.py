@@ -1,6 +1,16 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from features.text import normalize_text, script_of
+from features.text import (
+    CONTACT_VARIANTS,
+    FILLERS,
+    NORMALIZATION_STEPS,
+    NormalizedText,
+    normalize_many,
+    normalize_text,
+    script_of,
+)
 
 
 def test_full_width_letters_and_digits_fold_to_ascii() -> None:
@@ -85,16 +95,7 @@ def test_script_of_names_the_writing_for_slices(text, script) -> None:
 
 # -- normalize_many: the offset-free fast path must equal normalize_text exactly ------------------
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
-from features.text import (  # noqa: E402
-    CONTACT_VARIANTS,
-    FILLERS,
-    NORMALIZATION_STEPS,
-    NormalizedText,
-    normalize_many,
-)
 
 # Characters every step reacts to: full-width and upper-case forms, traditional characters,
 # decorations and zero-width characters, separators, fillers, doubled characters, numerals,
