@@ -9,8 +9,11 @@ once; the database keeps only its sha256. Calls send ``Authorization: Bearer <to
 - a missing or unknown token gets 401, a token without the route's scope 403; both are
   logged with the token's name or ``anonymous``, never the token.
 
-``/readyz``, ``/livez`` and ``/healthz`` stay open; ``/metrics`` is served only when
-``SHOPGUARD_METRICS=on``. ``SHOPGUARD_AUTH=off`` turns all of this off for local experiments.
+Deny by default (``required_scope``): only health (``/readyz``, ``/livez``, ``/healthz``), the
+API description (``/docs.json`` and BentoML's page for it) and the console's sign-in and static
+files are open; the console's pages need its session cookie; any route not named needs
+``admin``. ``/metrics`` is served only when ``SHOPGUARD_METRICS=on``. ``SHOPGUARD_AUTH=off``
+turns all of this off for local experiments.
 """
 
 from __future__ import annotations
@@ -57,15 +60,18 @@ tokens_table = Table(
 SCOPES: tuple[str, ...] = ("score", "feedback", "read", "admin")
 TOKEN_PREFIX = "sg_"
 PRINCIPAL_HEADER = b"x-shopguard-principal"  # set by the middleware, never trusted from a client
-OPEN_PATHS = frozenset({"/readyz", "/livez", "/healthz"})
+# Deny by default: a route not named here needs the ``admin`` scope.
+OPEN = "open"  # no token: health, the API description, the console's sign-in and its static files
+SESSION = "session"  # the console's pages: its own signed session cookie (serving/console), no bearer token
+OPEN_PATHS = frozenset({"/readyz", "/livez", "/healthz", "/docs.json", "/schema.json", "/", "/console",
+                        "/console/", "/console/signin"})
+OPEN_PREFIXES = ("/static_content/", "/assets/", "/console/static/")
 ROUTE_SCOPES: dict[tuple[str, str], str] = {
-    ("POST", "/v1/listings/score"): "score",
-    ("POST", "/v1/merchants/score"): "score",
-    ("POST", "/v1/streams/score"): "score",
     ("POST", "/v1/feedback"): "feedback",
     ("POST", "/v1/appeals"): "feedback",
 }
 READ_PREFIXES = ("/v1/models", "/metrics", "/v1/streams/", "/v1/creators/", "/v1/merchants/", "/v1/enforcement/")
+READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 @dataclass(frozen=True)
@@ -156,16 +162,24 @@ class TokenStore:
                         row["revoked_at"])
 
 
-def required_scope(method: str, path: str) -> str | None:
-    """The scope a route needs (None: open)."""
-    if path in OPEN_PATHS:
-        return None
+def required_scope(method: str, path: str) -> str:
+    """What a route needs: ``OPEN``, ``SESSION`` (the console checks its own cookie) or a
+    token scope. Deny by default: a route not listed needs ``admin``, so a route added later
+    is closed until someone names its scope."""
+    from model_registry.kinds import MODEL_KINDS
+
+    if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+        return OPEN
+    if path.startswith("/console/"):
+        return SESSION
+    if method == "POST" and any(path == kind.route for kind in MODEL_KINDS.values()):
+        return "score"
     scope = ROUTE_SCOPES.get((method, path))
     if scope is not None:
         return scope
-    if path.startswith(READ_PREFIXES):
+    if method in READ_METHODS and path.startswith(READ_PREFIXES):
         return "read"
-    return None  # the API description and BentoML's UI
+    return "admin"
 
 
 class AuthGuard:
@@ -187,7 +201,7 @@ class AuthGuard:
             await send_json(send, 404, {"error": "not_found", "message": "metrics are off; set SHOPGUARD_METRICS=on"})
             return
         needed = required_scope(scope["method"], scope["path"])
-        if self.store is None or needed is None:
+        if self.store is None or needed in (OPEN, SESSION):
             await self.app({**scope, "headers": headers}, receive, send)
             return
         token = _bearer(headers)
