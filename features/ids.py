@@ -4,8 +4,10 @@ An id is compared in its **normalized form**: Unicode NFKC (full-width and compa
 variants folded), format characters removed (zero-width spaces and joiners, BOM, direction
 marks: Unicode category Cf), surrounding white space trimmed. Merchant ids are also
 **case-folded** (``str.casefold``): ``M1``, ``m1``, ``Ｍ１`` and ``"M1 "`` are one merchant, so
-that a variant of a blocked merchant's id cannot slip past the merchant rule. Listing and
-stream ids keep their case (they are compared only with themselves).
+that a variant of a blocked merchant's id cannot slip past the merchant rule; live rooms' and
+creators' ids are compared the same way. Listing ids keep their case; ``DUP4``, ``ＤＵＰ4`` and
+``" DUP4\u200b"`` are one listing (in one call's duplicate check, in the decision log, in
+feedback).
 
 An id whose normalized form is empty (``""``, spaces, zero-width characters only) is refused.
 """

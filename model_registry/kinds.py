@@ -87,7 +87,7 @@ class ModelKind:
 
 LISTING_QUALITY = ModelKind(
     name="listing-quality", entity_type="listing", id_field="listing_id", record=ListingRecord,
-    result=ListingResult, answers=ListingAnswers("listing_id"), route="/v1/listings/score",
+    result=ListingResult, answers=ListingAnswers(), route="/v1/listings/score",
     runtime_path="model_registry.runtimes.listing:ListingQualityModel", training="training.kinds.listing_quality:TRAINING",
     label_column=LISTING_LABEL_COLUMN, positive_label="inferior",
 )

@@ -22,9 +22,11 @@ import hashlib
 import logging
 import secrets
 import time
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, unquote
 
 from sqlalchemy import (
     Column,
@@ -59,6 +61,7 @@ tokens_table = Table(
 
 SCOPES: tuple[str, ...] = ("score", "feedback", "read", "admin")
 TOKEN_PREFIX = "sg_"
+MAX_TOKEN_NAME = 128
 PRINCIPAL_HEADER = b"x-shopguard-principal"  # set by the middleware, never trusted from a client
 # Deny by default: a route not named here needs the ``admin`` scope.
 OPEN = "open"  # no token: health, the API description, the console's sign-in and its static files
@@ -112,6 +115,7 @@ class TokenStore:
 
     def create(self, name: str, scopes: tuple[str, ...], created_by: str) -> str:
         """A new token for ``name``; returns the token (shown once, stored hashed)."""
+        name = validate_token_name(name)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self._engine.begin() as conn:
             if conn.execute(select(tokens_table.c.id).where(tokens_table.c.name == name)).first():
@@ -160,6 +164,29 @@ class TokenStore:
     def _token(row: Any) -> ApiToken:
         return ApiToken(row["name"], tuple(row["scopes"].split(",")), row["created_at"], row["created_by"],
                         row["revoked_at"])
+
+
+def encode_principal(name: str) -> bytes:
+    """A token's name as a header value: percent-encoded UTF-8, since ASGI servers and Starlette
+    read header bytes as Latin-1 (``审核员张三`` would arrive as mojibake)."""
+    return quote(name, safe="").encode("ascii")
+
+
+def decode_principal(value: str | None) -> str | None:
+    """The token name set by :class:`AuthGuard` (None when authentication is off)."""
+    return unquote(value, errors="strict") if value else None
+
+
+def validate_token_name(name: str) -> str:
+    """A token's name as stored and shown: 1 to 128 characters after trimming, no control or
+    format characters (bidirectional overrides, zero-width marks, NUL, newlines)."""
+    trimmed = name.strip()
+    if not 1 <= len(trimmed) <= MAX_TOKEN_NAME:
+        raise ShopGuardError(f"a token's name has 1 to {MAX_TOKEN_NAME} characters; got {len(trimmed)}.")
+    bad = sorted({f"U+{ord(ch):04X}" for ch in trimmed if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn")})
+    if bad:
+        raise ShopGuardError(f"a token's name may not hold control, format or unassigned characters: {', '.join(bad)}.")
+    return unicodedata.normalize("NFC", trimmed)
 
 
 def required_scope(method: str, path: str) -> str:
@@ -216,7 +243,7 @@ class AuthGuard:
             await send_json(send, 403, {"error": "forbidden", "message": f"token {found.name!r} lacks the {needed!r} "
                                        f"scope (it has {', '.join(found.scopes)})"})
             return
-        headers.append((PRINCIPAL_HEADER, found.name.encode()))
+        headers.append((PRINCIPAL_HEADER, encode_principal(found.name)))
         await self.app({**scope, "headers": headers}, receive, send)
 
 

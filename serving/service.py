@@ -43,7 +43,7 @@ from model_registry.settings import Settings, configure_bentoml_home, load_setti
 from policy.calls import FALLBACK_DECISION
 from policy.store import EnforcementConflict, EnforcementNotFound
 from serving.admission import claim_answer, current_admission
-from serving.auth import PRINCIPAL_HEADER, AuthGuard, TokenStore
+from serving.auth import PRINCIPAL_HEADER, AuthGuard, TokenStore, decode_principal
 from serving.console import console_app
 from serving.decision_log import DecisionLogUnavailable
 from serving.enforcement_api import enforcement_app
@@ -387,7 +387,7 @@ class ShopGuard:
         verdict naming a review segment's categories charges them."""
         from serving.feedback import Feedback, FeedbackError, feedback_target, record_verdict
 
-        principal = ctx.request.headers.get(PRINCIPAL_HEADER.decode())
+        principal = decode_principal(ctx.request.headers.get(PRINCIPAL_HEADER.decode()))
         reviewer = principal or reviewer
         if reviewer is None:
             detail = [{"loc": ["body", "reviewer"], "msg": "name the reviewer (authentication is off)",

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from features.ids import merchant_key
+from features.ids import id_key, merchant_key
 from features.schemas import ListingRecord
 from model_registry.answers import (
     Answer,
@@ -49,18 +49,24 @@ def listing_results(model: ModelRuntime, listings: Sequence[ListingRecord], hold
 
 
 class ListingAnswers(KindAnswers[ListingRecord]):
-    """Listings: model decision, listing rules (in the runtime), then the merchant rule."""
+    """Listings: model decision, listing rules (in the runtime), then the merchant rule; ids
+    compared and logged normalized (``features/ids.py``: ``DUP4``, ``ＤＵＰ4`` and ``" DUP4\u200b"``
+    are one listing), case kept."""
+
+    def __init__(self) -> None:
+        super().__init__("listing_id", id_key)
 
     def answer(self, model: ModelRuntime, records: Sequence[ListingRecord], request: dict[str, Any],
                holds: HoldLookup, scores: Scores | None = None, rules: CallRules | None = None) -> Answer:
         """One result per listing, in order."""
-        return per_record_answer(listing_results(model, records, holds, scores), records, self.id_field)
+        return per_record_answer(listing_results(model, records, holds, scores), records, self.id_field,
+                                 log_id=id_key)
 
     def enforcement_event(self, answer: Answer, records: Sequence[ListingRecord], request: dict[str, Any],
                           request_id: str, at: datetime) -> ListingsScored | None:
         """Listings of a merchant at review or block: a block costs the merchant points at once,
         a review once a reviewer confirms it."""
-        items = tuple(ListingScored(result.listing_id, merchant_key(record.merchant_id), result.decision)
+        items = tuple(ListingScored(id_key(result.listing_id), merchant_key(record.merchant_id), result.decision)
                       for result, record in zip(answer.fields["results"], records, strict=True)
                       if record.merchant_id and result.decision in ("review", "block"))
         return ListingsScored(at, request_id, items) if items else None

@@ -3,10 +3,13 @@ without the route's scope 403, a revoked token 401; health stays open; metrics a
 
 from __future__ import annotations
 
+import html
+import re
 import time
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, select
 
 from tests.conftest import run_cli
 from tests.integration.server import api_get
@@ -68,3 +71,46 @@ def test_metrics_on_are_collected_and_need_the_read_scope(trained_home) -> None:
     scored = [line for line in metrics.text.splitlines()
               if line.startswith("bentoml_service_request_total") and "/v1/listings/score" in line]
     assert scored and float(scored[0].rsplit(" ", 1)[1]) >= 1
+
+
+def sign_in(client: httpx.Client, token: str) -> None:
+    """Sign ``client`` in to the console with ``token`` (the form's CSRF field read from the page)."""
+    form = client.get("/console/signin")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    signed = client.post("/console/signin", data={"csrf": csrf, "token": token, "next": ""})
+    assert signed.status_code == 303 and "shopguard_console" in client.cookies
+
+
+def test_a_non_ascii_reviewer_is_one_person_through_the_api_and_the_console(server, trained_home) -> None:
+    name = "审核员张三 (Zoë)"
+    token = run_cli("tokens", "create", "--name", name, "--scopes", "score,feedback,read", home=trained_home).stdout.strip()
+    bearer = {"Authorization": f"Bearer {token}"}
+    listings = [{**LISTING, "listing_id": f"L-utf8-{i}"} for i in range(2)]
+    scored = httpx.post(f"{server}/v1/listings/score", json={"listings": listings}, headers=bearer, timeout=30)
+    assert scored.status_code == 200, scored.text
+    by_api = httpx.post(f"{server}/v1/feedback", headers=bearer, timeout=30, json={
+        "entity_id": "L-utf8-0", "entity_type": "listing", "label": "ok", "reviewer": "ignored"})
+    assert by_api.status_code == 200, by_api.text
+
+    from serving.decision_log import query_decisions
+    from serving.feedback import feedback_table
+
+    engine = create_engine(f"sqlite:///{trained_home / 'shopguard.db'}")
+    decision_id = query_decisions(engine, entity_ids=["L-utf8-1"], entity_type="listing")[-1]["id"]
+    with httpx.Client(base_url=server, timeout=30) as console:
+        sign_in(console, token)
+        page = console.get(f"/console/decisions/{decision_id}")
+        assert page.status_code == 200 and html.escape(name) in page.text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        given = console.post(f"/console/decisions/{decision_id}/verdict", data={"csrf": csrf, "verdict": "ok"})
+        assert given.status_code == 303, given.text
+    with engine.connect() as conn:
+        reviewers = conn.execute(select(feedback_table.c.reviewer).where(
+            feedback_table.c.entity_id.in_(["L-utf8-0", "L-utf8-1"]))).scalars().all()
+    assert reviewers == [name, name]
+
+
+@pytest.mark.parametrize("name", ["x" * 129, "   ", "evil\u202ename", "tab\there", "zero\u200bwidth"])
+def test_a_token_name_too_long_or_with_control_characters_is_refused(trained_home, name) -> None:
+    refused = run_cli("tokens", "create", "--name", name, "--scopes", "read", home=trained_home, check=False)
+    assert refused.returncode != 0 and "token's name" in refused.stdout + refused.stderr

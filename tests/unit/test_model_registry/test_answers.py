@@ -40,7 +40,7 @@ def test_a_blocked_merchant_raises_a_listing_to_review_with_its_reason_first() -
     records = [listing("a", " M1 "), listing("b", "m2")]
     model_reasons = [[Reason(f"r{i}", "model") for i in range(4)], []]
     scores = Scores(np.array([0.1234567, 0.2]), ["allow", "allow"], model_reasons)
-    answer = ListingAnswers("listing_id").answer(MODEL, records, {}, blocks, scores)
+    answer = ListingAnswers().answer(MODEL, records, {}, blocks, scores)
     first, second = answer.fields["results"]
     assert (first.decision, second.decision) == ("review", "allow")
     assert first.reasons[0].code == "merchant_blocked" and " M1 " in first.reasons[0].detail
@@ -49,7 +49,7 @@ def test_a_blocked_merchant_raises_a_listing_to_review_with_its_reason_first() -
     assert answer.log[0].inputs == records[0].model_dump(exclude_none=True)
     assert [row["id"] for row in answer.batch_rows] == ["a", "b"]
     assert json.loads(answer.batch_rows[0]["reasons"])[0]["code"] == "merchant_blocked"
-    event = ListingAnswers("listing_id").enforcement_event(answer, records, {}, "req", datetime(2026, 1, 3, tzinfo=UTC))
+    event = ListingAnswers().enforcement_event(answer, records, {}, "req", datetime(2026, 1, 3, tzinfo=UTC))
     assert event is not None and [(i.listing_id, i.merchant_id, i.decision) for i in event.items] == [
         ("a", "m1", "review")]  # listings of a merchant at review or block reach enforcement
 
@@ -76,6 +76,17 @@ def test_one_call_names_each_merchant_once_as_normalized() -> None:
     assert refused is not None and refused.status == 400
     assert [d["loc"] for d in refused.body["detail"]] == [["merchants", 0, "merchant_id"], ["merchants", 2, "merchant_id"]]
     assert MerchantAnswers().refusal(records[:2], "merchants") is None
+
+
+def test_listing_ids_are_compared_and_logged_normalized_with_their_case_kept() -> None:
+    records = [listing(i, None) for i in ("DUP3", "DUP3\u200b", "ＤＵＰ4", "DUP4", " DUP5 ", "DUP5", "dup5")]
+    refused = ListingAnswers().refusal(records, "listings")
+    assert refused is not None and [d["loc"][1] for d in refused.body["detail"]] == [0, 1, 2, 3, 4, 5]
+    assert ListingAnswers().refusal([records[0], records[2], records[6]], "listings") is None  # case kept
+    scores = Scores(np.array([0.1, 0.2]), ["allow", "allow"], [[], []])
+    answer = ListingAnswers().answer(MODEL, [records[1], records[4]], {}, no_holds, scores)
+    assert [item.entity_id for item in answer.log] == ["DUP3", "DUP5"]
+    assert [r.listing_id for r in answer.fields["results"]] == ["DUP3\u200b", " DUP5 "]  # answered as sent
 
 
 def segment_analysis(decision: str, complete: bool = True) -> SegmentAnalysis:
