@@ -7,7 +7,10 @@ lock held by another process; ``shopguard audit decisions --out`` exports runnin
 service; overload (300 clients sending 100-listing batches). Hostile and broken conditions
 (issue 18): a damaged decision journal at start; a normalization bomb (8 calls at once of
 1,000 segments of ``"\ufdfa" * 100``); calls over a short time budget (cancelled, not
-abandoned); 256 slow clients trickling their bodies; ids given twice in one batch. These
+abandoned); 256 slow clients trickling their bodies; ids given twice in one batch. Round three
+(issue 28): 1,100 tokenless slow sign-in forms; 3,000 sign-ins disconnecting mid-body (log
+bytes written); eight 64 MiB headers; eight console exports at once (listing p99 against
+idle, worker memory after); 256 KiB of the database overwritten under load. These
 also count the 5xx answers (none may be other than 503), the decisions logged for answers
 that were not delivered (must be 0) and the seconds until the worker is idle after the last
 answer (must be under 5). Each fault runs on a copy of the home, so the demo's own database
@@ -341,18 +344,24 @@ def fault_time_budget(source: Path, seconds: float, budget: float = 30.0) -> dic
 
 
 class SlowClients:
-    """Connections that send a valid scoring call's headers, then its body one byte every
-    ``interval`` seconds, reconnecting when the server cuts them off."""
+    """Connections that send a call's headers, then its body one byte every ``interval``
+    seconds, reconnecting when the server cuts them off: a valid scoring call, or (``console``)
+    a sign-in form declaring 100,000 bytes, which needs no token."""
 
-    def __init__(self, base: str, count: int, interval: float = 2.0) -> None:
+    def __init__(self, base: str, count: int, interval: float = 2.0, console: bool = False) -> None:
         from urllib.parse import urlparse
 
         url = urlparse(base)
         self.address = (url.hostname, url.port)
-        self.body = json.dumps({"listings": [{**LISTING, "listing_id": "slow"}]}).encode()
-        self.head = (f"POST /v1/listings/score HTTP/1.1\r\nHost: {url.hostname}\r\n"
-                     f"Authorization: {AUTH_HEADERS['Authorization']}\r\nContent-Type: application/json\r\n"
-                     f"Content-Length: {len(self.body)}\r\n\r\n").encode()
+        if console:
+            self.body = b"token=" + b"x" * 99_994
+            self.head = (f"POST /console/signin HTTP/1.1\r\nHost: {url.hostname}\r\n"
+                         "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\n").encode()
+        else:
+            self.body = json.dumps({"listings": [{**LISTING, "listing_id": "slow"}]}).encode()
+            self.head = (f"POST /v1/listings/score HTTP/1.1\r\nHost: {url.hostname}\r\n"
+                         f"Authorization: {AUTH_HEADERS['Authorization']}\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {len(self.body)}\r\n\r\n").encode()
         self.count, self.interval = count, interval
         self.answers: Counter[str] = Counter()
         self._stop = threading.Event()
@@ -373,7 +382,12 @@ class SlowClients:
         sock.close()
 
     def _run(self) -> None:
-        clients = [self._connect() for _ in range(self.count)]
+        clients = []
+        for _ in range(self.count):
+            try:
+                clients.append(self._connect())
+            except OSError:
+                self.answers["not connected"] += 1
         while not self._stop.wait(self.interval):
             for index, (sock, sent) in enumerate(clients):
                 try:
@@ -418,6 +432,150 @@ def fault_slow_clients(source: Path, seconds: float, clients: int = 256) -> dict
                       slow_client_answers=dict(slow.answers))
 
 
+def fault_slow_console_clients(source: Path, seconds: float, clients: int = 1100) -> dict[str, Any]:
+    """1,100 tokenless sign-in forms trickling a byte every 2 s while scoring goes on: the
+    front door cuts the oldest to make room, so at least 90% of scoring calls are answered."""
+    with home_copy(source) as home:
+        started = time.monotonic()
+        with served() as (base, _), SlowClients(base, clients, console=True) as slow:
+            time.sleep(5)  # every slow connection open first
+            with Load(f"{base}/v1/listings/score", 4, 20) as load:
+                time.sleep(seconds)
+        answered = load.statuses["2xx"] / max(1, sum(load.statuses.values()))
+        return report(load, home, time.monotonic() - started, slow_clients=clients,
+                      slow_client_answers=dict(slow.answers), scoring_answered_share=round(answered, 3))
+
+
+def fault_disconnect_flood(source: Path, seconds: float, calls: int = 3000) -> dict[str, Any]:
+    """Sign-in forms that disconnect mid-body, as fast as one client can: each is at most a
+    short, rate-limited log line (no traceback)."""
+    del seconds
+    with home_copy(source) as home:
+        started = time.monotonic()
+        log = home / "server.log"
+        with served(log=log) as (base, _), Load(f"{base}/v1/listings/score", 2, 20) as load:
+            from urllib.parse import urlparse
+
+            url = urlparse(base)
+            before = log.stat().st_size
+            head = (f"POST /console/signin HTTP/1.1\r\nHost: {url.hostname}\r\nContent-Type: "
+                    "application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ntoken=abc").encode()
+            for _ in range(calls):
+                with socket.create_connection((url.hostname, url.port), timeout=5) as sock:
+                    sock.sendall(head)
+            time.sleep(2)
+            grown = log.stat().st_size - before
+            tracebacks = log.read_text(errors="replace").count("Traceback")
+        return report(load, home, time.monotonic() - started, disconnects=calls, log_bytes_written=grown,
+                      tracebacks=tracebacks)
+
+
+def fault_big_headers(source: Path, seconds: float, senders: int = 8, mib: int = 64) -> dict[str, Any]:
+    """Eight connections each sending a 64 MiB header (no token needed) while scoring goes on:
+    each is answered 431 after its first 64 KiB."""
+    del seconds
+    with home_copy(source) as home:
+        started = time.monotonic()
+        answers: Counter[str] = Counter()
+        with served() as (base, process), Load(f"{base}/v1/listings/score", 4, 20) as load:
+            from urllib.parse import urlparse
+
+            url = urlparse(base)
+
+            def send_one() -> None:
+                with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+                    try:
+                        sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+                        for _ in range(mib):
+                            sock.sendall(b"a" * 2**20)
+                    except OSError:
+                        pass
+                    try:
+                        answers[sock.recv(64).split(b" ", 2)[1].decode()] += 1
+                    except (OSError, IndexError):
+                        answers["closed"] += 1
+
+            threads = [threading.Thread(target=send_one) for _ in range(senders)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            time.sleep(2)
+            rss = sum(p.memory_info().rss for p in psutil.Process(process.pid).children(recursive=True)) / 2**20
+        latencies = sorted(load.latencies)
+        return report(load, home, time.monotonic() - started, header_answers=dict(answers),
+                      server_workers_rss_mb=round(rss), p99_latency_s=latencies[int(0.99 * (len(latencies) - 1))])
+
+
+def fault_console_exports(source: Path, seconds: float, exports: int = 8) -> dict[str, Any]:
+    """Eight Parquet exports of the whole log at once by one reader (most left unread), with
+    single listings scored meanwhile: the worker runs at most 2 per caller, 4 in all; the
+    rest are 429/503 with Retry-After; listing p99 against idle; worker memory after."""
+    with home_copy(source) as home:
+        started = time.monotonic()
+        reader = subprocess.run([str(Path(sys.executable).parent / "shopguard"), "tokens", "create", "--name",
+                                 f"chaos-reader-{uuid.uuid4().hex[:6]}", "--scopes", "read"],
+                                capture_output=True, text=True, check=True, env=os.environ.copy()).stdout.strip()
+        with served() as (base, process):
+            workers = psutil.Process(process.pid).children(recursive=True)
+            idle = _single_listing_latencies(base, 40)
+            rss_before = sum(w.memory_info().rss for w in workers) / 2**20
+            with httpx.Client(base_url=base, timeout=60) as console:
+                form = console.get("/console/signin")
+                csrf = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+                console.post("/console/signin", data={"csrf": csrf, "token": reader, "next": ""})
+                opened = [console.stream("GET", "/console/decisions/export.parquet").__enter__()
+                          for _ in range(exports)]
+                statuses = Counter(str(r.status_code) for r in opened)
+                busy = _single_listing_latencies(base, 40)
+                for response in opened:
+                    response.close()
+            time.sleep(3)
+            rss_after = sum(w.memory_info().rss for w in workers) / 2**20
+        return {"exports": exports, "export_statuses": dict(statuses), "idle_p99_s": idle[int(0.99 * (len(idle) - 1))],
+                "with_exports_p99_s": busy[int(0.99 * (len(busy) - 1))], "workers_rss_before_mb": round(rss_before),
+                "workers_rss_after_mb": round(rss_after), "seconds": round(time.monotonic() - started, 1),
+                "logged_decisions": len(logged_ids(home, "chaos-single-"))}
+
+
+def _single_listing_latencies(base: str, calls: int) -> list[float]:
+    latencies = []
+    with httpx.Client(timeout=60, headers=AUTH_HEADERS) as session:
+        for _ in range(calls):
+            started = time.monotonic()
+            response = session.post(f"{base}/v1/listings/score", json={"listings": [
+                {**LISTING, "listing_id": f"chaos-single-{uuid.uuid4().hex[:8]}"}]})
+            response.raise_for_status()
+            latencies.append(time.monotonic() - started)
+    return sorted(latencies)
+
+
+def fault_damaged_database(source: Path, seconds: float) -> dict[str, Any]:
+    """256 KiB of the database overwritten under load: scoring calls whose decisions need the
+    database answer 503 storage_unavailable (never 500), ``/readyz`` says why, the decisions
+    answered wait in the journal (none quarantined) and reach the database once restored."""
+    with home_copy(source) as home:
+        started = time.monotonic()
+        database = home / "shopguard.db"
+        with served() as (base, _), Load(f"{base}/v1/listings/score", 4, 20) as load:
+            time.sleep(seconds / 3)
+            with sqlite3.connect(database) as connection:
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            backup = database.read_bytes()
+            with database.open("r+b") as handle:
+                handle.seek(len(backup) // 2)
+                handle.write(os.urandom(256 * 1024))
+            time.sleep(seconds / 3)
+            ready = httpx.get(f"{base}/readyz", timeout=10)
+            database.write_bytes(backup)  # restored from the backup
+            time.sleep(seconds / 3)
+            wait_for(lambda: not list((home / "journal").glob("decisions-*.jsonl")), 30)
+        quarantined = len(list((home / "journal" / QUARANTINE_FOLDER).glob("*"))) if (
+            home / "journal" / QUARANTINE_FOLDER).is_dir() else 0
+        return report(load, home, time.monotonic() - started, readyz_while_damaged=ready.status_code,
+                      readyz_problem=ready.json().get("storage", {}).get("problem"), quarantined_files=quarantined)
+
+
 def fault_duplicate_ids(source: Path, seconds: float) -> dict[str, Any]:
     del seconds  # a handful of calls
     with home_copy(source) as home, served() as (base, _), httpx.Client(timeout=60, headers=AUTH_HEADERS) as session:
@@ -445,7 +603,8 @@ def fault_duplicate_ids(source: Path, seconds: float) -> dict[str, Any]:
 
 def _merchants_stored(home: Path, keys: set[str]) -> int:
     with sqlite3.connect(home / "shopguard.db") as connection:
-        stored = {row[0] for row in connection.execute("SELECT merchant_id FROM merchant_decisions")}
+        stored = {row[0] for row in connection.execute(
+            "SELECT merchant_id FROM merchant_standing WHERE model_hold IS NOT NULL")}
     return len(stored & keys)
 
 
@@ -453,7 +612,9 @@ FAULTS = {"sigterm": fault_sigterm, "sigkill_worker": fault_sigkill_worker, "loc
           "audit_exports": fault_audit_exports, "overload_300_clients": fault_overload,
           "damaged_journal": fault_damaged_journal, "normalization_bomb_x8": fault_normalization_bomb,
           "time_budget": fault_time_budget, "slow_clients_256": fault_slow_clients,
-          "duplicate_ids": fault_duplicate_ids}
+          "duplicate_ids": fault_duplicate_ids, "slow_console_clients_1100": fault_slow_console_clients,
+          "disconnect_flood": fault_disconnect_flood, "big_headers": fault_big_headers,
+          "console_exports": fault_console_exports, "damaged_database": fault_damaged_database}
 
 
 def main() -> None:

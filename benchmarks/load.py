@@ -31,16 +31,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(timeout: float = 180.0, extra_env: dict[str, str] | None = None
+def served(timeout: float = 180.0, extra_env: dict[str, str] | None = None, log: Path | None = None
            ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Start the service on a free loopback port; yield its base URL and process."""
+    """Start the service on a free loopback port; yield its base URL and process (its output
+    goes to ``log`` when given)."""
     port = free_port()
     env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", **(extra_env or {})}
     AUTH_HEADERS["Authorization"] = f"Bearer {benchmark_token()}"
+    output = log.open("ab") if log is not None else subprocess.DEVNULL
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "bentoml"), "serve", "serving.service:ShopGuard",
          "--port", str(port), "--host", "127.0.0.1"], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        stdout=output, stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -58,6 +60,8 @@ def served(timeout: float = 180.0, extra_env: dict[str, str] | None = None
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
+        if log is not None:
+            output.close()
 
 
 def wait_until_workers_idle(process: subprocess.Popen[bytes], deadline: float) -> None:

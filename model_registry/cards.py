@@ -10,6 +10,7 @@ import base64
 import html
 import re
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -189,8 +190,32 @@ def to_html(card: ModelCard, image_dir: Path) -> str:
     return "\n".join(parts)
 
 
+# An absolute file path of the machine that trained (three parts or more), not part of a URL.
+MACHINE_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s/|`()\[\]\"'<>,;]+/)+([^\s/|`()\[\]\"'<>,;]+/[^\s/|`()\[\]\"'<>,;]*)")
+
+
+def without_machine_paths(value: Any) -> Any:
+    """``value`` (a text, or lists and dicts of them) with absolute paths of the training
+    machine cut to their last two parts (``/work/shared/data/ads/x.jsonl`` -> ``…/ads/x.jsonl``):
+    a card travels to people who have no business knowing the trainer's file system."""
+    if isinstance(value, str):
+        return MACHINE_PATH.sub(lambda match: "…/" + match.group(1), value)
+    if isinstance(value, list):
+        return [without_machine_paths(v) for v in value]
+    if isinstance(value, dict):
+        return {k: without_machine_paths(v) for k, v in value.items()}
+    return value
+
+
+def scrubbed(card: ModelCard) -> ModelCard:
+    """The card with no path of the training machine (``without_machine_paths``)."""
+    return ModelCard.model_validate(without_machine_paths(card.model_dump(mode="json")))
+
+
 def write_card(card: ModelCard, folder: Path) -> None:
-    """Write ``card.md``, ``card.html`` and ``card.json`` into ``folder`` (images already there)."""
+    """Write ``card.md``, ``card.html`` and ``card.json`` into ``folder`` (images already
+    there), without the training machine's paths."""
+    card = scrubbed(card)
     (folder / CARD_MD).write_text(to_markdown(card), encoding="utf-8")
     (folder / CARD_HTML).write_text(to_html(card, folder), encoding="utf-8")
     (folder / CARD_JSON).write_text(card.model_dump_json(indent=2), encoding="utf-8")

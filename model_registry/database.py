@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.exc import DatabaseError
+
+from features.errors import ShopGuardError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _upgraded: set[str] = set()
@@ -127,6 +130,33 @@ def make_engine(database_url: str, busy_timeout: float = 5.0, immediate: bool = 
         engine = create_engine(database_url, future=True, pool_pre_ping=True)
     with _lock:
         if database_url not in _upgraded:
-            upgrade_schema(engine)
+            try:
+                upgrade_schema(engine)
+            except DatabaseError as exc:
+                raise DatabaseUnreadable(engine.url.render_as_string(hide_password=True),
+                                         storage_cause(f"{type(exc).__name__}: {exc.orig or exc}")) from None
             _upgraded.add(database_url)
     return engine
+
+
+class DatabaseUnreadable(ShopGuardError):
+    """The database cannot be opened or migrated (a damaged file, a full disk, no server)."""
+
+    def __init__(self, url: str, cause: str) -> None:
+        super().__init__(f"the database {url} cannot be opened: {cause}. Restore it from a backup, move the file "
+                         "aside to start an empty one, or set SHOPGUARD_DATABASE_URL to another database.")
+        self.cause = cause
+
+
+def storage_cause(error: str) -> str:
+    """One line naming why a database cannot store, from an error's text: ``disk full``,
+    ``damaged database``, ``database locked`` or the error itself."""
+    text = error.splitlines()[0][:240] if error else "unknown error"
+    lowered = text.lower()
+    if "disk is full" in lowered or "no space" in lowered:
+        return f"disk full ({text})"
+    if "malformed" in lowered or "not a database" in lowered or "corrupt" in lowered:
+        return f"damaged database ({text})"
+    if "locked" in lowered or "busy" in lowered:
+        return f"database locked ({text})"
+    return text

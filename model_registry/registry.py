@@ -27,11 +27,14 @@ from model_registry.cards import (
     CardSection,
     CardTable,
     ModelCard,
+    scrubbed,
     to_html,
     to_markdown,
+    without_machine_paths,
     write_card,
 )
 from model_registry.database import make_engine
+from model_registry.deployments import ServedVersions, live_window, serving_summary
 from model_registry.settings import Settings, configure_bentoml_home, load_settings
 from model_registry.version_records import VersionRecords
 from policy.decisions import Thresholds
@@ -97,6 +100,13 @@ class ModelRegistry:
         engine = make_engine(self.settings.database_url)
         self.aliases = AliasStore(engine)
         self.version_records = VersionRecords(engine)
+        self.deployments = ServedVersions(engine)  # what the running workers serve
+
+    def serving(self, name: str) -> dict[str, Any]:
+        """What answers for ``name`` now: each live worker's version and whether they all
+        serve the production one (``model_registry/deployments.py``)."""
+        return serving_summary(self.aliases.get(name, "production"),
+                               [s for s in self.deployments.live(live_window(self.settings)) if s.model_name == name])
 
     @property
     def actor(self) -> str:
@@ -267,7 +277,7 @@ class ModelRegistry:
         """The version's model card (generated at training time) with its registry history
         appended: every promotion, rollback and alias change that concerned it."""
         bundle = self.load(reference)
-        card = ModelCard.model_validate_json((bundle.path / CARD_JSON).read_text(encoding="utf-8"))
+        card = scrubbed(ModelCard.model_validate_json((bundle.path / CARD_JSON).read_text(encoding="utf-8")))
         version = bundle.manifest.version
         events = [e for e in self.history(bundle.manifest.model_name)
                   if version in (e.version, e.previous_version)]
@@ -282,7 +292,8 @@ class ModelRegistry:
         if card_format == "html":
             return to_html(card, bundle.path)
         if card_format == "json":
-            return json.dumps(model_card_toolkit(card, bundle.manifest), ensure_ascii=False, indent=2)
+            return json.dumps(without_machine_paths(model_card_toolkit(card, bundle.manifest)), ensure_ascii=False,
+                              indent=2)
         return to_markdown(card, hugging_face_front_matter(bundle.manifest))
 
     # -- changing aliases ----------------------------------------------------------------

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
       concurrent stream calls (``serving/microbatch.py``): at most this many segments per
       encoder batch (default 256); how long a batch waits for more calls (default 0: it takes
       the calls that queued while the previous batch ran, so an idle service adds no wait)
+    - ``SHOPGUARD_FOLLOW_SECONDS``: how often each worker checks the ``production`` aliases
+      and swaps in a promoted or rolled-back version without a restart (default 10; 0: never,
+      serve what was production at start)
     - ``SHOPGUARD_RELEASE``: a release file (``shopguard bento build``); when set, the
       service serves exactly the versions it pins instead of the ``production`` aliases (a
       Bento sets it)
@@ -106,6 +109,8 @@ class Settings(BaseSettings):
         "most segments one encoder batch takes from concurrent stream calls"))
     stream_batch_wait_ms: float = Field(0.0, ge=0, le=1000, description=(
         "how long a stream batch waits for more calls (0: only those queued while the last ran)"))
+    follow_seconds: float = Field(10.0, ge=0, le=3600, description=(
+        "how often each worker follows the production aliases (0: never)"))
     release: Path | None = Field(None, description="a release file pinning the served versions (set in a Bento)")
 
     def threads_per_worker(self) -> int:

@@ -24,7 +24,7 @@ import secrets
 import time
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -36,13 +36,15 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    delete,
     insert,
     select,
     update,
 )
+from sqlalchemy.exc import SQLAlchemyError
 
 from features.errors import ShopGuardError
-from serving.error_answers import send_json
+from serving.error_answers import QUIET_LOG, send_json
 
 logger = logging.getLogger("shopguard.auth")
 metadata = MetaData()
@@ -57,6 +59,15 @@ tokens_table = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(128), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+# Console sessions ended by signing out, by the sha256 of the session's id (its CSRF token);
+# rows older than a session's lifetime are deleted when another session ends.
+signouts_table = Table(
+    "console_signouts",
+    metadata,
+    Column("session_sha256", String(64), primary_key=True),
+    Column("ended_at", DateTime(timezone=True), nullable=False, index=True),
 )
 
 SCOPES: tuple[str, ...] = ("score", "feedback", "read", "admin")
@@ -138,6 +149,24 @@ class TokenStore:
                 tokens_table.c.name == name, tokens_table.c.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC)))
         if done.rowcount == 0:
             raise ShopGuardError(f"no active token named {name!r}; `shopguard tokens list` shows them.")
+
+    def end_session(self, session_id: str, lifetime_seconds: float) -> None:
+        """Record that the console session ``session_id`` signed out (its cookie is refused from
+        now on); forget sessions that would have expired anyway."""
+        now = datetime.now(UTC)
+        with self._engine.begin() as conn:
+            conn.execute(delete(signouts_table).where(
+                signouts_table.c.ended_at < now - timedelta(seconds=lifetime_seconds)))
+            if not self.session_ended(session_id, conn):
+                conn.execute(insert(signouts_table).values(session_sha256=_digest(session_id), ended_at=now))
+
+    def session_ended(self, session_id: str, conn: Any = None) -> bool:
+        """Whether the console session ``session_id`` signed out."""
+        statement = select(signouts_table.c.session_sha256).where(signouts_table.c.session_sha256 == _digest(session_id))
+        if conn is not None:
+            return conn.execute(statement).first() is not None
+        with self._engine.connect() as fresh:
+            return fresh.execute(statement).first() is not None
 
     def verify(self, token: str) -> ApiToken | None:
         """The active token matching ``token``, or None."""
@@ -232,7 +261,15 @@ class AuthGuard:
             await self.app({**scope, "headers": headers}, receive, send)
             return
         token = _bearer(headers)
-        found = self.store.verify(token) if token else None
+        try:
+            found = self.store.verify(token) if token else None
+        except SQLAlchemyError as exc:  # the database cannot be read: nobody can be checked, nothing stored
+            QUIET_LOG.note("token-storage", "token checks answer 503: the database cannot be read (%s)",
+                           type(exc).__name__, logger_name="shopguard.auth", level=logging.WARNING)
+            await send_json(send, 503, {"error": "storage_unavailable", "message": "tokens cannot be checked right "
+                                        "now (the database cannot be read); retry later",
+                                        "fallback_decision": "review"}, {"Retry-After": "5"})
+            return
         if found is None:
             log_denied(401, scope, "anonymous", "unknown or revoked token" if token else "no bearer token")
             await send_json(send, 401, {"error": "unauthenticated", "message": "send Authorization: Bearer <token>; "

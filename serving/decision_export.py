@@ -1,6 +1,11 @@
 """Decision-log export as CSV or Parquet, streamed chunk by chunk (bounded memory): used by
 ``shopguard audit decisions --out`` and the console's export links alike.
 
+CSV cells cannot run as spreadsheet formulas (OWASP's CSV injection rule, through
+``defusedcsv``): a text cell starting with ``= + - @ | %``, a tab or a carriage return gets a
+leading ``'`` (plain numbers such as ``-1.5`` are kept), in every column. Parquet keeps every
+value exact: read it where the exact id matters.
+
 Times are UTC ISO 8601 with the zone (``2026-12-05T08:01:02.123456+00:00``). ``reasons``
 is a list of ``{code, detail}`` structs in Parquet (JSON text in CSV) and ``reason_codes``
 their codes joined by ``;``; ``inputs`` is the input as logged, as JSON text.
@@ -8,8 +13,11 @@ their codes joined by ``;``; ``inputs`` is the input as logged, as JSON text.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import io
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -49,14 +57,22 @@ def export_row(row: dict[str, Any], structured: bool) -> dict[str, Any]:
             "inputs": json.dumps(row["inputs"], ensure_ascii=False), "record_id": row.get("record_id") or ""}
 
 
+def spreadsheet_safe(value: Any) -> Any:
+    """``value`` with a leading ``'`` when it starts with a tab or a carriage return, which
+    spreadsheets skip before reading ``=``; ``defusedcsv`` takes care of ``= + - @ | %``."""
+    if isinstance(value, str) and value[:1] in ("\t", "\r"):
+        return "'" + value
+    return value
+
+
 def _csv_chunks(chunks: Iterator[list[dict[str, Any]]]) -> Iterator[bytes]:
-    import csv
+    from defusedcsv import csv
 
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
     writer.writeheader()
     for chunk in chunks:
-        writer.writerows(export_row(r, structured=False) for r in chunk)
+        writer.writerows({k: spreadsheet_safe(v) for k, v in export_row(r, structured=False).items()} for r in chunk)
         yield buffer.getvalue().encode("utf-8")
         buffer.seek(0)
         buffer.truncate()
@@ -82,6 +98,48 @@ def _drain(sink: io.BytesIO) -> bytes:
     sink.seek(0)
     sink.truncate()
     return data
+
+
+class ExportSlots:
+    """Exports running at once in one worker, bounded per caller and in total: each export
+    holds a database cursor and a chunk of rows, so a caller opening dozens (or leaving them
+    unread) would take the worker's memory and threads from everybody else."""
+
+    def __init__(self, per_caller: int = 2, total: int = 4) -> None:
+        self.per_caller, self.total = per_caller, total
+        self._running: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, caller: str) -> str | None:
+        """None when ``caller`` may start an export now (release it with ``release``), else
+        ``"caller"`` (this caller runs ``per_caller`` already) or ``"total"`` (the worker is full)."""
+        with self._lock:
+            if self._running.get(caller, 0) >= self.per_caller:
+                return "caller"
+            if sum(self._running.values()) >= self.total:
+                return "total"
+            self._running[caller] = self._running.get(caller, 0) + 1
+            return None
+
+    def release(self, caller: str) -> None:
+        """An export of ``caller`` ended (finished, failed or abandoned)."""
+        with self._lock:
+            self._running[caller] -= 1
+            if not self._running[caller]:
+                del self._running[caller]
+        give_back_memory()
+
+    def running(self) -> int:
+        """Exports running now."""
+        with self._lock:
+            return sum(self._running.values())
+
+
+def give_back_memory() -> None:
+    """Return freed heap pages to the system (glibc keeps them after a large export's chunks
+    are freed: a worker would otherwise stay at its peak)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def export_decisions(engine: Engine, file_format: str, chunk_rows: int = 5000, **filters: Any) -> Iterator[bytes]:

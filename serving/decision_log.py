@@ -52,9 +52,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DataError,
+    IntegrityError,
+    SQLAlchemyError,
+)
 
 from model_registry.kinds import MODEL_KINDS
+from serving.health import StorageStatus
 from serving.journal import JOURNAL_GLOB, DecisionJournal
 
 logger = logging.getLogger("shopguard.decision_log")
@@ -83,7 +88,16 @@ __all__ = ["JOURNAL_GLOB", "DecisionLogUnavailable", "DecisionLogWriter", "Decis
            "insert_rows", "iter_decisions", "latest_decisions", "query_decisions", "write_records"]
 # Errors that mean the database cannot be reached or is busy (retry later), as opposed to
 # one that refuses a row.
-UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
+# What a database says about one row (a constraint, a value it cannot hold). Anything else, a
+# damaged file (``DatabaseError: database disk image is malformed``) included, is the storage
+# being unavailable: records wait in the journal, never in the quarantine.
+REPLAY_BACKOFF_SECONDS = 2.0  # between replays while the database cannot store
+ROW_REFUSALS = (IntegrityError, DataError, TypeError, ValueError)
+
+
+def error_text(exc: BaseException) -> str:
+    """A database error as ``Type: message`` (the driver's message, without SQLAlchemy's SQL)."""
+    return f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"
 
 
 def insert_rows(conn: Any, rows: list[dict[str, Any]]) -> None:
@@ -158,6 +172,7 @@ class DecisionLogWriter:
         self.committed = 0
         self.journaled = 0
         self._last_replay = 0.0
+        self.storage = StorageStatus()  # why writes fail now, for /readyz
         self._replay_not_before = 0.0
         self._claims = threading.Lock()
         self._supervision = threading.Lock()
@@ -213,7 +228,7 @@ class DecisionLogWriter:
         """The writer's state for ``/readyz``; a stopped thread is restarted after the
         report (which still says it stopped)."""
         report: dict[str, Any] = {"running": self.running(), "restarts": len(self._restarts),
-                                  "stopped_reason": self.stopped_reason}
+                                  "stopped_reason": self.stopped_reason, "storage_problem": self.storage.problem()}
         if self._journal is not None:
             report["journal_quarantined_lines"] = self._journal.quarantined_lines
             report["journal_files_set_aside"] = self._journal.quarantined_files
@@ -270,11 +285,12 @@ class DecisionLogWriter:
         while True:
             try:
                 self._insert(rows)
+                self.storage.stored()
                 return True
             except SQLAlchemyError as exc:
                 if time.monotonic() + delay > deadline:
-                    logger.warning("decision log database unavailable (%s) for %d record(s)",
-                                   type(exc).__name__, len(rows))
+                    if cause := self.storage.failed(error_text(exc)):
+                        logger.warning("decision log database unavailable (%s); records go to the journal", cause)
                     return False
                 time.sleep(delay)
                 delay = min(delay * 2, 0.25)
@@ -284,19 +300,23 @@ class DecisionLogWriter:
         refused (found one by one when the batch is refused), with the reason."""
         try:
             self._insert(rows)
+            self.storage.stored()
             return []
-        except UNAVAILABLE_ERRORS:
-            return None
-        except Exception:  # a row the database refuses: find it
+        except ROW_REFUSALS:  # a row the database refuses: find it
             pass
+        except Exception as exc:  # locked, damaged, full, gone: the rows wait in the journal
+            if cause := self.storage.failed(error_text(exc)):
+                logger.warning("decision journal kept for replay: the database cannot store (%s)", cause)
+            self._replay_not_before = time.monotonic() + REPLAY_BACKOFF_SECONDS
+            return None
         refused = []
         for position, row in enumerate(rows):
             try:
                 self._insert([row])
-            except UNAVAILABLE_ERRORS:
-                return None
-            except Exception as exc:
+            except ROW_REFUSALS as exc:
                 refused.append((position, f"{type(exc).__name__}: {str(exc)[:300]}"))
+            except Exception:
+                return None
         return refused
 
     def _store(self, batch: list[_Pending]) -> None:

@@ -13,9 +13,11 @@ Ids are compared normalized (``features/ids.py``); unknown ids are 404 naming th
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -23,7 +25,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from features.ids import checked_id, merchant_key
+from model_registry.database import DatabaseUnreadable, storage_cause
+from policy.calls import FALLBACK_DECISION
 from policy.store import EnforcementNotFound, EnforcementStore, jsonable
+
+logger = logging.getLogger("shopguard.enforcement")
 
 MAX_ACTIONS_PAGE = 1000
 MAX_ACTION_ID = 2**62
@@ -38,6 +44,14 @@ def _store() -> EnforcementStore:
 
     settings = load_settings()
     return EnforcementStore(make_engine(settings.database_url), load_policy(settings.policy))
+
+
+async def storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503 ``storage_unavailable``: the database cannot be read now (one log line)."""
+    cause = storage_cause(f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}")
+    logger.warning("enforcement read %s: storage unavailable: %s", request.url.path, cause)
+    return JSONResponse({"error": "storage_unavailable", "message": "the database cannot be read right now; retry later",
+                         "fallback_decision": FALLBACK_DECISION}, status_code=503, headers={"Retry-After": "5"})
 
 
 def _bad(field: str, message: str, status: int = 400) -> JSONResponse:
@@ -115,4 +129,4 @@ enforcement_app = Starlette(routes=[
     Route("/creators/{creator_id:path}", creator_state, methods=["GET"]),
     Route("/merchants/{merchant_id:path}/standing", merchant_standing, methods=["GET"]),
     Route("/enforcement/actions", actions, methods=["GET"]),
-])
+], exception_handlers=dict.fromkeys((SQLAlchemyError, DatabaseUnreadable), storage_unavailable))

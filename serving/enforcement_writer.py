@@ -30,6 +30,7 @@ from typing import Any
 
 from policy.state import Event
 from policy.store import CallWork, ChunkAnswer, EnforcementConflict, EnforcementStore
+from serving.health import StorageStatus
 
 logger = logging.getLogger("shopguard.enforcement")
 QUEUED, TAKEN, WITHDRAWN = "queued", "taken", "withdrawn"
@@ -99,6 +100,7 @@ class EnforcementWriter:
         self._claims = threading.Lock()
         self._closed = False
         self.batches = 0
+        self.storage = StorageStatus()  # why batches fail to commit now, for /readyz
         self._start_process()
         self._thread = threading.Thread(target=self._run, name="enforcement-writer", daemon=True)
         self._thread.start()
@@ -166,9 +168,11 @@ class EnforcementWriter:
                 raise TimeoutError(f"no answer within {self.batch_seconds:.0f}s")
             reply = self._connection.recv()
             if isinstance(reply, tuple) and reply[0] == "failed":
-                logger.warning("enforcement batch of %d call(s) not committed: %s", len(batch), reply[1])
+                if cause := self.storage.failed(reply[1]):
+                    logger.warning("enforcement batches not committed (%s): their calls answer 503", cause)
                 results = [EnforcementUnavailable(reply[1])] * len(batch)
             else:
+                self.storage.stored()
                 results = [_unwire(item) for item in reply]
         except (OSError, EOFError, TimeoutError) as exc:  # the process died or hung: a fresh one for the next
             logger.error("the enforcement process failed (%s); starting a new one", exc)

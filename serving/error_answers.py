@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -111,3 +113,28 @@ def install_log_filter() -> None:
         for handler in logging.getLogger(name).handlers:
             if not any(isinstance(f, ClientErrorLogFilter) for f in handler.filters):
                 handler.addFilter(log_filter)
+
+
+class QuietLog:
+    """Log lines that a client can cause by the thousand, at most one per kind and
+    ``every_seconds``, with the number left out since the last."""
+
+    def __init__(self, every_seconds: float = 60.0) -> None:
+        self.every_seconds = every_seconds
+        self._last: dict[str, float] = {}
+        self._skipped: dict[str, int] = {}
+
+    def note(self, kind: str, message: str, *args: Any, logger_name: str = "shopguard.guard",
+             level: int = logging.INFO) -> None:
+        """Log ``message`` at ``level`` unless a line of ``kind`` was logged within ``every_seconds``."""
+        now = time.monotonic()
+        if now - self._last.get(kind, -math.inf) < self.every_seconds:
+            self._skipped[kind] = self._skipped.get(kind, 0) + 1
+            return
+        skipped = self._skipped.pop(kind, 0)
+        self._last[kind] = now
+        suffix = f" ({skipped:,} more since the last such line)" if skipped else ""
+        logging.getLogger(logger_name).log(level, message + suffix, *args)
+
+
+QUIET_LOG = QuietLog()

@@ -1,14 +1,18 @@
 """The service's front door, as one ASGI middleware around the BentoML app:
 
-- **bounded input**: scoring and feedback calls must send JSON (415 otherwise) of at most
-  ``MAX_BODY_BYTES`` (413, checked on the declared length and on the bytes received), and
-  the whole body within ``body_timeout_seconds`` (``408`` otherwise: a slow or stalled
-  client cannot hold its connection longer);
+- **bounded input on every route**: scoring and feedback calls must send JSON (415 otherwise)
+  of at most ``MAX_BODY_BYTES``; any other body (the console's forms) at most
+  ``MAX_FORM_BYTES`` (413, checked on the declared length and on the bytes received); every
+  body must arrive whole within ``body_timeout_seconds`` (``408`` otherwise: a slow or
+  stalled client cannot hold its connection longer). Headers are bounded before any of this
+  (``serving/protocol_errors.py``: 431);
 - **overload sheds instead of queueing**: at most ``max_open_requests`` calls are open at
-  once per worker (bodies still arriving included) and at most ``max_in_flight`` are worked
-  on; the next ones get ``503`` with ``Retry-After`` and ``fallback_decision: review`` at
-  once. BentoML's own concurrency limit (an undocumented ``429``) is off: this guard is the
-  only one, so slow clients cannot use up a limit before it answers;
+  once per worker and at most ``max_in_flight`` are worked on; the next ones get ``503`` with
+  ``Retry-After`` and ``fallback_decision: review`` at once. When the open calls are full,
+  the oldest body still arriving for over ``SLOW_BODY_SECONDS`` is cut (``408``) to make room:
+  a thousand slow clients cannot keep scoring calls out. BentoML's own concurrency limit (an
+  undocumented ``429``) is off: this guard is the only one, so slow clients cannot use up a
+  limit before it answers;
 - **a time budget per call** (``budget_seconds``): a call not answered by then gets ``503``
   with the fallback and its work is **cancelled**, not abandoned (``serving/admission.py``):
   the work stops at its next checkpoint, stores no decision, and holds its in-flight slot
@@ -28,11 +32,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from serving.admission import CURRENT, Admission
-from serving.error_answers import ErrorCapper, field_error, send_json, send_unavailable
+from serving.error_answers import QUIET_LOG, ErrorCapper, field_error, send_json, send_unavailable
 from serving.health import HEALTH, HEALTH_PATHS, READY_PATH
 from serving.openapi_errors import GUARDED_PREFIX, OPENAPI_PATH, OpenApiPatcher
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_FORM_BYTES = 64 * 1024  # the console's largest form (a verdict with a 4,000-character note) is a few KiB
+SLOW_BODY_SECONDS = 1.0  # a body arriving for longer may be cut to make room for other calls
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TIMED_OUT, DISCONNECTED, TOO_LARGE = "timed_out", "disconnected", "too_large"
 logger = logging.getLogger("shopguard.guard")
 
@@ -55,6 +62,7 @@ class RequestGuard:
         self._in_flight = 0
         self._open = 0
         self._lock = threading.Lock()
+        self._arriving: dict[int, tuple[float, asyncio.Timeout]] = {}  # bodies being read, oldest first
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,31 +86,41 @@ class RequestGuard:
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"] == OPENAPI_PATH and scope["method"] == "GET":
             await self.app(scope, receive, OpenApiPatcher(send))
-        elif scope["method"] != "POST" or not scope["path"].startswith(GUARDED_PREFIX):
-            await self.app(scope, receive, send)
-        else:
+        elif scope["method"] == "POST" and scope["path"].startswith(GUARDED_PREFIX):
             await self._guarded(scope, receive, send)
+        elif scope["method"] in BODY_METHODS or _declares_body(scope):
+            await self._bounded(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _bounded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Any other call with a body (the console's forms): read whole, within the body
+        timeout and ``MAX_FORM_BYTES``, before the app sees it."""
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
+            await send_json(send, 413, field_error("header", "content-length", f"a form holds at most "
+                                                    f"{MAX_FORM_BYTES:,} bytes", "too_large"), {"Connection": "close"})
+            return
+        body = await self._read_body(receive, MAX_FORM_BYTES)
+        if isinstance(body, bytes):
+            gone = asyncio.Event()
+            try:
+                await self.app(scope, _replay(body, gone), send)
+            finally:
+                gone.set()
+        elif body != DISCONNECTED:
+            await self._refuse_body(scope, send, body, MAX_FORM_BYTES)
+        else:
+            client_gone(scope)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         refusal = self._refusal(scope)
         if refusal is not None:
             await send_json(send, *refusal)
             return
-        body = await self._read_body(receive)
-        if body == TOO_LARGE:
-            await send_json(send, 413, field_error("body", "body", f"the body is over {MAX_BODY_BYTES:,} bytes; "
-                                                    "send smaller batches", "too_large"))
-            return
-        if body == TIMED_OUT:
-            logger.info("%s %s: body not received within %g s; answered 408", scope["method"], scope["path"],
-                        self.body_timeout_seconds)
-            await send_json(send, 408, field_error("body", "body", f"the body did not arrive within "
-                                                    f"{self.body_timeout_seconds:g} s; send it at once",
-                                                    "timeout"), {"Connection": "close"})
-            return
-        if body == DISCONNECTED:  # nobody to answer; still an answer, or BentoML's timeout waits for one
-            await send_json(send, 400, field_error("body", "body", "the connection closed before the whole "
-                                                    "body arrived", "incomplete"))
+        body = await self._read_body(receive, MAX_BODY_BYTES)
+        if not isinstance(body, bytes):
+            await self._refuse_body(scope, send, body, MAX_BODY_BYTES)
             return
         if not self._enter():
             await send_unavailable(send, "overloaded", "the service is at capacity")
@@ -155,32 +173,64 @@ class RequestGuard:
                                      "bytes; send smaller batches", "too_large")
         return None
 
-    async def _read_body(self, receive: Receive) -> bytes | str:
-        """The whole body, or why not: ``TOO_LARGE``, ``TIMED_OUT`` (not all there within
-        ``body_timeout_seconds``), ``DISCONNECTED``."""
+    async def _refuse_body(self, scope: Scope, send: Send, why: str, limit: int) -> None:
+        """The answer to a body that did not arrive whole: 413, 408, or (disconnected) a short
+        400 nobody reads, since BentoML's timeout would otherwise wait for an answer."""
+        if why == TOO_LARGE:
+            await send_json(send, 413, field_error("body", "body", f"the body is over {limit:,} bytes; "
+                                                    "send smaller batches", "too_large"), {"Connection": "close"})
+        elif why == TIMED_OUT:
+            slow_body(scope, self.body_timeout_seconds)
+            await send_json(send, 408, field_error("body", "body", f"the body did not arrive within "
+                                                    f"{self.body_timeout_seconds:g} s; send it at once",
+                                                    "timeout"), {"Connection": "close"})
+        else:
+            client_gone(scope)
+            await send_json(send, 400, field_error("body", "body", "the connection closed before the whole "
+                                                    "body arrived", "incomplete"))
+
+    async def _read_body(self, receive: Receive, limit: int) -> bytes | str:
+        """The whole body, or why not: ``TOO_LARGE`` (over ``limit`` bytes), ``TIMED_OUT`` (not
+        all there within ``body_timeout_seconds``, or cut to make room), ``DISCONNECTED``."""
         chunks, size = [], 0
+        key = id(chunks)
         try:
-            async with asyncio.timeout(self.body_timeout_seconds):
+            async with asyncio.timeout(self.body_timeout_seconds) as timeout:
+                self._arriving[key] = (asyncio.get_running_loop().time(), timeout)
                 while True:
                     message = await receive()
                     if message["type"] == "http.disconnect":
                         return DISCONNECTED
                     chunk = message.get("body", b"")
                     size += len(chunk)
-                    if size > MAX_BODY_BYTES:
+                    if size > limit:
                         return TOO_LARGE
                     chunks.append(chunk)
                     if not message.get("more_body"):
                         return b"".join(chunks)
         except TimeoutError:
             return TIMED_OUT
+        finally:
+            self._arriving.pop(key, None)
 
     def _open_request(self) -> bool:
         with self._lock:
-            if self._open >= self.max_open_requests:
+            if self._open >= self.max_open_requests and not self._cut_slowest_body():
                 return False
             self._open += 1
             return True
+
+    def _cut_slowest_body(self) -> bool:
+        """Make the oldest body arriving for over ``SLOW_BODY_SECONDS`` time out now (it is
+        answered 408 and its call closes); False when none is that slow."""
+        loop_time = asyncio.get_running_loop().time()
+        for key, (started, timeout) in self._arriving.items():
+            if loop_time - started < SLOW_BODY_SECONDS:
+                return False  # the oldest is recent: so are the others
+            del self._arriving[key]
+            timeout.reschedule(loop_time)
+            return True
+        return False
 
     def _close_request(self) -> None:
         with self._lock:
@@ -229,6 +279,25 @@ class _Reply:
         if message["type"] == "http.response.start":
             self.started = True
         await self._send(message)
+
+
+def _declares_body(scope: Scope) -> bool:
+    headers = dict(scope.get("headers") or [])
+    return b"transfer-encoding" in headers or headers.get(b"content-length", b"0") not in (b"0", b"")
+
+
+def client_gone(scope: Scope) -> None:
+    """A caller that left before its body arrived: one short line, at most one a minute."""
+    QUIET_LOG.note("client-gone", "%s %s: the caller disconnected before its body arrived", scope["method"],
+                   scope["path"])
+
+
+def slow_body(scope: Scope, seconds: float) -> None:
+    """A body cut for taking too long: one short line, at most one a minute."""
+    QUIET_LOG.note("slow-body", "%s %s: body not received within %g s (or cut for a faster call); answered 408",
+                   scope["method"], scope["path"], seconds)
+
+
 
 
 def _replay(body: bytes, gone: asyncio.Event) -> Receive:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import math
@@ -31,7 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
 logger = logging.getLogger("shopguard.decision_log")
 
@@ -73,7 +74,47 @@ def parse_line(raw: bytes) -> dict[str, Any]:
     if not isinstance(row.get("reasons"), list) or not isinstance(row.get("inputs"), dict):
         raise BadLine("'reasons' must be a list and 'inputs' an object")
     row["at"] = _timestamp(row.get("at"))
+    check_logged_inputs(row["entity_type"], row["inputs"])
     return {name: row[name] for name in ROW_FIELDS}
+
+
+def check_logged_inputs(entity_type: str, inputs: dict[str, Any]) -> None:
+    """``BadLine`` unless ``entity_type`` is a kind's and ``inputs`` hold valid records of it
+    (a stream's segments, another kind's one record): an operator's repaired line must not
+    break the console's pages for everyone."""
+    from pydantic import ValidationError
+
+    from model_registry.kinds import MODEL_KINDS
+
+    by_entity = {k.entity_type: k for k in MODEL_KINDS.values()}
+    if entity_type not in by_entity:
+        raise BadLine(f"'entity_type' {entity_type[:40]!r} is not one of {', '.join(by_entity)}")
+    kind = by_entity[entity_type]
+    items = inputs.get("segments") if kind.multi_label else [inputs]
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise BadLine("'inputs.segments' must be a list of segments")
+    prefix = "inputs.segments.{}." if kind.multi_label else "inputs."
+    for index, item in enumerate(items):
+        for name, value in item.items():
+            adapter = _field_adapter(kind.record, name)
+            if adapter is None:
+                continue
+            try:
+                adapter.validate_python(value, strict=False)
+            except ValidationError as exc:
+                raise BadLine(f"'{prefix.format(index)}{name}': {exc.errors()[0]['msg']}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _field_adapter(record: type[Any], name: str) -> Any:
+    """A validator of one field of ``record`` (its type and constraints), None for a name the
+    record does not have (a logged input may carry more, such as a stream's decisions)."""
+    from pydantic import TypeAdapter
+
+    info = record.model_fields.get(name)
+    if info is None:
+        return None
+    return TypeAdapter(Annotated[info.annotation, *info.metadata]) if info.metadata else TypeAdapter(info.annotation)
 
 
 def _timestamp(value: Any) -> datetime:

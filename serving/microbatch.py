@@ -49,6 +49,8 @@ class MicroBatcher(Generic[Item, Result]):
             raise ValueError("max_items must be >= 1 and max_wait_s >= 0")
         self.work, self.max_items, self.max_wait_s = work, max_items, max_wait_s
         self._queue: queue.Queue[_Job[Item, Result] | None] = queue.Queue()
+        self._closing = threading.Lock()
+        self._closed = False
         self.batches = 0
         self.items = 0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -58,12 +60,20 @@ class MicroBatcher(Generic[Item, Result]):
         """Run ``item`` in the next batch and return its result (or raise the batch's error,
         ``WorkCancelled`` when ``cancelled()`` stopped it)."""
         job: _Job[Item, Result] = _Job(item, size, cancelled)
-        self._queue.put(job)
+        with self._closing:
+            queued = not self._closed
+            if queued:
+                self._queue.put(job)
+        if not queued:  # closed (its model swapped out): the caller's thread runs the job
+            self._execute([job])
         return job.future.result()
 
     def close(self) -> None:
-        """Finish the queued work and stop the worker thread."""
-        self._queue.put(None)
+        """Finish the queued work and stop the worker thread; a later ``submit`` runs in
+        its caller's thread."""
+        with self._closing:
+            self._closed = True
+            self._queue.put(None)
         self._thread.join()
 
     def _run(self) -> None:

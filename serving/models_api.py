@@ -1,7 +1,8 @@
 """Read-only model endpoints for auditors, mounted under ``/v1/models``:
 
-- ``GET /v1/models``: each model's production and candidate versions, thresholds and
-  headline test metrics;
+- ``GET /v1/models``: each model's production and candidate versions, what each running
+  worker serves (``serving.workers``, ``serving.in_sync``), thresholds and headline test
+  metrics;
 - ``GET /v1/models/{name}/card``: the production card as HTML or Markdown (by ``Accept``),
   or ``?format=html|md|json``; ``?version=`` picks another version.
 """
@@ -32,7 +33,7 @@ def _summary(name: str) -> dict[str, Any]:
     registry = _registry()
     aliases = registry.aliases.all_for(name)
     entry: dict[str, Any] = {"name": name, "production": aliases.get("production"),
-                             "candidate": aliases.get("candidate")}
+                             "candidate": aliases.get("candidate"), "serving": registry.serving(name)}
     if entry["production"]:
         try:
             manifest = registry.load(f"{name}:production").manifest

@@ -1,8 +1,10 @@
 """The ShopGuard BentoML service: ``bentoml serve serving.service:ShopGuard``.
 
 Loads the ``production`` version of each model at start (``/readyz`` answers only after
-that). A model without a production version is reported at start and its endpoint answers
-503 with ``fallback_decision: review`` until one is promoted and the service restarted.
+that), then follows the alias: a promotion or a rollback is served within
+``SHOPGUARD_FOLLOW_SECONDS`` without a restart (``serving/model_follower.py``). A model
+without a production version answers 503 with ``fallback_decision: review`` until one is
+promoted.
 
 In a Bento (``shopguard bento build``), ``SHOPGUARD_RELEASE`` names the release file that
 pins one version of each model; they are declared to BentoML as class-level ``BentoModel``
@@ -29,6 +31,7 @@ from starlette.responses import JSONResponse
 from features.ids import EntityId
 from features.schemas import ListingRecord, MerchantRecord, TranscriptSegment
 from model_registry.answers import LogItem, Refused
+from model_registry.database import DatabaseUnreadable
 from model_registry.kinds import (
     ENTITY_TYPES,
     FALSE_MARKETING,
@@ -48,10 +51,11 @@ from serving.console import console_app
 from serving.decision_log import DecisionLogUnavailable
 from serving.enforcement_api import enforcement_app
 from serving.enforcement_writer import EnforcementUnavailable
-from serving.error_answers import install_log_filter
+from serving.error_answers import QUIET_LOG, install_log_filter
 from serving.guard import RequestGuard
 from serving.health import HEALTH
 from serving.microbatch import MicroBatcher
+from serving.model_follower import ModelFollower
 from serving.models_api import ModelsPathMiddleware, models_app
 from serving.protocol_errors import install_json_protocol_errors
 from serving.schemas import (
@@ -82,7 +86,13 @@ def configure_front_door(settings: Settings) -> None:
     install_json_protocol_errors()
     AuthGuard.metrics_enabled = settings.metrics
     if settings.auth:
-        AuthGuard.store = TokenStore(make_engine(settings.database_url))
+        try:
+            engine = make_engine(settings.database_url)
+        except DatabaseUnreadable:  # said once by the service's start; token checks answer 503 meanwhile
+            from sqlalchemy import create_engine
+
+            engine = create_engine(settings.database_url)
+        AuthGuard.store = TokenStore(engine)
     else:
         AuthGuard.store = None
         logger.warning("!" * 72)
@@ -120,6 +130,12 @@ def unavailable(model_name: str, why: str, error: str = "model_unavailable") -> 
     return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
 
 
+def storage_unavailable(what: str) -> JSONResponse:
+    """503: ``what`` cannot be stored now (the database is unavailable); retry later."""
+    body = ErrorBody(error="storage_unavailable", message=f"{what} cannot be stored right now; retry later")
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=503, headers={"Retry-After": "5"})
+
+
 def refused(refusal: Refused) -> JSONResponse:
     """The answer to a call that cannot be answered as sent (400 or 413 naming the field)."""
     return JSONResponse(refusal.body, status_code=refusal.status)
@@ -149,6 +165,7 @@ class ShopGuard:
 
     def __init__(self) -> None:
         from model_registry.database import make_engine
+        from model_registry.deployments import ServedVersions, report_seconds
         from serving.process import die_with_parent
 
         die_with_parent()  # a worker never outlives the server process that started it
@@ -163,8 +180,15 @@ class ShopGuard:
 
         self.settings = SETTINGS
         self.policy = load_policy(self.settings.policy)  # a policy that does not validate stops the start here
-        self.registry = ModelRegistry(self.settings)
         self.load_errors: dict[str, str] = {}
+        self.storage_down: str | None = None
+        self.follower: ModelFollower | None = None
+        try:
+            make_engine(self.settings.database_url)  # migrated and readable, or one clear line
+        except DatabaseUnreadable as exc:
+            self._start_without_storage(exc)
+            return
+        self.registry = ModelRegistry(self.settings)
         self.models: dict[str, ModelRuntime | None] = {name: self._load(kind) for name, kind in MODEL_KINDS.items()}
         self.batchers: dict[str, MicroBatcher[Any, Scores]] = {
             name: self._batcher(name, model) for name, model in self.models.items()
@@ -176,6 +200,7 @@ class ShopGuard:
         # Scoring calls' enforcement: group commit in a process of its own (serving/enforcement_writer.py).
         self.enforcement_writer = EnforcementWriter(self.settings.database_url,
                                                     str(self.settings.policy) if self.settings.policy else None)
+        HEALTH.storage = [self.enforcement_writer.storage.problem]
         self.decision_log: DecisionLogWriter | None = None
         if self.settings.decision_log:
             # Its own engine with a short lock wait: a busy database costs a request at most about
@@ -194,7 +219,27 @@ class ShopGuard:
         else:
             logger.warning("SHOPGUARD_ENFORCEMENT=off: calls are answered on their own, no room, credit or points "
                            "(overhead measurement only)")
+        self.follower = ModelFollower(
+            self.registry.aliases, ServedVersions(engine), list(MODEL_KINDS), served=lambda: dict(self.models),
+            load=self._load_version, swap=self._swap, every_seconds=report_seconds(self.settings),
+            follow=RELEASE is None and self.settings.follow_seconds > 0, after_round=self._report_health)
         self._report_health()
+        self.follower.start()
+        install_log_filter()
+        self._keep_api_callables()
+
+    def _start_without_storage(self, exc: DatabaseUnreadable) -> None:
+        """A worker whose database cannot be opened stays up, not ready (``/readyz`` 503 naming
+        the cause) and answers every call 503 ``storage_unavailable``: restarting it would only
+        fail again, and fill the log."""
+        self.storage_down = str(exc)
+        logger.error("%s Every call answers 503 storage_unavailable until the service restarts.", exc)
+        self.models = dict.fromkeys(MODEL_KINDS)
+        self.load_errors = dict.fromkeys(MODEL_KINDS, exc.cause)
+        self.batchers, self.decision_log, self.enforcement_writer, self.clock = {}, None, None, None
+        HEALTH.storage = [lambda: exc.cause]
+        HEALTH.models = {name: {"production": None, "loaded": False, "model": None, "error": exc.cause}
+                         for name in MODEL_KINDS}
         install_log_filter()
         self._keep_api_callables()
 
@@ -206,16 +251,19 @@ class ShopGuard:
             self.__dict__[name] = getattr(self, name)
 
     def _report_health(self) -> None:
-        """What ``/readyz`` says: per model, whether it has a production version and is loaded."""
+        """What ``/readyz`` says: per model, its production version (the release's pin in a
+        Bento), whether one is loaded and which (``model``), and why it is not production
+        (``follow_error``: the new version failed to load and the old one still serves)."""
+        follow_errors = self.follower.state.errors if self.follower is not None else {}
         models = {}
         for name, model in self.models.items():
             if RELEASE is not None:
-                served = RELEASE.models[name].tag.split(":")[1] if name in RELEASE.models else None
+                production = RELEASE.models[name].tag.split(":")[1] if name in RELEASE.models else None
             else:
-                served = self.registry.aliases.get(name, "production")
-            models[name] = {"production": served,
+                production = self.registry.aliases.get(name, "production")
+            models[name] = {"production": production,
                             "loaded": model is not None, "model": model.tag if model is not None else None,
-                            "error": self.load_errors.get(name)}
+                            "error": self.load_errors.get(name), "follow_error": follow_errors.get(name)}
         HEALTH.models = models
 
     def _batcher(self, name: str, model: ModelRuntime) -> MicroBatcher[Any, Scores]:
@@ -228,10 +276,14 @@ class ShopGuard:
     def flush_decision_log(self) -> None:
         """Finish the queued micro-batches, then write every accepted decision record before
         the worker exits."""
-        self.clock.close()
+        if self.follower is not None:
+            self.follower.close()
+        if self.clock is not None:
+            self.clock.close()
         for batcher in self.batchers.values():
             batcher.close()
-        self.enforcement_writer.close()
+        if self.enforcement_writer is not None:
+            self.enforcement_writer.close()
         if self.decision_log is not None:
             self.decision_log.close()
 
@@ -243,15 +295,36 @@ class ShopGuard:
                 bundle = self.registry.load_pinned(pinned.tag, pinned.manifest_sha256)
             else:
                 bundle = self.registry.load(f"{kind.name}:production")
-            model = kind.runtime_class().from_bundle(bundle, device=self.settings.device,
-                                                     threads=self.settings.threads_per_worker())
-            check_api_fields(kind, model)
+            model = self._runtime(kind, bundle)
         except Exception as exc:  # any failure: reported per endpoint as 503
             self.load_errors[kind.name] = str(exc)
             logger.error("%s not loaded: %s", kind.name, exc)
             return None
         logger.info("loaded %s", model.tag)
         return model
+
+    def _runtime(self, kind: ModelKind, bundle: Any) -> ModelRuntime:
+        """A verified bundle as a runtime on this worker's device, checked against the API."""
+        model = kind.runtime_class().from_bundle(bundle, device=self.settings.device,
+                                                 threads=self.settings.threads_per_worker())
+        check_api_fields(kind, model)
+        return model
+
+    def _load_version(self, name: str, version: str) -> ModelRuntime:
+        """``name:version`` loaded, verified and checked (raises on any failure): the model
+        follower's next runtime."""
+        return self._runtime(MODEL_KINDS[name], self.registry.load(f"{name}:{version}"))
+
+    def _swap(self, name: str, model: ModelRuntime) -> None:
+        """Put ``model`` in service for its kind. A call that already holds the old runtime
+        finishes with it (its micro-batcher, once closed, runs late jobs in their callers)."""
+        old_batcher = self.batchers.get(name)
+        if MODEL_KINDS[name].answers.micro_batched:
+            self.batchers[name] = self._batcher(name, model)
+        self.models[name] = model
+        self.load_errors.pop(name, None)
+        if old_batcher is not None:
+            old_batcher.close()
 
     def _score(self, kind: ModelKind, records: Sequence[Any], request: dict[str, Any], field: str) -> Any:
         """Every scoring endpoint's work: the kind's refusals (400 / 413 naming the field), its
@@ -265,7 +338,8 @@ class ShopGuard:
             return refused(refusal)
         model = self.models.get(kind.name)
         if model is None:
-            return unavailable(kind.name, self.load_errors.get(kind.name, "not loaded"))
+            return unavailable(kind.name, self.load_errors.get(kind.name, "not loaded"),
+                               error="storage_unavailable" if self.storage_down else "model_unavailable")
         refusal = kind.answers.work_refusal(records)
         if refusal is not None:
             return refused(refusal)
@@ -273,7 +347,7 @@ class ShopGuard:
             enforced = self.settings.enforcement
             key = kind.answers.call_key(records, request) if enforced else None
             answer = kind.answers.answer(model, records, request, self.enforcement.holds,
-                                         self._batched_scores(kind, records), self.policy.calls)
+                                         self._batched_scores(kind, records, model), self.policy.calls)
             request_id = uuid.uuid4().hex
             claim_answer()  # past the time budget: raises, nothing stored
             fields = {"request_id": request_id, **request, **answer.fields}
@@ -295,8 +369,9 @@ class ShopGuard:
             logger.warning("%s: work cancelled (%s); no decision stored", kind.name, exc)
             return unavailable(kind.name, f"the call was cancelled: {exc}", error="time_budget_exceeded")
         except STORAGE_ERRORS as exc:  # enforcement or decision records not stored
-            logger.warning("%s: decision storage unavailable: %s", kind.name, exc)
-            return unavailable(kind.name, "its decisions cannot be stored right now")
+            QUIET_LOG.note(f"storage-{kind.name}", "%s: calls answer 503 storage_unavailable: %s", kind.name,
+                           str(exc).splitlines()[0][:300], logger_name="shopguard.serving", level=logging.WARNING)
+            return unavailable(kind.name, "its decisions cannot be stored right now", error="storage_unavailable")
 
     def _repeat(self, kind: ModelKind, records: Sequence[Any], request: dict[str, Any],
                 first: dict[str, Any]) -> dict[str, Any]:
@@ -305,10 +380,11 @@ class ShopGuard:
         self._log(first["request_id"], kind.entity_type, kind.answers.repeated_log(records, request, first))
         return first
 
-    def _batched_scores(self, kind: ModelKind, records: Sequence[Any]) -> Scores | None:
-        """The records' scores from the kind's micro-batcher (None: the answer scores them)."""
+    def _batched_scores(self, kind: ModelKind, records: Sequence[Any], model: ModelRuntime) -> Scores | None:
+        """The records' scores from the kind's micro-batcher (None: the answer scores them, as
+        for a call that began just before its model was swapped)."""
         batcher = self.batchers.get(kind.name)
-        if batcher is None:
+        if batcher is None or batcher.work != model.score_groups:
             return None
         admission = current_admission()
         return batcher.submit(records, size=len(records),
@@ -387,6 +463,8 @@ class ShopGuard:
         verdict naming a review segment's categories charges them."""
         from serving.feedback import Feedback, FeedbackError, feedback_target, record_verdict
 
+        if self.storage_down:
+            return _with_status(ctx, storage_unavailable("feedback"))
         principal = decode_principal(ctx.request.headers.get(PRINCIPAL_HEADER.decode()))
         reviewer = principal or reviewer
         if reviewer is None:
@@ -407,9 +485,7 @@ class ShopGuard:
                                                  error="time_budget_exceeded"))
         except SQLAlchemyError as exc:
             logger.warning("feedback not stored: %s", exc)
-            body = ErrorBody(error="storage_unavailable", message="feedback cannot be stored right now; retry later")
-            return _with_status(ctx, JSONResponse(body.model_dump(exclude_none=True), status_code=503,
-                                                  headers={"Retry-After": "5"}))
+            return _with_status(ctx, storage_unavailable("feedback"))
         return FeedbackResponse(feedback_id=row["id"], entity_type=row["entity_type"], entity_id=row["entity_id"],
                                 request_id=row["request_id"], segment_index=row["segment_index"],
                                 label=row["label"], model=row["model"])
@@ -427,6 +503,8 @@ class ShopGuard:
         ``ledger_entry_id`` when there is no such entry, 409 naming it when it was appealed
         already, is past its deadline or is not a standing charge. Reviewers decide appeals
         in the console."""
+        if self.storage_down:
+            return _with_status(ctx, storage_unavailable("the appeal"))
         try:
             claim_answer()
             appeal = self.enforcement.file_appeal(ledger_entry_id, appellant, reason)
@@ -439,9 +517,7 @@ class ShopGuard:
                                                  error="time_budget_exceeded"))
         except SQLAlchemyError as exc:
             logger.warning("appeal not stored: %s", exc)
-            body = ErrorBody(error="storage_unavailable", message="the appeal cannot be stored right now; retry later")
-            return _with_status(ctx, JSONResponse(body.model_dump(exclude_none=True), status_code=503,
-                                                  headers={"Retry-After": "5"}))
+            return _with_status(ctx, storage_unavailable("the appeal"))
         ctx.response.status_code = 201
         return AppealResponse(appeal_id=appeal.id, ledger_entry_id=appeal.ledger_entry_id,
                               entity_type=appeal.entity_type, entity_id=appeal.entity_id,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -19,10 +21,19 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from features.errors import ShopGuardError
+from model_registry.database import DatabaseUnreadable
 from model_registry.kinds import MODEL_KINDS, kind_of_entity
 from serving.console import queries
-from serving.console.forms import CATEGORIES, ENTITY_TYPES, BadInput, QueueQuery, SearchQuery, parse
-from serving.console.security import CARD_MARKER, SecurityHeaders
+from serving.console.forms import (
+    CATEGORIES,
+    ENTITY_TYPES,
+    MAX_DB_INT,
+    BadInput,
+    QueueQuery,
+    SearchQuery,
+    parse,
+)
+from serving.console.security import CARD_MARKER, SecurityHeaders, visible_controls
 from serving.console.session import (
     SESSION_COOKIE,
     SESSION_SECONDS,
@@ -33,7 +44,7 @@ from serving.console.session import (
     same_origin,
 )
 from serving.console.state import state
-from serving.console.views import decision_view, item_summary
+from serving.console.views import UnreadableRecord, decision_view, item_summary
 from serving.decision_export import FORMATS, export_decisions
 from serving.enforcement_clock import enforce_verdict
 from serving.feedback import Feedback, FeedbackError, record_verdict
@@ -41,8 +52,10 @@ from serving.feedback import Feedback, FeedbackError, record_verdict
 HERE = Path(__file__).resolve().parent
 logger = logging.getLogger("shopguard.console")
 TEMPLATES = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
-                        trim_blocks=True, lstrip_blocks=True)
+                        trim_blocks=True, lstrip_blocks=True, finalize=visible_controls)
 Endpoint = Callable[[Request, Session], Awaitable[Response]]
+STORAGE_ERRORS = (SQLAlchemyError, DatabaseUnreadable)
+EXPORT_CHUNK_ROWS = 1000  # rows an export holds in memory at once
 
 
 def prefix(request: Request) -> str:
@@ -80,6 +93,12 @@ def signed_in(scope: str) -> Callable[[Endpoint], Callable[[Request], Awaitable[
             except BadInput as exc:
                 return render(request, "error.html", 400, session, title="Bad request", field=exc.field,
                               message=exc.message)
+            except (HTTPException, *STORAGE_ERRORS):
+                raise  # their handlers answer (404 page, 503 page)
+            except Exception:  # answered here: Starlette's last-resort handler would log it twice and drop the connection
+                logger.exception("console error on %s", request.url.path)
+                return render(request, "error.html", 500, session, title="Error",
+                              message="something went wrong on our side; it has been logged.")
         return page
     return wrap
 
@@ -111,7 +130,13 @@ async def signin_form(request: Request, error: str | None = None, status: int = 
 
 
 async def signin(request: Request) -> Response:
-    """``POST /signin``: exchange a token for a session cookie."""
+    """``POST /signin``: exchange a token for a session cookie (attempts limited per client)."""
+    wait = state().signin_limiter.attempt(request.client.host if request.client else "unknown")
+    if wait is not None:
+        response = render(request, "error.html", 429, title="Too many sign-in attempts",
+                          message=f"too many sign-in attempts from this address; try again in {wait:.0f} s.")
+        response.headers["Retry-After"] = str(int(wait + 0.999))
+        return response
     form = await request.form()
     if not same_origin(request) or not state().signer.signin_matches(request.cookies.get(SIGNIN_COOKIE),
                                                                       str(form.get("csrf", ""))):
@@ -135,6 +160,8 @@ async def signout(request: Request) -> Response:
     form = await request.form()
     if session is not None and not _csrf_ok(request, session, form):
         return render(request, "error.html", 403, session, title="Not allowed", message="the form expired.")
+    if session is not None:
+        await run_in_threadpool(state().tokens.end_session, session.csrf, SESSION_SECONDS)
     response = RedirectResponse(f"{prefix(request)}/signin", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path=prefix(request) or "/")
     return response
@@ -158,7 +185,7 @@ async def queue(request: Request, session: Session) -> Response:
         queries.queue_page(state().engine, query.order, query.keyset(), **query.filters()),
         queries.review_load(state().engine, now - timedelta(days=1), now)))
     for row in page.rows:
-        row["summary"] = item_summary(row["entity_type"], row["inputs"])
+        row["summary"] = item_summary(row["entity_type"], row["inputs"])  # never raises: a bad record says so
     params = {k: v for k, v in request.query_params.items() if k not in ("cursor", "done") and v}
     return render(request, "queue.html", session=session, page=page, query=query, load=load,
                   budget=state().review_budget, params=params, categories=CATEGORIES, entity_types=ENTITY_TYPES)
@@ -167,8 +194,13 @@ async def queue(request: Request, session: Session) -> Response:
 @signed_in("review")
 async def decision_page(request: Request, session: Session) -> Response:
     """``GET /decisions/{id}``: what the model saw and why, its answer, the version, the verdicts."""
-    decision_id = int(request.path_params["decision_id"])
-    view = await run_in_threadpool(decision_view, state().engine, decision_id)
+    decision_id = _path_int(request, "decision_id")
+    if refused := await _outside_the_queue(request, session, decision_id):
+        return refused
+    try:
+        view = await run_in_threadpool(decision_view, state().engine, decision_id)
+    except UnreadableRecord as exc:
+        return render(request, "error.html", 422, session, title="Record cannot be shown", message=str(exc))
     if view is None:
         raise HTTPException(404, f"no logged decision {decision_id}")
     return render(request, "decision.html", session=session, **view)
@@ -183,7 +215,9 @@ async def verdict(request: Request, session: Session) -> Response:
     if not session.may("feedback"):
         return render(request, "error.html", 403, session, title="Not allowed",
                       message=f"the token {session.name!r} lacks the 'feedback' scope: it cannot give verdicts.")
-    decision_id = int(request.path_params["decision_id"])
+    decision_id = _path_int(request, "decision_id")
+    if refused := await _outside_the_queue(request, session, decision_id):
+        return refused
     try:
         stored = await run_in_threadpool(_store_verdict, decision_id, session.name, form)
     except FeedbackError as exc:
@@ -192,6 +226,16 @@ async def verdict(request: Request, session: Session) -> Response:
     following = await run_in_threadpool(queries.next_in_queue, state().engine, decision_id)
     target = f"{prefix(request)}/decisions/{following}" if following else f"{prefix(request)}/queue"
     return RedirectResponse(f"{target}?done={decision_id}&stored={stored}", status_code=303)
+
+
+async def _outside_the_queue(request: Request, session: Session, decision_id: int) -> Response | None:
+    """403 for a ``feedback``-only token on a decision that is not a pending review: such a
+    token works the queue; the audit search and other decisions need ``read``."""
+    if session.may("read") or await run_in_threadpool(queries.in_queue, state().engine, decision_id):
+        return None
+    return render(request, "error.html", 403, session, title="Not allowed",
+                  message=f"the token {session.name!r} opens the review queue's items only; decision {decision_id} "
+                          "is not in it (the 'read' scope opens every decision).")
 
 
 def _store_verdict(decision_id: int, reviewer: str, form: Any) -> int:
@@ -275,12 +319,33 @@ async def export(request: Request, session: Session) -> Response:
     if file_format not in FORMATS:
         raise HTTPException(404, "export as .csv or .parquet")
     filters = parse(SearchQuery, dict(request.query_params)).filters()
+    refused = state().exports.claim(session.name)
+    if refused is not None:
+        status, why = (429, f"{state().exports.per_caller} exports of {session.name!r} are running") \
+            if refused == "caller" else (503, f"{state().exports.total} exports are running")
+        response = render(request, "error.html", status, session, title="Export not started",
+                          message=f"{why}; start this one when one of them has finished.")
+        response.headers["Retry-After"] = "30"
+        return response
     logger.info("console export (%s) by %s: %s", file_format, session.name,
                 {k: str(v) for k, v in filters.items() if v})
-    chunks = export_decisions(state().engine, file_format, **filters)
+    chunks = export_decisions(state().engine, file_format, chunk_rows=EXPORT_CHUNK_ROWS, **filters)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return StreamingResponse(chunks, media_type=FORMATS[file_format], headers={
+    return StreamingResponse(_released(chunks, lambda: state().exports.release(session.name)),
+                             media_type=FORMATS[file_format], headers={
         "Content-Disposition": f'attachment; filename="decisions-{stamp}.{file_format}"'})
+
+
+async def _released(chunks: Generator[bytes, None, None], release: Callable[[], None]) -> AsyncIterator[bytes]:
+    """``chunks`` made in the thread pool, one at a time; ``release`` once the export ends,
+    finished or abandoned by its reader."""
+    try:
+        while (chunk := await run_in_threadpool(next, chunks, None)) is not None:
+            yield chunk
+    finally:
+        with contextlib.suppress(ValueError):  # still running in its thread (the reader left): closed when collected
+            chunks.close()
+        release()
 
 
 @signed_in("read")
@@ -294,6 +359,14 @@ async def chart(request: Request, session: Session) -> Response:
 
 
 # -- enforcement: rooms, creators, merchants, appeals ----------------------------------------
+
+
+def _path_int(request: Request, field: str) -> int:
+    """An id from the address within a database integer's range (400 naming ``field`` beyond)."""
+    value = int(request.path_params[field])
+    if value > MAX_DB_INT:
+        raise BadInput(field, f"{value} is beyond any stored id (at most {MAX_DB_INT})")
+    return value
 
 
 def _key(value: str, field: str) -> str:
@@ -414,7 +487,7 @@ async def appeals(request: Request, session: Session) -> Response:
 @signed_in("review")
 async def appeal_page(request: Request, session: Session) -> Response:
     """``GET /appeals/{id}``: an appeal, the charge it is about, the decision form."""
-    appeal_id = int(request.path_params["appeal_id"])
+    appeal_id = _path_int(request, "appeal_id")
     if appeal_id > 2**53:
         raise HTTPException(404, f"no appeal {appeal_id}")
     appeal = await _enforcement_read(lambda: state().enforcement.appeal(appeal_id))
@@ -432,7 +505,7 @@ async def appeal_decision(request: Request, session: Session) -> Response:
     if not session.may("feedback"):
         return render(request, "error.html", 403, session, title="Not allowed",
                       message=f"the token {session.name!r} lacks the 'feedback' scope: it cannot decide appeals.")
-    appeal_id = int(request.path_params["appeal_id"])
+    appeal_id = _path_int(request, "appeal_id")
     outcome, note = str(form.get("outcome", "")), str(form.get("note", ""))[:4000]
     if outcome not in ("upheld", "overturned"):
         raise BadInput("outcome", "an appeal is upheld or overturned")
@@ -460,6 +533,18 @@ async def http_error(request: Request, exc: Exception) -> Response:
     session = state().signer.read(request.cookies.get(SESSION_COOKIE))
     return render(request, "error.html", status, session, title="Not found" if status == 404 else "Error",
                   message=str(detail) if status < 500 else "something went wrong")
+
+
+async def storage_page(request: Request, exc: Exception) -> Response:
+    """503: the database cannot be read or written now (one log line, no traceback)."""
+    from model_registry.database import storage_cause
+
+    logger.warning("console: storage unavailable on %s: %s", request.url.path,
+                   storage_cause(f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"))
+    response = render(request, "error.html", 503, None, title="Storage unavailable",
+                      message="the database cannot be read right now; try again in a minute.")
+    response.headers["Retry-After"] = "30"
+    return response
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
@@ -494,6 +579,7 @@ console_app = Starlette(
         Route("/appeals/{appeal_id:int}/decision", appeal_decision, methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ],
-    exception_handlers={HTTPException: http_error, 500: server_error},
+    exception_handlers={HTTPException: http_error, 500: server_error,
+                        **dict.fromkeys(STORAGE_ERRORS, storage_page)},
 )
 console_app.add_middleware(SecurityHeaders)

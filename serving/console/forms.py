@@ -3,6 +3,7 @@ value is a 400 page naming the field, never a 500."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
@@ -25,6 +26,9 @@ CATEGORIES: tuple[str, ...] = tuple(dict.fromkeys(
     [c for kind in MODEL_KINDS.values() for c in kind.categories]
     + [kind.positive_label for kind in MODEL_KINDS.values() if kind.positive_label]
     + [c for kind in MODEL_KINDS.values() for c in _record_categories(kind)]))
+
+
+MAX_DB_INT = 2**63 - 1  # the largest id a database integer holds: a larger one is a 400, not an overflow
 
 
 class BadInput(ValueError):
@@ -74,7 +78,7 @@ class QueueQuery(_Query):
     category: str | None = None
     order: Literal["newest", "score"] = "newest"
     cursor: str | None = Field(None, pattern=r"^-?[0-9.eE+-]{1,32}:[0-9]{1,18}$")
-    done: int | None = Field(None, ge=1)
+    done: int | None = Field(None, ge=1, le=MAX_DB_INT)
 
     @field_validator("category")
     @classmethod
@@ -89,9 +93,12 @@ class QueueQuery(_Query):
             return None
         score, _, last = self.cursor.rpartition(":")
         try:
-            return float(score), int(last)
+            parsed = float(score), int(last)
         except ValueError:
-            raise BadInput("cursor", "not a cursor given by the queue's 'next' link") from None
+            parsed = (math.nan, 0)
+        if not math.isfinite(parsed[0]) or not 1 <= parsed[1] <= MAX_DB_INT:
+            raise BadInput("cursor", "not a cursor given by the queue's 'next' link")
+        return parsed
 
     def filters(self) -> dict[str, Any]:
         """Filters for ``queries.queue_page``."""
@@ -106,7 +113,7 @@ class SearchQuery(_Query):
     decision: Literal["block", "review", "allow"] | None = None
     entity: str | None = Field(None, max_length=128)
     request_id: str | None = Field(None, max_length=64)
-    before: int | None = Field(None, ge=1)
+    before: int | None = Field(None, ge=1, le=MAX_DB_INT)
 
     def filters(self) -> dict[str, Any]:
         """Filters for ``serving.decision_log``'s queries."""

@@ -85,6 +85,12 @@ def queue_page(engine: Engine, order: str, cursor: tuple[float, int] | None, **f
     return Page(rows, count, capped, next_cursor)
 
 
+def in_queue(engine: Engine, decision_id: int) -> bool:
+    """Whether the decision is a pending review (what a ``feedback``-only token may open)."""
+    with engine.connect() as conn:
+        return conn.execute(queue_statement().with_only_columns(D.c.id).where(D.c.id == decision_id)).first() is not None
+
+
 def next_in_queue(engine: Engine, after_id: int) -> int | None:
     """The id of the next pending review older than ``after_id`` (newest first), else the newest."""
     statement = queue_statement().with_only_columns(D.c.id)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from markupsafe import Markup
+
 PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; frame-src 'self'; "
                "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 CARD_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
@@ -46,3 +48,19 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+# Bidirectional controls (embeddings, overrides, isolates, marks): shown as a visible code
+# point, so that U+202E cannot reverse the rest of a title or a name on a reviewer's screen.
+BIDI_CONTROLS = {ord(c): f"\u27e8U+{ord(c):04X}\u27e9" for c in
+                 "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"}
+
+
+def visible_controls(value: Any) -> Any:
+    """Every ``{{ value }}`` of the console's templates (Jinja's ``finalize``): text with its
+    bidirectional controls made visible; other values unchanged."""
+    if isinstance(value, Markup):
+        return Markup(str(value).translate(BIDI_CONTROLS))
+    if isinstance(value, str):
+        return value.translate(BIDI_CONTROLS)
+    return value

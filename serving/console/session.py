@@ -2,18 +2,24 @@
 
 The cookie holds the token's name, its scopes and a CSRF token, signed with a secret kept in
 the ShopGuard home (``console.secret``, made at first use, shared by the workers) and
-timestamped: it is refused after ``SESSION_SECONDS`` and whenever the token has been revoked
-(checked on every request). It is ``HttpOnly`` and ``SameSite=Strict``; every form that
+timestamped: it is refused after ``SESSION_SECONDS``, whenever the token has been revoked and
+once the session signed out (both checked on every request: signing out is recorded in the
+database, so a saved copy of the cookie stops working too). It is ``HttpOnly`` and ``SameSite=Strict``; every form that
 changes something carries the session's CSRF token, compared in constant time, and a
 cross-site ``Origin`` is refused. The token itself is never stored in the cookie.
+
+Sign-in attempts are limited per client address (``SIGNIN_ATTEMPTS``, in each worker's memory,
+through ``limits``): beyond, ``429`` with ``Retry-After``, logged once per client and window.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +27,14 @@ from typing import Any
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 
+logger = logging.getLogger("shopguard.console")
+
 SESSION_COOKIE = "shopguard_console"
 SIGNIN_COOKIE = "shopguard_console_signin"  # the sign-in form's CSRF token, before a session exists
 SESSION_SECONDS = 8 * 3600
 SIGNIN_SECONDS = 3600
 SECRET_FILE = "console.secret"
+SIGNIN_ATTEMPTS = "10/minute"
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,31 @@ class SessionSigner:
         except BadSignature:
             return False
         return secrets.compare_digest(str(expected), submitted)
+
+
+class SigninLimiter:
+    """Sign-in attempts per client address: ``SIGNIN_ATTEMPTS`` in a moving window."""
+
+    def __init__(self, rate: str = SIGNIN_ATTEMPTS) -> None:
+        from limits import parse
+        from limits.storage import MemoryStorage
+        from limits.strategies import MovingWindowRateLimiter
+
+        self._item = parse(rate)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._told: set[str] = set()
+
+    def attempt(self, client: str) -> float | None:
+        """None when ``client`` may try now, else the seconds until it may (the first refusal
+        in a window is logged, the others are not)."""
+        if self._limiter.hit(self._item, client):
+            self._told.discard(client)
+            return None
+        reset = self._limiter.get_window_stats(self._item, client).reset_time
+        if client not in self._told:
+            self._told.add(client)
+            logger.warning("console sign-in: %s tried more than %s; refused until the window moves", client, self._item)
+        return max(1.0, reset - time.time())
 
 
 def cookie_options(request: Request, max_age: int) -> dict[str, Any]:

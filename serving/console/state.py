@@ -13,7 +13,8 @@ from features.errors import ShopGuardError
 from model_registry.kinds import MODEL_KINDS, model_kind
 from model_registry.registry import FORCED_NOTE
 from serving.console import charts, queries
-from serving.console.session import Session, SessionSigner, console_secret
+from serving.console.session import Session, SessionSigner, SigninLimiter, console_secret
+from serving.decision_export import ExportSlots
 
 REVIEW_BUDGET = 0.05  # the share of ordinary traffic thresholds let reach review (serving/policy.py)
 CHART_DAYS = 30
@@ -41,6 +42,8 @@ class ConsoleState:
                                             load_policy(settings.policy), read_engine=self.engine)
         self.registry = ModelRegistry(settings)
         self.signer = SessionSigner(console_secret(settings.home))
+        self.signin_limiter = SigninLimiter()
+        self.exports = ExportSlots()
         self.review_budget = REVIEW_BUDGET
         self._charts: dict[str, tuple[float, bytes]] = {}
         self._charts_lock = threading.Lock()
@@ -60,18 +63,22 @@ class ConsoleState:
     def session(self, cookie: str | None) -> Session | None:
         """The cookie's session while its token stays active (revoking a token signs it out)."""
         session = self.signer.read(cookie)
-        if session is None or not self.auth:
+        if session is None or self.tokens.session_ended(session.csrf):
+            return None
+        if not self.auth:
             return session
         token = self.tokens.active(session.name)
         return None if token is None else Session(session.name, token.scopes, session.csrf)
 
     def model_summaries(self) -> list[dict[str, Any]]:
-        """Each kind's model: production, candidate and every registered version."""
+        """Each kind's model: production, candidate, what the running workers serve and every
+        registered version."""
         models = []
         for kind in MODEL_KINDS.values():
             aliases = self.registry.aliases.all_for(kind.name)
             models.append({"kind": kind, "production": aliases.get("production"),
-                           "candidate": aliases.get("candidate"), "versions": self.registry.versions(kind.name)})
+                           "candidate": aliases.get("candidate"), "versions": self.registry.versions(kind.name),
+                           "serving": self.registry.serving(kind.name)})
         return models
 
     def version_info(self, name: str, version: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ original text (so the template only escapes and marks pieces, never parses HTML)
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from sqlalchemy import Engine
@@ -13,6 +14,7 @@ from model_registry.kinds import ModelKind, kind_of_entity
 from serving.console import queries
 
 TIMELINE_WIDTH = 1000
+logger = logging.getLogger("shopguard.console")
 
 
 def highlighted(text: str, spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -57,7 +59,17 @@ def _segments(kind: ModelKind, inputs: dict[str, Any]) -> dict[str, Any]:
 
 def item_summary(entity_type: str, inputs: dict[str, Any], limit: int = 90) -> str:
     """A line saying what the item is: the first segment's text (multi-label kinds), else
-    the first text field of the record that is not an id (a listing's title)."""
+    the first text field of the record that is not an id (a listing's title). A record that
+    cannot be read (an unknown entity type, a malformed input) says so: one bad record must
+    not take the queue page down for everyone."""
+    try:
+        return _summary(entity_type, inputs, limit)
+    except Exception as exc:  # noqa: BLE001 - any malformed stored record
+        logger.warning("console: decision record of type %r cannot be summarized: %s", entity_type[:40], exc)
+        return "(this record cannot be read: open it for details)"
+
+
+def _summary(entity_type: str, inputs: dict[str, Any], limit: int) -> str:
     kind = kind_of_entity(entity_type)
     if kind.multi_label:
         segments = inputs.get("segments") or [{}]
@@ -87,11 +99,25 @@ def _is_table(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
 
 
+class UnreadableRecord(ValueError):
+    """A stored decision whose record cannot be shown (an operator's repair gone wrong)."""
+
+
 def decision_view(engine: Engine, decision_id: int) -> dict[str, Any] | None:
-    """Everything ``decision.html`` shows about one logged decision, or None."""
+    """Everything ``decision.html`` shows about one logged decision, or None;
+    ``UnreadableRecord`` naming what is wrong when its stored record cannot be shown."""
     decision = queries.decision_by_id(engine, decision_id)
     if decision is None:
         return None
+    try:
+        return _view(engine, decision)
+    except Exception as exc:  # noqa: BLE001 - any malformed stored record
+        logger.warning("console: decision %d cannot be shown: %s: %s", decision_id, type(exc).__name__, exc)
+        raise UnreadableRecord(f"decision {decision_id}'s stored record cannot be shown ({type(exc).__name__}: "
+                               f"{str(exc)[:200]}); the audit export has it as stored.") from None
+
+
+def _view(engine: Engine, decision: dict[str, Any]) -> dict[str, Any]:
     kind = kind_of_entity(decision["entity_type"])
     name, _, version = decision["model"].partition(":")
     view = {"decision": decision, "kind": kind, "model_name": name, "model_version": version,

@@ -7,7 +7,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -38,9 +38,10 @@ def free_port() -> int:
 @contextmanager
 def running_server(home: Path, extra_env: dict[str, str] | None = None,
                    timeout: float = 90.0, target: str = "serving.service:ShopGuard",
-                   cwd: Path = REPO) -> Iterator[str]:
+                   cwd: Path = REPO, started: Callable[[httpx.Response], bool] | None = None) -> Iterator[str]:
     """Yield the base URL of ``bentoml serve TARGET`` (the checkout's service, or a Bento's
-    tag) over ``home``."""
+    tag) over ``home``, once ``/readyz`` answers 200 (or satisfies ``started``)."""
+    started = started or (lambda response: response.status_code == 200)
     port = free_port()
     env = {**os.environ, "SHOPGUARD_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", **(extra_env or {})}
     home.mkdir(parents=True, exist_ok=True)
@@ -57,7 +58,7 @@ def running_server(home: Path, extra_env: dict[str, str] | None = None,
             if process.poll() is not None:
                 raise RuntimeError(f"server exited early; log:\n{log_path.read_text()}")
             try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                if started(httpx.get(f"{base}/readyz", timeout=2)):
                     break
             except httpx.HTTPError:
                 pass

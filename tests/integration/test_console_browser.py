@@ -198,6 +198,8 @@ def test_hostile_inputs_render_as_text_and_no_script_runs(console: Page, server:
         assert page.get_by_text(text[:40], exact=False).first.is_visible()
         assert page.evaluate("window.__pwned") is None
         assert page.locator("main img, main svg[onload], main script").count() == 0
+        shown = page.locator("main").inner_text()
+        assert "\u27e8U+202E\u27e9" in shown and "\u202e" not in shown  # shown, not obeyed
     page.goto(f"{server}/console/queue")
     assert page.evaluate("window.__pwned") is None
 

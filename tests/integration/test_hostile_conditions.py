@@ -201,6 +201,40 @@ def test_unparsable_requests_get_the_json_error_shape(server, raw) -> None:
     assert error["error"] == "bad_request" and error["detail"][0]["loc"] == ["request"]
 
 
+def _raw_answer(server: str, head: bytes, body_chunks: int = 0) -> tuple[bytes, float]:
+    """Send ``head`` (then up to ``body_chunks`` MiB more of header bytes) and read the answer."""
+    url = urlparse(server)
+    started = time.monotonic()
+    with socket.create_connection((url.hostname, url.port), timeout=20) as sock:
+        try:
+            sock.sendall(head)
+            for _ in range(body_chunks):
+                sock.sendall(b"a" * 2**20)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before the rest: what a limit does
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+    return answer, time.monotonic() - started
+
+
+@pytest.mark.parametrize("head", [
+    b"GET /readyz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 17_000 + b"\r\n\r\n",
+    b"GET /readyz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(101)) + b"\r\n",
+    b"GET /readyz HTTP/1.1\r\nHost: x\r\nX-Huge: ",
+], ids=["line-over-16KiB", "101-headers", "16MiB-header"])
+def test_oversized_heads_are_431_before_the_app_and_the_service_goes_on(server, head) -> None:
+    answer, seconds = _raw_answer(server, head, body_chunks=16 if head.endswith(b": ") else 0)
+    status, _, rest = answer.partition(b"\r\n")
+    assert status.startswith(b"HTTP/1.1 431"), answer[:200]
+    assert json.loads(rest.partition(b"\r\n\r\n")[2])["error"] == "request_header_fields_too_large"
+    assert seconds < 10
+    assert api_post(f"{server}/v1/listings/score", json={"listings": [LISTING]}, timeout=30).status_code == 200
+
+
 def test_the_openapi_documents_every_load_answer_and_no_429_or_504(server) -> None:
     spec = api_get(f"{server}/docs.json", timeout=30).json()
     for path in ("/v1/listings/score", "/v1/merchants/score", "/v1/streams/score", "/v1/feedback"):

@@ -18,7 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData
 
 from features.ids import merchant_key
-from model_registry import aliases, version_records
+from model_registry import aliases, deployments, version_records
 from model_registry.aliases import AliasStore
 from model_registry.database import current_revision, make_engine
 from model_registry.version_records import VersionRecords
@@ -85,10 +85,10 @@ def postgres_url():
 
 def test_migrations_bring_postgres_to_the_declared_schema(postgres_url) -> None:
     engine = make_engine(postgres_url)
-    assert current_revision(engine) == "0008"
+    assert current_revision(engine) == "0010"
     declared = MetaData()
-    for metadata in (aliases.metadata, version_records.metadata, auth.metadata, decision_log.metadata,
-                     feedback.metadata, enforcement.metadata):
+    for metadata in (aliases.metadata, deployments.metadata, version_records.metadata, auth.metadata,
+                     decision_log.metadata, feedback.metadata, enforcement.metadata):
         for table in metadata.tables.values():
             table.to_metadata(declared)
     with engine.connect() as connection:
@@ -245,3 +245,25 @@ def test_enforcement_on_postgres_loses_no_count_and_pages_the_feed_in_commit_ord
     charges = [e for e in stores[0].creator_state("pg-host")["ledger"] if e["kind"] == "charge"]
     assert [(e["stream_id"], e["category"]) for e in sorted(charges, key=lambda e: e["stream_id"])] == [
         ("pg-room-0", "off_platform"), ("pg-room-1", "off_platform")]
+
+
+def test_two_workers_follow_promotions_on_postgres(postgres_url, trained_home, tmp_path, monkeypatch) -> None:
+    from tests.conftest import run_cli
+    from tests.integration.test_model_follow import check_service_follows_the_registry
+
+    tags = []
+    for name in ("listing-quality", "merchant-risk", "false-marketing"):
+        shown = run_cli("models", "show", f"{name}:production", home=trained_home).stdout
+        tags.append(next(word for word in shown.split() if word.startswith(f"{name}:v")))
+    from sqlalchemy import create_engine, text
+
+    with create_engine(postgres_url, isolation_level="AUTOCOMMIT").connect() as connection:
+        connection.execute(text("CREATE DATABASE shopguard_follow"))  # a registry of its own
+    monkeypatch.setenv("SHOPGUARD_DATABASE_URL", postgres_url.rsplit("/", 1)[0] + "/shopguard_follow")
+    home = tmp_path / "follow-home"
+    for tag in tags:
+        run_cli("models", "adopt", tag, "--reason", "follow test", home=home)
+        run_cli("models", "promote", tag, "--force", "--reason", "follow test", home=home)
+    token = run_cli("tokens", "create", "--name", "follower", "--scopes", "score,read", home=home).stdout.strip()
+    monkeypatch.setenv("SHOPGUARD_TEST_TOKEN", token)
+    check_service_follows_the_registry(home, monkeypatch)

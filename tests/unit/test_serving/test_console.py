@@ -43,7 +43,8 @@ def console(isolated_home):
     engine = make_engine(load_settings().database_url)
     tokens = TokenStore(engine)
     secrets = {"reviewer": tokens.create("rita", ("read", "feedback"), "test"),
-               "reader": tokens.create("otto", ("read",), "test"), "scorer": tokens.create("sam", ("score",), "test")}
+               "reader": tokens.create("otto", ("read",), "test"), "scorer": tokens.create("sam", ("score",), "test"),
+               "feedback": tokens.create("fay", ("feedback",), "test")}
     rows = [_decision(i, "listing", title=f"listing {i}", category="beauty", price=1.0) for i in range(60)]
     rows.append(_decision(60, "listing", title=HOSTILE, category="beauty", price=1.0))
     rows.append(_decision(61, "stream", segments=[{"text": "这是全网最低价", "start_ms": 0, "end_ms": 4000}],
@@ -104,7 +105,9 @@ def test_logged_input_is_escaped_and_spans_cut_at_their_characters(console) -> N
     for path in ("/console/queue", "/console/decisions/61", "/console/decisions"):
         text = client.get(path).text
         assert "<script>window.x" not in text and "<img src=x" not in text, path
-    assert "&lt;script&gt;window.x=1&lt;/script&gt;" in client.get("/console/decisions/61").text
+    hostile = client.get("/console/decisions/61").text
+    assert "&lt;script&gt;window.x=1&lt;/script&gt;" in hostile
+    assert "\u202e" not in hostile and "\u27e8U+202E\u27e9" in hostile  # the override shown, never obeyed
     queue = client.get("/console/queue").text  # each item summed up by its title or first segment
     assert ">listing 59<" in queue and ">这是全网最低价<" in queue
     stream = client.get("/console/decisions/62").text
@@ -192,3 +195,87 @@ def test_the_signing_secret_is_made_once_and_private(tmp_path) -> None:
     assert first == again and len(first) == 64
     assert os.stat(tmp_path / "console.secret").st_mode & 0o077 == 0
     assert os.listdir(tmp_path) == ["console.secret"]  # no temporary file left behind
+
+
+def test_signing_out_ends_the_session_on_the_server(console) -> None:
+    client, _, secrets = console
+    _sign_in(client, secrets["reviewer"])
+    saved = client.cookies.get("shopguard_console")
+    client.post("/console/signout", data={"csrf": _csrf(client, "/console/queue")}, follow_redirects=False)
+    client.cookies.clear()
+    replayed = client.get("/console/queue", headers={"cookie": f"shopguard_console={saved}"}, follow_redirects=False)
+    assert replayed.status_code == 303 and "/console/signin" in replayed.headers["location"]
+    assert _sign_in(client, secrets["reviewer"]) == 303  # a new session works
+    assert client.get("/console/queue").status_code == 200
+
+
+def test_sign_in_attempts_are_limited_per_client(console, caplog) -> None:
+    client, _, secrets = console
+    statuses = [_sign_in(client, "sg_wrong") for _ in range(10)]
+    assert statuses == [401] * 10
+    with caplog.at_level("INFO", logger="shopguard.console"):
+        limited = [client.post("/console/signin", data={"csrf": "x", "token": secrets["reviewer"]}) for _ in range(5)]
+    assert {r.status_code for r in limited} == {429}
+    assert 1 <= int(limited[0].headers["retry-after"]) <= 60
+    assert len([r for r in caplog.records if "tried more than" in r.getMessage()]) == 1  # logged once, compactly
+
+
+def test_a_feedback_only_token_opens_the_queue_and_its_items_only(console) -> None:
+    client, _, secrets = console
+    _sign_in(client, secrets["feedback"])
+    assert client.get("/console/queue").status_code == 200
+    assert client.get("/console/decisions/62").status_code == 200  # a pending review
+    assert client.get("/console/decisions/63").status_code == 403  # an allow decision, outside the queue
+    assert client.post("/console/decisions/63/verdict",
+                       data={"csrf": _csrf(client, "/console/queue"), "verdict": "ok"}).status_code == 403
+    for path in ("/console/decisions", "/console/audit", "/console/decisions/export.csv"):
+        assert client.get(path).status_code == 403, path
+    assert client.get("/console/appeals").status_code == 200
+
+
+def test_one_bad_record_degrades_its_own_item_not_the_queue(console) -> None:
+    client, engine, secrets = console
+    with engine.begin() as conn:  # an operator's repair gone wrong: an unknown type, a malformed segment
+        conn.execute(decision_log_table.insert(), [
+            {**_decision(70, "listing", title="ok"), "entity_type": "Listing"},
+            _decision(71, "stream", segments=[{"text": "全网最低价", "start_ms": "abc", "end_ms": None}],
+                      segment_decisions="nope", segment_labels=None, segment_spans=7)])
+    _sign_in(client, secrets["reviewer"])
+    queue = client.get("/console/queue?order=score")
+    assert queue.status_code == 200 and ">这是全网最低价<" in queue.text and "cannot be read" in queue.text
+    ids = {row_id for (row_id,) in engine.connect().execute(
+        decision_log_table.select().with_only_columns(decision_log_table.c.id).where(
+            decision_log_table.c.record_id.in_(["rec70", "rec71"])))}
+    for decision_id in ids:
+        page = client.get(f"/console/decisions/{decision_id}")
+        assert page.status_code in (404, 422) and "Traceback" not in page.text
+
+
+@pytest.mark.parametrize(("path", "field"), [
+    ("/console/decisions/99999999999999999999999", "decision_id"), ("/console/decisions?before=99999999999999999999", "before"),
+    ("/console/queue?cursor=0.5:99999999999999999999", "cursor"), ("/console/queue?cursor=nan:5", "cursor"),
+    ("/console/appeals/99999999999999999999999", "appeal_id"),
+])
+def test_integer_parameters_beyond_a_database_integer_are_400(console, path, field) -> None:
+    client, _, secrets = console
+    _sign_in(client, secrets["reviewer"])
+    page = client.get(path)
+    assert page.status_code == 400 and f"<code>{field}</code>" in page.text
+
+
+def test_exports_are_bounded_per_caller_and_in_total(console) -> None:
+    from serving.console.state import state
+
+    client, _, secrets = console
+    _sign_in(client, secrets["reader"])
+    slots = state().exports
+    assert client.get("/console/decisions/export.csv").status_code == 200 and slots.running() == 0  # released
+    assert slots.claim("otto") is None and slots.claim("otto") is None  # two of otto's exports running
+    refused = client.get("/console/decisions/export.parquet")
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "30"
+    assert slots.claim("a") is None and slots.claim("b") is None  # the worker's four
+    _sign_in(client, secrets["reviewer"])
+    assert client.get("/console/decisions/export.csv").status_code == 503
+    for caller in ("otto", "otto", "a", "b"):
+        slots.release(caller)
+    assert client.get("/console/decisions/export.csv").status_code == 200 and slots.running() == 0

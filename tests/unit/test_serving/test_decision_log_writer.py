@@ -128,3 +128,38 @@ def test_without_database_or_journal_the_answer_is_refused(tmp_path) -> None:
     holder.rollback()
     holder.close()
     writer.close()
+
+
+@pytest.mark.parametrize("where", ["header", "middle"])
+def test_a_damaged_database_is_unavailable_its_records_wait_in_the_journal_not_the_quarantine(database, where) -> None:
+    import os
+    import shutil
+
+    writer = _writer(database, flush_seconds=0.05, retry_seconds=0.1)
+    big = [DecisionRecord("before", "listing", f"b{i}", "allow", 0.1, "listing-quality:v1", [], {"title": "t" * 800})
+           for i in range(2000)]
+    writer.record(big)
+    with sqlite3.connect(database) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    backup = database.with_suffix(".backup")
+    shutil.copy(database, backup)
+    size = database.stat().st_size
+    with database.open("r+b") as handle:  # a disk error: the header, or 256 KiB in the middle
+        handle.seek(0 if where == "header" else size // 2)
+        handle.write(os.urandom(100 if where == "header" else 256 * 1024))
+    writer.record(_records(5, "after-damage"))  # answered: journaled
+    assert writer.journaled == 5
+    health = writer.health()
+    assert health["storage_problem"].startswith("damaged database") and health["running"]
+    journal = database.parent / "journal"
+    assert not list(journal.glob("quarantine/*")) and list(journal.glob("decisions-*.jsonl"))
+    writer.close()
+    shutil.copy(backup, database)  # restored: the next writer replays the journal
+    for suffix in ("-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    restored = _writer(database)
+    assert restored.flush()
+    restored.close()
+    engine = make_engine(f"sqlite:///{database}")
+    assert len(query_decisions(engine, request_id="after-damage")) == 5
+    assert not list(journal.glob("quarantine/*"))

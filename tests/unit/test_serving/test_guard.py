@@ -230,3 +230,51 @@ def test_a_caller_gone_before_its_body_is_complete_still_gets_an_answer() -> Non
     asyncio.run(guard(_scope(), client.receive, client.send))
     assert client.status == 400 and client.body["detail"][0]["type"] == "incomplete"
     assert time.monotonic() - started < 1 and guard.in_flight() == 0
+
+
+FORM = {"type": "http", "method": "POST", "path": "/console/signin",
+        "headers": [(b"content-type", b"application/x-www-form-urlencoded")]}
+
+
+def test_every_route_has_the_body_limits_forms_included() -> None:
+    from serving.guard import MAX_FORM_BYTES
+
+    guard = _guard(_answering_app(0, []), body_timeout_seconds=0.3)
+    slow = Client([b"token=", b"x", b"y"], delay=0.2)
+    big = Client([b"&" * (MAX_FORM_BYTES // 2)] * 3)
+    declared = Client([b""])
+    small = Client([b"token=abc"])
+
+    async def scenario() -> None:
+        await guard(dict(FORM), slow.receive, slow.send)
+        await guard(dict(FORM), big.receive, big.send)
+        await guard({**FORM, "headers": [(b"content-length", b"200000000")]}, declared.receive, declared.send)
+        await guard(dict(FORM), small.receive, small.send)
+
+    asyncio.run(scenario())
+    assert (slow.status, big.status, declared.status, small.status) == (408, 413, 413, 200)
+    assert declared.body["detail"][0]["loc"] == ["header", "content-length"]
+    assert guard._open == 0
+
+
+def test_slow_bodies_holding_every_open_slot_are_cut_for_a_scoring_call() -> None:
+    guard = _guard(_answering_app(0, []), body_timeout_seconds=10, max_open_requests=3)
+
+    async def scenario() -> tuple[list[Client], Client, float]:
+        slow = [Client([b"token=", b"x"], delay=8.0) for _ in range(3)]  # a byte now and then
+        tasks = [asyncio.ensure_future(guard(dict(FORM), c.receive, c.send)) for c in slow]
+        await asyncio.sleep(1.2)  # older than SLOW_BODY_SECONDS
+        scoring = Client([b"{}"])
+        started = time.monotonic()
+        await guard(_scope(), scoring.receive, scoring.send)
+        elapsed = time.monotonic() - started
+        await asyncio.sleep(0.05)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return slow, scoring, elapsed
+
+    slow, scoring, elapsed = asyncio.run(scenario())
+    assert scoring.status == 200 and elapsed < 1
+    cut = [c for c in slow if c.sent]
+    assert len(cut) == 1 and cut[0].status == 408 and cut[0] is slow[0]  # the oldest

@@ -73,6 +73,22 @@ def test_close_finishes_queued_work() -> None:
     assert sorted(results) == [1, 2, 3, 4, 5]
 
 
+def test_a_job_submitted_after_close_runs_in_its_callers_thread() -> None:
+    """A call that took its model just before a swap closed the model's batcher still gets
+    its answer (serving/service.py ``_swap``), from its own thread."""
+    threads: list[str] = []
+
+    def work(items):
+        threads.append(threading.current_thread().name)
+        return [i * 10 for i in items]
+
+    batcher = MicroBatcher(work, max_items=4, name="batcher-thread")
+    assert batcher.submit(1) == 10
+    batcher.close()
+    assert batcher.submit(2) == 20
+    assert threads == ["batcher-thread", threading.current_thread().name]
+
+
 def _checked_work(log: list[str]):
     """Work in ten steps with a cancellation checkpoint between them (as the encoder has)."""
     from model_registry.runtimes.base import check_cancelled

@@ -1,0 +1,128 @@
+"""Serving follows the registry: each worker notices a promotion or a rollback within
+``SHOPGUARD_FOLLOW_SECONDS`` and swaps the new production version in without a restart.
+
+The new bundle is loaded, verified (every file's hash) and checked against the API's fields
+before it replaces the one answering; a bundle that fails keeps the old one serving, and the
+failure is reported (``/readyz``, ``/v1/models``, the console) until the alias moves again.
+Every round the worker also reports what it serves (``model_registry/deployments.py``), so a
+mismatch between the alias and what answers is visible, never silent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from model_registry.aliases import AliasStore
+from model_registry.deployments import ServedVersions
+from model_registry.runtimes.base import ModelRuntime
+
+logger = logging.getLogger("shopguard.serving")
+
+
+def worker_name() -> str:
+    """This worker as ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def version_of(runtime: ModelRuntime | None) -> str | None:
+    """The version part of a runtime's tag (None without a runtime)."""
+    return None if runtime is None else runtime.tag.split(":", 1)[1]
+
+
+@dataclass
+class FollowState:
+    """Per model: the production version last seen, and why the worker could not follow it."""
+
+    production: dict[str, str | None] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # model -> the version that failed to load
+
+
+class ModelFollower:
+    """A thread that, every ``every_seconds``, reads the ``production`` aliases, swaps in
+    any version that moved, and reports this worker's served versions.
+
+    ``served()`` gives the runtime answering per model; ``load(name, version)`` builds and
+    checks a runtime (raising on any failure); ``swap(name, runtime)`` puts it in service;
+    ``after_round()`` runs after each round (the service refreshes ``/readyz``). With
+    ``follow=False`` (a Bento's pinned release) the worker only reports."""
+
+    def __init__(self, aliases: AliasStore, deployments: ServedVersions, names: list[str],
+                 served: Callable[[], dict[str, ModelRuntime | None]],
+                 load: Callable[[str, str], ModelRuntime], swap: Callable[[str, ModelRuntime], None],
+                 every_seconds: float, *, follow: bool = True,
+                 after_round: Callable[[], None] = lambda: None) -> None:
+        self.aliases, self.deployments, self.names = aliases, deployments, names
+        self.served, self.load, self.swap, self.after_round = served, load, swap, after_round
+        self.every_seconds, self.follow = every_seconds, follow
+        self.worker = worker_name()
+        self.state = FollowState()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="model-follower", daemon=True)
+
+    def start(self) -> None:
+        """Report at once, then follow in the background."""
+        try:
+            self.report()
+        except SQLAlchemyError as exc:
+            logger.warning("could not report the served versions: %s", str(exc).splitlines()[0][:300])
+        if self.every_seconds > 0:
+            self._thread.start()
+
+    def close(self) -> None:
+        """Stop following and withdraw this worker's report."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+        with contextlib.suppress(SQLAlchemyError):  # else the rows age out of every reader's window
+            self.deployments.withdraw(self.worker)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_seconds):
+            try:
+                self.check()
+            except Exception as exc:  # the thread outlives a bad round (database down, ...)
+                logger.warning("following the registry: %s", str(exc).splitlines()[0][:300])
+
+    def check(self) -> None:
+        """One round: follow every model whose production version moved, then report."""
+        if self.follow:
+            for name in self.names:
+                self._follow(name, self.aliases.get(name, "production"))
+        self.after_round()
+        self.report()
+
+    def _follow(self, name: str, production: str | None) -> None:
+        self.state.production[name] = production
+        current = version_of(self.served().get(name))
+        if production is None or production == current:
+            self.state.errors.pop(name, None)
+            return
+        if self.state.failed.get(name) == production:
+            return  # tried and failed; tried again when the alias moves
+        try:
+            runtime = self.load(name, production)
+        except Exception as exc:  # any failure keeps the version serving now
+            self.state.failed[name] = production
+            self.state.errors[name] = (f"{name}:{production} could not be loaded ({str(exc).splitlines()[0][:300]}); "
+                                       f"still serving {current or 'nothing'}")
+            logger.error("%s", self.state.errors[name])
+            return
+        self.swap(name, runtime)
+        self.state.failed.pop(name, None)
+        self.state.errors.pop(name, None)
+        logger.info("now serving %s (was %s): the production alias moved", runtime.tag, current or "nothing")
+
+    def report(self) -> None:
+        """Write what this worker serves, with the reason where it is not production."""
+        served = self.served()
+        self.deployments.report(self.worker, {name: (version_of(served.get(name)), self.state.errors.get(name))
+                                              for name in self.names})
