@@ -92,7 +92,10 @@ class ClientErrorLogFilter(logging.Filter):
         error = record.exc_info[1] if record.exc_info else None
         if error is not None and _is_client_error(error):
             record.levelno, record.levelname = logging.INFO, "INFO"
-            record.msg = f"{record.getMessage()}: rejected bad input ({type(error).__name__})"
+            if hasattr(record, "levelname_bracketed"):  # BentoML's trace filter ran first
+                record.levelname_bracketed = "[INFO]"
+            where = record.getMessage().removeprefix("Exception on ")
+            record.msg = f"{where}: client error, answered 4xx ({type(error).__name__})"
             record.args = ()
             record.exc_info, record.exc_text = None, None
         return True

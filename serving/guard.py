@@ -108,10 +108,8 @@ class RequestGuard:
                 await self.app(scope, _replay(body, gone), send)
             finally:
                 gone.set()
-        elif body != DISCONNECTED:
+        else:  # a disconnect too is answered: BentoML's timeout would otherwise wait for an answer
             await self._refuse_body(scope, send, body, MAX_FORM_BYTES)
-        else:
-            client_gone(scope)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         refusal = self._refusal(scope)

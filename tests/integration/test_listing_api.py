@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -131,3 +133,15 @@ def test_error_bodies_are_capped(server) -> None:
     body = response.json()
     assert len(body["detail"]) == 20 and body["errors_total"] >= 2000
     assert len(response.content) < 20_000
+
+
+def test_bad_input_is_logged_as_one_info_line_not_an_error(server, trained_home) -> None:
+    port = server.rsplit(":", 1)[1]
+    log = trained_home / f"server-{port}.log"
+    before = log.read_text(errors="replace")
+    for body in ({"listings": [{**GOOD, "price": -1}]}, {"listings": []}, {"listing": []}):
+        assert api_post(f"{server}/v1/listings/score", json=body, timeout=30).status_code == 400
+    time.sleep(1)  # the worker's log handler writes asynchronously to the server's output
+    added = log.read_text(errors="replace")[len(before):]
+    assert "Traceback" not in added and "[ERROR]" not in added and "Exception on" not in added, added[-2000:]
+    assert added.count("client error, answered 4xx") >= 1, added[-2000:]
