@@ -35,7 +35,7 @@ train-demo: setup
 	@# With ../shared/data: the labelled real live-room sentences, held out by room for the
 	@# thresholds and the card's headline, and a masked-LM base encoder (cached in the home).
 	if $(BIN)/shopguard data live-asr --out data/live_asr.jsonl; then \
-		base=$$($(BIN)/shopguard train base-encoder | tail -n 1) && \
+		base=$$($(BIN)/shopguard train base-encoder) && \
 		$(BIN)/shopguard train false-marketing --data data/transcripts.parquet --real data/live_asr.jsonl \
 			--base-model "$$base"; \
 	else \

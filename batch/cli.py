@@ -8,7 +8,6 @@ from typing import Any
 
 import typer
 
-from batch.jobs import READERS
 from model_registry.settings import load_settings
 from policy.document import PolicyDocument
 
@@ -30,10 +29,10 @@ def standing_holds(source: str | None, policy: PolicyDocument) -> dict[str, Any]
         from policy.store import EnforcementStore
 
         return EnforcementStore(make_engine(source), policy).all_holds()
+    from model_registry.tables import read_table
+
     path = Path(source)
-    if not path.is_file() or path.suffix not in READERS:
-        raise typer.BadParameter(f"{path} is not a .parquet, .csv or .jsonl file", param_hint="--merchant-decisions")
-    frame = READERS[path.suffix](path)
+    frame = read_table(path, "--merchant-decisions")
     key = "merchant_id" if "merchant_id" in frame.columns else "id"
     blocks = frame[frame["decision"] == "block"]
     hold = policy.merchants.model_hold
@@ -53,31 +52,30 @@ def batch_score(
     ray_address: str | None = typer.Option(None, "--ray-address", help="an existing Ray cluster (default: start one)"),
     workers: int = typer.Option(2, "--workers", min=1, help="ray: scoring actors"),
     batch_size: int = typer.Option(1000, "--batch-size", min=1, max=100_000),
-    links: Path | None = typer.Option(None, "--links", help="merchant-risk: edge list src, dst, link_type"),
+    links: Path | None = typer.Option(None, "--links", exists=True, dir_okay=False,
+                                      help="merchant-risk: edge list src, dst, link_type"),
     merchant_decisions: str | None = typer.Option(None, "--merchant-decisions", help=(
         "apply the merchant rule from a file (e.g. a merchant-risk batch output) or a database URL (the holds "
         "in force)")),
 ) -> None:
     """Score files with the service's runtime and policy (SHOPGUARD_POLICY's per-call rules);
     skip inputs already done. Batch scoring never writes enforcement (rooms, credit, points)."""
-    from rich.console import Console
-
     from batch.jobs import input_files, read_links, run_local
     from model_registry.kinds import model_kind
     from model_registry.registry import ModelRegistry
+    from model_registry.terminal import terminal_console
+    from policy.document import load_policy
 
     if engine not in ("local", "ray"):
         raise typer.BadParameter("--engine must be local or ray", param_hint="--engine")
-    console = Console(stderr=True)
-    from policy.document import load_policy
-
+    console = terminal_console(stderr=True)
+    files = input_files(input)
     settings = load_settings()
     policy = load_policy(settings.policy)
+    standing = standing_holds(merchant_decisions, policy)
     registry = ModelRegistry(settings)
     tag = registry.resolve(reference)
     kind = model_kind(tag.split(":")[0])
-    files = input_files(input)
-    standing = standing_holds(merchant_decisions, policy)
     console.log(f"{tag}: {len(files)} input file(s), engine {engine}, policy {policy.version}, "
                 f"{len(standing):,} merchant(s) on a hold")
     if engine == "local":

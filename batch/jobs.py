@@ -33,11 +33,10 @@ from features.errors import ShopGuardError
 from model_registry.answers import BATCH_COLUMNS, HoldLookup, no_holds
 from model_registry.kinds import ModelKind
 from model_registry.runtimes.base import ModelRuntime
+from model_registry.tables import READERS
+from model_registry.tables import read_table as read_user_table
 from policy.document import CallRules
 
-READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
-    ".parquet": pd.read_parquet, ".csv": pd.read_csv, ".jsonl": lambda p: pd.read_json(p, lines=True),
-}
 DONE_FOLDER = "_done"
 RESULT_COLUMNS = BATCH_COLUMNS
 
@@ -69,9 +68,9 @@ def input_files(pattern: str) -> list[Path]:
     return paths
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A table with missing values as None."""
-    frame = READERS[path.suffix](path)
+def read_table(path: Path, option: str = "--input") -> pd.DataFrame:
+    """A table with missing values as None; an unreadable file is one error naming it."""
+    frame = read_user_table(path, option)
     return frame.astype(object).where(frame.notna(), None)
 
 
@@ -198,9 +197,19 @@ def _score_groups(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, hol
     return _frames(rows, rejects)
 
 
+LINK_COLUMNS = ["src", "dst", "link_type"]
+
+
 def read_link_table(path: Path | None) -> pd.DataFrame | None:
     """An edge list file (src, dst, link_type) as strings; None without a file."""
-    return None if path is None else read_table(path)[["src", "dst", "link_type"]].astype(str)
+    if path is None:
+        return None
+    frame = read_table(path, "--links")
+    missing = [c for c in LINK_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ShopGuardError(f"--links {path}: missing column(s) {', '.join(missing)}; an edge list has "
+                             f"{', '.join(LINK_COLUMNS)}.")
+    return frame[LINK_COLUMNS].astype(str)
 
 
 def read_links(path: Path | None) -> dict[str, list[dict[str, str]]]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import typer
 from rich.markdown import Markdown
 from rich.table import Table
 
 from features.errors import ShopGuardError
+from model_registry.card_text import ABOVE_ONE_RULE, above_any_score, threshold_words
 from model_registry.kinds import model_kind
 from model_registry.registry import FORCED_NOTE, ModelRegistry, ShortfallCheck
 from model_registry.terminal import plain, terminal_console
@@ -24,13 +25,19 @@ models_app = typer.Typer(help="Inspect, promote and roll back registered models.
 
 @models_app.command("list")
 def list_models(name: str | None = typer.Argument(None, help="only this model")) -> None:
-    """Every registered version with its aliases, newest first."""
+    """Every registered version with its aliases and the running workers answering with it,
+    newest first."""
+    registry = ModelRegistry()
     table = Table(title="registered models")
-    for column in ("name", "version", "created (UTC)", "aliases"):
+    for column in ("name", "version", "created (UTC)", "aliases", "answering (workers)"):
         table.add_column(column)
-    for info in ModelRegistry().versions(name):
+    serving: dict[str, dict[str, Any]] = {}
+    for info in registry.versions(name):
+        if info.name not in serving:
+            serving[info.name] = registry.serving(info.name)
+        workers = sum(w["version"] == info.version for w in serving[info.name]["workers"])
         table.add_row(plain(info.name), plain(info.version), info.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                      plain(", ".join(info.aliases)))
+                      plain(", ".join(info.aliases)), str(workers) if workers else "")
     console.print(table)
 
 
@@ -46,7 +53,9 @@ def show(reference: str = typer.Argument(..., help="NAME[:VERSION|production|can
     rows = {
         "created": m.created_at, "task": m.task,
         "feature set": f"{m.feature_set.name} v{m.feature_set.version} ({len(m.feature_set.features)} features)",
-        "thresholds": "; ".join(f"{k}: block>={t.block:.4f} review>={t.review:.4f}" for k, t in m.thresholds.items()),
+        "thresholds": "; ".join(f"{k}: {threshold_words(t.block, t.review, '>=')}" for k, t in m.thresholds.items()),
+        **({"thresholds above 1": ABOVE_ONE_RULE} if any(above_any_score(t.block) or above_any_score(t.review)
+                                                         for t in m.thresholds.values()) else {}),
         **{f"{key.replace('_', ' ')}": "–" if value is None else f"{value:.4f}" for key, value in headline.items()},
         "baselines": "; ".join(f"{name} (test PR-AUC {b.test.headline_pr_auc:.4f})" for name, b in m.baselines.items()
                                if b.test.headline_pr_auc is not None) or "–",
@@ -83,24 +92,31 @@ def promote(
     force: bool = typer.Option(False, "--force", help="promote even if it is worse than production"),
     tolerance: float | None = typer.Option(None, "--tolerance", min=0.0,
                                            help="allowed PR-AUC drop (default SHOPGUARD_PROMOTION_PR_AUC_TOLERANCE, 0.01)"),
-    data: Path | None = typer.Option(None, "--data", help=(
+    data: Path | None = typer.Option(None, "--data", exists=True, dir_okay=False, help=(
         "labelled held-out file: gate on both versions scored on it (paired) instead of their stored test "
         "figures, which come from different test splits")),
-    links: Path | None = typer.Option(None, "--links", help="merchant-risk: the --data file's links"),
+    links: Path | None = typer.Option(None, "--links", exists=True, dir_okay=False,
+                                      help="merchant-risk: the --data file's links"),
     bootstrap: int = typer.Option(200, "--bootstrap", min=0, help="paired-bootstrap resamples (with --data)"),
+    min_per_class: int = typer.Option(30, "--min-per-class", min=1, help=(
+        "with --data: positive and negative rows a label needs before the gate compares on it")),
 ) -> None:
-    """Make a version production (restart the service to serve it). A candidate worse than
+    """Make a version production; running services swap it in within
+    SHOPGUARD_FOLLOW_SECONDS (10 s), without a restart. A candidate worse than
     production beyond the tolerance is refused unless --force: compared on --data when given
     (both versions on the same rows, the paired bootstrap of `models compare`), else on their
     stored test PR-AUC."""
     gate: ShortfallCheck | None = None
     if data is not None:
-        paired = (ctx.obj or {}).get(PAIRED_GATE)  # gate(production, candidate, tolerance, *, data, links, n_boot)
+        paired = (ctx.obj or {}).get(PAIRED_GATE)  # gate(production, candidate, tolerance, *, data, links, ...)
         if paired is None:
             raise ShopGuardError("--data needs the training package's file scorers; run promote through `shopguard`.")
-        gate = partial(paired, data=data, links=links, n_boot=bootstrap)
-    event = ModelRegistry().promote(reference, reason=reason, force=force, tolerance=tolerance, gate=gate)
+        gate = partial(paired, data=data, links=links, n_boot=bootstrap, min_per_class=min_per_class,
+                       notify=lambda note: console.print(f"[yellow]note:[/yellow] {plain(note)}"))
+    registry = ModelRegistry()
+    event = registry.promote(reference, reason=reason, force=force, tolerance=tolerance, gate=gate)
     console.print(plain(f"{event.model_name}: production {event.previous_version or '(none)'} -> {event.version}"))
+    _say_when_served(registry)
 
 
 @models_app.command("rollback")
@@ -109,8 +125,18 @@ def rollback(
     reason: str = typer.Option(..., "--reason", help="why, for the audit history"),
 ) -> None:
     """Point production back at the version before the current one."""
-    event = ModelRegistry().rollback(name, reason=reason)
+    registry = ModelRegistry()
+    event = registry.rollback(name, reason=reason)
     console.print(plain(f"{event.model_name}: production {event.previous_version} -> {event.version}"))
+    _say_when_served(registry)
+
+
+def _say_when_served(registry: ModelRegistry) -> None:
+    seconds = registry.settings.follow_seconds
+    if seconds > 0:
+        console.print(f"running services serve it within {seconds:g} s (`shopguard models list` shows who answers)")
+    else:
+        console.print("SHOPGUARD_FOLLOW_SECONDS=0: running services serve it after a restart")
 
 
 @models_app.command("history")

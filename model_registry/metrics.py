@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from policy.decisions import Thresholds
 
 Direction = Literal["at_most", "at_least"]
+# A target against a 95% interval: shown met, met by the value only, missed.
+Verdict = Literal["yes", "not shown", "no"]
 
 
 class AtThreshold(BaseModel):
@@ -97,11 +99,28 @@ class RealCheck(BaseModel):
     direction: Direction | None = None
 
     @property
-    def met(self) -> bool | None:
-        """Whether the target is met (None without a target or a value)."""
+    def verdict(self) -> Verdict | None:
+        """Whether the target is met: ``yes`` only when the whole 95% interval lies on the
+        target's side (lower bound >= target for an at-least target, upper bound <= target for
+        an at-most one); ``not shown`` when the value meets it but the interval reaches past it
+        (or there is no interval); ``no`` when the value misses it. None without a target or
+        a value."""
         if self.target is None or self.value is None:
             return None
-        return self.value <= self.target if self.direction == "at_most" else self.value >= self.target
+        at_most = self.direction == "at_most"
+        if not (self.value <= self.target if at_most else self.value >= self.target):
+            return "no"
+        bound = self.high if at_most else self.low
+        if bound is None or not (bound <= self.target if at_most else bound >= self.target):
+            return "not shown"
+        return "yes"
+
+    @property
+    def met(self) -> bool | None:
+        """Whether the target is shown met (``verdict`` is ``yes``); None without a target or
+        a value."""
+        verdict = self.verdict
+        return None if verdict is None else verdict == "yes"
 
 
 class RealWorldChecks(BaseModel):

@@ -24,7 +24,8 @@ def _time(value: str | None, option: str) -> datetime | None:
 
 
 @enforcement_app.command("check")
-def check_command(path: Path = typer.Argument(..., help="a policy file (YAML or JSON)")) -> None:
+def check_command(path: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                              help="a policy file (YAML or JSON)")) -> None:
     """Validate a policy file: print its version and what differs from the shipped defaults;
     a file that does not validate is refused naming the key."""
     from rich.table import Table
@@ -57,7 +58,7 @@ def _differences(a: object, b: object, prefix: str = "") -> dict[str, tuple[obje
 
 @enforcement_app.command("replay")
 def replay_command(
-    policy_file: Path = typer.Option(..., "--policy", help="the candidate policy file"),
+    policy_file: Path = typer.Option(..., "--policy", exists=True, dir_okay=False, help="the candidate policy file"),
     since: str | None = typer.Option(None, "--since", help="first day reported (ISO, UTC unless zoned)"),
     until: str | None = typer.Option(None, "--until", help="replay and report up to this time (exclusive)"),
     out: Path | None = typer.Option(None, "--out", help="write the per-day table as .parquet (or .csv)"),
@@ -73,7 +74,7 @@ def replay_command(
 
     from model_registry.database import make_engine
     from model_registry.settings import load_settings
-    from model_registry.terminal import terminal_console
+    from model_registry.terminal import plain, terminal_console
     from policy.document import load_policy
     from policy.replay import compare_with_live, day_table, replay
     from policy.store import EnforcementStore
@@ -85,7 +86,7 @@ def replay_command(
     candidate, current = load_policy(policy_file), load_policy(settings.policy)
     store = EnforcementStore(make_engine(settings.database_url), current)
     console = terminal_console()
-    with Progress(console=console, transient=True) as progress:
+    with Progress(console=terminal_console(stderr=True), transient=True) as progress:
         task = progress.add_task("reading the event log", total=None)
         events = list(store.events(until=end))
         progress.update(task, description=f"replaying {len(events):,} events under two policies")
@@ -110,4 +111,4 @@ def replay_command(
             frame.to_parquet(out, index=False)
         else:
             frame.to_csv(out, index=False)
-        console.print(f"wrote {len(frame):,} rows to {out}")
+        terminal_console(stderr=True).print(plain(f"wrote {len(frame):,} rows to {out}"))

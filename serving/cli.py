@@ -93,7 +93,7 @@ def audit_decisions(
     console.print(table)
     if out is not None:
         written = _export_decisions(engine, filters, out)
-        console.print(plain(f"wrote {written:,} rows to {out}"))
+        terminal_console(stderr=True).print(plain(f"wrote {written:,} rows to {out}"))
 
 
 def _export_decisions(engine: Any, filters: dict[str, Any], out: Path) -> int:
@@ -113,12 +113,43 @@ def _export_decisions(engine: Any, filters: dict[str, Any], out: Path) -> int:
         return conn.execute(select(func.count()).select_from(_decision_query(**filters).subquery())).scalar_one()
 
 
-def _read_base(path: Path) -> pd.DataFrame:
-    readers = {".parquet": pd.read_parquet, ".csv": pd.read_csv,
-               ".jsonl": lambda p: pd.read_json(p, lines=True)}
-    if not path.is_file() or path.suffix not in readers:
-        raise typer.BadParameter(f"{path} is not a .parquet, .csv or .jsonl file", param_hint="--base")
-    return readers[path.suffix](path)
+@audit_app.command("verdicts")
+def audit_verdicts(
+    out: Path = typer.Option(..., "--out", help="file to write: .csv (spreadsheet-safe), .parquet or .jsonl"),
+    since: str | None = typer.Option(None, "--since", help="from this ISO time (UTC unless zoned), e.g. 2026-11-23"),
+    until: str | None = typer.Option(None, "--until", help="before this ISO time (UTC unless zoned)"),
+    reviewer: str | None = typer.Option(None, "--reviewer", help="only this reviewer's verdicts (token name)"),
+) -> None:
+    """Export reviewers' verdicts, oldest first, streamed in chunks (bounded memory): time
+    (UTC), reviewer, item, segment, ok or violation, label, note (``serving/verdict_export.py``)."""
+    from model_registry.database import make_engine
+    from model_registry.terminal import plain, terminal_console
+    from serving.verdict_export import FORMATS, count_verdicts, export_verdicts
+
+    if out.suffix.lstrip(".") not in FORMATS:
+        raise typer.BadParameter("--out must end in .csv, .parquet or .jsonl", param_hint="--out")
+    filters = {"since": _utc(_parse_time(since, "--since")), "until": _utc(_parse_time(until, "--until")),
+               "reviewer": reviewer}
+    engine = make_engine(load_settings().database_url)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    with partial.open("wb") as handle:
+        for data in export_verdicts(engine, out.suffix.lstrip("."), **filters):
+            handle.write(data)
+    partial.replace(out)
+    written = count_verdicts(engine, **filters)
+    terminal_console(stderr=True).print(plain(f"wrote {written:,} verdicts to {out}"))
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    """``at`` in UTC (the database stores UTC times and compares them as they are)."""
+    return None if at is None else at.astimezone(UTC)
+
+
+def _read_base(path: Path, option: str = "--base") -> pd.DataFrame:
+    from model_registry.tables import read_table
+
+    return read_table(path, option)
 
 
 def _write_table(frame: pd.DataFrame, path: Path) -> None:
@@ -156,15 +187,17 @@ def _with_base(exported: pd.DataFrame, base: Path | None, key: str | None) -> pd
 def export_feedback_command(
     name: str = typer.Argument(..., help=f"one of {', '.join(MODEL_NAMES)}"),
     out: Path = typer.Option(..., "--out", help=".parquet or .csv training file to write"),
-    base: Path | None = typer.Option(None, "--base", help="training file to extend with the feedback rows"),
-    base_links: Path | None = typer.Option(None, "--base-links", help="merchant-risk: the base file's links"),
+    base: Path | None = typer.Option(None, "--base", exists=True, dir_okay=False,
+                                     help="training file to extend with the feedback rows"),
+    base_links: Path | None = typer.Option(None, "--base-links", exists=True, dir_okay=False,
+                                           help="merchant-risk: the base file's links"),
 ) -> None:
     """Join reviewer feedback with the logged inputs into a file ``shopguard train NAME`` accepts."""
-    from rich.console import Console
     from rich.table import Table
 
     from model_registry.database import make_engine
     from model_registry.kinds import model_kind
+    from model_registry.terminal import plain, terminal_console
     from serving.feedback import export_feedback
 
     if out.suffix not in (".parquet", ".csv"):
@@ -175,8 +208,8 @@ def export_feedback_command(
     contradictions = _contradictions(exported.table, base, key, kind.label_column) if base is not None else None
     table = _with_base(exported.table, base, key)
     _write_table(table, out)
-    console = Console()
-    console.print(f"wrote {len(table):,} rows ({len(exported.table):,} from feedback) to {out}")
+    console, log = terminal_console(), terminal_console(stderr=True)
+    log.print(plain(f"wrote {len(table):,} rows ({len(exported.table):,} from feedback) to {out}"))
     if contradictions is not None and len(contradictions):
         report = Table(title="feedback that contradicts the base file's label, by reviewer")
         for column in ("reviewer", "rows", "now positive", "now negative"):
@@ -186,9 +219,10 @@ def export_feedback_command(
         console.print(report)
     if exported.links is not None:
         links_out = out.with_name(f"{out.stem}.links{out.suffix}")
-        links = exported.links if base_links is None else pd.concat([_read_base(base_links), exported.links])
+        links = exported.links if base_links is None else pd.concat(
+            [_read_base(base_links, "--base-links"), exported.links])
         _write_table(links.drop_duplicates(), links_out)
-        console.print(f"wrote {len(links):,} links to {links_out}; train with --links {links_out}")
+        log.print(plain(f"wrote {len(links):,} links to {links_out}; train with --links {links_out}"))
 
 
 tokens_app = typer.Typer(help="API tokens (bearer tokens with scopes).", no_args_is_help=True)
@@ -222,16 +256,17 @@ def create_token(
 @tokens_app.command("list")
 def list_tokens() -> None:
     """Every token: name, scopes, who created it, when, and whether it is revoked."""
-    from rich.console import Console
     from rich.table import Table
+
+    from model_registry.terminal import plain, terminal_console
 
     table = Table(title="API tokens")
     for column in ("name", "scopes", "created (UTC)", "created by", "revoked (UTC)"):
         table.add_column(column)
     for token in _token_store().list():
-        table.add_row(token.name, ",".join(token.scopes), f"{token.created_at:%Y-%m-%d %H:%M:%S}", token.created_by,
-                      f"{token.revoked_at:%Y-%m-%d %H:%M:%S}" if token.revoked_at else "")
-    Console().print(table)
+        table.add_row(plain(token.name), ",".join(token.scopes), f"{token.created_at:%Y-%m-%d %H:%M:%S}",
+                      plain(token.created_by), f"{token.revoked_at:%Y-%m-%d %H:%M:%S}" if token.revoked_at else "")
+    terminal_console().print(table)
 
 
 @tokens_app.command("revoke")
@@ -247,15 +282,16 @@ bento_app = typer.Typer(help="Package the service and its production models as a
 @bento_app.command("build")
 def bento_build(
     version: str | None = typer.Option(None, "--version", help="Bento version (default: generated)"),
-    context: Path | None = typer.Option(None, "--context", help="build context holding bentofile.yaml "
+    context: Path | None = typer.Option(None, "--context", exists=True, file_okay=False,
+                                        help="build context holding bentofile.yaml "
                                         "(default: this checkout)"),
 ) -> None:
     """Pin each model's production version (release.json, manifest hashes) and run
     ``bentoml build``: the Bento carries the service and those three models with their cards.
     Then ``bentoml containerize TAG`` makes an OCI image."""
-    from rich.console import Console
     from rich.table import Table
 
+    from model_registry.terminal import terminal_console
     from serving.bento import PROJECT_ROOT, build_bento
 
     tag, release = build_bento(load_settings(), context or PROJECT_ROOT, version)
@@ -265,5 +301,5 @@ def bento_build(
     table.add_column("manifest sha256")
     for name, pinned in release.models.items():
         table.add_row(name, pinned.tag.split(":")[1], pinned.manifest_sha256[:16] + "...")
-    Console().print(table)
+    terminal_console().print(table)
     print(f"bento: {tag}\ncontainerize: bentoml containerize {tag}")

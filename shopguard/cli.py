@@ -1,22 +1,34 @@
 """``shopguard``: one CLI composed from each package's own commands.
 
-Errors a user can fix (``ShopGuardError``: bad data, a missing model, a refused promotion)
-are reported here, once, as one line without a traceback, and exit with status 2.
+Errors a user can fix are reported here, once, as one ``error: ...`` line on stderr without
+a traceback: a ``ShopGuardError`` (bad data, a missing model, a refused promotion) and a file
+the system cannot open exit with status 2, as do Click's usage errors (a missing file named
+on the command line, an unknown option), which otherwise print a framed block.
+Results go to stdout, logs and progress to stderr (``model_registry/terminal.py``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
-import click
 import typer
 from typer.core import TyperGroup
 
 from batch.cli import batch_app
 from features.errors import ShopGuardError
 from model_registry.cli import PAIRED_GATE, models_app
+from model_registry.terminal import configure_logging
 from policy.cli import enforcement_app
 from serving.cli import audit_app, bento_app, export_feedback_command, serve, tokens_app
+from shopguard.clicklib import (
+    BadParameter,
+    ClickException,
+    Context,
+    MissingParameter,
+    NoArgsIsHelpError,
+    UsageError,
+)
+from shopguard.help_text import tidy_help
 from training.cli import (
     compare_command,
     data_app,
@@ -29,16 +41,56 @@ from training.compare import paired_shortfall
 USER_ERROR_EXIT = 2
 
 
-class ShopGuardGroup(TyperGroup):
-    """The root command group: turns a ``ShopGuardError`` from any subcommand into a clean
-    ``error: ...`` message."""
+def fail(message: str, status: int = USER_ERROR_EXIT) -> NoReturn:
+    """Print ``error: message`` as one line on stderr and exit with ``status``."""
+    line = " ".join(message.split())
+    typer.echo(typer.style("error: ", fg="red", bold=True) + line, err=True)
+    raise SystemExit(status)
 
-    def invoke(self, ctx: click.Context) -> Any:
+
+def usage_message(exc: ClickException) -> str:
+    """A Click error as one sentence; usage mistakes point at the command's ``--help``."""
+    message = exc.format_message()
+    ctx = getattr(exc, "ctx", None)
+    bad_value = isinstance(exc, BadParameter) and not isinstance(exc, MissingParameter)
+    if isinstance(exc, UsageError) and not bad_value and ctx is not None:
+        end = "" if message.endswith((".", "?", "!")) else "."
+        message += f"{end} See '{ctx.command_path} --help'."
+    return message
+
+
+class ShopGuardGroup(TyperGroup):
+    """The root command group: plain help for every command, logging set up for each run,
+    and the user's errors from any subcommand as one ``error: ...`` line."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        tidy_help(self)
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Context | None = None,
+                     **extra: Any) -> Context:
+        """The root's own options parsed; a mistake in them is one line too."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except NoArgsIsHelpError:
+            raise
+        except ClickException as exc:
+            fail(usage_message(exc), exc.exit_code)
+
+    def invoke(self, ctx: Context) -> Any:
+        configure_logging()
         try:
             return super().invoke(ctx)
         except ShopGuardError as exc:
-            click.echo(click.style("error: ", fg="red", bold=True) + str(exc), err=True)
-            raise SystemExit(USER_ERROR_EXIT) from None
+            fail(str(exc))
+        except NoArgsIsHelpError:
+            raise
+        except ClickException as exc:
+            fail(usage_message(exc), exc.exit_code)
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            fail(f"{exc.filename}: {exc.strerror or exc}")
 
 
 # The promotion gate of ``models promote --data`` is training's paired comparison, handed to

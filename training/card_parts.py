@@ -129,11 +129,12 @@ def changes_against(previous: Manifest | None, current: Manifest) -> str:
 
 
 def checks_rows(checks: RealWorldChecks, data: str) -> list[list]:
-    """Table rows of decision checks: data, check, rows, value, interval, target, met."""
+    """Table rows of decision checks: data, check, rows, value, interval, target, met (``yes``
+    only when the 95% interval is on the target's side, ``not shown`` when only the value is)."""
     return [[data, c.description, c.rows, c.value,
              "–" if c.low is None else f"[{c.low:.4f}, {c.high:.4f}]",
              "–" if c.target is None else f"{'<=' if c.direction == 'at_most' else '>='} {c.target:g}",
-             {True: "yes", False: "NO", None: "–"}[c.met]] for c in checks.checks]
+             {"yes": "yes", "not shown": "not shown", "no": "NO", None: "–"}[c.verdict]] for c in checks.checks]
 
 
 CHECK_COLUMNS = ["data", "check", "rows", "value", "95% interval", "target", "met"]

@@ -13,7 +13,9 @@ from model_registry.terminal import plain
 from training.console import (
     console,
     load_config,
+    log,
     marketing_table,
+    note,
     progress_status,
     real_checks_table,
 )
@@ -45,8 +47,8 @@ def generate_listings_command(
     frame = generate_listings(config)
     write_table(frame, out)
     card_path_for(out).write_text(listing_data_card(frame, config), encoding="utf-8")
-    console.print(f"wrote {len(frame):,} listings to {out} "
-                  f"({frame['is_inferior'].mean():.1%} inferior); data card {card_path_for(out)}")
+    note(plain(f"wrote {len(frame):,} listings to {out} ({frame['is_inferior'].mean():.1%} inferior); "
+               f"data card {card_path_for(out)}"))
 
 
 @generate_app.command("merchants")
@@ -69,8 +71,8 @@ def generate_merchants_command(
     write_table(merchants, out)
     write_table(links, links_out)
     card_path_for(out).write_text(merchant_data_card(merchants, links, config), encoding="utf-8")
-    console.print(f"wrote {len(merchants):,} merchants to {out} ({merchants['is_suspicious'].mean():.1%} "
-                  f"suspicious), {len(links):,} links to {links_out}; data card {card_path_for(out)}")
+    note(plain(f"wrote {len(merchants):,} merchants to {out} ({merchants['is_suspicious'].mean():.1%} "
+               f"suspicious), {len(links):,} links to {links_out}; data card {card_path_for(out)}"))
 
 
 def links_path_for(out: Path) -> Path:
@@ -100,8 +102,8 @@ def generate_transcripts_command(
     else:
         write_table(frame, out)
     card_path_for(out).write_text(transcript_data_card(frame, config), encoding="utf-8")
-    console.print(f"wrote {len(frame):,} segments to {out} ({(frame['labels'] != '').mean():.1%} with "
-                  f"violations); data card {card_path_for(out)}")
+    note(plain(f"wrote {len(frame):,} segments to {out} ({(frame['labels'] != '').mean():.1%} with "
+               f"violations); data card {card_path_for(out)}"))
 
 
 @data_app.command("live-asr")
@@ -121,21 +123,23 @@ def export_live_asr_command(
         frame.to_json(out, orient="records", lines=True, force_ascii=False)
     else:
         write_table(frame, out)
-    console.print(f"wrote {len(frame):,} labelled live-room sentences from {frame['room'].nunique()} rooms to {out} "
-                  f"({(frame['labels'] != '').mean():.1%} violating); sources: "
-                  f"{frame['label_source'].value_counts().to_dict()}")
+    note(plain(f"wrote {len(frame):,} labelled live-room sentences from {frame['room'].nunique()} rooms to {out} "
+               f"({(frame['labels'] != '').mean():.1%} violating); sources: "
+               f"{frame['label_source'].value_counts().to_dict()}"))
 
 
 @train_app.command("base-encoder")
 def train_base_encoder(
     out: Path | None = typer.Option(None, "--out", help=(
         "checkpoint folder (default: $SHOPGUARD_HOME/base_models/char-bert-<key>, reused when it exists)")),
-    config: Path | None = typer.Option(None, "--config", help="JSON file of PretrainConfig"),
+    config: Path | None = typer.Option(None, "--config", exists=True, dir_okay=False,
+                                       help="JSON file of PretrainConfig"),
     epochs: int | None = typer.Option(None, help="override the config's epochs"),
     force: bool = typer.Option(False, "--force", help="retrain even when a verified base is already there"),
 ) -> None:
     """Pretrain the character encoder on real text from ../shared/data (masked-LM) as a reusable
-    base for `train false-marketing --base-model`; prints the folder."""
+    base for `train false-marketing --base-model`; prints the folder, and only the folder, on
+    stdout: `BASE=$(shopguard train base-encoder)`."""
     from model_registry.settings import load_settings
     from training.data.real_text import require_shared_data
     from training.pretrain import PretrainConfig, base_model_folder, pretrain_base_model
@@ -146,16 +150,16 @@ def train_base_encoder(
     with progress_status("pretraining the base encoder") as progress:
         folder, manifest = pretrain_base_model(cfg, root, folder, progress, force)
     last = manifest["training"]["history"][-1]
-    console.print(f"base encoder: {folder}\n  corpus {manifest['corpus']['texts']:,} real texts; held-out masked-token "
-                  f"accuracy {last['masked_accuracy']:.3f} (loss {last['evaluation_loss']:.3f}); "
-                  f"{manifest['training']['train_seconds']:.0f}s")
-    print(folder)
+    note(plain(f"base encoder: {folder}\n  corpus {manifest['corpus']['texts']:,} real texts; held-out masked-token "
+               f"accuracy {last['masked_accuracy']:.3f} (loss {last['evaluation_loss']:.3f}); "
+               f"{manifest['training']['train_seconds']:.0f}s"))
+    typer.echo(str(folder))
 
 
 def evaluate_command(
     reference: str = typer.Argument(..., help="a model with checks (false-marketing, listing-quality ...) "
                                               "[:VERSION|production|candidate]"),
-    data: Path | None = typer.Option(None, "--data", help=(
+    data: Path | None = typer.Option(None, "--data", exists=True, dir_okay=False, help=(
         "a file to check: segments (`text`, optional `labels` or a binary `label`) or listings "
         "(`title`, optional attributes and `is_inferior`); without it, the built-in real-world checks")),
     binary_category: str | None = typer.Option(None, "--binary-category"),
@@ -166,34 +170,52 @@ def evaluate_command(
     """Decisions of a registered text model on real text: the built-in real-world checks on
     ../shared/data, or binary F1, flag rates, recall, ROC-AUC and per-category metrics on any file."""
     from model_registry.registry import ModelRegistry
-    from training.evaluate import evaluable_kind, evaluate_file, evaluate_real_world
+    from training.evaluate import (
+        evaluable_kind,
+        evaluate_file,
+        evaluate_overlap,
+        evaluate_real_world,
+        overlap_line,
+        overlap_warning,
+    )
 
     bundle = ModelRegistry().load(reference)
     evaluable_kind(bundle)
-    with console.status(f"scoring with {bundle.tag}"):
+    overlap = evaluate_overlap(bundle, data) if data is not None else None
+    with log.status(f"scoring with {bundle.tag}"):
         if data is None:
             checks, metrics = evaluate_real_world(bundle), {}
         else:
             checks, metrics = evaluate_file(bundle, data, binary_category, group_column)
+    overlaps = f" ({overlap_line(overlap)})" if overlap is not None else ""
     if metrics:
-        console.print(marketing_table(f"{bundle.tag} on {data.name}", metrics))
-    console.print(real_checks_table(f"{bundle.tag}: decisions", {data.name if data else "real": checks}))
+        console.print(marketing_table(f"{bundle.tag} on {data.name}{overlaps}", metrics))
+    console.print(real_checks_table(f"{bundle.tag}: decisions{overlaps}", {data.name if data else "real": checks}))
+    warning = overlap_warning(overlap, data.name) if overlap is not None and data is not None else None
+    if warning:
+        note(f"[bold red]WARNING: {plain(warning)}[/]")
+    elif overlap is not None and overlap.older_note():
+        note(f"[yellow]note:[/yellow] {plain(overlap.older_note() or '')}")
     if out:
         payload = {"model": bundle.tag, "data": str(data) if data else "../shared/data (check part)",
                    "rows": max((c.rows for c in checks.checks), default=0),
+                   "overlaps_training_rows": None if overlap is None else overlap.overlapping,
+                   "training_overlap": None if overlap is None else overlap_line(overlap),
                    "decisions": checks.model_dump(mode="json"),
                    "systems": {name: {c: m.model_dump(mode="json") for c, m in per.items()}
                                for name, per in metrics.items()}}
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
-        console.print(f"wrote {out}")
+        note(plain(f"wrote {out}"))
 
 
 def compare_command(
     first: str = typer.Argument(..., help="NAME:A, e.g. listing-quality:production (the champion)"),
     second: str = typer.Argument(..., help="NAME:B, e.g. listing-quality:candidate (the challenger)"),
-    data: Path = typer.Option(..., "--data", help="labelled held-out file, in the model's training format"),
-    links: Path | None = typer.Option(None, "--links", help="merchant-risk: the file's links"),
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False,
+                              help="labelled held-out file, in the model's training format"),
+    links: Path | None = typer.Option(None, "--links", exists=True, dir_okay=False,
+                                      help="merchant-risk: the file's links"),
     binary_category: str | None = typer.Option(None, "--binary-category", help="false-marketing: binary label"),
     bootstrap: int = typer.Option(200, "--bootstrap", min=0, help="paired-bootstrap resamples for the CIs"),
     out: Path | None = typer.Option(None, "--out", help="write the comparison as .json or .md"),
@@ -207,7 +229,7 @@ def compare_command(
         compare_scored,
         comparison_rows,
         score_file,
-        training_overlap,
+        training_overlaps,
     )
     from training.compare import write_comparison as write
 
@@ -216,11 +238,16 @@ def compare_command(
     if bundles[0].manifest.model_name != bundles[1].manifest.model_name:
         raise ShopGuardError(f"{bundles[0].tag} and {bundles[1].tag} are different models; compare two "
                              "versions of one model.")
-    for warning in training_overlap(data, [b.manifest for b in bundles]):
-        console.print(f"[yellow]warning:[/yellow] {plain(warning)}")
+    for overlap in training_overlaps(data, bundles, links=links):
+        if overlap.overlaps:
+            note(f"[yellow]warning:[/yellow] {plain(overlap.tag)} was trained on {overlap.describe()} of "
+                 f"{plain(data.name)}: its figures here are not held-out figures; compare on rows neither "
+                 "version was trained on.")
+        if overlap.older_note():
+            note(f"[yellow]note:[/yellow] {plain(overlap.older_note() or '')}")
     scored = []
     for bundle in bundles:
-        with console.status(f"scoring {data.name} with {bundle.tag}"):
+        with log.status(plain(f"scoring {data.name} with {bundle.tag}")):
             scored.append(score_file(bundle, data, links=links, binary_category=binary_category))
     comparison = compare_scored(scored[0], scored[1], (bundles[0].tag, bundles[1].tag), data, bootstrap)
     table = Table(title=f"{comparison.model_b} (B) against {comparison.model_a} (A) on {data.name}")
@@ -238,14 +265,15 @@ def compare_command(
     console.print(flips)
     if out:
         write(comparison, out)
-        console.print(f"wrote {out}")
+        note(plain(f"wrote {out}"))
 
 
 def enforcement_rooms_command(
-    segments: Path | None = typer.Option(None, "--segments", help=(
+    segments: Path | None = typer.Option(None, "--segments", exists=True, dir_okay=False, help=(
         "held-out decisions (heldout_segments.parquet of a training run); default: the production "
         "false-marketing version's")),
-    policy_file: Path | None = typer.Option(None, "--policy", help="a policy file (default: SHOPGUARD_POLICY)"),
+    policy_file: Path | None = typer.Option(None, "--policy", exists=True, dir_okay=False,
+                                            help="a policy file (default: SHOPGUARD_POLICY)"),
     chunk_sentences: int = typer.Option(5, "--chunk-sentences", min=1, max=1000, help="sentences per call"),
     out: Path | None = typer.Option(None, "--out", help="write every figure and each room's detail as .json"),
 ) -> None:
@@ -292,4 +320,4 @@ def enforcement_rooms_command(
                   f"{summary['charges_on_clean']}")
     if out is not None:
         out.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-        console.print(f"wrote {out}")
+        note(plain(f"wrote {out}"))

@@ -9,6 +9,7 @@ marketing category).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from features.errors import ShopGuardError
 from model_registry.registry import LoadedBundle
 from policy.decisions import Decision, Thresholds
 from training.evaluation import BinaryMetrics, Interval, binary_metrics, ranking_metrics
+from training.row_identity import TrainingOverlap, read_training_rows, row_hashes, rows_in
 
 DECISIONS: tuple[Decision, ...] = ("block", "review", "allow")
 
@@ -154,27 +156,81 @@ def _both_classes(labels: np.ndarray) -> bool:
     return bool(labels.any()) and not bool(labels.all())
 
 
-def training_overlap(data: Path, manifests: list[Any]) -> list[str]:
-    """Warnings for each version whose training files include ``data`` (same sha256): its
-    figures on that file are not held-out figures."""
+MIN_PER_CLASS = 30  # rows of each class a label needs before the promotion gate compares on it
+
+
+def training_overlaps(data: Path, bundles: list[LoadedBundle], **options: Any) -> list[TrainingOverlap]:
+    """How much of ``data`` trained each version: by row where the version recorded its
+    training rows (``training_rows.npy``), else by whole file (sha256 of its training files)."""
     from model_registry.bundle import sha256_file
+    from training.kinds import training_of
 
     digest = sha256_file(data)
-    return [f"{m.tag} was trained on this very file ({f.path}, {f.rows:,} rows, sha256 {digest[:12]}): its figures "
-            "here are not held-out figures; compare on a file neither version was trained on."
-            for m in manifests for f in m.lineage.training_files if f.sha256 == digest]
+    row_keys = training_of(bundles[0].manifest.model_name).row_keys
+    hashes = None if row_keys is None else row_hashes(row_keys(data, **options))
+    overlaps = []
+    for bundle in bundles:
+        training = None if hashes is None else read_training_rows(bundle.path, bundle.manifest.files)
+        whole = any(f.sha256 == digest for f in bundle.manifest.lineage.training_files)
+        overlapping = None if training is None or hashes is None else int(rows_in(hashes, training).sum())
+        overlaps.append(TrainingOverlap(bundle.tag, 0 if hashes is None else len(hashes), overlapping, whole))
+    return overlaps
+
+
+def refuse_training_rows(data: Path, overlaps: dict[str, TrainingOverlap]) -> None:
+    """``ShopGuardError`` when ``data`` holds training rows of any version (role -> its
+    overlap): figures on rows a version trained on say nothing about new rows."""
+    found = {role: o for role, o in overlaps.items() if o.overlaps}
+    if not found:
+        return
+    named = "; ".join(f"{role} {o.tag}: {o.describe()}" for role, o in overlaps.items())
+    raise ShopGuardError(
+        f"{data.name} overlaps training rows ({named}), so it cannot show which version is better on new rows. "
+        "Gate on rows neither version trained on: remove those rows or use another held-out file (or promote "
+        "without --data, on the stored test figures).")
+
+
+def class_counts(scored: ScoredFile) -> dict[str, tuple[int, int]]:
+    """Positive and negative rows of each target."""
+    labels = np.asarray(scored.labels).astype(bool)
+    return {t: (int(labels[:, j].sum()), int((~labels[:, j]).sum())) for j, t in enumerate(scored.targets)}
+
+
+def gate_targets(scored: ScoredFile, data: Path, min_per_class: int) -> list[str]:
+    """The targets with at least ``min_per_class`` positive and negative rows; ``ShopGuardError``
+    naming the counts when there is none."""
+    counts = class_counts(scored)
+    enough = [t for t, (pos, neg) in counts.items() if min(pos, neg) >= min_per_class]
+    if enough:
+        return enough
+    shown = "; ".join(f"{t}: {pos:,} positive, {neg:,} negative" for t, (pos, neg) in counts.items())
+    raise ShopGuardError(
+        f"{data.name} ({len(scored.decisions):,} rows) is too small for the promotion gate: it needs at least "
+        f"{min_per_class} positive and {min_per_class} negative rows of a label and has {shown}. Pass a larger "
+        "held-out file (or --min-per-class N to accept fewer, with wider intervals).")
 
 
 def paired_shortfall(production: LoadedBundle, candidate: LoadedBundle, tolerance: float, *, data: Path,
-                     links: Path | None = None, n_boot: int = 200) -> str | None:
+                     links: Path | None = None, n_boot: int = 200, min_per_class: int = MIN_PER_CLASS,
+                     notify: Callable[[str], None] | None = None) -> str | None:
     """The promotion gate on one shared file: both versions score ``data`` and the
-    candidate's PR-AUC (averaged over the targets with both classes) is compared with
-    production's on the same rows, with the paired-bootstrap interval of the difference.
+    candidate's PR-AUC (averaged over the targets with ``min_per_class`` rows of each class)
+    is compared with production's on the same rows, with the paired-bootstrap interval of
+    the difference. Refused first (``ShopGuardError``, whatever --force says) when ``data``
+    holds training rows of either version, or too few rows of each class; ``notify`` hears
+    which version records no row hashes (checked by whole file only).
     Returns why the candidate is worse beyond ``tolerance``, or None."""
+    overlaps = training_overlaps(data, [production, candidate], links=links)
+    for overlap in overlaps:
+        note = overlap.older_note()
+        if note and notify is not None:
+            notify(note)
+    refuse_training_rows(data, dict(zip(("production", "candidate"), overlaps, strict=True)))
     first = score_file(production, data, links=links)
+    targets = gate_targets(first, data, min_per_class)
     second = score_file(candidate, data, links=links)
     comparison = compare_scored(first, second, (production.tag, candidate.tag), data, n_boot)
-    deltas = [t.pr_auc for t in comparison.targets.values() if t.pr_auc.delta is not None]
+    deltas = [t.pr_auc for name, t in comparison.targets.items() if name in targets and t.pr_auc.delta is not None]
     if not deltas:
         raise ShopGuardError(f"{data}: no target has both classes; the promotion gate cannot compare the versions.")
     old = float(np.mean([d.a for d in deltas]))
@@ -184,8 +240,10 @@ def paired_shortfall(production: LoadedBundle, candidate: LoadedBundle, toleranc
     intervals = [d.delta_ci for d in deltas if d.delta_ci is not None]
     interval = (f"; 95% paired-bootstrap interval of the difference {np.mean([i.low for i in intervals]):+.4f} "
                 f"to {np.mean([i.high for i in intervals]):+.4f}") if intervals else ""
+    over = (f" (over the {len(deltas)} labels with at least {min_per_class} rows of each class)"
+            if len(deltas) < len(comparison.targets) else "")
     return (f"on {data.name} ({comparison.rows:,} rows, both versions scored on the same rows) {candidate.tag} has "
-            f"PR-AUC {new:.4f}, {old - new:.4f} below production {production.tag} ({old:.4f}){interval}; the "
+            f"PR-AUC {new:.4f}{over}, {old - new:.4f} below production {production.tag} ({old:.4f}){interval}; the "
             f"tolerance is {tolerance:.4f}")
 
 

@@ -1,4 +1,5 @@
-"""What the training commands print: progress, typed configs from JSON, metric tables."""
+"""What the training commands print: results (tables, what was registered) on stdout through
+``console``; progress and notes on stderr through ``log``; typed configs from JSON files."""
 
 from __future__ import annotations
 
@@ -7,23 +8,30 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pydantic import BaseModel, ValidationError
 from rich.table import Table
 
 from features.errors import ShopGuardError
-from model_registry.terminal import terminal_console
+from model_registry.terminal import plain, terminal_console
 
-console = terminal_console()  # full width when output is not a terminal
+console = terminal_console()
+log = terminal_console(stderr=True)
 
 
 @contextmanager
 def progress_status(title: str) -> Iterator[Callable[[str], None]]:
-    """A spinner whose text follows the pipeline's steps, each step also logged."""
-    with console.status(title) as status:
+    """A spinner on stderr whose text follows the pipeline's steps, each step also logged."""
+    with log.status(title) as status:
         def progress(message: str) -> None:
-            console.log(message)
-            status.update(message)
+            log.log(plain(message))
+            status.update(plain(message))
 
         yield progress
+
+
+def note(message: str) -> None:
+    """A line for the person at the terminal (what was written, a warning) on stderr."""
+    log.print(message)
 
 
 def announce_candidate(tag: str) -> None:
@@ -32,14 +40,39 @@ def announce_candidate(tag: str) -> None:
                   f"  shopguard models promote {tag} --reason '...'")
 
 
-def load_config(config_path: Path | None, config_cls: type, overrides: dict) -> object:
-    """The config class validated from the JSON file, with the command line's overrides."""
-    raw = json.loads(config_path.read_text(encoding="utf-8")) if config_path else {}
+def load_config(config_path: Path | None, config_cls: type[BaseModel], overrides: dict) -> BaseModel:
+    """The config class validated from the JSON file, with the command line's overrides; a
+    file that is not a JSON object, or a key that is unknown or of the wrong type, is one
+    ``ShopGuardError`` naming the file (and the line or the key)."""
+    raw = _read_json_object(config_path) if config_path else {}
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return config_cls.model_validate(raw)
-    except Exception as exc:  # pydantic ValidationError: unknown or mistyped keys
-        raise ShopGuardError(f"invalid training config: {exc}") from exc
+    except ValidationError as exc:
+        source = str(config_path) if config_path else "the command line"
+        raise ShopGuardError(f"{source}: invalid {config_cls.__name__}: {config_problems(exc)}") from None
+
+
+def _read_json_object(path: Path) -> dict:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ShopGuardError(f"{path}: cannot read the config file: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ShopGuardError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(raw, dict):
+        raise ShopGuardError(f"{path}: a config is a JSON object of settings, not a {type(raw).__name__}")
+    return raw
+
+
+def config_problems(exc: ValidationError, most: int = 5) -> str:
+    """Every bad key of a validation error in one line: ``key: unknown key; other: message``."""
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        problems.append(f"{key}: {'unknown key' if error['type'] == 'extra_forbidden' else error['msg']}")
+    more = f" (and {len(problems) - most} more)" if len(problems) > most else ""
+    return "; ".join(problems[:most]) + more
 
 
 def metrics_table(title: str, rows: dict) -> Table:
@@ -70,7 +103,8 @@ def real_checks_table(title: str, checks: dict) -> Table:
         for c in result.checks:
             interval = "–" if c.low is None else f"[{c.low:.3f}, {c.high:.3f}]"
             target = "–" if c.target is None else f"{'<=' if c.direction == 'at_most' else '>='} {c.target:g}"
-            met = {True: "[green]yes[/]", False: "[bold red]NO[/]", None: "–"}[c.met]
+            met = {"yes": "[green]yes[/]", "not shown": "[yellow]not shown[/]", "no": "[bold red]NO[/]",
+                   None: "–"}[c.verdict]
             table.add_row(data, c.description, f"{c.rows:,}", "–" if c.value is None else f"{c.value:.3f}",
                           interval, target, met)
     return table

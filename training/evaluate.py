@@ -12,6 +12,7 @@ from model_registry.registry import LoadedBundle
 from training.data import real_text
 from training.evaluation import BinaryMetrics
 from training.kinds import KindTraining, training_half, training_of
+from training.row_identity import TrainingOverlap
 
 Metrics = dict[str, dict[str, BinaryMetrics]]
 
@@ -44,3 +45,27 @@ def evaluate_file(bundle: LoadedBundle, path: Path, binary_category: str | None,
     half = evaluable_kind(bundle)
     assert half.evaluate_file is not None
     return half.evaluate_file(bundle, path, binary_category, group_column)
+
+
+def evaluate_overlap(bundle: LoadedBundle, path: Path) -> TrainingOverlap:
+    """How many of the file's rows trained the version (by row; by whole file for a version
+    that records no row hashes)."""
+    from training.compare import training_overlaps
+
+    return training_overlaps(path, [bundle])[0]
+
+
+def overlap_line(overlap: TrainingOverlap) -> str:
+    """The report's line: ``overlaps training rows: N of M`` (or what an older version allows)."""
+    if overlap.overlapping is not None:
+        return f"overlaps training rows: {overlap.overlapping:,} of {overlap.rows:,}"
+    return ("overlaps training rows: not recorded by this version; the file "
+            + ("IS one of its training files" if overlap.whole_file else "is not one of its training files"))
+
+
+def overlap_warning(overlap: TrainingOverlap, name: str) -> str | None:
+    """The loud warning of a file that holds training rows, or None."""
+    if not overlap.overlaps:
+        return None
+    return (f"{name} holds training rows of {overlap.tag} ({overlap.describe()}): these are not held-out figures, "
+            "and no target shown here says anything about new rows; evaluate on rows the version never saw.")

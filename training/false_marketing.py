@@ -55,6 +55,7 @@ from training.pipeline import (
 )
 from training.pretrain import BASE_MANIFEST, verify_base_model
 from training.real_checks import RealWorldChecks, file_checks, marketing_checks, missing, rate_check
+from training.row_identity import TEXT_IDENTITY, TrainingRows, text_keys
 from training.splits import Splits
 from training.text_encoder import (
     build_char_tokenizer,
@@ -64,6 +65,7 @@ from training.text_encoder import (
     mean_average_precision,
     predict_torch,
     quantize_int8,
+    quiet_transformers,
     torch_device,
     train_encoder,
 )
@@ -425,8 +427,9 @@ class FalseMarketingTrainer:
             patience=config.patience, seed=config.seed, device=device, max_seconds=config.max_train_seconds,
             progress=self._progress, known_categories=known, weights=weights, select_best=select_best)
         work.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(work)
-        tokenizer.save_pretrained(work)
+        with quiet_transformers():
+            model.save_pretrained(work)
+            tokenizer.save_pretrained(work)
         export_onnx(model, work / ONNX_FP32_FILE)
         quantize_int8(work / ONNX_FP32_FILE, work / ONNX_INT8_FILE)
         return FittedParts(model, tokenizer, training, OnnxEncoder(work / ONNX_INT8_FILE, work / TOKENIZER_FILE),
@@ -794,7 +797,7 @@ def train_and_register(data: MarketingData, config: FalseMarketingConfig, regist
         result.manifest = register_model(
             registry, result.model, result.manifest,
             lambda folder, previous: build_marketing_card(result, data, folder, owner, previous),
-            progress or no_progress)
+            progress or no_progress, TrainingRows.of(text_keys(data.texts), TEXT_IDENTITY))
     if result.heldout_segments is not None:
         out = heldout_segments_file(registry.settings.home, result.manifest.tag)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,7 @@ from training.pipeline import (
     split_rows,
 )
 from training.real_checks import RealWorldChecks, listing_checks, missing
+from training.row_identity import TEXT_IDENTITY, TrainingRows, text_keys
 from training.splits import Splits
 from training.thresholds import ThresholdChoice, choose_thresholds
 
@@ -168,7 +169,7 @@ class ListingQualityTrainer:
             result.manifest = register_model(
                 self.registry, model, manifest,
                 lambda folder, previous: build_listing_card(result, labels, splits, folder, owner, previous),
-                self._progress)
+                self._progress, TrainingRows.of(text_keys(frame["title"]), TEXT_IDENTITY))
         return result
 
     def _manifest(self, frame: pd.DataFrame, source: Path | None, splits: Splits,

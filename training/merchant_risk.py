@@ -32,6 +32,7 @@ from training.data.loaders import DataValidationError, read_table
 from training.evaluation import BinaryMetrics, binary_metrics, sliced_metrics
 from training.lineage import git_commit, library_versions, training_file
 from training.pipeline import BaseTrainingConfig, Progress, no_progress, register_model, split_rows
+from training.row_identity import MERCHANT_IDENTITY, TrainingRows, merchant_keys
 from training.splits import Splits
 from training.thresholds import ThresholdChoice, choose_thresholds
 
@@ -224,7 +225,7 @@ class MerchantRiskTrainer:
             result.manifest = register_model(
                 self.registry, model, manifest,
                 lambda folder, previous: build_merchant_card(result, table, folder, owner, previous),
-                self._progress)
+                self._progress, TrainingRows.of(merchant_keys(table.ids), MERCHANT_IDENTITY))
         return result
 
     def _manifest(self, table: MerchantTable, splits: Splits, choice: ThresholdChoice,

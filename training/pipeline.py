@@ -24,6 +24,7 @@ from model_registry.cards import ModelCard, write_card
 from model_registry.registry import ModelRegistry
 from model_registry.runtimes.base import ModelRuntime
 from training.card_parts import PreviousVersion, previous_production
+from training.row_identity import TrainingRows
 from training.splits import Splits, stratified_splits
 
 Progress = Callable[[str], None]
@@ -91,13 +92,20 @@ CardBuilder = Callable[[Path, PreviousVersion | None], ModelCard]
 
 
 def register_model(registry: ModelRegistry, runtime: ModelRuntime, manifest: Manifest,
-                   build_card: CardBuilder, progress: Progress = no_progress) -> Manifest:
-    """Write the runtime's files and its card (built beside the weights, with the current
-    production version for comparison) into a bundle, and register it as candidate."""
+                   build_card: CardBuilder, progress: Progress = no_progress,
+                   training_rows: TrainingRows | None = None) -> Manifest:
+    """Write the runtime's files, the hashes of its training rows (``training_rows.npy``,
+    hashed into the manifest like every bundle file) and its card (built beside the weights,
+    with the current production version for comparison) into a bundle, and register it as
+    candidate."""
     progress("writing the bundle and the model card")
     with tempfile.TemporaryDirectory(prefix="shopguard-bundle-") as tmp:
         staging = Path(tmp)
         runtime.save(staging)
+        if training_rows is not None:
+            training_rows.write(staging)
+            manifest = manifest.model_copy(update={"metrics": manifest.metrics.model_copy(update={
+                "details": {**manifest.metrics.details, "training_rows": training_rows.details()}})})
         card = build_card(staging, previous_production(registry, manifest.model_name))
         write_card(card, staging)
         return registry.register(staging, manifest)

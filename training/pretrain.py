@@ -184,7 +184,7 @@ class BaseEncoderTrainer:
         import torch
         from transformers import BertConfig, BertForMaskedLM
 
-        from training.text_encoder import build_char_tokenizer
+        from training.text_encoder import build_char_tokenizer, quiet_transformers
 
         config = self.config
         if config.num_threads:
@@ -205,8 +205,9 @@ class BaseEncoderTrainer:
                        f"({sum(p.numel() for p in model.parameters()):,} parameters)")
         history = self._train(model, tokenizer, train, evaluation)
         out.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
+        with quiet_transformers():
+            model.save_pretrained(out)
+            tokenizer.save_pretrained(out)
         return history
 
     def _batches(self, tokenizer: Any, texts: list[str], rng: np.random.Generator | None):

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,41 @@ from model_registry.settings import Device
 
 logger = logging.getLogger("shopguard.training")
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+NEW_HEAD_PREFIX = "classifier."  # the head a fine-tuning start initialises for its categories
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers without its own warnings and progress bars for the block: its load report
+    (raw ANSI codes, once per fold) is summarised by ``load_base_model`` instead, and the
+    commands show their own progress."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+@contextmanager
+def root_records_dropped(package: str) -> Iterator[None]:
+    """Drop what ``package`` logs on the root logger during the block."""
+    marker = f"{os.sep}{package}{os.sep}"
+
+    def keep(record: logging.LogRecord) -> bool:
+        return marker not in record.pathname
+
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
 
 
 def torch_device(device: Device) -> str:
@@ -116,16 +153,33 @@ def load_base_model(path: Path, num_labels: int):
 
         raise ShopGuardError(f"{path} is not a checkpoint folder (no config.json); pass the "
                              "folder written by save_pretrained.")
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     architectures = json.loads((path / "config.json").read_text(encoding="utf-8")).get("architectures") or []
     # Our own classifier, or our masked-LM base (``shopguard train base-encoder``): both get the
     # max-pooling head; any other architecture goes through the Auto class.
     ours = MAX_POOL_ARCHITECTURE in architectures or "BertForMaskedLM" in architectures
     model_class = _max_pool_classifier_class() if ours else AutoModelForSequenceClassification
-    model = model_class.from_pretrained(
-        path, num_labels=num_labels, problem_type="multi_label_classification",
-        ignore_mismatched_sizes=True, local_files_only=True, attn_implementation="eager")
+    with quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model, loading = model_class.from_pretrained(
+            path, num_labels=num_labels, problem_type="multi_label_classification", output_loading_info=True,
+            ignore_mismatched_sizes=True, local_files_only=True, attn_implementation="eager")
+    log_loading(path, loading)
     return tokenizer, model
+
+
+def log_loading(path: Path, loading: dict[str, Any]) -> None:
+    """One log record of how a checkpoint filled the model: a new classification head and
+    unused weights (a masked-LM head) are expected (info); any other weight left at random
+    is a warning naming the first ones."""
+    missing = sorted(loading.get("missing_keys") or [])
+    mismatched = sorted(k[0] if isinstance(k, tuple | list) else k for k in loading.get("mismatched_keys") or [])
+    unused = loading.get("unexpected_keys") or []
+    random = [k for k in missing + mismatched if not k.startswith(NEW_HEAD_PREFIX)]
+    if random:
+        logger.warning("%s: %d weight(s) not in the checkpoint start at random (%s%s)", path, len(random),
+                       ", ".join(random[:3]), ", ..." if len(random) > 3 else "")
+    else:
+        logger.info("%s: a new classification head; %d checkpoint weight(s) unused", path, len(unused))
 
 
 def _batches(tokenizer: Any, texts: Sequence[str], labels: np.ndarray, weights: np.ndarray, batch_size: int,
@@ -288,7 +342,9 @@ def quantize_int8(fp32: Path, int8: Path) -> None:
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with warnings.catch_warnings():
+    # The quantizer advises pre-processing on the root logger at every call; the graph it gets is
+    # already fused by ONNX Runtime's transformer optimizer (``export_onnx``).
+    with warnings.catch_warnings(), root_records_dropped("onnxruntime"):
         warnings.simplefilter("ignore")
         quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, reduce_range=True,
                          extra_options={"DefaultTensorType": TensorProto.FLOAT})

@@ -292,7 +292,7 @@ def generate_listings(config: ListingGenerationConfig, progress: bool = True,
     categories = tuple(CATEGORY_WEIGHTS)
     weights = np.array(list(CATEGORY_WEIGHTS.values()))
     rows = []
-    for i in tqdm(range(config.n), desc="listings", disable=not progress, mininterval=0.5):
+    for i in tqdm(range(config.n), desc="listings", disable=None if progress else True, mininterval=0.5):
         merchant = int(rng.integers(n_merchants))
         real = titles[int(rng.integers(len(titles)))] if titles else None
         category = category_of_title(real) if real else \

@@ -11,6 +11,7 @@ import pandas as pd
 
 from features.errors import InvalidInputError
 from features.schemas import ColumnSpec
+from model_registry.tables import first_line, read_jsonl
 
 READERS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".txt": "tsv",
            ".jsonl": "jsonl", ".json": "jsonl"}
@@ -23,7 +24,8 @@ class DataValidationError(InvalidInputError):
 def read_table(path: Path) -> pd.DataFrame:
     """Read Parquet, CSV, TSV, JSON lines or a JSON array of records by file suffix (a
     ``.json`` file starting with ``[`` is an array). An empty or unreadable file is one
-    clear ``DataValidationError``, not a reader's traceback."""
+    clear ``DataValidationError``, not a reader's traceback; a broken JSON line is named
+    ``FILE:LINE: ...``."""
     if not path.is_file():
         raise DataValidationError(f"{path} does not exist or is not a file.", field="--data")
     kind = READERS.get(path.suffix.lower())
@@ -37,9 +39,10 @@ def read_table(path: Path) -> pd.DataFrame:
                                   field="--data")
     try:
         return _read(path, kind)
+    except InvalidInputError as exc:
+        raise DataValidationError(str(exc), field="--data") from None
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataValidationError(f"{path} cannot be read as {kind}: {first_line}", field="--data") from None
+        raise DataValidationError(f"{path} cannot be read as {kind}: {first_line(exc)}", field="--data") from None
 
 
 def _read(path: Path, kind: str) -> pd.DataFrame:
@@ -51,7 +54,7 @@ def _read(path: Path, kind: str) -> pd.DataFrame:
         return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False, na_values=[""])
     if path.suffix.lower() == ".json" and _starts_with(path, "["):
         return pd.read_json(path, orient="records")
-    return pd.read_json(path, lines=True)
+    return read_jsonl(path)
 
 
 def _starts_with(path: Path, character: str) -> bool:

@@ -338,7 +338,7 @@ def _synthetic_rows(config: TranscriptGenerationConfig, rng: Rng, regulator: lis
     stream_id, position, clock = -1, config.segments_per_stream, 0
     stream = _Stream("", "")
     verticals, weights = list(VERTICAL_WEIGHTS), np.array(list(VERTICAL_WEIGHTS.values()))
-    for _ in tqdm(range(config.n), desc="segments", disable=not progress, mininterval=0.5):
+    for _ in tqdm(range(config.n), desc="segments", disable=None if progress else True, mininterval=0.5):
         if position >= config.segments_per_stream:
             stream_id, position, clock = stream_id + 1, 0, 0
             vertical = str(rng.choice(verticals, p=weights / weights.sum()))

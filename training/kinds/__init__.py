@@ -37,13 +37,17 @@ class KindTraining:
       one version (options: ``links``, ``binary_category``, ``explain``);
     - ``evaluate_file``: ``(bundle, path, binary_category, group_column) -> (checks,
       metrics)``, the decision checks on any file; None: ``evaluate`` does not support it;
-    - ``evaluate_real_world``: ``(bundle) -> checks`` on ``../shared/data``; None: none.
+    - ``evaluate_real_world``: ``(bundle) -> checks`` on ``../shared/data``; None: none;
+    - ``row_keys``: ``(data, **options) -> keys``, each row's identity in a file, as its
+      training run recorded its rows (``training/row_identity.py``); None: the kind records
+      no training rows and the promotion gate checks whole files only.
     """
 
     train: Callable[..., None]
     score_file: Callable[..., ScoredFile]
     evaluate_file: Callable[[LoadedBundle, Path, str | None, str], tuple[RealWorldChecks, Metrics]] | None = None
     evaluate_real_world: Callable[[LoadedBundle], RealWorldChecks] | None = None
+    row_keys: Callable[..., list[str]] | None = None
 
 
 def training_half(kind: ModelKind) -> KindTraining:

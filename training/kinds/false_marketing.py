@@ -27,10 +27,10 @@ if TYPE_CHECKING:
 
 
 def train_false_marketing(
-    data: list[Path] = typer.Option(..., "--data", help=(
+    data: list[Path] = typer.Option(..., "--data", exists=True, dir_okay=False, help=(
         "segments (`text`, `labels`): .parquet, .csv, .tsv/.txt or .jsonl; generated or any labelled text, "
         "split at random; repeat for several files")),
-    real: list[Path] = typer.Option([], "--real", help=(
+    real: list[Path] = typer.Option([], "--real", exists=True, dir_okay=False, help=(
         "real labelled segments (`text`, `labels`, a group column): held out by group for the thresholds "
         "and the headline figures, then trained on; repeat for several files")),
     group_column: str = typer.Option("room", "--group-column", help=(
@@ -38,9 +38,10 @@ def train_false_marketing(
         "is one group")),
     binary_category: str | None = typer.Option(
         None, "--binary-category", help="the --data files have a binary `label` column meaning this category"),
-    base_model: Path | None = typer.Option(None, "--base-model", help=(
+    base_model: Path | None = typer.Option(None, "--base-model", exists=True, file_okay=False, help=(
         "local checkpoint folder to fine-tune (e.g. from `shopguard train base-encoder`)")),
-    config: Path | None = typer.Option(None, "--config", help="JSON file of FalseMarketingConfig"),
+    config: Path | None = typer.Option(None, "--config", exists=True, dir_okay=False,
+                                       help="JSON file of FalseMarketingConfig"),
     seed: int | None = typer.Option(None, help="override the config's seed"),
     epochs: int | None = typer.Option(None, help="override the config's epochs"),
     review_budget: float | None = typer.Option(
@@ -150,5 +151,12 @@ def labelled_file_checks(model: Any, texts: list[str], labels: np.ndarray,
 
 
 
+def segment_row_keys(data: Path, **_: Any) -> list[str]:
+    """Each row's identity in a file, as training recorded it (a segment: its text)."""
+    from training.row_identity import file_keys, text_keys
+
+    return file_keys(data, "text", text_keys)
+
+
 TRAINING = KindTraining(train=train_false_marketing, score_file=score_segment_file, evaluate_file=evaluate_file,
-                        evaluate_real_world=evaluate_real_world)
+                        evaluate_real_world=evaluate_real_world, row_keys=segment_row_keys)

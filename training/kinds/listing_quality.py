@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 
 
 def train_listing_quality(
-    data: Path = typer.Option(..., "--data", help="labelled file: .parquet, .csv or .jsonl"),
-    config: Path | None = typer.Option(None, "--config", help="JSON file of ListingQualityConfig"),
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="labelled file: .parquet, .csv or .jsonl"),
+    config: Path | None = typer.Option(None, "--config", exists=True, dir_okay=False,
+                                       help="JSON file of ListingQualityConfig"),
     seed: int | None = typer.Option(None, help="override the config's seed"),
     review_budget: float | None = typer.Option(
         None, "--review-budget", help="largest share of ordinary traffic sent to review (default 0.05)"),
@@ -113,5 +114,12 @@ def _listing_model(bundle: LoadedBundle) -> Any:
     return ListingQualityModel.from_bundle(bundle)
 
 
+def listing_row_keys(data: Path, **_: Any) -> list[str]:
+    """Each row's identity in a file, as training recorded it (a listing: its title)."""
+    from training.row_identity import file_keys, text_keys
+
+    return file_keys(data, "title", text_keys)
+
+
 TRAINING = KindTraining(train=train_listing_quality, score_file=score_listing_file, evaluate_file=evaluate_file,
-                        evaluate_real_world=evaluate_real_world)
+                        evaluate_real_world=evaluate_real_world, row_keys=listing_row_keys)

@@ -26,11 +26,13 @@ if TYPE_CHECKING:
 
 
 def train_merchant_risk(
-    data: Path = typer.Option(..., "--data", help="merchants: .parquet, .csv or .jsonl"),
-    links: Path | None = typer.Option(None, "--links", help="edge list: src, dst[, link_type]"),
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="merchants: .parquet, .csv or .jsonl"),
+    links: Path | None = typer.Option(None, "--links", exists=True, dir_okay=False,
+                                      help="edge list: src, dst[, link_type]"),
     label_column: str = typer.Option("is_suspicious", "--label-column"),
     id_column: str = typer.Option("merchant_id", "--id-column"),
-    config: Path | None = typer.Option(None, "--config", help="JSON file of MerchantRiskConfig"),
+    config: Path | None = typer.Option(None, "--config", exists=True, dir_okay=False,
+                                       help="JSON file of MerchantRiskConfig"),
     seed: int | None = typer.Option(None, help="override the config's seed"),
     register: bool = typer.Option(True, help="register the bundle and mark it candidate"),
 ) -> None:
@@ -77,4 +79,11 @@ def score_merchant_file(bundle: LoadedBundle, data: Path, links: Path | None = N
 
 
 
-TRAINING = KindTraining(train=train_merchant_risk, score_file=score_merchant_file)
+def merchant_row_keys(data: Path, **_: Any) -> list[str]:
+    """Each row's identity in a file, as training recorded it (a merchant: its id (``merchant_id``))."""
+    from training.row_identity import file_keys, merchant_keys
+
+    return file_keys(data, "merchant_id", merchant_keys)
+
+
+TRAINING = KindTraining(train=train_merchant_risk, score_file=score_merchant_file, row_keys=merchant_row_keys)

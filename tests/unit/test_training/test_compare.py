@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import FAST_LISTING_CONFIG, run_cli
 from training.compare import paired_deltas
+from training.row_identity import text_keys
 
 
 def test_identical_scores_have_a_zero_delta_and_a_zero_interval() -> None:
@@ -37,13 +38,14 @@ def test_compare_cli_scores_both_versions_on_one_file(trained_home, listing_file
     shutil.copytree(trained_home, home, ignore=shutil.ignore_patterns("server-*.log"))
     config = tmp_path / "weak.json"
     config.write_text(json.dumps({**FAST_LISTING_CONFIG, "num_leaves": 4, "num_boost_round": 20}))
-    held_out = tmp_path / "held_out.parquet"
+    held_out = tmp_path / "held_out.parquet"  # rows of the training file: compare warns, the gate refuses
     pd.read_parquet(listing_file).sample(1500, random_state=3).to_parquet(held_out)
     run_cli("train", "listing-quality", "--data", str(listing_file), "--config", str(config), home=home)
     out = tmp_path / "comparison.json"
-    printed = run_cli("models", "compare", "listing-quality:production", "listing-quality:candidate",
-                      "--data", str(held_out), "--bootstrap", "40", "--out", str(out), home=home).stdout
-    assert "decision flips" in printed
+    compared = run_cli("models", "compare", "listing-quality:production", "listing-quality:candidate",
+                       "--data", str(held_out), "--bootstrap", "40", "--out", str(out), home=home)
+    assert "decision flips" in compared.stdout
+    assert "was trained on 1,500 of 1,500 rows of held_out.parquet" in " ".join((compared.stdout + compared.stderr).split())
     comparison = json.loads(out.read_text())
     target = comparison["targets"]["is_inferior"]
     assert target["rows"] == 1500
@@ -56,11 +58,22 @@ def test_compare_cli_scores_both_versions_on_one_file(trained_home, listing_file
     run_cli("models", "compare", "listing-quality:production", "listing-quality:candidate",
             "--data", str(held_out), "--bootstrap", "0", "--out", str(tmp_path / "c.md"), home=home)
     assert "| A \\ B | block | review | allow |" in (tmp_path / "c.md").read_text()
-    gate = run_cli("models", "promote", "listing-quality:candidate", "--reason", "gate", "--data", str(held_out),
+    refused = run_cli("models", "promote", "listing-quality:candidate", "--reason", "gate", "--data", str(held_out),
+                      home=home, check=False)
+    assert refused.returncode == 2 and "1,500 of 1,500 rows" in refused.stderr
+    fresh = tmp_path / "fresh.parquet"  # newly generated listings, less the titles the versions trained on
+    run_cli("data", "generate", "listings", "--n", "3000", "--seed", "11", "--out", str(fresh), home=home)
+    frame = pd.read_parquet(fresh)
+    seen = set(text_keys(pd.read_parquet(listing_file)["title"]))
+    frame[[key not in seen for key in text_keys(frame["title"])]].to_parquet(fresh, index=False)
+    run_cli("models", "compare", "listing-quality:production", "listing-quality:candidate", "--data", str(fresh),
+            "--bootstrap", "0", "--out", str(out), home=home)
+    delta = json.loads(out.read_text())["targets"]["is_inferior"]["pr_auc"]["delta"]
+    gate = run_cli("models", "promote", "listing-quality:candidate", "--reason", "gate", "--data", str(fresh),
                    "--tolerance", "0", "--bootstrap", "40", home=home, check=False)
-    if target["pr_auc"]["delta"] < 0:  # the paired comparison on the shared file decides, not stored figures
+    if delta < 0:  # the paired comparison on the shared file decides, not stored figures
         assert gate.returncode != 0 and "both versions scored on the same rows" in gate.stderr + gate.stdout
-        assert "held_out.parquet (1,500 rows" in gate.stderr + gate.stdout
+        assert f"fresh.parquet ({len(pd.read_parquet(fresh)):,} rows" in gate.stderr + gate.stdout
     else:
         assert gate.returncode == 0, gate.stderr
 
@@ -79,17 +92,32 @@ def test_one_class_is_one_clear_error_not_an_empty_table(tmp_path) -> None:
         compare_scored(one_class, one_class, ("a", "b"), tmp_path / "three.parquet")
 
 
-def test_compare_warns_when_the_file_trained_either_version(tmp_path) -> None:
+def test_overlap_is_counted_by_row_and_by_whole_file_for_older_versions(tmp_path) -> None:
     from types import SimpleNamespace
 
     from model_registry.bundle import TrainingFile, sha256_file
-    from training.compare import training_overlap
+    from training.compare import training_overlaps
+    from training.row_identity import TRAINING_ROWS_FILE, TrainingRows, text_keys
 
     data = tmp_path / "held_out.parquet"
-    pd.DataFrame({"a": [1, 2]}).to_parquet(data)
-    trained_on = SimpleNamespace(tag="listing-quality:v1", lineage=SimpleNamespace(training_files=[
-        TrainingFile(path="train.parquet", sha256=sha256_file(data), rows=2)]))
-    other = SimpleNamespace(tag="listing-quality:v2", lineage=SimpleNamespace(training_files=[
-        TrainingFile(path="other.parquet", sha256="0" * 64, rows=9)]))
-    warnings = training_overlap(data, [trained_on, other])
-    assert len(warnings) == 1 and "listing-quality:v1 was trained on this very file" in warnings[0]
+    pd.DataFrame({"title": ["加厚 珊瑚绒毛毯", "香奈儿口红", "新款羽绒服"]}).to_parquet(data)
+
+    def version(tag: str, trained_titles: list[str] | None, training_sha256: str) -> SimpleNamespace:
+        folder = tmp_path / tag.replace(":", "-")
+        folder.mkdir()
+        files = {}
+        if trained_titles is not None:
+            TrainingRows.of(text_keys(trained_titles), "title").write(folder)
+            files[TRAINING_ROWS_FILE] = "hash"
+        lineage = SimpleNamespace(training_files=[TrainingFile(path="train.parquet", sha256=training_sha256, rows=9)])
+        return SimpleNamespace(tag=tag, path=folder, manifest=SimpleNamespace(
+            model_name="listing-quality", files=files, lineage=lineage))
+
+    by_row = version("listing-quality:v1", ["加厚  珊瑚绒毛毯", "别的标题"], "0" * 64)  # a subset of its rows
+    older_same_file = version("listing-quality:v0", None, sha256_file(data))
+    older_other_file = version("listing-quality:v00", None, "1" * 64)
+    first, second, third = training_overlaps(data, [by_row, older_same_file, older_other_file])
+    assert (first.overlapping, first.rows, first.overlaps, first.older_note()) == (1, 3, True, None)
+    assert second.overlapping is None and second.overlaps and "whole file" in second.describe()
+    assert "records no training-row hashes" in second.older_note()
+    assert not third.overlaps

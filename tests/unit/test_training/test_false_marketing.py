@@ -65,6 +65,9 @@ def test_bundle_holds_onnx_int8_tokenizer_weights_and_baselines(registered) -> N
             "config.json", "card.md", "card.html"} <= files
     assert any(f.startswith("tfidf_") for f in files)
     assert not any(f.endswith((".bin", ".pkl", ".pt")) for f in files)
+    assert "training_rows.npy" in files  # every training row's hash, for the promotion gate and evaluate
+    details = registry.load(result.manifest.tag).manifest.metrics.details["training_rows"]
+    assert details["rows"] == len(registered[1].texts)
 
 
 def test_onnx_export_agrees_with_pytorch(registered) -> None:

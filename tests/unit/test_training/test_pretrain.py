@@ -97,3 +97,33 @@ def test_corpus_keeps_real_checks_and_labelled_sentences_out() -> None:
     checks = [t for t in real_text.product_titles(SHARED_DATA) if real_text.is_check_text(t)]
     assert not texts & set(normalize_many(checks))
     assert corpus.rows_per_source["live_asr"] > 0 and corpus.rows_per_source["titles"] > 1000
+
+
+def test_loading_the_base_logs_one_line_instead_of_the_transformers_report(base: Path, caplog) -> None:
+    import logging
+
+    reported: list[logging.LogRecord] = []
+    listener = logging.Handler()
+    listener.emit = reported.append
+    logging.getLogger("transformers").addHandler(listener)
+    try:
+        with caplog.at_level(logging.INFO, logger="shopguard.training"):
+            load_base_model(base, len(MARKETING_CATEGORIES))
+    finally:
+        logging.getLogger("transformers").removeHandler(listener)
+    assert reported == []  # no load report (raw ANSI codes, once per fold) from transformers
+    ours = [r for r in caplog.records if r.name == "shopguard.training"]
+    assert [r.levelno for r in ours] == [logging.INFO] and "a new classification head" in ours[0].getMessage()
+
+
+def test_weights_left_at_random_beyond_the_new_head_are_a_warning(caplog) -> None:
+    import logging
+
+    from training.text_encoder import log_loading
+
+    with caplog.at_level(logging.INFO, logger="shopguard.training"):
+        log_loading(Path("ckpt"), {"missing_keys": ["classifier.weight", "bert.encoder.layer.0.output.dense.bias"],
+                                   "unexpected_keys": ["cls.predictions.bias"], "mismatched_keys": []})
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.WARNING, "ckpt: 1 weight(s) not in the checkpoint start at random "
+                          "(bert.encoder.layer.0.output.dense.bias)")]

@@ -1,0 +1,147 @@
+"""Every mistake a user can make on the command line is one ``error: ...`` line that names
+what to fix: a missing file (each file-reading option of every command, found by walking the
+command tree), a broken JSON line (with its number), a bad config key; never a traceback."""
+
+from __future__ import annotations
+
+import json
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from features.errors import InvalidInputError
+from model_registry.tables import read_table
+from shopguard.cli import app
+from shopguard.help_text import commands_of
+
+WRITES = {"out", "output", "save"}  # parameters naming what a command writes, not what it reads
+READS_AS_TEXT = {("batch", "score"): {"input", "merchant_decisions"}}  # a glob, a file or a URL
+VALUES = {"reference": "listing-quality:production", "first": "listing-quality:production",
+          "second": "listing-quality:candidate", "name": "listing-quality", "reason": "test",
+          "scopes": "read"}
+
+
+def _is_path(param: Any) -> bool:
+    descriptor = getattr(param, "type_descriptor", None)
+    if descriptor is None:  # a Typer on the click package
+        return getattr(getattr(param, "type", None), "name", "") == "path"
+    annotation = descriptor.annotation
+    if typing.get_origin(annotation) is list:
+        annotation = typing.get_args(annotation)[0]
+    return annotation is Path
+
+
+def _reads_a_file(path: tuple[str, ...], param: Any) -> bool:
+    return (_is_path(param) and param.name not in WRITES) or param.name in READS_AS_TEXT.get(path, set())
+
+
+def _file_parameters() -> Iterator[tuple[tuple[str, ...], Any, Any]]:
+    for path, command in commands_of(typer.main.get_command(app)):
+        for param in command.params:
+            if _reads_a_file(path, param):
+                yield path, command, param
+
+
+CASES = list(_file_parameters())
+
+
+def _invocation(path: tuple[str, ...], command: Any, target: Any, missing: Path, folder: Path) -> list[str]:
+    """The words that run ``command`` with ``missing`` for ``target`` and every other required
+    parameter given: an existing file for a file, an output under ``folder``, else ``VALUES``."""
+    existing = folder / "existing.parquet"
+    existing.write_bytes(b"")
+    args = list(path)
+    for param in command.params:
+        if param is target:
+            value = str(missing)
+        elif not param.required:
+            continue
+        elif param.name in WRITES:
+            value = str(folder / f"{param.name}.parquet")
+        elif _reads_a_file(path, param):
+            value = str(existing)
+        else:
+            value = VALUES[param.name]  # a new required parameter: give it a value here
+        args += [value] if param.param_type_name == "argument" else [param.opts[0], value]
+    return args
+
+
+def _one_error_line(result: Any) -> str:
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code not in (0, 1), result.output  # 2: the user's error, not a crash
+    assert "Traceback" not in result.output and result.stdout == "", result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def test_the_walk_finds_the_file_options_of_every_kind_of_command() -> None:
+    found = {(" ".join(path), param.name) for path, _, param in CASES}
+    assert {("models compare", "data"), ("models promote", "data"), ("evaluate", "data"),
+            ("train listing-quality", "config"), ("train false-marketing", "real"), ("batch score", "input"),
+            ("enforcement check", "path"), ("enforcement replay", "policy_file"),
+            ("data export-feedback", "base")} <= found
+
+
+@pytest.mark.parametrize(("path", "command", "param"), CASES,
+                         ids=[f"{' '.join(p)} {param.name}" for p, _, param in CASES])
+def test_a_missing_file_is_one_line_naming_it(path, command, param, isolated_home: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "no such folder" / "missing.parquet"
+    result = CliRunner().invoke(app, _invocation(path, command, param, missing, tmp_path))
+    assert str(missing) in _one_error_line(result)
+
+
+def test_a_broken_jsonl_line_is_named_with_its_number(isolated_home: Path, tmp_path: Path) -> None:
+    data = tmp_path / "listings.jsonl"
+    data.write_text('{"title": "a", "is_inferior": 1}\n\n{"title": "b", "is_inferior": 0}\n'
+                    '{"title": "c", "is_inferior": oops}\n', encoding="utf-8")
+    line = _one_error_line(CliRunner().invoke(app, ["train", "listing-quality", "--data", str(data)]))
+    assert f"{data}:4: invalid JSON" in line
+    data.write_text('{"title": "a", "is_inferior": 1}\n["b", 0]\n', encoding="utf-8")
+    with pytest.raises(InvalidInputError, match=f"{data}:2: a line must be a JSON object, not list"):
+        read_table(data, "--input")  # batch score's and export-feedback's reader
+
+
+def test_an_unreadable_table_is_one_line_naming_it(isolated_home: Path, tmp_path: Path) -> None:
+    data = tmp_path / "listings.parquet"
+    data.write_bytes(b"not parquet at all")
+    line = _one_error_line(CliRunner().invoke(app, ["train", "listing-quality", "--data", str(data)]))
+    assert f"{data} cannot be read as parquet" in line
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('{"num_leavez": 4}', "num_leavez: unknown key"),
+    ('{"seed": "seven", "bootstrap_samples": 30}', "seed: Input should be a valid integer"),
+    ('{\n  "seed": 1,\n  "num_leaves": 4,,\n}', ":3: invalid JSON"),
+    ('[1, 2]', "a config is a JSON object"),
+])
+def test_a_bad_config_names_the_file_and_the_key(text: str, expected: str, isolated_home: Path,
+                                                tmp_path: Path) -> None:
+    config, data = tmp_path / "config.json", tmp_path / "listings.parquet"
+    config.write_text(text, encoding="utf-8")
+    pd.DataFrame({"title": ["a"], "is_inferior": [1]}).to_parquet(data)
+    line = _one_error_line(CliRunner().invoke(app, ["train", "listing-quality", "--data", str(data),
+                                                    "--config", str(config)]))
+    assert str(config) in line and expected in line
+
+
+def test_usage_mistakes_are_one_line_pointing_at_help(isolated_home: Path) -> None:
+    line = _one_error_line(CliRunner().invoke(app, ["models", "compare", "a", "b", "--dta", "x"]))
+    assert "--dta" in line and "shopguard models compare --help" in line.replace("root", "shopguard")
+    line = _one_error_line(CliRunner().invoke(app, ["evaluate"]))
+    assert "Missing argument 'REFERENCE'" in line
+    line = _one_error_line(CliRunner().invoke(app, ["--bogus"]))
+    assert "No such option: --bogus." in line
+
+
+def test_a_user_error_from_deep_inside_is_one_line(isolated_home: Path, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(json.dumps({"name": "x", "rooms": {"rungz": []}}), encoding="utf-8")
+    line = _one_error_line(CliRunner().invoke(app, ["enforcement", "check", str(policy)]))
+    assert "rooms.rungz: unknown key" in line
