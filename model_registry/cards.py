@@ -14,6 +14,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from model_registry.card_text import (
+    ABOVE_ONE_RULE,
+    NEVER_BLOCKS,
+    NEVER_REVIEWS,
+    above_any_score,
+    readable_text,
+)
+
 CARD_MD = "card.md"
 CARD_HTML = "card.html"
 CARD_JSON = "card.json"
@@ -78,6 +86,63 @@ def _format_cell(value: Cell) -> str:
     return str(value)
 
 
+THRESHOLD_SECTIONS = ("thresholds", "threshold_change")
+
+
+def _readable(value: Cell) -> Cell:
+    return readable_text(value) if isinstance(value, str) else value
+
+
+def _threshold_cell(value: Cell, column: str, row: list[Cell]) -> Cell:
+    """A threshold cell above 1 said in words (``1.0100: the model alone never blocks``)."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or not above_any_score(value):
+        return value
+    decision = column.lower()
+    if "precision" in decision or "recall" in decision:
+        return value
+    if decision == "threshold" and row and isinstance(row[0], str):
+        decision = row[0].lower()  # a table with a row per decision: decision | threshold | ...
+    if "block" in decision:
+        return f"{value:.4f}: {NEVER_BLOCKS}"
+    if "review" in decision:
+        return f"{value:.4f}: {NEVER_REVIEWS}"
+    return value
+
+
+def _presentable_table(table: CardTable, thresholds: bool) -> tuple[CardTable, bool]:
+    rows, explained = [], False
+    for row in table.rows:
+        cells = [_readable(c) for c in row]
+        if thresholds:
+            said = [_threshold_cell(c, column, cells) for c, column in zip(cells, table.columns, strict=False)]
+            explained = explained or said != cells
+            cells = said + cells[len(said):]
+        rows.append(cells)
+    return CardTable(columns=[readable_text(c) for c in table.columns], rows=rows,
+                     caption=readable_text(table.caption)), explained
+
+
+def presentable(card: ModelCard) -> ModelCard:
+    """The card as people read it: no raw dict, list repr or 17-digit float in any text or
+    cell (``card_text.readable_text``), and a threshold above 1 said in words with the rule
+    that explains it. Applied when a card is rendered, so cards stored before read well too."""
+    sections = []
+    for section in card.sections:
+        thresholds = section.key in THRESHOLD_SECTIONS
+        tables, explained = [], False
+        for table in section.tables:
+            shown, said = _presentable_table(table, thresholds)
+            tables.append(shown)
+            explained = explained or said
+        bullets = [readable_text(b) for b in section.bullets]
+        sections.append(section.model_copy(update={
+            "title": readable_text(section.title), "paragraphs": [readable_text(p) for p in section.paragraphs],
+            "bullets": bullets + ([ABOVE_ONE_RULE] if explained and ABOVE_ONE_RULE not in bullets else []),
+            "tables": tables,
+            "images": [i.model_copy(update={"caption": readable_text(i.caption)}) for i in section.images]}))
+    return card.model_copy(update={"sections": sections})
+
+
 # ``scheme://`` and ``www.``: what a Markdown viewer (GitHub's autolinks) turns into a link.
 _AUTOLINK = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,31}):(?=//)|\b(www)\.")
 # What makes brackets a link, an image or a reference definition: ``](``, ``][``, ``]:``, ``![``.
@@ -113,7 +178,8 @@ def heading(section: CardSection) -> str:
 
 def to_markdown(card: ModelCard, front_matter: str = "") -> str:
     """Render the card as Markdown (images referenced by file name), optionally after YAML
-    front matter."""
+    front matter. Raw dicts, reprs and long floats are rewritten for people (``presentable``)."""
+    card = presentable(card)
     lines = [front_matter.rstrip("\n")] if front_matter else []
     lines += [f"# Model card: {md_text(card.model_name)}:{md_text(card.version)}", ""]
     for section in card.sections:
@@ -157,7 +223,9 @@ def _html_text(value: object) -> str:
 
 def to_html(card: ModelCard, image_dir: Path) -> str:
     """Render the card as one self-contained HTML page, images embedded as data URIs; wide
-    tables scroll sideways instead of overflowing."""
+    tables scroll sideways instead of overflowing; raw dicts, reprs and long floats are
+    rewritten for people (``presentable``)."""
+    card = presentable(card)
     esc = _html_text
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",

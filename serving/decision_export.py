@@ -65,14 +65,16 @@ def spreadsheet_safe(value: Any) -> Any:
     return value
 
 
-def _csv_chunks(chunks: Iterator[list[dict[str, Any]]]) -> Iterator[bytes]:
+def csv_chunks(chunks: Iterator[list[dict[str, Any]]], columns: list[str]) -> Iterator[bytes]:
+    """Export rows (dicts keyed by ``columns``), chunk by chunk, as spreadsheet-safe CSV
+    bytes, the header first (``defusedcsv`` and ``spreadsheet_safe`` on every cell)."""
     from defusedcsv import csv
 
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+    writer = csv.DictWriter(buffer, fieldnames=columns)
     writer.writeheader()
     for chunk in chunks:
-        writer.writerows({k: spreadsheet_safe(v) for k, v in export_row(r, structured=False).items()} for r in chunk)
+        writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in chunk)
         yield buffer.getvalue().encode("utf-8")
         buffer.seek(0)
         buffer.truncate()
@@ -80,17 +82,27 @@ def _csv_chunks(chunks: Iterator[list[dict[str, Any]]]) -> Iterator[bytes]:
         yield buffer.getvalue().encode("utf-8")
 
 
-def _parquet_chunks(chunks: Iterator[list[dict[str, Any]]]) -> Iterator[bytes]:
+def parquet_chunks(chunks: Iterator[list[dict[str, Any]]], schema: Any) -> Iterator[bytes]:
+    """Export rows, chunk by chunk, as the bytes of one Parquet file of ``schema`` (a
+    ``pyarrow.Schema``), each chunk one row group."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    sink, schema = io.BytesIO(), _schema()
+    sink = io.BytesIO()
     with pq.ParquetWriter(sink, schema) as writer:
         for chunk in chunks:
-            writer.write_table(pa.Table.from_pylist([export_row(r, structured=True) for r in chunk], schema))
+            writer.write_table(pa.Table.from_pylist(chunk, schema))
             yield _drain(sink)
         writer.write_table(schema.empty_table())
     yield _drain(sink)
+
+
+def _csv_chunks(chunks: Iterator[list[dict[str, Any]]]) -> Iterator[bytes]:
+    return csv_chunks(([export_row(r, structured=False) for r in chunk] for chunk in chunks), COLUMNS)
+
+
+def _parquet_chunks(chunks: Iterator[list[dict[str, Any]]]) -> Iterator[bytes]:
+    return parquet_chunks(([export_row(r, structured=True) for r in chunk] for chunk in chunks), _schema())
 
 
 def _drain(sink: io.BytesIO) -> bytes:
