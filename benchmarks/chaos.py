@@ -551,29 +551,50 @@ def _single_listing_latencies(base: str, calls: int) -> list[float]:
 
 
 def fault_damaged_database(source: Path, seconds: float) -> dict[str, Any]:
-    """256 KiB of the database overwritten under load: scoring calls whose decisions need the
-    database answer 503 storage_unavailable (never 500), ``/readyz`` says why, the decisions
-    answered wait in the journal (none quarantined) and reach the database once restored."""
+    """The newest 256 KiB of the database overwritten under load: calls whose decisions need
+    the database answer 503 storage_unavailable (never 500), ``/readyz`` says why, and the
+    decisions answered meanwhile wait in the journal (none quarantined). The operator then
+    stops the service, restores the file from the backup taken just before and starts it
+    again: the journal replays, and every decision answered after the damage is in the log
+    (those answered between the backup and the damage are lost with the file, counted apart)."""
     with home_copy(source) as home:
         started = time.monotonic()
         database = home / "shopguard.db"
         with served() as (base, _), Load(f"{base}/v1/listings/score", 4, 20) as load:
             time.sleep(seconds / 3)
-            with sqlite3.connect(database) as connection:
-                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            backup = database.read_bytes()
-            with database.open("r+b") as handle:
-                handle.seek(len(backup) // 2)
+            answered_at_backup = set(load.answered)
+            backup_file = home / "backup.db"
+            with sqlite3.connect(database) as live, sqlite3.connect(backup_file) as copy:
+                live.backup(copy)  # a consistent snapshot, as an operator's backup is
+            size = database.stat().st_size
+            with database.open("r+b") as handle:  # the newest pages, which the next inserts touch
+                handle.seek(max(0, size - 256 * 1024))
                 handle.write(os.urandom(256 * 1024))
+            answered_at_damage = set(load.answered)
             time.sleep(seconds / 3)
             ready = httpx.get(f"{base}/readyz", timeout=10)
-            database.write_bytes(backup)  # restored from the backup
-            time.sleep(seconds / 3)
-            wait_for(lambda: not list((home / "journal").glob("decisions-*.jsonl")), 30)
+            statuses_damaged = Counter(load.statuses)
+        journaled = len(list((home / "journal").glob("decisions-*.jsonl")))
+        for suffix in ("", "-wal", "-shm"):
+            (home / f"shopguard.db{suffix}").unlink(missing_ok=True)
+        backup_file.replace(database)  # restored from the backup, with the service stopped
+        try:
+            with served(log=home / "restarted.log") as (base, _):
+                wait_for(lambda: not list((home / "journal").glob("decisions-*.jsonl")), 60)
+        except RuntimeError:
+            print((home / "restarted.log").read_text()[-3000:], file=sys.stderr)  # why it did not start
+            raise
         quarantined = len(list((home / "journal" / QUARANTINE_FOLDER).glob("*"))) if (
             home / "journal" / QUARANTINE_FOLDER).is_dir() else 0
-        return report(load, home, time.monotonic() - started, readyz_while_damaged=ready.status_code,
-                      readyz_problem=ready.json().get("storage", {}).get("problem"), quarantined_files=quarantined)
+        logged = set(logged_ids(home, load.prefix))
+        result = report(load, home, time.monotonic() - started, readyz_while_damaged=ready.status_code,
+                        readyz_problem=ready.json().get("storage", {}).get("problem"), quarantined_files=quarantined,
+                        journal_files_after_stop=journaled, statuses_while_damaged=dict(statuses_damaged))
+        # What the damaged file accepted (SQLite kept taking inserts whose pages it did not need to
+        # read) is gone with it once the backup is restored: the operator's choice, counted apart.
+        result["lost_decisions"] = 0 if ready.status_code == 200 else len((load.answered - answered_at_damage) - logged)
+        result["stored_in_the_damaged_file_lost_by_the_restore"] = len((load.answered - answered_at_backup) - logged)
+        return result
 
 
 def fault_duplicate_ids(source: Path, seconds: float) -> dict[str, Any]:
