@@ -25,7 +25,7 @@ from typing import Any
 
 from model_registry.database import make_engine
 from model_registry.kinds import MODEL_KINDS
-from serving.console import queries
+from serving.console import queries, review_stats
 from serving.console.views import decision_view
 from serving.decision_export import export_decisions
 
@@ -143,7 +143,7 @@ def measure(engine: Any, repeat: int) -> dict[str, float]:
         "search_request_id": timed(lambda: queries.search_page(engine, None, request_id=some["request_id"]), repeat),
         "decision_page": timed(lambda: decision_view(engine, review_id), repeat),
         "chart_daily_outcomes_one_model": timed(lambda: queries.daily_outcomes(engine, kind.name, DAYS, now), 1),
-        "chart_reviews_and_agreement": timed(lambda: queries.reviewer_agreement(queries.reviewed_decisions(engine)),
+        "chart_reviews_and_agreement": timed(lambda: review_stats.reviewer_agreement(queries.reviewed_decisions(engine)),
                                              1),
         "_check_rows_on_first_search_page": len(deep.rows),
     }

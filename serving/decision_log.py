@@ -83,6 +83,7 @@ decision_log_table = Table(
     Index("ix_decision_log_decision_id", "decision", "id"),
     Index("ix_decision_log_decision_score_id", "decision", "score", "id"),
     Index("ix_decision_log_decision_type_id", "decision", "entity_type", "id"),
+    Index("ix_decision_log_type_entity_id", "entity_type", "entity_id", "id"),  # the queue's latest per entity (0011)
 )
 __all__ = ["JOURNAL_GLOB", "DecisionLogUnavailable", "DecisionLogWriter", "DecisionRecord", "decision_log_table",
            "insert_rows", "iter_decisions", "latest_decisions", "query_decisions", "write_records"]

@@ -152,6 +152,7 @@ class StreamAnswers(KindAnswers[TranscriptSegment]):
                   "creator_id": request.get("creator_id"), "chunk": request.get("chunk"),
                   "segments": [s.model_dump() for s in records],
                   "segment_decisions": [r.decision for r in fields["segments"]],
+                  "segment_scores": [r.score for r in fields["segments"]],  # the console's deciding score
                   "segment_labels": [r.labels for r in fields["segments"]],
                   "segment_spans": [[sp.model_dump() for sp in r.spans] for r in fields["segments"]]}
         return LogItem(merchant_key(str(request.get("stream_id"))), fields["decision"], fields["score"],

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,9 +23,10 @@ from starlette.staticfiles import StaticFiles
 
 from features.errors import ShopGuardError
 from model_registry.database import DatabaseUnreadable
-from model_registry.kinds import MODEL_KINDS, kind_of_entity
-from serving.console import queries
+from model_registry.kinds import MODEL_KINDS
+from serving.console import claims, queries
 from serving.console.forms import (
+    CARRIED,
     CATEGORIES,
     ENTITY_TYPES,
     MAX_DB_INT,
@@ -44,10 +46,15 @@ from serving.console.session import (
     same_origin,
 )
 from serving.console.state import state
-from serving.console.views import UnreadableRecord, decision_view, item_summary
+from serving.console.verdict_query import VerdictQuery
+from serving.console.verdicts import describe as describe_verdict
+from serving.console.verdicts import standing_labels, store_verdict
+from serving.console.views import UnreadableRecord, decision_view, queue_facts
 from serving.decision_export import FORMATS, export_decisions
 from serving.enforcement_clock import enforce_verdict
-from serving.feedback import Feedback, FeedbackError, record_verdict
+from serving.feedback import FeedbackError
+from serving.verdict_export import FORMATS as VERDICT_FORMATS
+from serving.verdict_export import export_verdicts
 
 HERE = Path(__file__).resolve().parent
 logger = logging.getLogger("shopguard.console")
@@ -56,6 +63,7 @@ TEMPLATES = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=
 Endpoint = Callable[[Request, Session], Awaitable[Response]]
 STORAGE_ERRORS = (SQLAlchemyError, DatabaseUnreadable)
 EXPORT_CHUNK_ROWS = 1000  # rows an export holds in memory at once
+LINKS_SHOWN = 200  # a request's own links listed on a decision's page at most
 
 
 def prefix(request: Request) -> str:
@@ -143,10 +151,9 @@ async def signin(request: Request) -> Response:
         return await signin_form(request, "The form expired; sign in again.", 403)
     token = str(form.get("token", "")).strip()
     found = await run_in_threadpool(state().exchange, token)
-    if found is None:
-        logger.info("console sign-in refused (unknown, revoked or scopeless token)")
-        return await signin_form(request, "That token is unknown, revoked, or has neither the read nor the "
-                                 "feedback scope.", 401)
+    if isinstance(found, str):
+        logger.info("console sign-in refused: %s", found)
+        return await signin_form(request, found, 401 if "unknown" in found else 403)
     response = RedirectResponse(_safe_next(request, str(form.get("next", ""))), status_code=303)
     response.set_cookie(SESSION_COOKIE, state().signer.issue(*found), **cookie_options(request, SESSION_SECONDS))
     response.delete_cookie(SIGNIN_COOKIE, path=prefix(request) or "/")
@@ -178,23 +185,71 @@ def _csrf_ok(request: Request, session: Session, form: Any) -> bool:
 
 @signed_in("review")
 async def queue(request: Request, session: Session) -> Response:
-    """``GET /queue``: pending reviews, filtered, one page."""
+    """``GET /queue``: pending reviews, filtered, one page: one item per listing or merchant,
+    one per stream call, each with who holds it, and the review load beside each budget."""
     query: QueueQuery = parse(QueueQuery, dict(request.query_params))
     now = datetime.now(UTC)
-    page, load = await run_in_threadpool(lambda: (
-        queries.queue_page(state().engine, query.order, query.keyset(), **query.filters()),
-        queries.review_load(state().engine, now - timedelta(days=1), now)))
+    engine = state().engine
+
+    def read() -> tuple[Any, ...]:
+        page = queries.queue_page(engine, query.order, query.keyset(), **query.filters())
+        return (page, queries.scorings(engine, page.rows), claims.holders(engine, page.rows, now),
+                review_lines(queries.review_load(engine, now - timedelta(days=1), now), state().review_budgets()),
+                _flash(query, session.name))
+
+    page, scored, held, budget, flash = await run_in_threadpool(read)
     for row in page.rows:
-        row["summary"] = item_summary(row["entity_type"], row["inputs"])  # never raises: a bad record says so
-    params = {k: v for k, v in request.query_params.items() if k not in ("cursor", "done") and v}
-    return render(request, "queue.html", session=session, page=page, query=query, load=load,
-                  budget=state().review_budget, params=params, categories=CATEGORIES, entity_types=ENTITY_TYPES)
+        row.update(queue_facts(row))  # never raises: a bad record says so
+        row["scorings"] = scored.get((row["entity_type"], row["entity_id"]), 1)
+        row["claim"] = held.get(claims.item_key(row))
+    params = {k: v for k, v in request.query_params.items() if k not in ("cursor", "done", "stored", "skipped") and v}
+    return render(request, "queue.html", session=session, page=page, query=query, budget=budget, flash=flash,
+                  params=params, carried=_carried(request), now=now, categories=CATEGORIES,
+                  entity_types=ENTITY_TYPES)
+
+
+def review_lines(load: dict[str, dict[str, int]], budgets: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per entity type: the last 24 h's decisions and reviews, their true share, the budget the
+    production version's thresholds were set for, and whether the share is above it."""
+    lines = []
+    for entity_type, counts in load.items():
+        share = counts["reviews"] / counts["decisions"] if counts["decisions"] else None
+        found = budgets.get(entity_type, {})
+        budget = found.get("budget")
+        lines.append({"entity_type": entity_type, **counts, "share": share, "budget": budget,
+                      "model": found.get("model"), "over": share is not None and budget is not None and share > budget})
+    return lines
+
+
+def _carried(request: Request) -> dict[str, str]:
+    """The queue's filters and order from the address, to carry to the next item."""
+    return {k: request.query_params[k] for k in CARRIED if request.query_params.get(k)}
+
+
+def _flash(query: QueueQuery, reviewer: str) -> dict[str, Any] | None:
+    """What the previous step did, read back from the database: the verdict just stored (by
+    this reviewer) or the item just skipped."""
+    engine = state().engine
+    if query.skipped:
+        decision = queries.decision_by_id(engine, query.skipped)
+        return None if decision is None else {"kind": "skipped", "decision": decision}
+    if not query.done:
+        return None
+    decision, ids = queries.decision_by_id(engine, query.done), query.stored_ids()
+    rows = queries.stored_verdicts(engine, *ids, reviewer) if ids else []
+    rows = [r for r in rows if decision and r["request_id"] == decision["request_id"]]
+    if decision is None or not rows:
+        return None
+    return {"kind": "stored", "decision": decision, "what": describe_verdict(rows), "rows": len(rows)}
 
 
 @signed_in("review")
 async def decision_page(request: Request, session: Session) -> Response:
-    """``GET /decisions/{id}``: what the model saw and why, its answer, the version, the verdicts."""
+    """``GET /decisions/{id}``: what the model saw and why, its answer, the version, the
+    verdicts; a pending item is claimed for a reviewer who may give verdicts (or shown as
+    held by someone else)."""
     decision_id = _path_int(request, "decision_id")
+    query: QueueQuery = parse(QueueQuery, dict(request.query_params))
     if refused := await _outside_the_queue(request, session, decision_id):
         return refused
     try:
@@ -203,64 +258,123 @@ async def decision_page(request: Request, session: Session) -> Response:
         return render(request, "error.html", 422, session, title="Record cannot be shown", message=str(exc))
     if view is None:
         raise HTTPException(404, f"no logged decision {decision_id}")
-    return render(request, "decision.html", session=session, **view)
+    extra = await run_in_threadpool(_item_context, view, session, query)
+    return render(request, "decision.html", session=session, carried=_carried(request), **view, **extra)
+
+
+def _item_context(view: dict[str, Any], session: Session, query: QueueQuery) -> dict[str, Any]:
+    """A decision page's claim, flash, boxes to pre-check and linked merchants."""
+    engine, decision = state().engine, view["decision"]
+    pending = queries.in_queue(engine, decision["id"])
+    claim = claims.take(engine, decision, session.name) if pending and session.may("feedback") \
+        else claims.holder(engine, decision)
+    segments = len(decision["inputs"].get("segments") or []) if view["kind"].multi_label else 0
+    own = [v for v in view["verdicts"] if v["reviewer"] == session.name]
+    standing = standing_labels(own, segments)
+    checked = {i: set(label.split("|")) - {"ok"} for i, (label, _) in standing.items() if i is not None}
+    links = decision["inputs"].get("links")
+    request_links = [{"merchant_id": str(link.get("merchant_id", "")), "link_type": str(link.get("link_type", ""))}
+                     for link in (links if isinstance(links, list) else [])[:LINKS_SHOWN] if isinstance(link, dict)]
+    linked = None
+    if view["cites_links"] or request_links:
+        ids = list(dict.fromkeys([str(decision["inputs"].get("merchant_id") or decision["entity_id"]),
+                                  decision["entity_id"]]))
+        linked = state().linked_merchants(decision["model"], ids)
+    return {"pending": pending, "claim": claim, "now": datetime.now(UTC), "flash": _flash(query, session.name),
+            "checked": checked if own else None, "own_verdict": describe_verdict(own) if own else None,
+            "linked": linked, "request_links": request_links}
 
 
 @signed_in("review")
 async def verdict(request: Request, session: Session) -> Response:
-    """``POST /decisions/{id}/verdict``: store the reviewer's verdict, go to the next item."""
+    """``POST /decisions/{id}/verdict``: store the reviewer's verdict (superseding their or
+    anyone's earlier one), release the claim, go to the next item of the reviewer's queue."""
     form = await request.form()
     if not _csrf_ok(request, session, form):
         return render(request, "error.html", 403, session, title="Not allowed", message="the form expired; reload it.")
     if not session.may("feedback"):
         return render(request, "error.html", 403, session, title="Not allowed",
                       message=f"the token {session.name!r} lacks the 'feedback' scope: it cannot give verdicts.")
+    if not form.get("verdict"):  # the form's default button: Enter in a field, never a verdict; the page stays
+        return Response(status_code=204)
     decision_id = _path_int(request, "decision_id")
+    query: QueueQuery = parse(QueueQuery, dict(request.query_params))
     if refused := await _outside_the_queue(request, session, decision_id):
         return refused
     try:
-        stored = await run_in_threadpool(_store_verdict, decision_id, session.name, form)
+        rows, following = await run_in_threadpool(_give_verdict, decision_id, session.name, form, query)
     except FeedbackError as exc:
         return render(request, "error.html", exc.status, session, title="Verdict not stored", field=exc.field,
                       message=str(exc))
-    following = await run_in_threadpool(queries.next_in_queue, state().engine, decision_id)
+    stored = {"done": str(decision_id), "stored": f"{rows[0]['id']}-{rows[-1]['id']}"}
+    return _to_next(request, following, stored)
+
+
+def _to_next(request: Request, following: int | None, flash: dict[str, str]) -> Response:
+    """303 to the next item (or the queue), keeping the reviewer's filters and order."""
     target = f"{prefix(request)}/decisions/{following}" if following else f"{prefix(request)}/queue"
-    return RedirectResponse(f"{target}?done={decision_id}&stored={stored}", status_code=303)
+    return RedirectResponse(f"{target}?{urlencode({**_carried(request), **flash})}", status_code=303)
+
+
+def _give_verdict(decision_id: int, reviewer: str, form: Any, query: QueueQuery
+                  ) -> tuple[list[dict[str, Any]], int | None]:
+    """Store the form's verdict unless someone else holds the item; the stored rows and the
+    next item."""
+    engine, now = state().engine, datetime.now(UTC)
+    decision = queries.decision_by_id(engine, decision_id)
+    if decision is None:
+        raise FeedbackError(f"no logged decision {decision_id}", "decision", 404)
+    claim = claims.holder(engine, decision, now)
+    if claim is not None and claim.held_by_other(reviewer, now):
+        raise FeedbackError(f"{claim.reviewer} holds this item until {claim.expires_at:%H:%M:%S} UTC (claimed when "
+                            "they opened it); your verdict was not stored. Skip to another item, or come back "
+                            "after that time.", "claim", 409)
+    rows = store_verdict(state().feedback, decision, reviewer, form, queries.verdicts(engine, decision),
+                         lambda row: enforce_verdict(state().enforcement, row))
+    claims.release(engine, decision, reviewer)
+    return rows, queries.next_in_queue(engine, decision, query.order, reviewer, now, **query.filters())
+
+
+@signed_in("review")
+async def skip(request: Request, session: Session) -> Response:
+    """``POST /decisions/{id}/skip``: no verdict; release the claim and go to the next item."""
+    form = await request.form()
+    if not _csrf_ok(request, session, form):
+        return render(request, "error.html", 403, session, title="Not allowed", message="the form expired; reload it.")
+    decision_id = _path_int(request, "decision_id")
+    query: QueueQuery = parse(QueueQuery, dict(request.query_params))
+
+    def release() -> int | None:
+        engine = state().engine
+        decision = queries.decision_by_id(engine, decision_id)
+        if decision is None:
+            raise HTTPException(404, f"no logged decision {decision_id}")
+        claims.release(engine, decision, session.name)
+        return queries.next_in_queue(engine, decision, query.order, session.name, datetime.now(UTC),
+                                     **query.filters())
+
+    following = await run_in_threadpool(release)
+    return _to_next(request, following, {"skipped": str(decision_id)})
 
 
 async def _outside_the_queue(request: Request, session: Session, decision_id: int) -> Response | None:
-    """403 for a ``feedback``-only token on a decision that is not a pending review: such a
-    token works the queue; the audit search and other decisions need ``read``."""
-    if session.may("read") or await run_in_threadpool(queries.in_queue, state().engine, decision_id):
+    """403 for a ``feedback``-only token on a decision that is neither a pending review nor
+    one it gave a verdict on (to change it): such a token works the queue; the audit search
+    and other decisions need ``read``."""
+    if session.may("read") or await run_in_threadpool(_reviewable, decision_id, session.name):
         return None
     return render(request, "error.html", 403, session, title="Not allowed",
                   message=f"the token {session.name!r} opens the review queue's items only; decision {decision_id} "
                           "is not in it (the 'read' scope opens every decision).")
 
 
-def _store_verdict(decision_id: int, reviewer: str, form: Any) -> int:
-    """Store the form's verdict(s) through ``record_verdict``; returns how many rows."""
-    decision = queries.decision_by_id(state().engine, decision_id)
-    if decision is None:
-        raise FeedbackError(f"no logged decision {decision_id}", "decision", 404)
-    kind = kind_of_entity(decision["entity_type"])
-    answer, note = str(form.get("verdict", "")), str(form.get("note", ""))[:4000]
-    if answer not in ("violation", "ok"):
-        raise FeedbackError("verdict must be 'violation' or 'ok'", "verdict", 400)
-    labels: list[tuple[str, int | None]] = [("ok", None)]
-    if answer == "violation" and kind.multi_label:
-        segments = len(decision["inputs"].get("segments", []))
-        labels = [("|".join(form.getlist(f"categories-{i}")), i) for i in range(segments)
-                  if form.getlist(f"categories-{i}")]
-        if not labels:
-            raise FeedbackError("a violation names at least one category of one segment", "categories", 400)
-    elif answer == "violation":
-        labels = [(kind.positive_label or "", None)]
-    for label, segment in labels:
-        record_verdict(state().feedback, Feedback(
-            decision["entity_id"], label, reviewer, decision["entity_type"], note, decision["request_id"], segment,
-            decision["model"]), lambda row: enforce_verdict(state().enforcement, row))
-    return len(labels)
+def _reviewable(decision_id: int, reviewer: str) -> bool:
+    """A pending review, or a decision ``reviewer`` gave a verdict on."""
+    engine = state().engine
+    if queries.in_queue(engine, decision_id):
+        return True
+    decision = queries.decision_by_id(engine, decision_id)
+    return decision is not None and queries.has_verdict_by(engine, decision, reviewer)
 
 
 # -- the audit view -----------------------------------------------------------------------------
@@ -319,14 +433,8 @@ async def export(request: Request, session: Session) -> Response:
     if file_format not in FORMATS:
         raise HTTPException(404, "export as .csv or .parquet")
     filters = parse(SearchQuery, dict(request.query_params)).filters()
-    refused = state().exports.claim(session.name)
-    if refused is not None:
-        status, why = (429, f"{state().exports.per_caller} exports of {session.name!r} are running") \
-            if refused == "caller" else (503, f"{state().exports.total} exports are running")
-        response = render(request, "error.html", status, session, title="Export not started",
-                          message=f"{why}; start this one when one of them has finished.")
-        response.headers["Retry-After"] = "30"
-        return response
+    if refused := _export_refused(request, session):
+        return refused
     logger.info("console export (%s) by %s: %s", file_format, session.name,
                 {k: str(v) for k, v in filters.items() if v})
     chunks = export_decisions(state().engine, file_format, chunk_rows=EXPORT_CHUNK_ROWS, **filters)
@@ -334,6 +442,39 @@ async def export(request: Request, session: Session) -> Response:
     return StreamingResponse(_released(chunks, lambda: state().exports.release(session.name)),
                              media_type=FORMATS[file_format], headers={
         "Content-Disposition": f'attachment; filename="decisions-{stamp}.{file_format}"'})
+
+
+def _export_refused(request: Request, session: Session) -> Response | None:
+    """None when the session may start an export now (an export slot is claimed: release it),
+    else the page saying why not (429: this caller runs its share; 503: the worker is full)."""
+    refused = state().exports.claim(session.name)
+    if refused is None:
+        return None
+    status, why = (429, f"{state().exports.per_caller} exports of {session.name!r} are running") \
+        if refused == "caller" else (503, f"{state().exports.total} exports are running")
+    response = render(request, "error.html", status, session, title="Export not started",
+                      message=f"{why}; start this one when one of them has finished.")
+    response.headers["Retry-After"] = "30"
+    return response
+
+
+@signed_in("read")
+async def verdicts_export(request: Request, session: Session) -> Response:
+    """``GET /verdicts/export.{csv|parquet|jsonl}``: every reviewer verdict (``since``,
+    ``until``, ``reviewer`` narrow it), oldest first, streamed; bounded like the decision export."""
+    file_format = request.path_params["format"]
+    if file_format not in VERDICT_FORMATS:
+        raise HTTPException(404, "export verdicts as .csv, .parquet or .jsonl")
+    filters = parse(VerdictQuery, dict(request.query_params)).filters()
+    if refused := _export_refused(request, session):
+        return refused
+    logger.info("console verdict export (%s) by %s: %s", file_format, session.name,
+                {k: str(v) for k, v in filters.items() if v})
+    chunks = export_verdicts(state().engine, file_format, chunk_rows=EXPORT_CHUNK_ROWS, **filters)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return StreamingResponse(_released(chunks, lambda: state().exports.release(session.name)),
+                             media_type=VERDICT_FORMATS[file_format], headers={
+        "Content-Disposition": f'attachment; filename="verdicts-{stamp}.{file_format}"'})
 
 
 async def _released(chunks: Generator[bytes, None, None], release: Callable[[], None]) -> AsyncIterator[bytes]:
@@ -566,8 +707,10 @@ console_app = Starlette(
         Route("/models/{name}/{version}/card", model_card),
         Route("/decisions", search),
         Route("/decisions/export.{format}", export),
+        Route("/verdicts/export.{format}", verdicts_export),
         Route("/decisions/{decision_id:int}", decision_page),
         Route("/decisions/{decision_id:int}/verdict", verdict, methods=["POST"]),
+        Route("/decisions/{decision_id:int}/skip", skip, methods=["POST"]),
         Route("/charts/{name}.png", chart),
         Route("/rooms", rooms),
         Route("/lookup", lookup),

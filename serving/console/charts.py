@@ -1,24 +1,29 @@
 """The console's pictures, drawn with matplotlib (as the model cards are) into PNG bytes:
 decisions per day by outcome for each version of a model (a promotion shows as a change of
 colour family), the share of reviews confirmed per category, and reviewers' agreement with
-the model."""
+the model (counted per item: ``review_stats``)."""
 
 from __future__ import annotations
 
 import io
 from collections import defaultdict
+from typing import Any
 
 OUTCOME_COLOURS = {"block": "#b2182b", "review": "#e08214", "allow": "#4d9221"}
 VERSION_HATCHES = ("", "//", "..", "xx", "\\\\", "++")
 
 
-def _figure(width: float = 7.5, height: float = 3.0):  # -> (Figure, Axes)
+def _blank(width: float = 7.5, height: float = 3.0):  # -> Figure
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height), dpi=90)
+    return Figure(figsize=(width, height), dpi=90)
+
+
+def _figure(width: float = 7.5, height: float = 3.0):  # -> (Figure, Axes)
+    figure = _blank(width, height)
     return figure, figure.add_subplot()
 
 
@@ -76,4 +81,35 @@ def share_png(title: str, values: dict[str, tuple[int, int]], empty: str) -> byt
     for y, ((whole, part), share) in enumerate(zip(values.values(), shares, strict=True)):
         axes.text(share + 0.01, y, f"{share:.0%} ({part}/{whole})", va="center", fontsize=7)
     axes.set_title(title, fontsize=9)
+    return _png(figure)
+
+
+def _share_panel(axes, keys: list[str], pairs: list[tuple[int, int]], title: str, colour: str) -> None:
+    """One panel of horizontal bars ``part / whole`` per key; a key with no items says so."""
+    shares = [part / whole if whole else 0.0 for whole, part in pairs]
+    axes.barh(range(len(keys)), shares, color=colour)
+    axes.set_yticks(range(len(keys)), keys, fontsize=7)
+    axes.set_xlim(0, 1.3)
+    axes.set_xticks([0, 0.25, 0.5, 0.75, 1], ["0%", "25%", "50%", "75%", "100%"], fontsize=7)
+    axes.invert_yaxis()
+    for y, ((whole, part), share) in enumerate(zip(pairs, shares, strict=True)):
+        label = f"{share:.0%} ({part}/{whole})" if whole else "no items"
+        axes.text(share + 0.01, y, label, va="center", fontsize=7)
+    axes.set_title(title, fontsize=8)
+
+
+def agreement_png(values: dict[str, Any]) -> bytes:
+    """Two panels per reviewer (``review_stats.Agreement`` values, one verdict per item): the
+    agreement on items the model blocked or allowed, and, apart, the share of items the
+    model sent to review that the reviewer confirmed as a violation."""
+    if not values:
+        return _empty("no verdicts yet")
+    keys = list(values)
+    figure = _blank(width=9.0, height=max(1.8, 0.3 * len(keys) + 1.1))
+    left, right = figure.subplots(1, 2, sharey=True)
+    _share_panel(left, keys, [(v.decided, v.agreed) for v in values.values()],
+                 "model blocked or allowed: reviewer agreed", "#2166ac")
+    _share_panel(right, keys, [(v.reviews, v.confirmed) for v in values.values()],
+                 "sent to review: confirmed violation share", "#e08214")
+    figure.suptitle("per reviewer, one verdict per item (the reviewer's latest)", fontsize=9)
     return _png(figure)

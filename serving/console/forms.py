@@ -28,6 +28,8 @@ CATEGORIES: tuple[str, ...] = tuple(dict.fromkeys(
     + [c for kind in MODEL_KINDS.values() for c in _record_categories(kind)]))
 
 
+# The queue's choices an item's page carries along, so that "next" keeps them.
+CARRIED = ("type", "model", "category", "since", "until", "order")
 MAX_DB_INT = 2**63 - 1  # the largest id a database integer holds: a larger one is a 400, not an overflow
 
 
@@ -78,7 +80,9 @@ class QueueQuery(_Query):
     category: str | None = None
     order: Literal["newest", "score"] = "newest"
     cursor: str | None = Field(None, pattern=r"^-?[0-9.eE+-]{1,32}:[0-9]{1,18}$")
-    done: int | None = Field(None, ge=1, le=MAX_DB_INT)
+    done: int | None = Field(None, ge=1, le=MAX_DB_INT)  # the decision a verdict was just stored on
+    stored: str | None = Field(None, pattern=r"^[0-9]{1,18}-[0-9]{1,18}$")  # that verdict's feedback ids
+    skipped: int | None = Field(None, ge=1, le=MAX_DB_INT)  # the decision just skipped
 
     @field_validator("category")
     @classmethod
@@ -99,6 +103,13 @@ class QueueQuery(_Query):
         if not math.isfinite(parsed[0]) or not 1 <= parsed[1] <= MAX_DB_INT:
             raise BadInput("cursor", "not a cursor given by the queue's 'next' link")
         return parsed
+
+    def stored_ids(self) -> tuple[int, int] | None:
+        """The first and last feedback id of the verdict just stored."""
+        if not self.stored:
+            return None
+        first, _, last = self.stored.partition("-")
+        return int(first), int(last)
 
     def filters(self) -> dict[str, Any]:
         """Filters for ``queries.queue_page``."""

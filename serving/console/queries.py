@@ -7,14 +7,14 @@ Every page reads one bounded slice through an index (migration 0007): keyset pag
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, Text, and_, cast, func, or_, select
 
-from model_registry.kinds import CLEAN_FEEDBACK_LABEL, MODEL_KINDS, ModelKind, kind_of_entity
+from model_registry.kinds import MODEL_KINDS
+from serving.console.claims import PER_CALL_TYPES, held_by_others
 from serving.decision_log import _decision_query, _decoded, decision_log_table
 from serving.feedback import feedback_table
 
@@ -55,34 +55,58 @@ def _category_filter(category: str) -> Any:
     return or_(cast(D.c.inputs, Text).like(quoted), cast(D.c.reasons, Text).like(quoted))
 
 
+def _latest_of_entity() -> Any:
+    """The decision is its entity's latest (no later decision of the same entity): a listing
+    or merchant re-scored many times is one queue item (index of migration 0011)."""
+    later = D.alias("later")
+    return ~select(later.c.id).where(later.c.entity_type == D.c.entity_type, later.c.entity_id == D.c.entity_id,
+                                     later.c.id > D.c.id).exists()
+
+
 def queue_statement(entity_type: str | None = None, model: str | None = None, category: str | None = None,
                     since: datetime | None = None, until: datetime | None = None) -> Any:
-    """Pending reviews: decisions of ``review`` without a verdict, filtered."""
+    """Pending reviews, filtered: one item per stream call, one per listing or merchant (its
+    latest decision, when that is a ``review``), each without a verdict."""
     statement = _decision_query(decision="review", model=model, entity_type=entity_type, since=since, until=until)
     if category:
         statement = statement.where(_category_filter(category))
-    return statement.where(~_verdict_exists())
+    return statement.where(~_verdict_exists(), or_(D.c.entity_type.in_(PER_CALL_TYPES), _latest_of_entity()))
+
+
+def _ordered(statement: Any, order: str, cursor: tuple[float, int] | None) -> Any:
+    """``statement`` in the queue's order (newest first, or highest score first), after ``cursor``."""
+    if order == "score":
+        if cursor:
+            score, last = cursor
+            statement = statement.where(or_(D.c.score < score, and_(D.c.score == score, D.c.id < last)))
+        return statement.order_by(D.c.score.desc(), D.c.id.desc())
+    if cursor:
+        statement = statement.where(D.c.id < cursor[1])
+    return statement.order_by(D.c.id.desc())
 
 
 def queue_page(engine: Engine, order: str, cursor: tuple[float, int] | None, **filters: Any) -> Page:
     """A page of the review queue, newest first (``order="newest"``) or highest score first."""
     statement = queue_statement(**filters)
     count, capped = _capped_count(engine, statement)
-    if order == "score":
-        if cursor:
-            score, last = cursor
-            statement = statement.where(or_(D.c.score < score, and_(D.c.score == score, D.c.id < last)))
-        statement = statement.order_by(D.c.score.desc(), D.c.id.desc())
-    else:
-        if cursor:
-            statement = statement.where(D.c.id < cursor[1])
-        statement = statement.order_by(D.c.id.desc())
     with engine.connect() as conn:
-        rows = [_decoded(r) for r in conn.execute(statement.limit(PAGE_ROWS + 1)).mappings()]
+        rows = [_decoded(r) for r in conn.execute(_ordered(statement, order, cursor).limit(PAGE_ROWS + 1)).mappings()]
     more = len(rows) > PAGE_ROWS
     rows = rows[:PAGE_ROWS]
     next_cursor = f"{rows[-1]['score']!r}:{rows[-1]['id']}" if more else None
     return Page(rows, count, capped, next_cursor)
+
+
+def scorings(engine: Engine, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """How many decisions each listing or merchant of ``rows`` has (its re-scorings plus one)."""
+    keys = {(r["entity_type"], r["entity_id"]) for r in rows if r["entity_type"] not in PER_CALL_TYPES}
+    if not keys:
+        return {}
+    statement = (select(D.c.entity_type, D.c.entity_id, func.count())
+                 .where(or_(*(and_(D.c.entity_type == t, D.c.entity_id == i) for t, i in sorted(keys))))
+                 .group_by(D.c.entity_type, D.c.entity_id))
+    with engine.connect() as conn:
+        return {(t, i): int(n) for t, i, n in conn.execute(statement)}
 
 
 def in_queue(engine: Engine, decision_id: int) -> bool:
@@ -91,12 +115,32 @@ def in_queue(engine: Engine, decision_id: int) -> bool:
         return conn.execute(queue_statement().with_only_columns(D.c.id).where(D.c.id == decision_id)).first() is not None
 
 
-def next_in_queue(engine: Engine, after_id: int) -> int | None:
-    """The id of the next pending review older than ``after_id`` (newest first), else the newest."""
-    statement = queue_statement().with_only_columns(D.c.id)
+def next_in_queue(engine: Engine, current: dict[str, Any], order: str, reviewer: str,
+                  now: datetime, **filters: Any) -> int | None:
+    """The id of the pending review after ``current`` in the reviewer's order and filters
+    (from the top once the end is reached), leaving out ``current`` and the items other
+    reviewers hold; None when nothing else waits."""
+    statement = (queue_statement(**filters).with_only_columns(D.c.id)
+                 .where(D.c.id != current["id"], ~held_by_others(D, reviewer, now)))
     with engine.connect() as conn:
-        older = conn.execute(statement.where(D.c.id < after_id).order_by(D.c.id.desc()).limit(1)).scalar()
-        return older or conn.execute(statement.order_by(D.c.id.desc()).limit(1)).scalar()
+        following = conn.execute(_ordered(statement, order, (current["score"], current["id"])).limit(1)).scalar()
+        return following or conn.execute(_ordered(statement, order, None).limit(1)).scalar()
+
+
+def has_verdict_by(engine: Engine, decision: dict[str, Any], reviewer: str) -> bool:
+    """Whether ``reviewer`` gave a verdict on the decision (they may open it again to change it)."""
+    statement = select(F.c.id).where(F.c.entity_type == decision["entity_type"],
+                                     F.c.entity_id == decision["entity_id"],
+                                     F.c.request_id == decision["request_id"], F.c.reviewer == reviewer).limit(1)
+    with engine.connect() as conn:
+        return conn.execute(statement).first() is not None
+
+
+def stored_verdicts(engine: Engine, first: int, last: int, reviewer: str) -> list[dict[str, Any]]:
+    """The reviewer's verdict rows with ids ``first``..``last`` (what one verdict stored)."""
+    statement = select(F).where(F.c.id >= first, F.c.id <= last, F.c.reviewer == reviewer).order_by(F.c.id)
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(statement.limit(1000)).mappings()]
 
 
 def search_page(engine: Engine, before: int | None, **filters: Any) -> Page:
@@ -120,14 +164,19 @@ def decision_by_id(engine: Engine, decision_id: int) -> dict[str, Any] | None:
 
 
 def verdicts(engine: Engine, decision: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every verdict on a logged decision, oldest first, each marked ``contradicts`` when it
-    disagrees with an earlier one on the same item (segment)."""
+    """Every verdict on a logged decision, oldest first, each marked ``superseded`` when the
+    same reviewer gave a later verdict on the same item (segment): a changed verdict; and
+    ``contradicts`` when it disagrees with another reviewer's earlier verdict that stands."""
     statement = select(F).where(F.c.entity_type == decision["entity_type"], F.c.entity_id == decision["entity_id"],
                                 F.c.request_id == decision["request_id"]).order_by(F.c.id)
     with engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(statement).mappings()]
     for position, row in enumerate(rows):
+        row["superseded"] = any(_overlap(row["segment_index"], e["segment_index"]) and e["reviewer"] == row["reviewer"]
+                                for e in rows[position + 1:])
+    for position, row in enumerate(rows):
         row["contradicts"] = any(_overlap(row["segment_index"], e["segment_index"]) and e["label"] != row["label"]
+                                 and e["reviewer"] != row["reviewer"] and not e["superseded"]
                                  for e in rows[:position])
     return rows
 
@@ -162,48 +211,12 @@ def daily_outcomes(engine: Engine, model_name: str, days: int, now: datetime) ->
         return [(str(d), str(m), str(o), int(n)) for d, m, o, n in conn.execute(statement)]
 
 
-def _flagged(kind: ModelKind, inputs: dict[str, Any], segment: int | None) -> set[str]:
-    if not kind.multi_label:
-        return {kind.positive_label or ""}
-    labels = inputs.get("segment_labels") or []
-    picked = labels if segment is None else labels[segment:segment + 1]
-    return {category for segment_labels in picked for category in segment_labels}
-
-
-def _confirmed(kind: ModelKind, label: str) -> set[str]:
-    if label == CLEAN_FEEDBACK_LABEL:
-        return set()
-    return set(label.split("|")) if kind.multi_label else {label}
-
-
 def reviewed_decisions(engine: Engine) -> list[dict[str, Any]]:
-    """The newest ``CHART_FEEDBACK_ROWS`` verdicts with the decision each is about."""
+    """The newest ``CHART_FEEDBACK_ROWS`` verdict rows with the decision each is about (its
+    id: the item): what ``review_stats`` folds into one verdict per item."""
     on = and_(F.c.entity_type == D.c.entity_type, F.c.entity_id == D.c.entity_id, F.c.request_id == D.c.request_id)
-    statement = (select(F.c.reviewer, F.c.label, F.c.segment_index, F.c.entity_type, D.c.decision, D.c.inputs)
+    statement = (select(F.c.id.label("verdict_id"), F.c.reviewer, F.c.label, F.c.segment_index, F.c.entity_type,
+                        D.c.id.label("decision_id"), D.c.decision, D.c.inputs)
                  .join(D, on).order_by(F.c.id.desc()).limit(CHART_FEEDBACK_ROWS))
     with engine.connect() as conn:
         return [_decoded({**r, "reasons": []}) for r in conn.execute(statement).mappings()]
-
-
-def confirmation_by_category(rows: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
-    """Per category (``kind:category``): (reviews whose model flagged it, of those confirmed)."""
-    flagged, confirmed = Counter(), Counter()
-    for row in rows:
-        kind = kind_of_entity(row["entity_type"])
-        marked = _flagged(kind, row["inputs"], row["segment_index"])
-        for category in marked:
-            key = f"{kind.entity_type}: {category}"
-            flagged[key] += 1
-            confirmed[key] += category in _confirmed(kind, row["label"])
-    return {key: (flagged[key], confirmed[key]) for key in sorted(flagged)}
-
-
-def reviewer_agreement(rows: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
-    """Per reviewer: (verdicts, verdicts agreeing with the model: a violation where it said
-    block or review, ``ok`` where it said allow)."""
-    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for row in rows:
-        violation = row["label"] != CLEAN_FEEDBACK_LABEL
-        totals[row["reviewer"]][0] += 1
-        totals[row["reviewer"]][1] += violation == (row["decision"] != "allow")
-    return {name: (n, agreeing) for name, (n, agreeing) in sorted(totals.items())}

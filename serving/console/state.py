@@ -3,6 +3,7 @@ use in each worker from the service's settings."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import UTC, datetime
@@ -12,13 +13,16 @@ from typing import Any
 from features.errors import ShopGuardError
 from model_registry.kinds import MODEL_KINDS, model_kind
 from model_registry.registry import FORCED_NOTE
-from serving.console import charts, queries
+from serving.console import charts, queries, review_stats
+from serving.console.model_facts import version_facts
 from serving.console.session import Session, SessionSigner, SigninLimiter, console_secret
 from serving.decision_export import ExportSlots
 
-REVIEW_BUDGET = 0.05  # the share of ordinary traffic thresholds let reach review (serving/policy.py)
+logger = logging.getLogger("shopguard.console")
 CHART_DAYS = 30
 CHART_SECONDS = 60.0
+BUDGET_SECONDS = 60.0  # production versions' review budgets are read again after this long
+LINKED_SHOWN = 200  # linked merchants listed on a decision's page at most
 
 
 class ConsoleState:
@@ -44,20 +48,27 @@ class ConsoleState:
         self.signer = SessionSigner(console_secret(settings.home))
         self.signin_limiter = SigninLimiter()
         self.exports = ExportSlots()
-        self.review_budget = REVIEW_BUDGET
         self._charts: dict[str, tuple[float, bytes]] = {}
         self._charts_lock = threading.Lock()
+        self._budgets: tuple[float, dict[str, dict[str, Any]]] | None = None
+        self._tag_budgets: dict[str, float | None] = {}
+        self._graphs: dict[str, tuple[dict[str, list[tuple[str, str]]], dict[str, int]] | None] = {}
+        self._bundle_lock = threading.Lock()
 
-    def exchange(self, token: str) -> tuple[str, tuple[str, ...]] | None:
-        """(name, scopes) of a token allowed into the console (read or feedback scope), or
-        None. With ``SHOPGUARD_AUTH=off`` the field names the reviewer (local experiments)."""
+    def exchange(self, token: str) -> tuple[str, tuple[str, ...]] | str:
+        """(name, scopes) of a token allowed into the console (read or feedback scope), or why
+        not, as the sign-in page says it. With ``SHOPGUARD_AUTH=off`` the field names the
+        reviewer (local experiments)."""
         if not token or len(token) > 256:
-            return None
+            return "That token is unknown or revoked."
         if not self.auth:
             return token, ("read", "feedback")
         found = self.tokens.verify(token)
-        if found is None or not any(found.allows(s) for s in ("read", "feedback")):
-            return None
+        if found is None:
+            return "That token is unknown or revoked."
+        if not any(found.allows(s) for s in ("read", "feedback")):
+            return (f"The token {found.name!r} is valid but has only the {', '.join(found.scopes)} scope(s); the "
+                    "console needs read (auditors) or feedback (reviewers): ask an admin for such a token.")
         return found.name, found.scopes
 
     def session(self, cookie: str | None) -> Session | None:
@@ -82,10 +93,11 @@ class ConsoleState:
         return models
 
     def version_info(self, name: str, version: str) -> dict[str, Any]:
-        """A version's manifest summary and its model's alias history."""
+        """A version's manifest summary (real held-out figures first, synthetic beside them,
+        thresholds in words) and its model's alias history."""
         model_kind(name)
         manifest = self.registry.load(f"{name}:{version}").manifest
-        return {"name": name, "version": manifest.version, "manifest": manifest,
+        return {"name": name, "version": manifest.version, "manifest": manifest, **version_facts(manifest),
                 "headline": manifest.headline_metrics(), "history": self.registry.history(name),
                 "aliases": self.registry.aliases.all_for(name), "forced_note": f"[{FORCED_NOTE}"}
 
@@ -93,6 +105,72 @@ class ConsoleState:
         """The version's HTML card."""
         model_kind(name)
         return self.registry.card(f"{name}:{version}", "html")
+
+    def review_budgets(self) -> dict[str, dict[str, Any]]:
+        """Per entity type: the production version (``model``) and the review budget its
+        thresholds were set for at training (``budget``: a share of ordinary traffic; None when
+        the version's training sets none or it cannot be read)."""
+        with self._bundle_lock:
+            if self._budgets and time.monotonic() - self._budgets[0] < BUDGET_SECONDS:
+                return self._budgets[1]
+        budgets = {kind.entity_type: self._budget(kind.name) for kind in MODEL_KINDS.values()}
+        with self._bundle_lock:
+            self._budgets = (time.monotonic(), budgets)
+        return budgets
+
+    def _budget(self, name: str) -> dict[str, Any]:
+        try:
+            tag = self.registry.resolve(f"{name}:production")
+            if tag not in self._tag_budgets:  # a version never changes: its manifest is verified once
+                budget = self.registry.load(tag).manifest.lineage.parameters.get("review_budget")
+                self._tag_budgets[tag] = float(budget) if isinstance(budget, int | float) else None
+        except (ShopGuardError, OSError) as exc:
+            logger.info("console: the review budget of %s cannot be read: %s", name, exc)
+            return {"model": None, "budget": None}
+        return {"model": tag, "budget": self._tag_budgets[tag]}
+
+    def linked_merchants(self, tag: str, merchant_ids: list[str]) -> list[dict[str, Any]] | None:
+        """The merchants linked to any of ``merchant_ids`` in the reference graph the version
+        ``tag`` was trained with (what its ring features read beside the request's links), with
+        their training label (``known``: 1 flagged, 0 not, None unknown); None when the
+        version keeps no reference graph or it cannot be read."""
+        graph = self._reference_graph(tag)
+        if graph is None:
+            return None
+        links, known = graph
+        found = {(other, link_type) for merchant_id in merchant_ids for other, link_type in links.get(merchant_id, [])}
+        return [{"merchant_id": other, "link_type": link_type, "known": known.get(other)}
+                for other, link_type in sorted(found)[:LINKED_SHOWN]]
+
+    def _reference_graph(self, tag: str) -> tuple[dict[str, list[tuple[str, str]]], dict[str, int]] | None:
+        with self._bundle_lock:
+            if tag in self._graphs:
+                return self._graphs[tag]
+        graph = self._read_graph(tag)
+        with self._bundle_lock:
+            self._graphs[tag] = graph
+        return graph
+
+    def _read_graph(self, tag: str) -> tuple[dict[str, list[tuple[str, str]]], dict[str, int]] | None:
+        import pandas as pd
+
+        from model_registry.runtimes.merchant import LINKS_FILE, REFERENCE_FILE
+
+        try:
+            folder = self.registry.load(tag).path
+            if not (folder / LINKS_FILE).is_file():
+                return None
+            links, merchants = pd.read_parquet(folder / LINKS_FILE), pd.read_parquet(folder / REFERENCE_FILE)
+        except (ShopGuardError, OSError, ValueError) as exc:
+            logger.info("console: the reference graph of %s cannot be read: %s", tag, exc)
+            return None
+        by_merchant: dict[str, list[tuple[str, str]]] = {}
+        for src, dst, link_type in links[["src", "dst", "link_type"]].itertuples(index=False):
+            by_merchant.setdefault(str(src), []).append((str(dst), str(link_type)))
+            by_merchant.setdefault(str(dst), []).append((str(src), str(link_type)))
+        known = {str(m): int(v) for m, v in zip(merchants["merchant_id"], merchants["known_label"], strict=True)
+                 if v == v}
+        return by_merchant, known
 
     def chart(self, name: str) -> bytes | None:
         """A chart's PNG (drawn at most once a minute per worker), or None for an unknown name."""
@@ -115,12 +193,12 @@ class ConsoleState:
             rows = queries.daily_outcomes(self.engine, kind.name, CHART_DAYS, datetime.now(UTC))
             return charts.daily_outcomes_png(kind.name, rows)
         if chart == "confirmed":
-            values = queries.confirmation_by_category(queries.reviewed_decisions(self.engine))
-            return charts.share_png("reviews confirmed as violations, per category flagged by the model", values,
-                                    "no verdicts yet")
+            values = review_stats.confirmation_by_category(queries.reviewed_decisions(self.engine))
+            return charts.share_png("sent to review: share confirmed as violations, per category the model flagged "
+                                    "(stream: per segment)", values,
+                                    "no verdicts on items sent to review yet")
         if chart == "agreement":
-            values = queries.reviewer_agreement(queries.reviewed_decisions(self.engine))
-            return charts.share_png("each reviewer's agreement with the model's decision", values, "no verdicts yet")
+            return charts.agreement_png(review_stats.reviewer_agreement(queries.reviewed_decisions(self.engine)))
         return None
 
 

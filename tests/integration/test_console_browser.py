@@ -14,6 +14,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pyarrow.parquet as pq
@@ -83,6 +84,21 @@ def review_stream(server: str) -> dict:
     pytest.fail("no doubtful text was left at review by the test model")
 
 
+def _item_link(decision_id: int) -> str:
+    """The selector of a queue link to a decision (its address may carry the queue's filters)."""
+    return f'a.item[href$="/decisions/{decision_id}"], a.item[href*="/decisions/{decision_id}?"]'
+
+
+def _queue_link(page: Page, decision_id: int) -> Any:
+    """The queue's link to a decision."""
+    return page.locator("#queue").locator(_item_link(decision_id))
+
+
+def _queue_row(page: Page, decision_id: int) -> Any:
+    """The queue's row of a decision."""
+    return page.locator("#queue tr", has=page.locator(_item_link(decision_id)))
+
+
 def _decision_id(page: Page, server: str, entity: str) -> int:
     page.goto(f"{server}/console/decisions?entity={entity}")
     href = page.locator("#decisions tbody a").first.get_attribute("href")
@@ -105,7 +121,7 @@ def test_a_reviewer_sees_the_spans_and_a_verdict_leaves_the_queue(console: Page,
     page = console
     decision_id = _decision_id(page, server, review_stream["stream_id"])
     page.goto(f"{server}/console/queue?type=stream")
-    assert page.locator(f'#queue a[href$="/decisions/{decision_id}"]').count() == 1
+    assert _queue_link(page, decision_id).count() == 1
     if os.environ.get("SHOPGUARD_SCREENSHOTS"):  # a fuller queue for the README's picture
         import pandas as pd
 
@@ -119,7 +135,7 @@ def test_a_reviewer_sees_the_spans_and_a_verdict_leaves_the_queue(console: Page,
         page.goto(f"{server}/console/queue")
     _shoot(page, "queue")
 
-    page.locator(f'#queue a[href$="/decisions/{decision_id}"]').click()
+    _queue_link(page, decision_id).click()
     text, spans = review_stream["text"], review_stream["segments"][0]["spans"]
     marks = page.locator("#segment-0 mark")
     assert marks.count() >= 1
@@ -138,7 +154,7 @@ def test_a_reviewer_sees_the_spans_and_a_verdict_leaves_the_queue(console: Page,
     page.keyboard.press("Enter")
     page.wait_for_url(lambda url: f"done={decision_id}" in url)
     page.goto(f"{server}/console/queue?type=stream")
-    assert page.locator(f'#queue a[href$="/decisions/{decision_id}"]').count() == 0
+    assert _queue_link(page, decision_id).count() == 0
 
     engine = create_engine(f"sqlite:///{trained_home / 'shopguard.db'}")
     from serving.feedback import feedback_table
@@ -151,10 +167,10 @@ def test_a_reviewer_sees_the_spans_and_a_verdict_leaves_the_queue(console: Page,
     assert [(r["reviewer"], r["segment_index"], r["label"]) for r in rows] == [
         ("test-reviewer", 0, "|".join(c for c in MARKETING_CATEGORIES if c in flagged))]
 
-    page.goto(f"{server}/console/decisions/{decision_id}")  # a second, contradicting verdict is shown
+    page.goto(f"{server}/console/decisions/{decision_id}")  # the reviewer changes the verdict: the first is superseded
     page.get_by_role("button", name="OK (o)").click()
     page.goto(f"{server}/console/decisions/{decision_id}")
-    assert page.locator("#verdicts tr.contradicts").count() == 1
+    assert page.locator("#verdicts tr.superseded").count() == 1
 
 
 def test_an_auditor_reads_a_card_searches_and_exports(console: Page, server: str) -> None:
@@ -277,3 +293,154 @@ def test_rooms_creators_and_appeals_pages_with_hostile_ids(console: Page, server
         answer = page.request.get(f"{server}{path}")
         assert answer.status in (400, 404), path
         assert "Traceback" not in answer.text()
+
+
+# -- the queue worked all day: Enter, claims, the next item, checkboxes, linked merchants --------
+
+
+def _review_streams(server: str, prefix: str, count: int) -> list[dict]:
+    """Streams at review whose flagged segment is the second (a greeting first)."""
+    found = []
+    for i, text in enumerate(DOUBTFUL):
+        body = _stream(server, f"{prefix}-{i}", ["欢迎宝宝们来到直播间", text])
+        flagged = body["segments"][1]
+        if body["decision"] == "review" and flagged["decision"] == "review" and (flagged["labels"] or flagged["spans"]):
+            found.append({**body, "text": text})
+        if len(found) == count:
+            return found
+    pytest.fail(f"fewer than {count} doubtful texts were left at review by the test model")
+
+
+def _feedback(trained_home: Path, request_id: str) -> list[dict]:
+    from serving.feedback import feedback_table
+
+    engine = create_engine(f"sqlite:///{trained_home / 'shopguard.db'}")
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(select(feedback_table).where(
+            feedback_table.c.request_id == request_id)).mappings()]
+
+
+def test_enter_never_gives_a_verdict_and_the_next_item_keeps_the_order(console: Page, server: str,
+                                                                        trained_home: Path) -> None:
+    streams = _review_streams(server, "enter-S", 2)
+    page = console
+    page.goto(f"{server}/console/queue?type=stream&order=score")
+    assert page.evaluate("window.__pwned") is None
+    order = [int(a.get_attribute("href").split("?")[0].rsplit("/", 1)[1]) for a in page.locator("#queue a.item").all()]
+    first = streams[0]
+    first_id = _decision_id(page, server, first["stream_id"])
+    page.goto(f"{server}/console/queue?type=stream&order=score")
+    row = _queue_row(page, first_id)
+    assert "segment 1" in row.inner_text() and first["text"][:6] in row.inner_text()  # the flagged segment
+    assert "欢迎宝宝们" not in row.locator("td.text").inner_text()
+    _queue_link(page, first_id).click()
+    page.wait_for_url(lambda url: f"/decisions/{first_id}?" in url)
+    item_url = page.url
+
+    page.locator("#note").fill(HOSTILE_SEGMENT)
+    page.locator("#note").press("Enter")  # a new line in the note, never a verdict
+    box = page.locator("#choice-1 input[type=checkbox]").first
+    box.focus()
+    page.keyboard.press("Enter")  # nor on a box
+    page.wait_for_timeout(500)
+    assert page.url == item_url and _feedback(trained_home, first["request_id"]) == []
+    assert page.locator("#note").input_value() == HOSTILE_SEGMENT + "\n"
+    page.locator("h1").click()  # out of the note: v then Enter gives the verdict
+    page.keyboard.press("v")
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: f"done={first_id}" in url)
+    assert "type=stream" in page.url and "order=score" in page.url
+    position = order.index(first_id)
+    expected = next((i for i in order[position + 1:]), None)
+    if expected is not None:
+        assert f"/decisions/{expected}?" in page.url  # the next in the reviewer's order
+    flash = page.locator("#flash").inner_text()
+    assert flash.startswith("Stored: violation: segment 1") and first["stream_id"].casefold() in flash
+    rows = _feedback(trained_home, first["request_id"])
+    assert [(r["segment_index"], r["note"]) for r in rows] == [(1, HOSTILE_SEGMENT + "\n")]
+    page.locator("#change-verdict").click()  # the reviewer's undo: a new verdict replaces the first
+    assert "Your verdict" in page.locator("#own-verdict").inner_text()
+    page.get_by_role("button", name="OK (o)").click()
+    page.wait_for_url(lambda url: f"done={first_id}" in url)
+    assert page.locator("#flash").inner_text().startswith("Stored: ok: segment 1")
+    assert [r["label"] for r in _feedback(trained_home, first["request_id"])][-1] == "ok"
+    page.goto(f"{server}/console/decisions/{first_id}")
+    assert page.locator("#verdicts tr.superseded").count() == 1 and page.evaluate("window.__pwned") is None
+
+
+def test_two_reviewers_see_who_holds_an_item(browser: Browser, console: Page, server: str,
+                                             trained_home: Path) -> None:
+    from serving.auth import TokenStore
+
+    [stream] = _review_streams(server, "claim-S", 1)
+    token = TokenStore(create_engine(f"sqlite:///{trained_home / 'shopguard.db'}")).create(
+        "second-reviewer", ("read", "feedback"), "test")
+    page = console
+    item = _decision_id(page, server, stream["stream_id"])
+    page.goto(f"{server}/console/decisions/{item}?type=stream")
+    assert "yours until" in page.locator("#claim").inner_text()
+
+    other = browser.new_context(viewport={"width": 1100, "height": 760})
+    second = other.new_page()
+    second.goto(f"{server}/console/signin")
+    second.get_by_label("API token").fill(token)
+    second.get_by_role("button", name="Sign in").click()
+    second.goto(f"{server}/console/queue?type=stream")
+    row = _queue_row(second, item)
+    assert "taken by test-reviewer until" in row.locator("td.claim").inner_text()
+    _queue_link(second, item).click()
+    assert "Claimed: test-reviewer" in second.locator("#claim").inner_text()
+    assert second.locator("#verdict-ok").count() == 0  # may read, not decide
+    second.keyboard.press("s")  # skip: the next item, never the one held
+    second.keyboard.press("Enter")
+    second.wait_for_url(lambda url: "skipped=" in url)
+    assert f"/decisions/{item}?" not in second.url
+
+    page.locator("#skip").click()  # the first reviewer gives it back
+    page.wait_for_url(lambda url: f"skipped={item}" in url)
+    second.goto(f"{server}/console/queue?type=stream")
+    assert _queue_row(second, item).locator("td.claim").inner_text() == ""
+    other.close()
+
+
+def test_each_checkbox_stays_on_one_line_with_its_label(console: Page, server: str, review_stream: dict) -> None:
+    page = console
+    page.set_viewport_size({"width": 520, "height": 760})
+    try:
+        page.goto(f"{server}/console/decisions/{_decision_id(page, server, review_stream['stream_id'])}")
+        labels = page.locator("form.verdict label.check")
+        assert labels.count() >= len(MARKETING_CATEGORIES)
+        for k in range(labels.count()):
+            label = labels.nth(k)
+            outer, box = label.bounding_box(), label.locator("input").bounding_box()
+            assert outer["height"] < 30, label.inner_text()  # one line: the name never wraps from its box
+            assert outer["y"] <= box["y"] and box["y"] + box["height"] <= outer["y"] + outer["height"] + 1
+            assert box["x"] + box["width"] <= outer["x"] + outer["width"] - 10  # the name follows the box
+        fake = page.locator('label.check:has(input[value="fake_endorsement"])').first
+        before = fake.locator("input").is_checked()
+        fake.get_by_text("fake_endorsement").click()  # its name toggles its own box, not a neighbour's
+        assert fake.locator("input").is_checked() != before
+        assert page.locator('label.check:has(input[value="off_platform"]) input').first.is_checked() == (
+            "off_platform" in {*review_stream["segments"][0]["labels"],
+                               *(s["category"] for s in review_stream["segments"][0]["spans"])})
+    finally:
+        page.set_viewport_size({"width": 1100, "height": 760})
+
+
+def test_a_merchant_reason_citing_linked_merchants_lists_them(console: Page, server: str,
+                                                               merchant_files: tuple[Path, Path]) -> None:
+    from tests.integration.test_merchant_api import merchant_records
+
+    originals = merchant_records(merchant_files[0])[:400]  # as the reference graph knows them, no links sent
+    response = api_post(f"{server}/v1/merchants/score", json={"merchants": originals}, timeout=60)
+    assert response.status_code == 200, response.text
+    cited = [r for r in response.json()["results"]
+             if any(reason["code"] == "linked_to_flagged_merchants" for reason in r["reasons"])]
+    assert cited, "the generated data has rings: some merchant's reasons rest on flagged linked merchants"
+    page = console
+    page.goto(f"{server}/console/decisions/{_decision_id(page, server, cited[0]['merchant_id'])}")
+    assert page.locator("#linked-merchants").is_visible()
+    sources = page.locator("#linked tbody td:nth-child(3)").all_inner_texts()
+    assert "reference graph" in sources  # the request sent no link: the ones the model read are listed
+    assert "flagged" in page.locator("#linked tbody td:nth-child(4)").all_inner_texts()  # as the reason says
+    assert page.locator("#no-links").count() == 0

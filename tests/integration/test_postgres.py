@@ -28,6 +28,7 @@ from policy.state import ChunkScored, FlaggedInput, MerchantScored, MerchantsSco
 from policy.store import EnforcementStore
 from serving import auth, decision_log, feedback
 from serving.auth import TokenStore
+from serving.console import claims
 from serving.decision_log import DecisionLogWriter, DecisionRecord, query_decisions
 from serving.feedback import Feedback, FeedbackStore
 from tests.integration.server import free_port
@@ -85,15 +86,35 @@ def postgres_url():
 
 def test_migrations_bring_postgres_to_the_declared_schema(postgres_url) -> None:
     engine = make_engine(postgres_url)
-    assert current_revision(engine) == "0010"
+    assert current_revision(engine) == "0011"
     declared = MetaData()
     for metadata in (aliases.metadata, deployments.metadata, version_records.metadata, auth.metadata,
-                     decision_log.metadata, feedback.metadata, enforcement.metadata):
+                     decision_log.metadata, feedback.metadata, enforcement.metadata, claims.metadata):
         for table in metadata.tables.values():
             table.to_metadata(declared)
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), declared)
     assert differences == []
+
+
+def test_review_claims_on_postgres_admit_one_holder_at_a_time(postgres_url) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    engine = make_engine(postgres_url)
+    item = {"id": 7, "entity_type": "listing", "entity_id": "L-claim", "request_id": "r1"}
+    now = datetime.now(UTC)
+    assert claims.take(engine, item, "rita", now).reviewer == "rita"
+    assert claims.take(engine, {**item, "id": 8, "request_id": "r2"}, "bob", now).reviewer == "rita"  # one listing
+    assert claims.holders(engine, [item], now)[("listing", "L-claim", "")].held_by_other("bob", now)
+    with engine.begin() as conn:
+        conn.execute(update(claims.claims_table).values(expires_at=now - timedelta(seconds=1)))
+    assert claims.take(engine, item, "bob", now).reviewer == "bob"  # expired: taken over
+    claims.release(engine, item, "rita")  # not hers any more: nothing released
+    assert claims.holder(engine, item, now).reviewer == "bob"
+    claims.release(engine, item, "bob")
+    assert claims.holder(engine, item, now) is None
 
 
 def test_the_decision_log_commits_and_replays_without_duplicates(postgres_url, tmp_path) -> None:

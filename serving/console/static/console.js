@@ -1,6 +1,7 @@
 // ShopGuard console: keyboard use of the queue (no inline scripts: the page's policy forbids them).
-// Queue: j / k move between items, Enter opens one. Item: v (violation) or o (ok) selects the
-// verdict button, Enter gives it: two keystrokes.
+// Queue: j / k move between items, Enter opens one. Item: v (violation), o (ok) or s (skip)
+// selects that button, Enter gives it: two keystrokes. Enter in the note (a text area) or on a
+// box gives no verdict (here; and without script, the form's default button asks for none).
 "use strict";
 (function () {
   function typing(event) {
@@ -8,6 +9,11 @@
     return target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
   }
   document.addEventListener("keydown", function (event) {
+    const field = event.target;
+    if (event.key === "Enter" && field && field.tagName === "INPUT" && field.closest("form.verdict")) {
+      event.preventDefault(); // Enter on a checkbox of the verdict form gives no verdict
+      return;
+    }
     if (typing(event) || event.ctrlKey || event.metaKey || event.altKey) {
       return;
     }
@@ -19,7 +25,7 @@
       event.preventDefault();
       return;
     }
-    const buttons = { v: "verdict-violation", o: "verdict-ok" };
+    const buttons = { v: "verdict-violation", o: "verdict-ok", s: "skip" };
     const button = buttons[event.key] && document.getElementById(buttons[event.key]);
     if (button) {
       button.focus();

@@ -24,10 +24,11 @@ from model_registry import aliases, deployments, version_records
 from model_registry.database import current_revision, make_engine
 from policy import store
 from serving import auth, decision_log, feedback
+from serving.console import claims
 
 DECLARED = (aliases.metadata, deployments.metadata, version_records.metadata, auth.metadata,
-            decision_log.metadata, feedback.metadata, store.metadata)
-HEAD = "0010"
+            decision_log.metadata, feedback.metadata, store.metadata, claims.metadata)
+HEAD = "0011"
 # The standing merchant decisions of revisions 0001-0007 (0008 moves them into merchant_standing).
 OLD = MetaData()
 old_merchant_decisions = Table(

@@ -64,6 +64,12 @@ def _sign_in(client: TestClient, token: str) -> int:
                        follow_redirects=False).status_code
 
 
+def _sign_in_page(client: TestClient, token: str) -> str:
+    page = client.get("/console/signin")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    return client.post("/console/signin", data={"csrf": csrf, "token": token}, follow_redirects=False).text
+
+
 def _csrf(client: TestClient, path: str) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', client.get(path).text).group(1)
 
@@ -72,7 +78,10 @@ def test_sign_in_sets_a_signed_httponly_strict_cookie_and_sign_out_ends_it(conso
     client, _, secrets = console
     assert client.get("/console/queue", follow_redirects=False).headers["location"].startswith("/console/signin")
     assert _sign_in(client, "sg_not-a-token") == 401
-    assert _sign_in(client, secrets["scorer"]) == 401  # neither read nor feedback
+    assert _sign_in(client, secrets["scorer"]) == 403  # neither read nor feedback: told so, not "unknown"
+    refused = _sign_in_page(client, secrets["scorer"])
+    assert "only the score scope" in refused and "unknown" not in refused
+    assert "unknown or revoked" in _sign_in_page(client, "sg_not-a-token")
     assert _sign_in(client, secrets["reviewer"]) == 303
     cookie = client.cookies.get("shopguard_console")
     assert cookie and secrets["reviewer"] not in cookie
@@ -109,7 +118,7 @@ def test_logged_input_is_escaped_and_spans_cut_at_their_characters(console) -> N
     assert "&lt;script&gt;window.x=1&lt;/script&gt;" in hostile
     assert "\u202e" not in hostile and "\u27e8U+202E\u27e9" in hostile  # the override shown, never obeyed
     queue = client.get("/console/queue").text  # each item summed up by its title or first segment
-    assert ">listing 59<" in queue and ">这是全网最低价<" in queue
+    assert ">listing 59<" in queue and "absolute_claim</span> 这是全网最低价<" in queue
     stream = client.get("/console/decisions/62").text
     assert re.search(r'<mark class="cat-0" data-start="2" data-end="6" data-category="absolute_claim"[^>]*>全网最低</mark>',
                      stream)
@@ -152,9 +161,13 @@ def test_a_verdict_goes_through_the_feedback_code_and_leaves_the_queue(console) 
     assert [(r["reviewer"], r["segment_index"], r["label"], r["request_id"]) for r in rows] == [
         ("rita", 0, "absolute_claim", "req0061")]
     assert re.search(r'id="queue-count">61<', client.get("/console/queue").text)
-    client.post("/console/decisions/62/verdict", data={"csrf": csrf, "verdict": "ok"})
+    client.post("/console/decisions/62/verdict", data={"csrf": csrf, "verdict": "ok"})  # rita changes her verdict
     page = client.get("/console/decisions/62").text
-    assert page.count("contradicts an earlier verdict") == 1
+    assert page.count("changed by a later verdict of rita") == 1 and "contradicts an earlier verdict" not in page
+    from serving.feedback import Feedback
+
+    FeedbackStore(engine).add(Feedback("S61", "price_fraud", "otto", "stream", "", "req0061", 0))  # another reviewer
+    assert client.get("/console/decisions/62").text.count("contradicts an earlier verdict") == 1
     wrong = client.post("/console/decisions/62/verdict", data={"csrf": csrf, "verdict": "violation",
                                                                "categories-0": "made_up"})
     assert wrong.status_code == 422 and "made_up" in wrong.text
@@ -174,12 +187,12 @@ def test_queue_and_search_page_by_keyset_and_export_every_match(console) -> None
     first = client.get("/console/queue?type=listing").text
     following = re.search(r'href="(/console/queue\?[^"]*cursor=[^"]+)"', first).group(1).replace("&amp;", "&")
     second = client.get(following).text
-    ids = lambda text: set(re.findall(r'href="/console/decisions/(\d+)"', text))  # noqa: E731
+    ids = lambda text: set(re.findall(r'href="/console/decisions/(\d+)[?"]', text))  # noqa: E731
     assert len(ids(first)) == 50 and len(ids(second)) == 11 and not ids(first) & ids(second)
     by_category = client.get("/console/queue?category=absolute_claim").text
     assert ids(by_category) == {"62"}
     by_score = client.get("/console/queue?order=score").text
-    assert re.findall(r'href="/console/decisions/(\d+)"', by_score)[:2] == ["62", "61"]
+    assert re.findall(r'href="/console/decisions/(\d+)[?"]', by_score)[:2] == ["62", "61"]
     csv = client.get("/console/decisions/export.csv?model=listing-quality").text.splitlines()
     assert len(csv) == 62 and csv[1].split(",")[2].endswith("+00:00")
     table = pq.read_table(io.BytesIO(client.get("/console/decisions/export.parquet?type=stream").content))
@@ -242,7 +255,7 @@ def test_one_bad_record_degrades_its_own_item_not_the_queue(console) -> None:
                       segment_decisions="nope", segment_labels=None, segment_spans=7)])
     _sign_in(client, secrets["reviewer"])
     queue = client.get("/console/queue?order=score")
-    assert queue.status_code == 200 and ">这是全网最低价<" in queue.text and "cannot be read" in queue.text
+    assert queue.status_code == 200 and " 这是全网最低价<" in queue.text and "cannot be read" in queue.text
     ids = {row_id for (row_id,) in engine.connect().execute(
         decision_log_table.select().with_only_columns(decision_log_table.c.id).where(
             decision_log_table.c.record_id.in_(["rec70", "rec71"])))}

@@ -20,8 +20,9 @@ EXPECTED = {
     ("GET", "/console/"): OPEN, ("GET", "/console/signin"): OPEN, ("POST", "/console/signin"): OPEN,
     **{(method, f"/console{path}"): SESSION for method, path in (
         ("POST", "/signout"), ("GET", "/queue"), ("GET", "/audit"), ("GET", "/models/{name}/{version}"),
-        ("GET", "/models/{name}/{version}/card"), ("GET", "/decisions"), ("GET", "/decisions/export.{format}"),
+        ("GET", "/models/{name}/{version}/card"), ("GET", "/decisions"), ("GET", "/decisions/export.{format}"), ("GET", "/verdicts/export.{format}"),
         ("GET", "/decisions/{decision_id:int}"), ("POST", "/decisions/{decision_id:int}/verdict"),
+        ("POST", "/decisions/{decision_id:int}/skip"),
         ("GET", "/charts/{name}.png"), ("GET", "/rooms"), ("GET", "/lookup"), ("GET", "/rooms/{stream_id:path}"),
         ("GET", "/creators/{creator_id:path}"), ("GET", "/merchants/{merchant_id:path}"), ("GET", "/appeals"),
         ("GET", "/appeals/{appeal_id:int}"), ("POST", "/appeals/{appeal_id:int}/decision"))},
