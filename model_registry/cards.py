@@ -261,13 +261,18 @@ def to_html(card: ModelCard, image_dir: Path) -> str:
 # An absolute file path of the machine that trained (three parts or more), not part of a URL.
 MACHINE_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s/|`()\[\]\"'<>,;]+/)+([^\s/|`()\[\]\"'<>,;]+/[^\s/|`()\[\]\"'<>,;]*)")
 
+# A path relative to the trainer's working folder that starts in a hidden folder (the home,
+# ``.shopguard/base_models/...``): the hidden folder is cut.
+HOME_PATH = re.compile(r"(?<![\w/.~…-])\.[\w-]+/(?=[^\s/])")
+
 
 def without_machine_paths(value: Any) -> Any:
     """``value`` (a text, or lists and dicts of them) with absolute paths of the training
-    machine cut to their last two parts (``/work/shared/data/ads/x.jsonl`` -> ``…/ads/x.jsonl``):
+    machine cut to their last two parts (``/work/shared/data/ads/x.jsonl`` -> ``…/ads/x.jsonl``),
+    and a hidden folder leading a relative path cut (``.shopguard/base_models/b`` -> ``…/base_models/b``):
     a card travels to people who have no business knowing the trainer's file system."""
     if isinstance(value, str):
-        return MACHINE_PATH.sub(lambda match: "…/" + match.group(1), value)
+        return HOME_PATH.sub("…/", MACHINE_PATH.sub(lambda match: "…/" + match.group(1), value))
     if isinstance(value, list):
         return [without_machine_paths(v) for v in value]
     if isinstance(value, dict):
