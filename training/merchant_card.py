@@ -19,6 +19,51 @@ from training.card_parts import (
 
 if TYPE_CHECKING:
     from training.merchant_risk import MerchantTable, MerchantTrainingResult
+    from training.thresholds import BudgetCost, ReviewPoint, ThresholdChoice
+
+
+def _share(value: float) -> str:
+    return f"{value:.1%}"
+
+
+def budget_paragraph(cost: BudgetCost, choice: ThresholdChoice) -> str:
+    """The review budget in words: what it lets through and the recall it costs, on held-out data."""
+    served, free = cost.at_budget, cost.at_recall_target
+    how = ("" if choice.review_budget_confidence is None else
+           f", held at {choice.review_budget_confidence:.0%} confidence on validation by review_budget_confidence")
+    verdict = ("within the budget" if cost.within_budget
+               else "ABOVE the budget")
+    if choice.review_raised_by_budget:
+        cost_words = (f"the recall target {choice.recall_target:.2f} alone (review >= {free.threshold:.4f}) "
+                      f"would catch {_share(free.recall)} but send {_share(free.ordinary_share)} of ordinary "
+                      f"merchants to review: the budget costs {cost.recall_cost * 100:.1f} points of recall "
+                      f"({_share(free.recall)} -> {_share(served.recall)}).")
+    else:
+        cost_words = (f"the recall target {choice.recall_target:.2f} already keeps review within the budget, "
+                      "so the budget costs no recall.")
+    return (f"Review budget: at most {cost.budget:.0%} of ordinary (non-suspicious) merchants may reach "
+            f"review (review_budget in the training config{how}); the budget outranks the recall target. "
+            f"On the held-out {cost.data} split ({cost.rows:,} merchants, {cost.ordinary:,} ordinary) the served "
+            f"review threshold {served.threshold:.4f} sends {_share(served.ordinary_share)} of ordinary merchants "
+            f"to review ({verdict}) with review precision "
+            f"{'–' if served.precision is None else f'{served.precision:.2f}'} and catches "
+            f"{_share(served.recall)} of suspicious merchants; {cost_words}")
+
+
+def budget_table(cost: BudgetCost, choice: ThresholdChoice) -> CardTable:
+    """The served review threshold beside the recall target's, measured on held-out data."""
+    def row(name: str, point: ReviewPoint) -> list:
+        interval = ("–" if point.ordinary_share_low is None
+                    else f"[{_share(point.ordinary_share_low)}, {_share(point.ordinary_share_high)}]")
+        return [name, point.threshold, _share(point.ordinary_share), interval, point.flagged,
+                point.precision, point.recall]
+
+    return CardTable(
+        columns=["review threshold", "threshold", f"ordinary merchants at review ({cost.data})", "95% interval",
+                 f"flagged ({cost.data})", f"review precision ({cost.data})", f"review recall ({cost.data})"],
+        rows=[row(f"served ({cost.budget:.0%} review budget)", cost.at_budget),
+              row(f"recall target {choice.recall_target:.2f} alone (not served)", cost.at_recall_target)],
+        caption=f"What the review budget costs, measured on the held-out {cost.data} split")
 
 
 def build_merchant_card(result: MerchantTrainingResult, table: MerchantTable, folder: Path,
@@ -61,7 +106,7 @@ def build_merchant_card(result: MerchantTrainingResult, table: MerchantTable, fo
                              caption="Top 25 features by gain")]),
         evaluation_section(test, result.slices, "merchant age band", table.labels[splits.test],
                            result.test_scores, choice, folder),
-        thresholds_section(choice, test),
+        _with_budget(thresholds_section(choice, test), result.review_budget, choice),
         CardSection(key="limitations", title="Limitations, risks and mitigations", bullets=[
             "Honest merchants that share a logistics agency's return address or a family owner "
             "ID look like rings; the card's per-age-band metrics show where errors concentrate.",
@@ -72,3 +117,9 @@ def build_merchant_card(result: MerchantTrainingResult, table: MerchantTable, fo
         lineage_section(manifest),
     ]
     return ModelCard(model_name=manifest.model_name, version=manifest.version, sections=sections)
+
+
+def _with_budget(section: CardSection, cost: BudgetCost, choice: ThresholdChoice) -> CardSection:
+    """The thresholds section with the review budget and the recall it costs."""
+    return section.model_copy(update={"paragraphs": [*section.paragraphs, budget_paragraph(cost, choice)],
+                                      "tables": [*section.tables, budget_table(cost, choice)]})

@@ -34,7 +34,7 @@ from training.lineage import git_commit, library_versions, training_file
 from training.pipeline import BaseTrainingConfig, Progress, no_progress, register_model, split_rows
 from training.row_identity import MERCHANT_IDENTITY, TrainingRows, merchant_keys
 from training.splits import Splits
-from training.thresholds import ThresholdChoice, choose_thresholds
+from training.thresholds import BudgetCost, ThresholdChoice, budget_cost, choose_thresholds
 
 MODEL_NAME = MERCHANT_RISK.name
 DEFAULT_LABEL = MERCHANT_LABEL_COLUMN
@@ -58,6 +58,12 @@ class MerchantRiskConfig(BaseTrainingConfig):
         True, description="after early stopping, retrain each member on train + validation")
     num_boost_round: int = Field(3000, ge=1)
     early_stopping_rounds: int = Field(100, ge=1)
+    review_budget: float = Field(0.05, gt=0, lt=1, description=(
+        "largest share of ordinary (non-suspicious) merchants that may go to review; it outranks "
+        "the recall target"))
+    review_budget_confidence: float = Field(0.95, ge=0.5, lt=1, description=(
+        "one-sided confidence that the budget holds beyond the validation sample: the review threshold "
+        "keeps the Wilson upper bound of the ordinary validation share within the budget (0.5: the share itself)"))
 
     @field_validator("graph_aggregates")
     @classmethod
@@ -92,6 +98,7 @@ class MerchantTrainingResult:
     slices: dict[str, BinaryMetrics]
     test_scores: np.ndarray
     splits: Splits
+    review_budget: BudgetCost  # the budget measured on the held-out test split
 
 
 def _links_from_frame(frame: pd.DataFrame, source: str) -> list[tuple[str, str, str]]:
@@ -204,7 +211,10 @@ class MerchantRiskTrainer:
         self._progress(f"training {config.ensemble_size} LightGBM model(s) with early stopping")
         boosters, validation_scores = self._train_ensemble(matrix, y, splits, table.spec)
         choice = choose_thresholds(y[splits.validation], validation_scores,
-                                   config.precision_target, config.recall_target)
+                                   config.precision_target, config.recall_target,
+                                   review_budget=config.review_budget,
+                                   budget_confidence=(None if config.review_budget_confidence == 0.5
+                                                      else config.review_budget_confidence))
         model = MerchantRiskModel(boosters, table.spec, np.nanmedian(matrix[splits.train], axis=0),
                                   choice.thresholds, graph)
         test_scores = model.predict_matrix(matrix[splits.test])
@@ -213,11 +223,12 @@ class MerchantRiskTrainer:
         slices = (sliced_metrics(y[splits.test], test_scores, age_bands(table.account_age[splits.test]),
                                  choice.thresholds, config.bootstrap_samples)
                   if table.account_age is not None else {})
+        budget = budget_cost(y[splits.test], test_scores, choice)
         manifest = self._manifest(table, splits, choice, test_metrics, slices,
-                                  [b.current_iteration() for b in boosters])
+                                  [b.current_iteration() for b in boosters], budget)
         model.tag = manifest.tag
         result = MerchantTrainingResult(model, manifest, choice, test_metrics, slices, test_scores,
-                                        splits)
+                                        splits, budget)
         if self.registry is not None:
             from training.merchant_card import build_merchant_card
 
@@ -229,7 +240,8 @@ class MerchantRiskTrainer:
         return result
 
     def _manifest(self, table: MerchantTable, splits: Splits, choice: ThresholdChoice,
-                  test: BinaryMetrics, slices: dict[str, BinaryMetrics], iterations: list[int]) -> Manifest:
+                  test: BinaryMetrics, slices: dict[str, BinaryMetrics], iterations: list[int],
+                  budget: BudgetCost) -> Manifest:
         return Manifest(
             model_name=MODEL_NAME, version=new_version(),
             task="binary classification: suspicious merchant",
@@ -239,7 +251,8 @@ class MerchantRiskTrainer:
             thresholds={DEFAULT_THRESHOLD_KEY: choice.thresholds},
             metrics=ModelMetrics(test=test, slices={"age_band": slices}, details={
                 "validation_thresholds": choice.model_dump(mode="json"), "split_rows": splits.sizes(),
-                "best_iteration": iterations, "links": len(table.links)}),
+                "best_iteration": iterations, "links": len(table.links),
+                "review_budget_held_out": budget.model_dump(mode="json")}),
             lineage=Lineage(training_files=[training_file(p, len(table.ids) if i == 0 else len(table.links))
                                             for i, p in enumerate(table.sources)],
                             git_commit=git_commit(), parameters=self.config.model_dump(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
+from scipy.stats import norm
 from sklearn.metrics import precision_recall_curve
 
 from policy.decisions import Thresholds
@@ -28,6 +29,9 @@ class ThresholdChoice(BaseModel):
     objective: str
     review_budget: float | None = None
     review_raised_by_budget: bool = False
+    review_budget_confidence: float | None = None  # one-sided confidence the budget was kept at
+    # the review threshold the recall target alone chose, before the budget raised it
+    review_at_recall_target: float | None = None
 
 
 def _at(y: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[float | None, float | None]:
@@ -35,12 +39,23 @@ def _at(y: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[float | No
     return precision, recall
 
 
-def budget_cut(ordinary_scores: np.ndarray, budget: float) -> float:
+def budget_cut(ordinary_scores: np.ndarray, budget: float, confidence: float | None = None) -> float:
     """The lowest threshold that flags at most ``budget`` of ``ordinary_scores`` (the scores
-    of ordinary, clean traffic)."""
+    of ordinary, clean traffic). With ``confidence`` (one-sided, e.g. 0.95) the share it flags
+    carries its sampling margin: the Wilson upper bound of that share stays within ``budget``,
+    so that the traffic these scores were drawn from stays within the budget at that
+    confidence, not only this sample of it."""
     ordered = np.sort(np.asarray(ordinary_scores, dtype=np.float64))[::-1]
-    allowed = int(np.floor(budget * len(ordered)))
-    if allowed >= len(ordered):
+    n = len(ordered)
+    allowed = int(np.floor(budget * n))
+    if confidence is not None and allowed < n:
+        z = float(norm.ppf(confidence))
+        counts = np.arange(allowed + 1, dtype=np.float64)
+        p = counts / n
+        upper = (p + z * z / (2 * n) + z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+        within = np.flatnonzero(upper <= budget)
+        allowed = int(within[-1]) if within.size else 0
+    if allowed >= n:
         return 0.0
     return float(np.nextafter(ordered[allowed], np.inf))
 
@@ -53,14 +68,17 @@ def choose_thresholds(
     min_block_support: int = 20,
     review_budget: float | None = None,
     ordinary: np.ndarray | None = None,
+    budget_confidence: float | None = None,
 ) -> ThresholdChoice:
     """Block: the lowest score whose precision (of everything at or above it) reaches
     ``precision_target``, among cuts that flag at least ``min_block_support`` validation
     rows (a precision measured on a handful of rows means nothing). Review: the highest
     score whose recall reaches ``recall_target``, raised where needed so that at most
     ``review_budget`` of ordinary traffic (``ordinary`` rows, by default the negatives) is
-    flagged, and capped at the block threshold (block is raised to review if the budget
-    pushes review above it)."""
+    flagged (with ``budget_confidence``: the Wilson upper bound of that share at this one-sided
+    confidence, so that the budget holds beyond the validation sample; see ``budget_cut``), and
+    capped at the block threshold (block is raised to review if the budget pushes review
+    above it)."""
     y = np.asarray(y_true).astype(int)
     s = np.asarray(scores, dtype=np.float64)
     if y.min() == y.max():
@@ -74,9 +92,10 @@ def choose_thresholds(
     recall_ok = np.flatnonzero(recall >= recall_target)
     review = float(cuts[recall_ok[-1]]) if recall_ok.size else float(cuts[0])
     review = min(review, block)
+    unbudgeted = review
     raised = False
     if review_budget is not None:
-        cut = budget_cut(s[ordinary if ordinary is not None else y == 0], review_budget)
+        cut = budget_cut(s[ordinary if ordinary is not None else y == 0], review_budget, budget_confidence)
         raised = cut > review
         review = max(review, cut)
         block = max(block, review)
@@ -92,10 +111,84 @@ def choose_thresholds(
             f"over at least {min_block_support} flagged rows; "
             f"review = highest validation score with recall >= {recall_target:.2f} (capped at block)"
             + ("" if review_budget is None else
-               f", raised so that at most {review_budget:.1%} of ordinary traffic goes to review")
+               f", raised so that at most {review_budget:.1%} of ordinary traffic goes to review"
+               if budget_confidence is None else
+               f", raised so that at most {review_budget:.1%} of ordinary traffic goes to review at "
+               f"{budget_confidence:.0%} confidence (the Wilson upper bound of the share of ordinary validation "
+               "rows at review is within the budget)")
         ),
-        review_budget=review_budget, review_raised_by_budget=raised,
+        review_budget=review_budget, review_raised_by_budget=raised, review_at_recall_target=unbudgeted,
+        review_budget_confidence=None if review_budget is None else budget_confidence,
     )
+
+
+class ReviewPoint(BaseModel):
+    """What one review threshold does on a labelled set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float
+    ordinary_share: float  # share of the ordinary (negative) rows at or above the threshold
+    ordinary_share_low: float | None = None  # Wilson 95% interval of that share
+    ordinary_share_high: float | None = None
+    flagged: int
+    precision: float | None
+    recall: float
+
+
+class BudgetCost(BaseModel):
+    """What a review budget costs, measured on one labelled set (the held-out test split):
+    the served review threshold, chosen within the budget, beside the one the recall target
+    alone chose."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    budget: float
+    data: str
+    rows: int
+    ordinary: int
+    positives: int
+    at_budget: ReviewPoint
+    at_recall_target: ReviewPoint
+
+    @property
+    def within_budget(self) -> bool:
+        """Whether the served review threshold keeps the ordinary share within the budget."""
+        return self.at_budget.ordinary_share <= self.budget
+
+    @property
+    def recall_cost(self) -> float:
+        """Recall given up for the budget (recall at the recall target minus recall served)."""
+        return self.at_recall_target.recall - self.at_budget.recall
+
+
+def review_point(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> ReviewPoint:
+    """Ordinary share, precision and recall of flagging ``scores >= threshold``."""
+    from training.real_checks import wilson
+
+    y = np.asarray(y_true).astype(int)
+    flagged = np.asarray(scores, dtype=np.float64) >= threshold
+    precision, recall, _ = precision_recall(y == 1, flagged)
+    ordinary = int((y == 0).sum())
+    flagged_ordinary = int((flagged & (y == 0)).sum())
+    low, high = wilson(flagged_ordinary, ordinary)
+    return ReviewPoint(threshold=threshold, ordinary_share=flagged_ordinary / max(1, ordinary),
+                       ordinary_share_low=low, ordinary_share_high=high, flagged=int(flagged.sum()),
+                       precision=precision, recall=recall)
+
+
+def budget_cost(y_true: np.ndarray, scores: np.ndarray, choice: ThresholdChoice, data: str = "test") -> BudgetCost:
+    """The review budget of ``choice`` measured on ``scores`` (labelled rows the thresholds were
+    not chosen on): the ordinary share and recall at the served review threshold and at the
+    threshold the recall target alone chose."""
+    if choice.review_budget is None:
+        raise ValueError("the thresholds were chosen without a review budget")
+    y = np.asarray(y_true).astype(int)
+    unbudgeted = (choice.thresholds.review if choice.review_at_recall_target is None
+                  else choice.review_at_recall_target)
+    return BudgetCost(budget=choice.review_budget, data=data, rows=len(y), ordinary=int((y == 0).sum()),
+                      positives=int(y.sum()), at_budget=review_point(y, scores, choice.thresholds.review),
+                      at_recall_target=review_point(y, scores, unbudgeted))
 
 
 def best_f1_thresholds(y_true: np.ndarray, scores: np.ndarray, precision_target: float = 0.95,

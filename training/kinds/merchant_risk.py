@@ -34,19 +34,26 @@ def train_merchant_risk(
     config: Path | None = typer.Option(None, "--config", exists=True, dir_okay=False,
                                        help="JSON file of MerchantRiskConfig"),
     seed: int | None = typer.Option(None, help="override the config's seed"),
+    review_budget: float | None = typer.Option(
+        None, "--review-budget", help="largest share of ordinary merchants sent to review (default 0.05)"),
     register: bool = typer.Option(True, help="register the bundle and mark it candidate"),
 ) -> None:
     """Train merchant-risk (own + linked-merchant features) and register it as candidate."""
     from model_registry.registry import ModelRegistry
     from training.merchant_risk import MerchantRiskConfig, MerchantRiskTrainer, load_merchant_table
 
-    cfg = load_config(config, MerchantRiskConfig, {"seed": seed})
+    cfg = load_config(config, MerchantRiskConfig, {"seed": seed, "review_budget": review_budget})
     table = load_merchant_table(data, links, label_column, id_column)
     with progress_status("training merchant-risk") as progress:
         result = MerchantRiskTrainer(cfg, ModelRegistry() if register else None, progress).fit(table)
     console.print(metrics_table("test metrics", {"all": result.test_metrics, **result.slices}))
     t = result.threshold_choice.thresholds
     console.print(f"thresholds: block >= {t.block:.4f}, review >= {t.review:.4f} (chosen on validation)")
+    budget = result.review_budget
+    console.print(f"review budget {budget.budget:.0%}: {budget.at_budget.ordinary_share:.1%} of ordinary test "
+                  f"merchants at review, recall {budget.at_budget.recall:.3f} (the recall target alone: "
+                  f"{budget.at_recall_target.ordinary_share:.1%} at review, recall "
+                  f"{budget.at_recall_target.recall:.3f})")
     if register:
         announce_candidate(result.manifest.tag)
 

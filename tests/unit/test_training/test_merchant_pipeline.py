@@ -10,7 +10,12 @@ from model_registry.runtimes.merchant import MerchantRiskModel
 from tests.conftest import FAST_MERCHANT_CONFIG, SHARED_DATA, point_at_home
 from training.data.loaders import DataValidationError
 from training.data.merchants import MerchantGenerationConfig, generate_merchants
-from training.merchant_risk import MerchantRiskConfig, MerchantRiskTrainer, load_merchant_table
+from training.merchant_risk import (
+    MerchantRiskConfig,
+    MerchantRiskTrainer,
+    MerchantTable,
+    load_merchant_table,
+)
 
 OWN_COLUMNS = ["account_age_days", "refund_rate", "complaint_rate"]
 
@@ -76,20 +81,25 @@ def test_ring_evidence_appears_in_reasons(registered) -> None:
     assert any("flagged merchant(s) by shared_" in d for d in details)
 
 
-def test_generic_table_with_plain_edge_list(tmp_path: Path) -> None:
+def _generic_table(folder: Path, separation: float = 1.5, links: int = 600) -> MerchantTable:
+    """1,500 accounts (15% fraud) in generic columns, with an edge list among the fraudulent ones."""
     rng = np.random.default_rng(0)
     n = 1500
     label = (rng.random(n) < 0.15).astype(int)
     table = pd.DataFrame({"account": [f"A{i}" for i in range(n)], "fraud": label,
-                          "score_a": rng.normal(label * 1.5, 1.0), "score_b": rng.normal(0, 1, n),
+                          "score_a": rng.normal(label * separation, 1.0), "score_b": rng.normal(0, 1, n),
                           "note": ["text"] * n})
     fraud = np.flatnonzero(label)
-    edges = pd.DataFrame({"src": [f"A{i}" for i in rng.choice(fraud, 600)],
-                          "dst": [f"A{i}" for i in rng.choice(fraud, 600)]})
-    table.to_csv(tmp_path / "accounts.csv", index=False)
-    edges.to_csv(tmp_path / "edges.csv", index=False)
-    loaded = load_merchant_table(tmp_path / "accounts.csv", tmp_path / "edges.csv",
-                                 label_column="fraud", id_column="account")
+    edges = pd.DataFrame({"src": [f"A{i}" for i in rng.choice(fraud, links)],
+                          "dst": [f"A{i}" for i in rng.choice(fraud, links)]})
+    table.to_csv(folder / "accounts.csv", index=False)
+    edges.to_csv(folder / "edges.csv", index=False)
+    return load_merchant_table(folder / "accounts.csv", folder / "edges.csv", label_column="fraud",
+                               id_column="account")
+
+
+def test_generic_table_with_plain_edge_list(tmp_path: Path) -> None:
+    loaded = _generic_table(tmp_path)
     assert loaded.spec.own_features == ("score_a", "score_b")  # text column skipped
     assert loaded.spec.link_types == ("link",)
     result = MerchantRiskTrainer(MerchantRiskConfig(**FAST_MERCHANT_CONFIG)).fit(loaded)
@@ -114,6 +124,50 @@ def test_config_rejects_unknown_keys_and_aggregates() -> None:
         MerchantRiskConfig(ensemble=3)
     with pytest.raises(ValidationError, match="unknown graph aggregates"):
         MerchantRiskConfig(graph_aggregates=["median"])
+    assert MerchantRiskConfig().review_budget == 0.05 and MerchantRiskConfig().review_budget_confidence == 0.95
+    for bad in ({"review_budget": 0}, {"review_budget": 1.0}, {"review_budget_confidence": 0.4},
+                {"review_budget": "a lot"}, {"review_budgets": 0.1}):
+        with pytest.raises(ValidationError):
+            MerchantRiskConfig(**bad)
+
+
+def test_review_budget_holds_on_held_out_merchants_and_the_card_states_it(registered) -> None:
+    registry, table, result = registered
+    choice, cost = result.threshold_choice, result.review_budget
+    test_y = table.labels[result.splits.test]
+    served = result.test_scores >= choice.thresholds.review
+    share = served[test_y == 0].mean()
+    assert share <= 0.05 and cost.data == "test" and cost.at_budget.ordinary_share == share
+    assert cost.at_budget.recall == served[test_y == 1].mean()
+    # the recall target alone floods the queue: the budget is what holds it, at a cost in recall
+    free = result.test_scores >= choice.review_at_recall_target
+    assert choice.review_raised_by_budget and free[test_y == 0].mean() == cost.at_recall_target.ordinary_share > 0.2
+    assert cost.at_recall_target.recall == free[test_y == 1].mean() > cost.at_budget.recall
+    assert choice.block_precision >= 0.95 and choice.thresholds.review <= choice.thresholds.block
+    bundle = registry.load(result.manifest.tag)
+    assert bundle.manifest.thresholds["default"] == choice.thresholds
+    assert bundle.manifest.lineage.parameters["review_budget"] == 0.05  # what the console's budget line reads
+    assert bundle.manifest.metrics.details["review_budget_held_out"]["at_budget"]["ordinary_share"] == share
+    card = (bundle.path / "card.md").read_text(encoding="utf-8")
+    assert "at most 5% of ordinary (non-suspicious) merchants may reach review" in card
+    assert f"sends {share:.1%} of ordinary merchants to review (within the budget)" in card
+    assert f"catches {cost.at_budget.recall:.1%} of suspicious merchants" in card
+    assert f"would catch {cost.at_recall_target.recall:.1%} but send {free[test_y == 0].mean():.1%}" in card
+    assert f"the budget costs {100 * cost.recall_cost:.1f} points of recall" in card
+    assert "What the review budget costs, measured on the held-out test split" in card
+
+
+def test_review_budget_is_configurable(tmp_path: Path) -> None:
+    table = _generic_table(tmp_path, separation=1.0, links=100)  # a weak signal: recall 0.90 floods review
+    default = MerchantRiskTrainer(MerchantRiskConfig(**FAST_MERCHANT_CONFIG)).fit(table)
+    config = MerchantRiskConfig(**{**FAST_MERCHANT_CONFIG, "review_budget": 0.25, "review_budget_confidence": 0.5})
+    wider = MerchantRiskTrainer(config).fit(table, default.splits)
+    choice = wider.threshold_choice
+    assert choice.review_budget == 0.25 and choice.review_budget_confidence is None and choice.review_raised_by_budget
+    assert "at most 25.0% of ordinary traffic goes to review" in choice.objective
+    assert choice.thresholds.review < default.threshold_choice.thresholds.review
+    assert wider.review_budget.at_budget.recall > default.review_budget.at_budget.recall
+    assert default.review_budget.at_budget.ordinary_share < 0.1 < wider.review_budget.at_budget.ordinary_share
 
 
 @pytest.mark.shared_data

@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 
 from policy.decisions import Thresholds
-from training.thresholds import UNREACHABLE, apply_review_budget, budget_cut, choose_thresholds
+from training.thresholds import (
+    UNREACHABLE,
+    apply_review_budget,
+    budget_cost,
+    budget_cut,
+    choose_thresholds,
+)
 
 
 def _scores(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -96,3 +102,38 @@ def test_budget_moves_only_the_categories_that_cause_the_excess() -> None:
     raised, shares = apply_review_budget(start, scores, ("a", "b"), np.ones(4000, dtype=bool), 0.05)
     assert raised["a"] == start["a"] and raised["b"].review > 0.9
     assert shares["all clean"] <= 0.05
+
+
+def test_budget_with_confidence_holds_on_the_traffic_validation_was_drawn_from() -> None:
+    """Ordinary scores uniform on [0, 1]: a cut c flags a true share 1 - c of that traffic. A
+    cut at exactly the budget on validation is above the budget for about half of the
+    validation samples; with the Wilson margin at 95%, for about 5% of them."""
+    rng = np.random.default_rng(7)
+    plain_over = confident_over = 0
+    for _ in range(400):
+        validation = rng.random(3000)
+        plain_over += 1 - budget_cut(validation, 0.05) > 0.05
+        confident = budget_cut(validation, 0.05, confidence=0.95)
+        assert (validation >= confident).mean() < 0.05 - 0.005  # the margin is taken on validation
+        confident_over += 1 - confident > 0.05
+    assert plain_over > 150 and confident_over < 40
+    assert budget_cut(validation, 0.05, confidence=0.5) == budget_cut(validation, 0.05)  # no margin
+    assert (validation[:50] >= budget_cut(validation[:50], 0.05, confidence=0.95)).sum() <= 1  # tiny sets
+
+
+def test_budget_cost_compares_the_served_review_with_the_recall_target() -> None:
+    y, scores = _scores(8)
+    half = len(y) // 2
+    choice = choose_thresholds(y[:half], scores[:half], recall_target=0.95, review_budget=0.02,
+                               budget_confidence=0.95)
+    free = choose_thresholds(y[:half], scores[:half], recall_target=0.95)
+    assert choice.review_raised_by_budget and choice.review_at_recall_target == free.thresholds.review
+    assert choice.review_budget_confidence == 0.95 and "at 95% confidence" in choice.objective
+    cost = budget_cost(y[half:], scores[half:], choice)
+    held_out_ordinary = scores[half:][y[half:] == 0]
+    assert cost.at_budget.ordinary_share == (held_out_ordinary >= choice.thresholds.review).mean()
+    assert cost.within_budget and cost.at_budget.ordinary_share_high > cost.at_budget.ordinary_share
+    assert cost.at_recall_target.ordinary_share > 0.02 and cost.at_recall_target.recall >= 0.9
+    assert cost.recall_cost == cost.at_recall_target.recall - cost.at_budget.recall > 0
+    with pytest.raises(ValueError, match="without a review budget"):
+        budget_cost(y, scores, free)
