@@ -46,7 +46,8 @@ import psutil
 from sqlalchemy import create_engine
 
 from benchmarks.load import AUTH_HEADERS, served
-from serving.decision_log import DecisionRecord, iter_decisions
+from serving.decision_log import DecisionRecord
+from serving.decision_queries import iter_decisions
 from serving.journal import QUARANTINE_FOLDER, journal_line
 
 ROOT = Path(__file__).resolve().parent.parent

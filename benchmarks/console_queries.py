@@ -104,10 +104,10 @@ def throughput(engine: Any, file_format: str, **filters: Any) -> dict[str, float
     """Rows per second of a streamed export of ``filters``' decisions."""
     from sqlalchemy import func, select
 
-    from serving.decision_log import _decision_query
+    from serving.decision_queries import decision_query
 
     with engine.connect() as conn:
-        rows = conn.execute(select(func.count()).select_from(_decision_query(**filters).subquery())).scalar_one()
+        rows = conn.execute(select(func.count()).select_from(decision_query(**filters).subquery())).scalar_one()
     started, size = time.perf_counter(), 0
     for chunk in export_decisions(engine, file_format, **filters):
         size += len(chunk)

@@ -72,7 +72,7 @@ def audit_decisions(
     from model_registry.database import make_engine
     from model_registry.terminal import plain, terminal_console
     from serving.decision_export import utc_iso
-    from serving.decision_log import latest_decisions
+    from serving.decision_queries import latest_decisions
 
     if decision is not None and decision not in ("block", "review", "allow"):
         raise typer.BadParameter("--decision must be block, review or allow")
@@ -101,7 +101,7 @@ def _export_decisions(engine: Any, filters: dict[str, Any], out: Path) -> int:
     from sqlalchemy import func, select
 
     from serving.decision_export import export_decisions
-    from serving.decision_log import _decision_query
+    from serving.decision_queries import decision_query
 
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
@@ -110,7 +110,7 @@ def _export_decisions(engine: Any, filters: dict[str, Any], out: Path) -> int:
             handle.write(data)
     partial.replace(out)
     with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(_decision_query(**filters).subquery())).scalar_one()
+        return conn.execute(select(func.count()).select_from(decision_query(**filters).subquery())).scalar_one()
 
 
 @audit_app.command("verdicts")

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from serving.decision_log import iter_decisions
+from serving.decision_queries import iter_decisions
 
 COLUMNS = ["id", "request_id", "at", "entity_type", "entity_id", "decision", "score", "model", "reason_codes",
            "reasons", "inputs", "record_id"]

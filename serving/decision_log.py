@@ -17,18 +17,17 @@ the request waits for the outcome. The thread cannot die silently: an error in o
 logged and fails only that batch, and a thread that stops anyway is restarted (at most
 ``max_restarts`` times in ``restart_window_seconds``, then ``on_give_up`` is called: the
 service then exits so that its supervisor starts a fresh worker); ``health()`` says whether
-it runs, for ``/readyz``.
+it runs, for ``/readyz``. Reading the log is ``serving/decision_queries.py``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,10 +44,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    func,
     insert,
-    or_,
-    select,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -58,7 +54,6 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
 )
 
-from model_registry.kinds import MODEL_KINDS
 from serving.health import StorageStatus
 from serving.journal import JOURNAL_GLOB, DecisionJournal
 
@@ -86,7 +81,7 @@ decision_log_table = Table(
     Index("ix_decision_log_type_entity_id", "entity_type", "entity_id", "id"),  # the queue's latest per entity (0011)
 )
 __all__ = ["JOURNAL_GLOB", "DecisionLogUnavailable", "DecisionLogWriter", "DecisionRecord", "decision_log_table",
-           "insert_rows", "iter_decisions", "latest_decisions", "query_decisions", "write_records"]
+           "insert_rows", "write_records"]
 # Errors that mean the database cannot be reached or is busy (retry later), as opposed to
 # one that refuses a row.
 # What a database says about one row (a constraint, a value it cannot hold). Anything else, a
@@ -434,82 +429,3 @@ class DecisionLogWriter:
         self._closed = True
         self._queue.put(None)
         self._thread.join(timeout)
-
-
-def _decision_query(entity_id: str | None = None, request_id: str | None = None, since: datetime | None = None,
-                    decision: str | None = None, model: str | None = None, entity_type: str | None = None,
-                    entity_ids: Sequence[str] | None = None, entity: str | None = None,
-                    until: datetime | None = None) -> Any:
-    table = decision_log_table
-    statement = select(table)
-    if entity_id:
-        statement = statement.where(table.c.entity_id == entity_id)
-    if entity:  # as a person types it: that id, or the entity whose normalized id it is (merchants)
-        normalized = [(table.c.entity_type == kind.entity_type) & (table.c.entity_id == kind.answers.id_key(entity))
-                      for kind in MODEL_KINDS.values() if kind.answers.id_key(entity) != entity]
-        statement = statement.where(or_(table.c.entity_id == entity, *normalized))
-    if entity_ids:
-        statement = statement.where(table.c.entity_id.in_(sorted(set(entity_ids))))
-    if entity_type:
-        statement = statement.where(table.c.entity_type == entity_type)
-    if request_id:
-        statement = statement.where(table.c.request_id == request_id)
-    if since:
-        statement = statement.where(table.c.at >= since)
-    if until:
-        statement = statement.where(table.c.at < until)
-    if decision:
-        statement = statement.where(table.c.decision == decision)
-    if model:  # NAME:VERSION, or every version of NAME (a range: "NAME:" <= model < "NAME;", indexed)
-        by_name = (table.c.model >= f"{model}:") & (table.c.model < f"{model};")
-        statement = statement.where(table.c.model == model if ":" in model else by_name)
-    return statement
-
-
-def _decoded(row: Any) -> dict[str, Any]:
-    row = dict(row)
-    for key in ("reasons", "inputs"):
-        if isinstance(row[key], str):
-            row[key] = json.loads(row[key])
-    return row
-
-
-def query_decisions(engine: Engine, *, entity_id: str | None = None, request_id: str | None = None,
-                    since: datetime | None = None, decision: str | None = None,
-                    model: str | None = None, limit: int | None = None, entity_type: str | None = None,
-                    entity_ids: Sequence[str] | None = None, entity: str | None = None,
-                    until: datetime | None = None) -> list[dict[str, Any]]:
-    """Logged decisions matching every given filter, oldest first. ``model`` matches a
-    model name or a full ``name:version``; ``entity_ids``: any of these ids; ``entity``: an
-    id as a person types it (any entity with it, or the merchant whose normalized id it is)."""
-    statement = _decision_query(entity_id, request_id, since, decision, model, entity_type,
-                                entity_ids, entity, until).order_by(decision_log_table.c.id)
-    if limit:
-        statement = statement.limit(limit)
-    with engine.connect() as conn:
-        return [_decoded(r) for r in conn.execute(statement).mappings()]
-
-
-def latest_decisions(engine: Engine, limit: int, **filters: Any) -> tuple[int, list[dict[str, Any]]]:
-    """How many decisions match, and the newest ``limit`` of them (oldest first), without
-    reading the others."""
-    statement = _decision_query(**filters)
-    with engine.connect() as conn:
-        total = conn.execute(select(func.count()).select_from(statement.subquery())).scalar_one()
-        rows = conn.execute(statement.order_by(decision_log_table.c.id.desc()).limit(limit)).mappings().all()
-    return total, [_decoded(r) for r in reversed(rows)]
-
-
-def iter_decisions(engine: Engine, chunk_rows: int = 5000, **filters: Any) -> Iterator[list[dict[str, Any]]]:
-    """Every matching decision, oldest first, in chunks of ``chunk_rows`` (bounded memory:
-    rows are fetched by id ranges, never all at once)."""
-    last_id = 0
-    while True:
-        statement = (_decision_query(**filters).where(decision_log_table.c.id > last_id)
-                     .order_by(decision_log_table.c.id).limit(chunk_rows))
-        with engine.connect() as conn:
-            rows = [_decoded(r) for r in conn.execute(statement).mappings()]
-        if not rows:
-            return
-        last_id = rows[-1]["id"]
-        yield rows

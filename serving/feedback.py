@@ -44,7 +44,7 @@ from model_registry.kinds import (
     kind_of_entity,
     model_kind,
 )
-from serving.decision_log import query_decisions
+from serving.decision_queries import query_decisions
 
 metadata = MetaData()
 

@@ -15,7 +15,8 @@ from sqlalchemy import Engine, Text, and_, cast, func, or_, select
 
 from model_registry.kinds import MODEL_KINDS
 from serving.console.claims import PER_CALL_TYPES, held_by_others
-from serving.decision_log import _decision_query, _decoded, decision_log_table
+from serving.decision_log import decision_log_table
+from serving.decision_queries import decision_query, decoded
 from serving.feedback import feedback_table
 
 PAGE_ROWS = 50
@@ -67,7 +68,7 @@ def queue_statement(entity_type: str | None = None, model: str | None = None, ca
                     since: datetime | None = None, until: datetime | None = None) -> Any:
     """Pending reviews, filtered: one item per stream call, one per listing or merchant (its
     latest decision, when that is a ``review``), each without a verdict."""
-    statement = _decision_query(decision="review", model=model, entity_type=entity_type, since=since, until=until)
+    statement = decision_query(decision="review", model=model, entity_type=entity_type, since=since, until=until)
     if category:
         statement = statement.where(_category_filter(category))
     return statement.where(~_verdict_exists(), or_(D.c.entity_type.in_(PER_CALL_TYPES), _latest_of_entity()))
@@ -90,7 +91,7 @@ def queue_page(engine: Engine, order: str, cursor: tuple[float, int] | None, **f
     statement = queue_statement(**filters)
     count, capped = _capped_count(engine, statement)
     with engine.connect() as conn:
-        rows = [_decoded(r) for r in conn.execute(_ordered(statement, order, cursor).limit(PAGE_ROWS + 1)).mappings()]
+        rows = [decoded(r) for r in conn.execute(_ordered(statement, order, cursor).limit(PAGE_ROWS + 1)).mappings()]
     more = len(rows) > PAGE_ROWS
     rows = rows[:PAGE_ROWS]
     next_cursor = f"{rows[-1]['score']!r}:{rows[-1]['id']}" if more else None
@@ -145,12 +146,12 @@ def stored_verdicts(engine: Engine, first: int, last: int, reviewer: str) -> lis
 
 def search_page(engine: Engine, before: int | None, **filters: Any) -> Page:
     """A page of the decision search, newest first; ``before``: the last id of the page before."""
-    statement = _decision_query(**filters)
+    statement = decision_query(**filters)
     count, capped = _capped_count(engine, statement)
     if before:
         statement = statement.where(D.c.id < before)
     with engine.connect() as conn:
-        rows = [_decoded(r) for r in conn.execute(statement.order_by(D.c.id.desc()).limit(PAGE_ROWS + 1)).mappings()]
+        rows = [decoded(r) for r in conn.execute(statement.order_by(D.c.id.desc()).limit(PAGE_ROWS + 1)).mappings()]
     more = len(rows) > PAGE_ROWS
     rows = rows[:PAGE_ROWS]
     return Page(rows, count, capped, str(rows[-1]["id"]) if more else None)
@@ -160,7 +161,7 @@ def decision_by_id(engine: Engine, decision_id: int) -> dict[str, Any] | None:
     """One logged decision, or None."""
     with engine.connect() as conn:
         row = conn.execute(select(D).where(D.c.id == decision_id)).mappings().first()
-    return None if row is None else _decoded(row)
+    return None if row is None else decoded(row)
 
 
 def verdicts(engine: Engine, decision: dict[str, Any]) -> list[dict[str, Any]]:
@@ -204,7 +205,7 @@ def review_load(engine: Engine, since: datetime, until: datetime) -> dict[str, d
 def daily_outcomes(engine: Engine, model_name: str, days: int, now: datetime) -> list[tuple[str, str, str, int]]:
     """(day, model version, decision, count) of ``model_name`` over the last ``days`` days."""
     day = func.date(D.c.at)
-    statement = (_decision_query(model=model_name, since=now - timedelta(days=days))
+    statement = (decision_query(model=model_name, since=now - timedelta(days=days))
                  .with_only_columns(day, D.c.model, D.c.decision, func.count())
                  .group_by(day, D.c.model, D.c.decision).order_by(day))
     with engine.connect() as conn:
@@ -219,4 +220,4 @@ def reviewed_decisions(engine: Engine) -> list[dict[str, Any]]:
                         D.c.id.label("decision_id"), D.c.decision, D.c.inputs)
                  .join(D, on).order_by(F.c.id.desc()).limit(CHART_FEEDBACK_ROWS))
     with engine.connect() as conn:
-        return [_decoded({**r, "reasons": []}) for r in conn.execute(statement).mappings()]
+        return [decoded({**r, "reasons": []}) for r in conn.execute(statement).mappings()]

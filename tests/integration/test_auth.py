@@ -92,7 +92,7 @@ def test_a_non_ascii_reviewer_is_one_person_through_the_api_and_the_console(serv
         "entity_id": "L-utf8-0", "entity_type": "listing", "label": "ok", "reviewer": "ignored"})
     assert by_api.status_code == 200, by_api.text
 
-    from serving.decision_log import query_decisions
+    from serving.decision_queries import query_decisions
     from serving.feedback import feedback_table
 
     engine = create_engine(f"sqlite:///{trained_home / 'shopguard.db'}")

@@ -19,7 +19,7 @@ import psutil
 import pytest
 from sqlalchemy import create_engine
 
-from serving.decision_log import query_decisions
+from serving.decision_queries import query_decisions
 from tests.conftest import auth_headers
 from tests.integration.server import running_server
 

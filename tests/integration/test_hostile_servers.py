@@ -19,7 +19,8 @@ import psutil
 import pytest
 from sqlalchemy import create_engine
 
-from serving.decision_log import DecisionRecord, query_decisions
+from serving.decision_log import DecisionRecord
+from serving.decision_queries import query_decisions
 from serving.journal import QUARANTINE_FOLDER, journal_line
 from tests.conftest import auth_headers
 from tests.integration.server import api_post, running_server

@@ -29,7 +29,8 @@ from policy.store import EnforcementStore
 from serving import auth, decision_log, feedback
 from serving.auth import TokenStore
 from serving.console import claims
-from serving.decision_log import DecisionLogWriter, DecisionRecord, query_decisions
+from serving.decision_log import DecisionLogWriter, DecisionRecord
+from serving.decision_queries import query_decisions
 from serving.feedback import Feedback, FeedbackStore
 from tests.integration.server import free_port
 

@@ -16,8 +16,8 @@ from serving.decision_log import (
     DecisionLogWriter,
     DecisionRecord,
     decision_log_table,
-    query_decisions,
 )
+from serving.decision_queries import query_decisions
 
 
 def _records(n: int, request: str = "r1") -> list[DecisionRecord]:
