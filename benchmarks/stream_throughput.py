@@ -45,8 +45,8 @@ from model_registry.runtimes.marketing import (
     ONNX_INT8_FILE,
     TOKENIZER_FILE,
 )
+from training.classification_metrics import binary_metrics
 from training.data.transcripts import TranscriptGenerationConfig, generate_transcripts
-from training.evaluation import binary_metrics
 from training.text_encoder import load_base_model, predict_torch
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ import numpy as np
 
 from model_registry.bundle import Manifest
 from model_registry.cards import CardImage, CardSection, CardTable
-from training.evaluation import BinaryMetrics
+from training.classification_metrics import BinaryMetrics
 from training.plots import calibration_plot, confusion_plot, roc_pr_plot
 from training.real_checks import RealWorldChecks
 from training.thresholds import ThresholdChoice

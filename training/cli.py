@@ -10,7 +10,8 @@ from rich.table import Table
 
 from features.errors import ShopGuardError
 from model_registry.terminal import plain
-from training.console import (
+from training.kinds import add_train_commands
+from training.report_tables import (
     console,
     load_config,
     log,
@@ -19,7 +20,6 @@ from training.console import (
     progress_status,
     real_checks_table,
 )
-from training.kinds import add_train_commands
 
 data_app = typer.Typer(help="Generate and prepare data.", no_args_is_help=True)
 generate_app = typer.Typer(help="Generate seeded synthetic data with a data card.", no_args_is_help=True)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from features.errors import ShopGuardError
 from model_registry.registry import LoadedBundle
 from policy.decisions import Decision, Thresholds
-from training.evaluation import BinaryMetrics, Interval, binary_metrics, ranking_metrics
+from training.classification_metrics import BinaryMetrics, Interval, binary_metrics, ranking_metrics
 from training.row_identity import TrainingOverlap, read_training_rows, row_hashes, rows_in
 
 DECISIONS: tuple[Decision, ...] = ("block", "review", "allow")

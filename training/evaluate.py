@@ -9,8 +9,8 @@ from features.errors import ShopGuardError
 from model_registry.kinds import MODEL_KINDS
 from model_registry.metrics import RealWorldChecks
 from model_registry.registry import LoadedBundle
+from training.classification_metrics import BinaryMetrics
 from training.data import real_text
-from training.evaluation import BinaryMetrics
 from training.kinds import KindTraining, training_half, training_of
 from training.row_identity import TrainingOverlap
 

@@ -40,8 +40,8 @@ from policy.segments import (
     SegmentPolicy,
     measured_rule_evidence,
 )
+from training.classification_metrics import BinaryMetrics, binary_metrics
 from training.data.loaders import DataValidationError, read_table
-from training.evaluation import BinaryMetrics, binary_metrics
 from training.grouped import group_folds, heldout_checks
 from training.lineage import git_commit, library_versions, training_file
 from training.pipeline import (

@@ -16,7 +16,7 @@ from sklearn.metrics import roc_auc_score
 
 from features.errors import ShopGuardError
 from model_registry.metrics import RealCheck, RealWorldChecks
-from training.evaluation import precision_recall
+from training.classification_metrics import precision_recall
 from training.real_checks import rate_check
 
 

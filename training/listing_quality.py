@@ -28,8 +28,8 @@ from model_registry.registry import ModelRegistry, new_version
 from model_registry.runtimes.listing import ListingQualityModel
 from policy.decisions import DEFAULT_THRESHOLD_KEY
 from training.boosting import train_binary_lightgbm
+from training.classification_metrics import BinaryMetrics, binary_metrics, sliced_metrics
 from training.data.loaders import read_table, validate_columns
-from training.evaluation import BinaryMetrics, binary_metrics, sliced_metrics
 from training.lineage import git_commit, library_versions, training_file
 from training.listing_card import build_listing_card
 from training.pipeline import (

@@ -28,8 +28,8 @@ from model_registry.registry import ModelRegistry, new_version
 from model_registry.runtimes.merchant import MerchantRiskModel
 from policy.decisions import DEFAULT_THRESHOLD_KEY
 from training.boosting import refit_binary_lightgbm, train_binary_lightgbm
+from training.classification_metrics import BinaryMetrics, binary_metrics, sliced_metrics
 from training.data.loaders import DataValidationError, read_table
-from training.evaluation import BinaryMetrics, binary_metrics, sliced_metrics
 from training.lineage import git_commit, library_versions, training_file
 from training.pipeline import BaseTrainingConfig, Progress, no_progress, register_model, split_rows
 from training.row_identity import MERCHANT_IDENTITY, TrainingRows, merchant_keys

@@ -21,8 +21,8 @@ from features.marketing import MARKETING_CATEGORIES
 from model_registry.bundle import sha256_file
 from model_registry.metrics import Direction, RealCheck, RealWorldChecks
 from policy.decisions import Thresholds, decide
+from training.classification_metrics import precision_recall
 from training.data import real_text
-from training.evaluation import precision_recall
 
 if TYPE_CHECKING:
     from model_registry.runtimes.listing import ListingQualityModel

@@ -19,12 +19,12 @@ from model_registry.metrics import ModelMetrics
 from model_registry.registry import LoadedBundle, ModelRegistry, new_version
 from policy.decisions import DEFAULT_THRESHOLD_KEY, Thresholds
 from tests.fourth_kind.runtime import ReviewSpamModel, words
+from training.classification_metrics import binary_metrics
 from training.compare import ScoredFile
-from training.console import announce_candidate, console
-from training.evaluation import binary_metrics
 from training.kinds import KindTraining
 from training.lineage import training_file
 from training.real_checks import file_checks
+from training.report_tables import announce_candidate, console
 
 THRESHOLDS = Thresholds(block=0.9, review=0.5)
 SPAM = ["cheap", "followers", "click", "free", "promo", "winner", "discount", "link"]

@@ -22,8 +22,8 @@ from model_registry.kinds import MODEL_KINDS, ModelKind, import_path
 if TYPE_CHECKING:
     from model_registry.metrics import RealWorldChecks
     from model_registry.registry import LoadedBundle
+    from training.classification_metrics import BinaryMetrics
     from training.compare import ScoredFile
-    from training.evaluation import BinaryMetrics
 
     Metrics = dict[str, dict[str, BinaryMetrics]]
 

@@ -13,7 +13,8 @@ import typer
 
 from features.schemas import LISTING_LABEL_COLUMN
 from model_registry.registry import LoadedBundle
-from training.console import (
+from training.kinds import KindTraining
+from training.report_tables import (
     announce_candidate,
     console,
     load_config,
@@ -21,7 +22,6 @@ from training.console import (
     progress_status,
     real_checks_table,
 )
-from training.kinds import KindTraining
 
 if TYPE_CHECKING:
     from training.compare import ScoredFile

@@ -12,14 +12,14 @@ import typer
 
 from features.errors import ShopGuardError
 from model_registry.registry import LoadedBundle
-from training.console import (
+from training.kinds import KindTraining
+from training.report_tables import (
     announce_candidate,
     console,
     load_config,
     metrics_table,
     progress_status,
 )
-from training.kinds import KindTraining
 
 if TYPE_CHECKING:
     from training.compare import ScoredFile
