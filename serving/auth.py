@@ -23,6 +23,7 @@ import logging
 import secrets
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -242,11 +243,13 @@ class AuthGuard:
     """ASGI middleware enforcing tokens and scopes; passes the caller's name on to the
     service in ``x-shopguard-principal``."""
 
-    store: TokenStore | None = None  # set by the service; None: SHOPGUARD_AUTH=off
-    metrics_enabled = False
-
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, store: Callable[[], TokenStore | None] = lambda: None,
+                 metrics_enabled: bool = False) -> None:
+        """``store`` makes the token store when the worker builds its middlewares (None:
+        ``SHOPGUARD_AUTH=off``, every call is let in); ``metrics_enabled`` serves ``/metrics``."""
         self.app = app
+        self.store = store()
+        self.metrics_enabled = metrics_enabled
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":

@@ -49,16 +49,16 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class RequestGuard:
-    """The middleware (``ShopGuard.add_asgi_middleware(RequestGuard)``); its limits are set by
-    the service from the settings."""
+    """The middleware, its limits given as options:
+    ``ShopGuard.add_asgi_middleware(RequestGuard, max_in_flight=..., ...)`` (the service passes
+    ``SHOPGUARD_MAX_IN_FLIGHT``, ``_MAX_OPEN_REQUESTS``, ``_BODY_TIMEOUT_SECONDS`` and
+    ``_REQUEST_BUDGET_SECONDS``)."""
 
-    max_in_flight = 8  # SHOPGUARD_MAX_IN_FLIGHT
-    max_open_requests = 1024  # SHOPGUARD_MAX_OPEN_REQUESTS
-    body_timeout_seconds = 15.0  # SHOPGUARD_BODY_TIMEOUT_SECONDS
-    budget_seconds = 30.0  # SHOPGUARD_REQUEST_BUDGET_SECONDS
-
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, max_in_flight: int = 8, max_open_requests: int = 1024,
+                 body_timeout_seconds: float = 15.0, budget_seconds: float = 30.0) -> None:
         self.app = app
+        self.max_in_flight, self.max_open_requests = max_in_flight, max_open_requests
+        self.body_timeout_seconds, self.budget_seconds = body_timeout_seconds, budget_seconds
         self._in_flight = 0
         self._open = 0
         self._lock = threading.Lock()

@@ -73,32 +73,31 @@ SETTINGS = load_settings()  # the service's shape (workers, threads, limits) is 
 configure_bentoml_home(SETTINGS)  # BentoML reads its home at first use (not at import): before that
 
 
-def configure_front_door(settings: Settings) -> None:
-    """Tokens, metrics, the limits and the time budget for the middlewares, before any
-    request; JSON answers to unparsable requests; the service's own log lines at INFO."""
-    from model_registry.database import make_engine
-
+def configure_worker(settings: Settings) -> None:
+    """This worker's process-wide settings, before any request: JSON answers to unparsable
+    requests, the service's own log lines at INFO, and a loud warning when tokens are off."""
     logging.getLogger("shopguard").setLevel(logging.INFO)  # BentoML leaves the root at WARNING
-    RequestGuard.max_in_flight = settings.max_in_flight
-    RequestGuard.max_open_requests = settings.max_open_requests
-    RequestGuard.body_timeout_seconds = settings.body_timeout_seconds
-    RequestGuard.budget_seconds = settings.request_budget_seconds
     install_json_protocol_errors()
-    AuthGuard.metrics_enabled = settings.metrics
-    if settings.auth:
-        try:
-            engine = make_engine(settings.database_url)
-        except DatabaseUnreadable:  # said once by the service's start; token checks answer 503 meanwhile
-            from sqlalchemy import create_engine
-
-            engine = create_engine(settings.database_url)
-        AuthGuard.store = TokenStore(engine)
-    else:
-        AuthGuard.store = None
+    if not settings.auth:
         logger.warning("!" * 72)
         logger.warning("SHOPGUARD_AUTH=off: ANYONE who reaches this port can score, send feedback and read "
                        "models. Local experiments only.")
         logger.warning("!" * 72)
+
+
+def token_store(settings: Settings) -> TokenStore | None:
+    """The tokens the front door checks (None: ``SHOPGUARD_AUTH=off``). An unreadable
+    database is said once by the service's start; token checks answer 503 meanwhile."""
+    from model_registry.database import make_engine
+
+    if not settings.auth:
+        return None
+    try:
+        return TokenStore(make_engine(settings.database_url))
+    except DatabaseUnreadable:
+        from sqlalchemy import create_engine
+
+        return TokenStore(create_engine(settings.database_url))
 
 
 RELEASE_PATH = SETTINGS.release or bento_release_file(Path.cwd())
@@ -169,7 +168,7 @@ class ShopGuard:
         from serving.process import die_with_parent
 
         die_with_parent()  # a worker never outlives the server process that started it
-        configure_front_door(SETTINGS)  # this worker's middlewares, before its first request
+        configure_worker(SETTINGS)
         from model_registry.registry import ModelRegistry
         from policy.document import load_policy
         from policy.store import EnforcementStore
@@ -607,6 +606,10 @@ ShopGuard = bentoml.mount_asgi_app(console_app, path="/console")(  # type: ignor
     metrics={"enabled": SETTINGS.metrics},
 )(ShopGuard))))
 forbid_unknown_fields(ShopGuard)
-ShopGuard.add_asgi_middleware(AuthGuard)  # outermost: anonymous calls cost nothing
-ShopGuard.add_asgi_middleware(RequestGuard)
+ShopGuard.add_asgi_middleware(AuthGuard, store=lambda: token_store(SETTINGS),  # outermost: anonymous calls
+                              metrics_enabled=SETTINGS.metrics)               # cost nothing
+ShopGuard.add_asgi_middleware(RequestGuard, max_in_flight=SETTINGS.max_in_flight,
+                              max_open_requests=SETTINGS.max_open_requests,
+                              body_timeout_seconds=SETTINGS.body_timeout_seconds,
+                              budget_seconds=SETTINGS.request_budget_seconds)
 ShopGuard.add_asgi_middleware(ModelsPathMiddleware)
