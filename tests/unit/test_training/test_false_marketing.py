@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from features.marketing import MARKETING_CATEGORIES, RULES, match_lexicon
-from features.text import normalize_text
+from features.text import normalize_many, normalize_text
 from model_registry.cards import ModelCard, to_markdown
 from model_registry.registry import ModelRegistry
 from model_registry.runtimes.blend import blend
@@ -29,8 +29,10 @@ from training.data.loaders import DataValidationError
 from training.data.transcripts import TranscriptGenerationConfig, generate_transcripts
 from training.false_marketing import (
     FalseMarketingConfig,
+    FalseMarketingTrainer,
     evaluate_bundle,
     load_marketing_file,
+    load_training_data,
     train_and_register,
 )
 from training.real_checks import flagged_segments, missing
@@ -391,3 +393,26 @@ def test_a_card_without_real_files_says_the_headline_is_missing(registered) -> N
     registry, _, result, _ = registered
     card = (registry.load(result.manifest.tag).path / "card.md").read_text(encoding="utf-8")
     assert "MISSING: this version was trained without real labelled files" in card
+
+
+def test_held_out_folds_score_the_same_side_by_side_as_one_after_the_other(transcript_file, tmp_path) -> None:
+    """Fold trainings in processes of their own (``parallel_folds``) are seeded as they are in
+    turn, so the held-out scores that choose thresholds do not depend on how they ran."""
+    frame = pd.read_parquet(transcript_file)
+    generated, real = frame.iloc[:600], frame.iloc[600:900].copy()
+    real["room"] = [f"room-{i % 6}" for i in range(len(real))]
+    generated.to_parquet(tmp_path / "generated.parquet")
+    real[["text", "labels", "room"]].to_json(tmp_path / "real.jsonl", orient="records", lines=True, force_ascii=False)
+    data = load_training_data([tmp_path / "generated.parquet"], [tmp_path / "real.jsonl"])
+    texts = normalize_many(list(data.texts))
+    train_rows = np.flatnonzero(~data.real)[:500]
+    validation = ([texts[i] for i in np.flatnonzero(~data.real)[500:]], data.labels[np.flatnonzero(~data.real)[500:]])
+    held = {}
+    for parallel in (1, 2):
+        config = FalseMarketingConfig(**{**TINY_MARKETING_CONFIG, "real_folds": 2, "parallel_folds": parallel})
+        held[parallel] = FalseMarketingTrainer(config)._held_out_rooms(data, texts, train_rows, validation,
+                                                                       tmp_path / f"work{parallel}")
+    assert np.allclose(held[1].transformer, held[2].transformer, atol=1e-6)
+    assert np.allclose(held[1].novelty, held[2].novelty)
+    assert np.array_equal(np.isnan(held[1].tfidf), np.isnan(held[2].tfidf))
+    assert np.allclose(np.nan_to_num(held[1].tfidf), np.nan_to_num(held[2].tfidf))
