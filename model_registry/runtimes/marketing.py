@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from safetensors.numpy import load_file, save_file
 
+from features.evasion import resolve_normalized, resolve_plain
 from features.marketing import MARKETING_CATEGORIES, lexicon_may_match, match_lexicon
 from features.novelty import BigramNovelty
 from features.text import normalize_many, normalize_text
@@ -37,6 +38,10 @@ TOKENIZER_FILE = "tokenizer.json"
 ONNX_INT8_FILE = "encoder.int8.onnx"
 ONNX_FP32_FILE = "encoder.fp32.onnx"
 TFIDF_FILE_PATTERN = "tfidf_{}.safetensors"
+# Whether segments have their evasive spellings resolved (``features.evasion``) before the
+# lexicon rules and the model read them, when a bundle's serving parameters do not say
+# (``serving_params["evasion_resolution"]``).
+EVASION_RESOLUTION_DEFAULT = False
 NOVELTY_FILE = "novelty.safetensors"
 # The PyTorch checkpoint kept beside the ONNX files, so that a version can be fine-tuned further.
 CHECKPOINT_FILES = ("config.json", "model.safetensors", "tokenizer_config.json", "special_tokens_map.json",
@@ -57,8 +62,12 @@ class FalseMarketingModel(RuntimeBase):
                  tfidf: dict[str, CharNgramScorer] | None = None, transformer_weight: float = 1.0,
                  novelty: BigramNovelty | None = None, novelty_cutoff: float = 1.0,
                  model_only_block_floor: float = MODEL_ONLY_BLOCK_FLOOR,
-                 rule_evidence: dict[str, float] | None = None) -> None:
+                 rule_evidence: dict[str, float] | None = None,
+                 resolve_evasions: bool = EVASION_RESOLUTION_DEFAULT) -> None:
         self.encoder = encoder
+        # Homophones, look-alikes, masks and fillers mapped back to the sensitive word for
+        # the rules and the model; spans still point at the original characters.
+        self.resolve_evasions = resolve_evasions
         self.categories = tuple(categories)
         self.tag = tag
         self.tfidf = tfidf or {}
@@ -124,7 +133,8 @@ class FalseMarketingModel(RuntimeBase):
                    MARKETING_CATEGORIES, tag, tfidf, float(serving_params.get("transformer_weight", 1.0)),
                    novelty, float(serving_params.get("novelty_cutoff", 1.0)),
                    float(serving_params.get("model_only_block_floor", MODEL_ONLY_BLOCK_FLOOR)),
-                   {k: float(v) for k, v in serving_params.get("rule_evidence", {}).items()})
+                   {k: float(v) for k, v in serving_params.get("rule_evidence", {}).items()},
+                   bool(serving_params.get("evasion_resolution", EVASION_RESOLUTION_DEFAULT)))
 
     def save(self, folder: Path) -> None:
         """Write the model files into ``folder``: the ONNX encoders (int8 served, fp32 kept
@@ -168,7 +178,9 @@ class FalseMarketingModel(RuntimeBase):
         return tfidf_scores(self.tfidf, texts, self.categories, self.tfidf_groups) if self.tfidf else None
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
-        """Served scores (n, 8) for raw texts (normalized here)."""
+        """Served scores (n, 8) for raw texts (normalized, and resolved when on, here)."""
+        if self.resolve_evasions:
+            return self.predict_normalized([resolve_normalized(normalize_text(t)).text for t in texts])
         return self.predict_normalized([normalize_text(t).text for t in texts])
 
     def analyze(self, texts: Sequence[str], spans_from_model: bool = True) -> list[SegmentAnalysis]:
@@ -186,7 +198,11 @@ class FalseMarketingModel(RuntimeBase):
                        ) -> list[list[SegmentAnalysis]]:
         """``analyze`` of each group, sharing the encoder passes (segments, then span variants)."""
         flat = [text for texts in groups for text in texts]
-        segments = [Segment(text, plain) for text, plain in zip(flat, normalize_many(flat), strict=True)]
+        plain_texts = normalize_many(flat)
+        if self.resolve_evasions:
+            plain_texts = [resolve_plain(text) for text in plain_texts]
+        segments = [Segment(text, plain, self.resolve_evasions)
+                    for text, plain in zip(flat, plain_texts, strict=True)]
         plain = [segment.text for segment in segments]
         probabilities = self.predict_normalized(plain)
         novelty = self.novelty.score(plain) if self.novelty is not None else np.zeros(len(plain))

@@ -10,6 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
+from features.evasion import resolve_normalized
 from features.marketing import LexiconMatch
 from features.text import NormalizedText, normalize_text
 from model_registry.runtimes.encoder import MAX_TOKENS, OnnxEncoder
@@ -85,17 +86,20 @@ def occlusion_variants(text: str, window: int = OCCLUSION_WINDOW,
 
 class Segment:
     """A segment's normalized text, with the offset map (``normalize_text``) computed only
-    when a span must point back at the original characters."""
+    when a span must point back at the original characters. With ``resolve_evasions`` the
+    text has its evasive spellings resolved (``features.evasion``) and so has the offset map."""
 
-    def __init__(self, original: str, normalized: str) -> None:
+    def __init__(self, original: str, normalized: str, resolve_evasions: bool = False) -> None:
         self.original, self.text = original, normalized
+        self.resolve_evasions = resolve_evasions
         self._full: NormalizedText | None = None
 
     @property
     def full(self) -> NormalizedText:
-        """The normalized text with its offsets (computed once)."""
+        """The normalized (and, when asked, resolved) text with its offsets (computed once)."""
         if self._full is None:
-            self._full = normalize_text(self.original)
+            full = normalize_text(self.original)
+            self._full = resolve_normalized(full) if self.resolve_evasions else full
         return self._full
 
 
