@@ -4,7 +4,6 @@ asks which kind it holds."""
 
 from __future__ import annotations
 
-import ast
 import re
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pydantic import BaseModel
 from features.errors import ShopGuardError
 from model_registry.answers import KindAnswers
 from model_registry.kinds import MODEL_KINDS, ModelKind, plugin_kinds
+from shopguard.kind_checks import imported_modules  # the contract suite's reader, shared
 from training.kinds import KindTraining, training_half
 
 REPO = Path(__file__).resolve().parents[3]
@@ -72,12 +72,6 @@ def test_the_grep_finds_a_kind_test() -> None:
     assert WHICH_KIND.search("    if kind is FALSE_MARKETING:") and WHICH_KIND.search('if name == "merchant-risk":')
     assert WHICH_KIND.search('if row["entity_type"] == "merchant"') and WHICH_KIND.search("x == MERCHANT_RISK.entity_type")
     assert not WHICH_KIND.search("for kind in kinds:") and not WHICH_KIND.search("table.c.name == name")
-
-
-def imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    return names | {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
 
 
 @pytest.mark.parametrize("package", ["features", "model_registry", "serving", "batch"])
