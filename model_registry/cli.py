@@ -14,6 +14,7 @@ from rich.table import Table
 from features.errors import ShopGuardError
 from model_registry.card_text import ABOVE_ONE_RULE, above_any_score, threshold_words
 from model_registry.kinds import model_kind
+from model_registry.metrics import RealWorldChecks
 from model_registry.registry import FORCED_NOTE, ModelRegistry, ShortfallCheck
 from model_registry.terminal import plain, terminal_console
 
@@ -43,7 +44,8 @@ def list_models(name: str | None = typer.Argument(None, help="only this model"))
 
 @models_app.command("show")
 def show(reference: str = typer.Argument(..., help="NAME[:VERSION|production|candidate]")) -> None:
-    """A version's manifest summary: thresholds, headline metrics, lineage, files."""
+    """A version's manifest summary: thresholds, the figures on real held-out text first (the
+    synthetic test split's after them), lineage, files."""
     bundle = ModelRegistry().load(reference)
     m = bundle.manifest
     table = Table(title=f"{m.tag}", show_header=False)
@@ -56,7 +58,9 @@ def show(reference: str = typer.Argument(..., help="NAME[:VERSION|production|can
         "thresholds": "; ".join(f"{k}: {threshold_words(t.block, t.review, '>=')}" for k, t in m.thresholds.items()),
         **({"thresholds above 1": ABOVE_ONE_RULE} if any(above_any_score(t.block) or above_any_score(t.review)
                                                          for t in m.thresholds.values()) else {}),
-        **{f"{key.replace('_', ' ')}": "–" if value is None else f"{value:.4f}" for key, value in headline.items()},
+        **_real_rows(m.metrics.real_heldout or m.metrics.real_world),
+        **{f"synthetic {key.replace('_', ' ')}": "–" if value is None else f"{value:.4f}"
+           for key, value in headline.items()},
         "baselines": "; ".join(f"{name} (test PR-AUC {b.test.headline_pr_auc:.4f})" for name, b in m.baselines.items()
                                if b.test.headline_pr_auc is not None) or "–",
         "training files": "; ".join(f"{f.path} ({f.rows:,} rows, sha256 {f.sha256[:12]})" for f in m.lineage.training_files),
@@ -66,6 +70,21 @@ def show(reference: str = typer.Argument(..., help="NAME[:VERSION|production|can
     for key, value in rows.items():
         table.add_row(key, plain(value))
     console.print(table)
+
+
+def _real_rows(checks: RealWorldChecks | None) -> dict[str, str]:
+    """Rows of ``models show`` for the real-text figures: value, interval, target and verdict."""
+    if checks is None or not checks.available:
+        return {"real held-out": "none: " + (checks.note if checks is not None else "no real labelled text")}
+    rows = {}
+    for check in checks.checks:
+        if check.value is None:
+            continue
+        interval = "" if check.low is None or check.high is None else f" [{check.low:.3f}, {check.high:.3f}]"
+        target = "" if check.target is None else (
+            f", target {'<=' if check.direction == 'at_most' else '>='} {check.target:g}: {check.verdict}")
+        rows[f"real: {check.description}"] = f"{check.value:.3f}{interval} on {check.rows:,} rows{target}"
+    return rows
 
 
 @models_app.command("card")
