@@ -100,6 +100,8 @@ def test_the_version_page_leads_with_real_held_out_figures(console, tmp_path, is
     assert "1.0100: the model alone never blocks" in card and "{&#x27;" not in card and "0: ok; 1: inferior" in card
     shown = run_cli("models", "show", f"listing-quality:{version}", home=isolated_home).stdout
     assert "the model alone never blocks" in " ".join(shown.split()) and "block>=1.0100" not in shown
+    flat = " ".join(shown.split())
+    assert flat.index("real: binary F1") < flat.index("synthetic test") and "target >= 0.8: no" in flat
 
 
 def _decision(i: int, entity_type: str, decision: str, **inputs: object) -> dict:
