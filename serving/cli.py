@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -103,14 +104,19 @@ def _export_decisions(engine: Any, filters: dict[str, Any], out: Path) -> int:
     from serving.decision_export import export_decisions
     from serving.decision_queries import decision_query
 
+    write_whole(out, export_decisions(engine, out.suffix.lstrip("."), **filters))
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(decision_query(**filters).subquery())).scalar_one()
+
+
+def write_whole(out: Path, chunks: Iterable[bytes]) -> None:
+    """Write ``chunks`` to ``out`` through ``out.partial``: a reader never sees half a file."""
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     with partial.open("wb") as handle:
-        for data in export_decisions(engine, out.suffix.lstrip("."), **filters):
+        for data in chunks:
             handle.write(data)
     partial.replace(out)
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(decision_query(**filters).subquery())).scalar_one()
 
 
 @audit_app.command("verdicts")
@@ -131,12 +137,7 @@ def audit_verdicts(
     filters = {"since": _utc(_parse_time(since, "--since")), "until": _utc(_parse_time(until, "--until")),
                "reviewer": reviewer}
     engine = make_engine(load_settings().database_url)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    with partial.open("wb") as handle:
-        for data in export_verdicts(engine, out.suffix.lstrip("."), **filters):
-            handle.write(data)
-    partial.replace(out)
+    write_whole(out, export_verdicts(engine, out.suffix.lstrip("."), **filters))
     written = count_verdicts(engine, **filters)
     terminal_console(stderr=True).print(plain(f"wrote {written:,} verdicts to {out}"))
 

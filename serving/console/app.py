@@ -433,15 +433,23 @@ async def export(request: Request, session: Session) -> Response:
     if file_format not in FORMATS:
         raise HTTPException(404, "export as .csv or .parquet")
     filters = parse(SearchQuery, dict(request.query_params)).filters()
+    return _streamed_export(request, session, "decisions", file_format, FORMATS[file_format], filters,
+                            lambda: export_decisions(state().engine, file_format, chunk_rows=EXPORT_CHUNK_ROWS,
+                                                     **filters))
+
+
+def _streamed_export(request: Request, session: Session, what: str, file_format: str, media_type: str,
+                     filters: dict[str, Any], chunks: Callable[[], Generator[bytes, None, None]]) -> Response:
+    """An export streamed as an attachment, within the export slots (``_export_refused``),
+    its slot released when the last chunk has gone (or the caller left)."""
     if refused := _export_refused(request, session):
         return refused
-    logger.info("console export (%s) by %s: %s", file_format, session.name,
+    logger.info("console %s export (%s) by %s: %s", what, file_format, session.name,
                 {k: str(v) for k, v in filters.items() if v})
-    chunks = export_decisions(state().engine, file_format, chunk_rows=EXPORT_CHUNK_ROWS, **filters)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return StreamingResponse(_released(chunks, lambda: state().exports.release(session.name)),
-                             media_type=FORMATS[file_format], headers={
-        "Content-Disposition": f'attachment; filename="decisions-{stamp}.{file_format}"'})
+    return StreamingResponse(_released(chunks(), lambda: state().exports.release(session.name)),
+                             media_type=media_type, headers={
+        "Content-Disposition": f'attachment; filename="{what}-{stamp}.{file_format}"'})
 
 
 def _export_refused(request: Request, session: Session) -> Response | None:
@@ -466,15 +474,9 @@ async def verdicts_export(request: Request, session: Session) -> Response:
     if file_format not in VERDICT_FORMATS:
         raise HTTPException(404, "export verdicts as .csv, .parquet or .jsonl")
     filters = parse(VerdictQuery, dict(request.query_params)).filters()
-    if refused := _export_refused(request, session):
-        return refused
-    logger.info("console verdict export (%s) by %s: %s", file_format, session.name,
-                {k: str(v) for k, v in filters.items() if v})
-    chunks = export_verdicts(state().engine, file_format, chunk_rows=EXPORT_CHUNK_ROWS, **filters)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return StreamingResponse(_released(chunks, lambda: state().exports.release(session.name)),
-                             media_type=VERDICT_FORMATS[file_format], headers={
-        "Content-Disposition": f'attachment; filename="verdicts-{stamp}.{file_format}"'})
+    return _streamed_export(request, session, "verdicts", file_format, VERDICT_FORMATS[file_format], filters,
+                            lambda: export_verdicts(state().engine, file_format, chunk_rows=EXPORT_CHUNK_ROWS,
+                                                    **filters))
 
 
 async def _released(chunks: Generator[bytes, None, None], release: Callable[[], None]) -> AsyncIterator[bytes]:
