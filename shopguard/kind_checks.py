@@ -22,7 +22,6 @@ import importlib.util
 import json
 import math
 import os
-import pickletools
 import shutil
 import subprocess
 import sys
@@ -269,13 +268,18 @@ def _is_pickle(path: Path) -> bool:
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             return any(n.endswith((".pkl", "data.pkl")) for n in archive.namelist())
-    head = path.read_bytes()[:1 << 20]
-    if not head.startswith(b"\x80") or len(head) < 2 or head[1] > 5:
-        return False
-    try:
-        return "STOP" in (op.name for op, _, _ in pickletools.genops(head))
-    except Exception:  # noqa: BLE001 - not a pickle stream
-        return False
+    return _pickle_framed(path)
+
+
+def _pickle_framed(path: Path) -> bool:
+    """Whether a file has a pickle's frame: the PROTO opcode (0x80) with protocol 2-5 first and
+    the STOP opcode (``.``) last. Read as bytes, never unpickled."""
+    with path.open("rb") as handle:
+        head = handle.read(2)
+        if len(head) < 2 or head[0] != 0x80 or not 2 <= head[1] <= 5:
+            return False
+        handle.seek(-1, 2)
+        return handle.read(1) == b"."
 
 
 def check_bundle_files(t: TrainedKind) -> None:
