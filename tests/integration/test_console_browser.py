@@ -177,6 +177,10 @@ def test_an_auditor_reads_a_card_searches_and_exports(console: Page, server: str
     page = console
     page.goto(f"{server}/console/audit")
     assert page.locator("#models tbody tr").count() == 3
+    for row in page.locator("#models tbody tr").all():  # what answers, beside the production alias
+        production = row.locator("td").nth(1).inner_text()
+        assert row.locator("td.serving").inner_text().startswith(production), row.inner_text()
+        assert row.locator("td.serving.mismatch").count() == 0
     for image in page.locator("img").all():  # every chart drawn
         assert image.evaluate("i => i.complete && i.naturalWidth > 0")
     _shoot(page, "audit")
