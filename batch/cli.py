@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from model_registry.settings import load_settings
+from common.settings import load_settings
 from policy.document import PolicyDocument
 
 batch_app = typer.Typer(help="Score whole catalogues offline (local or Ray).", no_args_is_help=True)
@@ -25,11 +25,11 @@ def standing_holds(source: str | None, policy: PolicyDocument) -> dict[str, Any]
     if source is None:
         return {}
     if "://" in source:
-        from model_registry.database import make_engine
+        from database.engine import make_engine
         from policy.store import EnforcementStore
 
         return EnforcementStore(make_engine(source), policy).all_holds()
-    from model_registry.tables import read_table
+    from common.tables import read_table
 
     path = Path(source)
     frame = read_table(path, "--merchant-decisions")
@@ -61,10 +61,10 @@ def batch_score(
     """Score files with the service's runtime and policy (SHOPGUARD_POLICY's per-call rules);
     skip inputs already done. Batch scoring never writes enforcement (rooms, credit, points)."""
     from batch.jobs import input_files, read_links, run_local
-    from model_registry.kinds import model_kind
-    from model_registry.registry import ModelRegistry
-    from model_registry.terminal import terminal_console
+    from common.terminal import terminal_console
+    from kinds import model_kind
     from policy.document import load_policy
+    from registry.store import ModelRegistry
 
     if engine not in ("local", "ray"):
         raise typer.BadParameter("--engine must be local or ray", param_hint="--engine")
@@ -86,6 +86,6 @@ def batch_score(
         from batch.ray_engine import run_ray
 
         snapshot = {m: d.__dict__ for m, d in standing.items()}
-        report = run_ray(kind.name, tag, files, output, snapshot, read_links(links), workers, batch_size,
+        report = run_ray(kind.name, tag, files, output, snapshot, read_links(kind, links), workers, batch_size,
                          ray_address, console.log, rules=policy.calls.model_dump())
     typer.echo(json.dumps(report.as_dict(), indent=2))

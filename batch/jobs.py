@@ -2,7 +2,7 @@
 
 Reads Parquet, CSV or JSONL files in the API's record shape (listings; merchants, with an
 optional links file; stream segments with ``stream_id``), scores them with the same runtime
-and the same answer code the service uses (each kind's ``answers``, ``model_registry/answers/``),
+and the same answer code the service uses (each kind's ``answers``, ``kinds/``),
 and writes one Parquet
 file of results per input file, plus a rejects file naming each bad row and field.
 
@@ -29,12 +29,12 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
-from features.errors import ShopGuardError
-from model_registry.answers import BATCH_COLUMNS, HoldLookup, no_holds
-from model_registry.kinds import ModelKind
-from model_registry.runtimes.base import ModelRuntime
-from model_registry.tables import READERS
-from model_registry.tables import read_table as read_user_table
+from common.errors import ShopGuardError
+from common.tables import READERS
+from common.tables import read_table as read_user_table
+from kinds import ModelKind
+from kinds.answers import BATCH_COLUMNS, LINK_COLUMNS, HoldLookup, no_holds
+from kinds.runtime import ModelRuntime
 from policy.document import CallRules
 
 DONE_FOLDER = "_done"
@@ -113,14 +113,15 @@ def _integral(kind: ModelKind, name: str, value: Any) -> Any:
     return value
 
 
-def _attach_links(frame: pd.DataFrame, key: str, links: dict[str, list[dict[str, str]]]) -> pd.DataFrame:
-    """Each row's links from the edge list where the row has none (records with a ``links``
-    field: merchants, by ``key``)."""
+def _attach_links(frame: pd.DataFrame, key: str, field: str, links: dict[str, list[dict[str, str]]]
+                  ) -> pd.DataFrame:
+    """Each row's links (the kind's ``links_field``) from the edge list where the row has none,
+    by ``key``."""
     if key not in frame.columns:
         return frame
     frame = frame.copy()
-    given = frame["links"] if "links" in frame.columns else [None] * len(frame)
-    frame["links"] = [links.get(str(k), []) if v is None else v for k, v in zip(frame[key], given, strict=True)]
+    given = frame[field] if field in frame.columns else [None] * len(frame)
+    frame[field] = [links.get(str(k), []) if v is None else v for k, v in zip(frame[key], given, strict=True)]
     return frame
 
 
@@ -137,8 +138,8 @@ def score_frame(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, holds
     work of the Ray engine."""
     if kind.answers.group_column is not None:
         return _score_groups(kind, model, frame, holds, rules)
-    if links and "links" in kind.record.model_fields:
-        frame = _attach_links(frame, kind.id_field, links)
+    if links and kind.answers.links_field is not None:
+        frame = _attach_links(frame, kind.id_field, kind.answers.links_field, links)
     valid, rejects = validate_rows(kind, frame)
     records = [record for _, record in valid]
     rows = []
@@ -176,7 +177,7 @@ def _score_groups(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, hol
         rejects = [{"row": i, "field": group, "message": f"missing column {group}", "errors": 1}
                    for i in range(len(frame))]
         return _frames([], rejects)
-    extra = (*kind.answers.request_fields, "segment_index")
+    extra = (*kind.answers.request_fields, *kind.answers.file_columns)
     valid, rejects = validate_rows(kind, frame, extra)
     bad_groups = {frame[group].iloc[r["row"]] for r in rejects}
     members: dict[str, list[Any]] = {}
@@ -197,9 +198,6 @@ def _score_groups(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, hol
     return _frames(rows, rejects)
 
 
-LINK_COLUMNS = ["src", "dst", "link_type"]
-
-
 def read_link_table(path: Path | None) -> pd.DataFrame | None:
     """An edge list file (src, dst, link_type) as strings; None without a file."""
     if path is None:
@@ -212,12 +210,9 @@ def read_link_table(path: Path | None) -> pd.DataFrame | None:
     return frame[LINK_COLUMNS].astype(str)
 
 
-def read_links(path: Path | None) -> dict[str, list[dict[str, str]]]:
-    """Each entity's links from an edge list file, both directions."""
-    # Imported here: the merchant runtime loads LightGBM, which the CLI's start does not need.
-    from model_registry.runtimes.merchant import links_by_merchant
-
-    return links_by_merchant(read_link_table(path))
+def read_links(kind: ModelKind, path: Path | None) -> dict[str, list[dict[str, str]]]:
+    """Each entity's links from an edge list file, as the kind reads them (``links_by_entity``)."""
+    return kind.answers.links_by_entity(read_link_table(path))
 
 
 def marker(output: Path, source: Path) -> Path:

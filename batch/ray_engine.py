@@ -18,7 +18,7 @@ from batch.jobs import (
     score_frame,
     write_outputs,
 )
-from model_registry.kinds import model_kind
+from kinds import model_kind
 
 ROW = "_row"  # the row number in its input file, carried through Ray to name rejects
 
@@ -28,10 +28,10 @@ class RayScorer:
 
     def __init__(self, kind_name: str, tag: str, holds: dict[str, Any], links: dict[str, list[dict[str, str]]],
                  rules: dict[str, Any] | None = None) -> None:
-        from model_registry.registry import ModelRegistry
-        from model_registry.settings import load_settings
+        from common.settings import load_settings
         from policy.calls import MerchantHold
         from policy.document import CallRules
+        from registry.store import ModelRegistry
 
         settings = load_settings()
         self.kind = model_kind(kind_name)

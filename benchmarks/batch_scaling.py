@@ -19,7 +19,11 @@ from pathlib import Path
 import pandas as pd
 import psutil
 
-from training.data.listings import ListingGenerationConfig, generate_listings, to_api_records
+from kinds.listing_quality.generator import (
+    ListingGenerationConfig,
+    generate_listings,
+    to_api_records,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,8 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from model_registry.database import make_engine
-from model_registry.kinds import MODEL_KINDS
+from database.engine import make_engine
+from kinds import MODEL_KINDS
 from serving.console import queries, review_stats
 from serving.console.views import decision_view
 from serving.decision_export import export_decisions

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.load import concurrent_load, rss_mb, sequential_latency, served
-from features.schemas import ListingRecord
-from model_registry.registry import ModelRegistry
-from model_registry.runtimes.listing import ListingQualityModel
-from training.data.listings import (
+from kinds.listing_quality.generator import (
     ListingGenerationConfig,
     generate_listings,
     to_api_records,
 )
+from kinds.listing_quality.record import ListingRecord
+from kinds.listing_quality.runtime import ListingQualityModel
+from registry.store import ModelRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,9 +53,9 @@ def reason_agreement(model: ListingQualityModel, records: list[dict[str, Any]]) 
     TreeSHAP, on the listings sent to review or block."""
     import numpy as np
 
-    from features.listing import build_listing_features
-    from features.schemas import LISTING_FIELDS
-    from model_registry.runtimes.base import as_columns
+    from kinds.listing_quality.features import build_listing_features
+    from kinds.listing_quality.record import LISTING_FIELDS
+    from kinds.runtime import as_columns
 
     matrix = build_listing_features(as_columns(records, LISTING_FIELDS), model.state).matrix
     flagged = matrix[model.predict_matrix(matrix) >= model.thresholds.review]

@@ -44,7 +44,7 @@ def sentences(limit: int = 4000) -> list[str]:
         texts = clip_sentences(root)["text"].tolist()
         random.Random(0).shuffle(texts)
         return texts[:limit]
-    from training.data.transcripts import TranscriptGenerationConfig, generate_transcripts
+    from kinds.false_marketing.generator import TranscriptGenerationConfig, generate_transcripts
 
     return generate_transcripts(TranscriptGenerationConfig(n=limit, seed=3), progress=False)["text"].tolist()
 
@@ -103,8 +103,8 @@ async def drive(base: str, headers: dict[str, str], texts: list[str], rooms: int
 
 def production_tags() -> list[str]:
     """The home's production versions."""
-    from model_registry.kinds import MODEL_NAMES
-    from model_registry.registry import ModelRegistry
+    from kinds import MODEL_NAMES
+    from registry.store import ModelRegistry
 
     return [ModelRegistry().resolve(f"{name}:production") for name in MODEL_NAMES]
 
@@ -125,7 +125,7 @@ def state_written(database_url: str) -> dict[str, int]:
     """Rows of the enforcement tables after the run."""
     from sqlalchemy import func, select
 
-    from model_registry.database import make_engine
+    from database.engine import make_engine
     from policy.store import actions_table, events_table, ledger_table, rooms_table
 
     with make_engine(database_url).connect() as conn:
@@ -145,7 +145,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from benchmarks.load import AUTH_HEADERS, rss_mb, served, worker_cpu_seconds
-    from model_registry.settings import load_settings
+    from common.settings import load_settings
 
     texts = sentences()
     env = {"SHOPGUARD_WORKERS": str(args.workers), "SHOPGUARD_MAX_IN_FLIGHT": "64"}

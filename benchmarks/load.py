@@ -83,8 +83,8 @@ def benchmark_token() -> str:
     """A fresh token (scopes score, read) in the benchmarked home's database."""
     import secrets
 
-    from model_registry.database import make_engine
-    from model_registry.settings import load_settings
+    from common.settings import load_settings
+    from database.engine import make_engine
     from serving.auth import TokenStore
 
     store = TokenStore(make_engine(load_settings().database_url))

@@ -41,8 +41,8 @@ import numpy as np
 from features.evasion import VOCABULARY, is_han
 from features.marketing import match_lexicon
 from features.text import normalize_text
-from model_registry.registry import ModelRegistry
-from model_registry.runtimes.marketing import FalseMarketingModel
+from kinds.false_marketing.runtime import FalseMarketingModel
+from registry.store import ModelRegistry
 from training.grouped import group_folds
 
 KINDS = ("homophone", "filler", "look_alike", "mask", "pinyin")

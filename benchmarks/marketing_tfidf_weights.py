@@ -23,7 +23,7 @@ from sklearn.metrics import roc_auc_score
 
 from features.text import normalize_many
 from features.text_scorer import NgramHashing, smooth_idf, tfidf
-from training.false_marketing import MARKETING_CATEGORIES, MarketingData, load_training_data
+from kinds.false_marketing.pipeline import MARKETING_CATEGORIES, MarketingData, load_training_data
 from training.grouped import group_folds
 from training.pipeline import CharTfidf, fit_char_scorer, score_tfidf_rows
 

@@ -24,7 +24,11 @@ import scipy.io as sio
 from scipy import sparse
 from sklearn.model_selection import train_test_split
 
-from training.merchant_risk import MerchantRiskConfig, MerchantRiskTrainer, load_merchant_table
+from kinds.merchant_risk.pipeline import (
+    MerchantRiskConfig,
+    MerchantRiskTrainer,
+    load_merchant_table,
+)
 from training.splits import validation_from_train
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,5 +1,5 @@
 """Merchant graph features out of core (DuckDB) for 1,000,000 merchants and 10,000,000
-links, checked against the in-memory ``features/merchant.py`` on a sample. Prints JSON:
+links, checked against the in-memory ``kinds/merchant_risk/features.py`` on a sample. Prints JSON:
 seconds, peak memory of the process, and the largest difference on the sample.
 """
 
@@ -16,8 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.merchant import MERCHANT_FEATURE_SPEC, MerchantGraph, build_merchant_features
-from model_registry.runtimes.graph_scale import graph_features_duckdb
+from kinds.merchant_risk.features import (
+    MERCHANT_FEATURE_SPEC,
+    MerchantGraph,
+    build_merchant_features,
+)
+from kinds.merchant_risk.graph_scale import graph_features_duckdb
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -22,10 +22,14 @@ from typing import Any
 import numpy as np
 
 from benchmarks.load import concurrent_load, rss_mb, served
-from features.merchant import MERCHANT_BEHAVIOUR_FEATURES, MerchantGraph, build_merchant_features
-from model_registry.registry import ModelRegistry
-from model_registry.runtimes.merchant import MerchantRiskModel
-from training.data.merchants import LINK_TYPES, MerchantGenerationConfig, generate_merchants
+from kinds.merchant_risk.features import (
+    MERCHANT_BEHAVIOUR_FEATURES,
+    MerchantGraph,
+    build_merchant_features,
+)
+from kinds.merchant_risk.generator import LINK_TYPES, MerchantGenerationConfig, generate_merchants
+from kinds.merchant_risk.runtime import MerchantRiskModel
+from registry.store import ModelRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
 

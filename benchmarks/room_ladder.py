@@ -71,11 +71,11 @@ def rank(f: dict[str, Any]) -> tuple:
 def main() -> None:
     import pandas as pd
 
-    from model_registry.registry import ModelRegistry
-    from model_registry.settings import load_settings
+    from common.settings import load_settings
+    from kinds.false_marketing.pipeline import heldout_segments_file
     from policy.document import load_policy
+    from registry.store import ModelRegistry
     from training.data.real_text import require_shared_data
-    from training.false_marketing import heldout_segments_file
     from training.room_replay import broadcast_order, replay_room
 
     parser = argparse.ArgumentParser(description=__doc__)

@@ -38,15 +38,15 @@ from benchmarks.load import (
 )
 from features.marketing import MARKETING_CATEGORIES
 from features.text import normalize_text
-from model_registry.registry import ModelRegistry
-from model_registry.runtimes.encoder import OnnxEncoder
-from model_registry.runtimes.marketing import (
+from kinds.false_marketing.encoder import OnnxEncoder
+from kinds.false_marketing.generator import TranscriptGenerationConfig, generate_transcripts
+from kinds.false_marketing.runtime import (
     ONNX_FP32_FILE,
     ONNX_INT8_FILE,
     TOKENIZER_FILE,
 )
+from registry.store import ModelRegistry
 from training.classification_metrics import binary_metrics
-from training.data.transcripts import TranscriptGenerationConfig, generate_transcripts
 from training.text_encoder import load_base_model, predict_torch
 
 ROOT = Path(__file__).resolve().parent.parent

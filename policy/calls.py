@@ -3,7 +3,7 @@
 Each rule has one owner: step 1 is the runtime's (``decide`` with the bundle's thresholds);
 the stream segment rules are ``policy/segments.py``'s; the stream burst rule, the listing
 wording rule and the merchant rule are this module's, applied by the kinds' answers
-(``model_registry/answers/``) for the service and batch jobs alike, with the parameters of
+(``kinds/``) for the service and batch jobs alike, with the parameters of
 the policy file (``policy/document.py``: ``calls``).
 
 Order (after step 1, each step can only raise a decision, never lower it):
@@ -37,9 +37,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from common.decisions import Decision, stricter
 from features.marketing import LexiconMatch
 from features.reasons import Reason
-from policy.decisions import Decision, stricter
 from policy.document import ReviewBurst
 
 FALLBACK_DECISION: Decision = "review"

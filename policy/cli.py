@@ -30,7 +30,7 @@ def check_command(path: Path = typer.Argument(..., exists=True, dir_okay=False,
     a file that does not validate is refused naming the key."""
     from rich.table import Table
 
-    from model_registry.terminal import terminal_console
+    from common.terminal import terminal_console
     from policy.document import load_policy
 
     policy = load_policy(path)
@@ -72,9 +72,9 @@ def replay_command(
     from rich.progress import Progress
     from rich.table import Table
 
-    from model_registry.database import make_engine
-    from model_registry.settings import load_settings
-    from model_registry.terminal import plain, terminal_console
+    from common.settings import load_settings
+    from common.terminal import plain, terminal_console
+    from database.engine import make_engine
     from policy.document import load_policy
     from policy.replay import compare_with_live, day_table, replay
     from policy.store import EnforcementStore

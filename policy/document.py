@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from features.errors import ShopGuardError
+from common.errors import ShopGuardError
 from features.marketing import MARKETING_CATEGORIES
 
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent / "default_policy.yaml"

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from common.decisions import Decision, Thresholds, decide, stricter
 from features.marketing import LexiconMatch
-from policy.decisions import Decision, Thresholds, decide, stricter
 
 # Evidence of a rule without enough real matches to measure it (smoothed toward these).
 RULE_EVIDENCE_PRIOR = {"block": 0.9, "review": 0.6}

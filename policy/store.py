@@ -48,7 +48,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from features.errors import ShopGuardError
+from common.errors import ShopGuardError
 from policy.calls import MerchantHold
 from policy.document import PolicyDocument
 from policy.engine import Enforcer, Outcome, charge_status
@@ -672,7 +672,7 @@ class EnforcementStore:
     def __init__(self, engine: Engine, policy: PolicyDocument, clock: Callable[[], datetime] | None = None,
                  read_engine: Engine | None = None,
                  record_writer: Callable[[Connection, list[Any]], None] | None = None) -> None:
-        """``engine`` writes (on SQLite an ``immediate`` one: ``model_registry.database.make_engine``);
+        """``engine`` writes (on SQLite an ``immediate`` one: ``database.engine.make_engine``);
         ``read_engine`` reads without taking the write lock (default: ``engine``);
         ``record_writer`` writes scoring calls' decision records in their transaction."""
         self.engine = engine
@@ -686,7 +686,7 @@ class EnforcementStore:
 
     @contextmanager
     def _transaction(self, keys: list[str]) -> Iterator[Connection]:
-        from model_registry.database import write_lock
+        from database.engine import write_lock
 
         with write_lock(self.engine), self.engine.begin() as conn:
             if conn.dialect.name == "postgresql" and keys:  # one statement, the keys locked in sorted order

@@ -21,7 +21,7 @@ import contextvars
 import threading
 import time
 
-from model_registry.runtimes.base import WorkCancelled
+from kinds.runtime import WorkCancelled
 
 WORKING, ANSWERING, ABANDONED = "working", "answering", "abandoned"
 

@@ -44,7 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from features.errors import ShopGuardError
+from common.errors import ShopGuardError
 from serving.error_answers import QUIET_LOG, send_json
 
 logger = logging.getLogger("shopguard.auth")
@@ -223,7 +223,7 @@ def required_scope(method: str, path: str) -> str:
     """What a route needs: ``OPEN``, ``SESSION`` (the console checks its own cookie) or a
     token scope. Deny by default: a route not listed needs ``admin``, so a route added later
     is closed until someone names its scope."""
-    from model_registry.kinds import MODEL_KINDS
+    from kinds import MODEL_KINDS
 
     if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
         return OPEN

@@ -8,11 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from features.errors import ShopGuardError
-from model_registry.kinds import MODEL_KINDS
-from model_registry.registry import ModelNotFoundError, ModelRegistry, split_reference
-from model_registry.release import RELEASE_FILE, Release, ReleasedModel, new_release, write_release
-from model_registry.settings import Settings
+from common.errors import ShopGuardError
+from common.settings import Settings
+from kinds import MODEL_KINDS
+from registry.release import RELEASE_FILE, Release, ReleasedModel, new_release, write_release
+from registry.store import ModelNotFoundError, ModelRegistry, split_reference
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TAG_PREFIX = "__tag__:"

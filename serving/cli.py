@@ -13,8 +13,8 @@ from typing import Any
 import pandas as pd
 import typer
 
-from model_registry.kinds import MODEL_NAMES
-from model_registry.settings import load_settings
+from common.settings import load_settings
+from kinds import MODEL_NAMES
 
 
 def serve(
@@ -70,8 +70,8 @@ def audit_decisions(
     reasons as structured columns (``serving/decision_export.py``)."""
     from rich.table import Table
 
-    from model_registry.database import make_engine
-    from model_registry.terminal import plain, terminal_console
+    from common.terminal import plain, terminal_console
+    from database.engine import make_engine
     from serving.decision_export import utc_iso
     from serving.decision_queries import latest_decisions
 
@@ -128,8 +128,8 @@ def audit_verdicts(
 ) -> None:
     """Export reviewers' verdicts, oldest first, streamed in chunks (bounded memory): time
     (UTC), reviewer, item, segment, ok or violation, label, note (``serving/verdict_export.py``)."""
-    from model_registry.database import make_engine
-    from model_registry.terminal import plain, terminal_console
+    from common.terminal import plain, terminal_console
+    from database.engine import make_engine
     from serving.verdict_export import FORMATS, count_verdicts, export_verdicts
 
     if out.suffix.lstrip(".") not in FORMATS:
@@ -148,7 +148,7 @@ def _utc(at: datetime | None) -> datetime | None:
 
 
 def _read_base(path: Path, option: str = "--base") -> pd.DataFrame:
-    from model_registry.tables import read_table
+    from common.tables import read_table
 
     return read_table(path, option)
 
@@ -196,16 +196,16 @@ def export_feedback_command(
     """Join reviewer feedback with the logged inputs into a file ``shopguard train NAME`` accepts."""
     from rich.table import Table
 
-    from model_registry.database import make_engine
-    from model_registry.kinds import model_kind
-    from model_registry.terminal import plain, terminal_console
+    from common.terminal import plain, terminal_console
+    from database.engine import make_engine
+    from kinds import model_kind
     from serving.feedback import export_feedback
 
     if out.suffix not in (".parquet", ".csv"):
         raise typer.BadParameter("--out must end in .parquet or .csv", param_hint="--out")
     exported = export_feedback(make_engine(load_settings().database_url), name)  # errors: shopguard/cli.py
     kind = model_kind(name)
-    key = None if kind.multi_label else kind.id_field
+    key = None if kind.segmented else kind.id_field
     contradictions = _contradictions(exported.table, base, key, kind.label_column) if base is not None else None
     table = _with_base(exported.table, base, key)
     _write_table(table, out)
@@ -230,7 +230,7 @@ tokens_app = typer.Typer(help="API tokens (bearer tokens with scopes).", no_args
 
 
 def _token_store():  # -> serving.auth.TokenStore
-    from model_registry.database import make_engine
+    from database.engine import make_engine
     from serving.auth import TokenStore
 
     return TokenStore(make_engine(load_settings().database_url))
@@ -259,7 +259,7 @@ def list_tokens() -> None:
     """Every token: name, scopes, who created it, when, and whether it is revoked."""
     from rich.table import Table
 
-    from model_registry.terminal import plain, terminal_console
+    from common.terminal import plain, terminal_console
 
     table = Table(title="API tokens")
     for column in ("name", "scopes", "created (UTC)", "created by", "revoked (UTC)"):
@@ -292,7 +292,7 @@ def bento_build(
     Then ``bentoml containerize TAG`` makes an OCI image."""
     from rich.table import Table
 
-    from model_registry.terminal import terminal_console
+    from common.terminal import terminal_console
     from serving.bento import PROJECT_ROOT, build_bento
 
     tag, release = build_bento(load_settings(), context or PROJECT_ROOT, version)

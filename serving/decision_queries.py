@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, or_, select
 
-from model_registry.kinds import MODEL_KINDS
+from kinds import MODEL_KINDS
 from serving.decision_log import decision_log_table
 
 

@@ -24,8 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from database.engine import DatabaseUnreadable, storage_cause
 from features.ids import checked_id, merchant_key
-from model_registry.database import DatabaseUnreadable, storage_cause
 from policy.calls import FALLBACK_DECISION
 from policy.store import EnforcementNotFound, EnforcementStore, jsonable
 
@@ -38,8 +38,8 @@ MAX_ACTION_ID = 2**62
 @lru_cache(maxsize=1)
 def _store() -> EnforcementStore:
     """This worker's store, opened at its first read."""
-    from model_registry.database import make_engine
-    from model_registry.settings import load_settings
+    from common.settings import load_settings
+    from database.engine import make_engine
     from policy.document import load_policy
 
     settings = load_settings()

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from model_registry.kinds import kind_of_entity
+from kinds import kind_of_entity
 from policy.state import VerdictGiven
 from policy.store import EnforcementStore
 from serving.feedback import FeedbackStore, feedback_table

@@ -50,7 +50,7 @@ class _Pending:
 
 def enforcement_process(connection: Any, database_url: str, policy_path: str | None) -> None:
     """The enforcement process: apply each batch received, send back each call's result."""
-    from model_registry.database import make_engine
+    from database.engine import make_engine
     from policy.document import load_policy
     from serving.decision_log import write_records
     from serving.process import die_with_parent

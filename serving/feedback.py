@@ -36,14 +36,15 @@ from sqlalchemy import (
     select,
 )
 
-from features.errors import ShopGuardError
-from model_registry.kinds import (
+from common.errors import ShopGuardError
+from kinds import (
     CLEAN_FEEDBACK_LABEL,
     MODEL_KINDS,
     ModelKind,
     kind_of_entity,
     model_kind,
 )
+from kinds.answers import LINK_COLUMNS
 from serving.decision_queries import query_decisions
 
 metadata = MetaData()
@@ -154,7 +155,7 @@ def canonical_label(entity_type: str, label: str, segment_index: int | None, seg
     categories joined by ``|``, which need the segment they apply to)."""
     kind = kind_of_entity(entity_type)
     label = label.strip()
-    if not kind.multi_label:
+    if not kind.segmented:
         allowed = kind.feedback_labels
         if label not in allowed or segment_index is not None:
             field = "segment_index" if label in allowed else "label"
@@ -252,7 +253,7 @@ def _binary_rows(kind: ModelKind, logged: LoggedInputs, feedback: list[dict[str,
     """One row per entity (its latest feedback) with the kind's label column; records with
     links (merchants) give their links as a separate edge list."""
     latest = {r["entity_id"]: r for r in feedback}
-    with_links = "links" in kind.record.model_fields
+    with_links = kind.answers.links_field is not None
     rows, links = [], []
     for r in latest.values():
         try:  # the logged input must still be a valid record: values a training file cannot hold are refused
@@ -263,11 +264,11 @@ def _binary_rows(kind: ModelKind, logged: LoggedInputs, feedback: list[dict[str,
                                 f"{'.'.join(str(p) for p in error['loc'])} cannot be exported ({error['msg']}); "
                                 "correct or drop that row.", "NAME") from None
         if with_links:
-            links += [{"src": record[kind.id_field], "dst": link["merchant_id"], "link_type": link["link_type"]}
-                      for link in record.pop("links")]
+            links += kind.answers.link_edges(record)
+            record.pop(kind.answers.links_field)
         rows.append({**record, kind.label_column: int(r["label"] == kind.positive_label), **_provenance(r)})
     return FeedbackExport(pd.DataFrame(rows),
-                          pd.DataFrame(links, columns=["src", "dst", "link_type"]) if with_links else None)
+                          pd.DataFrame(links, columns=LINK_COLUMNS) if with_links else None)
 
 
 def _segment_rows(kind: ModelKind, logged: LoggedInputs, feedback: list[dict[str, Any]]) -> FeedbackExport:
@@ -294,5 +295,5 @@ def export_feedback(engine: Engine, model_name: str) -> FeedbackExport:
     if not feedback:
         raise FeedbackError(f"no feedback on {kind.entity_type}s yet; reviewers send it with POST /v1/feedback.",
                             "NAME", status=404)
-    build = _segment_rows if kind.multi_label else _binary_rows
+    build = _segment_rows if kind.segmented else _binary_rows
     return build(kind, LoggedInputs(engine), feedback)

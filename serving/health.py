@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from model_registry.database import storage_cause
+from database.engine import storage_cause
 
 READY_PATH = "/readyz"
 HEALTH_PATHS = frozenset({READY_PATH, "/livez", "/healthz"})

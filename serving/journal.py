@@ -84,7 +84,7 @@ def check_logged_inputs(entity_type: str, inputs: dict[str, Any]) -> None:
     break the console's pages for everyone."""
     from pydantic import ValidationError
 
-    from model_registry.kinds import MODEL_KINDS
+    from kinds import MODEL_KINDS
 
     by_entity = {k.entity_type: k for k in MODEL_KINDS.values()}
     if entity_type not in by_entity:

@@ -7,7 +7,7 @@ open that long for more callers (more throughput, more latency).
 
 A caller may pass ``cancelled`` (its time budget ran out): a job already cancelled when its
 batch starts is dropped with ``WorkCancelled``, and a batch whose callers are all cancelled
-stops at the work's next checkpoint (``model_registry.runtimes.base.check_cancelled``). A
+stops at the work's next checkpoint (``kinds.runtime.check_cancelled``). A
 batch with one caller still waiting runs to the end, so every caller's wait ends when the
 work it waits for has stopped.
 """
@@ -22,7 +22,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from model_registry.runtimes.base import WorkCancelled, cancel_scope
+from kinds.runtime import WorkCancelled, cancel_scope
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")

@@ -4,7 +4,7 @@
 The new bundle is loaded, verified (every file's hash) and checked against the API's fields
 before it replaces the one answering; a bundle that fails keeps the old one serving, and the
 failure is reported (``/readyz``, ``/v1/models``, the console) until the alias moves again.
-Every round the worker also reports what it serves (``model_registry/deployments.py``), so a
+Every round the worker also reports what it serves (``registry/deployments.py``), so a
 mismatch between the alias and what answers is visible, never silent.
 """
 
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from model_registry.aliases import AliasStore
-from model_registry.deployments import ServedVersions
-from model_registry.runtimes.base import ModelRuntime
+from kinds.runtime import ModelRuntime
+from registry.aliases import AliasStore
+from registry.deployments import ServedVersions
 
 logger = logging.getLogger("shopguard.serving")
 

@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from features.errors import ShopGuardError
-from model_registry.kinds import MODEL_NAMES
-from model_registry.registry import ModelRegistry
+from common.errors import ShopGuardError
+from kinds import MODEL_NAMES
+from registry.store import ModelRegistry
 
 CARD_MEDIA_TYPES = {"html": "text/html", "md": "text/markdown", "json": "application/json"}
 

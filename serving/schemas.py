@@ -1,27 +1,13 @@
-"""Typed response envelopes of the HTTP API (DESIGN.md contract); each kind's result schema
-lives with its answer (``model_registry/answers/``)."""
+"""Typed responses of the service's own endpoints (feedback, appeals, errors); each kind's
+request and response models live with its answers (``kinds/<kind>/answers.py``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from model_registry.answers import ReasonOut
-from model_registry.answers.listing import ListingResult
-from model_registry.answers.merchant import MerchantResult
-from model_registry.answers.stream import SegmentResult
-from policy.decisions import Decision
-
-MAX_BATCH = 1000
-
-
-class ListingsResponse(BaseModel):
-    """Answer to ``POST /v1/listings/score``: one result per listing, in request order."""
-
-    request_id: str
-    results: list[ListingResult]
+from common.decisions import Decision
 
 
 class ErrorBody(BaseModel):
@@ -31,74 +17,6 @@ class ErrorBody(BaseModel):
     error: str
     message: str
     fallback_decision: Decision | None = None
-
-
-class MerchantsResponse(BaseModel):
-    """Answer to ``POST /v1/merchants/score``: one result per merchant, in request order."""
-
-    request_id: str
-    results: list[MerchantResult]
-
-
-class SegmentCounts(BaseModel):
-    """Segments at block and at review."""
-
-    block: int
-    review: int
-
-
-class RoomWindow(BaseModel):
-    """The flagged segments among the room's last ``segments`` segments, as the ladder weighs them."""
-
-    segments: int
-    block: int
-    review: int
-    weight: float
-
-
-class RoomOut(BaseModel):
-    """A live room's state after this call (``policy/engine.py``)."""
-
-    action: Literal["none", "warn", "restrict", "stop"] = Field(description=(
-        "the room's action now: none < warn < restrict < stop, never lowered within a broadcast except by an "
-        "overturn"))
-    counts: SegmentCounts = Field(description="segments at block and at review so far in the broadcast")
-    window: RoomWindow = Field(description="the ladder's window (policy rooms.window_segments)")
-    chunks: int = Field(description="calls the room has received")
-    reasons: list[ReasonOut] = Field(description="the rule and the decisions behind the action")
-
-
-class PenaltyOut(BaseModel):
-    """A penalty in force."""
-
-    kind: str
-    since: datetime
-    until: datetime | None = Field(description="null: until lifted")
-    reason: str
-
-
-class CreatorOut(BaseModel):
-    """The host's credit after this call."""
-
-    creator_id: str = Field(description="normalized (NFKC, format characters removed, trimmed, case-folded)")
-    credit: int
-    penalty: PenaltyOut | None
-
-
-class StreamResponse(BaseModel):
-    """Answer to ``POST /v1/streams/score``."""
-
-    request_id: str
-    stream_id: str
-    chunk: int | None = Field(None, description="the caller's sequence number of this call in the stream")
-    decision: Decision
-    score: float
-    segments: list[SegmentResult]
-    reasons: list[ReasonOut]
-    model: str
-    spans_cut_short: bool = Field(False, description="some segments' model spans were left out (span budget)")
-    room: RoomOut | None = Field(None, description="the live room's action (enforcement over time)")
-    creator: CreatorOut | None = Field(None, description="with creator_id: the host's credit and penalty")
 
 
 class AppealResponse(BaseModel):

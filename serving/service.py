@@ -14,6 +14,8 @@ the Bento's own model store.
 
 from __future__ import annotations
 
+import copy
+import inspect
 import logging
 import os
 import signal
@@ -23,28 +25,24 @@ from pathlib import Path
 from typing import Any, Literal
 
 import bentoml
-from pydantic import Field, create_model
+from pydantic import Field
 from pydantic_core import to_json
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import JSONResponse
 
+from common.settings import Settings, configure_bentoml_home, load_settings
+from database.engine import DatabaseUnreadable
 from features.ids import EntityId
-from features.schemas import ListingRecord, MerchantRecord, TranscriptSegment
-from model_registry.answers import LogItem, Refused
-from model_registry.database import DatabaseUnreadable
-from model_registry.kinds import (
+from kinds import (
     ENTITY_TYPES,
-    FALSE_MARKETING,
-    LISTING_QUALITY,
-    MERCHANT_RISK,
     MODEL_KINDS,
     ModelKind,
 )
-from model_registry.release import Release, bento_release_file, read_release
-from model_registry.runtimes.base import ModelRuntime, Scores, WorkCancelled
-from model_registry.settings import Settings, configure_bentoml_home, load_settings
+from kinds.answers import LogItem, Refused
+from kinds.runtime import ModelRuntime, Scores, WorkCancelled
 from policy.calls import FALLBACK_DECISION
 from policy.store import EnforcementConflict, EnforcementNotFound
+from registry.release import Release, bento_release_file, read_release
 from serving.admission import claim_answer, current_admission
 from serving.auth import PRINCIPAL_HEADER, AuthGuard, TokenStore, decode_principal
 from serving.console import console_app
@@ -58,15 +56,7 @@ from serving.microbatch import MicroBatcher
 from serving.model_follower import ModelFollower
 from serving.models_api import ModelsPathMiddleware, models_app
 from serving.protocol_errors import install_json_protocol_errors
-from serving.schemas import (
-    MAX_BATCH,
-    AppealResponse,
-    ErrorBody,
-    FeedbackResponse,
-    ListingsResponse,
-    MerchantsResponse,
-    StreamResponse,
-)
+from serving.schemas import AppealResponse, ErrorBody, FeedbackResponse
 
 logger = logging.getLogger("shopguard.serving")
 SETTINGS = load_settings()  # the service's shape (workers, threads, limits) is read once, at import
@@ -88,7 +78,7 @@ def configure_worker(settings: Settings) -> None:
 def token_store(settings: Settings) -> TokenStore | None:
     """The tokens the front door checks (None: ``SHOPGUARD_AUTH=off``). An unreadable
     database is said once by the service's start; token checks answer 503 meanwhile."""
-    from model_registry.database import make_engine
+    from database.engine import make_engine
 
     if not settings.auth:
         return None
@@ -160,18 +150,18 @@ def _with_status(ctx: bentoml.Context, response: JSONResponse) -> JSONResponse:
 
 class ShopGuard:
     """Scores listings, livestream transcripts and merchants (and every plug-in kind): one
-    model per kind of the kinds table (``model_registry/kinds.py``)."""
+    model per kind of the kinds table (``kinds/__init__.py``)."""
 
     def __init__(self) -> None:
-        from model_registry.database import make_engine
-        from model_registry.deployments import ServedVersions, report_seconds
+        from database.engine import make_engine
+        from registry.deployments import ServedVersions, report_seconds
         from serving.process import die_with_parent
 
         die_with_parent()  # a worker never outlives the server process that started it
         configure_worker(SETTINGS)
-        from model_registry.registry import ModelRegistry
         from policy.document import load_policy
         from policy.store import EnforcementStore
+        from registry.store import ModelRegistry
         from serving.decision_log import DecisionLogWriter
         from serving.enforcement_clock import EnforcementClock
         from serving.enforcement_writer import EnforcementWriter
@@ -389,48 +379,6 @@ class ShopGuard:
         return batcher.submit(records, size=len(records),
                               cancelled=admission.cancelled if admission else lambda: False)
 
-    @bentoml.api(route=LISTING_QUALITY.route)
-    def score_listings(
-        self, listings: list[ListingRecord] = Field(..., min_length=1, max_length=MAX_BATCH)
-    ) -> ListingsResponse:
-        """Decide block / review / allow for up to 1,000 listings, with reasons. Each
-        ``listing_id`` at most once per call (400 naming the indexes)."""
-        return self._respond(ListingsResponse, self._score(LISTING_QUALITY, listings, {}, "listings"))
-
-    @bentoml.api(route=MERCHANT_RISK.route)
-    def score_merchants(
-        self, merchants: list[MerchantRecord] = Field(..., min_length=1, max_length=MAX_BATCH)
-    ) -> MerchantsResponse:
-        """Decide block / review / allow for up to 1,000 merchants, with reasons (ring evidence)
-        for review and block results; the decisions are kept so that blocked merchants'
-        listings go to review. Each merchant at most once per call (ids compared normalized:
-        ``features/ids.py``; 400 naming the indexes)."""
-        return self._respond(MerchantsResponse, self._score(MERCHANT_RISK, merchants, {}, "merchants"))
-
-    @bentoml.api(route=FALSE_MARKETING.route)
-    def score_stream(
-        self,
-        stream_id: EntityId = Field(..., description="the broadcast (live room); normalized as merchant ids are"),
-        segments: list[TranscriptSegment] = Field(..., min_length=1, max_length=MAX_BATCH),
-        merchant_id: EntityId | None = Field(None, description="the merchant whose goods the room sells"),
-        creator_id: EntityId | None = Field(None, description=(
-            "the host; fixed for a stream (another one later is 409 naming creator_id)")),
-        chunk: int | None = Field(None, ge=0, le=1_000_000, description=(
-            "this call's sequence number in the stream: a repeat with the same segments gets the first answer and "
-            "counts once; with other segments it is 409 naming chunk")),
-    ) -> StreamResponse:
-        """Per-segment category scores, labels and evidence spans, segment decisions and the
-        stream decision (policy in ``policy/calls.py``); the call is a chunk of its live room,
-        whose action (``room``) and host's credit (``creator``) come with the answer
-        (``policy/engine.py``). Concurrent calls share encoder batches
-        (``serving/microbatch.py``). The text is measured as the model works on it, after
-        Unicode normalization (NFKC)."""
-        answer = self._score(FALSE_MARKETING, segments, {"stream_id": stream_id, "merchant_id": merchant_id,
-                                                         "creator_id": creator_id, "chunk": chunk}, "segments")
-        if isinstance(answer, dict):
-            answer = {k: v for k, v in answer.items() if k not in ("merchant_id", "creator_id")}
-        return self._respond(StreamResponse, answer)
-
     @staticmethod
     def _respond(response: type[Any], answer: Any) -> Any:
         """The typed response of an answer, or the error response as it is."""
@@ -565,29 +513,35 @@ def forbid_unknown_fields(service: Any) -> None:
         method.input_spec.model_rebuild(force=True)
 
 
-def records_api(kind: ModelKind) -> Any:
-    """The typed scoring endpoint of a kind without a hand-written one (a plug-in kind):
-    ``POST <kind.route>`` with ``records`` (up to 1,000 of ``kind.record``), answered with
-    ``request_id`` and one ``kind.result`` per record."""
-    response = create_model(f"{kind.record.__name__}Results", request_id=(str, ...), results=(list[kind.result], ...))
+def kind_api(kind: ModelKind) -> Any:
+    """The kind's scoring endpoint, generated from its line in the kinds table: ``POST
+    <kind.route>`` taking the fields of ``kind.api.request`` (one holds the records, the others
+    go to the answer as the call's request fields) and answering ``kind.api.response``. BentoML
+    reads the parameters from the signature, so the OpenAPI shows the kind's own types."""
+    endpoint = kind.api
+    records_field = endpoint.records_field
 
-    def score(self: ShopGuard, records: Any = Field(..., min_length=1, max_length=MAX_BATCH)) -> Any:
-        return self._respond(response, self._score(kind, records, {}, "records"))
+    def score(self: ShopGuard, **body: Any) -> Any:
+        records = body.pop(records_field)
+        return self._respond(endpoint.response, self._score(kind, records, body, records_field))
 
-    score.__annotations__ = {"records": list[kind.record], "return": response}
-    score.__name__ = score.__qualname__ = f"score_{kind.name.replace('-', '_')}"
-    score.__doc__ = f"Decide block / review / allow for up to {MAX_BATCH:,} {kind.entity_type} records ({kind.name})."
+    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)] + [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=info.annotation,
+                          default=copy.copy(info))
+        for name, info in endpoint.request.model_fields.items()]
+    score.__signature__ = inspect.Signature(parameters, return_annotation=endpoint.response)  # type: ignore[attr-defined]
+    score.__annotations__ = {**{p.name: p.annotation for p in parameters[1:]}, "return": endpoint.response}
+    score.__name__ = score.__qualname__ = endpoint.name
+    score.__doc__ = endpoint.description
     return bentoml.api(route=kind.route)(score)
 
 
 def add_kind_endpoints(service_class: type) -> None:
     """Declare every kind's model to BentoML (what ``bentoml build`` packs into a Bento) and
-    give each kind without a hand-written endpoint its ``records_api``."""
-    routes = {getattr(method, "route", None) for method in vars(service_class).values()}
+    give each kind its generated scoring endpoint (``kind_api``)."""
     for kind in MODEL_KINDS.values():
         setattr(service_class, f"{kind.name.replace('-', '_')}_model_ref", released_model(kind))
-        if kind.route not in routes:
-            setattr(service_class, f"score_{kind.name.replace('-', '_')}", records_api(kind))
+        setattr(service_class, kind.api.name, kind_api(kind))
 
 
 add_kind_endpoints(ShopGuard)

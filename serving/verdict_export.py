@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from model_registry.kinds import CLEAN_FEEDBACK_LABEL
+from kinds import CLEAN_FEEDBACK_LABEL
 from serving.decision_export import csv_chunks, parquet_chunks, utc_iso
 from serving.feedback import feedback_table
 

@@ -4,7 +4,7 @@ Errors a user can fix are reported here, once, as one ``error: ...`` line on std
 a traceback: a ``ShopGuardError`` (bad data, a missing model, a refused promotion) and a file
 the system cannot open exit with status 2, as do Click's usage errors (a missing file named
 on the command line, an unknown option), which otherwise print a framed block.
-Results go to stdout, logs and progress to stderr (``model_registry/terminal.py``).
+Results go to stdout, logs and progress to stderr (``common/terminal.py``).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import typer
 from typer.core import TyperGroup
 
 from batch.cli import batch_app
-from features.errors import ShopGuardError
-from model_registry.cli import PAIRED_GATE, models_app
-from model_registry.terminal import configure_logging
+from common.errors import ShopGuardError
+from common.terminal import configure_logging
 from policy.cli import enforcement_app
+from registry.cli import PAIRED_GATE, models_app
 from serving.cli import audit_app, bento_app, export_feedback_command, serve, tokens_app
 from shopguard.clicklib import (
     BadParameter,

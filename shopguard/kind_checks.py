@@ -11,7 +11,7 @@ naming the check, what it saw and what to fix.
 bound to one trained kind), so a test suite can run each as its own test.
 
 This module imports ``training`` (to train the kind): it is for authors and tests, and nothing
-under ``serving``, ``batch`` or ``model_registry`` imports it.
+under ``serving``, ``batch`` or ``registry`` imports it.
 """
 
 from __future__ import annotations
@@ -37,26 +37,25 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
-from features.errors import ShopGuardError
-from model_registry.answers import Answer, Refused, no_holds
-from model_registry.bundle import (
+from common.decisions import DECISION_RANK, Thresholds
+from common.errors import ShopGuardError
+from kinds import ModelKind, is_training_module
+from kinds.answers import Answer, Refused, no_holds
+from kinds.runtime import ModelRuntime, Scores
+from policy.document import CallRules
+from registry.bundle import (
     MANIFEST_FILE,
     BundleIntegrityError,
     read_verified_manifest,
     sha256_file,
 )
-from model_registry.cards import CARD_HTML, CARD_JSON, CARD_MD, ModelCard, heading, md_text
-from model_registry.kinds import ModelKind
-from model_registry.registry import LoadedBundle, ModelRegistry
-from model_registry.runtimes.base import ModelRuntime, Scores
-from policy.decisions import DECISION_RANK, Thresholds
-from policy.document import CallRules
+from registry.cards import CARD_HTML, CARD_JSON, CARD_MD, ModelCard, heading, md_text
+from registry.store import LoadedBundle, ModelRegistry
 
 # Card sections every kind's card must have (keys of ``CardSection``); the standards of
-# ``model_registry/card_standards.py`` map them to Hugging Face and Model Card Toolkit fields.
+# ``registry/card_standards.py`` map them to Hugging Face and Model Card Toolkit fields.
 REQUIRED_CARD_SECTIONS = ("model_details", "evaluation")
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".ckpt", ".dill", ".sav")
-SERVING_FREE_OF = "training"  # the package serving (and the kind's serving half) never imports
 UNKNOWN_FIELD = "shopguard_check_unknown_field"
 
 
@@ -171,7 +170,7 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def _imports_training(module: str) -> bool:
-    return module == SERVING_FREE_OF or module.startswith(SERVING_FREE_OF + ".")
+    return is_training_module(module)
 
 
 def serving_modules(kind: ModelKind) -> list[str]:
@@ -196,9 +195,9 @@ def check_serving_imports_no_training(kind: ModelKind, data: KindData) -> None:
                                      "keep training code in the kind's training half (ModelKind.training, resolved "
                                      "by training and the CLI only); serving loads the runtime and answers")
     probe = ("import sys, importlib; "
-             + "; ".join(f"importlib.import_module({m!r})" for m in ["model_registry.kinds", *modules])
-             + f"; print(sorted(m for m in sys.modules if m == {SERVING_FREE_OF!r} or m.startswith("
-             + f"{SERVING_FREE_OF + '.'!r})))")
+             + "; ".join(f"importlib.import_module({m!r})" for m in ["kinds", *modules])
+             + "; from kinds import is_training_module"
+             + "; print(sorted(m for m in sys.modules if is_training_module(m)))")
     with tempfile.TemporaryDirectory(prefix="shopguard-kind-check-") as scratch:
         env = {**os.environ, "SHOPGUARD_HOME": str(Path(scratch) / "home"),
                "BENTOML_HOME": str(Path(scratch) / "bentoml"),
@@ -223,7 +222,7 @@ def train_kind(kind: ModelKind, data: KindData, workdir: Path) -> TrainedKind:
     import typer
     from typer.testing import CliRunner
 
-    from training.kinds import training_half
+    from training.kind_training import training_half
 
     name = "check_trains_and_registers"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -355,7 +354,7 @@ def check_scores_in_unit_interval(t: TrainedKind) -> None:
                      "return probabilities (a sigmoid or a calibrated score), never logits or NaN")
     unknown = sorted({d for d in scored.decisions if d not in DECISION_RANK})
     if unknown:
-        raise t.fail(name, f"decisions {unknown} are not block / review / allow", "decide with policy.decisions.decide")
+        raise t.fail(name, f"decisions {unknown} are not block / review / allow", "decide with common.decisions.decide")
 
 
 def _compare(t: TrainedKind, check: str, expected: Scores, got: Scores, what: str, fix: str,
@@ -435,7 +434,7 @@ def check_thresholds_followed(t: TrainedKind) -> None:
                     if d == "allow" and s >= top_review]
     if allowed_high:
         raise t.fail(name, f"records allowed at or over the review threshold {top_review}: {allowed_high[:5]}",
-                     "decide with the bundle's thresholds (policy.decisions.decide)")
+                     "decide with the bundle's thresholds (common.decisions.decide)")
     fix = "read the thresholds from bundle.manifest.thresholds in from_bundle; never hard-code them"
     lowest = _derived_runtime(t, {k: Thresholds(block=0.0, review=0.0) for k in thresholds}, "kind checks: all 0")
     low = lowest.score(list(t.records))
@@ -586,7 +585,7 @@ def check_card(t: TrainedKind) -> None:
     md (Hugging Face front matter with a model-index), html and json (Model Card Toolkit
     schema naming the version) with the required sections."""
     name = "check_card"
-    fix = "write the card with model_registry.cards.write_card(card, staging) before registering"
+    fix = "write the card with registry.cards.write_card(card, staging) before registering"
     missing = [f for f in (CARD_MD, CARD_HTML, CARD_JSON) if f not in t.bundle.manifest.files]
     if missing:
         raise t.fail(name, f"the bundle has no {missing}", fix)
@@ -597,7 +596,7 @@ def check_card(t: TrainedKind) -> None:
         raise t.fail(name, f"the card has sections {keys}, not {absent}",
                      f"add CardSection(key=...) for each of {list(REQUIRED_CARD_SECTIONS)}")
     with environment(_env(t.data, t.workdir)):
-        markdown = t.registry.card(t.bundle.tag, "md")
+        markdown = t.registry.card(t.bundle.tag, "md", text_model=t.kind.text_model)
         page = t.registry.card(t.bundle.tag, "html")
         document = json.loads(t.registry.card(t.bundle.tag, "json"))
     required = [s for s in card.sections if s.key in REQUIRED_CARD_SECTIONS]

@@ -71,12 +71,12 @@ def listing_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def listing_training(tmp_path_factory: pytest.TempPathFactory, listing_file: Path) -> tuple[Any, Any]:
     """listing-quality trained once per session in this process, in its own home: (registry,
     the trainer's result). Its unit tests read the result; ``trained_home`` serves its bundle."""
-    from model_registry.registry import ModelRegistry
-    from training.listing_quality import (
+    from kinds.listing_quality.pipeline import (
         ListingQualityConfig,
         ListingQualityTrainer,
         load_listing_file,
     )
+    from registry.store import ModelRegistry
 
     with pytest.MonkeyPatch.context() as mp:
         point_at_home(mp, tmp_path_factory.mktemp("listing-home"))
@@ -89,12 +89,12 @@ def listing_training(tmp_path_factory: pytest.TempPathFactory, listing_file: Pat
 def marketing_training(tmp_path_factory: pytest.TempPathFactory, transcript_file: Path) -> tuple[Any, ...]:
     """false-marketing trained once per session in this process, in its own home: (registry,
     the data, the result, the home). Its unit tests read them; ``trained_home`` serves its bundle."""
-    from model_registry.registry import ModelRegistry
-    from training.false_marketing import (
+    from kinds.false_marketing.pipeline import (
         FalseMarketingConfig,
         load_marketing_file,
         train_and_register,
     )
+    from registry.store import ModelRegistry
 
     home = tmp_path_factory.mktemp("marketing-home")
     with pytest.MonkeyPatch.context() as mp:
@@ -110,8 +110,8 @@ def register_in(home: Path, tag: str) -> None:
     """Record a bundle of the session's model store in another home as its candidate, as
     ``ModelRegistry.register`` records it (the store is shared; each home's database says
     which versions are its own)."""
-    from model_registry.bundle import MANIFEST_FILE, sha256_file
-    from model_registry.registry import ModelRegistry, split_reference
+    from registry.bundle import MANIFEST_FILE, sha256_file
+    from registry.store import ModelRegistry, split_reference
 
     with pytest.MonkeyPatch.context() as mp:
         point_at_home(mp, home)

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve
 
-from model_registry.kinds import model_kind
-from model_registry.registry import LoadedBundle
-from policy.decisions import DEFAULT_THRESHOLD_KEY, Thresholds
+from common.decisions import DEFAULT_THRESHOLD_KEY, Thresholds
+from kinds import model_kind
+from registry.store import LoadedBundle
 from training.compare import ScoredFile, score_file
 from training.thresholds import ThresholdChoice, choose_thresholds
 

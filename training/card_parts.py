@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from model_registry.bundle import Manifest
-from model_registry.cards import CardImage, CardSection, CardTable
+from registry.bundle import Manifest
+from registry.cards import CardImage, CardSection, CardTable
 from training.classification_metrics import BinaryMetrics
 from training.plots import calibration_plot, confusion_plot, roc_pr_plot
 from training.real_checks import RealWorldChecks
 from training.thresholds import ThresholdChoice
 
 if TYPE_CHECKING:
-    from model_registry.registry import ModelRegistry
+    from registry.store import ModelRegistry
     from training.splits import Splits
 
 PreviousVersion = Manifest  # the production version a new card compares itself with
@@ -108,7 +108,7 @@ def balance_table(labels: np.ndarray, splits: Splits) -> CardTable:
 def previous_production(registry: ModelRegistry, name: str) -> Manifest | None:
     """The production version's manifest, or None (no production yet, or it cannot be loaded:
     then there is nothing to compare with)."""
-    from features.errors import ShopGuardError
+    from common.errors import ShopGuardError
 
     try:
         return registry.load(f"{name}:production").manifest

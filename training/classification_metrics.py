@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from model_registry.metrics import AtThreshold, BinaryMetrics, Interval, MultiLabelMetrics
-from policy.decisions import Thresholds
+from common.decisions import Thresholds
+from registry.metrics import AtThreshold, BinaryMetrics, Interval, MultiLabelMetrics
 
 __all__ = ["AtThreshold", "BinaryMetrics", "Interval", "MultiLabelMetrics", "binary_metrics", "precision_recall"]
 

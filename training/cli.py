@@ -8,9 +8,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from features.errors import ShopGuardError
-from model_registry.terminal import plain
-from training.kinds import add_train_commands
+from common.errors import ShopGuardError
+from common.terminal import plain
+from training.kind_training import add_train_commands
 from training.report_tables import (
     console,
     load_config,
@@ -25,7 +25,7 @@ data_app = typer.Typer(help="Generate and prepare data.", no_args_is_help=True)
 generate_app = typer.Typer(help="Generate seeded synthetic data with a data card.", no_args_is_help=True)
 data_app.add_typer(generate_app, name="generate")
 train_app = typer.Typer(help="Train a model, evaluate it, register it as candidate.", no_args_is_help=True)
-add_train_commands(train_app)  # shopguard train <kind>: each kind's own command (training/kinds/)
+add_train_commands(train_app)  # shopguard train <kind>: each kind's own command (kinds/)
 
 
 @generate_app.command("listings")
@@ -35,13 +35,12 @@ def generate_listings_command(
     out: Path = typer.Option(Path("data/listings.parquet"), help=".parquet or .csv"),
 ) -> None:
     """Write a synthetic listing catalogue and its data card."""
-    from training.data.listings import (
+    from kinds.listing_quality.generator import (
         ListingGenerationConfig,
-        card_path_for,
         generate_listings,
         listing_data_card,
-        write_table,
     )
+    from training.data.files import card_path_for, write_table
 
     config = ListingGenerationConfig(n=n, seed=seed)
     frame = generate_listings(config)
@@ -58,12 +57,12 @@ def generate_merchants_command(
     out: Path = typer.Option(Path("data/merchants.parquet"), help=".parquet or .csv"),
 ) -> None:
     """Write synthetic merchants, their links (<out>.links.<ext>) and a data card."""
-    from training.data.listings import card_path_for, write_table
-    from training.data.merchants import (
+    from kinds.merchant_risk.generator import (
         MerchantGenerationConfig,
         generate_merchants,
         merchant_data_card,
     )
+    from training.data.files import card_path_for, write_table
 
     config = MerchantGenerationConfig(n=n, seed=seed)
     merchants, links = generate_merchants(config)
@@ -87,12 +86,12 @@ def generate_transcripts_command(
     out: Path = typer.Option(Path("data/transcripts.parquet"), help=".parquet, .csv or .jsonl"),
 ) -> None:
     """Write synthetic livestream transcript segments with multi-label truth and a data card."""
-    from training.data.listings import card_path_for, write_table
-    from training.data.transcripts import (
+    from kinds.false_marketing.generator import (
         TranscriptGenerationConfig,
         generate_transcripts,
         transcript_data_card,
     )
+    from training.data.files import card_path_for, write_table
 
     config = TranscriptGenerationConfig(n=n, seed=seed)
     frame = generate_transcripts(config)
@@ -114,7 +113,7 @@ def export_live_asr_command(
     """Write the labelled real live-room sentences of ../shared/data/live_asr (both annotators
     agreed) as a training file: text, labels, room, platform, clip, label_source."""
     from training.data import live_asr
-    from training.data.listings import write_table
+    from training.data.files import write_table
     from training.data.real_text import require_shared_data
 
     frame = live_asr.labelled_sentences(require_shared_data(), live_asr.PROJECT_LABELS if project_labels else None)
@@ -140,7 +139,7 @@ def train_base_encoder(
     """Pretrain the character encoder on real text from ../shared/data (masked-LM) as a reusable
     base for `train false-marketing --base-model`; prints the folder, and only the folder, on
     stdout: `BASE=$(shopguard train base-encoder)`."""
-    from model_registry.settings import load_settings
+    from common.settings import load_settings
     from training.data.real_text import require_shared_data
     from training.pretrain import PretrainConfig, base_model_folder, pretrain_base_model
 
@@ -169,7 +168,7 @@ def evaluate_command(
 ) -> None:
     """Decisions of a registered text model on real text: the built-in real-world checks on
     ../shared/data, or binary F1, flag rates, recall, ROC-AUC and per-category metrics on any file."""
-    from model_registry.registry import ModelRegistry
+    from registry.store import ModelRegistry
     from training.evaluate import (
         evaluable_kind,
         evaluate_file,
@@ -222,7 +221,7 @@ def compare_command(
 ) -> None:
     """Champion / challenger: both versions on the same file, metric deltas with paired-
     bootstrap CIs, decision flips and per-slice changes."""
-    from model_registry.registry import ModelRegistry
+    from registry.store import ModelRegistry
     from training.compare import (
         COMPARISON_COLUMNS,
         DECISIONS,
@@ -281,11 +280,11 @@ def enforcement_rooms_command(
     its room) through the enforcement policy: rooms acted on by how many violations they hold,
     how soon, actions resting on clean speech, and clean-only broadcasts (each room without its
     violating sentences) acted on."""
-    from model_registry.registry import ModelRegistry
-    from model_registry.settings import load_settings
+    from common.settings import load_settings
+    from kinds.false_marketing.pipeline import heldout_segments_file
     from policy.document import load_policy
+    from registry.store import ModelRegistry
     from training.data.real_text import shared_data_dir
-    from training.false_marketing import heldout_segments_file
     from training.room_replay import broadcast_order, replay_rooms, summarize
 
     settings = load_settings()

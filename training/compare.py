@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from features.errors import ShopGuardError
-from model_registry.registry import LoadedBundle
-from policy.decisions import Decision, Thresholds
+from common.decisions import Decision, Thresholds
+from common.errors import ShopGuardError
+from registry.store import LoadedBundle
 from training.classification_metrics import BinaryMetrics, Interval, binary_metrics, ranking_metrics
 from training.row_identity import TrainingOverlap, read_training_rows, row_hashes, rows_in
 
@@ -162,8 +162,8 @@ MIN_PER_CLASS = 30  # rows of each class a label needs before the promotion gate
 def training_overlaps(data: Path, bundles: list[LoadedBundle], **options: Any) -> list[TrainingOverlap]:
     """How much of ``data`` trained each version: by row where the version recorded its
     training rows (``training_rows.npy``), else by whole file (sha256 of its training files)."""
-    from model_registry.bundle import sha256_file
-    from training.kinds import training_of
+    from registry.bundle import sha256_file
+    from training.kind_training import training_of
 
     digest = sha256_file(data)
     row_keys = training_of(bundles[0].manifest.model_name).row_keys
@@ -249,8 +249,8 @@ def paired_shortfall(production: LoadedBundle, candidate: LoadedBundle, toleranc
 
 def score_file(bundle: LoadedBundle, data: Path, **options: Any) -> ScoredFile:
     """Score a labelled file with one registered version (its kind's file scorer,
-    ``training/kinds/``)."""
-    from training.kinds import training_of
+    ``kinds/``)."""
+    from training.kind_training import training_of
 
     return training_of(bundle.manifest.model_name).score_file(bundle, data, **options)
 

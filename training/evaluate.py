@@ -1,17 +1,17 @@
 """``shopguard evaluate``: the real-world checks of a registered model, or the same decision
-checks on any file an analyst brings (each kind's checks: ``training/kinds/``)."""
+checks on any file an analyst brings (each kind's checks: ``kinds/``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from features.errors import ShopGuardError
-from model_registry.kinds import MODEL_KINDS
-from model_registry.metrics import RealWorldChecks
-from model_registry.registry import LoadedBundle
+from common.errors import ShopGuardError
+from kinds import MODEL_KINDS
+from registry.metrics import RealWorldChecks
+from registry.store import LoadedBundle
 from training.classification_metrics import BinaryMetrics
 from training.data import real_text
-from training.kinds import KindTraining, training_half, training_of
+from training.kind_training import KindTraining, training_half, training_of
 from training.row_identity import TrainingOverlap
 
 Metrics = dict[str, dict[str, BinaryMetrics]]

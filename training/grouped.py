@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from features.errors import ShopGuardError
-from model_registry.metrics import RealCheck, RealWorldChecks
+from common.errors import ShopGuardError
+from registry.metrics import RealCheck, RealWorldChecks
 from training.classification_metrics import precision_recall
 from training.real_checks import rate_check
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from model_registry.bundle import TrainingFile, sha256_file
+from registry.bundle import TrainingFile, sha256_file
 
 TRACKED_LIBRARIES = (
     "shopguard", "lightgbm", "scikit-learn", "numpy", "pandas", "torch", "transformers",

@@ -19,10 +19,10 @@ from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
 from features.text_scorer import CharNgramScorer, NgramHashing, smooth_idf, tfidf
-from model_registry.bundle import Manifest
-from model_registry.cards import ModelCard, write_card
-from model_registry.registry import ModelRegistry
-from model_registry.runtimes.base import ModelRuntime
+from kinds.runtime import ModelRuntime
+from registry.bundle import Manifest
+from registry.cards import ModelCard, write_card
+from registry.store import ModelRegistry
 from training.card_parts import PreviousVersion, previous_production
 from training.row_identity import TrainingRows
 from training.splits import Splits, stratified_splits

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure  # drawn without pyplot: no backend to choo
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 
-from policy.decisions import Thresholds
+from common.decisions import Thresholds
 
 
 def _figure(rows: int = 1, columns: int = 1, **options: object) -> tuple[Figure, object]:

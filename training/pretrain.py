@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from features.errors import ShopGuardError
+from common.errors import ShopGuardError
 from features.text import normalize_many
-from model_registry.bundle import sha256_file
-from model_registry.runtimes.encoder import MAX_TOKENS
+from kinds.false_marketing.encoder import MAX_TOKENS
+from registry.bundle import sha256_file
 from training.data import live_asr, real_text
 from training.lineage import git_commit, library_versions
 from training.pipeline import Progress, no_progress

@@ -17,16 +17,16 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from common.decisions import Thresholds, decide
 from features.marketing import MARKETING_CATEGORIES
-from model_registry.bundle import sha256_file
-from model_registry.metrics import Direction, RealCheck, RealWorldChecks
-from policy.decisions import Thresholds, decide
+from registry.bundle import sha256_file
+from registry.metrics import Direction, RealCheck, RealWorldChecks
 from training.classification_metrics import precision_recall
 from training.data import real_text
 
 if TYPE_CHECKING:
-    from model_registry.runtimes.listing import ListingQualityModel
-    from model_registry.runtimes.marketing import FalseMarketingModel
+    from kinds.false_marketing.runtime import FalseMarketingModel
+    from kinds.listing_quality.runtime import ListingQualityModel
 
 NEUTRAL_PRICES = (19.9, 49.0, 99.0, 199.0, 399.0)
 MAX_ROWS = {"reviews": 1500, "titles": 800, "ingame": 3000}

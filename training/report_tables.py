@@ -11,8 +11,8 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 from rich.table import Table
 
-from features.errors import ShopGuardError
-from model_registry.terminal import plain, terminal_console
+from common.errors import ShopGuardError
+from common.terminal import plain, terminal_console
 
 console = terminal_console()
 log = terminal_console(stderr=True)

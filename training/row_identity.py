@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from features.errors import ShopGuardError
+from common.errors import ShopGuardError
 from features.ids import merchant_key
 
 TRAINING_ROWS_FILE = "training_rows.npy"

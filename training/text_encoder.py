@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from model_registry.runtimes.encoder import MAX_TOKENS, windows
-from model_registry.settings import Device
+from common.settings import Device
+from kinds.false_marketing.encoder import MAX_TOKENS, windows
 
 logger = logging.getLogger("shopguard.training")
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -149,7 +149,7 @@ def load_base_model(path: Path, num_labels: int):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     if not (path / "config.json").is_file():
-        from features.errors import ShopGuardError
+        from common.errors import ShopGuardError
 
         raise ShopGuardError(f"{path} is not a checkpoint folder (no config.json); pass the "
                              "folder written by save_pretrained.")

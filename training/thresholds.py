@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy.stats import norm
 from sklearn.metrics import precision_recall_curve
 
-from policy.decisions import Thresholds
+from common.decisions import Thresholds
 from training.classification_metrics import precision_recall
 
 UNREACHABLE = 1.01  # a threshold above any probability: the decision is never taken

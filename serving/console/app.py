@@ -21,9 +21,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from features.errors import ShopGuardError
-from model_registry.database import DatabaseUnreadable
-from model_registry.kinds import MODEL_KINDS
+from common.errors import ShopGuardError
+from database.engine import DatabaseUnreadable
+from kinds import MODEL_KINDS
 from serving.console import claims, queries
 from serving.console.forms import (
     CARRIED,
@@ -680,7 +680,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def storage_page(request: Request, exc: Exception) -> Response:
     """503: the database cannot be read or written now (one log line, no traceback)."""
-    from model_registry.database import storage_cause
+    from database.engine import storage_cause
 
     logger.warning("console: storage unavailable on %s: %s", request.url.path,
                    storage_cause(f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"))

@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from model_registry.kinds import MODEL_KINDS
+from kinds import MODEL_KINDS
 
 CLAIM_MINUTES = 10
 FORGET_AFTER = timedelta(days=1)  # expired claims older than this are deleted when another is taken

@@ -9,7 +9,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from model_registry.kinds import MODEL_KINDS, MODEL_NAMES, ModelKind
+from kinds import MODEL_KINDS, MODEL_NAMES, ModelKind
 
 ENTITY_TYPES: tuple[str, ...] = tuple(kind.entity_type for kind in MODEL_KINDS.values())
 

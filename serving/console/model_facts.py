@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from model_registry.bundle import Manifest
-from model_registry.card_text import ABOVE_ONE_RULE, above_any_score, threshold_words
-from model_registry.cards import without_machine_paths
-from model_registry.metrics import RealCheck, RealWorldChecks
+from registry.bundle import Manifest
+from registry.card_text import ABOVE_ONE_RULE, above_any_score, threshold_words
+from registry.cards import without_machine_paths
+from registry.metrics import RealCheck, RealWorldChecks
 
 MET = {"yes": "yes", "not shown": "not shown (the 95% interval reaches past the target)", "no": "NO", None: "–"}
 

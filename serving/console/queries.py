@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Text, and_, cast, func, or_, select
 
-from model_registry.kinds import MODEL_KINDS
+from kinds import MODEL_KINDS
 from serving.console.claims import PER_CALL_TYPES, held_by_others
 from serving.decision_log import decision_log_table
 from serving.decision_queries import decision_query, decoded

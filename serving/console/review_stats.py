@@ -29,8 +29,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from features.errors import ShopGuardError
-from model_registry.kinds import CLEAN_FEEDBACK_LABEL, ModelKind, kind_of_entity
+from common.errors import ShopGuardError
+from kinds import CLEAN_FEEDBACK_LABEL, ModelKind, kind_of_entity
 
 WHOLE_ITEM = None  # the segment index of a verdict on the whole item
 
@@ -146,7 +146,7 @@ def confirmation_by_category(rows: list[dict[str, Any]]) -> dict[str, tuple[int,
         kind = _kind(verdict.entity_type)
         if not kind or verdict.decision != "review":  # a type no model scores, or not a review
             continue
-        if kind.multi_label:
+        if kind.segmented:
             units = [(category, verdict.label_of(i)) for i, labels in enumerate(_segment_labels(verdict.inputs))
                      for category in labels]
         else:

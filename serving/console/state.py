@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from features.errors import ShopGuardError
-from model_registry.kinds import MODEL_KINDS, model_kind
-from model_registry.registry import FORCED_NOTE
+from common.errors import ShopGuardError
+from kinds import MODEL_KINDS, model_kind
+from registry.store import FORCED_NOTE
 from serving.console import charts, queries, review_stats
 from serving.console.model_facts import version_facts
 from serving.console.session import Session, SessionSigner, SigninLimiter, console_secret
@@ -29,11 +29,11 @@ class ConsoleState:
     """What the console's pages read and write through."""
 
     def __init__(self) -> None:
-        from model_registry.database import make_engine
-        from model_registry.registry import ModelRegistry
-        from model_registry.settings import load_settings
+        from common.settings import load_settings
+        from database.engine import make_engine
         from policy.document import load_policy
         from policy.store import EnforcementStore
+        from registry.store import ModelRegistry
         from serving.auth import TokenStore
         from serving.feedback import FeedbackStore
 
@@ -154,7 +154,7 @@ class ConsoleState:
     def _read_graph(self, tag: str) -> tuple[dict[str, list[tuple[str, str]]], dict[str, int]] | None:
         import pandas as pd
 
-        from model_registry.runtimes.merchant import LINKS_FILE, REFERENCE_FILE
+        from kinds.merchant_risk.runtime import LINKS_FILE, REFERENCE_FILE
 
         try:
             folder = self.registry.load(tag).path

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from model_registry.kinds import CLEAN_FEEDBACK_LABEL, ModelKind, kind_of_entity
+from kinds import CLEAN_FEEDBACK_LABEL, ModelKind, kind_of_entity
 from serving.console.views import flagged_indexes
 from serving.feedback import Feedback, FeedbackError, FeedbackStore, canonical_label, record_verdict
 
@@ -43,7 +43,7 @@ def verdict_labels(kind: ModelKind, inputs: dict[str, Any], answer: str, checked
     (400) for a violation that names no category."""
     if answer not in ("violation", "ok"):
         raise FeedbackError("verdict must be 'violation' or 'ok'", "verdict", 400)
-    if not kind.multi_label:
+    if not kind.segmented:
         return {None: (kind.positive_label or "") if answer == "violation" else CLEAN_FEEDBACK_LABEL}
     violated = {i for i, (label, _) in standing.items() if i is not None and label != CLEAN_FEEDBACK_LABEL}
     in_question = sorted({*flagged_indexes(inputs), *violated, *(checked if answer == "violation" else ())})
@@ -73,7 +73,7 @@ def store_verdict(store: FeedbackStore, decision: dict[str, Any], reviewer: str,
     """Store the form's verdict on ``decision`` (``earlier``: the verdicts on it so far,
     oldest first) through ``record_verdict``; returns the stored rows."""
     kind = kind_of_entity(decision["entity_type"])
-    segments = len(decision["inputs"].get("segments") or []) if kind.multi_label else 0
+    segments = len(decision["inputs"].get("segments") or []) if kind.segmented else 0
     checked = {i: [str(c) for c in form.getlist(f"categories-{i}")] for i in range(segments)
                if form.getlist(f"categories-{i}")}
     standing = standing_labels(earlier, segments)

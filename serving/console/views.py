@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from model_registry.kinds import ModelKind, kind_of_entity
+from kinds import ModelKind, kind_of_entity
 from serving.console import queries
 
 TIMELINE_WIDTH = 1000

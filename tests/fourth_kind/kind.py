@@ -7,7 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from model_registry.answers import (
+from common.decisions import Decision
+from kinds import ModelKind
+from kinds.answers import (
     Answer,
     HoldLookup,
     KindAnswers,
@@ -16,9 +18,7 @@ from model_registry.answers import (
     per_record_answer,
     reasons_out,
 )
-from model_registry.kinds import ModelKind
-from model_registry.runtimes.base import ModelRuntime, Scores
-from policy.decisions import Decision
+from kinds.runtime import ModelRuntime, Scores
 from policy.document import CallRules
 
 

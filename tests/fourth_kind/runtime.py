@@ -9,8 +9,9 @@ from typing import Any, Self
 
 import numpy as np
 
+from common.decisions import DEFAULT_THRESHOLD_KEY, Thresholds, decide
 from features.reasons import Reason
-from model_registry.runtimes.base import (
+from kinds.runtime import (
     Explain,
     Records,
     RuntimeBase,
@@ -18,7 +19,6 @@ from model_registry.runtimes.base import (
     as_columns,
     explain_cut,
 )
-from policy.decisions import DEFAULT_THRESHOLD_KEY, Thresholds, decide
 
 WEIGHTS_FILE = "weights.json"
 

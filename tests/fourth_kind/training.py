@@ -13,15 +13,15 @@ import numpy as np
 import pandas as pd
 import typer
 
-from model_registry.bundle import FeatureSetRef, Lineage, Manifest
-from model_registry.cards import CardSection, CardTable, ModelCard, write_card
-from model_registry.metrics import ModelMetrics
-from model_registry.registry import LoadedBundle, ModelRegistry, new_version
-from policy.decisions import DEFAULT_THRESHOLD_KEY, Thresholds
+from common.decisions import DEFAULT_THRESHOLD_KEY, Thresholds
+from registry.bundle import FeatureSetRef, Lineage, Manifest
+from registry.cards import CardSection, CardTable, ModelCard, write_card
+from registry.metrics import ModelMetrics
+from registry.store import LoadedBundle, ModelRegistry, new_version
 from tests.fourth_kind.runtime import ReviewSpamModel, words
 from training.classification_metrics import binary_metrics
 from training.compare import ScoredFile
-from training.kinds import KindTraining
+from training.kind_training import KindTraining
 from training.lineage import training_file
 from training.real_checks import file_checks
 from training.report_tables import announce_candidate, console

@@ -9,10 +9,14 @@ import json
 import pandas as pd
 import pytest
 
+from kinds.listing_quality.generator import (
+    ListingGenerationConfig,
+    generate_listings,
+    to_api_records,
+)
 from tests.conftest import run_cli
 from tests.integration.server import api_post
 from tests.integration.test_merchant_api import merchant_records
-from training.data.listings import ListingGenerationConfig, generate_listings, to_api_records
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +83,7 @@ def test_merchants_and_streams_over_http_and_in_batch_agree(server, trained_home
 
 def test_merchant_batch_with_a_links_file_equals_the_service_with_the_same_links(server, trained_home,
                                                                                  merchant_files, tmp_path) -> None:
-    """The batch job's DuckDB graph features (model_registry/runtimes/graph_scale.py) see new links between
+    """The batch job's DuckDB graph features (kinds/merchant_risk/graph_scale.py) see new links between
     the file's merchants, to merchants only the reference graph knows, and to merchants
     nobody knows, exactly as the service sees the same links sent with the records."""
     merchants = merchant_records(merchant_files[0])[300:500]

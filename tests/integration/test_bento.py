@@ -14,13 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from model_registry.kinds import MODEL_NAMES
-from model_registry.registry import ModelRegistry
+from kinds import MODEL_NAMES
+from registry.store import ModelRegistry
 from tests.conftest import BIN, REPO, point_at_home, run_cli
 from tests.integration.server import running_server
 
 pytestmark = pytest.mark.integration
-BUILD_CONTEXT = ("bentofile.yaml", "README.md", "deploy", "features", "model_registry", "serving")
+BUILD_CONTEXT = ("bentofile.yaml", "README.md", "deploy", "features", "registry", "serving")
 
 
 def _build_context(folder: Path) -> Path:

@@ -10,9 +10,9 @@ import httpx
 import pandas as pd
 import pytest
 
+from kinds.false_marketing.pipeline import load_marketing_file
 from tests.conftest import FAST_LISTING_CONFIG, run_cli
 from tests.integration.server import api_post
-from training.false_marketing import load_marketing_file
 
 pytestmark = pytest.mark.integration
 

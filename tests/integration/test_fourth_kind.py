@@ -10,7 +10,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from model_registry.kinds import PLUGINS_ENV, plugin_kinds
+from kinds import PLUGINS_ENV, plugin_kinds
 from tests.conftest import REPO, run_cli
 from tests.fourth_kind.kind import REVIEW_SPAM
 from tests.fourth_kind.training import generate_reviews

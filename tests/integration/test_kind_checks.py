@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model_registry.kinds import FALSE_MARKETING, LISTING_QUALITY, MERCHANT_RISK, ModelKind
-from model_registry.runtimes.base import Scores
+from kinds import FALSE_MARKETING, LISTING_QUALITY, MERCHANT_RISK, ModelKind
+from kinds.runtime import Scores
 from shopguard.kind_checks import KindCheckError, KindData, check_kind, kind_checks
 from tests.conftest import FAST_LISTING_CONFIG, FAST_MERCHANT_CONFIG, TINY_MARKETING_CONFIG
 from tests.fourth_kind.kind import REVIEW_SPAM
@@ -50,7 +50,8 @@ def _config(folder: Path, values: dict[str, Any]) -> Path:
 
 
 def listing_data(folder: Path) -> KindData:
-    from training.data.listings import ListingGenerationConfig, generate_listings, write_table
+    from kinds.listing_quality.generator import ListingGenerationConfig, generate_listings
+    from training.data.files import write_table
 
     data = folder / "listings.parquet"
     write_table(generate_listings(ListingGenerationConfig(n=1500, seed=7), progress=False), data)
@@ -58,9 +59,9 @@ def listing_data(folder: Path) -> KindData:
 
 
 def merchant_data(folder: Path) -> KindData:
-    from model_registry.kinds import MERCHANT_RISK
-    from training.data.listings import write_table
-    from training.data.merchants import MerchantGenerationConfig, generate_merchants
+    from kinds import MERCHANT_RISK
+    from kinds.merchant_risk.generator import MerchantGenerationConfig, generate_merchants
+    from training.data.files import write_table
 
     merchants, links = generate_merchants(MerchantGenerationConfig(n=600, seed=3))
     write_table(merchants, folder / "merchants.parquet")
@@ -73,8 +74,8 @@ def merchant_data(folder: Path) -> KindData:
 
 
 def marketing_data(folder: Path) -> KindData:
-    from training.data.listings import write_table
-    from training.data.transcripts import TranscriptGenerationConfig, generate_transcripts
+    from kinds.false_marketing.generator import TranscriptGenerationConfig, generate_transcripts
+    from training.data.files import write_table
 
     data = folder / "transcripts.parquet"
     write_table(generate_transcripts(TranscriptGenerationConfig(n=600, seed=5), progress=False), data)

@@ -7,9 +7,13 @@ import time
 import httpx
 import pytest
 
+from kinds.listing_quality.generator import (
+    ListingGenerationConfig,
+    generate_listings,
+    to_api_records,
+)
 from tests.conftest import run_cli
 from tests.integration.server import api_post, running_server
-from training.data.listings import ListingGenerationConfig, generate_listings, to_api_records
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.merchant import MERCHANT_BEHAVIOUR_FEATURES
+from kinds.merchant_risk.features import MERCHANT_BEHAVIOUR_FEATURES
 from tests.integration.server import api_post
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from model_registry.registry import ModelRegistry
+from registry.store import ModelRegistry
 from tests.conftest import point_at_home, run_cli
 from tests.integration.server import api_get, api_post, running_server
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from model_registry.kinds import PLUGINS_ENV
+from kinds import PLUGINS_ENV
 from tests.conftest import REPO, run_cli
 from tests.fourth_kind.training import generate_reviews
 

@@ -17,15 +17,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData
 
+from database.engine import current_revision, make_engine
 from features.ids import merchant_key
-from model_registry import aliases, deployments, version_records
-from model_registry.aliases import AliasStore
-from model_registry.database import current_revision, make_engine
-from model_registry.version_records import VersionRecords
 from policy import store as enforcement
 from policy.document import load_policy
 from policy.state import ChunkScored, FlaggedInput, MerchantScored, MerchantsScored, VerdictGiven
 from policy.store import EnforcementStore
+from registry import aliases, deployments, version_records
+from registry.aliases import AliasStore
+from registry.version_records import VersionRecords
 from serving import auth, decision_log, feedback
 from serving.auth import TokenStore
 from serving.console import claims

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.errors import InvalidInputError
+from common.errors import InvalidInputError
+from common.tables import first_line, read_jsonl
 from features.schemas import ColumnSpec
-from model_registry.tables import first_line, read_jsonl
 
 READERS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".txt": "tsv",
            ".jsonl": "jsonl", ".json": "jsonl"}

@@ -42,8 +42,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.errors import ShopGuardError
-from model_registry.bundle import sha256_file
+from common.errors import ShopGuardError
+from registry.bundle import sha256_file
 
 CHECK_SHARE = 0.3
 _SALT = "shopguard-real-holdout-v1"

@@ -19,8 +19,8 @@ from batch.jobs import (
     validate_rows,
     write_outputs,
 )
-from features.errors import ShopGuardError
-from policy.decisions import Thresholds
+from common.decisions import Thresholds
+from common.errors import ShopGuardError
 from tests.fourth_kind.kind import REVIEW_SPAM
 from tests.fourth_kind.runtime import ReviewSpamModel
 

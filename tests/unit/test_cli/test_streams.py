@@ -12,7 +12,7 @@ import pytest
 from rich.table import Table
 from typer.testing import CliRunner
 
-from model_registry.terminal import configure_logging, terminal_console
+from common.terminal import configure_logging, terminal_console
 from shopguard.cli import app
 
 

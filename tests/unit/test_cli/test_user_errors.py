@@ -15,8 +15,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from features.errors import InvalidInputError
-from model_registry.tables import read_table
+from common.errors import InvalidInputError
+from common.tables import read_table
 from shopguard.cli import app
 from shopguard.help_text import commands_of
 

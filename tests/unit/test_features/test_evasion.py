@@ -7,10 +7,10 @@ import pytest
 
 pytest.importorskip("pypinyin")
 
+from common.decisions import Thresholds  # noqa: E402
 from features.evasion import find_evasions, resolve_text  # noqa: E402
 from features.marketing import MARKETING_CATEGORIES  # noqa: E402
-from model_registry.runtimes.marketing import FalseMarketingModel  # noqa: E402
-from policy.decisions import Thresholds  # noqa: E402
+from kinds.false_marketing.runtime import FalseMarketingModel  # noqa: E402
 
 
 @pytest.mark.parametrize(

@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 
 from features.lexicons import BRANDS, LISTING_CUES, find_cues, find_cues_many
-from features.listing import (
+from features.text_scorer import CharNgramScorer, NgramHashing, smooth_idf
+from kinds.listing_quality.features import (
     LISTING_FEATURE_SET,
     ListingFeatureState,
     build_listing_features,
     fit_category_medians,
 )
-from features.text_scorer import CharNgramScorer, NgramHashing, smooth_idf
 
 
 def _column(features, name):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from features.merchant import MerchantFeatureSpec, MerchantGraph, build_merchant_features
+from kinds.merchant_risk.features import MerchantFeatureSpec, MerchantGraph, build_merchant_features
 
 SPEC = MerchantFeatureSpec("toy", ("x",), ("device", "payout"),
                            aggregates=("counts", "mean", "max", "sum", "contrast", "flagged"))

@@ -113,8 +113,12 @@ def test_normalize_many_equals_normalize_text(texts: list[str]) -> None:
 
 
 def test_normalize_many_equals_normalize_text_on_generated_listings_and_transcripts() -> None:
-    from training.data.listings import ListingGenerationConfig, generate_listings, to_api_records
-    from training.data.transcripts import TranscriptGenerationConfig, generate_transcripts
+    from kinds.false_marketing.generator import TranscriptGenerationConfig, generate_transcripts
+    from kinds.listing_quality.generator import (
+        ListingGenerationConfig,
+        generate_listings,
+        to_api_records,
+    )
 
     listings = to_api_records(generate_listings(ListingGenerationConfig(n=2000, seed=11), progress=False))
     texts = [r["title"] for r in listings] + [r.get("description") or "" for r in listings]

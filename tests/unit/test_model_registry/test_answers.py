@@ -1,4 +1,4 @@
-"""The kinds' answers (``model_registry/answers/``) from given scores: results, the policy's
+"""The kinds' answers (``kinds/``) from given scores: results, the policy's
 rules, decision-log items and batch rows. The runtime is the test tree's review-spam one
 (only its tag is read: the scores are given, as the micro-batcher and batch jobs give them)."""
 
@@ -9,16 +9,17 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from common.decisions import Thresholds
 from features.reasons import Reason
-from features.schemas import ListingRecord, TranscriptSegment
-from model_registry.answers import MAX_REASONS, no_holds
-from model_registry.answers.listing import ListingAnswers
-from model_registry.answers.merchant import MerchantAnswers
-from model_registry.answers.stream import MAX_STREAM_CHARS, StreamAnswers
-from model_registry.runtimes.base import Scores
-from model_registry.runtimes.spans import SegmentAnalysis, Span
+from kinds.answers import MAX_REASONS, no_holds
+from kinds.false_marketing.answers import MAX_STREAM_CHARS, StreamAnswers
+from kinds.false_marketing.record import TranscriptSegment
+from kinds.false_marketing.spans import SegmentAnalysis, Span
+from kinds.listing_quality.answers import ListingAnswers
+from kinds.listing_quality.record import ListingRecord
+from kinds.merchant_risk.answers import MerchantAnswers
+from kinds.runtime import Scores
 from policy.calls import MODEL_HOLD, MerchantHold
-from policy.decisions import Thresholds
 from policy.document import CallRules
 from policy.state import ChunkScored, MerchantsScored
 from tests.fourth_kind.runtime import ReviewSpamModel
@@ -55,7 +56,7 @@ def test_a_blocked_merchant_raises_a_listing_to_review_with_its_reason_first() -
 
 
 def test_a_merchant_block_reaches_enforcement_and_is_logged_under_the_normalized_id() -> None:
-    from features.schemas import MerchantRecord
+    from kinds.merchant_risk.record import MerchantRecord
 
     fields = {f: None for f in MerchantRecord.model_fields if f not in ("merchant_id", "links")}
     records = [MerchantRecord(merchant_id="Ｍ１", **fields), MerchantRecord(merchant_id="m2", **fields)]
@@ -68,7 +69,7 @@ def test_a_merchant_block_reaches_enforcement_and_is_logged_under_the_normalized
 
 
 def test_one_call_names_each_merchant_once_as_normalized() -> None:
-    from features.schemas import MerchantRecord
+    from kinds.merchant_risk.record import MerchantRecord
 
     fields = {f: None for f in MerchantRecord.model_fields if f not in ("merchant_id", "links")}
     records = [MerchantRecord(merchant_id=m, **fields) for m in ("M1", "x", " m1")]

@@ -3,11 +3,11 @@ from pathlib import Path
 
 import pytest
 
-from features.errors import ShopGuardError
-from model_registry.bundle import BundleIntegrityError, FeatureSetRef, Lineage, Manifest
-from model_registry.cards import CardSection, ModelCard
-from model_registry.metrics import AtThreshold, BinaryMetrics, ModelMetrics
-from model_registry.registry import ModelNotFoundError, ModelRegistry, PromotionRefusedError
+from common.errors import ShopGuardError
+from registry.bundle import BundleIntegrityError, FeatureSetRef, Lineage, Manifest
+from registry.cards import CardSection, ModelCard
+from registry.metrics import AtThreshold, BinaryMetrics, ModelMetrics
+from registry.store import ModelNotFoundError, ModelRegistry, PromotionRefusedError
 
 
 def _manifest(pr_auc: float | None = None) -> Manifest:
@@ -175,7 +175,7 @@ def test_an_edited_manifest_is_refused_naming_it(isolated_home, tmp_path) -> Non
 
 def test_no_private_bentoml_api_is_used() -> None:
     repo = Path(__file__).resolve().parents[3]
-    offenders = [str(p.relative_to(repo)) for folder in ("features", "model_registry", "serving", "training",
+    offenders = [str(p.relative_to(repo)) for folder in ("features", "registry", "serving", "training",
                                                          "shopguard", "benchmarks")
                  for p in (repo / folder).rglob("*.py")
                  if "bentoml._internal" in p.read_text(encoding="utf-8")
@@ -192,7 +192,7 @@ def test_malformed_versions_are_not_found_not_errors(isolated_home, version) -> 
 def test_history_shows_a_forced_promotion_and_reasons_verbatim(isolated_home, tmp_path) -> None:
     from typer.testing import CliRunner
 
-    from model_registry.cli import models_app
+    from registry.cli import models_app
 
     registry = ModelRegistry()
     good = _register(registry, tmp_path, "good", pr_auc=0.85).version

@@ -3,7 +3,7 @@ every recorded string escaped."""
 
 from __future__ import annotations
 
-from model_registry.cards import CardSection, CardTable, ModelCard, to_html
+from registry.cards import CardSection, CardTable, ModelCard, to_html
 
 
 def test_chinese_is_marked_tables_scroll_and_text_is_escaped(tmp_path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def test_cards_carry_no_path_of_the_training_machine() -> None:
-    from model_registry.cards import without_machine_paths
+    from registry.cards import without_machine_paths
 
     text = ("Held-out part of /work/shared/data (checked); | /work/shared/data/ads/x.jsonl.gz | "
             "base (/root/.shopguard/base_models/char-bert-1) see https://example.org/a/b/c and ../shared/data/y.csv")
@@ -15,7 +15,7 @@ def test_cards_carry_no_path_of_the_training_machine() -> None:
 
 
 def test_a_path_relative_to_the_trainers_folder_loses_its_hidden_home() -> None:
-    from model_registry.cards import without_machine_paths
+    from registry.cards import without_machine_paths
 
     cut = without_machine_paths("base model .shopguard/base_models/char-bert-1 (cached); https://x.org/.well-known/a")
     assert cut == "base model …/base_models/char-bert-1 (cached); https://x.org/.well-known/a"

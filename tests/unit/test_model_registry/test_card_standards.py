@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import yaml
 
-from model_registry.bundle import FeatureSetRef, Lineage, Manifest, TrainingFile
-from model_registry.card_standards import (
+from registry.bundle import FeatureSetRef, Lineage, Manifest, TrainingFile
+from registry.card_standards import (
     hugging_face_front_matter,
     model_card_toolkit,
     performance_metrics,
 )
-from model_registry.cards import CardSection, CardTable, ModelCard, to_markdown
+from registry.cards import CardSection, CardTable, ModelCard, to_markdown
 
 AT = {"threshold": 0.5, "precision": 0.9, "recall": 0.7, "f1": 0.7875, "flagged": 10}
 
@@ -21,7 +21,7 @@ def _metrics(roc: float, pr: float) -> dict:
 
 
 def _manifest() -> Manifest:
-    from policy.decisions import Thresholds
+    from common.decisions import Thresholds
 
     return Manifest(
         model_name="merchant-risk", version="v1", task="binary", label_map={"1": "suspicious"},

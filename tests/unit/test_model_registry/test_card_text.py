@@ -7,14 +7,14 @@ from __future__ import annotations
 import re
 import time
 
-from model_registry.card_text import (
+from registry.card_text import (
     ABOVE_ONE_RULE,
     NEVER_BLOCKS,
     readable_text,
     short_float,
     threshold_words,
 )
-from model_registry.cards import CardSection, CardTable, ModelCard, to_html, to_markdown
+from registry.cards import CardSection, CardTable, ModelCard, to_html, to_markdown
 
 RAW = ("fine-tuned from a base pretrained on 22,002 real texts: {'live_asr': 1452, 'reviews': 10000}; "
        "weight chosen among {'1.00': 0.36350201310457186, '0.75': 0.3951088028521293}")

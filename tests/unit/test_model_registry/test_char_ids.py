@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model_registry.runtimes.char_ids import CharIds
-from model_registry.runtimes.encoder import MAX_TOKENS, load_tokenizer
+from kinds.false_marketing.char_ids import CharIds
+from kinds.false_marketing.encoder import MAX_TOKENS, load_tokenizer
 from training.text_encoder import build_char_tokenizer
 
 TRAINING_TEXTS = ["全网最低价今天只要九块九", "加我微信私聊", "100%纯天然无副作用", "aabbcc [x] mask", "限时秒杀"] * 2

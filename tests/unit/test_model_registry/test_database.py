@@ -20,9 +20,9 @@ from sqlalchemy import (
     select,
 )
 
-from model_registry import aliases, deployments, version_records
-from model_registry.database import current_revision, make_engine
+from database.engine import current_revision, make_engine
 from policy import store
+from registry import aliases, deployments, version_records
 from serving import auth, decision_log, feedback
 from serving.console import claims
 
@@ -75,7 +75,7 @@ def test_merchant_decisions_move_to_normalized_ids_and_a_block_stands(tmp_path) 
 
     from alembic import command
 
-    from model_registry.database import _alembic_config
+    from database.engine import _alembic_config
 
     url = f"sqlite:///{tmp_path / 'merchants.db'}"
     engine = create_engine(url)
@@ -99,7 +99,7 @@ def test_merchant_decisions_move_to_normalized_ids_and_a_block_stands(tmp_path) 
     # 0008: each standing block becomes the merchant's model hold, since its decision; the old table goes
     assert current_revision(make_engine(url)) == HEAD
     assert "merchant_decisions" not in inspect(engine).get_table_names()
-    from model_registry.database import make_engine as engine_for
+    from database.engine import make_engine as engine_for
     from policy.document import load_policy
     from policy.store import EnforcementStore
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.merchant import MERCHANT_FEATURE_SPEC, MerchantGraph, build_merchant_features
-from model_registry.runtimes.graph_scale import graph_features_duckdb
-from training.data.merchants import MerchantGenerationConfig, generate_merchants
+from kinds.merchant_risk.features import (
+    MERCHANT_FEATURE_SPEC,
+    MerchantGraph,
+    build_merchant_features,
+)
+from kinds.merchant_risk.generator import MerchantGenerationConfig, generate_merchants
+from kinds.merchant_risk.graph_scale import graph_features_duckdb
 
 
 def test_duckdb_graph_features_equal_the_in_memory_ones(tmp_path) -> None:

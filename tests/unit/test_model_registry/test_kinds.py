@@ -12,20 +12,20 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from features.errors import ShopGuardError
-from model_registry.answers import KindAnswers
-from model_registry.kinds import MODEL_KINDS, ModelKind, plugin_kinds
+from common.errors import ShopGuardError
+from kinds import MODEL_KINDS, ModelKind, is_training_module, plugin_kinds
+from kinds.answers import KindAnswers
 from shopguard.kind_checks import imported_modules  # the contract suite's reader, shared
-from training.kinds import KindTraining, training_half
+from training.kind_training import KindTraining, training_half
 
 REPO = Path(__file__).resolve().parents[3]
 KINDS = [*MODEL_KINDS.values(), *plugin_kinds("tests.fourth_kind.kind:REVIEW_SPAM")]
 RUNTIME_CONTRACT = ("from_bundle", "save", "score", "score_groups", "score_catalogue", "missing_api_fields")
 # Code every kind goes through: it may loop over kinds and call their parts, never branch on one.
-SHARED = ["serving", "batch", "shopguard", "model_registry/answers/__init__.py", "model_registry/registry.py",
-          "model_registry/bundle.py", "model_registry/card_standards.py", "model_registry/cli.py",
-          "model_registry/release.py", "training/cli.py", "training/compare.py", "training/evaluate.py",
-          "training/kinds/__init__.py"]
+SHARED = ["serving", "batch", "shopguard", "kinds/answers.py", "registry/store.py",
+          "registry/bundle.py", "registry/card_standards.py", "registry/cli.py",
+          "registry/release.py", "training/cli.py", "training/compare.py", "training/evaluate.py",
+          "training/kind_training.py"]
 WHICH_KIND = re.compile(r"\bkind(\.name)? (is|==|!=) |\bis (not )?(LISTING_QUALITY|FALSE_MARKETING|MERCHANT_RISK)\b"
                         r"|(==|!=) ?[\"'](listing-quality|false-marketing|merchant-risk|listing|merchant|stream)[\"']"
                         r"|\b(entity_type|model_name|name)[\"']?\]? (==|!=) ?[\"']"
@@ -74,18 +74,33 @@ def test_the_grep_finds_a_kind_test() -> None:
     assert not WHICH_KIND.search("for kind in kinds:") and not WHICH_KIND.search("table.c.name == name")
 
 
-@pytest.mark.parametrize("package", ["features", "model_registry", "serving", "batch"])
+def serving_side_files(package: str) -> list[Path]:
+    """A package's modules, less a kind folder's training half (``kinds/<kind>/training.py`` ...)."""
+    return [p for p in (REPO / package).rglob("*.py")
+            if not is_training_module(".".join(p.relative_to(REPO).with_suffix("").parts))]
+
+
+@pytest.mark.parametrize("package", ["common", "features", "policy", "database", "registry", "kinds", "serving",
+                                     "batch"])
 def test_serving_and_the_layers_below_never_import_training(package: str) -> None:
-    offenders = [str(p.relative_to(REPO)) for p in (REPO / package).rglob("*.py")
-                 if any(m == "training" or m.startswith("training.") for m in imported_modules(p))]
+    """Training code is the ``training`` package and each kind folder's training half."""
+    offenders = [str(p.relative_to(REPO)) for p in serving_side_files(package)
+                 if any(is_training_module(m) for m in imported_modules(p))]
     assert offenders == []
+
+
+def test_a_kind_folders_training_half_counts_as_training() -> None:
+    assert is_training_module("training.cli") and is_training_module("kinds.listing_quality.training")
+    assert is_training_module("kinds.false_marketing.generator") and is_training_module("kinds.merchant_risk.card")
+    assert not is_training_module("kinds.false_marketing.runtime") and not is_training_module("kinds.answers")
+    assert REPO / "kinds/listing_quality/pipeline.py" not in serving_side_files("kinds")
 
 
 def test_the_service_loads_no_training_module(tmp_path: Path) -> None:
     """Names in data count too: importing the service (and so the kinds table) imports no
     ``training`` module, whatever the table names."""
-    probe = ("import sys, serving.service; "
-             "print(sorted(m for m in sys.modules if m == 'training' or m.startswith('training.')))")
+    probe = ("import sys, serving.service; from kinds import is_training_module; "
+             "print(sorted(m for m in sys.modules if is_training_module(m)))")
     env = {"SHOPGUARD_HOME": str(tmp_path / "home"), "BENTOML_HOME": str(tmp_path / "bentoml"), "PATH": "/usr/bin"}
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, env=env,
                             timeout=300)

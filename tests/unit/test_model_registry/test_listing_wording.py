@@ -1,5 +1,5 @@
 from features.reasons import Reason
-from model_registry.runtimes.listing import wording_matches
+from kinds.listing_quality.runtime import wording_matches
 from policy.calls import wording_rule
 
 

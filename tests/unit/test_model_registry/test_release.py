@@ -3,9 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from model_registry.bundle import BundleIntegrityError, sha256_file
-from model_registry.registry import ModelRegistry
-from model_registry.release import (
+from registry.bundle import BundleIntegrityError, sha256_file
+from registry.release import (
     ReleasedModel,
     ReleaseError,
     bento_release_file,
@@ -13,6 +12,7 @@ from model_registry.release import (
     read_release,
     write_release,
 )
+from registry.store import ModelRegistry
 from tests.conftest import point_at_home
 from tests.unit.test_model_registry.test_bundle_and_aliases import _register
 

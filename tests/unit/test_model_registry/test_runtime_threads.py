@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model_registry.kinds import FALSE_MARKETING, LISTING_QUALITY, MERCHANT_RISK
-from model_registry.registry import ModelRegistry
-from model_registry.settings import load_settings
+from common.settings import load_settings
+from kinds import FALSE_MARKETING, LISTING_QUALITY, MERCHANT_RISK
+from registry.store import ModelRegistry
 from tests.conftest import point_at_home
 
 pytestmark = pytest.mark.integration  # the shared trained home

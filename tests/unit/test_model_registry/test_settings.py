@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from features.errors import ShopGuardError
-from model_registry.settings import load_settings
+from common.errors import ShopGuardError
+from common.settings import load_settings
 
 
 @pytest.mark.parametrize(("variable", "value"), [("SHOPGUARD_DEVICE", "tpu"), ("SHOPGUARD_DECISION_LOG", "maybe")])

@@ -1,7 +1,7 @@
 import lightgbm as lgb
 import numpy as np
 
-from model_registry.runtimes.tree_paths import PathAttribution
+from kinds.tree_paths import PathAttribution
 
 
 def _booster(seed: int = 0) -> tuple[lgb.Booster, np.ndarray]:

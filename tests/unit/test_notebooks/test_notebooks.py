@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
-from model_registry.registry import ModelRegistry
+from registry.store import ModelRegistry
 from tests.conftest import REPO, point_at_home
 
 pytestmark = pytest.mark.integration  # the shared trained home

@@ -17,8 +17,8 @@ T0 = datetime(2026, 11, 2, 20, 0, tzinfo=UTC)
 @pytest.fixture()
 def home(isolated_home: Path) -> Path:
     """A home whose database holds three broadcasts of one host (the live policy's ledger)."""
-    from model_registry.database import make_engine
-    from model_registry.settings import load_settings
+    from common.settings import load_settings
+    from database.engine import make_engine
     from policy.document import load_policy
     from policy.state import ChunkScored, FlaggedInput
     from policy.store import EnforcementStore

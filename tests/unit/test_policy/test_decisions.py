@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from policy.decisions import Thresholds, decide, stricter
+from common.decisions import Thresholds, decide, stricter
 
 
 @pytest.mark.parametrize(

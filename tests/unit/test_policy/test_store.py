@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from model_registry.database import make_engine
+from database.engine import make_engine
 from policy.document import PolicyDocument, load_policy
 from policy.replay import compare_with_live, day_table, replay
 from policy.state import ChunkScored, FlaggedInput, ListingScored, ListingsScored, VerdictGiven

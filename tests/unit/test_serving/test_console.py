@@ -15,8 +15,8 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from model_registry.database import make_engine
-from model_registry.settings import load_settings
+from common.settings import load_settings
+from database.engine import make_engine
 from serving.auth import TokenStore
 from serving.decision_log import decision_log_table
 from serving.feedback import FeedbackStore

@@ -18,18 +18,18 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from model_registry.bundle import FeatureSetRef, Lineage, Manifest
-from model_registry.cards import CardSection, CardTable, ModelCard
-from model_registry.database import make_engine
-from model_registry.metrics import (
+from common.decisions import Thresholds
+from common.settings import load_settings
+from database.engine import make_engine
+from registry.bundle import FeatureSetRef, Lineage, Manifest
+from registry.cards import CardSection, CardTable, ModelCard
+from registry.metrics import (
     AtThreshold,
     BinaryMetrics,
     ModelMetrics,
     RealCheck,
     RealWorldChecks,
 )
-from model_registry.settings import load_settings
-from policy.decisions import Thresholds
 from serving.auth import TokenStore
 from serving.decision_log import decision_log_table
 from serving.feedback import feedback_table
@@ -61,7 +61,7 @@ def _sign_in(client: TestClient, token: str) -> None:
 
 def _register(tmp_path) -> str:
     """A listing-quality version that never blocks on its own, measured on real and synthetic rows."""
-    from model_registry.registry import ModelRegistry
+    from registry.store import ModelRegistry
 
     at = AtThreshold(threshold=0.5, precision=0.9, recall=0.5, f1=0.6, flagged=10)
     real = RealWorldChecks(available=True, note="held-out part of /work/shared/data/real/rooms.jsonl", checks=[

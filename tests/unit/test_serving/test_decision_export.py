@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pyarrow.parquet as pq
 
-from model_registry.database import make_engine
-from model_registry.settings import load_settings
+from common.settings import load_settings
+from database.engine import make_engine
 from serving.decision_export import export_decisions
 from serving.decision_log import decision_log_table
 from tests.conftest import run_cli

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
-from model_registry.database import make_engine
+from database.engine import make_engine
 from serving.decision_log import DecisionLogUnavailable, DecisionLogWriter, DecisionRecord
 from serving.decision_queries import query_decisions
 from serving.journal import QUARANTINE_FOLDER, BadLine, journal_line, parse_line

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from model_registry.database import make_engine
+from database.engine import make_engine
 from serving.decision_log import (
     DecisionLogUnavailable,
     DecisionLogWriter,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from model_registry.database import make_engine
+from database.engine import make_engine
 from serving.decision_log import DecisionLogWriter, DecisionRecord
 from serving.feedback import Feedback, FeedbackError, FeedbackStore, feedback_target
 

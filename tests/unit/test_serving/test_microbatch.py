@@ -91,7 +91,7 @@ def test_a_job_submitted_after_close_runs_in_its_callers_thread() -> None:
 
 def _checked_work(log: list[str]):
     """Work in ten steps with a cancellation checkpoint between them (as the encoder has)."""
-    from model_registry.runtimes.base import check_cancelled
+    from kinds.runtime import check_cancelled
 
     def work(items):
         for _ in range(10):
@@ -104,7 +104,7 @@ def _checked_work(log: list[str]):
 
 
 def test_a_batch_whose_callers_all_ran_out_of_time_stops_at_the_next_checkpoint() -> None:
-    from model_registry.runtimes.base import WorkCancelled
+    from kinds.runtime import WorkCancelled
 
     log: list[str] = []
     batcher = MicroBatcher(_checked_work(log), max_items=10)

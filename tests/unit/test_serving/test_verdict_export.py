@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 import pyarrow.parquet as pq
 
-from model_registry.database import make_engine
-from model_registry.settings import load_settings
+from common.settings import load_settings
+from database.engine import make_engine
 from serving.feedback import feedback_table
 from serving.verdict_export import COLUMNS, export_verdicts
 from tests.conftest import run_cli

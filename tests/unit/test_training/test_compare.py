@@ -81,8 +81,8 @@ def test_compare_cli_scores_both_versions_on_one_file(trained_home, listing_file
 def test_one_class_is_one_clear_error_not_an_empty_table(tmp_path) -> None:
     import pytest
 
-    from features.errors import ShopGuardError
-    from policy.decisions import Thresholds
+    from common.decisions import Thresholds
+    from common.errors import ShopGuardError
     from training.compare import ScoredFile, compare_scored
 
     one_class = ScoredFile(labels=np.zeros((3, 1), dtype=bool), scores=np.array([[0.1], [0.5], [0.9]]),
@@ -95,7 +95,7 @@ def test_one_class_is_one_clear_error_not_an_empty_table(tmp_path) -> None:
 def test_overlap_is_counted_by_row_and_by_whole_file_for_older_versions(tmp_path) -> None:
     from types import SimpleNamespace
 
-    from model_registry.bundle import TrainingFile, sha256_file
+    from registry.bundle import TrainingFile, sha256_file
     from training.compare import training_overlaps
     from training.row_identity import TRAINING_ROWS_FILE, TrainingRows, text_keys
 

@@ -6,28 +6,13 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from common.decisions import Thresholds
 from features.marketing import MARKETING_CATEGORIES, RULES, match_lexicon
 from features.text import normalize_many, normalize_text
-from model_registry.cards import ModelCard, to_markdown
-from model_registry.registry import ModelRegistry
-from model_registry.runtimes.blend import blend
-from model_registry.runtimes.encoder import max_by_owner, split_windows, windows
-from model_registry.runtimes.marketing import FalseMarketingModel
-from model_registry.runtimes.spans import (
-    OCCLUSION_STRIDE,
-    OCCLUSION_WINDOW,
-    add_model_spans,
-    occlusion_variants,
-    search_all_windows,
-    span_jobs,
-)
-from policy.decisions import Thresholds
-from tests.conftest import SHARED_DATA, TINY_MARKETING_CONFIG, point_at_home, run_cli
-from training.card_parts import real_world_section
-from training.data import real_text
-from training.data.loaders import DataValidationError
-from training.data.transcripts import TranscriptGenerationConfig, generate_transcripts
-from training.false_marketing import (
+from kinds.false_marketing.blend import blend
+from kinds.false_marketing.encoder import max_by_owner, split_windows, windows
+from kinds.false_marketing.generator import TranscriptGenerationConfig, generate_transcripts
+from kinds.false_marketing.pipeline import (
     FalseMarketingConfig,
     FalseMarketingTrainer,
     evaluate_bundle,
@@ -35,6 +20,21 @@ from training.false_marketing import (
     load_training_data,
     train_and_register,
 )
+from kinds.false_marketing.runtime import FalseMarketingModel
+from kinds.false_marketing.spans import (
+    OCCLUSION_STRIDE,
+    OCCLUSION_WINDOW,
+    add_model_spans,
+    occlusion_variants,
+    search_all_windows,
+    span_jobs,
+)
+from registry.cards import ModelCard, to_markdown
+from registry.store import ModelRegistry
+from tests.conftest import SHARED_DATA, TINY_MARKETING_CONFIG, point_at_home, run_cli
+from training.card_parts import real_world_section
+from training.data import real_text
+from training.data.loaders import DataValidationError
 from training.real_checks import flagged_segments, missing
 
 needs_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is not here")

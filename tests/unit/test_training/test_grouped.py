@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from features.errors import ShopGuardError
+from common.errors import ShopGuardError
 from training.grouped import cluster_interval, group_folds, heldout_checks
 
 

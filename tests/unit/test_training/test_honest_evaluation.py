@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model_registry.metrics import RealCheck
+from registry.metrics import RealCheck
 from tests.conftest import point_at_home, run_cli
 from training.row_identity import (
     TRAINING_ROWS_FILE,
@@ -74,7 +74,7 @@ def test_met_is_said_only_when_the_interval_is_on_the_targets_side(value, low, h
 
 
 def test_tables_print_the_three_states() -> None:
-    from model_registry.metrics import RealWorldChecks
+    from registry.metrics import RealWorldChecks
     from training.card_parts import checks_rows
 
     checks = RealWorldChecks(available=True, note="n", checks=[
@@ -89,7 +89,7 @@ def test_tables_print_the_three_states() -> None:
 def gate(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """production trained on a.parquet, candidate on b.parquet (600 listings each), and
     held_out.parquet: generated listings whose titles trained neither."""
-    from training.data.listings import ListingGenerationConfig, generate_listings
+    from kinds.listing_quality.generator import ListingGenerationConfig, generate_listings
 
     folder = tmp_path_factory.mktemp("honest-gate")
     frames = {name: generate_listings(ListingGenerationConfig(n=n, seed=seed), progress=False)
@@ -132,9 +132,9 @@ def _promote(home: Path, data: Path, *extra: str):
 
 
 def test_bundle_lists_and_verifies_its_training_rows(gate, tmp_path, monkeypatch) -> None:
-    from model_registry.bundle import BundleIntegrityError
-    from model_registry.registry import ModelRegistry
-    from policy.decisions import Thresholds
+    from common.decisions import Thresholds
+    from registry.bundle import BundleIntegrityError
+    from registry.store import ModelRegistry
 
     point_at_home(monkeypatch, _copy_home(gate, tmp_path))
     registry = ModelRegistry()
@@ -196,7 +196,7 @@ def test_gate_compares_on_rows_neither_version_trained_on(gate, tmp_path) -> Non
 
 
 def test_an_older_bundle_without_row_hashes_falls_back_to_the_whole_file(gate, tmp_path, monkeypatch) -> None:
-    from model_registry.registry import ModelRegistry
+    from registry.store import ModelRegistry
 
     home = point_at_home(monkeypatch, _copy_home(gate, tmp_path))
     registry = ModelRegistry()
@@ -237,8 +237,8 @@ def test_evaluate_warns_and_reports_the_overlap(gate, tmp_path) -> None:
 # -- the other kinds' identities ----------------------------------------------------------------
 
 def test_a_real_training_file_is_recorded_row_by_row_for_false_marketing(tmp_path) -> None:
-    from training.false_marketing import load_training_data
-    from training.kinds.false_marketing import segment_row_keys
+    from kinds.false_marketing.pipeline import load_training_data
+    from kinds.false_marketing.training import segment_row_keys
 
     generated, real = tmp_path / "generated.csv", tmp_path / "rooms.csv"
     pd.DataFrame({"text": [f"这款面霜第{i}次回购" for i in range(40)], "labels": [""] * 40}).to_csv(generated, index=False)
@@ -253,10 +253,14 @@ def test_a_real_training_file_is_recorded_row_by_row_for_false_marketing(tmp_pat
 
 
 def test_merchant_risk_records_its_merchants_by_id(tmp_path, isolated_home) -> None:
-    from model_registry.registry import ModelRegistry
-    from training.data.merchants import MerchantGenerationConfig, generate_merchants
-    from training.kinds.merchant_risk import merchant_row_keys
-    from training.merchant_risk import MerchantRiskConfig, MerchantRiskTrainer, load_merchant_table
+    from kinds.merchant_risk.generator import MerchantGenerationConfig, generate_merchants
+    from kinds.merchant_risk.pipeline import (
+        MerchantRiskConfig,
+        MerchantRiskTrainer,
+        load_merchant_table,
+    )
+    from kinds.merchant_risk.training import merchant_row_keys
+    from registry.store import ModelRegistry
 
     merchants, links = generate_merchants(MerchantGenerationConfig(n=400, seed=4))
     data, link_file = tmp_path / "merchants.parquet", tmp_path / "links.parquet"

@@ -2,15 +2,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED_DATA
-from training.data import real_text
-from training.data.listings import (
+from kinds.listing_quality.generator import (
     CATEGORY_WEIGHTS,
     ListingGenerationConfig,
     generate_listings,
     listing_data_card,
-    write_table,
 )
+from tests.conftest import SHARED_DATA
+from training.data import real_text
+from training.data.files import write_table
 
 needs_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is not here")
 

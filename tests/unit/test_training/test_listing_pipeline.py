@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from model_registry.runtimes.listing import ListingQualityModel
+from kinds.listing_quality.pipeline import ListingQualityConfig
+from kinds.listing_quality.runtime import ListingQualityModel
 from tests.conftest import SHARED_DATA, point_at_home
 from training.data import real_text
-from training.listing_quality import ListingQualityConfig
 from training.real_checks import counterfeit_listings, listing_decisions, neutral_listings
 
 needs_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is not here")

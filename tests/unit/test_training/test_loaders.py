@@ -3,9 +3,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.schemas import LISTING_COLUMNS
+from kinds.listing_quality.pipeline import load_listing_file
+from kinds.listing_quality.record import LISTING_COLUMNS
 from training.data.loaders import DataValidationError, read_table, validate_columns
-from training.listing_quality import load_listing_file
 
 
 def _good_rows() -> pd.DataFrame:

@@ -5,17 +5,17 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from model_registry.registry import ModelRegistry
-from model_registry.runtimes.merchant import MerchantRiskModel
-from tests.conftest import FAST_MERCHANT_CONFIG, SHARED_DATA, point_at_home
-from training.data.loaders import DataValidationError
-from training.data.merchants import MerchantGenerationConfig, generate_merchants
-from training.merchant_risk import (
+from kinds.merchant_risk.generator import MerchantGenerationConfig, generate_merchants
+from kinds.merchant_risk.pipeline import (
     MerchantRiskConfig,
     MerchantRiskTrainer,
     MerchantTable,
     load_merchant_table,
 )
+from kinds.merchant_risk.runtime import MerchantRiskModel
+from registry.store import ModelRegistry
+from tests.conftest import FAST_MERCHANT_CONFIG, SHARED_DATA, point_at_home
+from training.data.loaders import DataValidationError
 
 OWN_COLUMNS = ["account_age_days", "refund_rate", "complaint_rate"]
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from features.errors import ShopGuardError
+from common.errors import ShopGuardError
 from features.marketing import MARKETING_CATEGORIES
 from tests.conftest import SHARED_DATA
 from training.pretrain import (

@@ -33,8 +33,8 @@ def test_real_sources_load_with_their_documented_sizes() -> None:
 
 
 def test_without_shared_data_generators_warn_and_checks_say_missing(tmp_path, monkeypatch) -> None:
-    from training.data.listings import ListingGenerationConfig, generate_listings
-    from training.data.transcripts import TranscriptGenerationConfig, generate_transcripts
+    from kinds.false_marketing.generator import TranscriptGenerationConfig, generate_transcripts
+    from kinds.listing_quality.generator import ListingGenerationConfig, generate_listings
     from training.real_checks import marketing_checks
 
     monkeypatch.setenv(real_text.SHARED_DATA_ENV, str(tmp_path / "absent"))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from policy.decisions import Thresholds
+from common.decisions import Thresholds
 from training.thresholds import (
     UNREACHABLE,
     apply_review_budget,

@@ -2,13 +2,13 @@ import pandas as pd
 import pytest
 
 from features.marketing import MARKETING_CATEGORIES
-from tests.conftest import SHARED_DATA
-from training.data import real_text
-from training.data.transcripts import (
+from kinds.false_marketing.generator import (
     TranscriptGenerationConfig,
     generate_transcripts,
     spoken_number,
 )
+from tests.conftest import SHARED_DATA
+from training.data import real_text
 
 needs_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is not here")
 

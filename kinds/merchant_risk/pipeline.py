@@ -1,0 +1,260 @@
+"""The ``merchant-risk`` training pipeline: own behaviour + linked-merchant (graph) features,
+LightGBM, thresholds, card, registration. Works on our merchant columns or on any generic
+table (``--label-column``, numeric feature columns, optional edge list)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, field_validator
+
+from common.decisions import DEFAULT_THRESHOLD_KEY
+from kinds import MERCHANT_RISK
+from kinds.merchant_risk.features import (
+    DEFAULT_GRAPH_AGGREGATES,
+    GENERIC_LINK_TYPE,
+    GRAPH_AGGREGATES,
+    MERCHANT_FEATURE_SPEC,
+    MerchantFeatureSpec,
+    MerchantGraph,
+    build_merchant_features,
+)
+from kinds.merchant_risk.record import MERCHANT_LABEL_COLUMN
+from kinds.merchant_risk.runtime import MerchantRiskModel
+from registry.bundle import FeatureSetRef, Lineage, Manifest
+from registry.metrics import ModelMetrics
+from registry.store import ModelRegistry, new_version
+from training.boosting import refit_binary_lightgbm, train_binary_lightgbm
+from training.classification_metrics import BinaryMetrics, binary_metrics, sliced_metrics
+from training.data.loaders import DataValidationError, read_table
+from training.lineage import git_commit, library_versions, training_file
+from training.pipeline import BaseTrainingConfig, Progress, no_progress, register_model, split_rows
+from training.row_identity import MERCHANT_IDENTITY, TrainingRows, merchant_keys
+from training.splits import Splits
+from training.thresholds import BudgetCost, ThresholdChoice, budget_cost, choose_thresholds
+
+MODEL_NAME = MERCHANT_RISK.name
+DEFAULT_LABEL = MERCHANT_LABEL_COLUMN
+DEFAULT_ID = MERCHANT_RISK.id_field
+AGE_BANDS = ((0, 30, "<30 days"), (30, 180, "30-180 days"), (180, 730, "180-730 days"),
+             (730, np.inf, ">=730 days"))
+
+
+class MerchantRiskConfig(BaseTrainingConfig):
+    """Parameters of a merchant-risk training run. Unknown keys are rejected."""
+
+    graph_features: bool = True
+    graph_aggregates: list[str] = Field(default_factory=lambda: list(DEFAULT_GRAPH_AGGREGATES))
+    learning_rate: float = Field(0.05, gt=0)
+    num_leaves: int = Field(15, ge=2)
+    min_data_in_leaf: int = Field(10, ge=1)
+    feature_fraction: float = Field(0.5, gt=0, le=1)
+    bagging_fraction: float = Field(0.8, gt=0, le=1)
+    ensemble_size: int = Field(5, ge=1, description="bagged LightGBM models, log-odds averaged")
+    refit_on_train_and_validation: bool = Field(
+        True, description="after early stopping, retrain each member on train + validation")
+    num_boost_round: int = Field(3000, ge=1)
+    early_stopping_rounds: int = Field(100, ge=1)
+    review_budget: float = Field(0.05, gt=0, lt=1, description=(
+        "largest share of ordinary (non-suspicious) merchants that may go to review; it outranks "
+        "the recall target"))
+    review_budget_confidence: float = Field(0.95, ge=0.5, lt=1, description=(
+        "one-sided confidence that the budget holds beyond the validation sample: the review threshold "
+        "keeps the Wilson upper bound of the ordinary validation share within the budget (0.5: the share itself)"))
+
+    @field_validator("graph_aggregates")
+    @classmethod
+    def _known_aggregates(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(GRAPH_AGGREGATES))
+        if unknown:
+            raise ValueError(f"unknown graph aggregates {unknown}; choose from {list(GRAPH_AGGREGATES)}")
+        return value
+
+
+@dataclass
+class MerchantTable:
+    """Merchants (one row each), their labels and the links between them."""
+
+    ids: np.ndarray
+    values: np.ndarray
+    labels: np.ndarray
+    links: list[tuple[str, str, str]]
+    spec: MerchantFeatureSpec
+    sources: list[Path]
+    account_age: np.ndarray | None = None
+
+
+@dataclass
+class MerchantTrainingResult:
+    """What a run produced."""
+
+    model: MerchantRiskModel
+    manifest: Manifest
+    threshold_choice: ThresholdChoice
+    test_metrics: BinaryMetrics
+    slices: dict[str, BinaryMetrics]
+    test_scores: np.ndarray
+    splits: Splits
+    review_budget: BudgetCost  # the budget measured on the held-out test split
+
+
+def _links_from_frame(frame: pd.DataFrame, source: str) -> list[tuple[str, str, str]]:
+    columns = [c for c in ("src", "dst") if c not in frame.columns]
+    if columns:
+        raise DataValidationError(f"{source}: missing link column(s) {', '.join(columns)}; an edge "
+                                  "list needs src, dst and optionally link_type.", field=columns[0])
+    types = frame["link_type"].astype(str) if "link_type" in frame.columns else GENERIC_LINK_TYPE
+    out = pd.DataFrame({"src": frame["src"].astype(str), "dst": frame["dst"].astype(str),
+                        "link_type": types})
+    return list(out.itertuples(index=False, name=None))
+
+
+def load_merchant_table(path: Path, links_path: Path | None = None,
+                        label_column: str = DEFAULT_LABEL, id_column: str = DEFAULT_ID) -> MerchantTable:
+    """Read merchants (+ links). Our columns when all behaviour features are present;
+    otherwise generic mode: every other numeric column is a feature."""
+    frame = read_table(path)
+    for required in (label_column, id_column):
+        if required not in frame.columns:
+            raise DataValidationError(f"{path.name}: missing column {required!r}.", field=required)
+    duplicated = frame[id_column].astype(str).duplicated()
+    if duplicated.any():
+        raise DataValidationError(
+            f"{path.name}: {id_column!r} must be unique; {frame[id_column][duplicated].iloc[0]!r} "
+            "appears more than once.", field=id_column)
+    labels = pd.to_numeric(frame[label_column], errors="coerce")
+    if labels.isna().any() or not labels.isin([0, 1]).all():
+        raise DataValidationError(f"{path.name}: column {label_column!r} must hold 0/1 labels.",
+                                  field=label_column)
+    ours = all(c in frame.columns for c in MERCHANT_FEATURE_SPEC.own_features)
+    links = _links_from_frame(read_table(links_path), links_path.name) if links_path else []
+    if ours:
+        spec = MerchantFeatureSpec(MERCHANT_FEATURE_SPEC.name, MERCHANT_FEATURE_SPEC.own_features,
+                                   MERCHANT_FEATURE_SPEC.link_types)
+    else:
+        skip = {label_column, id_column, "label_flipped", "ring_member"}
+        numeric = [c for c in frame.columns if c not in skip and pd.api.types.is_numeric_dtype(frame[c])
+                   and not pd.api.types.is_bool_dtype(frame[c])]
+        if not numeric:
+            raise DataValidationError(f"{path.name}: no numeric feature columns found.", field="--data")
+        link_types = tuple(sorted({t for _, _, t in links})) or (GENERIC_LINK_TYPE,)
+        spec = MerchantFeatureSpec("generic_merchant_v1", tuple(numeric), link_types)
+    values = frame[list(spec.own_features)].apply(pd.to_numeric, errors="coerce")
+    bad = [c for c in spec.own_features if (frame[c].notna() & values[c].isna()).any()]
+    if bad:
+        raise DataValidationError(f"{path.name}: column {bad[0]!r} must be numeric.", field=bad[0])
+    age = frame["account_age_days"].to_numpy(float) if "account_age_days" in frame.columns else None
+    return MerchantTable(frame[id_column].astype(str).to_numpy(), values.to_numpy(np.float64),
+                         labels.to_numpy(int), links, spec,
+                         [p for p in (path, links_path) if p is not None], age)
+
+
+def age_bands(age: np.ndarray) -> list[str]:
+    """Merchant age band of each row (a card slice)."""
+    return [next((name for low, high, name in AGE_BANDS if low <= a < high), "unknown") for a in age]
+
+
+class MerchantRiskTrainer:
+    """Trains, evaluates and (optionally) registers a merchant-risk model."""
+
+    def __init__(self, config: MerchantRiskConfig, registry: ModelRegistry | None = None,
+                 progress: Progress | None = None) -> None:
+        self.config = config
+        self.registry = registry
+        self._progress = progress or no_progress
+
+    def features(self, table: MerchantTable, train_rows: np.ndarray) -> tuple[MerchantGraph, np.ndarray]:
+        """The graph (labels known for ``train_rows`` only) and every merchant's features."""
+        known = {str(table.ids[i]): int(table.labels[i]) for i in train_rows}
+        graph = MerchantGraph.build(table.ids, table.values, table.links, table.spec.link_types, known)
+        return graph, build_merchant_features(graph, np.arange(len(table.ids)), table.spec)
+
+    def _train_ensemble(self, matrix: np.ndarray, y: np.ndarray, splits: Splits,
+                        spec: MerchantFeatureSpec) -> tuple[list, np.ndarray]:
+        """Bagged members, each early-stopped on validation; the returned validation scores
+        come from the members before any refit, so thresholds are chosen out of sample."""
+        config = self.config
+        boosters, validation_raw = [], np.zeros(len(splits.validation))
+        fit_rows = np.concatenate([splits.train, splits.validation])
+        for member in range(config.ensemble_size):
+            params = {"learning_rate": config.learning_rate, "num_leaves": config.num_leaves,
+                      "min_data_in_leaf": config.min_data_in_leaf,
+                      "feature_fraction": config.feature_fraction,
+                      "bagging_fraction": config.bagging_fraction,
+                      "bagging_freq": 1 if config.bagging_fraction < 1 else 0,
+                      "seed": config.seed * 1000 + member, "num_threads": config.num_threads}
+            booster = train_binary_lightgbm(
+                params, (matrix[splits.train], y[splits.train]),
+                (matrix[splits.validation], y[splits.validation]), spec.feature_names, (),
+                config.num_boost_round, config.early_stopping_rounds,
+            )
+            validation_raw += booster.predict(matrix[splits.validation], raw_score=True)
+            if config.refit_on_train_and_validation:
+                rounds = round(booster.best_iteration * len(fit_rows) / len(splits.train))
+                booster = refit_binary_lightgbm(params, (matrix[fit_rows], y[fit_rows]),
+                                                spec.feature_names, rounds)
+            boosters.append(booster)
+        return boosters, 1.0 / (1.0 + np.exp(-validation_raw / config.ensemble_size))
+
+    def fit(self, table: MerchantTable, splits: Splits | None = None) -> MerchantTrainingResult:
+        """Train on ``table``; ``splits`` fixes the protocol (default: stratified, seeded)."""
+        config = self.config
+        table = replace(table, spec=replace(table.spec, graph=config.graph_features,
+                                            aggregates=tuple(config.graph_aggregates)))
+        splits = splits or split_rows(table.labels, config, DEFAULT_LABEL)
+        self._progress(f"split: {splits.sizes()}; building features ({len(table.links):,} links)")
+        graph, matrix = self.features(table, splits.train)
+        y = table.labels
+        self._progress(f"training {config.ensemble_size} LightGBM model(s) with early stopping")
+        boosters, validation_scores = self._train_ensemble(matrix, y, splits, table.spec)
+        choice = choose_thresholds(y[splits.validation], validation_scores,
+                                   config.precision_target, config.recall_target,
+                                   review_budget=config.review_budget,
+                                   budget_confidence=(None if config.review_budget_confidence == 0.5
+                                                      else config.review_budget_confidence))
+        model = MerchantRiskModel(boosters, table.spec, np.nanmedian(matrix[splits.train], axis=0),
+                                  choice.thresholds, graph)
+        test_scores = model.predict_matrix(matrix[splits.test])
+        test_metrics = binary_metrics(y[splits.test], test_scores, choice.thresholds,
+                                      config.bootstrap_samples)
+        slices = (sliced_metrics(y[splits.test], test_scores, age_bands(table.account_age[splits.test]),
+                                 choice.thresholds, config.bootstrap_samples)
+                  if table.account_age is not None else {})
+        budget = budget_cost(y[splits.test], test_scores, choice)
+        manifest = self._manifest(table, splits, choice, test_metrics, slices,
+                                  [b.current_iteration() for b in boosters], budget)
+        model.tag = manifest.tag
+        result = MerchantTrainingResult(model, manifest, choice, test_metrics, slices, test_scores,
+                                        splits, budget)
+        if self.registry is not None:
+            from kinds.merchant_risk.card import build_merchant_card
+
+            owner = self.registry.settings.owner
+            result.manifest = register_model(
+                self.registry, model, manifest,
+                lambda folder, previous: build_merchant_card(result, table, folder, owner, previous),
+                self._progress, TrainingRows.of(merchant_keys(table.ids), MERCHANT_IDENTITY))
+        return result
+
+    def _manifest(self, table: MerchantTable, splits: Splits, choice: ThresholdChoice,
+                  test: BinaryMetrics, slices: dict[str, BinaryMetrics], iterations: list[int],
+                  budget: BudgetCost) -> Manifest:
+        return Manifest(
+            model_name=MODEL_NAME, version=new_version(),
+            task="binary classification: suspicious merchant",
+            feature_set=FeatureSetRef(name=table.spec.name, version=1,
+                                      features=list(table.spec.feature_names)),
+            label_map={"0": "ordinary", "1": "suspicious"},
+            thresholds={DEFAULT_THRESHOLD_KEY: choice.thresholds},
+            metrics=ModelMetrics(test=test, slices={"age_band": slices}, details={
+                "validation_thresholds": choice.model_dump(mode="json"), "split_rows": splits.sizes(),
+                "best_iteration": iterations, "links": len(table.links),
+                "review_budget_held_out": budget.model_dump(mode="json")}),
+            lineage=Lineage(training_files=[training_file(p, len(table.ids) if i == 0 else len(table.links))
+                                            for i, p in enumerate(table.sources)],
+                            git_commit=git_commit(), parameters=self.config.model_dump(),
+                            library_versions=library_versions(), seed=self.config.seed),
+        )
