@@ -33,7 +33,7 @@ from typing import Any
 
 from serving.admission import CURRENT, Admission
 from serving.error_answers import QUIET_LOG, ErrorCapper, field_error, send_json, send_unavailable
-from serving.health import HEALTH, HEALTH_PATHS, READY_PATH
+from serving.health import HEALTH_PATHS, READY_PATH, ServiceHealth
 from serving.openapi_errors import GUARDED_PREFIX, OPENAPI_PATH, OpenApiPatcher
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -55,8 +55,10 @@ class RequestGuard:
     ``_REQUEST_BUDGET_SECONDS``)."""
 
     def __init__(self, app: Any, *, max_in_flight: int = 8, max_open_requests: int = 1024,
-                 body_timeout_seconds: float = 15.0, budget_seconds: float = 30.0) -> None:
+                 body_timeout_seconds: float = 15.0, budget_seconds: float = 30.0,
+                 health: ServiceHealth | None = None) -> None:
         self.app = app
+        self.health = health if health is not None else ServiceHealth()  # what /readyz reports
         self.max_in_flight, self.max_open_requests = max_in_flight, max_open_requests
         self.body_timeout_seconds, self.budget_seconds = body_timeout_seconds, budget_seconds
         self._in_flight = 0
@@ -249,9 +251,8 @@ class RequestGuard:
         """Calls whose work has not ended."""
         return self._in_flight
 
-    @staticmethod
-    async def _readyz(send: Send) -> None:
-        ready, body = HEALTH.report()
+    async def _readyz(self, send: Send) -> None:
+        ready, body = self.health.report()
         await send_json(send, 200 if ready else 503, body)
 
 

@@ -77,6 +77,3 @@ class StorageStatus:
         if self._problem is not None and time.monotonic() - self._at < self.horizon_seconds:
             return self._problem
         return None
-
-
-HEALTH = ServiceHealth()

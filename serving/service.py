@@ -30,7 +30,7 @@ from pydantic_core import to_json
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import JSONResponse
 
-from common.settings import Settings, configure_bentoml_home, load_settings
+from common.settings import Settings, load_settings
 from database.engine import DatabaseUnreadable
 from features.ids import EntityId
 from kinds import (
@@ -51,7 +51,7 @@ from serving.enforcement_api import enforcement_app
 from serving.enforcement_writer import EnforcementUnavailable
 from serving.error_answers import QUIET_LOG, install_log_filter
 from serving.guard import RequestGuard
-from serving.health import HEALTH
+from serving.health import ServiceHealth
 from serving.microbatch import MicroBatcher
 from serving.model_follower import ModelFollower
 from serving.models_api import ModelsPathMiddleware, models_app
@@ -60,7 +60,9 @@ from serving.schemas import AppealResponse, ErrorBody, FeedbackResponse
 
 logger = logging.getLogger("shopguard.serving")
 SETTINGS = load_settings()  # the service's shape (workers, threads, limits) is read once, at import
-configure_bentoml_home(SETTINGS)  # BentoML reads its home at first use (not at import): before that
+# This worker's readiness (/readyz): written by the service, read by its front door; both are
+# handed it explicitly (the service below, RequestGuard at construction).
+WORKER_HEALTH = ServiceHealth()
 
 
 def configure_worker(settings: Settings) -> None:
@@ -152,6 +154,8 @@ class ShopGuard:
     """Scores listings, livestream transcripts and merchants (and every plug-in kind): one
     model per kind of the kinds table (``kinds/__init__.py``)."""
 
+    health: ServiceHealth = WORKER_HEALTH
+
     def __init__(self) -> None:
         from database.engine import make_engine
         from registry.deployments import ServedVersions, report_seconds
@@ -189,7 +193,7 @@ class ShopGuard:
         # Scoring calls' enforcement: group commit in a process of its own (serving/enforcement_writer.py).
         self.enforcement_writer = EnforcementWriter(self.settings.database_url,
                                                     str(self.settings.policy) if self.settings.policy else None)
-        HEALTH.storage = [self.enforcement_writer.storage.problem]
+        self.health.storage = [self.enforcement_writer.storage.problem]
         self.decision_log: DecisionLogWriter | None = None
         if self.settings.decision_log:
             # Its own engine with a short lock wait: a busy database costs a request at most about
@@ -198,7 +202,7 @@ class ShopGuard:
                 make_engine(self.settings.database_url, busy_timeout=0.25),
                 flush_seconds=self.settings.decision_log_flush_seconds,
                 journal_dir=self.settings.home / "journal", on_give_up=exit_worker)
-            HEALTH.decision_log = self.decision_log.health
+            self.health.decision_log = self.decision_log.health
         else:
             logger.warning("SHOPGUARD_DECISION_LOG=off: decisions are NOT recorded (overhead measurement only)")
         self.feedback_store = FeedbackStore(engine)
@@ -226,8 +230,8 @@ class ShopGuard:
         self.models = dict.fromkeys(MODEL_KINDS)
         self.load_errors = dict.fromkeys(MODEL_KINDS, exc.cause)
         self.batchers, self.decision_log, self.enforcement_writer, self.clock = {}, None, None, None
-        HEALTH.storage = [lambda: exc.cause]
-        HEALTH.models = {name: {"production": None, "loaded": False, "model": None, "error": exc.cause}
+        self.health.storage = [lambda: exc.cause]
+        self.health.models = {name: {"production": None, "loaded": False, "model": None, "error": exc.cause}
                          for name in MODEL_KINDS}
         install_log_filter()
         self._keep_api_callables()
@@ -253,7 +257,7 @@ class ShopGuard:
             models[name] = {"production": production,
                             "loaded": model is not None, "model": model.tag if model is not None else None,
                             "error": self.load_errors.get(name), "follow_error": follow_errors.get(name)}
-        HEALTH.models = models
+        self.health.models = models
 
     def _batcher(self, name: str, model: ModelRuntime) -> MicroBatcher[Any, Scores]:
         """One runtime batch for the records of concurrent calls (``score_groups``: each call
@@ -565,5 +569,5 @@ ShopGuard.add_asgi_middleware(AuthGuard, store=lambda: token_store(SETTINGS),  #
 ShopGuard.add_asgi_middleware(RequestGuard, max_in_flight=SETTINGS.max_in_flight,
                               max_open_requests=SETTINGS.max_open_requests,
                               body_timeout_seconds=SETTINGS.body_timeout_seconds,
-                              budget_seconds=SETTINGS.request_budget_seconds)
+                              budget_seconds=SETTINGS.request_budget_seconds, health=WORKER_HEALTH)
 ShopGuard.add_asgi_middleware(ModelsPathMiddleware)

@@ -111,3 +111,20 @@ def test_the_reader_sees_a_wrong_way_import(tmp_path: Path) -> None:
     module.parent.mkdir()
     module.write_text("import json\n\ndef f():\n    from serving.service import ShopGuard\n", encoding="utf-8")
     assert wrong_way(module, root=tmp_path) == ["registry/probe.py imports serving.service"]
+
+
+def test_importing_the_service_sets_nothing_up(tmp_path: Path) -> None:
+    """Importing the service (and so every package it reads) creates no folder and sets no
+    environment variable: the service sets itself up when a worker constructs it."""
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    probe = ("import os; before = dict(os.environ); import serving.service; "
+             "print(sorted(k for k in os.environ if os.environ.get(k) != before.get(k)))")
+    env = {"SHOPGUARD_HOME": str(home), "PATH": "/usr/bin", "BENTOML_DO_NOT_TRACK": "true"}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert not home.exists()

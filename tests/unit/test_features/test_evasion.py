@@ -5,12 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("pypinyin")
-
-from common.decisions import Thresholds  # noqa: E402
-from features.evasion import find_evasions, resolve_text  # noqa: E402
-from features.marketing import MARKETING_CATEGORIES  # noqa: E402
-from kinds.false_marketing.runtime import FalseMarketingModel  # noqa: E402
+from common.decisions import Thresholds
+from features.evasion import find_evasions, resolve_text  # pypinyin: a dependency (pyproject.toml)
+from features.marketing import MARKETING_CATEGORIES
+from kinds.false_marketing.runtime import FalseMarketingModel
 
 
 @pytest.mark.parametrize(
