@@ -14,13 +14,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kinds import MODEL_NAMES
+from kinds import MODEL_NAMES, is_training_module
 from registry.store import ModelRegistry
 from tests.conftest import BIN, REPO, point_at_home, run_cli
 from tests.integration.server import running_server
 
 pytestmark = pytest.mark.integration
-BUILD_CONTEXT = ("bentofile.yaml", "README.md", "deploy", "features", "registry", "serving")
+BUILD_CONTEXT = ("bentofile.yaml", "README.md", "deploy", "common", "features", "database", "policy", "registry",
+                 "kinds", "serving")
 
 
 def _build_context(folder: Path) -> Path:
@@ -66,6 +67,9 @@ def test_the_bento_carries_and_serves_exactly_the_production_models(trained_home
             assert f"./models/{name}/{version}/{file}" in names, f"{file} of {tag} missing from the Bento"
     assert "./src/release.json" in names and "./src/serving/service.py" in names
     assert not any(n.startswith("./src/training/") for n in names), "serving never ships training code"
+    assert "./src/kinds/listing_quality/runtime.py" in names
+    assert not [n for n in names if n.startswith("./src/kinds/") and is_training_module(
+        n[len("./src/"):].removesuffix(".py").replace("/", "."))], "nor a kind's training half"
 
     fresh_bentoml = tmp_path / "fresh-bentoml"
     _bentoml("import", str(archive), bentoml_home=str(fresh_bentoml))
