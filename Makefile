@@ -9,7 +9,7 @@ N_LISTINGS ?= 50000
 N_MERCHANTS ?= 20000
 N_SEGMENTS ?= 8000
 
-.PHONY: setup demo demo-token train-demo serve test lint bench real-data-check clean
+.PHONY: setup demo demo-token train-demo demo-tabular demo-marketing serve test lint bench real-data-check clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -25,12 +25,18 @@ setup: $(BIN)/.installed
 train-demo: setup
 	@[ -d ../shared/data ] || [ -n "$$SHOPGUARD_SHARED_DATA" ] || echo "WARNING: ../shared/data not found:" \
 		"the demo models are trained on synthetic text only; their cards say the real-world checks are missing."
+	@# Two lanes on two cores: the listing and merchant models train while the base encoder pretrains.
+	$(MAKE) --no-print-directory -j2 demo-tabular demo-marketing
+
+demo-tabular: setup
 	$(BIN)/shopguard data generate listings --n $(N_LISTINGS) --seed 0 --out data/listings.parquet
 	$(BIN)/shopguard train listing-quality --data data/listings.parquet
 	$(BIN)/shopguard models promote listing-quality:candidate --force --reason "demo: model trained on the built-in data"
 	$(BIN)/shopguard data generate merchants --n $(N_MERCHANTS) --seed 0 --out data/merchants.parquet
 	$(BIN)/shopguard train merchant-risk --data data/merchants.parquet --links data/merchants.links.parquet
 	$(BIN)/shopguard models promote merchant-risk:candidate --force --reason "demo: model trained on the built-in data"
+
+demo-marketing: setup
 	$(BIN)/shopguard data generate transcripts --n $(N_SEGMENTS) --seed 0 --out data/transcripts.parquet
 	@# With ../shared/data: the labelled real live-room sentences, held out by room for the
 	@# thresholds and the card's headline, and a masked-LM base encoder (cached in the home).

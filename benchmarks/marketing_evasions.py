@@ -31,123 +31,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from features.evasion import VOCABULARY, is_han
 from features.marketing import match_lexicon
 from features.text import normalize_text
 from kinds.false_marketing.runtime import FalseMarketingModel
 from registry.store import ModelRegistry
+from training.data.evasions import KINDS, generate
 from training.grouped import group_folds
-
-KINDS = ("homophone", "filler", "look_alike", "mask", "pinyin")
-FILLER_CHARS = ("*", ".", " ", "\u2764", "x", "某", "~")
-MASK_CHARS = ("某", "*", "x", "\u25a1")
-# Shape look-alikes the generator uses (its own table, not the resolver's).
-SHAPES = {"治": "冶", "血": "皿", "效": "郊", "减": "咸", "瘦": "廋", "肥": "吧", "免": "兔", "失": "矢",
-          "低": "氐", "第": "弟", "顶": "项", "级": "圾", "微": "徽", "最": "蕞", "癌": "嵒", "疗": "疔",
-          "价": "阶", "播": "潘", "限": "恨", "仿": "访", "推": "椎", "专": "传", "家": "冢"}
-
-
-def _common(char: str) -> bool:
-    try:
-        code = char.encode("gb2312")
-    except UnicodeEncodeError:
-        return False
-    return len(code) == 2 and 0xB0A1 <= int.from_bytes(code, "big") <= 0xD7F9
-
-
-def homophone_table() -> tuple[dict[str, str], dict[str, list[str]]]:
-    """Character -> toneless main reading; reading -> common characters."""
-    from pypinyin import Style, lazy_pinyin
-    from pypinyin.pinyin_dict import pinyin_dict
-
-    reading = {}
-    for code in pinyin_dict:
-        char = chr(code)
-        if _common(char):
-            reading[char] = lazy_pinyin(char, style=Style.NORMAL)[0]
-    by_reading: dict[str, list[str]] = {}
-    for char, r in sorted(reading.items()):
-        by_reading.setdefault(r, []).append(char)
-    return reading, by_reading
-
-
-def target_span(text: str, rng: random.Random) -> tuple[int, int, str] | None:
-    """(start, end, source) of the sensitive word to disguise, in the original text."""
-    hits = [(m.start, m.end) for m in match_lexicon(text)
-            if m.end - m.start >= 2 and all(is_han(c) for c in text[m.start:m.end])]
-    if hits:
-        start, end = rng.choice(hits)
-        if end - start > 4:  # a long rule match: disguise a word of it
-            start = rng.randrange(start, end - 1)
-            end = min(end, start + rng.choice((2, 3)))
-        return start, end, "lexicon"
-    words = [(i, i + len(w)) for w in VOCABULARY for i in range(len(text)) if text.startswith(w, i)]
-    if words:
-        start, end = rng.choice(words)
-        return start, end, "vocabulary"
-    windows = [i for i in range(len(text) - 1) if is_han(text[i]) and is_han(text[i + 1])]
-    if not windows:
-        return None
-    start = rng.choice(windows)
-    return start, start + 2, "other"
-
-
-def disguise(word: str, kind: str, rng: random.Random, reading: dict[str, str],
-             by_reading: dict[str, list[str]]) -> str | None:
-    """``word`` rewritten by one evasion of ``kind`` (None when that kind cannot apply)."""
-    positions = list(range(len(word)))
-    rng.shuffle(positions)
-    if kind == "homophone":
-        for i in positions:
-            options = [c for c in by_reading.get(reading.get(word[i], ""), []) if c != word[i]]
-            if options:
-                return word[:i] + rng.choice(options) + word[i + 1:]
-        return None
-    if kind == "filler":
-        i = rng.randrange(1, len(word))
-        return word[:i] + rng.choice(FILLER_CHARS) + word[i:]
-    if kind == "look_alike":
-        import opencc  # a dependency (features.text)
-
-        traditional = opencc.OpenCC("s2t").convert(word)
-        if traditional != word:
-            return traditional
-        for i in positions:
-            if word[i] in SHAPES:
-                return word[:i] + SHAPES[word[i]] + word[i + 1:]
-        return None
-    if kind == "mask":
-        i = rng.choice(positions)
-        return word[:i] + rng.choice(MASK_CHARS) + word[i + 1:]
-    if kind == "pinyin":
-        i = rng.choice(positions)
-        return word[:i] + reading.get(word[i], "") + word[i + 1:] if word[i] in reading else None
-    raise ValueError(kind)
-
-
-def generate(texts: list[str], seed: int) -> list[dict[str, Any]]:
-    """One evasion of each kind per violating sentence where that kind applies."""
-    rng = random.Random(seed)
-    reading, by_reading = homophone_table()
-    out = []
-    for row, text in enumerate(texts):
-        span = target_span(text, rng)
-        if span is None:
-            continue
-        start, end, source = span
-        for kind in KINDS:
-            evaded = disguise(text[start:end], kind, rng, reading, by_reading)
-            if evaded is not None and evaded != text[start:end]:
-                out.append({"row": row, "kind": kind, "source": source,
-                            "text": text[:start] + evaded + text[end:]})
-    return out
 
 
 def flagged(model: FalseMarketingModel, texts: list[str]) -> np.ndarray:
@@ -185,7 +80,7 @@ def main() -> None:
     clean = [rows[i]["text"] for i in held if not rows[i]["labels"]]
     if args.limit:
         clean = clean[:args.limit]
-    evasions = generate(violating, args.seed)
+    evasions = [vars(e) for e in generate(violating, args.seed)]
 
     model = FalseMarketingModel.from_bundle(ModelRegistry().load("false-marketing:production"))
     result: dict[str, Any] = {
@@ -251,7 +146,6 @@ def _rates(flag: Any, violating: list[str], clean: list[str], evasions: list[dic
 def lexicon_only(violating: list[str], clean: list[str], evasions: list[dict[str, Any]]) -> dict[str, Any]:
     """The lexicon rules alone (no training involved), on the evasions of lexicon targets."""
     from features.evasion import resolve_text
-    from features.marketing import match_lexicon
 
     targets = [e for e in evasions if e["source"] == "lexicon"]
     rows = sorted({e["row"] for e in targets})

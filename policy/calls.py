@@ -114,13 +114,16 @@ def capped_reason(capped: list[list[str]], decisions: list[Decision]) -> Reason 
 MAX_RULE_REASONS = 3  # a result names at most this many reasons, the rule's first
 
 WORDING_REASONS = {"counterfeit": "counterfeit_wording", "off_platform": "contact_handle"}
+BRAND_PRICE_REASON = "replica_brand_price"
 
 
-def wording_rule(decision: Decision, reasons: list[Reason], matches: list[LexiconMatch]
-                 ) -> tuple[Decision, list[Reason]]:
+def wording_rule(decision: Decision, reasons: list[Reason], matches: list[LexiconMatch],
+                 brand_price: str | None = None) -> tuple[Decision, list[Reason]]:
     """Replica wording or a contact handle in a listing is evidence on its own: the decision is
     raised to at least review, whatever the price and images, with a reason naming the words
-    and the rule (the lexicon of ``features/marketing.py``)."""
+    and the rule (the lexicon of ``features/marketing.py``). Replica wording beside a
+    well-known brand at an implausible price (``brand_price``: what was found, said in the
+    reason) is strong evidence: the listing is blocked."""
     found: dict[str, list[str]] = {}
     for match in matches:
         found.setdefault(match.category, [])
@@ -129,4 +132,7 @@ def wording_rule(decision: Decision, reasons: list[Reason], matches: list[Lexico
     added = [Reason(WORDING_REASONS[category], f"wording in the title or description: {', '.join(words[:5])}")
              for category, words in found.items()]
     kept = [r for r in reasons if r.code not in WORDING_REASONS.values()]
+    if brand_price and "counterfeit" in found:
+        added.insert(0, Reason(BRAND_PRICE_REASON, f"replica wording and {brand_price}"))
+        return stricter(decision, "block"), (added + kept)[:MAX_RULE_REASONS]
     return stricter(decision, "review"), (added + kept)[:MAX_RULE_REASONS]

@@ -206,6 +206,9 @@ def listing_checks(model: ListingQualityModel, root: Path | None = None,
                    [d == "review" for d in neutral], 0.15, "at_most"),
         rate_check("injected_counterfeit_caught", "the same titles with copy wording and a brand at 3% of "
                    "its list price: review or block", [d != "allow" for d in injected], 0.90, "at_least"),
+        rate_check("injected_counterfeit_blocked", "the same titles with copy wording and a brand at 3% of its "
+                   "list price: blocked (replica wording and a brand at an implausible price)",
+                   [d == "block" for d in injected], 0.90, "at_least"),
         rate_check("jargon_titles_caught", "the same titles with replica wording (一比一, 莆田, GAO FANG, L家 ...) "
                    "at a neutral price and 5 images: review or block", [d != "allow" for d in jargon], 0.80,
                    "at_least"),

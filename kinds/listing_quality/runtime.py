@@ -18,6 +18,7 @@ from features.text import normalize_many
 from features.text_scorer import CharNgramScorer
 from kinds.listing_quality.features import (
     LISTING_FEATURE_SET,
+    ListingFeatures,
     ListingFeatureState,
     build_listing_features,
 )
@@ -117,8 +118,32 @@ class ListingQualityModel(RuntimeBase):
         decisions = [decide(float(s), self.thresholds) for s in scores]
         for i, matches in enumerate(wording_matches(columns)):
             if matches:
-                decisions[i], reasons[i] = wording_rule(decisions[i], reasons[i], matches)
+                decisions[i], reasons[i] = wording_rule(decisions[i], reasons[i], matches,
+                                                        brand_at_implausible_price(features, i))
         return Scores(scores=scores, decisions=decisions, reasons=reasons)
+
+
+# A brand's goods under this share of the category's median price (or of the listing's own
+# list price, where one is given, under half of this) are not believable as the brand's.
+IMPLAUSIBLE_PRICE_SHARE = 0.3
+
+
+def brand_at_implausible_price(features: ListingFeatures, row: int) -> str | None:
+    """``"BRAND at PRICE (N% of ...)"`` when listing ``row`` names a well-known brand at an
+    implausible price, else None."""
+    brands = [hit.term for hit in features.cue_hits[row] if hit.group == "brand"]
+    if not brands:
+        return None
+    names = LISTING_FEATURE_SET.features
+    values = features.matrix[row]
+    price = float(values[names.index("price")])
+    median_share = float(np.exp(values[names.index("price_vs_category_median")]))  # ~ (1+price)/(1+median)
+    list_share = float(values[names.index("discount_ratio")])
+    if np.isfinite(list_share) and list_share <= IMPLAUSIBLE_PRICE_SHARE / 2:
+        return f"brand {brands[0]} at {price:g}, {list_share:.0%} of its list price"
+    if np.isfinite(median_share) and median_share <= IMPLAUSIBLE_PRICE_SHARE:
+        return f"brand {brands[0]} at {price:g}, {median_share:.0%} of the category's median price"
+    return None
 
 
 def wording_matches(columns: dict[str, Sequence[Any]]) -> list[list[LexiconMatch]]:

@@ -1,3 +1,5 @@
+import pytest
+
 from features.reasons import Reason
 from kinds.listing_quality.runtime import wording_matches
 from policy.calls import wording_rule
@@ -24,3 +26,29 @@ def test_the_rule_raises_to_review_and_names_the_words() -> None:
     assert reasons[0].code == "counterfeit_wording" and "一比一" in reasons[0].detail and "高仿" in reasons[0].detail
     kept = Reason("implausible_discount", "x")
     assert wording_rule("block", [kept], matches) == ("block", [reasons[0], kept])  # only raises
+
+
+def test_replica_wording_with_a_brand_at_an_implausible_price_blocks_and_says_why() -> None:
+    [matches] = wording_matches(_columns(["香奈儿 一比一 口红"]))
+    decision, reasons = wording_rule("allow", [], matches, "brand 香奈儿 at 29.9, 3% of its list price")
+    assert decision == "block"
+    assert reasons[0].code == "replica_brand_price" and "香奈儿" in reasons[0].detail
+    assert reasons[1].code == "counterfeit_wording"
+    [handle] = wording_matches(_columns(["加微信 lily2024 拿货"]))  # a contact handle is not replica wording
+    assert wording_rule("allow", [], handle, "brand 香奈儿 at 29.9, 3% of its list price")[0] == "review"
+
+
+@pytest.mark.parametrize("text", [
+    "纯原版本 细节对比正品 区别市场通货", "原厂皮料 五金 和专柜一模一样", "肉眼看不出区别 可过得物", "驴家老花包 新款",
+    "堪比正品的做工 正确鞋型", "完美复刻 还原度99%", "工厂流出 尾货", "正品级品质 私模开发"])
+def test_replica_sellers_talk_is_counterfeit_wording(text: str) -> None:
+    [matches] = wording_matches(_columns([text]))
+    assert any(m.category == "counterfeit" for m in matches), text
+
+
+@pytest.mark.parametrize("text", [
+    "收到平板 感觉像山寨的 分辨率太差", "正品保证 假一赔十 支持专柜验货", "专柜同价 官方正品", "复古风连衣裙 原创设计",
+    "驴打滚 传统糕点 新款包装", "一家人的新款睡衣"])
+def test_buyers_complaints_and_authenticity_promises_are_not_replica_wording(text: str) -> None:
+    [matches] = wording_matches(_columns([text]))
+    assert not any(m.category == "counterfeit" for m in matches), (text, [m.text for m in matches])

@@ -13,6 +13,7 @@ from kinds.false_marketing.blend import blend
 from kinds.false_marketing.encoder import max_by_owner, split_windows, windows
 from kinds.false_marketing.generator import TranscriptGenerationConfig, generate_transcripts
 from kinds.false_marketing.pipeline import (
+    EncoderJob,
     FalseMarketingConfig,
     FalseMarketingTrainer,
     evaluate_bundle,
@@ -407,11 +408,17 @@ def test_held_out_folds_score_the_same_side_by_side_as_one_after_the_other(trans
     texts = normalize_many(list(data.texts))
     train_rows = np.flatnonzero(~data.real)[:500]
     validation = ([texts[i] for i in np.flatnonzero(~data.real)[500:]], data.labels[np.flatnonzero(~data.real)[500:]])
-    held = {}
+    held, served = {}, {}
     for parallel in (1, 2):
         config = FalseMarketingConfig(**{**TINY_MARKETING_CONFIG, "real_folds": 2, "parallel_folds": parallel})
-        held[parallel] = FalseMarketingTrainer(config)._held_out_rooms(data, texts, train_rows, validation,
-                                                                       tmp_path / f"work{parallel}")
+        trainer = FalseMarketingTrainer(config)
+        job = EncoderJob(trainer._training_rows(data, np.flatnonzero(~data.real)[:300], texts), validation,
+                         tmp_path / f"served{parallel}", select_best=False)
+        held[parallel], training = trainer._held_out_rooms(data, texts, train_rows, validation,
+                                                           tmp_path / f"work{parallel}", job)
+        assert len(training["history"]) == config.epochs  # the served encoder trained beside the folds
+        served[parallel] = trainer._parts_from_files(job, training).int8.predict(validation[0])
+    assert np.allclose(served[1], served[2], atol=1e-6)
     assert np.allclose(held[1].transformer, held[2].transformer, atol=1e-6)
     assert np.allclose(held[1].novelty, held[2].novelty)
     assert np.array_equal(np.isnan(held[1].tfidf), np.isnan(held[2].tfidf))

@@ -102,7 +102,9 @@ def test_real_titles_are_mostly_allowed_and_injected_defects_caught(trained) -> 
     assert (neutral == "review").mean() <= 0.15
     injected = np.array(listing_decisions(model, counterfeit_listings(held_out)))
     assert (injected != "allow").mean() >= 0.9
+    assert (injected == "block").mean() >= 0.9  # replica wording + a brand at 3% of its list price
     checks = result.real_world.by_key()
     assert checks["real_titles_blocked"].met and checks["injected_counterfeit_caught"].met
+    assert checks["injected_counterfeit_blocked"].met
     card = (registry.load(result.manifest.tag).path / "card.md").read_text(encoding="utf-8")
     assert "Real-world checks" in card and "held-out real titles, neutral attributes: blocked" in card
