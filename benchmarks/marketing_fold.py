@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from features.evasion import resolve_plain
 from features.marketing import MARKETING_CATEGORIES
 from features.text import normalize_many
 from kinds.false_marketing.blend import blend
@@ -132,14 +133,20 @@ def main() -> None:
         else:
             parts = trainer._fit_parts(*chosen, validation, Path(work) / "fold", select_best=False)
             scored = {"held": parts.scores([texts[i] for i in held]), "evasions": parts.scores(evaded_texts)}
+            # The same fold model with features/evasion.py's resolver in front (as a bundle turns it on).
+            resolved = {"held": parts.scores([resolve_plain(texts[i]) for i in held]),
+                        "evasions": parts.scores([resolve_plain(t) for t in evaded_texts])}
         seconds = time.perf_counter() - begin
-    result: dict[str, Any] = {"settings": overrides, "context_chars": args.context_chars, "fold": args.fold, "training_rows": len(chosen[0]),
+    result: dict[str, Any] = {"settings": overrides, "context_chars": args.context_chars, "fold": args.fold,
+                              "training_rows": len(chosen[0]),
                               "train_seconds": round(seconds, 1), "held_out_rows": int(len(held)),
                               "violating": int(violating.sum()), "evasions": len(evasions)}
-    for weight in (1.0, 0.75, 0.5):
-        name = f"blend_{weight}"
-        held_scores = blend(*scored["held"], weight) if weight < 1 else scored["held"][0]
-        evasion_scores = blend(*scored["evasions"], weight) if weight < 1 else scored["evasions"][0]
+    variants = [(f"blend_{w}", scored, w) for w in (1.0, 0.75, 0.5)]
+    if not args.context_chars:
+        variants += [(f"resolver_on_blend_{w}", resolved, w) for w in (1.0, 0.5)]
+    for name, scores, weight in variants:
+        held_scores = blend(*scores["held"], weight) if weight < 1 else scores["held"][0]
+        evasion_scores = blend(*scores["evasions"], weight) if weight < 1 else scores["evasions"][0]
         binary = held_scores.max(axis=1)
         threshold = float(np.quantile(binary[~violating], 1 - args.clean_flagged))
         evaded_binary = evasion_scores.max(axis=1)

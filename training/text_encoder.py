@@ -178,8 +178,10 @@ def log_loading(path: Path, loading: dict[str, Any]) -> None:
     if random:
         logger.warning("%s: %d weight(s) not in the checkpoint start at random (%s%s)", path, len(random),
                        ", ".join(random[:3]), ", ..." if len(random) > 3 else "")
-    else:
+    elif missing or mismatched:
         logger.info("%s: a new classification head; %d checkpoint weight(s) unused", path, len(unused))
+    else:  # a trained classifier read back whole (the served encoder, trained in another process)
+        logger.debug("%s: every weight loaded; %d checkpoint weight(s) unused", path, len(unused))
 
 
 def _batches(tokenizer: Any, texts: Sequence[str], labels: np.ndarray, weights: np.ndarray, batch_size: int,

@@ -425,10 +425,15 @@ def _run_job_in_process(arguments: tuple[FalseMarketingConfig, Device, FoldJob |
     import torch
 
     config, device, job = arguments
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    log = logging.getLogger("shopguard.training")
+    if not log.handlers:  # our progress only: the libraries' INFO lines (ONNX export, optimizer) stay quiet
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
-    log = logging.getLogger("shopguard.training")
     trainer = FalseMarketingTrainer(config, progress=lambda message: log.info("%s", message), device=device)
     return trainer.run_job(job)
 
