@@ -36,7 +36,11 @@ def served(timeout: float = 180.0, extra_env: dict[str, str] | None = None, log:
     """Start the service on a free loopback port; yield its base URL and process (its output
     goes to ``log`` when given)."""
     port = free_port()
-    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", **(extra_env or {})}
+    from common.settings import load_settings
+
+    settings = load_settings()  # as `shopguard serve` does: BentoML's store is the home's
+    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "SHOPGUARD_HOME": str(settings.home),
+           "BENTOML_HOME": str(settings.bentoml_home), **(extra_env or {})}
     AUTH_HEADERS["Authorization"] = f"Bearer {benchmark_token()}"
     output = log.open("ab") if log is not None else subprocess.DEVNULL
     process = subprocess.Popen(

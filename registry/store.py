@@ -240,15 +240,30 @@ class ModelRegistry:
                 "edited. Refusing to load it.")
         return LoadedBundle(path=path, manifest=read_verified_manifest(path))
 
-    @staticmethod
-    def _bundle_path(tag: str) -> Path:
+    def _bundle_path(self, tag: str) -> Path:
         import bentoml
 
         try:
             return Path(bentoml.models.get(tag).path)
         except (bentoml.exceptions.BentoMLException, ValueError) as exc:
-            raise ModelNotFoundError(f"no model {tag} in the store; `shopguard models list` shows what "
-                                     "there is.") from exc
+            raise ModelNotFoundError(f"no model {tag} in the store{self._store_hint()}; `shopguard models list` "
+                                     "shows what there is.") from exc
+
+    def _store_hint(self) -> str:
+        """Where BentoML looks for models in this process, when that is not this home's store:
+        a process started by ``bentoml serve`` without ``BENTOML_HOME`` reads BentoML's default
+        home (the service sets up nothing at import)."""
+        from bentoml._internal.configuration.containers import BentoMLContainer
+
+        try:
+            actual = Path(BentoMLContainer.model_store.get()._path).resolve()
+        except Exception:  # BentoML's internals moved: no hint rather than a second error
+            return ""
+        expected = (self.store_home / "models").resolve()
+        if actual == expected:
+            return ""
+        return (f" (BentoML reads {actual}, not this home's {expected}: start the service with `shopguard serve`, "
+                f"or set BENTOML_HOME={expected.parent} before `bentoml serve`)")
 
     def adopt(self, reference: str, *, reason: str) -> Manifest:
         """Record a version that is in the model store but not in this registry's database
