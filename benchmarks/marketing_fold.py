@@ -122,8 +122,8 @@ def main() -> None:
             with_context = [f"{before[i][-args.context_chars:]}[SEP]{texts[i]}" for i in range(len(texts))]
             job = EncoderJob(trainer._training_rows(data, train_rows, with_context), validation_with(
                 with_context, generated[splits.validation], data), Path(work) / "fold", select_best=False)
-            parts = trainer._parts_from_files(
-                EncoderJob(chosen, validation, job.work, False), trainer.train_encoder_files(job))
+            parts = trainer.fitter.parts_from_files(
+                EncoderJob(chosen, validation, job.work, False), trainer.fitter.train_encoder_files(job))
             violating_rows = held[violating]
             evaded_context = [f"{before[violating_rows[e.row]][-args.context_chars:]}[SEP]{t}"
                               for e, t in zip(evasions, evaded_texts, strict=True)]
@@ -131,7 +131,7 @@ def main() -> None:
                                parts.scores([texts[i] for i in held])[1]),
                       "evasions": (parts.int8.predict(evaded_context), parts.scores(evaded_texts)[1])}
         else:
-            parts = trainer._fit_parts(*chosen, validation, Path(work) / "fold", select_best=False)
+            parts = trainer.fitter.fit_parts(*chosen, validation, Path(work) / "fold", select_best=False)
             scored = {"held": parts.scores([texts[i] for i in held]), "evasions": parts.scores(evaded_texts)}
             # The same fold model with features/evasion.py's resolver in front (as a bundle turns it on).
             resolved = {"held": parts.scores([resolve_plain(texts[i]) for i in held]),

@@ -3,8 +3,9 @@
 kind is one folder (``kinds/<kind>/``) plus one line here.
 
 A kind's folder holds its serving half (``record.py``, ``features.py``, ``runtime.py``,
-``answers.py``) and its training half (``training.py``, ``pipeline.py``, ``card.py``,
-``generator.py``: ``KIND_TRAINING_MODULES``). What every kind implements is shared:
+``answers.py``) and its training half (``training.py``, ``pipeline.py`` and the parts it may be
+split into: ``config.py``, ``data.py``, ``fitting.py``, ``decisions.py``, ``evaluation.py``;
+``card.py``, ``generator.py``: ``KIND_TRAINING_MODULES``). What every kind implements is shared:
 ``kinds/runtime.py`` (``ModelRuntime``) and ``kinds/answers.py`` (``KindAnswers``).
 
 A kind's line holds, as objects, what serving and batch jobs need: the API's record and
@@ -48,7 +49,9 @@ PLUGINS_ENV = "SHOPGUARD_KINDS"
 CLEAN_FEEDBACK_LABEL = "ok"
 TRAINING_PACKAGE = "training"
 # The modules of a kind folder that belong to its training half: serving never imports them.
-KIND_TRAINING_MODULES: tuple[str, ...] = ("training", "pipeline", "card", "generator")
+# `pipeline` may be kept in parts (false-marketing's config, data, fitting, decisions, evaluation).
+KIND_TRAINING_MODULES: tuple[str, ...] = ("training", "pipeline", "card", "generator", "config", "data", "fitting",
+                                          "decisions", "evaluation")
 
 
 def is_training_module(module: str) -> bool:

@@ -1,4 +1,5 @@
-"""Build the false-marketing model card from the run's own metrics objects."""
+"""Build the false-marketing model card from the run's own metrics objects; its prose is
+``card_template.md`` beside this module."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from training.card_parts import (
     lineage_section,
     real_world_section,
 )
+from training.card_template import CardTemplate
 from training.plots import multilabel_plots
 
 if TYPE_CHECKING:
@@ -37,23 +39,15 @@ def _comparison_rows(result: MarketingTrainingResult) -> list[list]:
     return rows
 
 
-def _heldout_section(result: MarketingTrainingResult) -> CardSection:
+def _heldout_section(result: MarketingTrainingResult, template: CardTemplate) -> CardSection:
     """The headline: served decisions on real labelled rows held out by group, beside the same
     decisions on the generated test split, and each system's ranking on the held-out rows."""
     if result.real_heldout is None:
-        return CardSection(key="real_heldout", title="Real held-out rooms (headline)", paragraphs=[
-            "MISSING: this version was trained without real labelled files (`--real`), so no figure here "
-            "measures real live-room speech held out by room. Treat the synthetic figures below as a "
-            "check of the pipeline only."])
+        return template.section("real_heldout_missing", key="real_heldout")
     systems = [[category, system.name, m.positives, m.roc_auc, m.pr_auc]
                for system in result.heldout_systems for category, m in system.per_category.items()]
     evidence = [[rule, v["matches"], v["correct"], v["evidence"]] for rule, v in result.rule_evidence.items()]
-    return CardSection(key="real_heldout", title="Real held-out rooms (headline)", paragraphs=[
-        result.real_heldout.note,
-        "These are the figures to judge this model by: real speech, each row scored by a run that never "
-        "saw its live room, decided by the served thresholds, caps and lexicon rules. The synthetic test "
-        "split stands beside them for comparison only.",
-    ], tables=[
+    return template.section("real_heldout", {"note": result.real_heldout.note}, tables=[
         CardTable(columns=CHECK_COLUMNS, rows=checks_rows(result.real_heldout, "real, held-out rooms")
                   + checks_rows(result.test_decisions, "synthetic test split"),
                   caption="Served decisions (review or block = flagged); intervals resample whole rooms "
@@ -67,10 +61,24 @@ def _heldout_section(result: MarketingTrainingResult) -> CardSection:
     ])
 
 
+def _origin(manifest: Manifest) -> str:
+    """Where the encoder started: the fine-tuned base checkpoint (and its corpus), or from scratch."""
+    parameters = manifest.lineage.parameters
+    if not parameters.get("base_model"):
+        return (f"trained from scratch: {parameters['layers']} layers, hidden {parameters['hidden_size']}, "
+                f"{parameters['heads']} heads, character tokenizer built on the training split")
+    base = manifest.lineage.base_model
+    corpus = (f" (masked-LM base pretrained on {base['corpus']['texts']:,} real texts "
+              f"of ../shared/data: {base['corpus']['rows_per_source']})" if base and base.get("corpus") else "")
+    return f"fine-tuned from the local checkpoint {parameters['base_model']}{corpus}"
+
+
 def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, folder: Path, owner: str,
                          previous: Manifest | None = None) -> ModelCard:
     """The card: model, data, three systems per category, thresholds, quantization, lineage;
-    its plots are written into ``folder`` (the bundle's staging folder)."""
+    its prose is ``card_template.md`` filled from the manifest and the run's metrics, and its
+    plots are written into ``folder`` (the bundle's staging folder)."""
+    template = CardTemplate.beside(__file__)
     manifest, quantization = result.manifest, result.quantization
     plots = multilabel_plots(result.test_labels, result.test_scores, result.thresholds,
                              list(MARKETING_CATEGORIES), folder)
@@ -94,107 +102,45 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, f
     served = result.systems[0].per_category
     macro = float(np.mean([m.pr_auc for m in served.values() if m.pr_auc is not None])) if served else 0.0
     weight = manifest.serving_params.get("transformer_weight", 1.0)
-    search = manifest.serving_params.get("blend_search", {})
+    values = {
+        "manifest": manifest, "owner": owner, "changes": changes_against(previous, manifest), "rules": len(RULES),
+        "origin": _origin(manifest), "weight": weight, "tfidf_weight": 1 - weight,
+        "search": manifest.serving_params.get("blend_search", {}), "macro": macro,
+        "review_budget": parameters.get("review_budget", 0.05), "budget_share": budget_share,
+        "novelty_cutoff": manifest.serving_params.get("novelty_cutoff", 1.0),
+        "novelty_quantile": manifest.serving_params.get("novelty_quantile", 0.99),
+        "parameters": parameters, "quantization": quantization, "training": result.training,
+    }
     sections = [
-        CardSection(key="model_details", title="Model details", bullets=[
-            f"name: {manifest.model_name}; version: {manifest.version}; created: {manifest.created_at}",
-            f"owner: {owner}",
-            f"what changed: {changes_against(previous, manifest)}",
-            "type: BERT-style encoder (transformers) over characters of normalized text, multi-label "
-            "head with one sigmoid per category; served as int8 ONNX with ONNX Runtime, together "
-            f"with {len(RULES)} lexicon rules",
-            (f"fine-tuned from the local checkpoint {parameters['base_model']}"
-             + (f" (masked-LM base pretrained on {manifest.lineage.base_model['corpus']['texts']:,} real texts "
-                f"of ../shared/data: {manifest.lineage.base_model['corpus']['rows_per_source']})"
-                if manifest.lineage.base_model and manifest.lineage.base_model.get("corpus") else "")
-             if parameters.get("base_model")
-             else f"trained from scratch: {parameters['layers']} layers, hidden {parameters['hidden_size']}, "
-                  f"{parameters['heads']} heads, character tokenizer built on the training split"),
-            f"served score per category: {weight:.2f} x transformer + {1 - weight:.2f} x TF-IDF "
-            f"n-gram scorer; weight chosen on validation mean PR-AUC among {search}",
-            f"served test macro PR-AUC over categories with positives: {macro:.4f}",
-        ]),
-        _heldout_section(result),
-        CardSection(key="intended_use", title="Intended use", paragraphs=[
-            "Flags illegal or deceptive claims in ASR transcripts of livestream sales talk, per "
-            "segment, with the words that carry them, so that the platform can warn, review or "
-            "cut a stream within seconds.",
-        ], bullets=[
-            "Out of scope: judging whether a claim is true (a truthful 'lowest price this year' is "
-            "still flagged for review), audio or video content, languages other than Chinese.",
-            "Decisions combine the model with lexicon rules; a blocking rule (e.g. off-platform "
-            "contact, counterfeit wording, medical efficacy) blocks even if the model is unsure.",
-        ]),
-        CardSection(key="training_data", title="Training and evaluation data", paragraphs=[
-            "Generated (and other --data) rows: seeded split stratified by each segment's first category; "
-            "the test metrics below are on their test split. Real labelled rows (--real): grouped folds by "
-            "room for the held-out figures above, then all of them train the served model. Categories with "
-            "enough real positives take their thresholds from the held-out rooms, the others from validation "
-            "scores of the int8 model as served.",
-        ], tables=[data_files_table(manifest),
-                   CardTable(columns=["split", "rows"], rows=[[k, v] for k, v in result.splits.sizes().items()],
-                             caption="Split sizes"),
-                   CardTable(columns=["category", "segments", "share"], rows=balance,
-                             caption="Labels in the whole file")]),
-        CardSection(key="evaluation", title="Evaluation on test: served blend, transformer and two baselines", paragraphs=[
-            "All systems use the same split: the served blend, the transformer alone, the "
-            "lexicon rules alone (score 1 for a blocking rule, 0.5 for a review rule), and TF-IDF "
-            "character 1-3-grams with one logistic regression per category; each system's "
-            "thresholds are chosen on validation the same way.",
-        ], tables=[CardTable(columns=["category", "system", "positives", "PR-AUC", "PR-AUC 95% CI", "ROC-AUC",
-                                      "review precision", "review recall", "review F1",
-                                      "block precision", "block recall"],
-                             rows=_comparison_rows(result)),
-                    CardTable(columns=["script", "category", "rows", "positives", "PR-AUC", "PR-AUC 95% CI",
-                                       "ROC-AUC", "review F1", "block F1"], rows=_script_rows(manifest),
-                              caption="Served blend per script of the original text (traditional: "
-                                      "changed by OpenCC t2s; latin_mixed: Latin letters such as pinyin "
-                                      "or handles; slices with fewer than 20 test rows left out)")],
-                    images=[CardImage(file=file, caption=caption) for file, caption in plots]),
+        template.section("model_details", values),
+        _heldout_section(result, template),
+        template.section("intended_use", values),
+        template.section("training_data", values, tables=[
+            data_files_table(manifest),
+            CardTable(columns=["split", "rows"], rows=[[k, v] for k, v in result.splits.sizes().items()],
+                      caption="Split sizes"),
+            CardTable(columns=["category", "segments", "share"], rows=balance, caption="Labels in the whole file")]),
+        template.section("evaluation", values, tables=[
+            CardTable(columns=["category", "system", "positives", "PR-AUC", "PR-AUC 95% CI", "ROC-AUC",
+                               "review precision", "review recall", "review F1", "block precision", "block recall"],
+                      rows=_comparison_rows(result)),
+            CardTable(columns=["script", "category", "rows", "positives", "PR-AUC", "PR-AUC 95% CI", "ROC-AUC",
+                               "review F1", "block F1"], rows=_script_rows(manifest),
+                      caption="Served blend per script of the original text (traditional: changed by OpenCC t2s; "
+                              "latin_mixed: Latin letters such as pinyin or handles; slices with fewer than 20 "
+                              "test rows left out)")],
+            images=[CardImage(file=file, caption=caption) for file, caption in plots]),
         real_world_section(result.real_world, result.test_decisions),
-        CardSection(key="decision_safety", title="Decisions under drift", bullets=[
-            f"review budget: review thresholds are raised until at most {parameters.get('review_budget', 0.05):.0%} "
-            "of clean validation segments (synthetic talk and real clean text) reach review in any "
-            f"category; measured share {budget_share:.2%}",
-            "novelty: the share of a segment's character bigrams never seen in training; above "
-            f"{manifest.serving_params.get('novelty_cutoff', 1.0):.3f} (the "
-            f"{manifest.serving_params.get('novelty_quantile', 0.99):.0%} validation quantile) evidence from the "
-            "model alone is capped at review and cannot block (policy/calls.py)",
-            "lexicon rules still raise decisions on any text: a blocking rule blocks, a review rule reviews",
-        ]),
-        CardSection(key="thresholds", title="Thresholds per category", paragraphs=[
-            f"block = lowest validation score with precision >= {parameters['precision_target']} over at "
-            f"least 20 flagged segments; review = highest score with recall >= {parameters['recall_target']}, "
-            "then raised to respect the review budget (block raised with it where needed).",
-        ], tables=[CardTable(columns=["category", "block", "review", "validation block precision",
-                                      "validation review recall", "note"], rows=threshold_rows)]),
-        CardSection(key="quantization", title="ONNX export and int8 quantization", bullets=[
-            f"validation segments compared: {quantization['rows']:,}",
-            f"max |fp32 ONNX - PyTorch| probability: {quantization['max_abs_diff_fp32_vs_pytorch']:.2e}",
-            f"max |int8 ONNX - PyTorch| probability: {quantization['max_abs_diff_int8_vs_pytorch']:.4f} "
-            f"(mean {quantization['mean_abs_diff_int8_vs_pytorch']:.4f})",
-        ], tables=[CardTable(columns=["category", "review threshold", "F1 PyTorch", "F1 int8", "change"],
-                             rows=f1_rows, caption="F1 at the review threshold on validation")]),
-        CardSection(key="training", title="Training", tables=[
-            CardTable(columns=["epoch", "train loss", "validation mean PR-AUC"], rows=history)],
-            bullets=[f"training time: {result.training['train_seconds']:.0f}s; best validation mean "
-                     f"PR-AUC {result.training['best_validation_mean_pr_auc']:.4f}"]),
-        CardSection(key="limitations", title="Limitations, risks and mitigations", bullets=[
-            "The synthetic test figures show that the pipeline works on the generator's language; the "
-            "real-world checks above are the evidence about real text. Real ASR errors, dialects and "
-            "new evasion tricks will lower both.",
-            "Real live-room speech comes from 46 rooms of April 2025 (health supplements, cosmetics, devices, "
-            "food); rooms of other verticals, other years or other ASR systems differ, and categories that "
-            "brand rooms rarely say (counterfeit, off-platform contact) have almost no real positives: "
-            "their thresholds come from generated validation rows and the lexicon carries them.",
-            "The base encoder's masked-LM corpus includes unlabelled sentences of the labelled rooms (never the "
-            "labelled sentences themselves), so the held-out-room figures may be slightly optimistic for rooms "
-            "whose speech the base never read.",
-            "Texts longer than 126 characters are scored in overlapping windows (max per category).",
-            "Model spans come from occlusion (the 6-character window whose removal lowers the score "
-            "most) and are approximate; lexicon spans are exact.",
-            "Mitigation: thresholds target 95% precision for block; everything else goes to review.",
-        ]),
+        template.section("decision_safety", values),
+        template.section("thresholds", values, tables=[
+            CardTable(columns=["category", "block", "review", "validation block precision",
+                               "validation review recall", "note"], rows=threshold_rows)]),
+        template.section("quantization", values, tables=[
+            CardTable(columns=["category", "review threshold", "F1 PyTorch", "F1 int8", "change"], rows=f1_rows,
+                      caption="F1 at the review threshold on validation")]),
+        template.section("training", values, tables=[
+            CardTable(columns=["epoch", "train loss", "validation mean PR-AUC"], rows=history)]),
+        template.section("limitations", values),
         lineage_section(manifest),
     ]
     return ModelCard(model_name=manifest.model_name, version=manifest.version, sections=sections)

@@ -1,4 +1,6 @@
-"""Build the merchant-risk model card from the run's own metrics objects."""
+"""Build the merchant-risk model card from the run's own metrics objects; its prose is
+``card_template.md`` beside this module (the review budget's paragraph, whose words follow
+the figures, is written here)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from training.card_parts import (
     lineage_section,
     thresholds_section,
 )
+from training.card_template import CardTemplate
 
 if TYPE_CHECKING:
     from kinds.merchant_risk.pipeline import MerchantTable, MerchantTrainingResult
@@ -68,7 +71,7 @@ def budget_table(cost: BudgetCost, choice: ThresholdChoice) -> CardTable:
 
 def build_merchant_card(result: MerchantTrainingResult, table: MerchantTable, folder: Path,
                         owner: str, previous: Manifest | None = None) -> ModelCard:
-    """Write the card's plots into ``folder`` and return the card."""
+    """Write the card's plots into ``folder`` and return the card (its prose: ``card_template.md``)."""
     manifest, test, choice, splits = result.manifest, result.test_metrics, result.threshold_choice, result.splits
     totals: dict[str, float] = {}
     for booster in result.model.boosters:
@@ -76,44 +79,23 @@ def build_merchant_card(result: MerchantTrainingResult, table: MerchantTable, fo
             totals[name] = totals.get(name, 0.0) + share / len(result.model.boosters)
     shares = sorted(totals.items(), key=lambda kv: -kv[1])
     graph_share = sum(v for k, v in shares if k not in table.spec.own_features)
+    template = CardTemplate.beside(__file__)
+    values = {"manifest": manifest, "owner": owner, "changes": changes_against(previous, manifest),
+              "members": len(result.model.boosters), "spec": table.spec, "feature_count": len(table.spec.feature_names),
+              "graph": "on" if table.spec.graph else "off", "link_types": ", ".join(table.spec.link_types),
+              "graph_share": graph_share}
     sections = [
-        CardSection(key="model_details", title="Model details", bullets=[
-            f"name: {manifest.model_name}; version: {manifest.version}; created: {manifest.created_at}",
-            f"owner: {owner}",
-            f"what changed: {changes_against(previous, manifest)}",
-            f"type: {len(result.model.boosters)} bagged LightGBM models (log-odds averaged) over the "
-            "merchant's own behaviour and aggregates over linked merchants",
-            "training: each member early-stopped on validation, then retrained on train + "
-            "validation with the same number of rounds scaled to the data; thresholds were chosen "
-            "on the validation scores of the members before that refit",
-            f"feature set: {table.spec.name} ({len(table.spec.feature_names)} features; graph "
-            f"features {'on' if table.spec.graph else 'off'}; link types {', '.join(table.spec.link_types)})",
-        ]),
-        CardSection(key="intended_use", title="Intended use", paragraphs=[
-            "Scores merchants for fraud rings, fake orders, no-ship and abusive service, so that "
-            "merchants at block are reviewed and their listings and streams go to review.",
-        ], bullets=[
-            "Out of scope: a final ban without human review; merchants whose links were not "
-            "collected (their graph features are empty and the model relies on behaviour alone).",
-        ]),
-        CardSection(key="training_data", title="Training and evaluation data", paragraphs=[
-            "Flagged-neighbour features use training labels only: a merchant's own label never "
-            "reaches its features, and validation / test labels are never used as features.",
-        ], tables=[data_files_table(manifest), balance_table(table.labels, splits)]),
-        CardSection(key="features", title="Features", paragraphs=[
-            f"Graph (linked-merchant) features carry {graph_share:.1%} of the total split gain.",
-        ], tables=[CardTable(columns=["feature", "share of total gain"], rows=[list(r) for r in shares[:25]],
-                             caption="Top 25 features by gain")]),
+        template.section("model_details", values),
+        template.section("intended_use", values),
+        template.section("training_data", values, tables=[data_files_table(manifest),
+                                                          balance_table(table.labels, splits)]),
+        template.section("features", values, tables=[
+            CardTable(columns=["feature", "share of total gain"], rows=[list(r) for r in shares[:25]],
+                      caption="Top 25 features by gain")]),
         evaluation_section(test, result.slices, "merchant age band", table.labels[splits.test],
                            result.test_scores, choice, folder),
         _with_budget(thresholds_section(choice, test), result.review_budget, choice),
-        CardSection(key="limitations", title="Limitations, risks and mitigations", bullets=[
-            "Honest merchants that share a logistics agency's return address or a family owner "
-            "ID look like rings; the card's per-age-band metrics show where errors concentrate.",
-            "Ring members not yet caught are labelled honest in training data, so recall on new "
-            "rings is limited by how well past rings were labelled.",
-            "Mitigation: a block only raises listing and stream decisions to review, never to block.",
-        ]),
+        template.section("limitations", values),
         lineage_section(manifest),
     ]
     return ModelCard(model_name=manifest.model_name, version=manifest.version, sections=sections)

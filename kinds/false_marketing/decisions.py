@@ -1,0 +1,155 @@
+"""The decisions of a ``false-marketing`` run, chosen on held-out rows: the blend weight, the
+per-category thresholds (held-out real rooms where they hold enough positives, else
+validation), the review budget, each lexicon rule's measured evidence and the model-only block
+floor (``DecisionSettings``, from which the served ``SegmentPolicy`` is built)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from common.decisions import Thresholds
+from features.marketing import MARKETING_CATEGORIES
+from kinds.false_marketing.blend import blend
+from kinds.false_marketing.config import NEVER, FalseMarketingConfig
+from kinds.false_marketing.data import MarketingData
+from kinds.false_marketing.fitting import HeldOutRooms
+from policy.segments import SegmentPolicy, measured_rule_evidence
+from training.splits import Splits
+from training.text_encoder import mean_average_precision
+from training.thresholds import (
+    UNREACHABLE,
+    ThresholdChoice,
+    apply_review_budget,
+    best_f1_thresholds,
+    choose_thresholds,
+)
+
+
+@dataclass
+class DecisionSettings:
+    """What decides a segment, chosen on held-out rows: thresholds (and how), the review
+    budget's shares, each rule's measured evidence and the segment policy built from them."""
+
+    thresholds: dict[str, Thresholds]
+    choices: dict[str, ThresholdChoice | None]
+    budget_shares: dict[str, float]
+    evidence: dict[str, dict[str, float]]
+    policy: SegmentPolicy
+
+
+
+def choose_blend_weight(labels: np.ndarray, transformer: np.ndarray, ngram: np.ndarray,
+                        weights: list[float]) -> tuple[float, dict[str, float]]:
+    """The transformer weight (among ``weights``) whose blend has the best mean validation
+    PR-AUC; ties go to the larger transformer weight."""
+    search = {f"{w:.2f}": mean_average_precision(labels, blend(transformer, ngram, w)) for w in weights}
+    best = max(sorted(weights, reverse=True), key=lambda w: search[f"{w:.2f}"])
+    return best, search
+
+
+class DecisionChooser:
+    """Chooses a run's decisions (``settings``) and its blend weight under ``config``: the
+    precision and recall targets, ``min_real_positives``, the review budget and the model-only
+    block precision."""
+
+    def __init__(self, config: FalseMarketingConfig) -> None:
+        self.config = config
+
+    def blend_weight(self, data: MarketingData, held: HeldOutRooms | None, labels: np.ndarray,
+                      transformer: np.ndarray, ngram: np.ndarray) -> tuple[float, dict[str, float]]:
+        """The transformer's weight in the blend: chosen on the held-out real rows (categories
+        with at least ``min_real_positives`` of them; fewer only add noise), else on validation.
+        Sets ``held.served``."""
+        if held is None:
+            return choose_blend_weight(labels, transformer, ngram, self.config.blend_weights)
+        real_labels = data.labels[held.rows]
+        enough = real_labels.sum(axis=0) >= self.config.min_real_positives
+        weight, search = choose_blend_weight(real_labels * enough, held.transformer, np.nan_to_num(held.tfidf),
+                                             self.config.blend_weights)
+        held.served = blend(held.transformer, held.tfidf, weight)
+        return weight, search
+
+    def choose(self, labels: np.ndarray, scores: np.ndarray) -> tuple[dict[str, Thresholds], dict]:
+        """Per category with both classes in ``labels``: the thresholds that meet the recall and
+        precision targets on ``scores`` (never flags a category without them)."""
+        thresholds, choices = {}, {}
+        for j, category in enumerate(MARKETING_CATEGORIES):
+            if labels[:, j].min() == labels[:, j].max():
+                thresholds[category], choices[category] = NEVER, None
+                continue
+            choice = choose_thresholds(labels[:, j], scores[:, j], self.config.precision_target,
+                                       self.config.recall_target)
+            thresholds[category], choices[category] = choice.thresholds, choice
+        return thresholds, choices
+
+    def thresholds(self, labels: np.ndarray, scores: np.ndarray, real_labels: np.ndarray | None,
+                    real_scores: np.ndarray | None) -> tuple[dict[str, Thresholds], dict]:
+        """Per category: on held-out real rooms when they hold ``min_real_positives`` of its
+        positives (review at the best F1, block at the precision target), else on validation
+        (the recall and precision targets)."""
+        thresholds, choices = self.choose(labels, scores)
+        if real_labels is None:
+            return thresholds, choices
+        for j, category in enumerate(MARKETING_CATEGORIES):
+            if real_labels[:, j].sum() >= self.config.min_real_positives:
+                choice = best_f1_thresholds(real_labels[:, j], real_scores[:, j], self.config.precision_target)
+                thresholds[category], choices[category] = choice.thresholds, choice
+        return thresholds, choices
+
+    def apply_budget(self, thresholds: dict[str, Thresholds], data: MarketingData, splits: Splits,
+                      scores: np.ndarray, labels: np.ndarray, held: HeldOutRooms | None,
+                      min_rows: int = 50) -> tuple[dict[str, Thresholds], dict]:
+        """The review budget: review thresholds are raised until at most ``review_budget`` of
+        the clean rows reach review, overall and within each source of clean text (synthetic
+        talk, real reviews, titles, ad copy, chat, and the held-out real rooms) with at least
+        ``min_rows`` rows. Returns the thresholds and each group's share."""
+        sources = None if data.sources is None else data.sources[splits.validation].astype(str)
+        if held is not None:
+            scores = np.vstack([scores, held.served])
+            labels = np.vstack([labels, data.labels[held.rows]])
+            sources = np.concatenate([sources if sources is not None else np.full(len(splits.validation), "file"),
+                                      np.full(len(held.rows), "held-out real rooms")])
+        clean = ~labels.any(axis=1)
+        groups = {} if sources is None else {
+            str(name): clean & (sources == name) for name in sorted(set(sources[clean]))
+            if (clean & (sources == name)).sum() >= min_rows}
+        return apply_review_budget(thresholds, scores, MARKETING_CATEGORIES, clean, self.config.review_budget,
+                                   groups)
+
+    def model_only_floor(self, policy: SegmentPolicy, held: HeldOutRooms, matches: list,
+                          labels: np.ndarray) -> SegmentPolicy:
+        """The lowest floor (at least the configured one) at which the blocks the model would
+        make alone (score at a category's block threshold, no rule of that category) on
+        held-out real rooms reach ``model_only_block_precision``; never (1.01) when none does."""
+        rows = []
+        for i, row in enumerate(held.served):
+            matched = {m.category for m in matches[i]}
+            blocking = [row[j] for j, c in enumerate(MARKETING_CATEGORIES)
+                        if c not in matched and row[j] >= policy.thresholds[c].block]
+            if blocking:
+                rows.append((float(max(blocking)), bool(labels[i].any())))
+        for candidate in sorted({policy.model_only_block_floor, *[s for s, _ in rows]}):
+            if candidate < policy.model_only_block_floor:
+                continue
+            kept = [positive for score, positive in rows if score >= candidate]
+            if not kept or np.mean(kept) >= self.config.model_only_block_precision:
+                return replace(policy, model_only_block_floor=float(candidate))
+        return replace(policy, model_only_block_floor=UNREACHABLE)
+
+    def settings(self, data: MarketingData, splits: Splits, validation: tuple[np.ndarray, np.ndarray],
+                           held: HeldOutRooms | None, cutoff: float, matches: dict[int, list]) -> DecisionSettings:
+        """Thresholds, the review budget, rule evidence and the model-only floor, chosen on the
+        held-out rows ``held`` (and the validation rows where a category has too few of them)."""
+        labels, scores = validation
+        real_labels = data.labels[held.rows] if held is not None else None
+        thresholds, choices = self.thresholds(labels, scores, real_labels, None if held is None else held.served)
+        thresholds, budget_shares = self.apply_budget(thresholds, data, splits, scores, labels, held)
+        real_matches = [matches[int(i)] for i in held.rows] if held is not None else []
+        evidence = measured_rule_evidence(real_matches, real_labels, MARKETING_CATEGORIES) if held is not None else {}
+        policy = SegmentPolicy(thresholds, MARKETING_CATEGORIES, cutoff, self.config.model_only_block_floor,
+                               {k: v["evidence"] for k, v in evidence.items()})
+        if held is not None:
+            policy = self.model_only_floor(policy, held, real_matches, real_labels)
+        return DecisionSettings(thresholds, choices, budget_shares, evidence, policy)

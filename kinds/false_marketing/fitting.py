@@ -1,0 +1,257 @@
+"""Fitting a ``false-marketing`` run's parts: the encoder (trained, saved with its tokenizer and
+exported to ONNX fp32 and int8), the TF-IDF scorers and the novelty signal (``FittedParts``), and
+the held-out room folds (``FoldJob``), each trained in a process of its own beside the served
+encoder (``EncoderJob``). The spawned processes import ``_run_job_in_process`` from this module
+by path: it stays at module level."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from common.settings import Device
+from features.marketing import MARKETING_CATEGORIES
+from features.novelty import BigramNovelty
+from features.text_scorer import CharNgramScorer
+from kinds.false_marketing.blend import tfidf_scores
+from kinds.false_marketing.config import FalseMarketingConfig
+from kinds.false_marketing.data import MarketingData, TrainingRowsOf, training_rows
+from kinds.false_marketing.encoder import OnnxEncoder
+from kinds.false_marketing.runtime import ONNX_FP32_FILE, ONNX_INT8_FILE, TOKENIZER_FILE
+from training.grouped import group_folds
+from training.pipeline import CharTfidf, Progress, fit_char_scorer, no_progress
+from training.pretrain import verify_base_model
+from training.text_encoder import (
+    build_char_tokenizer,
+    build_encoder,
+    export_onnx,
+    load_base_model,
+    quantize_int8,
+    quiet_transformers,
+    torch_device,
+    train_encoder,
+)
+
+
+@dataclass
+class HeldOutRooms:
+    """Out-of-fold scores of the real rows: each row scored by a run that never saw its group."""
+
+    rows: np.ndarray  # indices into the data
+    folds: int
+    fold: np.ndarray  # each row's fold
+    transformer: np.ndarray
+    tfidf: np.ndarray
+    novelty: np.ndarray
+    served: np.ndarray | None = None  # the blend, once its weight is chosen
+
+    def subset(self, keep: np.ndarray) -> HeldOutRooms:
+        """The rows where ``keep`` is true."""
+        return HeldOutRooms(self.rows[keep], self.folds, self.fold[keep], self.transformer[keep], self.tfidf[keep],
+                            self.novelty[keep], None if self.served is None else self.served[keep])
+
+
+
+@dataclass
+class FittedParts:
+    """One training run's models: the encoder (PyTorch and ONNX), the TF-IDF scorers and the
+    novelty signal, all fitted on the same rows."""
+
+    torch_model: Any
+    tokenizer: Any
+    training: dict[str, Any]
+    int8: OnnxEncoder
+    fp32: OnnxEncoder
+    tfidf: dict[str, CharNgramScorer]
+    novelty: BigramNovelty
+
+    def scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The encoder's and the TF-IDF scorers' probabilities for normalized texts."""
+        return self.int8.predict(texts), tfidf_scores(self.tfidf, texts, MARKETING_CATEGORIES)
+
+
+@dataclass(frozen=True)
+class FoldJob:
+    """One held-out fold's training: its rows (texts, labels, weights, known categories, real
+    marks), the validation rows, its work folder and the held-out texts it scores."""
+
+    rows: TrainingRowsOf
+    validation: tuple[list[str], np.ndarray]
+    work: Path
+    held_out_texts: list[str]
+    label: str
+
+
+@dataclass(frozen=True)
+class EncoderJob:
+    """The served encoder's training: its rows and validation rows, the folder its files are
+    written to (checkpoint, tokenizer, ONNX fp32 and int8) and whether to keep its best epoch."""
+
+    rows: TrainingRowsOf
+    validation: tuple[list[str], np.ndarray]
+    work: Path
+    select_best: bool
+    label: str = ""
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _run_job_in_process(arguments: tuple[FalseMarketingConfig, Device, FoldJob | EncoderJob]
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | dict[str, Any]:
+    """A job in a process of its own (spawned: nothing of the parent's torch state), with
+    ``num_threads`` threads; its progress goes to the log (stderr)."""
+    import logging
+    import sys
+
+    import torch
+
+    config, device, job = arguments
+    log = logging.getLogger("shopguard.training")
+    if not log.handlers:  # our progress only: the libraries' INFO lines (ONNX export, optimizer) stay quiet
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    fitter = PartsFitter(config, progress=lambda message: log.info("%s", message), device=device)
+    return fitter.run_job(job)
+
+
+class PartsFitter:
+    """Fits one training run's parts (``FittedParts``): the encoder (trained, saved and exported
+    to ONNX fp32 and int8), the TF-IDF scorers and the novelty signal; and the held-out room
+    folds, each a run of its own, side by side in processes (``parallel_folds``) or in turn."""
+
+    def __init__(self, config: FalseMarketingConfig, progress: Progress | None = None,
+                 device: Device = "cpu") -> None:
+        self.config = config
+        self.device = device
+        self._progress = progress or no_progress
+
+    def fit_tfidf(self, texts: list[str], labels: np.ndarray, real: np.ndarray) -> dict[str, CharNgramScorer]:
+        """One TF-IDF scorer per category with both classes in training; ``real`` marks the
+        rows weighted by ``tfidf_real_weight``."""
+        features = CharTfidf.fit(texts, self.config.tfidf_hash_features)
+        weights = np.where(real, self.config.tfidf_real_weight, 1.0)
+        return {category: fit_char_scorer(features, labels[:, j], self.config.tfidf_regularization_c,
+                                          sample_weight=weights)
+                for j, category in enumerate(MARKETING_CATEGORIES) if labels[:, j].min() != labels[:, j].max()}
+
+    def encoder_start(self, texts: list[str]) -> tuple[Any, Any]:
+        """A fresh encoder with a tokenizer built on ``texts``, or the configured base checkpoint."""
+        config = self.config
+        if config.base_model:
+            verify_base_model(Path(config.base_model))
+            return load_base_model(Path(config.base_model), len(MARKETING_CATEGORIES))
+        tokenizer = build_char_tokenizer(texts)
+        return tokenizer, build_encoder(len(tokenizer), len(MARKETING_CATEGORIES), config.hidden_size,
+                                        config.layers, config.heads, config.intermediate_size,
+                                        config.dropout, config.seed)
+
+    def fit_parts(self, texts: list[str], labels: np.ndarray, weights: np.ndarray, known: np.ndarray | None,
+                   real: np.ndarray, validation: tuple[list[str], np.ndarray], work: Path, select_best: bool,
+                   label: str = "") -> FittedParts:
+        """Train the encoder (saved with its ONNX files in ``work``), the TF-IDF scorers and the
+        novelty signal on the same rows."""
+        job = EncoderJob((texts, labels, weights, known, real), validation, work, select_best, label)
+        return self.parts_from_files(job, self.train_encoder_files(job))
+
+    def train_encoder_files(self, job: EncoderJob) -> dict[str, Any]:
+        """Train the encoder of ``job`` and write its checkpoint, tokenizer and ONNX files (fp32
+        and int8) into ``job.work``; returns the training history."""
+        config = self.config
+        texts, labels, weights, known, _ = job.rows
+        tokenizer, model = self.encoder_start(texts)
+        device = torch_device(self.device)
+        self._progress(f"training the encoder{job.label} on {device} on {len(texts):,} segments "
+                       f"({sum(p.numel() for p in model.parameters()):,} parameters)")
+        training = train_encoder(
+            model, tokenizer, (texts, labels), job.validation, epochs=config.epochs, batch_size=config.batch_size,
+            learning_rate=config.learning_rate, weight_decay=config.weight_decay, warmup_ratio=config.warmup_ratio,
+            patience=config.patience, seed=config.seed, device=device, max_seconds=config.max_train_seconds,
+            progress=self._progress, known_categories=known, weights=weights, select_best=job.select_best)
+        job.work.mkdir(parents=True, exist_ok=True)
+        with quiet_transformers():
+            model.save_pretrained(job.work)
+            tokenizer.save_pretrained(job.work)
+        export_onnx(model, job.work / ONNX_FP32_FILE)
+        quantize_int8(job.work / ONNX_FP32_FILE, job.work / ONNX_INT8_FILE)
+        return training
+
+    def parts_from_files(self, job: EncoderJob, training: dict[str, Any], torch_model: Any = None,
+                          tokenizer: Any = None) -> FittedParts:
+        """The parts of a trained encoder's files (the PyTorch model read back unless given),
+        with the TF-IDF scorers and the novelty signal fitted on the job's rows."""
+        texts, labels, _, _, real = job.rows
+        if torch_model is None:
+            tokenizer, torch_model = load_base_model(job.work, len(MARKETING_CATEGORIES))
+            torch_model.eval()
+        return FittedParts(torch_model, tokenizer, training,
+                           OnnxEncoder(job.work / ONNX_INT8_FILE, job.work / TOKENIZER_FILE),
+                           OnnxEncoder(job.work / ONNX_FP32_FILE, job.work / TOKENIZER_FILE),
+                           self.fit_tfidf(texts, labels, real), BigramNovelty.fit(texts))
+
+    def run_job(self, job: FoldJob | EncoderJob) -> tuple[np.ndarray, np.ndarray, np.ndarray] | dict[str, Any]:
+        """A fold's held-out scores, or the served encoder's files and training history."""
+        return self.train_encoder_files(job) if isinstance(job, EncoderJob) else self.score_fold(job)
+
+
+
+    def held_out_rooms(self, data: MarketingData, texts: list[str], train_rows: np.ndarray,
+                        validation: tuple[list[str], np.ndarray], work: Path,
+                        served: EncoderJob | None = None) -> tuple[HeldOutRooms | None, dict[str, Any] | None]:
+        """Out-of-fold scores of the real rows (None without real rows), and the training
+        history of the ``served`` encoder when one is given: it trains beside the folds (it
+        needs nothing of theirs), so its files are in ``served.work`` when this returns."""
+        real_rows = np.flatnonzero(data.real)
+        if not len(real_rows):
+            return None, None if served is None else self.train_encoder_files(served)
+        folds = group_folds(data.groups[real_rows], self.config.real_folds, self.config.seed)
+        fold_of = np.zeros(len(real_rows), dtype=np.int64)
+        for k, fold in enumerate(folds):
+            fold_of[fold] = k
+        held = HeldOutRooms(real_rows, len(folds), fold_of, np.zeros((len(real_rows), len(MARKETING_CATEGORIES))),
+                            np.full((len(real_rows), len(MARKETING_CATEGORIES)), np.nan), np.zeros(len(real_rows)))
+        jobs = [FoldJob(training_rows(self.config, data, np.concatenate([train_rows, np.delete(real_rows, fold)]), texts),
+                        validation, work / f"fold{k}", [texts[i] for i in real_rows[fold]],
+                        f" (held-out fold {k + 1}/{len(folds)})") for k, fold in enumerate(folds)]
+        results = self.run_jobs(([] if served is None else [served]) + jobs)
+        training = results.pop(0) if served is not None else None
+        for fold, (transformer, tfidf, novelty) in zip(folds, results, strict=True):
+            held.transformer[fold], held.tfidf[fold], held.novelty[fold] = transformer, tfidf, novelty
+        return held, training
+
+    def run_jobs(self, jobs: list[FoldJob | EncoderJob]) -> list[Any]:
+        """Each job's result, in order: in processes side by side on CPU (``parallel_folds``),
+        else one after the other here. The served encoder's job comes first: it is the longest."""
+        workers = self.config.parallel_folds or max(1, available_cores() // max(1, self.config.num_threads))
+        workers = min(workers, len(jobs))
+        if workers <= 1 or str(torch_device(self.device)) != "cpu":
+            return [self.run_job(job) for job in jobs]
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        folds = sum(isinstance(job, FoldJob) for job in jobs)
+        self._progress(f"training {folds} held-out folds{' and the served encoder' if folds < len(jobs) else ''}, "
+                       f"{workers} at once (one process each)")
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return list(pool.map(_run_job_in_process, [(self.config, self.device, job) for job in jobs]))
+
+    def score_fold(self, job: FoldJob) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Train one held-out fold's parts and score its held-out texts (encoder, TF-IDF, novelty)."""
+        parts = self.fit_parts(*job.rows, job.validation, job.work, select_best=False, label=job.label)
+        transformer, tfidf = parts.scores(job.held_out_texts)
+        novelty = parts.novelty.score(job.held_out_texts)
+        shutil.rmtree(job.work)
+        return transformer, tfidf, novelty
