@@ -163,16 +163,30 @@ def register_in(home: Path, tag: str) -> None:
 
 
 @pytest.fixture(scope="session")
+def merchant_training(tmp_path_factory: pytest.TempPathFactory, merchant_files: tuple[Path, Path]
+                      ) -> tuple[Any, Any, Any]:
+    """merchant-risk trained once per session in this process, in its own home, as ``shopguard
+    train merchant-risk --data --links --config`` trains it: (registry, the table, the
+    trainer's result). Its unit tests read them; ``trained_home`` serves its bundle."""
+    from model_registry.registry import ModelRegistry
+    from training.merchant_risk import MerchantRiskConfig, MerchantRiskTrainer, load_merchant_table
+
+    with pytest.MonkeyPatch.context() as mp:
+        point_at_home(mp, tmp_path_factory.mktemp("merchant-home"))
+        registry = ModelRegistry()
+        table = load_merchant_table(*merchant_files)
+        return registry, table, MerchantRiskTrainer(MerchantRiskConfig(**FAST_MERCHANT_CONFIG), registry).fit(table)
+
+
+@pytest.fixture(scope="session")
 def trained_home(tmp_path_factory: pytest.TempPathFactory, listing_training: tuple[Any, Any],
-                 marketing_training: tuple[Any, ...], merchant_files: tuple[Path, Path]) -> Path:
-    """A ShopGuard home with all three models promoted to production: merchant-risk trained by
-    the CLI, listing-quality and false-marketing the session's trainings (their CLI commands
-    are run by their own tests), each promoted by the CLI."""
+                 marketing_training: tuple[Any, ...], merchant_training: tuple[Any, Any, Any]) -> Path:
+    """A ShopGuard home with all three models promoted to production: the session's trainings
+    (each kind's ``train`` command is run by its own tests: the kinds' contract suite, the
+    false-marketing ``--real`` test), registered here as the registry does, each promoted by
+    the CLI."""
     home = tmp_path_factory.mktemp("home")
-    merchant_config = home / "merchant_config.json"
-    merchant_config.write_text(json.dumps(FAST_MERCHANT_CONFIG))
-    run_cli("train", "merchant-risk", "--data", str(merchant_files[0]), "--links", str(merchant_files[1]),
-            "--config", str(merchant_config), home=home)
+    register_in(home, merchant_training[2].manifest.tag)
     register_in(home, listing_training[1].manifest.tag)
     register_in(home, marketing_training[2].manifest.tag)
     for name in ("listing-quality", "merchant-risk", "false-marketing"):
