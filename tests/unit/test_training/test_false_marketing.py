@@ -183,7 +183,8 @@ def test_fine_tune_from_a_local_checkpoint(registered, transcript_file, tmp_path
     registry, _, result, _ = registered
     checkpoint = registry.load(result.manifest.tag).path  # save_pretrained files live in the bundle
     config = FalseMarketingConfig(**{**TINY_MARKETING_CONFIG, "epochs": 1, "base_model": str(checkpoint)})
-    data = load_marketing_file(transcript_file)
+    pd.read_parquet(transcript_file).iloc[:800].to_parquet(tmp_path / "some.parquet")  # a fine-tune, not a measure
+    data = load_marketing_file(tmp_path / "some.parquet")
     tuned = train_and_register(data, config, registry)
     assert tuned.manifest.lineage.parameters["base_model"] == str(checkpoint)
     assert tuned.training["history"]
