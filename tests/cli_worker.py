@@ -16,12 +16,11 @@ import os
 import sys
 import traceback
 
+import typer
+from typer.testing import CliRunner
 
-def _run(args: list[str], environ: dict[str, str]) -> dict[str, object]:
-    from typer.testing import CliRunner
 
-    from shopguard.cli import app
-
+def _run(app: typer.Typer, args: list[str], environ: dict[str, str]) -> dict[str, object]:
     os.environ.clear()
     os.environ.update(environ)
     outcome = CliRunner().invoke(app, args, catch_exceptions=True)
@@ -35,14 +34,14 @@ def main() -> None:
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # a library printing to fd 1 must not break the answers
     kinds = os.environ.get("SHOPGUARD_KINDS", "")
-    import shopguard.cli  # noqa: F401  (the kinds table read now, with this process's plug-ins)
+    from shopguard.cli import app  # the kinds table is read now, with this process's plug-ins
 
     for line in sys.stdin:
         request = json.loads(line)
         if request["environ"].get("SHOPGUARD_KINDS", "") != kinds:
             answer = {"returncode": 99, "stdout": "", "stderr": f"cli_worker: started with SHOPGUARD_KINDS={kinds!r}"}
         else:
-            answer = _run(request["args"], request["environ"])
+            answer = _run(app, request["args"], request["environ"])
         answers.write(json.dumps(answer) + "\n")
         answers.flush()
 

@@ -86,13 +86,15 @@ def _in_plugin_process(args: list[str], environ: dict[str, str]) -> subprocess.C
 
 @atexit.register
 def _stop_plugin_processes() -> None:
-    for worker, _ in _PLUGIN_PROCESSES.values():
+    for worker, log in _PLUGIN_PROCESSES.values():
         if worker.stdin is not None:
             worker.stdin.close()
         try:
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             worker.kill()
+            worker.wait()
+        log.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
