@@ -37,18 +37,21 @@ def test_concurrent_callers_share_batches_and_each_gets_its_own_result() -> None
 
 def test_a_batch_never_holds_more_than_max_items_units() -> None:
     sizes: list[int] = []
-    gate = threading.Event()
+    gate, running = threading.Event(), threading.Event()
 
     def work(items):
+        running.set()
         gate.wait(5)
         sizes.append(sum(size for _, size in items))
         return list(items)
 
     batcher = MicroBatcher(work, max_items=10)
     threads = [threading.Thread(target=batcher.submit, args=((i, 4), 4)) for i in range(7)]
-    for thread in threads:
+    threads[0].start()
+    assert running.wait(5)  # the worker holds the first call at the gate
+    for thread in threads[1:]:
         thread.start()
-    _until_queued(batcher, 6)  # the worker holds one call at the gate, the other six wait
+    _until_queued(batcher, 6)  # the other six wait in the queue, 24 units for batches of at most 10
     gate.set()
     for thread in threads:
         thread.join()
