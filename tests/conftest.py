@@ -3,6 +3,7 @@ trained, promoted registry home."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import subprocess
@@ -30,12 +31,15 @@ def run_cli(*args: str, home: Path, check: bool = True, process: bool = False
     (Click's runner: the same command objects, arguments, environment and exit codes, without
     the 2-3 s of a fresh interpreter), or as its own process with ``process=True`` (what a
     user's shell runs: the entry point, the exit status and the streams as the OS sees them).
-    With plug-in kinds in the environment it is always a process: the kinds table is read
-    when the CLI is imported, as in every process a user starts."""
+    With plug-in kinds in the environment it runs in a process started with them (the kinds
+    table is read when the CLI is imported, as in every process a user starts), one kept for
+    the session's calls with the same plug-ins (``tests/cli_worker.py``)."""
     env = {"SHOPGUARD_HOME": str(home), "COLUMNS": "200"}
-    if process or os.environ.get("SHOPGUARD_KINDS"):
+    if process:
         result = subprocess.run([str(BIN / "shopguard"), *args], env={**os.environ, **env}, capture_output=True,
                                 text=True, cwd=REPO, timeout=900)
+    elif os.environ.get("SHOPGUARD_KINDS"):
+        result = _in_plugin_process(list(args), {**os.environ, **env})
     else:
         result = _in_process(list(args), env)
     if check and result.returncode != 0:
@@ -55,6 +59,42 @@ def _in_process(args: list[str], env: dict[str, str]) -> subprocess.CompletedPro
     if outcome.exception is not None and not isinstance(outcome.exception, SystemExit):
         stderr += "".join(traceback.format_exception(outcome.exception))
     return subprocess.CompletedProcess(["shopguard", *args], outcome.exit_code, outcome.stdout, stderr)
+
+
+_PLUGIN_PROCESSES: dict[tuple[str, str], tuple[subprocess.Popen[str], Path]] = {}
+
+
+def _in_plugin_process(args: list[str], environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``args`` run by the session's CLI process for these plug-in kinds (started on first use)."""
+    key = (environ.get("SHOPGUARD_KINDS", ""), environ.get("PYTHONPATH", ""))
+    worker, log = _PLUGIN_PROCESSES.get(key, (None, Path()))
+    if worker is None or worker.poll() is not None:
+        log = Path(tempfile.mkstemp(prefix="shopguard-cli-worker-", suffix=".log")[1])
+        with log.open("w") as stderr:
+            worker = subprocess.Popen([sys.executable, "-m", "tests.cli_worker"], cwd=REPO, env=environ, text=True,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
+        _PLUGIN_PROCESSES[key] = worker, log
+    assert worker.stdin is not None and worker.stdout is not None
+    worker.stdin.write(json.dumps({"args": args, "environ": environ}) + "\n")
+    worker.stdin.flush()
+    line = worker.stdout.readline()
+    if not line:
+        raise RuntimeError(f"the CLI process for {key[0]} exited; its log:\n{log.read_text()[-5000:]}")
+    answer = json.loads(line)
+    return subprocess.CompletedProcess(["shopguard", *args], answer["returncode"], answer["stdout"], answer["stderr"])
+
+
+@atexit.register
+def _stop_plugin_processes() -> None:
+    for worker, log in _PLUGIN_PROCESSES.values():
+        if worker.stdin is not None:
+            worker.stdin.close()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        log.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
@@ -125,16 +165,34 @@ def register_in(home: Path, tag: str) -> None:
 
 
 @pytest.fixture(scope="session")
+def merchant_training(tmp_path_factory: pytest.TempPathFactory, merchant_files: tuple[Path, Path]
+                      ) -> tuple[Any, Any, Any]:
+    """merchant-risk trained once per session in this process, in its own home, as ``shopguard
+    train merchant-risk --data --links --config`` trains it: (registry, the table, the
+    trainer's result). Its unit tests read them; ``trained_home`` serves its bundle."""
+    from kinds.merchant_risk.pipeline import (
+        MerchantRiskConfig,
+        MerchantRiskTrainer,
+        load_merchant_table,
+    )
+    from registry.store import ModelRegistry
+
+    with pytest.MonkeyPatch.context() as mp:
+        point_at_home(mp, tmp_path_factory.mktemp("merchant-home"))
+        registry = ModelRegistry()
+        table = load_merchant_table(*merchant_files)
+        return registry, table, MerchantRiskTrainer(MerchantRiskConfig(**FAST_MERCHANT_CONFIG), registry).fit(table)
+
+
+@pytest.fixture(scope="session")
 def trained_home(tmp_path_factory: pytest.TempPathFactory, listing_training: tuple[Any, Any],
-                 marketing_training: tuple[Any, ...], merchant_files: tuple[Path, Path]) -> Path:
-    """A ShopGuard home with all three models promoted to production: merchant-risk trained by
-    the CLI, listing-quality and false-marketing the session's trainings (their CLI commands
-    are run by their own tests), each promoted by the CLI."""
+                 marketing_training: tuple[Any, ...], merchant_training: tuple[Any, Any, Any]) -> Path:
+    """A ShopGuard home with all three models promoted to production: the session's trainings
+    (each kind's ``train`` command is run by its own tests: the kinds' contract suite, the
+    false-marketing ``--real`` test), registered here as the registry does, each promoted by
+    the CLI."""
     home = tmp_path_factory.mktemp("home")
-    merchant_config = home / "merchant_config.json"
-    merchant_config.write_text(json.dumps(FAST_MERCHANT_CONFIG))
-    run_cli("train", "merchant-risk", "--data", str(merchant_files[0]), "--links", str(merchant_files[1]),
-            "--config", str(merchant_config), home=home)
+    register_in(home, merchant_training[2].manifest.tag)
     register_in(home, listing_training[1].manifest.tag)
     register_in(home, marketing_training[2].manifest.tag)
     for name in ("listing-quality", "merchant-risk", "false-marketing"):

@@ -64,7 +64,7 @@ def running_server(home: Path, extra_env: dict[str, str] | None = None,
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"server not ready in {timeout}s; log:\n{log_path.read_text()}")
-            time.sleep(0.5)
+            time.sleep(0.1)
         yield base
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -74,3 +74,25 @@ def running_server(home: Path, extra_env: dict[str, str] | None = None,
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         log.close()
+
+
+@contextmanager
+def running_servers(home: Path, count: int, **options: object) -> Iterator[list[str]]:
+    """The base URLs of ``count`` servers over one home (replicas), started side by side and
+    stopped together; each as ``running_server`` starts and stops it."""
+    from concurrent.futures import ThreadPoolExecutor
+    from contextlib import ExitStack
+
+    managers = [running_server(home, **options) for _ in range(count)]  # type: ignore[arg-type]
+    with ExitStack() as stack:
+        with ThreadPoolExecutor(count) as pool:
+            futures = [pool.submit(manager.__enter__) for manager in managers]
+        failures = []
+        for manager, future in zip(managers, futures, strict=True):
+            if future.exception() is None:
+                stack.push(manager.__exit__)
+            else:
+                failures.append(future.exception())
+        if failures:
+            raise failures[0]
+        yield [future.result() for future in futures]

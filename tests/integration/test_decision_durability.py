@@ -1,7 +1,8 @@
-"""No answered decision is ever lost: SIGTERM under load, SIGKILL of the worker under load,
-and a 20 s exclusive lock held by another process (records go to the journal and are
-replayed). Each test counts the listings whose answers reached the client and finds every
-one of them in the decision log, once."""
+"""No answered decision is ever lost: an exclusive lock of seconds held by another process
+(records go to the journal and are replayed), SIGKILL of the worker under load, and SIGTERM
+under load. Each test counts the listings whose answers reached the client and finds every
+one of them in the decision log, once. The three share one server over one copied home (each
+load with ids of its own); the SIGTERM test, last, stops it while its clients are sending."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -33,8 +35,8 @@ PER_REQUEST = 20
 class Load:
     """Clients sending listing batches until stopped; keeps the ids of answered listings."""
 
-    def __init__(self, base: str, clients: int = 4) -> None:
-        self.base, self.answered, self.statuses = base, set(), []
+    def __init__(self, base: str, prefix: str, clients: int = 4) -> None:
+        self.base, self.prefix, self.answered, self.statuses = base, prefix, set(), []
         self._stop, self._lock = threading.Event(), threading.Lock()
         self._threads = [threading.Thread(target=self._client, args=(i,)) for i in range(clients)]
 
@@ -42,7 +44,7 @@ class Load:
         with httpx.Client(timeout=60, headers=auth_headers()) as session:
             k = 0
             while not self._stop.is_set():
-                batch = [{**LISTING, "listing_id": f"D-{index}-{k}-{j}"} for j in range(PER_REQUEST)]
+                batch = [{**LISTING, "listing_id": f"{self.prefix}{index}-{k}-{j}"} for j in range(PER_REQUEST)]
                 k += 1
                 try:
                     response = session.post(f"{self.base}/v1/listings/score", json={"listings": batch})
@@ -70,10 +72,10 @@ class Load:
             thread.join()
 
 
-def _logged(home: Path) -> list[str]:
-    """The ids of this module's load in the decision log (the home's earlier rows left out)."""
+def _logged(home: Path, prefix: str) -> list[str]:
+    """The ids of one test's load in the decision log (the home's other rows left out)."""
     engine = create_engine(f"sqlite:///{home / 'shopguard.db'}")
-    return [r["entity_id"] for r in query_decisions(engine) if r["entity_id"].startswith("D-")]
+    return [r["entity_id"] for r in query_decisions(engine) if r["entity_id"].startswith(prefix)]
 
 
 def _wait_until(condition: Callable[[], bool], seconds: float) -> bool:
@@ -85,29 +87,71 @@ def _wait_until(condition: Callable[[], bool], seconds: float) -> bool:
     return condition()
 
 
-@pytest.fixture()
-def home(trained_home, tmp_path) -> Path:
-    copy = tmp_path / "home"
+class Served:
+    """One ``bentoml serve`` over a copy of the trained home, shared by this module's tests:
+    started when first asked for, again after ``stop``."""
+
+    def __init__(self, home: Path) -> None:
+        self.home, self._stack = home, ExitStack()
+        self._base: str | None = None
+
+    @property
+    def base(self) -> str:
+        if self._base is None:
+            self._base = self._stack.enter_context(running_server(self.home))
+        return self._base
+
+    def stop(self) -> None:
+        """SIGTERM the server (running_server's exit) and wait for it to end."""
+        self._base = None
+        self._stack.close()
+
+
+@pytest.fixture(scope="module")
+def served(trained_home, tmp_path_factory) -> Iterator[Served]:
+    copy = tmp_path_factory.mktemp("durability") / "home"
     shutil.copytree(trained_home, copy, ignore=shutil.ignore_patterns("server-*.log", "journal"))
-    return copy
+    server = Served(copy)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def _assert_none_lost(home: Path, load: Load) -> None:
-    logged = _logged(home)
+    logged = _logged(home, load.prefix)
     assert load.answered, "the load got no answers"
     assert load.answered <= set(logged), f"{len(load.answered - set(logged))} answered decisions lost"
     assert len(logged) == len(set(logged)), "a decision was logged twice"
 
 
-def test_sigterm_under_load_loses_no_answered_decision(home) -> None:
-    with running_server(home) as base, Load(base) as load:
-        _wait_until(lambda: len(load.answered) >= 400, 60)
-        # leaving the blocks sends SIGTERM while the clients are still sending
+def _journals(home: Path) -> list[Path]:
+    return list((home / "journal").glob("decisions-*.jsonl"))
+
+
+def test_an_exclusive_lock_of_seconds_loses_no_answered_decision(served) -> None:
+    """3 s: three times the log's retry window (1 s) before the journal takes the records."""
+    home = served.home
+    with Load(served.base, "D-lock-") as load:
+        assert _wait_until(lambda: len(load.answered) >= 100, 60)
+        holder = sqlite3.connect(home / "shopguard.db", timeout=30)
+        holder.execute("BEGIN EXCLUSIVE")
+        answered_before = len(load.answered)
+        time.sleep(3)
+        answered_during = len(load.answered) - answered_before
+        holder.rollback()
+        holder.close()
+        # the journal is replayed within a few seconds of the lock's release
+        assert _wait_until(lambda: (lambda answered: answered <= set(_logged(home, "D-lock-")))(load.snapshot()), 30)
+    assert answered_during > 0  # answers kept coming: the records went to the journal
+    assert not any(status >= 500 and status != 503 for status in load.statuses)
     _assert_none_lost(home, load)
+    assert _wait_until(lambda: not _journals(home), 30), _journals(home)  # replayed files are removed
 
 
-def test_sigkill_of_the_worker_under_load_loses_no_answered_decision(home) -> None:
-    with running_server(home) as base, Load(base) as load:
+def test_sigkill_of_the_worker_under_load_loses_no_answered_decision(served) -> None:
+    home = served.home
+    with Load(served.base, "D-kill-") as load:
         assert _wait_until(lambda: len(load.answered) >= 200, 60)
         server = next(p for p in psutil.process_iter(["cmdline", "environ"])
                       if "serving.service:ShopGuard" in " ".join(p.info["cmdline"] or [])
@@ -121,20 +165,9 @@ def test_sigkill_of_the_worker_under_load_loses_no_answered_decision(home) -> No
     _assert_none_lost(home, load)
 
 
-def test_an_exclusive_lock_of_seconds_loses_no_answered_decision(home) -> None:
-    """3 s: three times the log's retry window (1 s) before the journal takes the records."""
-    with running_server(home) as base, Load(base) as load:
-        assert _wait_until(lambda: len(load.answered) >= 100, 60)
-        holder = sqlite3.connect(home / "shopguard.db", timeout=30)
-        holder.execute("BEGIN EXCLUSIVE")
-        answered_before = len(load.answered)
-        time.sleep(3)
-        answered_during = len(load.answered) - answered_before
-        holder.rollback()
-        holder.close()
-        # the journal is replayed within a few seconds of the lock's release
-        assert _wait_until(lambda: (lambda answered: answered <= set(_logged(home)))(load.snapshot()), 30)
-    assert answered_during > 0  # answers kept coming: the records went to the journal
-    assert not any(status >= 500 and status != 503 for status in load.statuses)
+def test_sigterm_under_load_loses_no_answered_decision(served) -> None:
+    home = served.home
+    with Load(served.base, "D-term-") as load:
+        _wait_until(lambda: len(load.answered) >= 400, 60)
+        served.stop()  # SIGTERM while the clients are still sending; returns once the server ended
     _assert_none_lost(home, load)
-    assert not list((home / "journal").glob("decisions-*.jsonl"))

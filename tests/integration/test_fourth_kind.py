@@ -30,7 +30,9 @@ def test_a_fourth_kind_trains_serves_batches_evaluates_and_cards(tmp_path, monke
     home = tmp_path / "home"
     data = tmp_path / "reviews.csv"
     generate_reviews(900, seed=1).to_csv(data, index=False)
-    trained = run_cli("train", "review-spam", "--data", str(data), home=home).stdout
+    # The entry point a user's shell runs, in a fresh process reading the plug-in (the other
+    # commands run in the session's CLI process for this plug-in: tests/cli_worker.py).
+    trained = run_cli("train", "review-spam", "--data", str(data), home=home, process=True).stdout
     assert "registered review-spam:" in trained
     run_cli("models", "promote", "review-spam:candidate", "--reason", "fourth kind", home=home)
     listed = run_cli("models", "list", "review-spam", home=home).stdout

@@ -33,7 +33,7 @@ def _wait_for(condition: Callable[[], Any], seconds: float = FOLLOW_WITHIN_SECON
             return found
         if time.monotonic() > deadline:
             raise AssertionError(f"not true within {seconds} s")
-        time.sleep(0.5)
+        time.sleep(0.2)
 
 
 def _listing_serving(base: str) -> dict[str, Any]:

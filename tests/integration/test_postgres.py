@@ -168,7 +168,7 @@ def test_two_services_share_one_postgres_database(postgres_url, trained_home, tm
     import httpx
 
     from tests.conftest import run_cli
-    from tests.integration.server import running_server
+    from tests.integration.server import running_servers
 
     tags = []
     for name in ("listing-quality", "merchant-risk", "false-marketing"):
@@ -189,7 +189,7 @@ def test_two_services_share_one_postgres_database(postgres_url, trained_home, tm
                "price": 59.0}
     answered = []
     chunks = []
-    with running_server(home) as first, running_server(home) as second:
+    with running_servers(home, 2) as (first, second):
         scored = httpx.post(f"{first}/v1/merchants/score", json={"merchants": [merchant]}, headers=headers, timeout=60)
         assert scored.status_code == 200, scored.text
         decision = scored.json()["results"][0]["decision"]

@@ -193,11 +193,16 @@ def test_a_writer_thread_that_keeps_stopping_is_given_up(home) -> None:
 
 
 def test_records_of_a_request_that_stopped_waiting_are_never_stored(home) -> None:
-    writer = DecisionLogWriter(make_engine(f"sqlite:///{home / 'log.db'}", busy_timeout=0.05),
-                               retry_seconds=3, wait_seconds=0.5)  # no journal
+    engine = make_engine(f"sqlite:///{home / 'log.db'}", busy_timeout=0.05)
+    writer = DecisionLogWriter(engine, retry_seconds=3, wait_seconds=0.5)  # no journal
     holder = sqlite3.connect(home / "log.db", timeout=0)
     holder.execute("BEGIN EXCLUSIVE")
-    first_done = threading.Event()
+    first_done, first_taken = threading.Event(), threading.Event()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def inserting(_conn, _cursor, statement, *_args) -> None:
+        if statement.lstrip().upper().startswith("INSERT"):
+            first_taken.set()  # the thread took the first's records and tries to store them
     outcome: list[str] = []
 
     def first() -> None:
@@ -209,7 +214,7 @@ def test_records_of_a_request_that_stopped_waiting_are_never_stored(home) -> Non
         first_done.set()
 
     threading.Thread(target=first).start()
-    time.sleep(0.2)
+    assert first_taken.wait(5)
     with pytest.raises(DecisionLogUnavailable):
         writer.record([_record("L-second", "second")])  # queued behind the first: withdrawn
     time.sleep(0.6)  # the first waits past its 0.5 s: its records are being stored

@@ -6,6 +6,14 @@ import pytest
 from serving.microbatch import MicroBatcher
 
 
+def _until_queued(batcher: MicroBatcher, jobs: int) -> None:
+    """Wait until ``jobs`` calls wait in the batcher's queue (the worker busy with another)."""
+    deadline = time.monotonic() + 5
+    while batcher._queue.qsize() < jobs:
+        assert time.monotonic() < deadline, f"{batcher._queue.qsize()} of {jobs} calls queued"
+        time.sleep(0.001)
+
+
 def test_concurrent_callers_share_batches_and_each_gets_its_own_result() -> None:
     seen: list[list[int]] = []
 
@@ -29,18 +37,21 @@ def test_concurrent_callers_share_batches_and_each_gets_its_own_result() -> None
 
 def test_a_batch_never_holds_more_than_max_items_units() -> None:
     sizes: list[int] = []
-    gate = threading.Event()
+    gate, running = threading.Event(), threading.Event()
 
     def work(items):
+        running.set()
         gate.wait(5)
         sizes.append(sum(size for _, size in items))
         return list(items)
 
     batcher = MicroBatcher(work, max_items=10)
     threads = [threading.Thread(target=batcher.submit, args=((i, 4), 4)) for i in range(7)]
-    for thread in threads:
+    threads[0].start()
+    assert running.wait(5)  # the worker holds the first call at the gate
+    for thread in threads[1:]:
         thread.start()
-    time.sleep(0.2)
+    _until_queued(batcher, 6)  # the other six wait in the queue, 24 units for batches of at most 10
     gate.set()
     for thread in threads:
         thread.join()
@@ -119,9 +130,11 @@ def test_a_batch_whose_callers_all_ran_out_of_time_stops_at_the_next_checkpoint(
 
 def test_a_batch_with_one_caller_still_waiting_runs_to_the_end() -> None:
     log: list[str] = []
-    gate, shared_started = threading.Event(), threading.Event()
+    gate, shared_started, blocking = threading.Event(), threading.Event(), threading.Event()
 
     def work(items):
+        if "blocker" in items:
+            blocking.set()
         gate.wait(5)
         if "patient" in items:
             shared_started.set()
@@ -130,7 +143,7 @@ def test_a_batch_with_one_caller_still_waiting_runs_to_the_end() -> None:
     batcher = MicroBatcher(work, max_items=10)
     first = threading.Thread(target=batcher.submit, args=("blocker",))
     first.start()  # holds the worker until the gate opens; the next two queue together
-    time.sleep(0.05)
+    assert blocking.wait(5)
     results: dict[str, object] = {}
 
     def call(name: str, cancelled) -> None:
@@ -144,7 +157,7 @@ def test_a_batch_with_one_caller_still_waiting_runs_to_the_end() -> None:
                threading.Thread(target=call, args=("impatient", flag.is_set))]
     for thread in waiting:
         thread.start()
-    time.sleep(0.05)
+    _until_queued(batcher, 2)
     gate.set()
     assert shared_started.wait(5)
     flag.set()  # cancelled while its shared batch runs: the batch goes on for the other caller
@@ -157,9 +170,10 @@ def test_a_batch_with_one_caller_still_waiting_runs_to_the_end() -> None:
 
 def test_a_job_cancelled_before_its_batch_starts_is_dropped() -> None:
     seen: list[list[str]] = []
-    gate = threading.Event()
+    gate, running = threading.Event(), threading.Event()
 
     def work(items):
+        running.set()
         gate.wait(5)
         seen.append(list(items))
         return list(items)
@@ -167,7 +181,7 @@ def test_a_job_cancelled_before_its_batch_starts_is_dropped() -> None:
     batcher = MicroBatcher(work, max_items=1)
     first = threading.Thread(target=batcher.submit, args=("first",))
     first.start()
-    time.sleep(0.05)
+    assert running.wait(5)  # the worker holds "first" at the gate
     errors: list[str] = []
 
     def dropped() -> None:
@@ -178,6 +192,7 @@ def test_a_job_cancelled_before_its_batch_starts_is_dropped() -> None:
 
     second = threading.Thread(target=dropped)
     second.start()
+    _until_queued(batcher, 1)  # "dropped" waits behind "first"
     gate.set()
     first.join(5)
     second.join(5)

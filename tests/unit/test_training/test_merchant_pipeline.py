@@ -13,7 +13,6 @@ from kinds.merchant_risk.pipeline import (
     load_merchant_table,
 )
 from kinds.merchant_risk.runtime import MerchantRiskModel
-from registry.store import ModelRegistry
 from tests.conftest import FAST_MERCHANT_CONFIG, SHARED_DATA, point_at_home
 from training.data.loaders import DataValidationError
 
@@ -21,14 +20,11 @@ OWN_COLUMNS = ["account_age_days", "refund_rate", "complaint_rate"]
 
 
 @pytest.fixture(scope="module")
-def registered(merchant_files, tmp_path_factory):
-    home = tmp_path_factory.mktemp("merchant-home")
+def registered(merchant_training):
+    """The session's merchant-risk training (``tests/conftest.py``), its home pointed at."""
     with pytest.MonkeyPatch.context() as mp:
-        point_at_home(mp, home)
-        registry = ModelRegistry()
-        table = load_merchant_table(*merchant_files)
-        result = MerchantRiskTrainer(MerchantRiskConfig(**FAST_MERCHANT_CONFIG), registry).fit(table)
-        yield registry, table, result
+        point_at_home(mp, merchant_training[0].settings.home)
+        yield merchant_training
 
 
 def test_generator_is_seeded_and_has_rings_lookalikes_and_noise() -> None:
