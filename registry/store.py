@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 from collections.abc import Callable
@@ -96,6 +97,7 @@ class ModelRegistry:
         # BentoML's model store (public API only) is process-wide and fixed at first use: a
         # registry on another SHOPGUARD_HOME in the same process shares it. Which versions
         # belong to this registry, and their manifest hashes, live in its database.
+        self._bentoml_home_given = "BENTOML_HOME" in os.environ
         self.store_home = configure_bentoml_home(self.settings)
         engine = make_engine(self.settings.database_url)
         self.aliases = AliasStore(engine)
@@ -250,20 +252,13 @@ class ModelRegistry:
                                      "shows what there is.") from exc
 
     def _store_hint(self) -> str:
-        """Where BentoML looks for models in this process, when that is not this home's store:
-        a process started by ``bentoml serve`` without ``BENTOML_HOME`` reads BentoML's default
-        home (the service sets up nothing at import)."""
-        from bentoml._internal.configuration.containers import BentoMLContainer
-
-        try:
-            actual = Path(BentoMLContainer.model_store.get()._path).resolve()
-        except Exception:  # BentoML's internals moved: no hint rather than a second error
+        """What to check when a model is missing in a process that chose BentoML's home itself
+        (``BENTOML_HOME`` was not in its environment): one started by plain ``bentoml serve``
+        has BentoML read its default home first (the service sets up nothing at import)."""
+        if self._bentoml_home_given:
             return ""
-        expected = (self.store_home / "models").resolve()
-        if actual == expected:
-            return ""
-        return (f" (BentoML reads {actual}, not this home's {expected}: start the service with `shopguard serve`, "
-                f"or set BENTOML_HOME={expected.parent} before `bentoml serve`)")
+        return (f" {self.store_home} (if this process is `bentoml serve`, BentoML read its default home: start the "
+                f"service with `shopguard serve`, or set BENTOML_HOME={self.store_home})")
 
     def adopt(self, reference: str, *, reason: str) -> Manifest:
         """Record a version that is in the model store but not in this registry's database
