@@ -150,9 +150,12 @@ class PartsFitter:
 
     def encoder_start(self, texts: list[str]) -> tuple[Any, Any]:
         """A fresh encoder with a tokenizer built on ``texts``, or the configured base checkpoint."""
+        import torch
+
         config = self.config
         if config.base_model:
             verify_base_model(Path(config.base_model))
+            torch.manual_seed(config.seed)  # the new head, then dropout: the same run twice gives the same model
             return load_base_model(Path(config.base_model), len(MARKETING_CATEGORIES))
         tokenizer = build_char_tokenizer(texts)
         return tokenizer, build_encoder(len(tokenizer), len(MARKETING_CATEGORIES), config.hidden_size,
