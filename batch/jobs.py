@@ -33,12 +33,11 @@ from common.errors import ShopGuardError
 from common.tables import READERS
 from common.tables import read_table as read_user_table
 from kinds import ModelKind
-from kinds.answers import BATCH_COLUMNS, LINK_COLUMNS, HoldLookup, no_holds
+from kinds.answers import LINK_COLUMNS, HoldLookup, no_holds
 from kinds.runtime import ModelRuntime
 from policy.document import CallRules
 
 DONE_FOLDER = "_done"
-RESULT_COLUMNS = BATCH_COLUMNS
 
 
 @dataclass
@@ -125,8 +124,9 @@ def _attach_links(frame: pd.DataFrame, key: str, field: str, links: dict[str, li
     return frame
 
 
-def _frames(rows: list[dict[str, Any]], rejects: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return (pd.DataFrame(rows, columns=RESULT_COLUMNS),
+def _frames(kind: ModelKind, rows: list[dict[str, Any]], rejects: list[dict[str, Any]]
+            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return (pd.DataFrame(rows, columns=kind.answers.batch_columns),
             pd.DataFrame(rejects, columns=["row", "field", "message", "errors"]))
 
 
@@ -145,7 +145,7 @@ def score_frame(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, holds
     rows = []
     for start in range(0, len(records), chunk):
         rows += kind.answers.answer(model, records[start:start + chunk], {}, holds, rules=rules).batch_rows
-    return _frames(rows, rejects)
+    return _frames(kind, rows, rejects)
 
 
 def score_file(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, holds: HoldLookup = no_holds,
@@ -163,7 +163,7 @@ def score_file(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, holds:
     for start in range(0, len(records), chunk):
         part = scored.rows(start, start + chunk) if scored is not None else None
         rows += kind.answers.answer(model, records[start:start + chunk], {}, holds, part, rules).batch_rows
-    return _frames(rows, rejects)
+    return _frames(kind, rows, rejects)
 
 
 def _score_groups(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, holds: HoldLookup,
@@ -176,7 +176,7 @@ def _score_groups(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, hol
     if group not in frame.columns:
         rejects = [{"row": i, "field": group, "message": f"missing column {group}", "errors": 1}
                    for i in range(len(frame))]
-        return _frames([], rejects)
+        return _frames(kind, [], rejects)
     extra = (*kind.answers.request_fields, *kind.answers.file_columns)
     valid, rejects = validate_rows(kind, frame, extra)
     bad_groups = {frame[group].iloc[r["row"]] for r in rejects}
@@ -195,7 +195,7 @@ def _score_groups(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, hol
     rows = []
     for key, records in members.items():
         rows += kind.answers.answer(model, records, requests[key], holds, rules=rules).batch_rows
-    return _frames(rows, rejects)
+    return _frames(kind, rows, rejects)
 
 
 def read_link_table(path: Path | None) -> pd.DataFrame | None:

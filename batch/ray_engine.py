@@ -11,7 +11,6 @@ from typing import Any
 import pandas as pd
 
 from batch.jobs import (
-    RESULT_COLUMNS,
     BatchReport,
     already_done,
     read_table,
@@ -48,7 +47,7 @@ class RayScorer:
         results, rejects = score_frame(self.kind, self.model, frame, self.holds, self.links, rules=self.rules)
         rejects = rejects.assign(row=[rows[r] for r in rejects["row"]]) if len(rejects) else rejects
         out = results.assign(kind="result", row=-1, field=None, message=None)
-        bad = rejects.assign(kind="reject", **{c: None for c in RESULT_COLUMNS})
+        bad = rejects.assign(kind="reject", **{c: None for c in self.kind.answers.batch_columns})
         return pd.concat([out, bad[out.columns]], ignore_index=True).astype({"row": "int64"})
 
 
@@ -81,7 +80,7 @@ def run_ray(kind_name: str, tag: str, files: list[Path], output: Path, holds: di
                     RayScorer, fn_constructor_args=(kind_name, tag, holds, links, rules), concurrency=workers,
                     batch_size=batch_size, batch_format="pandas")
             scored = dataset.to_pandas()
-            results = scored[scored["kind"] == "result"][RESULT_COLUMNS].reset_index(drop=True)
+            results = scored[scored["kind"] == "result"][kind.answers.batch_columns].reset_index(drop=True)
             rejects = scored[scored["kind"] == "reject"][["row", "field", "message"]].sort_values("row")
             rejects = rejects.assign(errors=1).reset_index(drop=True)
             report.outputs.append(str(write_outputs(output, source, tag, results, rejects)))

@@ -33,8 +33,8 @@ MAX_BATCH = 1000  # records (streams: segments) per call
 # The holds in force among normalized merchant ids (features/ids.py: merchant_key), by that id.
 HoldLookup = Callable[[set[str]], dict[str, MerchantHold]]
 LINK_COLUMNS = ["src", "dst", "link_type"]  # an edge list between entities (files, exports)
-# Result columns of a batch job's output file, for every kind.
-BATCH_COLUMNS = ["id", "decision", "score", "reasons", "model", "labels", "spans", "segment_decisions"]
+# Result columns every kind's batch output file starts with (a kind adds its own: ``batch_columns``).
+BATCH_COLUMNS = ["id", "decision", "score", "reasons", "model"]
 
 
 class ReasonOut(BaseModel):
@@ -136,7 +136,7 @@ def result_row(item_id: str, result: Any) -> dict[str, Any]:
 
     return {"id": item_id, "decision": result.decision, "score": result.score,
             "reasons": json.dumps([r.model_dump() for r in result.reasons], ensure_ascii=False),
-            "model": result.model, "labels": None, "spans": None, "segment_decisions": None}
+            "model": result.model}
 
 
 Record = TypeVar("Record", bound=BaseModel)
@@ -155,6 +155,8 @@ class KindAnswers(Generic[Record]):
 
     - ``file_columns``: columns a batch file may carry besides the records' fields and the
       request fields (streams: ``segment_index``);
+    - ``result_columns``: columns a batch output row has besides ``BATCH_COLUMNS`` (streams:
+      each segment's labels, spans and decision);
     - ``links_field``: the record's field that links it to other entities (merchants: ``links``);
       files and feedback exports carry those links as an edge list (``LINK_COLUMNS``), turned
       into the field by ``links_by_entity`` and out of it by ``link_edges``.
@@ -171,10 +173,16 @@ class KindAnswers(Generic[Record]):
     grouped_as: tuple[str, str] = ("record", "group")  # what a grouped record and its group are called
     micro_batched: bool = False
     file_columns: tuple[str, ...] = ()
+    result_columns: tuple[str, ...] = ()
     links_field: str | None = None
 
     def __init__(self, id_field: str, id_key: Callable[[str], str] = str) -> None:
         self.id_field, self.id_key = id_field, id_key
+
+    @property
+    def batch_columns(self) -> list[str]:
+        """The columns of this kind's batch output file."""
+        return [*BATCH_COLUMNS, *self.result_columns]
 
     def refusal(self, records: Sequence[Record], field_name: str) -> Refused | None:
         """400 naming every index of an id given more than once in one call (compared as
