@@ -168,11 +168,16 @@ class PartsFitter:
         """Train the encoder (saved with its ONNX files in ``work``), the TF-IDF scorers and the
         novelty signal on the same rows."""
         job = EncoderJob((texts, labels, weights, known, real), validation, work, select_best, label)
-        return self.parts_from_files(job, self.train_encoder_files(job))
+        training, model, tokenizer = self._train_encoder(job)
+        return self.parts_from_files(job, training, model, tokenizer)  # the trained model, not read back
 
     def train_encoder_files(self, job: EncoderJob) -> dict[str, Any]:
         """Train the encoder of ``job`` and write its checkpoint, tokenizer and ONNX files (fp32
         and int8) into ``job.work``; returns the training history."""
+        return self._train_encoder(job)[0]
+
+    def _train_encoder(self, job: EncoderJob) -> tuple[dict[str, Any], Any, Any]:
+        """``train_encoder_files``, also returning the trained model and its tokenizer."""
         config = self.config
         texts, labels, weights, known, _ = job.rows
         tokenizer, model = self.encoder_start(texts)
@@ -190,7 +195,7 @@ class PartsFitter:
             tokenizer.save_pretrained(job.work)
         export_onnx(model, job.work / ONNX_FP32_FILE)
         quantize_int8(job.work / ONNX_FP32_FILE, job.work / ONNX_INT8_FILE)
-        return training
+        return training, model, tokenizer
 
     def parts_from_files(self, job: EncoderJob, training: dict[str, Any], torch_model: Any = None,
                           tokenizer: Any = None) -> FittedParts:
@@ -208,8 +213,6 @@ class PartsFitter:
     def run_job(self, job: FoldJob | EncoderJob) -> tuple[np.ndarray, np.ndarray, np.ndarray] | dict[str, Any]:
         """A fold's held-out scores, or the served encoder's files and training history."""
         return self.train_encoder_files(job) if isinstance(job, EncoderJob) else self.score_fold(job)
-
-
 
     def held_out_rooms(self, data: MarketingData, texts: list[str], train_rows: np.ndarray,
                         validation: tuple[list[str], np.ndarray], work: Path,
