@@ -8,6 +8,8 @@ PORT ?= 3000
 N_LISTINGS ?= 50000
 N_MERCHANTS ?= 20000
 N_SEGMENTS ?= 8000
+# Test processes (pytest-xdist, a test file per process; 0: one process).
+TEST_WORKERS ?= 2
 
 .PHONY: setup demo demo-token train-demo demo-tabular demo-marketing serve test lint bench real-data-check clean
 
@@ -64,7 +66,7 @@ serve: setup
 
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -rs -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python benchmarks/listing_throughput.py
