@@ -134,6 +134,8 @@ def train_base_encoder(
     config: Path | None = typer.Option(None, "--config", exists=True, dir_okay=False,
                                        help="JSON file of PretrainConfig"),
     epochs: int | None = typer.Option(None, help="override the config's epochs"),
+    threads: int | None = typer.Option(None, "--threads", min=0, help=(
+        "PyTorch threads (0: one per core); the config's default, 1, suits a machine busy with other work")),
     force: bool = typer.Option(False, "--force", help="retrain even when a verified base is already there"),
 ) -> None:
     """Pretrain the character encoder on real text from ../shared/data (masked-LM) as a reusable
@@ -143,7 +145,7 @@ def train_base_encoder(
     from training.data.real_text import require_shared_data
     from training.pretrain import PretrainConfig, base_model_folder, pretrain_base_model
 
-    cfg = load_config(config, PretrainConfig, {"epochs": epochs})
+    cfg = load_config(config, PretrainConfig, {"epochs": epochs, "num_threads": threads})
     root = require_shared_data()
     folder = out or base_model_folder(load_settings().home, cfg, root)
     with progress_status("pretraining the base encoder") as progress:

@@ -32,6 +32,7 @@ def train_listing_quality(
     config: Path | None = typer.Option(None, "--config", exists=True, dir_okay=False,
                                        help="JSON file of ListingQualityConfig"),
     seed: int | None = typer.Option(None, help="override the config's seed"),
+    threads: int | None = typer.Option(None, "--threads", min=0, help="LightGBM threads (0: one per core)"),
     review_budget: float | None = typer.Option(
         None, "--review-budget", help="largest share of ordinary traffic sent to review (default 0.05)"),
     register: bool = typer.Option(True, help="register the bundle and mark it candidate"),
@@ -44,7 +45,7 @@ def train_listing_quality(
     )
     from registry.store import ModelRegistry
 
-    cfg = load_config(config, ListingQualityConfig, {"seed": seed, "review_budget": review_budget})
+    cfg = load_config(config, ListingQualityConfig, {"seed": seed, "review_budget": review_budget, "num_threads": threads})
     frame = load_listing_file(data)
     start = time.perf_counter()
     with progress_status("training listing-quality") as progress:

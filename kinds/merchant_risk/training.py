@@ -34,6 +34,7 @@ def train_merchant_risk(
     config: Path | None = typer.Option(None, "--config", exists=True, dir_okay=False,
                                        help="JSON file of MerchantRiskConfig"),
     seed: int | None = typer.Option(None, help="override the config's seed"),
+    threads: int | None = typer.Option(None, "--threads", min=0, help="LightGBM threads (0: one per core)"),
     review_budget: float | None = typer.Option(
         None, "--review-budget", help="largest share of ordinary merchants sent to review (default 0.05)"),
     register: bool = typer.Option(True, help="register the bundle and mark it candidate"),
@@ -46,7 +47,7 @@ def train_merchant_risk(
     )
     from registry.store import ModelRegistry
 
-    cfg = load_config(config, MerchantRiskConfig, {"seed": seed, "review_budget": review_budget})
+    cfg = load_config(config, MerchantRiskConfig, {"seed": seed, "review_budget": review_budget, "num_threads": threads})
     table = load_merchant_table(data, links, label_column, id_column)
     with progress_status("training merchant-risk") as progress:
         result = MerchantRiskTrainer(cfg, ModelRegistry() if register else None, progress).fit(table)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from kinds.false_marketing.pipeline import load_marketing_file
-from tests.conftest import FAST_LISTING_CONFIG, run_cli
+from tests.conftest import FAST_LISTING_CONFIG, point_at_home, run_cli
 from tests.integration.server import api_post
 
 pytestmark = pytest.mark.integration
@@ -29,7 +29,7 @@ def _feedback(server: str, **body) -> httpx.Response:
 
 
 def test_feedback_is_exported_as_a_training_file_and_retrained_on(server, trained_home, listing_file,
-                                                                  tmp_path) -> None:
+                                                                  tmp_path, monkeypatch) -> None:
     chosen = _listings(listing_file, 40)
     records = [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items() if pd.notna(v)}
                for row in chosen[list(LISTING_FIELDS)].to_dict("records")]
@@ -62,10 +62,15 @@ def test_feedback_is_exported_as_a_training_file_and_retrained_on(server, traine
 
     config = tmp_path / "config.json"
     config.write_text(json.dumps(FAST_LISTING_CONFIG))
-    printed = run_cli("train", "listing-quality", "--data", str(out), "--config", str(config), home=home).stdout
+    printed = run_cli("train", "listing-quality", "--data", str(out), "--config", str(config), "--threads", "1",
+                      home=home).stdout
     assert "registered listing-quality:" in printed
     shown = run_cli("models", "show", "listing-quality:candidate", home=home).stdout
     assert "retrain.parquet" in shown
+    from registry.store import ModelRegistry
+
+    point_at_home(monkeypatch, home)
+    assert ModelRegistry().load("listing-quality:candidate").manifest.lineage.parameters["num_threads"] == 1
 
 
 def test_stream_feedback_labels_segments_for_the_text_model(server, trained_home, tmp_path) -> None:

@@ -25,7 +25,10 @@ def test_base_encoder_prints_only_its_folder_on_stdout(isolated_home: Path, tmp_
     import training.data.real_text
     import training.pretrain
 
+    seen = {}
+
     def pretrain(config, root, folder, progress, force):
+        seen["threads"] = config.num_threads
         progress("pretraining the base encoder on 3 real texts")
         return folder, {"corpus": {"texts": 3}, "training": {
             "history": [{"masked_accuracy": 0.5, "evaluation_loss": 1.0}], "train_seconds": 7.0}}
@@ -33,8 +36,9 @@ def test_base_encoder_prints_only_its_folder_on_stdout(isolated_home: Path, tmp_
     monkeypatch.setattr(training.data.real_text, "require_shared_data", lambda: tmp_path)
     monkeypatch.setattr(training.pretrain, "pretrain_base_model", pretrain)
     folder = tmp_path / "base"
-    result = CliRunner().invoke(app, ["train", "base-encoder", "--out", str(folder)])
+    result = CliRunner().invoke(app, ["train", "base-encoder", "--out", str(folder), "--threads", "0"])
     assert result.exit_code == 0, result.output
+    assert seen == {"threads": 0}  # 0: one per core (make demo-base); the config's default is 1
     assert result.stdout == f"{folder}\n"  # BASE=$(shopguard train base-encoder)
     assert "pretraining the base encoder on 3 real texts" in result.stderr and "base encoder:" in result.stderr
     assert _unpadded(result.stderr) and len(result.stderr) < 1000
