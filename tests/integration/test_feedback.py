@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from kinds.false_marketing.pipeline import load_marketing_file
+from registry.store import ModelRegistry
 from tests.conftest import FAST_LISTING_CONFIG, point_at_home, run_cli
 from tests.integration.server import api_post
 
@@ -67,8 +68,6 @@ def test_feedback_is_exported_as_a_training_file_and_retrained_on(server, traine
     assert "registered listing-quality:" in printed
     shown = run_cli("models", "show", "listing-quality:candidate", home=home).stdout
     assert "retrain.parquet" in shown
-    from registry.store import ModelRegistry
-
     point_at_home(monkeypatch, home)
     assert ModelRegistry().load("listing-quality:candidate").manifest.lineage.parameters["num_threads"] == 1
 
