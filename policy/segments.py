@@ -6,7 +6,10 @@ Order (``policy/calls.py`` documents the stream-level steps that follow):
 1. per category, the model's decision from that category's thresholds; a ``block`` from the
    model alone (no lexicon rule of that category matched) is capped at ``review`` when the
    score is below ``model_only_block_floor`` or the text's novelty is above ``novelty_cutoff``;
-2. lexicon rules raise it: a ``block`` rule to block, a ``review`` rule to at least review;
+2. lexicon rules raise it: a ``block`` rule to block, a ``review`` rule to at least review; a
+   ``block`` rule whose measured evidence on real speech fell below the evidence a block rule
+   is assumed to have (``RULE_EVIDENCE_PRIOR["block"]``) raises to review only: real rooms
+   showed it wrong too often to act alone (治疗 in 预防大于治疗);
 3. the segment takes the strictest category.
 
 A category's reported score is the model's probability, raised to the **evidence** of a
@@ -29,6 +32,12 @@ from features.marketing import LexiconMatch
 # Evidence of a rule without enough real matches to measure it (smoothed toward these).
 RULE_EVIDENCE_PRIOR = {"block": 0.9, "review": 0.6}
 MODEL_ONLY_BLOCK_FLOOR = 0.5
+
+
+def blocks_alone(severity: str, evidence: float) -> bool:
+    """Whether a rule of ``severity`` with ``evidence`` blocks on its own: a ``block`` rule whose
+    evidence (measured, or the prior where it was not) reaches the prior of a block rule."""
+    return severity == "block" and evidence >= RULE_EVIDENCE_PRIOR["block"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,10 @@ class SegmentPolicy:
         """How much a matched rule says about its category (its measured precision, or the prior)."""
         return self.rule_evidence.get(match.rule_id, RULE_EVIDENCE_PRIOR[match.severity])
 
+    def rule_blocks(self, match: LexiconMatch) -> bool:
+        """Whether ``match`` blocks on its own (``blocks_alone``)."""
+        return blocks_alone(match.severity, self.evidence(match))
+
     def decide(self, model_scores: Sequence[float], matches: Sequence[LexiconMatch], novelty: float
                ) -> SegmentVerdict:
         """Steps 1-3 of the module docstring for one segment."""
@@ -77,7 +90,7 @@ class SegmentPolicy:
             decision = stricter(decision, category_decision)
         reported = {c: round(float(s), 6) for c, s in zip(self.categories, model_scores, strict=True)}
         for match in matches:
-            decision = stricter(decision, "block" if match.severity == "block" else "review")
+            decision = stricter(decision, "block" if self.rule_blocks(match) else "review")
             if match.category not in labels:
                 labels.append(match.category)
             reported[match.category] = max(reported[match.category], round(self.evidence(match), 6))

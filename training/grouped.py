@@ -41,7 +41,7 @@ def group_folds(groups: np.ndarray, folds: int, seed: int = 0) -> list[np.ndarra
 
 Statistic = Callable[[np.ndarray], float | None]
 # The targets of unseen live rooms (issue 17: the maintainers' sealed 2025 rooms).
-TARGETS = {"binary_f1": 0.80, "clean_flagged": 0.08, "roc_auc": 0.85}
+TARGETS = {"binary_f1": 0.80, "clean_flagged": 0.08, "roc_auc": 0.85, "block_precision": 0.95}
 
 
 def cluster_interval(groups: np.ndarray, statistic: Statistic, n_boot: int = 200,
@@ -78,10 +78,11 @@ def _f1(positive: np.ndarray, flagged: np.ndarray) -> Statistic:
 
 def heldout_checks(positive: np.ndarray, flagged: np.ndarray, scores: np.ndarray, groups: np.ndarray,
                    category_labels: np.ndarray, category_flags: np.ndarray, categories: Sequence[str],
-                   note: str, n_boot: int = 200) -> RealWorldChecks:
+                   note: str, n_boot: int = 200, blocked: np.ndarray | None = None) -> RealWorldChecks:
     """The grouped held-out figures of a text model's decisions: binary F1, clean rows flagged,
-    violating rows caught, ROC-AUC of the segment score (group-resampled intervals) and, per
-    category with positives, the share of its rows labelled with it."""
+    violating rows caught, the precision of the flags and (given ``blocked``) of the blocks,
+    ROC-AUC of the segment score (group-resampled intervals) and, per category with
+    positives, the share of its rows labelled with it."""
     clean = ~positive
     precision, recall, f1 = precision_recall(positive, flagged)
     f1_low, f1_high = cluster_interval(groups, _f1(positive, flagged), n_boot)
@@ -94,6 +95,9 @@ def heldout_checks(positive: np.ndarray, flagged: np.ndarray, scores: np.ndarray
     if precision is not None:
         checks.append(rate_check("flag_precision", "flagged sentences that are violating (precision)",
                                  positive[flagged]))
+    if blocked is not None and blocked.any():
+        checks.append(rate_check("block_precision", "blocked sentences that are violating (block precision)",
+                                 positive[blocked], TARGETS["block_precision"], "at_least"))
     if 0 < positive.sum() < len(positive):
         low, high = cluster_interval(groups, _auc(positive, scores), n_boot)
         checks.append(RealCheck(key="roc_auc", description="ROC-AUC of the segment score (violating vs clean)",

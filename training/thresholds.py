@@ -191,11 +191,26 @@ def budget_cost(y_true: np.ndarray, scores: np.ndarray, choice: ThresholdChoice,
                       at_recall_target=review_point(y, scores, unbudgeted))
 
 
+def wilson_lower_bound(precision: np.ndarray, count: np.ndarray, z: float) -> np.ndarray:
+    """The Wilson score interval's lower bound of a proportion ``precision`` over ``count``
+    rows (``z`` standard errors; 0 gives ``precision`` itself)."""
+    if z <= 0:
+        return np.asarray(precision, dtype=np.float64)
+    n = np.maximum(np.asarray(count, dtype=np.float64), 1.0)
+    p = np.asarray(precision, dtype=np.float64)
+    centre = p + z * z / (2 * n)
+    spread = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - spread) / (1 + z * z / n)
+
+
 def best_f1_thresholds(y_true: np.ndarray, scores: np.ndarray, precision_target: float = 0.95,
-                       min_block_support: int = 20) -> ThresholdChoice:
+                       min_block_support: int = 20, confidence_z: float = 0.0) -> ThresholdChoice:
     """Thresholds from held-out real rows: review at the score with the best F1 (where real
     traffic is judged, recall at any price floods the queue), block at the lowest score whose
-    precision reaches ``precision_target`` over at least ``min_block_support`` flagged rows."""
+    precision reaches ``precision_target`` over at least ``min_block_support`` flagged rows.
+    With ``confidence_z`` > 0 the precision that must reach the target is the Wilson lower
+    bound at that many standard errors: the lowest cut whose point precision just touches the
+    target is where noise alone put it, and rows the choice never saw fall below it."""
     y = np.asarray(y_true).astype(int)
     s = np.asarray(scores, dtype=np.float64)
     if y.min() == y.max():
@@ -205,17 +220,20 @@ def best_f1_thresholds(y_true: np.ndarray, scores: np.ndarray, precision_target:
     f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
     review = float(cuts[int(np.argmax(f1))])
     flagged_counts = len(s) - np.searchsorted(np.sort(s), cuts, side="left")
-    reaching = np.flatnonzero((precision >= precision_target) & (flagged_counts >= min_block_support))
+    bound = wilson_lower_bound(precision, flagged_counts, confidence_z)
+    reaching = np.flatnonzero((bound >= precision_target) & (flagged_counts >= min_block_support))
     block = float(cuts[reaching[0]]) if reaching.size else UNREACHABLE
     review = min(review, block)
     block_p, block_r = _at(y, s, block)
     review_p, review_r = _at(y, s, review)
+    measured = (f"the Wilson lower bound ({confidence_z:g} standard errors) of precision" if confidence_z > 0
+                else "precision")
     return ThresholdChoice(
         thresholds=Thresholds(block=block, review=review), precision_target=precision_target, recall_target=0.0,
         block_precision=block_p, block_recall=block_r, review_precision=review_p, review_recall=review_r,
         block_reachable=bool(reaching.size),
         objective=(f"on held-out real rows: review = the score with the best F1; block = lowest score with "
-                   f"precision >= {precision_target:.2f} over at least {min_block_support} flagged rows"))
+                   f"{measured} >= {precision_target:.2f} over at least {min_block_support} flagged rows"))
 
 
 def apply_review_budget(thresholds: dict[str, Thresholds], scores: np.ndarray, categories: tuple[str, ...],

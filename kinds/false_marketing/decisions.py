@@ -94,7 +94,8 @@ class DecisionChooser:
             return thresholds, choices
         for j, category in enumerate(MARKETING_CATEGORIES):
             if real_labels[:, j].sum() >= self.config.min_real_positives:
-                choice = best_f1_thresholds(real_labels[:, j], real_scores[:, j], self.config.precision_target)
+                choice = best_f1_thresholds(real_labels[:, j], real_scores[:, j], self.config.precision_target,
+                                            confidence_z=self.config.block_confidence_z)
                 thresholds[category], choices[category] = choice.thresholds, choice
         return thresholds, choices
 

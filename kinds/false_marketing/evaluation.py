@@ -91,8 +91,9 @@ class Evaluator:
                 "decided by the served rules (thresholds, caps, lexicon) with every choice (thresholds, review "
                 "budget, rule evidence, model-only floor) made on the other folds' rows. Intervals resample whole "
                 "groups.")
+        blocked = np.array([v.decision == "block" for v in verdicts])
         checks = heldout_checks(labels.any(axis=1), flagged, scores, data.groups[held.rows].astype(str), labels,
-                                category_flags, MARKETING_CATEGORIES, note, self.config.bootstrap_samples)
+                                category_flags, MARKETING_CATEGORIES, note, self.config.bootstrap_samples, blocked)
         lexicon = np.array([[lexicon_scores(matches[int(i)])[c] for c in MARKETING_CATEGORIES] for i in held.rows])
         served_with_rules = np.array([[v.scores[c] for c in MARKETING_CATEGORIES] for v in verdicts])
         no_thresholds = dict.fromkeys(MARKETING_CATEGORIES, NEVER)

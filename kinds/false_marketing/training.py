@@ -135,7 +135,7 @@ def evaluate_file(bundle: LoadedBundle, path: Path, binary_category: str | None,
 def labelled_file_checks(model: Any, texts: list[str], labels: np.ndarray,
                          groups: np.ndarray | None, name: str, n_boot: int = 200) -> Any:
     """The figures the card's held-out section shows, on any labelled file: binary F1, clean
-    rows flagged, recall, precision, ROC-AUC of the segment score and per-category recall;
+    rows flagged, recall, precision (of flags and of blocks), ROC-AUC of the segment score and per-category recall;
     intervals resample the file's groups (rows when it has none)."""
     from training.grouped import heldout_checks
 
@@ -146,8 +146,9 @@ def labelled_file_checks(model: Any, texts: list[str], labels: np.ndarray,
     groups = groups if groups is not None else np.arange(len(texts)).astype(str)
     note = (f"{name}: decisions as served on {len(texts):,} labelled rows"
             + (f", intervals resample its {len(set(groups)):,} groups" if len(set(groups)) < len(texts) else ""))
+    blocked = np.array([a.decision == "block" for a in analyses])
     return heldout_checks(labels.any(axis=1), flagged, scores, groups, labels, category_flags,
-                          MARKETING_CATEGORIES, note, n_boot)
+                          MARKETING_CATEGORIES, note, n_boot, blocked)
 
 
 

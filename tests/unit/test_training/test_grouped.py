@@ -51,11 +51,14 @@ def test_heldout_checks_report_the_served_decisions() -> None:
     labels[2, 1] = 1
     flags = np.zeros((8, 2), dtype=bool)
     flags[0, 0] = True
-    checks = heldout_checks(positive, flagged, scores, groups, labels, flags, ["x", "y"], "note", n_boot=50).by_key()
+    blocked = np.array([1, 0, 0, 1, 0, 0, 0, 0], dtype=bool)
+    checks = heldout_checks(positive, flagged, scores, groups, labels, flags, ["x", "y"], "note", n_boot=50,
+                            blocked=blocked).by_key()
     assert checks["binary_f1"].value == pytest.approx(2 * (2 / 3) * (2 / 3) / (4 / 3))
     assert checks["clean_flagged"].value == pytest.approx(1 / 5) and checks["clean_flagged"].rows == 5
     assert checks["violations_caught"].value == pytest.approx(2 / 3)
     assert checks["flag_precision"].value == pytest.approx(2 / 3)
+    assert checks["block_precision"].value == pytest.approx(1 / 2) and checks["block_precision"].met is False
     assert checks["roc_auc"].value == pytest.approx(roc_auc_score(positive, scores))
     assert checks["recall_x"].value == pytest.approx(1 / 2) and checks["recall_y"].value == 0.0
     assert checks["clean_flagged"].met is False  # 20% against the 8% target

@@ -5,9 +5,11 @@ from common.decisions import Thresholds
 from training.thresholds import (
     UNREACHABLE,
     apply_review_budget,
+    best_f1_thresholds,
     budget_cost,
     budget_cut,
     choose_thresholds,
+    wilson_lower_bound,
 )
 
 
@@ -27,6 +29,26 @@ def test_block_threshold_is_lowest_score_reaching_precision_target() -> None:
     assert y[flagged].mean() >= 0.95
     lower = scores[scores < block].max()
     assert y[scores >= lower].mean() < 0.95  # one step lower misses the target
+
+
+def test_held_out_block_with_confidence_is_higher_and_holds_on_fresh_rows() -> None:
+    """The point choice sits where noise touched the target; the Wilson bound keeps a margin
+    that rows the choice never saw (a second draw) honour."""
+    y, scores = _scores(3)
+    fresh_y, fresh_scores = _scores(4)
+    point = best_f1_thresholds(y, scores, precision_target=0.95)
+    bounded = best_f1_thresholds(y, scores, precision_target=0.95, confidence_z=1.0)
+    assert bounded.thresholds.block > point.thresholds.block
+    assert point.thresholds.review == bounded.thresholds.review  # review is the best F1 either way
+    flagged = fresh_scores >= bounded.thresholds.block
+    assert flagged.sum() >= 20 and fresh_y[flagged].mean() >= 0.95
+    assert "Wilson lower bound" in bounded.objective and "Wilson" not in point.objective
+
+
+def test_wilson_lower_bound_is_below_the_proportion_and_tightens_with_rows() -> None:
+    few, many = wilson_lower_bound(np.array([0.95, 0.95]), np.array([20, 2000]), 1.0)
+    assert few < many < 0.95
+    assert wilson_lower_bound(np.array([0.95]), np.array([20]), 0.0)[0] == 0.95
 
 
 def test_review_threshold_reaches_recall_target() -> None:
