@@ -67,6 +67,13 @@ def test_contact_word_homophones_and_pinyin_map_to_one_spelling() -> None:
     assert normalize_text("hello vxyz").text == "hello vxyz"
 
 
+def test_a_numeral_run_stops_before_a_name_that_begins_with_a_numeral() -> None:
+    """百达翡丽 and 万宝龙 are brands, not amounts: 一比一百达翡丽 keeps its 一比一, in both paths."""
+    texts = ["一比一百达翡丽", "买一块万宝龙", "一百块"]
+    assert [normalize_text(t).text for t in texts] == ["一比一百达翡丽", "买1块万宝龙", "100块"]
+    assert normalize_many(texts) == [normalize_text(t).text for t in texts]
+
+
 def test_chinese_numerals_become_digits_only_where_they_count() -> None:
     assert normalize_text("原价九百九十九今天只要九十九").text == "原价999今天只要99"
     assert normalize_text("最后三单").text == "最后3单"
