@@ -148,3 +148,22 @@ def test_jade_a_grade_is_not_counterfeit() -> None:
     """In the jade trade A货 means natural, untreated jade: the context cancels the rule."""
     assert not any(m.category == "counterfeit" for m in match_lexicon("翡翠吊坠a货豆子")), "jade"
     assert any(m.category == "counterfeit" for m in match_lexicon("a货包包 支持验货"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["复刻AJ1芝加哥 男鞋", "ZP品质 斜挎包", "PK版本 AJ4 黑猫", "专柜品质 口红", "LJR版 倒钩", "海马 N厂 V3版",
+     "驴家 斜挎包", "香奶奶新款链条包", "GD厂 一比一 百达翡丽"],
+)
+def test_replica_trade_shorthand_is_caught(text: str) -> None:
+    """CNT-008 and the brand nicknames of CNT-007: the trade's own shorthand in a title."""
+    assert any(m.category == "counterfeit" for m in match_lexicon(text)), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["air jordan 2005复刻 aj4", "任天堂 官方复刻 游戏机", "水洗工艺处理后复刻出自然落色效果", "oem厂 代工 纯棉t恤",
+     "专柜正品 羽绒服", "小香风 外套 女"],
+)
+def test_official_reissues_and_ordinary_factory_talk_are_not_replicas(text: str) -> None:
+    assert not any(m.category == "counterfeit" for m in match_lexicon(text)), text
