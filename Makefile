@@ -18,10 +18,13 @@ TABULAR_THREADS ?= 0
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --no-compile --upgrade pip
 	# The CPU wheel of torch (a GPU user installs a CUDA build and onnxruntime-gpu instead).
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet --no-compile torch==2.13.0
+	$(BIN)/pip install --quiet --no-compile -c constraints.txt -e '.[dev]'
+	@# Bytecode on every core at once (pip compiles one file after another): a fresh setup 87 s -> 69 s.
+	@# A file that does not compile (a package's own test fixtures) is skipped as pip skips it.
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib >/dev/null || true
 	touch $@
 
 setup: $(BIN)/.installed
