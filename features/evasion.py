@@ -48,7 +48,7 @@ VOCABULARY: tuple[str, ...] = (
     "祛斑", "淡斑", "美白", "去皱", "抗衰老", "抗衰", "生发", "防脱发", "脱发", "增高", "丰胸",
     "减肥", "瘦身", "减脂", "掉秤", "关节炎", "骨质疏松", "痛风", "便秘", "湿疹", "痘痘", "祛痘",
     "妇科病", "前列腺", "心脑血管", "胃病", "幽门螺杆菌", "近视", "白发", "三甲医院",
-    "降压", "抗炎", "关节", "疏松", "肥胖", "血管", "血栓", "疾病", "病症",
+    "降压", "抗炎", "关节", "疏松", "肥胖", "血管", "血栓",
     # guarantees of effect (Advertising Law art. 16(2), 18(2))
     "保证有效", "无效退款", "见效", "有效果", "立竿见影", "副作用", "不反弹", "零风险", "百分百",
     # absolutes (Advertising Law art. 9(3))
@@ -69,6 +69,7 @@ VOCABULARY: tuple[str, ...] = (
 # Ordinary words that sound like a vocabulary word and share a character with it: never an
 # evasion. Written from the homophone pairs of the vocabulary (each checked by hand).
 COMMON_HOMOPHONE_WORDS: frozenset[str] = frozenset({
+    "关姐", "官阶", "舒松", "降呀",
     "一生", "益生", "医圣", "下家", "下嫁", "吓坏", "市面", "事面", "至于", "质料", "资料", "原件", "元件", "园价",
     "源价", "员价", "名鹤", "名贺", "明细", "名星", "明兴", "明性", "明信", "同宽", "同款式", "铜款",
     "专价", "专加", "转家", "转嫁", "叫授", "交手", "教售", "央室", "秧视", "认正", "任证", "推建",

@@ -93,9 +93,10 @@ RULES: tuple[LexiconRule, ...] = (
                 unless=_JADE),
     LexiconRule("CNT-007", "counterfeit", r"(驴|香|迪|古驰|巴黎|普拉达|爱马|芬迪|巴宝莉|gg|ch|lv)家(的)?(新款|经典|包|鞋|衣|同款|大牌|走秀|老花|爆款|围巾|手表|项链|耳环|丝巾|腰带|钱包|斜挎|手提|双肩|卡包|水桶|托特|腋下|皮带|手镯|耳钉)|香奶奶|驴牌", "review", "反不正当竞争法 第六条"),
     # The replica trade's own shorthand (written for this project): 复刻 on its own (not a
-    # brand's dated or official re-release), 专柜品质, 正品 as "zp", factories named by letters
-    # (n厂, zf厂: never oem / odm) and sneaker batch names before 版 or 纯原.
-    LexiconRule("CNT-008", "counterfeit", r"(?<!官方)(?<!\d{4})(?<!\d{4}年)复刻(?!出|游戏|版游戏|经典游戏)|专柜(同)?品质|(?<![a-z0-9])zp(品质|级|对比|一致|一样|开模|原料|做工|同款)|(对比|比对|和|跟|同)zp(?![a-z0-9])|(?<![a-z0-9])(?!oem|odm)[a-z]{1,4}\d?厂(?!家|商|区|址|长|房)|(?<![a-z])(pk|ljr|og|h12|gx|lw|vt|god)(版本|版|纯原|代工)", "review", "反不正当竞争法 第六条",
+    # brand's dated or official re-release, nor a taste or a childhood "recreated"), 专柜品质,
+    # 正品 as "zp", factories named by letters (n厂, zf厂: never oem / odm, nor 厂价 / 厂直)
+    # and sneaker batch names before 版 or 纯原.
+    LexiconRule("CNT-008", "counterfeit", r"(?<!官方)(?<!\d{2})(?<!\d{2}年)(?<!\d{2}版)复刻(?!出|游戏|版游戏|经典游戏|老味道|味道|儿时|童年|记忆|经典味)|专柜(同)?品质|(?<![a-z0-9])zp(品质|级|对比|一致|一样|开模|原料|做工|同款)|(对比|比对|和|跟|同)zp(?![a-z0-9])|(?<![a-z0-9])(?!oem|odm)[a-z]{1,4}\d?厂(?!家|商|区|址|长|房|价|直|里|内|外|子|房)|(?<![a-z])(pk|ljr|og|h12|gx|lw|vt|god)(版本|版|纯原|代工)", "review", "反不正当竞争法 第六条",
                 unless=_JADE),
     # off_platform: E-Commerce Law art. 17 and platform rules
     LexiconRule("OFF-001", "off_platform", r"(加|添加|联系|找|搜)(我)?(的)?(微信|qq|whatsapp|telegram|tg|v(?![a-z]{1,3}\b)(?!ip))", "block", "电子商务法 第十七条 / 平台规则"),

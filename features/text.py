@@ -231,6 +231,15 @@ def _variant_pattern() -> re.Pattern[str]:
     return re.compile("|".join(parts))
 
 
+def spoken_digits(numeral: str) -> str:
+    """Arabic digits for a run of Chinese numerals: a run of three or more digits without a
+    unit is read digit by digit, as years and codes are said (二零零五 -> 2005, 九九九 -> 999),
+    any other run by value (九百九十九 -> 999, 两万 -> 20000)."""
+    if len(numeral) >= 3 and not any(char in CHINESE_UNITS for char in numeral):
+        return "".join(str(CHINESE_DIGITS[char]) for char in numeral)
+    return str(chinese_numeral_value(numeral))
+
+
 def chinese_numeral_value(numeral: str) -> int:
     """Value of a Chinese numeral such as 九百九十九, 三, 十五, 两万."""
     total, section, digit = 0, 0, 0
@@ -250,7 +259,7 @@ _NUMERAL_CHARS = "".join(CHINESE_DIGITS) + "".join(CHINESE_UNITS)
 # Names that begin with a numeral character: a run of numerals stops before them, so that
 # 一比一百达翡丽 keeps its 一比一 (not 一比100达翡丽) and 买一块万宝龙 its brand.
 NUMERAL_LED_NAMES = ("百达翡丽", "百雀羚", "百草味", "百岁山", "万宝龙", "万国表", "千禾")
-_NUMERAL_RUN = re.compile(f"(?:(?!{'|'.join(NUMERAL_LED_NAMES)})[{_NUMERAL_CHARS}])+")
+_NUMERAL_RUN = re.compile(f"(?:(?!{'|'.join(map(re.escape, NUMERAL_LED_NAMES))})[{_NUMERAL_CHARS}])+")
 
 
 def _is_spoken_number(run: str, after: str) -> bool:
@@ -273,7 +282,7 @@ def _convert_numerals(chars: Chars) -> Chars:
         after = text[match.end()] if match.end() < len(text) else ""
         if not _is_spoken_number(run, after):
             continue
-        digits = str(chinese_numeral_value(run))
+        digits = spoken_digits(run)
         span = chars[match.start():match.end()]
         out.extend(chars[last:match.start()])
         out.extend(_spread(span, digits))
@@ -426,7 +435,7 @@ def _plain_numeral(match: re.Match[str]) -> str:
     after = text[end] if end < len(text) else ""
     if not _is_spoken_number(run, after):
         return run
-    return str(chinese_numeral_value(run))
+    return spoken_digits(run)
 
 
 _FILLER = re.compile("|".join(FILLERS))

@@ -20,8 +20,8 @@ Order (after step 1, each step can only raise a decision, never lower it):
    left at review because its model-only block was capped is named by the stream reason
    ``model_only_capped``;
 2. lexicon rules (streams, and the counterfeit / contact-handle rules of listings): a matched
-   span of a blocking category raises a segment to ``block``, of a review category to at least
-   ``review``; replica wording or a contact handle in a listing raises it to at least review;
+   span of a blocking rule raises a segment to ``block`` (of one the bundle lists among
+   ``review_only_rules``, and of a review rule, to at least ``review``); replica wording or a contact handle in a listing raises it to at least review;
    the stream burst rule blocks a stream with ``calls.stream_review_burst.segments`` segments
    at review within ``window_seconds``;
 3. merchant rule: a merchant on a hold (the merchant-risk model's block, or a points

@@ -6,10 +6,10 @@ Order (``policy/calls.py`` documents the stream-level steps that follow):
 1. per category, the model's decision from that category's thresholds; a ``block`` from the
    model alone (no lexicon rule of that category matched) is capped at ``review`` when the
    score is below ``model_only_block_floor`` or the text's novelty is above ``novelty_cutoff``;
-2. lexicon rules raise it: a ``block`` rule to block, a ``review`` rule to at least review; a
-   ``block`` rule whose measured evidence on real speech fell below the evidence a block rule
-   is assumed to have (``RULE_EVIDENCE_PRIOR["block"]``) raises to review only: real rooms
-   showed it wrong too often to act alone (治疗 in 预防大于治疗);
+2. lexicon rules raise it: a ``block`` rule to block, a ``review`` rule to at least review,
+   except a ``block`` rule in ``review_only_rules``, which raises to review only: training
+   puts there the block rules that real labelled rooms showed wrong too often to act alone
+   (治疗 in 预防大于治疗);
 3. the segment takes the strictest category.
 
 A category's reported score is the model's probability, raised to the **evidence** of a
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -32,12 +33,6 @@ from features.marketing import LexiconMatch
 # Evidence of a rule without enough real matches to measure it (smoothed toward these).
 RULE_EVIDENCE_PRIOR = {"block": 0.9, "review": 0.6}
 MODEL_ONLY_BLOCK_FLOOR = 0.5
-
-
-def blocks_alone(severity: str, evidence: float) -> bool:
-    """Whether a rule of ``severity`` with ``evidence`` blocks on its own: a ``block`` rule whose
-    evidence (measured, or the prior where it was not) reaches the prior of a block rule."""
-    return severity == "block" and evidence >= RULE_EVIDENCE_PRIOR["block"]
 
 
 @dataclass(frozen=True)
@@ -64,14 +59,15 @@ class SegmentPolicy:
     novelty_cutoff: float = 1.0
     model_only_block_floor: float = MODEL_ONLY_BLOCK_FLOOR
     rule_evidence: dict[str, float] = field(default_factory=dict)
+    review_only_rules: frozenset[str] = frozenset()
 
     def evidence(self, match: LexiconMatch) -> float:
         """How much a matched rule says about its category (its measured precision, or the prior)."""
         return self.rule_evidence.get(match.rule_id, RULE_EVIDENCE_PRIOR[match.severity])
 
     def rule_blocks(self, match: LexiconMatch) -> bool:
-        """Whether ``match`` blocks on its own (``blocks_alone``)."""
-        return blocks_alone(match.severity, self.evidence(match))
+        """Whether ``match`` blocks on its own: a ``block`` rule not in ``review_only_rules``."""
+        return match.severity == "block" and match.rule_id not in self.review_only_rules
 
     def decide(self, model_scores: Sequence[float], matches: Sequence[LexiconMatch], novelty: float
                ) -> SegmentVerdict:
@@ -105,15 +101,18 @@ class SegmentPolicy:
 
 def measured_rule_evidence(matches: Sequence[Sequence[LexiconMatch]], labels: np.ndarray,
                            categories: Sequence[str], prior_weight: float = 4.0,
-                           ) -> dict[str, dict[str, float]]:
+                           ) -> dict[str, dict[str, Any]]:
     """Each rule's precision for its own category on labelled real rows, smoothed toward the
-    prior of its severity with ``prior_weight`` pseudo-matches: rule id -> evidence, matches, hits."""
+    prior of its severity with ``prior_weight`` pseudo-matches: rule id -> evidence, matches,
+    correct (rows labelled with the rule's category), violating (rows labelled with any
+    category: what a block decides) and severity."""
     counts: dict[str, list] = {}
     for row, found in enumerate(matches):
         for rule_id, match in {m.rule_id: m for m in found}.items():
-            entry = counts.setdefault(rule_id, [match.severity, 0, 0])
+            entry = counts.setdefault(rule_id, [match.severity, 0, 0, 0])
             entry[1] += 1
             entry[2] += int(labels[row, list(categories).index(match.category)] > 0)
+            entry[3] += int(labels[row].any())
     return {rule_id: {"evidence": (hits + prior_weight * RULE_EVIDENCE_PRIOR[severity]) / (n + prior_weight),
-                      "matches": n, "correct": hits}
-            for rule_id, (severity, n, hits) in sorted(counts.items())}
+                      "matches": n, "correct": hits, "violating": violating, "severity": severity}
+            for rule_id, (severity, n, hits, violating) in sorted(counts.items())}

@@ -49,10 +49,8 @@ def budget_cut(ordinary_scores: np.ndarray, budget: float, confidence: float | N
     n = len(ordered)
     allowed = int(np.floor(budget * n))
     if confidence is not None and allowed < n:
-        z = float(norm.ppf(confidence))
         counts = np.arange(allowed + 1, dtype=np.float64)
-        p = counts / n
-        upper = (p + z * z / (2 * n) + z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+        upper = wilson_interval(counts / n, np.full_like(counts, n), float(norm.ppf(confidence)))[1]
         within = np.flatnonzero(upper <= budget)
         allowed = int(within[-1]) if within.size else 0
     if allowed >= n:
@@ -191,16 +189,28 @@ def budget_cost(y_true: np.ndarray, scores: np.ndarray, choice: ThresholdChoice,
                       at_recall_target=review_point(y, scores, unbudgeted))
 
 
+def wilson_interval(proportion: np.ndarray, count: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """The Wilson score interval (low, high) of proportions ``proportion`` over ``count`` rows
+    each, ``z`` standard errors wide (0: the proportions themselves)."""
+    p = np.asarray(proportion, dtype=np.float64)
+    if z <= 0:
+        return p, p
+    n = np.maximum(np.asarray(count, dtype=np.float64), 1.0)
+    centre = p + z * z / (2 * n)
+    spread = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - spread) / (1 + z * z / n), (centre + spread) / (1 + z * z / n)
+
+
 def wilson_lower_bound(precision: np.ndarray, count: np.ndarray, z: float) -> np.ndarray:
     """The Wilson score interval's lower bound of a proportion ``precision`` over ``count``
     rows (``z`` standard errors; 0 gives ``precision`` itself)."""
-    if z <= 0:
-        return np.asarray(precision, dtype=np.float64)
-    n = np.maximum(np.asarray(count, dtype=np.float64), 1.0)
-    p = np.asarray(precision, dtype=np.float64)
-    centre = p + z * z / (2 * n)
-    spread = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (centre - spread) / (1 + z * z / n)
+    return wilson_interval(precision, count, z)[0]
+
+
+def rows_to_reach(precision_target: float, z: float) -> int:
+    """The fewest flagged rows whose Wilson lower bound can reach ``precision_target`` at all
+    (all of them right): n / (n + z^2) >= target."""
+    return int(np.ceil(z * z * precision_target / (1 - precision_target))) if z > 0 and precision_target < 1 else 1
 
 
 def best_f1_thresholds(y_true: np.ndarray, scores: np.ndarray, precision_target: float = 0.95,
@@ -226,8 +236,9 @@ def best_f1_thresholds(y_true: np.ndarray, scores: np.ndarray, precision_target:
     review = min(review, block)
     block_p, block_r = _at(y, s, block)
     review_p, review_r = _at(y, s, review)
-    measured = (f"the Wilson lower bound ({confidence_z:g} standard errors) of precision" if confidence_z > 0
-                else "precision")
+    measured = (f"the Wilson lower bound ({confidence_z:g} standard errors) of precision, which takes at least "
+                f"{rows_to_reach(precision_target, confidence_z)} flagged rows even when all are right,"
+                if confidence_z > 0 else "precision")
     return ThresholdChoice(
         thresholds=Thresholds(block=block, review=review), precision_target=precision_target, recall_target=0.0,
         block_precision=block_p, block_recall=block_r, review_precision=review_p, review_recall=review_r,

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from features.marketing import MARKETING_CATEGORIES, RULES
-from policy.segments import blocks_alone
 from registry.bundle import Manifest
 from registry.cards import CardImage, CardSection, CardTable, ModelCard
 from training.card_parts import (
@@ -47,8 +46,9 @@ def _heldout_section(result: MarketingTrainingResult, template: CardTemplate) ->
         return template.section("real_heldout_missing", key="real_heldout")
     systems = [[category, system.name, m.positives, m.roc_auc, m.pr_auc]
                for system in result.heldout_systems for category, m in system.per_category.items()]
-    evidence = [[rule, v["matches"], v["correct"], v["evidence"], _acts_alone_as(rule, v["evidence"])]
-                for rule, v in result.rule_evidence.items()]
+    review_only = result.model.policy.review_only_rules
+    evidence = [[rule, v["matches"], v["correct"], v["violating"], v["evidence"],
+                 _acts_alone_as(v["severity"], rule in review_only)] for rule, v in result.rule_evidence.items()]
     return template.section("real_heldout", {"note": result.real_heldout.note}, tables=[
         CardTable(columns=CHECK_COLUMNS, rows=checks_rows(result.real_heldout, "real, held-out rooms")
                   + checks_rows(result.test_decisions, "synthetic test split"),
@@ -57,20 +57,19 @@ def _heldout_section(result: MarketingTrainingResult, template: CardTemplate) ->
         CardTable(columns=["category", "system", "positives", "ROC-AUC", "PR-AUC"], rows=systems,
                   caption="Ranking per category on the held-out rooms: the served score with rule evidence, "
                           "the blend, each half alone and the lexicon"),
-        CardTable(columns=["rule", "matches in real rows", "of its category", "evidence (smoothed precision)",
-                           "acts alone as"],
+        CardTable(columns=["rule", "matches in real rows", "of its category", "violating at all",
+                           "evidence (smoothed precision)", "acts alone as"],
                   rows=evidence, caption="Each lexicon rule on the real labelled rows: its precision is the "
                                          "evidence it adds to its category's score when it matches; a block "
-                                         "rule whose evidence fell below a block rule's prior only reviews"),
+                                         "rule whose matches violate too rarely (rule_demotion_z) only reviews"),
     ])
 
 
-def _acts_alone_as(rule_id: str, evidence: float) -> str:
+def _acts_alone_as(severity: str, review_only: bool) -> str:
     """What a rule's match decides on its own under the served policy (``SegmentPolicy.rule_blocks``)."""
-    severity = next((rule.severity for rule in RULES if rule.rule_id == rule_id), "review")
-    if blocks_alone(severity, evidence):
-        return "block"
-    return "review (demoted: evidence below the block prior)" if severity == "block" else "review"
+    if severity != "block":
+        return "review"
+    return "review (a block rule that real rows showed wrong too often)" if review_only else "block"
 
 
 def _origin(manifest: Manifest) -> str:

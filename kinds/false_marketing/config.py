@@ -86,6 +86,10 @@ class FalseMarketingConfig(BaseTrainingConfig):
         "precision_target (0: the point precision). On the demo's held-out rooms (cross-fitted, every decision as "
         "served) the point precision gave 312 blocks, 91.0% right; 1.0 gave 259, 94.6% right; 1.5 gave 234, "
         "96.2% right; recall and F1 unchanged: the rows no longer blocked go to review"))
+    rule_demotion_z: float = Field(2.0, ge=0, le=4, description=(
+        "a block rule reviews only, never blocks alone, when the Wilson upper bound at this many standard errors of "
+        "the share of its real matches that violate stays below a block rule's prior evidence (0.9). In the demo "
+        "data: 治疗/根治 (EFF-001), 0 of 4 real matches violating (预防大于治疗); 1 of 2 (EFF-002) stays a block rule"))
     min_real_positives: int = Field(20, ge=1, description=(
         "a category's thresholds are chosen on held-out real rows when they hold this many of its positives"))
     model_only_block_precision: float = Field(0.9, gt=0, le=1, description=(

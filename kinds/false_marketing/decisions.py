@@ -1,7 +1,7 @@
 """The decisions of a ``false-marketing`` run, chosen on held-out rows: the blend weight, the
 per-category thresholds (held-out real rooms where they hold enough positives, else
-validation), the review budget, each lexicon rule's measured evidence and the model-only block
-floor (``DecisionSettings``, from which the served ``SegmentPolicy`` is built)."""
+validation), the review budget, each lexicon rule's measured evidence (and the block rules
+that only review), the model-only block floor (``DecisionSettings``, from which the served ``SegmentPolicy`` is built)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from kinds.false_marketing.blend import blend
 from kinds.false_marketing.config import NEVER, FalseMarketingConfig
 from kinds.false_marketing.data import MarketingData
 from kinds.false_marketing.fitting import HeldOutRooms
-from policy.segments import SegmentPolicy, measured_rule_evidence
+from policy.segments import RULE_EVIDENCE_PRIOR, SegmentPolicy, measured_rule_evidence
 from training.splits import Splits
 from training.text_encoder import mean_average_precision
 from training.thresholds import (
@@ -24,6 +24,7 @@ from training.thresholds import (
     apply_review_budget,
     best_f1_thresholds,
     choose_thresholds,
+    wilson_interval,
 )
 
 
@@ -38,6 +39,21 @@ class DecisionSettings:
     evidence: dict[str, dict[str, float]]
     policy: SegmentPolicy
 
+
+
+def review_only_rules(evidence: dict[str, dict], z: float) -> frozenset[str]:
+    """The block rules that real rows showed wrong too often to block alone: the Wilson upper
+    bound (``z`` standard errors) of the share of their matches that violate (in any category:
+    a block acts on the segment) stays below the evidence a block rule is assumed to have."""
+    demoted = set()
+    for rule_id, measured in evidence.items():
+        if measured["severity"] != "block":
+            continue
+        upper = wilson_interval(np.array([measured["violating"] / measured["matches"]]),
+                                np.array([measured["matches"]]), z)[1][0]
+        if upper < RULE_EVIDENCE_PRIOR["block"]:
+            demoted.add(rule_id)
+    return frozenset(demoted)
 
 
 def choose_blend_weight(labels: np.ndarray, transformer: np.ndarray, ngram: np.ndarray,
@@ -87,8 +103,9 @@ class DecisionChooser:
     def thresholds(self, labels: np.ndarray, scores: np.ndarray, real_labels: np.ndarray | None,
                     real_scores: np.ndarray | None) -> tuple[dict[str, Thresholds], dict]:
         """Per category: on held-out real rooms when they hold ``min_real_positives`` of its
-        positives (review at the best F1, block at the precision target), else on validation
-        (the recall and precision targets)."""
+        positives (review at the best F1, block where the Wilson lower bound of precision at
+        ``block_confidence_z`` reaches the precision target), else on validation (the recall
+        and precision targets)."""
         thresholds, choices = self.choose(labels, scores)
         if real_labels is None:
             return thresholds, choices
@@ -150,7 +167,8 @@ class DecisionChooser:
         real_matches = [matches[int(i)] for i in held.rows] if held is not None else []
         evidence = measured_rule_evidence(real_matches, real_labels, MARKETING_CATEGORIES) if held is not None else {}
         policy = SegmentPolicy(thresholds, MARKETING_CATEGORIES, cutoff, self.config.model_only_block_floor,
-                               {k: v["evidence"] for k, v in evidence.items()})
+                               {k: v["evidence"] for k, v in evidence.items()},
+                               review_only_rules(evidence, self.config.rule_demotion_z))
         if held is not None:
             policy = self.model_only_floor(policy, held, real_matches, real_labels)
         return DecisionSettings(thresholds, choices, budget_shares, evidence, policy)

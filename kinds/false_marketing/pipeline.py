@@ -101,7 +101,7 @@ class MarketingTrainingResult:
     test_decisions: RealWorldChecks
     real_heldout: RealWorldChecks | None = None
     heldout_systems: list[SystemEvaluation] = field(default_factory=list)
-    rule_evidence: dict[str, dict[str, float]] = field(default_factory=dict)
+    rule_evidence: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Each held-out real row's cross-fitted decision (sha256 of the text, never the text):
     # what ``shopguard enforcement rooms`` replays as whole broadcasts.
     heldout_segments: pd.DataFrame | None = None
@@ -197,7 +197,8 @@ class FalseMarketingTrainer:
         runtime = FalseMarketingModel(final.int8, thresholds, MARKETING_CATEGORIES, tfidf=final.tfidf,
                                       transformer_weight=weight, novelty=final.novelty, novelty_cutoff=cutoff,
                                       model_only_block_floor=policy.model_only_block_floor,
-                                      rule_evidence=policy.rule_evidence)
+                                      rule_evidence=policy.rule_evidence,
+                                      review_only_rules=sorted(policy.review_only_rules))
         real_heldout, heldout_systems, heldout_segments = (
             self.evaluator.held_out_figures(data, splits, validation, held, cutoff, matches) if held else (None, [], None))
         budget_shares = settings.budget_shares
@@ -207,7 +208,8 @@ class FalseMarketingTrainer:
                           "blend_chosen_on": "held-out real rooms" if held else "validation",
                           "novelty_cutoff": cutoff, "novelty_quantile": config.novelty_quantile,
                           "model_only_block_floor": policy.model_only_block_floor,
-                          "rule_evidence": policy.rule_evidence}
+                          "rule_evidence": policy.rule_evidence,
+                          "review_only_rules": sorted(policy.review_only_rules)}
         test_decisions = self.evaluator.test_decisions(runtime, data, splits)
         real_world = self.evaluator.real_world(runtime, data)
         details = {"quantization": quantization, "training": final.training, "split_rows": splits.sizes(),

@@ -63,6 +63,7 @@ class FalseMarketingModel(RuntimeBase):
                  novelty: BigramNovelty | None = None, novelty_cutoff: float = 1.0,
                  model_only_block_floor: float = MODEL_ONLY_BLOCK_FLOOR,
                  rule_evidence: dict[str, float] | None = None,
+                 review_only_rules: Sequence[str] = (),
                  resolve_evasions: bool = EVASION_RESOLUTION_DEFAULT) -> None:
         self.encoder = encoder
         # Homophones, look-alikes, masks and fillers mapped back to the sensitive word for
@@ -75,7 +76,7 @@ class FalseMarketingModel(RuntimeBase):
         self.transformer_weight = transformer_weight
         self.novelty = novelty
         self.policy = SegmentPolicy(thresholds, self.categories, novelty_cutoff, model_only_block_floor,
-                                    dict(rule_evidence or {}))
+                                    dict(rule_evidence or {}), frozenset(review_only_rules))
         self.span_budget_chars = MAX_SPAN_CHARS
 
     # The decision settings live in ``self.policy`` (one frozen object); these read and replace them.
@@ -134,6 +135,7 @@ class FalseMarketingModel(RuntimeBase):
                    novelty, float(serving_params.get("novelty_cutoff", 1.0)),
                    float(serving_params.get("model_only_block_floor", MODEL_ONLY_BLOCK_FLOOR)),
                    {k: float(v) for k, v in serving_params.get("rule_evidence", {}).items()},
+                   [str(rule) for rule in serving_params.get("review_only_rules", [])],
                    bool(serving_params.get("evasion_resolution", EVASION_RESOLUTION_DEFAULT)))
 
     def save(self, folder: Path) -> None:
@@ -190,8 +192,9 @@ class FalseMarketingModel(RuntimeBase):
         category from that category's thresholds, where a model-only ``block`` (no lexicon
         rule of that category matched) is capped at review when the score is below
         ``model_only_block_floor`` or the text's novelty is above the bundle's cutoff; then
-        lexicon rules raise it (a ``block`` rule to block, a ``review`` rule to at least
-        review). The strictest category wins."""
+        lexicon rules raise it (a ``block`` rule to block unless the bundle lists it among
+        ``review_only_rules``, a ``review`` rule to at least review). The strictest category
+        wins."""
         return self.analyze_groups([texts], spans_from_model)[0]
 
     def analyze_groups(self, groups: Sequence[Sequence[str]], spans_from_model: bool = True

@@ -69,8 +69,15 @@ def test_contact_word_homophones_and_pinyin_map_to_one_spelling() -> None:
 
 def test_a_numeral_run_stops_before_a_name_that_begins_with_a_numeral() -> None:
     """百达翡丽 and 万宝龙 are brands, not amounts: 一比一百达翡丽 keeps its 一比一, in both paths."""
-    texts = ["一比一百达翡丽", "买一块万宝龙", "一百块"]
-    assert [normalize_text(t).text for t in texts] == ["一比一百达翡丽", "买1块万宝龙", "100块"]
+    texts = ["一比一百达翡丽", "一万宝龙", "三百达翡丽", "一百块"]
+    assert [normalize_text(t).text for t in texts] == ["一比一百达翡丽", "一万宝龙", "三百达翡丽", "100块"]
+    assert normalize_many(texts) == [normalize_text(t).text for t in texts]
+
+
+def test_digits_said_one_by_one_stay_digits() -> None:
+    """A year or a code is said digit by digit: 二零零五 is 2005, not 5."""
+    texts = ["二零零五年复刻", "九九九", "一千零八"]
+    assert [normalize_text(t).text for t in texts] == ["2005年复刻", "999", "1008"]
     assert normalize_many(texts) == [normalize_text(t).text for t in texts]
 
 

@@ -59,6 +59,9 @@ def test_heldout_checks_report_the_served_decisions() -> None:
     assert checks["violations_caught"].value == pytest.approx(2 / 3)
     assert checks["flag_precision"].value == pytest.approx(2 / 3)
     assert checks["block_precision"].value == pytest.approx(1 / 2) and checks["block_precision"].met is False
+    nothing_blocked = heldout_checks(positive, flagged, scores, groups, labels, flags, ["x", "y"], "note", n_boot=10,
+                                     blocked=np.zeros(8, dtype=bool)).by_key()
+    assert "block_precision" not in nothing_blocked
     assert checks["roc_auc"].value == pytest.approx(roc_auc_score(positive, scores))
     assert checks["recall_x"].value == pytest.approx(1 / 2) and checks["recall_y"].value == 0.0
     assert checks["clean_flagged"].met is False  # 20% against the 8% target
