@@ -118,17 +118,22 @@ class DecisionChooser:
 
     def apply_budget(self, thresholds: dict[str, Thresholds], data: MarketingData, splits: Splits,
                       scores: np.ndarray, labels: np.ndarray, held: HeldOutRooms | None,
+                      unseen: dict[str, np.ndarray] | None = None,
                       min_rows: int = 50) -> tuple[dict[str, Thresholds], dict]:
         """The review budget: review thresholds are raised until at most ``review_budget`` of
         the clean rows reach review, overall and within each source of clean text (synthetic
-        talk, real reviews, titles, ad copy, chat, and the held-out real rooms) with at least
+        talk, real reviews, titles, ad copy, chat, the held-out real rooms, and the ``unseen``
+        clean real texts by source: served scores of text no model read) with at least
         ``min_rows`` rows. Returns the thresholds and each group's share."""
-        sources = None if data.sources is None else data.sources[splits.validation].astype(str)
-        if held is not None:
-            scores = np.vstack([scores, held.served])
-            labels = np.vstack([labels, data.labels[held.rows]])
-            sources = np.concatenate([sources if sources is not None else np.full(len(splits.validation), "file"),
-                                      np.full(len(held.rows), "held-out real rooms")])
+        sources = (np.full(len(splits.validation), "file") if data.sources is None
+                   else data.sources[splits.validation].astype(str))
+        extra = [("held-out real rooms", held.served, data.labels[held.rows])] if held is not None else []
+        extra += [(name, rows, np.zeros((len(rows), labels.shape[1]))) for name, rows in (unseen or {}).items()
+                  if len(rows)]
+        for name, rows, row_labels in extra:
+            scores = np.vstack([scores, rows])
+            labels = np.vstack([labels, row_labels])
+            sources = np.concatenate([sources, np.full(len(rows), name)])
         clean = ~labels.any(axis=1)
         groups = {} if sources is None else {
             str(name): clean & (sources == name) for name in sorted(set(sources[clean]))
@@ -157,13 +162,14 @@ class DecisionChooser:
         return replace(policy, model_only_block_floor=UNREACHABLE)
 
     def settings(self, data: MarketingData, splits: Splits, validation: tuple[np.ndarray, np.ndarray],
-                           held: HeldOutRooms | None, cutoff: float, matches: dict[int, list]) -> DecisionSettings:
+                           held: HeldOutRooms | None, cutoff: float, matches: dict[int, list],
+                           unseen: dict[str, np.ndarray] | None = None) -> DecisionSettings:
         """Thresholds, the review budget, rule evidence and the model-only floor, chosen on the
         held-out rows ``held`` (and the validation rows where a category has too few of them)."""
         labels, scores = validation
         real_labels = data.labels[held.rows] if held is not None else None
         thresholds, choices = self.thresholds(labels, scores, real_labels, None if held is None else held.served)
-        thresholds, budget_shares = self.apply_budget(thresholds, data, splits, scores, labels, held)
+        thresholds, budget_shares = self.apply_budget(thresholds, data, splits, scores, labels, held, unseen)
         real_matches = [matches[int(i)] for i in held.rows] if held is not None else []
         evidence = measured_rule_evidence(real_matches, real_labels, MARKETING_CATEGORIES) if held is not None else {}
         policy = SegmentPolicy(thresholds, MARKETING_CATEGORIES, cutoff, self.config.model_only_block_floor,

@@ -68,7 +68,8 @@ class Evaluator:
         self.decisions = DecisionChooser(config)
 
     def held_out_figures(self, data: MarketingData, splits: Splits, validation: tuple[np.ndarray, np.ndarray],
-                          held: HeldOutRooms, cutoff: float, matches: dict[int, list]
+                          held: HeldOutRooms, cutoff: float, matches: dict[int, list],
+                          unseen: dict[str, np.ndarray] | None = None
                           ) -> tuple[RealWorldChecks, list[SystemEvaluation], pd.DataFrame]:
         """The served decisions on held-out rooms (the card's headline), cross-fitted: each fold's
         rows are decided by thresholds, budget, rule evidence and floor chosen on the *other*
@@ -79,7 +80,8 @@ class Evaluator:
         verdicts: list = [None] * len(held.rows)
         for k in range(held.folds):
             inside = held.fold == k
-            settings = self.decisions.settings(data, splits, validation, held.subset(~inside), cutoff, matches)
+            settings = self.decisions.settings(data, splits, validation, held.subset(~inside), cutoff, matches,
+                                               unseen)
             for i in np.flatnonzero(inside):
                 verdicts[i] = settings.policy.decide(held.served[i], matches[int(held.rows[i])], float(held.novelty[i]))
         flagged = np.array([v.decision != "allow" for v in verdicts])

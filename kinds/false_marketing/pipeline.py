@@ -65,6 +65,7 @@ from registry.bundle import FeatureSetRef, Lineage, Manifest, sha256_file
 from registry.metrics import BaselineSystem, ModelMetrics, MultiLabelMetrics
 from registry.store import LoadedBundle, ModelRegistry, new_version
 from training.classification_metrics import BinaryMetrics
+from training.data.real_text import shared_data_dir, unseen_train_part
 from training.lineage import git_commit, library_versions, training_file
 from training.pipeline import Progress, no_progress, register_model
 from training.pretrain import BASE_MANIFEST, verify_base_model
@@ -192,7 +193,8 @@ class FalseMarketingTrainer:
         cutoff = float(np.quantile(novelty_pool, config.novelty_quantile))
         matches = {int(i): match_lexicon(data.texts[i]) for i in held.rows} if held else {}
         validation = (labels["validation"], served["validation"])
-        settings = self.decisions.settings(data, splits, validation, held, cutoff, matches)
+        unseen = self._unseen_clean(data, final, weight)
+        settings = self.decisions.settings(data, splits, validation, held, cutoff, matches, unseen)
         thresholds, choices, evidence, policy = settings.thresholds, settings.choices, settings.evidence, settings.policy
         runtime = FalseMarketingModel(final.int8, thresholds, MARKETING_CATEGORIES, tfidf=final.tfidf,
                                       transformer_weight=weight, novelty=final.novelty, novelty_cutoff=cutoff,
@@ -200,7 +202,8 @@ class FalseMarketingTrainer:
                                       rule_evidence=policy.rule_evidence,
                                       review_only_rules=sorted(policy.review_only_rules))
         real_heldout, heldout_systems, heldout_segments = (
-            self.evaluator.held_out_figures(data, splits, validation, held, cutoff, matches) if held else (None, [], None))
+            self.evaluator.held_out_figures(data, splits, validation, held, cutoff, matches, unseen)
+            if held else (None, [], None))
         budget_shares = settings.budget_shares
         systems = self.evaluator.test_systems(data, splits, labels["test"], served["test"], transformer["test"],
                                      ngram["test"], thresholds, alone, ngram_thresholds)
@@ -238,6 +241,17 @@ class FalseMarketingTrainer:
                                        splits, labels["test"], served["test"], real_world, test_decisions,
                                        real_heldout, heldout_systems, evidence, heldout_segments)
 
+
+    def _unseen_clean(self, data: MarketingData, final: FittedParts, weight: float) -> dict[str, np.ndarray]:
+        """The served blend on clean real text of the train part that the training file does not
+        hold, by source (``real_text.unseen_train_part``): the review budget is held on them too.
+        Empty without ../shared/data or with ``real_checks`` off."""
+        root = shared_data_dir() if self.config.real_checks else None
+        if root is None:
+            return {}
+        self._progress("scoring unseen clean real text (ad copy, reviews, titles) for the review budget")
+        return {name: blend(*final.scores(normalize_many(texts)), weight)
+                for name, texts in unseen_train_part(root, set(data.texts)).items() if texts}
 
     def _manifest(self, data: MarketingData, thresholds: dict[str, Thresholds], metrics: ModelMetrics,
                   baselines: dict[str, BaselineSystem], serving_params: dict[str, Any]) -> Manifest:

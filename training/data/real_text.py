@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from common.errors import ShopGuardError
@@ -203,3 +204,24 @@ def source_files(root: Path) -> dict[str, Path]:
         ("product_titles", TITLES_FILE), ("reviews", REVIEWS_FILE), ("ad_copy", AD_COPY_FILE),
         ("regulator_cases", REGULATOR_FILE), ("ingame_train", INGAME_TRAIN_FILE),
         ("ingame_validation", INGAME_VALIDATION_FILE)) if (root / relative).is_file()}
+
+
+UNSEEN_SOURCES = ("unseen real ad copy", "unseen real reviews", "unseen real titles")
+
+
+def unseen_train_part(root: Path, seen: set[str], limit: int = 1500, seed: int = 0) -> dict[str, list[str]]:
+    """Clean real text of the train part (never the check part) that a training file does not
+    hold, by source: ad copy and review pieces as the generators cut them, and titles; at most
+    ``limit`` of each (a seeded sample). A model never read them, so the review budget can be
+    held on them: validation holds only the few pieces the generator drew."""
+    rng = np.random.default_rng(seed)
+    ads = [p for a in ad_copy(root) if not is_check_text(a) for p in pieces(a)]
+    first_pieces = [p for r in reviews(root)["review"] if not is_check_text(r) for p in pieces(r)[:1]]
+    titles = [t for t in product_titles(root) if not is_check_text(t)]
+    out = {}
+    for name, texts in zip(UNSEEN_SOURCES, (ads, first_pieces, titles), strict=True):
+        unseen = list(dict.fromkeys(t for t in texts if t not in seen))
+        if len(unseen) > limit:
+            unseen = [unseen[i] for i in np.sort(rng.choice(len(unseen), size=limit, replace=False))]
+        out[name] = unseen
+    return out

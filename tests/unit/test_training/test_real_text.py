@@ -32,6 +32,19 @@ def test_real_sources_load_with_their_documented_sizes() -> None:
     assert set(real_text.ingame_ads(root, "validation")["label"]) == {0, 1}
 
 
+@needs_shared_data
+def test_unseen_train_part_leaves_out_the_check_part_and_what_training_read() -> None:
+    root = real_text.require_shared_data()
+    everything = real_text.unseen_train_part(root, set(), limit=200)
+    assert set(everything) == set(real_text.UNSEEN_SOURCES)
+    assert all(len(texts) == 200 for texts in everything.values())
+    assert not any(real_text.is_check_text(t) for t in everything["unseen real titles"])
+    seen = set(everything["unseen real ad copy"][:50])
+    again = real_text.unseen_train_part(root, seen, limit=200)
+    assert not seen & set(again["unseen real ad copy"])
+    assert again["unseen real titles"] == everything["unseen real titles"]  # seeded: the same sample
+
+
 def test_without_shared_data_generators_warn_and_checks_say_missing(tmp_path, monkeypatch) -> None:
     from kinds.false_marketing.generator import TranscriptGenerationConfig, generate_transcripts
     from kinds.listing_quality.generator import ListingGenerationConfig, generate_listings
