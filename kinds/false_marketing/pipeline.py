@@ -245,16 +245,13 @@ class FalseMarketingTrainer:
     def _unseen_clean(self, data: MarketingData, final: FittedParts, weight: float) -> dict[str, np.ndarray]:
         """The served blend on clean real text of the train part that the training file does not
         hold, by source (``real_text.unseen_train_part``): the review budget is held on them too.
-        Text a lexicon rule matches is left out, as the generator leaves it out of the clean
-        background (a seller's 抗菌 or 最好 is a claim; the rules act on it above the budget).
         Empty without ../shared/data or with ``real_checks`` off."""
         root = shared_data_dir() if self.config.real_checks else None
         if root is None:
             return {}
         self._progress("scoring unseen clean real text (ad copy, reviews, titles) for the review budget")
-        clean = {name: [t for t in texts if not match_lexicon(t)]
-                 for name, texts in unseen_train_part(root, set(data.texts)).items()}
-        return {name: blend(*final.scores(normalize_many(texts)), weight) for name, texts in clean.items() if texts}
+        return {name: blend(*final.scores(normalize_many(texts)), weight)
+                for name, texts in unseen_train_part(root, set(data.texts)).items() if texts}
 
     def _manifest(self, data: MarketingData, thresholds: dict[str, Thresholds], metrics: ModelMetrics,
                   baselines: dict[str, BaselineSystem], serving_params: dict[str, Any]) -> Manifest:

@@ -136,18 +136,11 @@ def reviews(root: Path) -> pd.DataFrame:
     return frame.dropna(subset=["review"]).reset_index(drop=True)
 
 
-# AdvertiseGen replaced words outside its vocabulary with this token (300 of the 1,070 ads). It
-# is the dataset's, not the seller's: left in, 100 clean and 74 claim-carrying training rows
-# taught the models that the token itself is evidence (clean ads holding it scored up to 0.77).
-DATASET_UNKNOWN_TOKEN = "<UNK>"
-
-
 @lru_cache(maxsize=2)
 def ad_copy(root: Path) -> tuple[str, ...]:
-    """The real ad texts (``summary``), without the dataset's own unknown-word token."""
+    """The real ad texts (``summary``)."""
     with gzip.open(_path(root, AD_COPY_FILE), "rt", encoding="utf-8") as handle:
-        return tuple(json.loads(line)["summary"].replace(DATASET_UNKNOWN_TOKEN, "") for line in handle
-                     if line.strip())
+        return tuple(json.loads(line)["summary"] for line in handle if line.strip())
 
 
 @dataclass(frozen=True)

@@ -60,10 +60,3 @@ def test_without_shared_data_generators_warn_and_checks_say_missing(tmp_path, mo
     assert set(segments["source"]) == {"synthetic"}
     checks = marketing_checks(model=None)  # never reaches the model without data
     assert not checks.available and "MISSING" in checks.note
-
-
-@needs_shared_data
-def test_ad_copy_comes_without_the_datasets_unknown_word_token() -> None:
-    ads = real_text.ad_copy(real_text.require_shared_data())
-    assert len(ads) == 1070
-    assert not any(real_text.DATASET_UNKNOWN_TOKEN in ad for ad in ads)
