@@ -259,7 +259,9 @@ _NUMERAL_CHARS = "".join(CHINESE_DIGITS) + "".join(CHINESE_UNITS)
 # Names that begin with a numeral character: a run of numerals stops before them, so that
 # 一比一百达翡丽 keeps its 一比一 (not 一比100达翡丽) and 买一块万宝龙 its brand.
 NUMERAL_LED_NAMES = ("百达翡丽", "百雀羚", "百草味", "百岁山", "万宝龙", "万国表", "千禾")
-_NUMERAL_RUN = re.compile(f"(?:(?!{'|'.join(map(re.escape, NUMERAL_LED_NAMES))})[{_NUMERAL_CHARS}])+")
+# The leading class check keeps the names' lookahead off every other character (half the cost).
+_NUMERAL_RUN = re.compile(
+    f"(?=[{_NUMERAL_CHARS}])(?:(?!{'|'.join(map(re.escape, NUMERAL_LED_NAMES))})[{_NUMERAL_CHARS}])+")
 
 
 def _is_spoken_number(run: str, after: str) -> bool:

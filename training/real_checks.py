@@ -23,6 +23,7 @@ from registry.bundle import sha256_file
 from registry.metrics import Direction, RealCheck, RealWorldChecks
 from training.classification_metrics import precision_recall
 from training.data import real_text
+from training.thresholds import wilson_interval
 
 if TYPE_CHECKING:
     from kinds.false_marketing.runtime import FalseMarketingModel
@@ -42,10 +43,8 @@ def wilson(count: int, rows: int, z: float = 1.96) -> tuple[float | None, float 
     """Wilson score interval of a proportion."""
     if rows == 0:
         return None, None
-    p = count / rows
-    centre = (p + z * z / (2 * rows)) / (1 + z * z / rows)
-    half = z * np.sqrt(p * (1 - p) / rows + z * z / (4 * rows * rows)) / (1 + z * z / rows)
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+    low, high = wilson_interval(np.array([count / rows]), np.array([rows]), z)
+    return float(max(0.0, low[0])), float(min(1.0, high[0]))
 
 
 def rate_check(key: str, description: str, hits: Sequence[bool], target: float | None = None,

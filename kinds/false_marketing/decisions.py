@@ -16,6 +16,7 @@ from kinds.false_marketing.config import NEVER, FalseMarketingConfig
 from kinds.false_marketing.data import MarketingData
 from kinds.false_marketing.fitting import HeldOutRooms
 from policy.segments import RULE_EVIDENCE_PRIOR, SegmentPolicy, measured_rule_evidence
+from training.real_checks import wilson
 from training.splits import Splits
 from training.text_encoder import mean_average_precision
 from training.thresholds import (
@@ -24,7 +25,6 @@ from training.thresholds import (
     apply_review_budget,
     best_f1_thresholds,
     choose_thresholds,
-    wilson_interval,
 )
 
 
@@ -49,9 +49,7 @@ def review_only_rules(evidence: dict[str, dict], z: float) -> frozenset[str]:
     for rule_id, measured in evidence.items():
         if measured["severity"] != "block":
             continue
-        upper = wilson_interval(np.array([measured["violating"] / measured["matches"]]),
-                                np.array([measured["matches"]]), z)[1][0]
-        if upper < RULE_EVIDENCE_PRIOR["block"]:
+        if wilson(measured["violating"], measured["matches"], z)[1] < RULE_EVIDENCE_PRIOR["block"]:
             demoted.add(rule_id)
     return frozenset(demoted)
 
