@@ -145,8 +145,8 @@ def main() -> None:
     if not args.context_chars:
         variants += [(f"resolver_on_blend_{w}", resolved, w) for w in (1.0, 0.5)]
     for name, scores, weight in variants:
-        held_scores = blend(*scores["held"], weight) if weight < 1 else scores["held"][0]
-        evasion_scores = blend(*scores["evasions"], weight) if weight < 1 else scores["evasions"][0]
+        held_scores = blend(*scores["held"], weight, trainer.config.blend_space)
+        evasion_scores = blend(*scores["evasions"], weight, trainer.config.blend_space)
         binary = held_scores.max(axis=1)
         threshold = float(np.quantile(binary[~violating], 1 - args.clean_flagged))
         evaded_binary = evasion_scores.max(axis=1)

@@ -4,19 +4,43 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from features.text_scorer import CharNgramScorer, NgramHashing, tfidf
 
+BlendSpace = Literal["probability", "logit"]
+# Probabilities are clipped to [LOGIT_CLIP, 1 - LOGIT_CLIP] before a logit blend: an int8
+# encoder's 1e-7 is not surer than its 1e-4, and the clip bounds what the encoder can take away
+# (``blend_floor``), which keeps the span search's bounds useful.
+LOGIT_CLIP = 1e-4
 
-def blend(transformer: np.ndarray, tfidf: np.ndarray | None, transformer_weight: float) -> np.ndarray:
-    """Per-category weighted mean of the two scorers (the transformer alone where the TF-IDF
-    scorer has no column)."""
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, LOGIT_CLIP, 1 - LOGIT_CLIP)
+    return np.log(p / (1 - p))
+
+
+def blend(transformer: np.ndarray, tfidf: np.ndarray | None, transformer_weight: float,
+          space: BlendSpace = "probability") -> np.ndarray:
+    """Per category, the two scorers' weighted mean of probabilities (``probability``, bundles
+    before 2026-12-07) or of log-odds (``logit``: a confident scorer outweighs an unsure one);
+    the transformer alone where the TF-IDF scorer has no column."""
     if tfidf is None or transformer_weight >= 1.0:
         return transformer
-    mixed = transformer_weight * transformer + (1 - transformer_weight) * tfidf
+    if space == "logit":
+        mixed = 1.0 / (1.0 + np.exp(-(transformer_weight * _logit(transformer)
+                                      + (1 - transformer_weight) * _logit(np.nan_to_num(tfidf, nan=0.5)))))
+    else:
+        mixed = transformer_weight * transformer + (1 - transformer_weight) * tfidf
     return np.where(np.isnan(tfidf), transformer, mixed)
+
+
+def blend_floor(tfidf: np.ndarray, transformer_weight: float, space: BlendSpace = "probability") -> np.ndarray:
+    """The lowest blend any transformer score can give with these TF-IDF scores (0 where the
+    TF-IDF scorer has no column): what bounds a score's drop in the span search."""
+    return blend(np.zeros(tfidf.shape), tfidf, transformer_weight, space)
 
 
 @dataclass(frozen=True)

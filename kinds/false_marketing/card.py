@@ -27,6 +27,14 @@ if TYPE_CHECKING:
     from kinds.false_marketing.pipeline import MarketingData, MarketingTrainingResult
 
 
+
+def blend_formula(weight: float, serving_params: dict) -> str:
+    """The served blend in words (bundles without ``blend_space`` blend probabilities)."""
+    if serving_params.get("blend_space", "probability") == "logit":
+        return (f"sigmoid({weight:.2f} x logit(transformer) + {1 - weight:.2f} x logit(TF-IDF n-gram scorer)), "
+                "a blend of log-odds")
+    return f"{weight:.2f} x transformer + {1 - weight:.2f} x TF-IDF n-gram scorer (probabilities)"
+
 def _comparison_rows(result: MarketingTrainingResult) -> list[list]:
     rows = []
     for category in MARKETING_CATEGORIES:
@@ -115,7 +123,8 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, f
     weight = manifest.serving_params.get("transformer_weight", 1.0)
     values = {
         "manifest": manifest, "owner": owner, "changes": changes_against(previous, manifest), "rules": len(RULES),
-        "origin": _origin(manifest), "weight": weight, "tfidf_weight": 1 - weight,
+        "origin": _origin(manifest), "blend_formula": blend_formula(weight, manifest.serving_params),
+        "chosen_on": manifest.serving_params.get("blend_chosen_on", "validation"),
         "search": manifest.serving_params.get("blend_search", {}), "macro": macro,
         "review_budget": parameters.get("review_budget", 0.05), "budget_share": budget_share,
         "novelty_cutoff": manifest.serving_params.get("novelty_cutoff", 1.0),

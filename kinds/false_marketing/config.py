@@ -8,6 +8,7 @@ from pydantic import AliasChoices, Field
 
 from common.decisions import Thresholds
 from kinds import FALSE_MARKETING
+from kinds.false_marketing.blend import BlendSpace
 from policy.segments import MODEL_ONLY_BLOCK_FLOOR
 from training.pipeline import BaseTrainingConfig
 from training.thresholds import UNREACHABLE
@@ -52,6 +53,11 @@ class FalseMarketingConfig(BaseTrainingConfig):
         default_factory=lambda: [1.0, 0.75, 0.5, 0.25],
         description="transformer weights tried for the served blend with TF-IDF; chosen on held-out real "
                     "rooms when real files are given, else on validation")
+    blend_space: BlendSpace = Field("logit", description=(
+        "how the two scorers are blended: the weighted mean of their log-odds (logit) or of their "
+        "probabilities. On the demo's cross-fitted held-out rooms (same fold scores, decisions replayed as "
+        "served) logit at weight 0.25 against probability at 0.25: F1 0.641 / 0.633, ROC-AUC 0.902 / 0.897, "
+        "unseen real ad copy flagged 1.4% / 5.5%, titles 2.5% / 5.5%"))
     tfidf_regularization_c: float = Field(16.0, gt=0, description="inverse L2 strength of the TF-IDF scorers")
     tfidf_real_weight: float = Field(5.0, gt=0, description=(
         "weight of a real row (--real) against a --data row in the TF-IDF scorers' loss: real speech is what "

@@ -11,7 +11,7 @@ import numpy as np
 
 from common.decisions import Thresholds
 from features.marketing import MARKETING_CATEGORIES
-from kinds.false_marketing.blend import blend
+from kinds.false_marketing.blend import BlendSpace, blend
 from kinds.false_marketing.config import NEVER, FalseMarketingConfig
 from kinds.false_marketing.data import MarketingData
 from kinds.false_marketing.fitting import HeldOutRooms
@@ -55,10 +55,10 @@ def review_only_rules(evidence: dict[str, dict], z: float) -> frozenset[str]:
 
 
 def choose_blend_weight(labels: np.ndarray, transformer: np.ndarray, ngram: np.ndarray,
-                        weights: list[float]) -> tuple[float, dict[str, float]]:
+                        weights: list[float], space: BlendSpace = "probability") -> tuple[float, dict[str, float]]:
     """The transformer weight (among ``weights``) whose blend has the best mean validation
     PR-AUC; ties go to the larger transformer weight."""
-    search = {f"{w:.2f}": mean_average_precision(labels, blend(transformer, ngram, w)) for w in weights}
+    search = {f"{w:.2f}": mean_average_precision(labels, blend(transformer, ngram, w, space)) for w in weights}
     best = max(sorted(weights, reverse=True), key=lambda w: search[f"{w:.2f}"])
     return best, search
 
@@ -77,12 +77,12 @@ class DecisionChooser:
         with at least ``min_real_positives`` of them; fewer only add noise), else on validation.
         Sets ``held.served``."""
         if held is None:
-            return choose_blend_weight(labels, transformer, ngram, self.config.blend_weights)
+            return choose_blend_weight(labels, transformer, ngram, self.config.blend_weights, self.config.blend_space)
         real_labels = data.labels[held.rows]
         enough = real_labels.sum(axis=0) >= self.config.min_real_positives
         weight, search = choose_blend_weight(real_labels * enough, held.transformer, np.nan_to_num(held.tfidf),
-                                             self.config.blend_weights)
-        held.served = blend(held.transformer, held.tfidf, weight)
+                                             self.config.blend_weights, self.config.blend_space)
+        held.served = blend(held.transformer, held.tfidf, weight, self.config.blend_space)
         return weight, search
 
     def choose(self, labels: np.ndarray, scores: np.ndarray) -> tuple[dict[str, Thresholds], dict]:

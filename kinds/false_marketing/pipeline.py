@@ -181,7 +181,8 @@ class FalseMarketingTrainer:
             transformer[name], ngram[name] = final.scores(part[name])
         weight, blend_search = self.decisions.blend_weight(data, held, labels["validation"], transformer["validation"],
                                                   ngram["validation"])
-        served = {name: blend(transformer[name], ngram[name], weight) for name in ("validation", "test")}
+        space = config.blend_space
+        served = {name: blend(transformer[name], ngram[name], weight, space) for name in ("validation", "test")}
         alone, _ = self.decisions.choose(labels["validation"], transformer["validation"])
         ngram_thresholds, _ = self.decisions.choose(labels["validation"], np.nan_to_num(ngram["validation"]))
         quantization = self.evaluator.quantization_check(final.torch_model, final.tokenizer, final.fp32, part["validation"],
@@ -197,7 +198,7 @@ class FalseMarketingTrainer:
         settings = self.decisions.settings(data, splits, validation, held, cutoff, matches, unseen)
         thresholds, choices, evidence, policy = settings.thresholds, settings.choices, settings.evidence, settings.policy
         runtime = FalseMarketingModel(final.int8, thresholds, MARKETING_CATEGORIES, tfidf=final.tfidf,
-                                      transformer_weight=weight, novelty=final.novelty, novelty_cutoff=cutoff,
+                                      transformer_weight=weight, blend_space=space, novelty=final.novelty, novelty_cutoff=cutoff,
                                       model_only_block_floor=policy.model_only_block_floor,
                                       rule_evidence=policy.rule_evidence,
                                       review_only_rules=sorted(policy.review_only_rules))
@@ -207,7 +208,7 @@ class FalseMarketingTrainer:
         budget_shares = settings.budget_shares
         systems = self.evaluator.test_systems(data, splits, labels["test"], served["test"], transformer["test"],
                                      ngram["test"], thresholds, alone, ngram_thresholds)
-        serving_params = {"transformer_weight": weight, "blend_search": blend_search,
+        serving_params = {"transformer_weight": weight, "blend_space": space, "blend_search": blend_search,
                           "blend_chosen_on": "held-out real rooms" if held else "validation",
                           "novelty_cutoff": cutoff, "novelty_quantile": config.novelty_quantile,
                           "model_only_block_floor": policy.model_only_block_floor,
@@ -250,7 +251,7 @@ class FalseMarketingTrainer:
         if root is None:
             return {}
         self._progress("scoring unseen clean real text (ad copy, reviews, titles) for the review budget")
-        return {name: blend(*final.scores(normalize_many(texts)), weight)
+        return {name: blend(*final.scores(normalize_many(texts)), weight, self.config.blend_space)
                 for name, texts in unseen_train_part(root, set(data.texts)).items() if texts}
 
     def _manifest(self, data: MarketingData, thresholds: dict[str, Thresholds], metrics: ModelMetrics,
@@ -314,7 +315,7 @@ def evaluate_bundle(bundle: LoadedBundle, data: MarketingData) -> dict[str, dict
     normalized = normalize_many(list(data.texts))
     transformer = model.encoder.predict(normalized)
     ngram = model.tfidf_matrix(normalized)
-    served = blend(transformer, ngram, model.transformer_weight)
+    served = blend(transformer, ngram, model.transformer_weight, model.blend_space)
 
     def baseline(name: str) -> dict[str, Thresholds]:
         system = bundle.manifest.baselines.get(name)

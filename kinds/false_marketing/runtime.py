@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from features.marketing import MARKETING_CATEGORIES, lexicon_may_match, match_le
 from features.novelty import BigramNovelty
 from features.text import normalize_many, normalize_text
 from features.text_scorer import CharNgramScorer
-from kinds.false_marketing.blend import blend, tfidf_groups, tfidf_scores
+from kinds.false_marketing.blend import BlendSpace, blend, tfidf_groups, tfidf_scores
 from kinds.false_marketing.encoder import OnnxEncoder, max_by_owner, split_windows
 from kinds.false_marketing.spans import (
     MAX_SPAN_CHARS,
@@ -64,7 +65,8 @@ class FalseMarketingModel(RuntimeBase):
                  model_only_block_floor: float = MODEL_ONLY_BLOCK_FLOOR,
                  rule_evidence: dict[str, float] | None = None,
                  review_only_rules: Sequence[str] = (),
-                 resolve_evasions: bool = EVASION_RESOLUTION_DEFAULT) -> None:
+                 resolve_evasions: bool = EVASION_RESOLUTION_DEFAULT,
+                 blend_space: BlendSpace = "probability") -> None:
         self.encoder = encoder
         # Homophones, look-alikes, masks and fillers mapped back to the sensitive word for
         # the rules and the model; spans still point at the original characters.
@@ -74,6 +76,7 @@ class FalseMarketingModel(RuntimeBase):
         self.tfidf = tfidf or {}
         self.tfidf_groups = tfidf_groups(self.tfidf, self.categories)
         self.transformer_weight = transformer_weight
+        self.blend_space: BlendSpace = blend_space
         self.novelty = novelty
         self.policy = SegmentPolicy(thresholds, self.categories, novelty_cutoff, model_only_block_floor,
                                     dict(rule_evidence or {}), frozenset(review_only_rules))
@@ -130,13 +133,18 @@ class FalseMarketingModel(RuntimeBase):
                 tfidf[category] = CharNgramScorer.from_arrays(load_file(str(path)))
         novelty_path = folder / NOVELTY_FILE
         novelty = BigramNovelty.from_arrays(load_file(str(novelty_path))) if novelty_path.exists() else None
+        space = serving_params.get("blend_space", "probability")
+        if space not in get_args(BlendSpace):
+            raise ValueError(f"serving_params.blend_space is {space!r}; this version of shopguard reads "
+                             f"{' or '.join(get_args(BlendSpace))}: upgrade shopguard or retrain the model")
         return cls(encoder, {c: thresholds[c] for c in MARKETING_CATEGORIES},
                    MARKETING_CATEGORIES, tag, tfidf, float(serving_params.get("transformer_weight", 1.0)),
                    novelty, float(serving_params.get("novelty_cutoff", 1.0)),
                    float(serving_params.get("model_only_block_floor", MODEL_ONLY_BLOCK_FLOOR)),
                    {k: float(v) for k, v in serving_params.get("rule_evidence", {}).items()},
                    [str(rule) for rule in serving_params.get("review_only_rules", [])],
-                   bool(serving_params.get("evasion_resolution", EVASION_RESOLUTION_DEFAULT)))
+                   bool(serving_params.get("evasion_resolution", EVASION_RESOLUTION_DEFAULT)),
+                   space)
 
     def save(self, folder: Path) -> None:
         """Write the model files into ``folder``: the ONNX encoders (int8 served, fp32 kept
@@ -169,10 +177,12 @@ class FalseMarketingModel(RuntimeBase):
 
     def predict_normalized(self, texts: Sequence[str]) -> np.ndarray:
         """Served scores (n, 8) for normalized texts: per window, the encoder's probabilities
-        blended per category with the TF-IDF scorer by the weight chosen on validation; a long
+        blended per category with the TF-IDF scorer's (``blend_space``, by the weight chosen at
+        training); a long
         text takes its strongest window (so a claim at its end is not diluted)."""
         owners, pieces = split_windows(texts)
-        scores = blend(self.encoder.predict_pieces(pieces), self.tfidf_matrix(pieces), self.transformer_weight)
+        scores = blend(self.encoder.predict_pieces(pieces), self.tfidf_matrix(pieces), self.transformer_weight,
+                       self.blend_space)
         return max_by_owner(scores, owners, len(texts))
 
     def tfidf_matrix(self, texts: Sequence[str]) -> np.ndarray | None:

@@ -14,6 +14,7 @@ from common.decisions import Decision, Thresholds
 from features.evasion import resolve_normalized
 from features.marketing import LexiconMatch
 from features.text import NormalizedText, normalize_text
+from kinds.false_marketing.blend import BlendSpace, blend, blend_floor
 from kinds.false_marketing.encoder import MAX_TOKENS, OnnxEncoder
 
 
@@ -51,6 +52,7 @@ class SpanScorer(Protocol):
     encoder: OnnxEncoder
     categories: tuple[str, ...]
     transformer_weight: float
+    blend_space: BlendSpace
 
     @property
     def thresholds(self) -> dict[str, Thresholds]: ...
@@ -144,7 +146,7 @@ def add_model_spans(model: SpanScorer, jobs: list[SpanJob]) -> None:
 
     The served score blends the encoder with the TF-IDF scorer, and the TF-IDF half of
     every variant is cheap, so each window's drop has an upper bound without the encoder:
-    score - (1 - weight) * tfidf(variant). Windows are scored by the encoder in rounds,
+    score - ``blend_floor(tfidf(variant))``, the blend with the encoder at its lowest. Windows are scored by the encoder in rounds,
     highest bound first, until no unscored window's bound beats the best drop found: the
     same window as scoring them all (``search_all_windows`` does that), for a fraction of
     the encoder passes. Each round is one batched call over all jobs."""
@@ -199,14 +201,13 @@ class WindowSearch:
     """The branch-and-bound state of one job's occlusion search (``add_model_spans``)."""
 
     def __init__(self, job: SpanJob, model: SpanScorer, tfidf: np.ndarray | None) -> None:
-        self.job, self.weight = job, model.transformer_weight
+        self.job, self.weight, self.space = job, model.transformer_weight, model.blend_space
         columns = [model.categories.index(c) for c in job.categories]
         full = np.array([job.result.scores[c] for c in job.categories])
         self.tfidf = (tfidf[:, columns] if tfidf is not None
                       else np.full((len(job.variants), len(columns)), np.nan))
         self.full = full
-        cheap = np.where(np.isnan(self.tfidf), 0.0, (1 - self.weight) * self.tfidf)
-        self.bounds = full - cheap if self.weight < 1.0 else np.repeat(full[None, :], len(job.variants), 0)
+        self.bounds = full - blend_floor(self.tfidf, self.weight, self.space)
         self.columns = columns
         self.drops = np.full((len(job.variants), len(columns)), -np.inf)
         self.scored = np.zeros(len(job.variants), dtype=bool)
@@ -228,7 +229,6 @@ class WindowSearch:
         """The exact drops of ``window`` from its encoder scores (all categories)."""
         encoder = encoder_row[self.columns]
         tfidf = self.tfidf[window]
-        served = encoder if self.weight >= 1.0 else np.where(
-            np.isnan(tfidf), encoder, self.weight * encoder + (1 - self.weight) * tfidf)
+        served = blend(encoder[None, :], tfidf[None, :], self.weight, self.space)[0]
         self.drops[window] = self.full - served
         self.scored[window] = True

@@ -161,7 +161,7 @@ def test_a_claim_at_the_end_of_a_long_text_is_caught(registered) -> None:
     normalized = [normalize_text(t).text for t in long_texts]
     owners, pieces = split_windows(normalized)
     encoder = max_by_owner(model.encoder.predict_pieces(pieces), owners, len(long_texts))
-    whole_text = blend(encoder, model.tfidf_matrix(normalized), model.transformer_weight)[:, column]
+    whole_text = blend(encoder, model.tfidf_matrix(normalized), model.transformer_weight, model.blend_space)[:, column]
     assert caught >= (whole_text >= review).mean() + 0.25
     # The served analysis labels the category exactly where its score reaches review (other
     # categories may flag a text too, so the label is compared, not the whole decision).
@@ -350,9 +350,11 @@ def test_scoring_groups_together_answers_each_group_as_alone(registered) -> None
     assert any(not a.spans_complete for g in together for a in g.segments)  # the budget is per group
 
 
-def test_the_bounded_window_search_finds_the_same_spans_as_scoring_every_window(registered) -> None:
+@pytest.mark.parametrize("space", ["probability", "logit"])
+def test_the_bounded_window_search_finds_the_same_spans_as_scoring_every_window(registered, space) -> None:
     registry, data, result, _ = registered
     model = FalseMarketingModel.from_bundle(registry.load(result.manifest.tag), device="cpu")
+    model.blend_space = space  # bundles before 2026-12-07 blend probabilities; later ones log-odds
     texts = [t for t, y in zip(data.texts, data.labels, strict=True) if y.any()][:300]
 
     def jobs():
@@ -441,3 +443,12 @@ def test_held_out_folds_score_the_same_side_by_side_as_one_after_the_other(trans
     assert np.allclose(held[1].novelty, held[2].novelty)
     assert np.array_equal(np.isnan(held[1].tfidf), np.isnan(held[2].tfidf))
     assert np.allclose(np.nan_to_num(held[1].tfidf), np.nan_to_num(held[2].tfidf))
+
+
+def test_a_bundle_with_an_unknown_blend_space_is_refused_with_what_to_do(registered) -> None:
+    registry, _, result, _ = registered
+    bundle = registry.load(result.manifest.tag)
+    assert bundle.manifest.serving_params["blend_space"] == "logit"  # the default since 2026-12-07
+    params = {**bundle.manifest.serving_params, "blend_space": "median"}
+    with pytest.raises(ValueError, match="blend_space is 'median'.*upgrade shopguard or retrain"):
+        FalseMarketingModel.from_folder(bundle.path, bundle.manifest.thresholds, params, bundle.tag)
