@@ -12,16 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from common.settings import Device
 from features.marketing import MARKETING_CATEGORIES
 from features.novelty import BigramNovelty
+from features.text import normalize_many
 from features.text_scorer import CharNgramScorer
+from features.text_scorer import tfidf as tfidf_rows
 from kinds.false_marketing.blend import tfidf_scores
 from kinds.false_marketing.config import FalseMarketingConfig
 from kinds.false_marketing.data import MarketingData, TrainingRowsOf, training_rows
 from kinds.false_marketing.encoder import OnnxEncoder
 from kinds.false_marketing.runtime import ONNX_FP32_FILE, ONNX_INT8_FILE, TOKENIZER_FILE
+from training.data.real_text import ingame_ads, shared_data_dir
 from training.grouped import group_folds
 from training.pipeline import CharTfidf, Progress, fit_char_scorer, no_progress
 from training.pretrain import verify_base_model
@@ -98,6 +102,22 @@ class EncoderJob:
     label: str = ""
 
 
+def off_platform_chat(texts: list[str], rows: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """Up to ``rows`` normalized in-game chat messages of the train file (label 1: ad spam,
+    selling outside the platform) that ``texts`` does not hold, drawn with ``seed``; none
+    without ../shared/data. The validation file stays the in-game check's."""
+    root = shared_data_dir()
+    if rows == 0 or root is None:
+        return [], np.zeros(0)
+    frame = ingame_ads(root, "train")
+    # Twice the rows drawn, then normalized: enough once those the training file holds are out.
+    drawn = np.random.default_rng(seed).permutation(len(frame))[:2 * rows]
+    normalized = normalize_many([str(t) for t in frame["text"].to_numpy()[drawn]])
+    seen = set(texts)
+    keep = [k for k, t in enumerate(normalized) if t and t not in seen][:rows]
+    return [normalized[k] for k in keep], frame["label"].to_numpy()[drawn[keep]].astype(np.float64)
+
+
 def available_cores() -> int:
     """The cores this process may run on."""
     import os
@@ -141,12 +161,22 @@ class PartsFitter:
 
     def fit_tfidf(self, texts: list[str], labels: np.ndarray, real: np.ndarray) -> dict[str, CharNgramScorer]:
         """One TF-IDF scorer per category with both classes in training; ``real`` marks the
-        rows weighted by ``tfidf_real_weight``."""
+        rows weighted by ``tfidf_real_weight``. The off_platform scorer also reads
+        ``off_platform_chat_rows`` real in-game chat rows (IDF from ``texts`` alone)."""
         features = CharTfidf.fit(texts, self.config.tfidf_hash_features)
         weights = np.where(real, self.config.tfidf_real_weight, 1.0)
-        return {category: fit_char_scorer(features, labels[:, j], self.config.tfidf_regularization_c,
-                                          sample_weight=weights)
-                for j, category in enumerate(MARKETING_CATEGORIES) if labels[:, j].min() != labels[:, j].max()}
+        scorers = {category: fit_char_scorer(features, labels[:, j], self.config.tfidf_regularization_c,
+                                             sample_weight=weights)
+                   for j, category in enumerate(MARKETING_CATEGORIES) if labels[:, j].min() != labels[:, j].max()}
+        chat, spam = off_platform_chat(texts, self.config.off_platform_chat_rows, self.config.seed)
+        if len(chat):
+            column = MARKETING_CATEGORIES.index("off_platform")
+            combined = CharTfidf(features.hashing, features.idf, sparse.vstack(
+                [features.matrix, tfidf_rows(features.hashing.counts(chat), features.idf)]).tocsr())
+            scorers["off_platform"] = fit_char_scorer(
+                combined, np.concatenate([labels[:, column], spam]), self.config.tfidf_regularization_c,
+                sample_weight=np.concatenate([weights, np.ones(len(chat))]))
+        return scorers
 
     def encoder_start(self, texts: list[str]) -> tuple[Any, Any]:
         """A fresh encoder with a tokenizer built on ``texts``, or the configured base checkpoint."""

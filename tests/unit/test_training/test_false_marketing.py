@@ -5,12 +5,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
+from sklearn.metrics import roc_auc_score
 
 from common.decisions import Thresholds
 from features.marketing import MARKETING_CATEGORIES, RULES, match_lexicon
 from features.text import normalize_many, normalize_text
 from kinds.false_marketing.blend import blend
 from kinds.false_marketing.encoder import max_by_owner, split_windows, windows
+from kinds.false_marketing.fitting import PartsFitter, off_platform_chat
 from kinds.false_marketing.generator import TranscriptGenerationConfig, generate_transcripts
 from kinds.false_marketing.pipeline import (
     EncoderJob,
@@ -237,7 +239,7 @@ def test_real_ingame_ads_reduced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     valid.sample(3000, random_state=0).to_csv(tmp_path / "valid.csv", index=False)
     registry = ModelRegistry()
     config = FalseMarketingConfig(**{**TINY_MARKETING_CONFIG, "hidden_size": 64, "epochs": 3,
-                                     "real_checks": False})
+                                     "real_checks": False, "off_platform_chat_rows": 0})
     result = train_and_register(load_marketing_file(tmp_path / "train.csv", "off_platform"), config, registry)
     metrics = evaluate_bundle(registry.load(result.manifest.tag),
                               load_marketing_file(tmp_path / "valid.csv", "off_platform"))
@@ -247,6 +249,29 @@ def test_real_ingame_ads_reduced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     tfidf = metrics["TF-IDF char 1-3-grams + logistic regression"]["off_platform"]
     assert transformer.roc_auc > 0.8
     assert tfidf.roc_auc > 0.8
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(not (SHARED_DATA / "ingame_ads" / "train.txt").is_file(),
+                    reason="../shared/data/ingame_ads not present (fresh clone)")
+def test_only_the_off_platform_scorer_reads_the_extra_chat_rows() -> None:
+    frame = generate_transcripts(TranscriptGenerationConfig(n=600, seed=3, use_real_text=False), progress=False)
+    texts = normalize_many(list(frame["text"]))
+    labels = np.array([[c in row.split("|") for c in MARKETING_CATEGORIES] for row in frame["labels"]], dtype=float)
+    real = np.zeros(len(texts), dtype=bool)
+    chat, spam = off_platform_chat(texts, 2000, seed=0)
+    assert len(chat) == 2000 and 0.1 < spam.mean() < 0.5 and not set(chat) & set(texts)
+    again, _ = off_platform_chat(chat[:100], 2000, seed=0)
+    assert not set(again) & set(chat[:100])  # rows the training file holds are never added twice
+    scorers = {rows: PartsFitter(FalseMarketingConfig(**{**TINY_MARKETING_CONFIG, "off_platform_chat_rows": rows}))
+               .fit_tfidf(texts, labels, real) for rows in (0, 2000)}
+    for category in scorers[0]:
+        same = np.array_equal(scorers[0][category].coef, scorers[2000][category].coef)
+        assert same == (category != "off_platform"), category
+    validation = real_text.ingame_ads(SHARED_DATA, "validation").sample(2000, random_state=0)
+    normalized = normalize_many([str(t) for t in validation["text"]])
+    auc = {rows: roc_auc_score(validation["label"], s["off_platform"].score(normalized)) for rows, s in scorers.items()}
+    assert auc[2000] > auc[0] + 0.05 and auc[2000] > 0.8
 
 
 @pytest.mark.parametrize("length", [1, 2, 4, 5, 6, 7, 10, 11, 12, 40, 47])
