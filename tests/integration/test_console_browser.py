@@ -94,6 +94,14 @@ def _queue_link(page: Page, decision_id: int) -> Any:
     return page.locator("#queue").locator(_item_link(decision_id))
 
 
+def _press(page: Page, *keys: str) -> None:
+    """Press ``keys`` once the console's keyboard script listens (it is deferred: a key pressed
+    while the page is still being read would be lost)."""
+    page.locator('html[data-keys="on"]').wait_for(state="attached")
+    for key in keys:
+        page.keyboard.press(key)
+
+
 def _queue_row(page: Page, decision_id: int) -> Any:
     """The queue's row of a decision."""
     return page.locator("#queue tr", has=page.locator(_item_link(decision_id)))
@@ -150,8 +158,7 @@ def test_a_reviewer_sees_the_spans_and_a_verdict_leaves_the_queue(console: Page,
     assert shown == {i for s in spans for i in range(s["start"], s["end"])}
     _shoot(page, "stream-item")
 
-    page.keyboard.press("v")  # a verdict in two keystrokes: v selects "violation", Enter gives it
-    page.keyboard.press("Enter")
+    _press(page, "v", "Enter")  # a verdict in two keystrokes: v selects "violation", Enter gives it
     page.wait_for_url(lambda url: f"done={decision_id}" in url)
     page.goto(f"{server}/console/queue?type=stream")
     assert _queue_link(page, decision_id).count() == 0
@@ -345,13 +352,12 @@ def test_enter_never_gives_a_verdict_and_the_next_item_keeps_the_order(console: 
     page.locator("#note").press("Enter")  # a new line in the note, never a verdict
     box = page.locator("#choice-1 input[type=checkbox]").first
     box.focus()
-    page.keyboard.press("Enter")  # nor on a box
+    _press(page, "Enter")  # nor on a box
     page.wait_for_timeout(500)
     assert page.url == item_url and _feedback(trained_home, first["request_id"]) == []
     assert page.locator("#note").input_value() == HOSTILE_SEGMENT + "\n"
     page.locator("h1").click()  # out of the note: v then Enter gives the verdict
-    page.keyboard.press("v")
-    page.keyboard.press("Enter")
+    _press(page, "v", "Enter")
     page.wait_for_url(lambda url: f"done={first_id}" in url)
     assert "type=stream" in page.url and "order=score" in page.url
     position = order.index(first_id)
@@ -395,8 +401,7 @@ def test_two_reviewers_see_who_holds_an_item(browser: Browser, console: Page, se
     _queue_link(second, item).click()
     assert "Claimed: test-reviewer" in second.locator("#claim").inner_text()
     assert second.locator("#verdict-ok").count() == 0  # may read, not decide
-    second.keyboard.press("s")  # skip: the next item, never the one held
-    second.keyboard.press("Enter")
+    _press(second, "s", "Enter")  # skip: the next item, never the one held
     second.wait_for_url(lambda url: "skipped=" in url)
     assert f"/decisions/{item}?" not in second.url
 

@@ -32,4 +32,6 @@
       event.preventDefault();
     }
   });
+  // The keys listen from here on (a deferred script runs after the page is shown): say so.
+  document.documentElement.dataset.keys = "on";
 })();
