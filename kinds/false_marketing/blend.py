@@ -24,9 +24,10 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 def blend(transformer: np.ndarray, tfidf: np.ndarray | None, transformer_weight: float,
           space: BlendSpace = "probability") -> np.ndarray:
-    """Per category, the two scorers' weighted mean of probabilities (``probability``, bundles
-    before 2026-12-07) or of log-odds (``logit``: a confident scorer outweighs an unsure one);
-    the transformer alone where the TF-IDF scorer has no column."""
+    """Per category, the two scorers' weighted mean of probabilities (``probability``: bundles
+    without ``blend_space``) or of log-odds (``logit``: a confident scorer outweighs an unsure
+    one); the transformer alone where the TF-IDF scorer has no column. Scores are float64 (the
+    encoder's are), which ``blend_floor`` is exact for."""
     if tfidf is None or transformer_weight >= 1.0:
         return transformer
     if space == "logit":

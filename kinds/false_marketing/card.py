@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,8 +27,7 @@ if TYPE_CHECKING:
     from kinds.false_marketing.pipeline import MarketingData, MarketingTrainingResult
 
 
-
-def blend_formula(weight: float, serving_params: dict) -> str:
+def _blend_formula(weight: float, serving_params: dict[str, Any]) -> str:
     """The served blend in words (bundles without ``blend_space`` blend probabilities)."""
     if serving_params.get("blend_space", "probability") == "logit":
         return (f"sigmoid({weight:.2f} x logit(transformer) + {1 - weight:.2f} x logit(TF-IDF n-gram scorer)), "
@@ -123,7 +122,7 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, f
     weight = manifest.serving_params.get("transformer_weight", 1.0)
     values = {
         "manifest": manifest, "owner": owner, "changes": changes_against(previous, manifest), "rules": len(RULES),
-        "origin": _origin(manifest), "blend_formula": blend_formula(weight, manifest.serving_params),
+        "origin": _origin(manifest), "blend_formula": _blend_formula(weight, manifest.serving_params),
         "chosen_on": manifest.serving_params.get("blend_chosen_on", "validation"),
         "search": manifest.serving_params.get("blend_search", {}), "macro": macro,
         "review_budget": parameters.get("review_budget", 0.05), "budget_share": budget_share,

@@ -4,6 +4,8 @@ the systems it compares."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import AliasChoices, Field
 
 from common.decisions import Thresholds
@@ -49,15 +51,16 @@ class FalseMarketingConfig(BaseTrainingConfig):
     patience: int = Field(2, ge=1)
     max_train_seconds: float | None = Field(None, gt=0)
     tfidf_hash_features: int = Field(2**17, ge=2**10)
-    blend_weights: list[float] = Field(
-        default_factory=lambda: [1.0, 0.75, 0.5, 0.25],
+    blend_weights: list[Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=lambda: [1.0, 0.75, 0.5, 0.25], min_length=1,
         description="transformer weights tried for the served blend with TF-IDF; chosen on held-out real "
                     "rooms when real files are given, else on validation")
     blend_space: BlendSpace = Field("logit", description=(
         "how the two scorers are blended: the weighted mean of their log-odds (logit) or of their "
         "probabilities. On the demo's cross-fitted held-out rooms (same fold scores, decisions replayed as "
         "served) logit at weight 0.25 against probability at 0.25: F1 0.641 / 0.633, ROC-AUC 0.902 / 0.897, "
-        "unseen real ad copy flagged 1.4% / 5.5%, titles 2.5% / 5.5%"))
+        "real ad copy of the check part flagged 1.4% / 5.5%, titles 2.5% / 5.5%. A bundle without the key blends "
+        "probabilities; shopguard before this key ignores it: upgrade the servers before promoting a logit model"))
     tfidf_regularization_c: float = Field(16.0, gt=0, description="inverse L2 strength of the TF-IDF scorers")
     tfidf_real_weight: float = Field(5.0, gt=0, description=(
         "weight of a real row (--real) against a --data row in the TF-IDF scorers' loss: real speech is what "

@@ -56,8 +56,8 @@ def review_only_rules(evidence: dict[str, dict], z: float) -> frozenset[str]:
 
 def choose_blend_weight(labels: np.ndarray, transformer: np.ndarray, ngram: np.ndarray,
                         weights: list[float], space: BlendSpace = "probability") -> tuple[float, dict[str, float]]:
-    """The transformer weight (among ``weights``) whose blend has the best mean validation
-    PR-AUC; ties go to the larger transformer weight."""
+    """The transformer weight (among ``weights``) whose blend in ``space`` has the best mean
+    PR-AUC over ``labels`` (held-out real rows or validation); ties go to the larger weight."""
     search = {f"{w:.2f}": mean_average_precision(labels, blend(transformer, ngram, w, space)) for w in weights}
     best = max(sorted(weights, reverse=True), key=lambda w: search[f"{w:.2f}"])
     return best, search
@@ -80,7 +80,7 @@ class DecisionChooser:
             return choose_blend_weight(labels, transformer, ngram, self.config.blend_weights, self.config.blend_space)
         real_labels = data.labels[held.rows]
         enough = real_labels.sum(axis=0) >= self.config.min_real_positives
-        weight, search = choose_blend_weight(real_labels * enough, held.transformer, np.nan_to_num(held.tfidf),
+        weight, search = choose_blend_weight(real_labels * enough, held.transformer, held.tfidf,
                                              self.config.blend_weights, self.config.blend_space)
         held.served = blend(held.transformer, held.tfidf, weight, self.config.blend_space)
         return weight, search

@@ -78,43 +78,53 @@ class FittedParts:
         return self.int8.predict(texts), tfidf_scores(self.tfidf, texts, MARKETING_CATEGORIES)
 
 
+# Real in-game chat for the off_platform TF-IDF scorer alone: normalized texts and labels (1: ad spam).
+Chat = tuple[list[str], np.ndarray]
+NO_CHAT: Chat = ([], np.zeros(0))
+
+
 @dataclass(frozen=True)
 class FoldJob:
     """One held-out fold's training: its rows (texts, labels, weights, known categories, real
-    marks), the validation rows, its work folder and the held-out texts it scores."""
+    marks), the validation rows, its work folder, the held-out texts it scores and the chat rows
+    of its off_platform TF-IDF scorer."""
 
     rows: TrainingRowsOf
     validation: tuple[list[str], np.ndarray]
     work: Path
     held_out_texts: list[str]
     label: str
+    chat: Chat = NO_CHAT
 
 
 @dataclass(frozen=True)
 class EncoderJob:
     """The served encoder's training: its rows and validation rows, the folder its files are
-    written to (checkpoint, tokenizer, ONNX fp32 and int8) and whether to keep its best epoch."""
+    written to (checkpoint, tokenizer, ONNX fp32 and int8), whether to keep its best epoch and
+    the chat rows of its off_platform TF-IDF scorer."""
 
     rows: TrainingRowsOf
     validation: tuple[list[str], np.ndarray]
     work: Path
     select_best: bool
     label: str = ""
+    chat: Chat = NO_CHAT
 
 
-def off_platform_chat(texts: list[str], rows: int, seed: int) -> tuple[list[str], np.ndarray]:
+def off_platform_chat(exclude: set[str], rows: int, seed: int) -> Chat:
     """Up to ``rows`` normalized in-game chat messages of the train file (label 1: ad spam,
-    selling outside the platform) that ``texts`` does not hold, drawn with ``seed``; none
-    without ../shared/data. The validation file stays the in-game check's."""
+    selling outside the platform) drawn with ``seed``, none of them in ``exclude`` (the training
+    file's normalized texts, all of its splits) nor in the validation file (the in-game check's);
+    none without ../shared/data."""
     root = shared_data_dir()
     if rows == 0 or root is None:
-        return [], np.zeros(0)
+        return NO_CHAT
     frame = ingame_ads(root, "train")
-    # Twice the rows drawn, then normalized: enough once those the training file holds are out.
+    checked = set(normalize_many([str(t) for t in ingame_ads(root, "validation")["text"]]))
+    # Twice the rows drawn, then normalized: enough once the excluded ones are out.
     drawn = np.random.default_rng(seed).permutation(len(frame))[:2 * rows]
     normalized = normalize_many([str(t) for t in frame["text"].to_numpy()[drawn]])
-    seen = set(texts)
-    keep = [k for k, t in enumerate(normalized) if t and t not in seen][:rows]
+    keep = [k for k, t in enumerate(normalized) if t and t not in exclude and t not in checked][:rows]
     return [normalized[k] for k in keep], frame["label"].to_numpy()[drawn[keep]].astype(np.float64)
 
 
@@ -159,23 +169,26 @@ class PartsFitter:
         self.device = device
         self._progress = progress or no_progress
 
-    def fit_tfidf(self, texts: list[str], labels: np.ndarray, real: np.ndarray) -> dict[str, CharNgramScorer]:
+    def fit_tfidf(self, texts: list[str], labels: np.ndarray, real: np.ndarray,
+                  chat: Chat = NO_CHAT) -> dict[str, CharNgramScorer]:
         """One TF-IDF scorer per category with both classes in training; ``real`` marks the
-        rows weighted by ``tfidf_real_weight``. The off_platform scorer also reads
-        ``off_platform_chat_rows`` real in-game chat rows (IDF from ``texts`` alone)."""
+        rows weighted by ``tfidf_real_weight``. The off_platform scorer also reads the ``chat``
+        rows (the IDF is ``texts``' alone)."""
         features = CharTfidf.fit(texts, self.config.tfidf_hash_features)
         weights = np.where(real, self.config.tfidf_real_weight, 1.0)
+        chat_texts, spam = chat
+        extra = {"off_platform": chat} if chat_texts else {}
         scorers = {category: fit_char_scorer(features, labels[:, j], self.config.tfidf_regularization_c,
                                              sample_weight=weights)
-                   for j, category in enumerate(MARKETING_CATEGORIES) if labels[:, j].min() != labels[:, j].max()}
-        chat, spam = off_platform_chat(texts, self.config.off_platform_chat_rows, self.config.seed)
-        if len(chat):
+                   for j, category in enumerate(MARKETING_CATEGORIES)
+                   if category not in extra and labels[:, j].min() != labels[:, j].max()}
+        if chat_texts:
             column = MARKETING_CATEGORIES.index("off_platform")
             combined = CharTfidf(features.hashing, features.idf, sparse.vstack(
-                [features.matrix, tfidf_rows(features.hashing.counts(chat), features.idf)]).tocsr())
+                [features.matrix, tfidf_rows(features.hashing.counts(chat_texts), features.idf)]).tocsr())
             scorers["off_platform"] = fit_char_scorer(
                 combined, np.concatenate([labels[:, column], spam]), self.config.tfidf_regularization_c,
-                sample_weight=np.concatenate([weights, np.ones(len(chat))]))
+                sample_weight=np.concatenate([weights, np.ones(len(chat_texts))]))
         return scorers
 
     def encoder_start(self, texts: list[str]) -> tuple[Any, Any]:
@@ -194,10 +207,10 @@ class PartsFitter:
 
     def fit_parts(self, texts: list[str], labels: np.ndarray, weights: np.ndarray, known: np.ndarray | None,
                    real: np.ndarray, validation: tuple[list[str], np.ndarray], work: Path, select_best: bool,
-                   label: str = "") -> FittedParts:
+                   label: str = "", chat: Chat = NO_CHAT) -> FittedParts:
         """Train the encoder (saved with its ONNX files in ``work``), the TF-IDF scorers and the
-        novelty signal on the same rows."""
-        job = EncoderJob((texts, labels, weights, known, real), validation, work, select_best, label)
+        novelty signal on the same rows (and ``chat`` for the off_platform TF-IDF scorer)."""
+        job = EncoderJob((texts, labels, weights, known, real), validation, work, select_best, label, chat)
         training, model, tokenizer = self._train_encoder(job)
         return self.parts_from_files(job, training, model, tokenizer)  # the trained model, not read back
 
@@ -238,7 +251,7 @@ class PartsFitter:
         return FittedParts(torch_model, tokenizer, training,
                            OnnxEncoder(job.work / ONNX_INT8_FILE, job.work / TOKENIZER_FILE),
                            OnnxEncoder(job.work / ONNX_FP32_FILE, job.work / TOKENIZER_FILE),
-                           self.fit_tfidf(texts, labels, real), BigramNovelty.fit(texts))
+                           self.fit_tfidf(texts, labels, real, job.chat), BigramNovelty.fit(texts))
 
     def run_job(self, job: FoldJob | EncoderJob) -> tuple[np.ndarray, np.ndarray, np.ndarray] | dict[str, Any]:
         """A fold's held-out scores, or the served encoder's files and training history."""
@@ -246,7 +259,8 @@ class PartsFitter:
 
     def held_out_rooms(self, data: MarketingData, texts: list[str], train_rows: np.ndarray,
                         validation: tuple[list[str], np.ndarray], work: Path,
-                        served: EncoderJob | None = None) -> tuple[HeldOutRooms | None, dict[str, Any] | None]:
+                        served: EncoderJob | None = None, chat: Chat = NO_CHAT
+                        ) -> tuple[HeldOutRooms | None, dict[str, Any] | None]:
         """Out-of-fold scores of the real rows (None without real rows), and the training
         history of the ``served`` encoder when one is given: it trains beside the folds (it
         needs nothing of theirs), so its files are in ``served.work`` when this returns."""
@@ -261,7 +275,7 @@ class PartsFitter:
                             np.full((len(real_rows), len(MARKETING_CATEGORIES)), np.nan), np.zeros(len(real_rows)))
         jobs = [FoldJob(training_rows(self.config, data, np.concatenate([train_rows, np.delete(real_rows, fold)]), texts),
                         validation, work / f"fold{k}", [texts[i] for i in real_rows[fold]],
-                        f" (held-out fold {k + 1}/{len(folds)})") for k, fold in enumerate(folds)]
+                        f" (held-out fold {k + 1}/{len(folds)})", chat) for k, fold in enumerate(folds)]
         results = self.run_jobs(([] if served is None else [served]) + jobs)
         training = results.pop(0) if served is not None else None
         for fold, (transformer, tfidf, novelty) in zip(folds, results, strict=True):
@@ -286,7 +300,8 @@ class PartsFitter:
 
     def score_fold(self, job: FoldJob) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Train one held-out fold's parts and score its held-out texts (encoder, TF-IDF, novelty)."""
-        parts = self.fit_parts(*job.rows, job.validation, job.work, select_best=False, label=job.label)
+        parts = self.fit_parts(*job.rows, job.validation, job.work, select_best=False, label=job.label,
+                               chat=job.chat)
         transformer, tfidf = parts.scores(job.held_out_texts)
         novelty = parts.novelty.score(job.held_out_texts)
         shutil.rmtree(job.work)

@@ -53,19 +53,22 @@ from kinds.false_marketing.evaluation import (
     per_category_metrics,
 )
 from kinds.false_marketing.fitting import (
+    NO_CHAT,
+    Chat,
     EncoderJob,
     FittedParts,
     FoldJob,
     HeldOutRooms,
     PartsFitter,
     available_cores,
+    off_platform_chat,
 )
 from kinds.false_marketing.runtime import FalseMarketingModel
 from registry.bundle import FeatureSetRef, Lineage, Manifest, sha256_file
 from registry.metrics import BaselineSystem, ModelMetrics, MultiLabelMetrics
 from registry.store import LoadedBundle, ModelRegistry, new_version
 from training.classification_metrics import BinaryMetrics
-from training.data.real_text import shared_data_dir, unseen_train_part
+from training.data.real_text import INGAME_TRAIN_FILE, shared_data_dir, unseen_train_part
 from training.lineage import git_commit, library_versions, training_file
 from training.pipeline import Progress, no_progress, register_model
 from training.pretrain import BASE_MANIFEST, verify_base_model
@@ -106,6 +109,8 @@ class MarketingTrainingResult:
     # Each held-out real row's cross-fitted decision (sha256 of the text, never the text):
     # what ``shopguard enforcement rooms`` replays as whole broadcasts.
     heldout_segments: pd.DataFrame | None = None
+    # The real in-game chat the off_platform TF-IDF scorer also read (normalized texts).
+    chat_texts: list[str] = field(default_factory=list)
 
 
 
@@ -131,6 +136,7 @@ class FalseMarketingTrainer:
         self.fitter = PartsFitter(config, self._progress, device)
         self.decisions = DecisionChooser(config)
         self.evaluator = Evaluator(config, group_column)
+        self.chat: Chat = NO_CHAT
 
     def _training_rows(self, data: MarketingData, rows: np.ndarray, texts: list[str]) -> TrainingRowsOf:
         """``data.training_rows`` under this run's config."""
@@ -166,8 +172,10 @@ class FalseMarketingTrainer:
         validation = (part["validation"], labels["validation"])
         rows = np.concatenate([splits.train, np.flatnonzero(data.real)])
         # Without real rows the synthetic validation stands for the text that matters: keep the best epoch.
-        served = EncoderJob(training_rows(config, data, rows, texts), validation, work, select_best=not data.real.any())
-        held, training = self.fitter.held_out_rooms(data, texts, splits.train, validation, work, served)
+        self.chat = self._off_platform_chat(data, texts)
+        served = EncoderJob(training_rows(config, data, rows, texts), validation, work,
+                            select_best=not data.real.any(), chat=self.chat)
+        held, training = self.fitter.held_out_rooms(data, texts, splits.train, validation, work, served, self.chat)
         final = self.fitter.parts_from_files(served, training)
         return self._evaluate(data, splits, part, labels, final, held)
 
@@ -240,7 +248,7 @@ class FalseMarketingTrainer:
         runtime.tag = manifest.tag
         return MarketingTrainingResult(runtime, manifest, thresholds, choices, systems, quantization, final.training,
                                        splits, labels["test"], served["test"], real_world, test_decisions,
-                                       real_heldout, heldout_systems, evidence, heldout_segments)
+                                       real_heldout, heldout_systems, evidence, heldout_segments, self.chat[0])
 
 
     def _unseen_clean(self, data: MarketingData, final: FittedParts, weight: float) -> dict[str, np.ndarray]:
@@ -254,11 +262,28 @@ class FalseMarketingTrainer:
         return {name: blend(*final.scores(normalize_many(texts)), weight, self.config.blend_space)
                 for name, texts in unseen_train_part(root, set(data.texts)).items() if texts}
 
+    def _off_platform_chat(self, data: MarketingData, texts: list[str]) -> Chat:
+        """The in-game chat rows of the off_platform TF-IDF scorer (``off_platform_chat_rows``),
+        none of them a text of the file (any split); none when the file does not label
+        off_platform (its zeros there mean "unknown", and chat would read them as clean)."""
+        known = data.known_categories
+        column = MARKETING_CATEGORIES.index("off_platform")
+        if known is not None and not np.asarray(known)[..., column].any():
+            return NO_CHAT
+        chat = off_platform_chat(set(texts), self.config.off_platform_chat_rows, self.config.seed)
+        if chat[0]:
+            self._progress(f"{len(chat[0]):,} real in-game chat rows for the off_platform TF-IDF scorer")
+        return chat
+
     def _manifest(self, data: MarketingData, thresholds: dict[str, Thresholds], metrics: ModelMetrics,
                   baselines: dict[str, BaselineSystem], serving_params: dict[str, Any]) -> Manifest:
         files = [training_file(path, rows, f"real labelled, held out by {self.group_column}" if real else "generated")
                  for path, rows, real in data.files] or (
             [training_file(data.source, len(data.texts))] if data.source else [])
+        root = shared_data_dir()
+        if self.chat[0] and root is not None:
+            files.append(training_file(root / INGAME_TRAIN_FILE, len(self.chat[0]),
+                                       "real in-game chat, off_platform TF-IDF scorer only"))
         return Manifest(
             model_name=MODEL_NAME, version=new_version(),
             task="multi-label classification of livestream transcript segments",
@@ -294,7 +319,7 @@ def train_and_register(data: MarketingData, config: FalseMarketingConfig, regist
         result.manifest = register_model(
             registry, result.model, result.manifest,
             lambda folder, previous: build_marketing_card(result, data, folder, owner, previous),
-            progress or no_progress, TrainingRows.of(text_keys(data.texts), TEXT_IDENTITY))
+            progress or no_progress, TrainingRows.of(text_keys([*data.texts, *result.chat_texts]), TEXT_IDENTITY))
     if result.heldout_segments is not None:
         out = heldout_segments_file(registry.settings.home, result.manifest.tag)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -125,6 +125,10 @@ class FalseMarketingModel(RuntimeBase):
                     onnx_file: str = ONNX_INT8_FILE, threads: int = 0) -> FalseMarketingModel:
         """Load from model files in ``folder`` (``from_bundle`` verifies hashes first; the
         trainer uses this on its work folder)."""
+        space = serving_params.get("blend_space", "probability")  # bundles without the key blend probabilities
+        if space not in get_args(BlendSpace):
+            raise ValueError(f"serving_params.blend_space is {space!r}; this version of shopguard reads "
+                             f"{' or '.join(get_args(BlendSpace))}: upgrade shopguard or retrain the model")
         encoder = OnnxEncoder(folder / onnx_file, folder / TOKENIZER_FILE, device, threads)
         tfidf = {}
         for category in MARKETING_CATEGORIES:
@@ -133,10 +137,6 @@ class FalseMarketingModel(RuntimeBase):
                 tfidf[category] = CharNgramScorer.from_arrays(load_file(str(path)))
         novelty_path = folder / NOVELTY_FILE
         novelty = BigramNovelty.from_arrays(load_file(str(novelty_path))) if novelty_path.exists() else None
-        space = serving_params.get("blend_space", "probability")
-        if space not in get_args(BlendSpace):
-            raise ValueError(f"serving_params.blend_space is {space!r}; this version of shopguard reads "
-                             f"{' or '.join(get_args(BlendSpace))}: upgrade shopguard or retrain the model")
         return cls(encoder, {c: thresholds[c] for c in MARKETING_CATEGORIES},
                    MARKETING_CATEGORIES, tag, tfidf, float(serving_params.get("transformer_weight", 1.0)),
                    novelty, float(serving_params.get("novelty_cutoff", 1.0)),
@@ -178,8 +178,7 @@ class FalseMarketingModel(RuntimeBase):
     def predict_normalized(self, texts: Sequence[str]) -> np.ndarray:
         """Served scores (n, 8) for normalized texts: per window, the encoder's probabilities
         blended per category with the TF-IDF scorer's (``blend_space``, by the weight chosen at
-        training); a long
-        text takes its strongest window (so a claim at its end is not diluted)."""
+        training); a long text takes its strongest window (a claim at its end is not diluted)."""
         owners, pieces = split_windows(texts)
         scores = blend(self.encoder.predict_pieces(pieces), self.tfidf_matrix(pieces), self.transformer_weight,
                        self.blend_space)

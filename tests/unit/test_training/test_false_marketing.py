@@ -72,7 +72,8 @@ def test_bundle_holds_onnx_int8_tokenizer_weights_and_baselines(registered) -> N
     assert not any(f.endswith((".bin", ".pkl", ".pt")) for f in files)
     assert "training_rows.npy" in files  # every training row's hash, for the promotion gate and evaluate
     details = registry.load(result.manifest.tag).manifest.metrics.details["training_rows"]
-    assert details["rows"] == len(registered[1].texts)
+    # The file's rows and the in-game chat of the off_platform TF-IDF scorer (none without ../shared/data).
+    assert details["rows"] == len(registered[1].texts) + len(result.chat_texts)
 
 
 def test_onnx_export_agrees_with_pytorch(registered) -> None:
@@ -259,19 +260,30 @@ def test_only_the_off_platform_scorer_reads_the_extra_chat_rows() -> None:
     texts = normalize_many(list(frame["text"]))
     labels = np.array([[c in row.split("|") for c in MARKETING_CATEGORIES] for row in frame["labels"]], dtype=float)
     real = np.zeros(len(texts), dtype=bool)
-    chat, spam = off_platform_chat(texts, 2000, seed=0)
-    assert len(chat) == 2000 and 0.1 < spam.mean() < 0.5 and not set(chat) & set(texts)
-    again, _ = off_platform_chat(chat[:100], 2000, seed=0)
-    assert not set(again) & set(chat[:100])  # rows the training file holds are never added twice
-    scorers = {rows: PartsFitter(FalseMarketingConfig(**{**TINY_MARKETING_CONFIG, "off_platform_chat_rows": rows}))
-               .fit_tfidf(texts, labels, real) for rows in (0, 2000)}
+    chat, spam = off_platform_chat(set(texts), 2000, seed=0)
+    assert len(chat) == 2000 and 0.1 < spam.mean() < 0.5
+    validation = real_text.ingame_ads(SHARED_DATA, "validation")
+    checked = normalize_many([str(t) for t in validation["text"]])
+    assert not set(chat) & set(checked)  # the in-game check's file never trains (1.5% of train rows repeat it)
+    again, _ = off_platform_chat(set(chat[:100]), 2000, seed=0)
+    assert not set(again) & set(chat[:100])  # a text of the training file is never added twice
+    fitter = PartsFitter(FalseMarketingConfig(**TINY_MARKETING_CONFIG))
+    scorers = {n: fitter.fit_tfidf(texts, labels, real, (chat[:n], spam[:n])) for n in (0, 2000)}
     for category in scorers[0]:
         same = np.array_equal(scorers[0][category].coef, scorers[2000][category].coef)
         assert same == (category != "off_platform"), category
-    validation = real_text.ingame_ads(SHARED_DATA, "validation").sample(2000, random_state=0)
-    normalized = normalize_many([str(t) for t in validation["text"]])
-    auc = {rows: roc_auc_score(validation["label"], s["off_platform"].score(normalized)) for rows, s in scorers.items()}
+    sample = validation.sample(2000, random_state=0)
+    normalized = normalize_many([str(t) for t in sample["text"]])
+    auc = {n: roc_auc_score(sample["label"], s["off_platform"].score(normalized)) for n, s in scorers.items()}
     assert auc[2000] > auc[0] + 0.05 and auc[2000] > 0.8
+
+
+@needs_shared_data
+def test_the_chat_rows_are_in_the_lineage_and_never_a_text_of_the_file(registered) -> None:
+    _, data, result, _ = registered
+    [chat_file] = [f for f in result.manifest.lineage.training_files if f.path.endswith("ingame_ads/train.txt")]
+    assert chat_file.rows == len(result.chat_texts) == FalseMarketingConfig().off_platform_chat_rows
+    assert not set(result.chat_texts) & set(normalize_many(list(data.texts)))
 
 
 @pytest.mark.parametrize("length", [1, 2, 4, 5, 6, 7, 10, 11, 12, 40, 47])
@@ -379,7 +391,8 @@ def test_scoring_groups_together_answers_each_group_as_alone(registered) -> None
 def test_the_bounded_window_search_finds_the_same_spans_as_scoring_every_window(registered, space) -> None:
     registry, data, result, _ = registered
     model = FalseMarketingModel.from_bundle(registry.load(result.manifest.tag), device="cpu")
-    model.blend_space = space  # bundles before 2026-12-07 blend probabilities; later ones log-odds
+    model.blend_space = space  # bundles without blend_space blend probabilities; newer ones log-odds
+    model.transformer_weight = min(model.transformer_weight, 0.5)  # a blend, whatever the tiny model chose
     texts = [t for t, y in zip(data.texts, data.labels, strict=True) if y.any()][:300]
 
     def jobs():
@@ -428,7 +441,8 @@ def test_real_files_are_held_out_by_room_for_thresholds_and_headline(transcript_
     assert manifest.serving_params["blend_chosen_on"] == "held-out real rooms"
     assert set(manifest.serving_params["rule_evidence"]) <= {r.rule_id for r in RULES}
     roles = {f.role for f in manifest.lineage.training_files}
-    assert roles == {"generated", "real labelled, held out by room"}
+    chat = {"real in-game chat, off_platform TF-IDF scorer only"} if SHARED_DATA.is_dir() else set()
+    assert roles == {"generated", "real labelled, held out by room"} | chat
     card = (bundle.path / "card.md").read_text(encoding="utf-8")
     assert card.index("Real held-out rooms (headline)") < card.index("Evaluation on test")
     assert "never saw its group" in card
@@ -473,7 +487,16 @@ def test_held_out_folds_score_the_same_side_by_side_as_one_after_the_other(trans
 def test_a_bundle_with_an_unknown_blend_space_is_refused_with_what_to_do(registered) -> None:
     registry, _, result, _ = registered
     bundle = registry.load(result.manifest.tag)
-    assert bundle.manifest.serving_params["blend_space"] == "logit"  # the default since 2026-12-07
+    assert bundle.manifest.serving_params["blend_space"] == "logit"  # the default
     params = {**bundle.manifest.serving_params, "blend_space": "median"}
     with pytest.raises(ValueError, match="blend_space is 'median'.*upgrade shopguard or retrain"):
         FalseMarketingModel.from_folder(bundle.path, bundle.manifest.thresholds, params, bundle.tag)
+    # A bundle written before the key blends probabilities, as it did when it was trained.
+    older = {k: v for k, v in bundle.manifest.serving_params.items() if k != "blend_space"}
+    model = FalseMarketingModel.from_folder(bundle.path, bundle.manifest.thresholds,
+                                            {**older, "transformer_weight": 0.5}, bundle.tag)
+    texts = normalize_many(["家人们 这个能降血压 一定有效果", "欢迎来到直播间"])
+    assert model.blend_space == "probability"
+    encoder, tfidf = model.encoder.predict_pieces(texts), model.tfidf_matrix(texts)
+    np.testing.assert_allclose(model.predict_normalized(texts),
+                               np.where(np.isnan(tfidf), encoder, 0.5 * encoder + 0.5 * tfidf))

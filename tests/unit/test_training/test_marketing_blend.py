@@ -40,7 +40,13 @@ def test_blend_floor_bounds_every_transformer_score(space, weight) -> None:
     tfidf = rng.random((200, 4))
     tfidf[::7, 1] = np.nan
     floor = blend_floor(tfidf, weight, space)
-    for transformer in (rng.random((200, 4)), np.zeros((200, 4)), np.full((200, 4), LOGIT_CLIP / 10)):
+    for transformer in (rng.random((200, 4)), rng.random((200, 4)) * LOGIT_CLIP, np.zeros((200, 4))):
         assert (blend(transformer, tfidf, weight, space) >= floor - 1e-12).all()
-    # The bound is reached: the encoder at its lowest gives the floor exactly.
-    np.testing.assert_allclose(blend(np.zeros((200, 4)), tfidf, weight, space), floor)
+    # The floor written out: the encoder at 0 (probability) or at its clip (log-odds); 0 where
+    # the TF-IDF scorer has no column, since the transformer alone decides there.
+    t = np.clip(np.nan_to_num(tfidf, nan=0.5), LOGIT_CLIP, 1 - LOGIT_CLIP)
+    expected = ((1 - weight) * tfidf if space == "probability" else
+                1 / (1 + np.exp(-(weight * _logit(np.full_like(t, LOGIT_CLIP)) + (1 - weight) * _logit(t)))))
+    expected = np.zeros_like(tfidf) if weight >= 1 else np.where(np.isnan(tfidf), 0.0, expected)
+    np.testing.assert_allclose(floor, expected, rtol=1e-9, atol=1e-12)
+    assert (floor[::7, 1] == 0).all()
