@@ -34,6 +34,7 @@ def _blend_formula(weight: float, serving_params: dict[str, Any]) -> str:
                 "a blend of log-odds")
     return f"{weight:.2f} x transformer + {1 - weight:.2f} x TF-IDF n-gram scorer (probabilities)"
 
+
 def _comparison_rows(result: MarketingTrainingResult) -> list[list]:
     rows = []
     for category in MARKETING_CATEGORIES:

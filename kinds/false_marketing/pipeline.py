@@ -206,7 +206,8 @@ class FalseMarketingTrainer:
         settings = self.decisions.settings(data, splits, validation, held, cutoff, matches, unseen)
         thresholds, choices, evidence, policy = settings.thresholds, settings.choices, settings.evidence, settings.policy
         runtime = FalseMarketingModel(final.int8, thresholds, MARKETING_CATEGORIES, tfidf=final.tfidf,
-                                      transformer_weight=weight, blend_space=space, novelty=final.novelty, novelty_cutoff=cutoff,
+                                      transformer_weight=weight, blend_space=space, novelty=final.novelty,
+                                      novelty_cutoff=cutoff,
                                       model_only_block_floor=policy.model_only_block_floor,
                                       rule_evidence=policy.rule_evidence,
                                       review_only_rules=sorted(policy.review_only_rules))

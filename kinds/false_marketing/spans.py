@@ -146,10 +146,11 @@ def add_model_spans(model: SpanScorer, jobs: list[SpanJob]) -> None:
 
     The served score blends the encoder with the TF-IDF scorer, and the TF-IDF half of
     every variant is cheap, so each window's drop has an upper bound without the encoder:
-    score - ``blend_floor(tfidf(variant))``, the blend with the encoder at its lowest. Windows are scored by the encoder in rounds,
-    highest bound first, until no unscored window's bound beats the best drop found: the
-    same window as scoring them all (``search_all_windows`` does that), for a fraction of
-    the encoder passes. Each round is one batched call over all jobs."""
+    score - ``blend_floor(tfidf(variant))``, the blend with the encoder at its lowest. Windows
+    are scored by the encoder in rounds, highest bound first, until no unscored window's bound
+    beats the best drop found: the same window as scoring them all (``search_all_windows``
+    does that), for a fraction of the encoder passes. Each round is one batched call over all
+    jobs."""
     # A variant longer than one encoder window is scored over several windows: no cheap bound.
     long_jobs = [job for job in jobs if any(len(v) > MAX_TOKENS - 2 for v in job.variants)]
     search_all_windows(model, long_jobs)
