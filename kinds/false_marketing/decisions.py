@@ -75,7 +75,7 @@ class DecisionChooser:
                       transformer: np.ndarray, ngram: np.ndarray) -> tuple[float, dict[str, float]]:
         """The transformer's weight in the blend: chosen on the held-out real rows (categories
         with at least ``min_real_positives`` of them; fewer only add noise), else on validation.
-        Sets ``held.served``."""
+        Sets ``held.served`` (and its evasions')."""
         if held is None:
             return choose_blend_weight(labels, transformer, ngram, self.config.blend_weights, self.config.blend_space)
         real_labels = data.labels[held.rows]
@@ -83,6 +83,9 @@ class DecisionChooser:
         weight, search = choose_blend_weight(real_labels * enough, held.transformer, held.tfidf,
                                              self.config.blend_weights, self.config.blend_space)
         held.served = blend(held.transformer, held.tfidf, weight, self.config.blend_space)
+        if held.evasions is not None:
+            evasions = held.evasions
+            evasions.served = blend(evasions.transformer, evasions.tfidf, weight, self.config.blend_space)
         return weight, search
 
     def choose(self, labels: np.ndarray, scores: np.ndarray) -> tuple[dict[str, Thresholds], dict]:

@@ -27,13 +27,18 @@ from kinds.false_marketing.config import (
 from kinds.false_marketing.data import MarketingData
 from kinds.false_marketing.decisions import DecisionChooser
 from kinds.false_marketing.encoder import OnnxEncoder
-from kinds.false_marketing.fitting import HeldOutRooms
+from kinds.false_marketing.fitting import HeldOutEvasions, HeldOutRooms
 from kinds.false_marketing.runtime import FalseMarketingModel
+from registry.metrics import RealCheck
 from training.classification_metrics import BinaryMetrics, binary_metrics
+from training.data.evasions import KINDS
 from training.grouped import heldout_checks
 from training.real_checks import RealWorldChecks, file_checks, marketing_checks, missing, rate_check
 from training.splits import Splits
 from training.text_encoder import predict_torch
+
+# The recall the maintainers' sealed set of real spoken evasions asks for (issue 30).
+EVASION_RECALL_TARGET = 0.70
 
 
 @dataclass
@@ -58,6 +63,21 @@ def lexicon_matrix(texts: list[str]) -> np.ndarray:
     return np.array([[row[c] for c in MARKETING_CATEGORIES] for row in rows])
 
 
+def evasion_checks(evasions: HeldOutEvasions, caught: np.ndarray, flagged: np.ndarray) -> list[RealCheck]:
+    """Disguised copies of held-out violating sentences caught (review or block), beside their
+    own sentences undisguised (each counted once per copy) and by kind of evasion."""
+    checks = [rate_check("heldout_evasions_caught", "evasions generated from held-out rooms' violating sentences "
+                         "(one of each kind that applies): caught", caught, EVASION_RECALL_TARGET, "at_least"),
+              rate_check("heldout_evasions_originals_caught", "the same sentences undisguised (once per copy): caught",
+                         flagged[evasions.source])]
+    for kind in KINDS:
+        of_kind = evasions.kind == kind
+        if of_kind.any():
+            checks.append(rate_check(f"heldout_evasions_caught_{kind}", f"evasions of held-out rooms, {kind}: caught",
+                                     caught[of_kind]))
+    return checks
+
+
 class Evaluator:
     """Measures a run under ``config``: its held-out figures use the decisions ``DecisionChooser``
     makes, and name each real row's group ``group_column``."""
@@ -78,12 +98,19 @@ class Evaluator:
         of its text)."""
         labels = data.labels[held.rows]
         verdicts: list = [None] * len(held.rows)
+        evasions = held.evasions
+        evasion_flags = np.zeros(0 if evasions is None else len(evasions.source), dtype=bool)
         for k in range(held.folds):
             inside = held.fold == k
             settings = self.decisions.settings(data, splits, validation, held.subset(~inside), cutoff, matches,
                                                unseen)
             for i in np.flatnonzero(inside):
                 verdicts[i] = settings.policy.decide(held.served[i], matches[int(held.rows[i])], float(held.novelty[i]))
+            if evasions is not None:
+                for j in np.flatnonzero(held.fold[evasions.source] == k):
+                    verdict = settings.policy.decide(evasions.served[j], match_lexicon(evasions.texts[j]),
+                                                     float(evasions.novelty[j]))
+                    evasion_flags[j] = verdict.decision != "allow"
         flagged = np.array([v.decision != "allow" for v in verdicts])
         category_flags = np.array([[c in v.labels for c in MARKETING_CATEGORIES] for v in verdicts])
         scores = np.array([v.score for v in verdicts])
@@ -96,6 +123,8 @@ class Evaluator:
         blocked = np.array([v.decision == "block" for v in verdicts])
         checks = heldout_checks(labels.any(axis=1), flagged, scores, data.groups[held.rows].astype(str), labels,
                                 category_flags, MARKETING_CATEGORIES, note, self.config.bootstrap_samples, blocked)
+        if evasions is not None and len(evasions.source):
+            checks.checks.extend(evasion_checks(evasions, evasion_flags, flagged))
         lexicon = np.array([[lexicon_scores(matches[int(i)])[c] for c in MARKETING_CATEGORIES] for i in held.rows])
         served_with_rules = np.array([[v.scores[c] for c in MARKETING_CATEGORIES] for v in verdicts])
         no_thresholds = dict.fromkeys(MARKETING_CATEGORIES, NEVER)

@@ -25,6 +25,7 @@ from kinds.false_marketing.config import FalseMarketingConfig
 from kinds.false_marketing.data import MarketingData, TrainingRowsOf, training_rows
 from kinds.false_marketing.encoder import OnnxEncoder
 from kinds.false_marketing.runtime import ONNX_FP32_FILE, ONNX_INT8_FILE, TOKENIZER_FILE
+from training.data.evasions import generate
 from training.data.real_text import ingame_ads, shared_data_dir
 from training.grouped import group_folds
 from training.pipeline import CharTfidf, Progress, fit_char_scorer, no_progress
@@ -42,8 +43,24 @@ from training.text_encoder import (
 
 
 @dataclass
+class HeldOutEvasions:
+    """Disguised copies of the held-out violating rows (``training.data.evasions.generate``: one
+    of each kind that applies to a sentence), scored by the fold run that never saw their group.
+    They are measured, never used to choose anything."""
+
+    source: np.ndarray  # each copy's position in ``HeldOutRooms.rows``
+    kind: np.ndarray  # the evasion kind of each copy (``training.data.evasions.KINDS``)
+    texts: list[str]  # as a viewer would see them: what the lexicon rules read
+    transformer: np.ndarray
+    tfidf: np.ndarray
+    novelty: np.ndarray
+    served: np.ndarray | None = None  # the blend, once its weight is chosen
+
+
+@dataclass
 class HeldOutRooms:
-    """Out-of-fold scores of the real rows: each row scored by a run that never saw its group."""
+    """Out-of-fold scores of the real rows: each row scored by a run that never saw its group
+    (and, with ``evasions``, disguised copies of its violating rows scored by the same run)."""
 
     rows: np.ndarray  # indices into the data
     folds: int
@@ -52,11 +69,28 @@ class HeldOutRooms:
     tfidf: np.ndarray
     novelty: np.ndarray
     served: np.ndarray | None = None  # the blend, once its weight is chosen
+    evasions: HeldOutEvasions | None = None
 
     def subset(self, keep: np.ndarray) -> HeldOutRooms:
-        """The rows where ``keep`` is true."""
+        """The rows where ``keep`` is true (without evasions: choices read real rows only)."""
         return HeldOutRooms(self.rows[keep], self.folds, self.fold[keep], self.transformer[keep], self.tfidf[keep],
                             self.novelty[keep], None if self.served is None else self.served[keep])
+
+
+def fold_evasions(data: MarketingData, positions: np.ndarray, rows: np.ndarray, seed: int
+                  ) -> tuple[np.ndarray, list[str], list[str], list[str]]:
+    """Disguised copies of the violating ``rows`` (data indices; ``positions``: theirs in the
+    held-out rows), one of each evasion kind that applies: each copy's position, kind, text and
+    normalized text. A copy that normalization turns back into its original (traditional
+    characters, punctuation fillers) is no evasion the model faces, and is left out."""
+    violating = data.labels[rows].any(axis=1)
+    raw = [data.texts[i] for i in rows[violating]]
+    made = generate(raw, seed)
+    originals = normalize_many(raw)
+    normalized = normalize_many([e.text for e in made])
+    keep = [j for j, e in enumerate(made) if normalized[j] and normalized[j] != originals[e.row]]
+    return (positions[violating][[made[j].row for j in keep]].astype(np.int64), [made[j].kind for j in keep],
+            [made[j].text for j in keep], [normalized[j] for j in keep])
 
 
 
@@ -261,8 +295,8 @@ class PartsFitter:
                         validation: tuple[list[str], np.ndarray], work: Path,
                         served: EncoderJob | None = None, chat: Chat = NO_CHAT
                         ) -> tuple[HeldOutRooms | None, dict[str, Any] | None]:
-        """Out-of-fold scores of the real rows (None without real rows), and the training
-        history of the ``served`` encoder when one is given: it trains beside the folds (it
+        """Out-of-fold scores of the real rows and of disguised copies of the violating ones
+        (None without real rows), and the training history of the ``served`` encoder when one is given: it trains beside the folds (it
         needs nothing of theirs), so its files are in ``served.work`` when this returns."""
         real_rows = np.flatnonzero(data.real)
         if not len(real_rows):
@@ -273,13 +307,20 @@ class PartsFitter:
             fold_of[fold] = k
         held = HeldOutRooms(real_rows, len(folds), fold_of, np.zeros((len(real_rows), len(MARKETING_CATEGORIES))),
                             np.full((len(real_rows), len(MARKETING_CATEGORIES)), np.nan), np.zeros(len(real_rows)))
+        # Each fold run scores its rooms' rows, then their disguised copies (split off below).
+        evaded = [fold_evasions(data, fold, real_rows[fold], self.config.seed + 1) for fold in folds]
         jobs = [FoldJob(training_rows(self.config, data, np.concatenate([train_rows, np.delete(real_rows, fold)]), texts),
-                        validation, work / f"fold{k}", [texts[i] for i in real_rows[fold]],
+                        validation, work / f"fold{k}", [texts[i] for i in real_rows[fold]] + evaded[k][3],
                         f" (held-out fold {k + 1}/{len(folds)})", chat) for k, fold in enumerate(folds)]
         results = self.run_jobs(([] if served is None else [served]) + jobs)
         training = results.pop(0) if served is not None else None
-        for fold, (transformer, tfidf, novelty) in zip(folds, results, strict=True):
-            held.transformer[fold], held.tfidf[fold], held.novelty[fold] = transformer, tfidf, novelty
+        for fold, scores in zip(folds, results, strict=True):
+            held.transformer[fold], held.tfidf[fold], held.novelty[fold] = (part[:len(fold)] for part in scores)
+        copies = [np.concatenate([scores[j][len(fold):] for fold, scores in zip(folds, results, strict=True)])
+                  for j in range(3)]  # encoder, TF-IDF and novelty of the disguised copies, fold after fold
+        held.evasions = HeldOutEvasions(np.concatenate([e[0] for e in evaded]),
+                                        np.array([kind for e in evaded for kind in e[1]], dtype=object),
+                                        [text for e in evaded for text in e[2]], *copies)
         return held, training
 
     def run_jobs(self, jobs: list[FoldJob | EncoderJob]) -> list[Any]:

@@ -163,11 +163,13 @@ def add_model_spans(model: SpanScorer, jobs: list[SpanJob]) -> None:
         rows = None if tfidf is None else tfidf[offset:offset + len(job.variants)]
         offset += len(job.variants)
         searches.append(WindowSearch(job, model, rows))
-    while requests := [(search, i) for search in searches for i in search.next_windows()]:
-        texts = [search.job.variants[i] for search, i in requests]
+    while rounds := [(search, windows) for search in searches if (windows := search.next_windows())]:
+        texts = [search.job.variants[i] for search, windows in rounds for i in windows]
         encoder = model.encoder.predict_pieces(texts)
-        for row, (search, i) in enumerate(requests):
-            search.record(i, encoder[row])
+        offset = 0
+        for search, windows in rounds:
+            search.record(windows, encoder[offset:offset + len(windows)])
+            offset += len(windows)
     for search in searches:
         apply_span(search.job, search.drops)
 
@@ -226,10 +228,9 @@ class WindowSearch:
                 wanted.add(candidate)
         return sorted(wanted)
 
-    def record(self, window: int, encoder_row: np.ndarray) -> None:
-        """The exact drops of ``window`` from its encoder scores (all categories)."""
-        encoder = encoder_row[self.columns]
-        tfidf = self.tfidf[window]
-        served = blend(encoder[None, :], tfidf[None, :], self.weight, self.space)[0]
-        self.drops[window] = self.full - served
-        self.scored[window] = True
+    def record(self, windows: list[int], encoder_rows: np.ndarray) -> None:
+        """The exact drops of ``windows`` from their encoder scores (one row of all categories
+        per window): one blend call per round, not per window."""
+        served = blend(encoder_rows[:, self.columns], self.tfidf[windows], self.weight, self.space)
+        self.drops[windows] = self.full - served
+        self.scored[windows] = True

@@ -446,6 +446,14 @@ def test_real_files_are_held_out_by_room_for_thresholds_and_headline(transcript_
     card = (bundle.path / "card.md").read_text(encoding="utf-8")
     assert card.index("Real held-out rooms (headline)") < card.index("Evaluation on test")
     assert "never saw its group" in card
+    # Disguised copies of the held-out violating sentences, decided as served, beside the originals.
+    evasions, originals = heldout["heldout_evasions_caught"], heldout["heldout_evasions_originals_caught"]
+    violating = int((real["labels"] != "").sum())
+    assert violating <= evasions.rows <= 5 * violating and originals.rows == evasions.rows
+    kinds = [check for key, check in heldout.items() if key.startswith("heldout_evasions_caught_")]
+    assert len(kinds) >= 3 and sum(k.rows for k in kinds) == evasions.rows
+    assert sum(k.count for k in kinds) == evasions.count
+    assert "evasions generated from held-out rooms' violating sentences" in card
 
 
 def test_a_card_without_real_files_says_the_headline_is_missing(registered) -> None:
@@ -482,6 +490,16 @@ def test_held_out_folds_score_the_same_side_by_side_as_one_after_the_other(trans
     assert np.allclose(held[1].novelty, held[2].novelty)
     assert np.array_equal(np.isnan(held[1].tfidf), np.isnan(held[2].tfidf))
     assert np.allclose(np.nan_to_num(held[1].tfidf), np.nan_to_num(held[2].tfidf))
+    # The disguised copies of each fold's violating rows, scored by that fold's run, alike either way.
+    evasions = held[1].evasions
+    assert np.array_equal(evasions.source, held[2].evasions.source)
+    assert np.allclose(evasions.transformer, held[2].evasions.transformer, atol=1e-6)
+    assert len(evasions.source) >= data.labels[held[1].rows].any(axis=1).sum()
+    assert data.labels[held[1].rows[evasions.source]].any(axis=1).all()
+    assert set(evasions.kind) <= {"homophone", "filler", "look_alike", "mask", "pinyin"}
+    copies, originals = normalize_many(evasions.texts), [texts[i] for i in held[1].rows[evasions.source]]
+    assert all(c != o for c, o in zip(copies, originals, strict=True))
+    assert evasions.transformer.shape == (len(evasions.source), len(MARKETING_CATEGORIES))
 
 
 def test_a_bundle_with_an_unknown_blend_space_is_refused_with_what_to_do(registered) -> None:
