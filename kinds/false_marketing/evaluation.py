@@ -32,7 +32,7 @@ from kinds.false_marketing.runtime import FalseMarketingModel
 from registry.metrics import RealCheck
 from training.classification_metrics import BinaryMetrics, binary_metrics
 from training.data.evasions import KINDS
-from training.grouped import heldout_checks
+from training.grouped import cluster_interval, heldout_checks
 from training.real_checks import RealWorldChecks, file_checks, marketing_checks, missing, rate_check
 from training.splits import Splits
 from training.text_encoder import predict_torch
@@ -63,18 +63,27 @@ def lexicon_matrix(texts: list[str]) -> np.ndarray:
     return np.array([[row[c] for c in MARKETING_CATEGORIES] for row in rows])
 
 
-def evasion_checks(evasions: HeldOutEvasions, caught: np.ndarray, flagged: np.ndarray) -> list[RealCheck]:
+def evasion_checks(evasions: HeldOutEvasions, caught: np.ndarray, flagged: np.ndarray, groups: np.ndarray,
+                   n_boot: int) -> list[RealCheck]:
     """Disguised copies of held-out violating sentences caught (review or block), beside their
-    own sentences undisguised (each counted once per copy) and by kind of evasion."""
-    checks = [rate_check("heldout_evasions_caught", "evasions generated from held-out rooms' violating sentences "
-                         "(one of each kind that applies): caught", caught, EVASION_RECALL_TARGET, "at_least"),
-              rate_check("heldout_evasions_originals_caught", "the same sentences undisguised (once per copy): caught",
-                         flagged[evasions.source])]
+    own sentences undisguised (each counted once per copy) and by kind of evasion. ``groups``:
+    each copy's room; the intervals resample whole rooms (a room's copies rise and fall together)."""
+
+    def grouped(key: str, description: str, hits: np.ndarray, rooms: np.ndarray, target: float | None = None
+                ) -> RealCheck:
+        low, high = cluster_interval(rooms, lambda rows: float(hits[rows].mean()) if len(rows) else None, n_boot)
+        check = rate_check(key, description, hits, target, "at_least" if target is not None else None)
+        return check.model_copy(update={"low": low, "high": high})
+
+    checks = [grouped("heldout_evasions_caught", "evasions generated from held-out rooms' violating sentences "
+                      "(one of each kind that applies): caught", caught, groups, EVASION_RECALL_TARGET),
+              grouped("heldout_evasions_originals_caught", "the same sentences undisguised (once per copy): caught",
+                      flagged[evasions.source], groups)]
     for kind in KINDS:
         of_kind = evasions.kind == kind
         if of_kind.any():
-            checks.append(rate_check(f"heldout_evasions_caught_{kind}", f"evasions of held-out rooms, {kind}: caught",
-                                     caught[of_kind]))
+            checks.append(grouped(f"heldout_evasions_caught_{kind}", f"evasions of held-out rooms, {kind}: caught",
+                                  caught[of_kind], groups[of_kind]))
     return checks
 
 
@@ -119,12 +128,15 @@ class Evaluator:
                 f"from {', '.join(names)}) scored by one of {held.folds} runs that never saw its group, then "
                 "decided by the served rules (thresholds, caps, lexicon) with every choice (thresholds, review "
                 "budget, rule evidence, model-only floor) made on the other folds' rows. Intervals resample whole "
-                "groups.")
+                "groups." + (f" The evasion rows: {len(evasions.source):,} disguised copies of the violating rows, "
+                             "scored by the same runs and decided the same way, never used to choose anything."
+                             if evasions is not None and len(evasions.source) else ""))
         blocked = np.array([v.decision == "block" for v in verdicts])
         checks = heldout_checks(labels.any(axis=1), flagged, scores, data.groups[held.rows].astype(str), labels,
                                 category_flags, MARKETING_CATEGORIES, note, self.config.bootstrap_samples, blocked)
         if evasions is not None and len(evasions.source):
-            checks.checks.extend(evasion_checks(evasions, evasion_flags, flagged))
+            rooms = data.groups[held.rows[evasions.source]].astype(str)
+            checks.checks.extend(evasion_checks(evasions, evasion_flags, flagged, rooms, self.config.bootstrap_samples))
         lexicon = np.array([[lexicon_scores(matches[int(i)])[c] for c in MARKETING_CATEGORIES] for i in held.rows])
         served_with_rules = np.array([[v.scores[c] for c in MARKETING_CATEGORIES] for v in verdicts])
         no_thresholds = dict.fromkeys(MARKETING_CATEGORIES, NEVER)

@@ -7,9 +7,9 @@ by path: it stays at module level."""
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -77,21 +77,32 @@ class HeldOutRooms:
                             self.novelty[keep], None if self.served is None else self.served[keep])
 
 
-def fold_evasions(data: MarketingData, positions: np.ndarray, rows: np.ndarray, seed: int
-                  ) -> tuple[np.ndarray, list[str], list[str], list[str]]:
-    """Disguised copies of the violating ``rows`` (data indices; ``positions``: theirs in the
-    held-out rows), one of each evasion kind that applies: each copy's position, kind, text and
-    normalized text. A copy that normalization turns back into its original (traditional
-    characters, punctuation fillers) is no evasion the model faces, and is left out."""
+class FoldEvasions(NamedTuple):
+    """Disguised copies of a fold's violating rows (``fold_evasions``)."""
+
+    source: np.ndarray  # each copy's position in the held-out rows
+    kind: list[str]
+    texts: list[str]  # as a viewer would see them
+    normalized: list[str]  # what the fold run scores
+
+
+# The held-out copies are drawn with another seed than the training copies (``with_evasions``).
+HELD_OUT_EVASION_SEED_OFFSET = 1
+
+
+def fold_evasions(data: MarketingData, positions: np.ndarray, rows: np.ndarray, seed: int) -> FoldEvasions:
+    """Disguised copies of a fold's violating rows (``rows``: the data indices of the held-out
+    rows at ``positions``), one of each evasion kind that applies. A copy that normalization
+    turns back into its original (traditional characters, punctuation and space fillers) is no
+    evasion the model faces, and is left out."""
     violating = data.labels[rows].any(axis=1)
     raw = [data.texts[i] for i in rows[violating]]
     made = generate(raw, seed)
     originals = normalize_many(raw)
     normalized = normalize_many([e.text for e in made])
     keep = [j for j, e in enumerate(made) if normalized[j] and normalized[j] != originals[e.row]]
-    return (positions[violating][[made[j].row for j in keep]].astype(np.int64), [made[j].kind for j in keep],
-            [made[j].text for j in keep], [normalized[j] for j in keep])
-
+    return FoldEvasions(positions[violating][[made[j].row for j in keep]].astype(np.int64),
+                        [made[j].kind for j in keep], [made[j].text for j in keep], [normalized[j] for j in keep])
 
 
 @dataclass
@@ -120,8 +131,9 @@ NO_CHAT: Chat = ([], np.zeros(0))
 @dataclass(frozen=True)
 class FoldJob:
     """One held-out fold's training: its rows (texts, labels, weights, known categories, real
-    marks), the validation rows, its work folder, the held-out texts it scores and the chat rows
-    of its off_platform TF-IDF scorer."""
+    marks), the validation rows, its work folder, the held-out texts it scores, the chat rows
+    of its off_platform TF-IDF scorer and the disguised copies of its violating held-out texts
+    (scored apart: the int8 encoder's scale is a batch's, so they never move the texts' scores)."""
 
     rows: TrainingRowsOf
     validation: tuple[list[str], np.ndarray]
@@ -129,6 +141,19 @@ class FoldJob:
     held_out_texts: list[str]
     label: str
     chat: Chat = NO_CHAT
+    evasion_texts: list[str] = field(default_factory=list)
+
+
+# A fold run's scores of texts: encoder, TF-IDF (NaN: no scorer) and novelty.
+Scores = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class FoldScores:
+    """A fold run's scores of its held-out texts and of their disguised copies."""
+
+    held_out: Scores
+    evasions: Scores
 
 
 @dataclass(frozen=True)
@@ -170,7 +195,7 @@ def available_cores() -> int:
 
 
 def _run_job_in_process(arguments: tuple[FalseMarketingConfig, Device, FoldJob | EncoderJob]
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | dict[str, Any]:
+                        ) -> FoldScores | dict[str, Any]:
     """A job in a process of its own (spawned: nothing of the parent's torch state), with
     ``num_threads`` threads; its progress goes to the log (stderr)."""
     import logging
@@ -287,7 +312,7 @@ class PartsFitter:
                            OnnxEncoder(job.work / ONNX_FP32_FILE, job.work / TOKENIZER_FILE),
                            self.fit_tfidf(texts, labels, real, job.chat), BigramNovelty.fit(texts))
 
-    def run_job(self, job: FoldJob | EncoderJob) -> tuple[np.ndarray, np.ndarray, np.ndarray] | dict[str, Any]:
+    def run_job(self, job: FoldJob | EncoderJob) -> FoldScores | dict[str, Any]:
         """A fold's held-out scores, or the served encoder's files and training history."""
         return self.train_encoder_files(job) if isinstance(job, EncoderJob) else self.score_fold(job)
 
@@ -296,8 +321,9 @@ class PartsFitter:
                         served: EncoderJob | None = None, chat: Chat = NO_CHAT
                         ) -> tuple[HeldOutRooms | None, dict[str, Any] | None]:
         """Out-of-fold scores of the real rows and of disguised copies of the violating ones
-        (None without real rows), and the training history of the ``served`` encoder when one is given: it trains beside the folds (it
-        needs nothing of theirs), so its files are in ``served.work`` when this returns."""
+        (None without real rows), and the training history of the ``served`` encoder when one
+        is given: it trains beside the folds (it needs nothing of theirs), so its files are in
+        ``served.work`` when this returns."""
         real_rows = np.flatnonzero(data.real)
         if not len(real_rows):
             return None, None if served is None else self.train_encoder_files(served)
@@ -307,20 +333,21 @@ class PartsFitter:
             fold_of[fold] = k
         held = HeldOutRooms(real_rows, len(folds), fold_of, np.zeros((len(real_rows), len(MARKETING_CATEGORIES))),
                             np.full((len(real_rows), len(MARKETING_CATEGORIES)), np.nan), np.zeros(len(real_rows)))
-        # Each fold run scores its rooms' rows, then their disguised copies (split off below).
-        evaded = [fold_evasions(data, fold, real_rows[fold], self.config.seed + 1) for fold in folds]
+        seed = self.config.seed + HELD_OUT_EVASION_SEED_OFFSET
+        evaded = [fold_evasions(data, fold, real_rows[fold], seed) for fold in folds]
         jobs = [FoldJob(training_rows(self.config, data, np.concatenate([train_rows, np.delete(real_rows, fold)]), texts),
-                        validation, work / f"fold{k}", [texts[i] for i in real_rows[fold]] + evaded[k][3],
-                        f" (held-out fold {k + 1}/{len(folds)})", chat) for k, fold in enumerate(folds)]
-        results = self.run_jobs(([] if served is None else [served]) + jobs)
+                        validation, work / f"fold{k}", [texts[i] for i in real_rows[fold]],
+                        f" (held-out fold {k + 1}/{len(folds)})", chat, evaded[k].normalized)
+                for k, fold in enumerate(folds)]
+        results: list[FoldScores] = self.run_jobs(([] if served is None else [served]) + jobs)
         training = results.pop(0) if served is not None else None
-        for fold, scores in zip(folds, results, strict=True):
-            held.transformer[fold], held.tfidf[fold], held.novelty[fold] = (part[:len(fold)] for part in scores)
-        copies = [np.concatenate([scores[j][len(fold):] for fold, scores in zip(folds, results, strict=True)])
-                  for j in range(3)]  # encoder, TF-IDF and novelty of the disguised copies, fold after fold
-        held.evasions = HeldOutEvasions(np.concatenate([e[0] for e in evaded]),
-                                        np.array([kind for e in evaded for kind in e[1]], dtype=object),
-                                        [text for e in evaded for text in e[2]], *copies)
+        for fold, result in zip(folds, results, strict=True):
+            held.transformer[fold], held.tfidf[fold], held.novelty[fold] = result.held_out
+        transformer, tfidf, novelty = (np.concatenate(parts) for parts in zip(*(r.evasions for r in results),
+                                                                                strict=True))
+        held.evasions = HeldOutEvasions(np.concatenate([e.source for e in evaded]),
+                                        np.array([kind for e in evaded for kind in e.kind], dtype=object),
+                                        [text for e in evaded for text in e.texts], transformer, tfidf, novelty)
         return held, training
 
     def run_jobs(self, jobs: list[FoldJob | EncoderJob]) -> list[Any]:
@@ -339,11 +366,18 @@ class PartsFitter:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             return list(pool.map(_run_job_in_process, [(self.config, self.device, job) for job in jobs]))
 
-    def score_fold(self, job: FoldJob) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Train one held-out fold's parts and score its held-out texts (encoder, TF-IDF, novelty)."""
+    def score_fold(self, job: FoldJob) -> FoldScores:
+        """Train one held-out fold's parts and score its held-out texts and, apart, their
+        disguised copies (encoder, TF-IDF, novelty)."""
         parts = self.fit_parts(*job.rows, job.validation, job.work, select_best=False, label=job.label,
                                chat=job.chat)
-        transformer, tfidf = parts.scores(job.held_out_texts)
-        novelty = parts.novelty.score(job.held_out_texts)
+
+        def scored(texts: list[str]) -> Scores:
+            if not texts:  # a fold without violating rows has no copies
+                columns = len(MARKETING_CATEGORIES)
+                return np.zeros((0, columns)), np.zeros((0, columns)), np.zeros(0)
+            return (*parts.scores(texts), parts.novelty.score(texts))
+
+        result = FoldScores(scored(job.held_out_texts), scored(job.evasion_texts))
         shutil.rmtree(job.work)
-        return transformer, tfidf, novelty
+        return result

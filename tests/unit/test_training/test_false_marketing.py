@@ -12,7 +12,9 @@ from features.marketing import MARKETING_CATEGORIES, RULES, match_lexicon
 from features.text import normalize_many, normalize_text
 from kinds.false_marketing.blend import blend
 from kinds.false_marketing.encoder import max_by_owner, split_windows, windows
-from kinds.false_marketing.fitting import PartsFitter, off_platform_chat
+from kinds.false_marketing import fitting
+from kinds.false_marketing.data import MarketingData
+from kinds.false_marketing.fitting import PartsFitter, fold_evasions, off_platform_chat
 from kinds.false_marketing.generator import TranscriptGenerationConfig, generate_transcripts
 from kinds.false_marketing.pipeline import (
     EncoderJob,
@@ -499,7 +501,44 @@ def test_held_out_folds_score_the_same_side_by_side_as_one_after_the_other(trans
     assert set(evasions.kind) <= {"homophone", "filler", "look_alike", "mask", "pinyin"}
     copies, originals = normalize_many(evasions.texts), [texts[i] for i in held[1].rows[evasions.source]]
     assert all(c != o for c, o in zip(copies, originals, strict=True))
+    assert all(_one_local_edit(c, data.texts[i]) for c, i in zip(evasions.texts, held[1].rows[evasions.source],
+                                                                 strict=True))
     assert evasions.transformer.shape == (len(evasions.source), len(MARKETING_CATEGORIES))
+    # The copies are scored apart: without them every real row scores exactly the same.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fitting, "fold_evasions", lambda data, positions, rows, seed: fitting.FoldEvasions(
+            np.zeros(0, dtype=np.int64), [], [], []))
+        alone, _ = trainer._held_out_rooms(data, texts, train_rows, validation, tmp_path / "alone")
+    assert len(alone.evasions.source) == 0
+    assert np.allclose(alone.transformer, held[2].transformer, atol=1e-7, rtol=0)
+
+
+def _one_local_edit(copy: str, original: str) -> bool:
+    """True when ``copy`` is ``original`` with one stretch of at most a few characters rewritten."""
+    prefix = next((i for i, (a, b) in enumerate(zip(copy, original)) if a != b), min(len(copy), len(original)))
+    suffix = next((i for i, (a, b) in enumerate(zip(reversed(copy), reversed(original))) if a != b),
+                  min(len(copy), len(original)))
+    return prefix + suffix >= len(original) - 4
+
+
+def test_fold_evasions_point_at_their_own_violating_sentences() -> None:
+    efficacy = MARKETING_CATEGORIES.index("efficacy_claim")
+    texts = ["欢迎来到直播间", "这个能降血压的", "今天天气很好呀", "吃了治疗失眠的", "保证有效果的哦"]
+    labels = np.zeros((len(texts), len(MARKETING_CATEGORIES)))
+    labels[[1, 3, 4], efficacy] = 1
+    data = MarketingData(texts, labels, groups=np.array(["a", "b", "a", "b", "c"]))
+    positions = np.array([4, 0, 3, 1])  # the held-out rows' positions, out of order
+    rows = np.array([1, 0, 3, 4])  # the data rows at those positions
+    made = fold_evasions(data, positions, rows, seed=3)
+    assert len(made.source) >= 3 and set(made.kind) <= {"homophone", "filler", "look_alike", "mask", "pinyin"}
+    row_at = dict(zip(positions.tolist(), rows.tolist(), strict=True))
+    for position, text, normalized in zip(made.source, made.texts, made.normalized, strict=True):
+        original = texts[row_at[int(position)]]
+        assert labels[row_at[int(position)]].any() and _one_local_edit(text, original)
+        assert normalized and normalized != normalize_text(original).text  # a real disguise, not undone
+    assert {row_at[int(p)] for p in made.source} == {1, 3, 4}
+    clean = fold_evasions(data, np.array([0, 1]), np.array([0, 2]), seed=3)
+    assert len(clean.source) == 0 and clean.source.dtype == np.int64 and clean.texts == []
 
 
 def test_a_bundle_with_an_unknown_blend_space_is_refused_with_what_to_do(registered) -> None:
