@@ -124,8 +124,9 @@ MAX_POOL_ARCHITECTURE = "BertMaxPoolClassifier"
 
 
 def build_encoder(vocab_size: int, num_labels: int, hidden_size: int, layers: int, heads: int,
-                  intermediate_size: int, dropout: float, seed: int):
-    """A compact BERT with a max-pooling multi-label head, randomly initialised."""
+                  intermediate_size: int, dropout: float, seed: int, attention_dropout: float | None = None):
+    """A compact BERT with a max-pooling multi-label head, randomly initialised (attention
+    probabilities dropped out at ``attention_dropout``, else at ``dropout``)."""
     import torch
     from transformers import BertConfig
 
@@ -134,16 +135,18 @@ def build_encoder(vocab_size: int, num_labels: int, hidden_size: int, layers: in
         vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=layers,
         num_attention_heads=heads, intermediate_size=intermediate_size,
         max_position_embeddings=MAX_TOKENS, hidden_dropout_prob=dropout,
-        attention_probs_dropout_prob=dropout, num_labels=num_labels,
+        attention_probs_dropout_prob=dropout if attention_dropout is None else attention_dropout,
+        num_labels=num_labels,
         problem_type="multi_label_classification", attn_implementation="eager",
     )
     return _max_pool_classifier_class()(config)
 
 
-def load_base_model(path: Path, num_labels: int):
+def load_base_model(path: Path, num_labels: int, attention_dropout: float | None = None):
     """Tokenizer and encoder from a local checkpoint folder (our own max-pooling BERT when the
     checkpoint is one of ours or our masked-LM base, else the Auto class); a head of another
-    size (or none) is initialised for ``num_labels`` categories."""
+    size (or none) is initialised for ``num_labels`` categories. ``attention_dropout`` replaces
+    the checkpoint's dropout of attention probabilities in our own architectures (fine-tuning)."""
     import json
 
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -158,11 +161,12 @@ def load_base_model(path: Path, num_labels: int):
     # max-pooling head; any other architecture goes through the Auto class.
     ours = MAX_POOL_ARCHITECTURE in architectures or "BertForMaskedLM" in architectures
     model_class = _max_pool_classifier_class() if ours else AutoModelForSequenceClassification
+    overrides = {"attention_probs_dropout_prob": attention_dropout} if ours and attention_dropout is not None else {}
     with quiet_transformers():
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         model, loading = model_class.from_pretrained(
             path, num_labels=num_labels, problem_type="multi_label_classification", output_loading_info=True,
-            ignore_mismatched_sizes=True, local_files_only=True, attn_implementation="eager")
+            ignore_mismatched_sizes=True, local_files_only=True, attn_implementation="eager", **overrides)
     log_loading(path, loading)
     return tokenizer, model
 

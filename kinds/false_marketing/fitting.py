@@ -258,11 +258,11 @@ class PartsFitter:
         if config.base_model:
             verify_base_model(Path(config.base_model))
             torch.manual_seed(config.seed)  # the new head, then dropout: the same run twice gives the same model
-            return load_base_model(Path(config.base_model), len(MARKETING_CATEGORIES))
+            return load_base_model(Path(config.base_model), len(MARKETING_CATEGORIES), config.attention_dropout)
         tokenizer = build_char_tokenizer(texts)
         return tokenizer, build_encoder(len(tokenizer), len(MARKETING_CATEGORIES), config.hidden_size,
                                         config.layers, config.heads, config.intermediate_size,
-                                        config.dropout, config.seed)
+                                        config.dropout, config.seed, config.attention_dropout)
 
     def fit_parts(self, texts: list[str], labels: np.ndarray, weights: np.ndarray, known: np.ndarray | None,
                    real: np.ndarray, validation: tuple[list[str], np.ndarray], work: Path, select_best: bool,
