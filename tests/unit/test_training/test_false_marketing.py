@@ -10,10 +10,10 @@ from sklearn.metrics import roc_auc_score
 from common.decisions import Thresholds
 from features.marketing import MARKETING_CATEGORIES, RULES, match_lexicon
 from features.text import normalize_many, normalize_text
-from kinds.false_marketing.blend import blend
-from kinds.false_marketing.encoder import max_by_owner, split_windows, windows
 from kinds.false_marketing import fitting
+from kinds.false_marketing.blend import blend
 from kinds.false_marketing.data import MarketingData
+from kinds.false_marketing.encoder import max_by_owner, split_windows, windows
 from kinds.false_marketing.fitting import PartsFitter, fold_evasions, off_platform_chat
 from kinds.false_marketing.generator import TranscriptGenerationConfig, generate_transcripts
 from kinds.false_marketing.pipeline import (
@@ -515,10 +515,11 @@ def test_held_out_folds_score_the_same_side_by_side_as_one_after_the_other(trans
 
 def _one_local_edit(copy: str, original: str) -> bool:
     """True when ``copy`` is ``original`` with one stretch of at most a few characters rewritten."""
-    prefix = next((i for i, (a, b) in enumerate(zip(copy, original)) if a != b), min(len(copy), len(original)))
-    suffix = next((i for i, (a, b) in enumerate(zip(reversed(copy), reversed(original))) if a != b),
-                  min(len(copy), len(original)))
-    return prefix + suffix >= len(original) - 4
+
+    def same_run(a: str, b: str) -> int:
+        return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+    return same_run(copy, original) + same_run(copy[::-1], original[::-1]) >= len(original) - 4
 
 
 def test_fold_evasions_point_at_their_own_violating_sentences() -> None:

@@ -7,14 +7,23 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from training.text_encoder import MAX_TOKENS, build_char_tokenizer, build_encoder, padded, token_ids, train_encoder
+from training.text_encoder import (
+    MAX_TOKENS,
+    build_char_tokenizer,
+    build_encoder,
+    padded,
+    token_ids,
+    train_encoder,
+)
 
-TEXTS = ["全网最低价今天只要九块九", "加我微信私聊", "100%纯天然无副作用", "aabbcc [x] mask", "限时秒杀", "降血压 good ok"]
+TEXTS = ["全网最低价今天只要九块九", "加我微信私聊", "100%纯天然无副作用", "aabbcc [x] mask", "限时秒杀",
+         "降血压 good ok"]
 TOKENIZER = build_char_tokenizer(TEXTS * 2)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.text(alphabet="全网最低价加微信私聊abc x%[]降血压😀", max_size=2 * MAX_TOKENS), min_size=1, max_size=12))
+@given(st.lists(st.text(alphabet="全网最低价加微信私聊abc x%[]降血压😀", max_size=2 * MAX_TOKENS),
+                min_size=1, max_size=12))
 def test_ids_encoded_once_pad_to_the_tokenizers_own_batch(texts: list[str]) -> None:
     ids, mask = padded(token_ids(TOKENIZER, texts), TOKENIZER.pad_token_id)
     expected = TOKENIZER(texts, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
