@@ -162,6 +162,9 @@ def load_base_model(path: Path, num_labels: int, attention_dropout: float | None
     ours = MAX_POOL_ARCHITECTURE in architectures or "BertForMaskedLM" in architectures
     model_class = _max_pool_classifier_class() if ours else AutoModelForSequenceClassification
     overrides = {"attention_probs_dropout_prob": attention_dropout} if ours and attention_dropout is not None else {}
+    if attention_dropout is not None and not ours:
+        logger.warning("%s: attention_dropout %s not applied: the checkpoint is not a shopguard encoder, so it keeps "
+                       "its own", path, attention_dropout)
     with quiet_transformers():
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         model, loading = model_class.from_pretrained(
@@ -191,28 +194,29 @@ def log_loading(path: Path, loading: dict[str, Any]) -> None:
 def token_ids(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
     """Each text's token ids with the special tokens, truncated to ``MAX_TOKENS``: encoded once
     for every epoch (tokenizing each batch anew cost 6% of a fold's training)."""
-    return tokenizer(list(texts), truncation=True, max_length=MAX_TOKENS)["input_ids"]
+    return tokenizer(list(texts), truncation=True, max_length=MAX_TOKENS)["input_ids"] if texts else []
 
 
-def padded(ids: Sequence[list[int]], pad_id: int) -> tuple[Any, Any]:
-    """Token ids padded on the right to the longest, and their attention mask: the tensors the
-    tokenizer gives with ``padding=True``."""
+def padded(ids: Sequence[list[int]], pad_id: int, side: str = "right") -> tuple[Any, Any]:
+    """Token ids padded to the longest on ``side`` (a tokenizer's ``padding_side``), and their
+    attention mask: the tensors the tokenizer gives with ``padding=True``."""
     import torch
 
     width = max(map(len, ids))
     out = np.full((len(ids), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(ids), width), dtype=np.int64)
     for row, tokens in enumerate(ids):
-        out[row, :len(tokens)] = tokens
-        mask[row, :len(tokens)] = 1
+        where = slice(width - len(tokens), width) if side == "left" else slice(0, len(tokens))
+        out[row, where] = tokens
+        mask[row, where] = 1
     return torch.from_numpy(out), torch.from_numpy(mask)
 
 
-def _batches(texts: Sequence[str], ids: list[list[int]], pad_id: int, labels: np.ndarray, weights: np.ndarray,
+def _batches(texts: Sequence[str], ids: list[list[int]], tokenizer: Any, labels: np.ndarray, weights: np.ndarray,
              batch_size: int, rng: np.random.Generator):
     """Training batches of texts of similar lengths (less padding: 2-3x faster on real sentences
-    beside long generated segments), in shuffled order: token ids (``ids``, the texts'), attention
-    mask, targets and loss weights (rows x categories)."""
+    beside long generated segments), in shuffled order: token ids (``ids``, the texts', padded as
+    ``tokenizer`` pads), attention mask, targets and loss weights (rows x categories)."""
     import torch
 
     jitter = rng.random(len(texts))  # ties broken at random, so equal lengths mix across epochs
@@ -220,7 +224,7 @@ def _batches(texts: Sequence[str], ids: list[list[int]], pad_id: int, labels: np
     chunks = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
     for chunk in rng.permutation(len(chunks)):
         index = chunks[chunk]
-        batch_ids, mask = padded([ids[i] for i in index], pad_id)
+        batch_ids, mask = padded([ids[i] for i in index], tokenizer.pad_token_id, tokenizer.padding_side)
         yield (batch_ids, mask, torch.tensor(labels[index], dtype=torch.float32),
                torch.tensor(weights[index], dtype=torch.float32))
 
@@ -291,7 +295,7 @@ def train_encoder(model: Any, tokenizer: Any, train: tuple[Sequence[str], np.nda
     for epoch in range(epochs):
         model.train()
         losses = []
-        batches = _batches(train[0], train_ids, tokenizer.pad_token_id, train[1], cell_weights_all, batch_size, rng)
+        batches = _batches(train[0], train_ids, tokenizer, train[1], cell_weights_all, batch_size, rng)
         for ids, mask, target, cell_weights in batches:
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
             cell_weights = cell_weights.to(device)
@@ -317,6 +321,7 @@ def train_encoder(model: Any, tokenizer: Any, train: tuple[Sequence[str], np.nda
                 best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         else:
             stale += 1
+        out_of_time = bool(max_seconds and time.perf_counter() - began > max_seconds)  # validation counts too
         if (select_best and stale >= patience) or out_of_time:
             break
     if best_state is not None:

@@ -67,13 +67,14 @@ def evasion_checks(evasions: HeldOutEvasions, caught: np.ndarray, flagged: np.nd
                    n_boot: int) -> list[RealCheck]:
     """Disguised copies of held-out violating sentences caught (review or block), beside their
     own sentences undisguised (each counted once per copy) and by kind of evasion. ``groups``:
-    each copy's room; the intervals resample whole rooms (a room's copies rise and fall together)."""
+    each copy's room; the intervals resample whole rooms (a room's copies rise and fall together),
+    Wilson's per copy without bootstrap samples."""
 
     def grouped(key: str, description: str, hits: np.ndarray, rooms: np.ndarray, target: float | None = None
                 ) -> RealCheck:
-        low, high = cluster_interval(rooms, lambda rows: float(hits[rows].mean()) if len(rows) else None, n_boot)
         check = rate_check(key, description, hits, target, "at_least" if target is not None else None)
-        return check.model_copy(update={"low": low, "high": high})
+        low, high = cluster_interval(rooms, lambda rows: float(hits[rows].mean()) if len(rows) else None, n_boot)
+        return check if low is None else check.model_copy(update={"low": low, "high": high})  # None: no bootstrap
 
     checks = [grouped("heldout_evasions_caught", "evasions generated from held-out rooms' violating sentences "
                       "(one of each kind that applies): caught", caught, groups, EVASION_RECALL_TARGET),

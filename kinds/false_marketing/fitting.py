@@ -145,15 +145,15 @@ class FoldJob:
 
 
 # A fold run's scores of texts: encoder, TF-IDF (NaN: no scorer) and novelty.
-Scores = tuple[np.ndarray, np.ndarray, np.ndarray]
+FoldPartScores = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
 class FoldScores:
     """A fold run's scores of its held-out texts and of their disguised copies."""
 
-    held_out: Scores
-    evasions: Scores
+    held_out: FoldPartScores
+    evasions: FoldPartScores
 
 
 @dataclass(frozen=True)
@@ -339,8 +339,9 @@ class PartsFitter:
                         validation, work / f"fold{k}", [texts[i] for i in real_rows[fold]],
                         f" (held-out fold {k + 1}/{len(folds)})", chat, evaded[k].normalized)
                 for k, fold in enumerate(folds)]
-        results: list[FoldScores] = self.run_jobs(([] if served is None else [served]) + jobs)
-        training = results.pop(0) if served is not None else None
+        outcomes = self.run_jobs(([] if served is None else [served]) + jobs)
+        training = outcomes.pop(0) if served is not None else None
+        results: list[FoldScores] = outcomes
         for fold, result in zip(folds, results, strict=True):
             held.transformer[fold], held.tfidf[fold], held.novelty[fold] = result.held_out
         transformer, tfidf, novelty = (np.concatenate(parts) for parts in zip(*(r.evasions for r in results),
@@ -372,7 +373,7 @@ class PartsFitter:
         parts = self.fit_parts(*job.rows, job.validation, job.work, select_best=False, label=job.label,
                                chat=job.chat)
 
-        def scored(texts: list[str]) -> Scores:
+        def scored(texts: list[str]) -> FoldPartScores:
             if not texts:  # a fold without violating rows has no copies
                 columns = len(MARKETING_CATEGORIES)
                 return np.zeros((0, columns)), np.zeros((0, columns)), np.zeros(0)

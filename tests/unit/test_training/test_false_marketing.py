@@ -14,6 +14,7 @@ from kinds.false_marketing import fitting
 from kinds.false_marketing.blend import blend
 from kinds.false_marketing.data import MarketingData
 from kinds.false_marketing.encoder import max_by_owner, split_windows, windows
+from kinds.false_marketing.evaluation import evasion_checks
 from kinds.false_marketing.fitting import PartsFitter, fold_evasions, off_platform_chat
 from kinds.false_marketing.generator import TranscriptGenerationConfig, generate_transcripts
 from kinds.false_marketing.pipeline import (
@@ -540,6 +541,26 @@ def test_fold_evasions_point_at_their_own_violating_sentences() -> None:
     assert {row_at[int(p)] for p in made.source} == {1, 3, 4}
     clean = fold_evasions(data, np.array([0, 1]), np.array([0, 2]), seed=3)
     assert len(clean.source) == 0 and clean.source.dtype == np.int64 and clean.texts == []
+
+
+def test_evasion_checks_count_copies_by_kind_and_resample_rooms() -> None:
+    kinds = np.array(["homophone", "mask", "homophone", "pinyin", "mask", "homophone"], dtype=object)
+    none = np.zeros((6, len(MARKETING_CATEGORIES)))
+    evasions = fitting.HeldOutEvasions(np.array([0, 0, 1, 2, 3, 3]), kinds, ["t"] * 6, none, none, np.zeros(6))
+    caught = np.array([True, False, True, False, True, True])
+    flagged = np.array([True, True, False, True])  # the held-out rows at positions 0..3
+    rooms = np.array(["a", "a", "a", "b", "c", "c"])
+    checks = {c.key: c for c in evasion_checks(evasions, caught, flagged, rooms, n_boot=200)}
+    assert checks["heldout_evasions_caught"].count == 4 and checks["heldout_evasions_caught"].rows == 6
+    assert checks["heldout_evasions_caught"].target == 0.70
+    assert checks["heldout_evasions_originals_caught"].count == 5  # rows 0, 0, 1, 3, 3 flagged; row 2 not
+    by_kind = {k: checks[f"heldout_evasions_caught_{k}"] for k in ("homophone", "mask", "pinyin")}
+    assert [(c.count, c.rows) for c in by_kind.values()] == [(3, 3), (1, 2), (0, 1)]
+    assert "heldout_evasions_caught_filler" not in checks
+    overall = checks["heldout_evasions_caught"]
+    assert overall.low is not None and overall.low <= overall.value <= overall.high
+    wilson = {c.key: c for c in evasion_checks(evasions, caught, flagged, rooms, n_boot=0)}
+    assert wilson["heldout_evasions_caught"].low is not None  # no bootstrap: the per-copy interval
 
 
 def test_a_bundle_with_an_unknown_blend_space_is_refused_with_what_to_do(registered) -> None:

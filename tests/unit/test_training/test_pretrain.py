@@ -83,10 +83,10 @@ def test_the_classifier_starts_from_the_base_encoder_weights(base: Path) -> None
     assert predict_torch(model, tokenizer, ["家人们这个面霜"]).shape == (1, len(MARKETING_CATEGORIES))
     # Fine-tuning may drop the base's attention dropout; the base keeps its own otherwise.
     attention = [m for name, m in model.named_modules() if name.endswith("attention.self")]
-    assert attention and all(m.dropout.p == PretrainConfig().dropout > 0 for m in attention)
+    assert attention and all(m.dropout.p == TINY.dropout > 0 for m in attention)
     _, tuned = load_base_model(base, len(MARKETING_CATEGORIES), attention_dropout=0.0)
     assert all(m.dropout.p == 0.0 for name, m in tuned.named_modules() if name.endswith("attention.self"))
-    assert all(m.p == PretrainConfig().dropout for name, m in tuned.named_modules() if name.endswith("output.dropout"))
+    assert all(m.p == TINY.dropout for name, m in tuned.named_modules() if name.endswith("output.dropout"))
 
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is not here")
