@@ -32,6 +32,8 @@ class ThresholdChoice(BaseModel):
     review_budget_confidence: float | None = None  # one-sided confidence the budget was kept at
     # the review threshold the recall target alone chose, before the budget raised it
     review_at_recall_target: float | None = None
+    # review is one threshold shared by several categories (chosen on their segment decision)
+    review_shared: bool = False
 
 
 def _at(y: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[float | None, float | None]:
@@ -245,6 +247,36 @@ def best_f1_thresholds(y_true: np.ndarray, scores: np.ndarray, precision_target:
         block_reachable=bool(reaching.size),
         objective=(f"on held-out real rows: review = the score with the best F1; block = lowest score with "
                    f"{measured} >= {precision_target:.2f} over at least {min_block_support} flagged rows"))
+
+
+def shared_review_threshold(violating: np.ndarray, scores: np.ndarray, flagged_otherwise: np.ndarray) -> float:
+    """One review threshold for several categories, chosen for the decision a row gets as a
+    whole: a row is flagged when ``flagged_otherwise`` (a lexicon rule, a category with its own
+    threshold) or when its highest score in ``scores`` (rows x categories) reaches the cut. The cut
+    with the best F1 of that decision against ``violating`` (the row violates in any category);
+    ``UNREACHABLE`` when no cut beats flagging the ``flagged_otherwise`` rows alone.
+
+    Per-category thresholds at each category's own best F1 count a violating row flagged in
+    the wrong category as an error, and a row a rule already flags as a miss: the segment's
+    decision, which is what acts and what is judged, counts neither."""
+    y = np.asarray(violating, dtype=bool)
+    already = np.asarray(flagged_otherwise, dtype=bool)
+    highest = np.asarray(scores, dtype=np.float64).reshape(len(y), -1).max(axis=1)
+    positives = int(y.sum())
+    base_hits, base_false = int((already & y).sum()), int((already & ~y).sum())
+    never = 2 * base_hits / max(1, 2 * base_hits + base_false + positives - base_hits)
+    open_rows = ~already
+    order = np.argsort(-highest[open_rows], kind="stable")
+    ordered, hit = highest[open_rows][order], y[open_rows][order]
+    if not len(ordered):
+        return UNREACHABLE
+    hits = base_hits + np.cumsum(hit)
+    false = base_false + np.cumsum(~hit)
+    f1 = 2 * hits / np.maximum(1, 2 * hits + false + positives - hits)
+    last_of_tie = np.r_[ordered[1:] != ordered[:-1], True]  # a cut flags every row of its score
+    f1 = np.where(last_of_tie, f1, -1.0)
+    best = int(np.argmax(f1))
+    return float(ordered[best]) if f1[best] > never else UNREACHABLE
 
 
 def apply_review_budget(thresholds: dict[str, Thresholds], scores: np.ndarray, categories: tuple[str, ...],

@@ -25,6 +25,23 @@ from training.plots import multilabel_plots
 
 if TYPE_CHECKING:
     from kinds.false_marketing.pipeline import MarketingData, MarketingTrainingResult
+    from training.thresholds import ThresholdChoice
+
+
+REVIEW_RULES = {
+    "shared": ("at one threshold shared by these categories: the best F1 of the segment decision (flagged by any "
+               "category or lexicon rule, against violating in any category)"),
+    "per_category": "at each category's own best F1",
+}
+
+
+def _threshold_note(choice: ThresholdChoice | None) -> str:
+    if choice is None:
+        return "no positives in validation: the model never flags it"
+    notes = [] if choice.block_reachable else ["precision target unreachable: review only"]
+    if choice.review_shared:
+        notes.append("review shared with the other categories chosen on held-out rooms")
+    return "; ".join(notes)
 
 
 def _blend_formula(weight: float, serving_params: dict[str, Any]) -> str:
@@ -113,8 +130,7 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, f
         threshold_rows.append([category, t.block, t.review,
                                None if choice is None else choice.block_precision,
                                None if choice is None else choice.review_recall,
-                               "no positives in validation: the model never flags it" if choice is None
-                               else ("" if choice.block_reachable else "precision target unreachable: review only")])
+                               _threshold_note(choice)])
     f1_rows = [[c, v["threshold"], v["f1_pytorch"], v["f1_int8"], v["change"]]
                for c, v in quantization["f1_at_review_threshold"].items()]
     history = [[h["epoch"], h["train_loss"], h["validation_mean_pr_auc"]] for h in result.training["history"]]
@@ -130,6 +146,7 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, f
         "novelty_cutoff": manifest.serving_params.get("novelty_cutoff", 1.0),
         "novelty_quantile": manifest.serving_params.get("novelty_quantile", 0.99),
         "parameters": parameters, "quantization": quantization, "training": result.training,
+        "review_rule": REVIEW_RULES[parameters.get("review_rule", "per_category")],
     }
     sections = [
         template.section("model_details", values),

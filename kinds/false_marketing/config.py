@@ -4,7 +4,7 @@ the systems it compares."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field
 
@@ -101,6 +101,15 @@ class FalseMarketingConfig(BaseTrainingConfig):
     evasion_copies: int = Field(1, ge=0, le=5, description=(
         "disguised copies (homophone, filler, look-alike, mask or pinyin: training.data.evasions) of each "
         "violating real training row, weighted as real rows; 0: none"))
+    review_rule: Literal["shared", "per_category"] = Field("shared", description=(
+        "how the review thresholds of the categories with min_real_positives held-out real positives are chosen: "
+        "one threshold shared by them at the best F1 of the segment decision (flagged by any category or rule, "
+        "against violating in any category), or each at its own best F1. On the demo's held-out rooms (the same "
+        "fold scores, every decision replayed as served and cross-fitted) shared against per_category: F1 0.657 / "
+        "0.635, recall 57.9% / 56.5%, clean sentences flagged 3.5% / 4.1%, efficacy claims flagged 42.7% / 34.7%, "
+        "regulator cases caught 97.0% / 92.4%, real ad copy flagged 3.2% / 2.8%. Each category's own best F1 counts a "
+        "violating sentence flagged under another category, and one a rule flags, against it; the segment's "
+        "decision, which acts and is judged, counts neither"))
     block_confidence_z: float = Field(1.5, ge=0, le=4, description=(
         "held-out block thresholds: the Wilson lower bound of precision at this many standard errors must reach "
         "precision_target (0: the point precision). On the demo's held-out rooms (cross-fitted, every decision as "

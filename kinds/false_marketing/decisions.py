@@ -16,6 +16,7 @@ from kinds.false_marketing.config import NEVER, FalseMarketingConfig
 from kinds.false_marketing.data import MarketingData
 from kinds.false_marketing.fitting import HeldOutRooms
 from policy.segments import RULE_EVIDENCE_PRIOR, SegmentPolicy, measured_rule_evidence
+from training.classification_metrics import precision_recall
 from training.real_checks import wilson
 from training.splits import Splits
 from training.text_encoder import mean_average_precision
@@ -25,6 +26,7 @@ from training.thresholds import (
     apply_review_budget,
     best_f1_thresholds,
     choose_thresholds,
+    shared_review_threshold,
 )
 
 
@@ -102,20 +104,47 @@ class DecisionChooser:
         return thresholds, choices
 
     def thresholds(self, labels: np.ndarray, scores: np.ndarray, real_labels: np.ndarray | None,
-                    real_scores: np.ndarray | None) -> tuple[dict[str, Thresholds], dict]:
+                    real_scores: np.ndarray | None, rule_flagged: np.ndarray | None = None
+                    ) -> tuple[dict[str, Thresholds], dict]:
         """Per category: on held-out real rooms when they hold ``min_real_positives`` of its
-        positives (review at the best F1, block where the Wilson lower bound of precision at
-        ``block_confidence_z`` reaches the precision target), else on validation (the recall
-        and precision targets)."""
+        positives (block where the Wilson lower bound of precision at ``block_confidence_z``
+        reaches the precision target; review by ``review_rule``: one threshold shared by these
+        categories at the best F1 of the segment decision, or each at its own best F1), else on
+        validation (the recall and precision targets). ``rule_flagged``: the held-out rows a
+        lexicon rule flags whatever the thresholds (none when not given)."""
         thresholds, choices = self.choose(labels, scores)
         if real_labels is None:
             return thresholds, choices
-        for j, category in enumerate(MARKETING_CATEGORIES):
-            if real_labels[:, j].sum() >= self.config.min_real_positives:
-                choice = best_f1_thresholds(real_labels[:, j], real_scores[:, j], self.config.precision_target,
-                                            confidence_z=self.config.block_confidence_z)
-                thresholds[category], choices[category] = choice.thresholds, choice
+        chosen = [j for j in range(len(MARKETING_CATEGORIES))
+                  if real_labels[:, j].sum() >= self.config.min_real_positives]
+        for j in chosen:
+            category = MARKETING_CATEGORIES[j]
+            choice = best_f1_thresholds(real_labels[:, j], real_scores[:, j], self.config.precision_target,
+                                        confidence_z=self.config.block_confidence_z)
+            thresholds[category], choices[category] = choice.thresholds, choice
+        if self.config.review_rule == "shared" and chosen:
+            flagged = np.zeros(len(real_labels), dtype=bool) if rule_flagged is None else rule_flagged.copy()
+            for j in set(range(len(MARKETING_CATEGORIES))) - set(chosen):
+                flagged |= real_scores[:, j] >= thresholds[MARKETING_CATEGORIES[j]].review
+            cut = shared_review_threshold(real_labels.any(axis=1), real_scores[:, chosen], flagged)
+            for j in chosen:
+                category = MARKETING_CATEGORIES[j]
+                thresholds[category], choices[category] = self._shared_review(
+                    choices[category], cut, real_labels[:, j], real_scores[:, j])
         return thresholds, choices
+
+    @staticmethod
+    def _shared_review(choice: ThresholdChoice, cut: float, labels: np.ndarray, scores: np.ndarray
+                       ) -> tuple[Thresholds, ThresholdChoice]:
+        """``choice`` with its review threshold at the shared ``cut`` (capped at its block)."""
+        chosen = Thresholds(block=choice.thresholds.block, review=min(cut, choice.thresholds.block))
+        precision, recall, _ = precision_recall(labels > 0, scores >= chosen.review)
+        block_part = choice.objective.split("; block = ", 1)[-1]
+        return chosen, choice.model_copy(update={
+            "thresholds": chosen, "review_precision": precision, "review_recall": recall, "review_shared": True,
+            "objective": ("on held-out real rows: review = one threshold shared by the categories with enough real "
+                          "positives, at the best F1 of the segment decision (flagged by any category or lexicon "
+                          f"rule, against violating in any category); block = {block_part}")})
 
     def apply_budget(self, thresholds: dict[str, Thresholds], data: MarketingData, splits: Splits,
                       scores: np.ndarray, labels: np.ndarray, held: HeldOutRooms | None,
@@ -169,7 +198,9 @@ class DecisionChooser:
         held-out rows ``held`` (and the validation rows where a category has too few of them)."""
         labels, scores = validation
         real_labels = data.labels[held.rows] if held is not None else None
-        thresholds, choices = self.thresholds(labels, scores, real_labels, None if held is None else held.served)
+        rule_flagged = None if held is None else np.array([bool(matches[int(i)]) for i in held.rows])
+        thresholds, choices = self.thresholds(labels, scores, real_labels, None if held is None else held.served,
+                                              rule_flagged)
         thresholds, budget_shares = self.apply_budget(thresholds, data, splits, scores, labels, held, unseen)
         real_matches = [matches[int(i)] for i in held.rows] if held is not None else []
         evidence = measured_rule_evidence(real_matches, real_labels, MARKETING_CATEGORIES) if held is not None else {}

@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from common.decisions import Thresholds
 from training.thresholds import (
@@ -9,6 +11,7 @@ from training.thresholds import (
     budget_cost,
     budget_cut,
     choose_thresholds,
+    shared_review_threshold,
     wilson_lower_bound,
 )
 
@@ -159,3 +162,37 @@ def test_budget_cost_compares_the_served_review_with_the_recall_target() -> None
     assert cost.recall_cost == cost.at_recall_target.recall - cost.at_budget.recall > 0
     with pytest.raises(ValueError, match="without a review budget"):
         budget_cost(y, scores, free)
+
+
+def _segment_f1(violating: np.ndarray, flagged: np.ndarray) -> float:
+    hits = int((violating & flagged).sum())
+    return 2 * hits / max(1, int(violating.sum()) + int(flagged.sum()))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), rows=st.integers(1, 60), columns=st.integers(1, 4))
+def test_shared_review_threshold_is_the_best_cut_of_the_segment_decision(seed: int, rows: int, columns: int) -> None:
+    """Against brute force over every distinct score (and never): no cut gives the segment
+    decision (a row flagged otherwise, or its highest score at the cut) a better F1."""
+    rng = np.random.default_rng(seed)
+    violating = rng.random(rows) < 0.4
+    scores = np.round(rng.random((rows, columns)) * (1 + violating[:, None]) / 2, 2)  # ties on purpose
+    otherwise = rng.random(rows) < 0.2
+
+    def decided(cut: float) -> np.ndarray:
+        return otherwise | (scores >= cut).any(axis=1)
+
+    cut = shared_review_threshold(violating, scores, otherwise)
+    best = max(_segment_f1(violating, decided(c)) for c in [UNREACHABLE, *np.unique(scores)])
+    assert _segment_f1(violating, decided(cut)) == pytest.approx(best)
+    assert cut == UNREACHABLE or cut in scores
+
+
+def test_shared_review_threshold_counts_rows_flagged_otherwise() -> None:
+    """A violating row a rule already flags is no reason to lower the cut: the low-scoring
+    violation (0.5) costs a false alarm (0.6) to reach, unless a rule catches it anyway."""
+    violating = np.array([True, True, False])
+    scores = np.array([[0.9], [0.5], [0.6]])
+    assert shared_review_threshold(violating, scores, np.zeros(3, dtype=bool)) == 0.5
+    assert shared_review_threshold(violating, scores, np.array([False, True, False])) == 0.9
+    assert shared_review_threshold(violating, scores, np.ones(3, dtype=bool)) == UNREACHABLE
