@@ -6,6 +6,7 @@ checks, the quantization check and the per-script slices."""
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,9 @@ from training.text_encoder import predict_torch
 
 # The recall the maintainers' sealed set of real spoken evasions asks for (issue 30).
 EVASION_RECALL_TARGET = 0.70
+# 某 between two characters of a word, as hosts say it to dodge a filter (关某节, 免某力): not
+# 某某 (a masked name) nor 某 as "some" (某一, 某个, 某些, 某种, 某位, 某天, 某款, 某次, 某人, 某家, 某样).
+HOST_EVASION = re.compile(r"(?<=[\u4e00-\u9fff])(?<!某)某(?![某一个些种位天款次人家样])(?=[\u4e00-\u9fff])")
 
 
 @dataclass
@@ -63,28 +67,44 @@ def lexicon_matrix(texts: list[str]) -> np.ndarray:
     return np.array([[row[c] for c in MARKETING_CATEGORIES] for row in rows])
 
 
+def room_rate(key: str, description: str, hits: np.ndarray, rooms: np.ndarray, n_boot: int,
+              target: float | None = None) -> RealCheck:
+    """The share of ``hits`` with an interval that resamples whole ``rooms`` (a room's rows rise
+    and fall together); Wilson's per row without bootstrap samples."""
+    check = rate_check(key, description, hits, target, "at_least" if target is not None else None)
+    low, high = cluster_interval(rooms, lambda rows: float(hits[rows].mean()) if len(rows) else None, n_boot)
+    return check if low is None else check.model_copy(update={"low": low, "high": high})
+
+
 def evasion_checks(evasions: HeldOutEvasions, caught: np.ndarray, flagged: np.ndarray, groups: np.ndarray,
                    n_boot: int) -> list[RealCheck]:
     """Disguised copies of held-out violating sentences caught (review or block), beside their
     own sentences undisguised (each counted once per copy) and by kind of evasion. ``groups``:
-    each copy's room; the intervals resample whole rooms (a room's copies rise and fall together),
-    Wilson's per copy without bootstrap samples."""
-
-    def grouped(key: str, description: str, hits: np.ndarray, rooms: np.ndarray, target: float | None = None
-                ) -> RealCheck:
-        check = rate_check(key, description, hits, target, "at_least" if target is not None else None)
-        low, high = cluster_interval(rooms, lambda rows: float(hits[rows].mean()) if len(rows) else None, n_boot)
-        return check if low is None else check.model_copy(update={"low": low, "high": high})  # None: no bootstrap
-
-    checks = [grouped("heldout_evasions_caught", "evasions generated from held-out rooms' violating sentences "
-                      "(one of each kind that applies): caught", caught, groups, EVASION_RECALL_TARGET),
-              grouped("heldout_evasions_originals_caught", "the same sentences undisguised (once per copy): caught",
-                      flagged[evasions.source], groups)]
+    each copy's room; the intervals resample whole rooms."""
+    checks = [room_rate("heldout_evasions_caught", "evasions generated from held-out rooms' violating sentences "
+                        "(one of each kind that applies): caught", caught, groups, n_boot, EVASION_RECALL_TARGET),
+              room_rate("heldout_evasions_originals_caught", "the same sentences undisguised (once per copy): caught",
+                        flagged[evasions.source], groups, n_boot)]
     for kind in KINDS:
         of_kind = evasions.kind == kind
         if of_kind.any():
-            checks.append(grouped(f"heldout_evasions_caught_{kind}", f"evasions of held-out rooms, {kind}: caught",
-                                  caught[of_kind], groups[of_kind]))
+            checks.append(room_rate(f"heldout_evasions_caught_{kind}", f"evasions of held-out rooms, {kind}: caught",
+                                    caught[of_kind], groups[of_kind], n_boot))
+    return checks
+
+
+def host_evasion_checks(texts: list[str], violating: np.ndarray, flagged: np.ndarray, rooms: np.ndarray,
+                        n_boot: int) -> list[RealCheck]:
+    """The hosts' own disguises in held-out rooms: sentences with 某 inside a word (关某节 for
+    关节, 免某力 for 免疫力; ``HOST_EVASION``), violating ones caught and clean ones flagged.
+    None when no held-out sentence holds one."""
+    disguised = np.array([bool(HOST_EVASION.search(text)) for text in texts], dtype=bool)
+    checks = []
+    for key, rows, what in (("heldout_host_evasions_caught", disguised & violating, "violating: caught"),
+                            ("heldout_host_evasions_clean_flagged", disguised & ~violating, "clean: flagged")):
+        if rows.any():
+            checks.append(room_rate(key, f"the hosts' own evasions (某 inside a word) in held-out rooms, {what}",
+                                    flagged[rows], rooms[rows], n_boot))
     return checks
 
 
@@ -138,6 +158,8 @@ class Evaluator:
         if evasions is not None and len(evasions.source):
             rooms = data.groups[held.rows[evasions.source]].astype(str)
             checks.checks.extend(evasion_checks(evasions, evasion_flags, flagged, rooms, self.config.bootstrap_samples))
+        checks.checks.extend(host_evasion_checks([data.texts[int(i)] for i in held.rows], labels.any(axis=1), flagged,
+                                                 data.groups[held.rows].astype(str), self.config.bootstrap_samples))
         lexicon = np.array([[lexicon_scores(matches[int(i)])[c] for c in MARKETING_CATEGORIES] for i in held.rows])
         served_with_rules = np.array([[v.scores[c] for c in MARKETING_CATEGORIES] for v in verdicts])
         no_thresholds = dict.fromkeys(MARKETING_CATEGORIES, NEVER)

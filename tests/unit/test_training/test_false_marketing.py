@@ -14,7 +14,7 @@ from kinds.false_marketing import fitting
 from kinds.false_marketing.blend import blend
 from kinds.false_marketing.data import MarketingData
 from kinds.false_marketing.encoder import max_by_owner, split_windows, windows
-from kinds.false_marketing.evaluation import evasion_checks
+from kinds.false_marketing.evaluation import evasion_checks, host_evasion_checks
 from kinds.false_marketing.fitting import PartsFitter, fold_evasions, off_platform_chat
 from kinds.false_marketing.generator import TranscriptGenerationConfig, generate_transcripts
 from kinds.false_marketing.pipeline import (
@@ -561,6 +561,18 @@ def test_evasion_checks_count_copies_by_kind_and_resample_rooms() -> None:
     assert overall.low is not None and overall.low <= overall.value <= overall.high
     wilson = {c.key: c for c in evasion_checks(evasions, caught, flagged, rooms, n_boot=0)}
     assert wilson["heldout_evasions_caught"].low is not None  # no bootstrap: the per-copy interval
+
+
+def test_host_evasion_checks_read_word_internal_mou_only() -> None:
+    texts = ["对关某节不舒服 吃它", "免某力也上来了", "某某棒一桶的价格", "身体中的某一个小板块", "关某节吃它没用", "欢迎来到直播间"]
+    violating = np.array([True, True, True, False, False, False])
+    flagged = np.array([True, False, True, True, True, True])
+    rooms = np.array(["a", "b", "a", "c", "c", "d"])
+    checks = {c.key: c for c in host_evasion_checks(texts, violating, flagged, rooms, n_boot=0)}
+    caught, clean = checks["heldout_host_evasions_caught"], checks["heldout_host_evasions_clean_flagged"]
+    assert (caught.count, caught.rows) == (1, 2)  # 关某节 caught, 免某力 missed; 某某 and 某一 are no disguise
+    assert (clean.count, clean.rows) == (1, 1)
+    assert host_evasion_checks(texts[2:4], violating[2:4], flagged[2:4], rooms[2:4], n_boot=0) == []
 
 
 def test_a_bundle_with_an_unknown_blend_space_is_refused_with_what_to_do(registered) -> None:
