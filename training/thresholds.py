@@ -11,6 +11,8 @@ from common.decisions import Thresholds
 from training.classification_metrics import precision_recall
 
 UNREACHABLE = 1.01  # a threshold above any probability: the decision is never taken
+# Fewest flagged rows a block threshold's precision is measured on (a handful means nothing).
+MIN_BLOCK_SUPPORT = 20
 
 
 class ThresholdChoice(BaseModel):
@@ -65,7 +67,7 @@ def choose_thresholds(
     scores: np.ndarray,
     precision_target: float = 0.95,
     recall_target: float = 0.90,
-    min_block_support: int = 20,
+    min_block_support: int = MIN_BLOCK_SUPPORT,
     review_budget: float | None = None,
     ordinary: np.ndarray | None = None,
     budget_confidence: float | None = None,
@@ -216,7 +218,7 @@ def rows_to_reach(precision_target: float, z: float) -> int:
 
 
 def best_f1_thresholds(y_true: np.ndarray, scores: np.ndarray, precision_target: float = 0.95,
-                       min_block_support: int = 20, confidence_z: float = 0.0) -> ThresholdChoice:
+                       min_block_support: int = MIN_BLOCK_SUPPORT, confidence_z: float = 0.0) -> ThresholdChoice:
     """Thresholds from held-out real rows: review at the score with the best F1 (where real
     traffic is judged, recall at any price floods the queue), block at the lowest score whose
     precision reaches ``precision_target`` over at least ``min_block_support`` flagged rows.
@@ -238,30 +240,41 @@ def best_f1_thresholds(y_true: np.ndarray, scores: np.ndarray, precision_target:
     review = min(review, block)
     block_p, block_r = _at(y, s, block)
     review_p, review_r = _at(y, s, review)
-    measured = (f"the Wilson lower bound ({confidence_z:g} standard errors) of precision, which takes at least "
-                f"{rows_to_reach(precision_target, confidence_z)} flagged rows even when all are right,"
-                if confidence_z > 0 else "precision")
     return ThresholdChoice(
         thresholds=Thresholds(block=block, review=review), precision_target=precision_target, recall_target=0.0,
         block_precision=block_p, block_recall=block_r, review_precision=review_p, review_recall=review_r,
         block_reachable=bool(reaching.size),
-        objective=(f"on held-out real rows: review = the score with the best F1; block = lowest score with "
-                   f"{measured} >= {precision_target:.2f} over at least {min_block_support} flagged rows"))
+        objective=("on held-out real rows: review = the score with the best F1; block = "
+                   + held_out_block_objective(precision_target, min_block_support, confidence_z)))
+
+
+def held_out_block_objective(precision_target: float, min_block_support: int, confidence_z: float) -> str:
+    """How ``best_f1_thresholds`` chooses block, in words (for a choice's ``objective``)."""
+    measured = (f"the Wilson lower bound ({confidence_z:g} standard errors) of precision, which takes at least "
+                f"{rows_to_reach(precision_target, confidence_z)} flagged rows even when all are right,"
+                if confidence_z > 0 else "precision")
+    return f"lowest score with {measured} >= {precision_target:.2f} over at least {min_block_support} flagged rows"
 
 
 def shared_review_threshold(violating: np.ndarray, scores: np.ndarray, flagged_otherwise: np.ndarray) -> float:
     """One review threshold for several categories, chosen for the decision a row gets as a
     whole: a row is flagged when ``flagged_otherwise`` (a lexicon rule, a category with its own
-    threshold) or when its highest score in ``scores`` (rows x categories) reaches the cut. The cut
-    with the best F1 of that decision against ``violating`` (the row violates in any category);
-    ``UNREACHABLE`` when no cut beats flagging the ``flagged_otherwise`` rows alone.
+    threshold, a block threshold below the cut) or when its highest score in ``scores`` (rows x
+    categories) reaches the cut. The cut with the best F1 of that decision against ``violating``
+    (the row violates in any category); ``UNREACHABLE`` when no cut beats flagging the
+    ``flagged_otherwise`` rows alone (or there are no rows). Scores must be finite.
 
     Per-category thresholds at each category's own best F1 count a violating row flagged in
     the wrong category as an error, and a row a rule already flags as a miss: the segment's
     decision, which is what acts and what is judged, counts neither."""
     y = np.asarray(violating, dtype=bool)
     already = np.asarray(flagged_otherwise, dtype=bool)
-    highest = np.asarray(scores, dtype=np.float64).reshape(len(y), -1).max(axis=1)
+    if not len(y):
+        return UNREACHABLE
+    values = np.asarray(scores, dtype=np.float64).reshape(len(y), -1)
+    if not np.isfinite(values).all():
+        raise ValueError("shared_review_threshold needs finite scores (a NaN would hide the row from every cut)")
+    highest = values.max(axis=1)
     positives = int(y.sum())
     base_hits, base_false = int((already & y).sum()), int((already & ~y).sum())
     never = 2 * base_hits / max(1, 2 * base_hits + base_false + positives - base_hits)

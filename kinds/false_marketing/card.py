@@ -24,6 +24,7 @@ from training.card_template import CardTemplate
 from training.plots import multilabel_plots
 
 if TYPE_CHECKING:
+    from common.decisions import Thresholds
     from kinds.false_marketing.pipeline import MarketingData, MarketingTrainingResult
     from training.thresholds import ThresholdChoice
 
@@ -35,12 +36,16 @@ REVIEW_RULES = {
 }
 
 
-def _threshold_note(choice: ThresholdChoice | None) -> str:
+def _threshold_note(choice: ThresholdChoice | None, served: Thresholds) -> str:
+    """What the thresholds table says of one category: how its served thresholds came about."""
     if choice is None:
         return "no positives in validation: the model never flags it"
     notes = [] if choice.block_reachable else ["precision target unreachable: review only"]
     if choice.review_shared:
-        notes.append("review shared with the other categories chosen on held-out rooms")
+        notes.append("review shared with the other categories chosen on held-out rooms"
+                     + (", then raised by the review budget" if served.review > choice.thresholds.review else ""))
+    if served.review > 1:
+        notes.append("the model alone never reviews")
     return "; ".join(notes)
 
 
@@ -130,7 +135,7 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, f
         threshold_rows.append([category, t.block, t.review,
                                None if choice is None else choice.block_precision,
                                None if choice is None else choice.review_recall,
-                               _threshold_note(choice)])
+                               _threshold_note(choice, t)])
     f1_rows = [[c, v["threshold"], v["f1_pytorch"], v["f1_int8"], v["change"]]
                for c, v in quantization["f1_at_review_threshold"].items()]
     history = [[h["epoch"], h["train_loss"], h["validation_mean_pr_auc"]] for h in result.training["history"]]

@@ -21,11 +21,13 @@ from training.real_checks import wilson
 from training.splits import Splits
 from training.text_encoder import mean_average_precision
 from training.thresholds import (
+    MIN_BLOCK_SUPPORT,
     UNREACHABLE,
     ThresholdChoice,
     apply_review_budget,
     best_f1_thresholds,
     choose_thresholds,
+    held_out_block_objective,
     shared_review_threshold,
 )
 
@@ -115,36 +117,45 @@ class DecisionChooser:
         thresholds, choices = self.choose(labels, scores)
         if real_labels is None:
             return thresholds, choices
-        chosen = [j for j in range(len(MARKETING_CATEGORIES))
-                  if real_labels[:, j].sum() >= self.config.min_real_positives]
-        for j in chosen:
+        on_real = [j for j in range(len(MARKETING_CATEGORIES))
+                   if real_labels[:, j].sum() >= self.config.min_real_positives]
+        for j in on_real:
             category = MARKETING_CATEGORIES[j]
             choice = best_f1_thresholds(real_labels[:, j], real_scores[:, j], self.config.precision_target,
                                         confidence_z=self.config.block_confidence_z)
             thresholds[category], choices[category] = choice.thresholds, choice
-        if self.config.review_rule == "shared" and chosen:
-            flagged = np.zeros(len(real_labels), dtype=bool) if rule_flagged is None else rule_flagged.copy()
-            for j in set(range(len(MARKETING_CATEGORIES))) - set(chosen):
-                flagged |= real_scores[:, j] >= thresholds[MARKETING_CATEGORIES[j]].review
-            cut = shared_review_threshold(real_labels.any(axis=1), real_scores[:, chosen], flagged)
-            for j in chosen:
+        if self.config.review_rule == "shared" and on_real:
+            cut = self._shared_cut(thresholds, real_labels, real_scores, on_real, rule_flagged)
+            for j in on_real:
                 category = MARKETING_CATEGORIES[j]
                 thresholds[category], choices[category] = self._shared_review(
                     choices[category], cut, real_labels[:, j], real_scores[:, j])
         return thresholds, choices
 
     @staticmethod
-    def _shared_review(choice: ThresholdChoice, cut: float, labels: np.ndarray, scores: np.ndarray
+    def _shared_cut(thresholds: dict[str, Thresholds], real_labels: np.ndarray, real_scores: np.ndarray,
+                    on_real: list[int], rule_flagged: np.ndarray | None) -> float:
+        """The review cut shared by the categories ``on_real``, for the decision as served: a row is
+        flagged by a rule, by another category at its review threshold (before any budget), or by
+        one of these at ``min(cut, its block threshold)``."""
+        flagged = (np.zeros(len(real_labels), dtype=bool) if rule_flagged is None
+                   else np.asarray(rule_flagged, dtype=bool).copy())
+        for j, category in enumerate(MARKETING_CATEGORIES):
+            threshold = thresholds[category].block if j in on_real else thresholds[category].review
+            flagged |= real_scores[:, j] >= threshold
+        return shared_review_threshold(real_labels.any(axis=1), real_scores[:, on_real], flagged)
+
+    def _shared_review(self, choice: ThresholdChoice, cut: float, labels: np.ndarray, scores: np.ndarray
                        ) -> tuple[Thresholds, ThresholdChoice]:
         """``choice`` with its review threshold at the shared ``cut`` (capped at its block)."""
-        chosen = Thresholds(block=choice.thresholds.block, review=min(cut, choice.thresholds.block))
-        precision, recall, _ = precision_recall(labels > 0, scores >= chosen.review)
-        block_part = choice.objective.split("; block = ", 1)[-1]
-        return chosen, choice.model_copy(update={
-            "thresholds": chosen, "review_precision": precision, "review_recall": recall, "review_shared": True,
+        shared = Thresholds(block=choice.thresholds.block, review=min(cut, choice.thresholds.block))
+        precision, recall, _ = precision_recall(labels > 0, scores >= shared.review)
+        block = held_out_block_objective(self.config.precision_target, MIN_BLOCK_SUPPORT, self.config.block_confidence_z)
+        return shared, choice.model_copy(update={
+            "thresholds": shared, "review_precision": precision, "review_recall": recall, "review_shared": True,
             "objective": ("on held-out real rows: review = one threshold shared by the categories with enough real "
                           "positives, at the best F1 of the segment decision (flagged by any category or lexicon "
-                          f"rule, against violating in any category); block = {block_part}")})
+                          f"rule, against violating in any category); block = {block}")})
 
     def apply_budget(self, thresholds: dict[str, Thresholds], data: MarketingData, splits: Splits,
                       scores: np.ndarray, labels: np.ndarray, held: HeldOutRooms | None,
@@ -198,7 +209,7 @@ class DecisionChooser:
         held-out rows ``held`` (and the validation rows where a category has too few of them)."""
         labels, scores = validation
         real_labels = data.labels[held.rows] if held is not None else None
-        rule_flagged = None if held is None else np.array([bool(matches[int(i)]) for i in held.rows])
+        rule_flagged = None if held is None else np.array([bool(matches[int(i)]) for i in held.rows], dtype=bool)
         thresholds, choices = self.thresholds(labels, scores, real_labels, None if held is None else held.served,
                                               rule_flagged)
         thresholds, budget_shares = self.apply_budget(thresholds, data, splits, scores, labels, held, unseen)

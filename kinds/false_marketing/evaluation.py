@@ -40,9 +40,11 @@ from training.text_encoder import predict_torch
 
 # The recall the maintainers' sealed set of real spoken evasions asks for (issue 30).
 EVASION_RECALL_TARGET = 0.70
-# 某 between two characters of a word, as hosts say it to dodge a filter (关某节, 免某力): not
-# 某某 (a masked name) nor 某 as "some" (某一, 某个, 某些, 某种, 某位, 某天, 某款, 某次, 某人, 某家, 某样).
-HOST_EVASION = re.compile(r"(?<=[\u4e00-\u9fff])(?<!某)某(?![某一个些种位天款次人家样])(?=[\u4e00-\u9fff])")
+# 某 between two Chinese characters, as hosts say it inside a word to dodge a filter (关某节,
+# 免某力): not 某某 (a masked name) nor 某 as "some" before a measure word or noun (某一, 某个, 某些,
+# 某种, 某位, 某天, 某款, 某次, 某人, 某家, 某样, 某品牌, 某专家, 某地). An approximation of "inside
+# a word": a masked surname (李某说) still counts.
+HOST_EVASION = re.compile(r"(?<=[\u4e00-\u9fff])(?<!某)某(?![某一个些种位天款次人家样品专地])(?=[\u4e00-\u9fff])")
 
 
 @dataclass
@@ -96,8 +98,8 @@ def evasion_checks(evasions: HeldOutEvasions, caught: np.ndarray, flagged: np.nd
 def host_evasion_checks(texts: list[str], violating: np.ndarray, flagged: np.ndarray, rooms: np.ndarray,
                         n_boot: int) -> list[RealCheck]:
     """The hosts' own disguises in held-out rooms: sentences with 某 inside a word (关某节 for
-    关节, 免某力 for 免疫力; ``HOST_EVASION``), violating ones caught and clean ones flagged.
-    None when no held-out sentence holds one."""
+    关节, 免某力 for 免疫力; ``HOST_EVASION``), violating ones caught and clean ones flagged
+    (each check left out when no held-out sentence of its kind holds one)."""
     disguised = np.array([bool(HOST_EVASION.search(text)) for text in texts], dtype=bool)
     checks = []
     for key, rows, what in (("heldout_host_evasions_caught", disguised & violating, "violating: caught"),

@@ -573,6 +573,9 @@ def test_host_evasion_checks_read_word_internal_mou_only() -> None:
     assert (caught.count, caught.rows) == (1, 2)  # 关某节 caught, 免某力 missed; 某某 and 某一 are no disguise
     assert (clean.count, clean.rows) == (1, 1)
     assert host_evasion_checks(texts[2:4], violating[2:4], flagged[2:4], rooms[2:4], n_boot=0) == []
+    plain = ["这是某品牌的", "听某专家讲", "在某地发货", "某某棒", "某天晚上"]
+    assert host_evasion_checks(plain, np.ones(5, dtype=bool), np.ones(5, dtype=bool), np.array(list("abcde")),
+                               n_boot=0) == []
 
 
 def test_a_bundle_with_an_unknown_blend_space_is_refused_with_what_to_do(registered) -> None:

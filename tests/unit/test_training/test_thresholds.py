@@ -196,3 +196,9 @@ def test_shared_review_threshold_counts_rows_flagged_otherwise() -> None:
     assert shared_review_threshold(violating, scores, np.zeros(3, dtype=bool)) == 0.5
     assert shared_review_threshold(violating, scores, np.array([False, True, False])) == 0.9
     assert shared_review_threshold(violating, scores, np.ones(3, dtype=bool)) == UNREACHABLE
+
+
+def test_shared_review_threshold_refuses_nan_and_has_no_cut_for_no_rows() -> None:
+    with pytest.raises(ValueError, match="finite scores"):
+        shared_review_threshold(np.array([True, False]), np.array([[np.nan], [0.2]]), np.zeros(2, dtype=bool))
+    assert shared_review_threshold(np.zeros(0, dtype=bool), np.zeros((0, 3)), np.zeros(0, dtype=bool)) == UNREACHABLE
