@@ -40,12 +40,15 @@ def _threshold_note(choice: ThresholdChoice | None, served: Thresholds) -> str:
     """What the thresholds table says of one category: how its served thresholds came about."""
     if choice is None:
         return "no positives in validation: the model never flags it"
+    if served.review > 1:
+        return "the model alone never flags it"
     notes = [] if choice.block_reachable else ["precision target unreachable: review only"]
     if choice.review_shared:
-        notes.append("review shared with the other categories chosen on held-out rooms"
-                     + (", then raised by the review budget" if served.review > choice.thresholds.review else ""))
-    if served.review > 1:
-        notes.append("the model alone never reviews")
+        shared = "the other categories chosen on held-out rooms"
+        notes.append(f"review at its block threshold, below the cut shared with {shared}"
+                     if choice.thresholds.review == choice.thresholds.block else f"review shared with {shared}")
+    if served.review > choice.thresholds.review:
+        notes.append("review (and block with it where needed) raised by the review budget")
     return "; ".join(notes)
 
 
@@ -175,8 +178,8 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, f
         real_world_section(result.real_world, result.test_decisions),
         template.section("decision_safety", values),
         template.section("thresholds", values, tables=[
-            CardTable(columns=["category", "block", "review", "validation block precision",
-                               "validation review recall", "note"], rows=threshold_rows)]),
+            CardTable(columns=["category", "block", "review", "block precision where chosen",
+                               "review recall where chosen (before the budget)", "note"], rows=threshold_rows)]),
         template.section("quantization", values, tables=[
             CardTable(columns=["category", "review threshold", "F1 PyTorch", "F1 int8", "change"], rows=f1_rows,
                       caption="F1 at the review threshold on validation")]),

@@ -106,7 +106,9 @@ class FalseMarketingConfig(BaseTrainingConfig):
         "one threshold shared by them at the best F1 of the segment decision (flagged by any category or rule, "
         "against violating in any category), or each at its own best F1. On the demo's held-out rooms (the same "
         "fold scores, every decision replayed as served and cross-fitted) shared against per_category: F1 0.657 / "
-        "0.635 (paired difference over resampled rooms +0.022 [0.010, 0.034]), recall 57.9% / 56.5%, clean sentences flagged 3.5% / 4.1%, efficacy claims flagged (any category) 42.7% / 34.7%, price claims 52% / 61%, "
+        "0.635 (paired difference over resampled rooms +0.022 [0.010, 0.034]), recall 57.9% / 56.5%, "
+        "clean sentences flagged 3.5% / 4.1%, efficacy claims flagged (any category) 42.7% / 34.7%, price "
+        "claims flagged as price 52% / 61%, "
         "regulator cases caught 97.0% / 92.4%, real ad copy flagged 3.2% / 2.8%. Each category's own best F1 counts a "
         "violating sentence flagged under another category, and one a rule flags, against it; the segment's "
         "decision, which acts and is judged, counts neither"))

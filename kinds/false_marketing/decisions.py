@@ -122,7 +122,7 @@ class DecisionChooser:
         for j in on_real:
             category = MARKETING_CATEGORIES[j]
             choice = best_f1_thresholds(real_labels[:, j], real_scores[:, j], self.config.precision_target,
-                                        confidence_z=self.config.block_confidence_z)
+                                        MIN_BLOCK_SUPPORT, self.config.block_confidence_z)
             thresholds[category], choices[category] = choice.thresholds, choice
         if self.config.review_rule == "shared" and on_real:
             cut = self._shared_cut(thresholds, real_labels, real_scores, on_real, rule_flagged)
@@ -150,7 +150,8 @@ class DecisionChooser:
         """``choice`` with its review threshold at the shared ``cut`` (capped at its block)."""
         shared = Thresholds(block=choice.thresholds.block, review=min(cut, choice.thresholds.block))
         precision, recall, _ = precision_recall(labels > 0, scores >= shared.review)
-        block = held_out_block_objective(self.config.precision_target, MIN_BLOCK_SUPPORT, self.config.block_confidence_z)
+        block = held_out_block_objective(self.config.precision_target, MIN_BLOCK_SUPPORT,
+                                         self.config.block_confidence_z)
         return shared, choice.model_copy(update={
             "thresholds": shared, "review_precision": precision, "review_recall": recall, "review_shared": True,
             "objective": ("on held-out real rows: review = one threshold shared by the categories with enough real "

@@ -44,7 +44,8 @@ EVASION_RECALL_TARGET = 0.70
 # 免某力): not 某某 (a masked name) nor 某 as "some" before a measure word or noun (某一, 某个, 某些,
 # 某种, 某位, 某天, 某款, 某次, 某人, 某家, 某样, 某品牌, 某专家, 某地). An approximation of "inside
 # a word": a masked surname (李某说) still counts.
-HOST_EVASION = re.compile(r"(?<=[\u4e00-\u9fff])(?<!某)某(?![某一个些种位天款次人家样品专地])(?=[\u4e00-\u9fff])")
+HOST_EVASION = re.compile(r"(?<=[\u4e00-\u9fff])(?<!某)"
+                          r"某(?![某一个些种位天款次人家样品专地])(?=[\u4e00-\u9fff])")
 
 
 @dataclass
@@ -105,8 +106,8 @@ def host_evasion_checks(texts: list[str], violating: np.ndarray, flagged: np.nda
     for key, rows, what in (("heldout_host_evasions_caught", disguised & violating, "violating: caught"),
                             ("heldout_host_evasions_clean_flagged", disguised & ~violating, "clean: flagged")):
         if rows.any():
-            checks.append(room_rate(key, f"the hosts' own evasions (某 inside a word) in held-out rooms, {what}",
-                                    flagged[rows], rooms[rows], n_boot))
+            description = f"the hosts' own evasions (某 inside a word) in held-out rooms, {what}"
+            checks.append(room_rate(key, description, flagged[rows], rooms[rows], n_boot))
     return checks
 
 
