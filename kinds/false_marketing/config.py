@@ -42,9 +42,10 @@ class FalseMarketingConfig(BaseTrainingConfig):
     dropout: float = Field(0.1, ge=0, lt=1)
     attention_dropout: float = Field(0.0, ge=0, lt=1, description=(
         "dropout of the attention probabilities while the encoder trains; it replaces a shopguard base "
-        "checkpoint's own (used in its pretraining), other checkpoints keep theirs. 0 against 0.1 on the demo data (cross-fitted held-out rooms, two seeds): F1 0.635 / 0.640 "
-        "and 0.645 / 0.632, ROC-AUC 0.901 / 0.902 and 0.899 / 0.899, and 31 s less for the fold trainings (dropout "
-        "of the 4 x length x length attention weights was an eighth of a training's time)"))
+        "checkpoint's own (used in its pretraining), other checkpoints keep theirs. 0 against 0.1 on the demo "
+        "data (cross-fitted held-out rooms, two seeds): F1 0.635 / 0.640 and 0.645 / 0.632, ROC-AUC "
+        "0.901 / 0.902 and 0.899 / 0.899, and 31 s less for the fold trainings (dropout of the 4 x length x "
+        "length attention weights was an eighth of a training's time)"))
     epochs: int = Field(3, ge=1, description=(
         "passes over the training rows; 3 scored held-out real rooms as 5 did (one room fold, demo data: "
         "blend ROC-AUC 0.834 / 0.837, average precision 0.454 / 0.456, efficacy AP 0.422 / 0.412; "
