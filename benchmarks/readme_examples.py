@@ -30,7 +30,8 @@ import httpx
 README = Path(__file__).resolve().parent.parent / "README.md"
 OWN_IDS = ("listing_id", "merchant_id", "stream_id", "creator_id")  # a record's own ids (not its links)
 NOT_COMPARED = frozenset({"request_id", "room", "creator", "feedback_id"})
-BLOCK = re.compile(r"```bash\n(?P<bash>.*?)```\s*\n```json\n(?P<json>.*?)```", re.S)
+# A bash block (never reaching into another block) right followed by a json block.
+BLOCK = re.compile(r"```bash\n(?P<bash>(?:(?!```).)*?)```\s*\n```json\n(?P<json>.*?)```", re.S)
 CURL = re.compile(r"curl -s localhost:3000(?P<path>/\S+) .*?-d '(?P<body>.*?)'", re.S)
 
 

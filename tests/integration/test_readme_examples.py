@@ -32,3 +32,11 @@ def test_the_comparison_names_a_changed_decision_and_score() -> None:
     assert differences(shown, {"decision": "block"}, shape_only=True) == [
         ".score: in the README, not in the answer", ".segments: in the README, not in the answer",
         ".model: in the README, not in the answer"]
+
+
+def test_each_example_is_found_at_its_own_bash_block() -> None:
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    examples = readme_examples("\n".join(lines))
+    for example in examples:
+        assert lines[example.line - 1] == "```bash", example.line
+        assert lines[example.line].startswith(f"curl -s localhost:3000{example.path} "), example.line
