@@ -130,6 +130,8 @@ RULES: tuple[LexiconRule, ...] = (
     # A named disease a non-drug is said to cure (Advertising Law art. 17); 治 alone is not enough
     # (政治, 治理, 三明治): a modal or 专/包 before it and a disease after it.
     LexiconRule("EFF-011", "efficacy_claim", r"(能|可以|可|专|包|帮你|帮您|就能|都能)治(好|愈)?了?(糖尿病|高血压|高血脂|三高|失眠|便秘|关节炎|痛风|胃病|胃炎|癌症?|肿瘤|湿疹|脱发|近视|前列腺|妇科病?|风湿|颈椎病?|腰椎病?|鼻炎|咽炎|哮喘|痔疮|皮肤病|牛皮癣|白癜风|脂肪肝|肝病|肾病|心脏病|冠心病|脑梗|中风|骨质疏松)", "block", "广告法 第十七条"),
+    # The same said as a result: a blood measure brought down or steadied (降血糖 told as 血糖降下来了).
+    LexiconRule("EFF-012", "efficacy_claim", r"(血糖|血压|血脂|尿酸|胆固醇)(值)?(就|都|也|马上|慢慢)?(降|稳|正常|平稳)(下来|了|住|多了)", "block", "广告法 第十七条"),
     LexiconRule("ABS-011", "absolute_claim", r"全年最低|发挥到(顶峰|极致)|第1个提出|(行业|品类)(的)?老大|霸榜|唯独(1)?款|独1款|独家(专利|配方)", "review", "广告法 第九条"),
     LexiconRule("END-011", "fake_endorsement", r"(医院|医生|营养师|专家|专业人士|教授|院士)[^。，？！]{0,8}(合作|推荐|认可|背书|都在用|在用)|(女|男)?明星[^。，]{0,10}(抗糖|都在做|很早|早早)", "review", "广告法 第三十八条"),
     LexiconRule("EFF-010", "efficacy_claim", r"软硬骨同补|补(硬|软)骨|(睡不着|失眠|睡不好)[^。，？！]{0,8}(就|都)?(去)?(吃|拍|带|用)|赶走[^。，？！]{0,4}(黑气|黄气|斑|自由基|暗沉)|(改善|调节|调理|修复)[^。，？！]{0,4}(身体|睡眠|肠道|肤色|血糖|血压|关节|关某节|毛孔|黑头|痘)|对关某?节[^。，？！]{0,8}(好|帮|助)|(淡化|抚平|去除)[^。，？！]{0,3}(皱纹|细纹|纹路|斑)", "review", "广告法 第十七条"),

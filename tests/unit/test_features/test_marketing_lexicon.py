@@ -94,6 +94,8 @@ def test_spoken_efficacy_guarantees_with_refunds_block_but_ordinary_refunds_do_n
         ("帮你赶走黑气黄气", "EFF-010"),
         ("这个吃了能治糖尿病", "EFF-011"),
         ("坚持喝三个月可以治好失眠", "EFF-011"),
+        ("这个吃了三天血糖就降下来了", "EFF-012"),
+        ("吃上一个月血压就稳住了", "EFF-012"),
         ("百分之百有效", "GUA-013"),
         ("这个效果百分之百", "GUA-013"),
         ("百分百见效的", "GUA-013"),
@@ -121,7 +123,7 @@ def test_spoken_sales_talk_rules(text: str, rule_id: str) -> None:
         "主播自己也在用",
         # percentages of content and of buyers' ratings; 治 in ordinary words
         "百分之百有效成分添加", "百分之百纯棉的面料", "好评率百分之百", "有效期到明年三月", "这个三明治可以治饿",
-        "可以治理得很干净",
+        "可以治理得很干净", "血糖高的人要少吃甜的",
     ],
 )
 def test_real_speech_hard_negatives_trip_no_rule(text: str) -> None:
