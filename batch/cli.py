@@ -62,7 +62,7 @@ def batch_score(
     skip inputs already done. Batch scoring never writes enforcement (rooms, credit, points)."""
     from batch.jobs import input_files, read_links, run_local
     from common.terminal import terminal_console
-    from kinds import model_kind
+    from kinds import kind_of_reference
     from policy.document import load_policy
     from registry.store import ModelRegistry
 
@@ -73,9 +73,9 @@ def batch_score(
     settings = load_settings()
     policy = load_policy(settings.policy)
     standing = standing_holds(merchant_decisions, policy)
+    kind = kind_of_reference(reference)
     registry = ModelRegistry(settings)
     tag = registry.resolve(reference)
-    kind = model_kind(tag.split(":")[0])
     console.log(f"{tag}: {len(files)} input file(s), engine {engine}, policy {policy.version}, "
                 f"{len(standing):,} merchant(s) on a hold")
     if engine == "local":

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from common.errors import ShopGuardError
 from common.terminal import plain, terminal_console
-from kinds import MODEL_KINDS, model_kind
+from kinds import kind_of_reference, model_kind
 from registry.card_text import ABOVE_ONE_RULE, above_any_score, threshold_words
 from registry.metrics import RealWorldChecks
 from registry.store import FORCED_NOTE, ModelRegistry, ShortfallCheck
@@ -28,6 +28,8 @@ models_app = typer.Typer(help="Inspect, promote and roll back registered models.
 def list_models(name: str | None = typer.Argument(None, help="only this model")) -> None:
     """Every registered version with its aliases and the running workers answering with it,
     newest first."""
+    if name is not None:
+        model_kind(name)  # an unknown name is an error, not an empty table
     registry = ModelRegistry()
     table = Table(title="registered models")
     for column in ("name", "version", "created (UTC)", "aliases", "answering (workers)"):
@@ -46,6 +48,7 @@ def list_models(name: str | None = typer.Argument(None, help="only this model"))
 def show(reference: str = typer.Argument(..., help="NAME[:VERSION|production|candidate]")) -> None:
     """A version's manifest summary: thresholds, the figures on real held-out text first (the
     synthetic test split's after them), lineage, files."""
+    kind_of_reference(reference)
     bundle = ModelRegistry().load(reference)
     m = bundle.manifest
     table = Table(title=f"{m.tag}", show_header=False)
@@ -93,8 +96,7 @@ def card(
     format: Literal["md", "html", "json"] = typer.Option("md", "--format", help="md, html or json"),
 ) -> None:
     """Print a model card (verified bundle) as Markdown, HTML or JSON."""
-    name = reference.partition(":")[0]
-    text = ModelRegistry().card(reference, format, text_model=name in MODEL_KINDS and model_kind(name).text_model)
+    text = ModelRegistry().card(reference, format, text_model=kind_of_reference(reference).text_model)
     if format == "md" and sys.stdout.isatty():
         console.print(Markdown(text))
     else:
@@ -126,6 +128,7 @@ def promote(
     production beyond the tolerance is refused unless --force: compared on --data when given
     (both versions on the same rows, the paired bootstrap of `models compare`), else on their
     stored test PR-AUC."""
+    kind_of_reference(reference)
     gate: ShortfallCheck | None = None
     if data is not None:
         paired = (ctx.obj or {}).get(PAIRED_GATE)  # gate(production, candidate, tolerance, *, data, links, ...)
@@ -145,6 +148,7 @@ def rollback(
     reason: str = typer.Option(..., "--reason", help="why, for the audit history"),
 ) -> None:
     """Point production back at the version before the current one."""
+    model_kind(name)
     registry = ModelRegistry()
     event = registry.rollback(name, reason=reason)
     console.print(plain(f"{event.model_name}: production {event.previous_version} -> {event.version}"))
@@ -183,5 +187,6 @@ def adopt(
 ) -> None:
     """Record a version registered by an older ShopGuard (before manifests were hashed into
     the registry database): its files are verified, then its manifest hash is recorded."""
+    kind_of_reference(reference)
     manifest = ModelRegistry().adopt(reference, reason=reason)
     console.print(f"recorded {manifest.tag}; its manifest is now checked at every load")

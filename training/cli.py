@@ -10,6 +10,7 @@ from rich.table import Table
 
 from common.errors import ShopGuardError
 from common.terminal import plain
+from kinds import kind_of_reference
 from training.kind_training import add_train_commands
 from training.report_tables import (
     console,
@@ -180,6 +181,7 @@ def evaluate_command(
         overlap_warning,
     )
 
+    kind_of_reference(reference)
     bundle = ModelRegistry().load(reference)
     evaluable_kind(bundle)
     overlap = evaluate_overlap(bundle, data) if data is not None else None
@@ -234,6 +236,7 @@ def compare_command(
     )
     from training.compare import write_comparison as write
 
+    kind_of_reference(first), kind_of_reference(second)
     registry = ModelRegistry()
     bundles = [registry.load(first), registry.load(second)]
     if bundles[0].manifest.model_name != bundles[1].manifest.model_name:
