@@ -308,15 +308,8 @@ def enforcement_rooms_command(
     with progress_status("replaying held-out rooms"):
         results = replay_rooms(pd.read_parquet(segments), broadcast_order(root), policy, chunk_sentences)
     summary = summarize(results, policy, chunk_sentences)
-    table = Table("violations in the room", "rooms", "acted on", "restricted or stopped", "stopped",
-                  "median sentence of first action", "median sentence of stop",
-                  title=f"{summary['rooms']} held-out rooms, {summary['sentences']:,} sentences, policy "
-                        f"{policy.version}, {chunk_sentences} sentences a call")
-    for band in summary["by_violations"]:
-        table.add_row(band["violations"], str(band["rooms"]), f"{band['acted_on']:.0%}",
-                      f"{band['restricted_or_stopped']:.0%}", f"{band['stopped']:.0%}",
-                      str(band["median_sentence_first_action"]), str(band["median_sentence_stop"]))
-    console.print(table)
+    console.print(rooms_table(summary, f"{summary['rooms']} held-out rooms, {summary['sentences']:,} sentences, "
+                                       f"policy {policy.version}, {chunk_sentences} sentences a call"))
     console.print(f"actions resting on clean speech (lost once reviewers overturn every clean-labelled segment): "
                   f"{summary['actions_resting_on_clean']:.0%} of {summary['rooms_acted_on']} rooms acted on; "
                   f"clean-only broadcasts acted on: {summary['clean_only_rooms_acted_on']:.0%} "
@@ -325,3 +318,19 @@ def enforcement_rooms_command(
     if out is not None:
         out.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
         note(plain(f"wrote {out}"))
+
+
+def rooms_table(summary: dict, title: str) -> Table:
+    """The rooms of ``enforcement rooms`` by how many violations they hold (a band without a
+    first action or a stop shows "–" for its median sentence)."""
+    table = Table("violations in the room", "rooms", "acted on", "restricted or stopped", "stopped",
+                  "median sentence of first action", "median sentence of stop", title=title)
+    for band in summary["by_violations"]:
+        table.add_row(band["violations"], str(band["rooms"]), f"{band['acted_on']:.0%}",
+                      f"{band['restricted_or_stopped']:.0%}", f"{band['stopped']:.0%}",
+                      _or_dash(band["median_sentence_first_action"]), _or_dash(band["median_sentence_stop"]))
+    return table
+
+
+def _or_dash(value: object) -> str:
+    return "–" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
