@@ -292,6 +292,8 @@ def enforcement_rooms_command(
     from training.data.real_text import shared_data_dir
     from training.room_replay import broadcast_order, replay_rooms, summarize
 
+    if out is not None and out.suffix != ".json":
+        raise typer.BadParameter("--out must end in .json", param_hint="--out")
     settings = load_settings()
     if segments is None:
         tag = ModelRegistry(settings).resolve("false-marketing:production")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+from pathlib import Path
 
+from rich.console import Console
+from typer.testing import CliRunner
+
+from shopguard.cli import app
 from training.cli import rooms_table
 
 
@@ -15,3 +19,8 @@ def test_a_band_never_stopped_shows_a_dash_not_none() -> None:
     text = console.export_text()
     assert "None" not in text and "125" in text and "125.0" not in text and "–" in text
 
+
+def test_out_must_be_json(isolated_home: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["enforcement", "rooms", "--out", str(tmp_path / "rooms.txt")])
+    assert result.exit_code == 2 and "--out must end in .json" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "rooms.txt").exists()
