@@ -79,9 +79,10 @@ def audit_decisions(
         raise typer.BadParameter("--decision must be block, review or allow")
     if out is not None and out.suffix not in (".csv", ".parquet"):
         raise typer.BadParameter("--out must end in .csv or .parquet", param_hint="--out")
-    engine = make_engine(load_settings().database_url)
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
     filters = {"entity": entity, "request_id": request_id, "since": _parse_time(since, "--since"),
-               "until": _parse_time(until, "--until"), "decision": decision, "model": model}
+               "until": _parse_time(until, "--until"), "decision": decision, "model": _logged_model(model, settings)}
     total, rows = latest_decisions(engine, limit, **filters)
     console = terminal_console()
     table = Table(title=f"{total:,} decision(s)" + (f", newest {len(rows):,} shown" if total > len(rows) else ""))
@@ -95,6 +96,20 @@ def audit_decisions(
     if out is not None:
         written = _export_decisions(engine, filters, out)
         terminal_console(stderr=True).print(plain(f"wrote {written:,} rows to {out}"))
+
+
+def _logged_model(model: str | None, settings: Any) -> str | None:
+    """``--model`` as the decision log names it: a known model name, or ``NAME:VERSION`` of a
+    registered version (an alias such as ``NAME:production`` resolved to its version); an
+    unknown name or version is an error, not an empty table."""
+    from kinds import model_kind
+    from registry.store import ModelRegistry
+
+    if model is None:
+        return None
+    name, _, version = model.partition(":")
+    model_kind(name)
+    return ModelRegistry(settings).resolve(model) if version else name
 
 
 def _export_decisions(engine: Any, filters: dict[str, Any], out: Path) -> int:
