@@ -13,6 +13,7 @@ from rich.table import Table
 
 from common.errors import ShopGuardError
 from common.terminal import plain, terminal_console
+from common.words import counted
 from kinds import kind_of_reference, model_kind
 from registry.card_text import ABOVE_ONE_RULE, above_any_score, threshold_words
 from registry.metrics import RealWorldChecks
@@ -57,7 +58,7 @@ def show(reference: str = typer.Argument(..., help="NAME[:VERSION|production|can
     headline = m.headline_metrics()
     rows = {
         "created": m.created_at, "task": m.task,
-        "feature set": f"{m.feature_set.name} v{m.feature_set.version} ({len(m.feature_set.features)} features)",
+        "feature set": f"{m.feature_set.name} v{m.feature_set.version} ({counted(len(m.feature_set.features), 'feature')})",
         "thresholds": "; ".join(f"{k}: {threshold_words(t.block, t.review, '>=')}" for k, t in m.thresholds.items()),
         **({"thresholds above 1": ABOVE_ONE_RULE} if any(above_any_score(t.block) or above_any_score(t.review)
                                                          for t in m.thresholds.values()) else {}),
@@ -66,7 +67,7 @@ def show(reference: str = typer.Argument(..., help="NAME[:VERSION|production|can
            for key, value in headline.items()},
         "baselines": "; ".join(f"{name} (test PR-AUC {b.test.headline_pr_auc:.4f})" for name, b in m.baselines.items()
                                if b.test.headline_pr_auc is not None) or "–",
-        "training files": "; ".join(f"{f.path} ({f.rows:,} rows, sha256 {f.sha256[:12]})" for f in m.lineage.training_files),
+        "training files": "; ".join(f"{f.path} ({counted(f.rows, 'row')}, sha256 {f.sha256[:12]})" for f in m.lineage.training_files),
         "git commit": str(m.lineage.git_commit), "seed": str(m.lineage.seed),
         "files": ", ".join(sorted(m.files)), "path": str(bundle.path),
     }
@@ -86,7 +87,7 @@ def _real_rows(checks: RealWorldChecks | None) -> dict[str, str]:
         interval = "" if check.low is None or check.high is None else f" [{check.low:.3f}, {check.high:.3f}]"
         target = "" if check.target is None else (
             f", target {'<=' if check.direction == 'at_most' else '>='} {check.target:g}: {check.verdict}")
-        rows[f"real: {check.description}"] = f"{check.value:.3f}{interval} on {check.rows:,} rows{target}"
+        rows[f"real: {check.description}"] = f"{check.value:.3f}{interval} on {counted(check.rows, 'row')}{target}"
     return rows
 
 
