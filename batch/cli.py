@@ -51,7 +51,8 @@ def batch_score(
     engine: str = typer.Option("local", "--engine", help="local or ray"),
     ray_address: str | None = typer.Option(None, "--ray-address", help="an existing Ray cluster (default: start one)"),
     workers: int = typer.Option(2, "--workers", min=1, help="ray: scoring actors"),
-    batch_size: int = typer.Option(1000, "--batch-size", min=1, max=100_000),
+    batch_size: int = typer.Option(1000, "--batch-size", min=1, max=100_000,
+                                    help="ray: rows in each batch an actor scores"),
     links: Path | None = typer.Option(None, "--links", exists=True, dir_okay=False,
                                       help="merchant-risk: edge list src, dst, link_type"),
     merchant_decisions: str | None = typer.Option(None, "--merchant-decisions", help=(

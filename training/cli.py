@@ -164,7 +164,8 @@ def evaluate_command(
     data: Path | None = typer.Option(None, "--data", exists=True, dir_okay=False, help=(
         "a file to check: segments (`text`, optional `labels` or a binary `label`) or listings "
         "(`title`, optional attributes and `is_inferior`); without it, the built-in real-world checks")),
-    binary_category: str | None = typer.Option(None, "--binary-category"),
+    binary_category: str | None = typer.Option(None, "--binary-category", help=(
+        "false-marketing: the --data file has a binary `label` column meaning this category")),
     group_column: str = typer.Option("room", "--group-column", help=(
         "a column grouping the file's rows (rooms, sources): intervals resample groups")),
     out: Path | None = typer.Option(None, "--out", help="write the results as JSON"),
