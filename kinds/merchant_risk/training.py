@@ -77,7 +77,7 @@ def score_merchant_file(bundle: LoadedBundle, data: Path, links: Path | None = N
     table = load_merchant_table(data, links)
     missing = [f for f in model.spec.own_features if f not in table.spec.own_features]
     if missing:
-        raise ShopGuardError(f"{data.name} lacks {bundle.tag}'s feature column(s) {missing[:5]}.")
+        raise ShopGuardError(f"{data} lacks {bundle.tag}'s feature column(s) {missing[:5]}.")
     neighbours: dict[str, list[dict[str, str]]] = {}
     for src, dst, link_type in table.links:
         neighbours.setdefault(src, []).append({"merchant_id": dst, "link_type": link_type})
