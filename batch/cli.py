@@ -51,7 +51,8 @@ def batch_score(
     engine: str = typer.Option("local", "--engine", help="local or ray"),
     ray_address: str | None = typer.Option(None, "--ray-address", help="an existing Ray cluster (default: start one)"),
     workers: int = typer.Option(2, "--workers", min=1, help="ray: scoring actors"),
-    batch_size: int = typer.Option(1000, "--batch-size", min=1, max=100_000),
+    batch_size: int = typer.Option(1000, "--batch-size", min=1, max=100_000,
+                                    help="ray: rows in each batch an actor scores"),
     links: Path | None = typer.Option(None, "--links", exists=True, dir_okay=False,
                                       help="merchant-risk: edge list src, dst, link_type"),
     merchant_decisions: str | None = typer.Option(None, "--merchant-decisions", help=(
@@ -62,7 +63,7 @@ def batch_score(
     skip inputs already done. Batch scoring never writes enforcement (rooms, credit, points)."""
     from batch.jobs import input_files, read_links, run_local
     from common.terminal import terminal_console
-    from kinds import model_kind
+    from kinds import kind_of_reference
     from policy.document import load_policy
     from registry.store import ModelRegistry
 
@@ -73,9 +74,9 @@ def batch_score(
     settings = load_settings()
     policy = load_policy(settings.policy)
     standing = standing_holds(merchant_decisions, policy)
+    kind = kind_of_reference(reference)
     registry = ModelRegistry(settings)
     tag = registry.resolve(reference)
-    kind = model_kind(tag.split(":")[0])
     console.log(f"{tag}: {len(files)} input file(s), engine {engine}, policy {policy.version}, "
                 f"{len(standing):,} merchant(s) on a hold")
     if engine == "local":

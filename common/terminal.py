@@ -2,8 +2,9 @@
 
 Rich cuts a table to 80 columns when output is not a terminal (a pipe, a file, CI), turning
 every number into ``0.90…``, and pads every line to the console's width. A ``terminal_console``
-is the terminal's width on a TTY; elsewhere tables take their natural width and no line ends
-in padding. User-supplied text (reasons, names, notes) goes through ``plain`` so that Rich's
+is the terminal's width on a TTY; elsewhere tables take their natural width, their titles and
+captions start at the left edge (not centred over a table hundreds of columns wide) and no
+line ends in padding. User-supplied text (reasons, names, notes) goes through ``plain`` so that Rich's
 markup parser never eats brackets such as ``[forced past the PR-AUC guard: ...]``.
 
 ``configure_logging`` sends every log record (ours, the libraries', Python's warnings) to
@@ -23,6 +24,7 @@ from typing import Any
 from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.segment import Segment
+from rich.table import Table
 
 NOT_A_TERMINAL_WIDTH = 10_000
 _LINE_PADDING = re.compile(r"[ \t]+(?=\n)")
@@ -43,6 +45,13 @@ class TerminalConsole(Console):
     @size.setter
     def size(self, new_size: tuple[int, int]) -> None:
         Console.size.fset(self, new_size)
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        """Rich's ``print``; outside a terminal, a table's title and caption left-aligned."""
+        if not self.is_terminal:
+            for table in (o for o in objects if isinstance(o, Table)):
+                table.title_justify = table.caption_justify = "left"
+        super().print(*objects, **kwargs)
 
     def _render_buffer(self, buffer: Iterable[Segment]) -> str:
         text = super()._render_buffer(buffer)

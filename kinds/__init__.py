@@ -187,6 +187,12 @@ def model_kind(name: str) -> ModelKind:
         raise ShopGuardError(f"{name!r} is not a ShopGuard model; models are {', '.join(MODEL_NAMES)}.") from None
 
 
+def kind_of_reference(reference: str) -> ModelKind:
+    """The kind of ``NAME[:VERSION|alias]``, or the same error as ``model_kind`` for an unknown
+    name (before a registry is asked for a version of a model that cannot exist)."""
+    return model_kind(reference.partition(":")[0])
+
+
 def kind_of_entity(entity_type: str) -> ModelKind:
     """The kind whose decisions concern ``entity_type`` (listing, merchant, stream)."""
     for kind in MODEL_KINDS.values():

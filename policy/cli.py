@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from common.words import counted
+
 enforcement_app = typer.Typer(help="Policy files and enforcement over time (rooms, credit, points).",
                               no_args_is_help=True)
 
@@ -111,4 +113,4 @@ def replay_command(
             frame.to_parquet(out, index=False)
         else:
             frame.to_csv(out, index=False)
-        terminal_console(stderr=True).print(plain(f"wrote {len(frame):,} rows to {out}"))
+        terminal_console(stderr=True).print(plain(f"wrote {counted(len(frame), 'row')} to {out}"))

@@ -13,7 +13,8 @@ from rich.table import Table
 
 from common.errors import ShopGuardError
 from common.terminal import plain, terminal_console
-from kinds import MODEL_KINDS, model_kind
+from common.words import counted
+from kinds import kind_of_reference, model_kind
 from registry.card_text import ABOVE_ONE_RULE, above_any_score, threshold_words
 from registry.metrics import RealWorldChecks
 from registry.store import FORCED_NOTE, ModelRegistry, ShortfallCheck
@@ -28,6 +29,8 @@ models_app = typer.Typer(help="Inspect, promote and roll back registered models.
 def list_models(name: str | None = typer.Argument(None, help="only this model")) -> None:
     """Every registered version with its aliases and the running workers answering with it,
     newest first."""
+    if name is not None:
+        model_kind(name)  # an unknown name is an error, not an empty table
     registry = ModelRegistry()
     table = Table(title="registered models")
     for column in ("name", "version", "created (UTC)", "aliases", "answering (workers)"):
@@ -46,6 +49,7 @@ def list_models(name: str | None = typer.Argument(None, help="only this model"))
 def show(reference: str = typer.Argument(..., help="NAME[:VERSION|production|candidate]")) -> None:
     """A version's manifest summary: thresholds, the figures on real held-out text first (the
     synthetic test split's after them), lineage, files."""
+    kind_of_reference(reference)
     bundle = ModelRegistry().load(reference)
     m = bundle.manifest
     table = Table(title=f"{m.tag}", show_header=False)
@@ -54,7 +58,7 @@ def show(reference: str = typer.Argument(..., help="NAME[:VERSION|production|can
     headline = m.headline_metrics()
     rows = {
         "created": m.created_at, "task": m.task,
-        "feature set": f"{m.feature_set.name} v{m.feature_set.version} ({len(m.feature_set.features)} features)",
+        "feature set": f"{m.feature_set.name} v{m.feature_set.version} ({counted(len(m.feature_set.features), 'feature')})",
         "thresholds": "; ".join(f"{k}: {threshold_words(t.block, t.review, '>=')}" for k, t in m.thresholds.items()),
         **({"thresholds above 1": ABOVE_ONE_RULE} if any(above_any_score(t.block) or above_any_score(t.review)
                                                          for t in m.thresholds.values()) else {}),
@@ -63,7 +67,7 @@ def show(reference: str = typer.Argument(..., help="NAME[:VERSION|production|can
            for key, value in headline.items()},
         "baselines": "; ".join(f"{name} (test PR-AUC {b.test.headline_pr_auc:.4f})" for name, b in m.baselines.items()
                                if b.test.headline_pr_auc is not None) or "–",
-        "training files": "; ".join(f"{f.path} ({f.rows:,} rows, sha256 {f.sha256[:12]})" for f in m.lineage.training_files),
+        "training files": "; ".join(f"{f.path} ({counted(f.rows, 'row')}, sha256 {f.sha256[:12]})" for f in m.lineage.training_files),
         "git commit": str(m.lineage.git_commit), "seed": str(m.lineage.seed),
         "files": ", ".join(sorted(m.files)), "path": str(bundle.path),
     }
@@ -83,7 +87,7 @@ def _real_rows(checks: RealWorldChecks | None) -> dict[str, str]:
         interval = "" if check.low is None or check.high is None else f" [{check.low:.3f}, {check.high:.3f}]"
         target = "" if check.target is None else (
             f", target {'<=' if check.direction == 'at_most' else '>='} {check.target:g}: {check.verdict}")
-        rows[f"real: {check.description}"] = f"{check.value:.3f}{interval} on {check.rows:,} rows{target}"
+        rows[f"real: {check.description}"] = f"{check.value:.3f}{interval} on {counted(check.rows, 'row')}{target}"
     return rows
 
 
@@ -93,8 +97,7 @@ def card(
     format: Literal["md", "html", "json"] = typer.Option("md", "--format", help="md, html or json"),
 ) -> None:
     """Print a model card (verified bundle) as Markdown, HTML or JSON."""
-    name = reference.partition(":")[0]
-    text = ModelRegistry().card(reference, format, text_model=name in MODEL_KINDS and model_kind(name).text_model)
+    text = ModelRegistry().card(reference, format, text_model=kind_of_reference(reference).text_model)
     if format == "md" and sys.stdout.isatty():
         console.print(Markdown(text))
     else:
@@ -126,6 +129,7 @@ def promote(
     production beyond the tolerance is refused unless --force: compared on --data when given
     (both versions on the same rows, the paired bootstrap of `models compare`), else on their
     stored test PR-AUC."""
+    kind_of_reference(reference)
     gate: ShortfallCheck | None = None
     if data is not None:
         paired = (ctx.obj or {}).get(PAIRED_GATE)  # gate(production, candidate, tolerance, *, data, links, ...)
@@ -145,6 +149,7 @@ def rollback(
     reason: str = typer.Option(..., "--reason", help="why, for the audit history"),
 ) -> None:
     """Point production back at the version before the current one."""
+    model_kind(name)
     registry = ModelRegistry()
     event = registry.rollback(name, reason=reason)
     console.print(plain(f"{event.model_name}: production {event.previous_version} -> {event.version}"))
@@ -183,5 +188,6 @@ def adopt(
 ) -> None:
     """Record a version registered by an older ShopGuard (before manifests were hashed into
     the registry database): its files are verified, then its manifest hash is recorded."""
+    kind_of_reference(reference)
     manifest = ModelRegistry().adopt(reference, reason=reason)
     console.print(f"recorded {manifest.tag}; its manifest is now checked at every load")

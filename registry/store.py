@@ -211,7 +211,7 @@ class ModelRegistry:
             model = bentoml.models.get(f"{name}:{version}")
         except (bentoml.exceptions.BentoMLException, ValueError) as exc:
             raise ModelNotFoundError(
-                f"no model {name}:{version} in the store; `shopguard models list` shows what there is."
+                f"no model {name}:{version} in the store; `shopguard models list {name}` lists its versions."
             ) from exc
         return str(model.tag)
 

@@ -14,6 +14,7 @@ import pandas as pd
 import typer
 
 from common.settings import load_settings
+from common.words import counted
 from kinds import MODEL_NAMES
 
 
@@ -79,12 +80,13 @@ def audit_decisions(
         raise typer.BadParameter("--decision must be block, review or allow")
     if out is not None and out.suffix not in (".csv", ".parquet"):
         raise typer.BadParameter("--out must end in .csv or .parquet", param_hint="--out")
-    engine = make_engine(load_settings().database_url)
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
     filters = {"entity": entity, "request_id": request_id, "since": _parse_time(since, "--since"),
-               "until": _parse_time(until, "--until"), "decision": decision, "model": model}
+               "until": _parse_time(until, "--until"), "decision": decision, "model": _logged_model(model, settings)}
     total, rows = latest_decisions(engine, limit, **filters)
     console = terminal_console()
-    table = Table(title=f"{total:,} decision(s)" + (f", newest {len(rows):,} shown" if total > len(rows) else ""))
+    table = Table(title=counted(total, "decision") + (f", newest {len(rows):,} shown" if total > len(rows) else ""))
     for column in ("time (UTC)", "request", "type", "entity", "decision", "score", "model", "reasons"):
         table.add_column(column)
     for row in rows:
@@ -94,7 +96,21 @@ def audit_decisions(
     console.print(table)
     if out is not None:
         written = _export_decisions(engine, filters, out)
-        terminal_console(stderr=True).print(plain(f"wrote {written:,} rows to {out}"))
+        terminal_console(stderr=True).print(plain(f"wrote {counted(written, 'row')} to {out}"))
+
+
+def _logged_model(model: str | None, settings: Any) -> str | None:
+    """``--model`` as the decision log names it: a known model name, or ``NAME:VERSION`` of a
+    registered version (an alias such as ``NAME:production`` resolved to its version); an
+    unknown name or version is an error, not an empty table."""
+    from kinds import model_kind
+    from registry.store import ModelRegistry
+
+    if model is None:
+        return None
+    name, _, version = model.partition(":")
+    model_kind(name)
+    return ModelRegistry(settings).resolve(model) if version else name
 
 
 def _export_decisions(engine: Any, filters: dict[str, Any], out: Path) -> int:
@@ -139,7 +155,7 @@ def audit_verdicts(
     engine = make_engine(load_settings().database_url)
     write_whole(out, export_verdicts(engine, out.suffix.lstrip("."), **filters))
     written = count_verdicts(engine, **filters)
-    terminal_console(stderr=True).print(plain(f"wrote {written:,} verdicts to {out}"))
+    terminal_console(stderr=True).print(plain(f"wrote {counted(written, 'verdict')} to {out}"))
 
 
 def _utc(at: datetime | None) -> datetime | None:
@@ -210,7 +226,7 @@ def export_feedback_command(
     table = _with_base(exported.table, base, key)
     _write_table(table, out)
     console, log = terminal_console(), terminal_console(stderr=True)
-    log.print(plain(f"wrote {len(table):,} rows ({len(exported.table):,} from feedback) to {out}"))
+    log.print(plain(f"wrote {counted(len(table), 'row')} ({len(exported.table):,} from feedback) to {out}"))
     if contradictions is not None and len(contradictions):
         report = Table(title="feedback that contradicts the base file's label, by reviewer")
         for column in ("reviewer", "rows", "now positive", "now negative"):
@@ -223,7 +239,7 @@ def export_feedback_command(
         links = exported.links if base_links is None else pd.concat(
             [_read_base(base_links, "--base-links"), exported.links])
         _write_table(links.drop_duplicates(), links_out)
-        log.print(plain(f"wrote {len(links):,} links to {links_out}; train with --links {links_out}"))
+        log.print(plain(f"wrote {counted(len(links), 'link')} to {links_out}; train with --links {links_out}"))
 
 
 tokens_app = typer.Typer(help="API tokens (bearer tokens with scopes).", no_args_is_help=True)

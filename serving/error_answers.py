@@ -8,13 +8,17 @@ import contextlib
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from common.words import counted
 from policy.calls import FALLBACK_DECISION
 
 MAX_ERRORS = 20
+# BentoML answers "2 validation error for Input" whatever the count.
+_COUNTED_ERRORS = re.compile(r"^(\d+) validation errors? for ")
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -47,7 +51,8 @@ def cap_errors(body: dict[str, Any], limit: int = MAX_ERRORS) -> dict[str, Any]:
         return body
     capped = {**body, "detail": [_short(e) for e in detail[:limit]], "errors_total": len(detail)}
     if isinstance(capped.get("error"), str):
-        capped["error"] = capped["error"][:200]
+        capped["error"] = _COUNTED_ERRORS.sub(lambda m: counted(int(m[1]), "validation error") + " for ",
+                                              capped["error"])[:200]
     return capped
 
 

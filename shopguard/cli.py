@@ -28,7 +28,7 @@ from shopguard.clicklib import (
     NoArgsIsHelpError,
     UsageError,
 )
-from shopguard.help_text import tidy_help
+from shopguard.help_text import plain_flags, tidy_help
 from training.cli import (
     compare_command,
     data_app,
@@ -66,6 +66,11 @@ class ShopGuardGroup(TyperGroup):
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
         tidy_help(self)
+
+    def get_params(self, ctx: Context) -> list[Any]:
+        """The root's options, Typer's completion options (added after ``__init__``) included,
+        shown without a type beside a flag."""
+        return plain_flags(super().get_params(ctx))
 
     def make_context(self, info_name: str | None, args: list[str], parent: Context | None = None,
                      **extra: Any) -> Context:

@@ -5,7 +5,8 @@ Click shows them verbatim, so their markup is turned into the CLI's own plain st
 (`literal`), and their lines into paragraphs the help panel wraps to the terminal (a command
 list would otherwise break lines where the source did). Typer writes a required argument as
 ``{name}`` in usage lines and errors; here it is ``NAME`` (``[NAME]`` when optional), as
-Click and POSIX usage write it.
+Click and POSIX usage write it. A flag (``--force``, ``--help``) takes no value, so its help
+shows no type (Typer writes ``<bool>`` beside it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from typer.core import TyperArgument
+from typer.core import TyperArgument, TyperOption
 
 from shopguard.clicklib import Command, Context
 
@@ -51,6 +52,14 @@ class UsageArgument(TyperArgument):
         return (self.metavar or self.name or "").upper()
 
 
+class FlagOption(TyperOption):
+    """A Typer option whose help shows no type when it is a flag: ``--force``, not ``--force <bool>``."""
+
+    def display_type_rich(self, ctx: Context) -> str | None:
+        """The type shown in help: none for a flag."""
+        return None if self.is_flag and not self.count else super().display_type_rich(ctx)
+
+
 def commands_of(command: Command, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Command]]:
     """``command`` and every command under it, with the words that invoke each."""
     yield path, command
@@ -68,3 +77,13 @@ def tidy_help(root: Command) -> None:
                 param.help = plain_help(param.help)
             if isinstance(param, TyperArgument) and not isinstance(param, UsageArgument):
                 param.__class__ = UsageArgument
+        help_option = command.get_help_option(Context(command)) if getattr(command, "add_help_option", False) else None
+        plain_flags([*command.params, help_option])
+
+
+def plain_flags(params: list[Any]) -> list[Any]:
+    """``params`` with each Typer option shown as a ``FlagOption`` (no type beside a flag)."""
+    for param in params:
+        if isinstance(param, TyperOption) and not isinstance(param, FlagOption):
+            param.__class__ = FlagOption
+    return params

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from common.errors import ShopGuardError
 from common.terminal import plain
+from kinds import kind_of_reference
 from training.kind_training import add_train_commands
 from training.report_tables import (
     console,
@@ -163,7 +164,8 @@ def evaluate_command(
     data: Path | None = typer.Option(None, "--data", exists=True, dir_okay=False, help=(
         "a file to check: segments (`text`, optional `labels` or a binary `label`) or listings "
         "(`title`, optional attributes and `is_inferior`); without it, the built-in real-world checks")),
-    binary_category: str | None = typer.Option(None, "--binary-category"),
+    binary_category: str | None = typer.Option(None, "--binary-category", help=(
+        "false-marketing: the --data file has a binary `label` column meaning this category")),
     group_column: str = typer.Option("room", "--group-column", help=(
         "a column grouping the file's rows (rooms, sources): intervals resample groups")),
     out: Path | None = typer.Option(None, "--out", help="write the results as JSON"),
@@ -180,6 +182,7 @@ def evaluate_command(
         overlap_warning,
     )
 
+    kind_of_reference(reference)
     bundle = ModelRegistry().load(reference)
     evaluable_kind(bundle)
     overlap = evaluate_overlap(bundle, data) if data is not None else None
@@ -234,6 +237,7 @@ def compare_command(
     )
     from training.compare import write_comparison as write
 
+    kind_of_reference(first), kind_of_reference(second)
     registry = ModelRegistry()
     bundles = [registry.load(first), registry.load(second)]
     if bundles[0].manifest.model_name != bundles[1].manifest.model_name:
@@ -289,6 +293,8 @@ def enforcement_rooms_command(
     from training.data.real_text import shared_data_dir
     from training.room_replay import broadcast_order, replay_rooms, summarize
 
+    if out is not None and out.suffix != ".json":
+        raise typer.BadParameter("--out must end in .json", param_hint="--out")
     settings = load_settings()
     if segments is None:
         tag = ModelRegistry(settings).resolve("false-marketing:production")
@@ -305,15 +311,8 @@ def enforcement_rooms_command(
     with progress_status("replaying held-out rooms"):
         results = replay_rooms(pd.read_parquet(segments), broadcast_order(root), policy, chunk_sentences)
     summary = summarize(results, policy, chunk_sentences)
-    table = Table("violations in the room", "rooms", "acted on", "restricted or stopped", "stopped",
-                  "median sentence of first action", "median sentence of stop",
-                  title=f"{summary['rooms']} held-out rooms, {summary['sentences']:,} sentences, policy "
-                        f"{policy.version}, {chunk_sentences} sentences a call")
-    for band in summary["by_violations"]:
-        table.add_row(band["violations"], str(band["rooms"]), f"{band['acted_on']:.0%}",
-                      f"{band['restricted_or_stopped']:.0%}", f"{band['stopped']:.0%}",
-                      str(band["median_sentence_first_action"]), str(band["median_sentence_stop"]))
-    console.print(table)
+    console.print(rooms_table(summary, f"{summary['rooms']} held-out rooms, {summary['sentences']:,} sentences, "
+                                       f"policy {policy.version}, {chunk_sentences} sentences a call"))
     console.print(f"actions resting on clean speech (lost once reviewers overturn every clean-labelled segment): "
                   f"{summary['actions_resting_on_clean']:.0%} of {summary['rooms_acted_on']} rooms acted on; "
                   f"clean-only broadcasts acted on: {summary['clean_only_rooms_acted_on']:.0%} "
@@ -322,3 +321,19 @@ def enforcement_rooms_command(
     if out is not None:
         out.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
         note(plain(f"wrote {out}"))
+
+
+def rooms_table(summary: dict, title: str) -> Table:
+    """The rooms of ``enforcement rooms`` by how many violations they hold (a band without a
+    first action or a stop shows "–" for its median sentence)."""
+    table = Table("violations in the room", "rooms", "acted on", "restricted or stopped", "stopped",
+                  "median sentence of first action", "median sentence of stop", title=title)
+    for band in summary["by_violations"]:
+        table.add_row(band["violations"], str(band["rooms"]), f"{band['acted_on']:.0%}",
+                      f"{band['restricted_or_stopped']:.0%}", f"{band['stopped']:.0%}",
+                      _or_dash(band["median_sentence_first_action"]), _or_dash(band["median_sentence_stop"]))
+    return table
+
+
+def _or_dash(value: object) -> str:
+    return "–" if value is None else f"{value:g}" if isinstance(value, float) else str(value)

@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 from common.errors import ShopGuardError
 from registry.metrics import RealCheck, RealWorldChecks
 from training.classification_metrics import precision_recall
-from training.real_checks import rate_check
+from training.real_checks import MIN_CLASS_ROWS, MIN_GROUPS, rate_check
 
 
 def group_folds(groups: np.ndarray, folds: int, seed: int = 0) -> list[np.ndarray]:
@@ -47,8 +47,11 @@ TARGETS = {"binary_f1": 0.80, "clean_flagged": 0.08, "roc_auc": 0.85, "block_pre
 def cluster_interval(groups: np.ndarray, statistic: Statistic, n_boot: int = 200,
                      seed: int = 0) -> tuple[float | None, float | None]:
     """95% percentile interval of ``statistic(rows)`` when whole groups are resampled with
-    replacement (``statistic`` takes the row indices of a resample)."""
+    replacement (``statistic`` takes the row indices of a resample); (None, None) with fewer
+    than ``MIN_GROUPS`` groups."""
     names = np.unique(groups.astype(str))
+    if len(names) < MIN_GROUPS:
+        return None, None
     index_of = {name: np.flatnonzero(groups.astype(str) == name) for name in names}
     rng = np.random.default_rng(seed)
     values = []
@@ -82,10 +85,13 @@ def heldout_checks(positive: np.ndarray, flagged: np.ndarray, scores: np.ndarray
     """The grouped held-out figures of a text model's decisions: binary F1, clean rows flagged,
     violating rows caught, the precision of the flags and (given ``blocked``) of the blocks,
     ROC-AUC of the segment score (group-resampled intervals) and, per category with
-    positives, the share of its rows labelled with it."""
+    positives, the share of its rows labelled with it. F1 and ROC-AUC carry no interval (so
+    their targets are ``not shown``) with fewer than ``MIN_GROUPS`` groups or fewer than
+    ``MIN_CLASS_ROWS`` violating (for ROC-AUC, also clean) rows."""
     clean = ~positive
     precision, recall, f1 = precision_recall(positive, flagged)
-    f1_low, f1_high = cluster_interval(groups, _f1(positive, flagged), n_boot)
+    enough = positive.sum() >= MIN_CLASS_ROWS
+    f1_low, f1_high = cluster_interval(groups, _f1(positive, flagged), n_boot) if enough else (None, None)
     checks = [RealCheck(key="binary_f1", description="binary F1: flagged (review or block) vs labelled violating",
                         metric="f1", rows=len(positive), count=int(positive.sum()), value=f1, low=f1_low,
                         high=f1_high, target=TARGETS["binary_f1"], direction="at_least"),
@@ -99,7 +105,8 @@ def heldout_checks(positive: np.ndarray, flagged: np.ndarray, scores: np.ndarray
         checks.append(rate_check("block_precision", "blocked sentences that are violating (block precision)",
                                  positive[blocked], TARGETS["block_precision"], "at_least"))
     if 0 < positive.sum() < len(positive):
-        low, high = cluster_interval(groups, _auc(positive, scores), n_boot)
+        enough = min(positive.sum(), clean.sum()) >= MIN_CLASS_ROWS
+        low, high = cluster_interval(groups, _auc(positive, scores), n_boot) if enough else (None, None)
         checks.append(RealCheck(key="roc_auc", description="ROC-AUC of the segment score (violating vs clean)",
                                 metric="roc_auc", rows=len(positive), count=int(positive.sum()),
                                 value=float(roc_auc_score(positive, scores)), low=low, high=high,

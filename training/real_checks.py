@@ -31,6 +31,12 @@ if TYPE_CHECKING:
 
 NEUTRAL_PRICES = (19.9, 49.0, 99.0, 199.0, 399.0)
 MAX_ROWS = {"reviews": 1500, "titles": 800, "ingame": 3000}
+# The least evidence an interval needs before a target can be shown met: resampling fewer groups
+# than this (2 rooms resample to 3 distinct sets) or a statistic of fewer positive (for a ROC-AUC,
+# also negative) rows gives an interval that looks tight and means nothing, so none is given and
+# the verdict is ``not shown``.
+MIN_GROUPS = 10
+MIN_CLASS_ROWS = 10
 
 
 def missing(reason: str) -> RealWorldChecks:
@@ -59,11 +65,13 @@ def rate_check(key: str, description: str, hits: Sequence[bool], target: float |
 
 def auc_check(key: str, description: str, labels: np.ndarray, scores: np.ndarray, n_boot: int = 200,
               seed: int = 0, target: float | None = None) -> RealCheck:
-    """ROC-AUC with a bootstrap interval."""
+    """ROC-AUC with a bootstrap interval; none (its target ``not shown``) with fewer than
+    ``MIN_CLASS_ROWS`` positive or negative rows."""
     rng = np.random.default_rng(seed)
     value = float(roc_auc_score(labels, scores))
     boots = []
-    for _ in range(n_boot):
+    positives = int(np.sum(labels))
+    for _ in range(n_boot if min(positives, len(labels) - positives) >= MIN_CLASS_ROWS else 0):
         index = rng.integers(0, len(labels), len(labels))
         if labels[index].min() != labels[index].max():
             boots.append(roc_auc_score(labels[index], scores[index]))

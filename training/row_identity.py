@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from common.errors import ShopGuardError
+from common.words import counted
 from features.ids import merchant_key
 
 TRAINING_ROWS_FILE = "training_rows.npy"
@@ -135,7 +136,7 @@ class TrainingOverlap:
     def describe(self) -> str:
         """``N of M rows`` (or the whole-file finding of an older version)."""
         if self.overlapping is not None:
-            return f"{self.overlapping:,} of {self.rows:,} rows"
+            return f"{self.overlapping:,} of {counted(self.rows, 'row')}"
         return "the whole file (same sha256 as a training file)" if self.whole_file else "none found by whole file"
 
     def older_note(self) -> str | None:

@@ -17,7 +17,7 @@ from features.marketing import MARKETING_CATEGORIES
 from features.text import normalize_many
 from kinds.false_marketing.config import FalseMarketingConfig
 from training.data.evasions import evasion_rows
-from training.data.loaders import DataValidationError, read_table
+from training.data.loaders import DataValidationError, read_table, row_name
 from training.pipeline import split_rows
 from training.splits import Splits
 
@@ -48,7 +48,7 @@ class MarketingData:
 
 
 
-def _parse_labels(value: Any, row: int, column: str) -> list[str]:
+def _parse_labels(value: Any, path: Path, row: int, column: str) -> list[str]:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return []
     items = list(value) if isinstance(value, list | tuple | np.ndarray) else \
@@ -57,7 +57,7 @@ def _parse_labels(value: Any, row: int, column: str) -> list[str]:
     unknown = [v for v in items if v not in MARKETING_CATEGORIES]
     if unknown:
         raise DataValidationError(
-            f"column {column!r}, row {row}: unknown category {unknown[0]!r}; categories are "
+            f"{path}: column {column!r}, {row_name(path, row)}: unknown category {unknown[0]!r}; categories are "
             f"{', '.join(MARKETING_CATEGORIES)}.", field=column)
     return items
 
@@ -70,12 +70,12 @@ def load_marketing_file(path: Path, binary_category: str | None = None) -> Marke
     missing = [c for c in ("text", label_column) if c not in frame.columns]
     if missing:
         hint = " (or pass a binary `label` column with --binary-category)" if not binary_category else ""
-        raise DataValidationError(f"{path.name}: missing column(s) {', '.join(missing)}{hint}.",
+        raise DataValidationError(f"{path}: missing column(s) {', '.join(missing)}{hint}.",
                                   field=missing[0])
     texts = frame["text"]
     empty = texts.isna() | (texts.astype(str).str.strip() == "")
     if empty.any():
-        raise DataValidationError(f"{path.name}: column 'text' is empty in row {int(np.flatnonzero(empty)[0])}.",
+        raise DataValidationError(f"{path}: column 'text' is empty in {row_name(path, int(np.flatnonzero(empty)[0]))}.",
                                   field="text")
     labels = np.zeros((len(frame), len(MARKETING_CATEGORIES)), dtype=np.float32)
     if binary_category:
@@ -84,13 +84,13 @@ def load_marketing_file(path: Path, binary_category: str | None = None) -> Marke
                                       f"{', '.join(MARKETING_CATEGORIES)}.", field="--binary-category")
         values = pd.to_numeric(frame["label"], errors="coerce")
         if values.isna().any() or not values.isin([0, 1]).all():
-            raise DataValidationError(f"{path.name}: column 'label' must hold 0/1.", field="label")
+            raise DataValidationError(f"{path}: column 'label' must hold 0/1.", field="label")
         labels[:, MARKETING_CATEGORIES.index(binary_category)] = values.to_numpy()
         known = np.zeros(len(MARKETING_CATEGORIES), dtype=np.float32)
         known[MARKETING_CATEGORIES.index(binary_category)] = 1.0
         return MarketingData(texts.astype(str).tolist(), labels, path, known)
     for row, value in enumerate(frame["labels"]):
-        for category in _parse_labels(value, row, "labels"):
+        for category in _parse_labels(value, path, row, "labels"):
             labels[row, MARKETING_CATEGORIES.index(category)] = 1.0
     evasion = frame["evasion"].fillna(False).astype(bool).to_numpy() if "evasion" in frame.columns else None
     sources = frame["source"].astype(str).to_numpy() if "source" in frame.columns else None

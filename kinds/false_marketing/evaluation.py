@@ -73,7 +73,8 @@ def lexicon_matrix(texts: list[str]) -> np.ndarray:
 def room_rate(key: str, description: str, hits: np.ndarray, rooms: np.ndarray, n_boot: int,
               target: float | None = None) -> RealCheck:
     """The share of ``hits`` with an interval that resamples whole ``rooms`` (a room's rows rise
-    and fall together); Wilson's per row without bootstrap samples."""
+    and fall together); Wilson's per row without bootstrap samples or with too few rooms to
+    resample (``training.real_checks.MIN_GROUPS``)."""
     check = rate_check(key, description, hits, target, "at_least" if target is not None else None)
     low, high = cluster_interval(rooms, lambda rows: float(hits[rows].mean()) if len(rows) else None, n_boot)
     return check if low is None else check.model_copy(update={"low": low, "high": high})

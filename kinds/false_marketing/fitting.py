@@ -131,7 +131,8 @@ NO_CHAT: Chat = ([], np.zeros(0))
 @dataclass(frozen=True)
 class FoldJob:
     """One held-out fold's training: its rows (texts, labels, weights, known categories, real
-    marks), the validation rows, its work folder, the held-out texts it scores, the chat rows
+    marks), the validation rows, its work folder, the held-out texts it scores, the label its
+    progress lines start with (``fold 2/3``), the chat rows
     of its off_platform TF-IDF scorer and the disguised copies of its violating held-out texts
     (scored apart: the int8 encoder's scale is a batch's, so they never move the texts' scores)."""
 
@@ -159,8 +160,9 @@ class FoldScores:
 @dataclass(frozen=True)
 class EncoderJob:
     """The served encoder's training: its rows and validation rows, the folder its files are
-    written to (checkpoint, tokenizer, ONNX fp32 and int8), whether to keep its best epoch and
-    the chat rows of its off_platform TF-IDF scorer."""
+    written to (checkpoint, tokenizer, ONNX fp32 and int8), whether to keep its best epoch, the
+    label its progress lines start with (``served``) and the chat rows of its off_platform
+    TF-IDF scorer."""
 
     rows: TrainingRowsOf
     validation: tuple[list[str], np.ndarray]
@@ -226,7 +228,15 @@ class PartsFitter:
                  device: Device = "cpu") -> None:
         self.config = config
         self.device = device
-        self._progress = progress or no_progress
+        self.progress = progress or no_progress
+
+    def with_label(self, label: str) -> PartsFitter:
+        """This fitter with each progress line starting ``label: `` (``fold 2/3: epoch 1/3: ...``),
+        so that the lines of folds trained side by side say which fold they are; itself without
+        a label."""
+        if not label:
+            return self
+        return PartsFitter(self.config, lambda message: self.progress(f"{label}: {message}"), self.device)
 
     def fit_tfidf(self, texts: list[str], labels: np.ndarray, real: np.ndarray,
                   chat: Chat = NO_CHAT) -> dict[str, CharNgramScorer]:
@@ -284,13 +294,13 @@ class PartsFitter:
         texts, labels, weights, known, _ = job.rows
         tokenizer, model = self.encoder_start(texts)
         device = torch_device(self.device)
-        self._progress(f"training the encoder{job.label} on {device} on {len(texts):,} segments "
+        self.progress(f"training the encoder on {device} on {len(texts):,} segments "
                        f"({sum(p.numel() for p in model.parameters()):,} parameters)")
         training = train_encoder(
             model, tokenizer, (texts, labels), job.validation, epochs=config.epochs, batch_size=config.batch_size,
             learning_rate=config.learning_rate, weight_decay=config.weight_decay, warmup_ratio=config.warmup_ratio,
             patience=config.patience, seed=config.seed, device=device, max_seconds=config.max_train_seconds,
-            progress=self._progress, known_categories=known, weights=weights, select_best=job.select_best)
+            progress=self.progress, known_categories=known, weights=weights, select_best=job.select_best)
         job.work.mkdir(parents=True, exist_ok=True)
         with quiet_transformers():
             model.save_pretrained(job.work)
@@ -313,8 +323,10 @@ class PartsFitter:
                            self.fit_tfidf(texts, labels, real, job.chat), BigramNovelty.fit(texts))
 
     def run_job(self, job: FoldJob | EncoderJob) -> FoldScores | dict[str, Any]:
-        """A fold's held-out scores, or the served encoder's files and training history."""
-        return self.train_encoder_files(job) if isinstance(job, EncoderJob) else self.score_fold(job)
+        """A fold's held-out scores, or the served encoder's files and training history; its
+        progress lines start with the job's label."""
+        fitter = self.with_label(job.label)
+        return fitter.train_encoder_files(job) if isinstance(job, EncoderJob) else fitter.score_fold(job)
 
     def held_out_rooms(self, data: MarketingData, texts: list[str], train_rows: np.ndarray,
                         validation: tuple[list[str], np.ndarray], work: Path,
@@ -326,7 +338,7 @@ class PartsFitter:
         ``served.work`` when this returns."""
         real_rows = np.flatnonzero(data.real)
         if not len(real_rows):
-            return None, None if served is None else self.train_encoder_files(served)
+            return None, None if served is None else self.run_job(served)
         folds = group_folds(data.groups[real_rows], self.config.real_folds, self.config.seed)
         fold_of = np.zeros(len(real_rows), dtype=np.int64)
         for k, fold in enumerate(folds):
@@ -337,7 +349,7 @@ class PartsFitter:
         evaded = [fold_evasions(data, fold, real_rows[fold], seed) for fold in folds]
         jobs = [FoldJob(training_rows(self.config, data, np.concatenate([train_rows, np.delete(real_rows, fold)]), texts),
                         validation, work / f"fold{k}", [texts[i] for i in real_rows[fold]],
-                        f" (held-out fold {k + 1}/{len(folds)})", chat, evaded[k].normalized)
+                        f"fold {k + 1}/{len(folds)}", chat, evaded[k].normalized)
                 for k, fold in enumerate(folds)]
         outcomes = self.run_jobs(([] if served is None else [served]) + jobs)
         training = outcomes.pop(0) if served is not None else None
@@ -362,7 +374,7 @@ class PartsFitter:
         from concurrent.futures import ProcessPoolExecutor
 
         folds = sum(isinstance(job, FoldJob) for job in jobs)
-        self._progress(f"training {folds} held-out folds{' and the served encoder' if folds < len(jobs) else ''}, "
+        self.progress(f"training {folds} held-out folds{' and the served encoder' if folds < len(jobs) else ''}, "
                        f"{workers} at once (one process each)")
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             return list(pool.map(_run_job_in_process, [(self.config, self.device, job) for job in jobs]))
@@ -370,8 +382,7 @@ class PartsFitter:
     def score_fold(self, job: FoldJob) -> FoldScores:
         """Train one held-out fold's parts and score its held-out texts and, apart, their
         disguised copies (encoder, TF-IDF, novelty)."""
-        parts = self.fit_parts(*job.rows, job.validation, job.work, select_best=False, label=job.label,
-                               chat=job.chat)
+        parts = self.fit_parts(*job.rows, job.validation, job.work, select_best=False, chat=job.chat)
 
         def scored(texts: list[str]) -> FoldPartScores:
             if not texts:  # a fold without violating rows has no copies

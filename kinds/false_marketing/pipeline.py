@@ -174,7 +174,7 @@ class FalseMarketingTrainer:
         # Without real rows the synthetic validation stands for the text that matters: keep the best epoch.
         self.chat = self._off_platform_chat(data, texts)
         served = EncoderJob(training_rows(config, data, rows, texts), validation, work,
-                            select_best=not data.real.any(), chat=self.chat)
+                            select_best=not data.real.any(), label="served", chat=self.chat)
         held, training = self.fitter.held_out_rooms(data, texts, splits.train, validation, work, served, self.chat)
         final = self.fitter.parts_from_files(served, training)
         return self._evaluate(data, splits, part, labels, final, held)

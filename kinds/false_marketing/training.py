@@ -119,7 +119,7 @@ def evaluate_file(bundle: LoadedBundle, path: Path, binary_category: str | None,
 
     frame = read_table(path)
     if "text" not in frame.columns:
-        raise DataValidationError(f"{path.name}: missing column 'text'.", field="text")
+        raise DataValidationError(f"{path}: missing column 'text'.", field="text")
     model = FalseMarketingModel.from_bundle(bundle)
     labelled = ("label" if binary_category else "labels") in frame.columns
     if not labelled:

@@ -197,4 +197,4 @@ class ListingQualityTrainer:
 
 def load_listing_file(path: Path) -> pd.DataFrame:
     """Read and validate a listing training file (Parquet / CSV / JSONL)."""
-    return validate_columns(read_table(path), LISTING_COLUMNS, path.name)
+    return validate_columns(read_table(path), LISTING_COLUMNS, str(path))

@@ -98,7 +98,7 @@ def _listing_file(bundle: LoadedBundle, path: Path) -> Any:
 
     frame = read_table(path)
     if "title" not in frame.columns:
-        raise DataValidationError(f"{path.name}: missing column 'title'.", field="title")
+        raise DataValidationError(f"{path}: missing column 'title'.", field="title")
     columns = neutral_listings(frame["title"].astype(str).tolist())
     for name in frame.columns:  # the file's own attributes replace the neutral ones
         if name != LISTING_LABEL_COLUMN:

@@ -119,18 +119,18 @@ def load_merchant_table(path: Path, links_path: Path | None = None,
     frame = read_table(path)
     for required in (label_column, id_column):
         if required not in frame.columns:
-            raise DataValidationError(f"{path.name}: missing column {required!r}.", field=required)
+            raise DataValidationError(f"{path}: missing column {required!r}.", field=required)
     duplicated = frame[id_column].astype(str).duplicated()
     if duplicated.any():
         raise DataValidationError(
-            f"{path.name}: {id_column!r} must be unique; {frame[id_column][duplicated].iloc[0]!r} "
+            f"{path}: {id_column!r} must be unique; {frame[id_column][duplicated].iloc[0]!r} "
             "appears more than once.", field=id_column)
     labels = pd.to_numeric(frame[label_column], errors="coerce")
     if labels.isna().any() or not labels.isin([0, 1]).all():
-        raise DataValidationError(f"{path.name}: column {label_column!r} must hold 0/1 labels.",
+        raise DataValidationError(f"{path}: column {label_column!r} must hold 0/1 labels.",
                                   field=label_column)
     ours = all(c in frame.columns for c in MERCHANT_FEATURE_SPEC.own_features)
-    links = _links_from_frame(read_table(links_path), links_path.name) if links_path else []
+    links = _links_from_frame(read_table(links_path), str(links_path)) if links_path else []
     if ours:
         spec = MerchantFeatureSpec(MERCHANT_FEATURE_SPEC.name, MERCHANT_FEATURE_SPEC.own_features,
                                    MERCHANT_FEATURE_SPEC.link_types)
@@ -139,13 +139,13 @@ def load_merchant_table(path: Path, links_path: Path | None = None,
         numeric = [c for c in frame.columns if c not in skip and pd.api.types.is_numeric_dtype(frame[c])
                    and not pd.api.types.is_bool_dtype(frame[c])]
         if not numeric:
-            raise DataValidationError(f"{path.name}: no numeric feature columns found.", field="--data")
+            raise DataValidationError(f"{path}: no numeric feature columns found.", field="--data")
         link_types = tuple(sorted({t for _, _, t in links})) or (GENERIC_LINK_TYPE,)
         spec = MerchantFeatureSpec("generic_merchant_v1", tuple(numeric), link_types)
     values = frame[list(spec.own_features)].apply(pd.to_numeric, errors="coerce")
     bad = [c for c in spec.own_features if (frame[c].notna() & values[c].isna()).any()]
     if bad:
-        raise DataValidationError(f"{path.name}: column {bad[0]!r} must be numeric.", field=bad[0])
+        raise DataValidationError(f"{path}: column {bad[0]!r} must be numeric.", field=bad[0])
     age = frame["account_age_days"].to_numpy(float) if "account_age_days" in frame.columns else None
     return MerchantTable(frame[id_column].astype(str).to_numpy(), values.to_numpy(np.float64),
                          labels.to_numpy(int), links, spec,

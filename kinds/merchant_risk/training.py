@@ -29,8 +29,10 @@ def train_merchant_risk(
     data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="merchants: .parquet, .csv or .jsonl"),
     links: Path | None = typer.Option(None, "--links", exists=True, dir_okay=False,
                                       help="edge list: src, dst[, link_type]"),
-    label_column: str = typer.Option("is_suspicious", "--label-column"),
-    id_column: str = typer.Option("merchant_id", "--id-column"),
+    label_column: str = typer.Option("is_suspicious", "--label-column",
+                                      help="the --data column of 0/1 labels (1: suspicious)"),
+    id_column: str = typer.Option("merchant_id", "--id-column",
+                                   help="the --data column naming each merchant (as --links names them)"),
     config: Path | None = typer.Option(None, "--config", exists=True, dir_okay=False,
                                        help="JSON file of MerchantRiskConfig"),
     seed: int | None = typer.Option(None, help="override the config's seed"),
@@ -75,7 +77,7 @@ def score_merchant_file(bundle: LoadedBundle, data: Path, links: Path | None = N
     table = load_merchant_table(data, links)
     missing = [f for f in model.spec.own_features if f not in table.spec.own_features]
     if missing:
-        raise ShopGuardError(f"{data.name} lacks {bundle.tag}'s feature column(s) {missing[:5]}.")
+        raise ShopGuardError(f"{data} lacks {bundle.tag}'s feature column(s) {missing[:5]}.")
     neighbours: dict[str, list[dict[str, str]]] = {}
     for src, dst, link_type in table.links:
         neighbours.setdefault(src, []).append({"merchant_id": dst, "link_type": link_type})

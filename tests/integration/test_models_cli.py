@@ -50,4 +50,4 @@ def test_user_errors_are_one_line_and_exit_2(two_versions) -> None:
     missing = run_cli("models", "card", "review-spam:v19990101-000000-abcdef", home=home, check=False)
     assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr
     unknown = run_cli("models", "promote", "no-such-model:candidate", "--reason", "x", home=home, check=False)
-    assert unknown.returncode == 2 and unknown.stderr.startswith("error: no-such-model has no candidate version")
+    assert unknown.returncode == 2 and unknown.stderr.startswith("error: 'no-such-model' is not a ShopGuard model")

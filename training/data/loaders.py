@@ -31,7 +31,7 @@ def read_table(path: Path) -> pd.DataFrame:
     kind = READERS.get(path.suffix.lower())
     if kind is None:
         raise DataValidationError(
-            f"{path.name}: unsupported file type {path.suffix!r}; use .parquet, .csv, .tsv or .jsonl.",
+            f"{path}: unsupported file type {path.suffix!r}; use .parquet, .csv, .tsv or .jsonl.",
             field="--data",
         )
     if path.stat().st_size == 0:
@@ -73,6 +73,14 @@ def _coerce_label(values: pd.Series, name: str) -> pd.Series:
     return numeric.astype(int)
 
 
+def row_name(path: Path | str, index: int) -> str:
+    """How an error names the data row at 0-based ``index`` of the file ``path``: counted from
+    1 (``row 1`` is the first data row), with its line in a CSV or TSV file, whose first line
+    is the header (``row 1 (line 2)``)."""
+    number = index + 1
+    return f"row {number} (line {number + 1})" if Path(path).suffix.lower() in (".csv", ".tsv") else f"row {number}"
+
+
 def validate_columns(frame: pd.DataFrame, specs: Sequence[ColumnSpec], source: str) -> pd.DataFrame:
     """Check a table against column specs and return it with canonical dtypes.
 
@@ -104,7 +112,7 @@ def validate_columns(frame: pd.DataFrame, specs: Sequence[ColumnSpec], source: s
             bad = column.notna() & numeric.isna()
             if bad.any():
                 raise DataValidationError(
-                    f"{source}: column {spec.name!r} must be numeric; row {int(np.flatnonzero(bad)[0])} "
+                    f"{source}: column {spec.name!r} must be numeric; {row_name(source, int(np.flatnonzero(bad)[0]))} "
                     f"holds {column[bad].iloc[0]!r}.",
                     field=spec.name,
                 )

@@ -32,3 +32,12 @@ def test_usage_lines_name_arguments_in_capitals() -> None:
 def test_rest_markup_becomes_plain_code_and_paragraphs_one_line() -> None:
     text = "Serve ``bentoml serve``\n    with :func:`serving.run` and paired-\nbootstrap CIs.\n\nSecond."
     assert plain_help(text) == "Serve `bentoml serve` with `serving.run` and paired-bootstrap CIs.\n\nSecond."
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=[" ".join(p) or "shopguard" for p in COMMANDS])
+def test_flags_show_no_type_and_every_option_says_what_it_does(path: tuple[str, ...]) -> None:
+    shown = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "100"}).output
+    assert "<bool>" not in shown, shown
+    command = dict(commands_of(typer.main.get_command(app)))[path]
+    silent = [p.name for p in command.params if isinstance(p, typer.core.TyperOption) and not p.help]
+    assert silent == [], f"{' '.join(path)}: options without help: {silent}"

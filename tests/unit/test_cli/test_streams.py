@@ -86,3 +86,12 @@ def test_library_warnings_are_logged_once_without_ansi_codes(cli_logging: None,
     err = capsys.readouterr().err
     assert err.splitlines() == ["warning: Please consider pre-processing",
                                 "warning: SHOPGUARD_DEVICE=cuda but torch sees no CUDA device"]
+
+
+def test_a_piped_table_title_starts_at_the_left_edge(capsys: pytest.CaptureFixture) -> None:
+    table = Table(title="listing-quality:v1", caption="a caption")
+    table.add_column("value")
+    table.add_row("v" * 300)
+    terminal_console().print(table)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "listing-quality:v1" and lines[-1] == "a caption"

@@ -145,3 +145,18 @@ def test_a_user_error_from_deep_inside_is_one_line(isolated_home: Path, tmp_path
     policy.write_text(json.dumps({"name": "x", "rooms": {"rungz": []}}), encoding="utf-8")
     line = _one_error_line(CliRunner().invoke(app, ["enforcement", "check", str(policy)]))
     assert "rooms.rungz: unknown key" in line
+
+
+@pytest.mark.parametrize("args", [("models", "card", "bogus"), ("models", "show", "bogus:v1"),
+                                  ("models", "promote", "bogus:candidate", "--reason", "x"),
+                                  ("models", "rollback", "bogus", "--reason", "x"), ("models", "list", "bogus"),
+                                  ("evaluate", "bogus")])
+def test_an_unknown_model_name_is_named_as_such(args: tuple[str, ...], isolated_home: Path) -> None:
+    line = _one_error_line(CliRunner().invoke(app, list(args)))
+    assert "'bogus' is not a ShopGuard model" in line and "shopguard train bogus" not in line
+
+
+def test_audit_decisions_of_an_unknown_version_is_an_error(isolated_home: Path) -> None:
+    line = _one_error_line(CliRunner().invoke(app, ["audit", "decisions", "--model", "listing-quality:nover"]))
+    assert "listing-quality:nover" in line and "shopguard models list listing-quality" in line
+    assert "not a ShopGuard model" in _one_error_line(CliRunner().invoke(app, ["audit", "decisions", "--model", "x"]))

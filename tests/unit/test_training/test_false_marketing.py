@@ -594,3 +594,16 @@ def test_a_bundle_with_an_unknown_blend_space_is_refused_with_what_to_do(registe
     encoder, tfidf = model.encoder.predict_pieces(texts), model.tfidf_matrix(texts)
     np.testing.assert_allclose(model.predict_normalized(texts),
                                np.where(np.isnan(tfidf), encoder, 0.5 * encoder + 0.5 * tfidf))
+
+
+def test_a_jobs_progress_lines_start_with_its_label(tmp_path: Path) -> None:
+    texts = ["这个产品能治疗所有疾病", "今天直播间有新款外套", "全网最低价只有今天", "欢迎大家来到直播间"] * 4
+    labels = np.zeros((len(texts), len(MARKETING_CATEGORIES)), dtype=np.float32)
+    labels[::4, MARKETING_CATEGORIES.index("efficacy_claim")] = 1
+    labels[2::4, MARKETING_CATEGORIES.index("absolute_claim")] = 1
+    seen: list[str] = []
+    fitter = PartsFitter(FalseMarketingConfig(**{**TINY_MARKETING_CONFIG, "epochs": 1}), progress=seen.append)
+    rows = (texts, labels, np.ones(len(texts)), None, np.zeros(len(texts), dtype=bool))
+    fitter.run_job(fitting.EncoderJob(rows, (texts[:8], labels[:8]), tmp_path / "encoder", False, label="fold 2/3"))
+    assert any(line.startswith("fold 2/3: epoch 1/1: loss") for line in seen), seen
+    assert all(line.startswith("fold 2/3: ") for line in seen), seen

@@ -4,6 +4,7 @@ from sklearn.metrics import roc_auc_score
 
 from common.errors import ShopGuardError
 from training.grouped import cluster_interval, group_folds, heldout_checks
+from training.real_checks import auc_check
 
 
 def test_folds_hold_whole_groups_out_and_cover_every_row_once() -> None:
@@ -65,3 +66,28 @@ def test_heldout_checks_report_the_served_decisions() -> None:
     assert checks["roc_auc"].value == pytest.approx(roc_auc_score(positive, scores))
     assert checks["recall_x"].value == pytest.approx(1 / 2) and checks["recall_y"].value == 0.0
     assert checks["clean_flagged"].met is False  # 20% against the 8% target
+
+
+def test_too_few_groups_or_positives_give_no_interval_and_no_met_target() -> None:
+    positive = np.array([1, 0, 1, 0], dtype=bool)  # 4 perfectly decided rows in 2 rooms
+    scores = np.array([0.9, 0.1, 0.8, 0.2])
+    labels = positive[:, None].astype(float)
+    small = heldout_checks(positive, positive, scores, np.array(["a", "a", "b", "b"]), labels, labels > 0, ["x"],
+                           "note", n_boot=100).by_key()
+    for key in ("binary_f1", "roc_auc"):
+        assert small[key].value == 1.0 and small[key].low is None and small[key].verdict == "not shown"
+    assert cluster_interval(np.array(["a", "b"] * 20), lambda rows: float(len(rows)), 50) == (None, None)
+    many = np.repeat([True, False], 30)  # 60 rows in 12 rooms, 30 violating: enough evidence
+    rooms = np.array([f"room-{i % 12}" for i in range(60)])
+    large = heldout_checks(many, many, many.astype(float), rooms, many[:, None].astype(float), many[:, None], ["x"],
+                           "note", n_boot=100).by_key()
+    assert large["binary_f1"].verdict == "yes" and large["roc_auc"].verdict == "yes"
+
+
+def test_a_row_bootstrapped_auc_needs_enough_of_each_class() -> None:
+    labels = np.array([1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    scores = np.linspace(1, 0, 12)
+    few = auc_check("auc", "few positives", labels, scores, target=0.85)
+    assert few.value == 1.0 and few.low is None and few.verdict == "not shown"
+    enough = auc_check("auc", "enough", np.repeat([1, 0], 20), np.linspace(1, 0, 40), target=0.85)
+    assert enough.verdict == "yes"

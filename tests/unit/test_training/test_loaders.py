@@ -3,6 +3,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from kinds.false_marketing.data import load_marketing_file
 from kinds.listing_quality.pipeline import load_listing_file
 from kinds.listing_quality.record import LISTING_COLUMNS
 from training.data.loaders import DataValidationError, read_table, validate_columns
@@ -28,7 +29,7 @@ def test_mistyped_numeric_column_is_named_with_row(tmp_path: Path) -> None:
     frame["price"] = ["10.5", "cheap"]
     path = tmp_path / "bad.csv"
     frame.to_csv(path, index=False)
-    with pytest.raises(DataValidationError, match=r"'price' must be numeric; row 1 holds 'cheap'"):
+    with pytest.raises(DataValidationError, match=r"bad.csv: column 'price' must be numeric; row 2 \(line 3\) holds 'cheap'"):
         load_listing_file(path)
 
 
@@ -79,3 +80,16 @@ def test_a_json_array_is_read_as_records(tmp_path) -> None:
     for path in (array, lines):
         frame = read_table(path)
         assert list(frame["title"]) == ["a", "b"] and list(frame["is_inferior"]) == [1, 0]
+
+
+def test_segment_file_errors_count_rows_from_1_and_name_the_path_as_given(tmp_path: Path) -> None:
+    path = tmp_path / "folder" / "segments.csv"
+    path.parent.mkdir()
+    pd.DataFrame({"text": ["好", "坏"], "labels": ["", "made_up"]}).to_csv(path, index=False)
+    with pytest.raises(DataValidationError) as info:
+        load_marketing_file(path)
+    assert str(info.value).startswith(f"{path}: column 'labels', row 2 (line 3): unknown category 'made_up'")
+    pd.DataFrame({"text": ["", "坏"], "labels": ["", ""]}).to_parquet(path.with_suffix(".parquet"))
+    with pytest.raises(DataValidationError, match="is empty in row 1[.]") as info:
+        load_marketing_file(path.with_suffix(".parquet"))
+    assert str(path.with_suffix(".parquet")) in str(info.value)
