@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from common.decisions import Decision
 from features.ids import EntityId, merchant_key
@@ -221,6 +221,8 @@ class CreatorOut(BaseModel):
 
 class StreamRequest(BaseModel):
     """Body of ``POST /v1/streams/score``: one call is a chunk of its live room."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)  # as the service reads it (strict_bodies)
 
     stream_id: EntityId = Field(..., description="the broadcast (live room); normalized as merchant ids are")
     segments: list[TranscriptSegment] = Field(..., min_length=1, max_length=MAX_BATCH)

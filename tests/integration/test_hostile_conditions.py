@@ -109,6 +109,24 @@ def test_unknown_top_level_fields_are_400_on_every_endpoint(server, path, body) 
     assert next(d for d in response.json()["detail"] if d["loc"] == [unknown])["type"] == "extra_forbidden"
 
 
+STREAM = {"stream_id": "S-strict", "segments": [SEGMENT]}
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/v1/streams/score", {**STREAM, "chunk": True}, "chunk"),
+    ("/v1/streams/score", {**STREAM, "chunk": "1"}, "chunk"),
+    ("/v1/streams/score", {**STREAM, "chunk": 2.0}, "chunk"),
+    ("/v1/appeals", {"ledger_entry_id": "15", "appellant": "M-a", "reason": "not mine"}, "ledger_entry_id"),
+    ("/v1/feedback", {"entity_id": "L-h", "entity_type": "listing", "label": "ok", "segment_index": "0"},
+     "segment_index"),
+], ids=["chunk-true", "chunk-text", "chunk-float", "appeal-entry-text", "feedback-index-text"])
+def test_top_level_values_of_another_type_are_400_naming_the_field(server, path, body, field) -> None:
+    """Top-level fields are as strict as record fields: no value is coerced into their type."""
+    response = api_post(f"{server}{path}", json=body, timeout=30)
+    assert response.status_code == 400, response.text
+    assert [field] in _locations(response)
+
+
 def test_feedback_names_its_entity_type_and_lands_on_that_entity(server, decided) -> None:
     shared_id = decided["block"]["merchant_id"]  # a merchant at block; now a listing with the same id
     scored = api_post(f"{server}/v1/listings/score", json={"listings": [{**LISTING, "listing_id": shared_id}]},
