@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.decisions import Decision
+from common.errors import error_body
 from features.ids import EntityId, merchant_key
 from features.schemas import normalized_length
 from kinds.answers import (
@@ -68,8 +69,8 @@ class SegmentResult(BaseModel):
 
 
 def too_large(field: str, message: str) -> Refused:
-    """413 naming the field whose size is over the limit (the validation-error shape)."""
-    return Refused(413, {"detail": [{"loc": ["body", field], "msg": message, "type": "too_large"}]})
+    """413 naming the field whose size is over the limit (``error_body``'s shape)."""
+    return Refused(413, error_body(413, field, message, "too_large"))
 
 
 class StreamAnswers(KindAnswers[TranscriptSegment]):
