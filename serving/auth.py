@@ -44,7 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from common.errors import ShopGuardError
+from common.errors import ShopGuardError, error_body
 from serving.error_answers import QUIET_LOG, send_json
 
 logger = logging.getLogger("shopguard.auth")
@@ -75,6 +75,7 @@ SCOPES: tuple[str, ...] = ("score", "feedback", "read", "admin")
 TOKEN_PREFIX = "sg_"
 MAX_TOKEN_NAME = 128
 PRINCIPAL_HEADER = b"x-shopguard-principal"  # set by the middleware, never trusted from a client
+AUTHORIZATION_LOC = ["header", "authorization"]  # what a 401 or 403 names
 # Deny by default: a route not named here needs the ``admin`` scope.
 OPEN = "open"  # no token: health, the API description, the console's sign-in and its static files
 SESSION = "session"  # the console's pages: its own signed session cookie (serving/console), no bearer token
@@ -257,7 +258,7 @@ class AuthGuard:
             return
         headers = [(k, v) for k, v in scope.get("headers") or [] if k.lower() != PRINCIPAL_HEADER]
         if scope["path"] == "/metrics" and not self.metrics_enabled:
-            await send_json(send, 404, {"error": "not_found", "message": "metrics are off; set SHOPGUARD_METRICS=on"})
+            await send_json(send, 404, error_body(404, ["request"], "metrics are off; set SHOPGUARD_METRICS=on"))
             return
         needed = required_scope(scope["method"], scope["path"])
         if self.store is None or needed in (OPEN, SESSION):
@@ -275,13 +276,13 @@ class AuthGuard:
             return
         if found is None:
             log_denied(401, scope, "anonymous", "unknown or revoked token" if token else "no bearer token")
-            await send_json(send, 401, {"error": "unauthenticated", "message": "send Authorization: Bearer <token>; "
-                                       "`shopguard tokens create` makes one"}, {"WWW-Authenticate": "Bearer"})
+            await send_json(send, 401, error_body(401, AUTHORIZATION_LOC, "send Authorization: Bearer <token>; "
+                                                  "`shopguard tokens create` makes one"), {"WWW-Authenticate": "Bearer"})
             return
         if not found.allows(needed):
             log_denied(403, scope, found.name, f"the token lacks the {needed!r} scope")
-            await send_json(send, 403, {"error": "forbidden", "message": f"token {found.name!r} lacks the {needed!r} "
-                                       f"scope (it has {', '.join(found.scopes)})"})
+            await send_json(send, 403, error_body(403, AUTHORIZATION_LOC, f"token {found.name!r} lacks the "
+                                                  f"{needed!r} scope (it has {', '.join(found.scopes)})"))
             return
         headers.append((PRINCIPAL_HEADER, encode_principal(found.name)))
         await self.app({**scope, "headers": headers}, receive, send)

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from common.errors import error_body
 from database.engine import DatabaseUnreadable, storage_cause
 from features.ids import checked_id, merchant_key
 from policy.calls import FALLBACK_DECISION
@@ -55,9 +56,8 @@ async def storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _bad(field: str, message: str, status: int = 400) -> JSONResponse:
-    return JSONResponse({"error": "invalid_input" if status == 400 else "not_found",
-                         "detail": [{"loc": ["path" if field.endswith("_id") else "query", field], "msg": message,
-                                     "type": "value_error" if status == 400 else "not_found"}]}, status_code=status)
+    return JSONResponse(error_body(status, field, message, "value_error" if status == 400 else "not_found"),
+                        status_code=status)
 
 
 def _entity_key(request: Request, field: str) -> str | JSONResponse:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from common.errors import error_body
 from common.words import counted
 from policy.calls import FALLBACK_DECISION
 
@@ -39,9 +40,9 @@ async def send_unavailable(send: Send, error: str, message: str, close: bool = F
                                 "the items as 'review' meanwhile", "fallback_decision": FALLBACK_DECISION}, headers)
 
 
-def field_error(where: str, field: str, message: str, kind: str) -> dict[str, Any]:
-    """An error body naming one field (the validation-error shape)."""
-    return {"error": message, "detail": [{"loc": [where, field], "msg": message, "type": kind}]}
+def field_error(status: int, loc: list[str], message: str, kind: str) -> dict[str, Any]:
+    """An error body naming the header or the body at fault (``common.errors.error_body``)."""
+    return error_body(status, loc, message, kind)
 
 
 def cap_errors(body: dict[str, Any], limit: int = MAX_ERRORS) -> dict[str, Any]:
@@ -57,9 +58,11 @@ def cap_errors(body: dict[str, Any], limit: int = MAX_ERRORS) -> dict[str, Any]:
 
 
 def _short(error: Any) -> Any:
-    """One validation error without the echoed input (which can be megabytes)."""
+    """One validation error without the echoed input (which can be megabytes); an error of the
+    whole body (pydantic's empty ``loc``: not JSON, not an object) names ``["body"]``."""
     if isinstance(error, dict):
-        return {k: (str(v)[:300] if k == "msg" else v) for k, v in error.items() if k not in ("input", "ctx", "url")}
+        short = {k: (str(v)[:300] if k == "msg" else v) for k, v in error.items() if k not in ("input", "ctx", "url")}
+        return {**short, "loc": ["body"]} if short.get("loc") == [] else short
     return error
 
 

@@ -100,7 +100,7 @@ class RequestGuard:
         timeout and ``MAX_FORM_BYTES``, before the app sees it."""
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
-            await send_json(send, 413, field_error("header", "content-length", f"a form holds at most "
+            await send_json(send, 413, field_error(413, ["header", "content-length"], f"a form holds at most "
                                                     f"{MAX_FORM_BYTES:,} bytes", "too_large"), {"Connection": "close"})
             return
         body = await self._read_body(receive, MAX_FORM_BYTES)
@@ -165,11 +165,11 @@ class RequestGuard:
         headers = dict(scope.get("headers") or [])
         content_type = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
         if content_type != "application/json":
-            return 415, field_error("header", "content-type", f"content-type must be application/json, not "
+            return 415, field_error(415, ["header", "content-type"], f"content-type must be application/json, not "
                                      f"{content_type or 'missing'!r}", "unsupported_media_type")
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return 413, field_error("header", "content-length", f"the body may hold at most {MAX_BODY_BYTES:,} "
+            return 413, field_error(413, ["header", "content-length"], f"the body may hold at most {MAX_BODY_BYTES:,} "
                                      "bytes; send smaller batches", "too_large")
         return None
 
@@ -177,16 +177,16 @@ class RequestGuard:
         """The answer to a body that did not arrive whole: 413, 408, or (disconnected) a short
         400 nobody reads, since BentoML's timeout would otherwise wait for an answer."""
         if why == TOO_LARGE:
-            await send_json(send, 413, field_error("body", "body", f"the body is over {limit:,} bytes; "
+            await send_json(send, 413, field_error(413, ["body"], f"the body is over {limit:,} bytes; "
                                                     "send smaller batches", "too_large"), {"Connection": "close"})
         elif why == TIMED_OUT:
             slow_body(scope, self.body_timeout_seconds)
-            await send_json(send, 408, field_error("body", "body", f"the body did not arrive within "
+            await send_json(send, 408, field_error(408, ["body"], f"the body did not arrive within "
                                                     f"{self.body_timeout_seconds:g} s; send it at once",
                                                     "timeout"), {"Connection": "close"})
         else:
             client_gone(scope)
-            await send_json(send, 400, field_error("body", "body", "the connection closed before the whole "
+            await send_json(send, 400, field_error(400, ["body"], "the connection closed before the whole "
                                                     "body arrived", "incomplete"))
 
     async def _read_body(self, receive: Receive, limit: int) -> bytes | str:

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from common.errors import ShopGuardError
+from common.errors import ShopGuardError, error_body
 from kinds import MODEL_NAMES
 from registry.store import ModelRegistry
 
@@ -67,17 +67,17 @@ async def model_card(request: Request) -> Response:
     """``GET /v1/models/{name}/card``."""
     name = request.path_params["name"]
     if name not in MODEL_NAMES:
-        return JSONResponse({"error": "unknown_model", "field": "name",
-                             "message": f"{name!r} is not one of {', '.join(MODEL_NAMES)}"}, status_code=404)
+        return JSONResponse(error_body(404, "name", f"{name!r} is not one of {', '.join(MODEL_NAMES)}",
+                                       error="unknown_model", field="name"), status_code=404)
     card_format = _card_format(request)
     if card_format is None:
-        return JSONResponse({"error": "invalid_input", "field": "format",
-                             "message": "format must be html, md or json"}, status_code=400)
+        return JSONResponse(error_body(400, "format", "format must be html, md or json", field="format"),
+                            status_code=400)
     version = request.query_params.get("version", "production")
     try:
         text = _registry().card(f"{name}:{version}", card_format)
     except ShopGuardError as exc:
-        return JSONResponse({"error": "not_found", "field": "version", "message": str(exc)}, status_code=404)
+        return JSONResponse(error_body(404, "version", str(exc), field="version"), status_code=404)
     media_type = CARD_MEDIA_TYPES[card_format]
     if card_format == "html":
         return HTMLResponse(text)

@@ -14,16 +14,16 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 ERROR_DETAIL_SCHEMA = {
-    "type": "object", "title": "ErrorDetail", "required": ["msg"],
+    "type": "object", "title": "ErrorDetail", "required": ["loc", "msg", "type"],
     "properties": {"loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
                    "msg": {"type": "string"}, "type": {"type": "string"}},
 }
 CLIENT_ERROR_SCHEMA = {
-    "type": "object", "title": "ClientError",
-    "description": "A refused call: ``detail`` names each offending field (the first 20; ``errors_total`` counts all)",
+    "type": "object", "title": "ClientError", "required": ["error", "detail"],
+    "description": "A refused call (every 4xx, ``common/errors.py``): ``error`` (a code), ``detail`` naming each "
+                   "offending field in ``loc`` (the first 20; ``errors_total`` counts all)",
     "properties": {"error": {"type": "string"}, "message": {"type": "string"},
-                   "detail": {"anyOf": [{"type": "array", "items": {"$ref": "#/components/schemas/ErrorDetail"}},
-                                        {"type": "string"}]},
+                   "detail": {"type": "array", "items": {"$ref": "#/components/schemas/ErrorDetail"}},
                    "errors_total": {"type": "integer"}},
 }
 UNAVAILABLE_SCHEMA = {

@@ -30,6 +30,7 @@ from pydantic_core import to_json
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import JSONResponse
 
+from common.errors import error_body
 from common.settings import Settings, load_settings
 from database.engine import DatabaseUnreadable
 from features.ids import EntityId
@@ -419,9 +420,8 @@ class ShopGuard:
         principal = decode_principal(ctx.request.headers.get(PRINCIPAL_HEADER.decode()))
         reviewer = principal or reviewer
         if reviewer is None:
-            detail = [{"loc": ["body", "reviewer"], "msg": "name the reviewer (authentication is off)",
-                       "type": "missing"}]
-            return _with_status(ctx, JSONResponse({"detail": detail}, status_code=422))
+            body = error_body(422, "reviewer", "name the reviewer (authentication is off)", "missing")
+            return _with_status(ctx, JSONResponse(body, status_code=422))
         try:
             kind, version = feedback_target(entity_type, model)
             claim_answer()  # past the time budget: raises, nothing stored
@@ -429,8 +429,8 @@ class ShopGuard:
                                                                segment_index, version),
                                  self.clock.apply_verdict)
         except FeedbackError as exc:
-            detail = [{"loc": [exc.field], "msg": str(exc), "type": "feedback"}]
-            return _with_status(ctx, JSONResponse({"detail": detail}, status_code=exc.status))
+            return _with_status(ctx, JSONResponse(error_body(exc.status, exc.field, str(exc), "feedback"),
+                                                  status_code=exc.status))
         except WorkCancelled as exc:
             return _with_status(ctx, unavailable("feedback", f"the call was cancelled: {exc}",
                                                  error="time_budget_exceeded"))
@@ -461,8 +461,7 @@ class ShopGuard:
             appeal = self.enforcement.file_appeal(ledger_entry_id, appellant, reason)
         except (EnforcementConflict, EnforcementNotFound) as exc:
             status = 404 if isinstance(exc, EnforcementNotFound) else 409
-            return _with_status(ctx, JSONResponse({"error": "not_found" if status == 404 else "conflict", "detail": [
-                {"loc": ["body", exc.field], "msg": str(exc), "type": "appeal"}]}, status_code=status))
+            return _with_status(ctx, JSONResponse(error_body(status, exc.field, str(exc), "appeal"), status_code=status))
         except WorkCancelled as exc:
             return _with_status(ctx, unavailable("appeals", f"the call was cancelled: {exc}",
                                                  error="time_budget_exceeded"))
@@ -499,8 +498,7 @@ def stable_record_id(request_id: str, index: int, entity_id: str) -> str:
 
 def conflict(field: str, message: str) -> JSONResponse:
     """409 naming the field that contradicts what is stored."""
-    return JSONResponse({"error": "conflict", "detail": [{"loc": ["body", field], "msg": message, "type": "conflict"}]},
-                        status_code=409)
+    return JSONResponse(error_body(409, field, message), status_code=409)
 
 
 def exit_worker() -> None:
@@ -509,11 +507,13 @@ def exit_worker() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def forbid_unknown_fields(service: Any) -> None:
-    """Refuse a body with a top-level field the API does not declare (400 naming it), on
-    every API alike; records (listings, merchants, segments) already forbid unknown fields."""
+def strict_bodies(service: Any) -> None:
+    """Every API's body as strict as its records (listings, merchants, segments): a top-level
+    field the API does not declare is refused (400 naming it, ``extra_forbidden``) and so is a
+    value of another JSON type (``"chunk": true``, ``"1"`` or ``2.0``, ``"ledger_entry_id":
+    "15"``: 400 naming the field), never coerced."""
     for method in service.apis.values():
-        method.input_spec.model_config["extra"] = "forbid"
+        method.input_spec.model_config.update(extra="forbid", strict=True)
         method.input_spec.model_rebuild(force=True)
 
 
@@ -563,7 +563,7 @@ ShopGuard = bentoml.mount_asgi_app(console_app, path="/console")(  # type: ignor
     # Off unless served: BentoML's per-request histograms cost 8% of stream throughput.
     metrics={"enabled": SETTINGS.metrics},
 )(ShopGuard))))
-forbid_unknown_fields(ShopGuard)
+strict_bodies(ShopGuard)
 ShopGuard.add_asgi_middleware(AuthGuard, store=lambda: token_store(SETTINGS),  # outermost: anonymous calls
                               metrics_enabled=SETTINGS.metrics)               # cost nothing
 ShopGuard.add_asgi_middleware(RequestGuard, max_in_flight=SETTINGS.max_in_flight,

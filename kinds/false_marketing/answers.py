@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from common.decisions import Decision
+from common.errors import error_body
 from features.ids import EntityId, merchant_key
 from features.schemas import normalized_length
 from kinds.answers import (
@@ -68,8 +69,8 @@ class SegmentResult(BaseModel):
 
 
 def too_large(field: str, message: str) -> Refused:
-    """413 naming the field whose size is over the limit (the validation-error shape)."""
-    return Refused(413, {"detail": [{"loc": ["body", field], "msg": message, "type": "too_large"}]})
+    """413 naming the field whose size is over the limit (``error_body``'s shape)."""
+    return Refused(413, error_body(413, field, message, "too_large"))
 
 
 class StreamAnswers(KindAnswers[TranscriptSegment]):
@@ -221,6 +222,8 @@ class CreatorOut(BaseModel):
 
 class StreamRequest(BaseModel):
     """Body of ``POST /v1/streams/score``: one call is a chunk of its live room."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)  # as the service reads it (strict_bodies)
 
     stream_id: EntityId = Field(..., description="the broadcast (live room); normalized as merchant ids are")
     segments: list[TranscriptSegment] = Field(..., min_length=1, max_length=MAX_BATCH)

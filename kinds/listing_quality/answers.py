@@ -76,6 +76,8 @@ class ListingAnswers(KindAnswers[ListingRecord]):
 class ListingsRequest(BaseModel):
     """Body of ``POST /v1/listings/score``."""
 
+    model_config = ConfigDict(extra="forbid", strict=True)  # as the service reads it (strict_bodies)
+
     listings: list[ListingRecord] = Field(..., min_length=1, max_length=MAX_BATCH)
 
 

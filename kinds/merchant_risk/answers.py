@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from common.decisions import Decision
 from features.ids import merchant_key
@@ -87,6 +87,8 @@ class MerchantAnswers(KindAnswers[MerchantRecord]):
 
 class MerchantsRequest(BaseModel):
     """Body of ``POST /v1/merchants/score``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)  # as the service reads it (strict_bodies)
 
     merchants: list[MerchantRecord] = Field(..., min_length=1, max_length=MAX_BATCH)
 

@@ -19,6 +19,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from common.decisions import DEFAULT_THRESHOLD_KEY, Thresholds, decide
+from features.ids import merchant_key
 from features.reasons import Reason, top_reasons
 from kinds.merchant_risk.features import (
     MerchantFeatureSpec,
@@ -51,12 +52,14 @@ class MerchantRiskModel(RuntimeBase):
         self.reference = reference
         self.tag = tag
         self.threads = 0  # LightGBM's num_threads (0: OpenMP's default)
-        self._index = {m: i for i, m in enumerate(reference.ids)}
+        # Keyed by the normalized id (``merchant_key``): ``m0-1``, ``"M0-1 "`` and ``Ｍ0-1`` find ``M0-1``.
+        keys = list(merchant_keys(reference.ids))
+        self._index = {key: i for i, key in enumerate(keys)}
         self._neighbours: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for a, b, t in zip(reference.src, reference.dst, reference.link_type, strict=True):
             type_name = spec.link_types[t]
-            self._neighbours[reference.ids[a]].append((reference.ids[b], type_name))
-            self._neighbours[reference.ids[b]].append((reference.ids[a], type_name))
+            self._neighbours[keys[a]].append((keys[b], type_name))
+            self._neighbours[keys[b]].append((keys[a], type_name))
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, folder: Path) -> None:
@@ -109,16 +112,17 @@ class MerchantRiskModel(RuntimeBase):
 
     def local_graph(self, merchants: Sequence[Mapping[str, Any]]) -> tuple[MerchantGraph, np.ndarray]:
         """A graph of the scored merchants and their neighbours (request links plus the
-        reference links), with reference values and known labels for the neighbours."""
-        scored_ids = [str(m["merchant_id"]) for m in merchants]
+        reference links), with reference values and known labels for the neighbours. Its
+        merchants are named by their normalized ids (``merchant_key``), as merchants are
+        compared everywhere; answers keep the ids callers sent."""
+        scored_ids = [merchant_key(str(m["merchant_id"])) for m in merchants]
         values: dict[str, np.ndarray] = {}
         links: list[tuple[str, str, str]] = []
-        for merchant in merchants:
-            merchant_id = str(merchant["merchant_id"])
+        for merchant_id, merchant in zip(scored_ids, merchants, strict=True):
             values[merchant_id] = np.array([np.nan if merchant.get(f) is None else float(merchant[f])
                                             for f in self.spec.own_features])
             links += [(merchant_id, other, t) for other, t in self._neighbours.get(merchant_id, [])]
-            links += [(merchant_id, str(link["merchant_id"]), str(link["link_type"]))
+            links += [(merchant_id, merchant_key(str(link["merchant_id"])), str(link["link_type"]))
                       for link in merchant.get("links") or []]
         for _, other, _ in links:
             if other not in values:
@@ -188,22 +192,37 @@ class MerchantRiskModel(RuntimeBase):
             return RuntimeBase.score_catalogue(self, with_links(records, links))
         if not records:
             return Scores(np.zeros(0), [], [])
-        nodes = pd.DataFrame({"merchant_id": [r.merchant_id for r in records],
+        keys = [merchant_key(r.merchant_id) for r in records]  # merchants named as ``score`` names them
+        nodes = pd.DataFrame({"merchant_id": keys,
                               **{f: [getattr(r, f) for r in records] for f in self.spec.own_features}})
         nodes = nodes.drop_duplicates("merchant_id", keep="last")  # as a request's values: the last wins
         reference, reference_links = self.reference_tables()
+        reference["merchant_id"] = merchant_keys(reference["merchant_id"])
+        reference = reference.drop_duplicates("merchant_id", keep="last")
         nodes["known"] = nodes["merchant_id"].map(dict(zip(reference["merchant_id"], reference["known"], strict=True)))
         others = reference[~reference["merchant_id"].isin(set(nodes["merchant_id"]))]
-        link_sources = [reference_links]
+        link_sources = [keyed_links(reference_links)]
         if links is not None:
-            link_sources.append(links)
-        own_links = [(r.merchant_id, link.merchant_id, str(link.link_type)) for r in records for link in r.links or []]
+            link_sources.append(keyed_links(links))
+        own_links = [(key, merchant_key(link.merchant_id), str(link.link_type))
+                     for key, r in zip(keys, records, strict=True) for link in r.links or []]
         if own_links:
             link_sources.append(pd.DataFrame(own_links, columns=["src", "dst", "link_type"]))
         ids, matrix = graph_features_duckdb(pd.concat([nodes, others], ignore_index=True), link_sources, self.spec,
                                             label_column="known", endpoints_as_merchants=True)
         position = {merchant_id: i for i, merchant_id in enumerate(ids[:len(nodes)])}
-        return self.score_matrix(matrix[[position[r.merchant_id] for r in records]])
+        return self.score_matrix(matrix[[position[key] for key in keys]])
+
+
+def merchant_keys(ids: pd.Series | np.ndarray) -> np.ndarray:
+    """``merchant_key`` of each id, each distinct id normalized once (edge lists repeat them)."""
+    codes, distinct = pd.factorize(np.asarray(ids).astype(str))
+    return np.asarray([merchant_key(v) for v in distinct], dtype=object)[codes]
+
+
+def keyed_links(frame: pd.DataFrame) -> pd.DataFrame:
+    """An edge list (src, dst, link_type) with its merchants named by their normalized ids."""
+    return frame.assign(src=merchant_keys(frame["src"]), dst=merchant_keys(frame["dst"]))
 
 
 def links_by_merchant(frame: pd.DataFrame | None) -> dict[str, list[dict[str, str]]]:

@@ -96,3 +96,17 @@ def running_servers(home: Path, count: int, **options: object) -> Iterator[list[
         if failures:
             raise failures[0]
         yield [future.result() for future in futures]
+
+
+def error_detail(response: httpx.Response, status: int) -> list[dict]:
+    """The ``detail`` of a refused call, once its body is checked against the one documented
+    shape of 4xx answers: an ``error`` code, and ``detail``, objects each with ``loc`` (the
+    field, never behind a ``body`` / ``path`` / ``query`` prefix), ``msg`` and ``type``."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert isinstance(body.get("error"), str) and body["error"], body
+    assert isinstance(body.get("detail"), list) and body["detail"], body
+    for item in body["detail"]:
+        assert {"loc", "msg", "type"} <= set(item) and isinstance(item["loc"], list), item
+        assert item["loc"] == ["body"] or item["loc"][0] not in ("body", "path", "query"), item
+    return body["detail"]

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from tests.conftest import run_cli
-from tests.integration.server import api_get
+from tests.integration.server import api_get, error_detail
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ def test_scoring_and_feedback_need_a_token(server) -> None:
     assert _score(server, "sg_not-a-token").status_code == 401
     anonymous_feedback = httpx.post(f"{server}/v1/feedback", timeout=30,
                                     json={"entity_id": "L-auth", "label": "ok", "reviewer": "mallory"})
-    assert anonymous_feedback.status_code == 401
+    assert error_detail(anonymous_feedback, 401)[0]["loc"] == ["header", "authorization"]
     assert anonymous_feedback.headers["www-authenticate"] == "Bearer"
     assert httpx.get(f"{server}/v1/models", timeout=30).status_code == 401
 
@@ -37,7 +37,8 @@ def test_scoring_and_feedback_need_a_token(server) -> None:
 def test_a_token_without_the_scope_is_forbidden_and_a_revoked_one_refused(server, trained_home) -> None:
     reader = run_cli("tokens", "create", "--name", "auditor-test", "--scopes", "read", home=trained_home).stdout.strip()
     refused = _score(server, reader)
-    assert refused.status_code == 403 and "'score' scope" in refused.json()["message"]
+    assert error_detail(refused, 403)[0]["loc"] == ["header", "authorization"]
+    assert "'score' scope" in refused.json()["message"]
     assert httpx.get(f"{server}/v1/models", headers={"Authorization": f"Bearer {reader}"}, timeout=30).status_code == 200
     scorer = run_cli("tokens", "create", "--name", "pipeline-test", "--scopes", "score", home=trained_home).stdout.strip()
     assert _score(server, scorer).status_code == 200

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from policy.document import ROOM_ACTIONS
-from tests.integration.server import api_get, api_post, running_server
+from tests.integration.server import api_get, api_post, error_detail, running_server
 
 pytestmark = pytest.mark.integration
 
@@ -72,9 +72,9 @@ def test_a_retried_chunk_counts_once_and_other_segments_or_another_host_are_refu
     assert first.status_code == again.status_code == 200
     assert again.json()["request_id"] == first.json()["request_id"] and again.json() == first.json()
     other = _chunk(server, stream, 0, "别的话", creator=creator)
-    assert other.status_code == 409 and other.json()["detail"][0]["loc"] == ["body", "chunk"]
+    assert error_detail(other, 409)[0]["loc"] == ["chunk"] and other.json()["error"] == "conflict"
     host = _chunk(server, stream, 1, "别的话", creator=_unique("C-other"))
-    assert host.status_code == 409 and host.json()["detail"][0]["loc"] == ["body", "creator_id"]
+    assert error_detail(host, 409)[0]["loc"] == ["creator_id"]
     room = api_get(f"{server}/v1/streams/{stream}").json()
     assert room["chunks"] == 1 and room["counts"]["block"] == 1
     credit = api_get(f"{server}/v1/creators/{creator}").json()["credit"]
@@ -132,9 +132,9 @@ def test_appeals_one_per_entry(server) -> None:
                                                    "reason": "我说的是品牌名 不是联系方式"}, timeout=30)
     assert filed.status_code == 201 and filed.json()["status"] == "pending"
     again = api_post(f"{server}/v1/appeals", json={"ledger_entry_id": entry, "appellant": creator, "reason": "x"})
-    assert again.status_code == 409 and again.json()["detail"][0]["loc"] == ["body", "ledger_entry_id"]
+    assert error_detail(again, 409)[0]["loc"] == ["ledger_entry_id"]
     unknown = api_post(f"{server}/v1/appeals", json={"ledger_entry_id": 2**40, "appellant": "x", "reason": "x"})
-    assert unknown.status_code == 404 and unknown.json()["detail"][0]["loc"] == ["body", "ledger_entry_id"]
+    assert error_detail(unknown, 404)[0]["loc"] == ["ledger_entry_id"] and unknown.json()["error"] == "not_found"
     bad = api_post(f"{server}/v1/appeals", json={"ledger_entry_id": 0, "appellant": "", "reason": "x", "more": 1})
     assert bad.status_code == 400
     assert {tuple(d["loc"])[-1] for d in bad.json()["detail"]} >= {"ledger_entry_id", "appellant"}

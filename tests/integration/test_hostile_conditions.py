@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import run_cli
-from tests.integration.server import api_get, api_post
+from tests.integration.server import api_get, api_post, error_detail
 from tests.integration.test_merchant_api import merchant_records
 
 pytestmark = pytest.mark.integration
@@ -109,6 +109,24 @@ def test_unknown_top_level_fields_are_400_on_every_endpoint(server, path, body) 
     assert next(d for d in response.json()["detail"] if d["loc"] == [unknown])["type"] == "extra_forbidden"
 
 
+STREAM = {"stream_id": "S-strict", "segments": [SEGMENT]}
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/v1/streams/score", {**STREAM, "chunk": True}, "chunk"),
+    ("/v1/streams/score", {**STREAM, "chunk": "1"}, "chunk"),
+    ("/v1/streams/score", {**STREAM, "chunk": 2.0}, "chunk"),
+    ("/v1/appeals", {"ledger_entry_id": "15", "appellant": "M-a", "reason": "not mine"}, "ledger_entry_id"),
+    ("/v1/feedback", {"entity_id": "L-h", "entity_type": "listing", "label": "ok", "segment_index": "0"},
+     "segment_index"),
+], ids=["chunk-true", "chunk-text", "chunk-float", "appeal-entry-text", "feedback-index-text"])
+def test_top_level_values_of_another_type_are_400_naming_the_field(server, path, body, field) -> None:
+    """Top-level fields are as strict as record fields: no value is coerced into their type."""
+    response = api_post(f"{server}{path}", json=body, timeout=30)
+    assert response.status_code == 400, response.text
+    assert [field] in _locations(response)
+
+
 def test_feedback_names_its_entity_type_and_lands_on_that_entity(server, decided) -> None:
     shared_id = decided["block"]["merchant_id"]  # a merchant at block; now a listing with the same id
     scored = api_post(f"{server}/v1/listings/score", json={"listings": [{**LISTING, "listing_id": shared_id}]},
@@ -117,7 +135,7 @@ def test_feedback_names_its_entity_type_and_lands_on_that_entity(server, decided
     feedback = f"{server}/v1/feedback"
 
     ambiguous = api_post(feedback, json={"entity_id": shared_id, "label": "ok"}, timeout=30)
-    assert ambiguous.status_code == 400 and _locations(ambiguous) == [["entity_type"]]
+    assert [d["loc"] for d in error_detail(ambiguous, 400)] == [["entity_type"]]
     assert "ambiguous" in ambiguous.json()["detail"][0]["msg"]
     conflicting = api_post(feedback, json={"entity_id": shared_id, "label": "ok", "entity_type": "listing",
                                            "model": "merchant-risk"}, timeout=30)
@@ -131,7 +149,7 @@ def test_feedback_names_its_entity_type_and_lands_on_that_entity(server, decided
 
     wrong_version = api_post(feedback, json={"entity_id": shared_id, "model": "merchant-risk:v0-not-it",
                                              "label": "suspicious"}, timeout=30)
-    assert wrong_version.status_code == 422 and _locations(wrong_version) == [["model"]]
+    assert [d["loc"] for d in error_detail(wrong_version, 422)] == [["model"]]
     on_merchant = api_post(feedback, json={"entity_id": shared_id.lower() + " ", "model": "merchant-risk",
                                            "label": "ok"}, timeout=30)  # any form of the merchant's id
     assert on_merchant.status_code == 200, on_merchant.text
@@ -157,7 +175,7 @@ def test_a_normalization_bomb_is_refused_up_front_eight_at_once(server) -> None:
     for response in answers:
         assert response.status_code == 413, response.text[:300]
         detail = response.json()["detail"][0]
-        assert detail["loc"] == ["body", "segments"] and "1,800,000 characters after Unicode" in detail["msg"]
+        assert detail["loc"] == ["segments"] and "1,800,000 characters after Unicode" in detail["msg"]
 
 
 def _server_log(server: str, home: Path) -> str:

@@ -204,7 +204,7 @@ def test_slow_clients_are_cut_off_and_cannot_lock_others_out(home) -> None:
     stopped_in = time.monotonic() - stopping  # running_server's SIGTERM, waited for up to 30 s
     assert [r.status_code for r in during] == [200] * len(during) and len(during) >= 5
     assert all(answer.startswith(b"HTTP/1.1 408") for answer in cut_off), {a[:12] for a in cut_off}
-    assert json.loads(cut_off[0].partition(b"\r\n\r\n")[2])["detail"][0]["loc"] == ["body", "body"]
+    assert json.loads(cut_off[0].partition(b"\r\n\r\n")[2])["detail"][0]["loc"] == ["body"]
     # A whole call is let in by evicting the oldest body still arriving after a second (408);
     # the slow bodies over the limit were shed (503), none was answered.
     assert admitted.status_code == 200, admitted.text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.server import api_get
+from tests.integration.server import api_get, error_detail
 
 pytestmark = pytest.mark.integration
 
@@ -35,8 +35,8 @@ def test_card_by_accept_header_or_format(server, accept, query, needle, media) -
 
 def test_card_errors_name_the_field(server) -> None:
     unknown = api_get(f"{server}/v1/models/no-such-model/card", timeout=30)
-    assert unknown.status_code == 404 and unknown.json()["field"] == "name"
+    assert error_detail(unknown, 404)[0]["loc"] == ["name"] and unknown.json()["field"] == "name"
     bad_format = api_get(f"{server}/v1/models/listing-quality/card?format=pdf", timeout=30)
-    assert bad_format.status_code == 400 and bad_format.json()["field"] == "format"
+    assert error_detail(bad_format, 400)[0]["loc"] == ["format"] and bad_format.json()["field"] == "format"
     bad_version = api_get(f"{server}/v1/models/listing-quality/card?version=v0", timeout=30)
-    assert bad_version.status_code == 404 and bad_version.json()["field"] == "version"
+    assert error_detail(bad_version, 404)[0]["loc"] == ["version"] and bad_version.json()["field"] == "version"

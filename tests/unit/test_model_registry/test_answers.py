@@ -127,7 +127,7 @@ def test_three_segments_at_review_within_a_minute_block_the_stream_and_a_blocked
 def test_a_stream_over_the_character_budget_is_refused_before_any_work() -> None:
     segments = [TranscriptSegment(text="字" * 2000, start_ms=i, end_ms=i + 1) for i in range(MAX_STREAM_CHARS // 2000 + 1)]
     refused = StreamAnswers().work_refusal(segments)
-    assert refused is not None and refused.status == 413 and refused.body["detail"][0]["loc"] == ["body", "segments"]
+    assert refused is not None and refused.status == 413 and refused.body["detail"][0]["loc"] == ["segments"]
     assert StreamAnswers().work_refusal(segments[:1]) is None
 
 

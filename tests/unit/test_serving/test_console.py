@@ -246,6 +246,23 @@ def test_a_feedback_only_token_opens_the_queue_and_its_items_only(console) -> No
     assert client.get("/console/appeals").status_code == 200
 
 
+@pytest.mark.parametrize(("page", "model"), [("/console/queue", "listing-quality:v1"),
+                                             ("/console/decisions/62", "false-marketing:v1")])
+def test_a_feedback_only_token_is_shown_no_link_it_cannot_open(console, page, model) -> None:
+    """Model pages need ``read`` (README: a feedback-only token opens the queue, its items and
+    appeals): its pages name the model version without linking it; ``read`` still links it."""
+    client, _, secrets = console
+    _sign_in(client, secrets["feedback"])
+    text = client.get(page).text
+    links = set(re.findall(r'href="(/console/[^"#?]*)', text)) - {"/console/signout"}
+    assert model in text
+    for link in links:
+        assert client.get(link).status_code != 403, link
+    client.post("/console/signout", data={"csrf": _csrf(client, page)})
+    _sign_in(client, secrets["reviewer"])
+    assert f'href="/console/models/{model.replace(":", "/")}"' in client.get(page).text
+
+
 def test_one_bad_record_degrades_its_own_item_not_the_queue(console) -> None:
     client, engine, secrets = console
     with engine.begin() as conn:  # an operator's repair gone wrong: an unknown type, a malformed segment

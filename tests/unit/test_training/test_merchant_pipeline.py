@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from kinds.merchant_risk.pipeline import (
     MerchantTable,
     load_merchant_table,
 )
+from kinds.merchant_risk.record import MerchantRecord
 from kinds.merchant_risk.runtime import MerchantRiskModel
 from tests.conftest import FAST_MERCHANT_CONFIG, SHARED_DATA, point_at_home
 from training.data.loaders import DataValidationError
@@ -179,3 +181,42 @@ def test_amazon_one_split_reaches_the_reference(tmp_path: Path) -> None:
     result = run(table_path, edges_path, graph=True, seeds=[0])
     assert result["roc_auc_mean"] > 0.975
     assert result["ap_mean"] > 0.90
+
+
+def _full_width(value: str) -> str:
+    """``value`` with its ASCII letters and digits in their full-width forms (``M0`` -> ``Ｍ０``)."""
+    return "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else c for c in value)
+
+
+def test_reference_graph_finds_a_merchant_under_any_form_of_its_id(registered) -> None:
+    """``M0-1``, ``m0-1``, ``" M0-1 "`` and ``Ｍ０-１`` are one merchant (``features/ids.py``), for
+    the scored merchant's own reference links and for the links a request names."""
+    registry, _, result = registered
+    model = MerchantRiskModel.from_bundle(registry.load(result.manifest.tag))
+    merchants, links = model.reference_tables()
+    flagged = set(merchants.loc[merchants["known"] == 1, "merchant_id"])
+    ring = links[links["dst"].isin(flagged)].groupby("src").size().sort_values().index[-1]
+    row = merchants[merchants["merchant_id"] == ring].drop(columns=["known"]).iloc[0].to_dict()
+    neighbours = links.loc[(links["src"] == ring) & links["dst"].isin(flagged), ["dst", "link_type"]]
+    forms = [ring.lower(), f" {ring} ", _full_width(ring)]
+
+    own = model.score([row], explain="none").scores[0]
+    unknown = model.score([{**row, "merchant_id": "nobody-known"}], explain="none").scores[0]
+    assert own != pytest.approx(unknown, abs=1e-3)  # the reference links matter to this merchant
+    for form in forms:
+        assert model.score([{**row, "merchant_id": form}], explain="none").scores[0] == own, form
+
+    newcomer = {**row, "merchant_id": "new-shop"}
+    def linked_by(variant: Callable[[str], str]) -> float:
+        links = [{"merchant_id": variant(m), "link_type": t} for m, t in neighbours.itertuples(index=False)]
+        return float(model.score([{**newcomer, "links": links}], explain="none").scores[0])
+
+    canonical = linked_by(str)
+    assert canonical != pytest.approx(float(model.score([newcomer], explain="none").scores[0]), abs=1e-3)
+    for variant in (str.lower, lambda m: f"{m} ", _full_width):
+        assert linked_by(variant) == canonical
+    # a batch job's call (the graph features out of core) compares the same way
+    records = [MerchantRecord.model_validate({**row, "merchant_id": _full_width(ring).lower()}),
+               MerchantRecord.model_validate({**newcomer, "links": [{"merchant_id": f" {m.lower()}", "link_type": t}
+                                                                    for m, t in neighbours.itertuples(index=False)]})]
+    np.testing.assert_allclose(model.score_catalogue(records).scores, [own, canonical], rtol=0, atol=1e-9)
