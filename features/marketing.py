@@ -125,13 +125,18 @@ RULES: tuple[LexiconRule, ...] = (
     LexiconRule("SCA-013", "false_scarcity", r"拼(一下|1下)?手速|拼网速|拍空抢完|(直播)?时间(也)?不(是)?(很)?多了|最后1场", "review", "明码标价和禁止价格欺诈规定 第二十一条"),
     LexiconRule("GUA-012", "guarantee_claim", r"(没有|不会有|无)(任何)?(的)?(坏作用|副作用|依赖)|不会(让你)?(拉肚子?|上瘾|依赖|反弹)|周期(没有?|无)(效果)?(的话)?(直接)?回来找我|更快更猛", "review", "广告法 第十六条"),
     # Certainty of effect said as a percentage (Advertising Law art. 16(2)); 有效成分 / 有效期 are
-    # ingredients and shelf life, not effect.
-    LexiconRule("GUA-013", "guarantee_claim", r"(百分之百|百分百|百分之一百|100%)(的)?(有效(?!成分|期|物质|含量|活性)|有效果|管用|见效|能看到效果)|效果(是|绝对|肯定)?(百分之百|百分百|百分之一百|100%)(?!的?(好评|满意|纯|棉))", "block", "广告法 第十六条"),
+    # ingredients and shelf life, not effect; a question, a denial, a coupon or an invoice is no
+    # claim. Review: no real sentence measures it yet.
+    LexiconRule("GUA-013", "guarantee_claim", r"(?<!不敢说)(?<!不能说)(?<!不是)(百分之百|百分百|百分之一百|100%)(的)?(有效(?!成分|期|物质|含量|活性)|有效果|管用|见效|能看到效果)(?!吗|呢)|效果(是|绝对|肯定)?(百分之百|百分百|百分之一百|100%)(?!的?(好评|满意|纯|棉)|吗|呢)", "review", "广告法 第十六条",
+                unless=r"吗|优惠券|券|发票|红包|不敢(说|保证)|不能保证|不保证|保证不了"),
     # A named disease a non-drug is said to cure (Advertising Law art. 17); 治 alone is not enough
-    # (政治, 治理, 三明治): a modal or 专/包 before it and a disease after it.
-    LexiconRule("EFF-011", "efficacy_claim", r"(能|可以|可|专|包|帮你|帮您|就能|都能)治(好|愈)?了?(糖尿病|高血压|高血脂|三高|失眠|便秘|关节炎|痛风|胃病|胃炎|癌症?|肿瘤|湿疹|脱发|近视|前列腺|妇科病?|风湿|颈椎病?|腰椎病?|鼻炎|咽炎|哮喘|痔疮|皮肤病|牛皮癣|白癜风|脂肪肝|肝病|肾病|心脏病|冠心病|脑梗|中风|骨质疏松)", "block", "广告法 第十七条"),
-    # The same said as a result: a blood measure brought down or steadied (降血糖 told as 血糖降下来了).
-    LexiconRule("EFF-012", "efficacy_claim", r"(血糖|血压|血脂|尿酸|胆固醇)(值)?(就|都|也|马上|慢慢)?(降|稳|正常|平稳)(下来|了|住|多了)", "block", "广告法 第十七条"),
+    # (政治, 治理, 三明治): a modal or 专/包 before it and a disease after it; not denied (不能治) or asked.
+    LexiconRule("EFF-011", "efficacy_claim", r"(?<![不没别])(能|可以|可|专|包|帮你|帮您|就能|都能)治(好|愈)?了?(糖尿病|高血压|高血脂|三高|失眠|便秘|关节炎|痛风|胃病|胃炎|癌症?|肿瘤|湿疹|脱发|近视|前列腺|妇科病?|风湿|颈椎病?|腰椎病?|鼻炎|咽炎|哮喘|痔疮|皮肤病|牛皮癣|白癜风|脂肪肝|肝病|肾病|心脏病|冠心病|脑梗|中风|骨质疏松)(?!吗|呢)", "block", "广告法 第十七条",
+                unless=r"吗|不要相信|别相信|别信|说法|从来不|遵医嘱|不敢说|谣言|骗"),
+    # The same said as a result: a blood measure brought down or steadied (降血糖 told as 血糖降下来了);
+    # not a question, a condition (等血糖降下来了再吃) or advice to keep the medicine. Review until measured.
+    LexiconRule("EFF-012", "efficacy_claim", r"(?<!等)(血糖|血压|血脂|尿酸|胆固醇)(值)?(就|都|也|马上|慢慢)?(降|稳|正常|平稳)(下来|了|住|多了)(?!了?(之前|以前|再|吗|呢|没))", "review", "广告法 第十七条",
+                unless=r"吗|不能保证|不保证|不敢保证|保证不了|别停药|不要停药|遵医嘱"),
     LexiconRule("ABS-011", "absolute_claim", r"全年最低|发挥到(顶峰|极致)|第1个提出|(行业|品类)(的)?老大|霸榜|唯独(1)?款|独1款|独家(专利|配方)", "review", "广告法 第九条"),
     LexiconRule("END-011", "fake_endorsement", r"(医院|医生|营养师|专家|专业人士|教授|院士)[^。，？！]{0,8}(合作|推荐|认可|背书|都在用|在用)|(女|男)?明星[^。，]{0,10}(抗糖|都在做|很早|早早)", "review", "广告法 第三十八条"),
     LexiconRule("EFF-010", "efficacy_claim", r"软硬骨同补|补(硬|软)骨|(睡不着|失眠|睡不好)[^。，？！]{0,8}(就|都)?(去)?(吃|拍|带|用)|赶走[^。，？！]{0,4}(黑气|黄气|斑|自由基|暗沉)|(改善|调节|调理|修复)[^。，？！]{0,4}(身体|睡眠|肠道|肤色|血糖|血压|关节|关某节|毛孔|黑头|痘)|对关某?节[^。，？！]{0,8}(好|帮|助)|(淡化|抚平|去除)[^。，？！]{0,3}(皱纹|细纹|纹路|斑)", "review", "广告法 第十七条"),

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from common.decisions import Decision
+from common.errors import error_body
+from common.words import counted
 from features.ids import merchant_key
 from features.reasons import Reason
 from kinds.runtime import ModelRuntime, Scores
@@ -199,7 +201,8 @@ class KindAnswers(Generic[Record]):
                    "msg": f"{self.id_field} {ids[i]!r} is given at indexes {indexes}: send each "
                           f"{self.id_field[:-3]} once per call"}
                   for indexes in repeated for i in indexes]
-        return Refused(400, {"error": f"{len(repeated)} {self.id_field}(s) given more than once", "detail": detail})
+        message = f"{counted(len(repeated), self.id_field)} given more than once"
+        return Refused(400, {**error_body(400, [field_name], message, "duplicate"), "detail": detail})
 
     def work_refusal(self, records: Sequence[Record]) -> Refused | None:
         """A call too large to work on (checked once the model is loaded); None: none here."""

@@ -58,7 +58,8 @@ def show(reference: str = typer.Argument(..., help="NAME[:VERSION|production|can
     headline = m.headline_metrics()
     rows = {
         "created": m.created_at, "task": m.task,
-        "feature set": f"{m.feature_set.name} v{m.feature_set.version} ({counted(len(m.feature_set.features), 'feature')})",
+        "feature set": f"{m.feature_set.name} v{m.feature_set.version} "
+                       f"({counted(len(m.feature_set.features), 'feature')})",
         "thresholds": "; ".join(f"{k}: {threshold_words(t.block, t.review, '>=')}" for k, t in m.thresholds.items()),
         **({"thresholds above 1": ABOVE_ONE_RULE} if any(above_any_score(t.block) or above_any_score(t.review)
                                                          for t in m.thresholds.values()) else {}),
@@ -67,7 +68,8 @@ def show(reference: str = typer.Argument(..., help="NAME[:VERSION|production|can
            for key, value in headline.items()},
         "baselines": "; ".join(f"{name} (test PR-AUC {b.test.headline_pr_auc:.4f})" for name, b in m.baselines.items()
                                if b.test.headline_pr_auc is not None) or "–",
-        "training files": "; ".join(f"{f.path} ({counted(f.rows, 'row')}, sha256 {f.sha256[:12]})" for f in m.lineage.training_files),
+        "training files": "; ".join(f"{f.path} ({counted(f.rows, 'row')}, sha256 {f.sha256[:12]})"
+                                    for f in m.lineage.training_files),
         "git commit": str(m.lineage.git_commit), "seed": str(m.lineage.seed),
         "files": ", ".join(sorted(m.files)), "path": str(bundle.path),
     }

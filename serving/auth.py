@@ -277,7 +277,8 @@ class AuthGuard:
         if found is None:
             log_denied(401, scope, "anonymous", "unknown or revoked token" if token else "no bearer token")
             await send_json(send, 401, error_body(401, AUTHORIZATION_LOC, "send Authorization: Bearer <token>; "
-                                                  "`shopguard tokens create` makes one"), {"WWW-Authenticate": "Bearer"})
+                                                  "`shopguard tokens create` makes one"),
+                            {"WWW-Authenticate": "Bearer"})
             return
         if not found.allows(needed):
             log_denied(403, scope, found.name, f"the token lacks the {needed!r} scope")

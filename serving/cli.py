@@ -100,17 +100,21 @@ def audit_decisions(
 
 
 def _logged_model(model: str | None, settings: Any) -> str | None:
-    """``--model`` as the decision log names it: a known model name, or ``NAME:VERSION`` of a
-    registered version (an alias such as ``NAME:production`` resolved to its version); an
-    unknown name or version is an error, not an empty table."""
+    """``--model`` as the decision log names it: a known model name, or ``NAME:VERSION`` (an
+    alias such as ``NAME:production`` or ``NAME:latest`` resolved through the registry; a literal
+    version passed as given, since the log keeps versions this machine's store may no longer
+    hold); an unknown model name is an error, not an empty table."""
     from kinds import model_kind
+    from registry.aliases import ALIASES
     from registry.store import ModelRegistry
 
     if model is None:
         return None
     name, _, version = model.partition(":")
     model_kind(name)
-    return ModelRegistry(settings).resolve(model) if version else name
+    if version in (*ALIASES, "latest"):
+        return ModelRegistry(settings).resolve(model)
+    return model if version else name
 
 
 def _export_decisions(engine: Any, filters: dict[str, Any], out: Path) -> int:

@@ -13,13 +13,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from common.errors import error_body
+from common.errors import ERROR_CODES, error_body
 from common.words import counted
 from policy.calls import FALLBACK_DECISION
 
 MAX_ERRORS = 20
 # BentoML answers "2 validation error for Input" whatever the count.
 _COUNTED_ERRORS = re.compile(r"^(\d+) validation errors? for ")
+_ERROR_CODE = re.compile(r"[a-z][a-z_]*")  # an error code, not a sentence
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -51,9 +52,13 @@ def cap_errors(body: dict[str, Any], limit: int = MAX_ERRORS) -> dict[str, Any]:
     if not isinstance(detail, list):
         return body
     capped = {**body, "detail": [_short(e) for e in detail[:limit]], "errors_total": len(detail)}
-    if isinstance(capped.get("error"), str):
-        capped["error"] = _COUNTED_ERRORS.sub(lambda m: counted(int(m[1]), "validation error") + " for ",
-                                              capped["error"])[:200]
+    summary = capped.get("message") or capped.get("error")
+    if isinstance(summary, str) and not _ERROR_CODE.fullmatch(summary):
+        # BentoML's validation answer carries pydantic's summary as ``error``: the summary becomes
+        # the message and ``error`` the code, as in every other 4xx answer.
+        capped["message"] = _COUNTED_ERRORS.sub(lambda m: counted(int(m[1]), "validation error") + " for ",
+                                                summary)[:200]
+        capped["error"] = ERROR_CODES[400]
     return capped
 
 

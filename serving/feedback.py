@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 
 from common.errors import ShopGuardError
+from common.words import counted
 from kinds import (
     CLEAN_FEEDBACK_LABEL,
     MODEL_KINDS,
@@ -162,7 +163,7 @@ def canonical_label(entity_type: str, label: str, segment_index: int | None, seg
             raise FeedbackError(f"a {entity_type} label is one of {allowed} and takes no segment_index.", field)
         return label
     if segment_index is not None and not 0 <= segment_index < segments:
-        raise FeedbackError(f"segment_index {segment_index} is outside the stream's {segments} segment(s).",
+        raise FeedbackError(f"segment_index {segment_index} is outside the stream's {counted(segments, 'segment')}.",
                             "segment_index")
     if label == CLEAN_LABEL:
         return label

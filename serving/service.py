@@ -461,7 +461,8 @@ class ShopGuard:
             appeal = self.enforcement.file_appeal(ledger_entry_id, appellant, reason)
         except (EnforcementConflict, EnforcementNotFound) as exc:
             status = 404 if isinstance(exc, EnforcementNotFound) else 409
-            return _with_status(ctx, JSONResponse(error_body(status, exc.field, str(exc), "appeal"), status_code=status))
+            body = error_body(status, exc.field, str(exc), "appeal")
+            return _with_status(ctx, JSONResponse(body, status_code=status))
         except WorkCancelled as exc:
             return _with_status(ctx, unavailable("appeals", f"the call was cancelled: {exc}",
                                                  error="time_budget_exceeded"))

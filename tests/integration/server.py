@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -104,7 +105,8 @@ def error_detail(response: httpx.Response, status: int) -> list[dict]:
     field, never behind a ``body`` / ``path`` / ``query`` prefix), ``msg`` and ``type``."""
     assert response.status_code == status, response.text
     body = response.json()
-    assert isinstance(body.get("error"), str) and body["error"], body
+    assert isinstance(body.get("error"), str) and re.fullmatch(r"[a-z][a-z_]*", body["error"]), body
+    assert isinstance(body.get("message"), str) and body["message"], body
     assert isinstance(body.get("detail"), list) and body["detail"], body
     for item in body["detail"]:
         assert {"loc", "msg", "type"} <= set(item) and isinstance(item["loc"], list), item

@@ -124,6 +124,11 @@ def test_spoken_sales_talk_rules(text: str, rule_id: str) -> None:
         # percentages of content and of buyers' ratings; 治 in ordinary words
         "百分之百有效成分添加", "百分之百纯棉的面料", "好评率百分之百", "有效期到明年三月", "这个三明治可以治饿",
         "可以治理得很干净", "血糖高的人要少吃甜的",
+        # questions, denials, conditions, coupons (a fresh reviewer's cases)
+        "血糖正常了吗", "你血压稳了吗", "等血糖降下来了再吃这个", "我们不能保证血压降下来", "血糖稳了也别停药",
+        "尿酸降下来之前不要吃海鲜", "有姐妹问吃了血糖降下来了吗", "这款不能治糖尿病", "它不可以治高血压请遵医嘱",
+        "我们从来不说能治便秘", "不要相信能治糖尿病的说法", "能治近视吗不能", "这个优惠券百分之百有效哦",
+        "百分之百有效的发票", "我们不敢说百分之百有效", "效果百分之百吗不敢保证",
     ],
 )
 def test_real_speech_hard_negatives_trip_no_rule(text: str) -> None:

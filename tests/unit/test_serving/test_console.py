@@ -309,3 +309,17 @@ def test_exports_are_bounded_per_caller_and_in_total(console) -> None:
     for caller in ("otto", "otto", "a", "b"):
         slots.release(caller)
     assert client.get("/console/decisions/export.csv").status_code == 200 and slots.running() == 0
+
+
+def test_appeal_pages_name_rooms_and_decisions_without_links_for_a_token_that_cannot_open_them() -> None:
+    """The appeal pages are open to ``review`` tokens; room, creator, merchant and decision
+    pages need ``read``: without it their macros name the entity and the request, unlinked."""
+    from serving.console.app import TEMPLATES
+
+    macros = TEMPLATES.get_template("_enforcement.html").module
+    for linked, expected in ((True, 1), (False, 0)):
+        room = str(macros.entity_link("/console", "room", "room-1", linked))
+        merchant = str(macros.entity_link("/console", "merchant", "M1", linked))
+        decision = str(macros.decision_ref("/console", "abc123def4567", 2, linked))
+        assert [x.count("<a ") for x in (room, merchant, decision)] == [expected] * 3
+        assert "room-1" in room and "M1" in merchant and "abc123def456" in decision and "#2" in decision

@@ -19,9 +19,9 @@ def test_counted_takes_the_number_of_its_count() -> None:
 
 def test_a_validation_error_count_is_plural_when_it_is_more_than_one() -> None:
     two = {"error": "2 validation error for Input", "detail": [{"loc": ["a"]}, {"loc": ["b"]}]}
-    assert cap_errors(two)["error"] == "2 validation errors for Input"
+    assert cap_errors(two)["message"] == "2 validation errors for Input" and cap_errors(two)["error"] == "invalid_input"
     one = {"error": "1 validation error for Input", "detail": [{"loc": ["a"]}]}
-    assert cap_errors(one)["error"] == "1 validation error for Input"
+    assert cap_errors(one)["message"] == "1 validation error for Input"
 
 
 def test_an_empty_decision_log_says_0_decisions(isolated_home: Path) -> None:

@@ -29,7 +29,8 @@ def test_mistyped_numeric_column_is_named_with_row(tmp_path: Path) -> None:
     frame["price"] = ["10.5", "cheap"]
     path = tmp_path / "bad.csv"
     frame.to_csv(path, index=False)
-    with pytest.raises(DataValidationError, match=r"bad.csv: column 'price' must be numeric; row 2 \(line 3\) holds 'cheap'"):
+    message = r"bad.csv: column 'price' must be numeric; row 2 \(line 3\) holds 'cheap'"
+    with pytest.raises(DataValidationError, match=message):
         load_listing_file(path)
 
 
