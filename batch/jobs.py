@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from common.errors import ShopGuardError
 from common.tables import READERS
 from common.tables import read_table as read_user_table
+from features.ids import merchant_key
 from kinds import ModelKind
 from kinds.answers import LINK_COLUMNS, HoldLookup, no_holds
 from kinds.runtime import ModelRuntime
@@ -115,12 +116,13 @@ def _integral(kind: ModelKind, name: str, value: Any) -> Any:
 def _attach_links(frame: pd.DataFrame, key: str, field: str, links: dict[str, list[dict[str, str]]]
                   ) -> pd.DataFrame:
     """Each row's links (the kind's ``links_field``) from the edge list where the row has none,
-    by ``key``."""
+    by ``key`` (``links`` is keyed by the normalized merchant id: ``links_by_merchant``)."""
     if key not in frame.columns:
         return frame
     frame = frame.copy()
     given = frame[field] if field in frame.columns else [None] * len(frame)
-    frame[field] = [links.get(str(k), []) if v is None else v for k, v in zip(frame[key], given, strict=True)]
+    frame[field] = [links.get(merchant_key(str(k)), []) if v is None else v
+                    for k, v in zip(frame[key], given, strict=True)]
     return frame
 
 

@@ -226,13 +226,14 @@ def keyed_links(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def links_by_merchant(frame: pd.DataFrame | None) -> dict[str, list[dict[str, str]]]:
-    """Each merchant's links from an edge list table (src, dst, link_type), both directions."""
+    """Each merchant's links from an edge list table (src, dst, link_type), both directions,
+    keyed by the normalized merchant id (``merchant_key``: ``M1``, ``m1`` and ``"M1 "`` are one)."""
     if frame is None:
         return {}
     links: dict[str, list[dict[str, str]]] = {}
     for src, dst, link_type in frame.itertuples(index=False):
-        links.setdefault(src, []).append({"merchant_id": dst, "link_type": link_type})
-        links.setdefault(dst, []).append({"merchant_id": src, "link_type": link_type})
+        links.setdefault(merchant_key(str(src)), []).append({"merchant_id": dst, "link_type": link_type})
+        links.setdefault(merchant_key(str(dst)), []).append({"merchant_id": src, "link_type": link_type})
     return links
 
 
@@ -241,6 +242,7 @@ def with_links(records: Sequence[BaseModel], links: pd.DataFrame | None) -> list
     by_merchant = links_by_merchant(links)
     if not by_merchant:
         return list(records)
-    return [r if getattr(r, "links", None) is not None or str(getattr(r, "merchant_id", "")) not in by_merchant
-            else type(r).model_validate({**r.model_dump(), "links": by_merchant[str(getattr(r, "merchant_id", ""))]})
-            for r in records]
+    keys = [merchant_key(str(getattr(r, "merchant_id", ""))) for r in records]
+    return [r if getattr(r, "links", None) is not None or key not in by_merchant
+            else type(r).model_validate({**r.model_dump(), "links": by_merchant[key]})
+            for r, key in zip(records, keys, strict=True)]

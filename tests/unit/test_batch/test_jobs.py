@@ -76,3 +76,25 @@ def test_an_input_naming_no_table_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(ShopGuardError, match="names no .parquet"):
         input_files(str(tmp_path / "*"))
+
+
+def test_edge_list_links_attach_to_a_merchant_under_any_form_of_its_id() -> None:
+    """An edge list naming ``M1`` gives its links to a record ``m1`` / ``" M1"`` / ``Ｍ1``, in the
+    local engine's frames and in the runtime's records alike (merchants compare normalized)."""
+    from pydantic import BaseModel
+
+    from batch.jobs import _attach_links
+    from kinds.merchant_risk.runtime import links_by_merchant, with_links
+
+    edges = pd.DataFrame({"src": ["M1"], "dst": ["M2"], "link_type": ["shared_device"]})
+    links = links_by_merchant(edges)
+    frame = _attach_links(pd.DataFrame({"merchant_id": ["m1", " M1", "Ｍ1", "M3"]}), "merchant_id", "links", links)
+    assert [len(v) for v in frame["links"]] == [1, 1, 1, 0]
+    assert frame["links"][0] == [{"merchant_id": "M2", "link_type": "shared_device"}]
+
+    class Merchant(BaseModel):
+        merchant_id: str
+        links: list[dict[str, str]] | None = None
+
+    attached = with_links([Merchant(merchant_id="m2"), Merchant(merchant_id="M9")], edges)
+    assert attached[0].links == [{"merchant_id": "M1", "link_type": "shared_device"}] and attached[1].links is None
