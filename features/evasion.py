@@ -37,34 +37,37 @@ from functools import lru_cache
 
 from features.text import NormalizedText, normalize_text
 
-# Sensitive words, canonical spelling (written as a host would say them; normalized at load).
-VOCABULARY: tuple[str, ...] = (
+# Sensitive words by category, canonical spelling (written as a host would say them;
+# normalized at load).
+VOCABULARY_BY_CATEGORY: dict[str, tuple[str, ...]] = {
     # efficacy: diseases, symptoms and medical effects (Advertising Law art. 16-18,
     # Cosmetics Supervision Regulation art. 43)
-    "治疗", "根治", "治愈", "治好", "包治", "专治", "药到病除", "疗效", "药效", "特效", "神效",
-    "降血压", "降血糖", "降血脂", "降三高", "高血压", "糖尿病", "血压", "血糖", "血脂", "三高",
-    "抗癌", "防癌", "癌症", "肿瘤", "抗肿瘤", "消炎", "炎症", "杀菌", "排毒", "溶脂", "燃脂",
-    "免疫力", "增强免疫", "提高免疫", "失眠", "改善睡眠", "助眠", "补肾", "壮阳", "护肝", "养肝", "明目",
-    "祛斑", "淡斑", "美白", "去皱", "抗衰老", "抗衰", "生发", "防脱发", "脱发", "增高", "丰胸",
-    "减肥", "瘦身", "减脂", "掉秤", "关节炎", "骨质疏松", "痛风", "便秘", "湿疹", "痘痘", "祛痘",
-    "妇科病", "前列腺", "心脑血管", "胃病", "幽门螺杆菌", "近视", "白发", "三甲医院",
-    "降压", "抗炎", "关节", "疏松", "肥胖", "血管", "血栓",
+    "efficacy_claim": (
+        "治疗", "根治", "治愈", "治好", "包治", "专治", "药到病除", "疗效", "药效", "特效", "神效",
+        "降血压", "降血糖", "降血脂", "降三高", "高血压", "糖尿病", "血压", "血糖", "血脂", "三高",
+        "抗癌", "防癌", "癌症", "肿瘤", "抗肿瘤", "消炎", "炎症", "杀菌", "排毒", "溶脂", "燃脂",
+        "免疫力", "增强免疫", "提高免疫", "失眠", "改善睡眠", "助眠", "补肾", "壮阳", "护肝", "养肝", "明目",
+        "祛斑", "淡斑", "美白", "去皱", "抗衰老", "抗衰", "生发", "防脱发", "脱发", "增高", "丰胸",
+        "减肥", "瘦身", "减脂", "掉秤", "关节炎", "骨质疏松", "痛风", "便秘", "湿疹", "痘痘", "祛痘",
+        "妇科病", "前列腺", "心脑血管", "胃病", "幽门螺杆菌", "近视", "白发", "三甲医院",
+        "降压", "抗炎", "关节", "疏松", "肥胖", "血管", "血栓"),
     # guarantees of effect (Advertising Law art. 16(2), 18(2))
-    "保证有效", "无效退款", "见效", "有效果", "立竿见影", "副作用", "不反弹", "零风险", "百分百",
+    "guarantee_claim": ("保证有效", "无效退款", "见效", "有效果", "立竿见影", "副作用", "不反弹", "零风险", "百分百"),
     # absolutes (Advertising Law art. 9(3))
-    "最低价", "全网最低", "第一品牌", "国家级", "顶级", "最好", "最强", "最佳", "万能",
-    "独一无二", "史上最", "销量第一", "独家", "首选",
+    "absolute_claim": ("最低价", "全网最低", "第一品牌", "国家级", "顶级", "最好", "最强", "最佳", "万能",
+                       "独一无二", "史上最", "销量第一", "独家", "首选"),
     # prices (Price-fraud Provisions art. 19)
-    "原价", "出厂价", "成本价", "亏本", "清仓", "跳楼价", "甩卖", "骨折价", "地板价", "秒杀",
+    "price_fraud": ("原价", "出厂价", "成本价", "亏本", "清仓", "跳楼价", "甩卖", "骨折价", "地板价", "秒杀"),
     # scarcity (Price-fraud Provisions art. 21)
-    "下架", "下播", "名额", "库存", "限量", "抢完", "手慢无", "不返场", "不加单",
+    "false_scarcity": ("下架", "下播", "名额", "库存", "限量", "抢完", "手慢无", "不返场", "不加单"),
     # counterfeits (Anti-Unfair Competition Law art. 6)
-    "高仿", "复刻", "精仿", "仿品", "莆田",
+    "counterfeit": ("高仿", "复刻", "精仿", "仿品", "莆田"),
     # off-platform trade (E-Commerce Law art. 17)
-    "微信", "私聊", "转账", "加我", "线下交易",
+    "off_platform": ("微信", "私聊", "转账", "加我", "线下交易"),
     # endorsements (Advertising Law art. 28, 38; Anti-Unfair Competition Law art. 8)
-    "明星", "同款", "专家", "医生", "教授", "央视", "认证", "推荐", "国家认证", "专利",
-)
+    "fake_endorsement": ("明星", "同款", "专家", "医生", "教授", "央视", "认证", "推荐", "国家认证", "专利"),
+}
+VOCABULARY: tuple[str, ...] = tuple(w for words in VOCABULARY_BY_CATEGORY.values() for w in words)
 
 # Ordinary words that sound like a vocabulary word and share a character with it: never an
 # evasion. Written from the homophone pairs of the vocabulary (each checked by hand).
@@ -121,6 +124,8 @@ LOOK_ALIKES: dict[str, str] = {
 }
 # Placeholders for a hidden character (免某力, 治x疗) and fillers inserted between characters.
 MASKS: tuple[str, ...] = ("某", "x", "〇", "*", "×")
+# The masks normalization leaves in the text (it drops * between Chinese characters).
+_KEPT_MASKS = frozenset("某x〇×")
 FILLERS: tuple[str, ...] = ("什么", "那个", "某", "x", "〇", "*", "×", "_")
 
 
@@ -306,3 +311,38 @@ def resolve_plain(normalized_text: str) -> str:
 def resolve_text(text: str) -> NormalizedText:
     """Normalize ``text`` (``features.text``) and resolve its evasions, offsets kept."""
     return resolve_normalized(normalize_text(text))
+
+
+@lru_cache(maxsize=1)
+def _categories() -> dict[str, str]:
+    """Normalized vocabulary word -> its category (the first one listing it)."""
+    found: dict[str, str] = {}
+    for category, words in VOCABULARY_BY_CATEGORY.items():
+        for word in words:
+            found.setdefault(normalize_text(word).text, category)
+    return found
+
+
+def word_category(word: str) -> str:
+    """The category of a (normalized) vocabulary word: ``find_evasions``' ``Evasion.word``."""
+    return _categories()[word]
+
+
+def masked_evasions(text: str) -> list[Evasion]:
+    """The evasions of normalized ``text`` that hide a character of the word behind a mask or
+    put a mask inside it (关某节, 免某力, 舒某松): a host who masks a word knows it is forbidden,
+    so the mask is evidence of its own. A Latin x beside another Latin letter or a digit is part
+    of a word or a number (xp, 3x, pinyin such as xiao), not a mask."""
+    return [evasion for evasion in find_evasions(text) if _has_mask(text, evasion)]
+
+
+def _has_mask(text: str, evasion: Evasion) -> bool:
+    for i in range(evasion.start, evasion.end):
+        char = text[i]
+        if char not in _KEPT_MASKS:
+            continue
+        if char == "x" and any(0 <= j < len(text) and text[j].isascii() and text[j].isalnum() and text[j] != "x"
+                               for j in (i - 1, i + 1)):
+            continue
+        return True
+    return False

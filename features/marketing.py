@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
+from features.evasion import masked_evasions, word_category
 from features.first_chars import with_first_character_check
 from features.text import NormalizedText, normalize_text
 
@@ -46,11 +47,15 @@ class LexiconRule:
     severity: Severity
     source: str
     unless: str | None = None  # a context that, found anywhere in the text, cancels the rule (翡翠 for a货)
+    # Matched where a sensitive word of the rule's category is said masked (关某节, 免某力;
+    # ``features.evasion.masked_evasions``); ``pattern`` then lists the masks, a cheap pre-check.
+    masked_word: bool = False
 
 
 # Hard-negative contexts reused by several rules.
 _JADE = r"翡翠|玉石|和田玉|缅甸玉|冰种|糯种"  # in the jade trade "a货" means natural, untreated jade
 _NOT_TIME = r"(?!次|个|天|时间|步|眼|批|期|轮|名|位|季|集|场|口|手|回)"
+_MASKS = r"某|〇|×|x(?![a-z0-9])"  # the masks normalization keeps (features.evasion); x not in a word
 
 RULES: tuple[LexiconRule, ...] = (
     # absolute_claim: Advertising Law art. 9(3)
@@ -137,6 +142,16 @@ RULES: tuple[LexiconRule, ...] = (
     # not a question, a condition (等血糖降下来了再吃) or advice to keep the medicine. Review until measured.
     LexiconRule("EFF-012", "efficacy_claim", r"(?<!等)(血糖|血压|血脂|尿酸|胆固醇)(值)?(就|都|也|马上|慢慢)?(降|稳|正常|平稳)(下来|了|住|多了)(?!了?(之前|以前|再|吗|呢|没))", "review", "广告法 第十七条",
                 unless=r"吗|不能保证|不保证|不敢保证|保证不了|别停药|不要停药|遵医嘱"),
+    # A sensitive word of the category said with a mask inside it (关某节 for 关节, 免某力 for 免疫力,
+    # 下某播): a host who masks a word knows it is forbidden. Review: the claim is still to be read.
+    LexiconRule("EFF-013", "efficacy_claim", _MASKS, "review", "广告法 第十七条", masked_word=True),
+    LexiconRule("GUA-014", "guarantee_claim", _MASKS, "review", "广告法 第十六条", masked_word=True),
+    LexiconRule("ABS-012", "absolute_claim", _MASKS, "review", "广告法 第九条", masked_word=True),
+    LexiconRule("PRI-013", "price_fraud", _MASKS, "review", "明码标价和禁止价格欺诈规定 第十九条", masked_word=True),
+    LexiconRule("SCA-014", "false_scarcity", _MASKS, "review", "明码标价和禁止价格欺诈规定 第二十一条", masked_word=True),
+    LexiconRule("CNT-009", "counterfeit", _MASKS, "review", "反不正当竞争法 第六条", masked_word=True),
+    LexiconRule("OFF-006", "off_platform", _MASKS, "review", "电子商务法 第十七条 / 平台规则", masked_word=True),
+    LexiconRule("END-012", "fake_endorsement", _MASKS, "review", "广告法 第三十八条", masked_word=True),
     LexiconRule("ABS-011", "absolute_claim", r"全年最低|发挥到(顶峰|极致)|第1个提出|(行业|品类)(的)?老大|霸榜|唯独(1)?款|独1款|独家(专利|配方)", "review", "广告法 第九条"),
     LexiconRule("END-011", "fake_endorsement", r"(医院|医生|营养师|专家|专业人士|教授|院士)[^。，？！]{0,8}(合作|推荐|认可|背书|都在用|在用)|(女|男)?明星[^。，]{0,10}(抗糖|都在做|很早|早早)", "review", "广告法 第三十八条"),
     LexiconRule("EFF-010", "efficacy_claim", r"软硬骨同补|补(硬|软)骨|(睡不着|失眠|睡不好)[^。，？！]{0,8}(就|都)?(去)?(吃|拍|带|用)|赶走[^。，？！]{0,4}(黑气|黄气|斑|自由基|暗沉)|(改善|调节|调理|修复)[^。，？！]{0,4}(身体|睡眠|肠道|肤色|血糖|血压|关节|关某节|毛孔|黑头|痘)|对关某?节[^。，？！]{0,8}(好|帮|助)|(淡化|抚平|去除)[^。，？！]{0,3}(皱纹|细纹|纹路|斑)", "review", "广告法 第十七条"),
@@ -158,6 +173,8 @@ class LexiconMatch:
     end: int
     text: str
 
+# The rules that read a masked word (关某节): what they match is already disguised.
+MASKED_WORD_RULES: frozenset[str] = frozenset(rule.rule_id for rule in RULES if rule.masked_word)
 
 @lru_cache(maxsize=1)
 def _compiled() -> tuple[tuple[LexiconRule, re.Pattern[str], re.Pattern[str] | None], ...]:
@@ -185,13 +202,19 @@ def match_lexicon(text: str | NormalizedText) -> list[LexiconMatch]:
     pointing at the original characters."""
     normalized = text if isinstance(text, NormalizedText) else normalize_text(text)
     matches = []
+    masked: list[tuple[str, int, int]] | None = None
     for rule, pattern, unless in _compiled():
         if unless is not None and unless.search(normalized.text):
             continue
-        for found in pattern.finditer(normalized.text):
-            if found.end() == found.start():
-                continue
-            start, end = normalized.original_span(found.start(), found.end())
+        if rule.masked_word:
+            if masked is None:
+                masked = ([(word_category(e.word), e.start, e.end) for e in masked_evasions(normalized.text)]
+                          if pattern.search(normalized.text) else [])
+            spans = [(start, end) for category, start, end in masked if category == rule.category]
+        else:
+            spans = [found.span() for found in pattern.finditer(normalized.text) if found.end() > found.start()]
+        for found_start, found_end in spans:
+            start, end = normalized.original_span(found_start, found_end)
             matches.append(LexiconMatch(rule.category, rule.rule_id, rule.severity, start, end,
                                         normalized.original[start:end]))
     return sorted(matches, key=lambda m: (m.start, m.category))

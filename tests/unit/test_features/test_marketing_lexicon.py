@@ -187,3 +187,25 @@ def test_a_brand_led_by_a_numeral_keeps_the_one_to_one_before_it() -> None:
 )
 def test_official_reissues_and_ordinary_factory_talk_are_not_replicas(text: str) -> None:
     assert not any(m.category == "counterfeit" for m in match_lexicon(text)), text
+
+
+@pytest.mark.parametrize(("text", "rule_id", "said"), [
+    ("吃了以后关某节不疼了", "EFF-013", "关某节"),
+    ("家人们 免某力也上来了", "EFF-013", "免某力"),
+    ("中老年人骨质舒某松的都可以吃", "EFF-013", "骨质舒某松"),  # 骨质疏松 with a homophone (舒) and a mask
+    ("主播马上下某播了", "SCA-014", "下某播"),
+    ("这个是高x仿的", "CNT-009", "高x仿"),
+])
+def test_a_sensitive_word_said_with_a_mask_is_reviewed_under_its_category(text: str, rule_id: str, said: str) -> None:
+    found = [m for m in match_lexicon(text) if m.rule_id == rule_id]
+    assert [(m.text, m.severity) for m in found] == [(said, "review")]
+    assert text[found[0].start:found[0].end] == said
+
+
+@pytest.mark.parametrize("text", [
+    "某某品牌的衣服", "去某宝买的", "有某些人说", "拍x光片", "3x4的格子", "xl码偏大", "保证有XP驱动盘",
+    "关于某节课的安排", "这款特xiao好用",  # pinyin: its x is a letter of a syllable, not a mask
+])
+def test_a_mask_outside_a_sensitive_word_or_a_latin_x_in_a_word_is_no_masked_word(text: str) -> None:
+    masked = {rule.rule_id for rule in RULES if rule.masked_word}
+    assert not [m for m in match_lexicon(text) if m.rule_id in masked]

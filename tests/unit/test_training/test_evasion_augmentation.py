@@ -1,5 +1,7 @@
 """Generated evasions teach the false-marketing models that a disguised claim is still the claim."""
 
+import random
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,14 @@ from kinds.false_marketing.pipeline import (
     FalseMarketingTrainer,
     MarketingData,
 )
-from training.data.evasions import KINDS, disguise, evasion_rows, generate, sample_evasions
+from training.data.evasions import (
+    KINDS,
+    disguise,
+    evasion_rows,
+    generate,
+    sample_evasions,
+    target_span,
+)
 
 CLAIMS = ["这个产品能治疗高血压，吃一个月就好", "增强免疫力，老人小孩都能吃", "最后3单马上下架了"]
 
@@ -62,3 +71,12 @@ def test_the_trainer_adds_evaded_copies_of_real_violating_rows_only() -> None:
     assert augmented[4][5:].all() and augmented[1][5:].any(axis=1).all()  # real, violating
     assert np.all(augmented[2][5:] == FalseMarketingConfig().real_weight)
     assert not set(augmented[0][5:]) & set(normalized)  # disguised, not the originals again
+
+
+def test_a_word_the_host_already_masked_is_not_the_one_disguised_again() -> None:
+    """关某节 matches the masked-word rule (EFF-013); the generator disguises a word said plainly
+    (降血压), so a sentence's copies are the same whether or not that rule exists."""
+    text = "吃了以后关某节不疼了 还能降血压"
+    spans = {target_span(text, random.Random(seed))[:2] for seed in range(30)}
+    assert spans and all(text[start:end] in "还能降血压" for start, end in spans)
+    assert target_span("关某节不疼了", random.Random(0))[2] != "lexicon"
