@@ -124,8 +124,10 @@ LOOK_ALIKES: dict[str, str] = {
 }
 # Placeholders for a hidden character (免某力, 治x疗) and fillers inserted between characters.
 MASKS: tuple[str, ...] = ("某", "x", "〇", "*", "×")
-# The masks normalization leaves in the text (it drops * between Chinese characters).
-_KEPT_MASKS = frozenset("某x〇×")
+# The masks normalization leaves between Chinese characters (it drops * and ×).
+_KEPT_MASKS = frozenset("某x〇")
+# 某 before these is "some" or a brand's stand-in (某些, 某个, 某家, 某宝, 某果 for Apple), not a mask.
+_SOME = frozenset("某一个些种位天款次人家样品专地县国处部厂店市省宝东果音")
 FILLERS: tuple[str, ...] = ("什么", "那个", "某", "x", "〇", "*", "×", "_")
 
 
@@ -329,20 +331,27 @@ def word_category(word: str) -> str:
 
 
 def masked_evasions(text: str) -> list[Evasion]:
-    """The evasions of normalized ``text`` that hide a character of the word behind a mask or
-    put a mask inside it (关某节, 免某力, 舒某松): a host who masks a word knows it is forbidden,
-    so the mask is evidence of its own. A Latin x beside another Latin letter or a digit is part
-    of a word or a number (xp, 3x, pinyin such as xiao), not a mask."""
-    return [evasion for evasion in find_evasions(text) if _has_mask(text, evasion)]
+    """The evasions of normalized ``text`` that hide part of the word behind a mask between two
+    of its characters (关某节, 免某力, 骨质舒某松, 治x疗): a host who masks a word knows it is
+    forbidden, so the mask is evidence of its own. Not a mask: one at the word's first or last
+    character (某厂家 is not 出厂价), 某 as "some" or a brand's stand-in (不加某些, 有某果), and a
+    Latin x that is not between two Chinese characters (iphone x, xl, 3x)."""
+    return [evasion for evasion in find_evasions(text) if _mask_inside(text, evasion)]
 
 
-def _has_mask(text: str, evasion: Evasion) -> bool:
-    for i in range(evasion.start, evasion.end):
+def _mask_inside(text: str, evasion: Evasion) -> bool:
+    for i in range(evasion.start + 1, evasion.end - 1):
         char = text[i]
-        if char not in _KEPT_MASKS:
-            continue
-        if char == "x" and any(0 <= j < len(text) and text[j].isascii() and text[j].isalnum() and text[j] != "x"
-                               for j in (i - 1, i + 1)):
-            continue
-        return True
+        if char == "某" and text[i + 1] not in _SOME and text[i - 1] != "某":
+            return True
+        if char == "〇":
+            return True
+        if char == "x":
+            left, right = i, i
+            while left > evasion.start and text[left - 1] == "x":
+                left -= 1
+            while right < evasion.end - 1 and text[right + 1] == "x":
+                right += 1
+            if is_han(text[left - 1]) and is_han(text[right + 1]):
+                return True
     return False

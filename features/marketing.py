@@ -14,7 +14,9 @@ DESIGN taxonomy:
 
 Every rule is a regular expression over *normalized* text (``features.text``) with context
 conditions written as look-arounds, so hard negatives such as 第一次, 最近, 最后一个问题 or a
-refund at the 原价 do not match. Matches carry the category, the rule id, the severity
+refund at the 原价 do not match; the masked-word rules (``LexiconRule.masked_word``) read a
+sensitive word said with a mask inside it (关某节) through ``features.evasion.masked_evasions``,
+their pattern only a pre-check. Matches carry the category, the rule id, the severity
 (``block``: a blocking rule raises the segment to block; ``review``: raises to review) and
 the span in the original text.
 """
@@ -55,7 +57,9 @@ class LexiconRule:
 # Hard-negative contexts reused by several rules.
 _JADE = r"翡翠|玉石|和田玉|缅甸玉|冰种|糯种"  # in the jade trade "a货" means natural, untreated jade
 _NOT_TIME = r"(?!次|个|天|时间|步|眼|批|期|轮|名|位|季|集|场|口|手|回)"
-_MASKS = r"某|〇|×|x(?![a-z0-9])"  # the masks normalization keeps (features.evasion); x not in a word
+# The masks a masked word holds (features.evasion.masked_evasions): a pre-check only.
+_MASKS = r"某|〇|x(?=[\u4e00-\u9fff])"
+_MASKS_PATTERN = re.compile(_MASKS)
 
 RULES: tuple[LexiconRule, ...] = (
     # absolute_claim: Advertising Law art. 9(3)
@@ -173,8 +177,10 @@ class LexiconMatch:
     end: int
     text: str
 
+
 # The rules that read a masked word (关某节): what they match is already disguised.
 MASKED_WORD_RULES: frozenset[str] = frozenset(rule.rule_id for rule in RULES if rule.masked_word)
+
 
 @lru_cache(maxsize=1)
 def _compiled() -> tuple[tuple[LexiconRule, re.Pattern[str], re.Pattern[str] | None], ...]:
@@ -202,22 +208,36 @@ def match_lexicon(text: str | NormalizedText) -> list[LexiconMatch]:
     pointing at the original characters."""
     normalized = text if isinstance(text, NormalizedText) else normalize_text(text)
     matches = []
-    masked: list[tuple[str, int, int]] | None = None
     for rule, pattern, unless in _compiled():
-        if unless is not None and unless.search(normalized.text):
+        if rule.masked_word or (unless is not None and unless.search(normalized.text)):
             continue
-        if rule.masked_word:
-            if masked is None:
-                masked = ([(word_category(e.word), e.start, e.end) for e in masked_evasions(normalized.text)]
-                          if pattern.search(normalized.text) else [])
-            spans = [(start, end) for category, start, end in masked if category == rule.category]
-        else:
-            spans = [found.span() for found in pattern.finditer(normalized.text) if found.end() > found.start()]
-        for found_start, found_end in spans:
-            start, end = normalized.original_span(found_start, found_end)
+        for found in pattern.finditer(normalized.text):
+            if found.end() == found.start():
+                continue
+            start, end = normalized.original_span(found.start(), found.end())
             matches.append(LexiconMatch(rule.category, rule.rule_id, rule.severity, start, end,
                                         normalized.original[start:end]))
+    matches.extend(masked_word_matches(normalized))
     return sorted(matches, key=lambda m: (m.start, m.category))
+
+
+@lru_cache(maxsize=1)
+def _masked_word_rules() -> dict[str, LexiconRule]:
+    return {rule.category: rule for rule in RULES if rule.masked_word}
+
+
+def masked_word_matches(normalized: NormalizedText) -> list[LexiconMatch]:
+    """The masked-word rules' matches in ``normalized``: each sensitive word said with a mask
+    inside it (``features.evasion.masked_evasions``), under its category's rule."""
+    if not _MASKS_PATTERN.search(normalized.text):
+        return []
+    matches = []
+    for evasion in masked_evasions(normalized.text):
+        rule = _masked_word_rules()[word_category(evasion.word)]
+        start, end = normalized.original_span(evasion.start, evasion.end)
+        matches.append(LexiconMatch(rule.category, rule.rule_id, rule.severity, start, end,
+                                    normalized.original[start:end]))
+    return matches
 
 
 # Wording that is evidence on its own in a listing's title or description, whatever the price

@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 
 from common.decisions import Thresholds
-from features.evasion import find_evasions, resolve_text  # pypinyin: a dependency (pyproject.toml)
+from features.evasion import (  # pypinyin: a dependency (pyproject.toml)
+    find_evasions,
+    masked_evasions,
+    resolve_text,
+)
 from features.marketing import MARKETING_CATEGORIES
+from features.text import normalize_text
 from kinds.false_marketing.runtime import FalseMarketingModel
 
 
@@ -76,3 +81,24 @@ def test_a_homophone_evaded_lexicon_phrase_is_flagged_with_its_span_on_the_origi
     [on] = _model(True).analyze([text], spans_from_model=False)
     assert on.decision == "block"
     assert [s.text for s in on.spans if s.source == "lexicon"] == ["降血鸭"]
+
+
+@pytest.mark.parametrize("resolve", [False, True])
+def test_a_masked_word_is_reviewed_whether_or_not_evasions_are_resolved(resolve: bool) -> None:
+    """Resolution reads 关某节 as 关节 for the model; the masked-word rule still reads the mask."""
+    text = "吃了以后关某节不疼了"
+    [result] = _model(resolve).analyze([text], spans_from_model=False)
+    assert result.decision == "review"
+    assert [(s.rule_id, text[s.start:s.end]) for s in result.spans if s.source == "lexicon"] == [("EFF-013", "关某节")]
+
+
+@pytest.mark.parametrize("text", [
+    "国家某部门规定", "我们不加某些添加剂", "某厂家生产的", "起到某作用", "存在某风险", "关节某处酸", "去下某家店看看",
+    "虽然没有某果屏幕好", "N年前某县的招待所", "iphone x效果很好", "小米x 效果", "这件有效xxl码", "免疫xx1号",
+])
+def test_some_a_brand_stand_in_and_latin_x_are_not_masks(text: str) -> None:
+    """A mask at a word's edge (某厂家 is not 出厂价), 某 as "some" or a stand-in (某些, 某果) and an
+    x that is not between two Chinese characters find no masked word."""
+    normalized = normalize_text(text).text
+    assert find_evasions(normalized)  # the resolver reads a word there: the mask guard is what refuses it
+    assert masked_evasions(normalized) == []

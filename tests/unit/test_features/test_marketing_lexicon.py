@@ -1,6 +1,8 @@
 import pytest
 
+from features.evasion import find_evasions
 from features.marketing import MARKETING_CATEGORIES, RULES, lexicon_scores, match_lexicon
+from features.text import normalize_text
 
 
 @pytest.mark.parametrize(
@@ -203,9 +205,11 @@ def test_a_sensitive_word_said_with_a_mask_is_reviewed_under_its_category(text: 
 
 
 @pytest.mark.parametrize("text", [
-    "某某品牌的衣服", "去某宝买的", "有某些人说", "拍x光片", "3x4的格子", "xl码偏大", "保证有XP驱动盘",
-    "关于某节课的安排", "这款特xiao好用",  # pinyin: its x is a letter of a syllable, not a mask
+    "虽然没有某果屏幕好", "N年前某县的招待所",  # the two buyers' reviews of ../shared/data an earlier guard let through
+    "我们不加某些添加剂", "某厂家生产的", "起到某作用",  # 某 as "some", or at a word's edge
+    "保证有XP驱动盘", "iphone x效果很好", "这款特xiao好用",  # a Latin x in a word, or not between two Chinese characters
 ])
-def test_a_mask_outside_a_sensitive_word_or_a_latin_x_in_a_word_is_no_masked_word(text: str) -> None:
+def test_some_and_latin_x_where_the_resolver_reads_a_word_are_no_masked_word(text: str) -> None:
     masked = {rule.rule_id for rule in RULES if rule.masked_word}
+    assert find_evasions(normalize_text(text).text)  # a word is read there: the guard is what refuses it
     assert not [m for m in match_lexicon(text) if m.rule_id in masked]
