@@ -340,18 +340,20 @@ def masked_evasions(text: str) -> list[Evasion]:
 
 
 def _mask_inside(text: str, evasion: Evasion) -> bool:
-    for i in range(evasion.start + 1, evasion.end - 1):
+    """Whether a run of one mask (x may repeat; 某某 is "so-and-so") sits strictly inside the
+    window between two Chinese characters that are not masks; 某 not before a "some" character."""
+    i = evasion.start + 1
+    while i < evasion.end - 1:
         char = text[i]
-        if char == "某" and text[i + 1] not in _SOME and text[i - 1] != "某":
+        if char not in _KEPT_MASKS:
+            i += 1
+            continue
+        last = i
+        while last + 1 < evasion.end - 1 and text[last + 1] == char:
+            last += 1
+        before, after = text[i - 1], text[last + 1]
+        if (is_han(before) and is_han(after) and before not in _KEPT_MASKS and after not in _KEPT_MASKS
+                and (char != "某" or (last == i and after not in _SOME))):
             return True
-        if char == "〇":
-            return True
-        if char == "x":
-            left, right = i, i
-            while left > evasion.start and text[left - 1] == "x":
-                left -= 1
-            while right < evasion.end - 1 and text[right + 1] == "x":
-                right += 1
-            if is_han(text[left - 1]) and is_han(text[right + 1]):
-                return True
+        i = last + 1
     return False

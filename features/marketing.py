@@ -57,9 +57,10 @@ class LexiconRule:
 # Hard-negative contexts reused by several rules.
 _JADE = r"翡翠|玉石|和田玉|缅甸玉|冰种|糯种"  # in the jade trade "a货" means natural, untreated jade
 _NOT_TIME = r"(?!次|个|天|时间|步|眼|批|期|轮|名|位|季|集|场|口|手|回)"
-# The masks a masked word holds (features.evasion.masked_evasions): a pre-check only.
-_MASKS = r"某|〇|x(?=[\u4e00-\u9fff])"
-_MASKS_PATTERN = re.compile(_MASKS)
+# The masks a masked word holds (features.evasion.masked_evasions), and the pre-check of the
+# masked-word rules: a mask between two Chinese characters.
+_MASKS = r"某|〇|x"
+_MASK_BETWEEN_HAN = re.compile(r"(?<=[\u4e00-\u9fff])(?:某|〇|x+)(?=[\u4e00-\u9fff])")
 
 RULES: tuple[LexiconRule, ...] = (
     # absolute_claim: Advertising Law art. 9(3)
@@ -194,13 +195,15 @@ def _category_patterns() -> tuple[re.Pattern[str], ...]:
     rules one pattern for all let nearly every position through the union of first characters
     (194 us a segment); eight narrower checks cost 44 us."""
     return tuple(re.compile(with_first_character_check("|".join(
-        f"(?:{rule.pattern})" for rule in RULES if rule.category == category))) for category in MARKETING_CATEGORIES)
+        f"(?:{rule.pattern})" for rule in RULES if rule.category == category and not rule.masked_word)))
+        for category in MARKETING_CATEGORIES)
 
 
 def lexicon_may_match(normalized_text: str) -> bool:
-    """False only when no rule matches ``normalized_text`` (a cheap search per category; the
-    text's offset map is then never needed for lexicon spans)."""
-    return any(pattern.search(normalized_text) is not None for pattern in _category_patterns())
+    """False only when no rule matches ``normalized_text`` (a cheap search per category, and one
+    for the masked-word rules; the text's offset map is then never needed for lexicon spans)."""
+    return (any(pattern.search(normalized_text) is not None for pattern in _category_patterns())
+            or _MASK_BETWEEN_HAN.search(normalized_text) is not None)
 
 
 def match_lexicon(text: str | NormalizedText) -> list[LexiconMatch]:
@@ -229,7 +232,7 @@ def _masked_word_rules() -> dict[str, LexiconRule]:
 def masked_word_matches(normalized: NormalizedText) -> list[LexiconMatch]:
     """The masked-word rules' matches in ``normalized``: each sensitive word said with a mask
     inside it (``features.evasion.masked_evasions``), under its category's rule."""
-    if not _MASKS_PATTERN.search(normalized.text):
+    if not _MASK_BETWEEN_HAN.search(normalized.text):
         return []
     matches = []
     for evasion in masked_evasions(normalized.text):
@@ -248,7 +251,7 @@ LISTING_RULE_CATEGORIES: tuple[str, ...] = ("counterfeit", "off_platform")
 @lru_cache(maxsize=1)
 def _listing_rules() -> re.Pattern[str]:
     return re.compile(with_first_character_check("|".join(
-        f"(?:{rule.pattern})" for rule in RULES if rule.category in LISTING_RULE_CATEGORIES)))
+        f"(?:{rule.pattern})" for rule in RULES if rule.category in LISTING_RULE_CATEGORIES and not rule.masked_word)))
 
 
 def listing_rule_matches(texts: list[str], normalized: list[str]) -> list[list[LexiconMatch]]:
@@ -257,7 +260,8 @@ def listing_rule_matches(texts: list[str], normalized: list[str]) -> list[list[L
     with offsets)."""
     quick = _listing_rules()
     return [[m for m in match_lexicon(text) if m.category in LISTING_RULE_CATEGORIES]
-            if quick.search(plain) else [] for text, plain in zip(texts, normalized, strict=True)]
+            if quick.search(plain) or _MASK_BETWEEN_HAN.search(plain) else []
+            for text, plain in zip(texts, normalized, strict=True)]
 
 
 def lexicon_scores(matches: list[LexiconMatch]) -> dict[str, float]:
