@@ -239,6 +239,11 @@ def _kind(shown: str, char: str, syllable: str) -> str:
 def find_evasions(text: str) -> list[Evasion]:
     """Evasive spellings of vocabulary words in normalized ``text``, non-overlapping, leftmost
     and longest first."""
+    return _leftmost_longest(_candidates(text))
+
+
+def _candidates(text: str) -> list[Evasion]:
+    """Every evasive spelling of each vocabulary word in ``text``, overlapping ones included."""
     words = _words()
     candidates = set()
     index = _by_own_char()
@@ -257,9 +262,12 @@ def find_evasions(text: str) -> list[Evasion]:
             if not _is_evasion(text[match.start():match.end()], kinds):
                 continue
             found.append(Evasion(match.start(), match.end(), entry.word, kinds))
-    found.sort(key=lambda e: (e.start, -(e.end - e.start)))
+    return found
+
+
+def _leftmost_longest(found: list[Evasion]) -> list[Evasion]:
     chosen: list[Evasion] = []
-    for evasion in found:
+    for evasion in sorted(found, key=lambda e: (e.start, -(e.end - e.start))):
         if not chosen or evasion.start >= chosen[-1].end:
             chosen.append(evasion)
     return chosen
@@ -334,9 +342,13 @@ def masked_evasions(text: str) -> list[Evasion]:
     """The evasions of normalized ``text`` that hide part of the word behind a mask between two
     of its characters (关某节, 免某力, 骨质舒某松, 治x疗): a host who masks a word knows it is
     forbidden, so the mask is evidence of its own. Not a mask: one at the word's first or last
-    character (某厂家 is not 出厂价), 某 as "some" or a brand's stand-in (不加某些, 有某果), and a
-    Latin x that is not between two Chinese characters (iphone x, xl, 3x)."""
-    return [evasion for evasion in find_evasions(text) if _mask_inside(text, evasion)]
+    character (某厂家 is not 出厂价), 某 before a character that follows it as "some" or a brand's
+    stand-in (``_SOME``: 不加某些, 有某果; so 专某家 is missed too), and a mask beside a Latin
+    letter (iphone x, xl, 3x, guan某节)."""
+    masked = [evasion for evasion in _candidates(text)
+              if text[evasion.start] not in _KEPT_MASKS and text[evasion.end - 1] not in _KEPT_MASKS
+              and _mask_inside(text, evasion)]
+    return _leftmost_longest(masked)  # chosen among masked ones: 提高免某 does not hide 免某力
 
 
 def _mask_inside(text: str, evasion: Evasion) -> bool:

@@ -60,6 +60,8 @@ _NOT_TIME = r"(?!次|个|天|时间|步|眼|批|期|轮|名|位|季|集|场|口|
 # The masks a masked word holds (features.evasion.masked_evasions), and the pre-check of the
 # masked-word rules: a mask between two Chinese characters.
 _MASKS = r"某|〇|x"
+# Characters of the raw text that may become a mask once normalized (a cheap check before it).
+MASK_CHARACTERS: frozenset[str] = frozenset("某〇xXｘＸ")
 _MASK_BETWEEN_HAN = re.compile(r"(?<=[\u4e00-\u9fff])(?:某|〇|x+)(?=[\u4e00-\u9fff])")
 
 RULES: tuple[LexiconRule, ...] = (
@@ -206,9 +208,10 @@ def lexicon_may_match(normalized_text: str) -> bool:
             or _MASK_BETWEEN_HAN.search(normalized_text) is not None)
 
 
-def match_lexicon(text: str | NormalizedText) -> list[LexiconMatch]:
+def match_lexicon(text: str | NormalizedText, masked_words: bool = True) -> list[LexiconMatch]:
     """Every rule match in ``text`` (normalized here unless already normalized), with spans
-    pointing at the original characters."""
+    pointing at the original characters; ``masked_words=False`` leaves the masked-word rules
+    out (for a text whose evasions were resolved: they read the text as said)."""
     normalized = text if isinstance(text, NormalizedText) else normalize_text(text)
     matches = []
     for rule, pattern, unless in _compiled():
@@ -220,7 +223,8 @@ def match_lexicon(text: str | NormalizedText) -> list[LexiconMatch]:
             start, end = normalized.original_span(found.start(), found.end())
             matches.append(LexiconMatch(rule.category, rule.rule_id, rule.severity, start, end,
                                         normalized.original[start:end]))
-    matches.extend(masked_word_matches(normalized))
+    if masked_words:
+        matches.extend(masked_word_matches(normalized))
     return sorted(matches, key=lambda m: (m.start, m.category))
 
 

@@ -19,6 +19,7 @@ from common.settings import Device
 from features.evasion import resolve_normalized, resolve_plain
 from features.marketing import (
     MARKETING_CATEGORIES,
+    MASK_CHARACTERS,
     lexicon_may_match,
     masked_word_matches,
     match_lexicon,
@@ -241,11 +242,12 @@ class FalseMarketingModel(RuntimeBase):
 
     def _segment_analysis(self, segment: Segment, row: np.ndarray, novel: float) -> SegmentAnalysis:
         """One segment's labels, lexicon spans and decision (``SegmentPolicy``)."""
-        matches = match_lexicon(segment.full) if lexicon_may_match(segment.text) else []
-        if self.resolve_evasions:  # resolution turns 关某节 into 关节: the masked-word rules read it as said
-            seen = {(m.rule_id, m.start, m.end) for m in matches}
-            matches += [m for m in masked_word_matches(normalize_text(segment.original))
-                        if (m.rule_id, m.start, m.end) not in seen]
+        matches = (match_lexicon(segment.full, masked_words=not self.resolve_evasions)
+                   if lexicon_may_match(segment.text) else [])
+        if self.resolve_evasions and MASK_CHARACTERS & set(segment.original):
+            # resolution turns 关某节 into 关节: the masked-word rules read the text as said
+            matches = sorted(matches + masked_word_matches(normalize_text(segment.original)),
+                             key=lambda m: (m.start, m.category))
         verdict = self.policy.decide(row, matches, novel)
         spans = [Span(m.start, m.end, m.text, m.category, "lexicon", m.rule_id) for m in matches]
         return SegmentAnalysis(verdict.scores, verdict.labels, spans, verdict.decision, verdict.score, matches,

@@ -11,7 +11,7 @@ from features.evasion import (  # pypinyin: a dependency (pyproject.toml)
     masked_evasions,
     resolve_text,
 )
-from features.marketing import MARKETING_CATEGORIES
+from features.marketing import MARKETING_CATEGORIES, RULES
 from features.text import normalize_text
 from kinds.false_marketing.runtime import FalseMarketingModel
 
@@ -102,3 +102,16 @@ def test_some_a_brand_stand_in_and_latin_x_are_not_masks(text: str) -> None:
     normalized = normalize_text(text).text
     assert find_evasions(normalized)  # the resolver reads a word there: the mask guard is what refuses it
     assert masked_evasions(normalized) == []
+
+
+@pytest.mark.parametrize("text", ["能提x免某力的", "吃了关某节x不疼", "降〇高〇仿", "手x无效〇退款"])
+def test_resolution_leaves_the_masked_word_rules_reading_the_text_as_said(text: str) -> None:
+    """With resolution on the other rules read the resolved text; the masked-word rules give the
+    same matches either way (resolving one word frees no overlapping masked window)."""
+    masked = {rule.rule_id for rule in RULES if rule.masked_word}
+
+    def masked_spans(resolve: bool) -> list[tuple[str, int, int]]:
+        [result] = _model(resolve).analyze([text], spans_from_model=False)
+        return [(s.rule_id, s.start, s.end) for s in result.spans if s.rule_id in masked]
+
+    assert masked_spans(False) and masked_spans(True) == masked_spans(False)

@@ -197,6 +197,8 @@ def test_official_reissues_and_ordinary_factory_talk_are_not_replicas(text: str)
     ("中老年人骨质舒某松的都可以吃", "EFF-013", "骨质舒某松"),  # 骨质疏松 with a homophone (舒) and a mask
     ("主播马上下某播了", "SCA-014", "下某播"),
     ("这个是高x仿的", "CNT-009", "高x仿"),
+    ("能提高免某力", "EFF-013", "免某力"),  # 提高免某 (a mask at its edge) does not hide 免某力
+    ("今天全网最某价", "ABS-012", "最某价"),
 ])
 def test_a_sensitive_word_said_with_a_mask_is_reviewed_under_its_category(text: str, rule_id: str, said: str) -> None:
     found = [m for m in match_lexicon(text) if m.rule_id == rule_id]
