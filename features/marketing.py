@@ -15,8 +15,8 @@ DESIGN taxonomy:
 Every rule is a regular expression over *normalized* text (``features.text``) with context
 conditions written as look-arounds, so hard negatives such as 第一次, 最近, 最后一个问题 or a
 refund at the 原价 do not match; the masked-word rules (``LexiconRule.masked_word``) read a
-sensitive word said with a mask inside it (关某节) through ``features.evasion.masked_evasions``,
-their pattern only a pre-check. Matches carry the category, the rule id, the severity
+sensitive word said with a mask inside it (关某节) through ``features.evasion.masked_evasions``
+(their pattern only names the masks; ``_MASK_BETWEEN_HAN`` is their pre-check). Matches carry the category, the rule id, the severity
 (``block``: a blocking rule raises the segment to block; ``review``: raises to review) and
 the span in the original text.
 """
@@ -50,7 +50,7 @@ class LexiconRule:
     source: str
     unless: str | None = None  # a context that, found anywhere in the text, cancels the rule (翡翠 for a货)
     # Matched where a sensitive word of the rule's category is said masked (关某节, 免某力;
-    # ``features.evasion.masked_evasions``); ``pattern`` then lists the masks, a cheap pre-check.
+    # ``features.evasion.masked_evasions``); ``pattern`` then only names the masks.
     masked_word: bool = False
 
 
@@ -181,14 +181,12 @@ class LexiconMatch:
     text: str
 
 
-# The rules that read a masked word (关某节): what they match is already disguised.
-MASKED_WORD_RULES: frozenset[str] = frozenset(rule.rule_id for rule in RULES if rule.masked_word)
-
 
 @lru_cache(maxsize=1)
 def _compiled() -> tuple[tuple[LexiconRule, re.Pattern[str], re.Pattern[str] | None], ...]:
+    """The pattern rules, compiled (the masked-word rules match through ``masked_word_matches``)."""
     return tuple((rule, re.compile(with_first_character_check(rule.pattern)),
-                  re.compile(rule.unless) if rule.unless else None) for rule in RULES)
+                  re.compile(rule.unless) if rule.unless else None) for rule in RULES if not rule.masked_word)
 
 
 @lru_cache(maxsize=1)
@@ -215,7 +213,7 @@ def match_lexicon(text: str | NormalizedText, masked_words: bool = True) -> list
     normalized = text if isinstance(text, NormalizedText) else normalize_text(text)
     matches = []
     for rule, pattern, unless in _compiled():
-        if rule.masked_word or (unless is not None and unless.search(normalized.text)):
+        if unless is not None and unless.search(normalized.text):
             continue
         for found in pattern.finditer(normalized.text):
             if found.end() == found.start():

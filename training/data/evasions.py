@@ -26,7 +26,7 @@ from functools import lru_cache
 import numpy as np
 
 from features.evasion import VOCABULARY, is_han
-from features.marketing import MASKED_WORD_RULES, match_lexicon
+from features.marketing import match_lexicon
 
 KINDS = ("homophone", "filler", "look_alike", "mask", "pinyin")
 FILLER_CHARS = ("*", ".", " ", "\u2764", "x", "某", "~")
@@ -91,8 +91,8 @@ def _occurrences(text: str, word: str) -> list[int]:
 def target_span(text: str, rng: random.Random) -> tuple[int, int, str] | None:
     """(start, end, source) of the sensitive word to disguise, in the original text (a word a
     host already masked, 关某节, is not disguised again)."""
-    hits = [(m.start, m.end) for m in match_lexicon(text) if m.rule_id not in MASKED_WORD_RULES
-            and m.end - m.start >= 2 and all(is_han(c) for c in text[m.start:m.end])]
+    hits = [(m.start, m.end) for m in match_lexicon(text, masked_words=False)
+            if m.end - m.start >= 2 and all(is_han(c) for c in text[m.start:m.end])]
     if hits:
         start, end = rng.choice(hits)
         if end - start > 4:  # a long rule match: disguise a word of it
