@@ -14,6 +14,7 @@ outside a terminal.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
@@ -49,13 +50,20 @@ class TerminalConsole(Console):
     def print(self, *objects: Any, **kwargs: Any) -> None:
         """Rich's ``print``; outside a terminal, a table's title and caption left-aligned."""
         if not self.is_terminal:
-            for table in (o for o in objects if isinstance(o, Table)):
-                table.title_justify = table.caption_justify = "left"
+            objects = tuple(_left_aligned(o) if isinstance(o, Table) else o for o in objects)
         super().print(*objects, **kwargs)
 
     def _render_buffer(self, buffer: Iterable[Segment]) -> str:
         text = super()._render_buffer(buffer)
         return text if self.is_terminal else _LINE_PADDING.sub("", text)
+
+
+def _left_aligned(table: Table) -> Table:
+    """A shallow copy of ``table`` with its title and caption left-aligned (the caller's table
+    is left as it was: it may be printed again to a terminal)."""
+    aligned = copy.copy(table)
+    aligned.title_justify = aligned.caption_justify = "left"
+    return aligned
 
 
 def terminal_console(stderr: bool = False) -> TerminalConsole:

@@ -29,7 +29,7 @@ from registry.metrics import ModelMetrics
 from registry.store import ModelRegistry, new_version
 from training.boosting import refit_binary_lightgbm, train_binary_lightgbm
 from training.classification_metrics import BinaryMetrics, binary_metrics, sliced_metrics
-from training.data.loaders import DataValidationError, read_table
+from training.data.loaders import DataValidationError, read_table, row_name
 from training.lineage import git_commit, library_versions, training_file
 from training.pipeline import BaseTrainingConfig, Progress, no_progress, register_model, split_rows
 from training.row_identity import MERCHANT_IDENTITY, TrainingRows, merchant_keys
@@ -112,6 +112,22 @@ def _links_from_frame(frame: pd.DataFrame, source: str) -> list[tuple[str, str, 
     return list(out.itertuples(index=False, name=None))
 
 
+def _check_unique_merchants(ids: pd.Series, path: Path, id_column: str) -> None:
+    """``DataValidationError`` naming ``id_column`` when two rows name one merchant: the same
+    id, or ids the service cannot tell apart (``merchant_key``: width, case, spaces)."""
+    keys = pd.Series(merchant_keys(ids), index=ids.index)
+    repeated = keys.duplicated(keep=False)
+    if not repeated.any():
+        return
+    first = keys[repeated].iloc[0]
+    rows = [row_name(path, int(i)) for i in np.flatnonzero((keys == first).to_numpy())[:2]]
+    spelled = ids[keys == first].iloc[:2].tolist()
+    same = "appears more than once" if spelled[0] == spelled[1] else \
+        f"and {spelled[1]!r} name one merchant once normalized (width, case and spaces are not told apart)"
+    raise DataValidationError(f"{path}: {id_column!r} must be unique; {spelled[0]!r} {same} ({rows[0]} and "
+                              f"{rows[1]}).", field=id_column)
+
+
 def load_merchant_table(path: Path, links_path: Path | None = None,
                         label_column: str = DEFAULT_LABEL, id_column: str = DEFAULT_ID) -> MerchantTable:
     """Read merchants (+ links). Our columns when all behaviour features are present;
@@ -120,11 +136,7 @@ def load_merchant_table(path: Path, links_path: Path | None = None,
     for required in (label_column, id_column):
         if required not in frame.columns:
             raise DataValidationError(f"{path}: missing column {required!r}.", field=required)
-    duplicated = frame[id_column].astype(str).duplicated()
-    if duplicated.any():
-        raise DataValidationError(
-            f"{path}: {id_column!r} must be unique; {frame[id_column][duplicated].iloc[0]!r} "
-            "appears more than once.", field=id_column)
+    _check_unique_merchants(frame[id_column].astype(str), path, id_column)
     labels = pd.to_numeric(frame[label_column], errors="coerce")
     if labels.isna().any() or not labels.isin([0, 1]).all():
         raise DataValidationError(f"{path}: column {label_column!r} must hold 0/1 labels.",

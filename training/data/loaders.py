@@ -75,10 +75,31 @@ def _coerce_label(values: pd.Series, name: str) -> pd.Series:
 
 def row_name(path: Path | str, index: int) -> str:
     """How an error names the data row at 0-based ``index`` of the file ``path``: counted from
-    1 (``row 1`` is the first data row), with its line in a CSV or TSV file, whose first line
-    is the header (``row 1 (line 2)``)."""
+    1 (``row 1`` is the first data row), with the line it starts on in a CSV or TSV file, whose
+    first line is the header (``row 1 (line 2)``; a quoted field may span lines)."""
     number = index + 1
-    return f"row {number} (line {number + 1})" if Path(path).suffix.lower() in (".csv", ".tsv") else f"row {number}"
+    suffix = Path(path).suffix.lower()
+    return f"row {number} (line {_start_line(Path(path), index, suffix)})" if suffix in (".csv", ".tsv") \
+        else f"row {number}"
+
+
+def _start_line(path: Path, index: int, suffix: str) -> int:
+    """The 1-based line on which data row ``index`` starts, read as ``_read`` reads the file
+    (blank lines skipped); the header's line + ``index`` + 1 when the file cannot be read."""
+    options = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if suffix == ".tsv" else {}
+    try:
+        with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+            reader, previous_end, row = csv.reader(handle, **options), 0, -1
+            for record in reader:
+                start, previous_end = previous_end + 1, reader.line_num
+                if not record:
+                    continue
+                if row == index:
+                    return start
+                row += 1
+    except (OSError, csv.Error):
+        pass
+    return index + 2
 
 
 def validate_columns(frame: pd.DataFrame, specs: Sequence[ColumnSpec], source: str) -> pd.DataFrame:

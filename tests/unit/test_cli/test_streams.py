@@ -95,3 +95,12 @@ def test_a_piped_table_title_starts_at_the_left_edge(capsys: pytest.CaptureFixtu
     terminal_console().print(table)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "listing-quality:v1" and lines[-1] == "a caption"
+
+
+def test_printing_a_table_outside_a_terminal_leaves_the_table_as_it_was(capsys: pytest.CaptureFixture) -> None:
+    table = Table(title="listing-quality:v1", caption="a caption", title_justify="center", caption_justify="right")
+    table.add_column("value")
+    table.add_row("v" * 300)
+    terminal_console().print(table)
+    assert capsys.readouterr().out.splitlines()[0] == "listing-quality:v1"
+    assert (table.title_justify, table.caption_justify) == ("center", "right")

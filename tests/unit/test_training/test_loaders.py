@@ -34,6 +34,14 @@ def test_mistyped_numeric_column_is_named_with_row(tmp_path: Path) -> None:
         load_listing_file(path)
 
 
+def test_a_row_after_a_quoted_field_spanning_lines_is_named_by_the_line_it_starts_on(tmp_path: Path) -> None:
+    path = tmp_path / "segments.csv"
+    path.write_text('text,labels\n"第一行\n第二行",\n\n好,made_up\n', encoding="utf-8")
+    with pytest.raises(DataValidationError) as info:
+        load_marketing_file(path)
+    assert str(info.value).startswith(f"{path}: column 'labels', row 2 (line 5): unknown category 'made_up'")
+
+
 def test_labels_must_be_binary() -> None:
     frame = _good_rows()
     frame["is_inferior"] = [1, 2]

@@ -117,6 +117,19 @@ def test_generic_table_errors_name_the_column(tmp_path: Path) -> None:
         load_merchant_table(tmp_path / "t.csv", tmp_path / "e.csv", label_column="y", id_column="id")
 
 
+def test_merchant_ids_the_service_cannot_tell_apart_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"id": ["M1", "b", "ｍ1 "], "y": [1, 0, 0], "v": [1.0, 2.0, 3.0]}).to_csv(path, index=False)
+    with pytest.raises(DataValidationError) as info:
+        load_merchant_table(path, label_column="y", id_column="id")
+    assert info.value.field == "id"
+    assert "'M1' and 'ｍ1 ' name one merchant once normalized" in str(info.value)
+    assert "row 1 (line 2) and row 3 (line 4)" in str(info.value)
+    pd.DataFrame({"id": ["a", "a"], "y": [1, 0], "v": [1.0, 2.0]}).to_parquet(tmp_path / "t.parquet")
+    with pytest.raises(DataValidationError, match=r"'a' appears more than once \(row 1 and row 2\)"):
+        load_merchant_table(tmp_path / "t.parquet", label_column="y", id_column="id")
+
+
 def test_config_rejects_unknown_keys_and_aggregates() -> None:
     with pytest.raises(ValidationError):
         MerchantRiskConfig(ensemble=3)
