@@ -10,7 +10,8 @@ overlapping words. Two annotators then labelled all 2,000 blind from
 
 This script writes ``--data`` plus the agreed rows (both annotators and the writer agree on
 violating or clean; labels = the categories both annotators chose) as generated talk (source
-``synthetic``, one stream per pair, so a pair never straddles the generated file's splits).
+``synthetic``, one stream id per pair; the trainer splits generated rows by segment, so the two
+halves of a pair may land in different splits, which touches only the synthetic test figures).
 Train on the output as usual and compare the cards; prints one JSON line with what was added.
 
     .venv/bin/python benchmarks/marketing_written.py --data data/transcripts.parquet \\

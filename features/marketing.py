@@ -108,8 +108,13 @@ RULES: tuple[LexiconRule, ...] = (
     # brand's dated or official re-release, nor a taste or a childhood "recreated"), 专柜品质,
     # 正品 as "zp", factories named by letters (n厂, zf厂: never oem / odm, nor 厂价 / 厂直)
     # and sneaker batch names before 版 or 纯原.
-    LexiconRule("CNT-008", "counterfeit", r"(?<!官方)(?<!\d{2})(?<!\d{2}年)(?<!\d{2}版)复刻(?!出|游戏|版游戏|经典游戏|老味道|味道|儿时|童年|记忆|经典味)|专柜(同)?品质|(?<![a-z0-9])zp(品质|级|对比|一致|一样|开模|原料|做工|同款)|(对比|比对|和|跟|同)zp(?![a-z0-9])|(?<![a-z0-9])(?!oem|odm)[a-z]{1,5}\d?厂(?!家|商|区|址|长|房|价|直|里|内|外|子|房)|(?<![a-z])(pk|ljr|og|h12|gx|lw|vt|god)(版本|版|纯原|代工)", "review", "反不正当竞争法 第六条",
+    LexiconRule("CNT-008", "counterfeit", r"(?<!官方)(?<!\d{2})(?<!\d{2}年)(?<!\d{2}版)复刻(?!出|游戏|版游戏|经典游戏|老味道|味道|儿时|童年|记忆|经典味)|专柜(同)?品质|(?<![a-z0-9])zp(品质|级|对比|一致|一样|开模|原料|做工|同款)|(对比|比对|和|跟|同)zp(?![a-z0-9])|(?<![a-z0-9])(?!oem|odm)(?:[a-z]{1,4}\d?|clean)厂(?!家|商|区|址|长|房|价|直|里|内|外|子|牌)|(?<![a-z])(pk|ljr|og|h12|gx|lw|vt|god)(版本|版|纯原|代工)", "review", "反不正当竞争法 第六条",
                 unless=_JADE),
+    # Copies of branded electronics (written for this project): the Shenzhen market named beside the
+    # gadget it copies (华强北五代耳机, 华强北顶配版; not the market as a place), or the copied earphones'
+    # rename-and-locate feature (定位改名) said of earphones (not a map's or a shop's).
+    LexiconRule("CNT-010", "counterfeit", r"华强北[^，。！？,.!?]{0,6}?(耳机|airpods|pro\d?|[一二三四五六]代|顶配|洛达|悦虎|手表|版本?)|(耳机|airpods|pro\d?|蓝牙)[^，。！？,.!?]{0,12}?(定位|弹窗)改名|(定位|弹窗)改名[^，。！？,.!?]{0,12}?(耳机|airpods|蓝牙)", "review",
+                "反不正当竞争法 第六条"),
     # off_platform: E-Commerce Law art. 17 and platform rules
     LexiconRule("OFF-001", "off_platform", r"(加|添加|联系|找|搜)(我)?(的)?(微信|qq|whatsapp|telegram|tg|v(?![a-z]{1,3}\b)(?!ip))", "block", "电子商务法 第十七条 / 平台规则"),
     LexiconRule("OFF-002", "off_platform", r"(私聊我?|私下)(下单|交易|转账|发货|付款|联系)|私聊我", "review", "电子商务法 第十七条 / 平台规则"),
@@ -156,10 +161,6 @@ RULES: tuple[LexiconRule, ...] = (
     LexiconRule("ABS-012", "absolute_claim", _MASKS, "review", "广告法 第九条", masked_word=True),
     LexiconRule("PRI-013", "price_fraud", _MASKS, "review", "明码标价和禁止价格欺诈规定 第十九条", masked_word=True),
     LexiconRule("SCA-014", "false_scarcity", _MASKS, "review", "明码标价和禁止价格欺诈规定 第二十一条", masked_word=True),
-    # Copies of branded electronics (written for this project): named by the Shenzhen market they
-    # come from (not the market, its street or its station) or by the clone's pairing pop-up.
-    LexiconRule("CNT-010", "counterfeit", r"华强北(?!(电子)?市场|商圈|步行街|路|站|地铁|商业|街道|附近)|(定位|弹窗)改名|改名定位", "review",
-                "反不正当竞争法 第六条"),
     LexiconRule("CNT-009", "counterfeit", _MASKS, "review", "反不正当竞争法 第六条", masked_word=True),
     LexiconRule("OFF-006", "off_platform", _MASKS, "review", "电子商务法 第十七条 / 平台规则", masked_word=True),
     LexiconRule("END-012", "fake_endorsement", _MASKS, "review", "广告法 第三十八条", masked_word=True),

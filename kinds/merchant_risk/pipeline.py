@@ -12,6 +12,7 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from common.decisions import DEFAULT_THRESHOLD_KEY
+from features.ids import merchant_key
 from kinds import MERCHANT_RISK
 from kinds.merchant_risk.features import (
     DEFAULT_GRAPH_AGGREGATES,
@@ -112,20 +113,31 @@ def _links_from_frame(frame: pd.DataFrame, source: str) -> list[tuple[str, str, 
     return list(out.itertuples(index=False, name=None))
 
 
-def _check_unique_merchants(ids: pd.Series, path: Path, id_column: str) -> None:
-    """``DataValidationError`` naming ``id_column`` when two rows name one merchant: the same
-    id, or ids the service cannot tell apart (``merchant_key``: width, case, spaces)."""
-    keys = pd.Series(merchant_keys(ids), index=ids.index)
-    repeated = keys.duplicated(keep=False)
-    if not repeated.any():
-        return
-    first = keys[repeated].iloc[0]
-    rows = [row_name(path, int(i)) for i in np.flatnonzero((keys == first).to_numpy())[:2]]
-    spelled = ids[keys == first].iloc[:2].tolist()
-    same = "appears more than once" if spelled[0] == spelled[1] else \
-        f"and {spelled[1]!r} name one merchant once normalized (width, case and spaces are not told apart)"
-    raise DataValidationError(f"{path}: {id_column!r} must be unique; {spelled[0]!r} {same} ({rows[0]} and "
-                              f"{rows[1]}).", field=id_column)
+def _check_merchant_ids(ids: pd.Series, path: Path, id_column: str) -> None:
+    """``DataValidationError`` naming ``id_column`` when a row has no id, or two rows name one
+    merchant: the same id, or ids the service cannot tell apart (``features.ids``: NFKC, format
+    characters, surrounding spaces, case)."""
+    keys = ["" if pd.isna(value) else merchant_key(str(value)) for value in ids]
+    empty = [i for i, key in enumerate(keys) if not key]
+    if empty:
+        more = f" and {len(empty) - 1:,} more row(s)" if len(empty) > 1 else ""
+        raise DataValidationError(f"{path}: column {id_column!r} is empty in {row_name(path, empty[0])}{more}: give "
+                                  "every merchant an id (spaces or zero-width characters alone are none).",
+                                  field=id_column)
+    seen: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        first = seen.setdefault(key, i)
+        if first == i:
+            continue
+        a, b = str(ids.iloc[first]), str(ids.iloc[i])
+        where = f"{row_name(path, first)}; {row_name(path, i)}"
+        if a == b:
+            raise DataValidationError(f"{path}: column {id_column!r} must be unique; {a!r} appears in {where}: give "
+                                      "each merchant one row.", field=id_column)
+        raise DataValidationError(f"{path}: column {id_column!r} must be unique; {a!r} and {b!r} name one merchant "
+                                  f"({where}) because ids are compared after NFKC, case folding and trimming, as the "
+                                  "service compares them: give each merchant one id, or merge the rows.",
+                                  field=id_column)
 
 
 def load_merchant_table(path: Path, links_path: Path | None = None,
@@ -136,7 +148,7 @@ def load_merchant_table(path: Path, links_path: Path | None = None,
     for required in (label_column, id_column):
         if required not in frame.columns:
             raise DataValidationError(f"{path}: missing column {required!r}.", field=required)
-    _check_unique_merchants(frame[id_column].astype(str), path, id_column)
+    _check_merchant_ids(frame[id_column], path, id_column)
     labels = pd.to_numeric(frame[label_column], errors="coerce")
     if labels.isna().any() or not labels.isin([0, 1]).all():
         raise DataValidationError(f"{path}: column {label_column!r} must hold 0/1 labels.",

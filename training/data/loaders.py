@@ -78,28 +78,29 @@ def row_name(path: Path | str, index: int) -> str:
     1 (``row 1`` is the first data row), with the line it starts on in a CSV or TSV file, whose
     first line is the header (``row 1 (line 2)``; a quoted field may span lines)."""
     number = index + 1
-    suffix = Path(path).suffix.lower()
-    return f"row {number} (line {_start_line(Path(path), index, suffix)})" if suffix in (".csv", ".tsv") \
-        else f"row {number}"
+    kind = READERS.get(Path(path).suffix.lower())
+    line = _start_line(Path(path), index, kind) if kind in ("csv", "tsv") else None
+    return f"row {number}" if line is None else f"row {number} (line {line})"
 
 
-def _start_line(path: Path, index: int, suffix: str) -> int:
+def _start_line(path: Path, index: int, kind: str) -> int | None:
     """The 1-based line on which data row ``index`` starts, read as ``_read`` reads the file
-    (blank lines skipped); the header's line + ``index`` + 1 when the file cannot be read."""
-    options = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if suffix == ".tsv" else {}
+    (blank and white-space-only lines skipped); None when the file cannot be read so (a
+    field past the csv module's size limit, a missing file)."""
+    options = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if kind == "tsv" else {}
     try:
         with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
             reader, previous_end, row = csv.reader(handle, **options), 0, -1
             for record in reader:
                 start, previous_end = previous_end + 1, reader.line_num
-                if not record:
+                if not record or (len(record) == 1 and not record[0].strip()):
                     continue
                 if row == index:
                     return start
                 row += 1
     except (OSError, csv.Error):
-        pass
-    return index + 2
+        return None
+    return None
 
 
 def validate_columns(frame: pd.DataFrame, specs: Sequence[ColumnSpec], source: str) -> pd.DataFrame:

@@ -17,7 +17,7 @@ def test_only_rows_all_three_agree_on_are_kept_with_the_categories_both_annotato
     assert [(r["text"], r["labels"]) for r in agreed(rows)] == [("a", ["price_fraud"])]
 
 
-def test_the_stored_pairs_are_whole_and_a_pair_stays_in_one_stream() -> None:
+def test_the_stored_pairs_are_whole_and_a_pair_shares_one_stream_id() -> None:
     rows = read_pairs()
     pairs = pd.DataFrame(rows).groupby(["set", "pair"])["labels_writer"].apply(lambda s: sorted(map(bool, s)))
     assert len(rows) == 2000 and all(v == [False, True] for v in pairs)

@@ -172,7 +172,7 @@ def test_jade_a_grade_is_not_counterfeit() -> None:
     [("复刻AJ1芝加哥 男鞋", "CNT-008"), ("ZP品质 斜挎包", "CNT-008"), ("PK版本 AJ4 黑猫", "CNT-008"),
      ("专柜品质 口红", "CNT-008"), ("LJR版 倒钩", "CNT-008"), ("海马 N厂 V3版", "CNT-008"),
      ("驴家 斜挎包", "CNT-007"), ("香奶奶新款链条包", "CNT-007"), ("欧米茄海马 clean厂 8800机芯", "CNT-008"),
-     ("华强北五代耳机 降噪", "CNT-010"), ("无线耳机 pro2 定位改名 弹窗", "CNT-010")],
+     ("华强北五代耳机 降噪", "CNT-010"), ("华强北顶配版 pro2 降噪", "CNT-010"), ("无线耳机 pro2 定位改名 弹窗", "CNT-010")],
 )
 def test_replica_trade_shorthand_is_caught(text: str, rule_id: str) -> None:
     """CNT-008 and the brand nicknames of CNT-007: the trade's own shorthand in a title."""
@@ -187,7 +187,9 @@ def test_a_brand_led_by_a_numeral_keeps_the_one_to_one_before_it() -> None:
     "text",
     ["air jordan 2005复刻 aj4", "二零零五年复刻", "aj1 85复刻", "任天堂 官方复刻 游戏机", "水洗工艺处理后复刻出自然落色效果",
      "复刻老味道", "oem厂 代工 纯棉t恤", "led厂价直销", "专柜正品 羽绒服", "小香风 外套 女",
-     "深圳华强北电子市场 柜台出租", "华强北路 旺铺", "steel厂价直供 不锈钢管"],
+     "深圳华强北电子市场 柜台出租", "华强北路 旺铺", "steel厂价直供 不锈钢管", "我在华强北上班", "华强北实体店 正品行货 支持验货",
+     "华强北赛格广场 店面", "微信定位改名教程", "店铺定位改名了", "honda厂 原装配件", "steel厂 不锈钢管", "indie厂牌 新专辑",
+     "dj厂牌 巡演"],
 )
 def test_official_reissues_and_ordinary_factory_talk_are_not_replicas(text: str) -> None:
     assert not any(m.category == "counterfeit" for m in match_lexicon(text)), text

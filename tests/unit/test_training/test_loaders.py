@@ -40,6 +40,12 @@ def test_a_row_after_a_quoted_field_spanning_lines_is_named_by_the_line_it_start
     with pytest.raises(DataValidationError) as info:
         load_marketing_file(path)
     assert str(info.value).startswith(f"{path}: column 'labels', row 2 (line 5): unknown category 'made_up'")
+    path.write_text('text,labels\n好,\n   \n好,made_up\n', encoding="utf-8")  # a white-space line, skipped
+    with pytest.raises(DataValidationError, match=r"row 2 \(line 4\): unknown category"):
+        load_marketing_file(path)
+    path.with_suffix(".txt").write_text("text\tlabels\n好\t\n\n好\tmade_up\n", encoding="utf-8")  # read as TSV
+    with pytest.raises(DataValidationError, match=r"row 2 \(line 4\): unknown category"):
+        load_marketing_file(path.with_suffix(".txt"))
 
 
 def test_labels_must_be_binary() -> None:

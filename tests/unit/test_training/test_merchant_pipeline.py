@@ -123,10 +123,17 @@ def test_merchant_ids_the_service_cannot_tell_apart_are_refused(tmp_path: Path) 
     with pytest.raises(DataValidationError) as info:
         load_merchant_table(path, label_column="y", id_column="id")
     assert info.value.field == "id"
-    assert "'M1' and 'ｍ1 ' name one merchant once normalized" in str(info.value)
-    assert "row 1 (line 2) and row 3 (line 4)" in str(info.value)
+    assert "'M1' and 'ｍ1 ' name one merchant (row 1 (line 2); row 3 (line 4))" in str(info.value)
     pd.DataFrame({"id": ["a", "a"], "y": [1, 0], "v": [1.0, 2.0]}).to_parquet(tmp_path / "t.parquet")
-    with pytest.raises(DataValidationError, match=r"'a' appears more than once \(row 1 and row 2\)"):
+    with pytest.raises(DataValidationError, match=r"'a' appears in row 1; row 2: give each merchant one row"):
+        load_merchant_table(tmp_path / "t.parquet", label_column="y", id_column="id")
+
+
+@pytest.mark.parametrize("missing", [None, "  ", "\u200b"])
+def test_a_merchant_without_an_id_is_refused_naming_its_row(tmp_path: Path, missing: str | None) -> None:
+    pd.DataFrame({"id": ["a", missing, "c", missing], "y": [1, 0, 0, 1], "v": [1.0, 2.0, 3.0, 4.0]}).to_parquet(
+        tmp_path / "t.parquet")
+    with pytest.raises(DataValidationError, match=r"'id' is empty in row 2 and 1 more row\(s\): give every merchant an id"):
         load_merchant_table(tmp_path / "t.parquet", label_column="y", id_column="id")
 
 
