@@ -112,14 +112,20 @@ STORAGE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, DecisionLogUnava
 BENTOML_TIMEOUT_SECONDS = SETTINGS.body_timeout_seconds + SETTINGS.request_budget_seconds + 120
 
 
-def unavailable(model_name: str, why: str, error: str = "model_unavailable") -> JSONResponse:
+def unavailable(model_name: str, why: str, error: str = "model_unavailable", retry_after: int = 5) -> JSONResponse:
     """503 telling the caller to fall back to review."""
     body = ErrorBody(
         error=error,
         message=f"{model_name} cannot score right now ({why}); treat the items as 'review'.",
         fallback_decision=FALLBACK_DECISION,
     )
-    return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": str(retry_after)})
+
+
+def budget_exceeded(what: str, exc: Exception) -> JSONResponse:
+    """503 ``time_budget_exceeded`` for work that stopped at its budget's end: the answer the
+    front door (``serving/guard.py``) gives for the same call when its timer fires first."""
+    return unavailable(what, f"the call was cancelled: {exc}", error="time_budget_exceeded", retry_after=1)
 
 
 def storage_unavailable(what: str) -> JSONResponse:
@@ -361,7 +367,7 @@ class ShopGuard:
             return conflict(exc.field, str(exc))
         except WorkCancelled as exc:  # serving/admission.py: no decision of this call is stored
             logger.warning("%s: work cancelled (%s); no decision stored", kind.name, exc)
-            return unavailable(kind.name, f"the call was cancelled: {exc}", error="time_budget_exceeded")
+            return budget_exceeded(kind.name, exc)
         except STORAGE_ERRORS as exc:  # enforcement or decision records not stored
             QUIET_LOG.note(f"storage-{kind.name}", "%s: calls answer 503 storage_unavailable: %s", kind.name,
                            str(exc).splitlines()[0][:300], logger_name="shopguard.serving", level=logging.WARNING)
@@ -432,8 +438,7 @@ class ShopGuard:
             return _with_status(ctx, JSONResponse(error_body(exc.status, exc.field, str(exc), "feedback"),
                                                   status_code=exc.status))
         except WorkCancelled as exc:
-            return _with_status(ctx, unavailable("feedback", f"the call was cancelled: {exc}",
-                                                 error="time_budget_exceeded"))
+            return _with_status(ctx, budget_exceeded("feedback", exc))
         except SQLAlchemyError as exc:
             logger.warning("feedback not stored: %s", exc)
             return _with_status(ctx, storage_unavailable("feedback"))
@@ -464,8 +469,7 @@ class ShopGuard:
             body = error_body(status, exc.field, str(exc), "appeal")
             return _with_status(ctx, JSONResponse(body, status_code=status))
         except WorkCancelled as exc:
-            return _with_status(ctx, unavailable("appeals", f"the call was cancelled: {exc}",
-                                                 error="time_budget_exceeded"))
+            return _with_status(ctx, budget_exceeded("appeals", exc))
         except SQLAlchemyError as exc:
             logger.warning("appeal not stored: %s", exc)
             return _with_status(ctx, storage_unavailable("the appeal"))

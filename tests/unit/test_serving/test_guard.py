@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from serving.admission import BudgetExceeded, claim_answer, current_admission
+from serving.error_answers import send_unavailable
 from serving.guard import RequestGuard
 
 HEADERS = [(b"content-type", b"application/json")]
@@ -57,12 +58,15 @@ class Client:
         return json.loads(b"".join(m.get("body", b"") for m in self.sent if m["type"] == "http.response.body"))
 
 
-def _answering_app(work_seconds: float, log: list[str]) -> Any:
+def _answering_app(work_seconds: float, log: list[str], first_checkpoint: float = 0.0) -> Any:
     """An app whose work runs in a thread (as BentoML runs a sync API), checks its budget
-    between steps, claims its answer and 'stores' a decision, then answers 200."""
+    between steps (the first check after ``first_checkpoint`` seconds: a step that cannot be
+    interrupted, such as one model batch), claims its answer and 'stores' a decision, then
+    answers 200."""
 
     def work() -> None:
         admission = current_admission()
+        time.sleep(first_checkpoint)
         for _ in range(int(work_seconds / 0.02)):
             if admission is not None and admission.cancelled():
                 log.append("cancelled")
@@ -75,13 +79,16 @@ def _answering_app(work_seconds: float, log: list[str]) -> Any:
         await receive()
         try:
             await asyncio.to_thread(work)  # copies the context, as anyio does
-            status, body = 200, {"ok": True}
         except BudgetExceeded:
-            status, body = 503, {"error": "cancelled", "fallback_decision": "review"}
-        payload = json.dumps(body).encode()
-        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
+            # As the service does (serving.service.budget_exceeded): the work may notice the end of
+            # its budget before the front door's timer fires; the caller gets the same answer.
+            await send_unavailable(send, "time_budget_exceeded", "the call was cancelled")
+            log.append("answered 503")
+            return
+        payload = json.dumps({"ok": True}).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": payload})
-        log.append(f"answered {status}")
+        log.append("answered 200")
 
     return app
 
@@ -123,7 +130,9 @@ def test_calls_over_the_open_limit_get_503_with_retry_after_and_the_fallback() -
 
 def test_a_call_over_its_budget_is_answered_503_and_its_work_cancelled_holding_its_slot() -> None:
     log: list[str] = []
-    guard = _guard(_answering_app(5.0, log), budget_seconds=0.3, max_in_flight=1)
+    # The work's first checkpoint comes after the budget: the front door answers, and the work,
+    # still running, holds its slot until that checkpoint stops it.
+    guard = _guard(_answering_app(5.0, log, first_checkpoint=0.8), budget_seconds=0.3, max_in_flight=1)
 
     async def scenario() -> tuple[Client, Client, float, list[str]]:
         late = Client([b"{}"])
@@ -278,3 +287,15 @@ def test_slow_bodies_holding_every_open_slot_are_cut_for_a_scoring_call() -> Non
     assert scoring.status == 200 and elapsed < 1
     cut = [c for c in slow if c.sent]
     assert len(cut) == 1 and cut[0].status == 408 and cut[0] is slow[0]  # the oldest
+
+
+def test_the_service_answers_work_stopped_at_its_budget_as_the_front_door_does() -> None:
+    from serving.service import budget_exceeded
+
+    answer = budget_exceeded("listing-quality", BudgetExceeded("its time budget of 0.3 s ran out"))
+    front_door = Client([])
+    asyncio.run(send_unavailable(front_door.send, "time_budget_exceeded", "late"))
+    body = json.loads(answer.body)
+    assert answer.status_code == front_door.status == 503
+    assert answer.headers["retry-after"] == front_door.headers[b"retry-after"].decode() == "1"
+    assert (body["error"], body["fallback_decision"]) == (front_door.body["error"], front_door.body["fallback_decision"])
