@@ -75,6 +75,8 @@ def main() -> None:
     unknown = sorted(set(sets) - set(SETS))
     if unknown:
         parser.error(f"--sets: unknown set(s) {', '.join(unknown)}; the sets are {', '.join(SETS)}")
+    if not args.data.is_file():
+        parser.error(f"--data: {args.data} is not a file; write one with `shopguard data generate transcripts`")
     rows = [r for r in read_pairs() if r["set"] in sets]
     kept = agreed(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -16,9 +16,9 @@ Every rule is a regular expression over *normalized* text (``features.text``) wi
 conditions written as look-arounds, so hard negatives such as 第一次, 最近, 最后一个问题 or a
 refund at the 原价 do not match; the masked-word rules (``LexiconRule.masked_word``) read a
 sensitive word said with a mask inside it (关某节) through ``features.evasion.masked_evasions``
-(their pattern only names the masks; ``_MASK_BETWEEN_HAN`` is their pre-check). Matches carry the category, the rule id, the severity
-(``block``: a blocking rule raises the segment to block; ``review``: raises to review) and
-the span in the original text.
+(their pattern only names the masks; ``_MASK_BETWEEN_HAN`` is their pre-check). Matches carry
+the category, the rule id, the severity (``block``: a blocking rule raises the segment to
+block; ``review``: raises to review) and the span in the original text.
 """
 
 from __future__ import annotations
@@ -184,7 +184,6 @@ class LexiconMatch:
     start: int
     end: int
     text: str
-
 
 
 @lru_cache(maxsize=1)
