@@ -46,6 +46,7 @@ from kinds.false_marketing.data import (
     training_rows,
 )
 from kinds.false_marketing.decisions import DecisionChooser, DecisionSettings, choose_blend_weight
+from kinds.false_marketing.encoder import max_by_owner
 from kinds.false_marketing.evaluation import (
     Evaluator,
     SystemEvaluation,
@@ -64,6 +65,7 @@ from kinds.false_marketing.fitting import (
     off_platform_chat,
 )
 from kinds.false_marketing.runtime import FalseMarketingModel
+from kinds.false_marketing.sentences import split_sentences
 from registry.bundle import FeatureSetRef, Lineage, Manifest, sha256_file
 from registry.metrics import BaselineSystem, ModelMetrics, MultiLabelMetrics
 from registry.store import LoadedBundle, ModelRegistry, new_version
@@ -190,7 +192,8 @@ class FalseMarketingTrainer:
         weight, blend_search = self.decisions.blend_weight(data, held, labels["validation"], transformer["validation"],
                                                   ngram["validation"])
         space = config.blend_space
-        served = {name: blend(transformer[name], ngram[name], weight, space) for name in ("validation", "test")}
+        served = {name: self._served_scores(final, [data.texts[i] for i in getattr(splits, name)], weight)
+                  for name in ("validation", "test")}
         alone, _ = self.decisions.choose(labels["validation"], transformer["validation"])
         ngram_thresholds, _ = self.decisions.choose(labels["validation"], np.nan_to_num(ngram["validation"]))
         quantization = self.evaluator.quantization_check(final.torch_model, final.tokenizer, final.fp32, part["validation"],
@@ -260,8 +263,15 @@ class FalseMarketingTrainer:
         if root is None:
             return {}
         self._progress("scoring unseen clean real text (ad copy, reviews, titles) for the review budget")
-        return {name: blend(*final.scores(normalize_many(texts)), weight, self.config.blend_space)
+        return {name: self._served_scores(final, texts, weight)
                 for name, texts in unseen_train_part(root, set(data.texts)).items() if texts}
+
+    def _served_scores(self, final: FittedParts, texts: list[str], weight: float) -> np.ndarray:
+        """The served blend (n, 8) of raw texts, as the runtime scores them: sentence by
+        sentence (``sentences``), per category the highest."""
+        owners, sentences = split_sentences(texts)
+        scores = blend(*final.scores(normalize_many(sentences)), weight, self.config.blend_space)
+        return max_by_owner(scores, owners, len(texts))
 
     def _off_platform_chat(self, data: MarketingData, texts: list[str]) -> Chat:
         """The in-game chat rows of the off_platform TF-IDF scorer (``off_platform_chat_rows``),

@@ -29,6 +29,7 @@ from features.text import normalize_many, normalize_text
 from features.text_scorer import CharNgramScorer
 from kinds.false_marketing.blend import BlendSpace, blend, tfidf_groups, tfidf_scores
 from kinds.false_marketing.encoder import OnnxEncoder, max_by_owner, split_windows
+from kinds.false_marketing.sentences import merge_sentences, sentence_pieces, split_sentences
 from kinds.false_marketing.spans import (
     MAX_SPAN_CHARS,
     Segment,
@@ -195,10 +196,14 @@ class FalseMarketingModel(RuntimeBase):
         return tfidf_scores(self.tfidf, texts, self.categories, self.tfidf_groups) if self.tfidf else None
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
-        """Served scores (n, 8) for raw texts (normalized, and resolved when on, here)."""
+        """Served model scores (n, 8) for raw texts: per category the highest of their sentences
+        (``sentences``), each normalized, and resolved when on, here."""
+        owners, pieces = split_sentences(texts)
         if self.resolve_evasions:
-            return self.predict_normalized([resolve_normalized(normalize_text(t)).text for t in texts])
-        return self.predict_normalized([normalize_text(t).text for t in texts])
+            normalized = [resolve_normalized(normalize_text(t)).text for t in pieces]
+        else:
+            normalized = [normalize_text(t).text for t in pieces]
+        return max_by_owner(self.predict_normalized(normalized), owners, len(texts))
 
     def analyze(self, texts: Sequence[str], spans_from_model: bool = True) -> list[SegmentAnalysis]:
         """Scores, labels, merged lexicon + model spans and a decision for each segment.
@@ -214,7 +219,20 @@ class FalseMarketingModel(RuntimeBase):
 
     def analyze_groups(self, groups: Sequence[Sequence[str]], spans_from_model: bool = True
                        ) -> list[list[SegmentAnalysis]]:
-        """``analyze`` of each group, sharing the encoder passes (segments, then span variants)."""
+        """``analyze`` of each group, sharing the encoder passes (sentences, then span variants).
+        A segment of several sentences is judged sentence by sentence (``sentences``)."""
+        pieces = [[sentence_pieces(text) for text in texts] for texts in groups]
+        sentences = [[sentence for split in group for _, sentence in split] for group in pieces]
+        analysed = self._analyze_sentences(sentences, spans_from_model)
+        merged = []
+        for group, results in zip(pieces, analysed, strict=True):
+            found = iter(results)
+            merged.append([merge_sentences([(start, next(found)) for start, _ in split], self.categories)
+                           for split in group])
+        return merged
+
+    def _analyze_sentences(self, groups: Sequence[Sequence[str]], spans_from_model: bool
+                           ) -> list[list[SegmentAnalysis]]:
         flat = [text for texts in groups for text in texts]
         plain_texts = normalize_many(flat)
         if self.resolve_evasions:

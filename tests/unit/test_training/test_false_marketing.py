@@ -27,6 +27,7 @@ from kinds.false_marketing.pipeline import (
     train_and_register,
 )
 from kinds.false_marketing.runtime import FalseMarketingModel
+from kinds.false_marketing.sentences import sentence_pieces
 from kinds.false_marketing.spans import (
     OCCLUSION_STRIDE,
     OCCLUSION_WINDOW,
@@ -173,6 +174,32 @@ def test_a_claim_at_the_end_of_a_long_text_is_caught(registered) -> None:
     # categories may flag a text too, so the label is compared, not the whole decision).
     analyses = model.analyze(long_texts, spans_from_model=False)
     assert [("efficacy_claim" in a.labels) for a in analyses] == list(long_scores >= served_review)
+
+
+def test_a_segment_of_several_sentences_is_judged_sentence_by_sentence(registered) -> None:
+    registry, data, result, _ = registered
+    model = FalseMarketingModel.from_bundle(registry.load(result.manifest.tag), device="cpu")
+    column = MARKETING_CATEGORIES.index("efficacy_claim")
+    review = model.thresholds["efficacy_claim"].review
+    claims = [t for t, y in zip(data.texts, data.labels, strict=True)
+              if y[column] and len(t) < 60 and len(sentence_pieces(t)) == 1]
+    caught = [t for t, s in zip(claims, model.predict(claims)[:, column], strict=True) if s >= review][:10]
+    assert len(caught) >= 3
+    talk = "家人们晚上好欢迎来到直播间。我们今天给大家讲一讲这款面霜怎么用。先把脸洗干净再涂抹均匀。"
+    segments = [talk + claim + "。" for claim in caught]
+    sentences = [[piece for _, piece in sentence_pieces(s)] for s in segments]
+    assert all(len(pieces) == 4 for pieces in sentences)
+    # Scores are the highest sentence's (dynamic int8 quantization moves them by ~1e-4 with the batch).
+    alone = model.predict([piece for pieces in sentences for piece in pieces]).reshape(len(segments), 4, -1)
+    assert abs(model.predict(segments) - alone.max(axis=1)).max() < 1e-3
+    whole = model.analyze(segments)
+    parts = [model.analyze(pieces) for pieces in sentences]
+    for segment, analysis, pieces in zip(segments, whole, parts, strict=True):
+        assert "efficacy_claim" in analysis.labels
+        assert analysis.decision == max((p.decision for p in pieces), key=["allow", "review", "block"].index)
+        assert set(analysis.labels) == {label for p in pieces for label in p.labels}
+        assert all(segment[span.start:span.end] == span.text for span in analysis.spans)
+        assert all(span.start >= len(talk) for span in analysis.spans if span.category == "efficacy_claim")
 
 
 def test_evaluate_command_writes_per_category_json(registered, transcript_file) -> None:
