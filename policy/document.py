@@ -269,6 +269,8 @@ def load_policy(path: Path | None = None) -> PolicyDocument:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(f"cannot read the policy file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"{path}: not UTF-8 text (byte {exc.start}): save the policy as UTF-8 YAML or JSON") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import pandas as pd
 import typer
 
 from common.settings import load_settings
+from common.times import as_utc
 from common.words import counted
 from kinds import MODEL_NAMES
 
@@ -51,7 +52,10 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
     except ValueError as exc:
         raise typer.BadParameter(f"{value!r} is not an ISO time such as 2026-11-23 or 2026-11-23T10:00:00 "
                                  "(UTC unless it names a zone)", param_hint=option) from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        return as_utc(parsed)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r}: {exc}", param_hint=option) from exc
 
 
 @audit_app.command("decisions")
@@ -154,17 +158,12 @@ def audit_verdicts(
 
     if out.suffix.lstrip(".") not in FORMATS:
         raise typer.BadParameter("--out must end in .csv, .parquet or .jsonl", param_hint="--out")
-    filters = {"since": _utc(_parse_time(since, "--since")), "until": _utc(_parse_time(until, "--until")),
+    filters = {"since": _parse_time(since, "--since"), "until": _parse_time(until, "--until"),
                "reviewer": reviewer}
     engine = make_engine(load_settings().database_url)
     write_whole(out, export_verdicts(engine, out.suffix.lstrip("."), **filters))
     written = count_verdicts(engine, **filters)
     terminal_console(stderr=True).print(plain(f"wrote {counted(written, 'verdict')} to {out}"))
-
-
-def _utc(at: datetime | None) -> datetime | None:
-    """``at`` in UTC (the database stores UTC times and compares them as they are)."""
-    return None if at is None else at.astimezone(UTC)
 
 
 def _read_base(path: Path, option: str = "--base") -> pd.DataFrame:

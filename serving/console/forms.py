@@ -4,11 +4,12 @@ value is a 400 page naming the field, never a 500."""
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from common.times import as_utc
 from kinds import MODEL_KINDS, MODEL_NAMES, ModelKind
 
 ENTITY_TYPES: tuple[str, ...] = tuple(kind.entity_type for kind in MODEL_KINDS.values())
@@ -42,10 +43,6 @@ class BadInput(ValueError):
         self.message = message
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-
-
 class _Query(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -57,7 +54,7 @@ class _Query(BaseModel):
     @field_validator("since", "until")
     @classmethod
     def _as_utc(cls, value: datetime | None) -> datetime | None:
-        return _utc(value)
+        return as_utc(value)
 
     @field_validator("model")
     @classmethod

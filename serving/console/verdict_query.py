@@ -3,10 +3,12 @@ parameter or a bad value is a 400 page naming the field (``forms.parse``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from common.times import as_utc
 
 
 class VerdictQuery(BaseModel):
@@ -21,9 +23,7 @@ class VerdictQuery(BaseModel):
     @field_validator("since", "until")
     @classmethod
     def _as_utc(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return as_utc(value)
 
     def filters(self) -> dict[str, Any]:
         """Filters for ``serving.verdict_export``."""

@@ -147,6 +147,21 @@ def test_a_user_error_from_deep_inside_is_one_line(isolated_home: Path, tmp_path
     assert "rooms.rungz: unknown key" in line
 
 
+def test_a_policy_file_that_is_not_utf8_is_one_line(isolated_home: Path, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_bytes(b"\xff\xfe name: x")
+    for command in (["enforcement", "check", str(policy)], ["enforcement", "replay", "--policy", str(policy)]):
+        line = _one_error_line(CliRunner().invoke(app, command))
+        assert str(policy) in line and "not UTF-8" in line, command
+
+
+def test_an_audit_time_past_the_range_of_dates_is_one_line(isolated_home: Path, tmp_path: Path) -> None:
+    for command in ("decisions", "verdicts"):
+        line = _one_error_line(CliRunner().invoke(app, ["audit", command, "--out", str(tmp_path / "x.csv"),
+                                                        "--since", "9999-12-31T23:59:59-23:59"]))
+        assert "--since" in line and "range of dates" in line, command
+
+
 @pytest.mark.parametrize("args", [("models", "card", "bogus"), ("models", "show", "bogus:v1"),
                                   ("models", "promote", "bogus:candidate", "--reason", "x"),
                                   ("models", "rollback", "bogus", "--reason", "x"), ("models", "list", "bogus"),

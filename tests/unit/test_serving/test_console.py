@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pyarrow.parquet as pq
 import pytest
@@ -171,6 +171,17 @@ def test_a_verdict_goes_through_the_feedback_code_and_leaves_the_queue(console) 
     wrong = client.post("/console/decisions/62/verdict", data={"csrf": csrf, "verdict": "violation",
                                                                "categories-0": "made_up"})
     assert wrong.status_code == 422 and "made_up" in wrong.text
+    before = len(FeedbackStore(engine).rows("stream"))
+    for data, field in (({"note": "长" * 4001}, "note"), ({"categories-7": "absolute_claim"}, "categories-7"),
+                        ({"categories-x": "absolute_claim"}, "categories-x")):
+        refused = client.post("/console/decisions/62/verdict", data={"csrf": csrf, "verdict": "violation",
+                                                                     "categories-0": "absolute_claim", **data})
+        assert refused.status_code == 400 and f"<code>{field}</code>" in refused.text, field  # was cut or dropped
+    listing_csrf = _csrf(client, "/console/decisions/1")
+    on_listing = client.post("/console/decisions/1/verdict", data={"csrf": listing_csrf, "verdict": "ok",
+                                                                   "categories-0": "absolute_claim"})
+    assert on_listing.status_code == 400 and "<code>categories-0</code>" in on_listing.text
+    assert len(FeedbackStore(engine).rows("stream")) == before and not FeedbackStore(engine).rows("listing")
 
 
 def test_a_read_only_token_cannot_give_verdicts(console) -> None:
@@ -197,6 +208,23 @@ def test_queue_and_search_page_by_keyset_and_export_every_match(console) -> None
     assert len(csv) == 62 and csv[1].split(",")[2].endswith("+00:00")
     table = pq.read_table(io.BytesIO(client.get("/console/decisions/export.parquet?type=stream").content))
     assert table.num_rows == 1 and table.column("reasons").to_pylist()[0][0]["code"] == "model_score"
+
+
+def test_times_with_a_zone_filter_like_the_same_time_in_utc(console) -> None:
+    client, _, secrets = console
+    _sign_in(client, secrets["reader"])
+    rows = lambda query: len(client.get(f"/console/decisions/export.csv?{query}").text.splitlines()) - 1  # noqa: E731
+    assert rows("since=2030-01-01") == 0 and rows("since=2000-01-01") == 63
+    # The same instants with a zone: before, any zoned time was dropped and every decision matched.
+    assert rows("since=2030-01-01T00:00:00Z") == 0 and rows("since=2030-01-01T08:00:00%2B08:00") == 0
+    assert rows("until=2000-01-01T00:00:00-05:00") == 0 and rows("since=2000-01-01T00:00:00Z") == 63
+    earlier = datetime.now(UTC) - timedelta(minutes=40.5)  # decisions 60-62 are 38-40 minutes old, 59 is 41
+    zoned = earlier.astimezone(timezone(timedelta(hours=-5))).isoformat().replace("+", "%2B")
+    assert rows(f"since={zoned}") == rows(f"since={earlier.replace(tzinfo=None).isoformat()}") == 3
+    assert '<b id="search-count">3</b> decision(s) match' in client.get(f"/console/decisions?since={zoned}").text
+    for path in ("/console/decisions/export.csv", "/console/queue", "/console/verdicts/export.csv"):
+        answer = client.get(f"{path}?since=9999-12-31T23:59:59-23:59")  # past year 9999 once in UTC: a 500 before
+        assert answer.status_code == 400 and "<code>since</code>" in answer.text, path
 
 
 def test_the_signing_secret_is_made_once_and_private(tmp_path) -> None:
