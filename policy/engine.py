@@ -152,9 +152,12 @@ class Enforcer:
     # -- chunks of a broadcast -------------------------------------------------------------
 
     def _chunk(self, event: ChunkScored, state: State, out: Outcome) -> None:
-        creator = self._creator(state, event.creator_id, event.at, out) if event.creator_id else None
-        merchant = self._merchant(state, event.merchant_id, event.at, out) if event.merchant_id else None
         room = state.room(event.stream_id)
+        # A room's creator is fixed by the first chunk that names one: a later chunk that leaves
+        # creator_id out is still the creator's broadcast, and charged to them.
+        creator_id = event.creator_id or (room.creator_id if room else None)
+        creator = self._creator(state, creator_id, event.at, out) if creator_id else None
+        merchant = self._merchant(state, event.merchant_id, event.at, out) if event.merchant_id else None
         if room is None:  # a broadcast opened while its creator may not sell live is stopped throughout
             room = Room(event.stream_id, opened_at=event.at, creator_id=event.creator_id,
                         penalty_stop=self.policy.rooms.stop_for_creator_penalty

@@ -36,7 +36,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
-    func,
     insert,
     or_,
     select,
@@ -214,6 +213,30 @@ class EnforcementConflict(ShopGuardError):
     def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+def host_conflict(stream_id: str, host: str) -> EnforcementConflict:
+    """A chunk naming another creator than the room's."""
+    return EnforcementConflict(f"stream {stream_id!r} is hosted by creator {host!r}; a stream's creator_id cannot "
+                               "change", "creator_id")
+
+
+def repeat_conflict(stream_id: str, chunk: int | None, sent: tuple[str, str | None, str | None],
+                    stored: tuple[str, str | None, str | None]) -> EnforcementConflict | None:
+    """A chunk sent again must be the same call: the same segments (sha256), and the creator
+    and merchant it names (where it names them) those already stored, else the field that
+    differs. ``sent`` and ``stored`` are (segments sha256, creator_id, merchant_id); the stored
+    creator is the room's."""
+    (sha, creator, merchant), (first_sha, host, first_merchant) = sent, stored
+    if sha != first_sha:
+        return EnforcementConflict(f"chunk {chunk} of stream {stream_id!r} was already scored with other segments; "
+                                   "send each chunk once, or the same segments again", "chunk")
+    if creator is not None and host is not None and creator != host:
+        return host_conflict(stream_id, host)
+    if merchant is not None and merchant != first_merchant:
+        return EnforcementConflict(f"chunk {chunk} of stream {stream_id!r} was already scored for merchant "
+                                   f"{first_merchant!r}; send a chunk again as it was first sent", "merchant_id")
+    return None
 
 
 class EnforcementNotFound(ShopGuardError):
@@ -710,32 +733,24 @@ class EnforcementStore:
         return outcome, state
 
     def existing_chunk(self, stream_id: str, chunk: int | None, creator_id: str | None,
-                       segments_sha256: str) -> dict[str, Any] | None:
+                       segments_sha256: str, merchant_id: str | None = None) -> dict[str, Any] | None:
         """Before scoring: the first answer to this chunk when it is a repeat, else None;
-        ``EnforcementConflict`` when the chunk came with other segments or the room has
-        another creator."""
+        ``EnforcementConflict`` when the chunk came with other segments or another merchant,
+        or the room has another creator."""
         with self.reads.connect() as conn:
-            return self._check_chunk(conn, stream_id, chunk, creator_id, segments_sha256)
-
-    @staticmethod
-    def _check_chunk(conn: Connection, stream_id: str, chunk: int | None, creator_id: str | None,
-                     segments_sha256: str) -> dict[str, Any] | None:
-        if chunk is not None:
-            t = calls_table
-            row = conn.execute(select(t.c.segments_sha256, t.c.answer).where(
-                t.c.entity_type == "stream", t.c.entity_id == stream_id, t.c.chunk == chunk)).first()
-            if row is not None:
-                if row.segments_sha256 != segments_sha256:
-                    raise EnforcementConflict(f"chunk {chunk} of stream {stream_id!r} was already scored with other "
-                                              "segments; send each chunk once, or the same segments again",
-                                              "chunk")
-                return json.loads(row.answer)
-        if creator_id is not None:
-            room_creator = conn.execute(select(rooms_table.c.creator_id).where(
-                rooms_table.c.stream_id == stream_id)).scalar()
-            if room_creator is not None and room_creator != creator_id:
-                raise EnforcementConflict(f"stream {stream_id!r} is hosted by creator {room_creator!r}; a stream's "
-                                          "creator_id cannot change", "creator_id")
+            host = conn.execute(select(rooms_table.c.creator_id).where(rooms_table.c.stream_id == stream_id)).scalar()
+            if chunk is not None:
+                t = calls_table
+                row = conn.execute(select(t.c.segments_sha256, t.c.answer, t.c.merchant_id).where(
+                    t.c.entity_type == "stream", t.c.entity_id == stream_id, t.c.chunk == chunk)).first()
+                if row is not None:
+                    conflict = repeat_conflict(stream_id, chunk, (segments_sha256, creator_id, merchant_id),
+                                               (row.segments_sha256, host, row.merchant_id))
+                    if conflict is not None:
+                        raise conflict
+                    return json.loads(row.answer)
+            if creator_id is not None and host is not None and host != creator_id:
+                raise host_conflict(stream_id, host)
         return None
 
     def record(self, event: Event, segments_sha256: str | None, fields: dict[str, Any] | None = None) -> ChunkAnswer:
@@ -792,11 +807,11 @@ class EnforcementStore:
         if asked:
             t = calls_table
             # streams x chunks asked, on the (entity_type, entity_id, chunk) index; the pairs kept below
-            rows = conn.execute(select(t.c.entity_id, t.c.chunk, t.c.segments_sha256, t.c.answer).where(
-                t.c.entity_type == "stream", t.c.entity_id.in_(sorted({s for s, _ in asked})),
-                t.c.chunk.in_(sorted({c for _, c in asked}))))
+            rows = conn.execute(select(t.c.entity_id, t.c.chunk, t.c.segments_sha256, t.c.answer, t.c.merchant_id)
+                                .where(t.c.entity_type == "stream", t.c.entity_id.in_(sorted({s for s, _ in asked})),
+                                       t.c.chunk.in_(sorted({c for _, c in asked}))))
             pairs = set(asked)
-            stored = {(r.entity_id, r.chunk): (r.segments_sha256, r.answer)  # answers as text
+            stored = {(r.entity_id, r.chunk): (r.segments_sha256, r.answer, r.merchant_id)  # answers as text
                       for r in rows if (r.entity_id, r.chunk) in pairs}
         hosts = {stream: room.creator_id for stream, room in
                  ((e.stream_id, state.room(e.stream_id)) for e in events if isinstance(e, ChunkScored)) if room}
@@ -811,16 +826,16 @@ class EnforcementStore:
             earlier = seen.get(key) if event.chunk is not None else None
             host = hosts.get(event.stream_id)
             if first is not None or earlier is not None:
-                same = first[0] == sha if first is not None else works[earlier].segments_sha256 == work.segments_sha256
-                if not same:
-                    out.append(EnforcementConflict(
-                        f"chunk {event.chunk} of stream {event.stream_id!r} was already scored with other segments; "
-                        "send each chunk once, or the same segments again", "chunk"))
+                before = ((first[0], host, first[2]) if first is not None else
+                          (works[earlier].segments_sha256 or "", host, events[earlier].merchant_id))
+                conflict = repeat_conflict(event.stream_id, event.chunk, (sha, event.creator_id, event.merchant_id),
+                                           before)
+                if conflict is not None:
+                    out.append(conflict)
                 else:
                     out.append(ChunkAnswer(repeated=json.loads(first[1])) if first is not None else earlier)
             elif event.creator_id is not None and host is not None and host != event.creator_id:
-                out.append(EnforcementConflict(f"stream {event.stream_id!r} is hosted by creator {host!r}; a "
-                                               "stream's creator_id cannot change", "creator_id"))
+                out.append(host_conflict(event.stream_id, host))
             else:
                 out.append(None)
                 if event.chunk is not None:
@@ -1005,10 +1020,10 @@ class EnforcementStore:
             if room is None:
                 raise EnforcementNotFound(f"no live room {stream_id!r}: it has not been scored", "stream_id")
             view = self.enforcer.room_view(state, room)
-            chunks = conn.execute(select(func.count(func.distinct(calls_table.c.chunk))).where(
-                calls_table.c.entity_type == "stream", calls_table.c.entity_id == stream_id)).scalar()
+            # Chunks received: each distinct chunk number once, and each call without one on its
+            # own (DESIGN.md), as the room counts them; a repeat is not applied, so not counted.
             return {"stream_id": stream_id, "creator_id": room.creator_id, "action": room.action,
-                    "chunks": int(chunks or 0), "calls": room.chunks, "segments": room.segments,
+                    "chunks": room.chunks, "segments": room.segments,
                     "counts": view["counts"], "window": view["window"], "reasons": view["reasons"],
                     "opened_at": room.opened_at, "updated_at": room.updated_at,
                     "actions": self._actions(conn, "room", stream_id)}

@@ -89,6 +89,15 @@ def test_a_creator_under_a_penalty_is_stopped_from_the_first_chunk_of_a_new_broa
     assert ended and ended[0].at == T0 + timedelta(days=30)
 
 
+def test_a_chunk_that_leaves_creator_id_out_is_charged_to_the_rooms_creator(enforcer) -> None:
+    state = MemoryState()
+    first, second = run(enforcer, state, chunk(0), chunk(1, FlaggedInput(0, "block", ("price_fraud",)), creator=None))
+    assert first.creator["credit"] == 10
+    assert second.creator is not None and second.creator["creator_id"] == "C1" and second.creator["credit"] == 8
+    assert [(e.entity_type, e.entity_id) for e in state.ledger if e.entity_type == "creator"] == [("creator", "C1")]
+    assert state.creator("C1").credit == 8
+
+
 def test_credit_recovers_on_the_schedule_with_entries_dated_when_due(enforcer) -> None:
     state = MemoryState()
     run(enforcer, state, chunk(0, FlaggedInput(0, "block", ("price_fraud",))))  # 10 -> 8

@@ -3,6 +3,7 @@ the clock, appeals, and the shadow replay reproducing the live ledger."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 from datetime import UTC, datetime, timedelta
@@ -55,8 +56,21 @@ def test_a_repeated_chunk_gets_its_first_answer_and_other_segments_are_refused(t
     with pytest.raises(EnforcementConflict) as other_host:
         store.existing_chunk("s1", 1, "c2", "sha-c")
     assert other_host.value.field == "creator_id"
+    # The same chunk again under another creator or merchant is no repeat: before, it got the first answer.
+    for changed, field in (({"creator": "c2"}, "creator_id"), ({"merchant": "m2"}, "merchant_id")):
+        with pytest.raises(EnforcementConflict) as refused:
+            store.record_chunk(chunk("s1", 0, BLOCK, **changed), "sha-a")
+        assert refused.value.field == field
+        with pytest.raises(EnforcementConflict) as checked:
+            store.existing_chunk("s1", 0, changed.get("creator", "c1"), "sha-a", changed.get("merchant", "m1"))
+        assert checked.value.field == field
+    assert store.record_chunk(chunk("s1", 0, BLOCK, merchant=None), "sha-a").repeated == first.answer  # left out
     room = store.room_state("s1")
     assert room["chunks"] == 1 and room["counts"] == {"block": 1, "review": 0}
+    # A call without a chunk number counts on its own, in the answer and in the read alike.
+    unnumbered = dataclasses.replace(chunk("s1", 0), chunk=None, request_id="s1-x")
+    answer = store.record_chunk(unnumbered, "sha-x", {"request_id": "s1-x"}).answer
+    assert answer["room"]["chunks"] == store.room_state("s1")["chunks"] == 2
 
 
 def test_concurrent_workers_lose_no_count_and_take_no_action_twice(tmp_path) -> None:
