@@ -29,6 +29,7 @@ from database.engine import DatabaseUnreadable, storage_cause
 from features.ids import checked_id, merchant_key
 from policy.calls import FALLBACK_DECISION
 from policy.store import EnforcementNotFound, EnforcementStore, jsonable
+from serving.error_answers import query_refusal
 
 logger = logging.getLogger("shopguard.enforcement")
 
@@ -112,9 +113,9 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 
 async def actions(request: Request) -> Response:
     """``GET /v1/enforcement/actions?after=ID&limit=N``."""
-    unknown = sorted(set(request.query_params) - {"after", "limit"})
-    if unknown:
-        return _bad(unknown[0], f"unknown parameter {unknown[0]!r}; use after and limit")
+    refused = query_refusal(request, {"after", "limit"})
+    if refused is not None:
+        return refused
     after = _int_param(request, "after", 0, 0, MAX_ACTION_ID)
     limit = _int_param(request, "limit", 100, 1, MAX_ACTIONS_PAGE)
     for value in (after, limit):

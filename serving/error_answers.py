@@ -98,6 +98,51 @@ class ErrorCapper:
         await self._send({"type": "http.response.body", "body": payload})
 
 
+def query_refusal(request: Any, known: set[str]) -> Any:
+    """A ``400`` JSON response naming a query parameter the route does not take, or one given
+    twice (never ignored, never the last one kept); None when the query is fine."""
+    from starlette.responses import JSONResponse
+
+    names = [name for name, _ in request.query_params.multi_items()]
+    unknown = sorted(set(names) - known)
+    if unknown:
+        message = f"unknown parameter {unknown[0]!r}" + (f"; use {', '.join(sorted(known))}" if known else "")
+        return JSONResponse(error_body(400, unknown[0], message), status_code=400)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        return JSONResponse(error_body(400, repeated[0], f"{repeated[0]!r} is given more than once"), status_code=400)
+    return None
+
+
+class JsonRoutingErrors:
+    """Passes responses through; the router's own plain-text ``404`` (no such path: ``loc`` ``["url"]``) and
+    ``405`` (a method the path does not take) of an API call become the API's JSON error
+    shape, naming the path or the method (``Allow`` kept)."""
+
+    def __init__(self, send: Send, scope: dict[str, Any]) -> None:
+        self._send, self._scope = send, scope
+        self._start: dict[str, Any] | None = None
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start" and message["status"] in (404, 405) and not any(
+                k.lower() == b"content-type" and v.startswith(b"application/json") for k, v in message["headers"]):
+            self._start = message
+            return
+        if self._start is None:
+            await self._send(message)
+            return
+        if message["type"] != "http.response.body" or message.get("more_body"):
+            return  # the plain-text body, dropped
+        start, method, path = self._start, self._scope.get("method", ""), self._scope.get("path", "")
+        allowed = next((v.decode() for k, v in start["headers"] if k.lower() == b"allow"), None)
+        if start["status"] == 405:
+            body = error_body(405, ["method"], f"{method} is not allowed on {path}"
+                              + (f"; it takes {allowed}" if allowed else ""), error="method_not_allowed")
+        else:
+            body = error_body(404, ["url"], f"no endpoint {path}; the API's paths are listed at /docs")
+        await send_json(self._send, start["status"], body, {"Allow": allowed} if allowed else None)
+
+
 class ClientErrorLogFilter(logging.Filter):
     """Turns the server's ERROR + traceback for a client's bad input into one INFO line."""
 

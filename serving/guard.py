@@ -32,7 +32,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from serving.admission import CURRENT, Admission
-from serving.error_answers import QUIET_LOG, ErrorCapper, field_error, send_json, send_unavailable
+from serving.error_answers import (
+    QUIET_LOG,
+    ErrorCapper,
+    JsonRoutingErrors,
+    field_error,
+    send_json,
+    send_unavailable,
+)
 from serving.health import HEALTH_PATHS, READY_PATH, ServiceHealth
 from serving.openapi_errors import GUARDED_PREFIX, OPENAPI_PATH, OpenApiPatcher
 
@@ -86,6 +93,8 @@ class RequestGuard:
             self._close_request()
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"].startswith(GUARDED_PREFIX):  # the API: its routing errors in its JSON shape
+            send = JsonRoutingErrors(send, scope)
         if scope["path"] == OPENAPI_PATH and scope["method"] == "GET":
             await self.app(scope, receive, OpenApiPatcher(send))
         elif scope["method"] == "POST" and scope["path"].startswith(GUARDED_PREFIX):

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from common.errors import ShopGuardError, error_body
 from kinds import MODEL_NAMES
 from registry.store import ModelRegistry
+from serving.error_answers import query_refusal
 
 CARD_MEDIA_TYPES = {"html": "text/html", "md": "text/markdown", "json": "application/json"}
 
@@ -46,9 +47,10 @@ def _summary(name: str) -> dict[str, Any]:
     return entry
 
 
-async def list_models(_: Request) -> Response:
+async def list_models(request: Request) -> Response:
     """``GET /v1/models``."""
-    return JSONResponse({"models": [_summary(name) for name in MODEL_NAMES]})
+    refused = query_refusal(request, set())
+    return refused or JSONResponse({"models": [_summary(name) for name in MODEL_NAMES]})
 
 
 def _card_format(request: Request) -> str | None:
@@ -66,6 +68,9 @@ def _card_format(request: Request) -> str | None:
 async def model_card(request: Request) -> Response:
     """``GET /v1/models/{name}/card``."""
     name = request.path_params["name"]
+    refused = query_refusal(request, {"format", "version"})
+    if refused is not None:
+        return refused
     if name not in MODEL_NAMES:
         return JSONResponse(error_body(404, "name", f"{name!r} is not one of {', '.join(MODEL_NAMES)}",
                                        error="unknown_model", field="name"), status_code=404)

@@ -1,13 +1,23 @@
-"""Typed responses of the service's own endpoints (feedback, appeals, errors); each kind's
-request and response models live with its answers (``kinds/<kind>/answers.py``)."""
+"""Typed responses of the service's own endpoints (feedback, appeals, errors) and their
+request fields; each kind's request and response models live with its answers
+(``kinds/<kind>/answers.py``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from common.decisions import Decision
+from features.schemas import checked_text
+
+MAX_APPEAL_REASON = 4000
+
+# An appeal's reason: up to 4,000 characters once normalized, with a letter or digit (not
+# spaces or zero-width characters only).
+AppealReason = Annotated[str, Field(min_length=1, max_length=MAX_APPEAL_REASON),
+                         AfterValidator(lambda value: checked_text(value, MAX_APPEAL_REASON, required=True))]
 
 
 class ErrorBody(BaseModel):

@@ -57,7 +57,7 @@ from serving.microbatch import MicroBatcher
 from serving.model_follower import ModelFollower
 from serving.models_api import ModelsPathMiddleware, models_app
 from serving.protocol_errors import install_json_protocol_errors
-from serving.schemas import AppealResponse, ErrorBody, FeedbackResponse
+from serving.schemas import AppealReason, AppealResponse, ErrorBody, FeedbackResponse
 
 logger = logging.getLogger("shopguard.serving")
 SETTINGS = load_settings()  # the service's shape (workers, threads, limits) is read once, at import
@@ -424,6 +424,10 @@ class ShopGuard:
         if self.storage_down:
             return _with_status(ctx, storage_unavailable("feedback"))
         principal = decode_principal(ctx.request.headers.get(PRINCIPAL_HEADER.decode()))
+        if principal is not None and reviewer is not None:  # the token names the reviewer: never a body field
+            body = error_body(400, "reviewer", "the reviewer is the calling token's name; leave reviewer out",
+                              "extra_forbidden")
+            return _with_status(ctx, JSONResponse(body, status_code=400))
         reviewer = principal or reviewer
         if reviewer is None:
             body = error_body(422, "reviewer", "name the reviewer (authentication is off)", "missing")
@@ -451,8 +455,8 @@ class ShopGuard:
         self,
         ctx: bentoml.Context,
         ledger_entry_id: int = Field(..., ge=1, le=2**53, description="the ledger entry appealed (a charge)"),
-        appellant: str = Field(..., min_length=1, max_length=128, description="who appeals (the creator or merchant)"),
-        reason: str = Field(..., min_length=1, max_length=4000, description="why"),
+        appellant: EntityId = Field(..., description="who appeals (the creator or merchant)"),
+        reason: AppealReason = Field(..., description="why (a letter or digit at least)"),
     ) -> AppealResponse:
         """Appeal a charge of a creator's or merchant's ledger: one appeal per entry, within
         the policy's deadline (``appeals.deadline_days``); 201 with the appeal, 404 naming

@@ -48,7 +48,7 @@ from serving.console.session import (
 from serving.console.state import state
 from serving.console.verdict_query import VerdictQuery
 from serving.console.verdicts import describe as describe_verdict
-from serving.console.verdicts import standing_labels, store_verdict
+from serving.console.verdicts import form_note, standing_labels, store_verdict
 from serving.console.views import UnreadableRecord, decision_view, queue_facts
 from serving.decision_export import FORMATS, export_decisions
 from serving.enforcement_clock import enforce_verdict
@@ -649,7 +649,7 @@ async def appeal_decision(request: Request, session: Session) -> Response:
         return render(request, "error.html", 403, session, title="Not allowed",
                       message=f"the token {session.name!r} lacks the 'feedback' scope: it cannot decide appeals.")
     appeal_id = _path_int(request, "appeal_id")
-    outcome, note = str(form.get("outcome", "")), str(form.get("note", ""))[:4000]
+    outcome, note = str(form.get("outcome", "")), form_note(form)
     if outcome not in ("upheld", "overturned"):
         raise BadInput("outcome", "an appeal is upheld or overturned")
     try:

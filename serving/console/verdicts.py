@@ -16,14 +16,42 @@ this change of verdict.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 from kinds import CLEAN_FEEDBACK_LABEL, ModelKind, kind_of_entity
+from serving.console.forms import BadInput
 from serving.console.views import flagged_indexes
 from serving.feedback import Feedback, FeedbackError, FeedbackStore, canonical_label, record_verdict
 
 MAX_NOTE = 4000
+_CATEGORY_FIELD = re.compile(r"categories-(.*)")
+
+
+def form_note(form: Any) -> str:
+    """The form's ``note`` (CRLF line ends, as a textarea sends them, made LF); ``BadInput``
+    naming it when longer than ``MAX_NOTE``, as the API refuses it (never cut short)."""
+    note = str(form.get("note", "")).replace("\r\n", "\n")
+    if len(note) > MAX_NOTE:
+        raise BadInput("note", f"is {len(note):,} characters; at most {MAX_NOTE:,} are kept")
+    return note
+
+
+def _checked_categories(form: Any, segments: int) -> dict[int, list[str]]:
+    """The categories checked per segment (``categories-<index>``); ``BadInput`` naming a box
+    of a segment the item does not have (a listing or merchant has none)."""
+    checked: dict[int, list[str]] = {}
+    for key in form:
+        found = _CATEGORY_FIELD.fullmatch(key)
+        if found is None:
+            continue
+        index = found.group(1)
+        if not (index.isascii() and index.isdigit() and int(index) < segments):
+            raise BadInput(key, f"names no segment of this item (it has {segments})")
+        if values := [str(c) for c in form.getlist(key)]:
+            checked[int(index)] = values
+    return checked
 
 
 def standing_labels(rows: list[dict[str, Any]], segments: int) -> dict[int | None, tuple[str, int]]:
@@ -74,11 +102,10 @@ def store_verdict(store: FeedbackStore, decision: dict[str, Any], reviewer: str,
     oldest first) through ``record_verdict``; returns the stored rows."""
     kind = kind_of_entity(decision["entity_type"])
     segments = len(decision["inputs"].get("segments") or []) if kind.segmented else 0
-    checked = {i: [str(c) for c in form.getlist(f"categories-{i}")] for i in range(segments)
-               if form.getlist(f"categories-{i}")}
+    checked = _checked_categories(form, segments)
+    note = form_note(form)
     standing = standing_labels(earlier, segments)
     labels = verdict_labels(kind, decision["inputs"], str(form.get("verdict", "")), checked, standing)
-    note = str(form.get("note", "")).replace("\r\n", "\n")[:MAX_NOTE]  # a textarea sends CRLF line ends
     plan = [(index, CLEAN_FEEDBACK_LABEL, f"verdict changed: the categories of verdict {row_id} are withdrawn")
             for index, row_id in _reversals(labels, standing).items()]
     plan += [(index, label, note) for index, label in labels.items()]

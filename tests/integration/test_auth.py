@@ -89,8 +89,10 @@ def test_a_non_ascii_reviewer_is_one_person_through_the_api_and_the_console(serv
     listings = [{**LISTING, "listing_id": f"L-utf8-{i}"} for i in range(2)]
     scored = httpx.post(f"{server}/v1/listings/score", json={"listings": listings}, headers=bearer, timeout=30)
     assert scored.status_code == 200, scored.text
-    by_api = httpx.post(f"{server}/v1/feedback", headers=bearer, timeout=30, json={
-        "entity_id": "L-utf8-0", "entity_type": "listing", "label": "ok", "reviewer": "ignored"})
+    verdict = {"entity_id": "L-utf8-0", "entity_type": "listing", "label": "ok"}
+    named = httpx.post(f"{server}/v1/feedback", headers=bearer, timeout=30, json={**verdict, "reviewer": "mallory"})
+    assert error_detail(named, 400)[0]["loc"] == ["reviewer"]  # the token names the reviewer: was silently ignored
+    by_api = httpx.post(f"{server}/v1/feedback", headers=bearer, timeout=30, json=verdict)
     assert by_api.status_code == 200, by_api.text
 
     from serving.decision_queries import query_decisions

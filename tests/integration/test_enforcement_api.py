@@ -138,6 +138,11 @@ def test_appeals_one_per_entry(server) -> None:
     bad = api_post(f"{server}/v1/appeals", json={"ledger_entry_id": 0, "appellant": "", "reason": "x", "more": 1})
     assert bad.status_code == 400
     assert {tuple(d["loc"])[-1] for d in bad.json()["detail"]} >= {"ledger_entry_id", "appellant"}
+    # Nothing to read once normalized: refused naming the field (was filed, taking the entry's one appeal).
+    for blank, field in (({"appellant": "\u200b"}, "appellant"), ({"reason": "  \u200b "}, "reason")):
+        body = {"ledger_entry_id": entry, "appellant": creator, "reason": "理由"} | blank
+        refused = api_post(f"{server}/v1/appeals", json=body, timeout=30)
+        assert refused.status_code == 400 and refused.json()["detail"][0]["loc"][-1] == field, refused.text
     appeals = api_get(f"{server}/v1/creators/{creator}").json()["appeals"]
     assert [a["ledger_entry_id"] for a in appeals] == [entry]
 

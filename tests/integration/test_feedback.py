@@ -38,8 +38,7 @@ def test_feedback_is_exported_as_a_training_file_and_retrained_on(server, traine
     truth = dict(zip(chosen["listing_id"], chosen["is_inferior"], strict=True))
     for k, result in enumerate(scored["results"]):
         label = "inferior" if truth[result["listing_id"]] else "ok"
-        body = {"entity_id": result["listing_id"], "entity_type": "listing", "label": label, "reviewer": "ana",
-                "note": "checked"}
+        body = {"entity_id": result["listing_id"], "entity_type": "listing", "label": label, "note": "checked"}
         if k % 2:
             body["request_id"] = scored["request_id"]
         response = _feedback(server, **body)
@@ -59,7 +58,7 @@ def test_feedback_is_exported_as_a_training_file_and_retrained_on(server, traine
     from_feedback = exported.dropna(subset=["feedback_id"]).set_index("listing_id").drop(index=list(others))
     assert len(from_feedback) == 40
     assert all(from_feedback.loc[i, "is_inferior"] == truth[i] for i in truth)
-    assert (from_feedback["feedback_reviewer"] == "test-reviewer").all()  # the token's name, not the body's
+    assert (from_feedback["feedback_reviewer"] == "test-reviewer").all()  # the token's name
 
     config = tmp_path / "config.json"
     config.write_text(json.dumps(FAST_LISTING_CONFIG))
@@ -77,9 +76,9 @@ def test_stream_feedback_labels_segments_for_the_text_model(server, trained_home
                 for i, t in enumerate(("大家好欢迎来到直播间", "原价999今天只要99 全网最低", "这款杯子是不锈钢的"))]
     scored = api_post(f"{server}/v1/streams/score", json={"stream_id": "S-fb", "segments": segments},
                         timeout=60).json()
-    assert _feedback(server, entity_id="S-fb", entity_type="stream", label="ok", reviewer="bo").status_code == 200
+    assert _feedback(server, entity_id="S-fb", entity_type="stream", label="ok").status_code == 200
     labelled = _feedback(server, entity_id="S-fb", model="false-marketing", label="price_fraud | absolute_claim",
-                         reviewer="bo", segment_index=1, request_id=scored["request_id"])
+                         segment_index=1, request_id=scored["request_id"])
     assert labelled.status_code == 200, labelled.text
     assert labelled.json()["label"] == "absolute_claim|price_fraud"
 
@@ -97,11 +96,11 @@ def test_stream_feedback_labels_segments_for_the_text_model(server, trained_home
 @pytest.mark.parametrize(
     ("body", "status", "field"),
     [
-        ({"entity_id": "never-scored", "label": "ok", "reviewer": "x"}, 404, "entity_id"),
-        ({"entity_id": "S-fb-bad", "label": "ok", "reviewer": "x", "request_id": "0" * 32}, 404, "request_id"),
-        ({"entity_id": "S-fb-bad", "label": "fake_news", "reviewer": "x", "segment_index": 0}, 422, "label"),
-        ({"entity_id": "S-fb-bad", "label": "counterfeit", "reviewer": "x"}, 422, "segment_index"),
-        ({"entity_id": "S-fb-bad", "label": "ok", "reviewer": "x", "segment_index": 7}, 422, "segment_index"),
+        ({"entity_id": "never-scored", "label": "ok"}, 404, "entity_id"),
+        ({"entity_id": "S-fb-bad", "label": "ok", "request_id": "0" * 32}, 404, "request_id"),
+        ({"entity_id": "S-fb-bad", "label": "fake_news", "segment_index": 0}, 422, "label"),
+        ({"entity_id": "S-fb-bad", "label": "counterfeit"}, 422, "segment_index"),
+        ({"entity_id": "S-fb-bad", "label": "ok", "segment_index": 7}, 422, "segment_index"),
         ({"entity_id": "S-fb-bad", "label": "ok", "segment_index": -1}, 400, "segment_index"),
     ],
     ids=["unknown-entity", "wrong-request", "unknown-category", "no-segment", "segment-out-of-range",
@@ -119,5 +118,5 @@ def test_bad_feedback_is_refused_naming_the_field(server, body, status, field) -
 def test_a_listing_label_must_be_inferior_or_ok(server) -> None:
     listing = {"listing_id": "L-fb-label", "title": "保温杯", "category": "home", "price": 30.0}
     assert api_post(f"{server}/v1/listings/score", json={"listings": [listing]}, timeout=30).status_code == 200
-    response = _feedback(server, entity_id="L-fb-label", entity_type="listing", label="suspicious", reviewer="x")
+    response = _feedback(server, entity_id="L-fb-label", entity_type="listing", label="suspicious")
     assert error_detail(response, 422)[0]["loc"] == ["label"]

@@ -40,3 +40,8 @@ def test_card_errors_name_the_field(server) -> None:
     assert error_detail(bad_format, 400)[0]["loc"] == ["format"] and bad_format.json()["field"] == "format"
     bad_version = api_get(f"{server}/v1/models/listing-quality/card?version=v0", timeout=30)
     assert error_detail(bad_version, 404)[0]["loc"] == ["version"] and bad_version.json()["field"] == "version"
+    # A parameter the route does not take, or one given twice, is named (was silently ignored / the last kept).
+    for query, field in (("?foo=1", "foo"), ("?format=md&format=html", "format")):
+        refused = api_get(f"{server}/v1/models/listing-quality/card{query}", timeout=30)
+        assert error_detail(refused, 400)[0]["loc"] == [field], query
+    assert error_detail(api_get(f"{server}/v1/models?x=1", timeout=30), 400)[0]["loc"] == ["x"]
