@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from features.text_scorer import CharNgramScorer, NgramHashing, tfidf
+from kinds.false_marketing.encoder import max_by_owner, split_windows
 
 BlendSpace = Literal["probability", "logit"]
 # Probabilities are clipped to [LOGIT_CLIP, 1 - LOGIT_CLIP] before a logit blend: an int8
@@ -36,6 +37,15 @@ def blend(transformer: np.ndarray, tfidf: np.ndarray | None, transformer_weight:
     else:
         mixed = transformer_weight * transformer + (1 - transformer_weight) * tfidf
     return np.where(np.isnan(tfidf), transformer, mixed)
+
+
+def windowed_blend(encoder: Callable[[list[str]], np.ndarray], tfidf_of: Callable[[list[str]], np.ndarray | None],
+                   texts: Sequence[str], transformer_weight: float, space: BlendSpace) -> np.ndarray:
+    """The served score (n, categories) of normalized texts: each window (``split_windows``)
+    scored by the encoder and the TF-IDF scorers (``encoder``, ``tfidf_of``: their scores of
+    pieces that fit a window), blended, and per text the strongest window."""
+    owners, pieces = split_windows(texts)
+    return max_by_owner(blend(encoder(pieces), tfidf_of(pieces), transformer_weight, space), owners, len(texts))
 
 
 def blend_floor(tfidf: np.ndarray, transformer_weight: float, space: BlendSpace = "probability") -> np.ndarray:

@@ -24,7 +24,7 @@ from common.decisions import Thresholds
 from common.settings import Device
 from features.marketing import MARKETING_CATEGORIES, match_lexicon
 from features.text import normalize_many
-from kinds.false_marketing.blend import blend
+from kinds.false_marketing.blend import blend, tfidf_scores, windowed_blend
 from kinds.false_marketing.config import (
     FEATURE_SET,
     LEXICON_SYSTEM,
@@ -270,7 +270,8 @@ class FalseMarketingTrainer:
         """The served blend (n, 8) of raw texts, as the runtime scores them: sentence by
         sentence (``sentences``), per category the highest."""
         owners, sentences = split_sentences(texts)
-        scores = blend(*final.scores(normalize_many(sentences)), weight, self.config.blend_space)
+        scores = windowed_blend(final.int8.predict_pieces, lambda pieces: tfidf_scores(final.tfidf, pieces,
+                                MARKETING_CATEGORIES), normalize_many(sentences), weight, self.config.blend_space)
         return max_by_owner(scores, owners, len(texts))
 
     def _off_platform_chat(self, data: MarketingData, texts: list[str]) -> Chat:

@@ -27,8 +27,13 @@ from features.marketing import (
 from features.novelty import BigramNovelty
 from features.text import normalize_many, normalize_text
 from features.text_scorer import CharNgramScorer
-from kinds.false_marketing.blend import BlendSpace, blend, tfidf_groups, tfidf_scores
-from kinds.false_marketing.encoder import OnnxEncoder, max_by_owner, split_windows
+from kinds.false_marketing.blend import (
+    BlendSpace,
+    tfidf_groups,
+    tfidf_scores,
+    windowed_blend,
+)
+from kinds.false_marketing.encoder import OnnxEncoder, max_by_owner
 from kinds.false_marketing.sentences import merge_sentences, sentence_pieces, split_sentences
 from kinds.false_marketing.spans import (
     MAX_SPAN_CHARS,
@@ -186,10 +191,8 @@ class FalseMarketingModel(RuntimeBase):
         """Served scores (n, 8) for normalized texts: per window, the encoder's probabilities
         blended per category with the TF-IDF scorer's (``blend_space``, by the weight chosen at
         training); a long text takes its strongest window (a claim at its end is not diluted)."""
-        owners, pieces = split_windows(texts)
-        scores = blend(self.encoder.predict_pieces(pieces), self.tfidf_matrix(pieces), self.transformer_weight,
-                       self.blend_space)
-        return max_by_owner(scores, owners, len(texts))
+        return windowed_blend(self.encoder.predict_pieces, self.tfidf_matrix, texts, self.transformer_weight,
+                              self.blend_space)
 
     def tfidf_matrix(self, texts: Sequence[str]) -> np.ndarray | None:
         """TF-IDF scores (n, 8); NaN for categories without a scorer; None without any."""

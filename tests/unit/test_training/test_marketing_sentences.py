@@ -1,10 +1,12 @@
-"""A segment of several sentences is judged sentence by sentence (kinds/false_marketing/sentences.py)."""
+"""How false-marketing reads a segment: sentence by sentence (kinds/false_marketing/sentences.py),
+and a long text in windows and clause windows (kinds/false_marketing/encoder.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from features.marketing import MARKETING_CATEGORIES, LexiconMatch
+from kinds.false_marketing.encoder import CLAUSE_STRIDE, CLAUSE_WINDOW, MAX_TOKENS, text_windows
 from kinds.false_marketing.sentences import merge_sentences, sentence_pieces, split_sentences
 from kinds.false_marketing.spans import SegmentAnalysis, Span
 
@@ -60,3 +62,24 @@ def test_merged_sentences_take_the_strictest_decision_highest_scores_and_moved_s
 def test_a_single_sentence_is_its_own_analysis() -> None:
     only = _analysis("allow", {}, [])
     assert merge_sentences([(0, only)], MARKETING_CATEGORIES) is only
+
+
+@pytest.mark.parametrize("length", [1, 60, 126, 127, 200, 1000])
+def test_a_long_text_is_also_read_in_clause_windows_that_cover_it(length) -> None:
+    text = "".join(chr(0x4E00 + i % 500) for i in range(length))
+    read = text_windows(text)
+    assert all(text[start:start + len(piece)] == piece for start, piece in read)
+    if length <= MAX_TOKENS - 2:
+        assert read == [(0, text)]  # a sentence that fits one window is read as before
+        return
+    clauses = [(start, piece) for start, piece in read if len(piece) == CLAUSE_WINDOW]
+    long_windows = [piece for _, piece in read if len(piece) == MAX_TOKENS - 2]
+    assert long_windows and clauses
+    for pieces in ([(s, p) for s, p in read if len(p) == MAX_TOKENS - 2], clauses):
+        covered = set()
+        for start, piece in pieces:
+            covered.update(range(start, start + len(piece)))
+        assert covered == set(range(length))
+    # every stretch of CLAUSE_STRIDE + 1 characters lies whole inside some clause window
+    assert all(any(s <= i and i + CLAUSE_STRIDE < s + CLAUSE_WINDOW for s, _ in clauses)
+               for i in range(length - CLAUSE_STRIDE))
