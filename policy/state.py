@@ -8,6 +8,7 @@ live service), so both run the same engine code.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -362,6 +363,7 @@ class MemoryState:
         self.event_id: int | None = None
         self.rooms: dict[str, Room] = {}
         self._flagged: dict[str, dict[int, Flagged]] = {}
+        self._ordinals: dict[str, list[int]] = {}  # each room's flagged ordinals, sorted
         self.calls: dict[tuple[str, str], Call] = {}
         self._calls_by_request: dict[str, list[Call]] = {}
         self.creators: dict[str, Creator] = {}
@@ -382,11 +384,16 @@ class MemoryState:
         return [replace(r) for r in self.rooms.values() if r.creator_id == creator_id]
 
     def flagged(self, stream_id: str, from_ordinal: int = 0) -> list[Flagged]:
-        found = self._flagged.get(stream_id, {})
-        return [replace(s) for o, s in sorted(found.items()) if o >= from_ordinal]
+        # The ladder reads a window at a room's end: only those are copied (a replay of a room
+        # with tens of thousands of flagged segments was quadratic when all were sorted and read).
+        found, ordinals = self._flagged.get(stream_id, {}), self._ordinals.get(stream_id, [])
+        return [replace(found[o]) for o in ordinals[bisect.bisect_left(ordinals, from_ordinal):]]
 
     def put_flagged(self, segment: Flagged) -> None:
-        self._flagged.setdefault(segment.stream_id, {})[segment.ordinal] = segment
+        found = self._flagged.setdefault(segment.stream_id, {})
+        if segment.ordinal not in found:
+            bisect.insort(self._ordinals.setdefault(segment.stream_id, []), segment.ordinal)
+        found[segment.ordinal] = segment
 
     def call(self, request_id: str, entity_id: str | None = None) -> Call | None:
         for call in self._calls_by_request.get(request_id, []):

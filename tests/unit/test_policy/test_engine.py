@@ -209,3 +209,18 @@ def test_a_stricter_policy_changes_only_what_it_says() -> None:
     run(Enforcer(strict), state, chunk(0, FlaggedInput(0, "block", ("price_fraud",))),
         chunk(1, FlaggedInput(0, "block", ("price_fraud",))))
     assert state.creator("C1").credit == 6  # charged per segment
+
+
+def test_memory_state_reads_a_rooms_flagged_segments_in_order_from_an_ordinal_as_copies() -> None:
+    from policy.state import Flagged
+
+    state = MemoryState()
+    for ordinal in (7, 2, 5, 9):
+        state.put_flagged(Flagged("S1", ordinal, f"r{ordinal}", 0, "review", ("false_scarcity",)))
+    state.put_flagged(Flagged("S1", 5, "r5", 0, "block", ("efficacy_claim",)))  # the same segment, changed
+    state.put_flagged(Flagged("S2", 3, "x", 0, "review", ("price_fraud",)))
+    assert [s.ordinal for s in state.flagged("S1")] == [2, 5, 7, 9]
+    assert [s.ordinal for s in state.flagged("S1", 5)] == [5, 7, 9] and state.flagged("S1", 10) == []
+    assert state.flagged("S1", 3)[0].decision == "block"
+    state.flagged("S1")[0].overturned = True  # a copy: the state is not changed behind its back
+    assert not state.flagged("S1")[0].overturned and state.flagged("nobody") == []
