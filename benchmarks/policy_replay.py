@@ -5,7 +5,7 @@ Prints JSON: events, seconds, events/s and peak memory.
 A room's flagged segments were sorted and copied whole for every chunk (its ladder window read
 them all): 46,240 logged events of a busy test home took 564 s to replay, 15 s since.
 
-    .venv/bin/python benchmarks/policy_replay.py [--rooms 4] [--chunks 10000]
+    .venv/bin/python benchmarks/policy_replay.py [--rooms 4] [--chunks 5000]
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def event_log(rooms: int, chunks: int, segments: int = 10) -> list[tuple[int, Ch
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rooms", type=int, default=4)
-    parser.add_argument("--chunks", type=int, default=10_000, help="chunks per room")
+    parser.add_argument("--chunks", type=int, default=5_000, help="chunks per room")
     args = parser.parse_args()
     events = event_log(args.rooms, args.chunks)
     begin = time.perf_counter()

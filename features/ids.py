@@ -9,10 +9,11 @@ creators' ids are compared the same way. Listing ids keep their case; ``DUP4``, 
 ``" DUP4\u200b"`` are one listing (in one call's duplicate check, in the decision log, in
 feedback).
 
-An id whose normalized form is empty (``""``, spaces, zero-width characters only) is refused,
-and so is one holding a control character (``\x00``, an escape sequence) or another invisible
-character (a variation selector, the combining grapheme joiner, a Hangul filler, the braille
-blank): ``M1`` with one of them would otherwise be a merchant apart from ``M1``.
+An id whose normalized form is empty (``""``, spaces, zero-width characters only) is refused.
+A scoring call's ids (``ScoredId``) are also refused when they hold a control character
+(``\x00``, an escape sequence) or another invisible character (a variation selector, the
+combining grapheme joiner, a Hangul filler, the braille blank): ``M1`` with one of them would
+otherwise be scored as a merchant apart from ``M1``, past its hold.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ def merchant_key(value: str) -> str:
 
 # Characters that show nothing but are not format characters (Cf, removed by ``id_key``): the
 # combining grapheme joiner, Hangul fillers, variation selectors, Mongolian and Khmer
-# vowel-inherent signs, the braille blank. An id holding one is refused rather than folded:
-# ids already stored kept them, and a variant of a held merchant's id must not be a new one.
+# vowel-inherent signs, the braille blank. A scored id holding one is refused rather than
+# folded: ids stored before kept them (reads, feedback and appeals still find those), and a
+# variant of a held merchant's id must not be scored as a new merchant.
 _INVISIBLE = frozenset(
     [0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x2800, 0x3164, 0xFFA0, *range(0x180B, 0x1810),
      *range(0xFE00, 0xFE10), *range(0xFFF0, 0xFFF9), *range(0xE0100, 0xE01F0)])
@@ -47,13 +49,8 @@ _INVISIBLE = frozenset(
 
 def checked_id(value: str) -> str:
     """``value`` unchanged if its normalized form is neither empty nor longer than
-    ``MAX_ID_CHARS`` (NFKC and case folding can lengthen a text) and holds no control or
-    invisible character, else ``ValueError``."""
+    ``MAX_ID_CHARS`` (NFKC and case folding can lengthen a text), else ``ValueError``."""
     key = merchant_key(value)
-    odd = next((c for c in key if unicodedata.category(c) == "Cc" or ord(c) in _INVISIBLE), None)
-    if odd is not None:
-        kind = "control" if unicodedata.category(odd) == "Cc" else "invisible"
-        raise ValueError(f"holds the {kind} character U+{ord(odd):04X}; send the id as printable text without it")
     if not key:
         raise ValueError("is empty after normalization (only spaces or zero-width characters); "
                          "send the entity's id")
@@ -63,5 +60,17 @@ def checked_id(value: str) -> str:
     return value
 
 
+def checked_scored_id(value: str) -> str:
+    """``checked_id``, and no control character (``\\x00``, an escape sequence) nor invisible
+    one (``_INVISIBLE``) once normalized, else ``ValueError``: the ids a scoring call brings."""
+    odd = next((c for c in merchant_key(value) if unicodedata.category(c) == "Cc" or ord(c) in _INVISIBLE), None)
+    if odd is not None:
+        kind = "control" if unicodedata.category(odd) == "Cc" else "invisible"
+        raise ValueError(f"holds the {kind} character U+{ord(odd):04X}; send the id as printable text without it")
+    return checked_id(value)
+
+
 # An identifier field of a request: 1 to 128 characters, also once normalized, not empty.
 EntityId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS), AfterValidator(checked_id)]
+# An id a scoring call brings (a listing, merchant, stream or creator): also printable and visible.
+ScoredId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS), AfterValidator(checked_scored_id)]

@@ -165,7 +165,7 @@ class Enforcer:
         room.creator_id = room.creator_id or event.creator_id
         base = room.segments
         state.add_call(Call(event.request_id, "stream", event.stream_id, event.at, event.merchant_id,
-                            event.creator_id, event.chunk, None, base, event.segments))
+                            creator_id, event.chunk, None, base, event.segments))
         room.chunks += 1
         room.segments += event.segments
         new = []

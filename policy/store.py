@@ -234,8 +234,9 @@ def repeat_conflict(stream_id: str, chunk: int | None, sent: tuple[str, str | No
     if creator is not None and host is not None and creator != host:
         return host_conflict(stream_id, host)
     if merchant is not None and merchant != first_merchant:
-        return EnforcementConflict(f"chunk {chunk} of stream {stream_id!r} was already scored for merchant "
-                                   f"{first_merchant!r}; send a chunk again as it was first sent", "merchant_id")
+        scored_for = f"for merchant {first_merchant!r}" if first_merchant is not None else "without a merchant_id"
+        return EnforcementConflict(f"chunk {chunk} of stream {stream_id!r} was already scored {scored_for}; send a "
+                                   "chunk again as it was first sent", "merchant_id")
     return None
 
 
@@ -731,27 +732,6 @@ class EnforcementStore:
         outcome = self.enforcer.apply(event, state)
         state.flush()
         return outcome, state
-
-    def existing_chunk(self, stream_id: str, chunk: int | None, creator_id: str | None,
-                       segments_sha256: str, merchant_id: str | None = None) -> dict[str, Any] | None:
-        """Before scoring: the first answer to this chunk when it is a repeat, else None;
-        ``EnforcementConflict`` when the chunk came with other segments or another merchant,
-        or the room has another creator."""
-        with self.reads.connect() as conn:
-            host = conn.execute(select(rooms_table.c.creator_id).where(rooms_table.c.stream_id == stream_id)).scalar()
-            if chunk is not None:
-                t = calls_table
-                row = conn.execute(select(t.c.segments_sha256, t.c.answer, t.c.merchant_id).where(
-                    t.c.entity_type == "stream", t.c.entity_id == stream_id, t.c.chunk == chunk)).first()
-                if row is not None:
-                    conflict = repeat_conflict(stream_id, chunk, (segments_sha256, creator_id, merchant_id),
-                                               (row.segments_sha256, host, row.merchant_id))
-                    if conflict is not None:
-                        raise conflict
-                    return json.loads(row.answer)
-            if creator_id is not None and host is not None and host != creator_id:
-                raise host_conflict(stream_id, host)
-        return None
 
     def record(self, event: Event, segments_sha256: str | None, fields: dict[str, Any] | None = None) -> ChunkAnswer:
         """Apply a scoring call's event in its own transaction; its answer is ``fields`` with

@@ -73,6 +73,9 @@ def _entity_key(request: Request, field: str) -> str | JSONResponse:
 
 
 async def _read(request: Request, field: str, read: Any) -> Response:
+    refused = query_refusal(request, set())  # the reads take no query parameter
+    if refused is not None:
+        return refused
     key = _entity_key(request, field)
     if isinstance(key, JSONResponse):
         return key

@@ -140,7 +140,11 @@ class JsonRoutingErrors:
                               + (f"; it takes {allowed}" if allowed else ""), error="method_not_allowed")
         else:
             body = error_body(404, ["url"], f"no endpoint {path}; the API's paths are listed at /docs")
-        await send_json(self._send, start["status"], body, {"Allow": allowed} if allowed else None)
+        payload = json.dumps(body, ensure_ascii=False).encode()
+        kept = [(k, v) for k, v in start["headers"] if k.lower() not in (b"content-type", b"content-length")]
+        headers = [*kept, (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+        await self._send({**start, "headers": headers})  # the app's other headers (Allow, ids) kept
+        await self._send({"type": "http.response.body", "body": payload})
 
 
 class ClientErrorLogFilter(logging.Filter):

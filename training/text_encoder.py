@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score
 
 from common.settings import Device
-from kinds.false_marketing.encoder import MAX_TOKENS, windows
+from kinds.false_marketing.encoder import MAX_TOKENS, text_windows
 
 logger = logging.getLogger("shopguard.training")
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -231,10 +231,11 @@ def _batches(texts: Sequence[str], ids: list[list[int]], tokenizer: Any, labels:
 
 def predict_torch(model: Any, tokenizer: Any, texts: Sequence[str], device: str = "cpu",
                   batch_size: int = 128) -> np.ndarray:
-    """Probabilities from the PyTorch model (max over windows for long texts)."""
+    """Probabilities from the PyTorch model: per text the strongest of the windows the ONNX
+    encoder reads (``text_windows``), so that the two compare on the same pieces."""
     import torch
 
-    pieces = [(i, piece) for i, text in enumerate(texts) for _, piece in windows(text)]
+    pieces = [(i, piece) for i, text in enumerate(texts) for _, piece in text_windows(text)]
     model.eval()
     out = np.zeros((len(texts), model.config.num_labels))
     with torch.no_grad():

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.decisions import Decision
 from common.errors import error_body
-from features.ids import EntityId, merchant_key
+from features.ids import ScoredId, merchant_key
 from features.schemas import normalized_length
 from kinds.answers import (
     MAX_BATCH,
@@ -225,10 +225,10 @@ class StreamRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)  # as the service reads it (strict_bodies)
 
-    stream_id: EntityId = Field(..., description="the broadcast (live room); normalized as merchant ids are")
+    stream_id: ScoredId = Field(..., description="the broadcast (live room); normalized as merchant ids are")
     segments: list[TranscriptSegment] = Field(..., min_length=1, max_length=MAX_BATCH)
-    merchant_id: EntityId | None = Field(None, description="the merchant whose goods the room sells")
-    creator_id: EntityId | None = Field(None, description=(
+    merchant_id: ScoredId | None = Field(None, description="the merchant whose goods the room sells")
+    creator_id: ScoredId | None = Field(None, description=(
         "the host; fixed for a stream (another one later is 409 naming creator_id)"))
     chunk: int | None = Field(None, ge=0, le=1_000_000, description=(
         "this call's sequence number in the stream: a repeat with the same segments gets the first answer and "

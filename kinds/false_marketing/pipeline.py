@@ -65,7 +65,7 @@ from kinds.false_marketing.fitting import (
     off_platform_chat,
 )
 from kinds.false_marketing.runtime import FalseMarketingModel
-from kinds.false_marketing.sentences import split_sentences
+from kinds.false_marketing.sentences import sentences_by_owner
 from registry.bundle import FeatureSetRef, Lineage, Manifest, sha256_file
 from registry.metrics import BaselineSystem, ModelMetrics, MultiLabelMetrics
 from registry.store import LoadedBundle, ModelRegistry, new_version
@@ -269,7 +269,7 @@ class FalseMarketingTrainer:
     def _served_scores(self, final: FittedParts, texts: list[str], weight: float) -> np.ndarray:
         """The served blend (n, 8) of raw texts, as the runtime scores them: sentence by
         sentence (``sentences``), per category the highest."""
-        owners, sentences = split_sentences(texts)
+        owners, sentences = sentences_by_owner(texts)
         scores = windowed_blend(final.int8.predict_pieces, lambda pieces: tfidf_scores(final.tfidf, pieces,
                                 MARKETING_CATEGORIES), normalize_many(sentences), weight, self.config.blend_space)
         return max_by_owner(scores, owners, len(texts))

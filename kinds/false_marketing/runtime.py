@@ -20,6 +20,7 @@ from features.evasion import resolve_normalized, resolve_plain
 from features.marketing import (
     MARKETING_CATEGORIES,
     MASK_CHARACTERS,
+    LexiconMatch,
     lexicon_may_match,
     masked_word_matches,
     match_lexicon,
@@ -34,7 +35,12 @@ from kinds.false_marketing.blend import (
     windowed_blend,
 )
 from kinds.false_marketing.encoder import OnnxEncoder, max_by_owner
-from kinds.false_marketing.sentences import merge_sentences, sentence_pieces, split_sentences
+from kinds.false_marketing.sentences import (
+    add_rule_matches,
+    merge_sentences,
+    sentence_pieces,
+    sentences_by_owner,
+)
 from kinds.false_marketing.spans import (
     MAX_SPAN_CHARS,
     Segment,
@@ -201,7 +207,7 @@ class FalseMarketingModel(RuntimeBase):
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """Served model scores (n, 8) for raw texts: per category the highest of their sentences
         (``sentences``), each normalized, and resolved when on, here."""
-        owners, pieces = split_sentences(texts)
+        owners, pieces = sentences_by_owner(texts)
         if self.resolve_evasions:
             normalized = [resolve_normalized(normalize_text(t)).text for t in pieces]
         else:
@@ -228,11 +234,25 @@ class FalseMarketingModel(RuntimeBase):
         sentences = [[sentence for split in group for _, sentence in split] for group in pieces]
         analysed = self._analyze_sentences(sentences, spans_from_model)
         merged = []
-        for group, results in zip(pieces, analysed, strict=True):
+        for texts, group, results in zip(groups, pieces, analysed, strict=True):
             found = iter(results)
-            merged.append([merge_sentences([(start, next(found)) for start, _ in split], self.categories)
-                           for split in group])
+            merged.append([self._whole_segment_rules(text, split, merge_sentences(
+                [(start, next(found)) for start, _ in split], self.categories)) for text, split in zip(texts, group,
+                                                                                                      strict=True)])
         return merged
+
+    def _whole_segment_rules(self, text: str, split: list[tuple[int, str]], analysis: SegmentAnalysis
+                             ) -> SegmentAnalysis:
+        """A segment of several sentences also answers to the lexicon rules that match across
+        a sentence end (原价299！现在只要59元: normalization drops the mark the cut is made at)."""
+        if len(split) == 1:
+            return analysis
+        plain = normalize_many([text])[0]
+        segment = Segment(text, resolve_plain(plain) if self.resolve_evasions else plain, self.resolve_evasions)
+        inside = [(start, start + len(sentence)) for start, sentence in split]
+        crossing = [m for m in self._lexicon_matches(segment)
+                    if not any(start <= m.start and m.end <= end for start, end in inside)]
+        return add_rule_matches(analysis, crossing, self.policy) if crossing else analysis
 
     def _analyze_sentences(self, groups: Sequence[Sequence[str]], spans_from_model: bool
                            ) -> list[list[SegmentAnalysis]]:
@@ -261,14 +281,18 @@ class FalseMarketingModel(RuntimeBase):
             result.spans.sort(key=lambda s: s.start)
         return grouped
 
-    def _segment_analysis(self, segment: Segment, row: np.ndarray, novel: float) -> SegmentAnalysis:
-        """One segment's labels, lexicon spans and decision (``SegmentPolicy``)."""
+    def _lexicon_matches(self, segment: Segment) -> list[LexiconMatch]:
         matches = (match_lexicon(segment.full, masked_words=not self.resolve_evasions)
                    if lexicon_may_match(segment.text) else [])
         if self.resolve_evasions and MASK_CHARACTERS & set(segment.original):
             # resolution turns 关某节 into 关节: the masked-word rules read the text as said
             matches = sorted(matches + masked_word_matches(normalize_text(segment.original)),
                              key=lambda m: (m.start, m.category))
+        return matches
+
+    def _segment_analysis(self, segment: Segment, row: np.ndarray, novel: float) -> SegmentAnalysis:
+        """One segment's labels, lexicon spans and decision (``SegmentPolicy``)."""
+        matches = self._lexicon_matches(segment)
         verdict = self.policy.decide(row, matches, novel)
         spans = [Span(m.start, m.end, m.text, m.category, "lexicon", m.rule_id) for m in matches]
         return SegmentAnalysis(verdict.scores, verdict.labels, spans, verdict.decision, verdict.score, matches,

@@ -12,18 +12,43 @@ is then read in clause windows too (``encoder.text_windows``)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
 
 from common.decisions import stricter
+from features.marketing import LexiconMatch
 from kinds.false_marketing.spans import SegmentAnalysis, Span
+from policy.segments import SegmentPolicy
 
 # A sentence ends after 。？！ or a line break (speech recognition punctuates so), or after ?!
 # before a space or the end; never after "." (9.9元, v1.2) nor ?! inside a word (维c?有).
-_SENTENCE = re.compile(r"(?:[^。？！?!\n]|[?!](?![?!]*(?:\s|$)))*(?:[。？！\n]+[?!]*|[?!]+(?=\s|$)\s*|$)")
+FULL_WIDTH_ENDS = frozenset("。？！\n")
+ASCII_ENDS = frozenset("?!")
+
+
+def _sentence_ends(text: str) -> list[int]:
+    """Where the sentences of ``text`` end (one scan: a run of marks is read once)."""
+    ends, i, n = [], 0, len(text)
+    while i < n:
+        if text[i] in FULL_WIDTH_ENDS:
+            i += 1
+            while i < n and (text[i] in FULL_WIDTH_ENDS or text[i] in ASCII_ENDS):
+                i += 1
+            ends.append(i)
+        elif text[i] in ASCII_ENDS:
+            i += 1
+            while i < n and text[i] in ASCII_ENDS:
+                i += 1
+            if i == n or text[i].isspace():
+                while i < n and text[i].isspace():
+                    i += 1
+                ends.append(i)
+        else:
+            i += 1
+    return ends
+
 
 # A piece with fewer word characters joins its neighbour: 好的。 is no claim of its own, and
 # punctuation put between a word's characters (降！血！压) does not cut the word.
@@ -34,18 +59,18 @@ def sentence_pieces(text: str) -> list[tuple[int, str]]:
     """The sentences of ``text`` with their start offsets. A piece with fewer than
     ``MIN_SENTENCE_WORD_CHARS`` letters or digits joins the one before it (the one after it,
     at the start), so the pieces put together are ``text``; a text of one sentence is one piece."""
-    pieces: list[tuple[int, str]] = []
-    for found in _SENTENCE.finditer(text):
-        piece = found.group()
-        if not piece:
-            continue
-        if pieces and (_word_chars(piece) < MIN_SENTENCE_WORD_CHARS
-                       or _word_chars(pieces[-1][1]) < MIN_SENTENCE_WORD_CHARS):
-            start, before = pieces[-1]
-            pieces[-1] = (start, before + piece)
+    bounds = [0, *_sentence_ends(text)]
+    if bounds[-1] < len(text):
+        bounds.append(len(text))
+    spans: list[list[int]] = []  # [start, end, word characters] of each piece so far
+    for begin, end in zip(bounds[:-1], bounds[1:], strict=True):
+        words = _word_chars(text[begin:end])
+        if spans and (words < MIN_SENTENCE_WORD_CHARS or spans[-1][2] < MIN_SENTENCE_WORD_CHARS):
+            spans[-1][1] = end
+            spans[-1][2] += words
         else:
-            pieces.append((found.start(), piece))
-    return pieces or [(0, text)]
+            spans.append([begin, end, words])
+    return [(start, text[start:end]) for start, end, _ in spans] or [(0, text)]
 
 
 def _word_chars(text: str) -> int:
@@ -76,11 +101,28 @@ def merge_sentences(parts: Sequence[tuple[int, SegmentAnalysis]], categories: Se
                            all(a.spans_complete for a in analyses), model_scores)
 
 
+def add_rule_matches(analysis: SegmentAnalysis, matches: Sequence[LexiconMatch], policy: SegmentPolicy
+                     ) -> SegmentAnalysis:
+    """``analysis`` with more lexicon matches applied as ``SegmentPolicy.decide`` applies them:
+    each raises the decision (to block for a blocking rule, else to review), labels its
+    category, lifts its score to the rule's evidence, and is a span."""
+    scores, labels, decision = dict(analysis.scores), list(analysis.labels), analysis.decision
+    for match in matches:
+        decision = stricter(decision, "block" if policy.rule_blocks(match) else "review")
+        scores[match.category] = max(scores[match.category], round(policy.evidence(match), 6))
+        if match.category not in labels:
+            labels.append(match.category)
+    spans = [*analysis.spans, *(Span(m.start, m.end, m.text, m.category, "lexicon", m.rule_id) for m in matches)]
+    return replace(analysis, scores=scores, labels=[c for c in policy.categories if c in labels], decision=decision,
+                   score=max(scores.values()), spans=sorted(spans, key=_span_order),
+                   lexicon=[*analysis.lexicon, *matches])
+
+
 def _span_order(span: Span) -> int:
     return span.start
 
 
-def split_sentences(texts: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+def sentences_by_owner(texts: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """Every text's sentences, and the index of the text each came from."""
     owners, sentences = [], []
     for index, text in enumerate(texts):

@@ -15,7 +15,7 @@ from features.evasion import resolve_normalized
 from features.marketing import LexiconMatch
 from features.text import NormalizedText, normalize_text
 from kinds.false_marketing.blend import BlendSpace, blend, blend_floor
-from kinds.false_marketing.encoder import MAX_TOKENS, OnnxEncoder
+from kinds.false_marketing.encoder import MAX_TOKENS, OnnxEncoder, text_windows
 
 
 @dataclass
@@ -62,9 +62,11 @@ class SpanScorer(Protocol):
     def tfidf_matrix(self, texts: Sequence[str]) -> np.ndarray | None: ...
 
 
-# Occlusion spans cost one encoder pass per variant: a request's variants may hold at most
-# this many characters (about 1,200 windows, a second of CPU). Segments are explained in
-# order of score; the rest keep their lexicon spans and say that model spans were cut short.
+# Occlusion spans cost one encoder pass per variant: the encoder may read at most this many
+# characters of a request's variants (about 1,200 windows, a second of CPU; a text longer than
+# one window is read in its windows and clause windows, ``encoder.text_windows``, and counted
+# so). Segments are explained in order of score; the rest keep their lexicon spans and say
+# that model spans were cut short.
 MAX_SPAN_CHARS = 150_000
 
 
@@ -130,7 +132,8 @@ def span_jobs(model: SpanScorer, normalized: Sequence[Segment | NormalizedText],
             candidates.append((norm, result, categories))
     jobs, spent, exhausted = [], 0, False
     for norm, result, categories in sorted(candidates, key=lambda c: -c[1].score):
-        cost = len(norm.text) * max(1, -(-len(norm.text) // OCCLUSION_STRIDE))
+        read = sum(len(piece) for _, piece in text_windows(norm.text))  # characters the encoder reads
+        cost = read * max(1, -(-len(norm.text) // OCCLUSION_STRIDE))
         exhausted = exhausted or spent + cost > budget_chars
         if exhausted:  # strictly by score: the rest are not explained
             result.spans_complete = False

@@ -6,7 +6,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from features.ids import EntityId
+from features.ids import ScoredId
 from features.schemas import MAX_AMOUNT, MAX_COUNT, ColumnSpec, checked_text
 
 ListingCategory = Literal[
@@ -25,8 +25,8 @@ class ListingRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-    listing_id: EntityId
-    merchant_id: EntityId | None = None
+    listing_id: ScoredId
+    merchant_id: ScoredId | None = None
     title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
     description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
     category: ListingCategory

@@ -6,7 +6,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from features.ids import EntityId
+from features.ids import ScoredId
 from features.schemas import MAX_AMOUNT
 
 MERCHANT_LABEL_COLUMN = "is_suspicious"
@@ -22,7 +22,7 @@ class MerchantLink(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    merchant_id: EntityId
+    merchant_id: ScoredId
     link_type: MerchantLinkType
 
 
@@ -32,7 +32,7 @@ class MerchantRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-    merchant_id: EntityId
+    merchant_id: ScoredId
     account_age_days: float | None = Field(ge=0, le=MAX_AMOUNT)
     orders_30d: float | None = Field(ge=0, le=MAX_AMOUNT)
     gmv_30d: float | None = Field(ge=0, le=MAX_AMOUNT)

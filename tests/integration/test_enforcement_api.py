@@ -167,6 +167,9 @@ def test_reads_need_the_read_scope_and_unknown_ids_are_404(server) -> None:
     assert httpx.get(f"{server}/v1/enforcement/actions", timeout=10).status_code == 401
     assert api_get(f"{server}/v1/enforcement/actions", params={"limit": 0}).status_code == 400
     assert api_get(f"{server}/v1/streams/{'x' * 200}").status_code == 400
+    for path in ("/v1/streams/S-none?verbose=1", "/v1/enforcement/actions?after=1&after=2"):
+        refused = api_get(f"{server}{path}")  # ignored before: the unknown one, or the first of the two
+        assert refused.status_code == 400 and refused.json()["detail"][0]["loc"] in (["verbose"], ["after"])
 
 
 def test_chunks_after_a_stop_are_still_scored_and_answered_stop(server) -> None:

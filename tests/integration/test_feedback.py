@@ -97,13 +97,14 @@ def test_stream_feedback_labels_segments_for_the_text_model(server, trained_home
     ("body", "status", "field"),
     [
         ({"entity_id": "never-scored", "label": "ok"}, 404, "entity_id"),
+        ({"entity_id": "never-scored\ufe0f", "label": "ok"}, 404, "entity_id"),  # looked up, not refused
         ({"entity_id": "S-fb-bad", "label": "ok", "request_id": "0" * 32}, 404, "request_id"),
         ({"entity_id": "S-fb-bad", "label": "fake_news", "segment_index": 0}, 422, "label"),
         ({"entity_id": "S-fb-bad", "label": "counterfeit"}, 422, "segment_index"),
         ({"entity_id": "S-fb-bad", "label": "ok", "segment_index": 7}, 422, "segment_index"),
         ({"entity_id": "S-fb-bad", "label": "ok", "segment_index": -1}, 400, "segment_index"),
     ],
-    ids=["unknown-entity", "wrong-request", "unknown-category", "no-segment", "segment-out-of-range",
+    ids=["unknown-entity", "unknown-entity-with-a-variation-selector", "wrong-request", "unknown-category", "no-segment", "segment-out-of-range",
          "negative-segment"],
 )
 def test_bad_feedback_is_refused_naming_the_field(server, body, status, field) -> None:

@@ -96,6 +96,12 @@ def test_a_chunk_that_leaves_creator_id_out_is_charged_to_the_rooms_creator(enfo
     assert second.creator is not None and second.creator["creator_id"] == "C1" and second.creator["credit"] == 8
     assert [(e.entity_type, e.entity_id) for e in state.ledger if e.entity_type == "creator"] == [("creator", "C1")]
     assert state.creator("C1").credit == 8
+    # A reviewer's verdict on such a chunk reaches the creator too: the call is the creator's.
+    review = FlaggedInput(1, "review", ("false_scarcity",))
+    run(enforcer, state, chunk(2, review, creator=None))
+    run(enforcer, state, VerdictGiven(T0 + timedelta(minutes=5), 1, "stream", "S1", "req-S1-2", "false_scarcity", "rev", 1))
+    assert [(e.entity_type, e.category) for e in state.ledger if e.request_id == "req-S1-2"] == [
+        ("creator", "false_scarcity"), ("merchant", "false_scarcity")]
 
 
 def test_credit_recovers_on_the_schedule_with_entries_dated_when_due(enforcer) -> None:

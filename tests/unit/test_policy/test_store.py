@@ -49,21 +49,17 @@ def test_a_repeated_chunk_gets_its_first_answer_and_other_segments_are_refused(t
     assert first.answer["room"]["chunks"] == 1 and first.answer["request_id"] == "s1-0"
     again = store.record_chunk(chunk("s1", 0, BLOCK), "sha-a")
     assert again.outcome is None and again.repeated == first.answer
-    assert store.existing_chunk("s1", 0, "c1", "sha-a") == first.answer
     with pytest.raises(EnforcementConflict) as refused:
         store.record_chunk(chunk("s1", 0), "sha-b")
     assert refused.value.field == "chunk"
     with pytest.raises(EnforcementConflict) as other_host:
-        store.existing_chunk("s1", 1, "c2", "sha-c")
+        store.record_chunk(chunk("s1", 1, creator="c2"), "sha-c")
     assert other_host.value.field == "creator_id"
     # The same chunk again under another creator or merchant is no repeat: before, it got the first answer.
     for changed, field in (({"creator": "c2"}, "creator_id"), ({"merchant": "m2"}, "merchant_id")):
         with pytest.raises(EnforcementConflict) as refused:
             store.record_chunk(chunk("s1", 0, BLOCK, **changed), "sha-a")
         assert refused.value.field == field
-        with pytest.raises(EnforcementConflict) as checked:
-            store.existing_chunk("s1", 0, changed.get("creator", "c1"), "sha-a", changed.get("merchant", "m1"))
-        assert checked.value.field == field
     assert store.record_chunk(chunk("s1", 0, BLOCK, merchant=None), "sha-a").repeated == first.answer  # left out
     room = store.room_state("s1")
     assert room["chunks"] == 1 and room["counts"] == {"block": 1, "review": 0}

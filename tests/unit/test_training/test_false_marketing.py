@@ -13,7 +13,13 @@ from features.text import normalize_many, normalize_text
 from kinds.false_marketing import fitting
 from kinds.false_marketing.blend import blend
 from kinds.false_marketing.data import MarketingData
-from kinds.false_marketing.encoder import max_by_owner, split_windows, windows
+from kinds.false_marketing.encoder import (
+    OnnxEncoder,
+    max_by_owner,
+    split_windows,
+    text_windows,
+    windows,
+)
 from kinds.false_marketing.evaluation import evasion_checks, host_evasion_checks
 from kinds.false_marketing.fitting import PartsFitter, fold_evasions, off_platform_chat
 from kinds.false_marketing.generator import TranscriptGenerationConfig, generate_transcripts
@@ -26,7 +32,7 @@ from kinds.false_marketing.pipeline import (
     load_training_data,
     train_and_register,
 )
-from kinds.false_marketing.runtime import FalseMarketingModel
+from kinds.false_marketing.runtime import ONNX_FP32_FILE, TOKENIZER_FILE, FalseMarketingModel
 from kinds.false_marketing.sentences import sentence_pieces
 from kinds.false_marketing.spans import (
     OCCLUSION_STRIDE,
@@ -91,6 +97,21 @@ def test_onnx_export_agrees_with_pytorch(registered) -> None:
     assert q["max_abs_diff_int8_vs_pytorch"] < 0.1
     assert set(q["f1_at_review_threshold"]) <= set(MARKETING_CATEGORIES)
     assert all(abs(v["change"]) <= 0.05 for v in q["f1_at_review_threshold"].values())
+
+
+def test_pytorch_and_onnx_read_a_long_text_in_the_same_windows(registered) -> None:
+    from training.text_encoder import load_base_model, predict_torch
+
+    registry, data, result, _ = registered
+    folder = registry.load(result.manifest.tag).path
+    long_texts = [normalize_text("家人们这款面霜的质地很细腻我们今天给大家讲一讲怎么用" * 6 + t).text
+                  for t in data.texts[:8]]
+    assert all(len(text_windows(t)) > 2 for t in long_texts)  # windows and clause windows
+    tokenizer, torch_model = load_base_model(folder, len(MARKETING_CATEGORIES))
+    fp32 = OnnxEncoder(folder / ONNX_FP32_FILE, folder / TOKENIZER_FILE)
+    # The card's "max |fp32 ONNX - PyTorch|" compares the same pieces (PyTorch read only the
+    # 126-character windows while ONNX read the clause windows too).
+    assert np.abs(fp32.predict(long_texts) - predict_torch(torch_model, tokenizer, long_texts)).max() < 1e-4
 
 
 def test_card_compares_three_systems_per_category(registered) -> None:
@@ -200,6 +221,14 @@ def test_a_segment_of_several_sentences_is_judged_sentence_by_sentence(registere
         assert set(analysis.labels) == {label for p in pieces for label in p.labels}
         assert all(segment[span.start:span.end] == span.text for span in analysis.spans)
         assert all(span.start >= len(talk) for span in analysis.spans if span.category == "efficacy_claim")
+    # A rule that matches across a sentence end still applies to the segment (normalization drops
+    # the mark the cut is made at): the price anchor of PRI-001 spans both sentences here.
+    [anchored] = model.analyze(["原价299！现在只要59元"], spans_from_model=False)
+    rule = next(s for s in anchored.spans if s.rule_id == "PRI-001")
+    assert rule.start == 0 and rule.end > len("原价299！") and "price_fraud" in anchored.labels
+    match = next(m for m in anchored.lexicon if m.rule_id == "PRI-001")
+    assert anchored.decision == ("block" if model.policy.rule_blocks(match) else "review")
+    assert anchored.scores["price_fraud"] >= round(model.policy.evidence(match), 6)
 
 
 def test_evaluate_command_writes_per_category_json(registered, transcript_file) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from features.marketing import MARKETING_CATEGORIES, LexiconMatch
 from kinds.false_marketing.encoder import CLAUSE_STRIDE, CLAUSE_WINDOW, MAX_TOKENS, text_windows
-from kinds.false_marketing.sentences import merge_sentences, sentence_pieces, split_sentences
+from kinds.false_marketing.sentences import merge_sentences, sentence_pieces, sentences_by_owner
 from kinds.false_marketing.spans import SegmentAnalysis, Span
 
 
@@ -30,8 +30,8 @@ def test_sentence_pieces_cut_at_sentence_ends_and_keep_every_character(text, sen
     assert all(text[start:start + len(piece)] == piece for start, piece in pieces)
 
 
-def test_split_sentences_names_each_sentences_text() -> None:
-    owners, sentences = split_sentences(["只有一句话而已", "第一句话在这。第二句话在这。"])
+def test_sentences_by_owner_names_each_sentences_text() -> None:
+    owners, sentences = sentences_by_owner(["只有一句话而已", "第一句话在这。第二句话在这。"])
     assert owners.tolist() == [0, 1, 1]
     assert sentences == ["只有一句话而已", "第一句话在这。", "第二句话在这。"]
 
