@@ -20,6 +20,7 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,12 +84,40 @@ def previous_sentences(generated_file: Path, real_file: Path, data: Any, texts: 
     return before
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+@dataclass
+class FoldRows:
+    """One held-out room fold of the trainer's: its real rows, the training rows of its run and
+    the validation rows (texts and labels; ``validation_rows``: their indices)."""
+
+    held: np.ndarray
+    train: np.ndarray
+    validation: tuple[list[str], np.ndarray]
+    validation_rows: np.ndarray
+
+
+def fold_rows(data: Any, texts: list[str], config: FalseMarketingConfig, fold: int) -> FoldRows:
+    """The rows of room fold ``fold`` as the pipeline's held-out run of it takes them."""
+    generated = np.flatnonzero(~data.real)
+    splits = split_segments(data.labels[generated], config)
+    real_rows = np.flatnonzero(data.real)
+    folds = group_folds(data.groups[real_rows], config.real_folds, config.seed)
+    validation_rows = generated[splits.validation]
+    return FoldRows(real_rows[folds[fold]], np.concatenate([generated[splits.train], np.delete(real_rows, folds[fold])]),
+                    ([texts[i] for i in validation_rows], data.labels[validation_rows]), validation_rows)
+
+
+def fold_parser(description: str) -> argparse.ArgumentParser:
+    """The options of a one-fold benchmark: the files, the base encoder and the fold."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", type=Path, default=Path("data/transcripts.parquet"))
     parser.add_argument("--real", type=Path, default=Path("data/live_asr.jsonl"))
     parser.add_argument("--base-model", type=Path, default=None)
     parser.add_argument("--fold", type=int, default=0)
+    return parser
+
+
+def main() -> None:
+    parser = fold_parser(__doc__.split("\n")[0])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--clean-flagged", type=float, default=0.05)
     parser.add_argument("--context-chars", type=int, default=0, help=(
@@ -103,13 +132,8 @@ def main() -> None:
     trainer = FalseMarketingTrainer(config, progress=lambda m: print(m, flush=True, file=__import__("sys").stderr))
     data = load_training_data([args.data], [args.real])
     texts = normalize_many(list(data.texts))
-    generated = np.flatnonzero(~data.real)
-    splits = split_segments(data.labels[generated], config)
-    real_rows = np.flatnonzero(data.real)
-    folds = group_folds(data.groups[real_rows], config.real_folds, config.seed)
-    held = real_rows[folds[args.fold]]
-    train_rows = np.concatenate([generated[splits.train], np.delete(real_rows, folds[args.fold])])
-    validation = ([texts[i] for i in generated[splits.validation]], data.labels[generated[splits.validation]])
+    rows = fold_rows(data, texts, config, args.fold)
+    held, train_rows, validation = rows.held, rows.train, rows.validation
     begin = time.perf_counter()
     labels = data.labels[held]
     violating = labels.any(axis=1)
@@ -121,7 +145,7 @@ def main() -> None:
             before = previous_sentences(args.data, args.real, data, texts)
             with_context = [f"{before[i][-args.context_chars:]}[SEP]{texts[i]}" for i in range(len(texts))]
             job = EncoderJob(trainer._training_rows(data, train_rows, with_context), validation_with(
-                with_context, generated[splits.validation], data), Path(work) / "fold", select_best=False)
+                with_context, rows.validation_rows, data), Path(work) / "fold", select_best=False)
             parts = trainer.fitter.parts_from_files(
                 EncoderJob(chosen, validation, job.work, False), trainer.fitter.train_encoder_files(job))
             violating_rows = held[violating]

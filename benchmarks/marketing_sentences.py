@@ -19,7 +19,6 @@ flagged, so all readings are compared at the same cut. Prints JSON.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from benchmarks.marketing_fold import fold_parser, fold_rows
 from features.marketing import MARKETING_CATEGORIES
 from features.text import normalize_many
 from kinds.false_marketing.blend import BlendSpace, blend, tfidf_scores
@@ -41,11 +41,9 @@ from kinds.false_marketing.pipeline import (
     FittedParts,
     MarketingData,
     load_training_data,
-    split_segments,
 )
 from training.data.live_asr import CLIPS_FILE, _read_jsonl, split_sentences
 from training.data.real_text import require_shared_data
-from training.grouped import group_folds
 
 RUN_LENGTHS = (2, 3, 5)
 SENTENCE_END = re.compile(r"[。？！?!]")
@@ -102,11 +100,7 @@ def compare(data: MarketingData, clips: list[list[int]], readers: dict[str, Read
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("data/transcripts.parquet"))
-    parser.add_argument("--real", type=Path, default=Path("data/live_asr.jsonl"))
-    parser.add_argument("--base-model", type=Path, default=None)
-    parser.add_argument("--fold", type=int, default=0)
+    parser = fold_parser(__doc__.split("\n")[0])
     parser.add_argument("--weight", type=float, action="append", help="transformer weights of the blend (0.25)")
     args = parser.parse_args()
     config = FalseMarketingConfig(base_model=str(args.base_model) if args.base_model else None)
@@ -116,13 +110,8 @@ def main() -> None:
     trainer = FalseMarketingTrainer(config, progress=lambda m: print(m, flush=True, file=sys.stderr))
     data = load_training_data([args.data], [args.real])
     texts = normalize_many(list(data.texts))
-    generated = np.flatnonzero(~data.real)
-    splits = split_segments(data.labels[generated], config)
-    real_rows = np.flatnonzero(data.real)
-    folds = group_folds(data.groups[real_rows], config.real_folds, config.seed)
-    held = real_rows[folds[args.fold]]
-    train_rows = np.concatenate([generated[splits.train], np.delete(real_rows, folds[args.fold])])
-    validation = ([texts[i] for i in generated[splits.validation]], data.labels[generated[splits.validation]])
+    rows = fold_rows(data, texts, config, args.fold)
+    held, train_rows, validation = rows.held, rows.train, rows.validation
     clips = clip_runs(data, held)
     result: dict[str, Any] = {"fold": args.fold, "held_out_sentences": int(len(held))}
     with tempfile.TemporaryDirectory() as work:

@@ -3,7 +3,7 @@ encoder run by ONNX Runtime, in batches of similar lengths, long texts in window
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -104,14 +104,21 @@ def text_windows(text: str) -> list[tuple[int, str]]:
     return found + windows(text, CLAUSE_WINDOW, CLAUSE_STRIDE)
 
 
-def split_windows(texts: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """Every text's windows (``text_windows``), and the index of the text each came from."""
+def pieces_by_owner(texts: Sequence[str], cut: Callable[[str], list[tuple[int, str]]]
+                    ) -> tuple[np.ndarray, list[str]]:
+    """Every text's pieces (``cut``: a text's (offset, piece) list), and the index of the text
+    each came from."""
     owners, pieces = [], []
     for index, text in enumerate(texts):
-        for _, piece in text_windows(text):
+        for _, piece in cut(text):
             owners.append(index)
             pieces.append(piece)
     return np.array(owners, dtype=np.int64), pieces
+
+
+def split_windows(texts: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Every text's windows (``text_windows``), and the index of the text each came from."""
+    return pieces_by_owner(texts, text_windows)
 
 
 def max_by_owner(values: np.ndarray, owners: np.ndarray, n: int) -> np.ndarray:

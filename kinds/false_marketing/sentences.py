@@ -19,6 +19,7 @@ import numpy as np
 
 from common.decisions import stricter
 from features.marketing import LexiconMatch
+from kinds.false_marketing.encoder import pieces_by_owner
 from kinds.false_marketing.spans import SegmentAnalysis, Span
 from policy.segments import SegmentPolicy
 
@@ -124,9 +125,4 @@ def _span_order(span: Span) -> int:
 
 def sentences_by_owner(texts: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """Every text's sentences, and the index of the text each came from."""
-    owners, sentences = [], []
-    for index, text in enumerate(texts):
-        for _, sentence in sentence_pieces(text):
-            owners.append(index)
-            sentences.append(sentence)
-    return np.array(owners, dtype=np.int64), sentences
+    return pieces_by_owner(texts, sentence_pieces)
