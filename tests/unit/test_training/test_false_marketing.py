@@ -231,6 +231,22 @@ def test_a_segment_of_several_sentences_is_judged_sentence_by_sentence(registere
     assert anchored.scores["price_fraud"] >= round(model.policy.evidence(match), 6)
 
 
+def test_training_reads_a_segment_as_the_service_does(registered) -> None:
+    """The review budget's clean text and the validation scores are read by training as served:
+    sentence by sentence, each window blended (``_served_scores``)."""
+    from types import SimpleNamespace
+
+    registry, data, result, _ = registered
+    model = FalseMarketingModel.from_bundle(registry.load(result.manifest.tag), device="cpu")
+    trainer = FalseMarketingTrainer(FalseMarketingConfig(**TINY_MARKETING_CONFIG))
+    parts = SimpleNamespace(int8=model.encoder, tfidf=model.tfidf)
+    talk = "家人们晚上好欢迎来到直播间。" + "我们今天给大家讲一讲这款面霜怎么用先把脸洗干净" * 6  # one sentence past 126
+    texts = [talk + "。" + t for t in data.texts[:12]] + list(data.texts[12:20])
+    assert any(len(sentence_pieces(t)) > 1 for t in texts)
+    trained = trainer._served_scores(parts, texts, model.transformer_weight)
+    assert np.abs(trained - model.predict(texts)).max() < 1e-3  # int8 scales move with the batch
+
+
 def test_evaluate_command_writes_per_category_json(registered, transcript_file) -> None:
     _, _, result, home = registered
     out = home / "eval.json"
