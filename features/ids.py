@@ -43,8 +43,19 @@ def merchant_key(value: str) -> str:
 # folded: ids stored before kept them (reads, feedback and appeals still find those), and a
 # variant of a held merchant's id must not be scored as a new merchant.
 _INVISIBLE = frozenset(
-    [0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x2800, 0x3164, 0xFFA0, *range(0x180B, 0x1810),
+    [0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x2800, 0x3164, 0xFFA0, 0x16FE4, *range(0x180B, 0x1810),
      *range(0xFE00, 0xFE10), *range(0xFFF0, 0xFFF9), *range(0xE0100, 0xE01F0)])
+
+
+def _hidden(character: str) -> str | None:
+    """What keeps ``character`` out of a scored id: "control" (Cc), "line separator" (Zl, Zp),
+    "invisible" (``_INVISIBLE``), else None."""
+    category = unicodedata.category(character)
+    if category == "Cc":
+        return "control"
+    if category in ("Zl", "Zp"):
+        return "line separator"
+    return "invisible" if ord(character) in _INVISIBLE else None
 
 
 def checked_id(value: str) -> str:
@@ -63,10 +74,11 @@ def checked_id(value: str) -> str:
 def checked_scored_id(value: str) -> str:
     """``checked_id``, and no control character (``\\x00``, an escape sequence) nor invisible
     one (``_INVISIBLE``) once normalized, else ``ValueError``: the ids a scoring call brings."""
-    odd = next((c for c in merchant_key(value) if unicodedata.category(c) == "Cc" or ord(c) in _INVISIBLE), None)
-    if odd is not None:
-        kind = "control" if unicodedata.category(odd) == "Cc" else "invisible"
-        raise ValueError(f"holds the {kind} character U+{ord(odd):04X}; send the id as printable text without it")
+    for text in (value, merchant_key(value)):  # as sent first, so that the message names what was sent
+        odd = next((c for c in text if _hidden(c)), None)
+        if odd is not None:
+            raise ValueError(f"holds the {_hidden(odd)} character U+{ord(odd):04X}; send the id as printable "
+                             "text without it")
     return checked_id(value)
 
 

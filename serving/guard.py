@@ -93,7 +93,8 @@ class RequestGuard:
             self._close_request()
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["path"].startswith(GUARDED_PREFIX):  # the API: its routing errors in its JSON shape
+        if scope["path"].startswith(GUARDED_PREFIX) or scope["path"] == GUARDED_PREFIX.rstrip("/"):
+            # the API (and /v1 itself): its routing errors in its JSON shape
             send = JsonRoutingErrors(send, scope)
         if scope["path"] == OPENAPI_PATH and scope["method"] == "GET":
             await self.app(scope, receive, OpenApiPatcher(send))

@@ -86,12 +86,14 @@ def test_replica_wording_or_a_contact_handle_alone_reaches_review(server) -> Non
         ([GOOD, {**GOOD, "listing_id": "L\u034f1"}], ["listings", 1, "listing_id"]),  # a duplicate of L1
         ([{**GOOD, "listing_id": "\u0000"}], ["listings", 0, "listing_id"]),
         ([{**GOOD, "listing_id": "\u2800"}], ["listings", 0, "listing_id"]),
+        ([{**GOOD, "merchant_id": "M\u20281"}], ["listings", 0, "merchant_id"]),  # a line separator inside
         ([], ["listings"]),
         ([GOOD] * 1001, ["listings"]),
     ],
     ids=["missing", "mistyped", "negative-price", "bad-category", "long-title", "second-item",
          "unknown-field", "blank-title", "zero-width-title", "nfkc-expanding-title", "huge-sales",
-         "variation-selector-merchant", "joiner-in-id", "control-id", "braille-blank-id", "empty",
+         "variation-selector-merchant", "joiner-in-id", "control-id", "braille-blank-id",
+         "line-separator-merchant", "empty",
          "oversize"],
 )
 def test_bad_input_is_a_4xx_naming_the_field(server, listings, field) -> None:
@@ -112,8 +114,9 @@ def test_malformed_bodies_are_4xx(server, body) -> None:
 def test_unknown_paths_and_methods_are_json_errors_naming_them(server, trained_home) -> None:
     admin = run_cli("tokens", "create", "--name", "admin-404-test", "--scopes", "admin", home=trained_home).stdout.strip()
     bearer = {"Authorization": f"Bearer {admin}"}  # a path or method no route takes needs the admin scope
-    missing = httpx.get(f"{server}/v1/nope", headers=bearer, timeout=30)
-    assert error_detail(missing, 404)[0]["loc"] == ["url"] and "/v1/nope" in missing.json()["message"]
+    for path in ("/v1/nope", "/v1"):
+        missing = httpx.get(f"{server}{path}", headers=bearer, timeout=30)
+        assert error_detail(missing, 404)[0]["loc"] == ["url"] and path in missing.json()["message"]
     for method, path in (("PUT", "/v1/listings/score"), ("DELETE", "/v1/streams/S1")):
         wrong = httpx.request(method, f"{server}{path}", headers=bearer, timeout=30)
         assert error_detail(wrong, 405)[0]["loc"] == ["method"] and method in wrong.json()["message"], wrong.text
