@@ -58,7 +58,9 @@ def cap_errors(body: dict[str, Any], limit: int = MAX_ERRORS) -> dict[str, Any]:
         # the message and ``error`` the code, as in every other 4xx answer.
         capped["message"] = _COUNTED_ERRORS.sub(lambda m: counted(int(m[1]), "validation error") + " for ",
                                                 summary)[:200]
-        capped["error"] = ERROR_CODES[400]
+    code = capped.get("error")
+    if not (isinstance(code, str) and _ERROR_CODE.fullmatch(code)):
+        capped["error"] = ERROR_CODES[400]  # a route's own code (a 422's unprocessable) is kept
     return capped
 
 

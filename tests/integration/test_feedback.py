@@ -10,6 +10,7 @@ import httpx
 import pandas as pd
 import pytest
 
+from common.errors import ERROR_CODES
 from kinds.false_marketing.pipeline import load_marketing_file
 from registry.store import ModelRegistry
 from tests.conftest import FAST_LISTING_CONFIG, point_at_home, run_cli
@@ -114,6 +115,7 @@ def test_bad_feedback_is_refused_naming_the_field(server, body, status, field) -
     assert scored.status_code == 200
     response = _feedback(server, entity_type="stream", **body)
     assert [field] in [d["loc"] for d in error_detail(response, status)]
+    assert response.json()["error"] == ERROR_CODES[status]  # a 422 said invalid_input (the capper's code)
 
 
 def test_a_listing_label_must_be_inferior_or_ok(server) -> None:
