@@ -85,12 +85,19 @@ class SegmentPolicy:
                 labels.append(category)
             decision = stricter(decision, category_decision)
         reported = {c: round(float(s), 6) for c, s in zip(self.categories, model_scores, strict=True)}
+        return self.with_rules(SegmentVerdict(reported, decision, labels, capped), matches)
+
+    def with_rules(self, verdict: SegmentVerdict, matches: Sequence[LexiconMatch]) -> SegmentVerdict:
+        """Step 3 of the module docstring: ``verdict`` raised by lexicon matches (a blocking
+        rule to block, any other to at least review), each labelling its category and lifting
+        its score to the rule's evidence."""
+        reported, decision, labels = dict(verdict.scores), verdict.decision, list(verdict.labels)
         for match in matches:
             decision = stricter(decision, "block" if self.rule_blocks(match) else "review")
             if match.category not in labels:
                 labels.append(match.category)
             reported[match.category] = max(reported[match.category], round(self.evidence(match), 6))
-        return SegmentVerdict(reported, decision, [c for c in self.categories if c in labels], capped)
+        return SegmentVerdict(reported, decision, [c for c in self.categories if c in labels], verdict.capped)
 
     def decide_many(self, model_scores: np.ndarray, matches: Sequence[Sequence[LexiconMatch]],
                     novelty: np.ndarray) -> list[SegmentVerdict]:

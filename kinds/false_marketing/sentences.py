@@ -21,7 +21,7 @@ from common.decisions import stricter
 from features.marketing import LexiconMatch
 from kinds.false_marketing.encoder import pieces_by_owner
 from kinds.false_marketing.spans import SegmentAnalysis, Span
-from policy.segments import SegmentPolicy
+from policy.segments import SegmentPolicy, SegmentVerdict
 
 # A sentence ends after 。？！ or a line break (speech recognition punctuates so), or after ?!
 # before a space or the end; never after "." (9.9元, v1.2) nor ?! inside a word (维c?有).
@@ -104,19 +104,13 @@ def merge_sentences(parts: Sequence[tuple[int, SegmentAnalysis]], categories: Se
 
 def add_rule_matches(analysis: SegmentAnalysis, matches: Sequence[LexiconMatch], policy: SegmentPolicy
                      ) -> SegmentAnalysis:
-    """``analysis`` with more lexicon matches applied as ``SegmentPolicy.decide`` applies them:
-    each raises the decision (to block for a blocking rule, else to review), labels its
-    category, lifts its score to the rule's evidence, and is a span."""
-    scores, labels, decision = dict(analysis.scores), list(analysis.labels), analysis.decision
-    for match in matches:
-        decision = stricter(decision, "block" if policy.rule_blocks(match) else "review")
-        scores[match.category] = max(scores[match.category], round(policy.evidence(match), 6))
-        if match.category not in labels:
-            labels.append(match.category)
+    """``analysis`` with more lexicon matches applied as a segment's own are
+    (``SegmentPolicy.with_rules``), each also a span."""
+    verdict = policy.with_rules(SegmentVerdict(analysis.scores, analysis.decision, analysis.labels, analysis.capped),
+                                matches)
     spans = [*analysis.spans, *(Span(m.start, m.end, m.text, m.category, "lexicon", m.rule_id) for m in matches)]
-    return replace(analysis, scores=scores, labels=[c for c in policy.categories if c in labels], decision=decision,
-                   score=max(scores.values()), spans=sorted(spans, key=_span_order),
-                   lexicon=[*analysis.lexicon, *matches])
+    return replace(analysis, scores=verdict.scores, labels=verdict.labels, decision=verdict.decision,
+                   score=verdict.score, spans=sorted(spans, key=_span_order), lexicon=[*analysis.lexicon, *matches])
 
 
 def _span_order(span: Span) -> int:
