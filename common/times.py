@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator
+
+ISO_TIME_HINT = "an ISO time such as 2026-11-23 or 2026-11-23T10:00:00 (UTC unless it names a zone)"
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -16,3 +21,24 @@ def as_utc(value: datetime | None) -> datetime | None:
         return value.astimezone(UTC)
     except OverflowError:
         raise ValueError("out of the range of dates once converted to UTC") from None
+
+
+def parse_user_time(text: str) -> datetime:
+    """A time a user typed, as UTC: ISO 8601 only. A bare number is refused rather than read
+    as a Unix time (``since=-1`` meant 1969 to pydantic's lax datetime); a ValueError says
+    what is expected."""
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not {ISO_TIME_HINT}") from None
+    value = as_utc(parsed)
+    assert value is not None
+    return value
+
+
+def _typed_time(value: Any) -> Any:
+    return parse_user_time(value) if isinstance(value, str) else value
+
+
+# A query or form field holding a user's time: ISO text or a datetime, stored as UTC.
+UserTime = Annotated[datetime, BeforeValidator(_typed_time), AfterValidator(as_utc)]

@@ -14,7 +14,7 @@ import pandas as pd
 import typer
 
 from common.settings import load_settings
-from common.times import as_utc
+from common.times import parse_user_time
 from common.words import counted
 from kinds import MODEL_NAMES
 
@@ -48,14 +48,9 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value)
+        return parse_user_time(value)
     except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not an ISO time such as 2026-11-23 or 2026-11-23T10:00:00 "
-                                 "(UTC unless it names a zone)", param_hint=option) from exc
-    try:
-        return as_utc(parsed)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{value!r}: {exc}", param_hint=option) from exc
+        raise typer.BadParameter(str(exc), param_hint=option) from exc
 
 
 @audit_app.command("decisions")

@@ -4,12 +4,11 @@ value is a 400 page naming the field, never a 500."""
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from common.times import as_utc
+from common.times import UserTime
 from kinds import MODEL_KINDS, MODEL_NAMES, ModelKind
 
 ENTITY_TYPES: tuple[str, ...] = tuple(kind.entity_type for kind in MODEL_KINDS.values())
@@ -46,15 +45,10 @@ class BadInput(ValueError):
 class _Query(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    since: datetime | None = None
-    until: datetime | None = None
+    since: UserTime | None = None
+    until: UserTime | None = None
     model: str | None = None
     type: str | None = None
-
-    @field_validator("since", "until")
-    @classmethod
-    def _as_utc(cls, value: datetime | None) -> datetime | None:
-        return as_utc(value)
 
     @field_validator("model")
     @classmethod

@@ -3,12 +3,11 @@ parameter or a bad value is a 400 page naming the field (``forms.parse``)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from common.times import as_utc
+from common.times import UserTime
 
 
 class VerdictQuery(BaseModel):
@@ -16,14 +15,9 @@ class VerdictQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    since: datetime | None = None
-    until: datetime | None = None
+    since: UserTime | None = None
+    until: UserTime | None = None
     reviewer: str | None = Field(None, max_length=128)
-
-    @field_validator("since", "until")
-    @classmethod
-    def _as_utc(cls, value: datetime | None) -> datetime | None:
-        return as_utc(value)
 
     def filters(self) -> dict[str, Any]:
         """Filters for ``serving.verdict_export``."""

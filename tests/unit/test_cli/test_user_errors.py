@@ -160,6 +160,9 @@ def test_an_audit_time_past_the_range_of_dates_is_one_line(isolated_home: Path, 
         line = _one_error_line(CliRunner().invoke(app, ["audit", command, "--out", str(tmp_path / "x.csv"),
                                                         "--since", "9999-12-31T23:59:59-23:59"]))
         assert "--since" in line and "range of dates" in line, command
+        line = _one_error_line(CliRunner().invoke(app, ["audit", command, "--out", str(tmp_path / "x.csv"),
+                                                        "--until", "-1"]))
+        assert "--until" in line and "'-1' is not an ISO time" in line, command
 
 
 @pytest.mark.parametrize("args", [("models", "card", "bogus"), ("models", "show", "bogus:v1"),

@@ -225,6 +225,11 @@ def test_times_with_a_zone_filter_like_the_same_time_in_utc(console) -> None:
     for path in ("/console/decisions/export.csv", "/console/queue", "/console/verdicts/export.csv"):
         answer = client.get(f"{path}?since=9999-12-31T23:59:59-23:59")  # past year 9999 once in UTC: a 500 before
         assert answer.status_code == 400 and "<code>since</code>" in answer.text, path
+        # A bare number is not an ISO time: pydantic had read since=-1 as a Unix time (1969).
+        for value in ("-1", "1700000000", "1.5e9"):
+            answer = client.get(f"{path}?since={value}")
+            assert answer.status_code == 400 and "<code>since</code>" in answer.text and "ISO time" in answer.text, (
+                path, value)
 
 
 def test_the_signing_secret_is_made_once_and_private(tmp_path) -> None:
