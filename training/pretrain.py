@@ -60,6 +60,10 @@ class PretrainConfig(BaseModel):
     warmup_ratio: float = Field(0.05, ge=0, lt=1)
     mask_probability: float = Field(0.15, gt=0, lt=1)
     min_char_frequency: int = Field(2, ge=1)
+    sound_embeddings: bool = Field(True, description=(
+        "a part of each Han character's embedding shared by its toneless pinyin syllable "
+        "(training/sound_embeddings.py), and every common character (GB2312 level 1) in the vocabulary, "
+        "so that a character the corpus lacks is still read by its sound"))
     max_texts: int | None = Field(None, ge=100, description="cap on corpus texts (a seeded sample)")
     sources: list[str] = Field(
         default_factory=lambda: ["live_asr", "reviews", "titles", "ad_copy", "regulator", "ingame"],
@@ -184,6 +188,8 @@ class BaseEncoderTrainer:
         import torch
         from transformers import BertConfig, BertForMaskedLM
 
+        from training import sound_embeddings
+        from training.data.evasions import common_characters
         from training.text_encoder import build_char_tokenizer, quiet_transformers
 
         config = self.config
@@ -195,15 +201,19 @@ class BaseEncoderTrainer:
         n_eval = max(1, int(config.evaluation_share * len(order)))
         evaluation = [corpus.texts[i] for i in order[:n_eval]]
         train = [corpus.texts[i] for i in order[n_eval:]]
-        tokenizer = build_char_tokenizer(train, config.min_char_frequency)
+        extra = common_characters() if config.sound_embeddings else ()
+        tokenizer = build_char_tokenizer(train, config.min_char_frequency, extra_chars=extra)
         model = BertForMaskedLM(BertConfig(
             vocab_size=len(tokenizer), hidden_size=config.hidden_size, num_hidden_layers=config.layers,
             num_attention_heads=config.heads, intermediate_size=config.intermediate_size,
             max_position_embeddings=MAX_TOKENS, hidden_dropout_prob=config.dropout,
             attention_probs_dropout_prob=config.dropout, attn_implementation="eager"))
+        if config.sound_embeddings:
+            sound_embeddings.attach(model, tokenizer)
         self._progress(f"pretraining the base encoder on {len(train):,} real texts "
                        f"({sum(p.numel() for p in model.parameters()):,} parameters)")
         history = self._train(model, tokenizer, train, evaluation)
+        sound_embeddings.merge(model)
         out.mkdir(parents=True, exist_ok=True)
         with quiet_transformers():
             model.save_pretrained(out)

@@ -73,16 +73,16 @@ def torch_device(device: Device) -> str:
     return "cpu"
 
 
-def build_char_tokenizer(texts: Sequence[str], min_frequency: int = 2):
-    """A character-level WordLevel tokenizer over the training texts, wrapped for
-    ``transformers`` (saved as tokenizer.json)."""
+def build_char_tokenizer(texts: Sequence[str], min_frequency: int = 2, extra_chars: Sequence[str] = ()):
+    """A character-level WordLevel tokenizer over the training texts (and ``extra_chars``,
+    after them), wrapped for ``transformers`` (saved as tokenizer.json)."""
     from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     counts = Counter(char for text in texts for char in text)
     chars = sorted(c for c, n in counts.items() if n >= min_frequency)
     vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
-    for char in chars:
+    for char in [*chars, *sorted(extra_chars)]:
         vocab.setdefault(char, len(vocab))
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")

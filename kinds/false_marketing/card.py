@@ -108,13 +108,15 @@ def _acts_alone_as(severity: str, review_only: bool) -> str:
 def _origin(manifest: Manifest) -> str:
     """Where the encoder started: the fine-tuned base checkpoint (and its corpus), or from scratch."""
     parameters = manifest.lineage.parameters
+    sound = ("; each Han character's embedding also learned a part shared by its toneless pinyin syllable "
+             "(sound embeddings, merged into the saved weights)" if parameters.get("sound_embeddings") else "")
     if not parameters.get("base_model"):
         return (f"trained from scratch: {parameters['layers']} layers, hidden {parameters['hidden_size']}, "
-                f"{parameters['heads']} heads, character tokenizer built on the training split")
+                f"{parameters['heads']} heads, character tokenizer built on the training split{sound}")
     base = manifest.lineage.base_model
     corpus = (f" (masked-LM base pretrained on {base['corpus']['texts']:,} real texts "
               f"of ../shared/data: {base['corpus']['rows_per_source']})" if base and base.get("corpus") else "")
-    return f"fine-tuned from the local checkpoint {parameters['base_model']}{corpus}"
+    return f"fine-tuned from the local checkpoint {parameters['base_model']}{corpus}{sound}"
 
 
 def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, folder: Path, owner: str,

@@ -25,6 +25,7 @@ from kinds.false_marketing.config import FalseMarketingConfig
 from kinds.false_marketing.data import MarketingData, TrainingRowsOf, training_rows
 from kinds.false_marketing.encoder import OnnxEncoder
 from kinds.false_marketing.runtime import ONNX_FP32_FILE, ONNX_INT8_FILE, TOKENIZER_FILE
+from training import sound_embeddings
 from training.data.evasions import generate
 from training.data.real_text import ingame_ads, shared_data_dir
 from training.grouped import group_folds
@@ -293,6 +294,8 @@ class PartsFitter:
         config = self.config
         texts, labels, weights, known, _ = job.rows
         tokenizer, model = self.encoder_start(texts)
+        if config.sound_embeddings:
+            sound_embeddings.attach(model, tokenizer)
         device = torch_device(self.device)
         self.progress(f"training the encoder on {device} on {len(texts):,} segments "
                        f"({sum(p.numel() for p in model.parameters()):,} parameters)")
@@ -301,6 +304,7 @@ class PartsFitter:
             learning_rate=config.learning_rate, weight_decay=config.weight_decay, warmup_ratio=config.warmup_ratio,
             patience=config.patience, seed=config.seed, device=device, max_seconds=config.max_train_seconds,
             progress=self.progress, known_categories=known, weights=weights, select_best=job.select_best)
+        sound_embeddings.merge(model)
         job.work.mkdir(parents=True, exist_ok=True)
         with quiet_transformers():
             model.save_pretrained(job.work)

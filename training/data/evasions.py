@@ -72,6 +72,11 @@ def homophone_table() -> tuple[dict[str, str], dict[str, list[str]]]:
     return reading, by_reading
 
 
+def common_characters() -> list[str]:
+    """The common Han characters (GB2312 level 1) pypinyin reads, sorted."""
+    return sorted(homophone_table()[0])
+
+
 @lru_cache(maxsize=1)
 def _to_traditional():  # noqa: ANN202 - opencc has no type hints
     import opencc  # a dependency (features.text)

@@ -19,19 +19,24 @@ from training.pretrain import (
 )
 from training.text_encoder import load_base_model, predict_torch
 
+# Sound embeddings off here: their 3,755 common characters would outnumber the made-up corpus's 29
+# a hundred to one in the masked-LM's output (test_sound_embeddings_reach_characters_the_corpus_lacks).
 TINY = PretrainConfig(hidden_size=32, layers=1, heads=2, intermediate_size=64, epochs=8, batch_size=32,
-                      learning_rate=3e-3)
+                      learning_rate=3e-3, sound_embeddings=False)
+WORDS = ["家人们", "这个", "面霜", "一天两粒", "饭后吃", "今天", "到手价", "点关注", "下播了", "名额有限"]
+
+
+def _pretrained(folder: Path, config: PretrainConfig) -> Path:
+    rng = np.random.default_rng(0)
+    texts = ["".join(rng.choice(WORDS, 4)) for _ in range(600)]
+    training = BaseEncoderTrainer(config).fit(Corpus(texts, {"made up": len(texts)}), folder)
+    write_base_manifest(folder, config, Corpus(texts, {"made up": len(texts)}), training)
+    return folder
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> Path:
-    rng = np.random.default_rng(0)
-    words = ["家人们", "这个", "面霜", "一天两粒", "饭后吃", "今天", "到手价", "点关注", "下播了", "名额有限"]
-    texts = ["".join(rng.choice(words, 4)) for _ in range(600)]
-    folder = tmp_path_factory.mktemp("base")
-    training = BaseEncoderTrainer(TINY).fit(Corpus(texts, {"made up": len(texts)}), folder)
-    write_base_manifest(folder, TINY, Corpus(texts, {"made up": len(texts)}), training)
-    return folder
+    return _pretrained(tmp_path_factory.mktemp("base"), TINY)
 
 
 def test_masking_targets_only_plain_tokens_at_the_rate_asked() -> None:
@@ -60,6 +65,35 @@ def test_pretraining_learns_and_writes_a_verified_base(base: Path) -> None:
     assert history[-1]["masked_accuracy"] > 2 * majority
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(manifest["files"])
     assert verify_base_model(base)["parameters"]["hidden_size"] == 32
+
+
+def test_sound_embeddings_reach_characters_the_corpus_lacks(tmp_path: Path) -> None:
+    """With sound embeddings the vocabulary holds every common character, and the characters the
+    corpus never holds are read by their syllable: two unseen characters of one syllable the corpus
+    has (双 and 爽, as 霜) sit closer together than two unseen ones of different such syllables."""
+    import torch
+
+    from training.sound_embeddings import syllable_ids
+
+    folder = _pretrained(tmp_path / "sound", TINY.model_copy(update={"sound_embeddings": True}))
+    tokenizer, model = load_base_model(folder, len(MARKETING_CATEGORIES))
+    vocab = tokenizer.get_vocab()
+    assert {"双", "爽", "鸭", "雪"} <= set(vocab) and len(vocab) > 3_700
+    assert not any("parametrizations" in key for key in model.state_dict())  # merged: a plain checkpoint
+    embeddings = model.get_input_embeddings().weight.detach()
+    syllables = syllable_ids(vocab, len(vocab))
+    seen = set("".join(WORDS))
+    heard = {int(syllables[vocab[c]]) for c in seen}
+    unseen: dict[int, list[int]] = {}
+    for char, index in sorted(vocab.items()):
+        if char not in seen and int(syllables[index]) in heard:
+            unseen.setdefault(int(syllables[index]), []).append(index)
+    groups = [members for members in unseen.values() if len(members) >= 2]
+    assert len(groups) >= 15
+    same = [float((embeddings[g[0]] - embeddings[g[1]]).norm()) for g in groups]
+    other = [float((embeddings[a[0]] - embeddings[b[1]]).norm()) for a, b in zip(groups, groups[1:], strict=False)]
+    assert np.mean(same) < 0.8 * np.mean(other), (np.mean(same), np.mean(other))
+    assert torch.isfinite(embeddings).all()
 
 
 def test_a_changed_base_file_is_refused_naming_it(base: Path, tmp_path: Path) -> None:
