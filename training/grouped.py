@@ -41,7 +41,9 @@ def group_folds(groups: np.ndarray, folds: int, seed: int = 0) -> list[np.ndarra
 
 Statistic = Callable[[np.ndarray], float | None]
 # The targets of unseen live rooms (issue 17: the maintainers' sealed 2025 rooms).
-TARGETS = {"binary_f1": 0.80, "clean_flagged": 0.08, "roc_auc": 0.85, "block_precision": 0.95}
+# Issue 30's own measure of done on whole held-out rooms (the sealed whole broadcasts' targets).
+TARGETS = {"binary_f1": 0.75, "clean_flagged": 0.05, "violations_caught": 0.70, "roc_auc": 0.85,
+           "block_precision": 0.95}
 
 
 def cluster_interval(groups: np.ndarray, statistic: Statistic, n_boot: int = 200,
@@ -97,7 +99,8 @@ def heldout_checks(positive: np.ndarray, flagged: np.ndarray, scores: np.ndarray
                         high=f1_high, target=TARGETS["binary_f1"], direction="at_least"),
               rate_check("clean_flagged", "clean sentences flagged (review or block)", flagged[clean],
                          TARGETS["clean_flagged"], "at_most"),
-              rate_check("violations_caught", "violating sentences flagged (recall)", flagged[positive])]
+              rate_check("violations_caught", "violating sentences flagged (recall)", flagged[positive],
+                         TARGETS["violations_caught"], "at_least")]
     if precision is not None:
         checks.append(rate_check("flag_precision", "flagged sentences that are violating (precision)",
                                  positive[flagged]))
