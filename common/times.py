@@ -24,16 +24,32 @@ def as_utc(value: datetime | None) -> datetime | None:
 
 
 def parse_user_time(text: str) -> datetime:
-    """A time a user typed, as UTC: ISO 8601 only. A bare number is refused rather than read
-    as a Unix time (``since=-1`` meant 1969 to pydantic's lax datetime); a ValueError says
-    what is expected."""
+    """A time a user typed, as UTC: ISO 8601 only (its basic form too: 20261123 is a date). A
+    signed, decimal or ten-digit number is refused rather than read as a Unix time (``since=-1``
+    meant 1969 to pydantic's lax datetime); a ValueError says what is expected."""
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
         raise ValueError(f"{text!r} is not {ISO_TIME_HINT}") from None
-    value = as_utc(parsed)
+    try:
+        value = as_utc(parsed)
+    except ValueError as exc:
+        raise ValueError(f"{text!r}: {exc}") from None
     assert value is not None
     return value
+
+
+def time_option(value: str | None, option: str) -> datetime | None:
+    """A command's time option (``--since``): ``parse_user_time``, its error a usage error
+    naming ``option``."""
+    import typer  # the commands' dependency, not common's
+
+    if value is None:
+        return None
+    try:
+        return parse_user_time(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from exc
 
 
 def _typed_time(value: Any) -> Any:

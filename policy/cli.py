@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 
+from common.times import time_option
 from common.words import counted
 
 enforcement_app = typer.Typer(help="Policy files and enforcement over time (rooms, credit, points).",
                               no_args_is_help=True)
-
-
-def _time(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not an ISO time such as 2026-11-23 or 2026-11-23T10:00 (UTC unless "
-                                 "it names a zone)", param_hint=option) from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @enforcement_app.command("check")
@@ -83,7 +72,7 @@ def replay_command(
 
     if out is not None and out.suffix not in (".parquet", ".csv"):
         raise typer.BadParameter("--out must end in .parquet or .csv", param_hint="--out")
-    start, end = _time(since, "--since"), _time(until, "--until")
+    start, end = time_option(since, "--since"), time_option(until, "--until")
     settings = load_settings()
     candidate, current = load_policy(policy_file), load_policy(settings.policy)
     store = EnforcementStore(make_engine(settings.database_url), current)

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pandas as pd
 import typer
 
 from common.settings import load_settings
-from common.times import parse_user_time
+from common.times import time_option
 from common.words import counted
 from kinds import MODEL_NAMES
 
@@ -42,15 +41,6 @@ def serve(
 
 
 audit_app = typer.Typer(help="Read the decision log.", no_args_is_help=True)
-
-
-def _parse_time(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_user_time(value)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint=option) from exc
 
 
 @audit_app.command("decisions")
@@ -81,8 +71,8 @@ def audit_decisions(
         raise typer.BadParameter("--out must end in .csv or .parquet", param_hint="--out")
     settings = load_settings()
     engine = make_engine(settings.database_url)
-    filters = {"entity": entity, "request_id": request_id, "since": _parse_time(since, "--since"),
-               "until": _parse_time(until, "--until"), "decision": decision, "model": _logged_model(model, settings)}
+    filters = {"entity": entity, "request_id": request_id, "since": time_option(since, "--since"),
+               "until": time_option(until, "--until"), "decision": decision, "model": _logged_model(model, settings)}
     total, rows = latest_decisions(engine, limit, **filters)
     console = terminal_console()
     table = Table(title=counted(total, "decision") + (f", newest {len(rows):,} shown" if total > len(rows) else ""))
@@ -153,7 +143,7 @@ def audit_verdicts(
 
     if out.suffix.lstrip(".") not in FORMATS:
         raise typer.BadParameter("--out must end in .csv, .parquet or .jsonl", param_hint="--out")
-    filters = {"since": _parse_time(since, "--since"), "until": _parse_time(until, "--until"),
+    filters = {"since": time_option(since, "--since"), "until": time_option(until, "--until"),
                "reviewer": reviewer}
     engine = make_engine(load_settings().database_url)
     write_whole(out, export_verdicts(engine, out.suffix.lstrip("."), **filters))

@@ -40,7 +40,7 @@ def group_folds(groups: np.ndarray, folds: int, seed: int = 0) -> list[np.ndarra
 
 
 Statistic = Callable[[np.ndarray], float | None]
-# The targets of unseen live rooms (issue 17: the maintainers' sealed 2025 rooms).
+
 # Issue 30's own measure of done on whole held-out rooms (the sealed whole broadcasts' targets).
 TARGETS = {"binary_f1": 0.75, "clean_flagged": 0.05, "violations_caught": 0.70, "roc_auc": 0.85,
            "block_precision": 0.95}

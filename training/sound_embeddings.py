@@ -1,8 +1,8 @@
 """Sound embeddings for the character encoder: every Han character's input embedding is its
 own vector plus one shared by every character of the same toneless pinyin syllable.
 
-Speech recognition confuses characters that sound alike (央视选品 heard as 央视咸品), and hosts
-disguise a word with a same-sound character (降血鸭); a character encoder trained on a few
+Speech recognition writes a word with another character of the same sound, and hosts disguise
+a word the same way (降血鸭 for 降血压); a character encoder trained on a few
 thousand sentences sees most characters too rarely to learn that 鸭 can stand for 压. The shared
 syllable vector is trained by every character of the syllable, so a character the labelled rows
 rarely or never hold inherits what its sound learned.
@@ -38,7 +38,8 @@ def syllable_ids(vocab: dict[str, int], size: int) -> np.ndarray:
     numbers = {syllable: n + 1 for n, syllable in enumerate(sorted(set(readings.values())))}
     out = np.full(size, NO_SOUND, dtype=np.int64)
     for index, syllable in readings.items():
-        out[index] = numbers[syllable]
+        if index < size:  # a token the embedding matrix has no row for is never embedded
+            out[index] = numbers[syllable]
     return out
 
 
@@ -52,8 +53,9 @@ def _sound_share_class():  # built lazily: torch is a heavy import
         def __init__(self, syllables: np.ndarray, hidden_size: int) -> None:
             super().__init__()
             self.register_buffer("syllables", torch.from_numpy(syllables))
-            self.table = torch.nn.Embedding(int(syllables.max()) + 1, hidden_size, padding_idx=NO_SOUND)
-            torch.nn.init.zeros_(self.table.weight)
+            # Zeros drawn from no random generator: attaching leaves the run's dropout draws as they were.
+            self.table = torch.nn.Embedding.from_pretrained(
+                torch.zeros(int(syllables.max()) + 1, hidden_size), freeze=False, padding_idx=NO_SOUND)
 
         def forward(self, weight: Any) -> Any:
             return weight + self.table(self.syllables)
@@ -78,9 +80,19 @@ def attach(model: Any, tokenizer: Any) -> int:
 
 
 def merge(model: Any) -> None:
-    """Fold the syllable part into the plain embedding matrix (a no-op without ``attach``)."""
+    """Fold the syllable part into the plain embedding matrix (a no-op without ``attach``).
+
+    A masked-LM's output layer tied to the embeddings was trained on the characters' own part
+    (it stays tied to the parametrization's original weight): it keeps that, untied, so the
+    saved model scores as the trained one did."""
+    import torch
     from torch.nn.utils import parametrize
 
     embeddings = _word_embeddings(model)
-    if parametrize.is_parametrized(embeddings, "weight"):
-        parametrize.remove_parametrizations(embeddings, "weight", leave_parametrized=True)
+    if not parametrize.is_parametrized(embeddings, "weight"):
+        return
+    output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if output is not None and output.weight is embeddings.parametrizations.weight.original:
+        output.weight = torch.nn.Parameter(output.weight.detach().clone())
+        model.config.tie_word_embeddings = False
+    parametrize.remove_parametrizations(embeddings, "weight", leave_parametrized=True)

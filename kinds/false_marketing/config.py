@@ -49,7 +49,7 @@ class FalseMarketingConfig(BaseTrainingConfig):
     sound_embeddings: bool = Field(True, description=(
         "give each Han character's embedding a part shared by its toneless pinyin syllable while "
         "fine-tuning (training/sound_embeddings.py); merged into the saved weights, so serving is unchanged. "
-        "Two seeds of the demo: homophone evasions caught +1.7 and +2.2 points, efficacy recall +2.3 and "
+        "Two seeds of the demo: homophone evasions caught +2.2 and +1.7 points, efficacy recall +2.3 and "
         "+3.2, held-out F1 -0.002 and +0.006"))
     epochs: int = Field(2, ge=1, description=(
         "passes over the training rows. 2 against 3 on the demo data (every decision as served on the "

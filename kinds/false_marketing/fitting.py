@@ -26,7 +26,7 @@ from kinds.false_marketing.data import MarketingData, TrainingRowsOf, training_r
 from kinds.false_marketing.encoder import OnnxEncoder
 from kinds.false_marketing.runtime import ONNX_FP32_FILE, ONNX_INT8_FILE, TOKENIZER_FILE
 from training import sound_embeddings
-from training.data.evasions import generate
+from training.data.evasions import common_characters, generate
 from training.data.real_text import ingame_ads, shared_data_dir
 from training.grouped import group_folds
 from training.pipeline import CharTfidf, Progress, fit_char_scorer, no_progress
@@ -270,7 +270,7 @@ class PartsFitter:
             verify_base_model(Path(config.base_model))
             torch.manual_seed(config.seed)  # the new head, then dropout: the same run twice gives the same model
             return load_base_model(Path(config.base_model), len(MARKETING_CATEGORIES), config.attention_dropout)
-        tokenizer = build_char_tokenizer(texts)
+        tokenizer = build_char_tokenizer(texts, extra_chars=common_characters() if config.sound_embeddings else ())
         return tokenizer, build_encoder(len(tokenizer), len(MARKETING_CATEGORIES), config.hidden_size,
                                         config.layers, config.heads, config.intermediate_size,
                                         config.dropout, config.seed, config.attention_dropout)

@@ -163,6 +163,13 @@ def test_an_audit_time_past_the_range_of_dates_is_one_line(isolated_home: Path, 
         line = _one_error_line(CliRunner().invoke(app, ["audit", command, "--out", str(tmp_path / "x.csv"),
                                                         "--until", "-1"]))
         assert "--until" in line and "'-1' is not an ISO time" in line, command
+        assert "'9999-12-31T23:59:59-23:59'" in _one_error_line(CliRunner().invoke(app, [
+            "audit", command, "--out", str(tmp_path / "x.csv"), "--since", "9999-12-31T23:59:59-23:59"]))
+    # The policy replay reads its window the same way (it had its own parser, without the overflow).
+    for value in ("-1", "9999-12-31T23:59:59-23:59"):
+        line = _one_error_line(CliRunner().invoke(app, ["enforcement", "replay", "--since", value, "--policy",
+                                                        str(Path(__file__).parents[3] / "policy/default_policy.yaml")]))
+        assert "--since" in line and repr(value) in line, value
 
 
 @pytest.mark.parametrize("args", [("models", "card", "bogus"), ("models", "show", "bogus:v1"),

@@ -5,6 +5,7 @@ exactly as the parametrized one did."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from training import sound_embeddings
@@ -70,3 +71,43 @@ def test_a_syllable_learned_from_one_character_moves_its_homophone() -> None:
     assert torch.equal(plain, start)
     start, shared = _duck_row_after_training(with_sound=True)
     assert not torch.allclose(shared, start)
+
+
+def test_a_masked_lm_saved_after_merging_scores_as_it_was_trained(tmp_path) -> None:
+    """The masked-LM's output layer, tied to the embeddings, was trained on the characters' own
+    part: merging unties it and keeps that, so the saved base scores as measured in training."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    from training.pretrain import masked_lm_loss
+
+    tokenizer = build_char_tokenizer(TEXTS, min_frequency=1, extra_chars=["雅"])
+    model = BertForMaskedLM(BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1,
+                                       num_attention_heads=2, intermediate_size=32, max_position_embeddings=128))
+    model.eval()
+    sound_embeddings.attach(model, tokenizer)
+    with torch.no_grad():
+        model.get_input_embeddings().parametrizations.weight[0].table.weight[1:] += 0.3  # as if trained
+    encoded = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    labels = encoded["input_ids"].masked_fill(encoded["attention_mask"] == 0, -100)
+    with torch.no_grad():
+        trained, _ = masked_lm_loss(model, encoded["input_ids"], encoded["attention_mask"], labels)
+        sound_embeddings.merge(model)
+        model.save_pretrained(tmp_path)
+        loaded = BertForMaskedLM.from_pretrained(tmp_path).eval()
+        saved, _ = masked_lm_loss(loaded, encoded["input_ids"], encoded["attention_mask"], labels)
+    assert float(saved) == pytest.approx(float(trained), abs=1e-6)
+    assert loaded.cls.predictions.decoder.weight is not loaded.get_input_embeddings().weight
+
+
+def test_token_ids_past_the_embedding_rows_get_no_sound() -> None:
+    ids = sound_embeddings.syllable_ids({"压": 1, "鸭": 5}, 4)  # a checkpoint whose vocabulary outgrew its rows
+    assert ids.shape == (4,) and ids[1] != sound_embeddings.NO_SOUND
+
+
+def test_attaching_draws_no_random_numbers() -> None:
+    tokenizer, model = _model()
+    torch.manual_seed(3)
+    sound_embeddings.attach(model, tokenizer)
+    after = torch.rand(1)
+    torch.manual_seed(3)
+    assert torch.equal(torch.rand(1), after)  # dropout masks after attaching are the run's own
