@@ -49,8 +49,8 @@ class FalseMarketingConfig(BaseTrainingConfig):
     sound_embeddings: bool = Field(True, description=(
         "give each Han character's embedding a part shared by its toneless pinyin syllable while "
         "fine-tuning (training/sound_embeddings.py); merged into the saved weights, so serving is unchanged. "
-        "Two seeds of the demo: homophone evasions caught +2.2 and +1.7 points, efficacy recall +2.3 and "
-        "+3.2, held-out F1 -0.002 and +0.006"))
+        "On the demo data, three trainings with it against two without: homophone evasions caught 45.1% and "
+        "43.3%, efficacy recall 0.49 and 0.46, held-out F1 0.667 both, inside run-to-run noise"))
     epochs: int = Field(2, ge=1, description=(
         "passes over the training rows. 2 against 3 on the demo data (every decision as served on the "
         "cross-fitted held-out rooms, seeds 0 / 1): F1 0.668 / 0.664 against 0.662 / 0.657, recall 60.0% / "
