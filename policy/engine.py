@@ -154,8 +154,10 @@ class Enforcer:
     def _chunk(self, event: ChunkScored, state: State, out: Outcome) -> None:
         room = state.room(event.stream_id)
         # A room's creator is fixed by the first chunk that names one: a later chunk that leaves
-        # creator_id out is still the creator's broadcast, and charged to them.
+        # creator_id out is still the creator's broadcast, and charged to them, and what stood
+        # against the broadcast before it was named is charged to them then.
         creator_id = event.creator_id or (room.creator_id if room else None)
+        named_late = room is not None and room.creator_id is None and event.creator_id is not None
         creator = self._creator(state, creator_id, event.at, out) if creator_id else None
         merchant = self._merchant(state, event.merchant_id, event.at, out) if event.merchant_id else None
         if room is None:  # a broadcast opened while its creator may not sell live is stopped throughout
@@ -163,6 +165,8 @@ class Enforcer:
                         penalty_stop=self.policy.rooms.stop_for_creator_penalty
                         and self.creator_standing(creator, event.at) != "none")
         room.creator_id = room.creator_id or event.creator_id
+        if named_late and creator is not None:
+            self._charge_before_named(state, room, creator, event.at, out)
         base = room.segments
         state.add_call(Call(event.request_id, "stream", event.stream_id, event.at, event.merchant_id,
                             creator_id, event.chunk, None, base, event.segments))
@@ -190,6 +194,20 @@ class Enforcer:
         state.put_room(room)
         out.room = self.room_view(state, room)
         out.creator = self.creator_view(creator, event.at) if creator is not None else None
+
+    def _charge_before_named(self, state: State, room: Room, creator: Creator, at: datetime, out: Outcome) -> None:
+        """A room whose first chunks named no host names one now: what already stands against
+        the broadcast is the host's too. Blocks are charged provisionally, categories a reviewer
+        confirmed finally (once per category per broadcast, as always)."""
+        for segment in state.flagged(room.stream_id):
+            if segment.overturned:
+                continue
+            if segment.decision == "block":
+                self._charge_segment(state, segment, segment.categories, "provisional", at,
+                                     "block, before the host was named", creator, None, out)
+            if segment.confirmed:
+                self._charge_segment(state, segment, segment.confirmed, "final", at,
+                                     "confirmed, before the host was named", creator, None, out)
 
     def room_view(self, state: State, room: Room) -> dict[str, Any]:
         """The room as a stream answer shows it: its action, counts, window and reasons."""
@@ -576,7 +594,10 @@ class Enforcer:
         segment.overturned = False
         segment.confirmed = tuple(dict.fromkeys((*segment.confirmed, *categories)))
         state.put_flagged(segment)
-        creator = self._creator(state, call.creator_id, at, out) if call.creator_id else None
+        host = state.room(segment.stream_id)
+        # The room's host: also for a call sent before any chunk named one (charged when one was named).
+        creator_id = call.creator_id or (host.creator_id if host else None)
+        creator = self._creator(state, creator_id, at, out) if creator_id else None
         merchant = self._merchant(state, call.merchant_id, at, out) if call.merchant_id else None
         for entity_type, entity in (("creator", creator), ("merchant", merchant)):
             if entity is None:

@@ -104,6 +104,32 @@ def test_a_chunk_that_leaves_creator_id_out_is_charged_to_the_rooms_creator(enfo
         ("creator", "false_scarcity"), ("merchant", "false_scarcity")]
 
 
+def test_a_host_named_after_the_first_chunks_is_charged_for_what_stands_against_the_broadcast(enforcer) -> None:
+    state = MemoryState()
+    verdict = lambda n, request, label: VerdictGiven(T0 + timedelta(seconds=30 + n), n, "stream", "S1",  # noqa: E731
+                                                     request, label, "rev", 0 if request.endswith("-2") else 1)
+    run(enforcer, state,
+        chunk(0, FlaggedInput(0, "block", ("price_fraud",)), creator=None),  # stands: 2 points
+        chunk(1, FlaggedInput(1, "review", ("false_scarcity",)), creator=None),
+        verdict(1, "req-S1-1", "false_scarcity"),  # confirmed: 1 point, final
+        chunk(2, FlaggedInput(0, "block", ("absolute_claim",)), creator=None),
+        verdict(2, "req-S1-2", "ok"))  # overturned: nothing
+    assert state.creator("C1") is None and {e.entity_type for e in state.ledger} == {"merchant"}
+    (out,) = run(enforcer, state, chunk(3, creator="C1"))
+    charges = [(e.category, e.status, e.request_id) for e in state.ledger
+               if e.entity_type == "creator" and e.kind == "charge"]
+    assert charges == [("price_fraud", "provisional", "req-S1-0"), ("false_scarcity", "final", "req-S1-1")]
+    assert out.creator["credit"] == 10 - 2 - 1 and state.creator("C1").credit == 7
+    # Naming the host again charges nothing twice; a later verdict on an early chunk reaches the host.
+    run(enforcer, state, chunk(4, FlaggedInput(1, "review", ("fake_endorsement",)), creator="C1"),
+        chunk(5, creator=None))
+    run(enforcer, state, VerdictGiven(T0 + timedelta(minutes=9), 9, "stream", "S1", "req-S1-1", "fake_endorsement",
+                                      "rev", 1))
+    assert [(e.category, e.entity_type) for e in state.ledger if e.kind == "charge" and e.entity_type == "creator"] == [
+        ("price_fraud", "creator"), ("false_scarcity", "creator"), ("fake_endorsement", "creator")]
+    assert state.creator("C1").credit == 5
+
+
 def test_credit_recovers_on_the_schedule_with_entries_dated_when_due(enforcer) -> None:
     state = MemoryState()
     run(enforcer, state, chunk(0, FlaggedInput(0, "block", ("price_fraud",))))  # 10 -> 8
