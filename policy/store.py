@@ -380,11 +380,13 @@ class SqlState:
     def flagged(self, stream_id: str, from_ordinal: int = 0) -> list[Flagged]:
         from_ordinal = max(from_ordinal, 0)
         known = self._flagged.setdefault(stream_id, {})
-        read_from = self._read_from.get(stream_id, 1 << 62)
-        if from_ordinal < read_from:
+        read_from = self._read_from.get(stream_id)  # None: nothing of the room read yet
+        if read_from is None or from_ordinal < read_from:
             t = room_segments_table
-            for row in self.conn.execute(select(t).where(t.c.stream_id == stream_id, t.c.ordinal >= from_ordinal,
-                                                         t.c.ordinal < read_from)).mappings():
+            query = select(t).where(t.c.stream_id == stream_id, t.c.ordinal >= from_ordinal)
+            if read_from is not None:  # no sentinel bound: 2**62 overflowed PostgreSQL's INTEGER ordinal
+                query = query.where(t.c.ordinal < read_from)
+            for row in self.conn.execute(query).mappings():
                 self._keep_flagged(row)
             self._read_from[stream_id] = from_ordinal
         # The cached segments themselves: the engine changes one only to put it back at once.
@@ -392,7 +394,8 @@ class SqlState:
 
     def put_flagged(self, segment: Flagged) -> None:
         known = self._flagged.setdefault(segment.stream_id, {})
-        if segment.ordinal not in known and segment.ordinal < self._read_from.get(segment.stream_id, 1 << 62):
+        read_from = self._read_from.get(segment.stream_id)
+        if segment.ordinal not in known and (read_from is None or segment.ordinal < read_from):
             self.flagged(segment.stream_id, segment.ordinal)  # a row may exist below what was read
         known[segment.ordinal] = segment
         self._dirty_flagged.add((segment.stream_id, segment.ordinal))

@@ -269,6 +269,31 @@ def test_enforcement_on_postgres_loses_no_count_and_pages_the_feed_in_commit_ord
         ("pg-room-0", "off_platform"), ("pg-room-1", "off_platform")]
 
 
+def test_a_verdict_on_a_stream_segment_reaches_the_ledger_on_postgres(postgres_url) -> None:
+    """A verdict handled by another worker than the one that scored the chunk: its state reads
+    the room's segments afresh. That read bounded the ordinals by 2**62, past PostgreSQL's
+    INTEGER: every such verdict failed with 'integer out of range' (SQLite took it)."""
+    make_engine(postgres_url)  # migrated
+    scored = EnforcementStore(make_engine(postgres_url, immediate=True), load_policy())
+    at = datetime(2026, 11, 2, tzinfo=UTC)
+    review = FlaggedInput(1, "review", ("price_fraud",))
+    scored.record_chunk(ChunkScored(at, "pg-verdict-room", "pg-verdict-0", 3, (review,), "pg-verdict-host", "pg-vm", 0),
+                        "sha-v")
+    other = EnforcementStore(make_engine(postgres_url, immediate=True), load_policy())
+    other.record_verdict(VerdictGiven(at, 990_001, "stream", "pg-verdict-room", "pg-verdict-0", "price_fraud", "rev", 1))
+    charges = [(e["category"], e["status"]) for e in other.creator_state("pg-verdict-host")["ledger"]
+               if e["kind"] == "charge"]
+    assert charges == [("price_fraud", "final")]
+
+
+def test_a_host_named_late_on_postgres_is_charged_once_across_workers_retries_and_a_restart(postgres_url) -> None:
+    from tests.unit.test_policy.test_store import late_host_scenario
+
+    make_engine(postgres_url)  # migrated
+    late_host_scenario(lambda: EnforcementStore(make_engine(postgres_url, immediate=True), load_policy()),
+                       "pg-late-room", "pg-late-host")
+
+
 def test_two_workers_follow_promotions_on_postgres(postgres_url, trained_home, tmp_path, monkeypatch) -> None:
     from tests.conftest import run_cli
     from tests.integration.test_model_follow import check_service_follows_the_registry

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import random
 import threading
+import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,7 +40,7 @@ def make_store(tmp_path: Path, clock: FakeClock | None = None, policy: PolicyDoc
                             read_engine=make_engine(url))
 
 
-def chunk(stream: str, n: int, *flagged: FlaggedInput, creator: str = "c1", at: datetime = T0,
+def chunk(stream: str, n: int, *flagged: FlaggedInput, creator: str | None = "c1", at: datetime = T0,
           merchant: str | None = "m1") -> ChunkScored:
     return ChunkScored(at, stream, f"{stream}-{n}", 3, flagged, creator, merchant, n)
 
@@ -95,6 +97,52 @@ def test_concurrent_workers_lose_no_count_and_take_no_action_twice(tmp_path) -> 
     assert [e["category"] for e in creator["ledger"] if e["kind"] == "charge"] == ["off_platform"]
     feed = stores[0].actions(0, 1000)["actions"]
     assert [a["id"] for a in feed] == sorted(a["id"] for a in feed) and len({a["id"] for a in feed}) == len(feed)
+
+
+def late_host_scenario(open_store: Callable[[], EnforcementStore], room: str, host: str) -> None:
+    """A room whose first chunks name no host, written by four workers at once; then two chunks
+    naming the host at once, each sent twice (a retry); then, after a restart, a verdict on an
+    early chunk. The host is charged once per category for what stood before, the verdict
+    reaches them, and the shadow replay reproduces the live ledger."""
+    stores = [open_store() for _ in range(4)]
+    price = FlaggedInput(1, "review", ("price_fraud",))
+    errors: list[BaseException] = []
+
+    def run_all(jobs: list[Callable[[], None]]) -> None:
+        def guarded(job: Callable[[], None]) -> None:
+            try:
+                job()
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+        threads = [threading.Thread(target=guarded, args=(job,)) for job in jobs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+
+    early = [chunk(room, n, BLOCK, price, creator=None, at=T0 + timedelta(seconds=n)) for n in range(8)]
+    run_all([lambda w=w: [stores[w].record_chunk(c, f"sha-{c.chunk}") for c in early[w::4]] for w in range(4)])
+    assert stores[0].room_state(room)["creator_id"] is None
+    naming = [chunk(room, n, creator=host, at=T0 + timedelta(seconds=n)) for n in (8, 9)]
+    run_all([lambda w=w: stores[w].record_chunk(naming[w % 2], f"sha-{naming[w % 2].chunk}") for w in range(4)])
+    restarted = open_store()
+    feedback_id = zlib.crc32(room.encode()) & 0x7FFFFFFF  # verdicts apply once per feedback id, in a shared database
+    restarted.record_verdict(VerdictGiven(T0 + timedelta(minutes=5), feedback_id, "stream", room, f"{room}-3",
+                                          "price_fraud", "rev", 1))
+    creator = restarted.creator_state(host)
+    charges = [(e["category"], e["status"]) for e in creator["ledger"] if e["kind"] == "charge"]
+    assert charges == [("off_platform", "provisional"), ("price_fraud", "final")]  # each once, whoever named first
+    assert creator["credit"] == 10 - 2 - 2
+    assert restarted.room_state(room)["chunks"] == 10
+    comparison = compare_with_live(replay(restarted.events(), load_policy()), restarted.ledger_entries(),
+                                   restarted.all_actions())
+    assert comparison.identical, (comparison.missing_entries[:3], comparison.extra_entries[:3])
+
+
+def test_a_host_named_late_is_charged_once_across_workers_retries_and_a_restart(tmp_path) -> None:
+    make_store(tmp_path)  # migrate once
+    late_host_scenario(lambda: make_store(tmp_path), "late", "host-late")
 
 
 def test_the_clock_recovers_credit_ends_penalties_and_expires_points(tmp_path) -> None:
