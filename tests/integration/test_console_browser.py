@@ -210,6 +210,15 @@ def test_an_auditor_reads_a_card_searches_and_exports(console: Page, server: str
 
     assert page.goto(f"{server}/console/decisions?since=yesterday").status == 400
     assert "since" in page.locator(".error").inner_text()
+    # A bare number is not read as a Unix time, and the typed value the error quotes is text.
+    assert page.goto(f"{server}/console/decisions?since=-1").status == 400
+    assert "'-1' is not an ISO time" in page.locator(".error").inner_text()
+    from urllib.parse import quote
+
+    hostile = quote('<img src=x onerror="window.__pwned=7">', safe="")
+    assert page.goto(f"{server}/console/queue?since={hostile}").status == 400
+    assert '<img src=x onerror="window.__pwned=7">' in page.locator(".error").inner_text()
+    assert page.evaluate("window.__pwned") is None and page.locator("main img").count() == 0
 
 
 def test_hostile_inputs_render_as_text_and_no_script_runs(console: Page, server: str) -> None:
