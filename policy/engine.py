@@ -88,6 +88,11 @@ def stronger(a: str, b: str, order: tuple[str, ...]) -> str:
     return a if order.index(a) >= order.index(b) else b
 
 
+def _charged_as(segment: Flagged) -> str:
+    """The rule a provisional charge of ``segment`` names: its block, or the stream's burst rule."""
+    return "block" if segment.decision == "block" else "stream rule calls.stream_review_burst"
+
+
 class Enforcer:
     """The enforcement logic of one policy."""
 
@@ -175,16 +180,15 @@ class Enforcer:
         new = []
         for f in event.flagged:
             segment = Flagged(event.stream_id, base + f.index, event.request_id, f.index, f.decision, f.categories,
-                              event.merchant_id)
+                              event.merchant_id, rule_blocked=f.index in event.rule_blocked)
             state.put_flagged(segment)
             new.append(segment)
             room.blocks += f.decision == "block"
             room.reviews += f.decision == "review"
-        charged = [s for s in new if s.decision == "block" or s.segment_index in event.rule_blocked]
-        for segment in charged:
-            rule = "block" if segment.decision == "block" else "stream rule calls.stream_review_burst"
-            self._charge_segment(state, segment, segment.categories, "provisional", event.at, rule, creator,
-                                 merchant, out)
+        for segment in new:
+            if segment.decision == "block" or segment.rule_blocked:
+                self._charge_segment(state, segment, segment.categories, "provisional", event.at,
+                                     _charged_as(segment), creator, merchant, out)
         if creator is not None:
             state.put_creator(creator)
         if merchant is not None:
@@ -197,14 +201,15 @@ class Enforcer:
 
     def _charge_before_named(self, state: State, room: Room, creator: Creator, at: datetime, out: Outcome) -> None:
         """A room whose first chunks named no host names one now: what already stands against
-        the broadcast is the host's too. Blocks are charged provisionally, categories a reviewer
-        confirmed finally (once per category per broadcast, as always)."""
+        the broadcast is the host's too. Blocks (and reviews the burst rule blocked on) are
+        charged provisionally, categories a reviewer confirmed finally (once per category per
+        broadcast, as always)."""
         for segment in state.flagged(room.stream_id):
             if segment.overturned:
                 continue
-            if segment.decision == "block":
+            if segment.decision == "block" or segment.rule_blocked:
                 self._charge_segment(state, segment, segment.categories, "provisional", at,
-                                     "block, before the host was named", creator, None, out)
+                                     f"{_charged_as(segment)}, before the host was named", creator, None, out)
             if segment.confirmed:
                 self._charge_segment(state, segment, segment.confirmed, "final", at,
                                      "confirmed, before the host was named", creator, None, out)

@@ -198,6 +198,7 @@ class Flagged:
     merchant_id: str | None = None
     overturned: bool = False
     confirmed: tuple[str, ...] = ()  # categories a reviewer confirmed
+    rule_blocked: bool = False  # a review the stream's burst rule blocked on (charged as a block)
 
 
 @dataclass

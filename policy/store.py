@@ -36,6 +36,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    false,
     insert,
     or_,
     select,
@@ -132,6 +133,7 @@ room_segments_table = Table(
     Column("merchant_id", ID, nullable=True),
     Column("overturned", Boolean, nullable=False),
     Column("confirmed", String(400), nullable=False),
+    Column("rule_blocked", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("stream_id", "ordinal", name="uq_room_segments_ordinal"),
 )
 creators_table = Table(
@@ -373,7 +375,7 @@ class SqlState:
     def _keep_flagged(self, row: Any) -> None:
         segment = Flagged(row["stream_id"], row["ordinal"], row["request_id"], row["segment_index"], row["decision"],
                           _split(row["categories"]), row["merchant_id"], bool(row["overturned"]),
-                          _split(row["confirmed"]))
+                          _split(row["confirmed"]), bool(row["rule_blocked"]))
         self._flagged.setdefault(segment.stream_id, {}).setdefault(segment.ordinal, segment)
         self._stored_flagged.add((segment.stream_id, segment.ordinal))
 
@@ -557,7 +559,8 @@ class SqlState:
         _upsert(self.conn, room_segments_table, ["stream_id", "ordinal"], [
             {"stream_id": f.stream_id, "ordinal": f.ordinal, "request_id": f.request_id,
              "segment_index": f.segment_index, "decision": f.decision, "categories": "|".join(f.categories),
-             "merchant_id": f.merchant_id, "overturned": f.overturned, "confirmed": "|".join(f.confirmed)}
+             "merchant_id": f.merchant_id, "overturned": f.overturned, "confirmed": "|".join(f.confirmed),
+             "rule_blocked": f.rule_blocked}
             for f in segments])
         if self._new_calls:
             self.conn.execute(insert(calls_table), [

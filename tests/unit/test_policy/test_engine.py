@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -128,6 +129,27 @@ def test_a_host_named_after_the_first_chunks_is_charged_for_what_stands_against_
     assert [(e.category, e.entity_type) for e in state.ledger if e.kind == "charge" and e.entity_type == "creator"] == [
         ("price_fraud", "creator"), ("false_scarcity", "creator"), ("fake_endorsement", "creator")]
     assert state.creator("C1").credit == 5
+
+
+def test_reviews_the_burst_rule_blocked_before_the_host_was_named_are_charged_to_the_host(enforcer) -> None:
+    state = MemoryState()
+    reviews = [FlaggedInput(i, "review", ("fake_endorsement",)) for i in range(3)]
+    burst = dataclasses.replace(chunk(0, *reviews, creator=None, segments=3), rule_blocked=(0, 1, 2))
+    run(enforcer, state, burst)
+    assert [(e.entity_type, e.status) for e in state.ledger if e.kind == "charge"] == [("merchant", "provisional")]
+    (out,) = run(enforcer, state, chunk(1, creator="C1"))
+    (charge,) = [e for e in state.ledger if e.entity_type == "creator" and e.kind == "charge"]
+    assert (charge.category, charge.status, charge.request_id) == ("fake_endorsement", "provisional", "req-S1-0")
+    assert charge.rule.endswith("(stream rule calls.stream_review_burst, before the host was named)")
+    assert out.creator["credit"] == 10 - 2
+    # The reviews alone, without the burst rule, were not charged: nothing stood against the host.
+    quiet = MemoryState()
+    run(enforcer, quiet, chunk(0, *reviews, creator=None, segments=3), chunk(1, creator="C1"))
+    assert [e.entity_type for e in quiet.ledger if e.kind == "charge"] == []
+    # A reviewer overturning the chunk reverses the host's charge with the merchant's.
+    run(enforcer, state, VerdictGiven(T0 + timedelta(minutes=3), 7, "stream", "S1", "req-S1-0", "ok", "rev", None))
+    assert state.creator("C1").credit == 10
+    assert {e.entity_type for e in state.ledger if e.kind == "reversal"} == {"creator", "merchant"}
 
 
 def test_credit_recovers_on_the_schedule_with_entries_dated_when_due(enforcer) -> None:

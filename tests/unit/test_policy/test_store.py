@@ -122,6 +122,10 @@ def late_host_scenario(open_store: Callable[[], EnforcementStore], room: str, ho
         assert errors == []
 
     early = [chunk(room, n, BLOCK, price, creator=None, at=T0 + timedelta(seconds=n)) for n in range(8)]
+    # The stream's burst rule blocked on chunk 5's endorsement review: charged as a block, to the host too.
+    endorsement = FlaggedInput(2, "review", ("fake_endorsement",))
+    early[5] = dataclasses.replace(chunk(room, 5, BLOCK, price, endorsement, creator=None,
+                                         at=T0 + timedelta(seconds=5)), rule_blocked=(2,))
     run_all([lambda w=w: [stores[w].record_chunk(c, f"sha-{c.chunk}") for c in early[w::4]] for w in range(4)])
     assert stores[0].room_state(room)["creator_id"] is None
     naming = [chunk(room, n, creator=host, at=T0 + timedelta(seconds=n)) for n in (8, 9)]
@@ -132,8 +136,9 @@ def late_host_scenario(open_store: Callable[[], EnforcementStore], room: str, ho
                                           "price_fraud", "rev", 1))
     creator = restarted.creator_state(host)
     charges = [(e["category"], e["status"]) for e in creator["ledger"] if e["kind"] == "charge"]
-    assert charges == [("off_platform", "provisional"), ("price_fraud", "final")]  # each once, whoever named first
-    assert creator["credit"] == 10 - 2 - 2
+    # each once, whoever named first: the blocks', the burst rule's and the verdict's
+    assert charges == [("off_platform", "provisional"), ("fake_endorsement", "provisional"), ("price_fraud", "final")]
+    assert creator["credit"] == 10 - 2 - 2 - 2
     assert restarted.room_state(room)["chunks"] == 10
     comparison = compare_with_live(replay(restarted.events(), load_policy()), restarted.ledger_entries(),
                                    restarted.all_actions())
