@@ -103,6 +103,7 @@ class Answer:
     fields: dict[str, Any]
     log: list[LogItem]
     batch_rows: list[dict[str, Any]]
+    rule_blocked: tuple[int, ...] = ()  # records a call rule blocked on (the stream burst): charged as blocks
 
 
 @dataclass(frozen=True)

@@ -78,26 +78,40 @@ def stream_decision(decisions: list[Decision], start_ms: list[int], burst: Revie
     - else ``review`` if any segment is at review;
     - else ``allow``."""
     burst = burst or ReviewBurst()
-    window_ms = burst.window_seconds * 1000
     blocking = [i for i, d in enumerate(decisions) if d == "block"]
     if blocking:
         return "block", [Reason("blocking_segment", f"segment(s) {blocking[:10]} at block")]
+    windows = _burst_windows(decisions, start_ms, burst)
+    if windows:
+        first = windows[0]
+        return "block", [Reason("review_burst", f"{len(first)} segments at review within "
+                                f"{burst.window_seconds:g}s: {first[:10]}")]
     review = sorted((start_ms[i], i) for i, d in enumerate(decisions) if d == "review")
-    for first in range(len(review)):
-        window = [i for t, i in review[first:] if t - review[first][0] <= window_ms]
-        if len(window) >= burst.segments:
-            return "block", [Reason("review_burst", f"{len(window)} segments at review within "
-                                    f"{burst.window_seconds:g}s: {window[:10]}")]
     if review:
         return "review", [Reason("review_segment", f"segment(s) {[i for _, i in review][:10]} at review")]
     return "allow", []
 
 
-def burst_segments(reasons: list[Reason], decisions: list[Decision]) -> list[int]:
-    """The segments a stream-level rule blocked on (the burst rule's review segments), or []."""
-    if not any(r.code == "review_burst" for r in reasons):
+def _burst_windows(decisions: list[Decision], start_ms: list[int], burst: ReviewBurst) -> list[list[int]]:
+    """Each run of ``burst.segments`` or more segments at review starting within
+    ``burst.window_seconds`` of its first one, in order of that first segment's start."""
+    window_ms = burst.window_seconds * 1000
+    review = sorted((start_ms[i], i) for i, d in enumerate(decisions) if d == "review")
+    windows = []
+    for first in range(len(review)):
+        window = [i for t, i in review[first:] if t - review[first][0] <= window_ms]
+        if len(window) >= burst.segments:
+            windows.append(window)
+    return windows
+
+
+def burst_segments(decisions: list[Decision], start_ms: list[int], burst: ReviewBurst | None = None) -> list[int]:
+    """The segments the burst rule blocked on: those at review inside a burst window, when no
+    segment is at block (a call with a block is blocked on that); [] when the rule did not fire.
+    A segment at review outside every window is not among them."""
+    if any(d == "block" for d in decisions):
         return []
-    return [i for i, d in enumerate(decisions) if d == "review"]
+    return sorted({i for window in _burst_windows(decisions, start_ms, burst or ReviewBurst()) for i in window})
 
 
 def capped_reason(capped: list[list[str]], decisions: list[Decision]) -> Reason | None:

@@ -93,6 +93,13 @@ def _charged_as(segment: Flagged) -> str:
     return "block" if segment.decision == "block" else "stream rule calls.stream_review_burst"
 
 
+
+def _penalty_text(penalty: Penalty | None) -> str:
+    """A penalty as the action feed says it: its kind and until when."""
+    if penalty is None:
+        return "none"
+    return penalty.kind + (f" until {penalty.until:%Y-%m-%d %H:%M} UTC" if penalty.until else " (no end)")
+
 class Enforcer:
     """The enforcement logic of one policy."""
 
@@ -171,6 +178,10 @@ class Enforcer:
                         and self.creator_standing(creator, event.at) != "none")
         room.creator_id = room.creator_id or event.creator_id
         if named_late and creator is not None:
+            # As if named from the first chunk: a host who may not sell live has the room stopped
+            # (their standing before this room's own charges, as a room opened under it).
+            room.penalty_stop = room.penalty_stop or (self.policy.rooms.stop_for_creator_penalty
+                                                      and self.creator_standing(creator, event.at) != "none")
             self._charge_before_named(state, room, creator, event.at, out)
         base = room.segments
         state.add_call(Call(event.request_id, "stream", event.stream_id, event.at, event.merchant_id,
@@ -336,18 +347,23 @@ class Enforcer:
             before = entity.points
             entity.points += points
             entry = replace(entry, points=points, balance=entity.points)
+        if entity.penalty is not None and entity.penalty.active(at):
+            entity.penalty.basis += entry.points  # what stands behind the penalty in force grows too
         written = state.add_entry(entry)
         out.entries.append(written)
         self._impose(state, entity_type, entity, before, written, at, out)
 
     def _impose(self, state: State, entity_type: str, entity: Creator | Merchant, before: int, entry: Entry,
                 at: datetime, out: Outcome) -> None:
-        """Impose the strongest penalty whose level the balance just crossed."""
+        """A creator's charge that leaves the credit at or below a level imposes that level's
+        penalty (the strictest reached) unless one as strict is in force: a creator whose 7-day
+        limit ended at credit 5 is limited again by the next charge. A merchant's penalty is
+        imposed when the points cross a milestone (TikTok Shop's milestones)."""
         if isinstance(entity, Creator):
-            crossed = [p for p in self.policy.creators.penalties if before > p.at_or_below >= entity.credit]
-            if not crossed:
+            reached = [p for p in self.policy.creators.penalties if entity.credit <= p.at_or_below]
+            if not reached or entity.credit >= before:
                 return
-            rule = crossed[-1]  # the lowest level crossed is the strictest
+            rule = reached[-1]  # the lowest level reached is the strictest
             level, kind, days, balance = rule.at_or_below, rule.kind, rule.days, entity.credit
             current = entity.penalty if entity.penalty and entity.penalty.active(at) else None
             if current is not None and current.level <= level:
@@ -355,8 +371,8 @@ class Enforcer:
             standing_before = self.creator_standing(entity, at)
             entity.penalty = Penalty(kind, at, at + _days(days) if days else None, level, balance, entry.id)
             self._act(state, at, "creator", entity.creator_id, standing_before, kind, "credit_threshold",
-                      f"credit {before} -> {entity.credit}: at or below {level} (creators.penalties)", entry.id,
-                      self._entry_trigger(entry), out)
+                      f"credit {before} -> {entity.credit}: at or below {level} (creators.penalties): "
+                      f"{_penalty_text(entity.penalty)}", entry.id, self._entry_trigger(entry), out, changed=True)
             return
         crossed_m = [m for m in self.policy.merchants.milestones if before < m.points <= entity.points]
         if not crossed_m:
@@ -369,8 +385,8 @@ class Enforcer:
         entity.penalty = Penalty(milestone.penalty, at, at + _days(milestone.days) if milestone.days else None,
                                  milestone.points, entity.points, entry.id)
         self._act_merchant(state, entity, standing_before, at, "points_milestone",
-                           f"points {before} -> {entity.points}: milestone {milestone.points} (merchants.milestones)",
-                           entry.id, self._entry_trigger(entry), out)
+                           f"points {before} -> {entity.points}: milestone {milestone.points} (merchants.milestones): "
+                           f"{_penalty_text(entity.penalty)}", entry.id, self._entry_trigger(entry), out, changed=True)
 
     @staticmethod
     def _entry_trigger(entry: Entry) -> list[dict[str, Any]]:
@@ -380,16 +396,19 @@ class Enforcer:
                  "listing_id": entry.listing_id, "category": entry.category}]
 
     def _act(self, state: State, at: datetime, entity_type: str, entity_id: str, before: str, after: str,
-             cause: str, detail: str, entry_id: int | None, triggers: list[dict[str, Any]], out: Outcome) -> None:
-        if before == after:
+             cause: str, detail: str, entry_id: int | None, triggers: list[dict[str, Any]], out: Outcome,
+             changed: bool = False) -> None:
+        """Write an action to the feed when the standing changes (``changed``: also when its kind
+        stays, as a 7-day limit raised to a 30-day one)."""
+        if before == after and not changed:
             return
         out.actions.append(state.add_action(Action(at, entity_type, entity_id, before, after, cause, detail,
                                                    self.version, entry_id, triggers)))
 
     def _act_merchant(self, state: State, merchant: Merchant, before: str, at: datetime, cause: str, detail: str,
-                      entry_id: int | None, triggers: list[dict[str, Any]], out: Outcome) -> None:
+                      entry_id: int | None, triggers: list[dict[str, Any]], out: Outcome, changed: bool = False) -> None:
         self._act(state, at, "merchant", merchant.merchant_id, before, self.merchant_standing(merchant, at), cause,
-                  detail, entry_id, triggers, out)
+                  detail, entry_id, triggers, out, changed)
 
     # -- entities and time ----------------------------------------------------------------
 
@@ -677,7 +696,8 @@ class Enforcer:
     def _recharge(self, state: State, entity_type: str, entity: Creator | Merchant, reversed_charge: Entry,
                   at: datetime, out: Outcome) -> None:
         """Charged once per category per broadcast: when that charge goes, the broadcast's next
-        standing violation of the category (a block, or a confirmed segment) carries it."""
+        standing violation of the category (a block, a review the burst rule blocked on, or a
+        confirmed segment) carries it."""
         if self.policy.charging.once_per != "category_per_broadcast" or reversed_charge.stream_id is None:
             return
         category = reversed_charge.category
@@ -687,7 +707,8 @@ class Enforcer:
                 continue
             if entity_type == "merchant" and segment.merchant_id != reversed_charge.entity_id:
                 continue
-            if category in segment.confirmed or (segment.decision == "block" and category in segment.categories):
+            blocked = segment.decision == "block" or segment.rule_blocked
+            if category in segment.confirmed or (blocked and category in segment.categories):
                 status = "final" if category in segment.confirmed else "provisional"
                 self._charge(state, entity_type, entity, category or "", segment, status, at,
                              "carried from an overturned charge", out)
@@ -719,7 +740,7 @@ class Enforcer:
         """Take a reversed charge away from what stands behind the penalty in force; lift or ease
         the penalty when it no longer stands."""
         penalty = entity.penalty
-        if penalty is None or not penalty.active(at) or charge.at > penalty.since:
+        if penalty is None or not penalty.active(at):
             return
         if isinstance(entity, Creator):
             penalty.basis -= charge.points
@@ -732,8 +753,9 @@ class Enforcer:
                                          keep.days if keep else None, at)
             self._act(state, at, "creator", entity.creator_id, before, self.creator_standing(entity, at), "overturn",
                       f"credit behind the penalty is {penalty.basis} after a reversal: "
-                      + (f"eased to {keep.kind} (at or below {keep.at_or_below})" if entity.penalty else "lifted"),
-                      reversal.id, self._entry_trigger(charge), out)
+                      + (f"eased to at or below {keep.at_or_below}: {_penalty_text(entity.penalty)}"
+                         if entity.penalty else "lifted"),
+                      reversal.id, self._entry_trigger(charge), out, changed=True)
             if self.creator_standing(entity, at) == "none":
                 self._unstop_rooms(state, entity, at, out)
             return
@@ -747,8 +769,9 @@ class Enforcer:
                                      keep_m.days if keep_m else None, at)
         self._act_merchant(state, entity, before, at, "overturn",
                            f"points behind the penalty are {penalty.basis} after a reversal: "
-                           + (f"eased to milestone {keep_m.points}" if entity.penalty else "lifted"),
-                           reversal.id, self._entry_trigger(charge), out)
+                           + (f"eased to milestone {keep_m.points}: {_penalty_text(entity.penalty)}"
+                              if entity.penalty else "lifted"),
+                           reversal.id, self._entry_trigger(charge), out, changed=True)
 
     @staticmethod
     def _eased(penalty: Penalty, kind: str | None, level: int | None, days: float | None, at: datetime

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from policy.calls import burst_segments, stream_decision
+from policy.calls import burst_segments
 from policy.document import ROOM_ACTIONS, PolicyDocument
 from policy.engine import Enforcer
 from policy.state import ChunkScored, FlaggedInput, MemoryState, VerdictGiven
@@ -89,13 +89,12 @@ def _chunks(rows: pd.DataFrame, chunk_sentences: int, stream_id: str, rules: Pol
         part = rows.iloc[start:start + chunk_sentences]
         decisions = part["decision"].tolist()
         starts = [int(i * SECONDS_PER_SENTENCE * 1000) for i in range(start, start + len(part))]
-        _, reasons = stream_decision(decisions, starts, rules.calls.stream_review_burst)
         flagged = tuple(FlaggedInput(i, d, tuple(c for c in str(labels).split("|") if c))
                         for i, (d, labels) in enumerate(zip(decisions, part["flagged_labels"], strict=True))
                         if d in ("review", "block"))
         at = START + timedelta(seconds=start * SECONDS_PER_SENTENCE)
         events.append(ChunkScored(at, stream_id, f"{stream_id}:{n}", len(part), flagged, stream_id, stream_id, n,
-                                  tuple(burst_segments(reasons, decisions))))
+                                  tuple(burst_segments(decisions, starts, rules.calls.stream_review_burst))))
     return events
 
 

@@ -119,7 +119,9 @@ class StreamAnswers(KindAnswers[TranscriptSegment]):
         score, out = max(a.score for a in analyses), reasons_out(rule_reasons, reasons)
         fields = {"decision": decision, "score": score, "segments": results, "reasons": out, "model": model.tag,
                   "spans_cut_short": not all(a.spans_complete for a in analyses)}
-        return Answer(fields, [self._log_item(records, request, fields)], [self._batch_row(request, fields)])
+        burst_blocked = burst_segments([a.decision for a in analyses], [s.start_ms for s in records], burst)
+        return Answer(fields, [self._log_item(records, request, fields)], [self._batch_row(request, fields)],
+                      tuple(burst_blocked))
 
     def call_key(self, records: Sequence[TranscriptSegment], request: dict[str, Any]) -> CallKey:
         """The room (normalized stream id), the chunk, the creator and the segments' hash."""
@@ -137,13 +139,11 @@ class StreamAnswers(KindAnswers[TranscriptSegment]):
         key = self.call_key(records, request)
         segments = answer.fields["segments"]
         merchant = request.get("merchant_id")
-        reasons = [r.code for r in answer.fields["reasons"]]
         return ChunkScored(at, key.stream_id, request_id, len(segments),
                            tuple(FlaggedInput(s.index, s.decision, tuple(s.labels)) for s in segments
                                  if s.decision in ("review", "block")),
                            key.creator_id, merchant_key(merchant) if merchant else None, key.chunk,
-                           tuple(burst_segments([ReasonOut(code=c, detail="") for c in reasons],
-                                                [s.decision for s in segments])))
+                           answer.rule_blocked)
 
     def repeated_log(self, records: Sequence[TranscriptSegment], request: dict[str, Any], first: dict[str, Any]
                      ) -> list[LogItem]:

@@ -146,6 +146,13 @@ def test_a_stream_call_is_a_chunk_of_its_room_and_its_burst_is_charged() -> None
     key = answers.call_key(stream(4), request)
     assert key.stream_id == "room-1" and key == answers.call_key(stream(4), dict(request))
     assert key.segments_sha256 != answers.call_key(stream(3), request).segments_sha256
+    # A review ten minutes after the burst is not one the rule blocked on: it is not charged.
+    late = [*stream(3), TranscriptSegment(text="原价九十九", start_ms=600_000, end_ms=600_900)]
+    all_review = Scores(np.array([0.8] * 4), ["review"] * 4, [[]] * 4, [segment_analysis("review")] * 4)
+    answer = answers.answer(MODEL, late, request, no_holds, all_review)
+    assert answer.fields["decision"] == "block"
+    assert answers.enforcement_event(answer, late, request, "req-2", datetime(2026, 1, 3, tzinfo=UTC)).rule_blocked == (
+        0, 1, 2)
     lenient = CallRules(stream_review_burst={"segments": 4, "window_seconds": 60})
     assert answers.answer(MODEL, stream(4), request, no_holds, scores, lenient).fields["decision"] == "review"
     first = {"request_id": "req-1", **answer.fields}

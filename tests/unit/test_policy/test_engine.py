@@ -278,3 +278,90 @@ def test_memory_state_reads_a_rooms_flagged_segments_in_order_from_an_ordinal_as
     assert state.flagged("S1", 3)[0].decision == "block"
     state.flagged("S1")[0].overturned = True  # a copy: the state is not changed behind its back
     assert not state.flagged("S1")[0].overturned and state.flagged("nobody") == []
+
+
+def block(*categories: str) -> FlaggedInput:
+    return FlaggedInput(0, "block", categories)
+
+
+def ok_verdict(n: int, request: str, stream: str = "S1", minutes: int = 5) -> VerdictGiven:
+    return VerdictGiven(T0 + timedelta(minutes=minutes), n, "stream", stream, request, "ok", "rev", 0)
+
+
+def test_an_overturn_keeps_a_creators_limit_while_the_credit_left_is_still_at_its_level(enforcer) -> None:
+    state = MemoryState()
+    run(enforcer, state, chunk(0, block("absolute_claim", "off_platform")),  # 10 -> 7
+        chunk(1, block("price_fraud")),  # 7 -> 5: limited for 7 days
+        chunk(2, block("false_scarcity")))  # 5 -> 4, charged while the limit stands
+    assert state.creator("C1").penalty.kind == "limit_live_selling"
+    run(enforcer, state, ok_verdict(1, "req-S1-1"))  # price_fraud given back: 4 -> 6, still at or below 6
+    creator = state.creator("C1")
+    assert creator.credit == 6 and creator.penalty is not None and creator.penalty.kind == "limit_live_selling"
+    run(enforcer, state, ok_verdict(2, "req-S1-2", minutes=6))  # false_scarcity too: 6 -> 7, past the level
+    assert state.creator("C1").credit == 7 and state.creator("C1").penalty is None
+    assert [a.detail.split(":")[0] for a in state.actions if a.entity_type == "creator"][-1].startswith(
+        "credit behind the penalty is 7")
+
+
+def test_an_overturn_keeps_a_merchants_hold_while_its_points_still_reach_the_milestone(enforcer) -> None:
+    state = MemoryState()
+    run(enforcer, state, chunk(0, block("counterfeit", "off_platform")),  # 0 -> 9 points
+        chunk(1, block("efficacy_claim")),  # 9 -> 13: review hold (milestone 12)
+        chunk(2, block("price_fraud", "guarantee_claim", "fake_endorsement")))  # 13 -> 19
+    run(enforcer, state, ok_verdict(1, "req-S1-1"))  # efficacy given back: 19 -> 15, still past 12
+    merchant = state.merchant("M1")
+    assert merchant.points == 15 and merchant.penalty is not None and merchant.penalty.kind == "review_hold"
+
+
+def test_a_creator_whose_limit_ended_at_a_low_credit_is_limited_again_by_the_next_charge(enforcer) -> None:
+    state = MemoryState()
+    run(enforcer, state, chunk(0, block("efficacy_claim", "price_fraud")))  # 10 -> 5: limited for 7 days
+    run(enforcer, state, Tick(T0 + timedelta(days=8)))  # the limit ended; credit 5 -> 6 after 7 clean days
+    creator = state.creator("C1")
+    assert creator.penalty is None or not creator.penalty.active(T0 + timedelta(days=8))
+    assert creator.credit == 6
+    run(enforcer, state, chunk(0, block("false_scarcity"), stream="S2", at=T0 + timedelta(days=9)))  # 6 -> 5
+    penalty = state.creator("C1").penalty
+    assert penalty is not None and penalty.active(T0 + timedelta(days=9)) and penalty.kind == "limit_live_selling"
+    assert penalty.since == T0 + timedelta(days=9)
+
+
+def test_a_limited_host_named_after_a_rooms_first_chunk_has_the_room_stopped(enforcer) -> None:
+    state = MemoryState()
+    run(enforcer, state, chunk(0, block("efficacy_claim", "price_fraud")))  # credit 5: limited
+    late = T0 + timedelta(hours=1)
+    (first,) = run(enforcer, state, chunk(0, stream="S2", creator=None, at=late))
+    assert first.room["action"] == "none"
+    (named,) = run(enforcer, state, chunk(1, stream="S2", creator="C1", at=late + timedelta(seconds=5)))
+    assert named.room["action"] == "stop" and named.room["reasons"][0]["code"] == "creator_penalty"
+    # A host in good standing named late leaves the room as it was.
+    (other,) = run(enforcer, state, chunk(0, stream="S3", creator=None, at=late),
+                   chunk(1, stream="S3", creator="C2", at=late + timedelta(seconds=5)))[-1:]
+    assert other.room["action"] == "none"
+
+
+def test_a_limit_raised_or_eased_within_its_kind_is_written_to_the_action_feed(enforcer) -> None:
+    state = MemoryState()
+    run(enforcer, state, chunk(0, block("absolute_claim", "off_platform")),  # 10 -> 7
+        chunk(1, block("price_fraud")),  # 7 -> 5: the 7-day limit
+        chunk(2, block("efficacy_claim")))  # 5 -> 2: the 30-day limit
+    limits = [(a.before, a.after) for a in state.actions if a.entity_type == "creator"]
+    assert limits == [("none", "limit_live_selling"), ("limit_live_selling", "limit_live_selling")]
+    raised = [a for a in state.actions if a.entity_type == "creator"][-1]
+    assert "at or below 3" in raised.detail and f"until {T0 + timedelta(seconds=10, days=30):%Y-%m-%d}" in raised.detail
+    run(enforcer, state, ok_verdict(2, "req-S1-2"))  # efficacy given back: 2 -> 5, eased to the 7-day limit
+    eased = [a for a in state.actions if a.entity_type == "creator"][-1]
+    assert (eased.before, eased.after, eased.cause) == ("limit_live_selling", "limit_live_selling", "overturn")
+    assert "eased to at or below 6" in eased.detail
+
+
+def test_an_overturned_charge_moves_to_a_review_the_burst_rule_blocked_on(enforcer) -> None:
+    state = MemoryState()
+    reviews = [FlaggedInput(i, "review", ("efficacy_claim",)) for i in range(3)]
+    run(enforcer, state, chunk(0, block("efficacy_claim")),  # charged: once per category per broadcast
+        dataclasses.replace(chunk(1, *reviews, segments=3), rule_blocked=(0, 1, 2)))
+    assert len([e for e in state.ledger if e.entity_type == "creator" and e.kind == "charge"]) == 1
+    run(enforcer, state, ok_verdict(1, "req-S1-0"))
+    charges = [(e.request_id, e.status) for e in state.ledger if e.entity_type == "creator" and e.kind == "charge"]
+    assert charges == [("req-S1-0", "provisional"), ("req-S1-1", "provisional")]
+    assert state.creator("C1").credit == 10 - 3
