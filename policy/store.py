@@ -235,6 +235,10 @@ def repeat_conflict(stream_id: str, chunk: int | None, sent: tuple[str, str | No
                                    "send each chunk once, or the same segments again", "chunk")
     if creator is not None and host is not None and creator != host:
         return host_conflict(stream_id, host)
+    if creator is not None and host is None:  # answered as a repeat, the host would be dropped unsaid
+        return EnforcementConflict(f"chunk {chunk} of stream {stream_id!r} was already scored without a creator_id and "
+                                   "the stream names no host yet; send creator_id with the stream's next chunk",
+                                   "creator_id")
     if merchant is not None and merchant != first_merchant:
         scored_for = f"for merchant {first_merchant!r}" if first_merchant is not None else "without a merchant_id"
         return EnforcementConflict(f"chunk {chunk} of stream {stream_id!r} was already scored {scored_for}; send a "

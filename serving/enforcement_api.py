@@ -105,10 +105,9 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        return _bad(name, f"{name} must be a whole number between {low} and {high:,}")
+    if not (raw.isascii() and raw.isdigit()):  # int() would also take " 1", "1_0" and full-width digits
+        return _bad(name, f"{name} must be a whole number between {low} and {high:,} in ASCII digits, not {raw!r}")
+    value = int(raw)
     if not low <= value <= high:
         return _bad(name, f"{name} must be between {low} and {high:,}")
     return value

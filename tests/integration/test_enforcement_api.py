@@ -166,6 +166,10 @@ def test_reads_need_the_read_scope_and_unknown_ids_are_404(server) -> None:
         assert missing.status_code == 404 and missing.json()["detail"][0]["loc"][-1].endswith("_id")
     assert httpx.get(f"{server}/v1/enforcement/actions", timeout=10).status_code == 401
     assert api_get(f"{server}/v1/enforcement/actions", params={"limit": 0}).status_code == 400
+    for loose in (" 1", "1_0", "\uff11", "+1"):  # what int() would take
+        refused = api_get(f"{server}/v1/enforcement/actions", params={"after": loose})
+        assert refused.status_code == 400 and refused.json()["detail"][0]["loc"] == ["after"]
+    assert api_get(f"{server}/v1/enforcement/actions", params={"after": "0"}).status_code == 200
     assert api_get(f"{server}/v1/streams/{'x' * 200}").status_code == 400
     for path in ("/v1/streams/S-none?verbose=1", "/v1/enforcement/actions?after=1&after=2"):
         refused = api_get(f"{server}{path}")  # ignored before: the unknown one, or the first of the two

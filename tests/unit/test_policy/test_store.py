@@ -63,6 +63,14 @@ def test_a_repeated_chunk_gets_its_first_answer_and_other_segments_are_refused(t
             store.record_chunk(chunk("s1", 0, BLOCK, **changed), "sha-a")
         assert refused.value.field == field
     assert store.record_chunk(chunk("s1", 0, BLOCK, merchant=None), "sha-a").repeated == first.answer  # left out
+    # A chunk first sent without a host, sent again naming one: refused, not answered as a repeat
+    # that would drop the host; the next chunk names them.
+    store.record_chunk(chunk("s9", 0, BLOCK, creator=None), "sha-9")
+    with pytest.raises(EnforcementConflict) as refused:
+        store.record_chunk(chunk("s9", 0, BLOCK, creator="c9"), "sha-9")
+    assert refused.value.field == "creator_id" and "next chunk" in str(refused.value)
+    assert store.record_chunk(chunk("s9", 1, creator="c9"), "sha-9b").repeated is None
+    assert store.room_state("s9")["creator_id"] == "c9"
     room = store.room_state("s1")
     assert room["chunks"] == 1 and room["counts"] == {"block": 1, "review": 0}
     # A call without a chunk number counts on its own, in the answer and in the read alike.
