@@ -369,7 +369,8 @@ class Enforcer:
             if current is not None and current.level <= level:
                 return
             standing_before = self.creator_standing(entity, at)
-            entity.penalty = Penalty(kind, at, at + _days(days) if days else None, level, balance, entry.id)
+            entity.penalty = Penalty(kind, at, at + _days(days) if days else None, level, balance, entry.id,
+                                     current.run_start if current is not None else at)
             self._act(state, at, "creator", entity.creator_id, standing_before, kind, "credit_threshold",
                       f"credit {before} -> {entity.credit}: at or below {level} (creators.penalties): "
                       f"{_penalty_text(entity.penalty)}", entry.id, self._entry_trigger(entry), out, changed=True)
@@ -383,7 +384,8 @@ class Enforcer:
             return
         standing_before = self.merchant_standing(entity, at)
         entity.penalty = Penalty(milestone.penalty, at, at + _days(milestone.days) if milestone.days else None,
-                                 milestone.points, entity.points, entry.id)
+                                 milestone.points, entity.points, entry.id,
+                                 current.run_start if current is not None else at)
         self._act_merchant(state, entity, standing_before, at, "points_milestone",
                            f"points {before} -> {entity.points}: milestone {milestone.points} (merchants.milestones): "
                            f"{_penalty_text(entity.penalty)}", entry.id, self._entry_trigger(entry), out, changed=True)
@@ -776,13 +778,15 @@ class Enforcer:
     @staticmethod
     def _eased(penalty: Penalty, kind: str | None, level: int | None, days: float | None, at: datetime
                ) -> Penalty | None:
-        """The weaker penalty that still stands, counted from the original imposition (None: none)."""
+        """The weaker penalty that still stands, counted from the start of the run of penalties
+        (a 30-day limit eased back to the 7-day one ends 7 days after the first limit; None: none)."""
         if kind is None or level is None:
             return None
-        until = penalty.since + timedelta(days=days) if days else None
+        start = penalty.run_start
+        until = start + timedelta(days=days) if days else None
         if until is not None and until <= at:
             return None
-        return Penalty(kind, penalty.since, until, level, penalty.basis, penalty.entry_id)
+        return Penalty(kind, start, until, level, penalty.basis, penalty.entry_id, start)
 
     def _unstop_rooms(self, state: State, creator: Creator, at: datetime, out: Outcome) -> None:
         for room in state.rooms_of_creator(creator.creator_id):

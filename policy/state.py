@@ -222,8 +222,10 @@ class Call:
 
 @dataclass
 class Penalty:
-    """A penalty in force: imposed at ``since`` when the balance crossed ``level``; ``basis``
-    is the balance at imposition net of later reversals (what still stands behind it)."""
+    """A penalty in force: imposed at ``since`` when the balance reached ``level``; ``basis``
+    is the balance at imposition net of later charges and reversals (what still stands behind
+    it); ``started``: when the first penalty of an unbroken run was imposed (a penalty raised
+    over one in force keeps its start, and one eased back is counted from it)."""
 
     kind: str
     since: datetime
@@ -231,6 +233,12 @@ class Penalty:
     level: int
     basis: int
     entry_id: int | None = None
+    started: datetime | None = None
+
+    @property
+    def run_start(self) -> datetime:
+        """When the run of penalties this one belongs to began."""
+        return self.started or self.since
 
     def active(self, now: datetime) -> bool:
         """Whether it is in force at ``now``."""

@@ -269,14 +269,15 @@ def _penalty_json(penalty: Penalty | None) -> dict[str, Any] | None:
         return None
     return {"kind": penalty.kind, "since": penalty.since.isoformat(),
             "until": penalty.until.isoformat() if penalty.until else None, "level": penalty.level,
-            "basis": penalty.basis, "entry_id": penalty.entry_id}
+            "basis": penalty.basis, "entry_id": penalty.entry_id,
+            "started": penalty.started.isoformat() if penalty.started else None}
 
 
 def _penalty(value: dict[str, Any] | None) -> Penalty | None:
     if not value:
         return None
     return Penalty(value["kind"], datetime.fromisoformat(value["since"]), _time(value["until"]), value["level"],
-                   value["basis"], value["entry_id"])
+                   value["basis"], value["entry_id"], _time(value.get("started")))  # stored before: no start
 
 
 def _split(value: str) -> tuple[str, ...]:

@@ -353,6 +353,8 @@ def test_a_limit_raised_or_eased_within_its_kind_is_written_to_the_action_feed(e
     eased = [a for a in state.actions if a.entity_type == "creator"][-1]
     assert (eased.before, eased.after, eased.cause) == ("limit_live_selling", "limit_live_selling", "overturn")
     assert "eased to at or below 6" in eased.detail
+    # Counted from the first limit (chunk 1), not from the 30-day one that raised it.
+    assert state.creator("C1").penalty.until == T0 + timedelta(seconds=5, days=7)
 
 
 def test_an_overturned_charge_moves_to_a_review_the_burst_rule_blocked_on(enforcer) -> None:
