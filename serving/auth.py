@@ -131,8 +131,12 @@ class TokenStore:
         name = validate_token_name(name)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self._engine.begin() as conn:
-            if conn.execute(select(tokens_table.c.id).where(tokens_table.c.name == name)).first():
+            taken = conn.execute(select(tokens_table.c.revoked_at).where(tokens_table.c.name == name)).first()
+            if taken is not None and taken.revoked_at is None:
                 raise ShopGuardError(f"a token named {name!r} exists; revoke it or choose another name.")
+            if taken is not None:
+                raise ShopGuardError(f"the name {name!r} belongs to a token revoked on {taken.revoked_at:%Y-%m-%d}; "
+                                     "names are not reused (the audit trail names tokens by it): choose another name.")
             conn.execute(insert(tokens_table).values(
                 name=name, token_sha256=_digest(token), scopes=",".join(scopes),
                 created_at=datetime.now(UTC), created_by=created_by, revoked_at=None))
@@ -276,9 +280,10 @@ class AuthGuard:
             return
         if found is None:
             log_denied(401, scope, "anonymous", "unknown or revoked token" if token else "no bearer token")
-            await send_json(send, 401, error_body(401, AUTHORIZATION_LOC, "send Authorization: Bearer <token>; "
-                                                  "`shopguard tokens create` makes one"),
-                            {"WWW-Authenticate": "Bearer"})
+            message = ("the bearer token is unknown or revoked; `shopguard tokens list` shows the tokens of this "
+                       "service's database, `shopguard tokens create` makes one" if token else
+                       "send Authorization: Bearer <token>; `shopguard tokens create` makes one")
+            await send_json(send, 401, error_body(401, AUTHORIZATION_LOC, message), {"WWW-Authenticate": "Bearer"})
             return
         if not found.allows(needed):
             log_denied(403, scope, found.name, f"the token lacks the {needed!r} scope")

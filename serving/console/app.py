@@ -33,6 +33,7 @@ from serving.console.forms import (
     BadInput,
     QueueQuery,
     SearchQuery,
+    check_parameters,
     parse,
 )
 from serving.console.security import CARD_MARKER, SecurityHeaders, visible_controls
@@ -80,9 +81,12 @@ def render(request: Request, template: str, status: int = 200, session: Session 
     return HTMLResponse(body, status_code=status)
 
 
-def signed_in(scope: str) -> Callable[[Endpoint], Callable[[Request], Awaitable[Response]]]:
+def signed_in(scope: str, params: tuple[str, ...] | None = None
+              ) -> Callable[[Endpoint], Callable[[Request], Awaitable[Response]]]:
     """A page for a signed-in session whose token has ``scope`` (``read`` pages also admit
-    nobody else; ``review`` pages admit ``read`` or ``feedback``); others go to sign-in."""
+    nobody else; ``review`` pages admit ``read`` or ``feedback``); others go to sign-in. A query
+    parameter given twice, or one outside ``params`` (when given: pages whose parameters are
+    not a typed query), is a 400 page naming it."""
     def wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(endpoint)
         async def page(request: Request) -> Response:
@@ -97,6 +101,7 @@ def signed_in(scope: str) -> Callable[[Endpoint], Callable[[Request], Awaitable[
                 return render(request, "error.html", 403, session, title="Not allowed",
                               message=f"the token {session.name!r} lacks the {scope!r} scope for this page.")
             try:
+                check_parameters(request.query_params.multi_items(), params)
                 return await endpoint(request, session)
             except BadInput as exc:
                 return render(request, "error.html", 400, session, title="Bad request", field=exc.field,
@@ -380,14 +385,14 @@ def _reviewable(decision_id: int, reviewer: str) -> bool:
 # -- the audit view -----------------------------------------------------------------------------
 
 
-@signed_in("read")
+@signed_in("read", ())
 async def audit(request: Request, session: Session) -> Response:
     """``GET /audit``: every model's versions and aliases, and the charts."""
     models = await run_in_threadpool(state().model_summaries)
     return render(request, "audit.html", session=session, models=models)
 
 
-@signed_in("read")
+@signed_in("read", ())
 async def model_version(request: Request, session: Session) -> Response:
     """``GET /models/{name}/{version}``: the version's summary, alias history and card."""
     name, version = request.path_params["name"], request.path_params["version"]
@@ -398,7 +403,7 @@ async def model_version(request: Request, session: Session) -> Response:
     return render(request, "model.html", session=session, **info)
 
 
-@signed_in("read")
+@signed_in("read", ())
 async def model_card(request: Request, session: Session) -> Response:
     """``GET /models/{name}/{version}/card``: the version's HTML card (no script can run in it)."""
     name, version = request.path_params["name"], request.path_params["version"]
@@ -491,7 +496,7 @@ async def _released(chunks: Generator[bytes, None, None], release: Callable[[], 
         release()
 
 
-@signed_in("read")
+@signed_in("read", ())
 async def chart(request: Request, session: Session) -> Response:
     """``GET /charts/{name}.png``: one of the audit view's pictures."""
     name = request.path_params["name"]
@@ -534,7 +539,7 @@ async def _enforcement_read(read: Callable[[], Any]) -> Any:
         raise HTTPException(404, str(exc)) from None
 
 
-@signed_in("read")
+@signed_in("read", ("action",))
 async def rooms(request: Request, session: Session) -> Response:
     """``GET /rooms``: live rooms, the latest call first (those acted on by default)."""
     action = request.query_params.get("action", "acted")
@@ -545,7 +550,7 @@ async def rooms(request: Request, session: Session) -> Response:
     return render(request, "rooms.html", session=session, rooms=found, action=action)
 
 
-@signed_in("read")
+@signed_in("read", ("type", "id"))
 async def lookup(request: Request, session: Session) -> Response:
     """``GET /lookup?type=room|creator|merchant&id=``: open an entity's page."""
     kind = request.query_params.get("type", "")
@@ -555,7 +560,7 @@ async def lookup(request: Request, session: Session) -> Response:
     return RedirectResponse(f"{prefix(request)}/{kind}s/{_quote(key)}", status_code=303)
 
 
-@signed_in("read")
+@signed_in("read", ())
 async def room_page(request: Request, session: Session) -> Response:
     """``GET /rooms/{stream_id}``: the room's action, its calls on a timeline, its actions."""
     key = _key(request.path_params["stream_id"], "stream_id")
@@ -568,7 +573,7 @@ async def room_page(request: Request, session: Session) -> Response:
     return render(request, "room.html", session=session, room=room, calls=calls, timeline=timeline)
 
 
-@signed_in("read")
+@signed_in("read", ())
 async def creator_page(request: Request, session: Session) -> Response:
     """``GET /creators/{creator_id}``: credit over time, the ledger, appeals, rooms, actions."""
     key = _key(request.path_params["creator_id"], "creator_id")
@@ -606,7 +611,7 @@ def credit_chart(ledger: list[dict[str, Any]], start: int, cap: int, penalties: 
     return out
 
 
-@signed_in("read")
+@signed_in("read", ())
 async def merchant_page(request: Request, session: Session) -> Response:
     """``GET /merchants/{merchant_id}``: points, the hold in force, the ledger, actions."""
     key = _key(request.path_params["merchant_id"], "merchant_id")
@@ -615,7 +620,7 @@ async def merchant_page(request: Request, session: Session) -> Response:
     return render(request, "merchant.html", session=session, merchant=merchant, appeals_by_entry=appeals)
 
 
-@signed_in("review")
+@signed_in("review", ("status", "decided"))
 async def appeals(request: Request, session: Session) -> Response:
     """``GET /appeals``: the appeals queue (pending first by default)."""
     status = request.query_params.get("status", "pending")
@@ -623,11 +628,13 @@ async def appeals(request: Request, session: Session) -> Response:
         raise BadInput("status", "status is pending, upheld, overturned or all")
     found = await run_in_threadpool(state().enforcement.appeals, None if status == "all" else status)
     decided = request.query_params.get("decided", "")
+    if decided and not (decided.isascii() and decided.isdigit()):
+        raise BadInput("decided", "decided is the id of the appeal just decided (digits)")
     return render(request, "appeals.html", session=session, appeals=found, shown=status,
-                  decided=decided if decided.isdigit() else None)
+                  decided=decided or None)
 
 
-@signed_in("review")
+@signed_in("review", ())
 async def appeal_page(request: Request, session: Session) -> Response:
     """``GET /appeals/{id}``: an appeal, the charge it is about, the decision form."""
     appeal_id = _path_int(request, "appeal_id")

@@ -136,3 +136,16 @@ def parse(model: type[BaseModel], values: dict[str, Any]) -> Any:
         field = ".".join(str(p) for p in error["loc"]) or "query"
         message = "unknown parameter" if error["type"] == "extra_forbidden" else error["msg"]
         raise BadInput(field, message) from None
+
+
+def check_parameters(pairs: list[tuple[str, str]], allowed: tuple[str, ...] | None) -> None:
+    """``BadInput`` naming the first query parameter given twice (one value would be dropped
+    unsaid) or, where ``allowed`` lists what a page takes, one it does not take."""
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            raise BadInput(name, "given twice; send it once")
+        seen.add(name)
+        if allowed is not None and name not in allowed:
+            takes = ", ".join(allowed) if allowed else "none"
+            raise BadInput(name, f"unknown parameter (this page takes: {takes})")

@@ -48,7 +48,12 @@ def test_a_token_without_the_scope_is_forbidden_and_a_revoked_one_refused(server
     deadline = time.monotonic() + 15  # workers cache a verified token for a few seconds
     while _score(server, scorer).status_code != 401 and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert _score(server, scorer).status_code == 401
+    revoked = _score(server, scorer)
+    assert revoked.status_code == 401 and "unknown or revoked" in revoked.json()["message"]
+    assert "send Authorization" in httpx.get(f"{server}/v1/models", timeout=30).json()["message"]  # none sent
+    # A revoked token's name stays its own (the audit trail names it): the refusal says so.
+    taken = run_cli("tokens", "create", "--name", "pipeline-test", "--scopes", "score", home=trained_home, check=False)
+    assert taken.returncode != 0 and "revoked on" in taken.stderr and "choose another name" in taken.stderr
 
 
 def test_health_is_open_and_metrics_are_off_by_default(server) -> None:

@@ -139,9 +139,18 @@ def test_bad_parameters_answer_4xx_pages_that_name_the_field(console) -> None:
     _sign_in(client, secrets["reviewer"])
     for path, field in (("/console/decisions?since=yesterday", "since"), ("/console/decisions?colour=red", "colour"),
                         ("/console/queue?cursor=1:x", "cursor"), ("/console/queue?model=nope", "model"),
-                        ("/console/decisions?version=v1", "version"), ("/console/decisions?before=-1", "before")):
+                        ("/console/decisions?version=v1", "version"), ("/console/decisions?before=-1", "before"),
+                        # pages whose parameters are read by hand: an unknown one, a repeated one
+                        ("/console/rooms?foo=1", "foo"), ("/console/appeals?foo=1", "foo"),
+                        ("/console/audit?foo=1", "foo"), ("/console/merchants/m1?foo=1", "foo"),
+                        ("/console/models/listing-quality/v1?foo=1", "foo"),
+                        ("/console/lookup?type=room&id=x&foo=1", "foo"), ("/console/appeals?decided=abc", "decided"),
+                        ("/console/decisions?type=listing&type=merchant", "type"),
+                        ("/console/rooms?action=all&action=stop", "action")):
         page = client.get(path)
         assert page.status_code == 400 and f"<code>{field}</code>" in page.text, path
+    assert client.get("/console/rooms?action=all").status_code == 200
+    assert client.get("/console/appeals?status=all&decided=3").status_code == 200
     assert client.get("/console/decisions/999999").status_code == 404
     assert client.get("/console/models/listing-quality/nope").status_code == 404
 
