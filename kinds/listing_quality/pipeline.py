@@ -23,14 +23,14 @@ from kinds.listing_quality.features import (
     build_listing_features,
     fit_category_medians,
 )
-from kinds.listing_quality.record import LISTING_COLUMNS, LISTING_LABEL_COLUMN
+from kinds.listing_quality.record import LISTING_COLUMNS, LISTING_LABEL_COLUMN, ListingRecord
 from kinds.listing_quality.runtime import ListingQualityModel
 from registry.bundle import FeatureSetRef, Lineage, Manifest
 from registry.metrics import ModelMetrics
 from registry.store import ModelRegistry, new_version
 from training.boosting import train_binary_lightgbm
 from training.classification_metrics import BinaryMetrics, binary_metrics, sliced_metrics
-from training.data.loaders import read_table, validate_columns
+from training.data.loaders import check_bounds, read_table, validate_columns
 from training.lineage import git_commit, library_versions, training_file
 from training.pipeline import (
     BaseTrainingConfig,
@@ -197,4 +197,6 @@ class ListingQualityTrainer:
 
 def load_listing_file(path: Path) -> pd.DataFrame:
     """Read and validate a listing training file (Parquet / CSV / JSONL)."""
-    return validate_columns(read_table(path), LISTING_COLUMNS, str(path))
+    frame = validate_columns(read_table(path), LISTING_COLUMNS, str(path))
+    check_bounds(frame, ListingRecord, str(path))
+    return frame

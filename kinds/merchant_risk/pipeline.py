@@ -23,14 +23,14 @@ from kinds.merchant_risk.features import (
     MerchantGraph,
     build_merchant_features,
 )
-from kinds.merchant_risk.record import MERCHANT_LABEL_COLUMN
+from kinds.merchant_risk.record import MERCHANT_LABEL_COLUMN, MerchantRecord
 from kinds.merchant_risk.runtime import MerchantRiskModel
 from registry.bundle import FeatureSetRef, Lineage, Manifest
 from registry.metrics import ModelMetrics
 from registry.store import ModelRegistry, new_version
 from training.boosting import refit_binary_lightgbm, train_binary_lightgbm
 from training.classification_metrics import BinaryMetrics, binary_metrics, sliced_metrics
-from training.data.loaders import DataValidationError, read_table, row_name
+from training.data.loaders import DataValidationError, check_bounds, read_table, row_name
 from training.lineage import git_commit, library_versions, training_file
 from training.pipeline import BaseTrainingConfig, Progress, no_progress, register_model, split_rows
 from training.row_identity import MERCHANT_IDENTITY, TrainingRows, merchant_keys
@@ -170,6 +170,7 @@ def load_merchant_table(path: Path, links_path: Path | None = None,
     bad = [c for c in spec.own_features if (frame[c].notna() & values[c].isna()).any()]
     if bad:
         raise DataValidationError(f"{path}: column {bad[0]!r} must be numeric.", field=bad[0])
+    check_bounds(values, MerchantRecord, str(path))
     age = frame["account_age_days"].to_numpy(float) if "account_age_days" in frame.columns else None
     return MerchantTable(frame[id_column].astype(str).to_numpy(), values.to_numpy(np.float64),
                          labels.to_numpy(int), links, spec,

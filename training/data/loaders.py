@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel
 
 from common.errors import InvalidInputError
 from common.tables import first_line, read_jsonl
@@ -140,3 +141,25 @@ def validate_columns(frame: pd.DataFrame, specs: Sequence[ColumnSpec], source: s
                 )
             out[spec.name] = numeric.astype(float)
     return out
+
+
+def check_bounds(frame: pd.DataFrame, record: type[BaseModel], source: str) -> None:
+    """``DataValidationError`` naming the first numeric column of ``frame`` with a value outside
+    the bounds ``record`` (the API's record) sets on its field, and the first such row: a file
+    must not train or judge a model on values the service answers 400 to (a rating of 9, a
+    negative price). Missing values are left to the model."""
+    for name, field in record.model_fields.items():
+        if name not in frame.columns or not pd.api.types.is_numeric_dtype(frame[name]):
+            continue
+        values = frame[name].to_numpy(dtype=float)
+        for bound in field.metadata:
+            low, high = getattr(bound, "ge", None), getattr(bound, "le", None)
+            outside = (values < low) if low is not None else (values > high) if high is not None else None
+            if outside is None or not outside.any():
+                continue
+            row = int(np.flatnonzero(outside)[0])
+            limit = f"at least {low:g}" if low is not None else f"at most {high:g}"
+            raise DataValidationError(
+                f"{source}: column {name!r} must be {limit} (as the API requires); {row_name(source, row)} holds "
+                f"{values[row]:g}{f' ({int(outside.sum()):,} rows in all)' if outside.sum() > 1 else ''}. Fix or "
+                "drop those rows.", field=name)

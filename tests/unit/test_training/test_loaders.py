@@ -108,3 +108,21 @@ def test_segment_file_errors_count_rows_from_1_and_name_the_path_as_given(tmp_pa
     with pytest.raises(DataValidationError, match="is empty in row 1[.]") as info:
         load_marketing_file(path.with_suffix(".parquet"))
     assert str(path.with_suffix(".parquet")) in str(info.value)
+
+
+def test_a_value_the_api_refuses_is_named_with_its_row_not_scored(tmp_path: Path) -> None:
+    frame = _good_rows()
+    frame["rating"] = [4.5, 9.0]  # the API takes 0..5
+    path = tmp_path / "ratings.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataValidationError, match=r"'rating' must be at most 5 .*row 2 \(line 3\) holds 9") as info:
+        load_listing_file(path)
+    assert info.value.field == "rating"
+    frame["rating"] = [4.5, None]  # missing is left to the model
+    frame["price"] = [10.0, -5.0]
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataValidationError, match=r"'price' must be at least 0") as info:
+        load_listing_file(path)
+    frame["price"] = [10.0, 0.0]
+    frame.to_csv(path, index=False)
+    assert len(load_listing_file(path)) == 2
