@@ -285,6 +285,9 @@ def _item_context(view: dict[str, Any], session: Session, query: QueueQuery) -> 
         ids = list(dict.fromkeys([str(decision["inputs"].get("merchant_id") or decision["entity_id"]),
                                   decision["entity_id"]]))
         linked = state().linked_merchants(decision["model"], ids)
+        labels = state().training_labels(decision["model"], [link["merchant_id"] for link in request_links]) or {}
+        for link in request_links:
+            link["known"] = labels.get(link["merchant_id"])
     return {"pending": pending, "claim": claim, "now": datetime.now(UTC), "flash": _flash(query, session.name),
             "checked": checked if own else None, "own_verdict": describe_verdict(own) if own else None,
             "linked": linked, "request_links": request_links}

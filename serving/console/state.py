@@ -142,6 +142,18 @@ class ConsoleState:
         return [{"merchant_id": other, "link_type": link_type, "known": known.get(other)}
                 for other, link_type in sorted(found)[:LINKED_SHOWN]]
 
+    def training_labels(self, tag: str, merchant_ids: list[str]) -> dict[str, int | None] | None:
+        """Each merchant's label in the data the version ``tag`` was trained with (1 flagged, 0
+        not, None unknown), looked up as ids are compared (``features.ids.merchant_key``);
+        None when the version keeps no reference graph or it cannot be read."""
+        from features.ids import merchant_key
+
+        graph = self._reference_graph(tag)
+        if graph is None:
+            return None
+        known = {merchant_key(m): v for m, v in graph[1].items()}
+        return {m: known.get(merchant_key(m)) for m in merchant_ids}
+
     def _reference_graph(self, tag: str) -> tuple[dict[str, list[tuple[str, str]]], dict[str, int]] | None:
         with self._bundle_lock:
             if tag in self._graphs:

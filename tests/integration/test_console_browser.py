@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -462,3 +463,29 @@ def test_a_merchant_reason_citing_linked_merchants_lists_them(console: Page, ser
     assert "reference graph" in sources  # the request sent no link: the ones the model read are listed
     assert "flagged" in page.locator("#linked tbody td:nth-child(4)").all_inner_texts()  # as the reason says
     assert page.locator("#no-links").count() == 0
+
+
+def test_a_merchants_request_links_show_their_training_label(console: Page, server: str,
+                                                              merchant_files: tuple[Path, Path]) -> None:
+    import pandas as pd
+
+    from tests.integration.test_merchant_api import merchant_records
+
+    frame = pd.read_parquet(merchant_files[0])
+    # Six of each: the reference graph knows the labels of the training split only.
+    flagged = frame.loc[frame["is_suspicious"] == 1, "merchant_id"].head(6).tolist()
+    ordinary = frame.loc[frame["is_suspicious"] == 0, "merchant_id"].head(6).tolist()
+    record = {**merchant_records(merchant_files[0])[0], "merchant_id": f"linked-req-{uuid.uuid4().hex[:8]}",
+              "links": [{"merchant_id": m, "link_type": "shared_payout_account"} for m in flagged + ordinary]}
+    response = api_post(f"{server}/v1/merchants/score", json={"merchants": [record]}, timeout=60)
+    assert response.status_code == 200, response.text
+    page = console
+    page.goto(f"{server}/console/decisions/{_decision_id(page, server, record['merchant_id'])}")
+    rows = page.locator("#linked tbody tr")
+    mine = {r.locator("td").nth(0).inner_text(): r.locator("td").nth(3).inner_text()
+            for r in rows.all() if r.locator("td").nth(2).inner_text() == "this request"}
+    assert set(mine) == set(flagged + ordinary)
+    assert {mine[m] for m in flagged} == {"flagged", "unknown"} or {mine[m] for m in flagged} == {"flagged"}
+    assert {mine[m] for m in ordinary} in ({"not flagged", "unknown"}, {"not flagged"})
+    link = page.locator("#linked tbody tr", has_text=flagged[0]).first.locator("a")
+    assert link.get_attribute("href").endswith(f"/decisions?entity={flagged[0]}")
