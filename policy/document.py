@@ -35,7 +35,7 @@ PENALTY_RAISES: dict[str, str] = {"review_hold": "review", "suspension": "block"
 class Strict(BaseModel):
     """A policy section: unknown keys refused, values frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _every_category(points: dict[str, int], where: str) -> dict[str, int]:

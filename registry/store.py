@@ -82,9 +82,12 @@ def new_version() -> str:
 
 def split_reference(reference: str) -> tuple[str, str | None]:
     """``name[:version|alias]`` -> (name, version-or-alias or None)."""
-    name, _, version = reference.partition(":")
+    name, colon, version = reference.partition(":")
     if not name:
         raise ModelNotFoundError(f"{reference!r} names no model; use NAME or NAME:VERSION.")
+    if colon and not version:  # "name:" is a typo, not the production version
+        raise ModelNotFoundError(f"{reference!r} names no version after the colon; use {name} (production), "
+                                 f"{name}:VERSION or {name}:ALIAS.")
     return name, (version or None)
 
 

@@ -47,7 +47,7 @@ def _checked_categories(form: Any, segments: int) -> dict[int, list[str]]:
         if found is None:
             continue
         index = found.group(1)
-        if not (index.isascii() and index.isdigit() and int(index) < segments):
+        if not (index.isascii() and index.isdigit() and str(int(index)) == index and int(index) < segments):
             raise BadInput(key, f"names no segment of this item (it has {segments})")
         if values := [str(c) for c in form.getlist(key)]:
             checked[int(index)] = values

@@ -101,6 +101,8 @@ def test_unknown_references_explain_what_to_do(isolated_home) -> None:
         registry.resolve("listing-quality:production")
     with pytest.raises(ModelNotFoundError, match="shopguard models list"):
         registry.resolve("listing-quality:v0")
+    with pytest.raises(ModelNotFoundError, match="no version after the colon"):  # not the production version
+        registry.resolve("listing-quality:")
 
 
 def test_a_worse_candidate_is_refused_unless_forced(isolated_home, tmp_path) -> None:

@@ -38,6 +38,7 @@ def test_the_version_is_the_name_and_a_hash_of_the_resolved_content(tmp_path: Pa
      "merchants"),
     ("name: x\ncreators: {start: 13}\n", "creators"),
     ("name: x\nappeals: {deadline_days: -1}\n", "appeals.deadline_days"),
+    ("name: x\nrooms: {review_weight: .nan}\n", "rooms.review_weight: Input should be a finite number"),
     ("rooms: {}\n", "name: Field required"),
     ("- a list\n", "a policy is a mapping"),
     ("name: [unclosed\n", "not valid YAML at line"),

@@ -182,7 +182,8 @@ def test_a_verdict_goes_through_the_feedback_code_and_leaves_the_queue(console) 
     assert wrong.status_code == 422 and "made_up" in wrong.text
     before = len(FeedbackStore(engine).rows("stream"))
     for data, field in (({"note": "长" * 4001}, "note"), ({"categories-7": "absolute_claim"}, "categories-7"),
-                        ({"categories-x": "absolute_claim"}, "categories-x")):
+                        ({"categories-x": "absolute_claim"}, "categories-x"),
+                        ({"categories-00": "absolute_claim"}, "categories-00")):  # not segment 0 written again
         refused = client.post("/console/decisions/62/verdict", data={"csrf": csrf, "verdict": "violation",
                                                                      "categories-0": "absolute_claim", **data})
         assert refused.status_code == 400 and f"<code>{field}</code>" in refused.text, field  # was cut or dropped
