@@ -676,6 +676,12 @@ async def home(request: Request) -> Response:
     return RedirectResponse(f"{prefix(request)}/queue", status_code=303)
 
 
+async def no_page(request: Request) -> Response:
+    """Any other console address: the console's 404 page (the service's router would answer
+    plain text: BentoML's mount passes on a path none of the console's routes matches)."""
+    raise HTTPException(404, f"no console page at {request.url.path!r}; the queue is at {prefix(request)}/queue")
+
+
 # -- errors -------------------------------------------------------------------------------------
 
 
@@ -733,6 +739,7 @@ console_app = Starlette(
         Route("/appeals/{appeal_id:int}", appeal_page),
         Route("/appeals/{appeal_id:int}/decision", appeal_decision, methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        Route("/{address:path}", no_page),  # last: a GET nothing else matched
     ],
     exception_handlers={HTTPException: http_error, 500: server_error,
                         **dict.fromkeys(STORAGE_ERRORS, storage_page)},

@@ -489,3 +489,11 @@ def test_a_merchants_request_links_show_their_training_label(console: Page, serv
     assert {mine[m] for m in ordinary} in ({"not flagged", "unknown"}, {"not flagged"})
     link = page.locator("#linked tbody tr", has_text=flagged[0]).first.locator("a")
     assert link.get_attribute("href").endswith(f"/decisions?entity={flagged[0]}")
+
+
+def test_an_unknown_console_address_is_the_consoles_404_page(server: str) -> None:
+    for path in ("/console/nonexistent", "/console/decisions/abc"):
+        page = httpx.get(f"{server}{path}", timeout=30)
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html"), path
+        assert "no console page at" in page.text and "Traceback" not in page.text
+    assert httpx.get(f"{server}/v1/nope", timeout=30).headers["content-type"].startswith("application/json")
