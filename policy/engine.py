@@ -16,10 +16,13 @@ in memory (``replay.py``), so replaying the live policy reproduces the live ledg
   listing for listings) unless the policy charges per segment. A creator loses credit
   (``creators.points``), the room's merchant gains points (``merchants.points``); an inferior
   listing at block costs its merchant ``listing_block_points``.
-- **Penalties** are imposed when a balance crosses a level (a creator's credit falls to a
-  penalty's ``at_or_below``; a merchant's active points reach a milestone) and end at their
-  ``until``. A reversal adds the points back to what stands behind the penalty; a penalty
-  with no longer enough behind it is lifted (or eased to the level that still stands).
+- **Penalties**: a creator's charge that leaves the credit at or below a penalty's
+  ``at_or_below`` imposes it (the strictest reached) unless one as strict is in force; a
+  merchant's penalty is imposed when its active points cross a milestone. They end at their
+  ``until``. Behind a penalty stands the balance when it was imposed and every charge since
+  (recoveries and expiries left out); a reversal takes its points away from that, and a
+  penalty with no longer enough behind it is lifted or eased to the level that still stands
+  (never raised), counted from the start of its run of penalties.
 - **Time.** Credit recovers after clean days, merchant points expire, penalties end: each is
   an entry or action dated when it took effect, applied before any later event of that
   entity and by the clock's ``Tick``.
@@ -91,7 +94,6 @@ def stronger(a: str, b: str, order: tuple[str, ...]) -> str:
 def _charged_as(segment: Flagged) -> str:
     """The rule a provisional charge of ``segment`` names: its block, or the stream's burst rule."""
     return "block" if segment.decision == "block" else "stream rule calls.stream_review_burst"
-
 
 
 def _penalty_text(penalty: Penalty | None) -> str:
@@ -215,10 +217,11 @@ class Enforcer:
         the broadcast is the host's too. Blocks (and reviews the burst rule blocked on) are
         charged provisionally, categories a reviewer confirmed finally (once per category per
         broadcast, as always)."""
-        for segment in state.flagged(room.stream_id):
+        flagged = state.flagged(room.stream_id)
+        for segment in flagged:
             if segment.overturned:
                 continue
-            if segment.decision == "block" or segment.rule_blocked:
+            if segment.decision == "block" or self._burst_stands(segment, flagged):
                 self._charge_segment(state, segment, segment.categories, "provisional", at,
                                      f"{_charged_as(segment)}, before the host was named", creator, None, out)
             if segment.confirmed:
@@ -347,8 +350,9 @@ class Enforcer:
             before = entity.points
             entity.points += points
             entry = replace(entry, points=points, balance=entity.points)
-        if entity.penalty is not None and entity.penalty.active(at):
-            entity.penalty.basis += entry.points  # what stands behind the penalty in force grows too
+        penalty = entity.penalty
+        if penalty is not None and penalty.active(at) and penalty.started is not None:
+            penalty.basis += entry.points  # what stands behind the penalty in force grows too (not a stored one's)
         written = state.add_entry(entry)
         out.entries.append(written)
         self._impose(state, entity_type, entity, before, written, at, out)
@@ -361,7 +365,7 @@ class Enforcer:
         imposed when the points cross a milestone (TikTok Shop's milestones)."""
         if isinstance(entity, Creator):
             reached = [p for p in self.policy.creators.penalties if entity.credit <= p.at_or_below]
-            if not reached or entity.credit >= before:
+            if not reached:
                 return
             rule = reached[-1]  # the lowest level reached is the strictest
             level, kind, days, balance = rule.at_or_below, rule.kind, rule.days, entity.credit
@@ -684,8 +688,14 @@ class Enforcer:
             keys = {(s.request_id, s.segment_index) for s in segments}
             for charge in self._standing_charges(state, entity_type, entity_id, stream_id):
                 if (charge.request_id, charge.segment_index) in keys:
-                    self._reverse(state, entity, charge, at, f"overturned: {reason}", out)
-                    self._recharge(state, entity_type, entity, charge, at, out)
+                    # A charge carried to another violation of its category stands in its place:
+                    # the penalty behind it neither eases nor starts again.
+                    reversal = self._reverse(state, entity, charge, at, f"overturned: {reason}", out, ease=False)
+                    if self._recharge(state, entity_type, entity, charge, at, out):
+                        if entity.penalty is not None and entity.penalty.started is not None:
+                            entity.penalty.basis -= charge.points
+                    else:
+                        self._ease(state, entity, charge, reversal, at, out)
             if isinstance(entity, Creator):
                 state.put_creator(entity)
             else:
@@ -696,29 +706,39 @@ class Enforcer:
             state.put_room(room)
 
     def _recharge(self, state: State, entity_type: str, entity: Creator | Merchant, reversed_charge: Entry,
-                  at: datetime, out: Outcome) -> None:
+                  at: datetime, out: Outcome) -> bool:
         """Charged once per category per broadcast: when that charge goes, the broadcast's next
         standing violation of the category (a block, a review the burst rule blocked on, or a
-        confirmed segment) carries it."""
+        confirmed segment) carries it. Whether one did."""
         if self.policy.charging.once_per != "category_per_broadcast" or reversed_charge.stream_id is None:
-            return
+            return False
         category = reversed_charge.category
-        for segment in state.flagged(reversed_charge.stream_id):
+        flagged = state.flagged(reversed_charge.stream_id)
+        for segment in flagged:
             if segment.overturned or (segment.request_id, segment.segment_index) == (
                     reversed_charge.request_id, reversed_charge.segment_index):
                 continue
             if entity_type == "merchant" and segment.merchant_id != reversed_charge.entity_id:
                 continue
-            blocked = segment.decision == "block" or segment.rule_blocked
+            blocked = segment.decision == "block" or self._burst_stands(segment, flagged)
             if category in segment.confirmed or (blocked and category in segment.categories):
                 status = "final" if category in segment.confirmed else "provisional"
                 self._charge(state, entity_type, entity, category or "", segment, status, at,
                              "carried from an overturned charge", out)
-                return
+                return True
+        return False
+
+    def _burst_stands(self, segment: Flagged, flagged: list[Flagged]) -> bool:
+        """Whether ``segment`` is a review the burst rule blocked on and enough of that call's
+        burst reviews still stand (none overturned below the rule's count) to charge it as a block."""
+        if not segment.rule_blocked or segment.overturned:
+            return False
+        standing = sum(s.request_id == segment.request_id and s.rule_blocked and not s.overturned for s in flagged)
+        return standing >= self.policy.calls.stream_review_burst.segments
 
     def _reverse(self, state: State, entity: Creator | Merchant, charge: Entry, at: datetime, reason: str,
-                 out: Outcome) -> None:
-        """A reversing entry giving back what ``charge`` took; penalties re-checked."""
+                 out: Outcome, ease: bool = True) -> Entry:
+        """A reversing entry giving back what ``charge`` took; penalties re-checked (``ease``)."""
         if isinstance(entity, Creator):
             before = entity.credit
             entity.credit = min(self.policy.creators.cap, entity.credit - charge.points)
@@ -735,7 +755,9 @@ class Enforcer:
         if appeal is not None and appeal.status == "pending":  # nothing left to appeal: closed with the reversal
             appeal.status, appeal.decided_by, appeal.decided_at, appeal.note = "overturned", "reversal", at, reason
             state.put_appeal(appeal)
-        self._ease(state, entity, charge, entry, at, out)
+        if ease:
+            self._ease(state, entity, charge, entry, at, out)
+        return entry
 
     def _ease(self, state: State, entity: Creator | Merchant, charge: Entry, reversal: Entry, at: datetime,
               out: Outcome) -> None:
@@ -744,12 +766,14 @@ class Enforcer:
         penalty = entity.penalty
         if penalty is None or not penalty.active(at):
             return
+        if penalty.started is None and charge.at > penalty.since:
+            return  # stored before charges made under a penalty counted behind it: they are not in its basis
         if isinstance(entity, Creator):
             penalty.basis -= charge.points
             still = [p for p in self.policy.creators.penalties if penalty.basis <= p.at_or_below]
             keep = still[-1] if still else None  # the strictest level the basis still reaches
-            if keep is not None and keep.at_or_below == penalty.level:
-                return
+            if keep is not None and keep.at_or_below <= penalty.level:
+                return  # as strict as the penalty in force, or stricter: a reversal never raises a penalty
             before = self.creator_standing(entity, at)
             entity.penalty = self._eased(penalty, keep.kind if keep else None, keep.at_or_below if keep else None,
                                          keep.days if keep else None, at)
@@ -764,7 +788,7 @@ class Enforcer:
         penalty.basis -= charge.points
         reached = [m for m in self.policy.merchants.milestones if penalty.basis >= m.points]
         keep_m = reached[-1] if reached else None
-        if keep_m is not None and keep_m.points == penalty.level:
+        if keep_m is not None and keep_m.points >= penalty.level:
             return
         before = self.merchant_standing(entity, at)
         entity.penalty = self._eased(penalty, keep_m.penalty if keep_m else None, keep_m.points if keep_m else None,

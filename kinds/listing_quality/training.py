@@ -93,12 +93,14 @@ def evaluate_file(bundle: LoadedBundle, path: Path, binary_category: str | None,
 
 
 def _listing_file(bundle: LoadedBundle, path: Path) -> Any:
-    from training.data.loaders import DataValidationError, read_table
+    from kinds.listing_quality.record import ListingRecord
+    from training.data.loaders import DataValidationError, check_bounds, read_table
     from training.real_checks import file_checks, listing_decisions, neutral_listings
 
     frame = read_table(path)
     if "title" not in frame.columns:
         raise DataValidationError(f"{path}: missing column 'title'.", field="title")
+    check_bounds(frame, ListingRecord, str(path))  # no figure on values the API refuses
     columns = neutral_listings(frame["title"].astype(str).tolist())
     for name in frame.columns:  # the file's own attributes replace the neutral ones
         if name != LISTING_LABEL_COLUMN:

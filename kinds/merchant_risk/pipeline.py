@@ -170,7 +170,8 @@ def load_merchant_table(path: Path, links_path: Path | None = None,
     bad = [c for c in spec.own_features if (frame[c].notna() & values[c].isna()).any()]
     if bad:
         raise DataValidationError(f"{path}: column {bad[0]!r} must be numeric.", field=bad[0])
-    check_bounds(values, MerchantRecord, str(path))
+    if ours:  # generic columns may share a name and not a meaning (a rate in percent)
+        check_bounds(values, MerchantRecord, str(path))
     age = frame["account_age_days"].to_numpy(float) if "account_age_days" in frame.columns else None
     return MerchantTable(frame[id_column].astype(str).to_numpy(), values.to_numpy(np.float64),
                          labels.to_numpy(int), links, spec,

@@ -678,8 +678,13 @@ async def home(request: Request) -> Response:
 
 async def no_page(request: Request) -> Response:
     """Any other console address: the console's 404 page (the service's router would answer
-    plain text: BentoML's mount passes on a path none of the console's routes matches)."""
-    raise HTTPException(404, f"no console page at {request.url.path!r}; the queue is at {prefix(request)}/queue")
+    plain text: BentoML's mount passes on a path none of the console's routes matches); an
+    address with a trailing slash goes to the one without, as Starlette's router did."""
+    path = request.url.path
+    if path.endswith("/") and path.rstrip("/") != prefix(request):
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(path.rstrip("/") + query, status_code=307)
+    raise HTTPException(404, f"no console page at {path!r}; the queue is at {prefix(request)}/queue")
 
 
 # -- errors -------------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ class ConsoleState:
         self._budgets: tuple[float, dict[str, dict[str, Any]]] | None = None
         self._tag_budgets: dict[str, float | None] = {}
         self._graphs: dict[str, tuple[dict[str, list[tuple[str, str]]], dict[str, int]] | None] = {}
+        self._labels_by_key: dict[str, dict[str, int]] = {}  # version -> training label by normalized id
         self._bundle_lock = threading.Lock()
 
     def exchange(self, token: str) -> tuple[str, tuple[str, ...]] | str:
@@ -148,10 +149,15 @@ class ConsoleState:
         None when the version keeps no reference graph or it cannot be read."""
         from features.ids import merchant_key
 
-        graph = self._reference_graph(tag)
-        if graph is None:
-            return None
-        known = {merchant_key(m): v for m, v in graph[1].items()}
+        with self._bundle_lock:
+            known = self._labels_by_key.get(tag)
+        if known is None:
+            graph = self._reference_graph(tag)
+            if graph is None:
+                return None
+            known = {merchant_key(m): v for m, v in graph[1].items()}
+            with self._bundle_lock:
+                self._labels_by_key[tag] = known
         return {m: known.get(merchant_key(m)) for m in merchant_ids}
 
     def _reference_graph(self, tag: str) -> tuple[dict[str, list[tuple[str, str]]], dict[str, int]] | None:

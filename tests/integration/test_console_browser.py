@@ -497,3 +497,5 @@ def test_an_unknown_console_address_is_the_consoles_404_page(server: str) -> Non
         assert page.status_code == 404 and page.headers["content-type"].startswith("text/html"), path
         assert "no console page at" in page.text and "Traceback" not in page.text
     assert httpx.get(f"{server}/v1/nope", timeout=30).headers["content-type"].startswith("application/json")
+    slash = httpx.get(f"{server}/console/audit/", timeout=30)  # a trailing slash goes to the page, as before
+    assert slash.status_code == 307 and slash.headers["location"].endswith("/console/audit")

@@ -105,3 +105,28 @@ def test_merchant_decisions_move_to_normalized_ids_and_a_block_stands(tmp_path) 
 
     holds = EnforcementStore(engine_for(url), load_policy()).all_holds()
     assert set(holds) == {"m-ring"} and holds["m-ring"].raises_to == "review" and "m:v1" in holds["m-ring"].detail
+
+
+def test_room_segments_stored_before_0012_learn_which_ones_the_burst_rule_blocked_on(tmp_path) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from database.engine import _alembic_config
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'burst.db'}")
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0011")
+        payload = '{"rule_blocked": [1, 2], "flagged": []}'
+        connection.execute(text("INSERT INTO enforcement_events (at, type, request_id, policy_version, payload) "
+                                "VALUES ('2026-11-02 20:00:00', 'chunk', 'req-b', 'p@1', :p), "
+                                "('2026-11-02 20:00:05', 'chunk', 'req-c', 'p@1', '{\"flagged\": []}')"), {"p": payload})
+        for request_id, index in (("req-b", 0), ("req-b", 1), ("req-b", 2), ("req-c", 1)):
+            connection.execute(text(
+                "INSERT INTO room_segments (stream_id, ordinal, request_id, segment_index, decision, categories, "
+                "overturned, confirmed) VALUES ('s', :o, :r, :i, 'review', 'price_fraud', 0, '')"),
+                {"o": index + (10 if request_id == "req-c" else 0), "r": request_id, "i": index})
+        command.upgrade(_alembic_config(connection), "head")
+        rows = connection.execute(text("SELECT request_id, segment_index, rule_blocked FROM room_segments "
+                                       "ORDER BY request_id, segment_index")).all()
+    assert [(r, i, bool(b)) for r, i, b in rows] == [("req-b", 0, False), ("req-b", 1, True), ("req-b", 2, True),
+                                                    ("req-c", 1, False)]

@@ -367,3 +367,49 @@ def test_an_overturned_charge_moves_to_a_review_the_burst_rule_blocked_on(enforc
     charges = [(e.request_id, e.status) for e in state.ledger if e.entity_type == "creator" and e.kind == "charge"]
     assert charges == [("req-S1-0", "provisional"), ("req-S1-1", "provisional")]
     assert state.creator("C1").credit == 10 - 3
+
+
+def test_a_reversal_never_makes_a_penalty_stricter_after_recoveries(enforcer) -> None:
+    state = MemoryState()
+    run(enforcer, state, chunk(0, block("efficacy_claim", "price_fraud", "off_platform")),  # 10 -> 3: 30 days
+        chunk(1, block("absolute_claim")),  # 3 -> 2
+        Tick(T0 + timedelta(days=22)))  # three weekly recoveries: 2 -> 5 (not behind the penalty)
+    assert state.creator("C1").credit == 5
+    run(enforcer, state, chunk(0, block("counterfeit"), stream="S2", at=T0 + timedelta(days=23)))  # 5 -> 1
+    run(enforcer, state, ok_verdict(1, "req-S1-1", minutes=60 * 24 * 23 + 5))  # absolute_claim back: 1 -> 2
+    creator = state.creator("C1")
+    assert creator.credit == 2 and (creator.penalty.kind, creator.penalty.level) == ("limit_live_selling", 3)
+    assert "withdraw_ecommerce" not in {a.after for a in state.actions}
+
+
+def test_a_penalty_stored_before_charges_counted_behind_it_is_not_eased_by_a_later_charge(enforcer) -> None:
+    state = MemoryState()
+    run(enforcer, state, chunk(0, block("efficacy_claim", "price_fraud", "off_platform")),  # 10 -> 3: 30 days
+        chunk(1, block("absolute_claim")))  # 3 -> 2
+    penalty = state.creators["C1"].penalty  # as the previous accounting stored it: no start, basis 3 (the
+    penalty.started, penalty.basis = None, 3  # balance at imposition; the later charge not behind it)
+    run(enforcer, state, ok_verdict(1, "req-S1-1"))  # back to 3: still at or below 3
+    penalty = state.creator("C1").penalty
+    assert state.creator("C1").credit == 3 and penalty.level == 3 and penalty.basis == 3
+
+
+def test_a_charge_carried_to_another_violation_leaves_the_penalty_as_it_was(enforcer) -> None:
+    state = MemoryState()
+    reviews = [FlaggedInput(i, "review", ("counterfeit",)) for i in range(3)]
+    run(enforcer, state, chunk(0, block("counterfeit")),  # 10 -> 6: the 7-day limit
+        dataclasses.replace(chunk(1, *reviews, segments=3), rule_blocked=(0, 1, 2)))  # not charged again
+    before = state.creator("C1").penalty
+    run(enforcer, state, ok_verdict(1, "req-S1-0", minutes=60 * 24 * 2))  # the charge moves to the burst
+    creator = state.creator("C1")
+    assert creator.credit == 6 and creator.penalty.until == before.until and creator.penalty.basis == before.basis
+    assert [a.cause for a in state.actions if a.entity_type == "creator"] == ["credit_threshold"]
+
+
+def test_a_burst_with_an_overturned_review_no_longer_charges_its_other_reviews(enforcer) -> None:
+    state = MemoryState()
+    reviews = [FlaggedInput(i, "review", ("fake_endorsement",)) for i in range(3)]
+    run(enforcer, state, dataclasses.replace(chunk(0, *reviews, creator=None, segments=3), rule_blocked=(0, 1, 2)))
+    run(enforcer, state, VerdictGiven(T0 + timedelta(minutes=2), 1, "stream", "S1", "req-S1-0", "ok", "rev", 0))
+    assert [e.kind for e in state.ledger if e.entity_type == "merchant"] == ["charge", "reversal"]  # not carried
+    (out,) = run(enforcer, state, chunk(1, creator="C1"))
+    assert out.creator["credit"] == 10 and not [e for e in state.ledger if e.entity_type == "creator"]

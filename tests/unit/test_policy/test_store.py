@@ -130,10 +130,11 @@ def late_host_scenario(open_store: Callable[[], EnforcementStore], room: str, ho
         assert errors == []
 
     early = [chunk(room, n, BLOCK, price, creator=None, at=T0 + timedelta(seconds=n)) for n in range(8)]
-    # The stream's burst rule blocked on chunk 5's endorsement review: charged as a block, to the host too.
-    endorsement = FlaggedInput(2, "review", ("fake_endorsement",))
-    early[5] = dataclasses.replace(chunk(room, 5, BLOCK, price, endorsement, creator=None,
-                                         at=T0 + timedelta(seconds=5)), rule_blocked=(2,))
+    # The stream's burst rule blocked on chunk 5's three endorsement reviews: charged as a block
+    # (once per category), to the host too.
+    endorsements = [FlaggedInput(i, "review", ("fake_endorsement",)) for i in (2, 3, 4)]
+    early[5] = dataclasses.replace(chunk(room, 5, BLOCK, price, *endorsements, creator=None,
+                                         at=T0 + timedelta(seconds=5)), rule_blocked=(2, 3, 4), segments=5)
     run_all([lambda w=w: [stores[w].record_chunk(c, f"sha-{c.chunk}") for c in early[w::4]] for w in range(4)])
     assert stores[0].room_state(room)["creator_id"] is None
     naming = [chunk(room, n, creator=host, at=T0 + timedelta(seconds=n)) for n in (8, 9)]
@@ -269,3 +270,14 @@ def _stream_of(store: EnforcementStore, request_id: str) -> str:
 
     with store.engine.connect() as conn:
         return conn.execute(select(calls_table.c.entity_id).where(calls_table.c.request_id == request_id)).scalar()
+
+
+def test_a_penalty_keeps_its_start_when_stored_and_one_stored_before_loads_without() -> None:
+    from policy.state import Penalty
+    from policy.store import _penalty, _penalty_json
+
+    raised = Penalty("limit_live_selling", T0 + timedelta(days=2), T0 + timedelta(days=32), 3, 2, 7, T0)
+    assert _penalty(_penalty_json(raised)) == raised
+    stored_before = {k: v for k, v in _penalty_json(raised).items() if k != "started"}
+    old = _penalty(stored_before)
+    assert old is not None and old.started is None and old.run_start == old.since

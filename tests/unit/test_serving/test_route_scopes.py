@@ -25,7 +25,8 @@ EXPECTED = {
         ("POST", "/decisions/{decision_id:int}/skip"),
         ("GET", "/charts/{name}.png"), ("GET", "/rooms"), ("GET", "/lookup"), ("GET", "/rooms/{stream_id:path}"),
         ("GET", "/creators/{creator_id:path}"), ("GET", "/merchants/{merchant_id:path}"), ("GET", "/appeals"),
-        ("GET", "/appeals/{appeal_id:int}"), ("POST", "/appeals/{appeal_id:int}/decision"))},
+        ("GET", "/appeals/{appeal_id:int}"), ("POST", "/appeals/{appeal_id:int}/decision"),
+        ("GET", "/{address:path}"))},  # the console's 404 page for any other address
 }
 
 
