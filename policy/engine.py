@@ -319,7 +319,11 @@ class Enforcer:
 
     def _charge(self, state: State, entity_type: str, entity: Creator | Merchant, category: str,
                 segment: Flagged | None, status: str, at: datetime, rule: str, out: Outcome,
-                listing_id: str | None = None) -> None:
+                listing_id: str | None = None, carrying: Entry | None = None) -> None:
+        """Charge ``category`` of ``segment`` (or a listing) unless it is charged already, and
+        impose the penalty the balance reaches. ``carrying``: the reversal of an overturned
+        charge this one takes the place of; it takes back exactly what that gave, and leaves
+        the penalty, the basis behind it and the recovery clock as they were."""
         entity_id = entity.creator_id if isinstance(entity, Creator) else entity.merchant_id
         standing = self._standing_charges(state, entity_type, entity_id, segment.stream_id if segment else None,
                                           listing_id)
@@ -341,6 +345,15 @@ class Enforcer:
         entry = Entry(entity_type, entity_id, at, 0, 0, "charge", f"{rule_key} ({rule})", self.version, status,
                       category, segment.stream_id if segment else None, listing_id,
                       segment.request_id if segment else None, segment.segment_index if segment else None)
+        if carrying is not None:
+            if isinstance(entity, Creator):
+                entity.credit -= carrying.points
+                entry = replace(entry, points=-carrying.points, balance=entity.credit)
+            else:
+                entity.points -= carrying.points
+                entry = replace(entry, points=-carrying.points, balance=entity.points)
+            out.entries.append(state.add_entry(entry))
+            return
         if isinstance(entity, Creator):
             before = entity.credit
             entity.credit = max(0, entity.credit - points)
@@ -676,26 +689,33 @@ class Enforcer:
         for segment in segments:
             segment.overturned = True
             state.put_flagged(segment)
+        # Whose charges fall: the overturned segments', and those of burst reviews of the same
+        # calls that no longer make a burst (a category a reviewer confirmed on them stays).
+        falls: dict[tuple[str, int], tuple[str, ...]] = {(s.request_id, s.segment_index): () for s in segments}
+        flagged = state.flagged(stream_id)
+        for request_id in {s.request_id for s in segments if s.rule_blocked}:
+            for other in flagged:
+                if (other.request_id == request_id and other.rule_blocked and not other.overturned
+                        and not self._burst_stands(other, flagged)):
+                    falls[(other.request_id, other.segment_index)] = other.confirmed
         room = state.room(stream_id)
         creator_id = room.creator_id if room else None
         creator = self._creator(state, creator_id, at, out) if creator_id else None
-        merchants = {s.merchant_id for s in segments if s.merchant_id}
+        merchants = {s.merchant_id for s in flagged if (s.request_id, s.segment_index) in falls and s.merchant_id}
         for entity_type, entity in [("creator", creator)] + [("merchant", self._merchant(state, m, at, out))
                                                             for m in sorted(merchants)]:
             if entity is None:
                 continue
             entity_id = entity.creator_id if isinstance(entity, Creator) else entity.merchant_id
-            keys = {(s.request_id, s.segment_index) for s in segments}
             for charge in self._standing_charges(state, entity_type, entity_id, stream_id):
-                if (charge.request_id, charge.segment_index) in keys:
-                    # A charge carried to another violation of its category stands in its place:
-                    # the penalty behind it neither eases nor starts again.
-                    reversal = self._reverse(state, entity, charge, at, f"overturned: {reason}", out, ease=False)
-                    if self._recharge(state, entity_type, entity, charge, at, out):
-                        if entity.penalty is not None and entity.penalty.started is not None:
-                            entity.penalty.basis -= charge.points
-                    else:
-                        self._ease(state, entity, charge, reversal, at, out)
+                kept = falls.get((charge.request_id, charge.segment_index))
+                if kept is None or charge.category in kept:
+                    continue
+                # A charge carried to another violation of its category stands in its place: the
+                # penalty behind it neither eases nor starts again.
+                reversal = self._reverse(state, entity, charge, at, f"overturned: {reason}", out, ease=False)
+                if not self._recharge(state, entity_type, entity, charge, reversal, at, out):
+                    self._ease(state, entity, charge, reversal, at, out)
             if isinstance(entity, Creator):
                 state.put_creator(entity)
             else:
@@ -706,7 +726,7 @@ class Enforcer:
             state.put_room(room)
 
     def _recharge(self, state: State, entity_type: str, entity: Creator | Merchant, reversed_charge: Entry,
-                  at: datetime, out: Outcome) -> bool:
+                  reversal: Entry, at: datetime, out: Outcome) -> bool:
         """Charged once per category per broadcast: when that charge goes, the broadcast's next
         standing violation of the category (a block, a review the burst rule blocked on, or a
         confirmed segment) carries it. Whether one did."""
@@ -724,7 +744,7 @@ class Enforcer:
             if category in segment.confirmed or (blocked and category in segment.categories):
                 status = "final" if category in segment.confirmed else "provisional"
                 self._charge(state, entity_type, entity, category or "", segment, status, at,
-                             "carried from an overturned charge", out)
+                             "carried from an overturned charge", out, carrying=reversal)
                 return True
         return False
 
@@ -810,7 +830,7 @@ class Enforcer:
         until = start + timedelta(days=days) if days else None
         if until is not None and until <= at:
             return None
-        return Penalty(kind, start, until, level, penalty.basis, penalty.entry_id, start)
+        return Penalty(kind, start, until, level, penalty.basis, penalty.entry_id, penalty.started)
 
     def _unstop_rooms(self, state: State, creator: Creator, at: datetime, out: Outcome) -> None:
         for room in state.rooms_of_creator(creator.creator_id):

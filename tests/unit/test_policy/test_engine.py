@@ -413,3 +413,55 @@ def test_a_burst_with_an_overturned_review_no_longer_charges_its_other_reviews(e
     assert [e.kind for e in state.ledger if e.entity_type == "merchant"] == ["charge", "reversal"]  # not carried
     (out,) = run(enforcer, state, chunk(1, creator="C1"))
     assert out.creator["credit"] == 10 and not [e for e in state.ledger if e.entity_type == "creator"]
+
+
+def test_a_charge_carried_after_the_penalty_ended_imposes_nothing_and_costs_nothing_more(enforcer) -> None:
+    state = MemoryState()
+    run(enforcer, state, chunk(0, block("counterfeit"), FlaggedInput(1, "block", ("price_fraud",))),  # 10 -> 4
+        chunk(1, block("counterfeit")))  # once per category per broadcast: not charged
+    run(enforcer, state, Tick(T0 + timedelta(days=7, hours=1)))  # the 7-day limit ends; credit 4 -> 5
+    run(enforcer, state, ok_verdict(1, "req-S1-0", minutes=60 * 24 * 8))  # counterfeit moves to chunk 1: 5 -> 9 -> 5
+    creator = state.creator("C1")
+    assert creator.credit == 5 and enforcer.creator_standing(creator, T0 + timedelta(days=8)) == "none"
+    assert [a.after for a in state.actions if a.entity_type == "creator"] == ["limit_live_selling", "none"]
+    carried = [e for e in state.ledger if e.entity_type == "creator" and e.kind == "charge"][-1]
+    assert (carried.request_id, carried.points) == ("req-S1-1", -4)
+
+
+def test_a_charge_carried_at_the_credit_cap_takes_back_only_what_its_reversal_gave(enforcer) -> None:
+    state = MemoryState()
+    run(enforcer, state, chunk(0, block("counterfeit")), chunk(1, block("counterfeit")))  # 10 -> 6
+    run(enforcer, state, Tick(T0 + timedelta(days=29)))  # weekly recoveries: 6 -> 10
+    assert state.creator("C1").credit == 10
+    run(enforcer, state, ok_verdict(1, "req-S1-0", minutes=60 * 24 * 29 + 60))  # +2 (the cap is 12), carried: -2
+    assert state.creator("C1").credit == 10
+
+
+def test_a_penalty_stored_before_stays_on_its_accounting_when_eased(enforcer) -> None:
+    state = MemoryState()
+    run(enforcer, state, chunk(0, block("counterfeit"), FlaggedInput(1, "block", ("efficacy_claim",))),  # -> 3
+        chunk(1, block("absolute_claim")), chunk(2, block("false_scarcity")))  # -> 1
+    penalty = state.creators["C1"].penalty
+    penalty.started, penalty.basis = None, 3  # as stored before: the later charges not behind it
+    run(enforcer, state, VerdictGiven(T0 + timedelta(minutes=5), 1, "stream", "S1", "req-S1-0", "ok", "rev", 1))
+    eased = state.creator("C1").penalty  # efficacy back: 1 -> 4, the basis 3 -> 6: eased to the 7-day limit
+    assert (eased.level, eased.started) == (6, None)
+    run(enforcer, state, ok_verdict(2, "req-S1-1", minutes=6))  # absolute_claim, charged after it: 4 -> 5
+    penalty = state.creator("C1").penalty  # still at or below 6, and still on the stored accounting
+    assert state.creator("C1").credit == 5 and (penalty.level, penalty.basis, penalty.started) == (6, 6, None)
+
+
+def test_overturning_one_review_of_a_burst_reverses_the_charges_of_the_others(enforcer) -> None:
+    state = MemoryState()
+    reviews = [FlaggedInput(0, "review", ("fake_endorsement",)), FlaggedInput(1, "review", ("guarantee_claim",)),
+               FlaggedInput(2, "review", ("false_scarcity",))]
+    run(enforcer, state, dataclasses.replace(chunk(0, *reviews, segments=3), rule_blocked=(0, 1, 2)))
+    assert state.creator("C1").credit == 10 - 2 - 2 - 1
+    run(enforcer, state, VerdictGiven(T0 + timedelta(minutes=1), 1, "stream", "S1", "req-S1-0", "guarantee_claim",
+                                      "rev", 1))  # a reviewer confirms one of them
+    run(enforcer, state, VerdictGiven(T0 + timedelta(minutes=2), 2, "stream", "S1", "req-S1-0", "ok", "rev", 0))
+    # Two burst reviews are left: no burst. The unconfirmed one's charge goes, the confirmed one's stays.
+    standing = [(e.category, e.status) for e in state.ledger if e.entity_type == "creator" and e.kind == "charge"
+                and not any(r.refers_to == e.id for r in state.ledger if r.kind == "reversal")]
+    assert standing == [("guarantee_claim", "provisional")] and state.creator("C1").credit == 8
+    assert state.merchant("M1").points == 2
