@@ -499,3 +499,18 @@ def test_an_unknown_console_address_is_the_consoles_404_page(server: str) -> Non
     assert httpx.get(f"{server}/v1/nope", timeout=30).headers["content-type"].startswith("application/json")
     slash = httpx.get(f"{server}/console/audit/", timeout=30)  # a trailing slash goes to the page, as before
     assert slash.status_code == 307 and slash.headers["location"].endswith("/console/audit")
+
+
+def test_a_hostile_address_or_parameter_name_quoted_by_an_error_page_renders_as_text(console: Page,
+                                                                                       server: str) -> None:
+    from urllib.parse import quote
+
+    hostile = '<img src=x onerror="window.__pwned=8"><script>window.__pwned=9</script>'
+    page = console
+    for path in (f"/console/{quote(hostile)}", f"/console/rooms?{quote(hostile)}=1",
+                 f"/console/appeals?status=all&{quote(hostile)}=2"):
+        answer = page.goto(f"{server}{path}")
+        assert answer is not None and answer.status in (400, 404), path
+        assert page.get_by_text("window.__pwned=9", exact=False).first.is_visible()  # quoted, as text
+        assert page.evaluate("window.__pwned") is None
+        assert page.locator("main img, main script").count() == 0
