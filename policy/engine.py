@@ -35,6 +35,7 @@ in memory (``replay.py``), so replaying the live policy reproduces the live ledg
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -218,10 +219,11 @@ class Enforcer:
         charged provisionally, categories a reviewer confirmed finally (once per category per
         broadcast, as always)."""
         flagged = state.flagged(room.stream_id)
+        bursts = self._standing_bursts(flagged)
         for segment in flagged:
             if segment.overturned:
                 continue
-            if segment.decision == "block" or self._burst_stands(segment, flagged):
+            if segment.decision == "block" or self._burst_stands(segment, bursts):
                 self._charge_segment(state, segment, segment.categories, "provisional", at,
                                      f"{_charged_as(segment)}, before the host was named", creator, None, out)
             if segment.confirmed:
@@ -693,11 +695,12 @@ class Enforcer:
         # calls that no longer make a burst (a category a reviewer confirmed on them stays).
         falls: dict[tuple[str, int], tuple[str, ...]] = {(s.request_id, s.segment_index): () for s in segments}
         flagged = state.flagged(stream_id)
-        for request_id in {s.request_id for s in segments if s.rule_blocked}:
-            for other in flagged:
-                if (other.request_id == request_id and other.rule_blocked and not other.overturned
-                        and not self._burst_stands(other, flagged)):
-                    falls[(other.request_id, other.segment_index)] = other.confirmed
+        broken = {s.request_id for s in segments if s.rule_blocked}
+        bursts = self._standing_bursts(flagged)
+        for other in flagged:
+            if other.request_id in broken and other.rule_blocked and not other.overturned \
+                    and not self._burst_stands(other, bursts):
+                falls[(other.request_id, other.segment_index)] = other.confirmed
         room = state.room(stream_id)
         creator_id = room.creator_id if room else None
         creator = self._creator(state, creator_id, at, out) if creator_id else None
@@ -734,13 +737,14 @@ class Enforcer:
             return False
         category = reversed_charge.category
         flagged = state.flagged(reversed_charge.stream_id)
+        bursts = self._standing_bursts(flagged)
         for segment in flagged:
             if segment.overturned or (segment.request_id, segment.segment_index) == (
                     reversed_charge.request_id, reversed_charge.segment_index):
                 continue
             if entity_type == "merchant" and segment.merchant_id != reversed_charge.entity_id:
                 continue
-            blocked = segment.decision == "block" or self._burst_stands(segment, flagged)
+            blocked = segment.decision == "block" or self._burst_stands(segment, bursts)
             if category in segment.confirmed or (blocked and category in segment.categories):
                 status = "final" if category in segment.confirmed else "provisional"
                 self._charge(state, entity_type, entity, category or "", segment, status, at,
@@ -748,13 +752,17 @@ class Enforcer:
                 return True
         return False
 
-    def _burst_stands(self, segment: Flagged, flagged: list[Flagged]) -> bool:
+    @staticmethod
+    def _standing_bursts(flagged: list[Flagged]) -> Counter[str]:
+        """Per call (request id): how many of its burst reviews stand (not overturned). Counted
+        once per room read, so that a long room is not scanned once per segment."""
+        return Counter(s.request_id for s in flagged if s.rule_blocked and not s.overturned)
+
+    def _burst_stands(self, segment: Flagged, standing: Counter[str]) -> bool:
         """Whether ``segment`` is a review the burst rule blocked on and enough of that call's
-        burst reviews still stand (none overturned below the rule's count) to charge it as a block."""
-        if not segment.rule_blocked or segment.overturned:
-            return False
-        standing = sum(s.request_id == segment.request_id and s.rule_blocked and not s.overturned for s in flagged)
-        return standing >= self.policy.calls.stream_review_burst.segments
+        burst reviews still stand (``standing``: ``_standing_bursts``) to charge it as a block."""
+        return (segment.rule_blocked and not segment.overturned
+                and standing[segment.request_id] >= self.policy.calls.stream_review_burst.segments)
 
     def _reverse(self, state: State, entity: Creator | Merchant, charge: Entry, at: datetime, reason: str,
                  out: Outcome, ease: bool = True) -> Entry:
