@@ -28,6 +28,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	@# The CPU wheel of torch (a GPU user installs a CUDA build and onnxruntime-gpu instead).
 	if $(BIN)/pip install --quiet uv==$(UV_VERSION) && $(BIN)/uv pip install --quiet --python $(BIN)/python \
 		$(UV_FIND_LINKS) torch==2.13.0 -c constraints.txt -e '.[dev]'; then :; else \
+		echo "uv could not install the environment: installing it with pip instead (about a minute)"; \
 		$(BIN)/pip install --quiet --no-compile torch==2.13.0 && \
 		$(BIN)/pip install --quiet --no-compile -c constraints.txt -e '.[dev]'; fi
 	touch $@
