@@ -232,6 +232,8 @@ def test_times_with_a_zone_filter_like_the_same_time_in_utc(console) -> None:
     zoned = earlier.astimezone(timezone(timedelta(hours=-5))).isoformat().replace("+", "%2B")
     assert rows(f"since={zoned}") == rows(f"since={earlier.replace(tzinfo=None).isoformat()}") == 3
     assert '<b id="search-count">3</b> decision(s) match' in client.get(f"/console/decisions?since={zoned}").text
+    past_the_last = client.get(f"/console/decisions?since={zoned}&before=1").text  # every match is newer
+    assert '<b id="search-count">3</b> decision(s) match' in past_the_last and "No older decision matches." in past_the_last
     for path in ("/console/decisions/export.csv", "/console/queue", "/console/verdicts/export.csv"):
         answer = client.get(f"{path}?since=9999-12-31T23:59:59-23:59")  # past year 9999 once in UTC: a 500 before
         assert answer.status_code == 400 and "<code>since</code>" in answer.text, path
