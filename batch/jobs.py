@@ -20,17 +20,19 @@ from __future__ import annotations
 
 import glob
 import json
+import math
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
 import pandas as pd
 from pydantic import ValidationError
 
-from common.errors import ShopGuardError
-from common.tables import READERS
+from common.errors import InvalidInputError, ShopGuardError
+from common.tables import READERS, broken_line, first_line
 from common.tables import read_table as read_user_table
 from features.ids import merchant_key
 from kinds import ModelKind
@@ -68,20 +70,88 @@ def input_files(pattern: str) -> list[Path]:
     return paths
 
 
-def read_table(path: Path, option: str = "--input") -> pd.DataFrame:
-    """A table with missing values as None; an unreadable file is one error naming it."""
-    frame = read_user_table(path, option)
-    return frame.astype(object).where(frame.notna(), None)
+def read_table(path: Path, option: str = "--input", kind: ModelKind | None = None) -> pd.DataFrame:
+    """A table with missing values as None, each cell as the file holds it, as the API would
+    receive it: JSON lines keep their JSON types (``"59"`` stays text, ``true`` a boolean:
+    strict validation refuses both for a price, as the service does); CSV cells are text (an
+    id keeps its leading zeros, ``NA`` is a value, an empty cell is missing), read as a number
+    only where ``kind``'s record wants one. An unreadable file is one error naming it."""
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl" and path.is_file():
+        frame = _json_lines(path, option)
+    elif suffix == ".csv" and path.is_file():
+        frame = _csv_text(path, option, kind)
+    else:
+        frame = read_user_table(path, option)
+    frame = frame.astype(object)
+    return frame.where(frame.notna(), None)
+
+
+def _json_lines(path: Path, option: str) -> pd.DataFrame:
+    """JSON lines as Python values, without pandas' type inference (a key a line leaves out
+    is missing in that row only)."""
+    rows: list[Any] | None
+    try:
+        with path.open(encoding="utf-8") as handle:
+            rows = [json.loads(line) for line in handle if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{option} {path}: cannot be read: {first_line(exc)}", field=option) from None
+    except json.JSONDecodeError:
+        rows = None
+    if rows is None or not all(isinstance(row, dict) for row in rows):  # FILE:LINE: what is wrong
+        raise InvalidInputError(broken_line(path) or f"{option} {path}: not JSON lines", field=option)
+    return pd.DataFrame(rows, dtype=object)
+
+
+def _csv_text(path: Path, option: str, kind: ModelKind | None) -> pd.DataFrame:
+    """A CSV file's cells as text (no NA markers), empty cells missing, numbers where the
+    kind's record wants them (``_csv_cell``)."""
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{option} {path}: cannot be read: {first_line(exc)}", field=option) from None
+    frame = frame.mask(frame.eq(""))
+    if kind is not None:
+        for name in frame.columns:
+            if name in kind.record.model_fields:
+                frame[name] = [None if pd.isna(v) else _csv_cell(kind, name, v) for v in frame[name]]
+    return frame
+
+
+def _number_type(kind: ModelKind, name: str) -> type | None:
+    """``int`` or ``float`` when the record's field holds that number (optional or not)."""
+    annotation = kind.record.model_fields[name].annotation
+    options = [a for a in get_args(annotation) if a is not type(None)] if get_origin(annotation) else [annotation]
+    return options[0] if len(options) == 1 and options[0] in (int, float) else None
+
+
+_CSV_INT = re.compile(r"[+-]?[0-9]+")
+_CSV_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def _csv_cell(kind: ModelKind, name: str, text: str) -> Any:
+    """A CSV cell as the number the record wants there when it is one written in ASCII
+    (``59``, ``-1.5e3``); else the text itself, which strict validation refuses naming the field."""
+    wanted = _number_type(kind, name)
+    if wanted is int and _CSV_INT.fullmatch(text):
+        return int(text)
+    if wanted is float and _CSV_FLOAT.fullmatch(text):
+        return float(text)
+    return text
 
 
 def _clean(value: Any) -> Any:
-    """A table cell as the API would receive it (numpy scalars to Python, whole floats of
-    integer columns to int)."""
+    """A table cell as the API would receive it (numpy scalars to Python)."""
     if hasattr(value, "item") and not isinstance(value, list | dict | str):
         value = value.item()
     if hasattr(value, "tolist"):
         value = value.tolist()
     return value
+
+
+def _given(value: Any) -> bool:
+    """Whether a cell holds a value (None and NaN are a missing one)."""
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def validate_rows(kind: ModelKind, frame: pd.DataFrame, extra: tuple[str, ...] = ()
@@ -90,8 +160,10 @@ def validate_rows(kind: ModelKind, frame: pd.DataFrame, extra: tuple[str, ...] =
     fields = set(kind.record.model_fields)
     valid, rejects = [], []
     for number, row in enumerate(frame.to_dict(orient="records")):
-        data = {k: _integral(kind, k, _clean(v)) for k, v in row.items() if k in fields and v is not None}
-        unknown = [k for k in row if k not in fields and k not in extra]
+        data = {k: _integral(kind, k, _clean(v)) for k, v in row.items() if k in fields and _given(v)}
+        # A column the record does not have, where this row holds a value (a JSON line's key
+        # is a column of every row, missing where the line leaves it out).
+        unknown = [k for k, v in row.items() if k not in fields and k not in extra and _given(v)]
         try:
             if unknown:
                 raise ValueError(f"unknown column {unknown[0]!r}")
@@ -106,9 +178,8 @@ def validate_rows(kind: ModelKind, frame: pd.DataFrame, extra: tuple[str, ...] =
 
 
 def _integral(kind: ModelKind, name: str, value: Any) -> Any:
-    """CSV and Parquet store integer columns with gaps as floats: 3.0 -> 3 where the API wants an int."""
-    annotation = str(kind.record.model_fields[name].annotation)
-    if isinstance(value, float) and value.is_integer() and "int" in annotation and "float" not in annotation:
+    """Parquet stores integer columns with gaps as floats: 3.0 -> 3 where the API wants an int."""
+    if isinstance(value, float) and value.is_integer() and _number_type(kind, name) is int:
         return int(value)
     return value
 
@@ -170,9 +241,11 @@ def score_file(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, holds:
 
 def _score_groups(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, holds: HoldLookup,
                   rules: CallRules | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Records grouped into calls by the kind's ``group_column`` (in file order; streams by
-    ``stream_id``); a group with a bad record is rejected whole (its decision would be
-    partial otherwise)."""
+    """Records grouped into calls by the kind's ``group_column`` (streams by ``stream_id``,
+    compared as the service compares them: ``id_key``), each call's records in the order of
+    the kind's ``order_column`` (a segment's ``segment_index``) where the file has one, else
+    in file order; a group with a bad record, or one giving a place twice, is rejected whole
+    (its decision would be partial otherwise)."""
     group = kind.answers.group_column
     assert group is not None
     if group not in frame.columns:
@@ -181,23 +254,76 @@ def _score_groups(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, hol
         return _frames(kind, [], rejects)
     extra = (*kind.answers.request_fields, *kind.answers.file_columns)
     valid, rejects = validate_rows(kind, frame, extra)
-    bad_groups = {frame[group].iloc[r["row"]] for r in rejects}
-    members: dict[str, list[Any]] = {}
-    requests: dict[str, dict[str, Any]] = {}
-    for number, record in valid:
-        key = frame[group].iloc[number]
-        if key in bad_groups or key is None:
-            continue
-        members.setdefault(str(key), []).append(record)
-        requests.setdefault(str(key), {name: (frame[name].iloc[number] if name in frame.columns else None)
-                                       for name in kind.answers.request_fields} | {group: str(key)})
+    keys = [_group_key(kind, value) for value in frame[group]]
+    rejects += [{"row": n, "field": group, "message": f"missing {group}", "errors": 1}
+                for n, _ in valid if keys[n] is None]
+    places, place_rejects = _places(kind, frame, [n for n, _ in valid if keys[n] is not None], keys)
+    rejects += place_rejects
+    bad_groups = {keys[r["row"]] for r in rejects}
     member, whole = kind.answers.grouped_as
-    rejects += [{"row": number, "field": group, "message": f"another {member} of this {whole} was rejected",
-                 "errors": 1} for number, _ in valid if frame[group].iloc[number] in bad_groups]
+    calls: dict[str, list[tuple[int, int, Any]]] = {}
+    rejected_places = {r["row"] for r in place_rejects}
+    for number, record in valid:
+        key = keys[number]
+        if key is None or number in rejected_places:
+            continue
+        if key in bad_groups:
+            rejects.append({"row": number, "field": group, "message": f"another {member} of this {whole} was "
+                            "rejected", "errors": 1})
+            continue
+        calls.setdefault(key, []).append((places.get(number, number), number, record))
     rows = []
-    for key, records in members.items():
-        rows += kind.answers.answer(model, records, requests[key], holds, rules=rules).batch_rows
-    return _frames(kind, rows, rejects)
+    for members in calls.values():
+        first = min(m[1] for m in members)  # its id and request fields as the file first gives them
+        members.sort(key=lambda m: m[:2])
+        request = {name: (frame[name].iloc[first] if name in frame.columns else None)
+                   for name in kind.answers.request_fields} | {group: str(frame[group].iloc[first])}
+        rows += kind.answers.answer(model, [m[2] for m in members], request, holds, rules=rules).batch_rows
+    return _frames(kind, rows, sorted(rejects, key=lambda r: r["row"]))
+
+
+def _group_key(kind: ModelKind, value: Any) -> str | None:
+    """A row's group as the service compares it (a stream id under ``id_key``); None when missing."""
+    if value is None:
+        return None
+    key = kind.answers.id_key(str(_clean(value)))
+    return key or None
+
+
+def _places(kind: ModelKind, frame: pd.DataFrame, numbers: list[int], keys: list[str | None]
+            ) -> tuple[dict[int, int], list[dict[str, Any]]]:
+    """Each row's place in its call (``order_column``: a whole number >= 0, once per group), and
+    a reject for each row whose place is not one or is another row's of its group."""
+    column = kind.answers.order_column
+    if column is None or column not in frame.columns:
+        return {}, []
+    places: dict[int, int] = {}
+    rejects: list[dict[str, Any]] = []
+    taken: dict[tuple[str | None, int], int] = {}
+    for number in numbers:
+        value = _integral_place(_clean(frame[column].iloc[number]))
+        if value is None:
+            rejects.append({"row": number, "field": column, "message": f"{column} must be a whole number >= 0, "
+                            f"not {frame[column].iloc[number]!r}", "errors": 1})
+        elif (keys[number], value) in taken:
+            rejects.append({"row": number, "field": column, "message": f"{column} {value} is also row "
+                            f"{taken[(keys[number], value)]}'s: each place once per {kind.answers.grouped_as[1]}",
+                            "errors": 1})
+        else:
+            places[number], taken[(keys[number], value)] = value, number
+    return places, rejects
+
+
+def _integral_place(value: Any) -> int | None:
+    """A place (``order_column``) as an int: an int, a whole float (Parquet's gaps) or ASCII
+    digits (CSV text); None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and _CSV_INT.fullmatch(value):
+        value = int(value)
+    return value if isinstance(value, int) and value >= 0 else None
 
 
 def read_link_table(path: Path | None) -> pd.DataFrame | None:
@@ -261,7 +387,7 @@ def run_local(kind: ModelKind, model: ModelRuntime, files: list[Path], output: P
             report.skipped_files += 1
             progress(f"{source.name}: already done, skipped")
             continue
-        frame = read_table(source)
+        frame = read_table(source, kind=kind)
         results, rejects = score_file(kind, model, frame, holds, links, rules=rules)
         report.outputs.append(str(write_outputs(output, source, model.tag, results, rejects)))
         report.rows += len(frame)

@@ -158,6 +158,8 @@ class KindAnswers(Generic[Record]):
 
     - ``file_columns``: columns a batch file may carry besides the records' fields and the
       request fields (streams: ``segment_index``);
+    - ``order_column``: the file column that orders a group's records in its call (streams:
+      ``segment_index``; a group that gives a place twice is rejected), else file order;
     - ``result_columns``: columns a batch output row has besides ``BATCH_COLUMNS`` (streams:
       each segment's labels, spans and decision);
     - ``links_field``: the record's field that links it to other entities (merchants: ``links``);
@@ -176,6 +178,7 @@ class KindAnswers(Generic[Record]):
     grouped_as: tuple[str, str] = ("record", "group")  # what a grouped record and its group are called
     micro_batched: bool = False
     file_columns: tuple[str, ...] = ()
+    order_column: str | None = None
     result_columns: tuple[str, ...] = ()
     links_field: str | None = None
 

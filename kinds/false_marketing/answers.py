@@ -82,6 +82,7 @@ class StreamAnswers(KindAnswers[TranscriptSegment]):
     grouped_as = ("segment", "stream")
     micro_batched = True
     file_columns = ("segment_index",)  # a segment's place in its stream, in generated and exported files
+    order_column = "segment_index"
     result_columns = ("labels", "spans", "segment_decisions")  # per segment, as JSON lists
 
     def __init__(self) -> None:

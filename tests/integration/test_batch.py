@@ -109,3 +109,50 @@ def test_merchant_batch_with_a_links_file_equals_the_service_with_the_same_links
         [(r["decision"], r["score"], r["reasons"]) for r in http]
     without = api_post(f"{server}/v1/merchants/score", json={"merchants": merchants}, timeout=120).json()["results"]
     assert sum(a["score"] != b["score"] for a, b in zip(http, without, strict=True)) >= 20  # the links mattered
+
+
+def test_batch_files_are_read_as_the_service_reads_a_call(server, trained_home, tmp_path) -> None:
+    """No value is coerced (a price of "59" or true is refused, as the service refuses it), a JSON
+    line's extra key rejects that row only, CSV ids keep their text ("007", a merchant "NA"),
+    and a stream's segments are put in ``segment_index`` order, a place given twice rejecting
+    the stream, ids compared as the service compares them."""
+    title = {"title": "纯棉T恤 男 短袖 夏季 透气", "category": "apparel"}
+    lines = [{"listing_id": "B1", **title, "price": True}, {"listing_id": "B2", **title, "price": "59"},
+             {"listing_id": "B3", **title, "price": 59, "image_count": 3},
+             {"listing_id": "B4", **title, "price": 59.5, "speaker": "host"}]
+    for index in (0, 1, 3):
+        refused = api_post(f"{server}/v1/listings/score", json={"listings": [lines[index]]}, timeout=60)
+        assert refused.status_code == 400, refused.text
+    (tmp_path / "listings.jsonl").write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines),
+                                             encoding="utf-8")
+    _batch(trained_home, "listing-quality", "--input", str(tmp_path / "listings.jsonl"), "--output", str(tmp_path / "j"))
+    rejects = pd.read_parquet(tmp_path / "j" / "listings.rejects.parquet")
+    assert rejects[["row", "field"]].values.tolist() == [[0, "price"], [1, "price"], [3, "speaker"]]
+    assert pd.read_parquet(tmp_path / "j" / "listings.parquet")["id"].tolist() == ["B3"]
+
+    (tmp_path / "titles.csv").write_text("listing_id,merchant_id,title,category,price,image_count\n"
+                                         f"007,NA,{title['title']},apparel,59,\n", encoding="utf-8")
+    _batch(trained_home, "listing-quality", "--input", str(tmp_path / "titles.csv"), "--output", str(tmp_path / "c"))
+    http = api_post(f"{server}/v1/listings/score", json={"listings": [
+        {"listing_id": "007", "merchant_id": "NA", **title, "price": 59.0}]}, timeout=60).json()["results"][0]
+    row = pd.read_parquet(tmp_path / "c" / "titles.parquet").iloc[0]
+    assert (row["id"], row["decision"], row["score"]) == ("007", http["decision"], http["score"])
+
+    claim, plain = "糖友们注意了 这个吃上一个月 血糖稳稳的 药都可以停了", "这个衣服是纯棉的 大家看一下"
+    segments = [{"text": plain, "start_ms": 0, "end_ms": 3000}, {"text": claim, "start_ms": 6000, "end_ms": 9000}]
+    answer = api_post(f"{server}/v1/streams/score", json={"stream_id": "S-order", "segments": segments},
+                      timeout=60).json()
+    rows = [{"stream_id": "S-order", "segment_index": 1, **segments[1]},
+            {"stream_id": " s-order", "segment_index": 0, **segments[0]},  # the same room to the service
+            {"stream_id": "S-twice", "segment_index": 0, **segments[0]},
+            {"stream_id": "S-twice", "segment_index": 0, **segments[1]}]
+    (tmp_path / "segments.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                             encoding="utf-8")
+    _batch(trained_home, "false-marketing", "--input", str(tmp_path / "segments.jsonl"), "--output", str(tmp_path / "s"))
+    streams = pd.read_parquet(tmp_path / "s" / "segments.parquet")
+    assert streams["id"].tolist() == ["S-order"]
+    assert json.loads(streams["segment_decisions"][0]) == [s["decision"] for s in answer["segments"]]
+    assert (streams["decision"][0], streams["score"][0]) == (answer["decision"], answer["score"])
+    assert answer["segments"][1]["decision"] != "allow"  # the order mattered: the claim is the second
+    rejects = pd.read_parquet(tmp_path / "s" / "segments.rejects.parquet")
+    assert rejects[["row", "field"]].values.tolist() == [[2, "stream_id"], [3, "segment_index"]]

@@ -31,8 +31,11 @@ FRAME = FRAME.astype(object).where(FRAME.notna(), None)  # as read_table gives i
 
 
 def test_bad_rows_are_rejected_naming_row_and_field() -> None:
-    valid, rejects = validate_rows(REVIEW_SPAM, FRAME.assign(extra=[None, None, 1]))
+    valid, rejects = validate_rows(REVIEW_SPAM, FRAME.assign(extra=["x", 0, 1]))
     assert valid == [] and [(r["row"], r["field"]) for r in rejects] == [(0, "extra"), (1, "extra"), (2, "extra")]
+    # A column only some rows fill (a key some JSON lines have): only those rows hold an unknown field.
+    valid, rejects = validate_rows(REVIEW_SPAM, FRAME.assign(extra=[None, "x", None]))
+    assert [n for n, _ in valid] == [0] and [(r["row"], r["field"]) for r in rejects] == [(1, "extra"), (2, "text")]
     valid, rejects = validate_rows(REVIEW_SPAM, FRAME)
     assert [(r["row"], r["field"]) for r in rejects] == [(2, "text")]
 
