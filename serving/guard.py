@@ -173,10 +173,20 @@ class RequestGuard:
 
     def _refusal(self, scope: Scope) -> tuple[int, dict[str, Any]] | None:
         headers = dict(scope.get("headers") or [])
-        content_type = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
+        content_type, *parameters = headers.get(b"content-type", b"").decode("latin-1").split(";")
+        content_type = content_type.strip().lower()
         if content_type != "application/json":
             return 415, field_error(415, ["header", "content-type"], f"content-type must be application/json, not "
                                      f"{content_type or 'missing'!r}", "unsupported_media_type")
+        charset = next((v.strip().strip('"').lower() for k, _, v in (p.partition("=") for p in parameters)
+                        if k.strip().lower() == "charset"), "utf-8")
+        if charset not in ("utf-8", "utf8"):
+            return 415, field_error(415, ["header", "content-type"], f"the body must be UTF-8 JSON, not charset "
+                                     f"{charset!r}", "unsupported_media_type")
+        encoding = headers.get(b"content-encoding", b"identity").decode("latin-1").strip().lower()
+        if encoding not in ("", "identity"):
+            return 415, field_error(415, ["header", "content-encoding"], f"send the body uncompressed, not "
+                                     f"{encoding!r}", "unsupported_media_type")
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
             return 413, field_error(413, ["header", "content-length"], f"the body may hold at most {MAX_BODY_BYTES:,} "

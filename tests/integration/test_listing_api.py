@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import time
 
 import httpx
@@ -144,6 +146,19 @@ def test_bodies_that_are_not_json_or_too_large_are_refused_up_front(server) -> N
     multipart = api_post(f"{server}/v1/listings/score", content=b"x", timeout=30,
                          headers={"content-type": "multipart/form-data"})  # no boundary: was a 500
     assert multipart.status_code == 415 and multipart.json()["detail"][0]["loc"] == ["header", "content-type"]
+    body = json.dumps({"listings": [GOOD]}).encode()
+    # A compressed body was a 400 "invalid JSON", and a plain one labelled gzip was read: both are
+    # 415 naming the header, as is a charset the body is not read in (UTF-16 was "invalid JSON").
+    for headers, encoded, field in [({"content-encoding": "gzip"}, gzip.compress(body), "content-encoding"),
+                                    ({"content-encoding": "br"}, body, "content-encoding"),
+                                    ({"content-type": "application/json; charset=utf-16"}, body.decode().encode("utf-16"),
+                                     "content-type")]:
+        refused = api_post(f"{server}/v1/listings/score", content=encoded, timeout=30,
+                           headers={"content-type": "application/json", **headers})
+        assert refused.status_code == 415 and refused.json()["detail"][0]["loc"] == ["header", field], refused.text
+    plain = api_post(f"{server}/v1/listings/score", content=body, timeout=30,
+                     headers={"content-type": 'application/json; charset="UTF-8"', "content-encoding": "identity"})
+    assert plain.status_code == 200, plain.text
     huge = api_post(f"{server}/v1/listings/score", content=b" " * (11 * 1024 * 1024), timeout=60,
                     headers={"content-type": "application/json"})
     assert huge.status_code == 413
