@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from common.errors import InvalidInputError
 from common.settings import load_settings
 from policy.document import PolicyDocument
 
@@ -34,6 +35,10 @@ def standing_holds(source: str | None, policy: PolicyDocument) -> dict[str, Any]
     path = Path(source)
     frame = read_table(path, "--merchant-decisions")
     key = "merchant_id" if "merchant_id" in frame.columns else "id"
+    missing = [c for c in (key, "decision") if c not in frame.columns]
+    if missing:
+        raise InvalidInputError(f"--merchant-decisions {path}: no column {' or '.join(missing)}; it needs merchant_id "
+                                "(or id) and decision, as a merchant-risk batch output has", field="--merchant-decisions")
     blocks = frame[frame["decision"] == "block"]
     hold = policy.merchants.model_hold
     raises = policy.calls.merchant_penalty_raises_to if hold.penalty == "review_hold" else "block"
@@ -41,6 +46,17 @@ def standing_holds(source: str | None, policy: PolicyDocument) -> dict[str, Any]
         str(r[key]), hold.penalty, MODEL_HOLD, f"{r.get('model', source)} decided block (score "
         f"{float(r.get('score', 1.0)):.3f}, {path.name})", raises, None)
         for r in blocks.to_dict(orient="records")}
+
+
+def job_fingerprint(policy: PolicyDocument, standing: dict[str, Any], links: Path | None) -> str:
+    """What besides the model changes a job's answers: the policy's version, the merchant holds
+    and the links file. A re-run into the same folder redoes inputs done under other ones."""
+    import hashlib
+
+    holds = hashlib.sha256(json.dumps(sorted((m, sorted(h.__dict__.items())) for m, h in standing.items()),
+                                      default=str).encode()).hexdigest()[:12]
+    links_file = "none" if links is None else f"{links.resolve()}:{links.stat().st_size}:{links.stat().st_mtime}"
+    return f"policy {policy.version}, holds {holds}, links {links_file}"
 
 
 @batch_app.command("score")
@@ -79,14 +95,15 @@ def batch_score(
     tag = registry.resolve(reference)
     console.log(f"{tag}: {len(files)} input file(s), engine {engine}, policy {policy.version}, "
                 f"{len(standing):,} merchant(s) on a hold")
+    job = job_fingerprint(policy, standing, links)
     if engine == "local":
         model = kind.runtime_class().from_bundle(registry.load(tag), device=settings.device)
         report = run_local(kind, model, files, output, lambda ids: {m: standing[m] for m in ids if m in standing},
-                           links, console.log, rules=policy.calls)
+                           links, console.log, rules=policy.calls, job=job)
     else:
         from batch.ray_engine import run_ray
 
         snapshot = {m: d.__dict__ for m, d in standing.items()}
         report = run_ray(kind.name, tag, files, output, snapshot, read_links(kind, links), workers, batch_size,
-                         ray_address, console.log, rules=policy.calls.model_dump())
+                         ray_address, console.log, rules=policy.calls.model_dump(), job=job)
     typer.echo(json.dumps(report.as_dict(), indent=2))

@@ -64,9 +64,14 @@ class BatchReport:
 def input_files(pattern: str) -> list[Path]:
     """The files a path or glob names, sorted; an error when none is a supported table."""
     paths = [Path(p) for p in sorted(glob.glob(pattern))] or ([Path(pattern)] if Path(pattern).is_file() else [])
-    paths = [p for p in paths if p.is_file() and p.suffix in READERS and not p.name.endswith(".rejects.parquet")]
+    paths = [p for p in paths if p.is_file() and p.suffix.lower() in READERS and not p.name.endswith(".rejects.parquet")]
     if not paths:
         raise ShopGuardError(f"--input {pattern!r} names no .parquet, .csv or .jsonl file.")
+    by_output: dict[str, Path] = {}
+    for path in paths:
+        if (other := by_output.setdefault(path.stem, path)) != path:
+            raise ShopGuardError(f"--input: {other} and {path} would both write {path.stem}.parquet; rename one "
+                                 "or score them into different --output folders.")
     return paths
 
 
@@ -177,6 +182,24 @@ def validate_rows(kind: ModelKind, frame: pd.DataFrame, extra: tuple[str, ...] =
     return valid, rejects
 
 
+def _once_each(kind: ModelKind, valid: list[tuple[int, Any]], rejects: list[dict[str, Any]]
+               ) -> tuple[list[tuple[int, Any]], list[dict[str, Any]]]:
+    """Valid rows whose id (compared as the service compares it: ``id_key``) no other valid row
+    of the file gives, and a reject for every row of an id given twice: the service refuses
+    such a call (400 naming every index), and one entity scored from two rows is neither's answer."""
+    rows: dict[str, list[int]] = {}
+    for number, record in valid:
+        value = getattr(record, kind.id_field, None)
+        if value is not None:
+            rows.setdefault(kind.answers.id_key(value), []).append(number)
+    repeated = {n: numbers for numbers in rows.values() if len(numbers) > 1 for n in numbers}
+    if not repeated:
+        return valid, rejects
+    rejects = rejects + [{"row": n, "field": kind.id_field, "message": f"{kind.id_field} is given at rows "
+                          f"{repeated[n]}: each {kind.id_field[:-3]} once per file", "errors": 1} for n in repeated]
+    return [(n, r) for n, r in valid if n not in repeated], sorted(rejects, key=lambda r: r["row"])
+
+
 def _integral(kind: ModelKind, name: str, value: Any) -> Any:
     """Parquet stores integer columns with gaps as floats: 3.0 -> 3 where the API wants an int."""
     if isinstance(value, float) and value.is_integer() and _number_type(kind, name) is int:
@@ -213,7 +236,7 @@ def score_frame(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, holds
         return _score_groups(kind, model, frame, holds, rules)
     if links and kind.answers.links_field is not None:
         frame = _attach_links(frame, kind.id_field, kind.answers.links_field, links)
-    valid, rejects = validate_rows(kind, frame)
+    valid, rejects = _once_each(kind, *validate_rows(kind, frame))
     records = [record for _, record in valid]
     rows = []
     for start in range(0, len(records), chunk):
@@ -229,7 +252,7 @@ def score_file(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, holds:
     chunks of ``chunk`` records as API calls would be: the unit of work of the local engine."""
     if kind.answers.group_column is not None:
         return _score_groups(kind, model, frame, holds, rules)
-    valid, rejects = validate_rows(kind, frame)
+    valid, rejects = _once_each(kind, *validate_rows(kind, frame))
     records = [record for _, record in valid]
     scored = model.score_catalogue(records, links) if records else None
     rows = []
@@ -349,7 +372,7 @@ def marker(output: Path, source: Path) -> Path:
 
 
 def already_done(output: Path, source: Path, tag: str) -> bool:
-    """Whether this input was completed by a job with the same model version."""
+    """Whether this input was completed by a job with the same ``job_marker``."""
     path = marker(output, source)
     if not path.is_file():
         return False
@@ -364,8 +387,11 @@ def write_outputs(output: Path, source: Path, tag: str, results: pd.DataFrame, r
     output.mkdir(parents=True, exist_ok=True)
     target = output / f"{source.stem}.parquet"
     results.to_parquet(target, index=False)
+    rejected = output / f"{source.stem}.rejects.parquet"
     if len(rejects):
-        rejects.assign(input=source.name).to_parquet(output / f"{source.stem}.rejects.parquet", index=False)
+        rejects.assign(input=source.name).to_parquet(rejected, index=False)
+    else:
+        rejected.unlink(missing_ok=True)  # an earlier run's rejects of this input no longer stand
     stat = source.stat()
     path = marker(output, source)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -374,22 +400,30 @@ def write_outputs(output: Path, source: Path, tag: str, results: pd.DataFrame, r
     return target
 
 
+def job_marker(tag: str, job: str = "") -> str:
+    """What a completion marker records of the job: the model version, and what else changes
+    the answers (``job``: the policy, the merchant holds, the links; see ``batch/cli.py``)."""
+    return f"{tag}; {job}" if job else tag
+
+
 def run_local(kind: ModelKind, model: ModelRuntime, files: list[Path], output: Path, holds: HoldLookup,
-              links_file: Path | None, progress: Callable[[str], None], rules: CallRules | None = None
-              ) -> BatchReport:
-    """Score every input file in this process, each file catalogue-wide (``score_file``)."""
+              links_file: Path | None, progress: Callable[[str], None], rules: CallRules | None = None,
+              job: str = "") -> BatchReport:
+    """Score every input file in this process, each file catalogue-wide (``score_file``);
+    an input done by a job with the same model and ``job`` is skipped."""
     report = BatchReport(model=model.tag)
     started = time.perf_counter()
     links = read_link_table(links_file)  # once for all files
+    marked = job_marker(model.tag, job)
     for source in files:
         report.files += 1
-        if already_done(output, source, model.tag):
+        if already_done(output, source, marked):
             report.skipped_files += 1
             progress(f"{source.name}: already done, skipped")
             continue
         frame = read_table(source, kind=kind)
         results, rejects = score_file(kind, model, frame, holds, links, rules=rules)
-        report.outputs.append(str(write_outputs(output, source, model.tag, results, rejects)))
+        report.outputs.append(str(write_outputs(output, source, marked, results, rejects)))
         report.rows += len(frame)
         report.scored += len(results)
         report.rejected += len(rejects)

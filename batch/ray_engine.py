@@ -13,6 +13,7 @@ import pandas as pd
 from batch.jobs import (
     BatchReport,
     already_done,
+    job_marker,
     read_table,
     score_frame,
     write_outputs,
@@ -53,7 +54,7 @@ class RayScorer:
 
 def run_ray(kind_name: str, tag: str, files: list[Path], output: Path, holds: dict[str, Any],
             links: dict[str, list[dict[str, str]]], workers: int, batch_size: int, address: str | None,
-            progress: Callable[[str], None], rules: dict[str, Any] | None = None) -> BatchReport:
+            progress: Callable[[str], None], rules: dict[str, Any] | None = None, job: str = "") -> BatchReport:
     """Score every input file on Ray (a local cluster unless ``address`` names one)."""
     import ray
 
@@ -64,7 +65,7 @@ def run_ray(kind_name: str, tag: str, files: list[Path], output: Path, holds: di
     try:
         for source in files:
             report.files += 1
-            if already_done(output, source, tag):
+            if already_done(output, source, job_marker(tag, job)):
                 report.skipped_files += 1
                 progress(f"{source.name}: already done, skipped")
                 continue
@@ -83,7 +84,7 @@ def run_ray(kind_name: str, tag: str, files: list[Path], output: Path, holds: di
             results = scored[scored["kind"] == "result"][kind.answers.batch_columns].reset_index(drop=True)
             rejects = scored[scored["kind"] == "reject"][["row", "field", "message"]].sort_values("row")
             rejects = rejects.assign(errors=1).reset_index(drop=True)
-            report.outputs.append(str(write_outputs(output, source, tag, results, rejects)))
+            report.outputs.append(str(write_outputs(output, source, job_marker(tag, job), results, rejects)))
             report.rows += len(frame)
             report.scored += len(results)
             report.rejected += len(rejects)

@@ -101,3 +101,31 @@ def test_edge_list_links_attach_to_a_merchant_under_any_form_of_its_id() -> None
 
     attached = with_links([Merchant(merchant_id="m2"), Merchant(merchant_id="M9")], edges)
     assert attached[0].links == [{"merchant_id": "M1", "link_type": "shared_device"}] and attached[1].links is None
+
+
+def test_an_id_given_twice_rejects_each_of_its_rows_as_the_service_refuses_the_call() -> None:
+    frame = pd.DataFrame({"review_id": ["a", "b", "a", "c"], "text": ["cheap promo", "fits well", "fits", "ok"],
+                          "merchant_id": ["m0", "m1", "m2", "m3"]}).astype(object)
+    for results, rejects in (score_file(REVIEW_SPAM, MODEL, frame), score_frame(REVIEW_SPAM, MODEL, frame)):
+        assert list(results["id"]) == ["b", "c"]  # compared as the kind's id_key compares ids
+        assert rejects[["row", "field"]].values.tolist() == [[0, "review_id"], [2, "review_id"]]
+
+
+def test_a_rerun_redoes_an_input_under_another_policy_or_holds_and_drops_stale_rejects(tmp_path: Path) -> None:
+    source = tmp_path / "reviews.parquet"
+    FRAME.to_parquet(source)
+    out = tmp_path / "out"
+    first = run_local(REVIEW_SPAM, MODEL, [source], out, lambda ids: {}, None, lambda _: None, job="policy p1")
+    assert first.rejected == 1 and (out / "reviews.rejects.parquet").is_file()
+    same = run_local(REVIEW_SPAM, MODEL, [source], out, lambda ids: {}, None, lambda _: None, job="policy p1")
+    assert same.skipped_files == 1
+    FRAME.head(2).to_parquet(source)  # the bad row fixed: its old reject must not stay beside the new results
+    other = run_local(REVIEW_SPAM, MODEL, [source], out, lambda ids: {}, None, lambda _: None, job="policy p2")
+    assert (other.skipped_files, other.rejected) == (0, 0) and not (out / "reviews.rejects.parquet").exists()
+
+
+def test_two_inputs_that_would_write_one_output_are_refused(tmp_path: Path) -> None:
+    FRAME.to_parquet(tmp_path / "x.parquet")
+    FRAME.to_csv(tmp_path / "x.CSV", index=False)
+    with pytest.raises(ShopGuardError, match="would both write x.parquet"):
+        input_files(str(tmp_path / "x.*"))
