@@ -94,19 +94,21 @@ def evaluate_file(bundle: LoadedBundle, path: Path, binary_category: str | None,
 
 def _listing_file(bundle: LoadedBundle, path: Path) -> Any:
     from kinds.listing_quality.record import ListingRecord
-    from training.data.loaders import DataValidationError, check_bounds, read_table
+    from training.data.loaders import DataValidationError, binary_labels, check_bounds, read_table
     from training.real_checks import file_checks, listing_decisions, neutral_listings
 
     frame = read_table(path)
     if "title" not in frame.columns:
         raise DataValidationError(f"{path}: missing column 'title'.", field="title")
+    if frame.empty:
+        raise DataValidationError(f"{path}: has no rows.", field=str(path))
     check_bounds(frame, ListingRecord, str(path))  # no figure on values the API refuses
     columns = neutral_listings(frame["title"].astype(str).tolist())
     for name in frame.columns:  # the file's own attributes replace the neutral ones
         if name != LISTING_LABEL_COLUMN:
             columns[name] = [None if pd.isna(v) else v for v in frame[name].tolist()]
     decisions = np.array(listing_decisions(_listing_model(bundle), columns))
-    positive = frame[LISTING_LABEL_COLUMN].astype(int).to_numpy().astype(bool) \
+    positive = binary_labels(frame[LISTING_LABEL_COLUMN], LISTING_LABEL_COLUMN, str(path)).to_numpy().astype(bool) \
         if LISTING_LABEL_COLUMN in frame.columns else None
     return file_checks(decisions != "allow", positive, path.name)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, get_args, get_origin
 
 import numpy as np
 import pandas as pd
@@ -62,6 +63,15 @@ def _starts_with(path: Path, character: str) -> bool:
     with path.open("rb") as handle:
         head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     return head[:1] == character.encode()
+
+
+def binary_labels(values: pd.Series, name: str, source: str = "") -> pd.Series:
+    """A label column as 0/1 ints (``true``/``false``, ``"1"``/``"0"`` read as such); a
+    ``DataValidationError`` naming ``source`` and the column for any other value."""
+    try:
+        return _coerce_label(values, name)
+    except DataValidationError as exc:
+        raise DataValidationError(f"{source}: {exc}" if source else str(exc), field=name) from None
 
 
 def _coerce_label(values: pd.Series, name: str) -> pd.Series:
@@ -143,15 +153,38 @@ def validate_columns(frame: pd.DataFrame, specs: Sequence[ColumnSpec], source: s
     return out
 
 
+def _holds_number(annotation: Any) -> bool:
+    """Whether a record's field holds an int or a float (optional or not)."""
+    options = [a for a in get_args(annotation) if a is not type(None)] if get_origin(annotation) else [annotation]
+    return len(options) == 1 and options[0] in (int, float)
+
+
+def _numbers(column: pd.Series, name: str, source: str) -> np.ndarray:
+    """A column of a number field as floats (missing: NaN); a ``DataValidationError`` naming the
+    first cell that is not a number."""
+    if pd.api.types.is_bool_dtype(column):
+        raise DataValidationError(f"{source}: column {name!r} must hold numbers, not true/false.", field=name)
+    if pd.api.types.is_numeric_dtype(column):
+        return column.to_numpy(dtype=float)
+    numbers = pd.to_numeric(column, errors="coerce")
+    bad = numbers.isna() & column.notna() & ~column.astype(str).str.strip().isin(["", "nan", "NaN"])
+    bad |= column.map(lambda v: isinstance(v, bool)).astype(bool)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataValidationError(f"{source}: column {name!r} must hold numbers; {row_name(source, row)} holds "
+                                  f"{column.iloc[row]!r}. Fix or drop those rows.", field=name)
+    return numbers.to_numpy(dtype=float)
+
+
 def check_bounds(frame: pd.DataFrame, record: type[BaseModel], source: str) -> None:
     """``DataValidationError`` naming the first numeric column of ``frame`` with a value outside
     the bounds ``record`` (the API's record) sets on its field, and the first such row: a file
     must not train or judge a model on values the service answers 400 to (a rating of 9, a
     negative price). Missing values are left to the model."""
     for name, field in record.model_fields.items():
-        if name not in frame.columns or not pd.api.types.is_numeric_dtype(frame[name]):
+        if name not in frame.columns or not _holds_number(field.annotation):
             continue
-        values = frame[name].to_numpy(dtype=float)
+        values = _numbers(frame[name], name, source)
         for bound in field.metadata:
             low, high = getattr(bound, "ge", None), getattr(bound, "le", None)
             outside = (values < low) if low is not None else (values > high) if high is not None else None

@@ -126,3 +126,17 @@ def test_a_value_the_api_refuses_is_named_with_its_row_not_scored(tmp_path: Path
     frame["price"] = [10.0, 0.0]
     frame.to_csv(path, index=False)
     assert len(load_listing_file(path)) == 2
+
+
+def test_a_number_field_holding_text_or_true_is_named_where_bounds_are_checked() -> None:
+    from kinds.listing_quality.record import ListingRecord
+    from training.data.loaders import binary_labels, check_bounds
+
+    # evaluate's path: a price of "abc" was a ValueError traceback, a label "no" too
+    with pytest.raises(DataValidationError, match=r"f.csv: column 'price' must hold numbers; row 2 holds 'abc'"):
+        check_bounds(pd.DataFrame({"price": ["10", "abc"]}), ListingRecord, "f.csv")
+    with pytest.raises(DataValidationError, match=r"'price' must hold numbers, not true/false"):
+        check_bounds(pd.DataFrame({"price": [True, False]}), ListingRecord, "f.parquet")
+    check_bounds(pd.DataFrame({"price": ["10", None], "title": ["a", "b"]}), ListingRecord, "f.csv")  # missing: fine
+    with pytest.raises(DataValidationError, match=r"f.csv: column 'is_inferior' must hold 0/1 labels; found 'no'"):
+        binary_labels(pd.Series(["1", "no"]), "is_inferior", "f.csv")
