@@ -32,7 +32,7 @@ add_train_commands(train_app)  # shopguard train <kind>: each kind's own command
 @generate_app.command("listings")
 def generate_listings_command(
     n: int = typer.Option(50_000, "--n", min=100, help="number of listings"),
-    seed: int = typer.Option(0, help="random seed; same seed, same bytes"),
+    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="random seed; same seed, same bytes"),
     out: Path = typer.Option(Path("data/listings.parquet"), help=".parquet or .csv"),
 ) -> None:
     """Write a synthetic listing catalogue and its data card."""
@@ -54,7 +54,7 @@ def generate_listings_command(
 @generate_app.command("merchants")
 def generate_merchants_command(
     n: int = typer.Option(20_000, "--n", min=100, help="number of merchants"),
-    seed: int = typer.Option(0, help="random seed; same seed, same bytes"),
+    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="random seed; same seed, same bytes"),
     out: Path = typer.Option(Path("data/merchants.parquet"), help=".parquet or .csv"),
 ) -> None:
     """Write synthetic merchants, their links (<out>.links.<ext>) and a data card."""
@@ -83,7 +83,7 @@ def links_path_for(out: Path) -> Path:
 @generate_app.command("transcripts")
 def generate_transcripts_command(
     n: int = typer.Option(20_000, "--n", min=100, help="number of segments"),
-    seed: int = typer.Option(0, help="random seed; same seed, same bytes"),
+    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="random seed; same seed, same bytes"),
     out: Path = typer.Option(Path("data/transcripts.parquet"), help=".parquet, .csv or .jsonl"),
 ) -> None:
     """Write synthetic livestream transcript segments with multi-label truth and a data card."""

@@ -39,7 +39,7 @@ class BaseTrainingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="random seed (NumPy and scikit-learn take 0 .. 2**32 - 1)")
     test_size: float = Field(0.2, gt=0, lt=0.5)
     validation_size: float = Field(0.2, gt=0, lt=0.5)
     precision_target: float = Field(0.95, gt=0, le=1, description="block threshold: validation precision")

@@ -47,7 +47,7 @@ class PretrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     hidden_size: int = Field(128, ge=16)
     layers: int = Field(2, ge=1)
     heads: int = Field(4, ge=1)

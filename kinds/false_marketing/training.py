@@ -42,7 +42,7 @@ def train_false_marketing(
         "local checkpoint folder to fine-tune (e.g. from `shopguard train base-encoder`)")),
     config: Path | None = typer.Option(None, "--config", exists=True, dir_okay=False,
                                        help="JSON file of FalseMarketingConfig"),
-    seed: int | None = typer.Option(None, help="override the config's seed"),
+    seed: int | None = typer.Option(None, min=0, max=2**32 - 1, help="override the config's seed"),
     epochs: int | None = typer.Option(None, help="override the config's epochs"),
     review_budget: float | None = typer.Option(
         None, "--review-budget", help="largest share of ordinary traffic sent to review (default 0.05)"),

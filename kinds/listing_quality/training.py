@@ -31,7 +31,7 @@ def train_listing_quality(
     data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="labelled file: .parquet, .csv or .jsonl"),
     config: Path | None = typer.Option(None, "--config", exists=True, dir_okay=False,
                                        help="JSON file of ListingQualityConfig"),
-    seed: int | None = typer.Option(None, help="override the config's seed"),
+    seed: int | None = typer.Option(None, min=0, max=2**32 - 1, help="override the config's seed"),
     threads: int | None = typer.Option(None, "--threads", min=0, help="LightGBM threads (0: one per core)"),
     review_budget: float | None = typer.Option(
         None, "--review-budget", help="largest share of ordinary traffic sent to review (default 0.05)"),

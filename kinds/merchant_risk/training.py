@@ -35,7 +35,7 @@ def train_merchant_risk(
                                    help="the --data column naming each merchant (as --links names them)"),
     config: Path | None = typer.Option(None, "--config", exists=True, dir_okay=False,
                                        help="JSON file of MerchantRiskConfig"),
-    seed: int | None = typer.Option(None, help="override the config's seed"),
+    seed: int | None = typer.Option(None, min=0, max=2**32 - 1, help="override the config's seed"),
     threads: int | None = typer.Option(None, "--threads", min=0, help="LightGBM threads (0: one per core)"),
     review_budget: float | None = typer.Option(
         None, "--review-budget", help="largest share of ordinary merchants sent to review (default 0.05)"),

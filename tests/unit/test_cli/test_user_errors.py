@@ -120,6 +120,7 @@ def test_an_unreadable_table_is_one_line_naming_it(isolated_home: Path, tmp_path
     ('{"seed": "seven", "bootstrap_samples": 30}', "seed: Input should be a valid integer"),
     ('{\n  "seed": 1,\n  "num_leaves": 4,,\n}', ":3: invalid JSON"),
     ('[1, 2]', "a config is a JSON object"),
+    ('{"seed": -1}', "seed: Input should be greater than or equal to 0"),  # was scikit-learn's traceback
 ])
 def test_a_bad_config_names_the_file_and_the_key(text: str, expected: str, isolated_home: Path,
                                                 tmp_path: Path) -> None:
@@ -186,3 +187,11 @@ def test_audit_decisions_needs_a_model_name_but_keeps_versions_the_store_no_long
     # The decision log keeps versions a replica's store may never have held: audited as given.
     logged = CliRunner().invoke(app, ["audit", "decisions", "--model", "listing-quality:v20200101-000000-dead"])
     assert logged.exit_code == 0 and "0 decisions" in logged.stdout, logged.output
+
+
+def test_a_seed_numpy_cannot_take_is_a_usage_error(isolated_home: Path, tmp_path: Path) -> None:
+    for command in (["data", "generate", "listings", "--n", "100", "--out", str(tmp_path / "l.parquet")],
+                    ["train", "listing-quality", "--data", str(tmp_path / "l.parquet")]):
+        for seed in ("-5", "5000000000"):  # were ValueError / InvalidParameterError tracebacks
+            result = CliRunner().invoke(app, [*command, "--seed", seed])
+            assert result.exit_code == 2 and "'--seed'" in _one_error_line(result), result.output
