@@ -190,6 +190,7 @@ def test_audit_decisions_needs_a_model_name_but_keeps_versions_the_store_no_long
 
 
 def test_a_seed_numpy_cannot_take_is_a_usage_error(isolated_home: Path, tmp_path: Path) -> None:
+    pd.DataFrame({"title": ["a"], "is_inferior": [1]}).to_parquet(tmp_path / "l.parquet")
     for command in (["data", "generate", "listings", "--n", "100", "--out", str(tmp_path / "l.parquet")],
                     ["train", "listing-quality", "--data", str(tmp_path / "l.parquet")]):
         for seed in ("-5", "5000000000"):  # were ValueError / InvalidParameterError tracebacks
