@@ -196,3 +196,11 @@ def test_a_seed_numpy_cannot_take_is_a_usage_error(isolated_home: Path, tmp_path
         for seed in ("-5", "5000000000"):  # were ValueError / InvalidParameterError tracebacks
             result = CliRunner().invoke(app, [*command, "--seed", seed])
             assert result.exit_code == 2 and "'--seed'" in _one_error_line(result), result.output
+
+
+def test_generated_data_is_written_only_as_parquet_or_csv(isolated_home: Path, tmp_path: Path) -> None:
+    for name in ("listings.json", "listings"):  # Parquet bytes were written under any suffix
+        result = CliRunner().invoke(app, ["data", "generate", "listings", "--n", "100", "--out", str(tmp_path / name)])
+        assert "--out" in _one_error_line(result) and not (tmp_path / name).exists()
+    result = CliRunner().invoke(app, ["data", "generate", "listings", "--n", "100", "--out", str(tmp_path / "l.CSV")])
+    assert result.exit_code == 0 and (tmp_path / "l.CSV").read_text(encoding="utf-8").startswith("listing_id,")
