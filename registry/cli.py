@@ -28,7 +28,7 @@ models_app = typer.Typer(help="Inspect, promote and roll back registered models.
 @models_app.command("list")
 def list_models(name: str | None = typer.Argument(None, help="only this model")) -> None:
     """Every registered version with its aliases and the running workers answering with it,
-    newest first."""
+    model by model, each model's newest first."""
     if name is not None:
         model_kind(name)  # an unknown name is an error, not an empty table
     registry = ModelRegistry()
@@ -161,9 +161,10 @@ def rollback(
 def _say_when_served(registry: ModelRegistry) -> None:
     seconds = registry.settings.follow_seconds
     if seconds > 0:
-        console.print(f"running services serve it within {seconds:g} s (`shopguard models list` shows who answers)")
+        typer.echo(f"running services serve it within {seconds:g} s (`shopguard models list` shows who answers)",
+                   err=True)  # a note, not the command's result
     else:
-        console.print("SHOPGUARD_FOLLOW_SECONDS=0: running services serve it after a restart")
+        typer.echo("SHOPGUARD_FOLLOW_SECONDS=0: running services serve it after a restart", err=True)
 
 
 @models_app.command("history")

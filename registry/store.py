@@ -180,7 +180,7 @@ class ModelRegistry:
 
     # -- reading -------------------------------------------------------------------------
     def versions(self, name: str | None = None) -> list[VersionInfo]:
-        """Registered versions, newest first (of one model or of all)."""
+        """Registered versions (of one model or of all), model by model, each model's newest first."""
         found = []
         for record in self.version_records.all(name):
             aliases = self.aliases.all_for(record.model_name)

@@ -237,6 +237,8 @@ def compare_command(
     )
     from training.compare import write_comparison as write
 
+    if out is not None and out.suffix.lower() not in (".json", ".md"):  # was JSON under any suffix
+        raise typer.BadParameter(f"--out must end in .json or .md, not {out.suffix or 'no suffix'}", param_hint="--out")
     kind_of_reference(first), kind_of_reference(second)
     registry = ModelRegistry()
     bundles = [registry.load(first), registry.load(second)]

@@ -296,7 +296,7 @@ def comparison_markdown(comparison: Comparison) -> str:
 def write_comparison(comparison: Comparison, out: Path) -> None:
     """Write as JSON (``.json``) or Markdown (``.md``)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".md":
+    if out.suffix.lower() == ".md":
         out.write_text(comparison_markdown(comparison), encoding="utf-8")
     else:
         out.write_text(comparison.model_dump_json(indent=2), encoding="utf-8")
