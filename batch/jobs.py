@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import pandas as pd
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from common.errors import InvalidInputError, ShopGuardError
 from common.tables import READERS, broken_line, first_line
@@ -75,17 +75,17 @@ def input_files(pattern: str) -> list[Path]:
     return paths
 
 
-def read_table(path: Path, option: str = "--input", kind: ModelKind | None = None) -> pd.DataFrame:
+def read_table(path: Path, option: str = "--input", record: type[BaseModel] | None = None) -> pd.DataFrame:
     """A table with missing values as None, each cell as the file holds it, as the API would
     receive it: JSON lines keep their JSON types (``"59"`` stays text, ``true`` a boolean:
     strict validation refuses both for a price, as the service does); CSV cells are text (an
     id keeps its leading zeros, ``NA`` is a value, an empty cell is missing), read as a number
-    only where ``kind``'s record wants one. An unreadable file is one error naming it."""
+    only where ``record`` (a kind's record) wants one. An unreadable file is one error naming it."""
     suffix = path.suffix.lower()
     if suffix == ".jsonl" and path.is_file():
         frame = _json_lines(path, option)
     elif suffix == ".csv" and path.is_file():
-        frame = _csv_text(path, option, kind)
+        frame = _csv_text(path, option, record)
     else:
         frame = read_user_table(path, option)
     frame = frame.astype(object)
@@ -108,24 +108,23 @@ def _json_lines(path: Path, option: str) -> pd.DataFrame:
     return pd.DataFrame(rows, dtype=object)
 
 
-def _csv_text(path: Path, option: str, kind: ModelKind | None) -> pd.DataFrame:
-    """A CSV file's cells as text (no NA markers), empty cells missing, numbers where the
-    kind's record wants them (``_csv_cell``)."""
+def _csv_text(path: Path, option: str, record: type[BaseModel] | None) -> pd.DataFrame:
+    """A CSV file's cells as text (no NA markers), empty cells missing, numbers where
+    ``record`` wants them (``_csv_cell``)."""
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"{option} {path}: cannot be read: {first_line(exc)}", field=option) from None
     frame = frame.mask(frame.eq(""))
-    if kind is not None:
-        for name in frame.columns:
-            if name in kind.record.model_fields:
-                frame[name] = [None if pd.isna(v) else _csv_cell(kind, name, v) for v in frame[name]]
+    for name in frame.columns if record is not None else []:
+        if name in record.model_fields:
+            frame[name] = [None if pd.isna(v) else _csv_cell(record, name, v) for v in frame[name]]
     return frame
 
 
-def _number_type(kind: ModelKind, name: str) -> type | None:
+def _number_type(record: type[BaseModel], name: str) -> type | None:
     """``int`` or ``float`` when the record's field holds that number (optional or not)."""
-    annotation = kind.record.model_fields[name].annotation
+    annotation = record.model_fields[name].annotation
     options = [a for a in get_args(annotation) if a is not type(None)] if get_origin(annotation) else [annotation]
     return options[0] if len(options) == 1 and options[0] in (int, float) else None
 
@@ -134,10 +133,10 @@ _CSV_INT = re.compile(r"[+-]?[0-9]+")
 _CSV_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
-def _csv_cell(kind: ModelKind, name: str, text: str) -> Any:
+def _csv_cell(record: type[BaseModel], name: str, text: str) -> Any:
     """A CSV cell as the number the record wants there when it is one written in ASCII
     (``59``, ``-1.5e3``); else the text itself, which strict validation refuses naming the field."""
-    wanted = _number_type(kind, name)
+    wanted = _number_type(record, name)
     if wanted is int and _CSV_INT.fullmatch(text):
         return int(text)
     if wanted is float and _CSV_FLOAT.fullmatch(text):
@@ -202,7 +201,7 @@ def _once_each(kind: ModelKind, valid: list[tuple[int, Any]], rejects: list[dict
 
 def _integral(kind: ModelKind, name: str, value: Any) -> Any:
     """Parquet stores integer columns with gaps as floats: 3.0 -> 3 where the API wants an int."""
-    if isinstance(value, float) and value.is_integer() and _number_type(kind, name) is int:
+    if isinstance(value, float) and value.is_integer() and _number_type(kind.record, name) is int:
         return int(value)
     return value
 
@@ -421,7 +420,7 @@ def run_local(kind: ModelKind, model: ModelRuntime, files: list[Path], output: P
             report.skipped_files += 1
             progress(f"{source.name}: already done, skipped")
             continue
-        frame = read_table(source, kind=kind)
+        frame = read_table(source, record=kind.record)
         results, rejects = score_file(kind, model, frame, holds, links, rules=rules)
         report.outputs.append(str(write_outputs(output, source, marked, results, rejects)))
         report.rows += len(frame)

@@ -69,7 +69,7 @@ def run_ray(kind_name: str, tag: str, files: list[Path], output: Path, holds: di
                 report.skipped_files += 1
                 progress(f"{source.name}: already done, skipped")
                 continue
-            frame = read_table(source, kind=kind)
+            frame = read_table(source, record=kind.record)
             frame[ROW] = range(len(frame))
             group = kind.answers.group_column
             if group is not None and group in frame.columns:  # one call per group (streams)
