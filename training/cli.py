@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
 from common.errors import ShopGuardError
+from common.tables import first_line
 from common.terminal import plain
 from kinds import kind_of_reference
 from training.kind_training import add_train_commands
@@ -304,14 +306,13 @@ def enforcement_rooms_command(
     if not segments.is_file():
         raise ShopGuardError(f"{segments} does not exist: train false-marketing with --real (the demo does) to "
                              "decide held-out rooms, or pass --segments")
+    held_out = _held_out_decisions(segments)
     root = shared_data_dir()
     if root is None:
         raise ShopGuardError("../shared/data (or SHOPGUARD_SHARED_DATA) is needed for the rooms' broadcast order")
-    import pandas as pd
-
     policy = load_policy(policy_file or settings.policy)
     with progress_status("replaying held-out rooms"):
-        results = replay_rooms(pd.read_parquet(segments), broadcast_order(root), policy, chunk_sentences)
+        results = replay_rooms(held_out, broadcast_order(root), policy, chunk_sentences)
     summary = summarize(results, policy, chunk_sentences)
     console.print(rooms_table(summary, f"{summary['rooms']} held-out rooms, {summary['sentences']:,} sentences, "
                                        f"policy {policy.version}, {chunk_sentences} sentences a call"))
@@ -339,3 +340,25 @@ def rooms_table(summary: dict, title: str) -> Table:
 
 def _or_dash(value: object) -> str:
     return "–" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+HELD_OUT_COLUMNS = ("sha256", "room", "labels", "decision")
+
+
+def _held_out_decisions(path: Path) -> Any:
+    """A training run's held-out decisions (``heldout_segments.parquet``); an error naming the
+    file when it is not one (a traceback before)."""
+    import pandas as pd
+
+    from common.errors import InvalidInputError
+
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"--segments {path}: not a Parquet file ({first_line(exc)}); pass a training run's "
+                                "heldout_segments.parquet", field="--segments") from None
+    missing = [c for c in HELD_OUT_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InvalidInputError(f"--segments {path}: no column {', '.join(missing)}; pass a training run's "
+                                "heldout_segments.parquet", field="--segments")
+    return frame

@@ -204,3 +204,14 @@ def test_generated_data_is_written_only_as_parquet_or_csv(isolated_home: Path, t
         assert "--out" in _one_error_line(result) and not (tmp_path / name).exists()
     result = CliRunner().invoke(app, ["data", "generate", "listings", "--n", "100", "--out", str(tmp_path / "l.CSV")])
     assert result.exit_code == 0 and (tmp_path / "l.CSV").read_text(encoding="utf-8").startswith("listing_id,")
+
+
+def test_enforcement_rooms_names_a_segments_file_that_is_not_held_out_decisions(isolated_home: Path,
+                                                                              tmp_path: Path) -> None:
+    listings, empty = tmp_path / "listings.parquet", tmp_path / "empty.parquet"
+    pd.DataFrame({"title": ["a"], "is_inferior": [1]}).to_parquet(listings)
+    empty.write_bytes(b"")
+    for path, said in ((listings, "no column sha256, room, labels, decision"), (empty, "not a Parquet file")):
+        result = CliRunner().invoke(app, ["enforcement", "rooms", "--segments", str(path)])  # were tracebacks
+        line = _one_error_line(result)
+        assert str(path) in line and said in line
