@@ -52,6 +52,17 @@ def time_option(value: str | None, option: str) -> datetime | None:
         raise typer.BadParameter(str(exc), param_hint=option) from exc
 
 
+def time_window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """A command's ``--since`` and ``--until`` (``time_option``); an ``--until`` not after
+    ``--since`` is a usage error (its empty answer would look like no activity)."""
+    import typer
+
+    start, end = time_option(since, "--since"), time_option(until, "--until")
+    if start is not None and end is not None and end <= start:
+        raise typer.BadParameter(f"{until} is not after --since {since}", param_hint="--until")
+    return start, end
+
+
 def _typed_time(value: Any) -> Any:
     return parse_user_time(value) if isinstance(value, str) else value
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from common.times import time_option
+from common.times import time_window
 from common.words import counted
 
 enforcement_app = typer.Typer(help="Policy files and enforcement over time (rooms, credit, points).",
@@ -72,7 +72,7 @@ def replay_command(
 
     if out is not None and out.suffix not in (".parquet", ".csv"):
         raise typer.BadParameter("--out must end in .parquet or .csv", param_hint="--out")
-    start, end = time_option(since, "--since"), time_option(until, "--until")
+    start, end = time_window(since, until)
     settings = load_settings()
     candidate, current = load_policy(policy_file), load_policy(settings.policy)
     store = EnforcementStore(make_engine(settings.database_url), current)

@@ -13,7 +13,7 @@ import pandas as pd
 import typer
 
 from common.settings import load_settings
-from common.times import time_option
+from common.times import time_window
 from common.words import counted
 from kinds import MODEL_NAMES
 
@@ -71,8 +71,9 @@ def audit_decisions(
         raise typer.BadParameter("--out must end in .csv or .parquet", param_hint="--out")
     settings = load_settings()
     engine = make_engine(settings.database_url)
-    filters = {"entity": entity, "request_id": request_id, "since": time_option(since, "--since"),
-               "until": time_option(until, "--until"), "decision": decision, "model": _logged_model(model, settings)}
+    start, end = time_window(since, until)
+    filters = {"entity": entity, "request_id": request_id, "since": start, "until": end, "decision": decision,
+               "model": _logged_model(model, settings)}
     total, rows = latest_decisions(engine, limit, **filters)
     console = terminal_console()
     table = Table(title=counted(total, "decision") + (f", newest {len(rows):,} shown" if total > len(rows) else ""))
@@ -143,8 +144,8 @@ def audit_verdicts(
 
     if out.suffix.lstrip(".") not in FORMATS:
         raise typer.BadParameter("--out must end in .csv, .parquet or .jsonl", param_hint="--out")
-    filters = {"since": time_option(since, "--since"), "until": time_option(until, "--until"),
-               "reviewer": reviewer}
+    start, end = time_window(since, until)
+    filters = {"since": start, "until": end, "reviewer": reviewer}
     engine = make_engine(load_settings().database_url)
     write_whole(out, export_verdicts(engine, out.suffix.lstrip("."), **filters))
     written = count_verdicts(engine, **filters)

@@ -215,3 +215,10 @@ def test_enforcement_rooms_names_a_segments_file_that_is_not_held_out_decisions(
         result = CliRunner().invoke(app, ["enforcement", "rooms", "--segments", str(path)])  # were tracebacks
         line = _one_error_line(result)
         assert str(path) in line and said in line
+
+
+@pytest.mark.parametrize("command", [["audit", "decisions"], ["enforcement", "replay", "--policy", "policy/default_policy.yaml"]])
+def test_a_window_ending_before_it_starts_is_a_usage_error(command: list[str], isolated_home: Path) -> None:
+    result = CliRunner().invoke(app, [*command, "--since", "2026-12-08", "--until", "2026-12-01"])
+    line = _one_error_line(result)  # was an empty answer, read as no activity
+    assert "--until" in line and "not after --since 2026-12-08" in line
