@@ -324,10 +324,18 @@ class ModelRegistry:
         if current == version:
             raise ShopGuardError(f"{name}:{version} is already production; nothing to promote.")
         if current is not None:
-            allowed = self.settings.promotion_pr_auc_tolerance if tolerance is None else tolerance
+            default = self.settings.promotion_pr_auc_tolerance
+            allowed = default if tolerance is None else tolerance
             production = self.load(f"{name}:{current}")
-            shortfall = (gate(production, bundle, allowed) if gate is not None
-                         else self._pr_auc_shortfall(bundle.manifest, production.manifest, allowed))
+
+            def shortfall_at(limit: float) -> str | None:
+                return (gate(production, bundle, limit) if gate is not None
+                        else self._pr_auc_shortfall(bundle.manifest, production.manifest, limit))
+
+            shortfall = shortfall_at(allowed)
+            if not shortfall and allowed > default and (loosened := shortfall_at(default)):
+                # let through only by a wider tolerance: the history says so, as it says a --force
+                reason = f"{reason} [tolerance {allowed:g} instead of {default:g}: {loosened}]"
             if shortfall and not force:
                 hint = ("" if gate is not None else f"; pass --data HELD_OUT_FILE to gate on both versions scored on "
                         f"one shared file (`shopguard models compare {name}:{current} {name}:{version} --data ...` "
