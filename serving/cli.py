@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -308,4 +309,6 @@ def bento_build(
     for name, pinned in release.models.items():
         table.add_row(name, pinned.tag.split(":")[1], pinned.manifest_sha256[:16] + "...")
     terminal_console().print(table)
-    print(f"bento: {tag}\ncontainerize: bentoml containerize {tag}")
+    settings = load_settings()  # the Bento is in this home's BentoML store, which containerize must be told
+    print(f"bento: {tag}\ncontainerize: BENTOML_HOME={shlex.quote(str(settings.bentoml_home))} "
+          f"bentoml containerize {tag}")

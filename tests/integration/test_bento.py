@@ -45,8 +45,15 @@ def _bentoml(*args: str, bentoml_home: str) -> str:
 
 def test_the_bento_carries_and_serves_exactly_the_production_models(trained_home, tmp_path, monkeypatch) -> None:
     context = _build_context(tmp_path / "context")
+    refused = run_cli("bento", "build", "--context", str(context), "--version", "Bad Version!", home=trained_home,
+                      check=False)  # was BentoML's whole traceback in one line, after release.json was written
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "--version 'Bad Version!'" in refused.stderr
+    assert not (context / "release.json").exists()
     output = run_cli("bento", "build", "--context", str(context), home=trained_home).stdout
     bento_tag = next(line.split()[1] for line in output.splitlines() if line.startswith("bento:"))
+    # the hint runs as printed: the Bento is in this home's BentoML store, not the user's default one
+    store = os.environ.get("BENTOML_HOME") or trained_home / "bentoml"  # the test session's store, if it set one
+    assert f"containerize: BENTOML_HOME={store} bentoml containerize {bento_tag}" in output
 
     point_at_home(monkeypatch, trained_home)
     production = {name: ModelRegistry().resolve(f"{name}:production") for name in MODEL_NAMES}
