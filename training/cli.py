@@ -84,7 +84,8 @@ def links_path_for(out: Path) -> Path:
 
 @generate_app.command("transcripts")
 def generate_transcripts_command(
-    n: int = typer.Option(20_000, "--n", min=100, help="number of segments"),
+    n: int = typer.Option(20_000, "--n", min=100, help=(
+        "generated segments; with ../shared/data about half as many real-text rows are added")),
     seed: int = typer.Option(0, min=0, max=2**32 - 1, help="random seed; same seed, same bytes"),
     out: Path = typer.Option(Path("data/transcripts.parquet"), help=".parquet, .csv or .jsonl"),
 ) -> None:
@@ -98,7 +99,7 @@ def generate_transcripts_command(
 
     config = TranscriptGenerationConfig(n=n, seed=seed)
     frame = generate_transcripts(config)
-    if out.suffix == ".jsonl":
+    if out.suffix.lower() == ".jsonl":
         out.parent.mkdir(parents=True, exist_ok=True)
         frame.to_json(out, orient="records", lines=True, force_ascii=False)
     else:
@@ -120,7 +121,7 @@ def export_live_asr_command(
     from training.data.real_text import require_shared_data
 
     frame = live_asr.labelled_sentences(require_shared_data(), live_asr.PROJECT_LABELS if project_labels else None)
-    if out.suffix == ".jsonl":
+    if out.suffix.lower() == ".jsonl":
         out.parent.mkdir(parents=True, exist_ok=True)
         frame.to_json(out, orient="records", lines=True, force_ascii=False)
     else:
