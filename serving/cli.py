@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 import typer
 
+from common.errors import InvalidInputError
 from common.settings import load_settings
 from common.times import time_window
 from common.words import counted
@@ -212,6 +213,9 @@ def export_feedback_command(
     exported = export_feedback(make_engine(load_settings().database_url), name)  # errors: shopguard/cli.py
     kind = model_kind(name)
     key = None if kind.segmented else kind.id_field
+    if base is not None and (missing := [c for c in (kind.label_column, key) if c and c not in _read_base(base).columns]):
+        raise InvalidInputError(f"--base {base}: no column {', '.join(missing)}; it is not a {name} training file",
+                                field="--base")
     contradictions = _contradictions(exported.table, base, key, kind.label_column) if base is not None else None
     table = _with_base(exported.table, base, key)
     _write_table(table, out)

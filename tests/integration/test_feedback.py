@@ -50,6 +50,11 @@ def test_feedback_is_exported_as_a_training_file_and_retrained_on(server, traine
     home = tmp_path / "home"
     shutil.copytree(trained_home, home, ignore=shutil.ignore_patterns("server-*.log"))
     out = tmp_path / "retrain.parquet"
+    wrong = tmp_path / "merchants.parquet"  # another model's training file: was merged, then failed to train
+    pd.DataFrame({"merchant_id": ["M1"], "is_suspicious": [1]}).to_parquet(wrong)
+    refused = run_cli("data", "export-feedback", "listing-quality", "--out", str(out), "--base", str(wrong), home=home,
+                      check=False)
+    assert refused.returncode == 2 and "no column is_inferior, listing_id" in refused.stderr and not out.exists()
     run_cli("data", "export-feedback", "listing-quality", "--out", str(out), "--base", str(listing_file), home=home)
     exported = pd.read_parquet(out)
     base = pd.read_parquet(listing_file)
