@@ -15,7 +15,7 @@ import hashlib
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -260,6 +260,25 @@ def parse_policy(data: object, source: str) -> PolicyDocument:
                           + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")) from None
 
 
+def _unique_keys_loader() -> type:
+    """YAML's safe loader refusing a key given twice in one mapping (the last silently won:
+    an analyst's edit of a key written above would not take effect)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice",
+                                                            key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    return UniqueKeyLoader
+
+
 def load_policy(path: Path | None = None) -> PolicyDocument:
     """The policy in ``path`` (YAML or JSON), or the shipped defaults."""
     import yaml
@@ -272,7 +291,7 @@ def load_policy(path: Path | None = None) -> PolicyDocument:
     except UnicodeDecodeError as exc:
         raise PolicyError(f"{path}: not UTF-8 text (byte {exc.start}): save the policy as UTF-8 YAML or JSON") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_unique_keys_loader())  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

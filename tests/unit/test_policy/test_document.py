@@ -42,6 +42,8 @@ def test_the_version_is_the_name_and_a_hash_of_the_resolved_content(tmp_path: Pa
     ("rooms: {}\n", "name: Field required"),
     ("- a list\n", "a policy is a mapping"),
     ("name: [unclosed\n", "not valid YAML at line"),
+    ("name: x\nrooms: {review_weight: 1}\nname: y\n", "line 3: key 'name' is given twice"),  # the last won
+    ("name: x\nrooms: {review_weight: 1, review_weight: 2}\n", "key 'review_weight' is given twice"),
 ])
 def test_a_policy_that_does_not_validate_is_refused_naming_the_key(tmp_path: Path, text: str, named: str) -> None:
     path = tmp_path / "policy.yaml"
