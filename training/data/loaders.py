@@ -139,7 +139,7 @@ def validate_columns(frame: pd.DataFrame, specs: Sequence[ColumnSpec], source: s
         if spec.kind == "text":
             out[spec.name] = column.where(column.notna(), "").astype(str)
         elif spec.kind == "label":
-            out[spec.name] = _coerce_label(column, spec.name)
+            out[spec.name] = binary_labels(column, spec.name, source)
         else:
             numeric = pd.to_numeric(column, errors="coerce")
             bad = column.notna() & numeric.isna()

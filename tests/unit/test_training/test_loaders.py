@@ -51,8 +51,8 @@ def test_a_row_after_a_quoted_field_spanning_lines_is_named_by_the_line_it_start
 def test_labels_must_be_binary() -> None:
     frame = _good_rows()
     frame["is_inferior"] = [1, 2]
-    with pytest.raises(DataValidationError, match="is_inferior"):
-        validate_columns(frame, LISTING_COLUMNS, "x")
+    with pytest.raises(DataValidationError, match="^x.csv: column 'is_inferior' must hold 0/1 labels; found 2"):
+        validate_columns(frame, LISTING_COLUMNS, "x.csv")  # the file is named (it was not)
 
 
 def test_boolean_labels_and_absent_optional_columns_are_accepted(tmp_path: Path) -> None:
