@@ -80,6 +80,7 @@ def _coerce_label(values: pd.Series, name: str) -> pd.Series:
     numeric = pd.to_numeric(mapped, errors="coerce")
     if numeric.isna().any() or not numeric.isin([0, 1]).all():
         bad = values[numeric.isna() | ~numeric.isin([0, 1])].iloc[0]
+        bad = bad.item() if hasattr(bad, "item") else bad  # 2, not np.int64(2)
         raise DataValidationError(f"column {name!r} must hold 0/1 labels; found {bad!r}.", field=name)
     return numeric.astype(int)
 
