@@ -50,8 +50,12 @@ def test_listings_over_http_and_in_batch_get_identical_answers(server, trained_h
         rejects = pd.read_parquet(out / "listings.rejects.parquet")
         assert rejects[["row", "field"]].values.tolist() == [[1000, "price"]]
     again = _batch(trained_home, "listing-quality", "--input", str(tmp_path / "*.parquet"),
-                   "--output", str(tmp_path / "out-local"))
+                   "--output", str(tmp_path / "out-local"), "--merchant-decisions", database)
     assert again["skipped_files"] == 1 and again["scored"] == 0
+    # without the holds the answers differ: the input is done again, not kept from the other job
+    unheld = _batch(trained_home, "listing-quality", "--input", str(tmp_path / "*.parquet"),
+                    "--output", str(tmp_path / "out-local"))
+    assert unheld["skipped_files"] == 0 and unheld["scored"] == 1000
 
 
 def test_merchants_and_streams_over_http_and_in_batch_agree(server, trained_home, merchant_files,
