@@ -9,8 +9,9 @@ N_LISTINGS ?= 50000
 N_MERCHANTS ?= 20000
 N_SEGMENTS ?= 8000
 UV_VERSION ?= 0.13.10
-# uv does not read pip's configuration: pass on a local wheel folder pip is told about.
+# uv does not read pip's configuration: pass on the local wheel folders and extra indexes pip is told about.
 UV_FIND_LINKS := $(foreach links,$(PIP_FIND_LINKS),--find-links $(links))
+UV_EXTRA_INDEX := $(foreach index,$(PIP_EXTRA_INDEX_URL),--extra-index-url $(index))
 # Bytecode is written as modules are first imported, only for what runs (compiling the whole
 # environment up front took 31 s of every fresh setup), even where the shell turns it off.
 unexport PYTHONDONTWRITEBYTECODE
@@ -24,11 +25,15 @@ TABULAR_THREADS ?= 0
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	@# uv installs the pinned set in about 10 s (pip took 35 s); pip is the fallback where uv cannot.
+	@# uv installs the pinned set in about 10 s (pip took 35 s). uv reads no pip configuration: where pip
+	@# is told to use another index, pip installs, as it does where uv cannot.
 	@# The CPU wheel of torch (a GPU user installs a CUDA build and onnxruntime-gpu instead).
-	if $(BIN)/pip install --quiet uv==$(UV_VERSION) && $(BIN)/uv pip install --quiet --python $(BIN)/python \
-		$(UV_FIND_LINKS) torch==2.13.0 -c constraints.txt -e '.[dev]'; then :; else \
-		echo "uv could not install the environment: installing it with pip instead (about a minute)"; \
+	if [ -z "$$PIP_INDEX_URL$$PIP_NO_INDEX" ] && ! $(BIN)/pip config get global.index-url >/dev/null 2>&1 \
+		&& ! $(BIN)/pip config get install.index-url >/dev/null 2>&1 \
+		&& $(BIN)/pip install --quiet uv==$(UV_VERSION) \
+		&& env $${PIP_CERT:+SSL_CERT_FILE=$$PIP_CERT} $(BIN)/uv pip install --quiet --python $(BIN)/python \
+		$(UV_FIND_LINKS) $(UV_EXTRA_INDEX) torch==2.13.0 -c constraints.txt -e '.[dev]'; then :; else \
+		echo "installing the environment with pip (about a minute): pip has an index configured, or uv could not"; \
 		$(BIN)/pip install --quiet --no-compile torch==2.13.0 && \
 		$(BIN)/pip install --quiet --no-compile -c constraints.txt -e '.[dev]'; fi
 	touch $@

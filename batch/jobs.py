@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
+import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from common.errors import InvalidInputError, ShopGuardError
 from common.tables import READERS, broken_line, first_line
@@ -89,7 +90,8 @@ def read_table(path: Path, option: str = "--input", record: type[BaseModel] | No
     else:
         frame = read_user_table(path, option)
     frame = frame.astype(object)
-    return frame.where(frame.notna(), None)
+    frame = frame.where(frame.notna(), None)
+    return _whole_numbers(frame, record) if record is not None and suffix == ".parquet" else frame
 
 
 def _json_lines(path: Path, option: str) -> pd.DataFrame:
@@ -118,7 +120,8 @@ def _csv_text(path: Path, option: str, record: type[BaseModel] | None) -> pd.Dat
     frame = frame.mask(frame.eq(""))
     for name in frame.columns if record is not None else []:
         if name in record.model_fields:
-            frame[name] = [None if pd.isna(v) else _csv_cell(record, name, v) for v in frame[name]]
+            frame[name] = pd.Series([None if pd.isna(v) else _csv_cell(record, name, v) for v in frame[name]],
+                                    index=frame.index, dtype=object)  # ints stay ints beside a gap
     return frame
 
 
@@ -139,17 +142,24 @@ def _csv_cell(record: type[BaseModel], name: str, text: str) -> Any:
     wanted = _number_type(record, name)
     if wanted is int and _CSV_INT.fullmatch(text):
         return int(text)
+    if wanted is int and _CSV_FLOAT.fullmatch(text) and float(text).is_integer():  # pandas writes 3.0 beside a gap
+        return int(float(text))
     if wanted is float and _CSV_FLOAT.fullmatch(text):
         return float(text)
     return text
 
 
 def _clean(value: Any) -> Any:
-    """A table cell as the API would receive it (numpy scalars to Python)."""
-    if hasattr(value, "item") and not isinstance(value, list | dict | str):
-        value = value.item()
-    if hasattr(value, "tolist"):
-        value = value.tolist()
+    """A table cell as the API would receive it: numpy scalars to Python, Parquet's list cells
+    (numpy arrays) to lists, their items and struct fields alike."""
+    if isinstance(value, np.ndarray):
+        return [_clean(v) for v in value.tolist()]
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
     return value
 
 
@@ -162,9 +172,11 @@ def validate_rows(kind: ModelKind, frame: pd.DataFrame, extra: tuple[str, ...] =
                   ) -> tuple[list[tuple[int, Any]], list[dict[str, Any]]]:
     """(row number, record) for valid rows, and a reject (row, field, message) for each bad one."""
     fields = set(kind.record.model_fields)
+    required = {name for name, info in kind.record.model_fields.items() if info.is_required()}
     valid, rejects = [], []
     for number, row in enumerate(frame.to_dict(orient="records")):
-        data = {k: _integral(kind, k, _clean(v)) for k, v in row.items() if k in fields and _given(v)}
+        # a missing cell of a required field is sent as null: the API takes null where the field may be null
+        data = {k: _clean(v) if _given(v) else None for k, v in row.items() if k in fields and (_given(v) or k in required)}
         # A column the record does not have, where this row holds a value (a JSON line's key
         # is a column of every row, missing where the line leaves it out).
         unknown = [k for k, v in row.items() if k not in fields and k not in extra and _given(v)]
@@ -181,29 +193,44 @@ def validate_rows(kind: ModelKind, frame: pd.DataFrame, extra: tuple[str, ...] =
     return valid, rejects
 
 
-def _once_each(kind: ModelKind, valid: list[tuple[int, Any]], rejects: list[dict[str, Any]]
-               ) -> tuple[list[tuple[int, Any]], list[dict[str, Any]]]:
-    """Valid rows whose id (compared as the service compares it: ``id_key``) no other valid row
-    of the file gives, and a reject for every row of an id given twice: the service refuses
-    such a call (400 naming every index), and one entity scored from two rows is neither's answer."""
+def repeated_ids(kind: ModelKind, frame: pd.DataFrame) -> dict[int, list[int]]:
+    """Each row whose id (compared as the service compares ids: ``id_key``) another row of the
+    file gives too, with all the rows giving it."""
+    if kind.id_field not in frame.columns:
+        return {}
     rows: dict[str, list[int]] = {}
-    for number, record in valid:
-        value = getattr(record, kind.id_field, None)
-        if value is not None:
+    for number, value in enumerate(frame[kind.id_field]):
+        if isinstance(value, str):
             rows.setdefault(kind.answers.id_key(value), []).append(number)
-    repeated = {n: numbers for numbers in rows.values() if len(numbers) > 1 for n in numbers}
+    return {n: numbers for numbers in rows.values() if len(numbers) > 1 for n in numbers}
+
+
+def repeated_id_rejects(kind: ModelKind, repeated: dict[int, list[int]]) -> list[dict[str, Any]]:
+    """A reject for each row of an id given twice (``repeated_ids``)."""
+    return [{"row": n, "field": kind.id_field, "message": f"{kind.id_field} is given at rows {numbers}: each "
+             f"{kind.id_field[:-3]} once per file", "errors": 1} for n, numbers in sorted(repeated.items())]
+
+
+def _once_each(kind: ModelKind, frame: pd.DataFrame, valid: list[tuple[int, Any]], rejects: list[dict[str, Any]]
+               ) -> tuple[list[tuple[int, Any]], list[dict[str, Any]]]:
+    """The valid rows whose id no other row of ``frame`` gives, and a reject for each valid row
+    of an id given twice: the service refuses such a call (400 naming every index), and one
+    entity scored from two rows is neither's answer."""
+    repeated = repeated_ids(kind, frame)
     if not repeated:
         return valid, rejects
-    rejects = rejects + [{"row": n, "field": kind.id_field, "message": f"{kind.id_field} is given at rows "
-                          f"{repeated[n]}: each {kind.id_field[:-3]} once per file", "errors": 1} for n in repeated]
+    numbers = {n for n, _ in valid}
+    rejects = rejects + repeated_id_rejects(kind, {n: rows for n, rows in repeated.items() if n in numbers})
     return [(n, r) for n, r in valid if n not in repeated], sorted(rejects, key=lambda r: r["row"])
 
 
-def _integral(kind: ModelKind, name: str, value: Any) -> Any:
-    """Parquet stores integer columns with gaps as floats: 3.0 -> 3 where the API wants an int."""
-    if isinstance(value, float) and value.is_integer() and _number_type(kind.record, name) is int:
-        return int(value)
-    return value
+def _whole_numbers(frame: pd.DataFrame, record: type[BaseModel]) -> pd.DataFrame:
+    """Parquet stores an integer column with gaps as floats: 3.0 -> 3 where the record wants an int."""
+    for name in frame.columns:
+        if name in record.model_fields and _number_type(record, name) is int:
+            frame[name] = pd.Series([int(v) if isinstance(v, float) and v.is_integer() else v for v in frame[name]],
+                                    index=frame.index, dtype=object)
+    return frame
 
 
 def _attach_links(frame: pd.DataFrame, key: str, field: str, links: dict[str, list[dict[str, str]]]
@@ -235,7 +262,7 @@ def score_frame(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, holds
         return _score_groups(kind, model, frame, holds, rules)
     if links and kind.answers.links_field is not None:
         frame = _attach_links(frame, kind.id_field, kind.answers.links_field, links)
-    valid, rejects = _once_each(kind, *validate_rows(kind, frame))
+    valid, rejects = _once_each(kind, frame, *validate_rows(kind, frame))
     records = [record for _, record in valid]
     rows = []
     for start in range(0, len(records), chunk):
@@ -251,7 +278,7 @@ def score_file(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, holds:
     chunks of ``chunk`` records as API calls would be: the unit of work of the local engine."""
     if kind.answers.group_column is not None:
         return _score_groups(kind, model, frame, holds, rules)
-    valid, rejects = _once_each(kind, *validate_rows(kind, frame))
+    valid, rejects = _once_each(kind, frame, *validate_rows(kind, frame))
     records = [record for _, record in valid]
     scored = model.score_catalogue(records, links) if records else None
     rows = []
@@ -276,7 +303,8 @@ def _score_groups(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, hol
         return _frames(kind, [], rejects)
     extra = (*kind.answers.request_fields, *kind.answers.file_columns)
     valid, rejects = validate_rows(kind, frame, extra)
-    keys = [_group_key(kind, value) for value in frame[group]]
+    valid, rejects = _request_fields_valid(kind, frame, valid, rejects)
+    keys = [group_key(kind, value) for value in frame[group]]
     rejects += [{"row": n, "field": group, "message": f"missing {group}", "errors": 1}
                 for n, _ in valid if keys[n] is None]
     places, place_rejects = _places(kind, frame, [n for n, _ in valid if keys[n] is not None], keys)
@@ -304,7 +332,32 @@ def _score_groups(kind: ModelKind, model: ModelRuntime, frame: pd.DataFrame, hol
     return _frames(kind, rows, sorted(rejects, key=lambda r: r["row"]))
 
 
-def _group_key(kind: ModelKind, value: Any) -> str | None:
+def _request_fields_valid(kind: ModelKind, frame: pd.DataFrame, valid: list[tuple[int, Any]],
+                          rejects: list[dict[str, Any]]) -> tuple[list[tuple[int, Any]], list[dict[str, Any]]]:
+    """The valid rows whose request fields (a stream's ``stream_id``, ``merchant_id``) the
+    service's request body takes, strictly as it does (a number or a list as a stream id is a
+    400 there); a reject naming the field for each other row."""
+    fields = kind.api.request.model_fields
+    checks = {name: TypeAdapter(fields[name].annotation, config=ConfigDict(strict=True))
+              for name in kind.answers.request_fields if name in fields and name in frame.columns}
+    kept, refused = [], list(rejects)
+    for number, record in valid:
+        problem = None
+        for name, check in checks.items():
+            value = frame[name].iloc[number]
+            if problem is None and value is not None:
+                try:
+                    check.validate_python(_clean(value))
+                except ValidationError as exc:
+                    problem = {"row": number, "field": name, "message": exc.errors()[0]["msg"], "errors": 1}
+        if problem is None:
+            kept.append((number, record))
+        else:
+            refused.append(problem)
+    return kept, sorted(refused, key=lambda r: r["row"])
+
+
+def group_key(kind: ModelKind, value: Any) -> str | None:
     """A row's group as the service compares it (a stream id under ``id_key``); None when missing."""
     if value is None:
         return None
@@ -328,9 +381,8 @@ def _places(kind: ModelKind, frame: pd.DataFrame, numbers: list[int], keys: list
             rejects.append({"row": number, "field": column, "message": f"{column} must be a whole number >= 0, "
                             f"not {frame[column].iloc[number]!r}", "errors": 1})
         elif (keys[number], value) in taken:
-            rejects.append({"row": number, "field": column, "message": f"{column} {value} is also row "
-                            f"{taken[(keys[number], value)]}'s: each place once per {kind.answers.grouped_as[1]}",
-                            "errors": 1})
+            rejects.append({"row": number, "field": column, "message": f"{column} {value} is given twice in this "
+                            f"{kind.answers.grouped_as[1]}: each place once", "errors": 1})
         else:
             places[number], taken[(keys[number], value)] = value, number
     return places, rejects
@@ -366,8 +418,8 @@ def read_links(kind: ModelKind, path: Path | None) -> dict[str, list[dict[str, s
 
 
 def marker(output: Path, source: Path) -> Path:
-    """The completion marker of one input file."""
-    return output / DONE_FOLDER / f"{source.name}.json"
+    """The completion marker of the output an input file writes (``<stem>.parquet``)."""
+    return output / DONE_FOLDER / f"{source.stem}.json"
 
 
 def already_done(output: Path, source: Path, tag: str) -> bool:
@@ -377,7 +429,8 @@ def already_done(output: Path, source: Path, tag: str) -> bool:
         return False
     done = json.loads(path.read_text(encoding="utf-8"))
     stat = source.stat()
-    return (done.get("size"), done.get("mtime"), done.get("model")) == (stat.st_size, stat.st_mtime, tag)
+    return (done.get("source"), done.get("size"), done.get("mtime"), done.get("model")) == (
+        str(source.resolve()), stat.st_size, stat.st_mtime, tag)  # another input may have written it since
 
 
 def write_outputs(output: Path, source: Path, tag: str, results: pd.DataFrame, rejects: pd.DataFrame) -> Path:
@@ -394,7 +447,7 @@ def write_outputs(output: Path, source: Path, tag: str, results: pd.DataFrame, r
     stat = source.stat()
     path = marker(output, source)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"size": stat.st_size, "mtime": stat.st_mtime, "model": tag,
+    path.write_text(json.dumps({"source": str(source.resolve()), "size": stat.st_size, "mtime": stat.st_mtime, "model": tag,
                                 "rows": len(results), "rejected": len(rejects)}), encoding="utf-8")
     return target
 

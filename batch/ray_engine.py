@@ -13,14 +13,18 @@ import pandas as pd
 from batch.jobs import (
     BatchReport,
     already_done,
+    group_key,
     job_marker,
     read_table,
+    repeated_id_rejects,
+    repeated_ids,
     score_frame,
     write_outputs,
 )
 from kinds import model_kind
 
 ROW = "_row"  # the row number in its input file, carried through Ray to name rejects
+GROUP = "_group"  # a row's call (streams: its stream id as the service compares ids), Ray's group key
 
 
 class RayScorer:
@@ -43,7 +47,7 @@ class RayScorer:
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         rows = batch[ROW].tolist()
-        frame = batch.drop(columns=[ROW]).reset_index(drop=True)
+        frame = batch.drop(columns=[ROW, GROUP], errors="ignore").reset_index(drop=True)
         frame = frame.astype(object).where(frame.notna(), None)
         results, rejects = score_frame(self.kind, self.model, frame, self.holds, self.links, rules=self.rules)
         rejects = rejects.assign(row=[rows[r] for r in rejects["row"]]) if len(rejects) else rejects
@@ -72,8 +76,14 @@ def run_ray(kind_name: str, tag: str, files: list[Path], output: Path, holds: di
             frame = read_table(source, record=kind.record)
             frame[ROW] = range(len(frame))
             group = kind.answers.group_column
-            if group is not None and group in frame.columns:  # one call per group (streams)
-                dataset = ray.data.from_pandas(frame).groupby(group).map_groups(
+            early = pd.DataFrame(columns=["row", "field", "message"])
+            if group is None:  # an id given twice is found in the whole file, not in one batch
+                repeated = repeated_ids(kind, frame)
+                early = pd.DataFrame(repeated_id_rejects(kind, repeated), columns=["row", "field", "message", "errors"])
+                frame = frame.drop(index=list(repeated))
+            if group is not None and group in frame.columns:  # one call per group (streams), as the service keys it
+                frame[GROUP] = [group_key(kind, value) or "" for value in frame[group]]
+                dataset = ray.data.from_pandas(frame).groupby(GROUP).map_groups(
                     RayScorer, fn_constructor_args=(kind_name, tag, holds, links, rules), concurrency=workers,
                     batch_format="pandas")
             else:
@@ -82,7 +92,8 @@ def run_ray(kind_name: str, tag: str, files: list[Path], output: Path, holds: di
                     batch_size=batch_size, batch_format="pandas")
             scored = dataset.to_pandas()
             results = scored[scored["kind"] == "result"][kind.answers.batch_columns].reset_index(drop=True)
-            rejects = scored[scored["kind"] == "reject"][["row", "field", "message"]].sort_values("row")
+            rejects = pd.concat([scored[scored["kind"] == "reject"][["row", "field", "message"]],
+                                 early[["row", "field", "message"]]]).sort_values("row")
             rejects = rejects.assign(errors=1).reset_index(drop=True)
             report.outputs.append(str(write_outputs(output, source, job_marker(tag, job), results, rejects)))
             report.rows += len(frame)

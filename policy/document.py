@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Hashable
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -267,9 +268,14 @@ def _unique_keys_loader() -> type:
 
     class UniqueKeyLoader(yaml.SafeLoader):
         def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
-            seen = set()
+            seen: set[Any] = set()
             for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: its keys may be overridden
+                    continue
                 key = self.construct_object(key_node, deep=deep)
+                if not isinstance(key, Hashable):
+                    raise yaml.constructor.ConstructorError(None, None, "a key must be a plain value",
+                                                            key_node.start_mark)
                 if key in seen:
                     raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice",
                                                             key_node.start_mark)

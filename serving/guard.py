@@ -180,7 +180,7 @@ class RequestGuard:
                                      f"{content_type or 'missing'!r}", "unsupported_media_type")
         charset = next((v.strip().strip('"').lower() for k, _, v in (p.partition("=") for p in parameters)
                         if k.strip().lower() == "charset"), "utf-8")
-        if charset not in ("utf-8", "utf8"):
+        if charset not in ("utf-8", "utf8", "us-ascii", "ascii"):  # ASCII is UTF-8
             return 415, field_error(415, ["header", "content-type"], f"the body must be UTF-8 JSON, not charset "
                                      f"{charset!r}", "unsupported_media_type")
         encoding = headers.get(b"content-encoding", b"identity").decode("latin-1").strip().lower()

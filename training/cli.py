@@ -38,6 +38,9 @@ def generate_listings_command(
     out: Path = typer.Option(Path("data/listings.parquet"), help=".parquet or .csv"),
 ) -> None:
     """Write a synthetic listing catalogue and its data card."""
+    from training.data.files import check_table_path
+
+    check_table_path(out)
     from kinds.listing_quality.generator import (
         ListingGenerationConfig,
         generate_listings,
@@ -60,6 +63,9 @@ def generate_merchants_command(
     out: Path = typer.Option(Path("data/merchants.parquet"), help=".parquet or .csv"),
 ) -> None:
     """Write synthetic merchants, their links (<out>.links.<ext>) and a data card."""
+    from training.data.files import check_table_path
+
+    check_table_path(out)
     from kinds.merchant_risk.generator import (
         MerchantGenerationConfig,
         generate_merchants,
@@ -90,6 +96,9 @@ def generate_transcripts_command(
     out: Path = typer.Option(Path("data/transcripts.parquet"), help=".parquet, .csv or .jsonl"),
 ) -> None:
     """Write synthetic livestream transcript segments with multi-label truth and a data card."""
+    from training.data.files import check_table_path
+
+    check_table_path(out, (".parquet", ".csv", ".jsonl"))
     from kinds.false_marketing.generator import (
         TranscriptGenerationConfig,
         generate_transcripts,

@@ -123,16 +123,22 @@ def test_batch_files_are_read_as_the_service_reads_a_call(server, trained_home, 
     title = {"title": "纯棉T恤 男 短袖 夏季 透气", "category": "apparel"}
     lines = [{"listing_id": "B1", **title, "price": True}, {"listing_id": "B2", **title, "price": "59"},
              {"listing_id": "B3", **title, "price": 59, "image_count": 3},
-             {"listing_id": "B4", **title, "price": 59.5, "speaker": "host"}]
+             {"listing_id": "B4", **title, "price": 59.5, "speaker": "host"},
+             {"listing_id": "B5", **title, "price": 10}, {"listing_id": "B6", **title, "price": 10},
+             {"listing_id": "B5", **title, "price": 20}]  # one listing twice: the service refuses the call
     for index in (0, 1, 3):
         refused = api_post(f"{server}/v1/listings/score", json={"listings": [lines[index]]}, timeout=60)
         assert refused.status_code == 400, refused.text
+    assert api_post(f"{server}/v1/listings/score", json={"listings": lines[4:]}, timeout=60).status_code == 400
     (tmp_path / "listings.jsonl").write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines),
                                              encoding="utf-8")
-    _batch(trained_home, "listing-quality", "--input", str(tmp_path / "listings.jsonl"), "--output", str(tmp_path / "j"))
-    rejects = pd.read_parquet(tmp_path / "j" / "listings.rejects.parquet")
-    assert rejects[["row", "field"]].values.tolist() == [[0, "price"], [1, "price"], [3, "speaker"]]
-    assert pd.read_parquet(tmp_path / "j" / "listings.parquet")["id"].tolist() == ["B3"]
+    for engine in ("local", "ray"):  # Ray's batches of 2 put the two B5 rows apart: the file is checked whole
+        _batch(trained_home, "listing-quality", "--input", str(tmp_path / "listings.jsonl"), "--output",
+               str(tmp_path / engine), "--engine", engine, "--batch-size", "2", "--workers", "1")
+        rejects = pd.read_parquet(tmp_path / engine / "listings.rejects.parquet")
+        assert rejects[["row", "field"]].values.tolist() == [[0, "price"], [1, "price"], [3, "speaker"],
+                                                              [4, "listing_id"], [6, "listing_id"]], engine
+        assert sorted(pd.read_parquet(tmp_path / engine / "listings.parquet")["id"]) == ["B3", "B6"], engine
 
     (tmp_path / "titles.csv").write_text("listing_id,merchant_id,title,category,price,image_count\n"
                                          f"007,NA,{title['title']},apparel,59,\n", encoding="utf-8")
@@ -152,11 +158,14 @@ def test_batch_files_are_read_as_the_service_reads_a_call(server, trained_home, 
             {"stream_id": "S-twice", "segment_index": 0, **segments[1]}]
     (tmp_path / "segments.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
                                              encoding="utf-8")
-    _batch(trained_home, "false-marketing", "--input", str(tmp_path / "segments.jsonl"), "--output", str(tmp_path / "s"))
-    streams = pd.read_parquet(tmp_path / "s" / "segments.parquet")
-    assert streams["id"].tolist() == ["S-order"]
-    assert json.loads(streams["segment_decisions"][0]) == [s["decision"] for s in answer["segments"]]
-    assert (streams["decision"][0], streams["score"][0]) == (answer["decision"], answer["score"])
-    assert answer["segments"][1]["decision"] != "allow"  # the order mattered: the claim is the second
-    rejects = pd.read_parquet(tmp_path / "s" / "segments.rejects.parquet")
-    assert rejects[["row", "field"]].values.tolist() == [[2, "stream_id"], [3, "segment_index"]]
+    assert answer["segments"][1]["decision"] != "allow"  # the order matters: the claim is the second
+    for engine in ("local", "ray"):
+        out = tmp_path / f"s-{engine}"
+        _batch(trained_home, "false-marketing", "--input", str(tmp_path / "segments.jsonl"), "--output", str(out),
+               "--engine", engine, "--workers", "1")
+        streams = pd.read_parquet(out / "segments.parquet")
+        assert streams["id"].tolist() == ["S-order"], engine
+        assert json.loads(streams["segment_decisions"][0]) == [s["decision"] for s in answer["segments"]]
+        assert (streams["decision"][0], streams["score"][0]) == (answer["decision"], answer["score"])
+        rejects = pd.read_parquet(out / "segments.rejects.parquet")
+        assert rejects[["row", "field"]].values.tolist() == [[2, "stream_id"], [3, "segment_index"]], engine

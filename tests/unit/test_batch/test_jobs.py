@@ -129,3 +129,29 @@ def test_two_inputs_that_would_write_one_output_are_refused(tmp_path: Path) -> N
     FRAME.to_csv(tmp_path / "x.CSV", index=False)
     with pytest.raises(ShopGuardError, match="would both write x.parquet"):
         input_files(str(tmp_path / "x.*"))
+
+
+def test_cells_are_read_as_the_service_reads_a_call(tmp_path: Path) -> None:
+    import numpy as np
+
+    from batch.jobs import read_table
+    from kinds import model_kind
+
+    listings, merchants = model_kind("listing-quality"), model_kind("merchant-risk")
+    csv = tmp_path / "l.csv"  # pandas writes an int column with a gap as 7.0: still an int for the API
+    csv.write_text("listing_id,title,category,price,image_count\n007,毛毯,home,59,7.0\n008,毛毯,home,1e2,\n",
+                   encoding="utf-8")
+    valid, rejects = validate_rows(listings, read_table(csv, record=listings.record))
+    assert rejects == [] and [(r.listing_id, r.price, r.image_count) for _, r in valid] == [("007", 59.0, 7),
+                                                                                           ("008", 100.0, None)]
+    # Parquet's list cells are numpy arrays (one link was read as a dict, two aborted the job), and a
+    # field the API takes as null is sent as null, not left out ("Field required")
+    link = {"merchant_id": "M2", "link_type": "shared_device"}
+    row = {"merchant_id": "M1", "account_age_days": None, "orders_30d": 5.0, "gmv_30d": 9.0, "refund_rate": 0.1,
+           "return_rate": 0.1, "complaint_rate": 0.0, "negative_review_rate": 0.1, "late_shipment_rate": 0.0,
+           "no_ship_rate": 0.0, "presale_share": 0.0, "cs_response_minutes": 3.0, "sales_spike_ratio": 1.0,
+           "review_burstiness": 0.1, "category_spread": 1.0}
+    frame = pd.DataFrame([{**row, "links": np.array([link, link])}, {**row, "merchant_id": "M3",
+                                                                     "links": np.array([link])}]).astype(object)
+    valid, rejects = validate_rows(merchants, frame.where(frame.notna(), None))
+    assert rejects == [] and [len(r.links) for _, r in valid] == [2, 1] and valid[0][1].account_age_days is None

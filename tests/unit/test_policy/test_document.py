@@ -56,3 +56,13 @@ def test_a_policy_that_does_not_validate_is_refused_naming_the_key(tmp_path: Pat
 def test_a_missing_policy_file_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="cannot read the policy file"):
         load_policy(tmp_path / "absent.yaml")
+
+
+def test_yaml_anchors_and_merge_keys_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("name: x\nbase: &w {review_weight: 1}\nrooms:\n  <<: *w\n  review_weight: 2\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match="base: unknown key"):  # merged and overridden, then validated as usual
+        load_policy(path)
+    path.write_text("name: x\n? [a, b]\n: 1\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match="a key must be a plain value"):  # was a TypeError traceback
+        load_policy(path)
