@@ -551,7 +551,7 @@ def batch_job_rows(t: TrainedKind, workdir: Path) -> list[dict[str, Any]]:
                           for r in t.data.records])
     source = workdir / "kind-check-records.parquet"
     frame.to_parquet(source, index=False)
-    results, rejects = score_file(t.kind, t.runtime, read_table(source))
+    results, rejects = score_file(t.kind, t.runtime, read_table(source, record=t.kind.record))
     if len(rejects):
         raise t.fail("check_batch_matches_http", f"the batch job rejected valid records: "
                      f"{rejects.to_dict(orient='records')[:3]}", "batch files hold API records: keep them valid")
