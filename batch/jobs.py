@@ -458,6 +458,14 @@ def job_marker(tag: str, job: str = "") -> str:
     return f"{tag}; {job}" if job else tag
 
 
+def one_cause(rejects: pd.DataFrame, rows: int) -> str:
+    """``": every row: FIELD: MESSAGE"`` when every row of a file was rejected for one reason (a
+    column the records do not have, such as a label column), so that the fix is said once."""
+    if rows == 0 or len(rejects) != rows or rejects[["field", "message"]].drop_duplicates().shape[0] != 1:
+        return ""
+    return f"; every row: {rejects['field'].iloc[0]}: {rejects['message'].iloc[0]}"
+
+
 def run_local(kind: ModelKind, model: ModelRuntime, files: list[Path], output: Path, holds: HoldLookup,
               links_file: Path | None, progress: Callable[[str], None], rules: CallRules | None = None,
               job: str = "") -> BatchReport:
@@ -479,7 +487,7 @@ def run_local(kind: ModelKind, model: ModelRuntime, files: list[Path], output: P
         report.rows += len(frame)
         report.scored += len(results)
         report.rejected += len(rejects)
-        progress(f"{source.name}: {len(results):,} scored, {len(rejects):,} rejected")
+        progress(f"{source.name}: {len(results):,} scored, {len(rejects):,} rejected{one_cause(rejects, len(frame))}")
     report.seconds = time.perf_counter() - started
     return report
 

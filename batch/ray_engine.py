@@ -15,6 +15,7 @@ from batch.jobs import (
     already_done,
     group_key,
     job_marker,
+    one_cause,
     read_table,
     repeated_id_rejects,
     repeated_ids,
@@ -74,7 +75,8 @@ def run_ray(kind_name: str, tag: str, files: list[Path], output: Path, holds: di
                 progress(f"{source.name}: already done, skipped")
                 continue
             frame = read_table(source, record=kind.record)
-            frame[ROW] = range(len(frame))
+            file_rows = len(frame)  # before repeated ids are taken out
+            frame[ROW] = range(file_rows)
             group = kind.answers.group_column
             early = pd.DataFrame(columns=["row", "field", "message"])
             if group is None:  # an id given twice is found in the whole file, not in one batch
@@ -96,10 +98,11 @@ def run_ray(kind_name: str, tag: str, files: list[Path], output: Path, holds: di
                                  early[["row", "field", "message"]]]).sort_values("row")
             rejects = rejects.assign(errors=1).reset_index(drop=True)
             report.outputs.append(str(write_outputs(output, source, job_marker(tag, job), results, rejects)))
-            report.rows += len(frame)
+            report.rows += file_rows
             report.scored += len(results)
             report.rejected += len(rejects)
-            progress(f"{source.name}: {len(results):,} scored, {len(rejects):,} rejected (ray, {workers} actor(s))")
+            progress(f"{source.name}: {len(results):,} scored, {len(rejects):,} rejected (ray, {workers} actor(s))"
+                     f"{one_cause(rejects, file_rows)}")
     finally:
         ray.shutdown()
     report.seconds = time.perf_counter() - started

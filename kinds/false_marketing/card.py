@@ -183,8 +183,9 @@ def build_marketing_card(result: MarketingTrainingResult, data: MarketingData, f
             CardTable(columns=["category", "block", "review", "block precision where chosen",
                                "review recall where chosen (before the budget)", "note"], rows=threshold_rows)]),
         template.section("quantization", values, tables=[
-            CardTable(columns=["category", "review threshold", "F1 PyTorch", "F1 int8", "change"], rows=f1_rows,
-                      caption="F1 at the review threshold on validation")]),
+            CardTable(columns=["category", "review threshold (the encoder alone)", "F1 PyTorch", "F1 int8", "change"],
+                      rows=f1_rows, caption="F1 of the encoder alone at its own review threshold on validation (not "
+                      "the served blend's thresholds above): what int8 quantization changes")]),
         template.section("training", values, tables=[
             CardTable(columns=["epoch", "train loss", "validation mean PR-AUC"], rows=history)]),
         template.section("limitations", values),

@@ -133,8 +133,9 @@ def test_batch_files_are_read_as_the_service_reads_a_call(server, trained_home, 
     (tmp_path / "listings.jsonl").write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines),
                                              encoding="utf-8")
     for engine in ("local", "ray"):  # Ray's batches of 2 put the two B5 rows apart: the file is checked whole
-        _batch(trained_home, "listing-quality", "--input", str(tmp_path / "listings.jsonl"), "--output",
-               str(tmp_path / engine), "--engine", engine, "--batch-size", "2", "--workers", "1")
+        report = _batch(trained_home, "listing-quality", "--input", str(tmp_path / "listings.jsonl"), "--output",
+                        str(tmp_path / engine), "--engine", engine, "--batch-size", "2", "--workers", "1")
+        assert (report["rows"], report["scored"], report["rejected"]) == (7, 2, 5), engine
         rejects = pd.read_parquet(tmp_path / engine / "listings.rejects.parquet")
         assert rejects[["row", "field"]].values.tolist() == [[0, "price"], [1, "price"], [3, "speaker"],
                                                               [4, "listing_id"], [6, "listing_id"]], engine

@@ -155,3 +155,14 @@ def test_cells_are_read_as_the_service_reads_a_call(tmp_path: Path) -> None:
                                                                      "links": np.array([link])}]).astype(object)
     valid, rejects = validate_rows(merchants, frame.where(frame.notna(), None))
     assert rejects == [] and [len(r.links) for _, r in valid] == [2, 1] and valid[0][1].account_age_days is None
+
+
+def test_a_file_every_row_of_which_fails_for_one_reason_says_it_once(tmp_path: Path) -> None:
+    source = tmp_path / "labelled.parquet"
+    FRAME.head(2).assign(is_spam=[1, 0]).to_parquet(source)  # a label column the records do not have
+    said: list[str] = []
+    report = run_local(REVIEW_SPAM, MODEL, [source], tmp_path / "out", lambda ids: {}, None, said.append)
+    assert report.rejected == 2 and said[-1].endswith("every row: is_spam: unknown column 'is_spam'")
+    FRAME.to_parquet(source)  # one bad row of three: no such line
+    run_local(REVIEW_SPAM, MODEL, [source], tmp_path / "out2", lambda ids: {}, None, said.append)
+    assert "every row" not in said[-1]
