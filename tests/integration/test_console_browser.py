@@ -208,6 +208,10 @@ def test_an_auditor_reads_a_card_searches_and_exports(console: Page, server: str
     parquet = page.request.get(server + page.locator("#export-parquet").get_attribute("href"))
     table = pq.read_table(io.BytesIO(parquet.body()))
     assert table.num_rows >= count and set(table.column("entity_type").to_pylist()) == {"stream"}
+    # Past the last match: the count stands and the table says no older one matches (it said none did).
+    page.goto(f"{server}/console/decisions?model=false-marketing&type=stream&before=1")
+    assert int(page.locator("#search-count").inner_text().rstrip("+").replace(",", "")) >= count
+    assert page.locator("#decisions tbody").inner_text().strip() == "No older decision matches."
 
     assert page.goto(f"{server}/console/decisions?since=yesterday").status == 400
     assert "since" in page.locator(".error").inner_text()
@@ -219,6 +223,10 @@ def test_an_auditor_reads_a_card_searches_and_exports(console: Page, server: str
     hostile = quote('<img src=x onerror="window.__pwned=7">', safe="")
     assert page.goto(f"{server}/console/queue?since={hostile}").status == 400
     assert '<img src=x onerror="window.__pwned=7">' in page.locator(".error").inner_text()
+    assert page.evaluate("window.__pwned") is None and page.locator("main img").count() == 0
+    page.goto(f"{server}/console/decisions?entity={hostile}&before=1")  # a hostile filter echoed as text
+    assert page.locator("#s-entity").input_value() == '<img src=x onerror="window.__pwned=7">'
+    assert page.locator("#decisions tbody").inner_text().strip() == "No decision matches."
     assert page.evaluate("window.__pwned") is None and page.locator("main img").count() == 0
 
 
