@@ -18,6 +18,7 @@ file of results per input file, plus a rejects file naming each bad row and fiel
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import math
@@ -26,14 +27,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from common.errors import InvalidInputError, ShopGuardError
-from common.tables import READERS, broken_line, first_line
+from common.tables import READERS, broken_line, first_line, number_type
 from common.tables import read_table as read_user_table
 from features.ids import merchant_key
 from kinds import ModelKind
@@ -125,13 +126,6 @@ def _csv_text(path: Path, option: str, record: type[BaseModel] | None) -> pd.Dat
     return frame
 
 
-def _number_type(record: type[BaseModel], name: str) -> type | None:
-    """``int`` or ``float`` when the record's field holds that number (optional or not)."""
-    annotation = record.model_fields[name].annotation
-    options = [a for a in get_args(annotation) if a is not type(None)] if get_origin(annotation) else [annotation]
-    return options[0] if len(options) == 1 and options[0] in (int, float) else None
-
-
 _CSV_INT = re.compile(r"[+-]?[0-9]+")
 _CSV_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
@@ -139,7 +133,7 @@ _CSV_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 def _csv_cell(record: type[BaseModel], name: str, text: str) -> Any:
     """A CSV cell as the number the record wants there when it is one written in ASCII
     (``59``, ``-1.5e3``); else the text itself, which strict validation refuses naming the field."""
-    wanted = _number_type(record, name)
+    wanted = number_type(record.model_fields[name].annotation)
     if wanted is int and _CSV_INT.fullmatch(text):
         return int(text)
     if wanted is int and _CSV_FLOAT.fullmatch(text) and float(text).is_integer():  # pandas writes 3.0 beside a gap
@@ -227,7 +221,7 @@ def _once_each(kind: ModelKind, frame: pd.DataFrame, valid: list[tuple[int, Any]
 def _whole_numbers(frame: pd.DataFrame, record: type[BaseModel]) -> pd.DataFrame:
     """Parquet stores an integer column with gaps as floats: 3.0 -> 3 where the record wants an int."""
     for name in frame.columns:
-        if name in record.model_fields and _number_type(record, name) is int:
+        if name in record.model_fields and number_type(record.model_fields[name].annotation) is int:
             frame[name] = pd.Series([int(v) if isinstance(v, float) and v.is_integer() else v for v in frame[name]],
                                     index=frame.index, dtype=object)
     return frame
@@ -337,9 +331,8 @@ def _request_fields_valid(kind: ModelKind, frame: pd.DataFrame, valid: list[tupl
     """The valid rows whose request fields (a stream's ``stream_id``, ``merchant_id``) the
     service's request body takes, strictly as it does (a number or a list as a stream id is a
     400 there); a reject naming the field for each other row."""
-    fields = kind.api.request.model_fields
-    checks = {name: TypeAdapter(fields[name].annotation, config=ConfigDict(strict=True))
-              for name in kind.answers.request_fields if name in fields and name in frame.columns}
+    checks = {name: check for name, check in _request_checks(kind.api.request, kind.answers.request_fields).items()
+              if name in frame.columns}
     kept, refused = [], list(rejects)
     for number, record in valid:
         problem = None
@@ -355,6 +348,13 @@ def _request_fields_valid(kind: ModelKind, frame: pd.DataFrame, valid: list[tupl
         else:
             refused.append(problem)
     return kept, sorted(refused, key=lambda r: r["row"])
+
+
+@functools.cache
+def _request_checks(request: type[BaseModel], names: tuple[str, ...]) -> dict[str, TypeAdapter[Any]]:
+    """Strict validators of a request body's fields (built once: Ray scores group by group)."""
+    return {name: TypeAdapter(request.model_fields[name].annotation, config=ConfigDict(strict=True))
+            for name in names if name in request.model_fields}
 
 
 def group_key(kind: ModelKind, value: Any) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, get_args, get_origin
 
 import pandas as pd
 
@@ -61,3 +62,10 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (its type when it has none)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def number_type(annotation: Any) -> type | None:
+    """``int`` or ``float`` when a record field's annotation holds that number (optional or
+    not); None for any other field: how a table's cell is read for that field."""
+    options = [a for a in get_args(annotation) if a is not type(None)] if get_origin(annotation) else [annotation]
+    return options[0] if len(options) == 1 and options[0] in (int, float) else None

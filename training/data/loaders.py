@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, get_args, get_origin
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
 from common.errors import InvalidInputError
-from common.tables import first_line, read_jsonl
+from common.tables import first_line, number_type, read_jsonl
 from features.schemas import ColumnSpec
 
 READERS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".txt": "tsv",
@@ -154,12 +153,6 @@ def validate_columns(frame: pd.DataFrame, specs: Sequence[ColumnSpec], source: s
     return out
 
 
-def _holds_number(annotation: Any) -> bool:
-    """Whether a record's field holds an int or a float (optional or not)."""
-    options = [a for a in get_args(annotation) if a is not type(None)] if get_origin(annotation) else [annotation]
-    return len(options) == 1 and options[0] in (int, float)
-
-
 def _numbers(column: pd.Series, name: str, source: str) -> np.ndarray:
     """A column of a number field as floats (missing: NaN); a ``DataValidationError`` naming the
     first cell that is not a number."""
@@ -183,7 +176,7 @@ def check_bounds(frame: pd.DataFrame, record: type[BaseModel], source: str) -> N
     must not train or judge a model on values the service answers 400 to (a rating of 9, a
     negative price). Missing values are left to the model."""
     for name, field in record.model_fields.items():
-        if name not in frame.columns or not _holds_number(field.annotation):
+        if name not in frame.columns or number_type(field.annotation) is None:
             continue
         values = _numbers(frame[name], name, source)
         for bound in field.metadata:
