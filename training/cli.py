@@ -38,16 +38,14 @@ def generate_listings_command(
     out: Path = typer.Option(Path("data/listings.parquet"), help=".parquet or .csv"),
 ) -> None:
     """Write a synthetic listing catalogue and its data card."""
-    from training.data.files import check_table_path
-
-    check_table_path(out)
     from kinds.listing_quality.generator import (
         ListingGenerationConfig,
         generate_listings,
         listing_data_card,
     )
-    from training.data.files import card_path_for, write_table
+    from training.data.files import card_path_for, check_table_path, write_table
 
+    check_table_path(out)  # before the work
     config = ListingGenerationConfig(n=n, seed=seed)
     frame = generate_listings(config)
     write_table(frame, out)
@@ -63,16 +61,14 @@ def generate_merchants_command(
     out: Path = typer.Option(Path("data/merchants.parquet"), help=".parquet or .csv"),
 ) -> None:
     """Write synthetic merchants, their links (<out>.links.<ext>) and a data card."""
-    from training.data.files import check_table_path
-
-    check_table_path(out)
     from kinds.merchant_risk.generator import (
         MerchantGenerationConfig,
         generate_merchants,
         merchant_data_card,
     )
-    from training.data.files import card_path_for, write_table
+    from training.data.files import card_path_for, check_table_path, write_table
 
+    check_table_path(out)  # before the work
     config = MerchantGenerationConfig(n=n, seed=seed)
     merchants, links = generate_merchants(config)
     links_out = links_path_for(out)
@@ -96,16 +92,14 @@ def generate_transcripts_command(
     out: Path = typer.Option(Path("data/transcripts.parquet"), help=".parquet, .csv or .jsonl"),
 ) -> None:
     """Write synthetic livestream transcript segments with multi-label truth and a data card."""
-    from training.data.files import check_table_path
-
-    check_table_path(out, (".parquet", ".csv", ".jsonl"))
     from kinds.false_marketing.generator import (
         TranscriptGenerationConfig,
         generate_transcripts,
         transcript_data_card,
     )
-    from training.data.files import card_path_for, write_table
+    from training.data.files import card_path_for, check_table_path, write_table
 
+    check_table_path(out, (".parquet", ".csv", ".jsonl"))  # before the work
     config = TranscriptGenerationConfig(n=n, seed=seed)
     frame = generate_transcripts(config)
     if out.suffix.lower() == ".jsonl":
