@@ -39,12 +39,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-def _every_category(points: dict[str, int], where: str) -> dict[str, int]:
+def _every_category(points: dict[str, int], where: str, defaults: dict[str, int]) -> dict[str, int]:
+    """Every category's points: those given, and the shipped default for a category left out
+    (a file naming one category must not set the seven others to 0)."""
     unknown = sorted(set(points) - set(MARKETING_CATEGORIES))
     if unknown:
         raise ValueError(f"unknown categor{'ies' if len(unknown) > 1 else 'y'} {unknown} in {where}; "
                          f"categories are {', '.join(MARKETING_CATEGORIES)}")
-    return {c: int(points.get(c, 0)) for c in MARKETING_CATEGORIES}
+    return {c: int(points.get(c, defaults[c])) for c in MARKETING_CATEGORIES}
 
 
 class ReviewBurst(Strict):
@@ -90,6 +92,10 @@ class RoomRules(Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> RoomRules:
+        for rung in self.rungs:
+            if rung.blocks > self.window_segments:
+                raise ValueError(f"rung {rung.action} needs {rung.blocks} blocks among the last "
+                                 f"{self.window_segments} segments (window_segments): it could never be reached")
         actions = [r.action for r in self.rungs]
         if len(set(actions)) != len(actions) or actions != sorted(actions, key=ROOM_ACTIONS.index):
             raise ValueError("rungs must be warn, restrict, stop in that order, each at most once")
@@ -141,7 +147,7 @@ class CreatorRules(Strict):
     def _categories(cls, value: dict[str, int]) -> dict[str, int]:
         if any(v < 0 for v in value.values()):
             raise ValueError("points are deductions: give them as numbers >= 0")
-        return _every_category(value, "creators.points")
+        return _every_category(value, "creators.points", _default_creator_points())
 
     @model_validator(mode="after")
     def _consistent(self) -> CreatorRules:
@@ -150,6 +156,9 @@ class CreatorRules(Strict):
         levels = [p.at_or_below for p in self.penalties]
         if levels != sorted(levels, reverse=True) or len(set(levels)) != len(levels):
             raise ValueError("penalties must go from the highest at_or_below to the lowest, each level once")
+        if levels and levels[0] >= self.start:
+            raise ValueError(f"a penalty at_or_below {levels[0]} is not below start {self.start}: every creator's "
+                             "first charge would impose it")
         return self
 
 
@@ -193,7 +202,7 @@ class MerchantRules(Strict):
     def _categories(cls, value: dict[str, int]) -> dict[str, int]:
         if any(v < 0 for v in value.values()):
             raise ValueError("points must be numbers >= 0")
-        return _every_category(value, "merchants.points")
+        return _every_category(value, "merchants.points", _default_merchant_points())
 
     @model_validator(mode="after")
     def _ascending(self) -> MerchantRules:
@@ -251,7 +260,14 @@ def parse_policy(data: object, source: str) -> PolicyDocument:
         raise PolicyError(f"{source}: a policy is a mapping of sections (name, calls, rooms, creators, merchants, "
                           "charging, appeals); found " + type(data).__name__)
     try:
-        return PolicyDocument.model_validate(data)
+        # JSON in strict mode: YAML's lists are read as the tuples they stand for, and a value of
+        # the wrong type is refused (true is not a window of 1 segment, "3" not a count of 3).
+        text = json.dumps(data, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise PolicyError(f"{source}: a value is not plain data (numbers, text, true/false, null, lists, "
+                          f"mappings): {exc}") from None
+    try:
+        return PolicyDocument.model_validate_json(text, strict=True)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

@@ -44,6 +44,14 @@ def test_the_version_is_the_name_and_a_hash_of_the_resolved_content(tmp_path: Pa
     ("name: [unclosed\n", "not valid YAML at line"),
     ("name: x\nrooms: {review_weight: 1}\nname: y\n", "line 3: key 'name' is given twice"),  # the last won
     ("name: x\nrooms: {review_weight: 1, review_weight: 2}\n", "key 'review_weight' is given twice"),
+    # values of the wrong type are refused, not coerced (true was a window of 1 segment)
+    ("name: x\nrooms: {window_segments: true}\n", "rooms.window_segments: Input should be a valid integer"),
+    ("name: x\nrooms: {stop_for_creator_penalty: 'yes'}\n", "rooms.stop_for_creator_penalty"),
+    ("name: x\ncalls: {stream_review_burst: {segments: '3'}}\n", "calls.stream_review_burst.segments"),
+    ("name: x\nrooms: {window_segments: 2}\n", "rung restrict needs 3 blocks among the last 2 segments"),
+    ("name: x\ncreators: {penalties: [{at_or_below: 20, kind: limit_live_selling, days: 7}]}\n",
+     "at_or_below 20 is not below start 10"),
+    ("name: x\nappeals: {deadline_days: 2026-01-01}\n", "not plain data"),
 ])
 def test_a_policy_that_does_not_validate_is_refused_naming_the_key(tmp_path: Path, text: str, named: str) -> None:
     path = tmp_path / "policy.yaml"
@@ -51,6 +59,15 @@ def test_a_policy_that_does_not_validate_is_refused_naming_the_key(tmp_path: Pat
     with pytest.raises(PolicyError) as refused:
         load_policy(path)
     assert named in str(refused.value) and str(path) in str(refused.value)
+
+
+def test_a_points_map_naming_some_categories_keeps_the_defaults_of_the_others(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("name: x\ncreators: {points: {counterfeit: 10}}\nmerchants: {points: {off_platform: 0}}\n",
+                    encoding="utf-8")
+    policy, shipped = load_policy(path), load_policy()
+    assert policy.creators.points == {**shipped.creators.points, "counterfeit": 10}
+    assert policy.merchants.points == {**shipped.merchants.points, "off_platform": 0}
 
 
 def test_a_missing_policy_file_is_one_clear_error(tmp_path: Path) -> None:
