@@ -20,6 +20,8 @@ from sqlalchemy import (
     update,
 )
 
+from common.errors import ShopGuardError
+
 ALIASES: tuple[str, ...] = ("production", "candidate")
 
 metadata = MetaData()
@@ -91,7 +93,10 @@ class AliasStore:
     def set(
         self, model_name: str, alias: str, version: str | None, *, action: str, actor: str, reason: str
     ) -> AliasEvent:
-        """Point ``alias`` at ``version`` (None removes it) and append the change to history."""
+        """Point ``alias`` at ``version`` (None removes it) and append the change to history,
+        which keeps why: an empty ``reason`` is refused."""
+        if not reason.strip():
+            raise ShopGuardError(f"changing {model_name}:{alias} needs a reason for the alias history; none was given")
         now = datetime.now(UTC)
         with self._engine.begin() as conn:
             previous_row = conn.execute(

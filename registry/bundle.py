@@ -27,6 +27,10 @@ BENTOML_OWN_FILES = frozenset({"model.yaml"})
 MANIFEST_SCHEMA_VERSION = 2
 
 
+DAMAGED_BUNDLE_HINT = ("Re-register the model from its training run (`shopguard train ...`), or, if it serves, put a "
+                       "sound version in its place: `shopguard models promote NAME:VERSION --force --reason ...`.")
+
+
 class BundleIntegrityError(ShopGuardError):
     """A bundle's files do not match its manifest; it must not be loaded."""
 
@@ -153,20 +157,20 @@ def read_verified_manifest(bundle_dir: Path) -> Manifest:
         path = bundle_dir / name
         if not path.is_file():
             raise BundleIntegrityError(
-                f"bundle {manifest.tag}: file {name!r} listed in the manifest is missing. "
-                "Re-register the model from its training run."
+                f"bundle {manifest.tag}: file {name!r} listed in the manifest is missing. {DAMAGED_BUNDLE_HINT}"
             )
         actual = sha256_file(path)
         if actual != expected:
             raise BundleIntegrityError(
                 f"bundle {manifest.tag}: file {name!r} has sha256 {actual[:12]}..., the manifest "
-                f"says {expected[:12]}...; the file was altered. Refusing to load it."
+                f"says {expected[:12]}...; the file was altered. Refusing to load it. {DAMAGED_BUNDLE_HINT}"
             )
     listed = set(manifest.files) | {MANIFEST_FILE} | BENTOML_OWN_FILES
     extra = sorted(p.name for p in bundle_dir.iterdir() if p.name not in listed)
     if extra:
         raise BundleIntegrityError(
             f"bundle {manifest.tag}: file {extra[0]!r} is not listed in the manifest. "
-            "Refusing to load a bundle with unknown files."
+            f"Refusing to load a bundle with unknown files: move {extra[0]!r} out of {bundle_dir} if you put it "
+            f"there, else treat the bundle as damaged. {DAMAGED_BUNDLE_HINT}"
         )
     return manifest

@@ -14,10 +14,10 @@ from rich.table import Table
 from common.errors import ShopGuardError
 from common.terminal import plain, terminal_console
 from common.words import counted
-from kinds import kind_of_reference, model_kind
+from kinds import ModelKind, kind_of_reference, model_kind
 from registry.card_text import ABOVE_ONE_RULE, above_any_score, threshold_words
 from registry.metrics import RealWorldChecks
-from registry.store import FORCED_NOTE, ModelRegistry, ShortfallCheck
+from registry.store import FORCED_NOTE, LoadedBundle, ModelRegistry, ShortfallCheck
 
 console = terminal_console()
 # The paired gate of ``promote --data`` scores files, which is training's job: the ``shopguard``
@@ -106,6 +106,13 @@ def card(
         sys.stdout.write(text + "\n")
 
 
+def _said_why(reason: str) -> str:
+    """A ``--reason`` must say something: it is the audit history's only why."""
+    if not reason.strip():
+        raise typer.BadParameter("say why: the reason is kept in the audit history; an empty one is refused")
+    return reason.strip()
+
+
 PAIRED_GATE = "paired_gate"  # the key of the composed CLI's context object holding the gate
 
 
@@ -113,7 +120,7 @@ PAIRED_GATE = "paired_gate"  # the key of the composed CLI's context object hold
 def promote(
     ctx: typer.Context,
     reference: str = typer.Argument(..., help="NAME:VERSION (or NAME:candidate)"),
-    reason: str = typer.Option(..., "--reason", help="why, for the audit history"),
+    reason: str = typer.Option(..., "--reason", callback=_said_why, help="why, for the audit history"),
     force: bool = typer.Option(False, "--force", help="promote even if it is worse than production"),
     tolerance: float | None = typer.Option(None, "--tolerance", min=0.0,
                                            help="allowed PR-AUC drop (default SHOPGUARD_PROMOTION_PR_AUC_TOLERANCE, 0.01)"),
@@ -131,7 +138,7 @@ def promote(
     production beyond the tolerance is refused unless --force: compared on --data when given
     (both versions on the same rows, the paired bootstrap of `models compare`), else on their
     stored test PR-AUC."""
-    kind_of_reference(reference)
+    kind = kind_of_reference(reference)
     gate: ShortfallCheck | None = None
     if data is not None:
         paired = (ctx.obj or {}).get(PAIRED_GATE)  # gate(production, candidate, tolerance, *, data, links, ...)
@@ -140,15 +147,28 @@ def promote(
         gate = partial(paired, data=data, links=links, n_boot=bootstrap, min_per_class=min_per_class,
                        notify=lambda note: console.print(f"[yellow]note:[/yellow] {plain(note)}"))
     registry = ModelRegistry()
+    _refuse_unservable(kind, registry.load(reference))
     event = registry.promote(reference, reason=reason, force=force, tolerance=tolerance, gate=gate)
     console.print(plain(f"{event.model_name}: production {event.previous_version or '(none)'} -> {event.version}"))
     _say_when_served(registry)
 
 
+def _refuse_unservable(kind: ModelKind, bundle: LoadedBundle) -> None:
+    """Production is what the API serves: a version needing inputs the API's records lack (a
+    merchant model trained on a generic table's columns) would leave the endpoint without a model."""
+    missing = kind.runtime_class().from_bundle(bundle).missing_api_fields(kind.record)
+    if missing:
+        raise ShopGuardError(
+            f"{bundle.manifest.tag} uses features {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} that "
+            f"the API's {kind.record.__name__} lacks, so the service could not serve it (it keeps the current "
+            f"version, and cannot start on it). Commands that take NAME:VERSION still use it by reference; for "
+            "production, train a model on the API's columns.")
+
+
 @models_app.command("rollback")
 def rollback(
     name: str = typer.Argument(..., help="model name"),
-    reason: str = typer.Option(..., "--reason", help="why, for the audit history"),
+    reason: str = typer.Option(..., "--reason", callback=_said_why, help="why, for the audit history"),
 ) -> None:
     """Point production back at the version before the current one."""
     model_kind(name)
@@ -187,7 +207,8 @@ def history(name: str = typer.Argument(..., help="model name")) -> None:
 @models_app.command("adopt")
 def adopt(
     reference: str = typer.Argument(..., help="NAME:VERSION in the model store"),
-    reason: str = typer.Option(..., "--reason", help="why it is trusted, for the audit history"),
+    reason: str = typer.Option(..., "--reason", callback=_said_why,
+                               help="why it is trusted, for the audit history"),
 ) -> None:
     """Record a version registered by an older ShopGuard (before manifests were hashed into
     the registry database): its files are verified, then its manifest hash is recorded."""

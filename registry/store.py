@@ -18,6 +18,7 @@ from common.settings import Settings, configure_bentoml_home, load_settings
 from database.engine import make_engine
 from registry.aliases import ALIASES, AliasEvent, AliasStore
 from registry.bundle import (
+    DAMAGED_BUNDLE_HINT,
     MANIFEST_FILE,
     BundleIntegrityError,
     Manifest,
@@ -43,6 +44,11 @@ from registry.version_records import VersionRecords
 # (production, candidate, tolerance) -> why the candidate falls short, or None
 ShortfallCheck = Callable[["LoadedBundle", "LoadedBundle", float], "str | None"]
 FORCED_NOTE = "forced past the PR-AUC guard"  # in the reason of a promotion made with --force over a shortfall
+
+def _first_sentence(error: Exception) -> str:
+    """An integrity error's finding, without its advice."""
+    return str(error).split(". ")[0]
+
 
 class ModelNotFoundError(ShopGuardError):
     """No model version matches a reference."""
@@ -242,7 +248,7 @@ class ModelRegistry:
             raise BundleIntegrityError(
                 f"bundle {tag}: file {MANIFEST_FILE!r} has sha256 {actual[:12]}..., {pinned_by} "
                 f"recorded {manifest_sha256[:12]}...; the manifest (thresholds included) was "
-                "edited. Refusing to load it.")
+                f"edited. Refusing to load it. {DAMAGED_BUNDLE_HINT}")
         return LoadedBundle(path=path, manifest=read_verified_manifest(path))
 
     def _bundle_path(self, tag: str) -> Path:
@@ -326,7 +332,17 @@ class ModelRegistry:
         if current is not None:
             default = self.settings.promotion_pr_auc_tolerance
             allowed = default if tolerance is None else tolerance
-            production = self.load(f"{name}:{current}")
+            try:
+                production = self.load(f"{name}:{current}")
+            except BundleIntegrityError as damaged:
+                if not force:
+                    raise PromotionRefusedError(
+                        f"production {name}:{current} cannot be loaded to compare {name}:{version} with: "
+                        f"{_first_sentence(damaged)}. To put {name}:{version} in its place without a comparison, "
+                        "pass --force with a --reason.") from None
+                reason = (f"{reason} [{FORCED_NOTE}: production {name}:{current} could not be loaded: "
+                          f"{_first_sentence(damaged)}]")
+                return self._set_production(name, version, reason, actor)
 
             def shortfall_at(limit: float) -> str | None:
                 return (gate(production, bundle, limit) if gate is not None
@@ -346,6 +362,10 @@ class ModelRegistry:
                 raise PromotionRefusedError(f"{shortfall}{hint}. To promote anyway pass --force with a --reason.")
             if shortfall:
                 reason = f"{reason} [{FORCED_NOTE}: {shortfall}]"
+        return self._set_production(name, version, reason, actor)
+
+    def _set_production(self, name: str, version: str, reason: str, actor: str | None) -> AliasEvent:
+        """Point production at ``version``; a candidate alias pointing at it is cleared."""
         event = self.aliases.set(
             name, "production", version, action="promote", actor=actor or self.actor, reason=reason
         )

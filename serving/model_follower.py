@@ -3,7 +3,9 @@
 
 The new bundle is loaded, verified (every file's hash) and checked against the API's fields
 before it replaces the one answering; a bundle that fails keeps the old one serving, and the
-failure is reported (``/readyz``, ``/v1/models``, the console) until the alias moves again.
+failure is reported (``/readyz``, ``/v1/models``, the console) until a load succeeds: the
+worker tries again when the alias moves and every ``RETRY_SECONDS`` (a file restored, a
+database back), so a passing failure does not stick until a restart.
 Every round the worker also reports what it serves (``registry/deployments.py``), so a
 mismatch between the alias and what answers is visible, never silent.
 """
@@ -15,6 +17,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,6 +28,7 @@ from registry.aliases import AliasStore
 from registry.deployments import ServedVersions
 
 logger = logging.getLogger("shopguard.serving")
+RETRY_SECONDS = 60.0  # a version that failed to load is tried again this often (and when the alias moves)
 
 
 def worker_name() -> str:
@@ -43,7 +47,7 @@ class FollowState:
 
     production: dict[str, str | None] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)  # model -> the version that failed to load
+    failed: dict[str, tuple[str, float]] = field(default_factory=dict)  # model -> (version, monotonic time) of a failed load
 
 
 class ModelFollower:
@@ -106,14 +110,16 @@ class ModelFollower:
         if production is None or production == current:
             self.state.errors.pop(name, None)
             return
-        if self.state.failed.get(name) == production:
-            return  # tried and failed; tried again when the alias moves
+        failed = self.state.failed.get(name)
+        if failed is not None and failed[0] == production and time.monotonic() - failed[1] < RETRY_SECONDS:
+            return  # tried and failed; tried again when the alias moves or the retry time comes
         try:
             runtime = self.load(name, production)
         except Exception as exc:  # any failure keeps the version serving now
-            self.state.failed[name] = production
+            self.state.failed[name] = (production, time.monotonic())
             self.state.errors[name] = (f"{name}:{production} could not be loaded ({str(exc).splitlines()[0][:300]}); "
-                                       f"still serving {current or 'nothing'}")
+                                       f"still serving {current or 'nothing'}; tried again every "
+                                       f"{RETRY_SECONDS:g} s")
             logger.error("%s", self.state.errors[name])
             return
         self.swap(name, runtime)

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from common.errors import ShopGuardError, error_body
 from kinds import MODEL_NAMES
+from registry.bundle import BundleIntegrityError
 from registry.store import ModelRegistry
 from serving.error_answers import query_refusal
 
@@ -81,6 +82,9 @@ async def model_card(request: Request) -> Response:
     version = request.query_params.get("version", "production")
     try:
         text = _registry().card(f"{name}:{version}", card_format)
+    except BundleIntegrityError as exc:  # the version exists, its files do not match their hashes
+        return JSONResponse(error_body(409, "version", str(exc), error="bundle_damaged", field="version"),
+                            status_code=409)
     except ShopGuardError as exc:
         return JSONResponse(error_body(404, "version", str(exc), field="version"), status_code=404)
     media_type = CARD_MEDIA_TYPES[card_format]

@@ -222,3 +222,9 @@ def test_a_window_ending_before_it_starts_is_a_usage_error(command: list[str], i
     result = CliRunner().invoke(app, [*command, "--since", "2026-12-08", "--until", "2026-12-01"])
     line = _one_error_line(result)  # was an empty answer, read as no activity
     assert "--until" in line and "not after --since 2026-12-08" in line
+
+
+@pytest.mark.parametrize("command", [["models", "promote", "listing-quality:v1"], ["models", "rollback", "listing-quality"]])
+def test_an_empty_reason_is_a_usage_error(command: list[str], isolated_home: Path) -> None:
+    line = _one_error_line(CliRunner().invoke(app, [*command, "--reason", "  "]))
+    assert "--reason" in line and "say why" in line

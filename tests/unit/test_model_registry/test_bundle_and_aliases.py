@@ -229,3 +229,26 @@ def test_a_given_gate_decides_instead_of_the_stored_figures(isolated_home, tmp_p
     assert seen == [(first, better_on_paper, 0.0)]
     event = registry.promote(f"listing-quality:{better_on_paper}", reason="anyway", actor="ana", gate=paired, force=True)
     assert "[forced past the PR-AUC guard: on held.parquet (900 rows" in event.reason
+
+
+def test_a_damaged_production_is_replaced_only_with_force_and_the_error_says_how(isolated_home, tmp_path) -> None:
+    registry = ModelRegistry()
+    sound, damaged = (_register(registry, tmp_path, c, pr_auc=0.8).version for c in ("sound", "damaged"))
+    registry.promote(f"listing-quality:{damaged}", reason="first")
+    (registry.load(f"listing-quality:{damaged}").path / "model.txt").write_text("weights, changed")
+    with pytest.raises(BundleIntegrityError, match="promote NAME:VERSION --force"):  # says what to do
+        registry.load(f"listing-quality:{damaged}")
+    with pytest.raises(PromotionRefusedError, match=f"production listing-quality:{damaged} cannot be loaded.*--force"):
+        registry.promote(f"listing-quality:{sound}", reason="recover")
+    event = registry.promote(f"listing-quality:{sound}", reason="recover", force=True)
+    assert registry.aliases.get("listing-quality", "production") == sound
+    assert "could not be loaded" in event.reason and "forced past the PR-AUC guard" in event.reason
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_an_alias_change_without_a_reason_is_refused(isolated_home, tmp_path, reason: str) -> None:
+    registry = ModelRegistry()
+    version = _register(registry, tmp_path).version
+    with pytest.raises(ShopGuardError, match="needs a reason"):
+        registry.promote(f"listing-quality:{version}", reason=reason)
+    assert registry.aliases.get("listing-quality", "production") is None

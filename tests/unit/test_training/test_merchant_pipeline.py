@@ -1,3 +1,4 @@
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from kinds.merchant_risk.pipeline import (
 )
 from kinds.merchant_risk.record import MerchantRecord
 from kinds.merchant_risk.runtime import MerchantRiskModel
-from tests.conftest import FAST_MERCHANT_CONFIG, SHARED_DATA, point_at_home
+from tests.conftest import FAST_MERCHANT_CONFIG, SHARED_DATA, point_at_home, run_cli
 from training.data.loaders import DataValidationError
 
 OWN_COLUMNS = ["account_age_days", "refund_rate", "complaint_rate"]
@@ -103,6 +104,21 @@ def test_generic_table_with_plain_edge_list(tmp_path: Path) -> None:
     result = MerchantRiskTrainer(MerchantRiskConfig(**FAST_MERCHANT_CONFIG)).fit(loaded)
     assert result.test_metrics.roc_auc > 0.85
     assert "flagged_link" in result.manifest.feature_set.features
+
+
+def test_a_generic_table_model_is_not_promoted_to_serve_the_api(tmp_path: Path) -> None:
+    _generic_table(tmp_path)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(FAST_MERCHANT_CONFIG), encoding="utf-8")
+    home = tmp_path / "home"
+    run_cli("train", "merchant-risk", "--data", str(tmp_path / "accounts.csv"), "--links", str(tmp_path / "edges.csv"),
+            "--label-column", "fraud", "--id-column", "account", "--config", str(config), home=home)
+    refused = run_cli("models", "promote", "merchant-risk:candidate", "--reason", "try", "--force", home=home,
+                      check=False)
+    assert refused.returncode != 0
+    assert "uses features score_a, score_b that the API's MerchantRecord lacks" in " ".join(refused.stderr.split())
+    listed = run_cli("models", "list", home=home).stdout
+    assert "production" not in listed  # nothing was promoted
 
 
 def test_generic_table_errors_name_the_column(tmp_path: Path) -> None:
