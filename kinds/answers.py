@@ -104,6 +104,7 @@ class Answer:
     log: list[LogItem]
     batch_rows: list[dict[str, Any]]
     rule_blocked: tuple[int, ...] = ()  # records a call rule blocked on (the stream burst): charged as blocks
+    model_decisions: tuple[str, ...] = ()  # per record, before the merchant rule raised it (what costs points)
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,12 @@ def replay_command(
         events = list(store.events(until=end))
         progress.update(task, description=f"replaying {len(events):,} events under two policies")
         now_result, candidate_result = replay(events, current), replay(events, candidate)
+    if candidate.calls != current.calls:
+        terminal_console(stderr=True).print(plain(
+            "note: the candidate's per-call rules (calls: the review burst, what a merchant hold raises to) differ "
+            "from the current policy's and are not replayed: the log holds each call's decisions as answered, "
+            "after the live rules, and not the calls those rules left at allow. Judge a change to calls live, "
+            "or with `shopguard enforcement rooms` on held-out broadcasts."))
     rows = day_table(now_result, candidate_result, start, end)
     columns = [c for c in (rows[0] if rows else {}) if c not in ("day", "policy", "policy_version")]
     table = Table("day", "policy", *columns, title=f"current {current.version} vs candidate {candidate.version}")

@@ -321,7 +321,7 @@ class Enforcer:
 
     def _charge(self, state: State, entity_type: str, entity: Creator | Merchant, category: str,
                 segment: Flagged | None, status: str, at: datetime, rule: str, out: Outcome,
-                listing_id: str | None = None, carrying: Entry | None = None) -> None:
+                listing_id: str | None = None, carrying: Entry | None = None, request_id: str | None = None) -> None:
         """Charge ``category`` of ``segment`` (or a listing) unless it is charged already, and
         impose the penalty the balance reaches. ``carrying``: the reversal of an overturned
         charge this one takes the place of; it takes back exactly what that gave, and leaves
@@ -346,7 +346,7 @@ class Enforcer:
             return
         entry = Entry(entity_type, entity_id, at, 0, 0, "charge", f"{rule_key} ({rule})", self.version, status,
                       category, segment.stream_id if segment else None, listing_id,
-                      segment.request_id if segment else None, segment.segment_index if segment else None)
+                      segment.request_id if segment else request_id, segment.segment_index if segment else None)
         if carrying is not None:
             if isinstance(entity, Creator):
                 entity.credit -= carrying.points
@@ -555,11 +555,12 @@ class Enforcer:
         for item in event.items:
             state.add_call(Call(event.request_id, "listing", item.listing_id, event.at, item.merchant_id,
                                 decision=item.decision))
-            if item.decision != "block":
-                continue
+            if (item.model_decision or item.decision) != "block":
+                continue  # a block the merchant rule raised is the merchant's standing, not a new violation
             merchant = self._merchant(state, item.merchant_id, event.at, out)
             self._charge(state, "merchant", merchant, LISTING_CHARGE, None, "provisional", event.at,
-                         f"listing {item.listing_id} at block", out, listing_id=item.listing_id)
+                         f"listing {item.listing_id} at block", out, listing_id=item.listing_id,
+                         request_id=event.request_id)
             state.put_merchant(merchant)
 
     def _merchants(self, event: MerchantsScored, state: State, out: Outcome) -> None:
@@ -629,7 +630,8 @@ class Enforcer:
             self._confirm_entries(state, charges, event.at, reason, out)
         else:
             self._charge(state, "merchant", merchant, LISTING_CHARGE, None, "final", event.at,
-                         f"listing {call.entity_id} confirmed inferior: {reason}", out, listing_id=call.entity_id)
+                         f"listing {call.entity_id} confirmed inferior: {reason}", out, listing_id=call.entity_id,
+                         request_id=event.request_id)
         state.put_merchant(merchant)
 
     def _confirm(self, state: State, segment: Flagged, categories: tuple[str, ...], call: Call, at: datetime,

@@ -48,6 +48,7 @@ class ListingScored:
     listing_id: str
     merchant_id: str
     decision: str
+    model_decision: str | None = None  # before the merchant rule; None in events logged before it was kept
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -59,16 +60,19 @@ class ListingAnswers(KindAnswers[ListingRecord]):
 
     def answer_scores(self, model: ModelRuntime, records: Sequence[ListingRecord], request: dict[str, Any],
                       holds: HoldLookup, scores: Scores, rules: CallRules) -> Answer:
-        """One result per listing, in order."""
-        return per_record_answer(listing_results(model, records, holds, scores), records, self.id_field,
-                                 log_id=id_key)
+        """One result per listing, in order; the model's own decisions kept for enforcement."""
+        answer = per_record_answer(listing_results(model, records, holds, scores), records, self.id_field,
+                                   log_id=id_key)
+        return dataclasses.replace(answer, model_decisions=tuple(scores.decisions))
 
     def enforcement_event(self, answer: Answer, records: Sequence[ListingRecord], request: dict[str, Any],
                           request_id: str, at: datetime) -> ListingsScored | None:
-        """Listings of a merchant at review or block: a block costs the merchant points at once,
-        a review once a reviewer confirms it."""
-        items = tuple(ListingScored(id_key(result.listing_id), merchant_key(record.merchant_id), result.decision)
-                      for result, record in zip(answer.fields["results"], records, strict=True)
+        """Listings of a merchant at review or block: a block of the listing itself (not one the
+        merchant rule raised) costs the merchant points at once, a review once a reviewer confirms it."""
+        own = answer.model_decisions or tuple(result.decision for result in answer.fields["results"])
+        items = tuple(ListingScored(id_key(result.listing_id), merchant_key(record.merchant_id), result.decision,
+                                    model_decision)
+                      for result, record, model_decision in zip(answer.fields["results"], records, own, strict=True)
                       if record.merchant_id and result.decision in ("review", "block"))
         return ListingsScored(at, request_id, items) if items else None
 

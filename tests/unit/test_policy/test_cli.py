@@ -77,3 +77,15 @@ def test_replay_compares_a_candidate_and_reproduces_the_live_ledger(home: Path, 
     assert since.exit_code == 0 and "2026-11-02" not in since.output and "2026-11-04" in since.output
     bad = CliRunner().invoke(app, ["enforcement", "replay", "--policy", str(lenient), "--since", "yesterday"])
     assert bad.exit_code == 2 and "--since" in bad.output
+
+
+def test_replay_says_a_candidates_per_call_rules_are_not_replayed(home: Path, tmp_path: Path) -> None:
+    raising = tmp_path / "raising.yaml"
+    raising.write_text("name: raising\ncalls: {merchant_penalty_raises_to: block}\n", encoding="utf-8")
+    same_calls = tmp_path / "same.yaml"
+    same_calls.write_text("name: same\nappeals: {deadline_days: 14}\n", encoding="utf-8")
+    note = "per-call rules (calls: the review burst, what a merchant hold raises to) differ"
+    raised = CliRunner().invoke(app, ["enforcement", "replay", "--policy", str(raising)])
+    kept = CliRunner().invoke(app, ["enforcement", "replay", "--policy", str(same_calls)])
+    assert raised.exit_code == kept.exit_code == 0
+    assert note in " ".join(raised.stderr.split()) and note not in " ".join(kept.stderr.split())

@@ -179,6 +179,17 @@ def test_merchant_points_expire_and_milestones_impose_holds(enforcer) -> None:
     assert len(expiries) == 3 and all(e.at == T0 + timedelta(days=90) for e in expiries)
 
 
+def test_a_block_the_merchant_rule_raised_costs_no_points_and_a_listing_charge_names_its_call(enforcer) -> None:
+    state = MemoryState()
+    raised = ListingsScored(T0, "req-raised", tuple(ListingScored(f"R{i}", "M8", "block", "allow") for i in range(3)))
+    run(enforcer, state, raised)  # a suspended merchant's ordinary listings: its standing, not new violations
+    assert state.merchant("M8") is None and not state.ledger  # nothing charged, no merchant record made
+    own = ListingsScored(T0, "req-own", (ListingScored("L1", "M8", "block", "block"),))
+    run(enforcer, state, own)
+    [charge] = [e for e in state.ledger if e.kind == "charge"]
+    assert charge.points == 4 and charge.listing_id == "L1" and charge.request_id == "req-own"
+
+
 def test_overturning_every_violation_of_a_room_restores_the_credit_and_lifts_everything(enforcer) -> None:
     state = MemoryState()
     efficacy = FlaggedInput(0, "block", ("efficacy_claim",))
