@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from features.ids import ScoredId
 from features.schemas import MAX_AMOUNT, MAX_COUNT, ColumnSpec, checked_text
@@ -28,7 +28,9 @@ class ListingRecord(BaseModel):
     listing_id: ScoredId
     merchant_id: ScoredId | None = None
     title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
-    description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
+    description: Annotated[str, WithJsonSchema({  # null is accepted, as no description (a before-validator)
+        "anyOf": [{"type": "string", "maxLength": MAX_DESCRIPTION_CHARS}, {"type": "null"}],
+        "default": "", "title": "Description"})] = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
     category: ListingCategory
     price: float = Field(ge=0, le=MAX_AMOUNT)
     list_price: float | None = Field(default=None, ge=0, le=MAX_AMOUNT)
@@ -44,6 +46,12 @@ class ListingRecord(BaseModel):
     @classmethod
     def _title_has_content(cls, value: str) -> str:
         return checked_text(value, MAX_TITLE_CHARS, required=True)
+
+    @field_validator("description", mode="before")
+    @classmethod
+    def _null_description_is_none(cls, value: object) -> object:
+        """``null`` means no description, as ``null`` means "not known" for every other optional field."""
+        return "" if value is None else value
 
     @field_validator("description")
     @classmethod

@@ -8,6 +8,8 @@ import json
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
+from pydantic import ValidationError
 
 from common.decisions import Thresholds
 from features.reasons import Reason
@@ -51,8 +53,16 @@ def test_a_blocked_merchant_raises_a_listing_to_review_with_its_reason_first() -
     assert [row["id"] for row in answer.batch_rows] == ["a", "b"]
     assert json.loads(answer.batch_rows[0]["reasons"])[0]["code"] == "merchant_blocked"
     event = ListingAnswers().enforcement_event(answer, records, {}, "req", datetime(2026, 1, 3, tzinfo=UTC))
-    assert event is not None and [(i.listing_id, i.merchant_id, i.decision) for i in event.items] == [
-        ("a", "m1", "review")]  # listings of a merchant at review or block reach enforcement
+    assert event is not None and [(i.listing_id, i.merchant_id, i.decision, i.model_decision)
+                                  for i in event.items] == [
+        ("a", "m1", "review", "allow")]  # at review or block, with the model's own decision (what costs points)
+
+
+def test_a_null_description_is_no_description_and_other_types_are_refused() -> None:
+    fields = {"listing_id": "L1", "title": "保温杯", "category": "home", "price": 9.0}
+    assert ListingRecord.model_validate({**fields, "description": None}).description == ""
+    with pytest.raises(ValidationError, match="description"):
+        ListingRecord.model_validate({**fields, "description": 5})
 
 
 def test_a_merchant_block_reaches_enforcement_and_is_logged_under_the_normalized_id() -> None:
