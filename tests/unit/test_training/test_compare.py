@@ -121,3 +121,16 @@ def test_overlap_is_counted_by_row_and_by_whole_file_for_older_versions(tmp_path
     assert second.overlapping is None and second.overlaps and "whole file" in second.describe()
     assert "records no training-row hashes" in second.older_note()
     assert not third.overlaps
+
+
+def test_merchants_scored_without_the_links_file_beside_them_get_a_note(tmp_path) -> None:
+    from training.compare import missing_links_note
+
+    data = tmp_path / "held.parquet"
+    data.write_bytes(b"")
+    assert missing_links_note("merchant-risk", data, None) is None  # no links file beside it: nothing to say
+    (tmp_path / "held.links.parquet").write_bytes(b"")
+    note = missing_links_note("merchant-risk", data, None)
+    assert note is not None and "held.links.parquet sits beside it" in note and "--links" in note
+    assert missing_links_note("merchant-risk", data, tmp_path / "held.links.parquet") is None
+    assert missing_links_note("listing-quality", data, None) is None
