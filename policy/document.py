@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Hashable
 from functools import cached_property
 from pathlib import Path
@@ -92,7 +93,12 @@ class RoomRules(Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> RoomRules:
+        most = self.window_segments * max(self.block_weight, self.review_weight)
         for rung in self.rungs:
+            if rung.weight > most:
+                raise ValueError(f"rung {rung.action} needs weight {rung.weight:g}, more than the last "
+                                 f"{self.window_segments} segments (window_segments) can weigh ({most:g}): it could "
+                                 "never be reached")
             if rung.blocks > self.window_segments:
                 raise ValueError(f"rung {rung.action} needs {rung.blocks} blocks among the last "
                                  f"{self.window_segments} segments (window_segments): it could never be reached")
@@ -298,6 +304,9 @@ def _unique_keys_loader() -> type:
                 seen.add(key)
             return super().construct_mapping(node, deep)
 
+    # YAML 1.1 (PyYAML) reads 1e3 as text; read it as the number it is, as YAML 1.2 and JSON do
+    UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(
+        r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"), list("-+0123456789."))
     return UniqueKeyLoader
 
 

@@ -558,9 +558,11 @@ class Enforcer:
             if (item.model_decision or item.decision) != "block":
                 continue  # a block the merchant rule raised is the merchant's standing, not a new violation
             merchant = self._merchant(state, item.merchant_id, event.at, out)
+            # the call is named where the event says what the model decided (logged since it does), so that a
+            # replay of a log written before reproduces its live ledger entry for entry
             self._charge(state, "merchant", merchant, LISTING_CHARGE, None, "provisional", event.at,
                          f"listing {item.listing_id} at block", out, listing_id=item.listing_id,
-                         request_id=event.request_id)
+                         request_id=event.request_id if item.model_decision is not None else None)
             state.put_merchant(merchant)
 
     def _merchants(self, event: MerchantsScored, state: State, out: Outcome) -> None:
@@ -630,8 +632,7 @@ class Enforcer:
             self._confirm_entries(state, charges, event.at, reason, out)
         else:
             self._charge(state, "merchant", merchant, LISTING_CHARGE, None, "final", event.at,
-                         f"listing {call.entity_id} confirmed inferior: {reason}", out, listing_id=call.entity_id,
-                         request_id=event.request_id)
+                         f"listing {call.entity_id} confirmed inferior: {reason}", out, listing_id=call.entity_id)
         state.put_merchant(merchant)
 
     def _confirm(self, state: State, segment: Flagged, categories: tuple[str, ...], call: Call, at: datetime,

@@ -32,7 +32,8 @@ class ReplayResult:
     policy: PolicyDocument
     state: MemoryState
     events: int = 0
-    overturned: set[tuple[str, int | None]] = field(default_factory=set)
+    # (request id, segment index) of a stream verdict, (request id, "listing", listing id) of a listing's
+    overturned: set[tuple[str, int | None] | tuple[str, str, str]] = field(default_factory=set)
 
     def days(self, since: datetime | None = None, until: datetime | None = None) -> dict[date, dict[str, Any]]:
         """Per day: rooms warned / restricted / stopped, creators and merchants that crossed into
@@ -50,8 +51,13 @@ class ReplayResult:
 
     def rests_on_overturned(self, action: Action) -> bool:
         """Whether a decision the action was taken on was later found clean by a reviewer."""
-        return any((t.get("request_id"), t.get("segment_index")) in self.overturned
-                   or (t.get("request_id"), None) in self.overturned for t in action.triggers)
+        def overturned(trigger: dict[str, Any]) -> bool:
+            request_id = trigger.get("request_id")
+            if trigger.get("listing_id") is not None:  # one listing of a call, not every listing in it
+                return (request_id, "listing", trigger["listing_id"]) in self.overturned
+            return ((request_id, trigger.get("segment_index")) in self.overturned
+                    or (request_id, None) in self.overturned)
+        return any(overturned(t) for t in action.triggers)
 
 
 def _escalation(action: Action) -> bool:
@@ -74,7 +80,8 @@ def replay(events: Iterable[tuple[int, Event]], policy: PolicyDocument) -> Repla
         enforcer.apply(event, result.state)
         result.events += 1
         if isinstance(event, VerdictGiven) and event.label == "ok":
-            result.overturned.add((event.request_id, event.segment_index))
+            result.overturned.add((event.request_id, "listing", event.entity_id) if event.entity_type == "listing"
+                                  else (event.request_id, event.segment_index))
     return result
 
 

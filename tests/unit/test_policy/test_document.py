@@ -48,7 +48,9 @@ def test_the_version_is_the_name_and_a_hash_of_the_resolved_content(tmp_path: Pa
     ("name: x\nrooms: {window_segments: true}\n", "rooms.window_segments: Input should be a valid integer"),
     ("name: x\nrooms: {stop_for_creator_penalty: 'yes'}\n", "rooms.stop_for_creator_penalty"),
     ("name: x\ncalls: {stream_review_burst: {segments: '3'}}\n", "calls.stream_review_burst.segments"),
-    ("name: x\nrooms: {window_segments: 2}\n", "rung restrict needs 3 blocks among the last 2 segments"),
+    ("name: x\nrooms: {window_segments: 2, rungs: [{action: warn, weight: 1, blocks: 3}]}\n",
+     "rung warn needs 3 blocks among the last 2 segments"),
+    ("name: x\nrooms: {window_segments: 5}\n", "rung stop needs weight 6, more than the last 5 segments"),
     ("name: x\ncreators: {penalties: [{at_or_below: 20, kind: limit_live_selling, days: 7}]}\n",
      "at_or_below 20 is not below start 10"),
     ("name: x\nappeals: {deadline_days: 2026-01-01}\n", "not plain data"),
@@ -59,6 +61,16 @@ def test_a_policy_that_does_not_validate_is_refused_naming_the_key(tmp_path: Pat
     with pytest.raises(PolicyError) as refused:
         load_policy(path)
     assert named in str(refused.value) and str(path) in str(refused.value)
+
+
+def test_numbers_in_exponent_form_are_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("name: x\nrooms: {review_weight: 1e-1}\nappeals: {deadline_days: 1.4E1}\n", encoding="utf-8")
+    policy = load_policy(path)
+    assert (policy.rooms.review_weight, policy.appeals.deadline_days) == (0.1, 14.0)
+    path.write_text("name: x\nrooms: {window_segments: 2e2}\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match="window_segments: Input should be a valid integer"):
+        load_policy(path)  # a count is written as a whole number
 
 
 def test_a_points_map_naming_some_categories_keeps_the_defaults_of_the_others(tmp_path: Path) -> None:

@@ -476,3 +476,18 @@ def test_overturning_one_review_of_a_burst_reverses_the_charges_of_the_others(en
                 and not any(r.refers_to == e.id for r in state.ledger if r.kind == "reversal")]
     assert standing == [("guarantee_claim", "provisional")] and state.creator("C1").credit == 8
     assert state.merchant("M1").points == 2
+
+
+def test_replay_counts_a_penalty_as_resting_on_an_overturn_only_for_its_own_listing() -> None:
+    from policy.replay import replay
+
+    # one call: three blocks of M1 (12 points: a hold) and one of M2; a reviewer then finds M2's listing clean
+    call = ListingsScored(T0, "req-L", (*(ListingScored(f"A{i}", "M1", "block", "block") for i in range(3)),
+                                        ListingScored("B0", "M2", "block", "block")))
+    clean_b0 = VerdictGiven(T0 + timedelta(minutes=5), 1, "listing", "B0", "req-L", "ok", "rev")
+    result = replay([(1, call), (2, clean_b0)], load_policy())
+    [hold] = [a for a in result.state.actions if a.entity_id == "M1" and a.after == "review_hold"]
+    assert hold.triggers and all(t["request_id"] == "req-L" for t in hold.triggers)
+    assert not result.rests_on_overturned(hold)  # M2's listing was overturned, not the ones M1's hold rests on
+    clean_a2 = VerdictGiven(T0 + timedelta(minutes=6), 2, "listing", "A2", "req-L", "ok", "rev")
+    assert replay([(1, call), (2, clean_a2)], load_policy()).rests_on_overturned(hold)
