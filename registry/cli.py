@@ -15,9 +15,10 @@ from common.errors import ShopGuardError
 from common.terminal import plain, terminal_console
 from common.words import counted
 from kinds import ModelKind, kind_of_reference, model_kind
+from kinds.runtime import RuntimeBase
 from registry.card_text import ABOVE_ONE_RULE, above_any_score, threshold_words
 from registry.metrics import RealWorldChecks
-from registry.store import FORCED_NOTE, LoadedBundle, ModelRegistry, ShortfallCheck
+from registry.store import FORCED_NOTE, LoadedBundle, ModelRegistry, ServableCheck, ShortfallCheck
 
 console = terminal_console()
 # The paired gate of ``promote --data`` scores files, which is training's job: the ``shopguard``
@@ -121,7 +122,8 @@ def promote(
     ctx: typer.Context,
     reference: str = typer.Argument(..., help="NAME:VERSION (or NAME:candidate)"),
     reason: str = typer.Option(..., "--reason", callback=_said_why, help="why, for the audit history"),
-    force: bool = typer.Option(False, "--force", help="promote even if it is worse than production"),
+    force: bool = typer.Option(False, "--force", help=(
+        "promote even if it is worse than production, or if production's bundle cannot be loaded to compare")),
     tolerance: float | None = typer.Option(None, "--tolerance", min=0.0,
                                            help="allowed PR-AUC drop (default SHOPGUARD_PROMOTION_PR_AUC_TOLERANCE, 0.01)"),
     data: Path | None = typer.Option(None, "--data", exists=True, dir_okay=False, help=(
@@ -147,22 +149,30 @@ def promote(
         gate = partial(paired, data=data, links=links, n_boot=bootstrap, min_per_class=min_per_class,
                        notify=lambda note: console.print(f"[yellow]note:[/yellow] {plain(note)}"))
     registry = ModelRegistry()
-    _refuse_unservable(kind, registry.load(reference))
-    event = registry.promote(reference, reason=reason, force=force, tolerance=tolerance, gate=gate)
+    event = registry.promote(reference, reason=reason, force=force, tolerance=tolerance, gate=gate,
+                             servable=api_refusal(kind))
     console.print(plain(f"{event.model_name}: production {event.previous_version or '(none)'} -> {event.version}"))
     _say_when_served(registry)
 
 
-def _refuse_unservable(kind: ModelKind, bundle: LoadedBundle) -> None:
-    """Production is what the API serves: a version needing inputs the API's records lack (a
-    merchant model trained on a generic table's columns) would leave the endpoint without a model."""
-    missing = kind.runtime_class().from_bundle(bundle).missing_api_fields(kind.record)
-    if missing:
-        raise ShopGuardError(
-            f"{bundle.manifest.tag} uses features {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} that "
-            f"the API's {kind.record.__name__} lacks, so the service could not serve it (it keeps the current "
-            f"version, and cannot start on it). Commands that take NAME:VERSION still use it by reference; for "
-            "production, train a model on the API's columns.")
+def api_refusal(kind: ModelKind) -> ServableCheck | None:
+    """Production is what the API serves: why a version could not be served (it needs inputs
+    the API's records lack, as a merchant model trained on a generic table's columns), for the
+    kinds whose runtime can need such inputs; None for the others (nothing to load)."""
+    runtime_class = kind.runtime_class()
+    declared = next((c for c in runtime_class.__mro__ if "missing_api_fields" in vars(c)), RuntimeBase)
+    if declared is RuntimeBase:
+        return None
+
+    def refusal(bundle: LoadedBundle) -> str | None:
+        missing = runtime_class.from_bundle(bundle).missing_api_fields(kind.record)
+        if not missing:
+            return None
+        return (f"{bundle.manifest.tag} uses features {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} "
+                f"that the API's {kind.record.__name__} lacks, so the service could not serve it (it keeps the "
+                "current version, and cannot start on it). Commands that take NAME:VERSION still use it by "
+                "reference; for production, train a model on the API's columns.")
+    return refusal
 
 
 @models_app.command("rollback")
@@ -171,9 +181,9 @@ def rollback(
     reason: str = typer.Option(..., "--reason", callback=_said_why, help="why, for the audit history"),
 ) -> None:
     """Point production back at the version before the current one."""
-    model_kind(name)
+    kind = model_kind(name)
     registry = ModelRegistry()
-    event = registry.rollback(name, reason=reason)
+    event = registry.rollback(name, reason=reason, servable=api_refusal(kind))
     console.print(plain(f"{event.model_name}: production {event.previous_version} -> {event.version}"))
     _say_when_served(registry)
 

@@ -43,11 +43,25 @@ from registry.version_records import VersionRecords
 
 # (production, candidate, tolerance) -> why the candidate falls short, or None
 ShortfallCheck = Callable[["LoadedBundle", "LoadedBundle", float], "str | None"]
+# bundle -> why the API could not serve it, or None
+ServableCheck = Callable[["LoadedBundle"], "str | None"]
 FORCED_NOTE = "forced past the PR-AUC guard"  # in the reason of a promotion made with --force over a shortfall
+
+def _refuse_unservable(bundle: LoadedBundle, servable: ServableCheck | None) -> None:
+    """``ShopGuardError`` with ``servable``'s reason when the API could not serve ``bundle``."""
+    why = servable(bundle) if servable is not None else None
+    if why:
+        raise ShopGuardError(why)
+
 
 def _first_sentence(error: Exception) -> str:
     """An integrity error's finding, without its advice."""
     return str(error).split(". ")[0]
+
+
+class UnrecordedBundleError(BundleIntegrityError):
+    """A bundle in the model store this registry never recorded (``models adopt`` records it):
+    not known to be damaged, but not verifiable either."""
 
 
 class ModelNotFoundError(ShopGuardError):
@@ -232,7 +246,7 @@ class ModelRegistry:
         record = self.version_records.get(name, version or "")
         if record is None:
             self._bundle_path(tag)  # a missing model is reported as such first
-            raise BundleIntegrityError(
+            raise UnrecordedBundleError(
                 f"{tag} is in the model store but this registry never recorded its manifest hash (it "
                 f"was registered by an older ShopGuard, or by another registry). Check it, then record "
                 f"it with `shopguard models adopt {tag} --reason ...`, or re-register it from its "
@@ -243,6 +257,8 @@ class ModelRegistry:
         """The verified bundle of an exact ``name:version`` whose manifest hash is known from
         elsewhere (a Bento's release file): no registry database is read."""
         path = self._bundle_path(tag)
+        if not (path / MANIFEST_FILE).is_file():
+            raise BundleIntegrityError(f"bundle {tag}: its {MANIFEST_FILE} is missing. {DAMAGED_BUNDLE_HINT}")
         actual = sha256_file(path / MANIFEST_FILE)
         if actual != manifest_sha256:
             raise BundleIntegrityError(
@@ -317,14 +333,17 @@ class ModelRegistry:
 
     # -- changing aliases ----------------------------------------------------------------
     def promote(self, reference: str, *, reason: str, actor: str | None = None, force: bool = False,
-                tolerance: float | None = None, gate: ShortfallCheck | None = None) -> AliasEvent:
+                tolerance: float | None = None, gate: ShortfallCheck | None = None,
+                servable: ServableCheck | None = None) -> AliasEvent:
         """Make a version production. The bundle is verified first, then compared with
         production: by ``gate(production, candidate, tolerance)`` when given (the CLI's
         ``--data``: both scored on one shared file, paired), else by their stored test PR-AUC
         (measured on each version's own test split). More than ``tolerance`` worse is refused
-        unless ``force`` (the history then says so). A candidate alias pointing at the
-        version is cleared."""
+        unless ``force`` (the history then says so), as is a production that cannot be loaded.
+        ``servable(bundle)`` says why the API could not serve a version (refused whatever
+        ``force`` says). A candidate alias pointing at the version is cleared."""
         bundle = self.load(reference)
+        _refuse_unservable(bundle, servable)
         name, version = bundle.manifest.model_name, bundle.manifest.version
         current = self.aliases.get(name, "production")
         if current == version:
@@ -334,7 +353,7 @@ class ModelRegistry:
             allowed = default if tolerance is None else tolerance
             try:
                 production = self.load(f"{name}:{current}")
-            except BundleIntegrityError as damaged:
+            except (BundleIntegrityError, ModelNotFoundError, OSError) as damaged:
                 if not force:
                     raise PromotionRefusedError(
                         f"production {name}:{current} cannot be loaded to compare {name}:{version} with: "
@@ -385,7 +404,8 @@ class ModelRegistry:
         return (f"{candidate.tag} has stored test PR-AUC {new:.4f}, {old - new:.4f} below production "
                 f"{production.tag} ({old:.4f}; each measured on its own test split); the tolerance is {tolerance:.4f}")
 
-    def rollback(self, name: str, *, reason: str, actor: str | None = None) -> AliasEvent:
+    def rollback(self, name: str, *, reason: str, actor: str | None = None,
+                 servable: ServableCheck | None = None) -> AliasEvent:
         """Point production back at the version it had before the current one was promoted."""
         current = self.aliases.get(name, "production")
         if current is None:
@@ -399,7 +419,7 @@ class ModelRegistry:
             raise ShopGuardError(
                 f"{name}:{current} was the first production version; there is nothing to roll back to."
             )
-        self.load(f"{name}:{target}")  # refuse to roll back onto a damaged bundle
+        _refuse_unservable(self.load(f"{name}:{target}"), servable)  # never onto a damaged or unservable bundle
         return self.aliases.set(
             name, "production", target, action="rollback", actor=actor or self.actor, reason=reason
         )

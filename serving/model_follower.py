@@ -4,8 +4,9 @@
 The new bundle is loaded, verified (every file's hash) and checked against the API's fields
 before it replaces the one answering; a bundle that fails keeps the old one serving, and the
 failure is reported (``/readyz``, ``/v1/models``, the console) until a load succeeds: the
-worker tries again when the alias moves and every ``RETRY_SECONDS`` (a file restored, a
-database back), so a passing failure does not stick until a restart.
+worker tries again when the alias moves and after ``RETRY_SECONDS``, twice as long after each
+failure up to an hour (a file restored, a database back), so a passing failure does not stick
+until a restart and a lasting one is not reloaded every round.
 Every round the worker also reports what it serves (``registry/deployments.py``), so a
 mismatch between the alias and what answers is visible, never silent.
 """
@@ -28,7 +29,8 @@ from registry.aliases import AliasStore
 from registry.deployments import ServedVersions
 
 logger = logging.getLogger("shopguard.serving")
-RETRY_SECONDS = 60.0  # a version that failed to load is tried again this often (and when the alias moves)
+RETRY_SECONDS = 60.0  # a version that failed to load is tried again after this, then twice as long each time
+MAX_RETRY_SECONDS = 3600.0  # (and at once when the alias moves)
 
 
 def worker_name() -> str:
@@ -41,13 +43,26 @@ def version_of(runtime: ModelRuntime | None) -> str | None:
     return None if runtime is None else runtime.tag.split(":", 1)[1]
 
 
+@dataclass(frozen=True)
+class FailedLoad:
+    """A production version this worker could not load: when, and how many times in a row."""
+
+    version: str
+    at: float  # time.monotonic()
+    attempts: int
+
+    def due(self, now: float) -> bool:
+        """Whether to try again: after ``RETRY_SECONDS``, doubling with each failure up to ``MAX_RETRY_SECONDS``."""
+        return now - self.at >= min(MAX_RETRY_SECONDS, RETRY_SECONDS * 2 ** (self.attempts - 1))
+
+
 @dataclass
 class FollowState:
     """Per model: the production version last seen, and why the worker could not follow it."""
 
     production: dict[str, str | None] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
-    failed: dict[str, tuple[str, float]] = field(default_factory=dict)  # model -> (version, monotonic time) of a failed load
+    failed: dict[str, FailedLoad] = field(default_factory=dict)
 
 
 class ModelFollower:
@@ -111,16 +126,21 @@ class ModelFollower:
             self.state.errors.pop(name, None)
             return
         failed = self.state.failed.get(name)
-        if failed is not None and failed[0] == production and time.monotonic() - failed[1] < RETRY_SECONDS:
-            return  # tried and failed; tried again when the alias moves or the retry time comes
+        if failed is not None and failed.version != production:
+            failed = None  # the alias moved: a new version, tried at once
+        if failed is not None and not failed.due(time.monotonic()):
+            return
         try:
             runtime = self.load(name, production)
         except Exception as exc:  # any failure keeps the version serving now
-            self.state.failed[name] = (production, time.monotonic())
-            self.state.errors[name] = (f"{name}:{production} could not be loaded ({str(exc).splitlines()[0][:300]}); "
-                                       f"still serving {current or 'nothing'}; tried again every "
-                                       f"{RETRY_SECONDS:g} s")
-            logger.error("%s", self.state.errors[name])
+            attempts = 1 if failed is None else failed.attempts + 1
+            self.state.failed[name] = FailedLoad(production, time.monotonic(), attempts)
+            wait = min(MAX_RETRY_SECONDS, RETRY_SECONDS * 2 ** (attempts - 1))
+            error = (f"{name}:{production} could not be loaded ({str(exc).splitlines()[0][:300]}); "
+                     f"still serving {current or 'nothing'}")
+            if self.state.errors.get(name, "").split("; tried again")[0] != error:
+                logger.error("%s", error)  # once per distinct failure, not at every retry
+            self.state.errors[name] = f"{error}; tried again in {wait:g} s or when the alias moves"
             return
         self.swap(name, runtime)
         self.state.failed.pop(name, None)

@@ -20,7 +20,8 @@ from starlette.routing import Route
 from common.errors import ShopGuardError, error_body
 from kinds import MODEL_NAMES
 from registry.bundle import BundleIntegrityError
-from registry.store import ModelRegistry
+from registry.cards import without_machine_paths
+from registry.store import ModelRegistry, UnrecordedBundleError
 from serving.error_answers import query_refusal
 
 CARD_MEDIA_TYPES = {"html": "text/html", "md": "text/markdown", "json": "application/json"}
@@ -82,9 +83,10 @@ async def model_card(request: Request) -> Response:
     version = request.query_params.get("version", "production")
     try:
         text = _registry().card(f"{name}:{version}", card_format)
-    except BundleIntegrityError as exc:  # the version exists, its files do not match their hashes
-        return JSONResponse(error_body(409, "version", str(exc), error="bundle_damaged", field="version"),
-                            status_code=409)
+    except BundleIntegrityError as exc:  # the version exists; its files do not match, or were never recorded
+        error = "bundle_unrecorded" if isinstance(exc, UnrecordedBundleError) else "bundle_damaged"
+        return JSONResponse(error_body(409, "version", without_machine_paths(str(exc)), error=error,
+                                       field="version"), status_code=409)
     except ShopGuardError as exc:
         return JSONResponse(error_body(404, "version", str(exc), field="version"), status_code=404)
     media_type = CARD_MEDIA_TYPES[card_format]

@@ -252,7 +252,7 @@ def compare_command(
     if bundles[0].manifest.model_name != bundles[1].manifest.model_name:
         raise ShopGuardError(f"{bundles[0].tag} and {bundles[1].tag} are different models; compare two "
                              "versions of one model.")
-    links_note = missing_links_note(bundles[0].manifest.model_name, data, links)
+    links_note = missing_links_note(data, links)
     if links_note:
         note(f"[yellow]warning:[/yellow] {plain(links_note)}")
     for overlap in training_overlaps(data, bundles, links=links):

@@ -210,17 +210,19 @@ def gate_targets(scored: ScoredFile, data: Path, min_per_class: int) -> list[str
         "held-out file (or --min-per-class N to accept fewer, with wider intervals).")
 
 
-def missing_links_note(model_name: str, data: Path, links: Path | None) -> str | None:
-    """A note when merchants are scored without the links file written beside their data
-    (``<stem>.links.parquet``, as the generator writes it): their graph features would be empty."""
-    if links is not None or model_name != "merchant-risk":
+def missing_links_note(data: Path, links: Path | None) -> str | None:
+    """A note when a file is scored without the links file written beside it
+    (``<stem>.links.parquet``, as the merchant generator writes it): the links between its
+    records would be left out of their graph features."""
+    if links is not None:
         return None
     beside = [p for p in (data.with_name(f"{data.stem}.links{suffix}") for suffix in (".parquet", ".csv"))
               if p.is_file()]
     if not beside:
         return None
     return (f"scoring {data.name} without its links: {beside[0].name} sits beside it. Without --links "
-            f"{beside[0]} the merchants' graph features are empty and both versions score lower than they serve.")
+            f"{beside[0]} the links between its records are left out of their graph features (only the model's "
+            "reference graph is read), so both versions score lower than they would serve these records.")
 
 
 def paired_shortfall(production: LoadedBundle, candidate: LoadedBundle, tolerance: float, *, data: Path,
@@ -233,7 +235,7 @@ def paired_shortfall(production: LoadedBundle, candidate: LoadedBundle, toleranc
     holds training rows of either version, or too few rows of each class; ``notify`` hears
     which version records no row hashes (checked by whole file only).
     Returns why the candidate is worse beyond ``tolerance``, or None."""
-    links_note = missing_links_note(candidate.manifest.model_name, data, links)
+    links_note = missing_links_note(data, links)
     if links_note and notify is not None:
         notify(links_note)
     overlaps = training_overlaps(data, [production, candidate], links=links)

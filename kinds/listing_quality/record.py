@@ -30,7 +30,7 @@ class ListingRecord(BaseModel):
     title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
     description: Annotated[str, WithJsonSchema({  # null is accepted, as no description (a before-validator)
         "anyOf": [{"type": "string", "maxLength": MAX_DESCRIPTION_CHARS}, {"type": "null"}],
-        "default": "", "title": "Description"})] = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
+        "default": "", "title": "Description"}, mode="validation")] = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
     category: ListingCategory
     price: float = Field(ge=0, le=MAX_AMOUNT)
     list_price: float | None = Field(default=None, ge=0, le=MAX_AMOUNT)

@@ -252,3 +252,35 @@ def test_an_alias_change_without_a_reason_is_refused(isolated_home, tmp_path, re
     with pytest.raises(ShopGuardError, match="needs a reason"):
         registry.promote(f"listing-quality:{version}", reason=reason)
     assert registry.aliases.get("listing-quality", "production") is None
+
+
+@pytest.mark.parametrize("damage", ["manifest", "folder"])
+def test_a_production_without_its_manifest_or_folder_is_replaced_with_force(isolated_home, tmp_path,
+                                                                          damage: str) -> None:
+    import shutil
+
+    registry = ModelRegistry()
+    sound, damaged = (_register(registry, tmp_path, c, pr_auc=0.8).version for c in ("sound", "damaged"))
+    registry.promote(f"listing-quality:{damaged}", reason="first")
+    folder = registry.load(f"listing-quality:{damaged}").path
+    if damage == "manifest":
+        (folder / "manifest.json").unlink()
+    else:
+        shutil.rmtree(folder)
+    with pytest.raises(PromotionRefusedError, match="cannot be loaded"):
+        registry.promote(f"listing-quality:{sound}", reason="recover")
+    registry.promote(f"listing-quality:{sound}", reason="recover", force=True)
+    assert registry.aliases.get("listing-quality", "production") == sound
+
+
+def test_a_version_the_service_could_not_serve_is_neither_promoted_nor_rolled_back_to(isolated_home, tmp_path) -> None:
+    registry = ModelRegistry()
+    first, second = (_register(registry, tmp_path, c).version for c in ("first", "second"))
+    registry.promote(f"listing-quality:{first}", reason="first")
+    registry.promote(f"listing-quality:{second}", reason="second")
+    refuse_first = lambda bundle: "the API lacks its inputs" if bundle.manifest.version == first else None  # noqa: E731
+    with pytest.raises(ShopGuardError, match="the API lacks its inputs"):
+        registry.rollback("listing-quality", reason="back", servable=refuse_first)
+    with pytest.raises(ShopGuardError, match="the API lacks its inputs"):
+        registry.promote(f"listing-quality:{first}", reason="again", force=True, servable=refuse_first)
+    assert registry.aliases.get("listing-quality", "production") == second

@@ -78,3 +78,13 @@ def test_the_card_of_a_damaged_version_is_a_conflict_naming_the_file_not_a_missi
     body = answer.json()
     assert body["error"] == "bundle_damaged" and body["field"] == "version"
     assert "'model.txt' has sha256" in body["message"] and "--force" in body["message"]
+
+
+def test_a_lasting_load_failure_is_retried_less_and_less_often() -> None:
+    from serving.model_follower import FailedLoad
+
+    waits = []
+    for attempts in range(1, 9):
+        failed = FailedLoad("v1", 0.0, attempts)
+        waits.append(next(t for t in range(0, 7200, 30) if failed.due(float(t))))
+    assert waits == [60, 120, 240, 480, 960, 1920, 3600, 3600]  # doubling, at most an hour

@@ -128,9 +128,8 @@ def test_merchants_scored_without_the_links_file_beside_them_get_a_note(tmp_path
 
     data = tmp_path / "held.parquet"
     data.write_bytes(b"")
-    assert missing_links_note("merchant-risk", data, None) is None  # no links file beside it: nothing to say
+    assert missing_links_note(data, None) is None  # no links file beside it: nothing to say
     (tmp_path / "held.links.parquet").write_bytes(b"")
-    note = missing_links_note("merchant-risk", data, None)
+    note = missing_links_note(data, None)
     assert note is not None and "held.links.parquet sits beside it" in note and "--links" in note
-    assert missing_links_note("merchant-risk", data, tmp_path / "held.links.parquet") is None
-    assert missing_links_note("listing-quality", data, None) is None
+    assert missing_links_note(data, tmp_path / "held.links.parquet") is None
