@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Decision = Literal["block", "review", "allow"]
 DECISION_RANK: dict[str, int] = {"allow": 0, "review": 1, "block": 2}
@@ -12,14 +12,18 @@ DECISION_RANK: dict[str, int] = {"allow": 0, "review": 1, "block": 2}
 DEFAULT_THRESHOLD_KEY = "default"
 
 
+MAX_THRESHOLD = 2.0  # scores are probabilities; a cut above 1.0 (training's 1.01) means "never"
+
+
 class Thresholds(BaseModel):
     """Score cut-offs chosen on validation data. A score >= ``block`` blocks, >= ``review``
     sends to review. A value above 1.0 means the target was not reachable: never decided."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    block: float
-    review: float
+    # NaN would decide nothing (every comparison false: allow), a negative cut everything
+    block: float = Field(ge=0.0, le=MAX_THRESHOLD)
+    review: float = Field(ge=0.0, le=MAX_THRESHOLD)
 
     @model_validator(mode="after")
     def _review_not_above_block(self) -> Thresholds:

@@ -143,8 +143,11 @@ class DatabaseUnreadable(ShopGuardError):
     """The database cannot be opened or migrated (a damaged file, a full disk, no server)."""
 
     def __init__(self, url: str, cause: str) -> None:
-        super().__init__(f"the database {url} cannot be opened: {cause}. Restore it from a backup, move the file "
-                         "aside to start an empty one, or set SHOPGUARD_DATABASE_URL to another database.")
+        advice = ("Restore it from a backup, move the file aside to start an empty one, or set "
+                  "SHOPGUARD_DATABASE_URL to another database." if url.startswith("sqlite") else
+                  "Check that the database server is running and reachable at that address and that the user may "
+                  "connect, or set SHOPGUARD_DATABASE_URL to another database.")
+        super().__init__(f"the database {url} cannot be opened: {cause}. {advice}")
         self.cause = cause
 
 

@@ -139,9 +139,11 @@ class ModelRegistry:
         return self.settings.actor
 
     # -- storing -------------------------------------------------------------------------
-    def register(self, staging_dir: Path, manifest: Manifest, *, mark_candidate: bool = True) -> Manifest:
+    def register(self, staging_dir: Path, manifest: Manifest, *, mark_candidate: bool = True,
+                 reason: str = "newly trained version") -> Manifest:
         """Store the files staged in ``staging_dir`` as a new version and (by default) point
-        the ``candidate`` alias at it. Returns the completed manifest."""
+        the ``candidate`` alias at it, with ``reason`` in the alias history. Returns the
+        completed manifest."""
         import bentoml
 
         version = manifest.version or new_version()
@@ -162,7 +164,7 @@ class ModelRegistry:
         if mark_candidate:
             self.aliases.set(
                 manifest.model_name, "candidate", version, action="register",
-                actor=self.actor, reason="newly trained version",
+                actor=self.actor, reason=reason,
             )
         return completed
 
@@ -183,20 +185,25 @@ class ModelRegistry:
         change = {"derived_from": bundle.tag, "reason": reason, "actor": actor or self.actor,
                   "old": {k: t.model_dump() for k, t in old.items()},
                   "new": {k: t.model_dump() for k, t in merged.items()}, "evidence": evidence or {}}
+        if not reason.strip():
+            raise ShopGuardError("a threshold change needs a reason for the card and the alias history")
+        version = new_version()
         with tempfile.TemporaryDirectory() as tmp:
             staging = Path(tmp)
             for name in bundle.manifest.files:
                 shutil.copy2(bundle.path / name, staging / name)
             if CARD_JSON in bundle.manifest.files:
                 card = ModelCard.model_validate_json((staging / CARD_JSON).read_text(encoding="utf-8"))
-                card.sections.append(_threshold_change_section(change))
+                # first, under this version's own name: the sections after it describe the parent
+                card = card.model_copy(update={"version": version,
+                                               "sections": [_threshold_change_section(change), *card.sections]})
                 write_card(card, staging)
             manifest = bundle.manifest.model_copy(update={
-                "version": "", "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "version": version, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "thresholds": merged, "files": {},
                 "metrics": bundle.manifest.metrics.model_copy(update={
                     "details": {**bundle.manifest.metrics.details, "threshold_change": change}})})
-            return self.register(staging, manifest)
+            return self.register(staging, manifest, reason=f"thresholds changed from {bundle.tag}: {reason}")
 
     # -- reading -------------------------------------------------------------------------
     def versions(self, name: str | None = None) -> list[VersionInfo]:
@@ -264,7 +271,10 @@ class ModelRegistry:
             raise BundleIntegrityError(
                 f"bundle {tag}: file {MANIFEST_FILE!r} has sha256 {actual[:12]}..., {pinned_by} "
                 f"recorded {manifest_sha256[:12]}...; the manifest (thresholds included) was "
-                f"edited. Refusing to load it. {DAMAGED_BUNDLE_HINT}")
+                f"edited, or {pinned_by} names another build of it. Refusing to load it. "
+                + (DAMAGED_BUNDLE_HINT if pinned_by == "registration" else
+                   "Rebuild the release from the registry (`shopguard bento build`), or restore the model store "
+                   "it was built from."))
         return LoadedBundle(path=path, manifest=read_verified_manifest(path))
 
     def _bundle_path(self, tag: str) -> Path:
@@ -430,9 +440,12 @@ def _threshold_change_section(change: dict[str, Any]) -> CardSection:
             for key, values in change["new"].items()]
     evidence = [f"{key}: {value}" for key, value in change["evidence"].items()]
     return CardSection(
-        key="threshold_change", title="Threshold change",
+        key="threshold_change", title="Threshold change: the thresholds this version serves",
         paragraphs=[f"Derived from {change['derived_from']} by {change['actor']} with new thresholds only "
-                    f"(same model files): {change['reason']}"],
+                    f"(same model files): {change['reason']}",
+                    f"This version decides with the new thresholds below. The rest of this card is "
+                    f"{change['derived_from']}'s: its details, figures and threshold table describe the model "
+                    "files this version shares, at the thresholds they were trained with."],
         bullets=evidence,
         tables=[CardTable(columns=["key", "old block", "old review", "new block", "new review"], rows=rows)],
     )

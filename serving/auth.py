@@ -118,6 +118,9 @@ def parse_scopes(value: str) -> tuple[str, ...]:
     return scopes
 
 
+OUTAGE_GRACE_SECONDS = 900.0  # while the database cannot be read, a token verified this recently still passes
+
+
 class TokenStore:
     """Create, list, revoke and verify tokens."""
 
@@ -180,8 +183,15 @@ class TokenStore:
         cached = self._cache.get(digest)
         if cached is not None and time.monotonic() - cached[0] < self._cache_seconds:
             return cached[1]
-        with self._engine.connect() as conn:
-            row = conn.execute(select(tokens_table).where(tokens_table.c.token_sha256 == digest)).mappings().first()
+        try:
+            with self._engine.connect() as conn:
+                row = conn.execute(select(tokens_table).where(tokens_table.c.token_sha256 == digest)).mappings().first()
+        except SQLAlchemyError:
+            # the database is down: a token it vouched for lately still passes, so that scoring goes on
+            # (decisions wait in the journal); an unknown one cannot be checked and the caller says 503
+            if cached is not None and cached[1] is not None and time.monotonic() - cached[0] < OUTAGE_GRACE_SECONDS:
+                return cached[1]
+            raise
         found = None if row is None or row["revoked_at"] is not None else self._token(row)
         if len(self._cache) > 10_000:
             self._cache.clear()

@@ -29,9 +29,12 @@ def serve(
     """Serve the scoring API (``bentoml serve serving.service:ShopGuard``) on loopback unless
     ``--host`` says otherwise. The server dies with this command, whatever kills it."""
     from policy.document import load_policy
+    from registry.release import read_release
 
     settings = load_settings()
     load_policy(settings.policy)  # a policy file that does not validate: one line naming the key, no server
+    if settings.release:
+        read_release(settings.release)  # a release file that is missing or not a release: one line, no server
     env = {**os.environ, "SHOPGUARD_HOME": str(settings.home), "BENTOML_HOME": str(settings.bentoml_home),
            "SHOPGUARD_WORKERS": str(workers or settings.workers)}
     root = Path(__file__).resolve().parent.parent

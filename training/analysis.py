@@ -10,6 +10,7 @@ import pandas as pd
 from sklearn.metrics import precision_recall_curve
 
 from common.decisions import DEFAULT_THRESHOLD_KEY, Thresholds
+from common.errors import ShopGuardError
 from kinds import model_kind
 from registry.store import LoadedBundle
 from training.compare import ScoredFile, score_file
@@ -30,7 +31,14 @@ def propose_thresholds(scored: ScoredFile, precision_target: float, recall_targe
                        min_block_support: int = 20, review_budget: float | None = 0.05
                        ) -> dict[str, ThresholdChoice]:
     """Thresholds per target chosen on this file with the training-time rule, review raised
-    so that at most ``review_budget`` of the file's negatives reach review (None: no budget)."""
+    so that at most ``review_budget`` of the file's negatives reach review (None: no budget).
+    Targets are shares (0.95, not 95): anything else is refused, naming the parameter."""
+    for name, value, top in (("PRECISION_TARGET", precision_target, 1.0), ("RECALL_TARGET", recall_target, 1.0),
+                             ("REVIEW_BUDGET", review_budget, 1.0)):
+        if value is not None and not 0 < value <= top:
+            raise ShopGuardError(f"{name} is {value!r}: give a share between 0 and 1 (0.95 for 95%)")
+    if not scored.labels.any():
+        raise ShopGuardError("the file holds no positive row: thresholds need examples of both classes")
     return {
         target: choose_thresholds(scored.labels[:, j], scored.scores[:, j], precision_target, recall_target,
                                   min_block_support=min_block_support, review_budget=review_budget)
@@ -41,6 +49,8 @@ def propose_thresholds(scored: ScoredFile, precision_target: float, recall_targe
 def threshold_keys(bundle: LoadedBundle, choices: dict[str, ThresholdChoice]) -> dict[str, Thresholds]:
     """Proposed thresholds under the bundle's own keys (binary models store theirs under one
     key; false-marketing under each category)."""
+    if not choices:
+        raise ShopGuardError("no target of the file has a positive row: nothing to choose thresholds on")
     if not model_kind(bundle.manifest.model_name).multi_label:
         [choice] = choices.values()
         return {DEFAULT_THRESHOLD_KEY: choice.thresholds}

@@ -50,7 +50,11 @@ def test_threshold_notebook_registers_new_thresholds_through_the_registry(traine
     assert change["evidence"]["review_budget"] == 0.05
     for name in ("model.lgb.txt", "feature_state.json"):
         assert candidate.manifest.files[name] == before.manifest.files[name]  # same model files
-    assert "## Threshold change" in registry.card("listing-quality:candidate", "md")
+    card = registry.card("listing-quality:candidate", "md")
+    assert f"# Model card: {candidate.tag}" in card  # its own name, not its parent's
+    assert card.index("## Threshold change") < card.index("## Model Details")  # first: what this version serves
+    registered = [e for e in registry.history("listing-quality") if e.action == "register"][-1]
+    assert registered.reason == f"thresholds changed from {before.tag}: notebook test"
 
 
 def test_error_notebook_lists_real_false_positives_and_negatives(trained_home, listing_file, tmp_path,

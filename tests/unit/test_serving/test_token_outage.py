@@ -1,0 +1,30 @@
+"""While the database cannot be read, a token it vouched for lately still passes (scoring goes
+on, decisions wait in the journal); an unknown one cannot be checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import SQLAlchemyError
+
+from database.engine import make_engine
+from serving import auth
+from serving.auth import TokenStore
+
+
+def test_a_recently_verified_token_passes_while_the_database_is_down(tmp_path: Path, monkeypatch) -> None:
+    database = tmp_path / "tokens.db"
+    engine = make_engine(f"sqlite:///{database}")
+    store = TokenStore(engine, cache_seconds=0)  # every check asks the database
+    token = store.create("pipeline", ("score",), "test")
+    other = store.create("other", ("score",), "test")
+    assert store.verify(token) is not None  # vouched for once
+    engine.dispose()
+    database.rename(tmp_path / "moved.db")  # an empty database in its place: the tokens table cannot be read
+    assert store.verify(token).name == "pipeline"
+    with pytest.raises(SQLAlchemyError):
+        store.verify(other)  # never checked before the outage: nobody can vouch for it
+    monkeypatch.setattr(auth, "OUTAGE_GRACE_SECONDS", 0.0)
+    with pytest.raises(SQLAlchemyError):
+        store.verify(token)  # past the grace: not checked, refused
