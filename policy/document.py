@@ -122,7 +122,7 @@ class Recovery(Strict):
 class CreditPenalty(Strict):
     """Imposed when a creator's credit falls to ``at_or_below``; ``days`` None: until lifted."""
 
-    at_or_below: int = Field(ge=-1000, le=1000)
+    at_or_below: int = Field(ge=0, le=1000, description="credit never falls below 0, so a level below it is never reached")
     kind: CreatorPenaltyKind
     days: float | None = Field(None, gt=0, le=3650)
 

@@ -38,9 +38,12 @@ def test_threshold_notebook_registers_new_thresholds_through_the_registry(traine
     validation = tmp_path / "validation.parquet"
     pd.read_parquet(listing_file).sample(2000, random_state=5).to_parquet(validation)
     before = ModelRegistry().load("listing-quality:production")
-    run_notebook("threshold_selection.ipynb", {
+    notebook = run_notebook("threshold_selection.ipynb", {
         "MODEL": "listing-quality:production", "DATA": str(validation), "PRECISION_TARGET": 0.9,
         "RECALL_TARGET": 0.8, "REVIEW_BUDGET": 0.05, "APPLY": True, "REASON": "notebook test"})
+    printed = "".join(o.get("text", "") for cell in notebook.cells for o in cell.get("outputs", []))
+    # rows sampled from the training file: the analyst is told the thresholds would be chosen on them
+    assert f"WARNING: {before.tag} was trained on" in printed
     registry = ModelRegistry()
     candidate = registry.load("listing-quality:candidate")
     assert candidate.manifest.version != before.manifest.version

@@ -54,6 +54,8 @@ def test_the_version_is_the_name_and_a_hash_of_the_resolved_content(tmp_path: Pa
     ("name: x\ncreators: {penalties: [{at_or_below: 20, kind: limit_live_selling, days: 7}]}\n",
      "at_or_below 20 is not below start 10"),
     ("name: x\nappeals: {deadline_days: 2026-01-01}\n", "not plain data"),
+    ("name: x\ncreators: {penalties: [{at_or_below: -1, kind: withdraw_ecommerce}]}\n",
+     "creators.penalties.0.at_or_below"),  # credit never falls below 0
 ])
 def test_a_policy_that_does_not_validate_is_refused_naming_the_key(tmp_path: Path, text: str, named: str) -> None:
     path = tmp_path / "policy.yaml"
