@@ -152,7 +152,13 @@ def read_verified_manifest(bundle_dir: Path) -> Manifest:
     manifest_path = bundle_dir / MANIFEST_FILE
     if not manifest_path.is_file():
         raise BundleIntegrityError(f"{bundle_dir} has no {MANIFEST_FILE}; it is not a ShopGuard bundle.")
-    manifest = Manifest.model_validate_json(manifest_path.read_text(encoding="utf-8"))
+    try:
+        manifest = Manifest.model_validate_json(manifest_path.read_text(encoding="utf-8"))
+    except ValueError as exc:  # pydantic's ValidationError: a value this ShopGuard refuses (a NaN threshold)
+        problem = str(exc).splitlines()
+        raise BundleIntegrityError(
+            f"bundle {bundle_dir.name}: its {MANIFEST_FILE} does not validate ({'; '.join(problem[1:3]).strip()}). "
+            f"Refusing to load it. {DAMAGED_BUNDLE_HINT}") from None
     for name, expected in manifest.files.items():
         path = bundle_dir / name
         if not path.is_file():

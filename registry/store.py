@@ -194,9 +194,13 @@ class ModelRegistry:
                 shutil.copy2(bundle.path / name, staging / name)
             if CARD_JSON in bundle.manifest.files:
                 card = ModelCard.model_validate_json((staging / CARD_JSON).read_text(encoding="utf-8"))
-                # first, under this version's own name: the sections after it describe the parent
+                # first, under this version's own name: the sections after it describe the parent (an earlier
+                # change section among them becomes the parent's history, under a key of its own)
+                earlier = [s.model_copy(update={"key": f"{s.key}_{bundle.manifest.version}",
+                                                "title": f"Earlier threshold change ({bundle.tag})"})
+                           if s.key == "threshold_change" else s for s in card.sections]
                 card = card.model_copy(update={"version": version,
-                                               "sections": [_threshold_change_section(change), *card.sections]})
+                                               "sections": [_threshold_change_section(change, version), *earlier]})
                 write_card(card, staging)
             manifest = bundle.manifest.model_copy(update={
                 "version": version, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -271,7 +275,8 @@ class ModelRegistry:
             raise BundleIntegrityError(
                 f"bundle {tag}: file {MANIFEST_FILE!r} has sha256 {actual[:12]}..., {pinned_by} "
                 f"recorded {manifest_sha256[:12]}...; the manifest (thresholds included) was "
-                f"edited, or {pinned_by} names another build of it. Refusing to load it. "
+                f"edited{'' if pinned_by == 'registration' else f', or {pinned_by} names another build of it'}. "
+                "Refusing to load it. "
                 + (DAMAGED_BUNDLE_HINT if pinned_by == "registration" else
                    "Rebuild the release from the registry (`shopguard bento build`), or restore the model store "
                    "it was built from."))
@@ -435,15 +440,15 @@ class ModelRegistry:
         )
 
 
-def _threshold_change_section(change: dict[str, Any]) -> CardSection:
+def _threshold_change_section(change: dict[str, Any], version: str) -> CardSection:
     rows = [[key, change["old"][key]["block"], change["old"][key]["review"], values["block"], values["review"]]
             for key, values in change["new"].items()]
     evidence = [f"{key}: {value}" for key, value in change["evidence"].items()]
     return CardSection(
-        key="threshold_change", title="Threshold change: the thresholds this version serves",
-        paragraphs=[f"Derived from {change['derived_from']} by {change['actor']} with new thresholds only "
-                    f"(same model files): {change['reason']}",
-                    f"This version decides with the new thresholds below. The rest of this card is "
+        key="threshold_change", title=f"Threshold change: the thresholds {version} serves",
+        paragraphs=[f"{version} was derived from {change['derived_from']} by {change['actor']} with new thresholds "
+                    f"only (same model files): {change['reason']}",
+                    f"{version} decides with the new thresholds below. The rest of this card is "
                     f"{change['derived_from']}'s: its details, figures and threshold table describe the model "
                     "files this version shares, at the thresholds they were trained with."],
         bullets=evidence,

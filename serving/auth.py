@@ -71,7 +71,8 @@ signouts_table = Table(
     Column("ended_at", DateTime(timezone=True), nullable=False, index=True),
 )
 
-SCOPES: tuple[str, ...] = ("score", "feedback", "read", "admin")
+ADMIN_SCOPE = "admin"
+SCOPES: tuple[str, ...] = ("score", "feedback", "read", ADMIN_SCOPE)
 TOKEN_PREFIX = "sg_"
 MAX_TOKEN_NAME = 128
 PRINCIPAL_HEADER = b"x-shopguard-principal"  # set by the middleware, never trusted from a client
@@ -128,6 +129,9 @@ class TokenStore:
         self._engine = engine
         self._cache: dict[str, tuple[float, ApiToken | None]] = {}
         self._cache_seconds = cache_seconds
+        # tokens the database vouched for, apart from the cache (which unknown tokens can fill and clear)
+        self._vouched: dict[str, tuple[float, ApiToken]] = {}
+        self._last_read = float("-inf")  # time.monotonic() of the last successful read
 
     def create(self, name: str, scopes: tuple[str, ...], created_by: str) -> str:
         """A new token for ``name``; returns the token (shown once, stored hashed)."""
@@ -187,16 +191,38 @@ class TokenStore:
             with self._engine.connect() as conn:
                 row = conn.execute(select(tokens_table).where(tokens_table.c.token_sha256 == digest)).mappings().first()
         except SQLAlchemyError:
-            # the database is down: a token it vouched for lately still passes, so that scoring goes on
-            # (decisions wait in the journal); an unknown one cannot be checked and the caller says 503
-            if cached is not None and cached[1] is not None and time.monotonic() - cached[0] < OUTAGE_GRACE_SECONDS:
-                return cached[1]
-            raise
+            vouched = self._outage_grace(digest)
+            if vouched is None:
+                raise
+            return vouched
+        now = time.monotonic()
+        self._last_read = now
         found = None if row is None or row["revoked_at"] is not None else self._token(row)
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[digest] = (time.monotonic(), found)
+        self._cache[digest] = (now, found)
+        if found is not None:
+            if len(self._vouched) > 10_000:
+                self._vouched.clear()
+            self._vouched[digest] = (now, found)
+        else:
+            self._vouched.pop(digest, None)
         return found
+
+    def _outage_grace(self, digest: str) -> ApiToken | None:
+        """While the database cannot be read, a scoring token (no admin scope) passes when the
+        database vouched for it within the normal cache time of its last successful read, and
+        that read is at most ``OUTAGE_GRACE_SECONDS`` old: its standing is then no staler than
+        a cached check, and scoring goes on (decisions wait in the journal). Anything else
+        cannot be checked: the caller answers 503."""
+        vouched = self._vouched.get(digest)
+        if vouched is None or ADMIN_SCOPE in vouched[1].scopes:
+            return None
+        checked_at, token = vouched
+        now = time.monotonic()
+        if now - self._last_read > OUTAGE_GRACE_SECONDS or self._last_read - checked_at > self._cache_seconds:
+            return None
+        return token
 
     def active(self, name: str) -> ApiToken | None:
         """The active (not revoked) token named ``name``, or None: a console session ends

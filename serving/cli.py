@@ -37,6 +37,10 @@ def serve(
         read_release(settings.release)  # a release file that is missing or not a release: one line, no server
     env = {**os.environ, "SHOPGUARD_HOME": str(settings.home), "BENTOML_HOME": str(settings.bentoml_home),
            "SHOPGUARD_WORKERS": str(workers or settings.workers)}
+    # the service starts in the repository folder (--working-dir): files named relative to here stay these
+    for variable, path in (("SHOPGUARD_RELEASE", settings.release), ("SHOPGUARD_POLICY", settings.policy)):
+        if path is not None:
+            env[variable] = str(Path(path).resolve())
     root = Path(__file__).resolve().parent.parent
     command = [sys.executable, "-m", "bentoml", "serve", "serving.service:ShopGuard",
                "--port", str(port), "--host", host, "--working-dir", str(root)]

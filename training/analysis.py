@@ -33,12 +33,15 @@ def propose_thresholds(scored: ScoredFile, precision_target: float, recall_targe
     """Thresholds per target chosen on this file with the training-time rule, review raised
     so that at most ``review_budget`` of the file's negatives reach review (None: no budget).
     Targets are shares (0.95, not 95): anything else is refused, naming the parameter."""
-    for name, value, top in (("PRECISION_TARGET", precision_target, 1.0), ("RECALL_TARGET", recall_target, 1.0),
-                             ("REVIEW_BUDGET", review_budget, 1.0)):
-        if value is not None and not 0 < value <= top:
+    for name, value, lowest in (("PRECISION_TARGET", precision_target, 0.0), ("RECALL_TARGET", recall_target, 0.0),
+                                ("REVIEW_BUDGET", review_budget, -1.0)):  # a budget of 0: nothing ordinary reviewed
+        if value is not None and not lowest < value <= 1.0:
             raise ShopGuardError(f"{name} is {value!r}: give a share between 0 and 1 (0.95 for 95%)")
     if not scored.labels.any():
         raise ShopGuardError("the file holds no positive row: thresholds need examples of both classes")
+    for j, target in enumerate(scored.targets):
+        if scored.labels[:, j].any() and scored.labels[:, j].all():
+            raise ShopGuardError(f"every row of the file is positive for {target}: thresholds need negative rows too")
     return {
         target: choose_thresholds(scored.labels[:, j], scored.scores[:, j], precision_target, recall_target,
                                   min_block_support=min_block_support, review_budget=review_budget)

@@ -4,7 +4,13 @@ from pathlib import Path
 import pytest
 
 from common.errors import ShopGuardError
-from registry.bundle import BundleIntegrityError, FeatureSetRef, Lineage, Manifest
+from registry.bundle import (
+    BundleIntegrityError,
+    FeatureSetRef,
+    Lineage,
+    Manifest,
+    read_verified_manifest,
+)
 from registry.cards import CardSection, ModelCard
 from registry.metrics import AtThreshold, BinaryMetrics, ModelMetrics
 from registry.store import ModelNotFoundError, ModelRegistry, PromotionRefusedError
@@ -284,3 +290,29 @@ def test_a_version_the_service_could_not_serve_is_neither_promoted_nor_rolled_ba
     with pytest.raises(ShopGuardError, match="the API lacks its inputs"):
         registry.promote(f"listing-quality:{first}", reason="again", force=True, servable=refuse_first)
     assert registry.aliases.get("listing-quality", "production") == second
+
+
+def test_a_version_derived_twice_names_each_threshold_change_by_its_version(isolated_home, tmp_path) -> None:
+    registry = ModelRegistry()
+    base = _register(registry, tmp_path, "base")
+    first = registry.derive_with_thresholds(f"listing-quality:{base.version}", {}, reason="first look")
+    second = registry.derive_with_thresholds(f"listing-quality:{first.version}", {}, reason="second look")
+    card = ModelCard.model_validate_json((registry.load(second.tag).path / "card.json").read_text(encoding="utf-8"))
+    keys = [s.key for s in card.sections]
+    assert card.version == second.version and len(keys) == len(set(keys))
+    assert card.sections[0].title == f"Threshold change: the thresholds {second.version} serves"
+    assert card.section(f"threshold_change_{first.version}").title == f"Earlier threshold change ({first.tag})"
+
+
+def test_a_bundle_whose_manifest_this_shopguard_refuses_is_damaged_and_replaceable(isolated_home, tmp_path) -> None:
+    registry = ModelRegistry()
+    sound, refused = (_register(registry, tmp_path, c, pr_auc=0.8).version for c in ("sound", "refused"))
+    registry.promote(f"listing-quality:{refused}", reason="first")
+    manifest = registry.load(f"listing-quality:{refused}").path / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["thresholds"] = {"default": {"block": "NaN", "review": 0.1}}  # written by a ShopGuard that allowed it
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(BundleIntegrityError, match="does not validate"):
+        read_verified_manifest(manifest.parent)
+    registry.promote(f"listing-quality:{sound}", reason="recover", force=True)
+    assert registry.aliases.get("listing-quality", "production") == sound

@@ -28,3 +28,20 @@ def test_a_recently_verified_token_passes_while_the_database_is_down(tmp_path: P
     monkeypatch.setattr(auth, "OUTAGE_GRACE_SECONDS", 0.0)
     with pytest.raises(SQLAlchemyError):
         store.verify(token)  # past the grace: not checked, refused
+
+
+def test_no_grace_for_an_admin_token_nor_for_one_checked_long_before_the_last_read(tmp_path: Path) -> None:
+    database = tmp_path / "tokens.db"
+    engine = make_engine(f"sqlite:///{database}")
+    store = TokenStore(engine, cache_seconds=0)
+    admin = store.create("operator", ("admin",), "test")
+    early = store.create("early", ("score",), "test")
+    late = store.create("late", ("score",), "test")
+    for token in (admin, early, late):
+        assert store.verify(token) is not None
+    engine.dispose()
+    database.rename(tmp_path / "moved.db")
+    assert store.verify(late).name == "late"  # checked at the last successful read
+    for token in (admin, early):  # admin never by grace; early's standing is older than the last read
+        with pytest.raises(SQLAlchemyError):
+            store.verify(token)

@@ -41,3 +41,8 @@ def test_a_target_given_as_a_percentage_is_refused_naming_it(precision: float, r
 def test_a_file_without_positives_is_refused_in_words() -> None:
     with pytest.raises(ShopGuardError, match="no positive row"):
         propose_thresholds(_scored([0] * 200), 0.95, 0.9)
+
+
+def test_a_file_of_positives_only_is_refused_naming_the_target() -> None:
+    with pytest.raises(ShopGuardError, match="every row of the file is positive for default"):
+        propose_thresholds(_scored([1] * 200), 0.95, 0.9)
