@@ -344,7 +344,7 @@ class ModelRegistry:
         if card_format == "json":
             return json.dumps(without_machine_paths(model_card_toolkit(card, bundle.manifest)), ensure_ascii=False,
                               indent=2)
-        return to_markdown(card, hugging_face_front_matter(bundle.manifest, text_model))
+        return to_markdown(card, without_machine_paths(hugging_face_front_matter(bundle.manifest, text_model)))
 
     # -- changing aliases ----------------------------------------------------------------
     def promote(self, reference: str, *, reason: str, actor: str | None = None, force: bool = False,

@@ -316,3 +316,20 @@ def test_a_bundle_whose_manifest_this_shopguard_refuses_is_damaged_and_replaceab
         read_verified_manifest(manifest.parent)
     registry.promote(f"listing-quality:{sound}", reason="recover", force=True)
     assert registry.aliases.get("listing-quality", "production") == sound
+
+
+def test_the_markdown_cards_front_matter_carries_no_path_of_the_training_machine(isolated_home, tmp_path) -> None:
+    from registry.bundle import TrainingFile
+
+    registry = ModelRegistry()
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    (staging / "model.txt").write_text("weights")
+    (staging / "card.json").write_text(ModelCard(model_name="listing-quality", version="", sections=[
+        CardSection(key="intended_use", title="Intended use", paragraphs=["tests"])]).model_dump_json())
+    manifest = _manifest()
+    lineage = manifest.lineage.model_copy(update={"training_files": [
+        TrainingFile(path="/work/shared/data/ingame_ads/train.txt", sha256="0" * 64, rows=3)]})
+    registered = registry.register(staging, manifest.model_copy(update={"lineage": lineage}))
+    card = registry.card(registered.tag, "md")
+    assert "…/ingame_ads/train.txt" in card and "/work/shared" not in card
