@@ -47,6 +47,7 @@ ShortfallCheck = Callable[["LoadedBundle", "LoadedBundle", float], "str | None"]
 ServableCheck = Callable[["LoadedBundle"], "str | None"]
 FORCED_NOTE = "forced past the PR-AUC guard"  # in the reason of a promotion made with --force over a shortfall
 
+
 def _refuse_unservable(bundle: LoadedBundle, servable: ServableCheck | None) -> None:
     """``ShopGuardError`` with ``servable``'s reason when the API could not serve ``bundle``."""
     why = servable(bundle) if servable is not None else None

@@ -119,7 +119,7 @@ def parse_scopes(value: str) -> tuple[str, ...]:
     return scopes
 
 
-OUTAGE_GRACE_SECONDS = 900.0  # while the database cannot be read, a token verified this recently still passes
+OUTAGE_GRACE_SECONDS = 900.0  # how long after the last good read a vouched scoring token passes while the database is down
 
 
 class TokenStore:
