@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from common.errors import InvalidInputError
-from common.settings import load_settings
+from common.settings import existing_home, load_settings
 from policy.document import PolicyDocument
 
 batch_app = typer.Typer(help="Score whole catalogues offline (local or Ray).", no_args_is_help=True)
@@ -91,7 +91,7 @@ def batch_score(
     policy = load_policy(settings.policy)
     standing = standing_holds(merchant_decisions, policy)
     kind = kind_of_reference(reference)
-    registry = ModelRegistry(settings)
+    registry = ModelRegistry(existing_home(settings))
     tag = registry.resolve(reference)
     console.log(f"{tag}: {len(files)} input file(s), engine {engine}, policy {policy.version}, "
                 f"{len(standing):,} merchant(s) on a hold")

@@ -165,6 +165,26 @@ def load_settings() -> Settings:
                              "Fix or unset the variable.") from exc
 
 
+def existing_home(settings: Settings | None = None, *, model_store: bool = True) -> Settings:
+    """Settings for a command that only reads: refused, naming where it looked, when the home
+    holds no database (SQLite) or, with ``model_store``, no model store, instead of creating an
+    empty home in the current folder and answering that nothing is there."""
+    from sqlalchemy.engine import make_url
+
+    settings = settings or load_settings()
+    missing = []
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+            and not Path(url.database).expanduser().exists():
+        missing.append(f"no database at {url.database}")
+    if model_store and not settings.bentoml_home.exists():
+        missing.append(f"no model store at {settings.bentoml_home}")
+    if missing:
+        raise ShopGuardError(f"No ShopGuard home at {settings.home}: {' and '.join(missing)}. Run this from the folder "
+                             f"that holds your .shopguard, or set {ENV_PREFIX}HOME to it (`make train-demo` makes one).")
+    return settings
+
+
 def configure_bentoml_home(settings: Settings) -> Path:
     """Point BentoML's model store into the ShopGuard home unless the user chose one, and
     make the folders. Call before BentoML first touches its store."""

@@ -63,7 +63,7 @@ def replay_command(
     from rich.progress import Progress
     from rich.table import Table
 
-    from common.settings import load_settings
+    from common.settings import existing_home, load_settings
     from common.terminal import plain, terminal_console
     from database.engine import make_engine
     from policy.document import load_policy
@@ -75,6 +75,7 @@ def replay_command(
     start, end = time_window(since, until)
     settings = load_settings()
     candidate, current = load_policy(policy_file), load_policy(settings.policy)
+    existing_home(settings, model_store=False)
     store = EnforcementStore(make_engine(settings.database_url), current)
     console = terminal_console()
     with Progress(console=terminal_console(stderr=True), transient=True) as progress:

@@ -12,6 +12,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from common.errors import ShopGuardError
+from common.settings import existing_home
 from common.terminal import plain, terminal_console
 from common.words import counted
 from kinds import ModelKind, kind_of_reference, model_kind
@@ -32,7 +33,7 @@ def list_models(name: str | None = typer.Argument(None, help="only this model"))
     model by model, each model's newest first."""
     if name is not None:
         model_kind(name)  # an unknown name is an error, not an empty table
-    registry = ModelRegistry()
+    registry = ModelRegistry(existing_home())
     table = Table(title="registered models")
     for column in ("name", "version", "created (UTC)", "aliases", "answering (workers)"):
         table.add_column(column)
@@ -51,7 +52,7 @@ def show(reference: str = typer.Argument(..., help="NAME[:VERSION|production|can
     """A version's manifest summary: thresholds, the figures on real held-out text first (the
     synthetic test split's after them), lineage, files."""
     kind_of_reference(reference)
-    bundle = ModelRegistry().load(reference)
+    bundle = ModelRegistry(existing_home()).load(reference)
     m = bundle.manifest
     table = Table(title=f"{m.tag}", show_header=False)
     table.add_column("field")
@@ -100,7 +101,8 @@ def card(
     format: Literal["md", "html", "json"] = typer.Option("md", "--format", help="md, html or json"),
 ) -> None:
     """Print a model card (verified bundle) as Markdown, HTML or JSON."""
-    text = ModelRegistry().card(reference, format, text_model=kind_of_reference(reference).text_model)
+    kind = kind_of_reference(reference)
+    text = ModelRegistry(existing_home()).card(reference, format, text_model=kind.text_model)
     if format == "md" and sys.stdout.isatty():
         console.print(Markdown(text))
     else:
@@ -148,7 +150,7 @@ def promote(
             raise ShopGuardError("--data needs the training package's file scorers; run promote through `shopguard`.")
         gate = partial(paired, data=data, links=links, n_boot=bootstrap, min_per_class=min_per_class,
                        notify=lambda note: console.print(f"[yellow]note:[/yellow] {plain(note)}"))
-    registry = ModelRegistry()
+    registry = ModelRegistry(existing_home())
     event = registry.promote(reference, reason=reason, force=force, tolerance=tolerance, gate=gate,
                              servable=api_refusal(kind))
     console.print(plain(f"{event.model_name}: production {event.previous_version or '(none)'} -> {event.version}"))
@@ -182,7 +184,7 @@ def rollback(
 ) -> None:
     """Point production back at the version before the current one."""
     kind = model_kind(name)
-    registry = ModelRegistry()
+    registry = ModelRegistry(existing_home())
     event = registry.rollback(name, reason=reason, servable=api_refusal(kind))
     console.print(plain(f"{event.model_name}: production {event.previous_version} -> {event.version}"))
     _say_when_served(registry)
@@ -202,7 +204,7 @@ def history(name: str = typer.Argument(..., help="model name")) -> None:
     """Every alias change of a model: time, action, versions, actor, whether it was forced
     past the PR-AUC guard, and the reason as recorded."""
     model_kind(name)  # an unknown name is an error, not an empty table
-    events = ModelRegistry().history(name)
+    events = ModelRegistry(existing_home()).history(name)
     if not events:
         raise ShopGuardError(f"{name} has no alias changes yet: `shopguard models promote {name}:VERSION` makes one.")
     table = Table(title=f"{name} alias history")
@@ -223,5 +225,5 @@ def adopt(
     """Record a version registered by an older ShopGuard (before manifests were hashed into
     the registry database): its files are verified, then its manifest hash is recorded."""
     kind_of_reference(reference)
-    manifest = ModelRegistry().adopt(reference, reason=reason)
+    manifest = ModelRegistry(existing_home()).adopt(reference, reason=reason)
     console.print(f"recorded {manifest.tag}; its manifest is now checked at every load")

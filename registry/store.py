@@ -128,10 +128,11 @@ class ModelRegistry:
         self.version_records = VersionRecords(engine)
         self.deployments = ServedVersions(engine)  # what the running workers serve
 
-    def serving(self, name: str) -> dict[str, Any]:
+    def serving(self, name: str, expected: str | None = None) -> dict[str, Any]:
         """What answers for ``name`` now: each live worker's version and whether they all
-        serve the production one (``registry/deployments.py``)."""
-        return serving_summary(self.aliases.get(name, "production"),
+        serve ``expected`` (default: the production one; a Bento's pinned version in a
+        release) (``registry/deployments.py``)."""
+        return serving_summary(expected or self.aliases.get(name, "production"),
                                [s for s in self.deployments.live(live_window(self.settings)) if s.model_name == name])
 
     @property

@@ -14,7 +14,7 @@ import pandas as pd
 import typer
 
 from common.errors import InvalidInputError
-from common.settings import load_settings
+from common.settings import existing_home, load_settings
 from common.times import time_window
 from common.words import counted
 from kinds import MODEL_NAMES
@@ -78,11 +78,12 @@ def audit_decisions(
         raise typer.BadParameter("--decision must be block, review or allow")
     if out is not None and out.suffix not in (".csv", ".parquet"):
         raise typer.BadParameter("--out must end in .csv or .parquet", param_hint="--out")
-    settings = load_settings()
-    engine = make_engine(settings.database_url)
     start, end = time_window(since, until)
+    settings = load_settings()
+    logged_model = _logged_model(model, settings)
+    engine = make_engine(existing_home(settings, model_store=False).database_url)
     filters = {"entity": entity, "request_id": request_id, "since": start, "until": end, "decision": decision,
-               "model": _logged_model(model, settings)}
+               "model": logged_model}
     total, rows = latest_decisions(engine, limit, **filters)
     console = terminal_console()
     table = Table(title=counted(total, "decision") + (f", newest {len(rows):,} shown" if total > len(rows) else ""))
@@ -112,7 +113,7 @@ def _logged_model(model: str | None, settings: Any) -> str | None:
     name, _, version = model.partition(":")
     model_kind(name)
     if version in (*ALIASES, "latest"):
-        return ModelRegistry(settings).resolve(model)
+        return ModelRegistry(existing_home(settings)).resolve(model)
     return model if version else name
 
 
@@ -155,7 +156,7 @@ def audit_verdicts(
         raise typer.BadParameter("--out must end in .csv, .parquet or .jsonl", param_hint="--out")
     start, end = time_window(since, until)
     filters = {"since": start, "until": end, "reviewer": reviewer}
-    engine = make_engine(load_settings().database_url)
+    engine = make_engine(existing_home(model_store=False).database_url)
     write_whole(out, export_verdicts(engine, out.suffix.lstrip("."), **filters))
     written = count_verdicts(engine, **filters)
     terminal_console(stderr=True).print(plain(f"wrote {counted(written, 'verdict')} to {out}"))
@@ -246,11 +247,11 @@ def export_feedback_command(
 tokens_app = typer.Typer(help="API tokens (bearer tokens with scopes).", no_args_is_help=True)
 
 
-def _token_store():  # -> serving.auth.TokenStore
+def _token_store(create: bool = False):  # -> serving.auth.TokenStore
     from database.engine import make_engine
     from serving.auth import TokenStore
 
-    return TokenStore(make_engine(load_settings().database_url))
+    return TokenStore(make_engine((load_settings() if create else existing_home(model_store=False)).database_url))
 
 
 @tokens_app.command("create")
@@ -263,7 +264,7 @@ def create_token(
     from serving.auth import parse_scopes
 
     settings = load_settings()
-    token = _token_store().create(name, parse_scopes(scopes), settings.actor)
+    token = _token_store(create=True).create(name, parse_scopes(scopes), settings.actor)
     if save is not None:
         save.parent.mkdir(parents=True, exist_ok=True)
         save.touch(mode=0o600)

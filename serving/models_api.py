@@ -5,11 +5,16 @@
   metrics;
 - ``GET /v1/models/{name}/card``: the production card as HTML or Markdown (by ``Accept``),
   or ``?format=html|md|json``; ``?version=`` picks another version.
+
+In a Bento (a release file pins the served versions), the thresholds, metrics, ``in_sync``
+and the default card are the pinned version's, which decides, and ``release`` names it
+beside the registry's ``production``, which this service does not follow.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -18,9 +23,11 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from common.errors import ShopGuardError, error_body
+from common.settings import load_settings
 from kinds import MODEL_NAMES
 from registry.bundle import BundleIntegrityError
 from registry.cards import without_machine_paths
+from registry.release import Release, bento_release_file, read_release
 from registry.store import ModelRegistry, UnrecordedBundleError
 from serving.error_answers import query_refusal
 
@@ -32,14 +39,33 @@ def _registry() -> ModelRegistry:
     return ModelRegistry()
 
 
+@lru_cache(maxsize=1)
+def _release() -> Release | None:
+    """The release this service serves (``SHOPGUARD_RELEASE``, or a Bento's own), else None."""
+    path = load_settings().release or bento_release_file(Path.cwd())
+    return read_release(path) if path else None
+
+
+def _served_version(name: str) -> str:
+    """The version that decides for ``name``: the release's pin, or ``production``."""
+    release = _release()
+    if release is not None and name in release.models:
+        return release.models[name].tag.split(":", 1)[1]
+    return "production"
+
+
 def _summary(name: str) -> dict[str, Any]:
     registry = _registry()
     aliases = registry.aliases.all_for(name)
+    pinned = _served_version(name)
     entry: dict[str, Any] = {"name": name, "production": aliases.get("production"),
-                             "candidate": aliases.get("candidate"), "serving": registry.serving(name)}
-    if entry["production"]:
+                             "candidate": aliases.get("candidate")}
+    if pinned != "production":
+        entry["release"] = pinned
+    entry["serving"] = registry.serving(name, expected=entry.get("release"))
+    if entry.get("release") or entry["production"]:
         try:
-            manifest = registry.load(f"{name}:production").manifest
+            manifest = registry.load(f"{name}:{pinned}").manifest
         except ShopGuardError as exc:
             entry["error"] = str(exc)
         else:
@@ -80,7 +106,7 @@ async def model_card(request: Request) -> Response:
     if card_format is None:
         return JSONResponse(error_body(400, "format", "format must be html, md or json", field="format"),
                             status_code=400)
-    version = request.query_params.get("version", "production")
+    version = request.query_params.get("version") or _served_version(name)
     try:
         text = _registry().card(f"{name}:{version}", card_format)
     except BundleIntegrityError as exc:  # the version exists; its files do not match, or were never recorded

@@ -3,6 +3,7 @@ labelled file, and its worst errors with the reasons the service would give."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +29,13 @@ def tradeoff_table(labels: np.ndarray, scores: np.ndarray, points: int = 20) -> 
 
 
 def propose_thresholds(scored: ScoredFile, precision_target: float, recall_target: float,
-                       min_block_support: int = 20, review_budget: float | None = 0.05
-                       ) -> dict[str, ThresholdChoice]:
+                       min_block_support: int = 20, review_budget: float | None = 0.05,
+                       min_positives: int = 20) -> dict[str, ThresholdChoice]:
     """Thresholds per target chosen on this file with the training-time rule, review raised
     so that at most ``review_budget`` of the file's negatives reach review (None: no budget).
-    Targets are shares (0.95, not 95): anything else is refused, naming the parameter."""
+    Targets are shares (0.95, not 95): anything else is refused, naming the parameter. A target
+    with fewer than ``min_positives`` positive rows gets no proposal (a warning names it), as
+    training needs as many real positives before it sets a category's own thresholds."""
     for name, value, lowest in (("PRECISION_TARGET", precision_target, 0.0), ("RECALL_TARGET", recall_target, 0.0),
                                 ("REVIEW_BUDGET", review_budget, -1.0)):  # a budget of 0: nothing ordinary reviewed
         if value is not None and not lowest < value <= 1.0:
@@ -42,11 +45,23 @@ def propose_thresholds(scored: ScoredFile, precision_target: float, recall_targe
     for j, target in enumerate(scored.targets):
         if scored.labels[:, j].any() and scored.labels[:, j].all():
             raise ShopGuardError(f"every row of the file is positive for {target}: thresholds need negative rows too")
+    positives = {target: int(scored.labels[:, j].sum()) for j, target in enumerate(scored.targets)}
+    too_few = {target: n for target, n in positives.items() if 0 < n < min_positives}
+    if too_few and len(too_few) == sum(n > 0 for n in positives.values()):
+        raise ShopGuardError(f"too few positive rows to choose thresholds on ({_counts(too_few)}; at least "
+                             f"{min_positives} each): bring a larger labelled file")
+    if too_few:
+        warnings.warn(f"no thresholds proposed for {_counts(too_few)}: fewer than {min_positives} positive rows "
+                      "each; those keep the version's own", UserWarning, stacklevel=2)
     return {
         target: choose_thresholds(scored.labels[:, j], scored.scores[:, j], precision_target, recall_target,
                                   min_block_support=min_block_support, review_budget=review_budget)
-        for j, target in enumerate(scored.targets) if scored.labels[:, j].any()
+        for j, target in enumerate(scored.targets) if positives[target] >= min_positives
     }
+
+
+def _counts(by_target: dict[str, int]) -> str:
+    return ", ".join(f"{target} {n}" for target, n in by_target.items())
 
 
 def threshold_keys(bundle: LoadedBundle, choices: dict[str, ThresholdChoice]) -> dict[str, Thresholds]:

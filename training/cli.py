@@ -178,6 +178,7 @@ def evaluate_command(
 ) -> None:
     """Decisions of a registered text model on real text: the built-in real-world checks on
     ../shared/data, or binary F1, flag rates, recall, ROC-AUC and per-category metrics on any file."""
+    from common.settings import existing_home
     from registry.store import ModelRegistry
     from training.evaluate import (
         evaluable_kind,
@@ -189,7 +190,7 @@ def evaluate_command(
     )
 
     kind_of_reference(reference)
-    bundle = ModelRegistry().load(reference)
+    bundle = ModelRegistry(existing_home()).load(reference)
     evaluable_kind(bundle)
     overlap = evaluate_overlap(bundle, data) if data is not None else None
     with log.status(f"scoring with {bundle.tag}"):
@@ -232,6 +233,7 @@ def compare_command(
 ) -> None:
     """Champion / challenger: both versions on the same file, metric deltas with paired-
     bootstrap CIs, decision flips and per-slice changes."""
+    from common.settings import existing_home
     from registry.store import ModelRegistry
     from training.compare import (
         COMPARISON_COLUMNS,
@@ -247,7 +249,7 @@ def compare_command(
     if out is not None and out.suffix.lower() not in (".json", ".md"):  # was JSON under any suffix
         raise typer.BadParameter(f"--out must end in .json or .md, not {out.suffix or 'no suffix'}", param_hint="--out")
     kind_of_reference(first), kind_of_reference(second)
-    registry = ModelRegistry()
+    registry = ModelRegistry(existing_home())
     bundles = [registry.load(first), registry.load(second)]
     if bundles[0].manifest.model_name != bundles[1].manifest.model_name:
         raise ShopGuardError(f"{bundles[0].tag} and {bundles[1].tag} are different models; compare two "
@@ -298,7 +300,7 @@ def enforcement_rooms_command(
     its room) through the enforcement policy: rooms acted on by how many violations they hold,
     how soon, actions resting on clean speech, and clean-only broadcasts (each room without its
     violating sentences) acted on."""
-    from common.settings import load_settings
+    from common.settings import existing_home, load_settings
     from kinds.false_marketing.pipeline import heldout_segments_file
     from policy.document import load_policy
     from registry.store import ModelRegistry
@@ -309,7 +311,7 @@ def enforcement_rooms_command(
         raise typer.BadParameter("--out must end in .json", param_hint="--out")
     settings = load_settings()
     if segments is None:
-        tag = ModelRegistry(settings).resolve("false-marketing:production")
+        tag = ModelRegistry(existing_home(settings)).resolve("false-marketing:production")
         segments = heldout_segments_file(settings.home, tag)
     if not segments.is_file():
         raise ShopGuardError(f"{segments} does not exist: train false-marketing with --real (the demo does) to "

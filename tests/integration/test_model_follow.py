@@ -110,3 +110,29 @@ def test_two_workers_follow_promotions_and_keep_serving_past_a_damaged_bundle(
     with sqlite3.connect(home / "shopguard.db") as copied:  # the session's own server reports there too
         copied.execute("DELETE FROM served_versions")
     check_service_follows_the_registry(home, monkeypatch)
+
+
+def test_a_release_reports_its_pinned_versions_not_the_registrys_production(
+        trained_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Bento on a shared registry decides with its pins; /v1/models once showed the registry's
+    # production (its thresholds, metrics and card) and in_sync false as the only sign.
+    from registry.release import write_release
+    from serving.bento import production_release
+
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home, ignore=shutil.ignore_patterns("server-*.log", "journal"))
+    point_at_home(monkeypatch, home)
+    pinned = ModelRegistry().resolve("listing-quality:production").split(":")[1]
+    release = write_release(production_release(ModelRegistry(), "test"), tmp_path / "release.json")
+    newer = _derived_version(home, monkeypatch, pinned, review=0.02)
+    run_cli("models", "promote", f"listing-quality:{newer}", "--force", "--reason", "release test", home=home)
+    env = {"SHOPGUARD_DEVICE": "cpu", "SHOPGUARD_FOLLOW_SECONDS": "1", "SHOPGUARD_RELEASE": str(release)}
+    with running_server(home, extra_env=env) as base:
+        entry = _wait_for(lambda: (e := _listing_serving(base))["serving"]["workers"] and e)
+        assert entry["production"] == newer and entry["release"] == pinned
+        assert entry["serving"]["in_sync"] is True
+        assert {w["version"] for w in entry["serving"]["workers"]} == {pinned}  # the copied home's workers too
+        assert entry["thresholds"]["default"]["review"] != 0.02  # the pinned version's, not production's
+        assert _answering_versions(base, calls=2) == {pinned}
+        card = api_get(f"{base}/v1/models/listing-quality/card?format=json", timeout=30).json()
+        assert card["model_details"]["version"]["name"] == pinned

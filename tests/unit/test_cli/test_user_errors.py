@@ -16,7 +16,9 @@ import typer
 from typer.testing import CliRunner
 
 from common.errors import InvalidInputError
+from common.settings import load_settings
 from common.tables import read_table
+from database.engine import make_engine
 from shopguard.cli import app
 from shopguard.help_text import commands_of
 
@@ -185,6 +187,7 @@ def test_an_unknown_model_name_is_named_as_such(args: tuple[str, ...], isolated_
 def test_audit_decisions_needs_a_model_name_but_keeps_versions_the_store_no_longer_holds(isolated_home: Path) -> None:
     assert "not a ShopGuard model" in _one_error_line(CliRunner().invoke(app, ["audit", "decisions", "--model", "x"]))
     # The decision log keeps versions a replica's store may never have held: audited as given.
+    make_engine(load_settings().database_url)  # a home with its database, and no decisions
     logged = CliRunner().invoke(app, ["audit", "decisions", "--model", "listing-quality:v20200101-000000-dead"])
     assert logged.exit_code == 0 and "0 decisions" in logged.stdout, logged.output
 
@@ -228,3 +231,15 @@ def test_a_window_ending_before_it_starts_is_a_usage_error(command: list[str], i
 def test_an_empty_reason_is_a_usage_error(command: list[str], isolated_home: Path) -> None:
     line = _one_error_line(CliRunner().invoke(app, [*command, "--reason", "  "]))
     assert "--reason" in line and "say why" in line
+
+
+@pytest.mark.parametrize("command", [["models", "list"], ["models", "show", "listing-quality"],
+                                     ["models", "card", "listing-quality"], ["models", "history", "listing-quality"],
+                                     ["models", "promote", "listing-quality:candidate", "--reason", "x"],
+                                     ["tokens", "list"], ["tokens", "revoke", "ci"], ["audit", "decisions"],
+                                     ["evaluate", "false-marketing"], ["enforcement", "rooms"]])
+def test_a_reading_command_where_no_home_is_says_so_and_creates_none(command: list[str], isolated_home: Path) -> None:
+    # These once made an empty home in the current folder and answered "nothing registered".
+    line = _one_error_line(CliRunner().invoke(app, command))
+    assert f"No ShopGuard home at {isolated_home}" in line and "SHOPGUARD_HOME" in line, command
+    assert not isolated_home.exists(), command

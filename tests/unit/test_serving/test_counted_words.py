@@ -6,7 +6,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from common.settings import load_settings
 from common.words import counted
+from database.engine import make_engine
 from serving.error_answers import cap_errors
 from shopguard.cli import app
 
@@ -25,5 +27,6 @@ def test_a_validation_error_count_is_plural_when_it_is_more_than_one() -> None:
 
 
 def test_an_empty_decision_log_says_0_decisions(isolated_home: Path) -> None:
+    make_engine(load_settings().database_url)  # a home whose database holds no decision yet
     result = CliRunner().invoke(app, ["audit", "decisions"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "0 decisions" in result.stdout and "decision(s)" not in result.stdout

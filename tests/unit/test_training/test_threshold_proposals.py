@@ -46,3 +46,20 @@ def test_a_file_without_positives_is_refused_in_words() -> None:
 def test_a_file_of_positives_only_is_refused_naming_the_target() -> None:
     with pytest.raises(ShopGuardError, match="every row of the file is positive for default"):
         propose_thresholds(_scored([1] * 200), 0.95, 0.9)
+
+
+def test_a_target_with_few_positives_gets_no_proposal_and_a_warning_naming_it() -> None:
+    # Proposals once used a file's positives however few: 3 examples could set a category's block cut.
+    rng = np.random.default_rng(1)
+    labels = np.zeros((400, 2), dtype=int)
+    labels[:100, 0] = 1
+    labels[100:103, 1] = 1
+    scores = np.clip(labels * 0.6 + rng.random(labels.shape) * 0.4, 0, 1)
+    scored = ScoredFile(labels=labels, scores=scores, decisions=["allow"] * 400, targets=["efficacy", "scarcity"],
+                        thresholds={}, slices=None)
+    with pytest.warns(UserWarning, match="no thresholds proposed for scarcity 3: fewer than 20"):
+        proposals = propose_thresholds(scored, 0.95, 0.9)
+    assert set(proposals) == {"efficacy"}
+    with pytest.raises(ShopGuardError, match="too few positive rows.*scarcity 3"):
+        propose_thresholds(ScoredFile(labels=labels[100:, 1:], scores=scores[100:, 1:], decisions=["allow"] * 300,
+                                      targets=["scarcity"], thresholds={}, slices=None), 0.95, 0.9)
