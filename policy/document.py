@@ -89,7 +89,9 @@ class RoomRules(Strict):
                                Rung(action="restrict", weight=4.0, blocks=3),
                                Rung(action="stop", weight=6.0, blocks=3))
     stop_for_creator_penalty: bool = Field(True, description=(
-        "a creator whose live selling is limited or withdrawn is answered stop from the first chunk"))
+        "a broadcast opened (or its host named) while the creator's live selling is limited or withdrawn is "
+        "answered stop from its first chunk; a room in progress when a penalty starts follows its own rungs, "
+        "the penalty stopping the host's next broadcast"))
 
     @model_validator(mode="after")
     def _ordered(self) -> RoomRules:

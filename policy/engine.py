@@ -558,6 +558,8 @@ class Enforcer:
             if (item.model_decision or item.decision) != "block":
                 continue  # a block the merchant rule raised is the merchant's standing, not a new violation
             merchant = self._merchant(state, item.merchant_id, event.at, out)
+            if any(e.kind == "reversal" for e in state.entries("merchant", merchant.merchant_id, None, item.listing_id)):
+                continue  # reviewers cleared this listing: blocked again as it was, it is not charged again
             # the call is named where the event says what the model decided (logged since it does), so that a
             # replay of a log written before reproduces its live ledger entry for entry
             self._charge(state, "merchant", merchant, LISTING_CHARGE, None, "provisional", event.at,
@@ -601,6 +603,10 @@ class Enforcer:
         for index in indexes:
             segment = flagged.get(call.ordinal + index) or Flagged(
                 call.entity_id, call.ordinal + index, call.request_id, index, "allow", (), call.merchant_id)
+            if event.segment_index is not None:  # the categories this segment truly has: the rest fall
+                if segment.ordinal in flagged:
+                    self._overturn(state, call.entity_id, [segment], event.at, reason, out, keep=categories)
+                segment.confirmed = ()
             self._confirm(state, segment, categories, call, event.at, reason, out)
 
     def _merchant_verdict(self, event: VerdictGiven, state: State, out: Outcome) -> None:
@@ -627,7 +633,8 @@ class Enforcer:
                                                      listing_id=call.entity_id) if e.listing_id == call.entity_id]
         if event.label == CLEAN_LABEL:
             for charge in charges:
-                self._reverse(state, merchant, charge, event.at, f"overturned: {reason}", out)
+                if not self._upheld(state, charge):
+                    self._reverse(state, merchant, charge, event.at, f"overturned: {reason}", out)
         elif charges:
             self._confirm_entries(state, charges, event.at, reason, out)
         else:
@@ -686,19 +693,23 @@ class Enforcer:
     # -- overturns ------------------------------------------------------------------------
 
     def _overturn(self, state: State, stream_id: str, segments: list[Flagged], at: datetime, reason: str,
-                  out: Outcome) -> None:
-        """Segments found clean: reverse their charges, lift what no longer stands, re-derive the room."""
-        segments = [s for s in segments if not s.overturned]
-        if not segments:
-            return
-        for segment in segments:
-            segment.overturned = True
-            state.put_flagged(segment)
+                  out: Outcome, keep: tuple[str, ...] | None = None) -> None:
+        """Segments found clean: reverse their charges, lift what no longer stands, re-derive the
+        room. With ``keep`` (a verdict naming the categories a segment truly has), the segments
+        stand and only their charges of other categories fall. A charge whose appeal was upheld
+        is final and stays."""
+        if keep is None:
+            segments = [s for s in segments if not s.overturned]
+            if not segments:
+                return
+            for segment in segments:
+                segment.overturned = True
+                state.put_flagged(segment)
         # Whose charges fall: the overturned segments', and those of burst reviews of the same
         # calls that no longer make a burst (a category a reviewer confirmed on them stays).
-        falls: dict[tuple[str, int], tuple[str, ...]] = {(s.request_id, s.segment_index): () for s in segments}
+        falls: dict[tuple[str, int], tuple[str, ...]] = {(s.request_id, s.segment_index): keep or () for s in segments}
         flagged = state.flagged(stream_id)
-        broken = {s.request_id for s in segments if s.rule_blocked}
+        broken = {s.request_id for s in segments if s.rule_blocked} if keep is None else set()
         bursts = self._standing_bursts(flagged)
         for other in flagged:
             if other.request_id in broken and other.rule_blocked and not other.overturned \
@@ -715,7 +726,7 @@ class Enforcer:
             entity_id = entity.creator_id if isinstance(entity, Creator) else entity.merchant_id
             for charge in self._standing_charges(state, entity_type, entity_id, stream_id):
                 kept = falls.get((charge.request_id, charge.segment_index))
-                if kept is None or charge.category in kept:
+                if kept is None or charge.category in kept or self._upheld(state, charge):
                     continue
                 # A charge carried to another violation of its category stands in its place: the
                 # penalty behind it neither eases nor starts again.
@@ -730,6 +741,12 @@ class Enforcer:
         if room is not None:
             self._rederive(state, room, creator, at, reason, out)
             state.put_room(room)
+
+    @staticmethod
+    def _upheld(state: State, charge: Entry) -> bool:
+        """Whether an appeal of ``charge`` was upheld: the charge is final, whatever comes later."""
+        appeal = state.appeal_of(charge.id or 0)
+        return appeal is not None and appeal.status == "upheld"
 
     def _recharge(self, state: State, entity_type: str, entity: Creator | Merchant, reversed_charge: Entry,
                   reversal: Entry, at: datetime, out: Outcome) -> bool:

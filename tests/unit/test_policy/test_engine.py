@@ -128,7 +128,10 @@ def test_a_host_named_after_the_first_chunks_is_charged_for_what_stands_against_
                                       "rev", 1))
     assert [(e.category, e.entity_type) for e in state.ledger if e.kind == "charge" and e.entity_type == "creator"] == [
         ("price_fraud", "creator"), ("false_scarcity", "creator"), ("fake_endorsement", "creator")]
-    assert state.creator("C1").credit == 5
+    # The later verdict on that segment names fake_endorsement alone: its false_scarcity charge falls.
+    assert [e.category for e in state.ledger if e.kind == "reversal" and e.entity_type == "creator"] == [
+        "false_scarcity"]
+    assert state.creator("C1").credit == 10 - 2 - 2
 
 
 def test_reviews_the_burst_rule_blocked_before_the_host_was_named_are_charged_to_the_host(enforcer) -> None:
@@ -491,3 +494,58 @@ def test_replay_counts_a_penalty_as_resting_on_an_overturn_only_for_its_own_list
     assert not result.rests_on_overturned(hold)  # M2's listing was overturned, not the ones M1's hold rests on
     clean_a2 = VerdictGiven(T0 + timedelta(minutes=6), 2, "listing", "A2", "req-L", "ok", "rev")
     assert replay([(1, call), (2, clean_a2)], load_policy()).rests_on_overturned(hold)
+
+
+def test_a_verdict_naming_a_segments_categories_withdraws_the_charges_of_the_others(enforcer) -> None:
+    # The model charged price_fraud and off_platform; the reviewer says the segment holds only
+    # off_platform. The price_fraud charges once stayed and became final.
+    state = MemoryState()
+    run(enforcer, state, chunk(0, CLAIM))
+    assert state.creator("C1").credit == 6 and state.merchant("M1").points == 5
+    run(enforcer, state, VerdictGiven(T0 + timedelta(hours=1), 7, "stream", "S1", "req-S1-0", "off_platform",
+                                      "rev", 0))
+    assert state.creator("C1").credit == 8 and state.merchant("M1").points == 3
+    appeals = {a.ledger_entry_id: a for a in state.appeals.values()}
+    now = T0 + timedelta(hours=2)
+    by_category = {(e.entity_type, e.category): charge_status(e, state.ledger, appeals, now, 7)
+                   for e in state.ledger if e.kind == "charge"}
+    assert by_category == {("creator", "price_fraud"): "reversed", ("creator", "off_platform"): "final",
+                           ("merchant", "price_fraud"): "reversed", ("merchant", "off_platform"): "final"}
+    # A changed verdict on the same segment is the one enforcement acts on.
+    run(enforcer, state, VerdictGiven(T0 + timedelta(hours=3), 8, "stream", "S1", "req-S1-0", "price_fraud",
+                                      "rev2", 0))
+    assert state.creator("C1").credit == 8 and state.merchant("M1").points == 2
+
+
+def test_a_charge_whose_appeal_was_upheld_stays_through_later_overturns(enforcer) -> None:
+    # An ok verdict, or the other party's appeal overturned, once reversed an upheld charge while
+    # its appeal still said upheld.
+    state = MemoryState()
+    run(enforcer, state, chunk(0, FlaggedInput(0, "block", ("price_fraud",))))
+    creator_charge = next(e for e in state.ledger if e.entity_type == "creator")
+    merchant_charge = next(e for e in state.ledger if e.entity_type == "merchant")
+    at = T0 + timedelta(days=1)
+    run(enforcer, state, AppealFiled(at, 1, creator_charge.id, "C1", "no"),
+        AppealFiled(at, 2, merchant_charge.id, "M1", "no"),
+        AppealDecided(at + timedelta(hours=1), 2, "upheld", "lead"),
+        AppealDecided(at + timedelta(hours=2), 1, "overturned", "lead"))
+    assert state.creator("C1").credit == 10 and state.merchant("M1").points == 2
+    run(enforcer, state, ok_verdict(9, "req-S1-0", minutes=60 * 30))
+    assert state.merchant("M1").points == 2
+    appeals = {a.ledger_entry_id: a for a in state.appeals.values()}
+    assert charge_status(merchant_charge, state.ledger, appeals, at + timedelta(days=2), 7) == "final"
+
+
+def test_a_listing_reviewers_cleared_is_not_charged_again_when_re_scored_at_block(enforcer) -> None:
+    # Once per listing however often re-scored: an identical re-score after an ok once charged 4 again.
+    state = MemoryState()
+    scored = lambda n: ListingsScored(T0 + timedelta(hours=n), f"req-L{n}",  # noqa: E731
+                                      (ListingScored("L1", "M8", "block", "block"),))
+    run(enforcer, state, scored(0), VerdictGiven(T0 + timedelta(hours=1), 5, "listing", "L1", "req-L0", "ok", "rev",
+                                                 None))
+    assert state.merchant("M8").points == 0
+    run(enforcer, state, scored(2))
+    assert state.merchant("M8").points == 0
+    run(enforcer, state, VerdictGiven(T0 + timedelta(hours=3), 6, "listing", "L1", "req-L2", "inferior", "rev2",
+                                      None))  # a reviewer's own finding still counts
+    assert state.merchant("M8").points == 4
