@@ -26,8 +26,8 @@ from sqlalchemy import Engine
 
 from serving.decision_queries import iter_decisions
 
-COLUMNS = ["id", "request_id", "at", "entity_type", "entity_id", "decision", "score", "model", "reason_codes",
-           "reasons", "inputs", "record_id"]
+COLUMNS = ["id", "request_id", "at", "entity_type", "entity_id", "decision", "score", "model", "policy",
+           "reason_codes", "reasons", "inputs", "record_id"]
 FORMATS = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 
 
@@ -42,7 +42,8 @@ def _schema() -> Any:
     reason = pa.struct([("code", pa.string()), ("detail", pa.string())])
     return pa.schema([("id", pa.int64()), ("request_id", pa.string()), ("at", pa.string()),
                       ("entity_type", pa.string()), ("entity_id", pa.string()), ("decision", pa.string()),
-                      ("score", pa.float64()), ("model", pa.string()), ("reason_codes", pa.string()),
+                      ("score", pa.float64()), ("model", pa.string()), ("policy", pa.string()),
+                      ("reason_codes", pa.string()),
                       ("reasons", pa.list_(reason)), ("inputs", pa.string()), ("record_id", pa.string())])
 
 
@@ -51,7 +52,7 @@ def export_row(row: dict[str, Any], structured: bool) -> dict[str, Any]:
     reasons = [{"code": str(r.get("code", "")), "detail": str(r.get("detail", ""))} for r in row["reasons"]]
     return {"id": row["id"], "request_id": row["request_id"], "at": utc_iso(row["at"]),
             "entity_type": row["entity_type"], "entity_id": row["entity_id"], "decision": row["decision"],
-            "score": float(row["score"]), "model": row["model"],
+            "score": float(row["score"]), "model": row["model"], "policy": row.get("policy") or "",
             "reason_codes": ";".join(r["code"] for r in reasons),
             "reasons": reasons if structured else json.dumps(reasons, ensure_ascii=False),
             "inputs": json.dumps(row["inputs"], ensure_ascii=False), "record_id": row.get("record_id") or ""}

@@ -74,6 +74,7 @@ decision_log_table = Table(
     Column("reasons", JSON, nullable=False),
     Column("inputs", JSON, nullable=False),
     Column("record_id", String(32), nullable=True, unique=True, index=True),
+    Column("policy", String(160), nullable=True),  # the policy version in force (None: logged before it was)
     # The console's queue and search (migration 0007).
     Index("ix_decision_log_decision_id", "decision", "id"),
     Index("ix_decision_log_decision_score_id", "decision", "score", "id"),
@@ -105,7 +106,7 @@ def insert_rows(conn: Any, rows: list[dict[str, Any]]) -> None:
         statement = statement.on_conflict_do_nothing(index_elements=["record_id"])
     else:
         statement = insert(decision_log_table)
-    conn.execute(statement, rows)
+    conn.execute(statement, [{"policy": None, **row} for row in rows])  # journal lines written before it carry none
 
 
 def write_records(conn: Any, records: list[DecisionRecord]) -> None:
@@ -132,6 +133,7 @@ class DecisionRecord:
     reasons: list[dict[str, Any]]
     inputs: dict[str, Any]
     record_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    policy: str | None = None  # the enforcement policy version whose per-call rules applied
 
     def row(self, at: datetime) -> dict[str, Any]:
         """The database row."""

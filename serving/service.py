@@ -487,13 +487,12 @@ class ShopGuard:
         if self.decision_log is not None:
             self.decision_log.record(self._records(request_id, entity_type, items))
 
-    @staticmethod
-    def _records(request_id: str, entity_type: str, items: Sequence[LogItem]) -> list[Any]:
+    def _records(self, request_id: str, entity_type: str, items: Sequence[LogItem]) -> list[Any]:
         from serving.decision_log import DecisionRecord
 
         return [DecisionRecord(request_id, entity_type, item.entity_id, item.decision, item.score, item.model,
                                [r.model_dump() for r in item.reasons], item.inputs,
-                               record_id=stable_record_id(request_id, i, item.entity_id))
+                               record_id=stable_record_id(request_id, i, item.entity_id), policy=self.policy.version)
                 for i, item in enumerate(items)]
 
 

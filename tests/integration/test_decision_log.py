@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from policy.document import load_policy
 from tests.conftest import run_cli
 from tests.integration.server import api_post
 
@@ -36,6 +37,8 @@ def test_a_response_request_id_finds_its_records(server, trained_home, tmp_path)
     assert [i["listing_id"] for i in inputs] == list(frame["entity_id"])
     assert all(i["title"] == LISTING["title"] for i in inputs)
     assert frame["at"].str.endswith("+00:00").all() and "reason_codes" in frame.columns
+    # Each decision names the policy whose per-call rules applied (auditors could not tell before).
+    assert set(frame["policy"]) == {load_policy().version}
     before = run_cli("audit", "decisions", "--request-id", body["request_id"], "--until", "2000-01-01",
                      home=trained_home).stdout
     assert "0 decisions" in before
