@@ -182,6 +182,25 @@ def verdicts(engine: Engine, decision: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def appeals(engine: Engine, decision: dict[str, Any]) -> list[dict[str, Any]]:
+    """The appeals of the charges a logged decision caused (its call's, for a listing only its
+    own), oldest first, with each charge's party, category and segment: an overturn by appeal
+    shows on the decision as a verdict does."""
+    from features.ids import id_key
+    from policy.store import appeals_table as A
+    from policy.store import ledger_table as L
+
+    statement = (select(A.c.id, A.c.entity_type, A.c.entity_id, A.c.status, A.c.filed_at, A.c.decided_by,
+                        A.c.decided_at, A.c.note, L.c.category, L.c.segment_index, L.c.listing_id)
+                 .join(L, L.c.id == A.c.ledger_entry_id).where(L.c.request_id == decision["request_id"])
+                 .order_by(A.c.id))
+    with engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(statement).mappings()]
+    if decision["entity_type"] == "listing":
+        rows = [r for r in rows if r["listing_id"] in (decision["entity_id"], id_key(decision["entity_id"]))]
+    return rows
+
+
 def _overlap(segment: int | None, other: int | None) -> bool:
     """Whether two verdicts cover a common item (None: the whole entity)."""
     return segment is None or other is None or segment == other

@@ -231,7 +231,8 @@ def _view(engine: Engine, decision: dict[str, Any]) -> dict[str, Any]:
     name, _, version = decision["model"].partition(":")
     score, score_note = deciding_score(decision)
     view = {"decision": decision, "kind": kind, "model_name": name, "model_version": version,
-            "verdicts": queries.verdicts(engine, decision), "score": score, "score_note": score_note,
+            "verdicts": queries.verdicts(engine, decision), "appeals": queries.appeals(engine, decision),
+            "score": score, "score_note": score_note,
             "reason_notes": reason_notes(decision), "cites_links": cites_links(decision),
             "raw_inputs": json.dumps(decision["inputs"], ensure_ascii=False, indent=2)}
     inputs = decision["inputs"]

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pyarrow.parquet as pq
 import pytest
+from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
@@ -368,3 +369,29 @@ def test_appeal_pages_name_rooms_and_decisions_without_links_for_a_token_that_ca
         decision = str(macros.decision_ref("/console", "abc123def4567", 2, linked))
         assert [x.count("<a ") for x in (room, merchant, decision)] == [expected] * 3
         assert "room-1" in room and "M1" in merchant and "abc123def456" in decision and "#2" in decision
+
+
+def test_a_decision_page_shows_the_appeals_of_its_charges_and_its_policy(console) -> None:
+    # An overturn by appeal once left the decision page saying "No verdict yet" and nothing more.
+    from policy.store import appeals_table, ledger_table
+
+    client, engine, secrets = console
+    at = datetime.now(UTC)
+    with engine.begin() as conn:
+        entry_id = conn.execute(ledger_table.insert().values(
+            entity_type="creator", entity_id="C61", at=at, points=-1, balance=9, kind="charge",
+            rule="creators.points.absolute_claim (block)", policy_version="p@1", status="provisional",
+            category="absolute_claim", stream_id="S61", request_id="req0061", segment_index=0)).inserted_primary_key[0]
+        conn.execute(appeals_table.insert().values(
+            ledger_entry_id=entry_id, entity_type="creator", entity_id="C61", appellant="host", reason="r",
+            filed_at=at, status="overturned", decided_by="lead", decided_at=at, note=HOSTILE))
+        stream_id = conn.execute(select(decision_log_table.c.id).where(
+            decision_log_table.c.request_id == "req0061")).scalar_one()
+    assert _sign_in(client, secrets["reviewer"]) == 303
+    page = client.get(f"/console/decisions/{stream_id}").text
+    appeals = page[page.index('id="appeals"'):]
+    assert "creator C61" in appeals and "absolute_claim" in appeals and "overturned" in appeals and "lead" in appeals
+    assert HOSTILE not in page  # escaped
+    assert "not logged (decided before decisions named their policy)" in page
+    listing = client.get("/console/decisions/1").text
+    assert 'id="appeals"' not in listing  # another call's appeals are not shown
