@@ -582,6 +582,8 @@ class Enforcer:
     # -- verdicts -------------------------------------------------------------------------
 
     def _verdict(self, event: VerdictGiven, state: State, out: Outcome) -> None:
+        if event.superseded_by is not None:
+            return  # the later verdict on the item, applied before it, is the one that acts
         if event.entity_type == "merchant":
             self._merchant_verdict(event, state, out)
             return

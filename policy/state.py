@@ -91,6 +91,9 @@ class VerdictGiven:
     label: str
     reviewer: str
     segment_index: int | None = None
+    # A later verdict on the same item applied first (two reviewers within the same instant, on
+    # two workers): this one is logged, and acts on nothing.
+    superseded_by: int | None = None
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,10 @@ def event_payload(event: Event) -> dict[str, Any]:
             return value.isoformat()
         return value
 
-    return plain(event)
+    payload = plain(event)
+    if isinstance(event, VerdictGiven) and event.superseded_by is None:
+        del payload["superseded_by"]  # as logged before it existed, which older readers take
+    return payload
 
 
 def event_from_payload(name: str, payload: dict[str, Any]) -> Event:

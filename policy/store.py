@@ -885,9 +885,25 @@ class EnforcementStore:
             with self._transaction(keys) as conn:
                 if conn.execute(select(events_table.c.id).where(events_table.c.source_key == key)).first():
                     return None
+                later = self._later_verdict(conn, event)
+                if later is not None:
+                    event = dataclasses.replace(event, superseded_by=later)
                 return self._apply(conn, event, key, event.request_id)[0]
         except IntegrityError:
             return None
+
+    @staticmethod
+    def _later_verdict(conn: Connection, event: VerdictGiven) -> int | None:
+        """The id of a later verdict on the same item (entity, call and segment) applied before
+        ``event``, or None: verdicts are stored, then applied, so two given at once on two workers
+        can be applied out of order, and the later one is what enforcement acts on."""
+        rows = conn.execute(select(events_table.c.type, events_table.c.payload).where(
+            events_table.c.request_id == event.request_id, events_table.c.source_key >= "feedback:",
+            events_table.c.source_key < "feedback;"))
+        later = [p["feedback_id"] for t, p in rows if t == event_type(event) and p["feedback_id"] > event.feedback_id
+                 and (p["entity_type"], p["entity_id"], p.get("segment_index"))
+                 == (event.entity_type, event.entity_id, event.segment_index)]
+        return max(later) if later else None
 
     def applied_feedback_ids(self, since_id: int = 0) -> set[int]:
         """The feedback ids whose verdicts are applied (from ``since_id`` on)."""

@@ -281,3 +281,23 @@ def test_a_penalty_keeps_its_start_when_stored_and_one_stored_before_loads_witho
     stored_before = {k: v for k, v in _penalty_json(raised).items() if k != "started"}
     old = _penalty(stored_before)
     assert old is not None and old.started is None and old.run_start == old.since
+
+
+def test_an_earlier_verdict_applied_after_a_later_one_on_the_same_segment_acts_on_nothing(tmp_path) -> None:
+    # Two reviewers at once on two workers: each verdict is stored, then applied, so the earlier
+    # (an ok) could be applied last and leave the segment cleared against the verdict in force.
+    store = make_store(tmp_path)
+    store.record_chunk(chunk("s1", 0, BLOCK), "sha-0")
+    assert store.creator_state("c1")["credit"] == 8
+    later = VerdictGiven(T0 + timedelta(minutes=1), 159, "stream", "s1", "s1-0", "off_platform", "rev2", 0)
+    earlier = VerdictGiven(T0 + timedelta(minutes=1), 158, "stream", "s1", "s1-0", "ok", "rev1", 0)
+    store.record_verdict(later)
+    store.record_verdict(earlier)
+    creator = store.creator_state("c1")
+    assert creator["credit"] == 8 and {e["kind"] for e in creator["ledger"]} == {"charge", "confirmation"}
+    assert store.applied_feedback_ids() == {158, 159}  # both applied once: the clock does not retry either
+    comparison = compare_with_live(replay(store.events(), load_policy()), store.ledger_entries(), store.all_actions())
+    assert comparison.identical
+    # Another segment's or another call's verdict is not superseded by it.
+    store.record_verdict(VerdictGiven(T0 + timedelta(minutes=2), 157, "stream", "s1", "s1-0", "ok", "rev1", None))
+    assert store.creator_state("c1")["credit"] == 10
