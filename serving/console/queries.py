@@ -196,9 +196,8 @@ def appeals(engine: Engine, decision: dict[str, Any]) -> list[dict[str, Any]]:
                  .order_by(A.c.id))
     with engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(statement).mappings()]
-    if decision["entity_type"] == "listing":
-        rows = [r for r in rows if r["listing_id"] in (decision["entity_id"], id_key(decision["entity_id"]))]
-    return rows
+    own = (decision["entity_id"], id_key(decision["entity_id"]))  # a call of many listings: this one's
+    return [r for r in rows if r["listing_id"] is None or r["listing_id"] in own]
 
 
 def _overlap(segment: int | None, other: int | None) -> bool:
