@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -53,6 +54,34 @@ logger = logging.getLogger("shopguard.guard")
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _pairs_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _RepeatedKey(key)
+        found[key] = value
+    return found
+
+
+def repeated_key(body: bytes) -> str | None:
+    """The first key a JSON body gives twice in one object, else None (a body that is not JSON
+    is left to the API's own answer). JSON parsers keep the last value of a repeated key, so
+    the service and a proxy or log reading the first would see two different requests."""
+    try:
+        json.loads(body, object_pairs_hook=_pairs_once)
+    except _RepeatedKey as exc:
+        return exc.key
+    except (ValueError, RecursionError):
+        return None
+    return None
 
 
 class RequestGuard:
@@ -131,6 +160,11 @@ class RequestGuard:
         body = await self._read_body(receive, MAX_BODY_BYTES)
         if not isinstance(body, bytes):
             await self._refuse_body(scope, send, body, MAX_BODY_BYTES)
+            return
+        repeated = repeated_key(body)
+        if repeated is not None:
+            await send_json(send, 400, field_error(400, ["body", repeated], f"the key {repeated!r} is given twice in "
+                                                    "one object; give each key once", "duplicate_key"))
             return
         if not self._enter():
             await send_unavailable(send, "overloaded", "the service is at capacity")

@@ -260,3 +260,16 @@ def test_the_openapi_documents_every_load_answer_and_no_429_or_504(server) -> No
         assert "Retry-After" in responses["503"]["headers"]
         assert "time budget" in responses["503"]["description"] and "408" in responses
         assert not {"429", "504", "500"} & set(responses)
+
+
+@pytest.mark.parametrize(("path", "raw", "key"), [
+    ("/v1/listings/score", b'{"listings": [{"listing_id": "L-dup", "listing_id": "L-other", "merchant_id": "M1",'
+     b' "title": "t", "category": "home", "price": 1}]}', "listing_id"),
+    ("/v1/streams/score", b'{"stream_id": "S-dup", "segments": [], "stream_id": "S-x"}', "stream_id"),
+    ("/v1/feedback", b'{"entity_id": "L-h", "entity_type": "listing", "label": "ok", "label": "inferior"}', "label"),
+], ids=["listing-field", "top-level", "feedback-label"])
+def test_a_key_given_twice_in_one_object_is_400_naming_it(server, path, raw, key) -> None:
+    # JSON parsers keep the last value: a proxy or log reading the first saw another request.
+    response = api_post(f"{server}{path}", content=raw, headers={"content-type": "application/json"}, timeout=30)
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", key] and response.json()["detail"][0]["type"] == "duplicate_key"
