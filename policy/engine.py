@@ -558,8 +558,9 @@ class Enforcer:
             if (item.model_decision or item.decision) != "block":
                 continue  # a block the merchant rule raised is the merchant's standing, not a new violation
             merchant = self._merchant(state, item.merchant_id, event.at, out)
-            if any(e.kind == "reversal" for e in state.entries("merchant", merchant.merchant_id, None, item.listing_id)):
-                continue  # reviewers cleared this listing: blocked again as it was, it is not charged again
+            if event.rules >= 2 and self._cleared(state, merchant.merchant_id, item.listing_id):
+                state.put_merchant(merchant)  # what fell due on reading it is kept
+                continue
             # the call is named where the event says what the model decided (logged since it does), so that a
             # replay of a log written before reproduces its live ledger entry for entry
             self._charge(state, "merchant", merchant, LISTING_CHARGE, None, "provisional", event.at,
@@ -583,7 +584,7 @@ class Enforcer:
 
     def _verdict(self, event: VerdictGiven, state: State, out: Outcome) -> None:
         if event.superseded_by is not None:
-            return  # the later verdict on the item, applied before it, is the one that acts
+            return  # a later verdict on the item, applied before it, is the one that acts
         if event.entity_type == "merchant":
             self._merchant_verdict(event, state, out)
             return
@@ -593,21 +594,22 @@ class Enforcer:
         if call.entity_type == "listing":
             self._listing_verdict(event, call, state, out)
             return
-        indexes = range(call.segments) if event.segment_index is None else [event.segment_index]
+        indexes = [i for i in (range(call.segments) if event.segment_index is None else [event.segment_index])
+                   if i not in event.skip_segments]
         flagged = {s.ordinal: s for s in state.flagged(call.entity_id, call.ordinal)
                    if s.ordinal < call.ordinal + call.segments}
         reason = f"verdict {event.feedback_id} by {event.reviewer}"
         if event.label == CLEAN_LABEL:
             targets = [flagged[call.ordinal + i] for i in indexes if call.ordinal + i in flagged]
-            self._overturn(state, call.entity_id, targets, event.at, reason, out)
+            self._overturn(state, call.entity_id, targets, event.at, reason, out, protect_upheld=event.rules >= 2)
             return
         categories = tuple(c for c in event.label.split("|") if c)
         for index in indexes:
             segment = flagged.get(call.ordinal + index) or Flagged(
                 call.entity_id, call.ordinal + index, call.request_id, index, "allow", (), call.merchant_id)
-            if event.segment_index is not None:  # the categories this segment truly has: the rest fall
+            if event.segment_index is not None and event.rules >= 2:  # the categories it truly has: the rest fall
                 if segment.ordinal in flagged:
-                    self._overturn(state, call.entity_id, [segment], event.at, reason, out, keep=categories)
+                    self._withdraw(state, segment, categories, event.at, reason, out)
                 segment.confirmed = ()
             self._confirm(state, segment, categories, call, event.at, reason, out)
 
@@ -635,7 +637,7 @@ class Enforcer:
                                                      listing_id=call.entity_id) if e.listing_id == call.entity_id]
         if event.label == CLEAN_LABEL:
             for charge in charges:
-                if not self._upheld(state, charge):
+                if not (event.rules >= 2 and self._upheld(state, charge)):
                     self._reverse(state, merchant, charge, event.at, f"overturned: {reason}", out)
         elif charges:
             self._confirm_entries(state, charges, event.at, reason, out)
@@ -694,12 +696,21 @@ class Enforcer:
 
     # -- overturns ------------------------------------------------------------------------
 
+    def _withdraw(self, state: State, segment: Flagged, keep: tuple[str, ...], at: datetime, reason: str,
+                  out: Outcome) -> None:
+        """A verdict naming the categories ``segment`` truly has: it stands, the model's other
+        categories are no longer its own (nothing carries or charges them to it later), and their
+        charges fall. The room's ladder is unchanged: the segment still stands."""
+        segment.categories = tuple(c for c in segment.categories if c in keep)
+        state.put_flagged(segment)
+        self._overturn(state, segment.stream_id, [segment], at, reason, out, keep=keep)
+
     def _overturn(self, state: State, stream_id: str, segments: list[Flagged], at: datetime, reason: str,
-                  out: Outcome, keep: tuple[str, ...] | None = None) -> None:
+                  out: Outcome, keep: tuple[str, ...] | None = None, protect_upheld: bool = True) -> None:
         """Segments found clean: reverse their charges, lift what no longer stands, re-derive the
-        room. With ``keep`` (a verdict naming the categories a segment truly has), the segments
-        stand and only their charges of other categories fall. A charge whose appeal was upheld
-        is final and stays."""
+        room. With ``keep`` (``_withdraw``), the segments stand and only their charges of other
+        categories fall. With ``protect_upheld``, a charge whose appeal was upheld is final and
+        stays (events logged before that rule: not)."""
         if keep is None:
             segments = [s for s in segments if not s.overturned]
             if not segments:
@@ -728,7 +739,7 @@ class Enforcer:
             entity_id = entity.creator_id if isinstance(entity, Creator) else entity.merchant_id
             for charge in self._standing_charges(state, entity_type, entity_id, stream_id):
                 kept = falls.get((charge.request_id, charge.segment_index))
-                if kept is None or charge.category in kept or self._upheld(state, charge):
+                if kept is None or charge.category in kept or (protect_upheld and self._upheld(state, charge)):
                     continue
                 # A charge carried to another violation of its category stands in its place: the
                 # penalty behind it neither eases nor starts again.
@@ -740,9 +751,18 @@ class Enforcer:
             else:
                 state.put_merchant(entity)
         room = state.room(stream_id)  # lifting a penalty may have re-derived it already
-        if room is not None:
+        if room is not None and keep is None:
             self._rederive(state, room, creator, at, reason, out)
             state.put_room(room)
+
+    @staticmethod
+    def _cleared(state: State, merchant_id: str, listing_id: str) -> bool:
+        """Whether reviewers cleared the listing's latest charge (its last entry is a reversal): a
+        re-score blocking it again as it was is not charged again. A charge that expired, or a
+        reviewer's later finding, is not a clearing."""
+        entries = [e for e in state.entries("merchant", merchant_id, None, listing_id)
+                   if e.kind in ("charge", "reversal", "expiry")]
+        return bool(entries) and entries[-1].kind == "reversal"
 
     @staticmethod
     def _upheld(state: State, charge: Entry) -> bool:
@@ -918,7 +938,8 @@ class Enforcer:
             segment = next((s for s in state.flagged(charge.stream_id) if (s.request_id, s.segment_index)
                             == (charge.request_id, charge.segment_index)), None)
             if segment is not None:
-                self._overturn(state, charge.stream_id, [segment], event.at, reason, out)
+                self._overturn(state, charge.stream_id, [segment], event.at, reason, out,
+                               protect_upheld=event.rules >= 2)
 
 
 def charge_status(entry: Entry, entries: list[Entry], appeals: dict[int, Any], now: datetime,

@@ -79,7 +79,7 @@ def replay(events: Iterable[tuple[int, Event]], policy: PolicyDocument) -> Repla
         result.state.event_id = event_id
         enforcer.apply(event, result.state)
         result.events += 1
-        if isinstance(event, VerdictGiven) and event.label == "ok":
+        if isinstance(event, VerdictGiven) and event.label == "ok" and event.superseded_by is None:
             result.overturned.add((event.request_id, "listing", event.entity_id) if event.entity_type == "listing"
                                   else (event.request_id, event.segment_index))
     return result

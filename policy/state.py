@@ -9,6 +9,7 @@ live service), so both run the same engine code.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -51,6 +52,13 @@ class ListingScored:
     model_decision: str | None = None  # before the merchant rule; None in events logged before it was kept
 
 
+# The enforcement rules an event was applied under. 2: a verdict naming a segment's categories
+# withdraws the others, a charge whose appeal was upheld stays, a listing reviewers cleared is
+# not charged again. Events logged before carry none and are read as 1, so that a replay of an
+# older log reproduces its ledger.
+RULES = 2
+
+
 @dataclass(frozen=True)
 class ListingsScored:
     """One listing call (its listings at review or block that name a merchant)."""
@@ -58,6 +66,7 @@ class ListingsScored:
     at: datetime
     request_id: str
     items: tuple[ListingScored, ...]
+    rules: int = RULES
 
 
 @dataclass(frozen=True)
@@ -92,8 +101,11 @@ class VerdictGiven:
     reviewer: str
     segment_index: int | None = None
     # A later verdict on the same item applied first (two reviewers within the same instant, on
-    # two workers): this one is logged, and acts on nothing.
+    # two workers): this one is logged, and acts on nothing; a whole-call verdict acts on nothing
+    # for the segments later verdicts named (``skip_segments``).
     superseded_by: int | None = None
+    skip_segments: tuple[int, ...] = ()
+    rules: int = RULES
 
 
 @dataclass(frozen=True)
@@ -116,6 +128,7 @@ class AppealDecided:
     outcome: str
     reviewer: str
     note: str = ""
+    rules: int = RULES
 
 
 @dataclass(frozen=True)
@@ -139,7 +152,6 @@ def event_type(event: Event) -> str:
 
 def event_payload(event: Event) -> dict[str, Any]:
     """The JSON form of an event (times as ISO strings)."""
-    import dataclasses
 
     def plain(value: Any) -> Any:
         if dataclasses.is_dataclass(value):
@@ -151,8 +163,11 @@ def event_payload(event: Event) -> dict[str, Any]:
         return value
 
     payload = plain(event)
-    if isinstance(event, VerdictGiven) and event.superseded_by is None:
-        del payload["superseded_by"]  # as logged before it existed, which older readers take
+    if isinstance(event, VerdictGiven):
+        if event.superseded_by is None:
+            del payload["superseded_by"]
+        if not event.skip_segments:
+            del payload["skip_segments"]
     return payload
 
 
@@ -161,6 +176,10 @@ def event_from_payload(name: str, payload: dict[str, Any]) -> Event:
     cls = EVENT_TYPES[name]
     values = dict(payload)
     values["at"] = datetime.fromisoformat(values["at"])
+    if "rules" in {f.name for f in dataclasses.fields(cls)}:
+        values.setdefault("rules", 1)  # logged before events named their rules
+    if cls is VerdictGiven:
+        values["skip_segments"] = tuple(values.get("skip_segments", ()))
     if cls is ChunkScored:
         values["flagged"] = tuple(FlaggedInput(f["index"], f["decision"], tuple(f["categories"]))
                                   for f in values["flagged"])

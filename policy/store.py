@@ -885,31 +885,38 @@ class EnforcementStore:
             with self._transaction(keys) as conn:
                 if conn.execute(select(events_table.c.id).where(events_table.c.source_key == key)).first():
                     return None
-                later = self._later_verdict(conn, event)
-                if later is not None:
-                    event = dataclasses.replace(event, superseded_by=later)
+                event = self._as_superseded(conn, event)
                 return self._apply(conn, event, key, event.request_id)[0]
         except IntegrityError:
             return None
 
     @staticmethod
-    def _later_verdict(conn: Connection, event: VerdictGiven) -> int | None:
-        """The id of a later verdict on the same item (entity, call and segment) applied before
-        ``event``, or None: verdicts are stored, then applied, so two given at once on two workers
-        can be applied out of order, and the later one is what enforcement acts on."""
+    def _as_superseded(conn: Connection, event: VerdictGiven) -> VerdictGiven:
+        """``event`` marked with what later verdicts on its item, applied before it, took over:
+        verdicts are stored, then applied, so two given at once on two workers can be applied out
+        of order, and the later one is what enforcement acts on. A later verdict on the whole call,
+        or on the event's own segment, supersedes it (``superseded_by``); later verdicts on some
+        segments take those out of an earlier whole-call verdict (``skip_segments``)."""
         rows = conn.execute(select(events_table.c.type, events_table.c.payload).where(
-            events_table.c.request_id == event.request_id, events_table.c.source_key >= "feedback:",
-            events_table.c.source_key < "feedback;"))
-        later = [p["feedback_id"] for t, p in rows if t == event_type(event) and p["feedback_id"] > event.feedback_id
-                 and (p["entity_type"], p["entity_id"], p.get("segment_index"))
-                 == (event.entity_type, event.entity_id, event.segment_index)]
-        return max(later) if later else None
+            events_table.c.request_id == event.request_id, events_table.c.source_key.like("feedback:%")))
+        later = [p for t, p in rows if t == event_type(event) and p["feedback_id"] > event.feedback_id
+                 and (p["entity_type"], p["entity_id"]) == (event.entity_type, event.entity_id)]
+        covering = [p["feedback_id"] for p in later if p.get("segment_index") in (None, event.segment_index)]
+        if covering:
+            return dataclasses.replace(event, superseded_by=max(covering))
+        if event.segment_index is None:
+            return dataclasses.replace(event, skip_segments=tuple(sorted({p["segment_index"] for p in later})))
+        return event
 
     def applied_feedback_ids(self, since_id: int = 0) -> set[int]:
         """The feedback ids whose verdicts are applied (from ``since_id`` on)."""
         with self.reads.connect() as conn:
-            keys = conn.execute(select(events_table.c.source_key).where(  # a range of the source_key index
-                events_table.c.source_key >= "feedback:", events_table.c.source_key < "feedback;")).scalars()
+            # a range of the source_key index, compared byte by byte: under PostgreSQL's ICU or
+            # language collations ':' and ';' do not sort as they do in ASCII
+            key = events_table.c.source_key.collate("C") if conn.dialect.name == "postgresql" \
+                else events_table.c.source_key
+            keys = conn.execute(select(events_table.c.source_key).where(
+                key >= "feedback:", key < "feedback;")).scalars()
             return {int(k.split(":", 1)[1]) for k in keys if int(k.split(":", 1)[1]) >= since_id}
 
     def file_appeal(self, ledger_entry_id: int, appellant: str, reason: str) -> Appeal:

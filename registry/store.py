@@ -325,10 +325,12 @@ class ModelRegistry:
         """Every alias change of a model, oldest first."""
         return self.aliases.history(name)
 
-    def card(self, reference: str, card_format: str = "md", text_model: bool = False) -> str:
+    def card(self, reference: str, card_format: str = "md", text_model: bool = False,
+             bundle: LoadedBundle | None = None) -> str:
         """The version's model card (generated at training time) with its registry history
-        appended: every promotion, rollback and alias change that concerned it."""
-        bundle = self.load(reference)
+        appended: every promotion, rollback and alias change that concerned it. ``bundle``: the
+        version already loaded and verified (a release's pin, by the release's hash)."""
+        bundle = bundle or self.load(reference)
         card = scrubbed(ModelCard.model_validate_json((bundle.path / CARD_JSON).read_text(encoding="utf-8")))
         version = bundle.manifest.version
         events = [e for e in self.history(bundle.manifest.model_name)

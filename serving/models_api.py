@@ -28,7 +28,7 @@ from kinds import MODEL_NAMES
 from registry.bundle import BundleIntegrityError
 from registry.cards import without_machine_paths
 from registry.release import Release, bento_release_file, read_release
-from registry.store import ModelRegistry, UnrecordedBundleError
+from registry.store import LoadedBundle, ModelRegistry, UnrecordedBundleError
 from serving.error_answers import query_refusal
 
 CARD_MEDIA_TYPES = {"html": "text/html", "md": "text/markdown", "json": "application/json"}
@@ -54,6 +54,16 @@ def _served_version(name: str) -> str:
     return "production"
 
 
+def _load(name: str, version: str) -> LoadedBundle:
+    """The bundle of ``name:version``: a release's pin is verified by the release's manifest hash,
+    so that a Bento answers on a home whose database never recorded its versions."""
+    release = _release()
+    pinned = release.models.get(name) if release is not None else None
+    if pinned is not None and pinned.tag == f"{name}:{version}":
+        return _registry().load_pinned(pinned.tag, pinned.manifest_sha256)
+    return _registry().load(f"{name}:{version}")
+
+
 def _summary(name: str) -> dict[str, Any]:
     registry = _registry()
     aliases = registry.aliases.all_for(name)
@@ -65,7 +75,7 @@ def _summary(name: str) -> dict[str, Any]:
     entry["serving"] = registry.serving(name, expected=entry.get("release"))
     if entry.get("release") or entry["production"]:
         try:
-            manifest = registry.load(f"{name}:{pinned}").manifest
+            manifest = _load(name, pinned).manifest
         except ShopGuardError as exc:
             entry["error"] = str(exc)
         else:
@@ -108,7 +118,7 @@ async def model_card(request: Request) -> Response:
                             status_code=400)
     version = request.query_params.get("version") or _served_version(name)
     try:
-        text = _registry().card(f"{name}:{version}", card_format)
+        text = _registry().card(f"{name}:{version}", card_format, bundle=_load(name, version))
     except BundleIntegrityError as exc:  # the version exists; its files do not match, or were never recorded
         error = "bundle_unrecorded" if isinstance(exc, UnrecordedBundleError) else "bundle_damaged"
         return JSONResponse(error_body(409, "version", without_machine_paths(str(exc)), error=error,

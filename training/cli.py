@@ -172,9 +172,10 @@ def evaluate_command(
         "(`title`, optional attributes and `is_inferior`); without it, the built-in real-world checks")),
     binary_category: str | None = typer.Option(None, "--binary-category", help=(
         "false-marketing: the --data file has a binary `label` column meaning this category")),
-    group_column: str = typer.Option("room", "--group-column", help=(
-        "a column grouping the file's rows (rooms, sources): intervals resample groups")),
-    out: Path | None = typer.Option(None, "--out", help="write the results as JSON"),
+    group_column: str | None = typer.Option(None, "--group-column", help=(
+        "a column grouping the file's rows (rooms, sources): intervals resample groups (default room; "
+        "rows where the file has none); a column named here must be in the file")),
+    out: Path | None = typer.Option(None, "--out", help="write the results as JSON (.json)"),
 ) -> None:
     """Decisions of a registered text model on real text: the built-in real-world checks on
     ../shared/data, or binary F1, flag rates, recall, ROC-AUC and per-category metrics on any file."""
@@ -190,6 +191,8 @@ def evaluate_command(
     )
 
     kind_of_reference(reference)
+    if out is not None and out.suffix.lower() != ".json":
+        raise typer.BadParameter(f"{out.name}: the results are written as JSON; name a .json file", param_hint="--out")
     bundle = ModelRegistry(existing_home()).load(reference)
     evaluable_kind(bundle)
     overlap = evaluate_overlap(bundle, data) if data is not None else None

@@ -38,7 +38,7 @@ def evaluate_real_world(bundle: LoadedBundle) -> RealWorldChecks:
 
 
 def evaluate_file(bundle: LoadedBundle, path: Path, binary_category: str | None,
-                  group_column: str = "room") -> tuple[RealWorldChecks, Metrics]:
+                  group_column: str | None = None) -> tuple[RealWorldChecks, Metrics]:
     """Decision checks on a file (flag rate of clean or unlabelled rows, recall of positives,
     F1) and, where the kind measures them, per-category metrics of the served model and its
     baselines."""

@@ -55,9 +55,11 @@ def load_config(config_path: Path | None, config_cls: type[BaseModel], overrides
 
 def _read_json_object(path: Path) -> dict:
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM (Notepad's UTF-8) is read as data files are
     except OSError as exc:
         raise ShopGuardError(f"{path}: cannot read the config file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ShopGuardError(f"{path}: the config is not UTF-8 (byte {exc.start}): save it as UTF-8") from None
     except json.JSONDecodeError as exc:
         raise ShopGuardError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
     if not isinstance(raw, dict):
@@ -110,10 +112,12 @@ def real_checks_table(title: str, checks: dict) -> Table:
     return table
 
 
-def marketing_table(title: str, systems: dict) -> Table:
-    """Per-category metrics of several systems as one rich table."""
+def marketing_table(title: str, systems: dict, review: bool = True) -> Table:
+    """Per-category metrics of several systems as one rich table; ``review``: with the review
+    threshold's precision, recall and F1 (not for rankings scored without thresholds)."""
     table = Table(title=title)
-    for column in ("category", "system", "pos", "PR-AUC", "ROC-AUC", "review P", "review R", "review F1"):
+    columns = ("category", "system", "pos", "PR-AUC", "ROC-AUC") + (("review P", "review R", "review F1") if review else ())
+    for column in columns:
         table.add_column(column, justify="left" if column in ("category", "system") else "right")
 
     def fmt(value: float | None) -> str:
@@ -124,6 +128,8 @@ def marketing_table(title: str, systems: dict) -> Table:
         for name, per in systems.items():
             if category in per:
                 m = per[category]
-                table.add_row(category, name, f"{m.positives:,}", fmt(m.pr_auc), fmt(m.roc_auc),
-                              fmt(m.review.precision), fmt(m.review.recall), fmt(m.review.f1))
+                cells = [category, name, f"{m.positives:,}", fmt(m.pr_auc), fmt(m.roc_auc)]
+                if review:
+                    cells += [fmt(m.review.precision), fmt(m.review.recall), fmt(m.review.f1)]
+                table.add_row(*cells)
     return table

@@ -5,7 +5,8 @@ violating real rows)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,12 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from common.words import counted
 from features.marketing import MARKETING_CATEGORIES
 from features.text import normalize_many
 from kinds.false_marketing.config import FalseMarketingConfig
 from training.data.evasions import evasion_rows
 from training.data.loaders import DataValidationError, read_table, row_name
 from training.pipeline import split_rows
+from training.row_identity import text_key
 from training.splits import Splits
 
 # One training run's rows: texts, labels, loss weights, known-category masks (None: all
@@ -113,25 +116,54 @@ def split_segments(labels: np.ndarray, config: FalseMarketingConfig) -> Splits:
 
 
 def load_training_data(data: Sequence[Path], real: Sequence[Path] = (), binary_category: str | None = None,
-                       group_column: str = "room") -> MarketingData:
+                       group_column: str | None = None,
+                       warn: Callable[[str], None] | None = None) -> MarketingData:
     """The rows of every ``data`` file (generated or any labelled text, split at random) and
     every ``real`` file (labelled real text, held out by group): a real file's rows are grouped
-    by ``group_column`` (each row's room, source or month), or by the file's name when it has
-    no such column."""
+    by ``group_column`` (default ``room``: each row's room, source or month), or by the file's
+    name when it has no such column (a column named explicitly must be there). A ``data`` row
+    whose text a ``real`` file holds is left out, said through ``warn``: it would train every
+    fold that holds its real copy out, and make the held-out figures those of seen rows."""
     parts = [load_marketing_file(path, binary_category) for path in data]
+    real_parts = []
     for path in real:
         part = load_marketing_file(path)
         frame = read_table(path)
-        names = (frame[group_column].astype(str).to_numpy() if group_column in frame.columns
+        if group_column is not None and group_column not in frame.columns:
+            raise DataValidationError(f"{path}: no column {group_column!r} to group rows by (--group-column); "
+                                      f"its columns are {', '.join(map(str, frame.columns))}", field="--group-column")
+        column = group_column or "room"
+        names = (frame[column].astype(str).to_numpy() if column in frame.columns
                  else np.full(len(frame), path.stem))
         part.groups = names.astype(object)
         part.sources = np.full(len(frame), f"real:{path.stem}", dtype=object) if part.sources is None \
             else np.array([f"real:{s}" for s in part.sources], dtype=object)
-        parts.append(part)
+        real_parts.append(part)
+    if real_parts:
+        held_out = {text_key(t) for part in real_parts for t in part.texts}
+        parts = [_without(part, held_out, path, warn) for part, path in zip(parts, data, strict=True)]
+    parts += real_parts
     if not parts:
         raise DataValidationError("no training file: pass --data FILE (and --real FILE for real labelled text).",
                                   field="--data")
     return _concatenate(parts, [(p, False) for p in data] + [(p, True) for p in real])
+
+
+def _without(part: MarketingData, texts: set[str], path: Path, warn: Callable[[str], None] | None
+             ) -> MarketingData:
+    """``part`` less its rows whose text (``text_key``) is in ``texts``, said through ``warn``."""
+    keep = np.array([text_key(t) not in texts for t in part.texts], dtype=bool)
+    if keep.all():
+        return part
+    if warn is not None:
+        warn(f"{path}: {counted(int((~keep).sum()), 'row')} whose text a --real file holds left out of the "
+             "randomly split rows (the real copy is held out by group and trained on as real text)")
+    rows = np.flatnonzero(keep)
+    return dataclasses.replace(
+        part, texts=[part.texts[i] for i in rows], labels=part.labels[rows],
+        evasion=part.evasion[rows] if part.evasion is not None else None,
+        sources=part.sources[rows] if part.sources is not None else None,
+        groups=part.groups[rows] if part.groups is not None else None)
 
 
 def _concatenate(parts: list[MarketingData], files: list[tuple[Path, bool]]) -> MarketingData:

@@ -33,9 +33,9 @@ def train_false_marketing(
     real: list[Path] = typer.Option([], "--real", exists=True, dir_okay=False, help=(
         "real labelled segments (`text`, `labels`, a group column): held out by group for the thresholds "
         "and the headline figures, then trained on; repeat for several files")),
-    group_column: str = typer.Option("room", "--group-column", help=(
-        "the column of --real files that groups rows (a live room, a source, a month); a file without it "
-        "is one group")),
+    group_column: str | None = typer.Option(None, "--group-column", help=(
+        "the column of --real files that groups rows (a live room, a source, a month; default room, a file "
+        "without it is one group); a column named here must be in every --real file")),
     binary_category: str | None = typer.Option(
         None, "--binary-category", help="the --data files have a binary `label` column meaning this category"),
     base_model: Path | None = typer.Option(None, "--base-model", exists=True, file_okay=False, help=(
@@ -48,6 +48,7 @@ def train_false_marketing(
         None, "--review-budget", help="largest share of ordinary traffic sent to review (default 0.05)"),
 ) -> None:
     """Train the false-marketing encoder and its baselines, export int8 ONNX, register as candidate."""
+    from common.terminal import plain
     from kinds.false_marketing.pipeline import (
         FalseMarketingConfig,
         load_training_data,
@@ -58,14 +59,16 @@ def train_false_marketing(
     overrides = {"seed": seed, "epochs": epochs, "review_budget": review_budget,
                  "base_model": str(base_model) if base_model else None}
     cfg = load_config(config, FalseMarketingConfig, overrides)
-    segments = load_training_data(data, real, binary_category, group_column)
+    segments = load_training_data(data, real, binary_category, group_column,
+                                  warn=lambda line: console.print(f"[yellow]note:[/yellow] {plain(line)}"))
+    group_column = group_column or "room"
     with progress_status("training false-marketing") as progress:
         result = train_and_register(segments, cfg, ModelRegistry(), progress, group_column)
     console.print(marketing_table("test metrics per category (generated test split)",
                                   {s.name: s.per_category for s in result.systems}))
     if result.heldout_systems:
         console.print(marketing_table(f"held-out {group_column}s (real): ranking per category",
-                                      {s.name: s.per_category for s in result.heldout_systems}))
+                                      {s.name: s.per_category for s in result.heldout_systems}, review=False))
     q = result.quantization
     console.print(f"int8 vs PyTorch: max |diff| {q['max_abs_diff_int8_vs_pytorch']:.4f} on "
                   f"{q['rows']:,} validation segments")
@@ -109,7 +112,7 @@ def evaluate_real_world(bundle: LoadedBundle) -> Any:
 
 
 def evaluate_file(bundle: LoadedBundle, path: Path, binary_category: str | None,
-                  group_column: str = "room") -> tuple[Any, dict]:
+                  group_column: str | None = None) -> tuple[Any, dict]:
     """Decision checks on a file of segments (flag rate of unlabelled rows) and, for labelled
     segments, the card's held-out figures and the per-category metrics of the served model
     and its baselines."""
@@ -120,6 +123,10 @@ def evaluate_file(bundle: LoadedBundle, path: Path, binary_category: str | None,
     frame = read_table(path)
     if "text" not in frame.columns:
         raise DataValidationError(f"{path}: missing column 'text'.", field="text")
+    if group_column is not None and group_column not in frame.columns:
+        raise DataValidationError(f"{path}: no column {group_column!r} to group rows by (--group-column); its "
+                                  f"columns are {', '.join(map(str, frame.columns))}", field="--group-column")
+    group_column = group_column or "room"
     model = FalseMarketingModel.from_bundle(bundle)
     labelled = ("label" if binary_category else "labels") in frame.columns
     if not labelled:

@@ -85,7 +85,7 @@ def evaluate_real_world(bundle: LoadedBundle) -> Any:
     return listing_checks(ListingQualityModel.from_bundle(bundle))
 
 
-def evaluate_file(bundle: LoadedBundle, path: Path, binary_category: str | None, group_column: str = "room"
+def evaluate_file(bundle: LoadedBundle, path: Path, binary_category: str | None, group_column: str | None = None
                   ) -> tuple[Any, dict]:
     """Decision checks on a file of titles (flag rate of clean or unlabelled rows, recall of
     positives, F1); no per-category metrics."""

@@ -89,7 +89,7 @@ def score_file(bundle: LoadedBundle, data: Path, explain: bool = False, **_: Any
                       scored.decisions, ["is_spam"], {"is_spam": THRESHOLDS}, None)
 
 
-def evaluate_file(bundle: LoadedBundle, path: Path, binary_category: str | None, group_column: str = "room"
+def evaluate_file(bundle: LoadedBundle, path: Path, binary_category: str | None, group_column: str | None = None
                   ) -> tuple[Any, dict]:
     """Flag rates and recall on a review file."""
     frame = pd.read_csv(path)

@@ -243,3 +243,28 @@ def test_a_reading_command_where_no_home_is_says_so_and_creates_none(command: li
     line = _one_error_line(CliRunner().invoke(app, command))
     assert f"No ShopGuard home at {isolated_home}" in line and "SHOPGUARD_HOME" in line, command
     assert not isolated_home.exists(), command
+
+
+def test_a_config_that_is_not_utf8_is_one_line_and_one_with_a_bom_is_read(isolated_home: Path, tmp_path: Path) -> None:
+    config, data = tmp_path / "config.json", tmp_path / "listings.parquet"
+    pd.DataFrame({"title": ["a"], "is_inferior": [1]}).to_parquet(data)
+    config.write_bytes('{"seed": 1, "note": "\u4e2d"}'.encode("gbk"))  # was a UnicodeDecodeError traceback
+    line = _one_error_line(CliRunner().invoke(app, ["train", "listing-quality", "--data", str(data),
+                                                    "--config", str(config)]))
+    assert str(config) in line and "not UTF-8" in line
+    config.write_bytes(b"\xef\xbb\xbf" + b'{"num_leavez": 4}')  # Notepad's UTF-8: read, then judged by its keys
+    line = _one_error_line(CliRunner().invoke(app, ["train", "listing-quality", "--data", str(data),
+                                                    "--config", str(config)]))
+    assert "num_leavez: unknown key" in line
+
+
+def test_a_group_column_named_but_absent_and_a_results_file_not_json_are_refused(isolated_home: Path,
+                                                                                 tmp_path: Path) -> None:
+    real = tmp_path / "real.jsonl"
+    real.write_text('{"text": "a", "labels": "", "room": "r1"}\n', encoding="utf-8")
+    line = _one_error_line(CliRunner().invoke(app, ["train", "false-marketing", "--data", str(real), "--real",
+                                                    str(real), "--group-column", "rooms"]))
+    assert "no column 'rooms'" in line and "--group-column" in line
+    line = _one_error_line(CliRunner().invoke(app, ["evaluate", "false-marketing", "--data", str(real),
+                                                    "--out", str(tmp_path / "results.md")]))
+    assert "results.md" in line and ".json" in line

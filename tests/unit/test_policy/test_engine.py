@@ -549,3 +549,26 @@ def test_a_listing_reviewers_cleared_is_not_charged_again_when_re_scored_at_bloc
     run(enforcer, state, VerdictGiven(T0 + timedelta(hours=3), 6, "listing", "L1", "req-L2", "inferior", "rev2",
                                       None))  # a reviewer's own finding still counts
     assert state.merchant("M8").points == 4
+
+
+def test_a_verdict_logged_before_the_rules_of_this_version_replays_as_it_acted(enforcer) -> None:
+    # An older log: its verdict naming one category left the other charge standing, and its
+    # replay must reproduce that ledger.
+    state = MemoryState()
+    run(enforcer, state, chunk(0, CLAIM), VerdictGiven(T0 + timedelta(hours=1), 7, "stream", "S1", "req-S1-0",
+                                                      "off_platform", "rev", 0, rules=1))
+    assert state.creator("C1").credit == 6 and not [e for e in state.ledger if e.kind == "reversal"]
+
+
+def test_categories_a_reviewer_withdrew_are_never_carried_or_charged_to_the_segment_later(enforcer) -> None:
+    state = MemoryState()
+    run(enforcer, state, chunk(0, FlaggedInput(0, "block", ("price_fraud",))), chunk(1, CLAIM))
+    assert state.creator("C1").credit == 6  # price_fraud once per broadcast, off_platform
+    run(enforcer, state, VerdictGiven(T0 + timedelta(hours=1), 7, "stream", "S1", "req-S1-1", "off_platform",
+                                      "rev", 0),
+        ok_verdict(8, "req-S1-0", minutes=120))
+    # The first segment's price_fraud is overturned; the second no longer holds price_fraud, so
+    # the charge is not carried to it.
+    assert state.creator("C1").credit == 8
+    assert [e.category for e in state.ledger if e.entity_type == "creator" and e.kind == "charge"] == [
+        "price_fraud", "off_platform"]

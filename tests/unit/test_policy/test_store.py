@@ -298,6 +298,13 @@ def test_an_earlier_verdict_applied_after_a_later_one_on_the_same_segment_acts_o
     assert store.applied_feedback_ids() == {158, 159}  # both applied once: the clock does not retry either
     comparison = compare_with_live(replay(store.events(), load_policy()), store.ledger_entries(), store.all_actions())
     assert comparison.identical
-    # Another segment's or another call's verdict is not superseded by it.
+    # An earlier verdict on the whole call acts only on the segments no later verdict named.
     store.record_verdict(VerdictGiven(T0 + timedelta(minutes=2), 157, "stream", "s1", "s1-0", "ok", "rev1", None))
+    assert store.creator_state("c1")["credit"] == 8
+    # A later verdict on the whole call supersedes an earlier one on a segment, applied after it.
+    store.record_verdict(VerdictGiven(T0 + timedelta(minutes=3), 160, "stream", "s1", "s1-0", "ok", "rev1", None))
+    store.record_verdict(VerdictGiven(T0 + timedelta(minutes=3), 155, "stream", "s1", "s1-0", "off_platform", "rev3",
+                                      0))
     assert store.creator_state("c1")["credit"] == 10
+    comparison = compare_with_live(replay(store.events(), load_policy()), store.ledger_entries(), store.all_actions())
+    assert comparison.identical

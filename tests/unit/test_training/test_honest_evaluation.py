@@ -280,3 +280,23 @@ def test_merchant_risk_records_its_merchants_by_id(tmp_path, isolated_home) -> N
     other = tmp_path / "other.parquet"
     generate_merchants(MerchantGenerationConfig(n=100, seed=5))[0].to_parquet(other, index=False)
     assert not rows_in(row_hashes(merchant_row_keys(other)), training).any()  # another seed, other merchants
+
+
+def test_a_random_split_row_that_a_real_file_holds_is_left_out_and_said(tmp_path) -> None:
+    # The same rows given to --data and --real trained every fold that held their rooms out:
+    # the headline F1 rose from 0.54 to 0.88 with no warning.
+    import json
+
+    from kinds.false_marketing.data import load_training_data
+
+    rows = [{"text": f"第{i}句话 家人们全网最低价" if i % 2 else f"第{i}句话 今天天气不错", "labels": "absolute_claim" if i % 2
+             else "", "room": f"r{i % 4}"} for i in range(40)]
+    real = tmp_path / "real.jsonl"
+    real.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows[:20]) + "\n", encoding="utf-8")
+    data = tmp_path / "data.jsonl"
+    data.write_text("\n".join(json.dumps({"text": r["text"] + (" " if i == 0 else ""), "labels": r["labels"]},
+                                         ensure_ascii=False) for i, r in enumerate(rows)) + "\n", encoding="utf-8")
+    said: list[str] = []
+    loaded = load_training_data([data], [real], warn=said.append)
+    assert len(loaded.texts) == 40 and int(loaded.real.sum()) == 20  # 20 real rows, 20 random-split rows kept
+    assert len(said) == 1 and "20 rows whose text a --real file holds" in said[0]

@@ -30,3 +30,25 @@ def test_weighting_a_row_up_raises_its_score() -> None:
     # Row 1 is clean: weighting it up pushes its score further down.
     assert heavy.score([TEXTS[1]])[0] < plain.score([TEXTS[1]])[0]
 
+
+
+def test_lineage_names_the_shopguard_commit_and_absolute_files_from_any_folder(tmp_path, monkeypatch) -> None:
+    # Training from an analyst's own git folder once recorded that folder's commit, and a
+    # relative file path that said nothing once the folder changed.
+    import subprocess
+    from pathlib import Path
+
+    from training.lineage import SOURCE_TREE, git_commit, training_file
+
+    analyst = tmp_path / "analyst"
+    analyst.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=analyst, check=True)
+    monkeypatch.chdir(analyst)
+    ours = subprocess.run(["git", "rev-parse", "HEAD"], cwd=SOURCE_TREE, capture_output=True, text=True)
+    recorded = git_commit()
+    if ours.returncode != 0:
+        assert recorded is None  # a source tree outside git records no commit
+    else:
+        assert recorded is not None and recorded.startswith(ours.stdout.strip())
+    (analyst / "rows.csv").write_text("title\na\n", encoding="utf-8")
+    assert training_file(Path("rows.csv"), 1).path == str(analyst / "rows.csv")
