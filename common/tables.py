@@ -13,10 +13,13 @@ import pandas as pd
 from common.errors import InvalidInputError
 
 
-def read_jsonl(path: Path) -> pd.DataFrame:
+def read_jsonl(path: Path, keep_types: bool = False) -> pd.DataFrame:
     """A JSON-lines file as a table; a line that is not a JSON object is refused as
-    ``FILE:LINE: what is wrong``."""
+    ``FILE:LINE: what is wrong``. ``keep_types``: each value as JSON typed it (``"27.4"`` stays
+    text, for a check to refuse), not converted to the column's inferred type."""
     try:
+        if keep_types:
+            return pd.read_json(path, lines=True, dtype=False, convert_dates=False)
         return pd.read_json(path, lines=True)
     except ValueError as exc:
         raise InvalidInputError(broken_line(path) or f"{path}: not JSON lines: {first_line(exc)}",

@@ -38,6 +38,8 @@ def train_listing_quality(
     register: bool = typer.Option(True, help="register the bundle and mark it candidate"),
 ) -> None:
     """Train listing-quality on a labelled file and register it as candidate."""
+    from common.terminal import plain
+    from common.words import counted
     from kinds.listing_quality.pipeline import (
         ListingQualityConfig,
         ListingQualityTrainer,
@@ -47,6 +49,11 @@ def train_listing_quality(
 
     cfg = load_config(config, ListingQualityConfig, {"seed": seed, "review_budget": review_budget, "num_threads": threads})
     frame = load_listing_file(data)
+    repeated = int(frame.astype(str).duplicated().sum())
+    if repeated:
+        console.print(f"[yellow]note:[/yellow] {plain(str(data))}: {counted(repeated, 'row')} repeat another row "
+                      "exactly; split at random, copies fall on both sides and the test figures are optimistic: "
+                      "drop the copies (or label them once) for held-out figures")
     start = time.perf_counter()
     with progress_status("training listing-quality") as progress:
         trainer = ListingQualityTrainer(cfg, ModelRegistry() if register else None, progress)

@@ -4,6 +4,8 @@ table (``--label-column``, numeric feature columns, optional edge list)."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from common.decisions import DEFAULT_THRESHOLD_KEY
+from common.words import counted
 from features.ids import merchant_key
 from kinds import MERCHANT_RISK
 from kinds.merchant_risk.features import (
@@ -113,6 +116,45 @@ def _links_from_frame(frame: pd.DataFrame, source: str) -> list[tuple[str, str, 
     return list(out.itertuples(index=False, name=None))
 
 
+def _matched_links(links: list[tuple[str, str, str]], ids: pd.Series, link_types: Sequence[str],
+                   source: Path | None, warn: Callable[[str], None] | None) -> list[tuple[str, str, str]]:
+    """Links with each end spelled as its merchant's row spells it (ids compared as the
+    service compares them: ``M1-1`` and ``m1-1`` are one merchant); those naming no merchant of
+    the table, of a type the model does not use, or from a merchant to itself are counted and
+    said through ``warn`` (the graph drops them)."""
+    by_key = {merchant_key(str(i)): str(i) for i in ids}
+    known_types = set(link_types)
+    out, dropped = [], Counter()
+    for src, dst, link_type in links:
+        a, b = by_key.get(merchant_key(src)), by_key.get(merchant_key(dst))
+        reason = ("names a merchant not in the table" if a is None or b is None
+                  else f"of type {link_type!r}, which the model does not use" if link_type not in known_types
+                  else "from a merchant to itself" if a == b else None)
+        if reason is None:
+            out.append((a, b, link_type))
+        else:
+            dropped[reason] += 1
+    if dropped and warn is not None:
+        warn(f"{source}: {counted(sum(dropped.values()), 'link')} not used: "
+             + "; ".join(f"{n:,} {reason}" for reason, n in dropped.most_common())
+             + (f" (types used: {', '.join(link_types)})" if any("type" in r for r in dropped) else ""))
+    return out
+
+
+def _refuse_stray_text(frame: pd.DataFrame, skip: set[str], path: Path) -> None:
+    """A column of numbers with a few text cells (a typo, ``abc``) is refused naming its first
+    such row: generic mode would otherwise leave the whole column out of the features."""
+    for column in frame.columns:
+        if column in skip or pd.api.types.is_numeric_dtype(frame[column]):
+            continue
+        given = frame[column].dropna()
+        numbers = pd.to_numeric(given, errors="coerce")
+        if len(given) and numbers.notna().mean() >= 0.9 and numbers.isna().any():
+            row = int(frame.index.get_loc(numbers[numbers.isna()].index[0]))
+            raise DataValidationError(f"{path}: column {column!r} holds numbers but {row_name(path, row)} holds "
+                                      f"{frame[column].iloc[row]!r}: fix or drop those rows.", field=str(column))
+
+
 def _check_merchant_ids(ids: pd.Series, path: Path, id_column: str) -> None:
     """``DataValidationError`` naming ``id_column`` when a row has no id, or two rows name one
     merchant: the same id, or ids the service cannot tell apart (``features.ids``: NFKC, format
@@ -141,9 +183,12 @@ def _check_merchant_ids(ids: pd.Series, path: Path, id_column: str) -> None:
 
 
 def load_merchant_table(path: Path, links_path: Path | None = None,
-                        label_column: str = DEFAULT_LABEL, id_column: str = DEFAULT_ID) -> MerchantTable:
+                        label_column: str = DEFAULT_LABEL, id_column: str = DEFAULT_ID,
+                        warn: Callable[[str], None] | None = None) -> MerchantTable:
     """Read merchants (+ links). Our columns when all behaviour features are present;
-    otherwise generic mode: every other numeric column is a feature."""
+    otherwise generic mode: every other numeric column is a feature. Link ids are matched to
+    the merchants as the service compares ids (``merchant_key``); links that cannot be used,
+    and the mode chosen when some of our columns are missing, are said through ``warn``."""
     frame = read_table(path)
     for required in (label_column, id_column):
         if required not in frame.columns:
@@ -160,18 +205,24 @@ def load_merchant_table(path: Path, links_path: Path | None = None,
                                    MERCHANT_FEATURE_SPEC.link_types)
     else:
         skip = {label_column, id_column, "label_flipped", "ring_member"}
+        _refuse_stray_text(frame, skip, path)
         numeric = [c for c in frame.columns if c not in skip and pd.api.types.is_numeric_dtype(frame[c])
                    and not pd.api.types.is_bool_dtype(frame[c])]
         if not numeric:
             raise DataValidationError(f"{path}: no numeric feature columns found.", field="--data")
         link_types = tuple(sorted({t for _, _, t in links})) or (GENERIC_LINK_TYPE,)
         spec = MerchantFeatureSpec("generic_merchant_v1", tuple(numeric), link_types)
+        missing = [c for c in MERCHANT_FEATURE_SPEC.own_features if c not in frame.columns]
+        if warn is not None and len(missing) < len(MERCHANT_FEATURE_SPEC.own_features):
+            warn(f"{path}: no column {', '.join(missing)}: trained in generic mode ({spec.name}) on "
+                 f"{len(numeric)} numeric column(s), not on the service's merchant fields")
     values = frame[list(spec.own_features)].apply(pd.to_numeric, errors="coerce")
     bad = [c for c in spec.own_features if (frame[c].notna() & values[c].isna()).any()]
     if bad:
         raise DataValidationError(f"{path}: column {bad[0]!r} must be numeric.", field=bad[0])
     if ours:  # generic columns may share a name and not a meaning (a rate in percent)
         check_bounds(values, MerchantRecord, str(path))
+    links = _matched_links(links, frame[id_column], spec.link_types, links_path, warn)
     age = frame["account_age_days"].to_numpy(float) if "account_age_days" in frame.columns else None
     return MerchantTable(frame[id_column].astype(str).to_numpy(), values.to_numpy(np.float64),
                          labels.to_numpy(int), links, spec,

@@ -42,6 +42,7 @@ def train_merchant_risk(
     register: bool = typer.Option(True, help="register the bundle and mark it candidate"),
 ) -> None:
     """Train merchant-risk (own + linked-merchant features) and register it as candidate."""
+    from common.terminal import plain
     from kinds.merchant_risk.pipeline import (
         MerchantRiskConfig,
         MerchantRiskTrainer,
@@ -50,7 +51,8 @@ def train_merchant_risk(
     from registry.store import ModelRegistry
 
     cfg = load_config(config, MerchantRiskConfig, {"seed": seed, "review_budget": review_budget, "num_threads": threads})
-    table = load_merchant_table(data, links, label_column, id_column)
+    table = load_merchant_table(data, links, label_column, id_column,
+                                warn=lambda line: console.print(f"[yellow]note:[/yellow] {plain(line)}"))
     with progress_status("training merchant-risk") as progress:
         result = MerchantRiskTrainer(cfg, ModelRegistry() if register else None, progress).fit(table)
     console.print(metrics_table("test metrics", {"all": result.test_metrics, **result.slices}))

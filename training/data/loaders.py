@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
 
 import numpy as np
 import pandas as pd
@@ -55,7 +56,7 @@ def _read(path: Path, kind: str) -> pd.DataFrame:
         return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False, na_values=[""])
     if path.suffix.lower() == ".json" and _starts_with(path, "["):
         return pd.read_json(path, orient="records")
-    return read_jsonl(path)
+    return read_jsonl(path, keep_types=True)
 
 
 def _starts_with(path: Path, character: str) -> bool:
@@ -143,6 +144,10 @@ def validate_columns(frame: pd.DataFrame, specs: Sequence[ColumnSpec], source: s
         else:
             numeric = pd.to_numeric(column, errors="coerce")
             bad = column.notna() & numeric.isna()
+            # JSON keeps its types: true or "27.4" in a number's place is refused, as the API and
+            # batch refuse it (a CSV's cells are all text, read as numbers)
+            mistyped = (bool, str) if Path(source).suffix.lower() in (".jsonl", ".json") else (bool,)
+            bad |= column.map(lambda v, types=mistyped: isinstance(v, types)).astype(bool)
             if bad.any():
                 raise DataValidationError(
                     f"{source}: column {spec.name!r} must be numeric; {row_name(source, int(np.flatnonzero(bad)[0]))} "
@@ -171,14 +176,23 @@ def _numbers(column: pd.Series, name: str, source: str) -> np.ndarray:
 
 
 def check_bounds(frame: pd.DataFrame, record: type[BaseModel], source: str) -> None:
-    """``DataValidationError`` naming the first numeric column of ``frame`` with a value outside
-    the bounds ``record`` (the API's record) sets on its field, and the first such row: a file
-    must not train or judge a model on values the service answers 400 to (a rating of 9, a
-    negative price). Missing values are left to the model."""
+    """``DataValidationError`` naming the first column of ``frame`` with a value the API's
+    ``record`` refuses, and the first such row: a file must not train or judge a model on values
+    the service answers 400 to (a rating of 9, a negative price, a category the API does not
+    know, an empty or over-long title, a required price missing, 2.5 images). Missing values of
+    optional fields are left to the model."""
     for name, field in record.model_fields.items():
-        if name not in frame.columns or number_type(field.annotation) is None:
+        if name not in frame.columns:
+            continue
+        if number_type(field.annotation) is None:
+            _check_text_field(frame[name], name, field, source)
             continue
         values = _numbers(frame[name], name, source)
+        _refuse_rows(np.isnan(values) if field.is_required() else np.zeros(len(values), dtype=bool), name, source,
+                     "must hold a number in every row (the API requires it)", values)
+        if number_type(field.annotation) is int:
+            _refuse_rows(~np.isnan(values) & (values != np.floor(values)), name, source, "must hold whole numbers",
+                         values)
         for bound in field.metadata:
             low, high = getattr(bound, "ge", None), getattr(bound, "le", None)
             outside = (values < low) if low is not None else (values > high) if high is not None else None
@@ -190,3 +204,33 @@ def check_bounds(frame: pd.DataFrame, record: type[BaseModel], source: str) -> N
                 f"{source}: column {name!r} must be {limit} (as the API requires); {row_name(source, row)} holds "
                 f"{values[row]:g}{f' ({int(outside.sum()):,} rows in all)' if outside.sum() > 1 else ''}. Fix or "
                 "drop those rows.", field=name)
+
+
+def _refuse_rows(bad: np.ndarray, name: str, source: str, rule: str, values: Any) -> None:
+    if not bad.any():
+        return
+    row = int(np.flatnonzero(bad)[0])
+    shown = values[row] if not isinstance(values, pd.Series) else values.iloc[row]
+    shown = shown.item() if isinstance(shown, np.generic) else shown
+    raise DataValidationError(f"{source}: column {name!r} {rule}; {row_name(source, row)} holds {shown!r}"
+                              f"{f' ({int(bad.sum()):,} rows in all)' if bad.sum() > 1 else ''}. Fix or drop those rows.",
+                              field=name)
+
+
+def _check_text_field(column: pd.Series, name: str, field: Any, source: str) -> None:
+    """A category the API does not know, or a text field empty where required or over its length."""
+    allowed = get_args(field.annotation) if get_origin(field.annotation) is Literal else None
+    given = column.notna() & (column.astype(str) != "")
+    if allowed:
+        _refuse_rows((given & ~column.isin(allowed)).to_numpy(), name, source,
+                     f"must be one of {', '.join(map(str, allowed))} (as the API requires)", column)
+        return
+    if field.annotation is not str:
+        return
+    longest = next((m.max_length for m in field.metadata if hasattr(m, "max_length")), None)
+    if field.is_required():
+        _refuse_rows((~given | (column.astype(str).str.strip() == "")).to_numpy(), name, source,
+                     "must hold text in every row (the API requires it)", column)
+    if longest is not None:
+        _refuse_rows((given & (column.astype(str).str.len() > longest)).to_numpy(), name, source,
+                     f"must be at most {longest:,} characters (as the API requires)", column)

@@ -268,3 +268,17 @@ def test_a_group_column_named_but_absent_and_a_results_file_not_json_are_refused
     line = _one_error_line(CliRunner().invoke(app, ["evaluate", "false-marketing", "--data", str(real),
                                                     "--out", str(tmp_path / "results.md")]))
     assert "results.md" in line and ".json" in line
+
+
+def test_training_on_rows_that_repeat_exactly_says_the_test_figures_are_optimistic(isolated_home: Path,
+                                                                                   tmp_path: Path) -> None:
+    # A file given twice over trained with test PR-AUC 0.94 against 0.78, and no word of it.
+    single, doubled = tmp_path / "listings.parquet", tmp_path / "doubled.parquet"
+    assert CliRunner().invoke(app, ["data", "generate", "listings", "--n", "400", "--seed", "1", "--out",
+                                    str(single)]).exit_code == 0
+    frame = pd.read_parquet(single)
+    pd.concat([frame, frame.iloc[:150]]).to_parquet(doubled)
+    result = CliRunner().invoke(app, ["train", "listing-quality", "--data", str(doubled), "--no-register"],
+                                env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "150 rows repeat another row exactly" in " ".join(result.output.split())

@@ -137,6 +137,38 @@ def test_a_number_field_holding_text_or_true_is_named_where_bounds_are_checked()
         check_bounds(pd.DataFrame({"price": ["10", "abc"]}), ListingRecord, "f.csv")
     with pytest.raises(DataValidationError, match=r"'price' must hold numbers, not true/false"):
         check_bounds(pd.DataFrame({"price": [True, False]}), ListingRecord, "f.parquet")
-    check_bounds(pd.DataFrame({"price": ["10", None], "title": ["a", "b"]}), ListingRecord, "f.csv")  # missing: fine
+    check_bounds(pd.DataFrame({"list_price": ["10", None], "title": ["a", "b"]}), ListingRecord, "f.csv")  # optional
+    with pytest.raises(DataValidationError, match=r"'price' must hold a number in every row"):
+        check_bounds(pd.DataFrame({"price": ["10", None]}), ListingRecord, "f.csv")  # the API requires a price
     with pytest.raises(DataValidationError, match=r"f.csv: column 'is_inferior' must hold 0/1 labels; found 'no'"):
         binary_labels(pd.Series(["1", "no"]), "is_inferior", "f.csv")
+
+
+@pytest.mark.parametrize(("column", "values", "expected"), [
+    ("category", ["beauty", "BEAUTY"], r"'category' must be one of beauty, food, .*row 2 \(line 3\) holds 'BEAUTY'"),
+    ("category", ["beauty", "cosmetics"], r"'category' must be one of .* holds 'cosmetics'"),
+    ("title", ["口红", ""], r"'title' must hold text in every row"),
+    ("title", ["口红", "x" * 501], r"'title' must be at most 500 characters"),
+    ("image_count", [3, 2.5], r"'image_count' must hold whole numbers; row 2 \(line 3\) holds 2.5"),
+])
+def test_a_training_row_the_api_would_refuse_is_named(column, values, expected, tmp_path: Path) -> None:
+    # Upper-cased categories trained a model whose category medians the API never reads (it
+    # sends lower case), and empty or over-long titles trained on text the API refuses.
+    frame = _good_rows()
+    frame[column] = values
+    path = tmp_path / "rows.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataValidationError, match=expected):
+        load_listing_file(path)
+
+
+def test_a_json_line_giving_a_number_as_text_or_true_is_refused(tmp_path: Path) -> None:
+    # JSON keeps its types: batch and the API refuse "27.4" and true for a number; training coerced them.
+    for value, shown in (('"27.4"', "'27.4'"), ("true", "True")):
+        path = tmp_path / "rows.jsonl"
+        path.write_text('{"listing_id": "a", "title": "口红", "category": "beauty", "price": 10, "is_inferior": 1}\n'
+                        f'{{"listing_id": "b", "title": "坚果", "category": "food", "price": {value}, '
+                        '"is_inferior": 0}\n',
+                        encoding="utf-8")
+        with pytest.raises(DataValidationError, match=f"'price' must be numeric; row 2 .*holds {shown}"):
+            load_listing_file(path)
