@@ -12,9 +12,10 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
@@ -42,6 +43,13 @@ class BaseTrainingConfig(BaseModel):
     seed: int = Field(0, ge=0, le=2**32 - 1, description="random seed (NumPy and scikit-learn take 0 .. 2**32 - 1)")
     test_size: float = Field(0.2, gt=0, lt=0.5)
     validation_size: float = Field(0.2, gt=0, lt=0.5)
+
+    @model_validator(mode="after")
+    def _leaves_rows_to_train(self) -> Self:
+        if self.test_size + self.validation_size > 0.8:
+            raise ValueError(f"test_size + validation_size is {self.test_size + self.validation_size:g}: leave at "
+                             "least 20% of the rows to train on")
+        return self
     precision_target: float = Field(0.95, gt=0, le=1, description="block threshold: validation precision")
     recall_target: float = Field(0.90, gt=0, le=1, description="review threshold: validation recall")
     bootstrap_samples: int = Field(200, ge=0, description="bootstrap resamples for 95% intervals")

@@ -33,7 +33,13 @@ from registry.metrics import ModelMetrics
 from registry.store import ModelRegistry, new_version
 from training.boosting import refit_binary_lightgbm, train_binary_lightgbm
 from training.classification_metrics import BinaryMetrics, binary_metrics, sliced_metrics
-from training.data.loaders import DataValidationError, check_bounds, read_table, row_name
+from training.data.loaders import (
+    DataValidationError,
+    binary_labels,
+    check_bounds,
+    read_table,
+    row_name,
+)
 from training.lineage import git_commit, library_versions, training_file
 from training.pipeline import BaseTrainingConfig, Progress, no_progress, register_model, split_rows
 from training.row_identity import MERCHANT_IDENTITY, TrainingRows, merchant_keys
@@ -194,10 +200,7 @@ def load_merchant_table(path: Path, links_path: Path | None = None,
         if required not in frame.columns:
             raise DataValidationError(f"{path}: missing column {required!r}.", field=required)
     _check_merchant_ids(frame[id_column], path, id_column)
-    labels = pd.to_numeric(frame[label_column], errors="coerce")
-    if labels.isna().any() or not labels.isin([0, 1]).all():
-        raise DataValidationError(f"{path}: column {label_column!r} must hold 0/1 labels.",
-                                  field=label_column)
+    labels = binary_labels(frame[label_column], label_column, str(path))  # 0/1 or true/false, as listings
     ours = all(c in frame.columns for c in MERCHANT_FEATURE_SPEC.own_features)
     links = _links_from_frame(read_table(links_path), str(links_path)) if links_path else []
     if ours:

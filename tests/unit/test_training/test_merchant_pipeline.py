@@ -281,3 +281,16 @@ def test_a_number_column_with_a_stray_text_cell_is_refused_in_generic_mode(tmp_p
     frame.to_csv(tmp_path / "t.csv", index=False)
     with pytest.raises(DataValidationError, match=r"column 'gmv' holds numbers but row 8 \(line 9\) holds 'abc'"):
         load_merchant_table(tmp_path / "t.csv", label_column="y", id_column="id")
+
+
+def test_merchant_labels_read_as_listing_labels_do_and_a_bad_one_is_named(tmp_path: Path) -> None:
+    pd.DataFrame({"id": ["a", "b"], "y": [True, False], "v": [1.0, 2.0]}).to_parquet(tmp_path / "t.parquet")
+    assert load_merchant_table(tmp_path / "t.parquet", label_column="y", id_column="id").labels.tolist() == [1, 0]
+    pd.DataFrame({"id": ["a", "b"], "y": [1, "yes"], "v": [1.0, 2.0]}).to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(DataValidationError, match=r"column 'y' must hold 0/1 labels; found 'yes'"):
+        load_merchant_table(tmp_path / "t.csv", label_column="y", id_column="id")
+
+
+def test_a_config_leaving_too_few_rows_to_train_is_refused() -> None:
+    with pytest.raises(ValidationError, match="leave at least 20% of the rows to train on"):
+        MerchantRiskConfig(test_size=0.49, validation_size=0.49)
