@@ -46,6 +46,11 @@ def test_check_names_the_version_and_the_differences(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["enforcement", "check", str(path)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "team-b@" in result.output and "appeals.deadline_days" in result.output and "14" in result.output
+    assert "keeps the shipped name" not in result.output
+    # A copy of the shipped file, edited and not renamed, once read as the shipped policy in every ledger entry.
+    path.write_text("name: shopguard-default\nappeals: {deadline_days: 14}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["enforcement", "check", str(path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "keeps the shipped name 'shopguard-default'" in " ".join(result.output.split())
 
 
 def test_check_refuses_a_bad_file_in_one_line_naming_the_key(tmp_path: Path) -> None:
