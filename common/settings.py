@@ -185,12 +185,14 @@ def existing_home(settings: Settings | None = None, *, model_store: bool = True)
     return settings
 
 
-def configure_bentoml_home(settings: Settings) -> Path:
+def configure_bentoml_home(settings: Settings, create: bool = True) -> Path:
     """Point BentoML's model store into the ShopGuard home unless the user chose one, and
-    make the folders. Call before BentoML first touches its store."""
+    make the folders (``create``; a command that only reads the database makes none). Call
+    before BentoML first touches its store."""
     os.environ.setdefault("BENTOML_HOME", str(settings.home / "bentoml"))
     home = Path(os.environ["BENTOML_HOME"])
-    (home / "models").mkdir(parents=True, exist_ok=True)
+    if create:
+        (home / "models").mkdir(parents=True, exist_ok=True)
     return home
 
 

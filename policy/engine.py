@@ -643,7 +643,8 @@ class Enforcer:
             self._confirm_entries(state, charges, event.at, reason, out)
         else:
             self._charge(state, "merchant", merchant, LISTING_CHARGE, None, "final", event.at,
-                         f"listing {call.entity_id} confirmed inferior: {reason}", out, listing_id=call.entity_id)
+                         f"listing {call.entity_id} confirmed inferior: {reason}", out, listing_id=call.entity_id,
+                         request_id=call.request_id if event.rules >= 2 else None)
         state.put_merchant(merchant)
 
     def _confirm(self, state: State, segment: Flagged, categories: tuple[str, ...], call: Call, at: datetime,

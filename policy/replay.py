@@ -80,9 +80,19 @@ def replay(events: Iterable[tuple[int, Event]], policy: PolicyDocument) -> Repla
         enforcer.apply(event, result.state)
         result.events += 1
         if isinstance(event, VerdictGiven) and event.label == "ok" and event.superseded_by is None:
-            result.overturned.add((event.request_id, "listing", event.entity_id) if event.entity_type == "listing"
-                                  else (event.request_id, event.segment_index))
+            result.overturned |= _overturned_by(event, result.state)
     return result
+
+
+def _overturned_by(event: VerdictGiven, state: MemoryState) -> set[tuple]:
+    """What an ``ok`` overturned: a listing, a segment, or a whole call (less the segments
+    later verdicts took out of it)."""
+    if event.entity_type == "listing":
+        return {(event.request_id, "listing", event.entity_id)}
+    if event.segment_index is not None or not event.skip_segments:
+        return {(event.request_id, event.segment_index)}
+    call = state.call(event.request_id, event.entity_id)
+    return {(event.request_id, i) for i in range(call.segments if call else 0) if i not in event.skip_segments}
 
 
 def _entry_key(entry: Entry) -> tuple:

@@ -33,7 +33,7 @@ def list_models(name: str | None = typer.Argument(None, help="only this model"))
     model by model, each model's newest first."""
     if name is not None:
         model_kind(name)  # an unknown name is an error, not an empty table
-    registry = ModelRegistry(existing_home(model_store=False))  # versions and aliases: the database's
+    registry = ModelRegistry(existing_home(model_store=False), create=False)  # versions, aliases: the database's
     table = Table(title="registered models")
     for column in ("name", "version", "created (UTC)", "aliases", "answering (workers)"):
         table.add_column(column)
@@ -204,7 +204,7 @@ def history(name: str = typer.Argument(..., help="model name")) -> None:
     """Every alias change of a model: time, action, versions, actor, whether it was forced
     past the PR-AUC guard, and the reason as recorded."""
     model_kind(name)  # an unknown name is an error, not an empty table
-    events = ModelRegistry(existing_home(model_store=False)).history(name)
+    events = ModelRegistry(existing_home(model_store=False), create=False).history(name)
     if not events:
         raise ShopGuardError(f"{name} has no alias changes yet: `shopguard models promote {name}:VERSION` makes one.")
     table = Table(title=f"{name} alias history")

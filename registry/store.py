@@ -115,14 +115,17 @@ def split_reference(reference: str) -> tuple[str, str | None]:
 class ModelRegistry:
     """Register, list, resolve, load, promote and roll back model versions."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, create: bool = True) -> None:
+        """``create``: make the home and its model store where missing (not for a command that
+        only reads the registry database)."""
         self.settings = settings or load_settings()
-        self.settings.home.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.settings.home.mkdir(parents=True, exist_ok=True)
         # BentoML's model store (public API only) is process-wide and fixed at first use: a
         # registry on another SHOPGUARD_HOME in the same process shares it. Which versions
         # belong to this registry, and their manifest hashes, live in its database.
         self._bentoml_home_given = "BENTOML_HOME" in os.environ
-        self.store_home = configure_bentoml_home(self.settings)
+        self.store_home = configure_bentoml_home(self.settings, create)
         engine = make_engine(self.settings.database_url)
         self.aliases = AliasStore(engine)
         self.version_records = VersionRecords(engine)

@@ -113,7 +113,7 @@ def _logged_model(model: str | None, settings: Any) -> str | None:
     name, _, version = model.partition(":")
     model_kind(name)
     if version in (*ALIASES, "latest"):
-        return ModelRegistry(existing_home(settings, model_store=False)).resolve(model)
+        return ModelRegistry(existing_home(settings, model_store=False), create=False).resolve(model)
     return model if version else name
 
 

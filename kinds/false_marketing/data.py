@@ -142,6 +142,10 @@ def load_training_data(data: Sequence[Path], real: Sequence[Path] = (), binary_c
     if real_parts:
         held_out = {text_key(t) for part in real_parts for t in part.texts}
         parts = [_without(part, held_out, path, warn) for part, path in zip(parts, data, strict=True)]
+        if data and not any(len(part.texts) for part in parts):
+            raise DataValidationError("every --data row is also in a --real file: --data takes the rows split at "
+                                      "random (generated or other labelled text), --real the rows held out by "
+                                      "group; give each file once", field="--data")
     parts += real_parts
     if not parts:
         raise DataValidationError("no training file: pass --data FILE (and --real FILE for real labelled text).",

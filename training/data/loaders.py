@@ -54,8 +54,8 @@ def _read(path: Path, kind: str) -> pd.DataFrame:
         return pd.read_csv(path, keep_default_na=True)
     if kind == "tsv":
         return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False, na_values=[""])
-    if path.suffix.lower() == ".json" and _starts_with(path, "["):
-        return pd.read_json(path, orient="records")
+    if path.suffix.lower() == ".json" and _starts_with(path, "["):  # each value as JSON typed it, as JSON lines
+        return pd.read_json(path, orient="records", dtype=False, convert_dates=False)
     return read_jsonl(path, keep_types=True)
 
 
@@ -188,7 +188,7 @@ def check_bounds(frame: pd.DataFrame, record: type[BaseModel], source: str) -> N
             _check_text_field(frame[name], name, field, source)
             continue
         values = _numbers(frame[name], name, source)
-        _refuse_rows(np.isnan(values) if field.is_required() else np.zeros(len(values), dtype=bool), name, source,
+        _refuse_rows(np.isnan(values) if _needs_value(field) else np.zeros(len(values), dtype=bool), name, source,
                      "must hold a number in every row (the API requires it)", values)
         if number_type(field.annotation) is int:
             _refuse_rows(~np.isnan(values) & (values != np.floor(values)), name, source, "must hold whole numbers",
@@ -217,18 +217,25 @@ def _refuse_rows(bad: np.ndarray, name: str, source: str, rule: str, values: Any
                               field=name)
 
 
+def _needs_value(field: Any) -> bool:
+    """Whether the API requires a value of the field: required, and ``null`` not allowed
+    (a merchant's ``float | None`` field must be present in a call, and null means unknown)."""
+    return field.is_required() and type(None) not in get_args(field.annotation)
+
+
 def _check_text_field(column: pd.Series, name: str, field: Any, source: str) -> None:
     """A category the API does not know, or a text field empty where required or over its length."""
     allowed = get_args(field.annotation) if get_origin(field.annotation) is Literal else None
-    given = column.notna() & (column.astype(str) != "")
+    given = column.notna() & (column.astype(str).str.strip() != "")
     if allowed:
-        _refuse_rows((given & ~column.isin(allowed)).to_numpy(), name, source,
+        wrong = ~given if _needs_value(field) else np.zeros(len(column), dtype=bool)
+        _refuse_rows((wrong | (given & ~column.isin(allowed))).to_numpy(), name, source,
                      f"must be one of {', '.join(map(str, allowed))} (as the API requires)", column)
         return
     if field.annotation is not str:
         return
     longest = next((m.max_length for m in field.metadata if hasattr(m, "max_length")), None)
-    if field.is_required():
+    if _needs_value(field):
         _refuse_rows((~given | (column.astype(str).str.strip() == "")).to_numpy(), name, source,
                      "must hold text in every row (the API requires it)", column)
     if longest is not None:

@@ -282,3 +282,10 @@ def test_training_on_rows_that_repeat_exactly_says_the_test_figures_are_optimist
                                 env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
     assert "150 rows repeat another row exactly" in " ".join(result.output.split())
+
+
+def test_reading_the_registry_database_makes_no_model_store(isolated_home: Path) -> None:
+    make_engine(load_settings().database_url)  # a home holding only its database (e.g. a PostgreSQL reader)
+    for command in (["models", "list"], ["models", "history", "listing-quality"]):
+        CliRunner().invoke(app, command)
+        assert not (isolated_home / "bentoml").exists(), command

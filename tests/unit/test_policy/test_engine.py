@@ -572,3 +572,11 @@ def test_categories_a_reviewer_withdrew_are_never_carried_or_charged_to_the_segm
     assert state.creator("C1").credit == 8
     assert [e.category for e in state.ledger if e.entity_type == "creator" and e.kind == "charge"] == [
         "price_fraud", "off_platform"]
+
+
+def test_a_reviewers_finding_on_a_listing_names_its_call_so_an_appeal_of_it_shows_on_the_decision(enforcer) -> None:
+    state = MemoryState()
+    run(enforcer, state, ListingsScored(T0, "req-L", (ListingScored("L2", "M8", "review", "review"),)),
+        VerdictGiven(T0 + timedelta(hours=1), 5, "listing", "L2", "req-L", "inferior", "rev", None))
+    [charge] = [e for e in state.ledger if e.kind == "charge"]
+    assert charge.listing_id == "L2" and charge.request_id == "req-L" and charge.status == "final"

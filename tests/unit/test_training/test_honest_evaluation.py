@@ -300,3 +300,15 @@ def test_a_random_split_row_that_a_real_file_holds_is_left_out_and_said(tmp_path
     loaded = load_training_data([data], [real], warn=said.append)
     assert len(loaded.texts) == 40 and int(loaded.real.sum()) == 20  # 20 real rows, 20 random-split rows kept
     assert len(said) == 1 and "20 rows whose text a --real file holds" in said[0]
+
+
+def test_a_file_given_as_both_data_and_real_is_refused_in_a_sentence(tmp_path) -> None:
+    # Every --data row dropped as held out left nothing to split: a numpy traceback.
+    from kinds.false_marketing.data import load_training_data
+    from training.data.loaders import DataValidationError
+
+    real = tmp_path / "real.jsonl"
+    real.write_text('{"text": "家人们全网最低价", "labels": "absolute_claim", "room": "r1"}\n'
+                    '{"text": "今天天气不错", "labels": "", "room": "r2"}\n', encoding="utf-8")
+    with pytest.raises(DataValidationError, match="every --data row is also in a --real file"):
+        load_training_data([real], [real])

@@ -172,3 +172,28 @@ def test_a_json_line_giving_a_number_as_text_or_true_is_refused(tmp_path: Path) 
                         encoding="utf-8")
         with pytest.raises(DataValidationError, match=f"'price' must be numeric; row 2 .*holds {shown}"):
             load_listing_file(path)
+
+
+def test_a_null_the_api_accepts_is_left_to_the_model_and_a_missing_category_is_refused(tmp_path: Path) -> None:
+    from kinds.merchant_risk.record import MerchantRecord
+    from training.data.loaders import check_bounds
+
+    # A merchant's behaviour fields must be present in a call but take null (unknown): a NaN is
+    # left to the model, as before; a listing's category takes no null.
+    check_bounds(pd.DataFrame({"cs_response_minutes": [3.0, None]}), MerchantRecord, "m.parquet")
+    frame = _good_rows()
+    frame["category"] = ["beauty", None]
+    frame.to_parquet(tmp_path / "rows.parquet")
+    with pytest.raises(DataValidationError, match=r"'category' must be one of .* row 2 holds ''"):
+        load_listing_file(tmp_path / "rows.parquet")
+
+
+def test_a_json_array_keeps_its_types_as_json_lines_do(tmp_path: Path) -> None:
+    path = tmp_path / "rows.json"
+    path.write_text('[{"listing_id": "00", "title": "口红", "category": "beauty", "price": 10, "is_inferior": 1},'
+                    ' {"listing_id": "01", "title": "坚果", "category": "food", "price": "27.4", "is_inferior": 0}]',
+                    encoding="utf-8")
+    with pytest.raises(DataValidationError, match=r"'price' must be numeric; row 2 .*holds '27.4'"):
+        load_listing_file(path)
+    path.write_text(path.read_text(encoding="utf-8").replace('"27.4"', "27.4"), encoding="utf-8")
+    assert load_listing_file(path)["listing_id"].tolist() == ["00", "01"]  # ids keep their zeros
