@@ -644,7 +644,7 @@ class Enforcer:
         else:
             self._charge(state, "merchant", merchant, LISTING_CHARGE, None, "final", event.at,
                          f"listing {call.entity_id} confirmed inferior: {reason}", out, listing_id=call.entity_id,
-                         request_id=call.request_id if event.rules >= 2 else None)
+                         request_id=call.request_id if event.rules >= 3 else None)
         state.put_merchant(merchant)
 
     def _confirm(self, state: State, segment: Flagged, categories: tuple[str, ...], call: Call, at: datetime,

@@ -54,9 +54,10 @@ class ListingScored:
 
 # The enforcement rules an event was applied under. 2: a verdict naming a segment's categories
 # withdraws the others, a charge whose appeal was upheld stays, a listing reviewers cleared is
-# not charged again. Events logged before carry none and are read as 1, so that a replay of an
-# older log reproduces its ledger.
-RULES = 2
+# not charged again; 3: a reviewer's finding on a listing names the listing's call. Events
+# logged before carry none and are read as 1, so that a replay of an older log reproduces its
+# ledger.
+RULES = 3
 
 
 @dataclass(frozen=True)

@@ -191,10 +191,13 @@ def appeals(engine: Engine, decision: dict[str, Any]) -> list[dict[str, Any]]:
     from policy.store import ledger_table as L
 
     own = (decision["entity_id"], id_key(decision["entity_id"]))  # a call of many listings: this one's
+    charged = L.c.request_id == decision["request_id"]
+    listing = decision["inputs"].get("listing_id")  # a decision on a listing (its record names one)
+    if isinstance(listing, str):  # a reviewer's finding logged before findings named their call
+        charged = or_(charged, and_(L.c.request_id.is_(None), L.c.listing_id.in_((listing, id_key(listing)))))
     statement = (select(A.c.id, A.c.entity_type, A.c.entity_id, A.c.status, A.c.filed_at, A.c.decided_by,
                         A.c.decided_at, A.c.note, L.c.category, L.c.segment_index, L.c.listing_id)
-                 .join(L, L.c.id == A.c.ledger_entry_id).where(L.c.request_id == decision["request_id"])
-                 .order_by(A.c.id))
+                 .join(L, L.c.id == A.c.ledger_entry_id).where(charged).order_by(A.c.id))
     with engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(statement).mappings()]
     return [r for r in rows if r["listing_id"] is None or r["listing_id"] in own]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -55,7 +56,8 @@ def _read(path: Path, kind: str) -> pd.DataFrame:
     if kind == "tsv":
         return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False, na_values=[""])
     if path.suffix.lower() == ".json" and _starts_with(path, "["):  # each value as JSON typed it, as JSON lines
-        return pd.read_json(path, orient="records", dtype=False, convert_dates=False)
+        text = io.StringIO(path.read_text(encoding="utf-8-sig"))  # a BOM, as the other readers take it
+        return pd.read_json(text, orient="records", dtype=False, convert_dates=False)
     return read_jsonl(path, keep_types=True)
 
 

@@ -395,3 +395,29 @@ def test_a_decision_page_shows_the_appeals_of_its_charges_and_its_policy(console
     assert "not logged (decided before decisions named their policy)" in page
     listing = client.get("/console/decisions/1").text
     assert 'id="appeals"' not in listing  # another call's appeals are not shown
+
+
+def test_an_appeal_of_a_reviewers_finding_logged_without_its_call_shows_on_that_listings_decisions(console) -> None:
+    # Findings logged before they named their call carry no request id: their appeals are shown
+    # on the listing's decisions, and never on another entity's with the same id.
+    from policy.store import appeals_table, ledger_table
+
+    client, engine, secrets = console
+    at = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(decision_log_table.insert(), [
+            {**_decision(70, "listing", listing_id="L70", title="t", category="beauty", price=1.0),
+             "entity_id": "L70"},
+            {**_decision(71, "stream", segments=[]), "entity_id": "L70"}])
+        entry_id = conn.execute(ledger_table.insert().values(
+            entity_type="merchant", entity_id="M8", at=at, points=4, balance=4, kind="charge",
+            rule="merchants.listing_block_points (listing L70 confirmed inferior)", policy_version="p@1",
+            status="final", listing_id="L70", request_id=None)).inserted_primary_key[0]
+        conn.execute(appeals_table.insert().values(
+            ledger_entry_id=entry_id, entity_type="merchant", entity_id="M8", appellant="shop", reason="r",
+            filed_at=at, status="pending", note=""))
+        ids = dict(conn.execute(select(decision_log_table.c.entity_type, decision_log_table.c.id).where(
+            decision_log_table.c.request_id.in_(["req0070", "req0071"]))).all())
+    assert _sign_in(client, secrets["reviewer"]) == 303
+    assert "merchant M8" in client.get(f"/console/decisions/{ids['listing']}").text
+    assert 'id="appeals"' not in client.get(f"/console/decisions/{ids['stream']}").text

@@ -197,3 +197,5 @@ def test_a_json_array_keeps_its_types_as_json_lines_do(tmp_path: Path) -> None:
         load_listing_file(path)
     path.write_text(path.read_text(encoding="utf-8").replace('"27.4"', "27.4"), encoding="utf-8")
     assert load_listing_file(path)["listing_id"].tolist() == ["00", "01"]  # ids keep their zeros
+    path.write_text(path.read_text(encoding="utf-8"), encoding="utf-8-sig")  # Notepad's UTF-8, with a BOM
+    assert len(load_listing_file(path)) == 2
