@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import select
@@ -26,7 +27,8 @@ logger = logging.getLogger("shopguard.enforcement")
 def verdict_event(row: dict[str, Any]) -> VerdictGiven:
     """A stored feedback row as the enforcement event it is (ids as enforcement keys them)."""
     kind = kind_of_entity(row["entity_type"])
-    return VerdictGiven(row["at"], row["id"], row["entity_type"], kind.answers.id_key(row["entity_id"]),
+    at = row["at"] if row["at"].tzinfo else row["at"].replace(tzinfo=UTC)  # SQLite gives back naive UTC times
+    return VerdictGiven(at, row["id"], row["entity_type"], kind.answers.id_key(row["entity_id"]),
                         row["request_id"], row["label"], row["reviewer"], row["segment_index"])
 
 
@@ -63,14 +65,22 @@ class EnforcementClock:
 
     def _catch_up(self) -> None:
         if self._cursor is None:
-            applied = self.store.applied_feedback_ids()
-            self._cursor = max(applied, default=0)
+            self._cursor = self._first_unapplied() - 1
         with self.feedback.engine.connect() as conn:
             rows = [dict(r) for r in conn.execute(select(feedback_table).where(feedback_table.c.id > self._cursor)
                                                   .order_by(feedback_table.c.id).limit(1000)).mappings()]
         for row in rows:
             self.store.record_verdict(verdict_event(row))  # applied once: a verdict applied before is skipped
             self._cursor = row["id"]
+
+    def _first_unapplied(self) -> int:
+        """The lowest feedback id whose verdict is not applied (past the highest applied one
+        when all are): a verdict whose enforcement failed before a restart, below later ones
+        that were applied, is applied by the next tick, not skipped."""
+        applied = self.store.applied_feedback_ids()
+        with self.feedback.engine.connect() as conn:
+            ids = conn.execute(select(feedback_table.c.id).order_by(feedback_table.c.id)).scalars()
+            return next((i for i in ids if i not in applied), max(applied, default=0) + 1)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
