@@ -10,7 +10,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from common.errors import InvalidInputError
 from common.tables import first_line, number_type, read_jsonl
@@ -187,7 +187,7 @@ def check_bounds(frame: pd.DataFrame, record: type[BaseModel], source: str) -> N
         if name not in frame.columns:
             continue
         if number_type(field.annotation) is None:
-            _check_text_field(frame[name], name, field, source)
+            _check_text_field(frame[name], name, field, source, record)
             continue
         values = _numbers(frame[name], name, source)
         _refuse_rows(np.isnan(values) if _needs_value(field) else np.zeros(len(values), dtype=bool), name, source,
@@ -225,8 +225,9 @@ def _needs_value(field: Any) -> bool:
     return field.is_required() and type(None) not in get_args(field.annotation)
 
 
-def _check_text_field(column: pd.Series, name: str, field: Any, source: str) -> None:
-    """A category the API does not know, or a text field empty where required or over its length."""
+def _check_text_field(column: pd.Series, name: str, field: Any, source: str, record: type[BaseModel]) -> None:
+    """A category the API does not know, a text field empty where required, or a text the
+    API's own validation of the field refuses (over its length, no letter or digit ...)."""
     allowed = get_args(field.annotation) if get_origin(field.annotation) is Literal else None
     given = column.notna() & (column.astype(str).str.strip() != "")
     if allowed:
@@ -236,10 +237,16 @@ def _check_text_field(column: pd.Series, name: str, field: Any, source: str) -> 
         return
     if field.annotation is not str:
         return
-    longest = next((m.max_length for m in field.metadata if hasattr(m, "max_length")), None)
     if _needs_value(field):
-        _refuse_rows((~given | (column.astype(str).str.strip() == "")).to_numpy(), name, source,
-                     "must hold text in every row (the API requires it)", column)
-    if longest is not None:
-        _refuse_rows((given & (column.astype(str).str.len() > longest)).to_numpy(), name, source,
-                     f"must be at most {longest:,} characters (as the API requires)", column)
+        _refuse_rows((~given).to_numpy(), name, source, "must hold text in every row (the API requires it)", column)
+    blank, validator = record.model_construct(), record.__pydantic_validator__
+    values = column.to_numpy()
+    for row in np.flatnonzero(given.to_numpy()):
+        value = str(values[row])
+        try:
+            validator.validate_assignment(blank, name, value)
+        except ValidationError as exc:
+            shown = value if len(value) <= 60 else value[:60] + "..."
+            raise DataValidationError(f"{source}: column {name!r}: {exc.errors()[0]['msg']} (as the API requires); "
+                                      f"{row_name(source, int(row))} holds {shown!r}. Fix or drop those rows.",
+                                      field=name) from None

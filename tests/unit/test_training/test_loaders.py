@@ -148,7 +148,8 @@ def test_a_number_field_holding_text_or_true_is_named_where_bounds_are_checked()
     ("category", ["beauty", "BEAUTY"], r"'category' must be one of beauty, food, .*row 2 \(line 3\) holds 'BEAUTY'"),
     ("category", ["beauty", "cosmetics"], r"'category' must be one of .* holds 'cosmetics'"),
     ("title", ["口红", ""], r"'title' must hold text in every row"),
-    ("title", ["口红", "x" * 501], r"'title' must be at most 500 characters"),
+    ("title", ["口红", "x" * 501], r"'title': String should have at most 500 characters"),
+    ("title", ["口红", "!!!"], r"'title': .*letter or digit.* row 2 \(line 3\) holds '!!!'"),
     ("image_count", [3, 2.5], r"'image_count' must hold whole numbers; row 2 \(line 3\) holds 2.5"),
 ])
 def test_a_training_row_the_api_would_refuse_is_named(column, values, expected, tmp_path: Path) -> None:
