@@ -95,6 +95,7 @@ class MerchantTable:
     spec: MerchantFeatureSpec
     sources: list[Path]
     account_age: np.ndarray | None = None
+    link_rows: int = 0  # the links file's rows (``links`` holds those the model can use)
 
 
 @dataclass
@@ -225,11 +226,12 @@ def load_merchant_table(path: Path, links_path: Path | None = None,
         raise DataValidationError(f"{path}: column {bad[0]!r} must be numeric.", field=bad[0])
     if ours:  # generic columns may share a name and not a meaning (a rate in percent)
         check_bounds(values, MerchantRecord, str(path))
+    link_rows = len(links)
     links = _matched_links(links, frame[id_column], spec.link_types, links_path, warn)
     age = frame["account_age_days"].to_numpy(float) if "account_age_days" in frame.columns else None
     return MerchantTable(frame[id_column].astype(str).to_numpy(), values.to_numpy(np.float64),
                          labels.to_numpy(int), links, spec,
-                         [p for p in (path, links_path) if p is not None], age)
+                         [p for p in (path, links_path) if p is not None], age, link_rows)
 
 
 def age_bands(age: np.ndarray) -> list[str]:
@@ -333,7 +335,7 @@ class MerchantRiskTrainer:
                 "validation_thresholds": choice.model_dump(mode="json"), "split_rows": splits.sizes(),
                 "best_iteration": iterations, "links": len(table.links),
                 "review_budget_held_out": budget.model_dump(mode="json")}),
-            lineage=Lineage(training_files=[training_file(p, len(table.ids) if i == 0 else len(table.links))
+            lineage=Lineage(training_files=[training_file(p, len(table.ids) if i == 0 else table.link_rows)
                                             for i, p in enumerate(table.sources)],
                             git_commit=git_commit(), parameters=self.config.model_dump(),
                             library_versions=library_versions(), seed=self.config.seed),

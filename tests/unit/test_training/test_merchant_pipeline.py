@@ -269,6 +269,7 @@ def test_links_are_matched_as_the_service_compares_ids_and_unused_ones_are_said(
     table = load_merchant_table(tmp_path / "t.csv", tmp_path / "e.csv", label_column="y", id_column="id",
                                 warn=said.append)
     assert table.links == [("M1", "M2", "shared_bank"), ("M2", "M3", "shared_bank")]
+    assert table.link_rows == 4  # what the lineage records of the links file: its rows
     assert len(said) == 1 and "2 links not used: 1 names a merchant not in the table; 1 from a merchant to itself" \
         in said[0]
 
