@@ -316,6 +316,14 @@ def test_rooms_creators_and_appeals_pages_with_hostile_ids(console: Page, server
     after = api_get(f"{server}/v1/creators/{quote(host_key, safe='')}").json()
     assert credit_before < 10 == after["credit"] and after["appeals"][0]["status"] == "overturned"
     assert after["appeals"][0]["decided_by"] == "test-reviewer"
+    # The chunk's decision page shows the appeal that overturned its charge, and the policy it was
+    # decided under (it once said only "No verdict yet"); the hostile host id stays text.
+    page.goto(f"{server}/console/decisions/{_decision_id(page, server, quote(HOSTILE_ID + '-once', safe=''))}")
+    appeals = page.locator("#appeals").inner_text()
+    assert "overturned" in appeals and "test-reviewer" in appeals
+    assert host_key.replace("\u202e", "") in appeals  # as text, its direction override shown as nothing
+    assert page.locator("#policy").inner_text().startswith("shopguard-default@")
+    assert page.evaluate("window.__pwned") is None and page.locator("main script, main img, main b").count() == 0
 
     for path in ("/console/rooms/" + "x" * 200, "/console/creators/%E2%80%8B", "/console/appeals/99999999",
                  "/console/rooms?action=nope", "/console/merchants/nobody"):
