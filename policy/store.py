@@ -205,6 +205,14 @@ appeals_table = Table(
     Column("decided_at", DateTime(timezone=True), nullable=True),
     Column("note", Text, nullable=False),
 )
+def _feedback_keys(conn: Connection) -> tuple[Any, Any]:
+    """The conditions picking verdict events (``source_key`` ``feedback:N``): a range of the
+    key's index, compared byte by byte (under PostgreSQL's ICU or language collations ':' and
+    ';' do not sort as they do in ASCII)."""
+    key = events_table.c.source_key.collate("C") if conn.dialect.name == "postgresql" else events_table.c.source_key
+    return key >= "feedback:", key < "feedback;"
+
+
 FEED_LOCK = 72_610_026  # pg_advisory_xact_lock key of the action feed
 NEVER_DUE = datetime(9999, 1, 1, tzinfo=UTC)
 
@@ -898,7 +906,7 @@ class EnforcementStore:
         or on the event's own segment, supersedes it (``superseded_by``); later verdicts on some
         segments take those out of an earlier whole-call verdict (``skip_segments``)."""
         rows = conn.execute(select(events_table.c.type, events_table.c.payload).where(
-            events_table.c.request_id == event.request_id, events_table.c.source_key.like("feedback:%")))
+            events_table.c.request_id == event.request_id, *_feedback_keys(conn)))
         later = [p for t, p in rows if t == event_type(event) and p["feedback_id"] > event.feedback_id
                  and (p["entity_type"], p["entity_id"]) == (event.entity_type, event.entity_id)]
         covering = [p["feedback_id"] for p in later if p.get("segment_index") in (None, event.segment_index)]
@@ -911,12 +919,7 @@ class EnforcementStore:
     def applied_feedback_ids(self, since_id: int = 0) -> set[int]:
         """The feedback ids whose verdicts are applied (from ``since_id`` on)."""
         with self.reads.connect() as conn:
-            # a range of the source_key index, compared byte by byte: under PostgreSQL's ICU or
-            # language collations ':' and ';' do not sort as they do in ASCII
-            key = events_table.c.source_key.collate("C") if conn.dialect.name == "postgresql" \
-                else events_table.c.source_key
-            keys = conn.execute(select(events_table.c.source_key).where(
-                key >= "feedback:", key < "feedback;")).scalars()
+            keys = conn.execute(select(events_table.c.source_key).where(*_feedback_keys(conn))).scalars()
             return {int(k.split(":", 1)[1]) for k in keys if int(k.split(":", 1)[1]) >= since_id}
 
     def file_appeal(self, ledger_entry_id: int, appellant: str, reason: str) -> Appeal:

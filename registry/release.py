@@ -77,3 +77,10 @@ def bento_release_file(working_dir: Path) -> Path | None:
     from its ``src`` folder, beside ``bento.yaml``), or None outside a Bento."""
     candidate = working_dir / RELEASE_FILE
     return candidate if (working_dir.parent / "bento.yaml").exists() and candidate.exists() else None
+
+
+def served_release(release_file: Path | None) -> Release | None:
+    """The release a service serves: ``release_file`` (``SHOPGUARD_RELEASE``), else the Bento's
+    own when it runs from one, else None (it follows the registry's aliases)."""
+    path = release_file or bento_release_file(Path.cwd())
+    return read_release(path) if path else None

@@ -14,7 +14,6 @@ beside the registry's ``production``, which this service does not follow.
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -27,7 +26,7 @@ from common.settings import load_settings
 from kinds import MODEL_NAMES
 from registry.bundle import BundleIntegrityError
 from registry.cards import without_machine_paths
-from registry.release import Release, bento_release_file, read_release
+from registry.release import Release, served_release
 from registry.store import LoadedBundle, ModelRegistry, UnrecordedBundleError
 from serving.error_answers import query_refusal
 
@@ -41,9 +40,8 @@ def _registry() -> ModelRegistry:
 
 @lru_cache(maxsize=1)
 def _release() -> Release | None:
-    """The release this service serves (``SHOPGUARD_RELEASE``, or a Bento's own), else None."""
-    path = load_settings().release or bento_release_file(Path.cwd())
-    return read_release(path) if path else None
+    """The release this service serves (``registry.release.served_release``), else None."""
+    return served_release(load_settings().release)
 
 
 def _served_version(name: str) -> str:

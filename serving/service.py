@@ -21,7 +21,6 @@ import os
 import signal
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import bentoml
@@ -43,7 +42,7 @@ from kinds.answers import LogItem, Refused
 from kinds.runtime import ModelRuntime, Scores, WorkCancelled
 from policy.calls import FALLBACK_DECISION
 from policy.store import EnforcementConflict, EnforcementNotFound
-from registry.release import Release, bento_release_file, read_release
+from registry.release import Release, served_release
 from serving.admission import claim_answer, current_admission
 from serving.auth import PRINCIPAL_HEADER, AuthGuard, TokenStore, decode_principal
 from serving.console import console_app
@@ -93,8 +92,7 @@ def token_store(settings: Settings) -> TokenStore | None:
         return TokenStore(create_engine(settings.database_url))
 
 
-RELEASE_PATH = SETTINGS.release or bento_release_file(Path.cwd())
-RELEASE: Release | None = read_release(RELEASE_PATH) if RELEASE_PATH else None
+RELEASE: Release | None = served_release(SETTINGS.release)
 
 
 def released_model(kind: ModelKind) -> bentoml.models.BentoModel | None:
