@@ -286,6 +286,33 @@ def test_a_verdict_on_a_stream_segment_reaches_the_ledger_on_postgres(postgres_u
     assert charges == [("price_fraud", "final")]
 
 
+def test_verdicts_applied_out_of_order_by_two_workers_on_postgres_act_as_the_later_one(postgres_url) -> None:
+    """Two reviewers at once, their verdicts applied by two workers in the wrong order: the
+    earlier is logged and acts on nothing, a retry applies nothing twice, and a restarted
+    worker's replay of the log agrees with the ledger."""
+    from policy.replay import compare_with_live, replay
+
+    make_engine(postgres_url)  # migrated
+    at = datetime(2026, 11, 2, tzinfo=UTC)
+    first, second = (EnforcementStore(make_engine(postgres_url, immediate=True), load_policy()) for _ in range(2))
+    block = FlaggedInput(0, "block", ("off_platform",))
+    first.record_chunk(ChunkScored(at, "pg-order-room", "pg-order-0", 2, (block,), "pg-order-host", "pg-om", 0),
+                       "sha-o")
+    later = VerdictGiven(at, 991_002, "stream", "pg-order-room", "pg-order-0", "off_platform", "rev2", 0)
+    earlier = VerdictGiven(at, 991_001, "stream", "pg-order-room", "pg-order-0", "ok", "rev1", 0)
+    second.record_verdict(later)
+    first.record_verdict(earlier)
+    assert second.record_verdict(earlier) is None  # a retry: applied once
+    restarted = EnforcementStore(make_engine(postgres_url, immediate=True), load_policy())
+    host = restarted.creator_state("pg-order-host")
+    assert host["credit"] == 8 and not [e for e in host["ledger"] if e["kind"] == "reversal"]
+    assert {991_001, 991_002} <= restarted.applied_feedback_ids()
+    events = [(i, e) for i, e in restarted.events() if getattr(e, "request_id", None) == "pg-order-0"]
+    assert [getattr(e, "superseded_by", None) for _, e in events] == [None, None, 991_002]
+    ledger = [e for e in restarted.ledger_entries() if e.entity_id in ("pg-order-host", "pg-om")]
+    assert compare_with_live(replay(events, load_policy()), ledger, []).missing_entries == []
+
+
 def test_a_host_named_late_on_postgres_is_charged_once_across_workers_retries_and_a_restart(postgres_url) -> None:
     from tests.unit.test_policy.test_store import late_host_scenario
 
