@@ -35,9 +35,10 @@ def check_command(path: Path = typer.Argument(..., exists=True, dir_okay=False,
             table.add_row(key, json.dumps(before, ensure_ascii=False), json.dumps(after, ensure_ascii=False))
         console.print(table)
         if policy.name == default.name:
-            console.print(f"[yellow]note:[/yellow] its rules differ and it keeps the shipped name {default.name!r}: "
-                          "give it a name of its own (`name:`), so that its version, on every ledger entry and "
-                          "action, does not read as the shipped policy's")
+            terminal_console(stderr=True).print(
+                f"[yellow]note:[/yellow] its rules differ and it keeps the shipped name {default.name!r}: "
+                "give it a name of its own (`name:`), so that its version, on every ledger entry and "
+                "action, does not read as the shipped policy's")
     else:
         console.print("same rules as the shipped policy")
 

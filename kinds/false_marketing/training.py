@@ -18,6 +18,7 @@ from training.report_tables import (
     console,
     load_config,
     marketing_table,
+    note,
     progress_status,
     real_checks_table,
 )
@@ -60,7 +61,7 @@ def train_false_marketing(
                  "base_model": str(base_model) if base_model else None}
     cfg = load_config(config, FalseMarketingConfig, overrides)
     segments = load_training_data(data, real, binary_category, group_column,
-                                  warn=lambda line: console.print(f"[yellow]note:[/yellow] {plain(line)}"))
+                                  warn=lambda line: note(f"[yellow]note:[/yellow] {plain(line)}"))
     group_column = group_column or "room"
     with progress_status("training false-marketing") as progress:
         result = train_and_register(segments, cfg, ModelRegistry(), progress, group_column)

@@ -19,6 +19,7 @@ from training.report_tables import (
     console,
     load_config,
     metrics_table,
+    note,
     progress_status,
     real_checks_table,
 )
@@ -51,7 +52,7 @@ def train_listing_quality(
     frame = load_listing_file(data)
     repeated = int(frame.astype(str).duplicated().sum())
     if repeated:
-        console.print(f"[yellow]note:[/yellow] {plain(str(data))}: {counted(repeated, 'row')} repeat another row "
+        note(f"[yellow]note:[/yellow] {plain(str(data))}: {counted(repeated, 'row')} repeat another row "
                       "exactly; split at random, copies fall on both sides and the test figures are optimistic: "
                       "drop the copies (or label them once) for held-out figures")
     start = time.perf_counter()

@@ -18,6 +18,7 @@ from training.report_tables import (
     console,
     load_config,
     metrics_table,
+    note,
     progress_status,
 )
 
@@ -52,7 +53,7 @@ def train_merchant_risk(
 
     cfg = load_config(config, MerchantRiskConfig, {"seed": seed, "review_budget": review_budget, "num_threads": threads})
     table = load_merchant_table(data, links, label_column, id_column,
-                                warn=lambda line: console.print(f"[yellow]note:[/yellow] {plain(line)}"))
+                                warn=lambda line: note(f"[yellow]note:[/yellow] {plain(line)}"))
     with progress_status("training merchant-risk") as progress:
         result = MerchantRiskTrainer(cfg, ModelRegistry() if register else None, progress).fit(table)
     console.print(metrics_table("test metrics", {"all": result.test_metrics, **result.slices}))
