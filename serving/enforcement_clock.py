@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from common.times import as_utc
 from kinds import kind_of_entity
 from policy.state import VerdictGiven
 from policy.store import EnforcementStore
@@ -25,10 +25,10 @@ logger = logging.getLogger("shopguard.enforcement")
 
 
 def verdict_event(row: dict[str, Any]) -> VerdictGiven:
-    """A stored feedback row as the enforcement event it is (ids as enforcement keys them)."""
+    """A stored feedback row as the enforcement event it is (ids as enforcement keys them; its
+    time as UTC: SQLite gives back naive times)."""
     kind = kind_of_entity(row["entity_type"])
-    at = row["at"] if row["at"].tzinfo else row["at"].replace(tzinfo=UTC)  # SQLite gives back naive UTC times
-    return VerdictGiven(at, row["id"], row["entity_type"], kind.answers.id_key(row["entity_id"]),
+    return VerdictGiven(as_utc(row["at"]), row["id"], row["entity_type"], kind.answers.id_key(row["entity_id"]),
                         row["request_id"], row["label"], row["reviewer"], row["segment_index"])
 
 
