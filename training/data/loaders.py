@@ -198,14 +198,9 @@ def check_bounds(frame: pd.DataFrame, record: type[BaseModel], source: str) -> N
         for bound in field.metadata:
             low, high = getattr(bound, "ge", None), getattr(bound, "le", None)
             outside = (values < low) if low is not None else (values > high) if high is not None else None
-            if outside is None or not outside.any():
-                continue
-            row = int(np.flatnonzero(outside)[0])
-            limit = f"at least {low:g}" if low is not None else f"at most {high:g}"
-            raise DataValidationError(
-                f"{source}: column {name!r} must be {limit} (as the API requires); {row_name(source, row)} holds "
-                f"{values[row]:g}{f' ({int(outside.sum()):,} rows in all)' if outside.sum() > 1 else ''}. Fix or "
-                "drop those rows.", field=name)
+            if outside is not None:
+                limit = f"at least {low:g}" if low is not None else f"at most {high:g}"
+                _refuse_rows(outside, name, source, f"must be {limit} (as the API requires)", values)
 
 
 def _refuse_rows(bad: np.ndarray, name: str, source: str, rule: str, values: Any) -> None:
@@ -214,7 +209,8 @@ def _refuse_rows(bad: np.ndarray, name: str, source: str, rule: str, values: Any
     row = int(np.flatnonzero(bad)[0])
     shown = values[row] if not isinstance(values, pd.Series) else values.iloc[row]
     shown = shown.item() if isinstance(shown, np.generic) else shown
-    raise DataValidationError(f"{source}: column {name!r} {rule}; {row_name(source, row)} holds {shown!r}"
+    shown = f"{shown:g}" if isinstance(shown, float) else repr(shown)
+    raise DataValidationError(f"{source}: column {name!r} {rule}; {row_name(source, row)} holds {shown}"
                               f"{f' ({int(bad.sum()):,} rows in all)' if bad.sum() > 1 else ''}. Fix or drop those rows.",
                               field=name)
 
