@@ -914,7 +914,7 @@ class Enforcer:
         entry = state.entry(event.ledger_entry_id)
         assert entry is not None, "appeals are checked before they are logged"
         state.put_appeal(Appeal(event.appeal_id, entry.id or 0, entry.entity_type, entry.entity_id, event.appellant,
-                                event.reason, event.at))
+                                event.reason, event.at, filed_by=event.filed_by))
 
     def _appeal_decided(self, event: AppealDecided, state: State, out: Outcome) -> None:
         appeal = state.appeal(event.appeal_id)

@@ -118,6 +118,7 @@ class AppealFiled:
     ledger_entry_id: int
     appellant: str
     reason: str
+    filed_by: str | None = None  # the calling token's name (None: authentication off, or logged before)
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,8 @@ def event_payload(event: Event) -> dict[str, Any]:
             del payload["superseded_by"]
         if not event.skip_segments:
             del payload["skip_segments"]
+    if isinstance(event, AppealFiled) and event.filed_by is None:
+        del payload["filed_by"]
     return payload
 
 
@@ -363,6 +366,7 @@ class Appeal:
     decided_by: str | None = None
     decided_at: datetime | None = None
     note: str = ""
+    filed_by: str | None = None  # the token that filed it (None: authentication off, or filed before)
 
 
 class State(Protocol):

@@ -204,6 +204,7 @@ appeals_table = Table(
     Column("decided_by", String(128), nullable=True),
     Column("decided_at", DateTime(timezone=True), nullable=True),
     Column("note", Text, nullable=False),
+    Column("filed_by", String(128), nullable=True),  # migration 0014
 )
 def _feedback_keys(conn: Connection) -> tuple[Any, Any]:
     """The conditions picking verdict events (``source_key`` ``feedback:N``): a range of the
@@ -252,6 +253,15 @@ def repeat_conflict(stream_id: str, chunk: int | None, sent: tuple[str, str | No
         return EnforcementConflict(f"chunk {chunk} of stream {stream_id!r} was already scored {scored_for}; send a "
                                    "chunk again as it was first sent", "merchant_id")
     return None
+
+
+class EnforcementForbidden(ShopGuardError):
+    """A call the caller may not make on this item (403 naming ``field``): a reviewer deciding
+    an appeal they filed, or of a charge their own verdict stands behind."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class EnforcementNotFound(ShopGuardError):
@@ -922,10 +932,11 @@ class EnforcementStore:
             keys = conn.execute(select(events_table.c.source_key).where(*_feedback_keys(conn))).scalars()
             return {int(k.split(":", 1)[1]) for k in keys if int(k.split(":", 1)[1]) >= since_id}
 
-    def file_appeal(self, ledger_entry_id: int, appellant: str, reason: str) -> Appeal:
-        """File an appeal of a charge; ``EnforcementNotFound`` / ``EnforcementConflict`` naming
-        ``ledger_entry_id`` when there is no such entry, it is not an appealable charge, it was
-        appealed already or its deadline has passed."""
+    def file_appeal(self, ledger_entry_id: int, appellant: str, reason: str, filed_by: str | None = None) -> Appeal:
+        """File an appeal of a charge (``filed_by``: the calling token's name, who may not decide
+        it); ``EnforcementNotFound`` / ``EnforcementConflict`` naming ``ledger_entry_id`` when
+        there is no such entry, it is not an appealable charge, it was appealed already or its
+        deadline has passed."""
         now = self.clock()
         with self.reads.connect() as conn:
             entry = SqlState(conn, self.enforcer).entry(ledger_entry_id)
@@ -954,10 +965,12 @@ class EnforcementStore:
                                           "ledger_entry_id")
             appeal_id = conn.execute(insert(appeals_table).values(
                 ledger_entry_id=ledger_entry_id, entity_type=entry.entity_type, entity_id=entry.entity_id,
-                appellant=appellant, reason=reason, filed_at=now, status="pending", note="")).inserted_primary_key[0]
-            self._apply(conn, AppealFiled(now, appeal_id, ledger_entry_id, appellant, reason),
+                appellant=appellant, reason=reason, filed_at=now, status="pending", note="",
+                filed_by=filed_by)).inserted_primary_key[0]
+            self._apply(conn, AppealFiled(now, appeal_id, ledger_entry_id, appellant, reason, filed_by),
                         f"appeal:{ledger_entry_id}")
-            return Appeal(appeal_id, ledger_entry_id, entry.entity_type, entry.entity_id, appellant, reason, now)
+            return Appeal(appeal_id, ledger_entry_id, entry.entity_type, entry.entity_id, appellant, reason, now,
+                          filed_by=filed_by)
 
     @staticmethod
     def _appeals_by_entry(conn: Connection, entity_type: str, entity_id: str) -> dict[int, Appeal]:
@@ -966,7 +979,8 @@ class EnforcementStore:
         return {r["ledger_entry_id"]: appeal_from_row(r) for r in rows}
 
     def decide_appeal(self, appeal_id: int, outcome: str, reviewer: str, note: str = "") -> Outcome:
-        """Uphold or overturn a pending appeal."""
+        """Uphold or overturn a pending appeal. Four eyes: ``EnforcementForbidden`` naming
+        ``reviewer`` when the reviewer filed the appeal or gave a verdict on the item charged."""
         if outcome not in ("upheld", "overturned"):
             raise EnforcementConflict("an appeal is upheld or overturned", "outcome")
         with self.reads.connect() as conn:
@@ -974,8 +988,11 @@ class EnforcementStore:
             appeal = state.appeal(appeal_id)
             entry = state.entry(appeal.ledger_entry_id) if appeal else None
             call = state.call(entry.request_id) if entry and entry.request_id else None
+            barred = self._four_eyes(conn, appeal, entry, reviewer) if appeal and entry else None
         if appeal is None or entry is None:
             raise EnforcementNotFound(f"no appeal {appeal_id}", "appeal_id")
+        if barred is not None:
+            raise EnforcementForbidden(barred, "reviewer")
         keys = [f"{entry.entity_type}:{entry.entity_id}"] + ([f"room:{entry.stream_id}"] if entry.stream_id else [])
         if call is not None:
             keys += [f"creator:{call.creator_id}"] if call.creator_id else []
@@ -987,6 +1004,35 @@ class EnforcementStore:
                                           f"({current.status if current else 'unknown'})", "appeal_id")
             event = AppealDecided(self.clock(), appeal_id, outcome, reviewer, note)
             return self._apply(conn, event, f"appeal_decision:{appeal_id}")[0]
+
+    @classmethod
+    def _four_eyes(cls, conn: Connection, appeal: Appeal, entry: Entry, reviewer: str) -> str | None:
+        """Why ``reviewer`` may not decide ``appeal`` (of the charge ``entry``), or None: an
+        appeal is decided by someone who neither filed it nor judged the item charged."""
+        if appeal.filed_by is not None and appeal.filed_by == reviewer:
+            return f"appeal {appeal.id} was filed by {reviewer!r}: another reviewer decides it (four eyes)"
+        if cls._judged_by(conn, entry, reviewer):
+            return (f"the charge of appeal {appeal.id} stands on a verdict {reviewer!r} gave: another reviewer "
+                    "decides it (four eyes)")
+        return None
+
+    @staticmethod
+    def _judged_by(conn: Connection, entry: Entry, reviewer: str) -> bool:
+        """Whether ``reviewer`` gave a verdict on the item ``entry`` charges: its listing, or its
+        segment of the call (a verdict on the whole call included)."""
+        if entry.request_id is None:
+            return False
+        rows = conn.execute(select(events_table.c.payload).where(
+            events_table.c.request_id == entry.request_id, *_feedback_keys(conn))).scalars()
+        for payload in rows:
+            if payload["reviewer"] != reviewer:
+                continue
+            if entry.listing_id is not None:
+                if payload["entity_type"] == "listing" and payload["entity_id"] == entry.listing_id:
+                    return True
+            elif payload.get("segment_index") in (None, entry.segment_index):
+                return True
+        return False
 
     def tick(self, now: datetime | None = None) -> Outcome | None:
         """Apply what fell due by ``now`` (recoveries, expiries, penalty ends); None when nothing was due."""
@@ -1153,14 +1199,17 @@ class EnforcementStore:
             entries = {e.id: e for e in (SqlState(conn, self.enforcer).entry(r["ledger_entry_id"]) for r in rows) if e}
         return [{**appeal_view(appeal_from_row(r)), "entry": entries.get(r["ledger_entry_id"])} for r in rows]
 
-    def appeal(self, appeal_id: int) -> dict[str, Any]:
-        """One appeal with the entry it is about."""
+    def appeal(self, appeal_id: int, reviewer: str | None = None) -> dict[str, Any]:
+        """One appeal with the entry it is about; with ``reviewer``, ``barred``: why that
+        reviewer may not decide it (four eyes), or None."""
         with self.reads.connect() as conn:
             state = SqlState(conn, self.enforcer)
             appeal = state.appeal(appeal_id)
             if appeal is None:
                 raise EnforcementNotFound(f"no appeal {appeal_id}", "appeal_id")
-            return {**appeal_view(appeal), "entry": state.entry(appeal.ledger_entry_id)}
+            entry = state.entry(appeal.ledger_entry_id)
+            barred = self._four_eyes(conn, appeal, entry, reviewer) if reviewer is not None and entry else None
+            return {**appeal_view(appeal), "entry": entry, "barred": barred}
 
     def credit_history(self, creator_id: str) -> list[tuple[datetime, int]]:
         """(time, credit after) of each ledger entry of a creator, for the console's chart."""
@@ -1220,4 +1269,4 @@ def appeal_view(appeal: Appeal) -> dict[str, Any]:
     return {"id": appeal.id, "ledger_entry_id": appeal.ledger_entry_id, "entity_type": appeal.entity_type,
             "entity_id": appeal.entity_id, "appellant": appeal.appellant, "reason": appeal.reason,
             "filed_at": appeal.filed_at, "status": appeal.status, "decided_by": appeal.decided_by,
-            "decided_at": appeal.decided_at, "note": appeal.note}
+            "decided_at": appeal.decided_at, "note": appeal.note, "filed_by": appeal.filed_by}

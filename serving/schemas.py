@@ -39,6 +39,8 @@ class AppealResponse(BaseModel):
     appellant: str
     status: str
     filed_at: datetime
+    filed_by: str | None = Field(None, description="the calling token's name (null with authentication off): "
+                                                   "another reviewer decides the appeal")
 
 
 class FeedbackResponse(BaseModel):

@@ -465,7 +465,8 @@ class ShopGuard:
             return _with_status(ctx, storage_unavailable("the appeal"))
         try:
             claim_answer()
-            appeal = self.enforcement.file_appeal(ledger_entry_id, appellant, reason)
+            filed_by = decode_principal(ctx.request.headers.get(PRINCIPAL_HEADER.decode()))
+            appeal = self.enforcement.file_appeal(ledger_entry_id, appellant, reason, filed_by)
         except (EnforcementConflict, EnforcementNotFound) as exc:
             status = 404 if isinstance(exc, EnforcementNotFound) else 409
             body = error_body(status, exc.field, str(exc), "appeal")
@@ -478,7 +479,8 @@ class ShopGuard:
         ctx.response.status_code = 201
         return AppealResponse(appeal_id=appeal.id, ledger_entry_id=appeal.ledger_entry_id,
                               entity_type=appeal.entity_type, entity_id=appeal.entity_id,
-                              appellant=appeal.appellant, status=appeal.status, filed_at=appeal.filed_at)
+                              appellant=appeal.appellant, status=appeal.status, filed_at=appeal.filed_at,
+                              filed_by=appeal.filed_by)
 
     def _log(self, request_id: str, entity_type: str, items: Sequence[LogItem]) -> None:
         """Store the decision records (group commit, journal when the database is busy)."""

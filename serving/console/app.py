@@ -643,14 +643,14 @@ async def appeal_page(request: Request, session: Session) -> Response:
     appeal_id = _path_int(request, "appeal_id")
     if appeal_id > 2**53:
         raise HTTPException(404, f"no appeal {appeal_id}")
-    appeal = await _enforcement_read(lambda: state().enforcement.appeal(appeal_id))
+    appeal = await _enforcement_read(lambda: state().enforcement.appeal(appeal_id, session.name))
     return render(request, "appeal.html", session=session, appeal=appeal)
 
 
 @signed_in("review")
 async def appeal_decision(request: Request, session: Session) -> Response:
     """``POST /appeals/{id}/decision``: uphold or overturn (``feedback`` scope)."""
-    from policy.store import EnforcementConflict, EnforcementNotFound
+    from policy.store import EnforcementConflict, EnforcementForbidden, EnforcementNotFound
 
     form = await request.form()
     if not _csrf_ok(request, session, form):
@@ -666,6 +666,8 @@ async def appeal_decision(request: Request, session: Session) -> Response:
         await run_in_threadpool(state().enforcement.decide_appeal, appeal_id, outcome, session.name, note)
     except EnforcementNotFound as exc:
         raise HTTPException(404, str(exc)) from None
+    except EnforcementForbidden as exc:
+        return render(request, "error.html", 403, session, title="Not allowed", field=exc.field, message=str(exc))
     except EnforcementConflict as exc:
         return render(request, "error.html", 409, session, title="Already decided", field=exc.field, message=str(exc))
     return RedirectResponse(f"{prefix(request)}/appeals?decided={appeal_id}", status_code=303)

@@ -87,7 +87,7 @@ def postgres_url():
 
 def test_migrations_bring_postgres_to_the_declared_schema(postgres_url) -> None:
     engine = make_engine(postgres_url)
-    assert current_revision(engine) == "0013"
+    assert current_revision(engine) == "0014"
     declared = MetaData()
     for metadata in (aliases.metadata, deployments.metadata, version_records.metadata, auth.metadata,
                      decision_log.metadata, feedback.metadata, enforcement.metadata, claims.metadata):

@@ -28,7 +28,7 @@ from serving.console import claims
 
 DECLARED = (aliases.metadata, deployments.metadata, version_records.metadata, auth.metadata,
             decision_log.metadata, feedback.metadata, store.metadata, claims.metadata)
-HEAD = "0013"
+HEAD = "0014"
 # The standing merchant decisions of revisions 0001-0007 (0008 moves them into merchant_standing).
 OLD = MetaData()
 old_merchant_decisions = Table(

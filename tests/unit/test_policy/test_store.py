@@ -17,7 +17,12 @@ from database.engine import make_engine
 from policy.document import PolicyDocument, load_policy
 from policy.replay import compare_with_live, day_table, replay
 from policy.state import ChunkScored, FlaggedInput, ListingScored, ListingsScored, VerdictGiven
-from policy.store import EnforcementConflict, EnforcementNotFound, EnforcementStore
+from policy.store import (
+    EnforcementConflict,
+    EnforcementForbidden,
+    EnforcementNotFound,
+    EnforcementStore,
+)
 
 T0 = datetime(2026, 11, 2, 20, 0, tzinfo=UTC)
 BLOCK = FlaggedInput(0, "block", ("off_platform",))
@@ -306,5 +311,32 @@ def test_an_earlier_verdict_applied_after_a_later_one_on_the_same_segment_acts_o
     store.record_verdict(VerdictGiven(T0 + timedelta(minutes=3), 155, "stream", "s1", "s1-0", "off_platform", "rev3",
                                       0))
     assert store.creator_state("c1")["credit"] == 10
+    comparison = compare_with_live(replay(store.events(), load_policy()), store.ledger_entries(), store.all_actions())
+    assert comparison.identical
+
+
+def test_an_appeal_is_decided_by_someone_who_neither_filed_it_nor_judged_the_item_charged(tmp_path) -> None:
+    # A token with the feedback scope could once file an appeal and decide it itself.
+    store = make_store(tmp_path, FakeClock(T0 + timedelta(hours=1)))
+    store.record_chunk(chunk("s1", 0, BLOCK, FlaggedInput(1, "review", ("efficacy_claim",))), "sha-0")
+    store.record_verdict(VerdictGiven(T0 + timedelta(minutes=1), 7, "stream", "s1", "s1-0", "efficacy_claim",
+                                      "rev1", 1))
+    charges = {e["segment_index"]: e for e in store.creator_state("c1")["ledger"] if e["kind"] == "charge"}
+    assert set(charges) == {0, 1}
+    filed = store.file_appeal(charges[0]["id"], "c1", "the handle was a brand name", filed_by="ops")
+    assert store.creator_state("c1")["appeals"][0]["filed_by"] == "ops"
+    with pytest.raises(EnforcementForbidden, match="filed by 'ops'") as refused:
+        store.decide_appeal(filed.id, "overturned", "ops")
+    assert refused.value.field == "reviewer"
+    assert store.appeal(filed.id, "ops")["barred"] is not None and store.appeal(filed.id, "rev1")["barred"] is None
+    store.decide_appeal(filed.id, "overturned", "rev1")  # rev1 judged segment 1, not segment 0
+    judged = store.file_appeal(charges[1]["id"], "c1", "I only said it helps")
+    with pytest.raises(EnforcementForbidden, match="verdict 'rev1' gave"):
+        store.decide_appeal(judged.id, "upheld", "rev1")
+    assert store.appeal(judged.id)["status"] == "pending"  # refused: nothing changed
+    store.decide_appeal(judged.id, "upheld", "lead")
+    appeals = {a["id"]: a for a in store.creator_state("c1")["appeals"]}
+    assert (appeals[filed.id]["decided_by"], appeals[judged.id]["decided_by"]) == ("rev1", "lead")
+    assert appeals[judged.id]["filed_by"] is None  # filed with authentication off
     comparison = compare_with_live(replay(store.events(), load_policy()), store.ledger_entries(), store.all_actions())
     assert comparison.identical

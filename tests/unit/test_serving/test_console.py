@@ -421,3 +421,31 @@ def test_an_appeal_of_a_reviewers_finding_logged_without_its_call_shows_on_that_
     assert _sign_in(client, secrets["reviewer"]) == 303
     assert "merchant M8" in client.get(f"/console/decisions/{ids['listing']}").text
     assert 'id="appeals"' not in client.get(f"/console/decisions/{ids['stream']}").text
+
+
+def test_a_reviewer_who_filed_an_appeal_is_shown_why_and_cannot_decide_it(console) -> None:
+    # Four eyes: a token with the feedback scope could once file an appeal and decide it itself.
+    from policy.store import appeals_table, ledger_table
+
+    client, engine, secrets = console
+    at = datetime.now(UTC)
+    with engine.begin() as conn:
+        entry_id = conn.execute(ledger_table.insert().values(
+            entity_type="creator", entity_id="C61", at=at, points=-1, balance=9, kind="charge",
+            rule="creators.points.absolute_claim (block)", policy_version="p@1", status="provisional",
+            category="absolute_claim", stream_id="S61", request_id="req0061", segment_index=0)).inserted_primary_key[0]
+        appeal_id = conn.execute(appeals_table.insert().values(
+            ledger_entry_id=entry_id, entity_type="creator", entity_id="C61", appellant="host", reason="r",
+            filed_at=at, status="pending", note="", filed_by="rita")).inserted_primary_key[0]
+    assert _sign_in(client, secrets["reviewer"]) == 303
+    page = client.get(f"/console/appeals/{appeal_id}").text
+    assert "filed by &#39;rita&#39;: another reviewer decides it (four eyes)" in page and 'value="overturned"' not in page
+    answer = client.post(f"/console/appeals/{appeal_id}/decision",
+                         data={"csrf": _csrf(client, f"/console/appeals/{appeal_id}"), "outcome": "overturned"})
+    assert answer.status_code == 403 and "four eyes" in answer.text
+    with engine.connect() as conn:
+        assert conn.execute(select(appeals_table.c.status).where(appeals_table.c.id == appeal_id)).scalar_one() \
+            == "pending"
+    client.cookies.clear()
+    assert _sign_in(client, secrets["feedback"]) == 303  # another reviewer
+    assert 'value="overturned"' in client.get(f"/console/appeals/{appeal_id}").text
