@@ -371,20 +371,28 @@ def test_appeal_pages_name_rooms_and_decisions_without_links_for_a_token_that_ca
         assert "room-1" in room and "M1" in merchant and "abc123def456" in decision and "#2" in decision
 
 
-def test_a_decision_page_shows_the_appeals_of_its_charges_and_its_policy(console) -> None:
-    # An overturn by appeal once left the decision page saying "No verdict yet" and nothing more.
+def _appealed_charge(engine, **appeal: object) -> int:
+    """A creator's charge for segment 0 of call ``req0061`` and an appeal of it (``appeal``:
+    its status and decision); the appeal's id."""
     from policy.store import appeals_table, ledger_table
 
-    client, engine, secrets = console
     at = datetime.now(UTC)
     with engine.begin() as conn:
         entry_id = conn.execute(ledger_table.insert().values(
             entity_type="creator", entity_id="C61", at=at, points=-1, balance=9, kind="charge",
             rule="creators.points.absolute_claim (block)", policy_version="p@1", status="provisional",
             category="absolute_claim", stream_id="S61", request_id="req0061", segment_index=0)).inserted_primary_key[0]
-        conn.execute(appeals_table.insert().values(
+        return conn.execute(appeals_table.insert().values(
             ledger_entry_id=entry_id, entity_type="creator", entity_id="C61", appellant="host", reason="r",
-            filed_at=at, status="overturned", decided_by="lead", decided_at=at, note=HOSTILE))
+            filed_at=at, **appeal)).inserted_primary_key[0]
+
+
+def test_a_decision_page_shows_the_appeals_of_its_charges_and_its_policy(console) -> None:
+    # An overturn by appeal once left the decision page saying "No verdict yet" and nothing more.
+    client, engine, secrets = console
+    at = datetime.now(UTC)
+    _appealed_charge(engine, status="overturned", decided_by="lead", decided_at=at, note=HOSTILE)
+    with engine.connect() as conn:
         stream_id = conn.execute(select(decision_log_table.c.id).where(
             decision_log_table.c.request_id == "req0061")).scalar_one()
     assert _sign_in(client, secrets["reviewer"]) == 303
@@ -425,18 +433,10 @@ def test_an_appeal_of_a_reviewers_finding_logged_without_its_call_shows_on_that_
 
 def test_a_reviewer_who_filed_an_appeal_is_shown_why_and_cannot_decide_it(console) -> None:
     # Four eyes: a token with the feedback scope could once file an appeal and decide it itself.
-    from policy.store import appeals_table, ledger_table
+    from policy.store import appeals_table
 
     client, engine, secrets = console
-    at = datetime.now(UTC)
-    with engine.begin() as conn:
-        entry_id = conn.execute(ledger_table.insert().values(
-            entity_type="creator", entity_id="C61", at=at, points=-1, balance=9, kind="charge",
-            rule="creators.points.absolute_claim (block)", policy_version="p@1", status="provisional",
-            category="absolute_claim", stream_id="S61", request_id="req0061", segment_index=0)).inserted_primary_key[0]
-        appeal_id = conn.execute(appeals_table.insert().values(
-            ledger_entry_id=entry_id, entity_type="creator", entity_id="C61", appellant="host", reason="r",
-            filed_at=at, status="pending", note="", filed_by="rita")).inserted_primary_key[0]
+    appeal_id = _appealed_charge(engine, status="pending", note="", filed_by="rita")
     assert _sign_in(client, secrets["reviewer"]) == 303
     page = client.get(f"/console/appeals/{appeal_id}").text
     assert "filed by &#39;rita&#39;: another reviewer decides it (four eyes)" in page and 'value="overturned"' not in page
