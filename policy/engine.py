@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,6 +45,7 @@ from typing import Any
 from policy.calls import MODEL_HOLD, MerchantHold
 from policy.document import PENALTY_RAISES, ROOM_ACTIONS, PolicyDocument
 from policy.state import (
+    RULES,
     Action,
     AppealDecided,
     AppealFiled,
@@ -103,6 +105,17 @@ def _penalty_text(penalty: Penalty | None) -> str:
         return "none"
     return penalty.kind + (f" until {penalty.until:%Y-%m-%d %H:%M} UTC" if penalty.until else " (no end)")
 
+# The rules of the event being applied (``RULES`` for events that name none: ticks), so that a
+# replay of an older log reproduces its ledger; a context variable, as workers apply events on
+# several threads through one enforcer.
+_APPLYING: ContextVar[int] = ContextVar("shopguard_enforcement_rules", default=RULES)
+
+
+def _rules() -> int:
+    """The rules of the event being applied."""
+    return _APPLYING.get()
+
+
 class Enforcer:
     """The enforcement logic of one policy."""
 
@@ -118,7 +131,11 @@ class Enforcer:
         handler = {ChunkScored: self._chunk, ListingsScored: self._listings, MerchantsScored: self._merchants,
                    VerdictGiven: self._verdict, AppealFiled: self._appeal_filed, AppealDecided: self._appeal_decided,
                    Tick: self._tick}[type(event)]
-        handler(event, state, out)  # type: ignore[operator]
+        token = _APPLYING.set(getattr(event, "rules", RULES))
+        try:
+            handler(event, state, out)  # type: ignore[operator]
+        finally:
+            _APPLYING.reset(token)
         return out
 
     # -- reading state as the policy sees it -------------------------------------------------
@@ -164,6 +181,15 @@ class Enforcer:
             return "none"
         return creator.penalty.kind
 
+    @staticmethod
+    def _standing_when_opened(creator: Creator, opened_at: datetime) -> str:
+        """The creator's standing when a room opened, as far as their penalty in force tells: a
+        penalty whose run began later (during the broadcast) does not count."""
+        penalty = creator.penalty
+        if penalty is None or penalty.run_start > opened_at or not penalty.active(opened_at):
+            return "none"
+        return penalty.kind
+
     # -- chunks of a broadcast -------------------------------------------------------------
 
     def _chunk(self, event: ChunkScored, state: State, out: Outcome) -> None:
@@ -183,8 +209,10 @@ class Enforcer:
         if named_late and creator is not None:
             # As if named from the first chunk: a host who may not sell live has the room stopped
             # (their standing before this room's own charges, as a room opened under it).
+            standing = (self._standing_when_opened(creator, room.opened_at) if _rules() >= 4
+                        else self.creator_standing(creator, event.at))
             room.penalty_stop = room.penalty_stop or (self.policy.rooms.stop_for_creator_penalty
-                                                      and self.creator_standing(creator, event.at) != "none")
+                                                      and standing != "none")
             self._charge_before_named(state, room, creator, event.at, out)
         base = room.segments
         state.add_call(Call(event.request_id, "stream", event.stream_id, event.at, event.merchant_id,
@@ -457,12 +485,16 @@ class Enforcer:
             times.append(creator.clock + timedelta(days=recovery.clean_days))
         return min(times) if times else None
 
+    def _withdrawn(self, creator: Creator) -> bool:
+        """Whether the creator is withdrawn until lifted and the policy recovers no credit then."""
+        return (not self.policy.creators.recovers_while_withdrawn and creator.penalty is not None
+                and creator.penalty.kind == "withdraw_ecommerce" and creator.penalty.until is None)
+
     def _recovery_rule(self, creator: Creator) -> Any:
         rules = self.policy.creators
         if creator.credit >= rules.cap:
             return None
-        if (not rules.recovers_while_withdrawn and creator.penalty is not None
-                and creator.penalty.kind == "withdraw_ecommerce" and creator.penalty.until is None):
+        if self._withdrawn(creator):
             return None
         return next((r for r in rules.recovery if creator.credit < r.below), None)
 
@@ -640,7 +672,7 @@ class Enforcer:
                 if not (event.rules >= 2 and self._upheld(state, charge)):
                     self._reverse(state, merchant, charge, event.at, f"overturned: {reason}", out)
         elif charges:
-            self._confirm_entries(state, charges, event.at, reason, out)
+            self._confirm_entries(state, charges, event.at, reason, out, merchant.points)
         else:
             self._charge(state, "merchant", merchant, LISTING_CHARGE, None, "final", event.at,
                          f"listing {call.entity_id} confirmed inferior: {reason}", out, listing_id=call.entity_id,
@@ -650,7 +682,9 @@ class Enforcer:
     def _confirm(self, state: State, segment: Flagged, categories: tuple[str, ...], call: Call, at: datetime,
                  reason: str, out: Outcome) -> None:
         """A reviewer names the categories a segment truly has: it stands (again), its charges
-        are final, categories not yet charged in the broadcast are charged."""
+        are final, categories not yet charged in the broadcast are charged; a review burst its
+        overturn had broken that stands again charges its other reviews again."""
+        restored = segment.overturned and segment.rule_blocked and _rules() >= 4
         segment.overturned = False
         segment.confirmed = tuple(dict.fromkeys((*segment.confirmed, *categories)))
         state.put_flagged(segment)
@@ -665,8 +699,11 @@ class Enforcer:
             entity_id = entity.creator_id if isinstance(entity, Creator) else entity.merchant_id
             on_it = [e for e in self._standing_charges(state, entity_type, entity_id, segment.stream_id)
                      if (e.request_id, e.segment_index) == (segment.request_id, segment.segment_index)]
-            self._confirm_entries(state, [e for e in on_it if e.category in categories], at, reason, out)
+            balance = entity.credit if isinstance(entity, Creator) else entity.points
+            self._confirm_entries(state, [e for e in on_it if e.category in categories], at, reason, out, balance)
         self._charge_segment(state, segment, categories, "final", at, f"confirmed: {reason}", creator, merchant, out)
+        if restored:
+            self._charge_burst_again(state, segment, at, reason, creator, merchant, out)
         if creator is not None:
             state.put_creator(creator)
         if merchant is not None:
@@ -676,15 +713,32 @@ class Enforcer:
             self._climb(state, room, None, at, [segment.ordinal], "verdict", out)
             state.put_room(room)
 
-    def _confirm_entries(self, state: State, charges: list[Entry], at: datetime, reason: str, out: Outcome) -> None:
+    def _charge_burst_again(self, state: State, segment: Flagged, at: datetime, reason: str,
+                            creator: Creator | None, merchant: Merchant | None, out: Outcome) -> None:
+        """The other burst reviews of ``segment``'s call, when the burst stands again: charged
+        provisionally, as the call charged them (once per category per broadcast)."""
+        flagged = state.flagged(segment.stream_id)
+        bursts = self._standing_bursts(flagged)
+        for other in flagged:
+            if (other.request_id == segment.request_id and other.segment_index != segment.segment_index
+                    and self._burst_stands(other, bursts)):
+                self._charge_segment(state, other, other.categories, "provisional", at,
+                                     f"{_charged_as(other)}, the burst standing again: {reason}", creator, merchant,
+                                     out)
+
+    def _confirm_entries(self, state: State, charges: list[Entry], at: datetime, reason: str, out: Outcome,
+                         balance: int | None = None) -> None:
+        """Confirmation entries of ``charges`` not yet final; ``balance``: the entity's balance
+        now (what fell due in the same event included), else the stored one."""
         confirmed = {e.refers_to for e in state.entries(charges[0].entity_type, charges[0].entity_id)
                      if e.kind == "confirmation"} if charges else set()
         for charge in charges:
             if charge.status == "final" or charge.id in confirmed:
                 continue
-            entity = self._balance(state, charge.entity_type, charge.entity_id)
+            after = (balance if balance is not None and _rules() >= 4
+                     else self._balance(state, charge.entity_type, charge.entity_id))
             out.entries.append(state.add_entry(Entry(
-                charge.entity_type, charge.entity_id, at, 0, entity, "confirmation", f"confirmed: {reason}",
+                charge.entity_type, charge.entity_id, at, 0, after, "confirmation", f"confirmed: {reason}",
                 self.version, category=charge.category, stream_id=charge.stream_id, listing_id=charge.listing_id,
                 request_id=charge.request_id, segment_index=charge.segment_index, refers_to=charge.id)))
 
@@ -845,6 +899,8 @@ class Enforcer:
             keep = still[-1] if still else None  # the strictest level the basis still reaches
             if keep is not None and keep.at_or_below <= penalty.level:
                 return  # as strict as the penalty in force, or stricter: a reversal never raises a penalty
+            if self._withdrawn(entity) and _rules() >= 4:
+                entity.clock = max(entity.clock, at)  # no clean days counted while withdrawn: from the lift
             before = self.creator_standing(entity, at)
             entity.penalty = self._eased(penalty, keep.kind if keep else None, keep.at_or_below if keep else None,
                                          keep.days if keep else None, at)

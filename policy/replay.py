@@ -20,7 +20,7 @@ from typing import Any
 
 from policy.document import PolicyDocument
 from policy.engine import Enforcer
-from policy.state import Action, Entry, Event, MemoryState, VerdictGiven
+from policy.state import Action, AppealDecided, Entry, Event, MemoryState, VerdictGiven
 
 ESCALATIONS = ("warn", "restrict", "stop")
 
@@ -81,7 +81,20 @@ def replay(events: Iterable[tuple[int, Event]], policy: PolicyDocument) -> Repla
         result.events += 1
         if isinstance(event, VerdictGiven) and event.label == "ok" and event.superseded_by is None:
             result.overturned |= _overturned_by(event, result.state)
+        elif isinstance(event, AppealDecided) and event.outcome == "overturned":
+            result.overturned |= _overturned_by_appeal(event, result.state)
     return result
+
+
+def _overturned_by_appeal(event: AppealDecided, state: MemoryState) -> set[tuple]:
+    """What an appeal overturned: the decision its charge came from (a listing or a segment)."""
+    appeal = state.appeal(event.appeal_id)
+    entry = state.entry(appeal.ledger_entry_id) if appeal else None
+    if entry is None or entry.request_id is None:
+        return set()
+    if entry.listing_id is not None:
+        return {(entry.request_id, "listing", entry.listing_id)}
+    return {(entry.request_id, entry.segment_index)}
 
 
 def _overturned_by(event: VerdictGiven, state: MemoryState) -> set[tuple]:

@@ -27,6 +27,16 @@ class FlaggedInput:
     categories: tuple[str, ...]
 
 
+# The enforcement rules an event was applied under. 2: a verdict naming a segment's categories
+# withdraws the others, a charge whose appeal was upheld stays, a listing reviewers cleared is
+# not charged again; 3: a reviewer's finding on a listing names the listing's call; 4: a
+# confirmation's balance includes what fell due in the same event, a host named late is stopped
+# only for a penalty in force when the room opened, clean days count from a withdrawal's lift,
+# a review burst restored by a verdict charges its reviews again. Events logged before carry
+# none and are read as 1, so that a replay of an older log reproduces its ledger.
+RULES = 4
+
+
 @dataclass(frozen=True)
 class ChunkScored:
     """One stream call: a chunk of a broadcast, scored."""
@@ -40,6 +50,7 @@ class ChunkScored:
     merchant_id: str | None = None
     chunk: int | None = None
     rule_blocked: tuple[int, ...] = ()  # segments a stream rule (the review burst) blocked on
+    rules: int = RULES
 
 
 @dataclass(frozen=True)
@@ -51,13 +62,6 @@ class ListingScored:
     decision: str
     model_decision: str | None = None  # before the merchant rule; None in events logged before it was kept
 
-
-# The enforcement rules an event was applied under. 2: a verdict naming a segment's categories
-# withdraws the others, a charge whose appeal was upheld stays, a listing reviewers cleared is
-# not charged again; 3: a reviewer's finding on a listing names the listing's call. Events
-# logged before carry none and are read as 1, so that a replay of an older log reproduces its
-# ledger.
-RULES = 3
 
 
 @dataclass(frozen=True)

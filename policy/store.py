@@ -206,6 +206,13 @@ appeals_table = Table(
     Column("note", Text, nullable=False),
     Column("filed_by", String(128), nullable=True),  # migration 0014
 )
+def _listing_requests(conn: Connection, listing_id: str) -> list[str]:
+    """The request ids of the calls that scored ``listing_id``."""
+    t = calls_table
+    return list(conn.execute(select(t.c.request_id).where(t.c.entity_type == "listing",
+                                                          t.c.entity_id == listing_id)).scalars())
+
+
 def _feedback_keys(conn: Connection) -> tuple[Any, Any]:
     """The conditions picking verdict events (``source_key`` ``feedback:N``): a range of the
     key's index, compared byte by byte (under PostgreSQL's ICU or language collations ':' and
@@ -915,8 +922,11 @@ class EnforcementStore:
         of order, and the later one is what enforcement acts on. A later verdict on the whole call,
         or on the event's own segment, supersedes it (``superseded_by``); later verdicts on some
         segments take those out of an earlier whole-call verdict (``skip_segments``)."""
+        # A listing's verdict acts on the listing, whichever of its calls it names.
+        requests = (_listing_requests(conn, event.entity_id) if event.entity_type == "listing"
+                    else [event.request_id])
         rows = conn.execute(select(events_table.c.type, events_table.c.payload).where(
-            events_table.c.request_id == event.request_id, *_feedback_keys(conn)))
+            events_table.c.request_id.in_(requests), *_feedback_keys(conn)))
         later = [p for t, p in rows if t == event_type(event) and p["feedback_id"] > event.feedback_id
                  and (p["entity_type"], p["entity_id"]) == (event.entity_type, event.entity_id)]
         covering = [p["feedback_id"] for p in later if p.get("segment_index") in (None, event.segment_index)]
@@ -1018,12 +1028,17 @@ class EnforcementStore:
 
     @staticmethod
     def _judged_by(conn: Connection, entry: Entry, reviewer: str) -> bool:
-        """Whether ``reviewer`` gave a verdict on the item ``entry`` charges: its listing, or its
-        segment of the call (a verdict on the whole call included)."""
-        if entry.request_id is None:
+        """Whether ``reviewer`` gave a verdict on the item ``entry`` charges: its listing (through
+        any of the listing's calls: a verdict confirms every charge of it), or its segment of the
+        call (a verdict on the whole call included)."""
+        if entry.listing_id is not None:
+            requests = _listing_requests(conn, entry.listing_id)
+        elif entry.request_id is not None:
+            requests = [entry.request_id]
+        else:
             return False
         rows = conn.execute(select(events_table.c.payload).where(
-            events_table.c.request_id == entry.request_id, *_feedback_keys(conn))).scalars()
+            events_table.c.request_id.in_(requests), *_feedback_keys(conn))).scalars()
         for payload in rows:
             if payload["reviewer"] != reviewer:
                 continue

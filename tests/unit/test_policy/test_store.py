@@ -340,3 +340,123 @@ def test_an_appeal_is_decided_by_someone_who_neither_filed_it_nor_judged_the_ite
     assert appeals[judged.id]["filed_by"] is None  # filed with authentication off
     comparison = compare_with_live(replay(store.events(), load_policy()), store.ledger_entries(), store.all_actions())
     assert comparison.identical
+
+
+def _chained(ledger: list[dict]) -> bool:
+    """Whether each ledger entry's balance is the previous one's plus its points."""
+    return all(b["balance"] == a["balance"] + b["points"] for a, b in zip(ledger, ledger[1:], strict=False))
+
+
+def _listing_scored_twice(store: EnforcementStore, clock: FakeClock) -> None:
+    """Listing L1 of merchant m1 blocked in call req-a (charged) and again in req-b (a re-score)."""
+    store.record_listings(ListingsScored(clock.now, "req-a", (ListingScored("L1", "m1", "block", "block"),)))
+    clock.now += timedelta(hours=1)
+    store.record_listings(ListingsScored(clock.now, "req-b", (ListingScored("L1", "m1", "block", "block"),)))
+    clock.now += timedelta(hours=1)
+
+
+def test_a_verdict_on_a_listings_re_score_bars_its_reviewer_and_supersedes_earlier_verdicts(tmp_path) -> None:
+    # A listing's verdict acts on the listing whichever of its calls it names: it once neither
+    # barred its reviewer from the appeal (four eyes) nor superseded an earlier verdict applied later.
+    clock = FakeClock(T0)
+    store = make_store(tmp_path, clock)
+    _listing_scored_twice(store, clock)
+    store.record_verdict(VerdictGiven(clock.now, 10, "listing", "L1", "req-b", "inferior", "rev2"))
+    store.record_verdict(VerdictGiven(clock.now, 9, "listing", "L1", "req-a", "ok", "rev1"))  # given first, late
+    merchant = store.merchant_state("m1")
+    assert merchant["points"] == 4 and [e["kind"] for e in merchant["ledger"]] == ["charge", "confirmation"]
+    charge = merchant["ledger"][0]
+    appeal = store.file_appeal(charge["id"], "m1", "not inferior")
+    with pytest.raises(EnforcementForbidden, match="verdict 'rev2' gave"):
+        store.decide_appeal(appeal.id, "overturned", "rev2")
+    assert store.appeal(appeal.id, "rev1")["barred"] is not None  # rev1's ok, though superseded, judged it too
+    store.decide_appeal(appeal.id, "overturned", "lead")
+    assert store.merchant_state("m1")["points"] == 0
+    comparison = compare_with_live(replay(store.events(), load_policy()), store.ledger_entries(), store.all_actions())
+    assert comparison.identical
+
+
+def test_a_confirmation_names_the_balance_after_what_fell_due_in_the_same_event(tmp_path) -> None:
+    clock = FakeClock(T0)
+    store = make_store(tmp_path, clock)
+    store.record_listings(ListingsScored(T0, "req-a", (ListingScored("L1", "m1", "block", "block"),)))
+    clock.now = T0 + timedelta(days=60)
+    store.record_listings(ListingsScored(clock.now, "req-b", (ListingScored("L2", "m1", "block", "block"),)))
+    clock.now = T0 + timedelta(days=91)  # L1's points expired at 90 days; no tick ran since
+    store.record_verdict(VerdictGiven(clock.now, 1, "listing", "L2", "req-b", "inferior", "rev"))
+    ledger = store.merchant_state("m1")["ledger"]
+    assert [(e["kind"], e["balance"]) for e in ledger] == [("charge", 4), ("charge", 8), ("expiry", 4),
+                                                           ("confirmation", 4)]  # once 8
+    assert _chained(ledger)
+
+
+def test_lifting_a_withdrawal_counts_clean_days_from_the_lift(tmp_path) -> None:
+    # An overturn easing a withdrawal once wrote a recovery dated inside the withdrawal, before
+    # the reversal that ended it, and a confirmation with the balance before that recovery.
+    clock = FakeClock(T0)
+    store = make_store(tmp_path, clock)
+    store.record_chunk(chunk("s1", 0, FlaggedInput(0, "block", ("counterfeit", "efficacy_claim")),
+                             FlaggedInput(1, "block", ("off_platform", "price_fraud"))), "x")
+    assert store.creator_state("c1")["penalty"]["kind"] == "withdraw_ecommerce"
+    clock.now = T0 + timedelta(days=10)
+    store.tick()
+    assert "recovery" not in {e["kind"] for e in store.creator_state("c1")["ledger"]}  # none while withdrawn
+    store.record_verdict(VerdictGiven(clock.now, 1, "stream", "s1", "s1-0", "off_platform", "rev", 1))
+    creator = store.creator_state("c1")
+    assert creator["credit"] == 1 and creator["penalty"]["kind"] == "limit_live_selling"
+    assert "recovery" not in {e["kind"] for e in creator["ledger"]} and _chained(creator["ledger"])
+    clock.now = T0 + timedelta(days=17)
+    store.tick()
+    recoveries = [e for e in store.creator_state("c1")["ledger"] if e["kind"] == "recovery"]
+    assert [e["at"] for e in recoveries] == [T0 + timedelta(days=17)]  # 7 clean days after the lift
+    comparison = compare_with_live(replay(store.events(), load_policy()), store.ledger_entries(), store.all_actions())
+    assert comparison.identical
+
+
+@pytest.mark.parametrize("named_first", [True, False])
+def test_a_host_named_late_is_not_stopped_for_a_penalty_that_began_during_the_broadcast(tmp_path,
+                                                                                         named_first) -> None:
+    clock = FakeClock(T0)
+    store = make_store(tmp_path, clock)
+    store.record_chunk(chunk("s1", 0, creator="c1" if named_first else None), "a")
+    clock.now = T0 + timedelta(minutes=10)
+    store.record_chunk(chunk("s2", 0, FlaggedInput(0, "block", ("counterfeit",))), "b")  # c1 limited
+    assert store.creator_state("c1")["penalty"]["kind"] == "limit_live_selling"
+    clock.now = T0 + timedelta(minutes=20)
+    answer = store.record_chunk(chunk("s1", 1, at=clock.now), "c")
+    assert answer.answer["room"]["action"] == "none"  # the room in progress goes on, however named
+    clock.now = T0 + timedelta(minutes=30)
+    opened_under_it = store.record_chunk(chunk("s3", 0, creator=None, at=clock.now), "d")
+    assert opened_under_it.answer["room"]["action"] == "none"
+    named = store.record_chunk(chunk("s3", 1, at=clock.now), "e")
+    assert named.answer["room"]["action"] == "stop"  # opened while the host was limited
+
+
+def test_a_host_named_late_in_a_log_of_earlier_rules_replays_as_it_acted(tmp_path) -> None:
+    # Events logged before rules 4 were applied with the naming chunk's standing: their replay
+    # must reproduce the ledger and actions they left.
+    from policy.engine import Enforcer
+    from policy.state import MemoryState
+
+    enforcer, state = Enforcer(load_policy()), MemoryState()
+    later = T0 + timedelta(minutes=20)
+    enforcer.apply(ChunkScored(T0, "s1", "s1-0", 3, (), None, "m1", 0, rules=3), state)
+    enforcer.apply(ChunkScored(T0 + timedelta(minutes=10), "s2", "s2-0", 3,
+                               (FlaggedInput(0, "block", ("counterfeit",)),), "c1", "m1", 0, rules=3), state)
+    old = enforcer.apply(ChunkScored(later, "s1", "s1-1", 3, (), "c1", "m1", 1, rules=3), state)
+    assert old.room is not None and old.room["action"] == "stop"
+
+
+def test_a_review_burst_restored_by_a_verdict_charges_its_reviews_again(tmp_path) -> None:
+    store = make_store(tmp_path, FakeClock(T0))
+    store.record_chunk(ChunkScored(T0, "s1", "s1-0", 3, (
+        FlaggedInput(0, "review", ("false_scarcity",)), FlaggedInput(1, "review", ("price_fraud",)),
+        FlaggedInput(2, "review", ("price_fraud",))), "c1", "m1", 0, rule_blocked=(0, 1, 2)), "a")
+    assert store.creator_state("c1")["credit"] == 7
+    store.record_verdict(VerdictGiven(T0, 1, "stream", "s1", "s1-0", "ok", "rev1", 1))  # the burst breaks
+    assert store.creator_state("c1")["credit"] == 10
+    store.record_verdict(VerdictGiven(T0, 2, "stream", "s1", "s1-0", "price_fraud", "rev2", 1))  # it stands again
+    assert store.creator_state("c1")["credit"] == 7  # was 8: false_scarcity of segment 0 never charged again
+    assert store.merchant_state("m1")["points"] == store.merchant_state("m1")["ledger"][1]["balance"]
+    comparison = compare_with_live(replay(store.events(), load_policy()), store.ledger_entries(), store.all_actions())
+    assert comparison.identical
