@@ -49,6 +49,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from common.errors import ShopGuardError
+from features.ids import merchant_key
 from policy.calls import MerchantHold
 from policy.document import PolicyDocument
 from policy.engine import Enforcer, Outcome, charge_status
@@ -1019,7 +1020,7 @@ class EnforcementStore:
     def _four_eyes(cls, conn: Connection, appeal: Appeal, entry: Entry, reviewer: str) -> str | None:
         """Why ``reviewer`` may not decide ``appeal`` (of the charge ``entry``), or None: an
         appeal is decided by someone who neither filed it nor judged the item charged."""
-        if appeal.filed_by is not None and appeal.filed_by == reviewer:
+        if appeal.filed_by is not None and merchant_key(appeal.filed_by) == merchant_key(reviewer):
             return f"appeal {appeal.id} was filed by {reviewer!r}: another reviewer decides it (four eyes)"
         if cls._judged_by(conn, entry, reviewer):
             return (f"the charge of appeal {appeal.id} stands on a verdict {reviewer!r} gave: another reviewer "
@@ -1040,7 +1041,7 @@ class EnforcementStore:
         rows = conn.execute(select(events_table.c.payload).where(
             events_table.c.request_id.in_(requests), *_feedback_keys(conn))).scalars()
         for payload in rows:
-            if payload["reviewer"] != reviewer:
+            if merchant_key(payload["reviewer"]) != merchant_key(reviewer):  # one person, however cased
                 continue
             if entry.listing_id is not None:
                 if payload["entity_type"] == "listing" and payload["entity_id"] == entry.listing_id:

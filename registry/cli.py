@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import unicodedata
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -113,6 +114,11 @@ def _said_why(reason: str) -> str:
     """A ``--reason`` must say something: it is the audit history's only why."""
     if not reason.strip():
         raise typer.BadParameter("say why: the reason is kept in the audit history; an empty one is refused")
+    # An escape sequence in a reason would redraw an auditor's terminal when the history is shown.
+    hidden = sorted({f"U+{ord(c):04X}" for c in reason.strip() if unicodedata.category(c) in ("Cc", "Cf")})
+    if hidden:
+        raise typer.BadParameter(f"a reason is one line of visible text; it holds control or format characters "
+                                 f"({', '.join(hidden)})")
     return reason.strip()
 
 

@@ -45,7 +45,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from common.errors import ShopGuardError, error_body
+from features.ids import merchant_key
 from serving.error_answers import QUIET_LOG, send_json
+from serving.health import StorageStatus
 
 logger = logging.getLogger("shopguard.auth")
 metadata = MetaData()
@@ -112,7 +114,10 @@ def _digest(token: str) -> str:
 
 def parse_scopes(value: str) -> tuple[str, ...]:
     """``score,feedback`` -> ('score', 'feedback'), refusing unknown scopes."""
-    scopes = tuple(dict.fromkeys(s.strip() for s in value.split(",") if s.strip()))
+    items = [s.strip() for s in value.split(",")]
+    if "" in items and any(items):  # a typo (``read,,admin``) is not read as a shorter list
+        raise ShopGuardError(f"an empty item in the scope list {value!r}; name each scope once, joined by commas.")
+    scopes = tuple(dict.fromkeys(s for s in items if s))
     unknown = [s for s in scopes if s not in SCOPES]
     if not scopes or unknown:
         raise ShopGuardError(f"unknown scope(s) {unknown or [value]}; choose from {', '.join(SCOPES)}.")
@@ -132,18 +137,27 @@ class TokenStore:
         # tokens the database vouched for, apart from the cache (which unknown tokens can fill and clear)
         self._vouched: dict[str, tuple[float, ApiToken]] = {}
         self._last_read = float("-inf")  # time.monotonic() of the last successful read
+        # Why token checks cannot read the database now, for /readyz: a replica that answers 503
+        # to every call must not say it is ready.
+        self.reading = StorageStatus()
 
     def create(self, name: str, scopes: tuple[str, ...], created_by: str) -> str:
         """A new token for ``name``; returns the token (shown once, stored hashed)."""
         name = validate_token_name(name)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self._engine.begin() as conn:
-            taken = conn.execute(select(tokens_table.c.revoked_at).where(tokens_table.c.name == name)).first()
+            # Names differing only by case or width (``Filer``, ``ｆｉｌｅｒ``) read as one person in the
+            # audit trail and the four-eyes rule: one name.
+            taken = next((row for row in conn.execute(select(tokens_table.c.name, tokens_table.c.revoked_at))
+                          if principal_key(row.name) == principal_key(name)), None)
             if taken is not None and taken.revoked_at is None:
-                raise ShopGuardError(f"a token named {name!r} exists; revoke it or choose another name.")
+                raise ShopGuardError(f"a token named {taken.name!r} exists (names differing only by case or width "
+                                     "are one name); revoke it or choose another name.")
             if taken is not None:
-                raise ShopGuardError(f"the name {name!r} belongs to a token revoked on {taken.revoked_at:%Y-%m-%d}; "
-                                     "names are not reused (the audit trail names tokens by it): choose another name.")
+                raise ShopGuardError(f"the name {taken.name!r} belongs to a token revoked on "
+                                     f"{taken.revoked_at:%Y-%m-%d}; names are not reused (the audit trail names "
+                                     "tokens by it; names differing only by case or width are one name): choose "
+                                     "another name.")
             conn.execute(insert(tokens_table).values(
                 name=name, token_sha256=_digest(token), scopes=",".join(scopes),
                 created_at=datetime.now(UTC), created_by=created_by, revoked_at=None))
@@ -190,13 +204,15 @@ class TokenStore:
         try:
             with self._engine.connect() as conn:
                 row = conn.execute(select(tokens_table).where(tokens_table.c.token_sha256 == digest)).mappings().first()
-        except SQLAlchemyError:
+        except SQLAlchemyError as exc:
+            self.reading.failed(str(exc))
             vouched = self._outage_grace(digest)
             if vouched is None:
                 raise
             return vouched
         now = time.monotonic()
         self._last_read = now
+        self.reading.stored()
         found = None if row is None or row["revoked_at"] is not None else self._token(row)
         if len(self._cache) > 10_000:
             self._cache.clear()
@@ -246,6 +262,12 @@ def encode_principal(name: str) -> bytes:
 def decode_principal(value: str | None) -> str | None:
     """The token name set by :class:`AuthGuard` (None when authentication is off)."""
     return unquote(value, errors="strict") if value else None
+
+
+def principal_key(name: str) -> str:
+    """A token's name as identity is compared (the four-eyes rule, reusing a name): NFKC and
+    case-folded, as merchant ids are."""
+    return merchant_key(name)
 
 
 def validate_token_name(name: str) -> str:

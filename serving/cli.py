@@ -52,6 +52,14 @@ def serve(
 audit_app = typer.Typer(help="Read the decision log.", no_args_is_help=True)
 
 
+def _not_blank(**options: str | None) -> None:
+    """A filter given empty would match everything or nothing without saying so: refused."""
+    for name, value in options.items():
+        if value is not None and not value.strip():
+            raise typer.BadParameter("is empty: leave the option out to match every row",
+                                     param_hint=f"--{name.replace('_', '-')}")
+
+
 @audit_app.command("decisions")
 def audit_decisions(
     entity: str | None = typer.Option(None, "--entity", help=(
@@ -61,7 +69,7 @@ def audit_decisions(
     until: str | None = typer.Option(None, "--until", help="before this ISO time (UTC unless zoned)"),
     decision: str | None = typer.Option(None, "--decision", help="block, review or allow"),
     model: str | None = typer.Option(None, "--model", help="model name or name:version"),
-    limit: int = typer.Option(50, min=1, help="newest rows to print (the export has all)"),
+    limit: int = typer.Option(50, min=1, max=1_000_000, help="newest rows to print (the export has all)"),
     out: Path | None = typer.Option(None, "--out", help="export to .csv or .parquet (streamed in chunks)"),
 ) -> None:
     """What was decided, when (UTC, ISO 8601), by which model version and why. Reads only the
@@ -76,6 +84,7 @@ def audit_decisions(
 
     if decision is not None and decision not in ("block", "review", "allow"):
         raise typer.BadParameter("--decision must be block, review or allow")
+    _not_blank(entity=entity, request_id=request_id, model=model)
     if out is not None and out.suffix not in (".csv", ".parquet"):
         raise typer.BadParameter("--out must end in .csv or .parquet", param_hint="--out")
     start, end = time_window(since, until)
@@ -154,6 +163,7 @@ def audit_verdicts(
 
     if out.suffix.lstrip(".") not in FORMATS:
         raise typer.BadParameter("--out must end in .csv, .parquet or .jsonl", param_hint="--out")
+    _not_blank(reviewer=reviewer)
     start, end = time_window(since, until)
     filters = {"since": start, "until": end, "reviewer": reviewer}
     engine = make_engine(existing_home(model_store=False).database_url)

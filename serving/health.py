@@ -1,6 +1,7 @@
 """Honest readiness: ``/readyz`` is 200 only when every model with a production version is
-loaded, the decision-log writer runs and the database stores (a full disk, a damaged file: 503
-naming the cause, until a write succeeds again), and its body lists each one's state."""
+loaded, the decision-log writer runs and the database stores and can be read by the token
+checks (a full disk, a damaged file: 503 naming the cause, until a write or read succeeds
+again), and its body lists each one's state."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class ServiceHealth:
         self.models: dict[str, dict[str, Any]] | None = None  # None: still starting
         self.decision_log: Callable[[], dict[str, Any]] | None = None
         self.storage: list[Callable[[], str | None]] = []  # each writer's current storage problem
+        self.reads: list[Callable[[], str | None]] = []  # the token checks' (the front door's, set apart)
 
     def report(self) -> tuple[bool, dict[str, Any]]:
         """Whether the service is ready, and the body of ``/readyz``: every model with a
@@ -34,7 +36,7 @@ class ServiceHealth:
         if self.decision_log is not None:
             body["decision_log"] = self.decision_log()
             log_ready = bool(body["decision_log"]["running"])
-        problems = [problem for probe in self.storage if (problem := probe())]
+        problems = [problem for probe in (*self.storage, *self.reads) if (problem := probe())]
         if body.get("decision_log", {}).get("storage_problem"):
             problems.insert(0, body["decision_log"]["storage_problem"])
         body["storage"] = {"available": not problems, "problem": problems[0] if problems else None}

@@ -85,11 +85,13 @@ def token_store(settings: Settings) -> TokenStore | None:
     if not settings.auth:
         return None
     try:
-        return TokenStore(make_engine(settings.database_url))
+        store = TokenStore(make_engine(settings.database_url))
     except DatabaseUnreadable:
         from sqlalchemy import create_engine
 
-        return TokenStore(create_engine(settings.database_url))
+        store = TokenStore(create_engine(settings.database_url))
+    WORKER_HEALTH.reads = [store.reading.problem]  # /readyz says when tokens cannot be checked
+    return store
 
 
 RELEASE: Release | None = served_release(SETTINGS.release)

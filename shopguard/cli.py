@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 import typer
+from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
 from batch.cli import batch_app
@@ -103,6 +104,9 @@ class ShopGuardGroup(TyperGroup):
             if exc.filename is None:
                 raise
             fail(f"{exc.filename}: {exc.strerror or exc}")
+        except OperationalError as exc:  # a database busy (locked by another process) or gone mid-command
+            fail(f"the database could not be used ({exc.orig}): the step that needed it was not done; retry when "
+                 "the database is free")
 
 
 # The promotion gate of ``models promote --data`` is training's paired comparison, handed to

@@ -293,3 +293,39 @@ def test_reading_the_registry_database_makes_no_model_store(isolated_home: Path,
     history = CliRunner().invoke(app, ["models", "history", "listing-quality"])
     assert "no alias changes yet" in history.output
     assert not (isolated_home / "bentoml").exists()
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("audit", "decisions", "--limit", "99999999999999999999"), "--limit"),
+    (("audit", "decisions", "--entity", " "), "--entity"),
+    (("audit", "verdicts", "--out", "v.csv", "--reviewer", ""), "--reviewer"),
+    (("tokens", "create", "--name", "x", "--scopes", "read,,admin"), "empty item"),
+    (("models", "promote", "listing-quality:candidate", "--reason", "ok\x1b[1A\x1b[2Khidden"), "U+001B"),
+    (("models", "rollback", "listing-quality", "--reason", "two\nlines"), "U+000A")])
+def test_an_operators_bad_value_is_one_line_naming_it(args: tuple[str, ...], says: str, isolated_home: Path) -> None:
+    # Each of these once printed a traceback, matched every row, or was stored as given.
+    assert says in _one_error_line(CliRunner().invoke(app, list(args)))
+
+
+def test_a_token_name_differing_only_by_case_or_width_is_one_name(isolated_home: Path) -> None:
+    assert CliRunner().invoke(app, ["tokens", "create", "--name", "filer", "--scopes", "feedback"]).exit_code == 0
+    for variant in ("Filer", "ｆｉｌｅｒ"):
+        assert "'filer' exists" in _one_error_line(CliRunner().invoke(
+            app, ["tokens", "create", "--name", variant, "--scopes", "feedback"]))
+
+
+def test_a_locked_database_is_one_line_and_nothing_changes(isolated_home: Path) -> None:
+    import sqlite3
+
+    assert CliRunner().invoke(app, ["tokens", "create", "--name", "leaked", "--scopes", "read"]).exit_code == 0
+    database = load_settings().database_url.removeprefix("sqlite:///")
+    holder = sqlite3.connect(database, isolation_level=None, timeout=0)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        line = _one_error_line(CliRunner().invoke(app, ["tokens", "revoke", "leaked"]))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert "database is locked" in line and "retry" in line
+    listed = CliRunner().invoke(app, ["tokens", "list"]).output
+    assert "leaked" in listed and CliRunner().invoke(app, ["tokens", "revoke", "leaked"]).exit_code == 0

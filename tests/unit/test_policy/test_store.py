@@ -328,6 +328,8 @@ def test_an_appeal_is_decided_by_someone_who_neither_filed_it_nor_judged_the_ite
     with pytest.raises(EnforcementForbidden, match="filed by 'ops'") as refused:
         store.decide_appeal(filed.id, "overturned", "ops")
     assert refused.value.field == "reviewer"
+    with pytest.raises(EnforcementForbidden):
+        store.decide_appeal(filed.id, "overturned", "ＯＰＳ")  # one person, however cased or wide
     assert store.appeal(filed.id, "ops")["barred"] is not None and store.appeal(filed.id, "rev1")["barred"] is None
     store.decide_appeal(filed.id, "overturned", "rev1")  # rev1 judged segment 1, not segment 0
     judged = store.file_appeal(charges[1]["id"], "c1", "I only said it helps")

@@ -45,3 +45,30 @@ def test_no_grace_for_an_admin_token_nor_for_one_checked_long_before_the_last_re
     for token in (admin, early):  # admin never by grace; early's standing is older than the last read
         with pytest.raises(SQLAlchemyError):
             store.verify(token)
+
+
+def test_readiness_says_when_tokens_cannot_be_checked_and_again_when_they_can(tmp_path: Path) -> None:
+    # A damaged database once left /readyz at 200 while every authenticated call answered 503:
+    # only decision writes reached readiness, and no call got far enough to write one.
+    from serving.health import ServiceHealth
+
+    database = tmp_path / "tokens.db"
+    engine = make_engine(f"sqlite:///{database}")
+    store = TokenStore(engine, cache_seconds=0)
+    token = store.create("reader", ("read",), "test")
+    health = ServiceHealth()
+    health.models, health.reads = {}, [store.reading.problem]
+    assert store.verify(token) is not None and health.report()[0]
+    engine.dispose()
+    moved = tmp_path / "moved.db"
+    database.rename(moved)
+    database.write_bytes(b"garbage!" * 512)  # a damaged file in its place
+    assert store.verify(token) is not None  # vouched for lately: passes, but the database failed
+    with pytest.raises(SQLAlchemyError):
+        store.verify("sg_never-seen")  # nobody can vouch for this one
+    ready, body = health.report()
+    assert not ready and body["storage"]["problem"]
+    engine.dispose()
+    database.unlink()
+    moved.rename(database)
+    assert store.verify(token) is not None and health.report()[0]  # readable again: ready again
