@@ -377,12 +377,14 @@ async def _outside_the_queue(request: Request, session: Session, decision_id: in
 
 
 def _reviewable(decision_id: int, reviewer: str) -> bool:
-    """A pending review, or a decision ``reviewer`` gave a verdict on."""
+    """A pending review, a decision ``reviewer`` gave a verdict on, or one whose charge is
+    under an appeal not yet decided (its decider must see what was charged)."""
     engine = state().engine
     if queries.in_queue(engine, decision_id):
         return True
     decision = queries.decision_by_id(engine, decision_id)
-    return decision is not None and queries.has_verdict_by(engine, decision, reviewer)
+    return decision is not None and (queries.has_verdict_by(engine, decision, reviewer)
+                                     or queries.has_pending_appeal(engine, decision))
 
 
 # -- the audit view -----------------------------------------------------------------------------
@@ -644,7 +646,24 @@ async def appeal_page(request: Request, session: Session) -> Response:
     if appeal_id > 2**53:
         raise HTTPException(404, f"no appeal {appeal_id}")
     appeal = await _enforcement_read(lambda: state().enforcement.appeal(appeal_id, session.name))
-    return render(request, "appeal.html", session=session, appeal=appeal)
+    entry = appeal["entry"]
+    charged = await run_in_threadpool(queries.charged_decision, state().engine, entry.request_id if entry else None,
+                                      entry.listing_id if entry else None)
+    return render(request, "appeal.html", session=session, appeal=appeal, charged=charged,
+                  charged_text=_charged_text(charged, entry.segment_index if entry else None))
+
+
+def _charged_text(decision: dict[str, Any] | None, segment_index: int | None) -> str | None:
+    """What the charged item said: its segment's text, or the listing's title."""
+    if decision is None:
+        return None
+    inputs = decision["inputs"]
+    segments = inputs.get("segments")
+    if segment_index is not None and isinstance(segments, list) and 0 <= segment_index < len(segments):
+        segment = segments[segment_index]
+        return str(segment.get("text", "")) if isinstance(segment, dict) else None
+    title = inputs.get("title")
+    return str(title) if title is not None else None
 
 
 @signed_in("review")

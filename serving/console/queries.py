@@ -164,6 +164,27 @@ def decision_by_id(engine: Engine, decision_id: int) -> dict[str, Any] | None:
     return None if row is None else decoded(row)
 
 
+def charged_decision(engine: Engine, request_id: str | None, listing_id: str | None) -> dict[str, Any] | None:
+    """The logged decision a ledger charge came from (its call's; a listing's own in a call of
+    many), or None when it was not logged."""
+    from features.ids import id_key
+
+    if request_id is None:
+        return None
+    statement = select(D).where(D.c.request_id == request_id)
+    if listing_id is not None:
+        statement = statement.where(D.c.entity_id.in_((listing_id, id_key(listing_id))))
+    with engine.connect() as conn:
+        row = conn.execute(statement.order_by(D.c.id).limit(1)).mappings().first()
+    return None if row is None else decoded(row)
+
+
+def has_pending_appeal(engine: Engine, decision: dict[str, Any]) -> bool:
+    """Whether a charge the decision caused is under an appeal not yet decided: whoever may
+    decide it opens the decision."""
+    return any(a["status"] == "pending" for a in appeals(engine, decision))
+
+
 def verdicts(engine: Engine, decision: dict[str, Any]) -> list[dict[str, Any]]:
     """Every verdict on a logged decision, oldest first, each marked ``superseded`` when the
     same reviewer gave a later verdict on the same item (segment): a changed verdict; and

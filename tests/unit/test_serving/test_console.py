@@ -449,3 +449,23 @@ def test_a_reviewer_who_filed_an_appeal_is_shown_why_and_cannot_decide_it(consol
     client.cookies.clear()
     assert _sign_in(client, secrets["feedback"]) == 303  # another reviewer
     assert 'value="overturned"' in client.get(f"/console/appeals/{appeal_id}").text
+
+
+def test_a_feedback_only_reviewer_sees_what_an_appeal_is_about_while_it_is_pending(console) -> None:
+    # Such a reviewer could decide an appeal without any way to see the sentence charged.
+    client, engine, secrets = console
+    with engine.begin() as conn:  # the call's segment at block: not in the review queue
+        conn.execute(decision_log_table.update().where(decision_log_table.c.request_id == "req0061").values(
+            decision="block", inputs={"segments": [{"text": "这是全网最低价", "start_ms": 0, "end_ms": 4000}],
+                                      "segment_decisions": ["block"]}))
+    appeal_id = _appealed_charge(engine, status="pending", note="")
+    assert _sign_in(client, secrets["feedback"]) == 303
+    page = client.get(f"/console/appeals/{appeal_id}").text
+    assert "这是全网最低价" in page[page.index('id="charged-text"'):]
+    link = re.search(r'id="charged-decision" href="/console/decisions/(\d+)"', page)
+    assert link is not None and client.get(f"/console/decisions/{link.group(1)}").status_code == 200
+    answer = client.post(f"/console/appeals/{appeal_id}/decision",
+                         data={"csrf": _csrf(client, f"/console/appeals/{appeal_id}"), "outcome": "upheld"},
+                         follow_redirects=False)
+    assert answer.status_code == 303
+    assert client.get(f"/console/decisions/{link.group(1)}").status_code == 403  # decided: the queue's again
