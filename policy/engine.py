@@ -181,15 +181,6 @@ class Enforcer:
             return "none"
         return creator.penalty.kind
 
-    @staticmethod
-    def _standing_when_opened(creator: Creator, opened_at: datetime) -> str:
-        """The creator's standing when a room opened, as far as their penalty in force tells: a
-        penalty whose run began later (during the broadcast) does not count."""
-        penalty = creator.penalty
-        if penalty is None or penalty.run_start > opened_at or not penalty.active(opened_at):
-            return "none"
-        return penalty.kind
-
     # -- chunks of a broadcast -------------------------------------------------------------
 
     def _chunk(self, event: ChunkScored, state: State, out: Outcome) -> None:
@@ -199,6 +190,7 @@ class Enforcer:
         # against the broadcast before it was named is charged to them then.
         creator_id = event.creator_id or (room.creator_id if room else None)
         named_late = room is not None and room.creator_id is None and event.creator_id is not None
+        opened_under: str | None = None
         creator = self._creator(state, creator_id, event.at, out) if creator_id else None
         merchant = self._merchant(state, event.merchant_id, event.at, out) if event.merchant_id else None
         if room is None:  # a broadcast opened while its creator may not sell live is stopped throughout
@@ -209,10 +201,12 @@ class Enforcer:
         if named_late and creator is not None:
             # As if named from the first chunk: a host who may not sell live has the room stopped
             # (their standing before this room's own charges, as a room opened under it).
-            standing = (self._standing_when_opened(creator, room.opened_at) if _rules() >= 4
+            standing = (state.standing_at("creator", creator.creator_id, room.opened_at) if _rules() >= 4
                         else self.creator_standing(creator, event.at))
             room.penalty_stop = room.penalty_stop or (self.policy.rooms.stop_for_creator_penalty
                                                       and standing != "none")
+            if room.penalty_stop and standing != "none" and creator.penalty is None:
+                opened_under = standing  # a penalty in force when the room opened, ended since
             self._charge_before_named(state, room, creator, event.at, out)
         base = room.segments
         state.add_call(Call(event.request_id, "stream", event.stream_id, event.at, event.merchant_id,
@@ -235,7 +229,7 @@ class Enforcer:
             state.put_creator(creator)
         if merchant is not None:
             state.put_merchant(merchant)
-        self._climb(state, room, creator, event.at, [s.ordinal for s in new], "chunk", out)
+        self._climb(state, room, creator, event.at, [s.ordinal for s in new], "chunk", out, opened_under)
         room.updated_at = event.at
         state.put_room(room)
         out.room = self.room_view(state, room)
@@ -272,9 +266,10 @@ class Enforcer:
                 "chunks": room.chunks, "reasons": list(room.reasons)}
 
     def _climb(self, state: State, room: Room, creator: Creator | None, at: datetime, ordinals: list[int],
-               cause: str, out: Outcome) -> None:
+               cause: str, out: Outcome, opened_under: str | None = None) -> None:
         """Raise the room's action to the strongest rung its new segments reach, and to stop for
-        a creator who may not sell live."""
+        a creator who may not sell live (``opened_under``: the penalty a host named late was
+        under when the room opened, ended since)."""
         before, reasons, triggers = room.action, list(room.reasons), []
         if ordinals:
             history = [s for s in state.flagged(room.stream_id, max(0, min(ordinals) - self.policy.rooms.window_segments))
@@ -290,6 +285,10 @@ class Enforcer:
                         f"{penalty.kind}{until} (credit {creator.credit})"}]
             triggers = []
             cause = "creator_penalty"
+        elif opened_under is not None and room.action != "stop" and creator is not None:
+            room.action, triggers, cause = "stop", [], "creator_penalty"
+            reasons = [{"code": "creator_penalty", "detail": f"creator {creator.creator_id} was under {opened_under} "
+                        "when the room opened"}]
         if room.action != before:
             room.reasons = reasons
             self._act(state, at, "room", room.stream_id, before, room.action, cause, reasons[0]["detail"], None,

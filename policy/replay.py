@@ -20,7 +20,7 @@ from typing import Any
 
 from policy.document import PolicyDocument
 from policy.engine import Enforcer
-from policy.state import Action, AppealDecided, Entry, Event, MemoryState, VerdictGiven
+from policy.state import Action, AppealDecided, AppealFiled, Entry, Event, MemoryState, VerdictGiven
 
 ESCALATIONS = ("warn", "restrict", "stop")
 
@@ -75,26 +75,32 @@ def replay(events: Iterable[tuple[int, Event]], policy: PolicyDocument) -> Repla
     """Apply ``events`` (id, event), in order, under ``policy``, in memory."""
     enforcer = Enforcer(policy)
     result = ReplayResult(policy, MemoryState())
+    filed: dict[int, AppealFiled] = {}
     for event_id, event in events:
         result.state.event_id = event_id
+        if isinstance(event, AppealFiled):
+            filed[event.appeal_id] = event
         enforcer.apply(event, result.state)
         result.events += 1
         if isinstance(event, VerdictGiven) and event.label == "ok" and event.superseded_by is None:
             result.overturned |= _overturned_by(event, result.state)
-        elif isinstance(event, AppealDecided) and event.outcome == "overturned":
-            result.overturned |= _overturned_by_appeal(event, result.state)
+        elif isinstance(event, AppealDecided) and event.outcome == "overturned" and event.appeal_id in filed:
+            result.overturned |= _overturned_by_appeal(filed[event.appeal_id], result.state)
     return result
 
 
-def _overturned_by_appeal(event: AppealDecided, state: MemoryState) -> set[tuple]:
-    """What an appeal overturned: the decision its charge came from (a listing or a segment)."""
-    appeal = state.appeal(event.appeal_id)
-    entry = state.entry(appeal.ledger_entry_id) if appeal else None
-    if entry is None or entry.request_id is None:
-        return set()
-    if entry.listing_id is not None:
-        return {(entry.request_id, "listing", entry.listing_id)}
-    return {(entry.request_id, entry.segment_index)}
+def _overturned_by_appeal(appeal: AppealFiled, state: MemoryState) -> set[tuple]:
+    """What an appeal overturned: the decision its charge came from (a listing or a segment),
+    as the appeal names it (one logged before names only the entry, read from this ledger)."""
+    request_id, segment_index, listing_id = appeal.request_id, appeal.segment_index, appeal.listing_id
+    if request_id is None:
+        entry = state.entry(appeal.ledger_entry_id)
+        if entry is None or entry.request_id is None:
+            return set()
+        request_id, segment_index, listing_id = entry.request_id, entry.segment_index, entry.listing_id
+    if listing_id is not None:
+        return {(request_id, "listing", listing_id)}
+    return {(request_id, segment_index)}
 
 
 def _overturned_by(event: VerdictGiven, state: MemoryState) -> set[tuple]:

@@ -123,6 +123,11 @@ class AppealFiled:
     appellant: str
     reason: str
     filed_by: str | None = None  # the calling token's name (None: authentication off, or logged before)
+    # The decision the charge came from (None: logged before): a replay under another policy
+    # numbers its ledger otherwise, so the entry id alone would name another charge there.
+    request_id: str | None = None
+    segment_index: int | None = None
+    listing_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -174,8 +179,10 @@ def event_payload(event: Event) -> dict[str, Any]:
             del payload["superseded_by"]
         if not event.skip_segments:
             del payload["skip_segments"]
-    if isinstance(event, AppealFiled) and event.filed_by is None:
-        del payload["filed_by"]
+    if isinstance(event, AppealFiled):
+        for key in ("filed_by", "request_id", "segment_index", "listing_id"):
+            if payload[key] is None:
+                del payload[key]
     return payload
 
 
@@ -394,6 +401,9 @@ class State(Protocol):
                 listing_id: str | None = None) -> list[Entry]: ...
     def add_entry(self, entry: Entry) -> Entry: ...
     def add_action(self, action: Action) -> Action: ...
+    def standing_at(self, entity_type: str, entity_id: str, at: datetime) -> str:
+        """The entity's standing (``after`` of its last action dated at or before ``at``)."""
+        ...
     def appeal(self, appeal_id: int) -> Appeal | None: ...
     def appeal_of(self, ledger_entry_id: int) -> Appeal | None: ...
     def put_appeal(self, appeal: Appeal) -> None: ...
@@ -484,6 +494,10 @@ class MemoryState:
         action = replace(action, id=len(self.actions) + 1, event_id=self.event_id)
         self.actions.append(action)
         return action
+
+    def standing_at(self, entity_type: str, entity_id: str, at: datetime) -> str:
+        dated = [a for a in self.actions if (a.entity_type, a.entity_id) == (entity_type, entity_id) and a.at <= at]
+        return max(dated, key=lambda a: (a.at, a.id or 0)).after if dated else "none"
 
     def appeal(self, appeal_id: int) -> Appeal | None:
         found = self.appeals.get(appeal_id)

@@ -207,11 +207,13 @@ appeals_table = Table(
     Column("note", Text, nullable=False),
     Column("filed_by", String(128), nullable=True),  # migration 0014
 )
-def _listing_requests(conn: Connection, listing_id: str) -> list[str]:
-    """The request ids of the calls that scored ``listing_id``."""
+def _listing_requests(listing_id: str, merchant_id: str | None) -> Any:
+    """The request ids of the calls that scored ``listing_id`` of ``merchant_id``, as a subquery
+    (a listing re-scored in many calls would bind too many parameters)."""
     t = calls_table
-    return list(conn.execute(select(t.c.request_id).where(t.c.entity_type == "listing",
-                                                          t.c.entity_id == listing_id)).scalars())
+    return select(t.c.request_id).where(t.c.entity_type == "listing", t.c.entity_id == listing_id,
+                                        t.c.merchant_id == merchant_id if merchant_id is not None
+                                        else t.c.merchant_id.is_(None))
 
 
 def _feedback_keys(conn: Connection) -> tuple[Any, Any]:
@@ -540,6 +542,13 @@ class SqlState:
         values["event_id"] = self.event_id
         new_id = self.conn.execute(insert(actions_table).values(**values)).inserted_primary_key[0]
         return Action(**{**values, "id": new_id})
+
+    def standing_at(self, entity_type: str, entity_id: str, at: datetime) -> str:
+        t = actions_table
+        row = self.conn.execute(select(t.c.after).where(t.c.entity_type == entity_type, t.c.entity_id == entity_id,
+                                                        t.c.at <= at).order_by(t.c.at.desc(), t.c.id.desc()).limit(1)
+                                ).first()
+        return row.after if row else "none"
 
     def appeal(self, appeal_id: int) -> Appeal | None:
         row = self.conn.execute(select(appeals_table).where(appeals_table.c.id == appeal_id)).mappings().first()
@@ -916,16 +925,16 @@ class EnforcementStore:
         except IntegrityError:
             return None
 
-    @staticmethod
-    def _as_superseded(conn: Connection, event: VerdictGiven) -> VerdictGiven:
+    def _as_superseded(self, conn: Connection, event: VerdictGiven) -> VerdictGiven:
         """``event`` marked with what later verdicts on its item, applied before it, took over:
         verdicts are stored, then applied, so two given at once on two workers can be applied out
         of order, and the later one is what enforcement acts on. A later verdict on the whole call,
         or on the event's own segment, supersedes it (``superseded_by``); later verdicts on some
         segments take those out of an earlier whole-call verdict (``skip_segments``)."""
         # A listing's verdict acts on the listing, whichever of its calls it names.
-        requests = (_listing_requests(conn, event.entity_id) if event.entity_type == "listing"
-                    else [event.request_id])
+        call = SqlState(conn, self.enforcer).call(event.request_id, event.entity_id)
+        requests = (_listing_requests(event.entity_id, call.merchant_id if call else None)
+                    if event.entity_type == "listing" else [event.request_id])
         rows = conn.execute(select(events_table.c.type, events_table.c.payload).where(
             events_table.c.request_id.in_(requests), *_feedback_keys(conn)))
         later = [p for t, p in rows if t == event_type(event) and p["feedback_id"] > event.feedback_id
@@ -978,7 +987,8 @@ class EnforcementStore:
                 ledger_entry_id=ledger_entry_id, entity_type=entry.entity_type, entity_id=entry.entity_id,
                 appellant=appellant, reason=reason, filed_at=now, status="pending", note="",
                 filed_by=filed_by)).inserted_primary_key[0]
-            self._apply(conn, AppealFiled(now, appeal_id, ledger_entry_id, appellant, reason, filed_by),
+            self._apply(conn, AppealFiled(now, appeal_id, ledger_entry_id, appellant, reason, filed_by,
+                                          entry.request_id, entry.segment_index, entry.listing_id),
                         f"appeal:{ledger_entry_id}")
             return Appeal(appeal_id, ledger_entry_id, entry.entity_type, entry.entity_id, appellant, reason, now,
                           filed_by=filed_by)
@@ -999,11 +1009,8 @@ class EnforcementStore:
             appeal = state.appeal(appeal_id)
             entry = state.entry(appeal.ledger_entry_id) if appeal else None
             call = state.call(entry.request_id) if entry and entry.request_id else None
-            barred = self._four_eyes(conn, appeal, entry, reviewer) if appeal and entry else None
         if appeal is None or entry is None:
             raise EnforcementNotFound(f"no appeal {appeal_id}", "appeal_id")
-        if barred is not None:
-            raise EnforcementForbidden(barred, "reviewer")
         keys = [f"{entry.entity_type}:{entry.entity_id}"] + ([f"room:{entry.stream_id}"] if entry.stream_id else [])
         if call is not None:
             keys += [f"creator:{call.creator_id}"] if call.creator_id else []
@@ -1013,31 +1020,37 @@ class EnforcementStore:
             if current is None or current.status != "pending":
                 raise EnforcementConflict(f"appeal {appeal_id} was decided already "
                                           f"({current.status if current else 'unknown'})", "appeal_id")
+            # Checked in the transaction: a verdict another worker applies meanwhile counts too.
+            if (barred := self._four_eyes(conn, current, entry, reviewer)) is not None:
+                raise EnforcementForbidden(barred, "reviewer")
             event = AppealDecided(self.clock(), appeal_id, outcome, reviewer, note)
             return self._apply(conn, event, f"appeal_decision:{appeal_id}")[0]
 
-    @classmethod
-    def _four_eyes(cls, conn: Connection, appeal: Appeal, entry: Entry, reviewer: str) -> str | None:
+    def _four_eyes(self, conn: Connection, appeal: Appeal, entry: Entry, reviewer: str) -> str | None:
         """Why ``reviewer`` may not decide ``appeal`` (of the charge ``entry``), or None: an
         appeal is decided by someone who neither filed it nor judged the item charged."""
         if appeal.filed_by is not None and merchant_key(appeal.filed_by) == merchant_key(reviewer):
             return f"appeal {appeal.id} was filed by {reviewer!r}: another reviewer decides it (four eyes)"
-        if cls._judged_by(conn, entry, reviewer):
+        if self._judged_by(conn, entry, reviewer):
             return (f"the charge of appeal {appeal.id} stands on a verdict {reviewer!r} gave: another reviewer "
                     "decides it (four eyes)")
         return None
 
-    @staticmethod
-    def _judged_by(conn: Connection, entry: Entry, reviewer: str) -> bool:
+    def _judged_by(self, conn: Connection, entry: Entry, reviewer: str) -> bool:
         """Whether ``reviewer`` gave a verdict on the item ``entry`` charges: its listing (through
         any of the listing's calls: a verdict confirms every charge of it), or its segment of the
-        call (a verdict on the whole call included)."""
+        call (a verdict on the whole call included; on any segment of the call for a review the
+        burst rule blocked on, which stands or falls with the call's other burst reviews)."""
         if entry.listing_id is not None:
-            requests = _listing_requests(conn, entry.listing_id)
+            merchant = entry.entity_id if entry.entity_type == "merchant" else None
+            requests = _listing_requests(entry.listing_id, merchant)
         elif entry.request_id is not None:
             requests = [entry.request_id]
         else:
             return False
+        burst = entry.stream_id is not None and any(
+            s.rule_blocked for s in SqlState(conn, self.enforcer).flagged(entry.stream_id)
+            if (s.request_id, s.segment_index) == (entry.request_id, entry.segment_index))
         rows = conn.execute(select(events_table.c.payload).where(
             events_table.c.request_id.in_(requests), *_feedback_keys(conn))).scalars()
         for payload in rows:
@@ -1046,7 +1059,7 @@ class EnforcementStore:
             if entry.listing_id is not None:
                 if payload["entity_type"] == "listing" and payload["entity_id"] == entry.listing_id:
                     return True
-            elif payload.get("segment_index") in (None, entry.segment_index):
+            elif burst or payload.get("segment_index") in (None, entry.segment_index):
                 return True
         return False
 

@@ -462,3 +462,86 @@ def test_a_review_burst_restored_by_a_verdict_charges_its_reviews_again(tmp_path
     assert store.merchant_state("m1")["points"] == store.merchant_state("m1")["ledger"][1]["balance"]
     comparison = compare_with_live(replay(store.events(), load_policy()), store.ledger_entries(), store.all_actions())
     assert comparison.identical
+
+
+CF = FlaggedInput(0, "block", ("counterfeit",))
+
+
+@pytest.mark.parametrize("named_first", [True, False])
+def test_a_room_opened_under_a_penalty_that_ended_before_the_host_was_named_is_stopped(tmp_path,
+                                                                                       named_first) -> None:
+    clock = FakeClock(T0)
+    store = make_store(tmp_path, clock)
+    store.record_chunk(chunk("s0", 0, CF, merchant=None), "a")  # c1: 10 -> 6, limited 7 days
+    clock.now = opened = T0 + timedelta(days=7) - timedelta(minutes=30)
+    store.record_chunk(chunk("s1", 0, creator="c1" if named_first else None, at=opened, merchant=None), "b")
+    clock.now = T0 + timedelta(days=7, minutes=30)  # the limit ended meanwhile
+    named = store.record_chunk(chunk("s1", 1, at=clock.now, merchant=None), "c")
+    assert named.answer["room"]["action"] == "stop"  # as a room opened under it: named first or late
+    comparison = compare_with_live(replay(store.events(), load_policy()), store.ledger_entries(), store.all_actions())
+    assert comparison.identical
+
+
+def test_a_room_opened_under_a_penalty_stays_stopped_when_another_begins_before_the_host_is_named(tmp_path) -> None:
+    clock = FakeClock(T0)
+    store = make_store(tmp_path, clock)
+    store.record_chunk(chunk("s0", 0, CF, merchant=None), "a")  # limited until T0 + 7 days
+    clock.now = opened = T0 + timedelta(days=7) - timedelta(minutes=30)
+    store.record_chunk(chunk("s1", 0, creator=None, at=opened, merchant=None), "b")
+    clock.now = T0 + timedelta(days=7, minutes=10)  # a new run of penalties, begun during the broadcast
+    store.record_chunk(chunk("s2", 0, FlaggedInput(0, "block", ("absolute_claim",)), at=clock.now, merchant=None), "x")
+    clock.now = T0 + timedelta(days=7, minutes=30)
+    assert store.record_chunk(chunk("s1", 1, at=clock.now, merchant=None), "c").answer["room"]["action"] == "stop"
+
+
+def test_a_reviewer_whose_verdict_restored_a_burst_may_not_decide_the_appeal_of_its_charges(tmp_path) -> None:
+    store = make_store(tmp_path, FakeClock(T0 + timedelta(hours=1)))
+    store.record_chunk(ChunkScored(T0, "s1", "s1-0", 3, (
+        FlaggedInput(0, "review", ("false_scarcity",)), FlaggedInput(1, "review", ("price_fraud",)),
+        FlaggedInput(2, "review", ("price_fraud",))), "c1", None, 0, rule_blocked=(0, 1, 2)), "a")
+    store.record_verdict(VerdictGiven(T0, 1, "stream", "s1", "s1-0", "ok", "rev1", 1))
+    store.record_verdict(VerdictGiven(T0, 2, "stream", "s1", "s1-0", "price_fraud", "rev2", 1))
+    again = [e for e in store.creator_state("c1")["ledger"]
+             if e["kind"] == "charge" and e["category"] == "false_scarcity"][-1]
+    assert again["segment_index"] == 0  # charged on segment 0 by rev2's verdict on segment 1
+    appeal = store.file_appeal(again["id"], "c1", "x")
+    with pytest.raises(EnforcementForbidden):
+        store.decide_appeal(appeal.id, "overturned", "rev2")
+
+
+def test_a_listing_id_two_merchants_use_is_two_listings_to_verdicts(tmp_path) -> None:
+    clock = FakeClock(T0)
+    store = make_store(tmp_path, clock)
+    store.record_listings(ListingsScored(clock.now, "req-a", (ListingScored("L1", "m1", "block", "block"),)))
+    store.record_listings(ListingsScored(clock.now, "req-b", (ListingScored("L1", "m2", "block", "block"),)))
+    clock.now += timedelta(hours=1)
+    store.record_verdict(VerdictGiven(clock.now, 10, "listing", "L1", "req-b", "inferior", "rev2"))
+    store.record_verdict(VerdictGiven(clock.now, 9, "listing", "L1", "req-a", "ok", "rev1"))  # m1's, applied late
+    assert (store.merchant_state("m1")["points"], store.merchant_state("m2")["points"]) == (0, 4)
+    appeal = store.file_appeal(store.merchant_state("m2")["ledger"][0]["id"], "m2", "x")
+    assert store.appeal(appeal.id, "rev1")["barred"] is None  # rev1 judged m1's L1, not m2's
+
+
+def test_a_candidate_policys_replay_counts_the_decision_an_appeal_overturned(tmp_path) -> None:
+    # A candidate numbers its ledger otherwise: the appeal's entry id named another charge there.
+    clock = FakeClock(T0)
+    store = make_store(tmp_path, clock)
+    for n, (room, host, category) in enumerate([("s1", "c1", "off_platform"), ("s2", "c2", "price_fraud"),
+                                                ("s3", "c3", "counterfeit")]):
+        store.record_chunk(chunk(room, 0, FlaggedInput(0, "block", (category,)), creator=host, merchant=None), str(n))
+    charge = next(e for e in store.creator_state("c2")["ledger"] if e["kind"] == "charge")
+    clock.now += timedelta(hours=1)
+    appeal = store.file_appeal(charge["id"], "c2", "no")
+    store.decide_appeal(appeal.id, "overturned", "lead")
+    live = replay(store.events(), load_policy())
+    candidate = PolicyDocument.model_validate({**load_policy().model_dump(), "name": "cand", "creators": {
+        **load_policy().creators.model_dump(), "points": {"off_platform": 0}}})
+    assert live.overturned == {("s2-0", 0)} == replay(store.events(), candidate).overturned
+
+
+def test_a_chunk_logged_before_events_named_their_rules_is_read_under_the_first_rules() -> None:
+    from policy.state import event_from_payload, event_payload
+
+    payload = event_payload(chunk("s1", 0, CF))
+    assert payload.pop("rules") == 4
+    assert event_from_payload("chunk", payload).rules == 1
