@@ -144,11 +144,11 @@ def write_bundle_files(staging_dir: Path, target_dir: Path, manifest: Manifest) 
     return completed
 
 
-def read_verified_manifest(bundle_dir: Path) -> Manifest:
+def read_verified_manifest(bundle_dir: Path, hint: str = DAMAGED_BUNDLE_HINT) -> Manifest:
     """Read the manifest and check every file against its sha256.
 
     Raises ``BundleIntegrityError`` naming the first file that is missing, altered or not
-    listed in the manifest."""
+    listed in the manifest, with ``hint`` (what to do; a release's differs from the registry's)."""
     manifest_path = bundle_dir / MANIFEST_FILE
     if not manifest_path.is_file():
         raise BundleIntegrityError(f"{bundle_dir} has no {MANIFEST_FILE}; it is not a ShopGuard bundle.")
@@ -158,18 +158,18 @@ def read_verified_manifest(bundle_dir: Path) -> Manifest:
         problem = str(exc).splitlines()
         raise BundleIntegrityError(
             f"bundle {bundle_dir.name}: its {MANIFEST_FILE} does not validate ({'; '.join(problem[1:3]).strip()}). "
-            f"Refusing to load it. {DAMAGED_BUNDLE_HINT}") from None
+            f"Refusing to load it. {hint}") from None
     for name, expected in manifest.files.items():
         path = bundle_dir / name
         if not path.is_file():
             raise BundleIntegrityError(
-                f"bundle {manifest.tag}: file {name!r} listed in the manifest is missing. {DAMAGED_BUNDLE_HINT}"
+                f"bundle {manifest.tag}: file {name!r} listed in the manifest is missing. {hint}"
             )
         actual = sha256_file(path)
         if actual != expected:
             raise BundleIntegrityError(
                 f"bundle {manifest.tag}: file {name!r} has sha256 {actual[:12]}..., the manifest "
-                f"says {expected[:12]}...; the file was altered. Refusing to load it. {DAMAGED_BUNDLE_HINT}"
+                f"says {expected[:12]}...; the file was altered. Refusing to load it. {hint}"
             )
     listed = set(manifest.files) | {MANIFEST_FILE} | BENTOML_OWN_FILES
     extra = sorted(p.name for p in bundle_dir.iterdir() if p.name not in listed)
@@ -177,6 +177,6 @@ def read_verified_manifest(bundle_dir: Path) -> Manifest:
         raise BundleIntegrityError(
             f"bundle {manifest.tag}: file {extra[0]!r} is not listed in the manifest. "
             f"Refusing to load a bundle with unknown files: move {extra[0]!r} out of {bundle_dir} if you put it "
-            f"there, else treat the bundle as damaged. {DAMAGED_BUNDLE_HINT}"
+            f"there, else treat the bundle as damaged. {hint}"
         )
     return manifest

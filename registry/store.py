@@ -112,6 +112,11 @@ def split_reference(reference: str) -> tuple[str, str | None]:
     return name, (version or None)
 
 
+# A release serves its pinned versions whatever the aliases say: a promotion mends nothing there.
+RELEASE_REBUILD_HINT = ("Rebuild the release from the registry (`shopguard bento build`), or restore the model store "
+                        "it was built from.")
+
+
 class ModelRegistry:
     """Register, list, resolve, load, promote and roll back model versions."""
 
@@ -273,19 +278,17 @@ class ModelRegistry:
         """The verified bundle of an exact ``name:version`` whose manifest hash is known from
         elsewhere (a Bento's release file): no registry database is read."""
         path = self._bundle_path(tag)
+        hint = DAMAGED_BUNDLE_HINT if pinned_by == "registration" else RELEASE_REBUILD_HINT
         if not (path / MANIFEST_FILE).is_file():
-            raise BundleIntegrityError(f"bundle {tag}: its {MANIFEST_FILE} is missing. {DAMAGED_BUNDLE_HINT}")
+            raise BundleIntegrityError(f"bundle {tag}: its {MANIFEST_FILE} is missing. {hint}")
         actual = sha256_file(path / MANIFEST_FILE)
         if actual != manifest_sha256:
             raise BundleIntegrityError(
                 f"bundle {tag}: file {MANIFEST_FILE!r} has sha256 {actual[:12]}..., {pinned_by} "
                 f"recorded {manifest_sha256[:12]}...; the manifest (thresholds included) was "
                 f"edited{'' if pinned_by == 'registration' else f', or {pinned_by} names another build of it'}. "
-                "Refusing to load it. "
-                + (DAMAGED_BUNDLE_HINT if pinned_by == "registration" else
-                   "Rebuild the release from the registry (`shopguard bento build`), or restore the model store "
-                   "it was built from."))
-        return LoadedBundle(path=path, manifest=read_verified_manifest(path))
+                f"Refusing to load it. {hint}")
+        return LoadedBundle(path=path, manifest=read_verified_manifest(path, hint))
 
     def _bundle_path(self, tag: str) -> Path:
         import bentoml

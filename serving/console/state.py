@@ -33,6 +33,7 @@ class ConsoleState:
         from database.engine import make_engine
         from policy.document import load_policy
         from policy.store import EnforcementStore
+        from registry.release import served_release
         from registry.store import ModelRegistry
         from serving.auth import TokenStore
         from serving.feedback import FeedbackStore
@@ -45,6 +46,7 @@ class ConsoleState:
         self.enforcement = EnforcementStore(make_engine(settings.database_url, immediate=True),
                                             load_policy(settings.policy), read_engine=self.engine)
         self.registry = ModelRegistry(settings)
+        self.release = served_release(settings.release)  # a Bento's pinned versions decide, not the aliases
         self.signer = SessionSigner(console_secret(settings.home))
         self.signin_limiter = SigninLimiter()
         self.exports = ExportSlots()
@@ -88,16 +90,30 @@ class ConsoleState:
         models = []
         for kind in MODEL_KINDS.values():
             aliases = self.registry.aliases.all_for(kind.name)
-            models.append({"kind": kind, "production": aliases.get("production"),
+            pinned = self._pinned(kind.name)
+            release = pinned.tag.split(":", 1)[1] if pinned is not None else None
+            models.append({"kind": kind, "production": aliases.get("production"), "release": release,
                            "candidate": aliases.get("candidate"), "versions": self.registry.versions(kind.name),
-                           "serving": self.registry.serving(kind.name)})
+                           "serving": self.registry.serving(kind.name, expected=release)})
         return models
+
+    def _pinned(self, name: str) -> Any:
+        """The release's pin of ``name`` (``ReleasedModel``), or None outside a release."""
+        return self.release.models.get(name) if self.release is not None else None
+
+    def _bundle(self, name: str, version: str) -> Any:
+        """The verified bundle of ``name:version``: a release's pin by the release's manifest
+        hash (a Bento's home may have no registry records), any other through the registry."""
+        pinned = self._pinned(name)
+        if pinned is not None and pinned.tag == f"{name}:{version}":
+            return self.registry.load_pinned(pinned.tag, pinned.manifest_sha256)
+        return self.registry.load(f"{name}:{version}")
 
     def version_info(self, name: str, version: str) -> dict[str, Any]:
         """A version's manifest summary (real held-out figures first, synthetic beside them,
         thresholds in words) and its model's alias history."""
         model_kind(name)
-        manifest = self.registry.load(f"{name}:{version}").manifest
+        manifest = self._bundle(name, version).manifest
         return {"name": name, "version": manifest.version, "manifest": manifest, **version_facts(manifest),
                 "headline": manifest.headline_metrics(), "history": self.registry.history(name),
                 "aliases": self.registry.aliases.all_for(name), "forced_note": f"[{FORCED_NOTE}"}
@@ -105,7 +121,7 @@ class ConsoleState:
     def card(self, name: str, version: str) -> str:
         """The version's HTML card."""
         model_kind(name)
-        return self.registry.card(f"{name}:{version}", "html")
+        return self.registry.card(f"{name}:{version}", "html", bundle=self._bundle(name, version))
 
     def review_budgets(self) -> dict[str, dict[str, Any]]:
         """Per entity type: the production version (``model``) and the review budget its

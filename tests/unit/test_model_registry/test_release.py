@@ -72,3 +72,42 @@ def test_the_release_file_is_found_only_inside_a_bento(tmp_path: Path) -> None:
     assert bento_release_file(source) is None  # a checkout with a stray release.json
     (tmp_path / "bento.yaml").write_text("service: x")
     assert bento_release_file(source) == source / "release.json"
+
+
+def test_the_console_of_a_release_shows_and_opens_its_pinned_versions(isolated_home, tmp_path, monkeypatch) -> None:
+    # Served from a Bento (an empty registry database), the console once showed no version,
+    # "differs from production", and answered 404 on the decision's version and card links.
+    from serving.console.state import ConsoleState
+
+    registry = ModelRegistry()
+    manifest = _register(registry, tmp_path)
+    path = write_release(new_release({"listing-quality": _pin(registry, manifest.tag)}, "analyst"),
+                         tmp_path / "release.json")
+    point_at_home(monkeypatch, tmp_path / "bento-home")
+    (tmp_path / "bento-home").mkdir()
+    monkeypatch.setenv("SHOPGUARD_RELEASE", str(path))
+    console = ConsoleState()
+    summary = next(m for m in console.model_summaries() if m["kind"].name == "listing-quality")
+    assert summary["release"] == manifest.version and summary["production"] is None
+    assert console.version_info("listing-quality", manifest.version)["version"] == manifest.version
+    assert "Model card listing-quality" in console.card("listing-quality", manifest.version)
+    from registry.store import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError):
+        console.version_info("listing-quality", "v19990101-000000-0000")  # not the pin: the registry's rules
+
+
+def test_an_altered_file_of_a_pinned_version_says_to_rebuild_the_release_not_to_promote(isolated_home,
+                                                                                        tmp_path) -> None:
+    # A Bento serves its pin whatever the aliases say: the advice to promote mended nothing there.
+    registry = ModelRegistry()
+    manifest = _register(registry, tmp_path)
+    pinned = _pin(registry, manifest.tag)
+    bundle = registry.load(manifest.tag).path
+    altered = next(name for name in manifest.files if name != "manifest.json")
+    (bundle / altered).write_bytes((bundle / altered).read_bytes() + b" ")
+    with pytest.raises(BundleIntegrityError, match="the file was altered") as refused:
+        registry.load_pinned(pinned.tag, pinned.manifest_sha256)
+    assert "bento build" in str(refused.value) and "models promote" not in str(refused.value)
+    with pytest.raises(BundleIntegrityError, match="models promote"):
+        registry.load(manifest.tag)  # through the registry, promoting a sound version does mend it
