@@ -35,6 +35,7 @@ in memory (``replay.py``), so replaying the live policy reproduces the live ledg
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from contextvars import ContextVar
@@ -862,10 +863,15 @@ class Enforcer:
 
     def _reverse(self, state: State, entity: Creator | Merchant, charge: Entry, at: datetime, reason: str,
                  out: Outcome, ease: bool = True) -> Entry:
-        """A reversing entry giving back what ``charge`` took; penalties re-checked (``ease``)."""
+        """A reversing entry giving back what ``charge`` took; penalties re-checked (``ease``).
+        A creator's credit becomes what it would be without the charge (``_credit_without``), so
+        that what an overturn gives back does not depend on the order of charges at the floor."""
         if isinstance(entity, Creator):
             before = entity.credit
-            entity.credit = min(self.policy.creators.cap, entity.credit - charge.points)
+            if _rules() >= 4:
+                entity.credit = max(entity.credit, self._credit_without(state, entity, charge))
+            else:
+                entity.credit = min(self.policy.creators.cap, entity.credit - charge.points)
             points, balance = entity.credit - before, entity.credit
         else:
             points, balance = -charge.points, entity.points - charge.points
@@ -883,6 +889,35 @@ class Enforcer:
             self._ease(state, entity, charge, entry, at, out)
         return entry
 
+    def _credit_without(self, state: State, creator: Creator, charge: Entry) -> int:
+        """The creator's credit re-derived from their ledger without ``charge`` and the charges
+        reversed before: each standing charge takes its full points down to the floor at 0, each
+        recovery given adds its points while the credit is below the level it recovers below,
+        up to the cap."""
+        entries = sorted(state.entries("creator", creator.creator_id), key=lambda e: e.id or 0)
+        if not entries:
+            return creator.credit
+        ended = {e.refers_to for e in entries if e.kind == "reversal"} | {charge.id}
+        cap = self.policy.creators.cap
+        credit = entries[0].balance - entries[0].points  # where the creator started
+        for entry in entries:
+            if entry.kind == "charge" and entry.id not in ended:
+                credit = max(0, credit - self._full_points(entry))
+            elif entry.kind == "recovery":
+                below = re.search(r"below (\d+)", entry.rule)
+                if below is None or credit < int(below.group(1)):
+                    credit = min(cap, credit + entry.points)
+        return min(cap, credit)
+
+    def _full_points(self, charge: Entry) -> int:
+        """What a creator's charge takes without the floor at 0: a charge that stopped at 0 took
+        less than the policy's points (known for charges of this policy version; a carried
+        charge takes back exactly what its reversal gave)."""
+        stopped = charge.balance == 0 and charge.policy_version == self.version and charge.category is not None
+        if stopped and charge.rule.startswith("creators.points.") and "carried from" not in charge.rule:
+            return max(-charge.points, self.policy.creators.points.get(charge.category, 0))
+        return -charge.points
+
     def _ease(self, state: State, entity: Creator | Merchant, charge: Entry, reversal: Entry, at: datetime,
               out: Outcome) -> None:
         """Take a reversed charge away from what stands behind the penalty in force; lift or ease
@@ -893,7 +928,7 @@ class Enforcer:
         if penalty.started is None and charge.at > penalty.since:
             return  # stored before charges made under a penalty counted behind it: they are not in its basis
         if isinstance(entity, Creator):
-            penalty.basis -= charge.points
+            penalty.basis += reversal.points if _rules() >= 4 else -charge.points  # what the reversal gave back
             still = [p for p in self.policy.creators.penalties if penalty.basis <= p.at_or_below]
             keep = still[-1] if still else None  # the strictest level the basis still reaches
             if keep is not None and keep.at_or_below <= penalty.level:

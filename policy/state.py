@@ -32,7 +32,8 @@ class FlaggedInput:
 # not charged again; 3: a reviewer's finding on a listing names the listing's call; 4: a
 # confirmation's balance includes what fell due in the same event, a host named late is stopped
 # only for a penalty in force when the room opened, clean days count from a withdrawal's lift,
-# a review burst restored by a verdict charges its reviews again. Events logged before carry
+# a review burst restored by a verdict charges its reviews again, a creator's reversal gives the
+# credit re-derived without the charge (not what it took at the floor). Events logged before carry
 # none and are read as 1, so that a replay of an older log reproduces its ledger.
 RULES = 4
 

@@ -545,3 +545,44 @@ def test_a_chunk_logged_before_events_named_their_rules_is_read_under_the_first_
     payload = event_payload(chunk("s1", 0, CF))
     assert payload.pop("rules") == 4
     assert event_from_payload("chunk", payload).rules == 1
+
+
+def _blocked_in_four_rooms(tmp_path: Path, name: str) -> EnforcementStore:
+    """Creator c1 charged counterfeit (4 points) in rooms r0..r3: credit 10, 6, 2, 0, 0."""
+    (tmp_path / name).mkdir()
+    store = make_store(tmp_path / name, FakeClock(T0 + timedelta(hours=1)))
+    for n in range(4):
+        store.record_chunk(chunk(f"r{n}", 0, CF, merchant=None, at=T0 + timedelta(minutes=n)), f"sha-{n}")
+    assert [e["balance"] for e in store.creator_state("c1")["ledger"] if e["kind"] == "charge"] == [6, 2, 0, 0]
+    return store
+
+
+def test_what_an_overturn_gives_back_does_not_depend_on_the_order_of_the_charges(tmp_path) -> None:
+    # Credit stops at 0: the charge that reached it took 2 of its 4 points, the next none, so an
+    # overturn once gave back 4 or nothing depending on which charge reviewers overturned.
+    first, last = _blocked_in_four_rooms(tmp_path, "first"), _blocked_in_four_rooms(tmp_path, "last")
+    credits = []
+    for store, rooms in ((first, ("r0", "r1")), (last, ("r3", "r2"))):
+        after = []
+        for feedback_id, room in enumerate(rooms, start=1):
+            store.record_verdict(VerdictGiven(T0 + timedelta(hours=1), feedback_id, "stream", room, f"{room}-0",
+                                              "ok", "rev", 0))
+            creator = store.creator_state("c1")
+            after.append((creator["credit"], creator["penalty"]["kind"]))
+        credits.append(after)
+        comparison = compare_with_live(replay(store.events(), load_policy()), store.ledger_entries(),
+                                       store.all_actions())
+        assert comparison.identical and _chained(store.creator_state("c1")["ledger"])
+    # Without one charge 10-4-4-4 still stops at 0 (still withdrawn); without two, 2 (limited).
+    assert credits[0] == credits[1] == [(0, "withdraw_ecommerce"), (2, "limit_live_selling")]
+
+
+def test_an_overturn_after_a_recovery_gives_back_no_more_than_the_creator_would_hold(tmp_path) -> None:
+    clock = FakeClock(T0)
+    store = make_store(tmp_path, clock)
+    store.record_chunk(chunk("s1", 0, CF, merchant=None), "a")  # 10 -> 6
+    clock.now = T0 + timedelta(days=8)
+    store.tick()
+    assert store.creator_state("c1")["credit"] == 7  # 7 clean days below 10: +1
+    store.record_verdict(VerdictGiven(clock.now, 1, "stream", "s1", "s1-0", "ok", "rev", 0))
+    assert store.creator_state("c1")["credit"] == 10  # once 11: without the charge it never fell below 10
