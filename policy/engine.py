@@ -910,11 +910,10 @@ class Enforcer:
         return min(cap, credit)
 
     def _full_points(self, charge: Entry) -> int:
-        """What a creator's charge takes without the floor at 0: a charge that stopped at 0 took
-        less than the policy's points (known for charges of this policy version; a carried
-        charge takes back exactly what its reversal gave)."""
-        stopped = charge.balance == 0 and charge.policy_version == self.version and charge.category is not None
-        if stopped and charge.rule.startswith("creators.points.") and "carried from" not in charge.rule:
+        """What a creator's charge takes without the floor at 0: a charge that stopped at 0
+        (a carried one too, which takes back only what its reversal gave) counts its category's
+        points (the policy's now: a charge does not keep those of the version it was made under)."""
+        if charge.balance == 0 and charge.category is not None and charge.rule.startswith("creators.points."):
             return max(-charge.points, self.policy.creators.points.get(charge.category, 0))
         return -charge.points
 

@@ -1048,9 +1048,10 @@ class EnforcementStore:
             requests = [entry.request_id]
         else:
             return False
-        burst = entry.stream_id is not None and any(
-            s.rule_blocked for s in SqlState(conn, self.enforcer).flagged(entry.stream_id)
-            if (s.request_id, s.segment_index) == (entry.request_id, entry.segment_index))
+        t = room_segments_table
+        burst = entry.stream_id is not None and bool(conn.execute(select(t.c.id).where(
+            t.c.stream_id == entry.stream_id, t.c.request_id == entry.request_id,
+            t.c.segment_index == entry.segment_index, t.c.rule_blocked.is_(True)).limit(1)).first())
         rows = conn.execute(select(events_table.c.payload).where(
             events_table.c.request_id.in_(requests), *_feedback_keys(conn))).scalars()
         for payload in rows:

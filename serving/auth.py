@@ -137,9 +137,10 @@ class TokenStore:
         # tokens the database vouched for, apart from the cache (which unknown tokens can fill and clear)
         self._vouched: dict[str, tuple[float, ApiToken]] = {}
         self._last_read = float("-inf")  # time.monotonic() of the last successful read
-        # Why token checks cannot read the database now, for /readyz: a replica that answers 503
-        # to every call must not say it is ready.
-        self.reading = StorageStatus()
+        # Why token checks answered 503 lately (the database cannot be read and no recent check
+        # vouches), for /readyz: a replica that answers 503 to every call must not say it is
+        # ready; a brief lock the outage grace rides out does not take it out of rotation.
+        self.reading = StorageStatus(horizon_seconds=5.0)
 
     def create(self, name: str, scopes: tuple[str, ...], created_by: str) -> str:
         """A new token for ``name``; returns the token (shown once, stored hashed)."""
@@ -205,9 +206,9 @@ class TokenStore:
             with self._engine.connect() as conn:
                 row = conn.execute(select(tokens_table).where(tokens_table.c.token_sha256 == digest)).mappings().first()
         except SQLAlchemyError as exc:
-            self.reading.failed(str(exc))
             vouched = self._outage_grace(digest)
             if vouched is None:
+                self.reading.failed(str(exc))
                 raise
             return vouched
         now = time.monotonic()

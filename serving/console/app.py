@@ -378,13 +378,21 @@ async def _outside_the_queue(request: Request, session: Session, decision_id: in
 
 def _reviewable(decision_id: int, reviewer: str) -> bool:
     """A pending review, a decision ``reviewer`` gave a verdict on, or one whose charge is
-    under an appeal not yet decided (its decider must see what was charged)."""
+    under an appeal ``reviewer`` may decide (its decider must see what was charged)."""
     engine = state().engine
     if queries.in_queue(engine, decision_id):
         return True
     decision = queries.decision_by_id(engine, decision_id)
     return decision is not None and (queries.has_verdict_by(engine, decision, reviewer)
-                                     or queries.has_pending_appeal(engine, decision))
+                                     or _may_decide_an_appeal_of(decision, reviewer))
+
+
+def _may_decide_an_appeal_of(decision: dict[str, Any], reviewer: str) -> bool:
+    """Whether ``reviewer`` may decide a pending appeal of a charge ``decision`` caused (not one
+    they filed: filing an appeal opens nothing)."""
+    enforcement = state().enforcement
+    return any(a["status"] == "pending" and enforcement.appeal(a["id"], reviewer)["barred"] is None
+               for a in queries.appeals(state().engine, decision))
 
 
 # -- the audit view -----------------------------------------------------------------------------

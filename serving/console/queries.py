@@ -179,12 +179,6 @@ def charged_decision(engine: Engine, request_id: str | None, listing_id: str | N
     return None if row is None else decoded(row)
 
 
-def has_pending_appeal(engine: Engine, decision: dict[str, Any]) -> bool:
-    """Whether a charge the decision caused is under an appeal not yet decided: whoever may
-    decide it opens the decision."""
-    return any(a["status"] == "pending" for a in appeals(engine, decision))
-
-
 def verdicts(engine: Engine, decision: dict[str, Any]) -> list[dict[str, Any]]:
     """Every verdict on a logged decision, oldest first, each marked ``superseded`` when the
     same reviewer gave a later verdict on the same item (segment): a changed verdict; and

@@ -586,3 +586,34 @@ def test_an_overturn_after_a_recovery_gives_back_no_more_than_the_creator_would_
     assert store.creator_state("c1")["credit"] == 7  # 7 clean days below 10: +1
     store.record_verdict(VerdictGiven(clock.now, 1, "stream", "s1", "s1-0", "ok", "rev", 0))
     assert store.creator_state("c1")["credit"] == 10  # once 11: without the charge it never fell below 10
+
+
+@pytest.mark.parametrize("carried_first", [False, True])
+def test_a_charge_carried_at_the_floor_still_counts_its_full_points(tmp_path, carried_first) -> None:
+    # At the floor a reversal gives nothing back, so a charge carried to the broadcast's next
+    # violation took nothing: it once counted as nothing, and a later overturn eased the creator
+    # while 12 points still stood against 10.
+    clock = FakeClock(T0 + timedelta(hours=1))
+    store = make_store(tmp_path, clock)
+    for n in range(3):  # 10 -> 6 -> 2 -> 0
+        store.record_chunk(chunk(f"r{n}", 0, CF, merchant=None, at=T0 + timedelta(minutes=n)), f"sha-{n}")
+    store.record_chunk(ChunkScored(T0 + timedelta(minutes=3), "r3", "r3-0", 2, (
+        FlaggedInput(0, "block", ("counterfeit",)), FlaggedInput(1, "block", ("counterfeit",))), "c1", None, 0), "x")
+    if carried_first:  # r3's segment 0 found clean: its charge moves to segment 1
+        store.record_verdict(VerdictGiven(clock.now, 1, "stream", "r3", "r3-0", "ok", "rev", 0))
+    store.record_verdict(VerdictGiven(clock.now, 2, "stream", "r0", "r0-0", "ok", "rev", 0))
+    creator = store.creator_state("c1")
+    assert (creator["credit"], creator["penalty"]["kind"]) == (0, "withdraw_ecommerce")  # 10-4-4-4 still stands
+
+
+def test_a_charge_stopped_at_the_floor_under_an_earlier_policy_version_counts_its_full_points(tmp_path) -> None:
+    clock = FakeClock(T0 + timedelta(hours=1))
+    store = make_store(tmp_path, clock)
+    for n in range(3):  # 10 -> 6 -> 2 -> 0: the third took 2 of its 4
+        store.record_chunk(chunk(f"r{n}", 0, CF, merchant=None, at=T0 + timedelta(minutes=n)), f"sha-{n}")
+    edited = load_policy()  # an edit elsewhere (the appeal deadline) makes another version, same points
+    edited = PolicyDocument.model_validate({**edited.model_dump(), "appeals": {
+        **edited.appeals.model_dump(), "deadline_days": 8}})
+    store = make_store(tmp_path, clock, edited)
+    store.record_verdict(VerdictGiven(clock.now, 1, "stream", "r0", "r0-0", "ok", "rev", 0))
+    assert store.creator_state("c1")["credit"] == 2  # 10-4-4, once 4

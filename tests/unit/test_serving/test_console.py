@@ -458,12 +458,20 @@ def test_a_feedback_only_reviewer_sees_what_an_appeal_is_about_while_it_is_pendi
         conn.execute(decision_log_table.update().where(decision_log_table.c.request_id == "req0061").values(
             decision="block", inputs={"segments": [{"text": "这是全网最低价", "start_ms": 0, "end_ms": 4000}],
                                       "segment_decisions": ["block"]}))
-    appeal_id = _appealed_charge(engine, status="pending", note="")
+    own = _appealed_charge(engine, status="pending", note="", filed_by="fay")
     assert _sign_in(client, secrets["feedback"]) == 303
+    page = client.get(f"/console/appeals/{own}").text  # filing an appeal opens nothing
+    assert "这是全网最低价" in page and 'id="charged-decision"' not in page
+    with engine.connect() as conn:
+        decision_id = conn.execute(select(decision_log_table.c.id).where(
+            decision_log_table.c.request_id == "req0061")).scalar_one()
+    assert client.get(f"/console/decisions/{decision_id}").status_code == 403
+    appeal_id = _appealed_charge(engine, status="pending", note="")  # filed by another: fay may decide it
     page = client.get(f"/console/appeals/{appeal_id}").text
     assert "这是全网最低价" in page[page.index('id="charged-text"'):]
     link = re.search(r'id="charged-decision" href="/console/decisions/(\d+)"', page)
-    assert link is not None and client.get(f"/console/decisions/{link.group(1)}").status_code == 200
+    assert link is not None and link.group(1) == str(decision_id)
+    assert client.get(f"/console/decisions/{decision_id}").status_code == 200
     answer = client.post(f"/console/appeals/{appeal_id}/decision",
                          data={"csrf": _csrf(client, f"/console/appeals/{appeal_id}"), "outcome": "upheld"},
                          follow_redirects=False)
