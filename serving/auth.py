@@ -171,11 +171,14 @@ class TokenStore:
         return [self._token(r) for r in rows]
 
     def revoke(self, name: str) -> None:
-        """Revoke a token by name (effective within the verification cache's few seconds)."""
+        """Revoke a token by name, however cased or widened (one name, as ``create`` takes it;
+        effective within the verification cache's few seconds)."""
         with self._engine.begin() as conn:
+            active = conn.execute(select(tokens_table.c.name).where(tokens_table.c.revoked_at.is_(None))).scalars()
+            stored = next((n for n in active if principal_key(n) == principal_key(name)), None)
             done = conn.execute(update(tokens_table).where(
-                tokens_table.c.name == name, tokens_table.c.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC)))
-        if done.rowcount == 0:
+                tokens_table.c.name == stored, tokens_table.c.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC)))
+        if stored is None or done.rowcount == 0:
             raise ShopGuardError(f"no active token named {name!r}; `shopguard tokens list` shows them.")
 
     def end_session(self, session_id: str, lifetime_seconds: float) -> None:

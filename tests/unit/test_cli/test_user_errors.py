@@ -312,6 +312,9 @@ def test_a_token_name_differing_only_by_case_or_width_is_one_name(isolated_home:
     for variant in ("Filer", "ｆｉｌｅｒ"):
         assert "'filer' exists" in _one_error_line(CliRunner().invoke(
             app, ["tokens", "create", "--name", variant, "--scopes", "feedback"]))
+    assert CliRunner().invoke(app, ["tokens", "revoke", "FILER"]).exit_code == 0  # the same name: revoked
+    assert "revoked on" in _one_error_line(CliRunner().invoke(
+        app, ["tokens", "create", "--name", "filer", "--scopes", "feedback"]))
 
 
 def test_a_locked_database_is_one_line_and_nothing_changes(isolated_home: Path) -> None:
