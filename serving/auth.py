@@ -170,9 +170,9 @@ class TokenStore:
             rows = conn.execute(select(tokens_table).order_by(tokens_table.c.id)).mappings().all()
         return [self._token(r) for r in rows]
 
-    def revoke(self, name: str) -> None:
+    def revoke(self, name: str) -> str:
         """Revoke a token by name, however cased or widened (one name, as ``create`` takes it;
-        effective within the verification cache's few seconds)."""
+        effective within the verification cache's few seconds); the name as stored."""
         with self._engine.begin() as conn:
             active = conn.execute(select(tokens_table.c.name).where(tokens_table.c.revoked_at.is_(None))).scalars()
             stored = next((n for n in active if principal_key(n) == principal_key(name)), None)
@@ -180,6 +180,7 @@ class TokenStore:
                 tokens_table.c.name == stored, tokens_table.c.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC)))
         if stored is None or done.rowcount == 0:
             raise ShopGuardError(f"no active token named {name!r}; `shopguard tokens list` shows them.")
+        return stored
 
     def end_session(self, session_id: str, lifetime_seconds: float) -> None:
         """Record that the console session ``session_id`` signed out (its cookie is refused from

@@ -301,8 +301,7 @@ def list_tokens() -> None:
 @tokens_app.command("revoke")
 def revoke_token(name: str = typer.Argument(..., help="the token's name")) -> None:
     """Revoke a token (refused within a few seconds by every worker)."""
-    _token_store().revoke(name)
-    typer.echo(f"revoked {name}")
+    typer.echo(f"revoked {_token_store().revoke(name)}")
 
 
 bento_app = typer.Typer(help="Package the service and its production models as a Bento.", no_args_is_help=True)

@@ -341,3 +341,36 @@ def test_two_workers_follow_promotions_on_postgres(postgres_url, trained_home, t
     token = run_cli("tokens", "create", "--name", "follower", "--scopes", "score,read", home=home).stdout.strip()
     monkeypatch.setenv("SHOPGUARD_TEST_TOKEN", token)
     check_service_follows_the_registry(home, monkeypatch)
+
+
+def test_listing_verdicts_four_eyes_and_credit_at_the_floor_on_postgres(postgres_url) -> None:
+    """On two workers: a listing's verdicts supersede and bar their reviewer through any of its
+    calls (matched by a subquery), an appeal is decided in its transaction by another reviewer,
+    and an overturn at the floor gives back what the re-derived credit says, whatever the order."""
+    from policy.state import ListingScored, ListingsScored
+    from policy.store import EnforcementForbidden
+
+    make_engine(postgres_url)  # migrated
+    at = datetime.now(UTC)
+    first, second = (EnforcementStore(make_engine(postgres_url, immediate=True), load_policy()) for _ in range(2))
+    for request in ("pg-l-a", "pg-l-b"):
+        first.record_listings(ListingsScored(at, request, (ListingScored("pg-L1", "pg-lm", "block", "block"),)))
+    second.record_verdict(VerdictGiven(at, 992_002, "listing", "pg-L1", "pg-l-b", "inferior", "rev2"))
+    first.record_verdict(VerdictGiven(at, 992_001, "listing", "pg-L1", "pg-l-a", "ok", "rev1"))  # earlier, late
+    merchant = second.merchant_state("pg-lm")
+    assert merchant["points"] == 4 and [e["kind"] for e in merchant["ledger"]] == ["charge", "confirmation"]
+    appeal = first.file_appeal(merchant["ledger"][0]["id"], "pg-lm", "not inferior", filed_by="desk")
+    for reviewer in ("REV2", "desk"):
+        with pytest.raises(EnforcementForbidden):
+            second.decide_appeal(appeal.id, "overturned", reviewer)
+    second.decide_appeal(appeal.id, "overturned", "lead")
+    assert first.merchant_state("pg-lm")["points"] == 0
+
+    block = FlaggedInput(0, "block", ("counterfeit",))
+    for n in range(4):  # 10 -> 6 -> 2 -> 0 -> 0
+        (first, second)[n % 2].record_chunk(ChunkScored(at, f"pg-floor-{n}", f"pg-floor-{n}-0", 1, (block,),
+                                                        "pg-floor-host", None, 0), f"sha-f{n}")
+    second.record_verdict(VerdictGiven(at, 992_010, "stream", "pg-floor-3", "pg-floor-3-0", "ok", "rev", 0))
+    assert first.creator_state("pg-floor-host")["credit"] == 0  # without one charge 10-4-4-4 still stops at 0
+    first.record_verdict(VerdictGiven(at, 992_011, "stream", "pg-floor-0", "pg-floor-0-0", "ok", "rev", 0))
+    assert second.creator_state("pg-floor-host")["credit"] == 2

@@ -312,7 +312,8 @@ def test_a_token_name_differing_only_by_case_or_width_is_one_name(isolated_home:
     for variant in ("Filer", "ｆｉｌｅｒ"):
         assert "'filer' exists" in _one_error_line(CliRunner().invoke(
             app, ["tokens", "create", "--name", variant, "--scopes", "feedback"]))
-    assert CliRunner().invoke(app, ["tokens", "revoke", "FILER"]).exit_code == 0  # the same name: revoked
+    revoked = CliRunner().invoke(app, ["tokens", "revoke", "FILER"])  # the same name: revoked, as stored
+    assert revoked.exit_code == 0 and revoked.output.strip() == "revoked filer"
     assert "revoked on" in _one_error_line(CliRunner().invoke(
         app, ["tokens", "create", "--name", "filer", "--scopes", "feedback"]))
 
