@@ -37,6 +37,12 @@ def merchant_key(value: str) -> str:
     return id_key(value).casefold()
 
 
+def principal_key(name: str) -> str:
+    """A person's name as identity is compared (a token's name, a reviewer, who filed an
+    appeal): ``Filer``, ``filer`` and ``ｆｉｌｅｒ`` are one person, as merchant ids are one merchant."""
+    return merchant_key(name)
+
+
 # Characters that show nothing but are not format characters (Cf, removed by ``id_key``): the
 # combining grapheme joiner, Hangul fillers, variation selectors, Mongolian and Khmer
 # vowel-inherent signs, the braille blank. A scored id holding one is refused rather than

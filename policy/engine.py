@@ -106,6 +106,16 @@ def _penalty_text(penalty: Penalty | None) -> str:
         return "none"
     return penalty.kind + (f" until {penalty.until:%Y-%m-%d %H:%M} UTC" if penalty.until else " (no end)")
 
+# A recovery entry's rule: the level it recovers below is read back when credit is re-derived.
+RECOVERY_RULE = "creators.recovery: {days:g} clean days below {below}"
+
+
+def _recovered_below(rule: str) -> int | None:
+    """The level a recovery entry's rule (``RECOVERY_RULE``) recovers below, or None."""
+    found = re.fullmatch(r"creators\.recovery: \S+ clean days below (\d+)", rule)
+    return int(found.group(1)) if found else None
+
+
 # The rules of the event being applied (``RULES`` for events that name none: ticks), so that a
 # replay of an older log reproduces its ledger; a context variable, as workers apply events on
 # several threads through one enforcer.
@@ -521,7 +531,7 @@ class Enforcer:
             creator.clock = at
             out.entries.append(state.add_entry(Entry(
                 "creator", creator.creator_id, at, points, creator.credit, "recovery",
-                f"creators.recovery: {recovery.clean_days:g} clean days below {recovery.below}", self.version)))
+                RECOVERY_RULE.format(days=recovery.clean_days, below=recovery.below), self.version)))
 
     def next_merchant_due(self, state: State, merchant: Merchant) -> datetime | None:
         """When the merchant's next expiry, penalty end or hold end falls due."""
@@ -904,8 +914,8 @@ class Enforcer:
             if entry.kind == "charge" and entry.id not in ended:
                 credit = max(0, credit - self._full_points(entry))
             elif entry.kind == "recovery":
-                below = re.search(r"below (\d+)", entry.rule)
-                if below is None or credit < int(below.group(1)):
+                below = _recovered_below(entry.rule)
+                if below is None or credit < below:
                     credit = min(cap, credit + entry.points)
         return min(cap, credit)
 

@@ -49,7 +49,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from common.errors import ShopGuardError
-from features.ids import merchant_key
+from features.ids import principal_key
 from policy.calls import MerchantHold
 from policy.document import PolicyDocument
 from policy.engine import Enforcer, Outcome, charge_status
@@ -228,12 +228,16 @@ FEED_LOCK = 72_610_026  # pg_advisory_xact_lock key of the action feed
 NEVER_DUE = datetime(9999, 1, 1, tzinfo=UTC)
 
 
-class EnforcementConflict(ShopGuardError):
-    """A call that contradicts what the room already holds (409 naming ``field``)."""
+class EnforcementError(ShopGuardError):
+    """An enforcement call refused, naming the ``field`` at fault."""
 
     def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class EnforcementConflict(EnforcementError):
+    """A call that contradicts what the room already holds (409 naming ``field``)."""
 
 
 def host_conflict(stream_id: str, host: str) -> EnforcementConflict:
@@ -265,21 +269,13 @@ def repeat_conflict(stream_id: str, chunk: int | None, sent: tuple[str, str | No
     return None
 
 
-class EnforcementForbidden(ShopGuardError):
+class EnforcementForbidden(EnforcementError):
     """A call the caller may not make on this item (403 naming ``field``): a reviewer deciding
     an appeal they filed, or of a charge their own verdict stands behind."""
 
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
 
-
-class EnforcementNotFound(ShopGuardError):
+class EnforcementNotFound(EnforcementError):
     """An id enforcement does not know (404 naming ``field``)."""
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -1029,7 +1025,7 @@ class EnforcementStore:
     def _four_eyes(self, conn: Connection, appeal: Appeal, entry: Entry, reviewer: str) -> str | None:
         """Why ``reviewer`` may not decide ``appeal`` (of the charge ``entry``), or None: an
         appeal is decided by someone who neither filed it nor judged the item charged."""
-        if appeal.filed_by is not None and merchant_key(appeal.filed_by) == merchant_key(reviewer):
+        if appeal.filed_by is not None and principal_key(appeal.filed_by) == principal_key(reviewer):
             return f"appeal {appeal.id} was filed by {reviewer!r}: another reviewer decides it (four eyes)"
         if self._judged_by(conn, entry, reviewer):
             return (f"the charge of appeal {appeal.id} stands on a verdict {reviewer!r} gave: another reviewer "
@@ -1055,7 +1051,7 @@ class EnforcementStore:
         rows = conn.execute(select(events_table.c.payload).where(
             events_table.c.request_id.in_(requests), *_feedback_keys(conn))).scalars()
         for payload in rows:
-            if merchant_key(payload["reviewer"]) != merchant_key(reviewer):  # one person, however cased
+            if principal_key(payload["reviewer"]) != principal_key(reviewer):  # one person, however cased
                 continue
             if entry.listing_id is not None:
                 if payload["entity_type"] == "listing" and payload["entity_id"] == entry.listing_id:

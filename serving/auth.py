@@ -45,7 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from common.errors import ShopGuardError, error_body
-from features.ids import merchant_key
+from features.ids import principal_key
 from serving.error_answers import QUIET_LOG, send_json
 from serving.health import StorageStatus
 
@@ -267,12 +267,6 @@ def encode_principal(name: str) -> bytes:
 def decode_principal(value: str | None) -> str | None:
     """The token name set by :class:`AuthGuard` (None when authentication is off)."""
     return unquote(value, errors="strict") if value else None
-
-
-def principal_key(name: str) -> str:
-    """A token's name as identity is compared (the four-eyes rule, reusing a name): NFKC and
-    case-folded, as merchant ids are."""
-    return merchant_key(name)
 
 
 def validate_token_name(name: str) -> str:
